@@ -1,0 +1,55 @@
+// Provider manifests: one JSON file per provider package (after Vulkan/OpenXR manifests).
+//
+//   {
+//     "file_format_version": "1.0.0",
+//     "provider": {
+//       "id": "outlook",
+//       "display_name": "Personal Outlook",
+//       "library_path": "../lib/liboutlook_plugin.so",
+//       "abi_version": "1.0",
+//       "capabilities": ["interactive_connect", "html_body", "attachments", "custom_headers"]
+//     }
+//   }
+//
+// A relative library_path is resolved against the directory of the canonical
+// (symlink-resolved) manifest path, never against the process's search path.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ep::host {
+
+// Every refusal, with a message naming the file, the field (when there is one) and what is wrong.
+class LoadError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Manifest {
+    std::filesystem::path manifest_path;  // canonical
+    std::string file_format_version;
+    std::string id;
+    std::string display_name;
+    std::filesystem::path library_path;  // absolute
+    uint16_t abi_major = 0;
+    uint16_t abi_minor = 0;
+    std::vector<std::string> capabilities;
+    std::vector<std::string> warnings;  // accepted but worth logging (e.g. newer format minor)
+};
+
+// The manifest format this loader writes and fully understands.
+inline constexpr int kManifestFormatMajor = 1;
+inline constexpr int kManifestFormatMinor = 0;
+
+// Reads and validates a manifest file. Throws LoadError.
+Manifest read_manifest(const std::filesystem::path& file);
+
+// Validates manifest text as if read from `file` (used by read_manifest and the fuzzer).
+Manifest parse_manifest(std::string_view json_text, const std::filesystem::path& file);
+
+}  // namespace ep::host

@@ -1,0 +1,133 @@
+#include "email_provider/manifest.hpp"
+
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+
+namespace ep::host {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t kMaxManifestBytes = 64 * 1024;
+
+[[noreturn]] void fail(const std::filesystem::path& file, std::string_view field, std::string_view what) {
+    std::string msg = "manifest " + file.string() + ": ";
+    if (!field.empty()) msg += "field '" + std::string(field) + "' ";
+    msg += what;
+    throw LoadError(msg);
+}
+
+const json::value* find(const json::object& o, std::string_view key) {
+    auto it = o.find(key);
+    return it == o.end() ? nullptr : &it->value();
+}
+
+std::string required_string(const json::object& o, std::string_view key, std::string_view path,
+                            const std::filesystem::path& file) {
+    const json::value* v = find(o, key);
+    if (v == nullptr) fail(file, path, "is missing");
+    if (!v->is_string()) fail(file, path, "must be a string");
+    std::string s(v->as_string());
+    if (s.empty()) fail(file, path, "must not be empty");
+    return s;
+}
+
+// Parses "N.M" or "N.M.P" with decimal components.
+bool parse_version(std::string_view text, int parts_wanted_min, int parts_wanted_max, int out[3]) {
+    int count = 0;
+    out[0] = out[1] = out[2] = 0;
+    while (true) {
+        if (count == 3) return false;
+        auto dot = text.find('.');
+        std::string_view part = text.substr(0, dot);
+        if (part.empty() || part.size() > 5) return false;
+        auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), out[count]);
+        if (ec != std::errc() || ptr != part.data() + part.size()) return false;
+        ++count;
+        if (dot == std::string_view::npos) break;
+        text.remove_prefix(dot + 1);
+    }
+    return count >= parts_wanted_min && count <= parts_wanted_max;
+}
+
+bool is_valid_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    return true;
+}
+
+}  // namespace
+
+Manifest parse_manifest(std::string_view json_text, const std::filesystem::path& file) {
+    if (json_text.size() > kMaxManifestBytes) fail(file, "", "is larger than 64 KiB");
+    boost::system::error_code ec;
+    json::value root = json::parse(json_text, ec);
+    if (ec) fail(file, "", "is not valid JSON: " + ec.message());
+    if (!root.is_object()) fail(file, "", "must contain a JSON object");
+    const json::object& top = root.as_object();
+
+    Manifest m;
+    m.manifest_path = file;
+    m.file_format_version = required_string(top, "file_format_version", "file_format_version", file);
+    int fv[3];
+    if (!parse_version(m.file_format_version, 3, 3, fv))
+        fail(file, "file_format_version", "must look like \"1.0.0\", got \"" + m.file_format_version + "\"");
+    if (fv[0] != kManifestFormatMajor)
+        fail(file, "file_format_version",
+             "has unsupported major version " + std::to_string(fv[0]) + " (this loader reads 1.x.y)");
+    if (fv[1] > kManifestFormatMinor)
+        m.warnings.push_back("manifest " + file.string() + ": file_format_version " + m.file_format_version +
+                             " is newer than 1.0.0; unknown fields are ignored");
+
+    const json::value* provider = find(top, "provider");
+    if (provider == nullptr) fail(file, "provider", "is missing");
+    if (!provider->is_object()) fail(file, "provider", "must be an object");
+    const json::object& p = provider->as_object();
+
+    m.id = required_string(p, "id", "provider.id", file);
+    if (!is_valid_id(m.id))
+        fail(file, "provider.id", "must be 1-64 characters of a-z, 0-9, '_' or '-', got \"" + m.id + "\"");
+    m.display_name = required_string(p, "display_name", "provider.display_name", file);
+
+    std::filesystem::path lib = required_string(p, "library_path", "provider.library_path", file);
+    m.library_path = lib.is_absolute() ? lib : (file.parent_path() / lib).lexically_normal();
+
+    std::string abi = required_string(p, "abi_version", "provider.abi_version", file);
+    int av[3];
+    if (!parse_version(abi, 2, 2, av) || av[0] > 0xFFFF || av[1] > 0xFFFF)
+        fail(file, "provider.abi_version", "must look like \"1.0\", got \"" + abi + "\"");
+    m.abi_major = static_cast<uint16_t>(av[0]);
+    m.abi_minor = static_cast<uint16_t>(av[1]);
+
+    const json::value* caps = find(p, "capabilities");
+    if (caps == nullptr) fail(file, "provider.capabilities", "is missing");
+    if (!caps->is_array()) fail(file, "provider.capabilities", "must be an array of strings");
+    for (std::size_t i = 0; i < caps->as_array().size(); ++i) {
+        const json::value& c = caps->as_array()[i];
+        std::string path = "provider.capabilities[" + std::to_string(i) + "]";
+        if (!c.is_string() || c.as_string().empty()) fail(file, path, "must be a non-empty string");
+        m.capabilities.emplace_back(c.as_string());
+    }
+    return m;
+}
+
+Manifest read_manifest(const std::filesystem::path& file) {
+    std::error_code ec;
+    std::filesystem::path canonical = std::filesystem::canonical(file, ec);
+    if (ec) throw LoadError("manifest " + file.string() + ": cannot be opened: " + ec.message());
+    if (!std::filesystem::is_regular_file(canonical, ec))
+        throw LoadError("manifest " + file.string() + ": is not a regular file");
+    std::ifstream in(canonical, std::ios::binary);
+    if (!in) throw LoadError("manifest " + file.string() + ": cannot be opened for reading");
+    std::string text;
+    text.resize(kMaxManifestBytes + 1);
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    return parse_manifest(text, canonical);
+}
+
+}  // namespace ep::host
