@@ -1,0 +1,356 @@
+// The mock provider: a second real plugin on the same ABI and SDK, for developing hosts
+// without Microsoft. Connect succeeds at once with a configured address; send validates the
+// message like a real provider and writes it as an RFC 5322 .eml file (temp name, fsync,
+// rename). It can be told to answer any other outcome, for the whole instance ("outcome" in
+// the config) or per message (header "x-mock-outcome").
+//
+// Like Vulkan's test driver, the same source builds loader-test variants, selected by
+// compile definitions (see CMakeLists.txt): MOCK_NO_ENTRY_POINT, MOCK_ABI_MAJOR=2,
+// MOCK_NEGOTIATE_REFUSES, MOCK_TABLE_TOO_SMALL, MOCK_NEWER_MINOR, MOCK_CREATE_FAILS.
+
+#include "mock_eml.hpp"
+
+#include <email_provider/ep_sdk.hpp>
+#include <email_provider/message.hpp>
+
+#include <boost/json.hpp>
+
+#include <openssl/rand.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+namespace {
+
+namespace json = boost::json;
+using ep::sdk::Error;
+
+constexpr const char* kOutcomes[] = {"sent", "rejected", "auth_expired", "throttled", "transient", "indeterminate"};
+
+bool is_outcome(std::string_view s) {
+    for (const char* o : kOutcomes)
+        if (s == o) return true;
+    return false;
+}
+
+struct MockConfig {
+    std::filesystem::path outbox_dir;
+    std::string address = "mock.sender@example.com";
+    std::string display_name = "Mock Sender";
+    std::string outcome = "sent";
+    int retry_after_seconds = 30;
+    int queue_limit = 1000;
+};
+
+[[noreturn]] void config_error(const std::string& field, const std::string& what) {
+    throw Error(EP_ERR_CONFIG, "invalid_config", "mock provider config: " + field + " " + what, field);
+}
+
+MockConfig parse_config(std::string_view text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    if (ec) config_error("config", "is not valid JSON: " + ec.message());
+    if (!v.is_object()) config_error("config", "must be a JSON object");
+    const json::object& o = v.as_object();
+    MockConfig c;
+    for (const auto& [key, value] : o) {
+        std::string k(key);
+        auto str = [&]() -> std::string {
+            if (!value.is_string()) config_error(k, "must be a string");
+            return std::string(value.as_string());
+        };
+        auto integer = [&](int lo, int hi) -> int {
+            if (!value.is_int64() || value.as_int64() < lo || value.as_int64() > hi)
+                config_error(k, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+            return static_cast<int>(value.as_int64());
+        };
+        if (k == "outbox_dir") c.outbox_dir = str();
+        else if (k == "address") c.address = str();
+        else if (k == "display_name") c.display_name = str();
+        else if (k == "outcome") c.outcome = str();
+        else if (k == "retry_after_seconds") c.retry_after_seconds = integer(0, 86400);
+        else if (k == "queue_limit") c.queue_limit = integer(1, 1000000);
+        else config_error(k, "is not a known setting (known: outbox_dir, address, display_name, outcome, "
+                             "retry_after_seconds, queue_limit)");
+    }
+    if (c.outbox_dir.empty()) config_error("outbox_dir", "is required");
+    if (!ep::message::is_valid_address(c.address)) config_error("address", "is not a valid email address");
+    if (!is_outcome(c.outcome))
+        config_error("outcome", "must be one of sent, rejected, auth_expired, throttled, transient, indeterminate");
+    std::error_code fs_ec;
+    std::filesystem::create_directories(c.outbox_dir, fs_ec);
+    if (fs_ec) config_error("outbox_dir", "cannot be created: " + fs_ec.message());
+    return c;
+}
+
+std::string random_hex(std::size_t bytes) {
+    std::vector<unsigned char> buf(bytes);
+    if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw Error(EP_ERR_INTERNAL, "internal", "no randomness");
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char b : buf) {
+        out.push_back(digits[b >> 4]);
+        out.push_back(digits[b & 15]);
+    }
+    return out;
+}
+
+// Writes `content` to dir/name atomically: a reader never sees a partial .eml.
+std::filesystem::path write_atomically(const std::filesystem::path& dir, const std::string& name,
+                                       const std::string& content) {
+    std::filesystem::path tmp = dir / (".tmp-" + name);
+    std::filesystem::path final_path = dir / name;
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) throw std::runtime_error("cannot create " + tmp.string());
+    std::size_t done = 0;
+    while (done < content.size()) {
+        ssize_t n = ::write(fd, content.data() + done, content.size() - done);
+        if (n <= 0) {
+            ::close(fd);
+            ::unlink(tmp.c_str());
+            throw std::runtime_error("cannot write " + tmp.string());
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    bool synced = ::fsync(fd) == 0;
+    ::close(fd);
+    if (!synced || ::rename(tmp.c_str(), final_path.c_str()) != 0) {
+        ::unlink(tmp.c_str());
+        throw std::runtime_error("cannot publish " + final_path.string());
+    }
+    return final_path;
+}
+
+class MockProvider final : public ep::sdk::Provider {
+public:
+    MockProvider(ep::sdk::Host host, std::string_view config) : host_(host), config_(parse_config(config)) {
+#ifdef MOCK_CREATE_FAILS
+        throw Error(EP_ERR_CONFIG, "init_failed", "mock provider built to fail at create (test variant)");
+#endif
+        worker_ = std::thread([this] { run(); });
+    }
+
+    ~MockProvider() override {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        cv_.notify_all();
+        worker_.join();  // drains the queue: every accepted send gets its callback
+    }
+
+    std::string begin_connect(std::string_view account, std::string_view request_json) override {
+        if (!request_json.empty()) {
+            boost::system::error_code ec;
+            json::value req = json::parse(request_json, ec);
+            if (ec || !req.is_object())
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
+        }
+        json::object record{{"email", config_.address},
+                            {"display_name", config_.display_name},
+                            {"connected_at_ms", host_.now_unix_ms()}};
+        std::string text = json::serialize(record);
+        std::vector<uint8_t> bytes(text.begin(), text.end());
+        auto current = host_.secret_get(key(account));
+        host_.secret_put(key(account), bytes, current ? current->version : 0);
+        json::object out{{"action", "none"}, {"status", status_object(account)}};
+        return json::serialize(out);
+    }
+
+    std::string complete_connect(std::string_view account, std::string_view) override {
+        json::object out{{"outcome", "connected"}, {"message", "The mock provider connects without a callback."},
+                         {"status", status_object(account)}};
+        return json::serialize(out);
+    }
+
+    std::string status(std::string_view account) override { return json::serialize(status_object(account)); }
+
+    std::string disconnect(std::string_view account) override {
+        host_.secret_delete_prefix(key(account));
+        json::object out{{"disconnected", true}, {"status", status_object(account)}};
+        return json::serialize(out);
+    }
+
+    std::string forget_account(std::string_view account) override { return disconnect(account); }
+
+    ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json,
+                                ep::sdk::SendCallback done) override {
+        ep::message::Message message;
+        try {
+            message = ep::message::parse_message(message_json);
+        } catch (const Error& e) {
+            return {EP_ERR_INVALID_ARGUMENT, result_document("rejected", e.code(), e.what(), e.field(), "", 0)};
+        }
+        std::lock_guard lock(mutex_);
+        if (stopping_) return {EP_ERR_SHUTTING_DOWN, result_document("transient", "shutting_down", "the provider is shutting down", "", "", 0)};
+        if (queue_.size() >= static_cast<std::size_t>(config_.queue_limit))
+            return {EP_ERR_BUSY, result_document("throttled", "queue_full", "the send queue is full", "", "", 1)};
+        queue_.push_back(Job{std::string(account), std::move(message), std::move(done), std::chrono::steady_clock::now()});
+        cv_.notify_one();
+        return ep::sdk::SendAdmission::accepted();
+    }
+
+private:
+    struct Job {
+        std::string account;
+        ep::message::Message message;
+        ep::sdk::SendCallback done;
+        std::chrono::steady_clock::time_point accepted_at;
+    };
+
+    static std::string key(std::string_view account) { return "account/" + std::string(account); }
+
+    json::object status_object(std::string_view account) {
+        json::object s{{"schema", "ep.status/1"}, {"account", account}, {"provider", "mock"}};
+        auto blob = host_.secret_get(key(account));
+        if (!blob) {
+            s["state"] = "not_connected";
+            return s;
+        }
+        boost::system::error_code ec;
+        json::value record = json::parse(std::string_view(reinterpret_cast<const char*>(blob->bytes.data()), blob->bytes.size()), ec);
+        if (ec || !record.is_object()) {
+            s["state"] = "expired";
+            s["reason"] = "storage";
+            s["message"] = "The stored connection could not be read; connect again.";
+            return s;
+        }
+        s["state"] = "connected";
+        s["email"] = record.as_object()["email"];
+        s["display_name"] = record.as_object()["display_name"];
+        return s;
+    }
+
+    static std::string result_document(std::string_view outcome, std::string_view code, std::string_view message,
+                                       std::string_view field, std::string_view client_request_id, int retry_after) {
+        json::object r{{"schema", "ep.send_result/1"}, {"outcome", outcome}};
+        if (!code.empty()) r["code"] = code;
+        if (!message.empty()) r["message"] = message;
+        if (!field.empty()) r["field"] = field;
+        if (!client_request_id.empty()) r["client_request_id"] = client_request_id;
+        if (outcome == "throttled") r["retry_after_ms"] = static_cast<int64_t>(retry_after) * 1000;
+        return json::serialize(r);
+    }
+
+    std::string forced_outcome(const ep::message::Message& m) const {
+        for (const auto& h : m.headers)
+            if (h.name == "x-mock-outcome" || h.name == "X-Mock-Outcome") return h.value;
+        return config_.outcome;
+    }
+
+    std::string deliver(Job& job) {
+        const ep::message::Message& m = job.message;
+        std::string crid = m.client_request_id.empty() ? random_hex(16) : m.client_request_id;
+        std::string outcome = forced_outcome(m);
+        if (!is_outcome(outcome))
+            return result_document("rejected", "invalid_mock_outcome", "x-mock-outcome names no outcome", "headers", crid, 0);
+        if (outcome != "sent") {
+            return result_document(outcome, "mock_" + outcome, "the mock provider was configured to answer " + outcome,
+                                   "", crid, config_.retry_after_seconds);
+        }
+        if (!host_.secret_get(key(job.account)))
+            return result_document("auth_expired", "not_connected", "this account has not connected the mock provider",
+                                   "", crid, 0);
+        std::string id = random_hex(12);
+        mock::EmlHeaderInfo info{config_.address, config_.display_name, "<" + id + "@mock.invalid>", host_.now_unix_ms()};
+        std::string eml = mock::render_eml(m, info);
+        auto path = write_atomically(config_.outbox_dir, std::to_string(info.date_unix_ms) + "-" + id + ".eml", eml);
+        json::object r{{"schema", "ep.send_result/1"},
+                       {"outcome", "sent"},
+                       {"client_request_id", crid},
+                       {"message_id", info.message_id},
+                       {"file", path.string()}};
+        auto elapsed = std::chrono::steady_clock::now() - job.accepted_at;
+        r["elapsed_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+        return json::serialize(r);
+    }
+
+    void run() {
+        std::unique_lock lock(mutex_);
+        while (true) {
+            cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping and drained
+            Job job = std::move(queue_.front());
+            queue_.pop_front();
+            lock.unlock();
+            std::string result;
+            try {
+                result = deliver(job);
+            } catch (const std::exception& e) {
+                result = result_document("transient", "write_failed", e.what(), "", job.message.client_request_id, 0);
+            }
+            job.done(result);
+            lock.lock();
+        }
+    }
+
+    ep::sdk::Host host_;
+    MockConfig config_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<Job> queue_;
+    bool stopping_ = false;
+    std::thread worker_;  // last: started after everything it uses
+};
+
+constexpr uint64_t kMockCapabilities = EP_CAP_HTML_BODY | EP_CAP_ATTACHMENTS | EP_CAP_CUSTOM_HEADERS;
+
+}  // namespace
+
+#if defined(MOCK_NO_ENTRY_POINT)
+// Exports nothing: the loader must report the missing entry point.
+#elif defined(MOCK_ABI_MAJOR) || defined(MOCK_NEGOTIATE_REFUSES) || defined(MOCK_TABLE_TOO_SMALL) || \
+    defined(MOCK_NEWER_MINOR)
+
+namespace {
+// ABI 1.1 as a future plugin would see it: the 1.0 table with fields appended.
+struct ProviderApiV1_1 {
+    ep_provider_api v1_0;
+    void (*future_hook)(void);
+    uint64_t future_flags;
+};
+}  // namespace
+
+extern "C" EP_EXPORT ep_status EP_CALL ep_negotiate(ep_negotiation* io) {
+    static constexpr ep_provider_api base = ep::sdk::detail::Exports<MockProvider>::table(kMockCapabilities);
+#if defined(MOCK_ABI_MAJOR)
+    // A sloppy plugin of another major that claims success: the host must re-check.
+    static constexpr ep_provider_api table = base;
+    io->plugin_abi_major = MOCK_ABI_MAJOR;
+    io->plugin_abi_minor = 0;
+    io->provider = &table;
+    return EP_OK;
+#elif defined(MOCK_NEGOTIATE_REFUSES)
+    (void)base;
+    io->plugin_abi_major = EP_ABI_VERSION_MAJOR;
+    io->plugin_abi_minor = EP_ABI_VERSION_MINOR;
+    io->provider = nullptr;
+    return EP_ERR_INCOMPATIBLE;
+#elif defined(MOCK_TABLE_TOO_SMALL)
+    static ep_provider_api table = [] {
+        ep_provider_api t = base;
+        t.struct_size = offsetof(ep_provider_api, send);  // claims to end before send
+        return t;
+    }();
+    return ep::sdk::detail::negotiate(io, &table, EP_ABI_VERSION_MAJOR, EP_ABI_VERSION_MINOR, "Mock (too small)", "0");
+#else
+    static const ProviderApiV1_1 table = [] {
+        ProviderApiV1_1 t{base, nullptr, 0xFFFF};
+        t.v1_0.struct_size = sizeof(ProviderApiV1_1);
+        t.v1_0.abi_minor = 1;
+        return t;
+    }();
+    return ep::sdk::detail::negotiate(io, &table.v1_0, EP_ABI_VERSION_MAJOR, 1, "Mock (ABI 1.1)", "1.1.0");
+#endif
+}
+
+#else
+EP_DECLARE_PROVIDER(MockProvider, "Mock provider", "1.0.0", kMockCapabilities)
+#endif

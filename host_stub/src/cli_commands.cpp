@@ -1,0 +1,307 @@
+#include "cli_commands.hpp"
+
+#include "host_runtime.hpp"
+
+#include <email_provider/message.hpp>
+
+#include <boost/json.hpp>
+#include <boost/program_options.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+
+namespace cli {
+namespace {
+
+namespace po = boost::program_options;
+namespace json = boost::json;
+
+constexpr int kOk = 0, kError = 1, kUsage = 2, kNotSuccessful = 3;
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& desc) {
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(desc).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw UsageError(e.what());
+    }
+    return vm;
+}
+
+po::options_description account_options(const char* name) {
+    po::options_description d(name);
+    d.add_options()("provider", po::value<std::string>()->required(), "provider id")(
+        "account", po::value<std::string>()->required(), "host account id");
+    return d;
+}
+
+json::value parse_document(const std::string& text) {
+    boost::system::error_code ec;
+    json::value v = json::parse(text, ec);
+    return ec ? json::value(nullptr) : v;
+}
+
+std::string str(const json::value& v, std::string_view key) {
+    if (!v.is_object()) return {};
+    auto it = v.as_object().find(key);
+    return (it != v.as_object().end() && it->value().is_string()) ? std::string(it->value().as_string()) : std::string();
+}
+
+// The one-line reason of a failed call: the plugin's error message, else the status.
+std::string reason(const ep::host::CallResult& r) {
+    json::value doc = parse_document(r.document);
+    if (doc.is_object() && doc.as_object().contains("error")) {
+        std::string msg = str(doc.as_object()["error"], "message");
+        if (!msg.empty()) return msg;
+    }
+    return "provider returned status " + std::to_string(r.status);
+}
+
+std::string describe_status(const json::value& s) {
+    std::string state = str(s, "state");
+    if (state == "connected") {
+        std::string who = str(s, "email");
+        std::string name = str(s, "display_name");
+        return "connected as " + who + (name.empty() ? "" : " (" + name + ")");
+    }
+    if (state == "expired") return "expired: " + str(s, "message");
+    if (state == "admin_approval_required")
+        return "approval required: your IT administrator must approve application " + str(s, "application_id") +
+               "; admin consent link: " + str(s, "admin_consent_url");
+    if (state == "configuration_error") return "configuration error (operator): " + str(s, "message");
+    if (state == "not_connected") return "not connected";
+    return state.empty() ? "unknown status" : state;
+}
+
+void print(const GlobalOptions& o, const std::string& document, const std::string& text) {
+    if (o.json) std::cout << document << "\n";
+    else std::cout << text << "\n";
+}
+
+int fail_call(const ep::host::CallResult& r, const std::string& what) {
+    std::fprintf(stderr, "host_stub: %s failed: %s\n", what.c_str(), reason(r).c_str());
+    return kError;
+}
+
+// ---- commands ---------------------------------------------------------------------------
+
+int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
+    json::array list;
+    for (const auto& e : rt.providers->entries()) {
+        json::object p{{"id", e.id}, {"display_name", e.display_name}, {"manifest", e.manifest_path.string()},
+                       {"available", e.available()}};
+        if (e.loaded) {
+            p["abi_version"] = std::to_string(e.loaded->abi_major) + "." + std::to_string(e.loaded->abi_minor);
+            p["provider_version"] = e.loaded->provider_version;
+        }
+        if (!e.error.empty()) p["error"] = e.error;
+        list.push_back(std::move(p));
+    }
+    if (o.json) {
+        std::cout << json::serialize(json::object{{"providers", list}}) << "\n";
+        return kOk;
+    }
+    for (const auto& v : list) {
+        const auto& p = v.as_object();
+        if (p.at("available").as_bool())
+            std::cout << str(v, "id") << "\t" << str(v, "display_name") << "\tABI " << str(v, "abi_version") << "\n";
+        else
+            std::cout << (str(v, "id").empty() ? "?" : str(v, "id")) << "\tunavailable\t" << str(v, "error") << "\n";
+    }
+    return kOk;
+}
+
+int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& provider, const std::string& account,
+             const std::string& callback_url) {
+    auto& inst = rt.providers->instance(provider);
+    auto r = inst.complete_connect(account, json::serialize(json::object{{"callback_url", callback_url}}));
+    if (!r.ok()) return fail_call(r, "complete connect");
+    json::value doc = parse_document(r.document);
+    std::string outcome = str(doc, "outcome");
+    std::string message = str(doc, "message");
+    json::value status = doc.is_object() && doc.as_object().contains("status") ? doc.as_object()["status"] : json::value();
+    print(o, r.document, outcome + (message.empty() ? "" : ": " + message) + "\n" + describe_status(status));
+    return outcome == "connected" ? kOk : kNotSuccessful;
+}
+
+int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    auto desc = account_options("connect");
+    desc.add_options()("login-hint", po::value<std::string>(), "")("prompt", po::value<std::string>(), "")(
+        "callback", po::value<std::string>(), "");
+    auto vm = parse(args, desc);
+    std::string provider = vm["provider"].as<std::string>(), account = vm["account"].as<std::string>();
+    json::object request;
+    if (vm.count("login-hint")) request["login_hint"] = vm["login-hint"].as<std::string>();
+    if (vm.count("prompt")) request["prompt"] = vm["prompt"].as<std::string>();
+
+    auto& inst = rt.providers->instance(provider);
+    auto r = inst.begin_connect(account, json::serialize(request));
+    if (!r.ok()) return fail_call(r, "connect");
+    json::value doc = parse_document(r.document);
+    if (str(doc, "action") != "redirect") {
+        json::value status = doc.as_object().contains("status") ? doc.as_object()["status"] : json::value();
+        print(o, r.document, describe_status(status));
+        return str(status, "state") == "connected" ? kOk : kNotSuccessful;
+    }
+    std::string url = str(doc, "authorization_url");
+    std::string callback;
+    if (vm.count("callback")) {
+        callback = vm["callback"].as<std::string>();
+    } else {
+        std::cerr << "Open this address in a browser, sign in, and paste the address you are sent back to:\n";
+        std::cout << url << std::endl;
+        if (!std::getline(std::cin, callback) || callback.empty()) {
+            std::fprintf(stderr, "host_stub: no callback URL was given; run `host_stub complete` with it later\n");
+            return kNotSuccessful;
+        }
+    }
+    return complete(rt, o, provider, account, callback);
+}
+
+int cmd_complete(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    auto desc = account_options("complete");
+    desc.add_options()("callback", po::value<std::string>()->required(), "");
+    auto vm = parse(args, desc);
+    return complete(rt, o, vm["provider"].as<std::string>(), vm["account"].as<std::string>(),
+                    vm["callback"].as<std::string>());
+}
+
+int cmd_status(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    auto vm = parse(args, account_options("status"));
+    auto r = rt.providers->instance(vm["provider"].as<std::string>()).status(vm["account"].as<std::string>());
+    if (!r.ok()) return fail_call(r, "status");
+    print(o, r.document, describe_status(parse_document(r.document)));
+    return kOk;
+}
+
+int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    auto vm = parse(args, account_options("disconnect"));
+    auto r = rt.providers->instance(vm["provider"].as<std::string>()).disconnect(vm["account"].as<std::string>());
+    if (!r.ok()) return fail_call(r, "disconnect");
+    json::value doc = parse_document(r.document);
+    std::string text = "disconnected: every stored token for this account was deleted";
+    if (std::string revoke = str(doc, "revoke_url"); !revoke.empty())
+        text += "\nTo also remove the app's access at the provider, visit " + revoke;
+    print(o, r.document, text);
+    return kOk;
+}
+
+std::string content_type_for(const std::filesystem::path& p) {
+    static const std::map<std::string, std::string> types = {
+        {".pdf", "application/pdf"}, {".txt", "text/plain"},  {".html", "text/html"},   {".png", "image/png"},
+        {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"}, {".gif", "image/gif"},    {".csv", "text/csv"},
+        {".ics", "text/calendar"},   {".zip", "application/zip"}, {".json", "application/json"},
+        {".doc", "application/msword"},
+        {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}};
+    auto it = types.find(p.extension().string());
+    return it == types.end() ? "application/octet-stream" : it->second;
+}
+
+json::array address_array(const po::variables_map& vm, const char* name) {
+    json::array a;
+    if (vm.count(name))
+        for (const auto& addr : vm[name].as<std::vector<std::string>>()) a.push_back(json::object{{"address", addr}});
+    return a;
+}
+
+int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    auto desc = account_options("send");
+    desc.add_options()("to", po::value<std::vector<std::string>>(), "")("cc", po::value<std::vector<std::string>>(), "")(
+        "bcc", po::value<std::vector<std::string>>(), "")("reply-to", po::value<std::vector<std::string>>(), "")(
+        "subject", po::value<std::string>()->required(), "")("text", po::value<std::string>(), "")(
+        "html", po::value<std::string>(), "")("attach", po::value<std::vector<std::string>>(), "")(
+        "header", po::value<std::vector<std::string>>(), "")("importance", po::value<std::string>(), "")(
+        "no-save-to-sent-items", "")("client-request-id", po::value<std::string>(), "");
+    auto vm = parse(args, desc);
+
+    json::object m{{"to", address_array(vm, "to")},
+                   {"cc", address_array(vm, "cc")},
+                   {"bcc", address_array(vm, "bcc")},
+                   {"reply_to", address_array(vm, "reply-to")},
+                   {"subject", vm["subject"].as<std::string>()}};
+    if (vm.count("text")) m["text"] = vm["text"].as<std::string>();
+    if (vm.count("html")) m["html"] = vm["html"].as<std::string>();
+    if (vm.count("importance")) m["importance"] = vm["importance"].as<std::string>();
+    if (vm.count("no-save-to-sent-items")) m["save_to_sent_items"] = false;
+    if (vm.count("client-request-id")) m["client_request_id"] = vm["client-request-id"].as<std::string>();
+    if (vm.count("header")) {
+        json::array headers;
+        for (const auto& h : vm["header"].as<std::vector<std::string>>()) {
+            auto colon = h.find(':');
+            if (colon == std::string::npos) throw UsageError("--header \"" + h + "\" must look like \"x-name: value\"");
+            std::string value = h.substr(colon + 1);
+            value.erase(0, value.find_first_not_of(' '));
+            headers.push_back(json::object{{"name", h.substr(0, colon)}, {"value", value}});
+        }
+        m["headers"] = headers;
+    }
+    if (vm.count("attach")) {
+        json::array attachments;
+        for (const auto& f : vm["attach"].as<std::vector<std::string>>()) {
+            std::ifstream in(f, std::ios::binary);
+            if (!in) throw std::runtime_error("--attach " + f + ": cannot be read");
+            std::ostringstream bytes;
+            bytes << in.rdbuf();
+            std::filesystem::path p(f);
+            attachments.push_back(json::object{{"name", p.filename().string()},
+                                               {"content_type", content_type_for(p)},
+                                               {"content_base64", ep::message::base64_encode(bytes.str())}});
+        }
+        m["attachments"] = attachments;
+    }
+
+    auto r = rt.providers->instance(vm["provider"].as<std::string>())
+                 .send_blocking(vm["account"].as<std::string>(), json::serialize(m));
+    json::value doc = parse_document(r.document);
+    std::string outcome = str(doc, "outcome");
+    if (outcome.empty()) return fail_call(r, "send");
+    std::string text = outcome;
+    if (std::string msg = str(doc, "message"); !msg.empty()) text += ": " + msg;
+    if (std::string field = str(doc, "field"); !field.empty()) text += " (field " + field + ")";
+    if (std::string id = str(doc, "request_id"); !id.empty()) text += " [request-id " + id + "]";
+    if (std::string file = str(doc, "file"); !file.empty()) text += " -> " + file;
+    if (o.json) std::cout << r.document << "\n";
+    else (outcome == "sent" ? std::cout : std::cerr) << (outcome == "sent" ? "" : "host_stub: send ") << text << "\n";
+    return outcome == "sent" ? kOk : kNotSuccessful;
+}
+
+}  // namespace
+
+int run_command(const std::string& command, const std::vector<std::string>& args, const GlobalOptions& options) {
+    using Handler = int (*)(host::HostRuntime&, const GlobalOptions&, const std::vector<std::string>&);
+    static const std::map<std::string, Handler> commands = {
+        {"providers", [](host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& a) {
+             if (!a.empty()) throw UsageError("providers takes no options");
+             return cmd_providers(rt, o);
+         }},
+        {"connect", cmd_connect},
+        {"complete", cmd_complete},
+        {"status", cmd_status},
+        {"disconnect", cmd_disconnect},
+        {"send", cmd_send}};
+    auto it = commands.find(command);
+    if (it == commands.end()) {
+        std::fprintf(stderr, "host_stub: unknown command '%s' (see --help)\n", command.c_str());
+        return kUsage;
+    }
+    try {
+        auto rt = host::HostRuntime::start(options.config_path);
+        return it->second(*rt, options, args);
+    } catch (const UsageError& e) {
+        std::fprintf(stderr, "host_stub: %s: %s (see --help)\n", command.c_str(), e.what());
+        return kUsage;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "host_stub: %s\n", e.what());
+        return kError;
+    }
+}
+
+}  // namespace cli

@@ -1,0 +1,134 @@
+#include "host_config.hpp"
+
+#include "logger.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+namespace host {
+namespace {
+
+namespace json = boost::json;
+
+[[noreturn]] void fail(const std::filesystem::path& file, std::string_view field, std::string_view what) {
+    throw ConfigError("config " + file.string() + ": field '" + std::string(field) + "' " + std::string(what));
+}
+
+void expand_config_dir(json::value& v, const std::string& dir) {
+    if (v.is_string()) {
+        std::string s(v.as_string());
+        const std::string token = "${config_dir}";
+        for (auto pos = s.find(token); pos != std::string::npos; pos = s.find(token, pos + dir.size()))
+            s.replace(pos, token.size(), dir);
+        v = s;
+    } else if (v.is_array()) {
+        for (auto& e : v.as_array()) expand_config_dir(e, dir);
+    } else if (v.is_object()) {
+        for (auto& kv : v.as_object()) expand_config_dir(kv.value(), dir);
+    }
+}
+
+std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::string& p) {
+    std::filesystem::path path(p);
+    return path.is_absolute() ? path : (base_dir / path).lexically_normal();
+}
+
+}  // namespace
+
+HostConfig parse_host_config(std::string_view text, const std::filesystem::path& file) {
+    boost::system::error_code ec;
+    json::value root = json::parse(text, ec);
+    if (ec) throw ConfigError("config " + file.string() + ": is not valid JSON: " + ec.message());
+    if (!root.is_object()) throw ConfigError("config " + file.string() + ": must contain a JSON object");
+    const json::object& o = root.as_object();
+    const std::filesystem::path dir = file.parent_path();
+
+    static const std::vector<std::string_view> known = {"store", "log_level", "providers", "web"};
+    for (const auto& kv : o)
+        if (std::find(known.begin(), known.end(), kv.key()) == known.end())
+            fail(file, kv.key(), "is not a known setting (known: store, log_level, providers, web)");
+
+    HostConfig c;
+    c.file = file;
+    c.store_path = dir / "host.db";
+    if (auto it = o.find("store"); it != o.end()) {
+        if (!it->value().is_object()) fail(file, "store", "must be an object");
+        const auto& s = it->value().as_object();
+        if (auto p = s.find("path"); p != s.end()) {
+            if (!p->value().is_string() || p->value().as_string().empty()) fail(file, "store.path", "must be a non-empty string");
+            c.store_path = resolve(dir, std::string(p->value().as_string()));
+        }
+    }
+    if (auto it = o.find("log_level"); it != o.end()) {
+        if (!it->value().is_string()) fail(file, "log_level", "must be a string");
+        auto level = Logger::parse_level(std::string(it->value().as_string()));
+        if (!level) fail(file, "log_level", "must be one of trace, debug, info, warn, error");
+        c.log_level = *level;
+    }
+    if (auto it = o.find("web"); it != o.end()) {
+        if (!it->value().is_object()) fail(file, "web", "must be an object");
+        const auto& w = it->value().as_object();
+        if (auto p = w.find("listen_address"); p != w.end()) {
+            if (!p->value().is_string()) fail(file, "web.listen_address", "must be a string");
+            c.web.listen_address = std::string(p->value().as_string());
+        }
+        if (auto p = w.find("port"); p != w.end()) {
+            if (!p->value().is_int64() || p->value().as_int64() < 0 || p->value().as_int64() > 65535)
+                fail(file, "web.port", "must be an integer from 0 to 65535");
+            c.web.port = static_cast<uint16_t>(p->value().as_int64());
+        }
+        if (auto p = w.find("public_url"); p != w.end()) {
+            if (!p->value().is_string()) fail(file, "web.public_url", "must be a string");
+            c.web.public_url = std::string(p->value().as_string());
+        }
+    }
+
+    auto it = o.find("providers");
+    if (it == o.end()) fail(file, "providers", "is missing");
+    if (!it->value().is_array()) fail(file, "providers", "must be an array");
+    const auto& arr = it->value().as_array();
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+        std::string path = "providers[" + std::to_string(i) + "]";
+        if (!arr[i].is_object()) fail(file, path, "must be an object");
+        const auto& p = arr[i].as_object();
+        ProviderSetting s;
+        auto m = p.find("manifest");
+        if (m == p.end()) fail(file, path + ".manifest", "is missing");
+        if (!m->value().is_string() || m->value().as_string().empty())
+            fail(file, path + ".manifest", "must be a non-empty string");
+        s.manifest = resolve(dir, std::string(m->value().as_string()));
+        if (auto e = p.find("enabled"); e != p.end()) {
+            if (!e->value().is_bool()) fail(file, path + ".enabled", "must be true or false");
+            s.enabled = e->value().as_bool();
+        }
+        if (auto cfg = p.find("config"); cfg != p.end()) {
+            if (!cfg->value().is_object()) fail(file, path + ".config", "must be an object");
+            json::value copy = cfg->value();
+            expand_config_dir(copy, dir.string());
+            s.config_json = json::serialize(copy);
+        } else {
+            s.config_json = "{}";
+        }
+        for (const auto& kv : p)
+            if (kv.key() != "manifest" && kv.key() != "enabled" && kv.key() != "config")
+                fail(file, path + "." + std::string(kv.key()), "is not a known setting (known: manifest, enabled, config)");
+        c.providers.push_back(std::move(s));
+    }
+    return c;
+}
+
+HostConfig read_host_config(const std::filesystem::path& file) {
+    std::error_code ec;
+    auto canonical = std::filesystem::canonical(file, ec);
+    if (ec) throw ConfigError("config " + file.string() + ": cannot be opened: " + ec.message());
+    std::ifstream in(canonical, std::ios::binary);
+    if (!in) throw ConfigError("config " + file.string() + ": cannot be opened for reading");
+    std::ostringstream text;
+    text << in.rdbuf();
+    return parse_host_config(text.str(), canonical);
+}
+
+}  // namespace host

@@ -1,0 +1,54 @@
+// The host's deployment configuration (one JSON file; manifests/host.example.json):
+//
+//   {
+//     "store": { "path": "host.db" },
+//     "log_level": "info",
+//     "providers": [
+//       { "manifest": "mock.json", "enabled": true, "config": { "outbox_dir": "${config_dir}/outbox" } }
+//     ]
+//   }
+//
+// Relative paths (store.path, providers[].manifest) are relative to the config file's
+// directory. In provider configs, "${config_dir}" inside any string is replaced by that
+// directory; nothing else is interpreted, the provider validates its own config.
+#pragma once
+
+#include <email_provider/ep_abi.h>
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace host {
+
+class ConfigError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct ProviderSetting {
+    std::filesystem::path manifest;  // absolute
+    bool enabled = true;
+    std::string config_json;  // "{}" when absent
+};
+
+struct WebSettings {
+    std::string listen_address = "127.0.0.1";
+    uint16_t port = 8080;
+    std::string public_url;  // e.g. http://127.0.0.1:8080 (default: derived from listen address)
+};
+
+struct HostConfig {
+    std::filesystem::path file;
+    std::filesystem::path store_path;
+    ep_log_level log_level = EP_LOG_INFO;
+    std::vector<ProviderSetting> providers;
+    WebSettings web;
+};
+
+HostConfig read_host_config(const std::filesystem::path& file);
+HostConfig parse_host_config(std::string_view json_text, const std::filesystem::path& file);
+
+}  // namespace host
