@@ -1,0 +1,61 @@
+#include "process.hpp"
+
+#include <host_config.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+namespace {
+
+std::string error_of(const std::string& text) {
+    try {
+        host::parse_host_config(text, "/etc/host/host.json");
+    } catch (const host::ConfigError& e) {
+        return e.what();
+    }
+    return "(accepted)";
+}
+
+}  // namespace
+
+TEST(HostConfig, ParsesAndResolvesPathsAgainstTheConfigDirectory) {
+    auto c = host::parse_host_config(R"({"store":{"path":"data/host.db"},"log_level":"debug",
+        "providers":[{"manifest":"m/mock.json","config":{"outbox_dir":"${config_dir}/out","n":[ "${config_dir}" ]}},
+                     {"manifest":"/abs/outlook.json","enabled":false}]})",
+                                     "/etc/host/host.json");
+    EXPECT_EQ(c.store_path, "/etc/host/data/host.db");
+    EXPECT_EQ(c.log_level, EP_LOG_DEBUG);
+    ASSERT_EQ(c.providers.size(), 2u);
+    EXPECT_EQ(c.providers[0].manifest, "/etc/host/m/mock.json");
+    EXPECT_EQ(c.providers[0].config_json, R"({"outbox_dir":"/etc/host/out","n":["/etc/host"]})");
+    EXPECT_FALSE(c.providers[1].enabled);
+    EXPECT_EQ(c.providers[1].config_json, "{}");
+}
+
+TEST(HostConfig, EveryBadInputNamesTheFileAndTheField) {
+    EXPECT_THAT(error_of("{"), AllOf(HasSubstr("/etc/host/host.json"), HasSubstr("not valid JSON")));
+    EXPECT_THAT(error_of("[]"), HasSubstr("must contain a JSON object"));
+    EXPECT_THAT(error_of("{}"), HasSubstr("field 'providers' is missing"));
+    EXPECT_THAT(error_of(R"({"providers":{}})"), HasSubstr("field 'providers' must be an array"));
+    EXPECT_THAT(error_of(R"({"providers":[{}]})"), HasSubstr("field 'providers[0].manifest' is missing"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":""}]})"), HasSubstr("'providers[0].manifest' must be a non-empty"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","enabled":"yes"}]})"), HasSubstr("'providers[0].enabled'"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","config":[]}]})"), HasSubstr("'providers[0].config' must be an object"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","typo":1}]})"), HasSubstr("'providers[0].typo' is not a known"));
+    EXPECT_THAT(error_of(R"({"providers":[],"log_level":"loud"})"), HasSubstr("'log_level' must be one of"));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"path":3}})"), HasSubstr("'store.path'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"port":70000}})"), HasSubstr("'web.port'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"extra":1})"), HasSubstr("'extra' is not a known setting"));
+}
+
+TEST(HostConfig, MissingFileIsNamed) {
+    try {
+        host::read_host_config("/nonexistent/host.json");
+        FAIL();
+    } catch (const host::ConfigError& e) {
+        EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("/nonexistent/host.json"), HasSubstr("cannot be opened")));
+    }
+}

@@ -1,0 +1,303 @@
+// The host-side loader against real plugin libraries (the mock provider and its variants),
+// after the Vulkan loader's test framework: temporary manifests drive the real loader, and
+// every refusal is checked for a message naming the manifest and the cause.
+#include "fake_host.hpp"
+#include "process.hpp"
+
+#include <email_provider/manifest.hpp>
+#include <email_provider/provider_loader.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <host_config.hpp>
+#include <provider_set.hpp>
+
+using ep::host::LoadError;
+using test_support::TempDir;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+namespace {
+
+struct ManifestFields {
+    std::string format = "\"1.0.0\"";
+    std::string id = "\"mock\"";
+    std::string display_name = "\"Mock\"";
+    std::string library = "\"" MOCK_PROVIDER_PATH "\"";
+    std::string abi = "\"1.0\"";
+    std::string capabilities = "[\"html_body\"]";
+
+    std::string json() const {
+        std::string p = "{";
+        auto add = [&](const char* k, const std::string& v) {
+            if (v.empty()) return;
+            if (p.size() > 1) p += ",";
+            p += std::string("\"") + k + "\":" + v;
+        };
+        add("id", id);
+        add("display_name", display_name);
+        add("library_path", library);
+        add("abi_version", abi);
+        add("capabilities", capabilities);
+        p += "}";
+        std::string top = "{";
+        if (!format.empty()) top += "\"file_format_version\":" + format + ",";
+        return top + "\"provider\":" + p + "}";
+    }
+};
+
+class LoaderTest : public ::testing::Test {
+protected:
+    std::filesystem::path write(const ManifestFields& f, const std::string& name = "provider.json") {
+        dir_.write(name, f.json());
+        return dir_ / name;
+    }
+    std::string load_error(const std::filesystem::path& manifest) {
+        try {
+            ep::host::load_provider(ep::host::read_manifest(manifest));
+        } catch (const LoadError& e) {
+            return e.what();
+        }
+        return "(loaded without error)";
+    }
+    std::string load_error(const ManifestFields& f) { return load_error(write(f)); }
+
+    TempDir dir_;
+};
+
+}  // namespace
+
+TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates10) {
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    EXPECT_EQ(loaded->manifest.id, "mock");
+    EXPECT_EQ(loaded->abi_major, 1);
+    EXPECT_EQ(loaded->abi_minor, 0);
+    EXPECT_EQ(loaded->provider_name, "Mock provider");
+    EXPECT_EQ(loaded->api.struct_size, sizeof(ep_provider_api));
+    EXPECT_NE(loaded->api.capabilities & EP_CAP_HTML_BODY, 0u);
+}
+
+TEST_F(LoaderTest, ResolvesRelativeLibraryPathAgainstTheCanonicalManifestDirectory) {
+    std::filesystem::create_directories(dir_ / "pkg/lib");
+    std::filesystem::create_directories(dir_ / "pkg/manifests");
+    std::filesystem::copy_file(MOCK_PROVIDER_PATH, dir_ / "pkg/lib/libmock.so");
+    ManifestFields f;
+    f.library = "\"../lib/libmock.so\"";
+    dir_.write("pkg/manifests/mock.json", f.json());
+    // A symlink elsewhere must not change what "../lib" means.
+    std::filesystem::create_directories(dir_ / "elsewhere");
+    std::filesystem::create_symlink(dir_ / "pkg/manifests/mock.json", dir_ / "elsewhere/mock.json");
+    auto m = ep::host::read_manifest(dir_ / "elsewhere/mock.json");
+    EXPECT_EQ(m.library_path, std::filesystem::canonical(dir_ / "pkg/lib/libmock.so"));
+    EXPECT_NO_THROW(ep::host::load_provider(m));
+}
+
+TEST_F(LoaderTest, RefusesMissingManifestFile) {
+    EXPECT_THAT(load_error(dir_ / "absent.json"), AllOf(HasSubstr("absent.json"), HasSubstr("cannot be opened")));
+}
+
+TEST_F(LoaderTest, RefusesManifestThatIsNotJson) {
+    dir_.write("bad.json", "{ not json");
+    EXPECT_THAT(load_error(dir_ / "bad.json"), AllOf(HasSubstr("bad.json"), HasSubstr("is not valid JSON")));
+}
+
+TEST_F(LoaderTest, RefusesManifestThatIsNotAnObject) {
+    dir_.write("array.json", "[1,2]");
+    EXPECT_THAT(load_error(dir_ / "array.json"), HasSubstr("must contain a JSON object"));
+}
+
+TEST_F(LoaderTest, RefusesOtherFormatMajorAndMalformedVersions) {
+    ManifestFields f;
+    f.format = "\"2.0.0\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("file_format_version"), HasSubstr("unsupported major version 2")));
+    f.format = "\"1.0\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("file_format_version"), HasSubstr("must look like")));
+    f.format = "1";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("file_format_version"), HasSubstr("must be a string")));
+}
+
+TEST_F(LoaderTest, AcceptsNewerFormatMinorWithAWarning) {
+    ManifestFields f;
+    f.format = "\"1.3.0\"";
+    auto m = ep::host::read_manifest(write(f));
+    ASSERT_EQ(m.warnings.size(), 1u);
+    EXPECT_THAT(m.warnings[0], HasSubstr("newer than 1.0.0"));
+}
+
+TEST_F(LoaderTest, RefusesEachMissingField) {
+    const std::pair<std::string ManifestFields::*, const char*> fields[] = {
+        {&ManifestFields::format, "file_format_version"}, {&ManifestFields::id, "provider.id"},
+        {&ManifestFields::display_name, "provider.display_name"}, {&ManifestFields::library, "provider.library_path"},
+        {&ManifestFields::abi, "provider.abi_version"}, {&ManifestFields::capabilities, "provider.capabilities"}};
+    for (const auto& [member, name] : fields) {
+        ManifestFields f;
+        f.*member = "";
+        EXPECT_THAT(load_error(f), AllOf(HasSubstr(std::string("field '") + name + "'"), HasSubstr("is missing")))
+            << name;
+    }
+}
+
+TEST_F(LoaderTest, RefusesMistypedFields) {
+    ManifestFields f;
+    f.id = "42";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("'provider.id'"), HasSubstr("must be a string")));
+    f = {};
+    f.capabilities = "\"html_body\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("'provider.capabilities'"), HasSubstr("array")));
+    f = {};
+    f.capabilities = "[\"ok\", 3]";
+    EXPECT_THAT(load_error(f), HasSubstr("'provider.capabilities[1]'"));
+    f = {};
+    f.abi = "\"one\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("'provider.abi_version'"), HasSubstr("must look like \"1.0\"")));
+    dir_.write("noprov.json", R"({"file_format_version":"1.0.0","provider":[]})");
+    EXPECT_THAT(load_error(dir_ / "noprov.json"), AllOf(HasSubstr("'provider'"), HasSubstr("must be an object")));
+}
+
+TEST_F(LoaderTest, RefusesEmptyOrInvalidId) {
+    ManifestFields f;
+    f.id = "\"\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("'provider.id'"), HasSubstr("must not be empty")));
+    f.id = "\"Out Look\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("'provider.id'"), HasSubstr("a-z")));
+}
+
+TEST_F(LoaderTest, RefusesLibraryNotFound) {
+    ManifestFields f;
+    f.library = "\"../nowhere/libabsent.so\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("provider.json"), HasSubstr("libabsent.so not found")));
+}
+
+TEST_F(LoaderTest, RefusesAFileThatIsNotASharedLibrary) {
+    dir_.write("libfake.so", "this is text, not ELF");
+    ManifestFields f;
+    f.library = "\"libfake.so\"";
+    EXPECT_THAT(load_error(f), HasSubstr("libfake.so is not a shared library"));
+}
+
+TEST_F(LoaderTest, RefusesLibraryWithoutEntryPoint) {
+    ManifestFields f;
+    f.library = "\"" MOCK_NO_ENTRY_PATH "\"";
+    EXPECT_THAT(load_error(f), HasSubstr("entry point ep_negotiate is missing"));
+}
+
+TEST_F(LoaderTest, RefusesAbiMajor2EvenWhenThePluginClaimsSuccess) {
+    ManifestFields f;
+    f.library = "\"" MOCK_ABI2_PATH "\"";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("ABI major mismatch"), HasSubstr("plugin implements 2.0")));
+}
+
+TEST_F(LoaderTest, RefusesWhenNegotiationIsRefused) {
+    ManifestFields f;
+    f.library = "\"" MOCK_REFUSES_PATH "\"";
+    EXPECT_THAT(load_error(f), HasSubstr("negotiation refused by the plugin"));
+}
+
+TEST_F(LoaderTest, RefusesATableTooSmall) {
+    ManifestFields f;
+    f.library = "\"" MOCK_SMALL_TABLE_PATH "\"";
+    EXPECT_THAT(load_error(f), HasSubstr("provider table too small"));
+}
+
+TEST_F(LoaderTest, RefusesManifestWhoseAbiMajorDisagreesWithTheLibrary) {
+    ManifestFields f;
+    f.abi = "\"2.0\"";
+    EXPECT_THAT(load_error(f), HasSubstr("manifest declares ABI 2.0 but the library implements 1.0"));
+}
+
+TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
+    ManifestFields f;
+    f.library = "\"" MOCK_MINOR1_PATH "\"";
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    EXPECT_EQ(loaded->plugin_abi_minor, 1);
+    EXPECT_EQ(loaded->abi_minor, 0);  // what both sides speak
+    test_support::FakeHost host;
+    TempDir outbox;
+    std::string config = R"({"outbox_dir":")" + outbox.path().string() + R"("})";
+    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), config);
+    EXPECT_TRUE(instance->begin_connect("alice", "{}").ok());
+    auto r = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t"})");
+    EXPECT_THAT(r.document, HasSubstr("\"outcome\":\"sent\""));
+}
+
+TEST_F(LoaderTest, Version10PluginWorksInANewerMinorHost) {
+    ep::host::LoadOptions options;
+    options.host_abi_minor = 3;
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})), options);
+    EXPECT_EQ(loaded->plugin_abi_minor, 0);
+    EXPECT_EQ(loaded->abi_minor, 0);
+}
+
+TEST_F(LoaderTest, ReportsAnInstanceThatFailsToInitialise) {
+    ManifestFields f;
+    f.library = "\"" MOCK_CREATE_FAILS_PATH "\"";
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    test_support::FakeHost host;
+    TempDir outbox;
+    try {
+        ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+        FAIL() << "create should have failed";
+    } catch (const LoadError& e) {
+        EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("instance creation failed"), HasSubstr("init_failed")));
+    }
+}
+
+TEST_F(LoaderTest, ReportsTheConfigFieldOfABadInstanceConfig) {
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    test_support::FakeHost host;
+    try {
+        ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":"/tmp/x","outcome":"maybe"})");
+        FAIL() << "create should have failed";
+    } catch (const LoadError& e) {
+        EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("\"field\":\"outcome\""), HasSubstr("must be one of")));
+    }
+}
+
+TEST_F(LoaderTest, OtherProvidersStillLoadWhenOneFailsAndDuplicateIdsAreRefused) {
+    write({}, "good.json");
+    ManifestFields bad;
+    bad.id = "\"broken\"";
+    bad.library = "\"" MOCK_ABI2_PATH "\"";
+    write(bad, "bad.json");
+    write({}, "dup.json");  // same id "mock" as good.json
+    TempDir outbox;
+    std::string cfg = R"({"outbox_dir":")" + outbox.path().string() + R"("})";
+    std::string config_text = R"({"providers":[{"manifest":"bad.json"},{"manifest":"good.json","config":)" + cfg +
+                              R"(},{"manifest":"dup.json","config":)" + cfg + "}]}";
+    dir_.write("host.json", config_text);
+    auto config = host::read_host_config(dir_ / "host.json");
+    test_support::FakeHost fake;
+    struct NullStore final : host::SecretStore {
+        std::optional<Entry> get(std::string_view) override { return std::nullopt; }
+        std::optional<uint64_t> put(std::string_view, std::span<const uint8_t>, uint64_t) override { return 1; }
+        bool erase(std::string_view, uint64_t) override { return true; }
+        void erase_prefix(std::string_view) override {}
+    } store;
+    host::Logger logger(EP_LOG_ERROR, [](ep_log_level, std::string_view, std::string_view) {});
+    host::ProviderSet set(config, store, logger, [] { return int64_t{0}; });
+    ASSERT_EQ(set.entries().size(), 3u);
+    EXPECT_FALSE(set.entries()[0].available());
+    EXPECT_THAT(set.entries()[0].error, HasSubstr("ABI major mismatch"));
+    EXPECT_TRUE(set.entries()[1].available());
+    EXPECT_FALSE(set.entries()[2].available());
+    EXPECT_THAT(set.entries()[2].error, AllOf(HasSubstr("dup.json"), HasSubstr("already used by")));
+    EXPECT_NO_THROW(set.instance("mock"));
+    EXPECT_THROW(set.instance("broken"), std::runtime_error);
+}
+
+TEST(PluginExports, EachPluginExportsExactlyTheEntryPoint) {
+    const std::pair<const char*, const char*> plugins[] = {
+        {MOCK_PROVIDER_PATH, "ep_negotiate\n"}, {MOCK_MINOR1_PATH, "ep_negotiate\n"},
+        {MOCK_ABI2_PATH, "ep_negotiate\n"},     {MOCK_NO_ENTRY_PATH, ""},
+#ifdef OUTLOOK_PLUGIN_PATH
+        {OUTLOOK_PLUGIN_PATH, "ep_negotiate\n"},
+#endif
+    };
+    for (const auto& [path, expected] : plugins) {
+        auto r = test_support::run_process({"/bin/sh", "-c",
+                                            std::string("nm -D --defined-only '") + path + "' | awk '{print $3}'"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        EXPECT_EQ(r.out, expected) << path;
+    }
+}
