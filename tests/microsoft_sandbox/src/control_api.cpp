@@ -1,0 +1,344 @@
+// /_sandbox/... : the test-only control API (JSON in, JSON out), also reached in-process by
+// the C++ Sandbox methods through Service::control. Documented in README.md.
+#include "crypto.hpp"
+#include "identity.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include <stdexcept>
+
+namespace ms_sandbox::detail {
+
+namespace json = boost::json;
+
+namespace {
+
+using Result = Service::ControlResult;
+
+Result ok(json::value v = json::object{}) { return {200, std::move(v)}; }
+Result error(int status, const std::string& message) { return {status, json::object{{"error", message}}}; }
+
+const json::object& object_body(const json::value& body) {
+  static const json::object empty;
+  if (body.is_null()) return empty;
+  if (!body.is_object()) throw std::invalid_argument("request body must be a JSON object");
+  return body.as_object();
+}
+
+std::optional<std::string> str_field(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  if (it == o.end() || it->value().is_null()) return std::nullopt;
+  if (!it->value().is_string()) throw std::invalid_argument(std::string(k) + " must be a string");
+  return std::string(it->value().as_string());
+}
+
+bool bool_field(const json::object& o, const char* k, bool def) {
+  auto it = o.find(k);
+  if (it == o.end() || it->value().is_null()) return def;
+  if (!it->value().is_bool()) throw std::invalid_argument(std::string(k) + " must be true or false");
+  return it->value().as_bool();
+}
+
+std::optional<std::int64_t> int_field(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  if (it == o.end() || it->value().is_null()) return std::nullopt;
+  if (it->value().is_int64()) return it->value().as_int64();
+  if (it->value().is_uint64()) return static_cast<std::int64_t>(it->value().as_uint64());
+  if (it->value().is_double()) return static_cast<std::int64_t>(it->value().as_double());
+  throw std::invalid_argument(std::string(k) + " must be a number");
+}
+
+json::array strings(const std::vector<std::string>& v) {
+  json::array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+json::object approval_json(const ApprovalRequest& r) {
+  return json::object{{"id", r.id},
+                      {"tenant_id", r.tenant_id},
+                      {"client_id", r.client_id},
+                      {"user", r.upn},
+                      {"justification", r.justification},
+                      {"scopes", strings(r.scopes)},
+                      {"created", format_iso8601(r.created)},
+                      {"status", r.status}};
+}
+
+json::object counters_json(Service& svc) {
+  auto& st = svc.state;
+  json::object requests, by_grant, by_user, max_conc;
+  for (auto& [k, v] : st.requests_by_endpoint) requests[k] = v;
+  for (auto& [k, v] : st.token_requests_by_grant) by_grant[k] = v;
+  for (auto& [user, m] : st.token_requests_by_user) {
+    json::object g;
+    for (auto& [k, v] : m) g[k] = v;
+    by_user[user] = std::move(g);
+  }
+  for (auto& [k, v] : svc.max_concurrent_all()) max_conc[k] = v;
+  return json::object{{"requests", std::move(requests)},
+                      {"token_requests", json::object{{"by_grant_type", std::move(by_grant)}, {"by_user", std::move(by_user)}}},
+                      {"send_mail", json::object{{"max_concurrent", std::move(max_conc)}}}};
+}
+
+json::object scenario_json(Service& svc) {
+  auto& sc = svc.state.scenario;
+  json::array tenants, users, apps;
+  for (auto& t : sc.tenants)
+    tenants.push_back(json::object{{"id", t.id},
+                                   {"domain", t.domain},
+                                   {"user_consent_allowed", t.user_consent_allowed},
+                                   {"admin_consent_workflow", t.admin_consent_workflow},
+                                   {"admin_consent_granted", t.admin_consent_all_apps || !t.admin_consented_apps.empty()}});
+  for (auto& u : sc.users)
+    users.push_back(json::object{{"upn", u.upn},
+                                 {"id", u.id},
+                                 {"account_type", u.personal ? "personal" : "work"},
+                                 {"tenant_id", u.tenant_id},
+                                 {"mail", u.mail ? json::value(*u.mail) : json::value(nullptr)},
+                                 {"mailbox_enabled", u.mailbox_enabled},
+                                 {"is_admin", u.is_admin}});
+  for (auto& a : sc.apps)
+    apps.push_back(json::object{{"client_id", a.client_id},
+                                {"display_name", a.display_name},
+                                {"type", a.confidential ? "confidential" : "public"},
+                                {"redirect_uris", strings(a.redirect_uris)}});
+  return json::object{{"tenants", std::move(tenants)}, {"users", std::move(users)}, {"apps", std::move(apps)}};
+}
+
+Result autopilot(Service& svc, const json::object& body) {
+  const auto url = str_field(body, "authorize_url");
+  if (!url) return error(400, "authorize_url is required");
+  const std::string user = str_field(body, "user").value_or("");
+  const std::string answer = str_field(body, "answer").value_or("accept");
+  static const char* answers[] = {"accept", "cancel", "decline", "request_approval", "return_from_approval"};
+  if (std::none_of(std::begin(answers), std::end(answers), [&](const char* a) { return answer == a; }))
+    return error(400, "answer must be accept, cancel, decline, request_approval or return_from_approval");
+  const std::string justification = str_field(body, "justification").value_or("");
+  const auto password = str_field(body, "password");
+  const bool sso = bool_field(body, "sso", false);
+  const bool on_behalf = bool_field(body, "on_behalf_of_organization", false);
+
+  auto parsed = boost::urls::parse_uri_reference(*url);
+  if (!parsed) return error(400, "authorize_url is not a URL");
+  auto segments = split_path(parsed->encoded_path());
+  auto params = parse_form(parsed->encoded_query());
+  if (!segments || !params || segments->size() < 2) return error(400, "authorize_url has a bad path or query");
+  const auto& s = *segments;
+  const std::string tenant = s[0];
+  const bool is_authorize = s.size() == 4 && iequals(s[1], "oauth2") && iequals(s[2], "v2.0") && iequals(s[3], "authorize");
+  const bool is_admin_v2 = s.size() == 3 && iequals(s[1], "v2.0") && iequals(s[2], "adminconsent");
+  const bool is_admin_legacy = s.size() == 2 && iequals(s[1], "adminconsent");
+  if (!is_authorize && !is_admin_v2 && !is_admin_legacy)
+    return error(400, "authorize_url must point at /{tenant}/oauth2/v2.0/authorize or an adminconsent endpoint");
+
+  HttpRequest fake;
+  RequestContext ctx = svc.make_context(fake);
+  ++svc.state.requests_by_endpoint[is_authorize ? "authorize" : "adminconsent"];
+  FlowOutcome o = is_authorize ? begin_authorize(svc, tenant, *params, ctx, sso ? user : "")
+                               : begin_admin_consent(svc, tenant, *params, is_admin_legacy, ctx);
+  bool consent_shown = false;
+  std::string approval_id;
+  bool signed_in = false;
+  for (int step = 0; step < 6; ++step) {
+    consent_shown = consent_shown || o.page == Page::consent;
+    if (o.page == Page::redirect || o.page == Page::error_page) break;
+    if (o.page == Page::sign_in) {
+      if (o.code != 0 || user.empty() || signed_in) break;  // sign-in refused, or nobody to sign in
+      signed_in = true;
+      o = submit_sign_in(svc, o.flow_id, user, password, ctx);
+      continue;
+    }
+    if (o.page == Page::consent) {
+      if (answer != "accept" && answer != "decline" && answer != "cancel") break;
+      o = submit_consent(svc, o.flow_id, answer, on_behalf, ctx);
+      continue;
+    }
+    if (o.page == Page::approval_required && answer == "request_approval") {
+      o = submit_approval_request(svc, o.flow_id, justification, ctx);
+      approval_id = o.approval_request_id;
+      o = return_to_app(svc, o.flow_id, ctx);
+      continue;
+    }
+    if ((o.page == Page::approval_required || o.page == Page::need_admin_approval) &&
+        (answer == "return_from_approval" || answer == "request_approval")) {
+      o = return_to_app(svc, o.flow_id, ctx);
+      continue;
+    }
+    if (o.page == Page::admin_consent_review) {
+      o = submit_admin_review(svc, o.flow_id, answer == "accept", ctx);
+      continue;
+    }
+    break;  // the user stays on an interrupt page
+  }
+
+  json::object out;
+  out["page"] = page_name(o.page);
+  out["callback_url"] = nullptr;
+  out["form_post"] = nullptr;
+  out["error_page"] = nullptr;
+  out["interrupt"] = nullptr;
+  out["consent_page_shown"] = consent_shown;
+  out["approval_request_id"] = approval_id.empty() ? json::value(nullptr) : json::value(approval_id);
+  if (o.page == Page::redirect) {
+    RedirectResult as_query = o.redirect;
+    if (as_query.response_mode == "form_post") {
+      json::object fields;
+      for (auto& [k, v] : o.redirect.params) fields[k] = v;
+      out["form_post"] = json::object{{"action", o.redirect.redirect_uri}, {"fields", std::move(fields)}};
+      as_query.response_mode = "query";
+    }
+    out["callback_url"] = as_query.url();
+  } else if (o.page == Page::error_page || (o.page == Page::sign_in && o.code != 0)) {
+    out["error_page"] = json::object{{"code", o.code}, {"message", o.message}};
+  } else if (o.page == Page::approval_required || o.page == Page::need_admin_approval ||
+             o.page == Page::approval_requested) {
+    out["interrupt"] = json::object{{"code", o.code}, {"message", o.message}};
+  }
+  return ok(std::move(out));
+}
+
+}  // namespace
+
+Service::ControlResult handle_control(Service& svc, std::string_view method, const std::vector<std::string>& seg,
+                                      const Params& query, const json::value& body_value) {
+  auto& st = svc.state;
+  const json::object& body = object_body(body_value);
+  const std::string first = seg.empty() ? "" : seg[0];
+  const bool get = method == "GET", post = method == "POST", del = method == "DELETE";
+
+  if (first == "health" && seg.size() == 1) return ok(json::object{{"ok", true}});
+  if (first == "scenario" && seg.size() == 1 && get) return ok(scenario_json(svc));
+
+  if (first == "clock" && seg.size() == 1) {
+    if (post) {
+      if (auto adv = int_field(body, "advance_seconds")) svc.advance_clock(*adv);
+      else if (auto set = int_field(body, "set_unix")) svc.set_clock(*set);
+      else return error(400, "give advance_seconds or set_unix");
+    } else if (!get) {
+      return error(405, "GET or POST");
+    }
+    const std::int64_t now = svc.now();
+    return ok(json::object{{"now_unix", now}, {"now", format_iso8601(now)}});
+  }
+
+  if (first == "faults" && seg.size() == 1) {
+    if (post) return ok(json::object{{"id", st.faults.add(parse_fault_rule(body_value))}});
+    if (del) {
+      st.faults.clear();
+      return ok();
+    }
+    json::array rules;
+    for (const auto& r : st.faults.rules()) rules.push_back(r.to_json());
+    return ok(json::object{{"rules", std::move(rules)}});
+  }
+
+  if (first == "users" && seg.size() == 3 && post) {
+    User* u = st.scenario.user(seg[1]);
+    if (!u) return error(404, "unknown user " + seg[1]);
+    if (seg[2] == "revoke") {
+      const std::string reason = str_field(body, "reason").value_or("");
+      static const char* reasons[] = {"inactivity", "password_change", "consent_revoked", "mfa_required", "signin_frequency"};
+      if (std::none_of(std::begin(reasons), std::end(reasons), [&](const char* r) { return reason == r; }))
+        return error(400, "reason must be inactivity, password_change, consent_revoked, mfa_required or signin_frequency");
+      st.revocations[lower(u->upn)] = Revocation{reason, svc.now()};
+      if (reason == "consent_revoked")
+        for (auto it = st.user_grants.begin(); it != st.user_grants.end();)
+          it = it->first.first == lower(u->upn) ? st.user_grants.erase(it) : std::next(it);
+      return ok(json::object{{"user", u->upn}, {"reason", reason}});
+    }
+    if (seg[2] == "mailbox") {
+      u->mailbox_enabled = bool_field(body, "enabled", u->mailbox_enabled);
+      return ok(json::object{{"user", u->upn}, {"mailbox_enabled", u->mailbox_enabled}});
+    }
+  }
+
+  if (first == "apps" && seg.size() == 3 && seg[2] == "secret" && post) {
+    App* app = st.scenario.app(seg[1]);
+    if (!app) return error(404, "unknown app " + seg[1]);
+    const std::string state = str_field(body, "state").value_or("");
+    if (state != "expired" && state != "invalid" && state != "valid")
+      return error(400, "state must be expired, invalid or valid");
+    for (auto& s : app->secrets) {
+      s.invalid = state == "invalid";
+      if (state == "expired") s.expires_unix = svc.now() - 1;
+      if (state == "valid") s.expires_unix = 0;
+    }
+    return ok(json::object{{"client_id", app->client_id}, {"state", state}});
+  }
+
+  if (first == "tenants" && seg.size() == 3 && seg[2] == "admin-consent" && post) {
+    Tenant* t = st.scenario.tenant_by_id_or_domain(seg[1]);
+    if (!t || t->consumers) return error(404, "unknown work tenant " + seg[1]);
+    const bool granted = bool_field(body, "granted", true);
+    const auto client = str_field(body, "client_id");
+    if (granted) {
+      if (client) grant_admin_consent(svc, t->id, *client);
+      else {
+        t->admin_consent_all_apps = true;
+        for (auto& a : st.scenario.apps) grant_admin_consent(svc, t->id, a.client_id);
+      }
+    } else if (client) {
+      t->admin_consented_apps.erase(lower(*client));
+      t->admin_consented_apps.erase(*client);
+      t->admin_consent_all_apps = false;
+    } else {
+      t->admin_consented_apps.clear();
+      t->admin_consent_all_apps = false;
+    }
+    return ok(json::object{{"tenant", t->id}, {"granted", granted}});
+  }
+
+  if (first == "approval-requests") {
+    if (seg.size() == 1 && get) {
+      json::array out;
+      for (const auto& r : st.approval_requests) out.push_back(approval_json(r));
+      return ok(json::object{{"requests", std::move(out)}});
+    }
+    if (seg.size() == 3 && seg[2] == "approve" && post) {
+      for (const auto& r : st.approval_requests) {
+        if (r.id != seg[1]) continue;
+        const std::string tenant = r.tenant_id, client = r.client_id;
+        grant_admin_consent(svc, tenant, client);
+        for (const auto& r2 : st.approval_requests)
+          if (r2.id == seg[1]) return ok(approval_json(r2));
+      }
+      return error(404, "unknown approval request " + seg[1]);
+    }
+  }
+
+  if (first == "counters" && seg.size() == 1 && get) return ok(counters_json(svc));
+  if (first == "reset-counters" && seg.size() == 1 && post) {
+    st.requests_by_endpoint.clear();
+    st.token_requests_by_grant.clear();
+    st.token_requests_by_user.clear();
+    svc.reset_max_concurrent();
+    return ok();
+  }
+
+  if (first == "messages" && seg.size() == 1) {
+    if (del) {
+      st.messages.clear();
+      return ok();
+    }
+    const auto user = param(query, "user");
+    json::array out;
+    for (const auto& m : st.messages)
+      if (!user || iequals(m.at("sender").as_string(), *user)) out.push_back(m);
+    return ok(json::object{{"messages", std::move(out)}});
+  }
+
+  if (first == "issued" && seg.size() == 1 && get) {
+    return ok(json::object{{"codes", strings(st.issued_codes)},
+                           {"access_tokens", strings(st.issued_access_tokens)},
+                           {"refresh_tokens", strings(st.issued_refresh_tokens)},
+                           {"id_tokens", strings(st.issued_id_tokens)}});
+  }
+
+  if (first == "autopilot" && seg.size() == 1 && post) return autopilot(svc, body);
+
+  return error(404, "unknown control endpoint " + std::string(method) + " /_sandbox/" + first);
+}
+
+}  // namespace ms_sandbox::detail

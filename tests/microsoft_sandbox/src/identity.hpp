@@ -1,0 +1,81 @@
+// The identity platform's interactive flow engine, shared by the HTML form handlers
+// (identity_endpoints.cpp) and the autopilot (control_api.cpp), plus token helpers.
+#pragma once
+
+#include "service.hpp"
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ms_sandbox::detail {
+
+// Where a visit to /authorize or /adminconsent stands after each step.
+enum class Page {
+  redirect,              // back to the app (success or error)
+  error_page,            // Microsoft's own error page; the app never hears of it
+  sign_in,               // enter / pick the account
+  consent,               // permissions list with Accept / Cancel
+  approval_required,     // 90095: justification box + "Request approval"
+  approval_requested,    // 90095 after the request was sent
+  need_admin_approval,   // 90094 / 90093
+  admin_consent_review,  // an admin approving for the whole tenant
+};
+const char* page_name(Page p);
+
+struct RedirectResult {
+  std::string redirect_uri;
+  std::vector<std::pair<std::string, std::string>> params;
+  std::string response_mode = "query";  // query | fragment | form_post
+  std::string url() const;              // redirect_uri + encoded params (query or fragment)
+};
+
+struct FlowOutcome {
+  Page page = Page::error_page;
+  std::string flow_id;
+  int code = 0;          // AADSTS number: error page, sign-in error, interrupt
+  std::string message;   // its text
+  RedirectResult redirect;
+  std::string sso_cookie;  // set when a sign-in created an SSO session
+  std::string approval_request_id;
+  bool consent_page_shown = false;
+};
+
+// `sso_upn`: the account the browser already has a session for (cookie / autopilot), or "".
+FlowOutcome begin_authorize(Service& svc, const std::string& tenant_path, const Params& params,
+                            const RequestContext& ctx, const std::string& sso_upn);
+FlowOutcome begin_admin_consent(Service& svc, const std::string& tenant_path, const Params& params,
+                                bool legacy, const RequestContext& ctx);
+FlowOutcome submit_sign_in(Service& svc, const std::string& flow_id, const std::string& login,
+                           const std::optional<std::string>& password, const RequestContext& ctx);
+// answer: "accept" | "decline" | "cancel"
+FlowOutcome submit_consent(Service& svc, const std::string& flow_id, const std::string& answer,
+                           bool on_behalf_of_organization, const RequestContext& ctx);
+FlowOutcome submit_approval_request(Service& svc, const std::string& flow_id,
+                                    const std::string& justification, const RequestContext& ctx);
+FlowOutcome return_to_app(Service& svc, const std::string& flow_id, const RequestContext& ctx);
+FlowOutcome submit_admin_review(Service& svc, const std::string& flow_id, bool accept,
+                                const RequestContext& ctx);
+// Same page again (e.g. to re-render after a refresh).
+FlowOutcome current_page(Service& svc, const std::string& flow_id);
+
+// Grants tenant-wide consent for an app (all scopes) and marks its approval requests approved.
+void grant_admin_consent(Service& svc, const std::string& tenant_id, const std::string& client_id);
+
+// Fault action "redirect_error": validate client + redirect URI, then redirect with an error.
+HttpResponse authorize_fault_redirect(Service& svc, const Route& route, HttpRequest& request,
+                                      const RequestContext& ctx, const std::string& error, int code,
+                                      const std::string& message);
+// Fault action "access_denied" on the token endpoint: the minted access token loses Mail.Send.
+void strip_mail_send(Service& svc, HttpResponse& token_response);
+
+HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request, const RequestContext& ctx);
+
+// Tenant path segment -> kind; `tenant` is set for a GUID / domain path.
+struct TenantPath {
+  enum Kind { common, organizations, consumers, specific, unknown } kind = unknown;
+  const Tenant* tenant = nullptr;
+};
+TenantPath resolve_tenant_path(Service& svc, const std::string& segment);
+
+}  // namespace ms_sandbox::detail

@@ -1,0 +1,191 @@
+// HTTP glue for the identity platform: /authorize, the page form posts, /adminconsent and the
+// discovery documents. The decisions are in authorize_flow.cpp, /token in token_endpoint.cpp.
+#include "crypto.hpp"
+#include "errors.hpp"
+#include "html_pages.hpp"
+#include "identity.hpp"
+
+#include <boost/json.hpp>
+
+namespace ms_sandbox::detail {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string sso_user_from_cookie(Service& svc, const HttpRequest& request) {
+  std::string_view cookies = request.header("cookie");
+  std::size_t pos = 0;
+  while (pos < cookies.size()) {
+    std::size_t end = cookies.find(';', pos);
+    if (end == std::string_view::npos) end = cookies.size();
+    std::string_view item = cookies.substr(pos, end - pos);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    if (item.rfind("ESTSAUTH=", 0) == 0) {
+      auto it = svc.state.sso_sessions.find(std::string(item.substr(9)));
+      if (it != svc.state.sso_sessions.end()) return it->second;
+    }
+    pos = end + 1;
+  }
+  return {};
+}
+
+// Query for GET, form body for POST (Microsoft accepts both on /authorize).
+std::optional<Params> request_params(const HttpRequest& request) {
+  if (request.method == "POST") return parse_form(request.body);
+  return parse_form(request.query);
+}
+
+HttpResponse method_not_allowed(const RequestContext& ctx) {
+  return render_error_page(900561, "The endpoint only accepts GET and POST requests.", ctx);
+}
+
+HttpResponse openid_configuration(Service& svc, const std::string& tenant_segment) {
+  const std::string base = svc.base_url();
+  const TenantPath tp = resolve_tenant_path(svc, tenant_segment);
+  std::string issuer_tenant = "{tenantid}";
+  if (tp.kind == TenantPath::specific) issuer_tenant = tp.tenant->id;
+  if (tp.kind == TenantPath::consumers) issuer_tenant = kConsumersTenantId;
+  const std::string t = url_encode(tenant_segment);
+  const std::string host = base.substr(base.find("://") + 3);
+  json::object o;
+  o["token_endpoint"] = base + "/" + t + "/oauth2/v2.0/token";
+  o["token_endpoint_auth_methods_supported"] = json::array{"client_secret_post", "private_key_jwt", "client_secret_basic"};
+  o["jwks_uri"] = base + "/" + t + "/discovery/v2.0/keys";
+  o["response_modes_supported"] = json::array{"query", "fragment", "form_post"};
+  o["subject_types_supported"] = json::array{"pairwise"};
+  o["id_token_signing_alg_values_supported"] = json::array{"RS256"};
+  o["response_types_supported"] = json::array{"code", "id_token", "code id_token", "id_token token"};
+  o["scopes_supported"] = json::array{"openid", "profile", "email", "offline_access"};
+  o["issuer"] = base + "/" + issuer_tenant + "/v2.0";
+  o["request_uri_parameter_supported"] = false;
+  o["userinfo_endpoint"] = base + "/oidc/userinfo";
+  o["authorization_endpoint"] = base + "/" + t + "/oauth2/v2.0/authorize";
+  o["device_authorization_endpoint"] = base + "/" + t + "/oauth2/v2.0/devicecode";
+  o["http_logout_supported"] = true;
+  o["frontchannel_logout_supported"] = true;
+  o["end_session_endpoint"] = base + "/" + t + "/oauth2/v2.0/logout";
+  o["claims_supported"] = json::array{"sub", "iss", "cloud_instance_name", "cloud_instance_host_name",
+                                      "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time",
+                                      "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash",
+                                      "c_hash", "email"};
+  o["kerberos_endpoint"] = base + "/" + t + "/kerberos";
+  o["tenant_region_scope"] = nullptr;
+  o["cloud_instance_name"] = "microsoftonline.com";
+  o["cloud_graph_host_name"] = "graph.windows.net";
+  o["msgraph_host"] = host;
+  o["rbac_url"] = "https://pas.windows.net";
+  return json_response(200, json::serialize(o));
+}
+
+HttpResponse instance_discovery(Service& svc) {
+  const std::string base = svc.base_url();
+  const std::string host = base.substr(base.find("://") + 3);
+  json::object o;
+  o["tenant_discovery_endpoint"] = base + "/common/v2.0/.well-known/openid-configuration";
+  o["api-version"] = "1.1";
+  json::object meta;
+  meta["preferred_network"] = host;
+  meta["preferred_cache"] = host;
+  meta["aliases"] = json::array{host};
+  o["metadata"] = json::array{meta};
+  return json_response(200, json::serialize(o));
+}
+
+HttpResponse jwks() {
+  json::object o;
+  o["keys"] = json::array{SigningKey::instance().jwk()};
+  return json_response(200, json::serialize(o));
+}
+
+}  // namespace
+
+HttpResponse handle_identity(Service& svc, const Route& route, HttpRequest& request, RequestContext& ctx) {
+  const auto& seg = route.segments;
+  switch (route.endpoint) {
+    case Endpoint::token:
+      return handle_token(svc, route, request, ctx);
+
+    case Endpoint::authorize: {
+      if (request.method != "GET" && request.method != "POST") return method_not_allowed(ctx);
+      auto params = request_params(request);
+      if (!params) return render_error_page(90100, "The request query string is not valid.", ctx);
+      auto outcome = begin_authorize(svc, route.tenant, *params, ctx, sso_user_from_cookie(svc, request));
+      return render_outcome(svc, route.tenant, outcome, ctx);
+    }
+
+    case Endpoint::adminconsent: {
+      if (request.method != "GET") return method_not_allowed(ctx);
+      auto params = parse_form(request.query);
+      if (!params) return render_error_page(90100, "The request query string is not valid.", ctx);
+      const bool legacy = seg.size() == 2;
+      return render_outcome(svc, route.tenant, begin_admin_consent(svc, route.tenant, *params, legacy, ctx), ctx);
+    }
+
+    case Endpoint::login_pages: {
+      auto params = request_params(request);
+      if (!params) return render_error_page(90100, "The form data is not valid.", ctx);
+      const std::string flow = param(*params, "flow").value_or("");
+      const std::string action = param(*params, "action").value_or("");
+      const std::string last = lower(seg.back());
+      FlowOutcome o;
+      if (last == "return") {
+        o = return_to_app(svc, flow, ctx);
+      } else if (request.method != "POST") {
+        o = current_page(svc, flow);
+      } else if (last == "login") {
+        o = action == "cancel" ? submit_consent(svc, flow, "cancel", false, ctx)
+                               : submit_sign_in(svc, flow, param(*params, "login").value_or(""),
+                                                param(*params, "passwd"), ctx);
+      } else if (last == "set" && lower(seg[1]) == "consent") {
+        o = submit_consent(svc, flow, action.empty() ? "accept" : action,
+                           param(*params, "consent_on_behalf").value_or("") == "true", ctx);
+      } else if (last == "request") {
+        o = submit_approval_request(svc, flow, param(*params, "justification").value_or(""), ctx);
+      } else {
+        o = submit_admin_review(svc, flow, action != "cancel", ctx);
+      }
+      return render_outcome(svc, route.tenant, o, ctx);
+    }
+
+    case Endpoint::discovery: {
+      if (request.method != "GET") return method_not_allowed(ctx);
+      const std::string last = lower(seg.back());
+      if (last == "instance") return instance_discovery(svc);
+      if (resolve_tenant_path(svc, route.tenant).kind == TenantPath::unknown) {
+        AadError e{"invalid_tenant", 90002,
+                   "Tenant '" + route.tenant + "' not found. Check to make sure you have the correct tenant ID and "
+                   "are signing into the correct cloud.", "", 400};
+        return aad_json_error(e, ctx);
+      }
+      if (last == "keys") return jwks();
+      return openid_configuration(svc, route.tenant);
+    }
+    default:
+      return render_error_page(90100, "Unknown endpoint.", ctx);
+  }
+}
+
+HttpResponse authorize_fault_redirect(Service& svc, const Route& route, HttpRequest& request,
+                                      const RequestContext& ctx, const std::string& error, int code,
+                                      const std::string& message) {
+  auto params = request_params(request);
+  if (!params) return render_error_page(90100, "The request query string is not valid.", ctx);
+  // Run the normal validation so a bad client / redirect URI still ends on the error page.
+  FlowOutcome o = begin_authorize(svc, route.tenant, *params, ctx, "");
+  if (o.page == Page::error_page) return render_outcome(svc, route.tenant, o, ctx);
+  if (auto it = svc.state.flows.find(o.flow_id); it != svc.state.flows.end()) it->second.finished = true;
+  FlowOutcome r;
+  r.page = Page::redirect;
+  const App* app = svc.state.scenario.app(param(*params, "client_id").value_or(""));
+  r.redirect.redirect_uri = param(*params, "redirect_uri").value_or(app ? app->redirect_uris.front() : "");
+  r.redirect.response_mode = param(*params, "response_mode").value_or("query");
+  r.redirect.params.emplace_back("error", error);
+  r.redirect.params.emplace_back(
+      "error_description",
+      aad_description(code, message.empty() ? "A transient error has occurred. Please try again." : message, ctx));
+  if (auto state = param(*params, "state")) r.redirect.params.emplace_back("state", *state);
+  return render_outcome(svc, route.tenant, r, ctx);
+}
+
+}  // namespace ms_sandbox::detail

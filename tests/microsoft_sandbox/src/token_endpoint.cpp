@@ -1,0 +1,474 @@
+// POST /{tenant}/oauth2/v2.0/token: client authentication (secret, certificate assertion,
+// none for public clients), the authorization_code and refresh_token grants, and the
+// success / error JSON of PROTOCOL.md §2.
+#include "crypto.hpp"
+#include "errors.hpp"
+#include "identity.hpp"
+
+#include <boost/json.hpp>
+
+namespace ms_sandbox::detail {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr const char* kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+constexpr std::size_t kAccessTokenLength = 160;
+constexpr std::size_t kRefreshTokenLength = 200;
+
+AadError missing(const std::string& p) {
+  return {"invalid_request", 900144, "The request body must contain the following parameter: '" + p + "'.", "", 0};
+}
+
+AadError malformed_grant() {
+  return {"invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.", "", 0};
+}
+
+AadError expired_grant() {
+  return {"invalid_grant", 70008,
+          "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive "
+          "authorization request for this user and resource.",
+          "", 0};
+}
+
+std::string days_hms(std::int64_t seconds) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%lld.%02lld:%02lld:%02lld", static_cast<long long>(seconds / 86400),
+                static_cast<long long>(seconds % 86400 / 3600), static_cast<long long>(seconds % 3600 / 60),
+                static_cast<long long>(seconds % 60));
+  return buf;
+}
+
+AadError inactive_refresh_token(std::int64_t issued, std::int64_t inactive_for) {
+  return {"invalid_grant", 700082,
+          "The refresh token has expired due to inactivity. The token was issued on " + format_iso8601(issued) +
+              " and was inactive for " + days_hms(inactive_for) + ".",
+          "", 0};
+}
+
+bool same_tenant_path(Service& svc, const std::string& a, const std::string& b) {
+  if (iequals(a, b)) return true;
+  TenantPath ta = resolve_tenant_path(svc, a), tb = resolve_tenant_path(svc, b);
+  if (ta.kind == TenantPath::specific && tb.kind == TenantPath::specific) return ta.tenant == tb.tenant;
+  return ta.kind == TenantPath::consumers && tb.kind == TenantPath::consumers;
+}
+
+bool pkce_verifier_ok(const std::string& verifier) {
+  if (verifier.size() < 43 || verifier.size() > 128) return false;
+  return verifier.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") ==
+         std::string::npos;
+}
+
+// ---- client authentication ----
+
+struct ClientCredentials {
+  std::optional<std::string> secret;
+  std::optional<std::string> assertion_type, assertion;
+};
+
+ClientCredentials credentials(const Params& form, const HttpRequest& request, std::string* basic_client_id) {
+  ClientCredentials c;
+  c.secret = param(form, "client_secret");
+  c.assertion_type = param(form, "client_assertion_type");
+  c.assertion = param(form, "client_assertion");
+  // RFC 6749 §2.3.1: HTTP Basic with form-urlencoded id and secret.
+  std::string_view auth = request.header("authorization");
+  if (auth.size() > 6 && iequals(auth.substr(0, 6), "basic ")) {
+    if (auto decoded = base64_decode(auth.substr(6))) {
+      auto colon = decoded->find(':');
+      if (colon != std::string::npos) {
+        auto id = parse_form("x=" + decoded->substr(0, colon));
+        auto secret = parse_form("x=" + decoded->substr(colon + 1));
+        if (id && secret) {
+          *basic_client_id = param(*id, "x").value_or("");
+          if (!c.secret) c.secret = param(*secret, "x");
+        }
+      }
+    }
+  }
+  return c;
+}
+
+std::optional<AadError> check_secret(Service& svc, const App& app, const std::string& secret, std::int64_t now) {
+  for (const auto& s : app.secrets) {
+    if (s.invalid || s.value != secret) continue;
+    if (s.expires_unix != 0 && now >= s.expires_unix)
+      return AadError{"invalid_client", 7000222,
+                      "The provided client secret keys for app '" + app.client_id +
+                          "' are expired. Visit the Azure portal to create new keys for your app: "
+                          "https://aka.ms/NewClientSecret, or consider using certificate credentials for added "
+                          "security: https://aka.ms/certCreds.",
+                      "", 401};
+    return std::nullopt;
+  }
+  (void)svc;
+  return AadError{"invalid_client", 7000215,
+                  "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+                  "value, not the client secret ID, for a secret added to app '" + app.client_id + "'.",
+                  "", 401};
+}
+
+std::optional<std::int64_t> claim_int(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  if (it == o.end()) return std::nullopt;
+  if (it->value().is_int64()) return it->value().as_int64();
+  if (it->value().is_uint64()) return static_cast<std::int64_t>(it->value().as_uint64());
+  if (it->value().is_double()) return static_cast<std::int64_t>(it->value().as_double());
+  return std::nullopt;
+}
+
+std::string claim_str(const json::object& o, const char* k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+std::optional<AadError> check_assertion(Service& svc, const App& app, const std::string& type,
+                                        const std::string& assertion, const std::string& tenant_segment,
+                                        std::int64_t now) {
+  auto invalid = [&](int code, std::string message) {
+    return AadError{"invalid_client", code, std::move(message), "", 401};
+  };
+  if (type != kJwtBearer)
+    return AadError{"invalid_request", 90100, "client_assertion_type parameter is empty or not valid.", "", 400};
+
+  const auto dot1 = assertion.find('.');
+  const auto dot2 = dot1 == std::string::npos ? dot1 : assertion.find('.', dot1 + 1);
+  if (dot2 == std::string::npos || assertion.find('.', dot2 + 1) != std::string::npos)
+    return invalid(50027, "JWT token is invalid or malformed.");
+  auto header_raw = base64url_decode(std::string_view(assertion).substr(0, dot1));
+  auto payload_raw = base64url_decode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1));
+  auto signature = base64url_decode(std::string_view(assertion).substr(dot2 + 1));
+  if (!header_raw || !payload_raw || !signature) return invalid(50027, "JWT token is invalid or malformed.");
+  boost::system::error_code ec1, ec2;
+  json::value header = json::parse(*header_raw, ec1);
+  json::value payload = json::parse(*payload_raw, ec2);
+  if (ec1 || ec2 || !header.is_object() || !payload.is_object())
+    return invalid(50027, "JWT token is invalid or malformed.");
+  const auto& h = header.as_object();
+  const auto& claims = payload.as_object();
+
+  const std::string alg = claim_str(h, "alg");
+  const std::string x5t_s256 = claim_str(h, "x5t#S256");
+  const std::string x5t = claim_str(h, "x5t");
+  const Certificate* cert = nullptr;
+  for (const auto& rc : app.certificates) {
+    if ((!x5t_s256.empty() && rc.certificate.x5t_s256() == x5t_s256) || (x5t_s256.empty() && !x5t.empty() && rc.certificate.x5t() == x5t))
+      cert = &rc.certificate;
+  }
+  if (!cert) {
+    return invalid(700027, "The certificate with identifier used to sign the client assertion is not registered on "
+                           "application. [Reason - The key was not found., Thumbprint of key used by client: '" +
+                               (x5t_s256.empty() ? x5t : x5t_s256) + "', Please visit the Azure Portal, Graph Explorer "
+                               "or directly use MS Graph to see configured keys for app Id '" + app.client_id + "'.]");
+  }
+  if ((alg != "RS256" && alg != "PS256") ||
+      !cert->verify(alg, std::string_view(assertion).substr(0, dot2), *signature))
+    return invalid(700027, "Client assertion failed signature validation.");
+
+  // aud: the token endpoint of this server for the tenant path called (or that tenant's id / domain).
+  std::vector<std::string> accepted{svc.base_url() + "/" + tenant_segment + "/oauth2/v2.0/token"};
+  TenantPath tp = resolve_tenant_path(svc, tenant_segment);
+  if (tp.kind == TenantPath::specific) {
+    accepted.push_back(svc.base_url() + "/" + tp.tenant->id + "/oauth2/v2.0/token");
+    accepted.push_back(svc.base_url() + "/" + tp.tenant->domain + "/oauth2/v2.0/token");
+  }
+  std::vector<std::string> auds;
+  if (auto it = claims.find("aud"); it != claims.end()) {
+    if (it->value().is_string()) auds.emplace_back(it->value().as_string());
+    if (it->value().is_array())
+      for (auto& a : it->value().as_array())
+        if (a.is_string()) auds.emplace_back(a.as_string());
+  }
+  bool aud_ok = false;
+  for (auto& a : auds)
+    for (auto& acc : accepted) aud_ok = aud_ok || iequals(a, acc);
+  if (!aud_ok)
+    return invalid(50012, "Client assertion audience claim does not match Realm issuer. Expected one of: '" +
+                              accepted.front() + "'.");
+  if (claim_str(claims, "iss") != app.client_id || claim_str(claims, "sub") != app.client_id)
+    return invalid(50012, "Client assertion 'iss' and 'sub' claims must both be the client id '" + app.client_id + "'.");
+
+  const std::int64_t skew = svc.state.scenario.settings.assertion_clock_skew;
+  auto exp = claim_int(claims, "exp");
+  auto nbf = claim_int(claims, "nbf");
+  if (!exp || now > *exp + skew || (nbf && now + skew < *nbf)) {
+    return invalid(700024, "Client assertion is not within its valid time range. Current time: " + format_iso8601(now) +
+                               ", assertion valid from " + (nbf ? format_iso8601(*nbf) : std::string("(none)")) +
+                               ", expiry time of assertion " + (exp ? format_iso8601(*exp) : std::string("(none)")) +
+                               ". Review the documentation at "
+                               "https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .");
+  }
+  const std::string jti = claim_str(claims, "jti");
+  if (!jti.empty()) {
+    if (!svc.state.used_assertion_ids.insert(lower(app.client_id) + "/" + jti).second)
+      return invalid(50012, "The client assertion with jti '" + jti + "' has already been used. Each assertion must carry a unique jti.");
+  }
+  return std::nullopt;
+}
+
+std::optional<AadError> authenticate_client(Service& svc, const App& app, const ClientCredentials& c,
+                                            const std::string& tenant_segment, std::int64_t now) {
+  const bool has_assertion = c.assertion_type || c.assertion;
+  if (!app.confidential) {
+    if (c.secret || has_assertion)
+      return AadError{"invalid_client", 700025,
+                      "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.", "", 401};
+    return std::nullopt;
+  }
+  if (!c.secret && !has_assertion)
+    return AadError{"invalid_client", 7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                    "", 401};
+  if (c.secret) return check_secret(svc, app, *c.secret, now);
+  if (!c.assertion) return missing("client_assertion");
+  if (!c.assertion_type) return missing("client_assertion_type");
+  return check_assertion(svc, app, *c.assertion_type, *c.assertion, tenant_segment, now);
+}
+
+// ---- token minting ----
+
+std::string id_token(Service& svc, const App& app, const User& u, const ScopeList& scopes, const std::string& nonce,
+                     std::int64_t now) {
+  json::object header{{"typ", "JWT"}, {"alg", "RS256"}, {"kid", SigningKey::instance().kid()}};
+  json::object c;
+  c["aud"] = app.client_id;
+  c["iss"] = svc.base_url() + "/" + u.tenant_id + "/v2.0";
+  c["iat"] = now;
+  c["nbf"] = now;
+  c["exp"] = now + 3600;
+  if (contains(scopes, "email") && u.mail) c["email"] = *u.mail;
+  c["name"] = u.display_name;
+  if (!nonce.empty()) c["nonce"] = nonce;
+  c["oid"] = u.oid();
+  c["preferred_username"] = u.upn;
+  c["rh"] = "0.sandbox." + random_urlsafe(16);
+  c["sub"] = base64url_encode(sha256(u.oid() + "|" + app.client_id)).substr(0, 43);
+  c["tid"] = u.tenant_id;
+  c["uti"] = random_urlsafe(22);
+  c["ver"] = "2.0";
+  const std::string signing_input =
+      base64url_encode(json::serialize(header)) + "." + base64url_encode(json::serialize(c));
+  return signing_input + "." + base64url_encode(SigningKey::instance().sign_rs256(signing_input));
+}
+
+HttpResponse issue_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
+                          const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
+                          const RequestContext& ctx) {
+  auto& st = svc.state;
+  const auto& settings = st.scenario.settings;
+  json::object o;
+  o["token_type"] = "Bearer";
+  o["scope"] = scope_response(at_scopes);
+  o["expires_in"] = settings.access_token_lifetime;
+  o["ext_expires_in"] = settings.ext_expires_in;
+
+  const std::string at = random_urlsafe(kAccessTokenLength);
+  ScopeList graph_scopes;
+  for (const auto& s : at_scopes)
+    if (!is_oidc_scope(s)) graph_scopes.push_back(s);
+  st.access_tokens[at] = AccessTokenRecord{app.client_id, u.upn, graph_scopes, ctx.now + settings.access_token_lifetime};
+  st.issued_access_tokens.push_back(at);
+  o["access_token"] = at;
+
+  if (contains(lineage_scopes, "offline_access")) {
+    const std::string rt = random_urlsafe(kRefreshTokenLength);
+    st.refresh_tokens[rt] = RefreshTokenRecord{app.client_id, u.upn, lineage_scopes, ctx.now, false};
+    st.issued_refresh_tokens.push_back(rt);
+    o["refresh_token"] = rt;
+  }
+  if (contains(at_scopes, "openid")) {
+    std::string idt = id_token(svc, app, u, at_scopes, nonce, ctx.now);
+    st.issued_id_tokens.push_back(idt);
+    o["id_token"] = std::move(idt);
+  }
+  if (client_info) {
+    json::object ci{{"uid", u.oid()}, {"utid", u.tenant_id}};
+    o["client_info"] = base64url_encode(json::serialize(ci));
+  }
+  auto res = json_response(200, json::serialize(o));
+  res.set_header("Cache-Control", "no-store, no-cache");
+  res.set_header("Pragma", "no-cache");
+  return res;
+}
+
+ScopeList consented_scopes(Service& svc, const User& u, const App& app) {
+  ScopeList granted = svc.state.user_grants[{lower(u.upn), lower(app.client_id)}];
+  if (!u.personal) {
+    const Tenant* t = svc.state.scenario.tenant_by_id_or_domain(u.tenant_id);
+    if (t && (t->admin_consent_all_apps || t->admin_consented_apps.count(lower(app.client_id)) ||
+              t->admin_consented_apps.count(app.client_id))) {
+      // Tenant-wide consent covers whatever the app asks for (see README "Guesses").
+      for (const auto* s : {"User.Read", "Mail.Send", "Mail.Read", "Mail.ReadWrite", "User.ReadBasic.All",
+                            "openid", "profile", "email", "offline_access"})
+        if (!contains(granted, s)) granted.emplace_back(s);
+    }
+  }
+  return granted;
+}
+
+std::optional<AadError> revocation_error(Service& svc, const User& u, const App& app, std::int64_t issued) {
+  auto it = svc.state.revocations.find(lower(u.upn));
+  if (it == svc.state.revocations.end() || it->second.at < issued) return std::nullopt;
+  const auto& r = it->second;
+  if (r.reason == "inactivity")
+    return inactive_refresh_token(issued, svc.state.scenario.settings.refresh_token_inactivity + 1);
+  if (r.reason == "password_change")
+    return AadError{"invalid_grant", 50173,
+                    "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user "
+                    "might have changed or reset their password. The grant was issued on '" + format_iso8601(issued) +
+                        "' and the TokensValidFrom date (before which tokens are not valid) for this user is '" +
+                        format_iso8601(r.at) + "'.",
+                    "bad_token", 0};
+  if (r.reason == "consent_revoked")
+    return AadError{"invalid_grant", 65001,
+                    "The user or administrator has not consented to use the application with ID '" + app.client_id +
+                        "' named '" + app.display_name + "'. Send an interactive authorization request for this user and resource.",
+                    "consent_required", 0};
+  if (r.reason == "mfa_required")
+    return AadError{"interaction_required", 50076,
+                    "Due to a configuration change made by your administrator, or because you moved to a new location, "
+                    "you must use multi-factor authentication to access '" + std::string(kGraphAppId) + "'.",
+                    "basic_action", 0};
+  return AadError{"invalid_grant", 70043,
+                  "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. "
+                  "The token was issued on " + format_iso8601(issued) +
+                      " and the maximum allowed lifetime for this request is 3600.",
+                  "", 0};
+}
+
+}  // namespace
+
+HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request, const RequestContext& ctx) {
+  auto fail = [&](const AadError& e) { return aad_json_error(e, ctx); };
+  if (request.method != "POST")
+    return fail({"invalid_request", 900561,
+                 "The endpoint only accepts POST, OPTIONS requests. Received a " + request.method + " request.", "", 0});
+  const TenantPath tp = resolve_tenant_path(svc, route.tenant);
+  if (tp.kind == TenantPath::unknown)
+    return fail({"invalid_request", 90002,
+                 "Tenant '" + route.tenant + "' not found. Check to make sure you have the correct tenant ID and are "
+                 "signing into the correct cloud. Check with your subscription administrator, this may happen if "
+                 "there are no active subscriptions for the tenant.", "", 0});
+
+  // A body that is not a form (JSON, garbage) reads as an empty form, as at ESTS.
+  const bool is_form = lower(request.header("content-type")).rfind("application/x-www-form-urlencoded", 0) == 0;
+  std::optional<Params> parsed = is_form ? parse_form(request.body) : Params{};
+  const Params form = parsed.value_or(Params{});
+
+  const std::string grant_type = param(form, "grant_type").value_or("");
+  if (grant_type.empty()) return fail(missing("grant_type"));
+  std::string basic_client_id;
+  const ClientCredentials creds = credentials(form, request, &basic_client_id);
+  std::string client_id = param(form, "client_id").value_or(basic_client_id);
+  if (client_id.empty()) return fail(missing("client_id"));
+  const App* app = svc.state.scenario.app(client_id);
+  if (!app)
+    return fail({"unauthorized_client", 700016,
+                 "Application with identifier '" + client_id + "' was not found in the directory '" + route.tenant +
+                     "'. This can happen if the application has not been installed by the administrator of the tenant "
+                     "or consented to by any user in the tenant. You may have sent your authentication request to the "
+                     "wrong tenant.", "", 0});
+  if (grant_type != "authorization_code" && grant_type != "refresh_token")
+    return fail({"unsupported_grant_type", 70003, "The app requested an unsupported grant type '" + grant_type + "'.", "", 0});
+  if (auto e = authenticate_client(svc, *app, creds, route.tenant, ctx.now)) return fail(*e);
+
+  std::optional<ParsedScopes> requested;
+  if (auto s = param(form, "scope"); s && s->find_first_not_of(' ') != std::string::npos) {
+    requested = parse_scopes(*s, *app);
+    if (!requested->invalid.empty())
+      return fail({"invalid_scope", 70011,
+                   "The provided value for the input parameter 'scope' is not valid. The scope '" + requested->invalid +
+                       "' does not exist.", "", 0});
+  }
+  const bool client_info = param(form, "client_info").value_or("") == "1";
+  const auto& settings = svc.state.scenario.settings;
+
+  if (grant_type == "authorization_code") {
+    auto code_value = param(form, "code");
+    if (!code_value || code_value->empty()) return fail(missing("code"));
+    auto it = svc.state.codes.find(*code_value);
+    if (it == svc.state.codes.end()) return fail(malformed_grant());
+    AuthCode& code = it->second;
+    if (!iequals(code.client_id, app->client_id))
+      return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});
+    if (code.redeemed)
+      return fail({"invalid_grant", 54005,
+                   "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an "
+                   "existing refresh token.", "", 0});
+    if (ctx.now - code.issued > settings.authorization_code_lifetime) return fail(expired_grant());
+    if (!same_tenant_path(svc, code.tenant_path, route.tenant))
+      return fail({"invalid_grant", 700005, "Provided Authorization Code is intended to use against other tenant, thus rejected.", "", 0});
+    const std::string redirect_uri = param(form, "redirect_uri").value_or("");
+    if (redirect_uri != code.redirect_uri)
+      return fail({"invalid_grant", 500112,
+                   "The reply address '" + redirect_uri + "' does not match the reply address '" + code.redirect_uri +
+                       "' provided when requesting Authorization code.", "", 0});
+    if (!code.code_challenge.empty()) {
+      const std::string verifier = param(form, "code_verifier").value_or("");
+      const bool ok = pkce_verifier_ok(verifier) &&
+                      (code.code_challenge_method == "S256" ? base64url_encode(sha256(verifier)) == code.code_challenge
+                                                            : verifier == code.code_challenge);
+      if (!ok)
+        return fail({"invalid_grant", settings.pkce_mismatch_code,
+                     "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+                     "", 0});
+    }
+    const User* u = svc.state.scenario.user(code.upn);
+    if (!u) return fail(malformed_grant());
+    code.redeemed = true;
+    return issue_tokens(svc, *app, *u, code.scopes, code.scopes, code.nonce, client_info, ctx);
+  }
+
+  // refresh_token
+  auto rt_value = param(form, "refresh_token");
+  if (!rt_value || rt_value->empty()) return fail(missing("refresh_token"));
+  auto it = svc.state.refresh_tokens.find(*rt_value);
+  if (it == svc.state.refresh_tokens.end()) return fail(malformed_grant());
+  RefreshTokenRecord& rt = it->second;
+  if (!iequals(rt.client_id, app->client_id))
+    return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});
+  const User* u = svc.state.scenario.user(rt.upn);
+  if (!u) return fail(malformed_grant());
+  if (rt.invalidated) return fail(expired_grant());
+  if (auto e = revocation_error(svc, *u, *app, rt.issued)) return fail(*e);
+  if (ctx.now - rt.issued > settings.refresh_token_inactivity)
+    return fail(inactive_refresh_token(rt.issued, ctx.now - rt.issued));
+
+  ScopeList at_scopes = rt.scopes;
+  if (requested) {
+    if (!is_subset(requested->scopes, consented_scopes(svc, *u, *app)))
+      return fail({"invalid_grant", 65001,
+                   "The user or administrator has not consented to use the application with ID '" + app->client_id +
+                       "' named '" + app->display_name + "'. Send an interactive authorization request for this user and resource.",
+                   "consent_required", 0});
+    at_scopes = requested->scopes;
+  }
+  if (!settings.old_refresh_token_stays_valid) rt.invalidated = true;
+  const ScopeList lineage = merged(rt.scopes, at_scopes);
+  return issue_tokens(svc, *app, *u, at_scopes, lineage, "", client_info, ctx);
+}
+
+void strip_mail_send(Service& svc, HttpResponse& res) {
+  boost::system::error_code ec;
+  json::value v = json::parse(res.body, ec);
+  if (ec || !v.is_object()) return;
+  auto& o = v.as_object();
+  auto at = o.find("access_token");
+  if (at == o.end() || !at->value().is_string()) return;
+  auto rec = svc.state.access_tokens.find(std::string(at->value().as_string()));
+  if (rec == svc.state.access_tokens.end()) return;
+  auto& scopes = rec->second.scopes;
+  scopes.erase(std::remove_if(scopes.begin(), scopes.end(), [](const std::string& s) { return iequals(s, "Mail.Send"); }),
+               scopes.end());
+  ScopeList shown = scopes;
+  if (auto s = o.find("scope"); s != o.end() && s->value().is_string()) {
+    std::string text(s->value().as_string());
+    for (std::string_view oidc : {"openid", "profile", "email"})
+      if (text.find(std::string(" ") + std::string(oidc)) != std::string::npos || text.rfind(oidc, 0) == 0) shown.emplace_back(oidc);
+  }
+  o["scope"] = scope_response(shown);
+  res.body = json::serialize(v);
+}
+
+}  // namespace ms_sandbox::detail
