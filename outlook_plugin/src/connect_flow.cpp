@@ -1,0 +1,327 @@
+#include "connect_flow.hpp"
+
+#include "encoding.hpp"
+#include "graph_mail.hpp"
+#include "oauth.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+
+namespace outlook {
+namespace {
+
+namespace json = boost::json;
+using ep::sdk::Error;
+
+constexpr std::size_t kMaxPendingFlows = 5;     // per account; the oldest is dropped
+constexpr std::size_t kMaxConsumedStates = 10;  // remembered to tell "reused" from "unknown"
+constexpr int kMaxStoreRetries = 5;
+
+bool one_of(int code, std::initializer_list<int> codes) {
+    return std::find(codes.begin(), codes.end(), code) != codes.end();
+}
+
+std::string param(const std::map<std::string, std::string>& p, const std::string& key) {
+    auto it = p.find(key);
+    return it == p.end() ? std::string() : it->second;
+}
+
+// Text from Microsoft shown to people: first line, printable, bounded.
+std::string quoted(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\r' || c == '\n') break;
+        if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
+        if (out.size() >= 240) break;
+    }
+    return out;
+}
+
+}  // namespace
+
+ConnectFlow::ConnectFlow(const OutlookConfig& config, const AccountStore& store, HttpEngine& http,
+                         const TokenClient& token_client, TokenManager& tokens, ep::sdk::Host host, Log log)
+    : config_(config), store_(store), http_(http), token_client_(token_client), tokens_(tokens), host_(host),
+      log_(std::move(log)) {}
+
+std::string ConnectFlow::begin(std::string_view account, std::string_view request_json) {
+    std::string login_hint, prompt;
+    if (!request_json.empty()) {
+        boost::system::error_code ec;
+        json::value v = json::parse(request_json, ec);
+        if (ec || !v.is_object()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
+        for (const auto& kv : v.as_object()) {
+            std::string key(kv.key());
+            if (key != "login_hint" && key != "prompt")
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " is not a connect option (login_hint, prompt)", key);
+            if (!kv.value().is_string()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " must be a string", key);
+        }
+        if (auto it = v.as_object().find("login_hint"); it != v.as_object().end()) login_hint = it->value().as_string();
+        if (auto it = v.as_object().find("prompt"); it != v.as_object().end()) prompt = it->value().as_string();
+    }
+    if (login_hint.size() > 320 || !ep::sdk::is_valid_utf8(login_hint))
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "login_hint must be valid UTF-8 of at most 320 bytes", "login_hint");
+    if (!prompt.empty() && prompt != "login" && prompt != "consent" && prompt != "select_account")
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "prompt must be login, consent or select_account", "prompt");
+
+    Pkce pkce = make_pkce();
+    std::string state = random_urlsafe(32);
+    int64_t now = host_.now_unix_ms();
+    for (int attempt = 0; attempt < kMaxStoreRetries; ++attempt) {
+        PendingFlows pending = store_.load_pending(account);
+        std::erase_if(pending.flows, [&](const PendingFlow& f) { return now - f.created_ms > config_.pending_connect_ttl_ms; });
+        std::erase_if(pending.consumed, [&](const auto& c) { return now - c.second > 2 * config_.pending_connect_ttl_ms; });
+        pending.flows.push_back(PendingFlow{hex(sha256(state)), SecretString(pkce.verifier.view()), now, login_hint});
+        if (pending.flows.size() > kMaxPendingFlows) pending.flows.erase(pending.flows.begin());
+        if (store_.save_pending(account, pending)) {
+            json::object out{{"action", "redirect"},
+                             {"authorization_url", authorization_url(config_, state, pkce.challenge, login_hint, prompt)},
+                             {"expires_at_ms", now + config_.pending_connect_ttl_ms}};
+            return json::serialize(out);
+        }
+    }
+    throw Error(EP_ERR_STORAGE, "storage", "could not record the sign-in in progress (the store kept changing)");
+}
+
+std::string ConnectFlow::result(std::string_view account, std::string_view outcome, const std::string& message,
+                                const std::string& code, const std::string& operator_message) {
+    json::object r{{"schema", "ep.connect_result/1"}, {"outcome", outcome}, {"message", message}};
+    if (!code.empty()) r["code"] = code;
+    if (!operator_message.empty()) r["operator_message"] = operator_message;
+    r["status"] = status_(account);
+    return json::serialize(r);
+}
+
+std::string ConnectFlow::complete(std::string_view account, std::string_view callback_json) {
+    std::map<std::string, std::string> params = parse_callback(callback_json);
+
+    // An administrator's answer to the admin-consent link: informational only (its `tenant`
+    // cannot be trusted, PROTOCOL.md §5), nothing is stored.
+    if (params.count("admin_consent")) {
+        if (params.count("error"))
+            return result(account, "admin_consent_declined",
+                          "The administrator did not grant consent (" + quoted(param(params, "error_description")) + ").",
+                          "AADSTS" + std::to_string(aadsts_code(param(params, "error_description"))));
+        return result(account, "admin_consent_granted",
+                      "An administrator approved this app for the organisation. People can now connect.");
+    }
+
+    std::string state = param(params, "state");
+    if (state.empty())
+        return result(account, "forgery_suspected",
+                      "The answer from Microsoft carries no state, so it cannot be matched to a sign-in started here. "
+                      "Nothing was stored.",
+                      "state_missing");
+    std::string hash = hex(sha256(state));
+    int64_t now = host_.now_unix_ms();
+
+    std::optional<PendingFlow> flow;
+    for (int attempt = 0; attempt < kMaxStoreRetries && !flow; ++attempt) {
+        PendingFlows pending = store_.load_pending(account);
+        auto it = std::find_if(pending.flows.begin(), pending.flows.end(), [&](const PendingFlow& f) { return f.state_hash == hash; });
+        if (it == pending.flows.end()) {
+            bool reused = std::any_of(pending.consumed.begin(), pending.consumed.end(), [&](const auto& c) { return c.first == hash; });
+            log_(EP_LOG_WARN, std::string("refused a sign-in answer for account ") + std::string(account) +
+                                  (reused ? ": its state was already used" : ": its state is unknown"));
+            return result(account, "forgery_suspected",
+                          reused ? "This sign-in answer was already used. Nothing was stored; start connecting again."
+                                 : "This sign-in answer does not match a sign-in started for this account, so it was "
+                                   "refused as a possible forgery. Nothing was stored; start connecting again.",
+                          reused ? "state_reused" : "state_unknown");
+        }
+        PendingFlow candidate{it->state_hash, SecretString(it->verifier.view()), it->created_ms, it->login_hint};
+        pending.flows.erase(it);
+        pending.consumed.emplace_back(hash, now);
+        if (pending.consumed.size() > kMaxConsumedStates) pending.consumed.erase(pending.consumed.begin());
+        // Consumed before anything else happens: a state works once, even if this call fails later.
+        if (store_.save_pending(account, pending)) flow = std::move(candidate);
+    }
+    if (!flow) throw Error(EP_ERR_STORAGE, "storage", "could not record the sign-in answer (the store kept changing)");
+
+    if (now - flow->created_ms > config_.pending_connect_ttl_ms)
+        return result(account, "flow_expired",
+                      "The sign-in took longer than " + std::to_string(config_.pending_connect_ttl_ms / 60000) +
+                          " minutes and expired. Nothing was stored; start connecting again.",
+                      "flow_expired");
+    if (params.count("error")) return redirect_error(account, params, flow->login_hint);
+    std::string code = param(params, "code");
+    if (code.empty())
+        return result(account, "failed", "Microsoft's answer has neither a code nor an error. Start connecting again.",
+                      "no_code");
+    SecretString secret_code(std::move(code));
+    return redeem(account, secret_code.view(), flow->verifier, flow->login_hint);
+}
+
+std::string ConnectFlow::record_approval_required(std::string_view account, const std::string& code,
+                                                  const std::string& login_hint, const std::string& tenant_id) {
+    std::string url = admin_consent_url(config_, admin_consent_tenant(config_, tenant_id, login_hint));
+    std::string message = "Your organisation requires an administrator to approve this app. Ask your IT administrator "
+                          "to approve application " + config_.client_id + ", then connect again.";
+    // An existing working connection is not replaced by a failed attempt to reconnect.
+    for (int attempt = 0; attempt < kMaxStoreRetries; ++attempt) {
+        AccountStore::LoadResult current = store_.load_grant(account);
+        if (current.grant && current.grant->record.state == GrantState::connected) break;
+        GrantRecord r;
+        r.state = GrantState::admin_approval_required;
+        r.reason = "admin_approval_required";
+        r.message = message;
+        r.error_code = code;
+        r.admin_consent_url = url;
+        r.since_ms = host_.now_unix_ms();
+        r.tenant_id = tenant_id;
+        r.cloud = to_string(config_.cloud);
+        uint64_t version = current.grant ? current.grant->version : current.unreadable ? current.unreadable->version : 0;
+        if (store_.save_grant(account, r, version)) break;
+    }
+    json::object out = json::parse(result(account, "admin_approval_required", message, code)).as_object();
+    out["application_id"] = config_.client_id;
+    out["admin_consent_url"] = url;
+    return json::serialize(out);
+}
+
+std::string ConnectFlow::redirect_error(std::string_view account, const std::map<std::string, std::string>& params,
+                                        const std::string& login_hint) {
+    std::string error = param(params, "error");
+    std::string description = param(params, "error_description");
+    int aad = aadsts_code(description);
+    std::string code = aad ? "AADSTS" + std::to_string(aad) : error;
+    std::string ms = quoted(description);
+
+    if (error == "access_denied" && param(params, "error_subcode") == "cancel")
+        return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
+    if (aad == 65004)
+        return result(account, "declined",
+                      "You declined the permissions at Microsoft. Nothing was stored; connect again to accept them.", code);
+    if (one_of(aad, {90094, 90095, 90093, 900941, 900981, 65001}) || error == "consent_required")
+        return record_approval_required(account, code, login_hint, "");
+    if (one_of(aad, {50076, 50079, 50074, 50078, 50158}) || error == "interaction_required" || error == "login_required")
+        return result(account, "interaction_required",
+                      "Microsoft needs you to complete an extra sign-in step (such as multi-factor authentication). "
+                      "Connect again and complete it.",
+                      code);
+    if (one_of(aad, {53003, 53000, 53001, 530003, 530035}))
+        return result(account, "blocked_by_policy",
+                      "A sign-in policy of your organisation blocked this connection (" + ms +
+                          "). Contact your IT administrator.",
+                      code);
+    if (aad == 50020)
+        return result(account, "wrong_account",
+                      "This Microsoft account cannot be used with this app here (" + ms +
+                          "). Try your work account, or the account your organisation gave you.",
+                      code);
+    if (one_of(aad, {700016, 50011, 50194, 90002, 7000218, 50147, 501491}) || error == "unauthorized_client" ||
+        error == "invalid_client" || error == "unsupported_response_type" || error == "invalid_request" ||
+        error == "invalid_resource") {
+        log_(EP_LOG_ERROR, "sign-in refused for a configuration problem: " + code + ": " + ms);
+        return result(account, "configuration_error",
+                      "This integration is not configured correctly. Your administrator has been told; try again later.",
+                      code, "Microsoft refused the sign-in request (" + code + ": " + ms + "). Check client_id, authority and redirect_uri.");
+    }
+    if (error == "server_error" || error == "temporarily_unavailable")
+        return result(account, "temporarily_unavailable",
+                      "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.", code);
+    if (error == "access_denied")
+        return result(account, "declined", "Microsoft reports that access was denied (" + ms + "). Nothing was stored.", code);
+    return result(account, "failed", "The sign-in failed at Microsoft (" + code + (ms.empty() ? "" : ": " + ms) + ").", code);
+}
+
+std::string ConnectFlow::redeem(std::string_view account, std::string_view code, const SecretString& verifier,
+                                const std::string& login_hint) {
+    HttpResponse response = http_.perform(token_client_.code_redemption(code, verifier.view()));
+    if (response.failure != TransferFailure::none)
+        return result(account, "temporarily_unavailable",
+                      "Microsoft's sign-in service could not be reached (" + response.error +
+                          "). Nothing was stored; connect again.",
+                      "network");
+    TokenResponse tr = parse_token_response(response.status, response.body.view());
+    if (!tr.success) {
+        int aad = tr.error ? tr.error->code : 0;
+        GrantFailure f = classify_token_failure(tr);
+        if (aad == 54005)
+            return result(account, "code_redeemed", "This sign-in was already completed once. Start connecting again.", f.code);
+        if (aad == 70008)
+            return result(account, "flow_expired", "The sign-in code expired before it was used. Start connecting again.", f.code);
+        if (one_of(aad, {501481, 50148}))
+            return result(account, "failed", "Microsoft could not verify this sign-in (PKCE). Start connecting again.", f.code);
+        if (one_of(aad, {500112, 50011, 700005})) {
+            f.kind = GrantFailureKind::operator_error;
+            f.message = "The token request did not match the sign-in (" + f.code + "): check redirect_uri and authority.";
+        }
+        if (aad == 65001 || (tr.error && tr.error->suberror == "consent_required"))
+            return record_approval_required(account, f.code, login_hint, "");
+        switch (f.kind) {
+            case GrantFailureKind::operator_error:
+                log_(EP_LOG_ERROR, "code redemption refused: " + f.message);
+                return result(account, "configuration_error",
+                              "This integration is not configured correctly. Your administrator has been told; try again later.",
+                              f.code, f.message);
+            case GrantFailureKind::interaction:
+                return result(account, f.reason == "policy" ? "blocked_by_policy" : "interaction_required", f.message, f.code);
+            case GrantFailureKind::transient:
+                return result(account, "temporarily_unavailable",
+                              "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.", f.code);
+            case GrantFailureKind::dead_grant:
+                break;
+        }
+        return result(account, "failed", "Microsoft did not complete the sign-in (" + f.code + "). Start connecting again.", f.code);
+    }
+
+    TokenSuccess& s = *tr.success;
+    if (s.refresh_token.empty())
+        return result(account, "failed",
+                      "Microsoft did not grant lasting access (offline_access), so the connection could not be kept. "
+                      "Connect again and accept all permissions.",
+                      "no_refresh_token");
+    if (std::string problem = check_granted_scopes(s.scope); !problem.empty()) {
+        log_(EP_LOG_WARN, "refused a token for account " + std::string(account) + ": " + problem);
+        return result(account, "failed", problem + ". Nothing was stored; connect again and accept the permissions.",
+                      "unexpected_scopes");
+    }
+
+    HttpRequest me;
+    me.url = config_.graph_base + "/me?$select=id,displayName,mail,userPrincipalName";
+    me.headers = {"Authorization: Bearer " + std::string(s.access_token.view()), "Accept: application/json",
+                  "client-request-id: " + random_uuid()};
+    me.connect_timeout_ms = config_.connect_timeout_ms;
+    me.timeout_ms = config_.request_timeout_ms;
+    HttpResponse me_response = http_.perform(std::move(me));
+    if (me_response.failure != TransferFailure::none || me_response.status != 200) {
+        std::string why = me_response.failure != TransferFailure::none ? me_response.error
+                                                                       : "HTTP " + std::to_string(me_response.status);
+        if (auto ge = parse_graph_error(me_response.body.view())) why += " " + ge->code;
+        return result(account, me_response.status >= 500 || me_response.failure != TransferFailure::none
+                                   ? "temporarily_unavailable" : "failed",
+                      "Your Microsoft profile could not be read (" + why + "). Nothing was stored; connect again.",
+                      "profile_unavailable");
+    }
+    Profile profile = parse_profile(me_response.body.view());
+
+    int64_t now = host_.now_unix_ms();
+    GrantRecord r;
+    r.state = GrantState::connected;
+    r.refresh_token = std::move(s.refresh_token);
+    r.access_token = SecretString(s.access_token.view());
+    r.access_expires_at_ms = now + s.expires_in_s * 1000;
+    r.refresh_after_ms = s.refresh_in_s > 0 ? now + s.refresh_in_s * 1000 : 0;
+    r.scopes = normalise_scopes(s.scope);
+    r.connected_at_ms = now;
+    r.last_refresh_ms = now;
+    r.email = profile.email();
+    r.display_name = profile.display_name;
+    r.user_id = profile.id;
+    r.tenant_id = s.tenant_id;
+    r.cloud = to_string(config_.cloud);
+    bool saved = false;
+    for (int attempt = 0; attempt < kMaxStoreRetries && !saved; ++attempt) {
+        AccountStore::LoadResult current = store_.load_grant(account);
+        uint64_t version = current.grant ? current.grant->version : current.unreadable ? current.unreadable->version : 0;
+        saved = store_.save_grant(account, r, version).has_value();
+    }
+    if (!saved) throw Error(EP_ERR_STORAGE, "storage", "could not store the new connection (the store kept changing)");
+    tokens_.remember(std::string(account), s.access_token, r.access_expires_at_ms, r.refresh_after_ms);
+    log_(EP_LOG_INFO, "account " + std::string(account) + " connected");
+    return result(account, "connected", "Connected as " + r.email + ".");
+}
+
+}  // namespace outlook

@@ -1,0 +1,367 @@
+#include "oauth.hpp"
+
+#include "encoding.hpp"
+
+#include <email_provider/ep_sdk.hpp>
+
+#include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <algorithm>
+#include <set>
+
+namespace outlook {
+namespace {
+
+namespace json = boost::json;
+using ep::sdk::Error;
+
+std::string pct(std::string_view v) { return boost::urls::encode(v, boost::urls::unreserved_chars); }
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+// Microsoft's descriptions carry trace and correlation lines; keep the first line, printable.
+std::string first_line(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        if (c == '\r' || c == '\n') break;
+        if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
+        if (out.size() >= 300) break;
+    }
+    return out;
+}
+
+std::string str(const json::object& o, std::string_view key) {
+    auto it = o.find(key);
+    if (it == o.end()) return {};
+    if (it->value().is_string()) return std::string(it->value().as_string());
+    return {};
+}
+
+// expires_in arrives as a number; MSAL also tolerates numeric strings, and so do we.
+int64_t seconds(const json::object& o, std::string_view key) {
+    auto it = o.find(key);
+    if (it == o.end()) return 0;
+    const json::value& v = it->value();
+    if (v.is_int64()) return v.as_int64();
+    if (v.is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v.as_uint64(), INT64_MAX));
+    if (v.is_double()) return static_cast<int64_t>(v.as_double());
+    if (v.is_string()) {
+        try {
+            return std::stoll(std::string(v.as_string()));
+        } catch (...) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+// Short scope name of a granted scope: "https://graph.microsoft.com/Mail.Send" -> "mail.send".
+std::string short_scope(std::string_view s) {
+    if (auto slash = s.rfind('/'); slash != std::string_view::npos && s.starts_with("https://")) s.remove_prefix(slash + 1);
+    return lower(s);
+}
+
+std::vector<std::string> split_scopes(std::string_view granted) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i < granted.size()) {
+        while (i < granted.size() && (granted[i] == ' ' || granted[i] == '+')) ++i;
+        std::size_t j = i;
+        while (j < granted.size() && granted[j] != ' ' && granted[j] != '+') ++j;
+        if (j > i) out.push_back(short_scope(granted.substr(i, j - i)));
+        i = j;
+    }
+    return out;
+}
+
+std::string domain_of(std::string_view login_hint) {
+    auto at = login_hint.rfind('@');
+    if (at == std::string_view::npos || at + 1 >= login_hint.size()) return {};
+    std::string d = lower(login_hint.substr(at + 1));
+    for (char c : d)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return {};
+    return d.find('.') == std::string::npos ? std::string() : d;
+}
+
+}  // namespace
+
+Pkce make_pkce() {
+    Pkce p;
+    p.verifier = SecretString(random_urlsafe(64));  // 86 characters, within RFC 7636's 43-128
+    p.challenge = pkce_challenge(p.verifier.view());
+    return p;
+}
+
+std::string pkce_challenge(std::string_view verifier) { return base64url_encode(sha256(verifier)); }
+
+std::string authorization_url(const OutlookConfig& c, std::string_view state, std::string_view challenge,
+                              std::string_view login_hint, std::string_view prompt) {
+    std::string url = c.authorize_endpoint();
+    url += "?client_id=" + pct(c.client_id);
+    url += "&response_type=code";
+    url += "&redirect_uri=" + pct(c.redirect_uri);
+    url += "&response_mode=query";
+    url += "&scope=" + pct(c.requested_scopes());
+    url += "&state=" + pct(state);
+    url += "&code_challenge=" + pct(challenge);
+    url += "&code_challenge_method=S256";
+    if (!login_hint.empty()) url += "&login_hint=" + pct(login_hint);
+    if (!prompt.empty()) url += "&prompt=" + pct(prompt);
+    return url;
+}
+
+std::string admin_consent_tenant(const OutlookConfig& c, std::string_view known_tenant_id, std::string_view login_hint) {
+    if (c.authority != "common" && c.authority != "organizations" && c.authority != "consumers") return c.authority;
+    if (!known_tenant_id.empty() && known_tenant_id != "9188040d-6c67-4c5b-b112-36a304b66dad") return std::string(known_tenant_id);
+    if (std::string d = domain_of(login_hint); !d.empty()) return d;
+    return "organizations";
+}
+
+std::string admin_consent_url(const OutlookConfig& c, std::string_view tenant) {
+    // The v2 endpoint with the exact permissions this app asks for (PROTOCOL.md §5);
+    // offline_access is not a Graph permission and needs no admin consent.
+    std::string graph = c.scope_prefix.empty() ? "https://graph.microsoft.com/" : c.scope_prefix;
+    std::string url = c.login_base + "/" + std::string(tenant) + "/v2.0/adminconsent";
+    url += "?client_id=" + pct(c.client_id);
+    url += "&scope=" + pct(graph + "User.Read " + graph + "Mail.Send");
+    url += "&redirect_uri=" + pct(c.redirect_uri);
+    return url;
+}
+
+std::string form_encode(const std::vector<std::pair<std::string, std::string_view>>& fields) {
+    std::string out;
+    for (const auto& [name, value] : fields) {
+        if (!out.empty()) out.push_back('&');
+        out += pct(name);
+        out.push_back('=');
+        out += pct(value);
+    }
+    return out;
+}
+
+std::map<std::string, std::string> parse_callback(std::string_view callback_json) {
+    auto invalid = [](const std::string& field, const std::string& what) -> Error {
+        return Error(EP_ERR_INVALID_ARGUMENT, "invalid_callback", field + " " + what, field);
+    };
+    boost::system::error_code ec;
+    json::value v = json::parse(callback_json, ec);
+    if (ec || !v.is_object()) throw invalid("callback", "must be a JSON object with callback_url, query or params");
+    const json::object& o = v.as_object();
+    int forms = o.contains("callback_url") + o.contains("query") + o.contains("params");
+    if (forms != 1) throw invalid("callback", "must have exactly one of callback_url, query or params");
+
+    std::map<std::string, std::string> params;
+    auto add_query = [&](std::string_view query, const std::string& field) {
+        auto parsed = boost::urls::parse_query(query);
+        if (!parsed) throw invalid(field, "is not a valid query string");
+        for (auto p : parsed.value()) {
+            if (!p.has_value) continue;
+            // Forms decode '+' as a space; Microsoft percent-encodes every '+' it means.
+            params[p.key.decode()] = p.value.decode({true});
+        }
+    };
+    if (auto it = o.find("callback_url"); it != o.end()) {
+        if (!it->value().is_string()) throw invalid("callback_url", "must be a string");
+        auto url = boost::urls::parse_uri_reference(std::string_view(it->value().as_string()));
+        if (!url) throw invalid("callback_url", "is not a valid URL");
+        add_query(url->encoded_query(), "callback_url");
+        // response_mode=fragment would put the answer after '#'; accept it too.
+        if (url->has_fragment() && url->encoded_fragment().find('=') != std::string_view::npos)
+            add_query(url->encoded_fragment(), "callback_url");
+    } else if (auto q = o.find("query"); q != o.end()) {
+        if (!q->value().is_string()) throw invalid("query", "must be a string");
+        std::string_view query = q->value().as_string();
+        if (query.starts_with('?')) query.remove_prefix(1);
+        add_query(query, "query");
+    } else {
+        const json::value& p = o.at("params");
+        if (!p.is_object()) throw invalid("params", "must be an object of strings");
+        for (const auto& kv : p.as_object()) {
+            if (!kv.value().is_string()) throw invalid("params." + std::string(kv.key()), "must be a string");
+            params[std::string(kv.key())] = std::string(kv.value().as_string());
+        }
+    }
+    for (const auto& [k, val] : params)
+        if (!ep::sdk::is_valid_utf8(val) || val.size() > 16384) throw invalid("callback." + k, "is not valid UTF-8 or is too long");
+    return params;
+}
+
+int aadsts_code(std::string_view d) {
+    auto pos = d.find("AADSTS");
+    if (pos == std::string_view::npos) return 0;
+    int code = 0, digits = 0;
+    for (std::size_t i = pos + 6; i < d.size() && std::isdigit(static_cast<unsigned char>(d[i])) && digits < 9; ++i, ++digits)
+        code = code * 10 + (d[i] - '0');
+    return code;
+}
+
+TokenResponse parse_token_response(int http_status, std::string_view body) {
+    TokenResponse r;
+    r.http_status = http_status;
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    if (ec || !v.is_object()) {
+        r.problem = http_status ? "the token endpoint answered HTTP " + std::to_string(http_status) + " without a JSON body"
+                                : "no answer from the token endpoint";
+        return r;
+    }
+    json::object& o = v.as_object();
+    if (http_status == 200 && o.contains("access_token")) {
+        TokenSuccess s;
+        if (lower(str(o, "token_type")) != "bearer") {
+            r.problem = "the token endpoint returned a token type other than Bearer";
+        } else {
+            s.access_token = SecretString(str(o, "access_token"));
+            s.refresh_token = SecretString(str(o, "refresh_token"));
+            s.expires_in_s = seconds(o, "expires_in");
+            s.refresh_in_s = seconds(o, "refresh_in");
+            s.scope = str(o, "scope");
+            if (std::string info = str(o, "client_info"); !info.empty()) {
+                try {
+                    json::value ci = json::parse(base64url_decode(info));
+                    if (ci.is_object()) {
+                        s.user_object_id = str(ci.as_object(), "uid");
+                        s.tenant_id = str(ci.as_object(), "utid");
+                    }
+                } catch (...) {
+                    // client_info is a convenience (the tenant for admin links); never fatal.
+                }
+            }
+            if (s.access_token.empty() || s.expires_in_s <= 0) r.problem = "the token response has no access token or expiry";
+            else r.success = std::move(s);
+        }
+    } else if (o.contains("error")) {
+        AadError e;
+        e.error = str(o, "error");
+        e.suberror = str(o, "suberror");
+        std::string description = str(o, "error_description");
+        e.description = first_line(description);
+        if (auto it = o.find("error_codes"); it != o.end() && it->value().is_array() && !it->value().as_array().empty() &&
+                                             it->value().as_array()[0].is_int64())
+            e.code = static_cast<int>(it->value().as_array()[0].as_int64());
+        else
+            e.code = aadsts_code(description);
+        e.trace_id = str(o, "trace_id");
+        e.correlation_id = str(o, "correlation_id");
+        r.error = std::move(e);
+    } else {
+        r.problem = "the token endpoint answered HTTP " + std::to_string(http_status) + " with an unexpected body";
+    }
+    for (auto& kv : o)
+        if (kv.value().is_string()) OPENSSL_cleanse(kv.value().as_string().data(), kv.value().as_string().size());
+    return r;
+}
+
+std::string normalise_scopes(std::string_view granted) {
+    auto scopes = split_scopes(granted);
+    std::sort(scopes.begin(), scopes.end());
+    scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
+    std::string out;
+    for (const auto& s : scopes) {
+        std::string pretty = s == "mail.send" ? "Mail.Send" : s == "user.read" ? "User.Read" : s;
+        out += (out.empty() ? "" : " ") + pretty;
+    }
+    return out;
+}
+
+std::string check_granted_scopes(std::string_view granted) {
+    static const std::set<std::string> allowed = {"offline_access", "user.read", "mail.send", "openid", "profile", "email"};
+    auto scopes = split_scopes(granted);
+    std::set<std::string> have(scopes.begin(), scopes.end());
+    std::string missing;
+    for (const char* need : {"mail.send", "user.read"})
+        if (!have.count(need)) missing += (missing.empty() ? "" : ", ") + std::string(need == std::string("mail.send") ? "Mail.Send" : "User.Read");
+    if (!missing.empty()) return "Microsoft did not grant " + missing;
+    std::string extra;
+    for (const auto& s : have)
+        if (!allowed.count(s)) extra += (extra.empty() ? "" : ", ") + s;
+    if (!extra.empty()) return "Microsoft granted permissions this app never asked for (" + extra + ")";
+    return {};
+}
+
+GrantFailure classify_token_failure(const TokenResponse& r) {
+    auto transient = [&](std::string message) {
+        return GrantFailure{GrantFailureKind::transient, "", std::move(message), r.error ? r.error->error : "network"};
+    };
+    if (!r.error) {
+        if (r.http_status == 429 || r.http_status >= 500 || r.http_status == 0)
+            return transient("Microsoft's sign-in service could not be reached; will retry");
+        return transient("Microsoft's sign-in service gave an unexpected answer (" + r.problem + "); will retry");
+    }
+    const AadError& e = *r.error;
+    std::string code = e.code ? "AADSTS" + std::to_string(e.code) : e.error;
+    auto dead = [&](const char* reason, const char* message) {
+        return GrantFailure{GrantFailureKind::dead_grant, reason, message, code};
+    };
+    auto interaction = [&](const char* reason, const char* message) {
+        return GrantFailure{GrantFailureKind::interaction, reason, message, code};
+    };
+    auto operator_error = [&](std::string message) {
+        return GrantFailure{GrantFailureKind::operator_error, "", std::move(message), code};
+    };
+
+    if (r.http_status == 429 || r.http_status >= 500 || e.error == "temporarily_unavailable" || e.error == "server_error")
+        return transient("Microsoft's sign-in service is temporarily unavailable; will retry");
+    switch (e.code) {
+        // Transient server-side conditions (PROTOCOL.md §3).
+        case 90033: case 90006: case 90024: case 50033: case 70012: case 50087:
+            return transient("Microsoft's sign-in service reported a temporary problem; will retry");
+        case 700082:
+            return dead("inactivity", "The connection was not used for 90 days and Microsoft ended it. Connect again.");
+        case 50173: case 50133: case 50132:
+            return dead("password_changed", "Your Microsoft password was changed or your sessions were revoked. Connect again.");
+        case 70008:
+            return dead("access_revoked", "Microsoft says this connection expired or was revoked. Connect again.");
+        case 65001:
+            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again (your administrator may need to approve it).");
+        case 70043:
+            return dead("signin_frequency", "Your organisation requires you to sign in again periodically. Connect again.");
+        case 50057:
+            return dead("access_revoked", "Your Microsoft account is disabled. Contact your IT administrator.");
+        case 700084: case 9002313:
+            return dead("grant_invalid", "The stored connection is no longer valid. Connect again.");
+        case 50076: case 50079: case 50078: case 50074:
+            return interaction("mfa_required", "Your organisation now requires multi-factor sign-in. Connect again to complete it.");
+        case 53003: case 53000: case 53001: case 530003: case 530035:
+            return interaction("policy", "A sign-in policy of your organisation blocks this connection. Connect again, or contact your IT administrator.");
+        case 7000215:
+            return operator_error("The client secret is invalid (AADSTS7000215): check that the secret's value, not its id, is configured.");
+        case 7000222:
+            return operator_error("The client secret has expired (AADSTS7000222): create a new secret in the app registration and configure it.");
+        case 700027: case 50012:
+            return operator_error("The client certificate is not accepted (" + code + "): check that it is uploaded to the app registration.");
+        case 700024:
+            return operator_error("The client assertion is outside its validity window (AADSTS700024): check the server clock.");
+        case 700016:
+            return operator_error("The application (client) id is not known to Microsoft (AADSTS700016): check client_id and the tenant.");
+        case 7000218: case 700025:
+            return operator_error("The app registration's platform does not match the configured client credential (" + code + ").");
+        default:
+            break;
+    }
+    if (e.error == "invalid_client" || e.error == "unauthorized_client")
+        return operator_error("Microsoft refused the app's credentials (" + code + ": " + e.description + ").");
+    if (e.error == "invalid_grant") {
+        if (e.suberror == "consent_required")
+            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again.");
+        if (e.suberror == "basic_action" || e.suberror == "additional_action" || e.suberror == "message_only")
+            return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.");
+        if (e.suberror == "user_password_expired")
+            return dead("password_changed", "Your Microsoft password has expired. Change it, then connect again.");
+        return dead("grant_invalid", "Microsoft no longer accepts this connection. Connect again.");
+    }
+    if (e.error == "interaction_required" || e.error == "consent_required")
+        return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.");
+    return operator_error("Microsoft refused the token request (" + code + ": " + e.description + ").");
+}
+
+}  // namespace outlook

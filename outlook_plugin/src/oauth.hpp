@@ -1,0 +1,103 @@
+// The Microsoft identity platform v2.0 protocol pieces (PROTOCOL.md §1-5, §8) as pure
+// functions: PKCE, the authorization and admin-consent URLs, callback parsing, token request
+// bodies, token response parsing, scope checks, and the classification of AAD errors.
+#pragma once
+
+#include "config.hpp"
+#include "secret_string.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace outlook {
+
+struct Pkce {
+    SecretString verifier;  // 86 characters of [A-Za-z0-9_-]
+    std::string challenge;  // base64url(SHA-256(verifier))
+};
+Pkce make_pkce();
+std::string pkce_challenge(std::string_view verifier);
+
+// The sign-in URL: response_type=code, response_mode=query, the exact redirect URI,
+// scopes "offline_access User.Read Mail.Send" (qualified in national clouds), PKCE S256.
+std::string authorization_url(const OutlookConfig& config, std::string_view state, std::string_view challenge,
+                              std::string_view login_hint, std::string_view prompt);
+
+// The URL an IT administrator opens to approve the app for the whole organisation.
+// `tenant` must be a tenant id or domain ("organizations" when unknown; never "common").
+std::string admin_consent_url(const OutlookConfig& config, std::string_view tenant);
+
+// The tenant to name in the admin-consent URL: the configured tenant, else the connected
+// tenant id, else the domain of the login hint, else "organizations".
+std::string admin_consent_tenant(const OutlookConfig& config, std::string_view known_tenant_id,
+                                 std::string_view login_hint);
+
+// application/x-www-form-urlencoded, every value percent-encoded (including '+').
+std::string form_encode(const std::vector<std::pair<std::string, std::string_view>>& fields);
+
+// What came back to the redirect URI (ep.callback/1), as decoded parameters. Throws
+// ep::sdk::Error(EP_ERR_INVALID_ARGUMENT) naming the field when the document is malformed.
+std::map<std::string, std::string> parse_callback(std::string_view callback_json);
+
+struct TokenSuccess {
+    SecretString access_token;
+    SecretString refresh_token;  // empty when offline_access was not granted
+    int64_t expires_in_s = 0;
+    int64_t refresh_in_s = 0;  // 0 when absent
+    std::string scope;         // as returned
+    std::string tenant_id;     // from client_info (utid) when present
+    std::string user_object_id;  // from client_info (uid) when present
+};
+
+struct AadError {
+    std::string error;        // invalid_grant, invalid_client, ...
+    std::string suberror;     // bad_token, consent_required, ...
+    int code = 0;             // first AADSTS number (error_codes, else from the description)
+    std::string description;  // first line of error_description, control characters stripped
+    std::string trace_id;
+    std::string correlation_id;
+};
+
+struct TokenResponse {
+    std::optional<TokenSuccess> success;
+    std::optional<AadError> error;
+    // Neither: no usable answer (network failure, 5xx HTML, malformed JSON); `problem` says why.
+    std::string problem;
+    int http_status = 0;
+    int64_t retry_after_ms = -1;  // from Retry-After when present
+};
+
+// Parses a token endpoint answer. Never throws. Wipes nothing: the caller owns `body`.
+TokenResponse parse_token_response(int http_status, std::string_view body);
+
+// The AADSTS number in an error description ("AADSTS50173: ..."), or 0.
+int aadsts_code(std::string_view description);
+
+// Granted scopes checked against what we asked for: must include User.Read and Mail.Send,
+// must include nothing beyond offline_access, User.Read, Mail.Send, openid, profile, email.
+// Returns an empty string when fine, else a description of the problem. Accepts short and
+// fully-qualified forms, case-insensitively.
+std::string check_granted_scopes(std::string_view granted);
+std::string normalise_scopes(std::string_view granted);  // "Mail.Send User.Read ..." sorted
+
+// How a failed token request (refresh or code redemption) should be handled.
+enum class GrantFailureKind {
+    dead_grant,        // the refresh token will never work again: reconnect
+    interaction,       // MFA / consent / policy needs the user at Microsoft: reconnect
+    operator_error,    // the app registration or its credential is wrong: tokens kept
+    transient,         // retry later (429, 5xx, network, temporarily_unavailable)
+};
+
+struct GrantFailure {
+    GrantFailureKind kind;
+    std::string reason;   // ep.status/1 expired reason (dead_grant / interaction)
+    std::string message;  // for the user (or the operator for operator_error)
+    std::string code;     // AADSTSnnnnn or the OAuth error
+};
+GrantFailure classify_token_failure(const TokenResponse& response);
+
+}  // namespace outlook

@@ -1,0 +1,153 @@
+#include "outlook_provider.hpp"
+
+#include "redact.hpp"
+
+#include <boost/json.hpp>
+
+#include <ctime>
+
+namespace outlook {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kPersonalTenant = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
+json::value iso_time(int64_t unix_ms) {
+    if (unix_ms <= 0) return nullptr;
+    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return json::string(buf);
+}
+
+json::array scope_list(std::string_view scopes) {
+    json::array out;
+    std::size_t i = 0;
+    while (i < scopes.size()) {
+        std::size_t j = scopes.find(' ', i);
+        if (j == std::string_view::npos) j = scopes.size();
+        if (j > i) out.emplace_back(scopes.substr(i, j - i));
+        i = j + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_json)
+    : host_(host),
+      config_(parse_config(config_json)),
+      store_(host_, config_.vault),
+      http_(config_.tls),
+      work_(2),
+      token_client_(config_, [host] { return host.now_unix_ms(); }),
+      tokens_(config_, store_, http_, work_, token_client_, host_, [this](ep_log_level l, const std::string& m) { log(l, m); }),
+      sends_(config_, http_, tokens_, host_, [this](ep_log_level l, const std::string& m) { log(l, m); }),
+      connect_(config_, store_, http_, token_client_, tokens_, host_,
+               [this](ep_log_level l, const std::string& m) { log(l, m); }) {
+    connect_.set_status_builder([this](std::string_view account) { return status_object(account); });
+    log(EP_LOG_INFO, std::string("Personal Outlook ready: application ") + config_.client_id + ", authority " +
+                         config_.authority + ", cloud " + to_string(config_.cloud));
+}
+
+OutlookProvider::~OutlookProvider() { sends_.shutdown(); }
+
+void OutlookProvider::log(ep_log_level level, const std::string& message) const {
+    if (host_.log_enabled(level)) host_.log(level, redact(message));
+}
+
+std::string OutlookProvider::begin_connect(std::string_view account, std::string_view request_json) {
+    return connect_.begin(account, request_json);
+}
+
+std::string OutlookProvider::complete_connect(std::string_view account, std::string_view callback_json) {
+    return connect_.complete(account, callback_json);
+}
+
+std::string OutlookProvider::status(std::string_view account) { return json::serialize(status_object(account)); }
+
+json::object OutlookProvider::status_object(std::string_view account) const {
+    json::object s{{"schema", "ep.status/1"},
+                   {"account", account},
+                   {"provider", "outlook"},
+                   {"application_id", config_.client_id}};
+    AccountStore::LoadResult loaded = store_.load_grant(account);
+    if (loaded.absent()) {
+        s["state"] = "not_connected";
+        return s;
+    }
+    if (loaded.unreadable) {
+        s["state"] = "expired";
+        s["reason"] = "storage";
+        s["message"] = "The stored connection cannot be read, so it cannot be used. Connect again.";
+        s["detail"] = loaded.unreadable->problem;
+        return s;
+    }
+    const GrantRecord& r = loaded.grant->record;
+    if (!r.email.empty()) s["email"] = r.email;
+    if (!r.display_name.empty()) s["display_name"] = r.display_name;
+    switch (r.state) {
+        case GrantState::connected:
+            if (r.operator_error) {
+                s["state"] = "configuration_error";
+                s["message"] = r.operator_error->message;
+                s["code"] = r.operator_error->code;
+                s["since"] = iso_time(r.operator_error->since_ms);
+                break;
+            }
+            s["state"] = "connected";
+            s["tenant"] = r.tenant_id;
+            s["cloud"] = r.cloud;
+            s["scopes"] = scope_list(r.scopes);
+            s["connected_at"] = iso_time(r.connected_at_ms);
+            s["last_refresh"] = iso_time(r.last_refresh_ms);
+            break;
+        case GrantState::expired:
+            s["state"] = "expired";
+            s["reason"] = r.reason;
+            s["message"] = r.message;
+            s["code"] = r.error_code;
+            s["since"] = iso_time(r.since_ms);
+            break;
+        case GrantState::admin_approval_required:
+            s["state"] = "admin_approval_required";
+            s["admin_consent_url"] = r.admin_consent_url;
+            s["message"] = r.message;
+            s["code"] = r.error_code;
+            s["since"] = iso_time(r.since_ms);
+            break;
+    }
+    return s;
+}
+
+std::string OutlookProvider::disconnect(std::string_view account) {
+    AccountStore::LoadResult loaded = store_.load_grant(account);
+    bool personal = loaded.grant && loaded.grant->record.tenant_id == kPersonalTenant;
+    store_.erase_account(account);
+    tokens_.forget(std::string(account));
+    sends_.cancel_account(std::string(account));
+    std::string revoke = personal ? "https://account.live.com/consent/Manage" : "https://myapps.microsoft.com";
+    log(EP_LOG_INFO, "account " + std::string(account) + " disconnected; its tokens were deleted");
+    json::object out{{"schema", "ep.disconnect_result/1"},
+                     {"disconnected", true},
+                     {"message",
+                      "All Microsoft tokens stored for this account were deleted. Microsoft offers no way for this app "
+                      "to revoke its permission itself: to remove it at Microsoft too, visit " + revoke +
+                          ". An access token already issued stays valid at Microsoft until it expires (about an hour), "
+                          "but this app no longer has it."},
+                     {"revoke_url", revoke},
+                     {"status", status_object(account)}};
+    return json::serialize(out);
+}
+
+std::string OutlookProvider::forget_account(std::string_view account) { return disconnect(account); }
+
+ep::sdk::SendAdmission OutlookProvider::send(std::string_view account, std::string_view message_json,
+                                             ep::sdk::SendCallback done) {
+    return sends_.submit(account, message_json, std::move(done));
+}
+
+}  // namespace outlook

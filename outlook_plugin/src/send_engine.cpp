@@ -1,0 +1,321 @@
+#include "send_engine.hpp"
+
+#include "encoding.hpp"
+#include "graph_mail.hpp"
+
+#include <email_provider/message.hpp>
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+
+namespace outlook {
+namespace {
+
+namespace json = boost::json;
+using Clock = std::chrono::steady_clock;
+
+int64_t since_ms(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+// Backoff when Graph throttles without Retry-After, or a connection fails: 1 s, 2 s, 4 s...
+int64_t backoff_ms(int attempt) { return std::min<int64_t>(int64_t{1000} << std::min(attempt - 1, 8), 60'000); }
+
+}  // namespace
+
+struct SendEngine::Job {
+    std::string account;
+    std::shared_ptr<const std::string> body;  // the Graph JSON, built once
+    std::string client_request_id;
+    ep::sdk::SendCallback done;
+    Clock::time_point accepted_at = Clock::now();
+    int attempts = 0;  // HTTP requests made
+    bool retried_after_401 = false;
+    AccessToken token;
+    bool in_flight = false;
+
+    Job(std::string a, std::shared_ptr<const std::string> b, std::string crid, ep::sdk::SendCallback d)
+        : account(std::move(a)), body(std::move(b)), client_request_id(std::move(crid)), done(std::move(d)) {}
+};
+
+SendEngine::SendEngine(const OutlookConfig& config, HttpEngine& http, TokenManager& tokens, ep::sdk::Host host, Log log)
+    : config_(config), http_(http), tokens_(tokens), host_(host), log_(std::move(log)) {}
+
+SendEngine::~SendEngine() { shutdown(); }
+
+std::string SendEngine::result(const Job& job, std::string_view outcome, std::string_view code,
+                               std::string_view message, int64_t retry_after_ms, std::string_view request_id) const {
+    json::object r{{"schema", "ep.send_result/1"},
+                   {"outcome", outcome},
+                   {"client_request_id", job.client_request_id},
+                   {"attempts", job.attempts},
+                   {"elapsed_ms", since_ms(job.accepted_at)}};
+    if (!code.empty()) r["code"] = code;
+    if (!message.empty()) r["message"] = message;
+    if (retry_after_ms >= 0) r["retry_after_ms"] = retry_after_ms;
+    if (!request_id.empty()) r["request_id"] = request_id;
+    return json::serialize(r);
+}
+
+ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_view message_json,
+                                          ep::sdk::SendCallback done) {
+    auto refusal = [](ep_status status, std::string_view outcome, const std::string& code, const std::string& message,
+                      const std::string& field, int64_t retry_after_ms) {
+        json::object r{{"schema", "ep.send_result/1"}, {"outcome", outcome}, {"code", code}, {"message", message}};
+        if (!field.empty()) r["field"] = field;
+        if (retry_after_ms >= 0) r["retry_after_ms"] = retry_after_ms;
+        return ep::sdk::SendAdmission{status, json::serialize(r)};
+    };
+    std::shared_ptr<const std::string> body;
+    std::string crid;
+    try {
+        ep::message::Message m = ep::message::parse_message(message_json);
+        body = std::make_shared<const std::string>(build_validated_send_mail_body(m));
+        crid = m.client_request_id.empty() ? random_uuid() : m.client_request_id;
+    } catch (const ep::sdk::Error& e) {
+        return refusal(e.status(), "rejected", e.code(), e.what(), e.field(), -1);
+    }
+
+    auto job = std::make_shared<Job>(std::string(account), std::move(body), std::move(crid), std::move(done));
+    std::vector<JobPtr> to_start;
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_)
+            return refusal(EP_ERR_SHUTTING_DOWN, "transient", "shutting_down", "The provider is shutting down.", "", -1);
+        if (queued_ >= config_.send_queue_limit)
+            return refusal(EP_ERR_BUSY, "throttled", "queue_full",
+                           "Too many messages are waiting to be sent; try again shortly.", "", 1000);
+        mailboxes_[job->account].queue.push_back(job);
+        ++queued_;
+        ++pending_;
+        pump(job->account, to_start);
+    }
+    start_all(std::move(to_start));
+    return ep::sdk::SendAdmission::accepted();
+}
+
+void SendEngine::pump(const std::string& account, std::vector<JobPtr>& to_start) {
+    auto it = mailboxes_.find(account);
+    if (it == mailboxes_.end()) return;
+    Mailbox& mb = it->second;
+    auto now = Clock::now();
+    if (mb.paused_until > now) {
+        if (!mb.queue.empty() && !mb.resume_scheduled) {
+            mb.resume_scheduled = true;
+            http_.schedule(mb.paused_until, [this, account](bool) { resume(account); });
+        }
+        return;
+    }
+    while (mb.in_flight < config_.max_concurrency_per_mailbox && !mb.queue.empty()) {
+        JobPtr job = std::move(mb.queue.front());
+        mb.queue.pop_front();
+        --queued_;
+        ++mb.in_flight;
+        job->in_flight = true;
+        to_start.push_back(std::move(job));
+    }
+    if (mb.in_flight == 0 && mb.queue.empty() && !mb.resume_scheduled && mb.paused_until <= now)
+        mailboxes_.erase(it);  // idle: nothing kept per account
+}
+
+void SendEngine::resume(const std::string& account) {
+    std::vector<JobPtr> to_start;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = mailboxes_.find(account);
+        if (it == mailboxes_.end()) return;
+        it->second.resume_scheduled = false;
+        pump(account, to_start);
+    }
+    start_all(std::move(to_start));
+}
+
+void SendEngine::start_all(std::vector<JobPtr> jobs) {
+    for (auto& job : jobs)
+        tokens_.acquire(job->account, nullptr, [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
+}
+
+void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
+    using Kind = TokenOutcome::Kind;
+    switch (t.kind) {
+        case Kind::ok:
+            break;
+        case Kind::not_connected:
+        case Kind::expired:
+            return finish(job, result(*job, "auth_expired", t.code, t.message));
+        case Kind::configuration_error:
+            // Nothing was sent; the operator must fix the deployment. Safe to retry later.
+            return finish(job, result(*job, "transient", "configuration_error", t.message, 60'000));
+        case Kind::transient:
+            return finish(job, result(*job, "transient", t.code, t.message, std::max<int64_t>(t.retry_after_ms, 0)));
+    }
+    job->token = t.token;
+    HttpRequest request;
+    request.method = "POST";
+    request.url = config_.graph_base + "/me/sendMail";
+    request.headers = {"Authorization: Bearer " + std::string(t.token->view()), "Content-Type: application/json",
+                       "client-request-id: " + job->client_request_id, "return-client-request-id: true"};
+    request.shared_body = job->body;
+    request.connect_timeout_ms = config_.connect_timeout_ms;
+    request.timeout_ms = config_.request_timeout_ms;
+    ++job->attempts;
+    http_.submit(std::move(request), [this, job](HttpResponse&& r) { on_response(job, std::move(r)); });
+}
+
+void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
+    std::string request_id = r.header("request-id");
+    if (r.status == 202) {
+        log_(EP_LOG_DEBUG, "sent message " + job->client_request_id + " for account " + job->account +
+                               " (request-id " + request_id + ")");
+        return finish(job, result(*job, "sent", "", "", -1, request_id));
+    }
+    if (r.failure == TransferFailure::cancelled)
+        return finish(job, result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
+    if (r.failure == TransferFailure::not_sent) {
+        if (job->attempts < config_.max_send_attempts && !stopping_requested())
+            return requeue_after(job, backoff_ms(job->attempts));
+        return finish(job, result(*job, "transient", "network",
+                                  "Microsoft Graph could not be reached (" + r.error + "); the message was not sent."));
+    }
+    if (r.failure == TransferFailure::after_sending && r.status == 0)
+        return finish(job, result(*job, "indeterminate", "no_response",
+                                  "The message went out but no answer came back (" + r.error +
+                                      "); it may have been sent. It will not be resent automatically.",
+                                  -1, request_id));
+
+    SendClassification c = classify_send_response(r.status, r.body.view());
+    auto retry_after = parse_retry_after_ms(r.header("retry-after"), host_.now_unix_ms());
+    switch (c.outcome) {
+        case SendOutcome::sent:
+            return finish(job, result(*job, "sent", "", "", -1, request_id));
+        case SendOutcome::auth_expired:
+            if (c.retry_with_fresh_token && !job->retried_after_401) {
+                job->retried_after_401 = true;
+                return tokens_.acquire(job->account, job->token,
+                                       [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
+            }
+            return finish(job, result(*job, "auth_expired", c.code,
+                                      "Microsoft no longer accepts this connection; connect again. The message was not sent.",
+                                      -1, request_id));
+        case SendOutcome::throttled: {
+            int64_t wait = retry_after.value_or(backoff_ms(job->attempts));
+            pause_mailbox(job->account, wait);  // throttling is per mailbox: its other messages wait too
+            if (job->attempts < config_.max_send_attempts && wait <= config_.max_throttle_wait_ms && !stopping_requested())
+                return requeue_after(job, wait);
+            return finish(job, result(*job, "throttled", c.code, c.user_message, wait, request_id));
+        }
+        case SendOutcome::indeterminate:
+            if (retry_after) pause_mailbox(job->account, *retry_after);  // 503 + Retry-After: give the mailbox a rest
+            return finish(job, result(*job, "indeterminate", c.code, c.user_message, retry_after.value_or(-1), request_id));
+        case SendOutcome::rejected:
+            log_(EP_LOG_INFO, "message " + job->client_request_id + " for account " + job->account + " rejected: " + c.code);
+            return finish(job, result(*job, "rejected", c.code, c.user_message, -1, request_id));
+        case SendOutcome::transient:
+            return finish(job, result(*job, "transient", c.code, c.user_message, -1, request_id));
+    }
+}
+
+void SendEngine::pause_mailbox(const std::string& account, int64_t delay_ms) {
+    std::lock_guard lock(mutex_);
+    Mailbox& mb = mailboxes_[account];
+    mb.paused_until = std::max(mb.paused_until, Clock::now() + std::chrono::milliseconds(delay_ms));
+}
+
+void SendEngine::requeue_after(const JobPtr& job, int64_t delay_ms) {
+    std::vector<JobPtr> to_start;
+    {
+        std::lock_guard lock(mutex_);
+        if (job->in_flight) {
+            // Its slot goes to the mailbox's other messages meanwhile (unless the mailbox is paused).
+            job->in_flight = false;
+            --mailboxes_[job->account].in_flight;
+            pump(job->account, to_start);
+        }
+    }
+    start_all(std::move(to_start));
+    http_.schedule(Clock::now() + std::chrono::milliseconds(delay_ms), [this, job](bool) {
+        std::vector<JobPtr> ready;
+        bool stopping;
+        {
+            std::lock_guard lock(mutex_);
+            stopping = stopping_;
+            if (!stopping) {
+                mailboxes_[job->account].queue.push_front(job);
+                ++queued_;
+                pump(job->account, ready);
+            }
+        }
+        if (stopping)
+            return deliver(job, result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
+        start_all(std::move(ready));
+    });
+}
+
+bool SendEngine::stopping_requested() {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+}
+
+void SendEngine::finish(const JobPtr& job, std::string result_json) {
+    std::vector<JobPtr> to_start;
+    {
+        std::lock_guard lock(mutex_);
+        if (job->in_flight) {
+            job->in_flight = false;
+            auto it = mailboxes_.find(job->account);
+            if (it != mailboxes_.end()) {
+                --it->second.in_flight;
+                pump(job->account, to_start);
+            }
+        }
+    }
+    start_all(std::move(to_start));
+    deliver(job, std::move(result_json));
+}
+
+void SendEngine::deliver(const JobPtr& job, std::string result_json) {
+    auto run = [this, job, result_json = std::move(result_json)](bool) {
+        job->done(result_json);
+        std::lock_guard lock(mutex_);
+        --pending_;
+        drained_.notify_all();
+    };
+    if (http_.on_io_thread()) run(false);
+    else http_.schedule(Clock::now(), std::move(run));
+}
+
+void SendEngine::cancel_account(const std::string& account) {
+    std::deque<JobPtr> cancelled;
+    {
+        std::lock_guard lock(mutex_);
+        auto it = mailboxes_.find(account);
+        if (it == mailboxes_.end()) return;
+        cancelled.swap(it->second.queue);
+        queued_ -= cancelled.size();
+    }
+    for (auto& job : cancelled)
+        deliver(job, result(*job, "auth_expired", "disconnected",
+                            "The account was disconnected before this message was sent."));
+}
+
+void SendEngine::shutdown() {
+    std::vector<JobPtr> cancelled;
+    {
+        std::unique_lock lock(mutex_);
+        if (!stopping_) {
+            stopping_ = true;
+            for (auto& [account, mb] : mailboxes_) {
+                for (auto& job : mb.queue) cancelled.push_back(std::move(job));
+                mb.queue.clear();
+            }
+            queued_ = 0;
+        }
+    }
+    for (auto& job : cancelled)
+        deliver(job, result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
+    std::unique_lock lock(mutex_);
+    drained_.wait(lock, [&] { return pending_ == 0; });
+}
+
+}  // namespace outlook

@@ -1,0 +1,81 @@
+// Asynchronous sending through Graph: a bounded queue, at most N requests in flight per
+// mailbox (Graph's Outlook limit is 4), throttling honoured per mailbox so one throttled
+// mailbox never slows another, one token refresh and retry on 401, and automatic retries
+// only when the request certainly did not take effect. Every accepted send gets exactly
+// one completion, on a plugin thread.
+#pragma once
+
+#include "config.hpp"
+#include "http_engine.hpp"
+#include "token_manager.hpp"
+
+#include <email_provider/ep_sdk.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace outlook {
+
+class SendEngine {
+public:
+    using Log = std::function<void(ep_log_level, const std::string&)>;
+
+    SendEngine(const OutlookConfig& config, HttpEngine& http, TokenManager& tokens, ep::sdk::Host host, Log log);
+    ~SendEngine();  // shutdown() if not done
+
+    // Validates and queues; see ep::sdk::Provider::send.
+    ep::sdk::SendAdmission submit(std::string_view account, std::string_view message_json, ep::sdk::SendCallback done);
+
+    // Queued sends of the account complete as auth_expired ("disconnected"); in-flight ones finish.
+    void cancel_account(const std::string& account);
+
+    // Stops accepting; queued sends complete as transient ("cancelled"); waits for in-flight
+    // ones. No completion runs after this returns.
+    void shutdown();
+
+private:
+    struct Job;
+    struct Mailbox {
+        int in_flight = 0;
+        std::deque<std::shared_ptr<Job>> queue;
+        std::chrono::steady_clock::time_point paused_until{};
+        bool resume_scheduled = false;
+    };
+
+    using JobPtr = std::shared_ptr<Job>;
+    void pump(const std::string& account, std::vector<JobPtr>& to_start);  // under mutex_
+    void start_all(std::vector<JobPtr> jobs);
+    void send_with_token(const JobPtr& job, TokenOutcome token);
+    void on_response(const JobPtr& job, HttpResponse&& response);
+    void pause_mailbox(const std::string& account, int64_t delay_ms);
+    // Takes an in-flight job out of its slot and queues it again (at the front) after a delay.
+    void requeue_after(const JobPtr& job, int64_t delay_ms);
+    bool stopping_requested();
+    // Ends a job that was in flight: frees its mailbox slot and delivers its result.
+    void finish(const JobPtr& job, std::string result_json);
+    // Runs the host's callback on the I/O thread (never on a host thread).
+    void deliver(const JobPtr& job, std::string result_json);
+    void resume(const std::string& account);
+    std::string result(const Job& job, std::string_view outcome, std::string_view code, std::string_view message,
+                       int64_t retry_after_ms = -1, std::string_view request_id = {}) const;
+
+    const OutlookConfig& config_;
+    HttpEngine& http_;
+    TokenManager& tokens_;
+    ep::sdk::Host host_;
+    Log log_;
+
+    std::mutex mutex_;
+    std::condition_variable drained_;
+    std::unordered_map<std::string, Mailbox> mailboxes_;  // only accounts with work
+    std::size_t queued_ = 0;    // accepted, not yet started
+    std::size_t pending_ = 0;   // accepted, completion not yet delivered
+    bool stopping_ = false;
+};
+
+}  // namespace outlook

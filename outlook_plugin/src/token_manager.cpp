@@ -1,0 +1,309 @@
+#include "token_manager.hpp"
+
+#include <algorithm>
+
+namespace outlook {
+namespace {
+
+// A refresh that loses a compare-and-swap or finds the grant rotated by another instance
+// starts over from the store; this bounds how often.
+constexpr int kMaxRefreshAttempts = 4;
+
+int64_t backoff_ms(int failures) {
+    // 1 s, 2 s, 4 s ... capped at 5 minutes.
+    return std::min<int64_t>(int64_t{1000} << std::min(failures, 9), 300'000);
+}
+
+}  // namespace
+
+TokenManager::TokenManager(const OutlookConfig& config, const AccountStore& store, HttpEngine& http, WorkQueue& work,
+                           const TokenClient& token_client, ep::sdk::Host host, Log log)
+    : config_(config), store_(store), http_(http), work_(work), token_client_(token_client), host_(host),
+      log_(std::move(log)) {}
+
+TokenManager::~TokenManager() {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [&] { return refreshes_in_flight_ == 0; });
+}
+
+bool TokenManager::fresh(const Entry& e, int64_t now) const {
+    return e.token && now < e.expires_at_ms - config_.refresh_skew_ms;
+}
+
+void TokenManager::touch(const std::string& account, Entry& e) {
+    if (e.in_lru) lru_.erase(e.lru);
+    lru_.push_front(account);
+    e.lru = lru_.begin();
+    e.in_lru = true;
+    evict_if_needed();
+}
+
+void TokenManager::evict_if_needed() {
+    // Only the least recently used accounts lose their cached token; a refresh in progress is
+    // never evicted (its waiters hold the entry).
+    auto it = lru_.end();
+    while (lru_.size() > config_.access_token_cache_size && it != lru_.begin()) {
+        --it;
+        auto found = entries_.find(*it);
+        if (found == entries_.end() || found->second.refreshing || !found->second.waiters.empty()) continue;
+        it = lru_.erase(it);
+        entries_.erase(found);
+    }
+}
+
+void TokenManager::acquire(const std::string& account, const AccessToken& rejected, Callback done) {
+    int64_t now = host_.now_unix_ms();
+    std::unique_lock lock(mutex_);
+    Entry& e = entries_[account];
+    if (rejected && e.token && *e.token == *rejected) e.token.reset();
+    if (fresh(e, now)) {
+        AccessToken token = e.token;
+        touch(account, e);
+        bool refresh_early = e.refresh_after_ms && now >= e.refresh_after_ms && !e.refreshing;
+        if (refresh_early) {
+            // Serve the current token and refresh in the background (refresh_in, PROTOCOL.md §8).
+            e.refreshing = true;
+            ++refreshes_in_flight_;
+        }
+        lock.unlock();
+        if (refresh_early) work_.post([this, account, token] { start_refresh(account, token, 1); });
+        TokenOutcome ok;
+        ok.token = std::move(token);
+        done(std::move(ok));
+        return;
+    }
+    if (now < e.retry_not_before_ms && !rejected) {
+        TokenOutcome wait = e.last_failure;
+        wait.retry_after_ms = e.retry_not_before_ms - now;
+        lock.unlock();
+        done(std::move(wait));
+        return;
+    }
+    e.waiters.push_back(std::move(done));
+    if (e.refreshing) return;  // single flight: the refresh in progress answers everyone
+    e.refreshing = true;
+    ++refreshes_in_flight_;
+    lock.unlock();
+    work_.post([this, account, rejected] { start_refresh(account, rejected, 1); });
+}
+
+TokenOutcome TokenManager::outcome_for_record(const GrantRecord& r) const {
+    TokenOutcome o;
+    o.kind = TokenOutcome::Kind::expired;
+    o.code = r.error_code.empty() ? r.reason : r.error_code;
+    o.message = r.message;
+    if (r.state == GrantState::admin_approval_required && o.message.empty())
+        o.message = "Your organisation's administrator must approve this app before it can send.";
+    return o;
+}
+
+void TokenManager::start_refresh(const std::string& account, AccessToken replace, int attempt) {
+    try {
+        AccountStore::LoadResult loaded = store_.load_grant(account);
+        if (loaded.absent()) {
+            TokenOutcome o;
+            o.kind = TokenOutcome::Kind::not_connected;
+            o.code = "not_connected";
+            o.message = "This account has not connected Microsoft Outlook.";
+            return complete(account, o, nullptr);
+        }
+        if (loaded.unreadable) {
+            TokenOutcome o;
+            o.kind = TokenOutcome::Kind::expired;
+            o.code = "storage";
+            o.message = "The stored connection cannot be read (" + loaded.unreadable->problem + "). Connect again.";
+            return complete(account, o, nullptr);
+        }
+        StoredGrant& grant = *loaded.grant;
+        if (grant.record.state != GrantState::connected) return complete(account, outcome_for_record(grant.record), nullptr);
+
+        // Another instance (or our own connect) may already hold a fresh token in the store.
+        int64_t now = host_.now_unix_ms();
+        bool stored_fresh = !grant.record.access_token.empty() &&
+                            now < grant.record.access_expires_at_ms - config_.refresh_skew_ms &&
+                            !(replace && grant.record.access_token == *replace);
+        if (stored_fresh) return complete(account, TokenOutcome{}, &grant.record);
+
+        ++refresh_requests_;
+        log_(EP_LOG_DEBUG, "refreshing the access token of account " + account);
+        HttpRequest request = token_client_.refresh(grant.record.refresh_token.view());
+        auto shared_grant = std::make_shared<StoredGrant>(std::move(grant));
+        http_.submit(std::move(request), [this, account, shared_grant, attempt](HttpResponse&& response) {
+            auto shared_response = std::make_shared<HttpResponse>(std::move(response));
+            work_.post([this, account, shared_grant, shared_response, attempt] {
+                finish_refresh(account, std::move(*shared_grant), std::move(*shared_response), attempt);
+            });
+        });
+    } catch (const std::exception& e) {
+        TokenOutcome o;
+        o.kind = TokenOutcome::Kind::transient;
+        o.code = "storage";
+        o.message = std::string("The connection could not be read from storage: ") + e.what();
+        complete(account, o, nullptr);
+    }
+}
+
+void TokenManager::finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt) {
+    try {
+        TokenResponse parsed = response.failure == TransferFailure::none
+                                   ? parse_token_response(response.status, response.body.view())
+                                   : TokenResponse{};
+        if (response.failure != TransferFailure::none) parsed.problem = response.error;
+        if (std::string ra = response.header("retry-after"); !ra.empty()) {
+            try {
+                parsed.retry_after_ms = static_cast<int64_t>(std::stod(ra) * 1000);
+            } catch (...) {
+            }
+        }
+        int64_t now = host_.now_unix_ms();
+
+        if (parsed.success) {
+            TokenSuccess& s = *parsed.success;
+            GrantRecord& r = grant.record;
+            // Rotation: the new refresh token replaces the old one in the same write.
+            if (!s.refresh_token.empty()) r.refresh_token = std::move(s.refresh_token);
+            r.access_token = std::move(s.access_token);
+            r.access_expires_at_ms = now + s.expires_in_s * 1000;
+            r.refresh_after_ms = s.refresh_in_s > 0 ? now + s.refresh_in_s * 1000 : 0;
+            r.last_refresh_ms = now;
+            r.operator_error.reset();
+            if (!s.scope.empty()) r.scopes = normalise_scopes(s.scope);
+            auto saved = store_.save_grant(account, r, grant.version);
+            if (saved) {
+                log_(EP_LOG_DEBUG, "refreshed the access token of account " + account);
+                return complete(account, TokenOutcome{}, &r);
+            }
+            // Lost the race to another instance: use what it stored.
+            if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
+            TokenOutcome o;
+            o.kind = TokenOutcome::Kind::transient;
+            o.code = "store_contention";
+            o.message = "The connection kept changing while refreshing; will retry.";
+            return complete(account, o, nullptr);
+        }
+
+        GrantFailure failure = classify_token_failure(parsed);
+        if (failure.kind == GrantFailureKind::transient) {
+            TokenOutcome o;
+            o.kind = TokenOutcome::Kind::transient;
+            o.code = failure.code;
+            o.message = failure.message;
+            o.retry_after_ms = parsed.retry_after_ms;
+            log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + failure.code + ")");
+            return complete(account, o, nullptr);
+        }
+        if (failure.kind == GrantFailureKind::operator_error) {
+            GrantRecord& r = grant.record;
+            if (!r.operator_error || r.operator_error->code != failure.code) {
+                r.operator_error = OperatorError{failure.code, failure.message, now};
+                store_.save_grant(account, r, grant.version);  // best effort: a conflict means newer news
+            }
+            log_(EP_LOG_ERROR, "token refresh for account " + account + " failed: " + failure.message);
+            TokenOutcome o;
+            o.kind = TokenOutcome::Kind::configuration_error;
+            o.code = failure.code;
+            o.message = failure.message;
+            return complete(account, o, nullptr);
+        }
+
+        // A dead grant, unless another instance rotated the refresh token meanwhile: re-read
+        // the store before declaring the connection over.
+        AccountStore::LoadResult current = store_.load_grant(account);
+        if (current.grant && current.grant->version != grant.version && attempt < kMaxRefreshAttempts)
+            return start_refresh(account, nullptr, attempt + 1);
+        if (current.grant && current.grant->version == grant.version) {
+            GrantRecord expired;
+            expired.state = GrantState::expired;
+            expired.reason = failure.reason;
+            expired.message = failure.message;
+            expired.error_code = failure.code;
+            expired.since_ms = now;
+            expired.email = grant.record.email;
+            expired.display_name = grant.record.display_name;
+            expired.user_id = grant.record.user_id;
+            expired.tenant_id = grant.record.tenant_id;
+            expired.cloud = grant.record.cloud;
+            if (!store_.save_grant(account, expired, grant.version) && attempt < kMaxRefreshAttempts)
+                return start_refresh(account, nullptr, attempt + 1);
+        }
+        log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + failure.code + " (" + failure.reason + ")");
+        TokenOutcome o;
+        o.kind = TokenOutcome::Kind::expired;
+        o.code = failure.code;
+        o.message = failure.message;
+        complete(account, o, nullptr);
+    } catch (const std::exception& e) {
+        TokenOutcome o;
+        o.kind = TokenOutcome::Kind::transient;
+        o.code = "storage";
+        o.message = std::string("The refreshed connection could not be stored: ") + e.what();
+        complete(account, o, nullptr);
+    }
+}
+
+void TokenManager::complete(const std::string& account, const TokenOutcome& outcome, const GrantRecord* fresh_record) {
+    std::vector<Callback> waiters;
+    TokenOutcome result = outcome;
+    {
+        std::lock_guard lock(mutex_);
+        Entry& e = entries_[account];
+        int64_t now = host_.now_unix_ms();
+        if (fresh_record) {
+            e.token = std::make_shared<const SecretString>(fresh_record->access_token.view());
+            e.expires_at_ms = fresh_record->access_expires_at_ms;
+            e.refresh_after_ms = fresh_record->refresh_after_ms;
+            e.failures = 0;
+            e.retry_not_before_ms = 0;
+            result.token = e.token;
+            touch(account, e);
+        } else if (outcome.kind == TokenOutcome::Kind::transient) {
+            ++e.failures;
+            int64_t wait = outcome.retry_after_ms > 0 ? outcome.retry_after_ms : backoff_ms(e.failures - 1);
+            e.retry_not_before_ms = now + wait;
+            e.last_failure = outcome;
+            result.retry_after_ms = wait;
+        } else {
+            e.token.reset();
+        }
+        e.refreshing = false;
+        waiters.swap(e.waiters);
+        if (!e.token && e.waiters.empty() && e.retry_not_before_ms <= now) {
+            if (e.in_lru) lru_.erase(e.lru);
+            entries_.erase(account);
+        }
+        --refreshes_in_flight_;
+    }
+    idle_.notify_all();
+    // A background refresh (refresh_in) has no waiters and its failure changes nothing.
+    for (auto& w : waiters) w(result);
+}
+
+void TokenManager::remember(const std::string& account, const SecretString& token, int64_t expires_at_ms,
+                            int64_t refresh_after_ms) {
+    std::lock_guard lock(mutex_);
+    Entry& e = entries_[account];
+    e.token = std::make_shared<const SecretString>(token.view());
+    e.expires_at_ms = expires_at_ms;
+    e.refresh_after_ms = refresh_after_ms;
+    e.failures = 0;
+    e.retry_not_before_ms = 0;
+    touch(account, e);
+}
+
+void TokenManager::forget(const std::string& account) {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(account);
+    if (it == entries_.end()) return;
+    it->second.token.reset();
+    it->second.retry_not_before_ms = 0;
+    if (it->second.refreshing) return;  // the refresh will find the grant gone
+    if (it->second.in_lru) lru_.erase(it->second.lru);
+    entries_.erase(it);
+}
+
+std::size_t TokenManager::cached_accounts() const {
+    std::lock_guard lock(mutex_);
+    return lru_.size();
+}
+
+}  // namespace outlook

@@ -1,0 +1,110 @@
+// Access tokens for sending: cached in memory for recently active accounts (bounded LRU),
+// refreshed ahead of expiry by the configured skew, one refresh per account at a time in
+// this process (everyone else waits for it), and compare-and-swap on the stored grant across
+// processes (the loser uses the winner's tokens). Refresh failures are classified: a dead
+// grant expires the connection and deletes its tokens; an operator error keeps them; a
+// transient failure changes nothing and backs off (honouring Retry-After).
+#pragma once
+
+#include "account_store.hpp"
+#include "config.hpp"
+#include "http_engine.hpp"
+#include "oauth.hpp"
+#include "token_client.hpp"
+#include "work_queue.hpp"
+
+#include <email_provider/ep_sdk.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace outlook {
+
+using AccessToken = std::shared_ptr<const SecretString>;
+
+struct TokenOutcome {
+    enum class Kind {
+        ok,
+        not_connected,        // no grant stored (never connected, or disconnected)
+        expired,              // the connection ended (dead grant, approval, unreadable)
+        configuration_error,  // operator problem; the connection itself is kept
+        transient,            // try again later
+    };
+    Kind kind = Kind::ok;
+    AccessToken token;
+    std::string code;
+    std::string message;
+    int64_t retry_after_ms = -1;
+};
+
+class TokenManager {
+public:
+    using Callback = std::function<void(TokenOutcome)>;
+    using Log = std::function<void(ep_log_level, const std::string&)>;
+
+    TokenManager(const OutlookConfig& config, const AccountStore& store, HttpEngine& http, WorkQueue& work,
+                 const TokenClient& token_client, ep::sdk::Host host, Log log);
+    ~TokenManager();  // waits until no refresh is in flight
+
+    // Calls `done` exactly once: right away (on this thread) when a fresh token is cached,
+    // otherwise later on a worker thread. `rejected` (may be null) is a token Graph refused
+    // with 401: it is never handed out again and forces a refresh.
+    void acquire(const std::string& account, const AccessToken& rejected, Callback done);
+
+    // After a successful connect: cache the fresh token.
+    void remember(const std::string& account, const SecretString& token, int64_t expires_at_ms, int64_t refresh_after_ms);
+    // After disconnect: drop whatever is cached.
+    void forget(const std::string& account);
+
+    // Token endpoint calls made for refreshes (tests and benchmarks).
+    int64_t refresh_requests() const { return refresh_requests_.load(); }
+    std::size_t cached_accounts() const;
+
+private:
+    struct Entry {
+        AccessToken token;
+        int64_t expires_at_ms = 0;
+        int64_t refresh_after_ms = 0;
+        bool refreshing = false;
+        std::vector<Callback> waiters;
+        int64_t retry_not_before_ms = 0;  // backoff after a transient failure
+        int failures = 0;
+        TokenOutcome last_failure;
+        std::list<std::string>::iterator lru;
+        bool in_lru = false;
+    };
+
+    bool fresh(const Entry& e, int64_t now) const;
+    // Worker thread. `replace` (may be null) is the token this refresh must not hand back:
+    // the one Graph rejected, or the cached one a proactive refresh replaces.
+    void start_refresh(const std::string& account, AccessToken replace, int attempt);
+    void finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt);
+    void complete(const std::string& account, const TokenOutcome& outcome, const GrantRecord* fresh_record);
+    void touch(const std::string& account, Entry& e);  // under mutex_
+    void evict_if_needed();                            // under mutex_
+    TokenOutcome outcome_for_record(const GrantRecord& r) const;
+
+    const OutlookConfig& config_;
+    const AccountStore& store_;
+    HttpEngine& http_;
+    WorkQueue& work_;
+    const TokenClient& token_client_;
+    ep::sdk::Host host_;
+    Log log_;
+
+    mutable std::mutex mutex_;
+    std::condition_variable idle_;
+    std::unordered_map<std::string, Entry> entries_;
+    std::list<std::string> lru_;  // front: most recently used; only entries holding a token
+    int refreshes_in_flight_ = 0;
+    std::atomic<int64_t> refresh_requests_{0};
+};
+
+}  // namespace outlook

@@ -1,0 +1,34 @@
+// A small pool of worker threads for the plugin's blocking work (secret-store reads and
+// compare-and-swap writes, vault crypto) so that neither host threads nor the HTTP I/O
+// thread wait on the host's storage.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace outlook {
+
+class WorkQueue {
+public:
+    explicit WorkQueue(int threads);
+    ~WorkQueue();  // runs everything already posted, then joins
+    WorkQueue(const WorkQueue&) = delete;
+    WorkQueue& operator=(const WorkQueue&) = delete;
+
+    void post(std::function<void()> task);
+
+private:
+    void run();
+
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<std::function<void()>> tasks_;
+    bool stopping_ = false;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace outlook
