@@ -242,7 +242,7 @@ Service::ControlResult handle_control(Service& svc, std::string_view method, con
       static const char* reasons[] = {"inactivity", "password_change", "consent_revoked", "mfa_required", "signin_frequency"};
       if (std::none_of(std::begin(reasons), std::end(reasons), [&](const char* r) { return reason == r; }))
         return error(400, "reason must be inactivity, password_change, consent_revoked, mfa_required or signin_frequency");
-      st.revocations[lower(u->upn)] = Revocation{reason, svc.now()};
+      st.revocations[lower(u->upn)] = Revocation{reason, svc.now(), st.last_serial};
       if (reason == "consent_revoked")
         for (auto it = st.user_grants.begin(); it != st.user_grants.end();)
           it = it->first.first == lower(u->upn) ? st.user_grants.erase(it) : std::next(it);

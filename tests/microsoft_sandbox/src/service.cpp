@@ -268,9 +268,12 @@ HttpResponse Service::handle(HttpRequest& request) {
           res.transport = Transport::drop_before_response;
           break;
         case FaultAction::access_denied:
-          res = is_graph(route) ? graph_error(403, "ErrorAccessDenied",
-                                              "Access is denied. Check credentials and try again.", ctx)
-                                : dispatch(route, request, ctx);
+          if (is_graph(route)) {
+            res = graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", ctx);
+          } else {
+            res = dispatch(route, request, ctx);
+            if (route.endpoint == Endpoint::token && res.status == 200) strip_mail_send(*this, res);
+          }
           break;
         case FaultAction::redirect_error:
           res = authorize_fault_redirect(*this, route, request, ctx, fault->redirect_error,
@@ -414,7 +417,8 @@ std::shared_ptr<void> Service::try_enter_mailbox(const std::string& upn, int lim
   load.max_in_flight = std::max(load.max_in_flight, load.in_flight);
   *in_flight_now = load.in_flight;
   // The deleter runs when the transport has written (or dropped) the response.
-  return std::shared_ptr<void>(nullptr, [this, key](void*) {
+  // Non-null pointer on purpose: callers test the result for "slot granted".
+  return std::shared_ptr<void>(static_cast<void*>(this), [this, key](void*) {
     std::lock_guard l(load_mutex_);
     --loads_[key].in_flight;
   });

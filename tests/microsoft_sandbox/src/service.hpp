@@ -59,6 +59,7 @@ struct RefreshTokenRecord {
   std::string client_id, upn;
   ScopeList scopes;
   std::int64_t issued = 0;
+  std::uint64_t serial = 0;  // issue order; revocations cut by serial, not by (coarse) time
   bool invalidated = false;  // used once while old_refresh_token_stays_valid is false
 };
 
@@ -93,6 +94,7 @@ struct ApprovalRequest {
 struct Revocation {
   std::string reason;  // inactivity | password_change | consent_revoked | mfa_required | signin_frequency
   std::int64_t at = 0;
+  std::uint64_t serial = 0;  // refresh tokens with serial <= this are dead
 };
 
 struct MailboxLoad {
@@ -140,6 +142,7 @@ class Service final : public RequestHandler {
     std::vector<ApprovalRequest> approval_requests;
     std::map<std::string, Revocation> revocations;  // upn lc -> latest revocation
     std::set<std::string> used_assertion_ids;        // client assertion jti values
+    std::uint64_t last_serial = 0;                   // last refresh token serial handed out
     std::vector<boost::json::object> messages;
     FaultEngine faults;
     // secrets handed out, for GET /_sandbox/issued

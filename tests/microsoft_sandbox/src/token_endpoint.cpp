@@ -273,7 +273,7 @@ HttpResponse issue_tokens(Service& svc, const App& app, const User& u, const Sco
 
   if (contains(lineage_scopes, "offline_access")) {
     const std::string rt = random_urlsafe(kRefreshTokenLength);
-    st.refresh_tokens[rt] = RefreshTokenRecord{app.client_id, u.upn, lineage_scopes, ctx.now, false};
+    st.refresh_tokens[rt] = RefreshTokenRecord{app.client_id, u.upn, lineage_scopes, ctx.now, ++st.last_serial, false};
     st.issued_refresh_tokens.push_back(rt);
     o["refresh_token"] = rt;
   }
@@ -307,9 +307,10 @@ ScopeList consented_scopes(Service& svc, const User& u, const App& app) {
   return granted;
 }
 
-std::optional<AadError> revocation_error(Service& svc, const User& u, const App& app, std::int64_t issued) {
+std::optional<AadError> revocation_error(Service& svc, const User& u, const App& app, const RefreshTokenRecord& rt) {
+  const std::int64_t issued = rt.issued;
   auto it = svc.state.revocations.find(lower(u.upn));
-  if (it == svc.state.revocations.end() || it->second.at < issued) return std::nullopt;
+  if (it == svc.state.revocations.end() || it->second.serial < rt.serial) return std::nullopt;
   const auto& r = it->second;
   if (r.reason == "inactivity")
     return inactive_refresh_token(issued, svc.state.scenario.settings.refresh_token_inactivity + 1);
@@ -431,7 +432,7 @@ HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request
   const User* u = svc.state.scenario.user(rt.upn);
   if (!u) return fail(malformed_grant());
   if (rt.invalidated) return fail(expired_grant());
-  if (auto e = revocation_error(svc, *u, *app, rt.issued)) return fail(*e);
+  if (auto e = revocation_error(svc, *u, *app, rt)) return fail(*e);
   if (ctx.now - rt.issued > settings.refresh_token_inactivity)
     return fail(inactive_refresh_token(rt.issued, ctx.now - rt.issued));
 
