@@ -1,0 +1,109 @@
+// Microsoft Graph mail: the Graph-specific rules on top of the shared message model, the
+// POST /me/sendMail request body, how Graph's answers map to a send outcome, Retry-After,
+// and the /me profile. No I/O here: the HTTP layer calls these (PROTOCOL.md §6).
+#pragma once
+
+#include <email_provider/message.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace outlook {
+
+// ---- sendMail request ------------------------------------------------------------------
+
+// Graph refuses request bodies above 4 MB ("The maximum request length supported is 4MB").
+inline constexpr std::size_t kGraphMaxRequestBytes = 4 * 1024 * 1024;
+// InvalidInternetMessageHeaderCollection above this many internetMessageHeaders.
+inline constexpr std::size_t kGraphMaxCustomHeaders = 5;
+
+// Graph's rules that ep::message::parse_message does not know, for a message that already
+// passed it: custom header names start with "x-"/"X-", at most 5 of them, and the exact
+// request body fits in 4 MB. Throws ep::sdk::Error(EP_ERR_INVALID_ARGUMENT, "invalid_message")
+// whose field() is the JSON path in the message document ("headers[2].name", "headers",
+// "attachments", or "html"/"text" for an oversized message without attachments).
+void validate_for_graph(const ep::message::Message& m);
+
+// The exact JSON body for POST /me/sendMail (PROTOCOL.md §6b). Graph takes one body: when
+// the message has both html and text, HTML is sent (it is what recipients' clients show;
+// the text alternative would only matter to text-only readers). Empty recipient lists,
+// empty names, normal importance, absent headers and saveToSentItems=true (Graph's
+// default) are omitted. Does not validate: use build_validated_send_mail_body to send.
+std::string build_send_mail_body(const ep::message::Message& m);
+
+// Length in bytes of build_send_mail_body(m), without building it.
+std::size_t send_mail_body_size(const ep::message::Message& m);
+
+// validate_for_graph + build_send_mail_body in one pass over the content: the size is
+// measured once, checked, and the body is written into a buffer of exactly that size.
+std::string build_validated_send_mail_body(const ep::message::Message& m);
+
+// ---- Graph answers -----------------------------------------------------------------------
+
+// {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}
+struct GraphError {
+    std::string code;
+    std::string message;
+    std::string request_id;
+    std::string client_request_id;
+    std::string date;
+};
+
+// Reads Graph's error document. innerError/innererror (any casing) may nest; each id is
+// taken from the outermost level that has it. Returns nullopt when the body is not that
+// shape (not JSON, no error.code string, larger than 64 KiB). Never throws.
+std::optional<GraphError> parse_graph_error(std::string_view body) noexcept;
+
+// What the host can rely on after a send (DESIGN.md "Outcome of a send").
+enum class SendOutcome {
+    sent,           // 202: handed to Exchange transport
+    rejected,       // permanent: retrying the same message will not help
+    auth_expired,   // 401: refresh the token once and retry once, else reconnect
+    throttled,      // wait Retry-After (parse_retry_after_ms), then retry
+    transient,      // certainly not taken effect: safe to retry
+    indeterminate,  // may have been sent: never resend silently
+};
+const char* to_string(SendOutcome outcome) noexcept;
+
+struct SendClassification {
+    SendOutcome outcome;
+    std::string code;          // Graph's error code, else "http_<status>" or "unexpected_response"
+    std::string user_message;  // plain words for the person sending, saying what to do
+    bool retry_with_fresh_token = false;  // any 401: refresh once, retry once
+};
+
+// Maps the HTTP status and body of POST /me/sendMail to an outcome. The status decides the
+// class (5xx is indeterminate whatever the code says); within 4xx the Graph code picks the
+// explanation. Graph text quoted in user_message is capped and stripped of control characters.
+SendClassification classify_send_response(int http_status, std::string_view body);
+
+// Longest wait honoured from Retry-After; anything later is capped to this.
+inline constexpr std::int64_t kMaxRetryAfterMs = 24LL * 60 * 60 * 1000;
+
+// Retry-After as milliseconds from now: delta-seconds ("10", or Graph's fractional "2.128",
+// rounded up to the next millisecond) or an HTTP-date (IMF-fixdate, RFC 850, asctime).
+// A date in the past gives 0; values are capped at kMaxRetryAfterMs. nullopt when
+// malformed or negative.
+std::optional<std::int64_t> parse_retry_after_ms(std::string_view header_value, std::int64_t now_unix_ms);
+
+// ---- /me ---------------------------------------------------------------------------------
+
+// GET /me?$select=id,displayName,mail,userPrincipalName
+struct Profile {
+    std::string id;  // a GUID for work accounts, 16 hex digits for personal accounts
+    std::string display_name;
+    std::string mail;  // empty when Graph says null (personal accounts, no Exchange mailbox)
+    std::string user_principal_name;
+
+    // The address to show: mail, else the UPN (a personal account's SMTP address).
+    std::string email() const { return mail.empty() ? user_principal_name : mail; }
+};
+
+// Throws ep::sdk::Error(EP_ERR_INTERNAL, "bad_profile") when the body is not a JSON object
+// with string id and userPrincipalName (mail and displayName may be null or absent).
+Profile parse_profile(std::string_view body);
+
+}  // namespace outlook

@@ -1,0 +1,534 @@
+#include <graph_mail.hpp>
+
+#include <email_provider/ep_sdk.hpp>
+#include <email_provider/message.hpp>
+
+#include <boost/json.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace json = boost::json;
+using ep::message::Attachment;
+using ep::message::Message;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+namespace {
+
+Message parsed(std::string_view message_json) { return ep::message::parse_message(message_json); }
+
+Message minimal_message() { return parsed(R"({"to":[{"address":"ada@example.com"}],"subject":"Hi","text":"Hello"})"); }
+
+json::object body_of(const Message& m) {
+    const std::string body = outlook::build_send_mail_body(m);
+    EXPECT_EQ(body.size(), outlook::send_mail_body_size(m));
+    return json::parse(body).as_object();
+}
+
+std::optional<ep::sdk::Error> graph_validation_error(const Message& m) {
+    try {
+        outlook::validate_for_graph(m);
+    } catch (const ep::sdk::Error& e) {
+        return e;
+    }
+    return std::nullopt;
+}
+
+std::string random_bytes(std::size_t n) {
+    std::mt19937 rng(42);
+    std::string out(n, '\0');
+    for (char& c : out) c = static_cast<char>(rng());
+    return out;
+}
+
+Attachment attachment_with_base64(std::string base64) {
+    Attachment a;
+    a.name = "cv.pdf";
+    a.content_type = "application/pdf";
+    a.size = ep::message::base64_decoded_size(base64).value();
+    a.content_base64 = std::move(base64);
+    return a;
+}
+
+// A message whose sendMail body is exactly `target` bytes: an attachment of "A"s (valid
+// base64) fills the space, and the subject absorbs the remainder so the base64 length stays
+// a multiple of 4.
+Message message_with_body_size(std::size_t target) {
+    Message m = minimal_message();
+    m.attachments.push_back(attachment_with_base64(""));
+    m.subject += std::string((target - outlook::send_mail_body_size(m)) % 4, 's');
+    m.attachments[0] = attachment_with_base64(std::string(target - outlook::send_mail_body_size(m), 'A'));
+    return m;
+}
+
+std::string graph_error_body(std::string_view code, std::string_view message = "Something happened.") {
+    json::object inner{{"date", "2024-05-01T10:00:00"}, {"request-id", "9f0c1d2e-0000-4000-8000-000000000001"}};
+    json::object error{{"code", code}, {"message", message}, {"innerError", inner}};
+    return json::serialize(json::object{{"error", error}});
+}
+
+bool has_control_character(std::string_view s) {
+    for (unsigned char c : s)
+        if (c < 0x20 || c == 0x7F) return true;
+    return false;
+}
+
+}  // namespace
+
+// ---- Request body ------------------------------------------------------------------------
+
+TEST(GraphMailBody, MinimalMessageHasOnlyWhatGraphNeeds) {
+    const json::object body = body_of(minimal_message());
+    EXPECT_EQ(body.size(), 1u) << "saveToSentItems is omitted when true (Graph's default)";
+    const json::object& msg = body.at("message").as_object();
+    EXPECT_EQ(msg.at("subject"), "Hi");
+    EXPECT_EQ(msg.at("body").at("contentType"), "Text");
+    EXPECT_EQ(msg.at("body").at("content"), "Hello");
+    const json::array& to = msg.at("toRecipients").as_array();
+    ASSERT_EQ(to.size(), 1u);
+    EXPECT_EQ(to[0].at("emailAddress").at("address"), "ada@example.com");
+    EXPECT_FALSE(to[0].at("emailAddress").as_object().contains("name"));
+    for (const char* absent : {"ccRecipients", "bccRecipients", "replyTo", "attachments", "internetMessageHeaders", "importance"})
+        EXPECT_FALSE(msg.contains(absent)) << absent;
+}
+
+TEST(GraphMailBody, FullMessageMapsEveryField) {
+    const Message m = parsed(R"({
+        "to":[{"address":"ada@example.com","name":"Ada Lovelace"},{"address":"bob@example.org"}],
+        "cc":[{"address":"cc@example.com","name":"Carol"}],
+        "bcc":[{"address":"bcc@example.com"}],
+        "reply_to":[{"address":"recruiter@agency.example","name":"Recruiter"}],
+        "subject":"Interview next week",
+        "text":"plain version",
+        "html":"<p>Hello <img src=\"cid:logo\"></p>",
+        "attachments":[
+            {"name":"logo.png","content_type":"image/png","content_base64":"iVBORw0KGgo=","inline":true,"content_id":"logo"},
+            {"name":"role.pdf","content_type":"application/pdf","content_base64":"JVBERi0xLjQK"}],
+        "headers":[{"name":"x-nudge-id","value":"n-123"},{"name":"X-Campaign","value":"spring"}],
+        "importance":"high",
+        "save_to_sent_items":false})");
+    const json::object body = body_of(m);
+    EXPECT_TRUE(body.at("saveToSentItems").is_bool());
+    EXPECT_EQ(body.at("saveToSentItems"), false);
+
+    const json::object& msg = body.at("message").as_object();
+    EXPECT_EQ(msg.at("subject"), "Interview next week");
+    EXPECT_EQ(msg.at("body").at("contentType"), "HTML") << "Graph takes one body: HTML wins over text";
+    EXPECT_EQ(msg.at("body").at("content"), "<p>Hello <img src=\"cid:logo\"></p>");
+    EXPECT_EQ(msg.at("importance"), "high");
+
+    const json::array& to = msg.at("toRecipients").as_array();
+    ASSERT_EQ(to.size(), 2u);
+    EXPECT_EQ(to[0].at("emailAddress").at("name"), "Ada Lovelace");
+    EXPECT_EQ(to[1].at("emailAddress").at("address"), "bob@example.org");
+    EXPECT_EQ(msg.at("ccRecipients").at(0).at("emailAddress").at("name"), "Carol");
+    EXPECT_EQ(msg.at("bccRecipients").at(0).at("emailAddress").at("address"), "bcc@example.com");
+    EXPECT_EQ(msg.at("replyTo").at(0).at("emailAddress").at("address"), "recruiter@agency.example");
+
+    const json::array& attachments = msg.at("attachments").as_array();
+    ASSERT_EQ(attachments.size(), 2u);
+    const json::object& logo = attachments[0].as_object();
+    EXPECT_EQ(logo.at("@odata.type"), "#microsoft.graph.fileAttachment");
+    EXPECT_EQ(logo.at("name"), "logo.png");
+    EXPECT_EQ(logo.at("contentType"), "image/png");
+    EXPECT_EQ(logo.at("contentBytes"), "iVBORw0KGgo=");
+    EXPECT_EQ(logo.at("isInline"), true);
+    EXPECT_EQ(logo.at("contentId"), "logo");
+    const json::object& pdf = attachments[1].as_object();
+    EXPECT_EQ(pdf.at("isInline"), false);
+    EXPECT_FALSE(pdf.contains("contentId"));
+
+    const json::array& headers = msg.at("internetMessageHeaders").as_array();
+    ASSERT_EQ(headers.size(), 2u);
+    EXPECT_EQ(headers[1].at("name"), "X-Campaign");
+    EXPECT_EQ(headers[1].at("value"), "spring");
+
+    EXPECT_EQ(outlook::build_validated_send_mail_body(m), outlook::build_send_mail_body(m));
+}
+
+TEST(GraphMailBody, HtmlOnlyLowImportanceAndSaveToSentItemsTrue) {
+    Message m = parsed(R"({"to":[{"address":"ada@example.com"}],"html":"<b>x</b>","importance":"low","save_to_sent_items":true})");
+    const json::object body = body_of(m);
+    EXPECT_FALSE(body.contains("saveToSentItems"));
+    EXPECT_EQ(body.at("message").at("body").at("contentType"), "HTML");
+    EXPECT_EQ(body.at("message").at("importance"), "low");
+    EXPECT_EQ(body.at("message").at("subject"), "");
+}
+
+TEST(GraphMailBody, SpecialAndNonAsciiCharactersRoundTrip) {
+    Message m = minimal_message();
+    m.subject = "Quote \" backslash \\ slash / Grüße 日本 😀";
+    m.text = "line1\nline2\r\ttab \b\f ctl\x01\x1f" " del\x7f" " end";
+    m.to[0].name = "O'Brien, \"Pat\" — 山田";
+    m.headers.push_back({"x-note", "a \"quoted\" \\ value"});
+    const std::string body = outlook::build_send_mail_body(m);
+
+    const json::value v = json::parse(body);
+    EXPECT_EQ(v.at("message").at("subject").as_string(), m.subject);
+    EXPECT_EQ(v.at("message").at("body").at("content").as_string(), *m.text);
+    EXPECT_EQ(v.at("message").at("toRecipients").at(0).at("emailAddress").at("name").as_string(), m.to[0].name);
+    EXPECT_EQ(v.at("message").at("internetMessageHeaders").at(0).at("value").as_string(), m.headers[0].value);
+    EXPECT_THAT(body, HasSubstr("Grüße 日本 😀")) << "UTF-8 is sent as is, not \\u-escaped";
+    EXPECT_THAT(body, HasSubstr(R"(\b\f ctl\u0001\u001f)"));
+    EXPECT_EQ(std::count_if(body.begin(), body.end(), [](unsigned char c) { return c < 0x20; }), 0);
+    // Same bytes as Boost.JSON's own serializer: compact, canonical, same escapes.
+    EXPECT_EQ(body, json::serialize(v));
+}
+
+TEST(GraphMailBody, EscapesAtEveryPositionAroundScanBlocks) {
+    // Plain stretches and escapes of random lengths, so escapes fall at every offset inside,
+    // at the edges of, and after the fixed-size blocks the writer skips over.
+    std::mt19937 rng(7);
+    const std::vector<std::string> pieces = {"\"", "\\", "\n", "\x01", "\x1f", "\x7f", "é", "😀", "/"};
+    Message m = minimal_message();
+    for (int round = 0; round < 300; ++round) {
+        std::string text;
+        while (text.size() < rng() % 200) {
+            text += std::string(rng() % 70, 'a');
+            text += pieces[rng() % pieces.size()];
+        }
+        m.text = text;
+        const std::string body = outlook::build_send_mail_body(m);
+        ASSERT_EQ(body.size(), outlook::send_mail_body_size(m)) << text;
+        const json::value v = json::parse(body);
+        ASSERT_EQ(v.at("message").at("body").at("content").as_string(), text);
+        ASSERT_EQ(body, json::serialize(v));
+    }
+}
+
+TEST(GraphMailBody, SizeMatchesBuiltBodyForEveryShape) {
+    Message m = minimal_message();
+    m.text = std::string(1000, '"');  // every byte escaped
+    EXPECT_EQ(outlook::send_mail_body_size(m), outlook::build_send_mail_body(m).size());
+    m.html = std::string("\x01\x02<p>", 5);
+    m.attachments.push_back(attachment_with_base64(ep::message::base64_encode(random_bytes(3000))));
+    m.save_to_sent_items = false;
+    EXPECT_EQ(outlook::send_mail_body_size(m), outlook::build_send_mail_body(m).size());
+}
+
+// ---- Graph validation --------------------------------------------------------------------
+
+TEST(GraphMailValidation, HeaderNameWithoutXPrefixIsRefusedWithItsPath) {
+    Message m = minimal_message();
+    m.headers = {{"x-one", "1"}, {"X-Two", "2"}, {"List-Unsubscribe", "<mailto:u@example.com>"}};
+    const auto error = graph_validation_error(m);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->status(), EP_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(error->code(), "invalid_message");
+    EXPECT_EQ(error->field(), "headers[2].name");
+    EXPECT_THAT(error->what(), HasSubstr("List-Unsubscribe"));
+    EXPECT_THAT(error->what(), HasSubstr("\"x-\""));
+    EXPECT_THROW(outlook::build_validated_send_mail_body(m), ep::sdk::Error);
+
+    m.headers[2].name = "xx-not-a-prefix";
+    EXPECT_EQ(graph_validation_error(m).value().field(), "headers[2].name");
+}
+
+TEST(GraphMailValidation, AtMostFiveCustomHeaders) {
+    Message m = minimal_message();
+    for (int i = 0; i < 5; ++i) m.headers.push_back({"x-h" + std::to_string(i), "v"});
+    EXPECT_FALSE(graph_validation_error(m));
+    m.headers.push_back({"X-Sixth", "v"});
+    const auto error = graph_validation_error(m);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->field(), "headers");
+    EXPECT_THAT(error->what(), HasSubstr("6 custom headers"));
+    EXPECT_THAT(error->what(), HasSubstr("at most 5"));
+}
+
+TEST(GraphMailValidation, NoHeadersIsValidAndOmitted) {
+    const Message m = minimal_message();
+    EXPECT_FALSE(graph_validation_error(m));
+    EXPECT_THAT(outlook::build_validated_send_mail_body(m), Not(HasSubstr("internetMessageHeaders")));
+}
+
+TEST(GraphMailValidation, BodyOfExactlyFourMegabytesIsAcceptedOneByteMoreIsRefused) {
+    Message m = message_with_body_size(outlook::kGraphMaxRequestBytes);
+    ASSERT_EQ(outlook::send_mail_body_size(m), 4'194'304u);
+    EXPECT_FALSE(graph_validation_error(m));
+    EXPECT_EQ(outlook::build_validated_send_mail_body(m).size(), 4'194'304u);
+
+    m.subject += "!";
+    ASSERT_EQ(outlook::send_mail_body_size(m), 4'194'305u);
+    const auto error = graph_validation_error(m);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->field(), "attachments");
+    EXPECT_THAT(error->what(), HasSubstr("too large for Microsoft Graph's 4 MB request limit"));
+    EXPECT_THAT(error->what(), HasSubstr("4194305 bytes"));
+    EXPECT_THAT(error->what(), HasSubstr("Mail.ReadWrite"));
+    EXPECT_THAT(error->what(), HasSubstr("deliberately does not request"));
+    EXPECT_THROW(outlook::build_validated_send_mail_body(m), ep::sdk::Error);
+}
+
+TEST(GraphMailValidation, RealAttachmentsJustUnderAndOverTheLimit) {
+    constexpr double MiB = 1024 * 1024;
+    Message m = minimal_message();
+    // 3.9 MiB and 4.1 MiB of base64 (random bytes, as a real PDF would be).
+    m.attachments.push_back(attachment_with_base64(ep::message::base64_encode(random_bytes(static_cast<std::size_t>(3.9 * MiB * 3 / 4)))));
+    EXPECT_FALSE(graph_validation_error(m));
+    const json::value sent = json::parse(outlook::build_validated_send_mail_body(m));
+    EXPECT_EQ(sent.at("message").at("attachments").at(0).at("contentBytes").as_string(), m.attachments[0].content_base64);
+
+    m.attachments[0] = attachment_with_base64(ep::message::base64_encode(random_bytes(static_cast<std::size_t>(4.1 * MiB * 3 / 4))));
+    const auto error = graph_validation_error(m);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(error->field(), "attachments");
+}
+
+TEST(GraphMailValidation, OversizedBodyWithoutAttachmentsNamesTheBodyField) {
+    Message m = minimal_message();
+    m.text = std::string(outlook::kGraphMaxRequestBytes, 't');
+    EXPECT_EQ(graph_validation_error(m).value().field(), "text");
+    m.html = std::string(outlook::kGraphMaxRequestBytes, 'h');
+    EXPECT_EQ(graph_validation_error(m).value().field(), "html");
+    // Escaping counts: 1.5 MB of quotes is 3 MB on the wire, 2.5 MB is 5 MB.
+    m.text.reset();
+    m.html = std::string(1'500'000, '"');
+    EXPECT_FALSE(graph_validation_error(m));
+    m.html = std::string(2'500'000, '"');
+    EXPECT_EQ(graph_validation_error(m).value().field(), "html");
+}
+
+// ---- Graph error documents ---------------------------------------------------------------
+
+TEST(GraphMailError, ParsesCodeMessageAndCorrelationIds) {
+    const auto e = outlook::parse_graph_error(R"({"error":{"code":"ErrorAccessDenied","message":"Access is denied.",
+        "innerError":{"date":"2023-01-05T03:01:23","request-id":"r-1","client-request-id":"c-1"}}})");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->code, "ErrorAccessDenied");
+    EXPECT_EQ(e->message, "Access is denied.");
+    EXPECT_EQ(e->request_id, "r-1");
+    EXPECT_EQ(e->client_request_id, "c-1");
+    EXPECT_EQ(e->date, "2023-01-05T03:01:23");
+}
+
+TEST(GraphMailError, ToleratesInnerErrorCasingAndNesting) {
+    auto e = outlook::parse_graph_error(R"({"error":{"code":"X","innererror":{"request-id":"r-lower"}}})");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->request_id, "r-lower");
+    EXPECT_EQ(e->message, "");
+
+    e = outlook::parse_graph_error(R"({"error":{"code":"X","message":"m","innerError":{"date":"d1",
+        "innerError":{"request-id":"r-deep","date":"d2","innererror":{"client-request-id":"c-deeper"}}}}})");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->date, "d1") << "the outermost value wins";
+    EXPECT_EQ(e->request_id, "r-deep");
+    EXPECT_EQ(e->client_request_id, "c-deeper");
+}
+
+TEST(GraphMailError, AnythingElseIsNotAGraphError) {
+    for (std::string_view body : {"", "   ", "not json", "<html><body>502 Bad Gateway</body></html>", "[]", "{}", "null",
+                                  R"({"error":"invalid_grant"})", R"({"error":{"message":"no code"}})",
+                                  R"({"error":{"code":42}})", R"({"error":{"code":""}})", R"({"error":{"code":"X"})",
+                                  "{\"error\":{\"code\":\"\xff\xfe\"}}"})
+        EXPECT_FALSE(outlook::parse_graph_error(body)) << body;
+    std::string huge = graph_error_body("ErrorAccessDenied", std::string(100'000, 'm'));
+    EXPECT_FALSE(outlook::parse_graph_error(huge)) << "bodies over 64 KiB are not parsed";
+    std::string deep(10'000, '[');
+    EXPECT_FALSE(outlook::parse_graph_error(deep));
+}
+
+// ---- Send outcome ------------------------------------------------------------------------
+
+TEST(GraphMailClassify, EveryStatusAndCode) {
+    using outlook::SendOutcome;
+    struct Case {
+        int status;
+        std::string body;
+        SendOutcome outcome;
+        std::string code;
+        std::string says;  // a phrase the user message must contain
+    };
+    const std::vector<Case> cases = {
+        {202, "", SendOutcome::sent, "", ""},
+        {401, graph_error_body("InvalidAuthenticationToken", "Access token has expired or is not yet valid."),
+         SendOutcome::auth_expired, "InvalidAuthenticationToken", "Reconnect"},
+        {401, "", SendOutcome::auth_expired, "http_401", "Reconnect"},
+        {403, graph_error_body("ErrorAccessDenied", "Access is denied."), SendOutcome::rejected, "ErrorAccessDenied", "IT admin"},
+        {403, graph_error_body("accessDenied"), SendOutcome::rejected, "accessDenied", "organisation's policy"},
+        {403, graph_error_body("ErrorSendAsDenied"), SendOutcome::rejected, "ErrorSendAsDenied", "send-as"},
+        {404, graph_error_body("MailboxNotEnabledForRESTAPI", "REST API is not yet supported for this mailbox."),
+         SendOutcome::rejected, "MailboxNotEnabledForRESTAPI", "no Exchange Online mailbox"},
+        {403, graph_error_body("MailboxNotSupportedForRESTAPI"), SendOutcome::rejected, "MailboxNotSupportedForRESTAPI",
+         "personal account"},
+        {400, graph_error_body("ErrorInvalidRecipients", "At least one recipient is not valid."), SendOutcome::rejected,
+         "ErrorInvalidRecipients", "At least one recipient is not valid."},
+        {400, graph_error_body("ErrorMessageSizeExceeded"), SendOutcome::rejected, "ErrorMessageSizeExceeded", "too large"},
+        {413, graph_error_body("RequestEntityTooLarge"), SendOutcome::rejected, "RequestEntityTooLarge", "too large"},
+        {413, "", SendOutcome::rejected, "http_413", "too large"},
+        {403, graph_error_body("ErrorQuotaExceeded"), SendOutcome::rejected, "ErrorQuotaExceeded", "mailbox is full"},
+        {403, graph_error_body("ErrorExceededMessageLimit"), SendOutcome::rejected, "ErrorExceededMessageLimit", "tomorrow"},
+        {400, graph_error_body("InvalidInternetMessageHeader"), SendOutcome::rejected, "InvalidInternetMessageHeader",
+         "(InvalidInternetMessageHeader)"},
+        {400, graph_error_body("InvalidInternetMessageHeaderCollection"), SendOutcome::rejected,
+         "InvalidInternetMessageHeaderCollection", "(InvalidInternetMessageHeaderCollection)"},
+        {400, graph_error_body("ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."),
+         SendOutcome::rejected, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."},
+        {400, graph_error_body("BadRequest", "The maximum request length supported is 4MB."), SendOutcome::rejected,
+         "BadRequest", "maximum request length"},
+        {400, "<html>Bad Request</html>", SendOutcome::rejected, "http_400", "(http_400)"},
+        {404, "", SendOutcome::rejected, "http_404", "(http_404)"},
+        {429, graph_error_body("TooManyRequests", "Please retry again later."), SendOutcome::throttled, "TooManyRequests", "Wait"},
+        {429, graph_error_body("ApplicationThrottled"), SendOutcome::throttled, "ApplicationThrottled", "Wait"},
+        {429, graph_error_body("MailboxConcurrency"), SendOutcome::throttled, "MailboxConcurrency", "Wait"},
+        {429, "", SendOutcome::throttled, "http_429", "Wait"},
+        {403, graph_error_body("ApplicationThrottled"), SendOutcome::throttled, "ApplicationThrottled", "Wait"},
+        {408, "", SendOutcome::transient, "http_408", "not sent"},
+        {500, graph_error_body("generalException"), SendOutcome::indeterminate, "generalException", "may or may not"},
+        {502, "<html>Bad Gateway</html>", SendOutcome::indeterminate, "http_502", "Sent Items"},
+        {503, graph_error_body("serviceNotAvailable"), SendOutcome::indeterminate, "serviceNotAvailable", "HTTP 503"},
+        {504, "", SendOutcome::indeterminate, "http_504", "may or may not"},
+        {507, "", SendOutcome::indeterminate, "http_507", "may or may not"},
+        {503, graph_error_body("ErrorQuotaExceeded"), SendOutcome::indeterminate, "ErrorQuotaExceeded", "may or may not"},
+        {200, R"({"value":[]})", SendOutcome::indeterminate, "unexpected_response", "HTTP 200"},
+        {204, "", SendOutcome::indeterminate, "unexpected_response", "unexpected"},
+        {302, "", SendOutcome::indeterminate, "unexpected_response", "HTTP 302"},
+        {0, "", SendOutcome::indeterminate, "unexpected_response", "unexpected"},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(std::to_string(c.status) + " " + c.body);
+        const outlook::SendClassification r = outlook::classify_send_response(c.status, c.body);
+        EXPECT_STREQ(outlook::to_string(r.outcome), outlook::to_string(c.outcome));
+        EXPECT_EQ(r.code, c.code);
+        EXPECT_EQ(r.retry_with_fresh_token, c.status == 401);
+        EXPECT_THAT(r.user_message, HasSubstr(c.says));
+        EXPECT_FALSE(r.user_message.empty());
+        EXPECT_FALSE(has_control_character(r.user_message));
+    }
+}
+
+TEST(GraphMailClassify, QuotedGraphTextIsCappedAndStrippedOfControlCharacters) {
+    const std::string graph_text = "Bad\r\nthing\x01 \xc2\x85" + std::string(2000, 'z') + "END";
+    const auto r = outlook::classify_send_response(400, graph_error_body("ErrorSomethingNew", graph_text));
+    EXPECT_EQ(r.outcome, outlook::SendOutcome::rejected);
+    EXPECT_EQ(r.code, "ErrorSomethingNew");
+    EXPECT_THAT(r.user_message, HasSubstr("Bad thing"));
+    EXPECT_THAT(r.user_message, Not(HasSubstr("END")));
+    EXPECT_THAT(r.user_message, Not(HasSubstr("\xc2\x85")));
+    EXPECT_FALSE(has_control_character(r.user_message));
+    EXPECT_LT(r.user_message.size(), 500u);
+    EXPECT_TRUE(ep::sdk::is_valid_utf8(r.user_message));
+
+    // A cut inside a multi-byte character must not leave half of it.
+    const auto cut = outlook::classify_send_response(400, graph_error_body("E", std::string(299, 'a') + "日本"));
+    EXPECT_TRUE(ep::sdk::is_valid_utf8(cut.user_message));
+}
+
+TEST(GraphMailClassify, HugeBodiesAreNotParsedButStillClassified) {
+    const std::string huge(5'000'000, '{');
+    EXPECT_EQ(outlook::classify_send_response(400, huge).code, "http_400");
+    EXPECT_EQ(outlook::classify_send_response(503, huge).outcome, outlook::SendOutcome::indeterminate);
+    EXPECT_EQ(outlook::classify_send_response(202, huge).outcome, outlook::SendOutcome::sent);
+}
+
+TEST(GraphMailClassify, OutcomeNames) {
+    using outlook::SendOutcome;
+    EXPECT_STREQ(outlook::to_string(SendOutcome::sent), "sent");
+    EXPECT_STREQ(outlook::to_string(SendOutcome::rejected), "rejected");
+    EXPECT_STREQ(outlook::to_string(SendOutcome::auth_expired), "auth_expired");
+    EXPECT_STREQ(outlook::to_string(SendOutcome::throttled), "throttled");
+    EXPECT_STREQ(outlook::to_string(SendOutcome::transient), "transient");
+    EXPECT_STREQ(outlook::to_string(SendOutcome::indeterminate), "indeterminate");
+}
+
+// ---- Retry-After -------------------------------------------------------------------------
+
+namespace {
+constexpr std::int64_t kNov6_1994_084937_ms = 784'111'777'000;  // RFC 9110's example date
+}
+
+TEST(GraphMailRetryAfter, DelaySeconds) {
+    const std::int64_t now = 1'700'000'000'000;
+    EXPECT_EQ(outlook::parse_retry_after_ms("10", now), 10'000);
+    EXPECT_EQ(outlook::parse_retry_after_ms("0", now), 0);
+    EXPECT_EQ(outlook::parse_retry_after_ms("2.128", now), 2'128);
+    EXPECT_EQ(outlook::parse_retry_after_ms("2.1", now), 2'100);
+    EXPECT_EQ(outlook::parse_retry_after_ms("2.1280", now), 2'128);
+    EXPECT_EQ(outlook::parse_retry_after_ms("2.1281", now), 2'129) << "rounds up, never early";
+    EXPECT_EQ(outlook::parse_retry_after_ms(" \t7 ", now), 7'000);
+    EXPECT_EQ(outlook::parse_retry_after_ms("007", now), 7'000);
+    EXPECT_EQ(outlook::parse_retry_after_ms("86399", now), 86'399'000);
+    EXPECT_EQ(outlook::parse_retry_after_ms("86401", now), outlook::kMaxRetryAfterMs);
+    EXPECT_EQ(outlook::parse_retry_after_ms("99999999999999999999999999", now), outlook::kMaxRetryAfterMs);
+}
+
+TEST(GraphMailRetryAfter, HttpDatesInAllThreeForms) {
+    const std::int64_t now = kNov6_1994_084937_ms - 90'000;
+    EXPECT_EQ(outlook::parse_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now), 90'000);
+    EXPECT_EQ(outlook::parse_retry_after_ms("Sunday, 06-Nov-94 08:49:37 GMT", now), 90'000);
+    EXPECT_EQ(outlook::parse_retry_after_ms("Sun Nov  6 08:49:37 1994", now), 90'000);
+    EXPECT_EQ(outlook::parse_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now + 90'500), 0) << "past dates mean now";
+    EXPECT_EQ(outlook::parse_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", 0), outlook::kMaxRetryAfterMs);
+    EXPECT_EQ(outlook::parse_retry_after_ms("Thu, 01 Jan 1970 00:00:00 GMT", now), 0);
+}
+
+TEST(GraphMailRetryAfter, MalformedValues) {
+    const std::int64_t now = kNov6_1994_084937_ms;
+    for (std::string_view bad : {"", "   ", "-1", "-0.5", "+5", "1e3", "1.", ".5", "1.2.3", "10s", "1 0", "0x10", "inf", "nan",
+                                 "soon", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 06 Nov 1994", "Sun, 06 Nov 1994 08:49:37 GMT junk",
+                                 "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT"})
+        EXPECT_FALSE(outlook::parse_retry_after_ms(bad, now)) << bad;
+}
+
+// ---- /me ---------------------------------------------------------------------------------
+
+TEST(GraphMailProfile, WorkAccount) {
+    const outlook::Profile p = outlook::parse_profile(R"({
+        "@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users(id,displayName,mail,userPrincipalName)/$entity",
+        "id":"87d349ed-44d7-43e1-9a83-5f2406dee5bd","displayName":"Megan Bowen",
+        "mail":"MeganB@contoso.com","userPrincipalName":"megan.bowen@contoso.onmicrosoft.com"})");
+    EXPECT_EQ(p.id, "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
+    EXPECT_EQ(p.display_name, "Megan Bowen");
+    EXPECT_EQ(p.mail, "MeganB@contoso.com");
+    EXPECT_EQ(p.user_principal_name, "megan.bowen@contoso.onmicrosoft.com");
+    EXPECT_EQ(p.email(), "MeganB@contoso.com") << "mail wins over the UPN";
+}
+
+TEST(GraphMailProfile, PersonalAccountFallsBackToTheUpn) {
+    const outlook::Profile p = outlook::parse_profile(
+        R"({"id":"4a5f1c2b3d4e5f60","displayName":null,"mail":null,"userPrincipalName":"sam.recruiter@outlook.com"})");
+    EXPECT_EQ(p.id, "4a5f1c2b3d4e5f60");
+    EXPECT_EQ(p.display_name, "");
+    EXPECT_EQ(p.mail, "");
+    EXPECT_EQ(p.email(), "sam.recruiter@outlook.com");
+    EXPECT_EQ(outlook::parse_profile(R"({"id":"1","userPrincipalName":"u@example.com"})").email(), "u@example.com");
+}
+
+TEST(GraphMailProfile, BadBodiesAreRefusedWithAReason) {
+    struct Case {
+        std::string body;
+        std::string says;
+    };
+    const std::vector<Case> cases = {
+        {"", "not valid JSON"},
+        {"<html>", "not valid JSON"},
+        {"[]", "not a JSON object"},
+        {R"({"id":"1"})", "userPrincipalName"},
+        {R"({"userPrincipalName":"u@example.com"})", "\"id\""},
+        {R"({"id":null,"userPrincipalName":"u@example.com"})", "\"id\""},
+        {R"({"id":"","userPrincipalName":"u@example.com"})", "empty \"id\""},
+        {R"({"id":7,"userPrincipalName":"u@example.com"})", "not a string"},
+        {R"({"id":"1","userPrincipalName":"u@example.com","mail":7})", "\"mail\""},
+        {R"({"id":"1","userPrincipalName":"u@example.com","displayName":{}})", "\"displayName\""},
+        {graph_error_body("InvalidAuthenticationToken"), "\"id\""},
+    };
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.body);
+        try {
+            outlook::parse_profile(c.body);
+            ADD_FAILURE() << "accepted";
+        } catch (const ep::sdk::Error& e) {
+            EXPECT_EQ(e.status(), EP_ERR_INTERNAL);
+            EXPECT_EQ(e.code(), "bad_profile");
+            EXPECT_THAT(e.what(), HasSubstr("/me"));
+            EXPECT_THAT(e.what(), HasSubstr(c.says));
+        }
+    }
+}
