@@ -1,6 +1,7 @@
 #include "crypto.hpp"
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -233,7 +234,10 @@ std::optional<Certificate> Certificate::load(const std::filesystem::path& pem_fi
   if (!f) return std::nullopt;
   X509* raw = PEM_read_X509(f, nullptr, nullptr, nullptr);
   std::fclose(f);
-  if (!raw) return std::nullopt;
+  if (!raw) {
+    ERR_clear_error();
+    return std::nullopt;
+  }
   Certificate c;
   c.impl_->cert.reset(raw);
   const std::string der = der_of(raw);
@@ -248,19 +252,28 @@ bool Certificate::verify(std::string_view alg, std::string_view signed_data,
   if (!pub) return false;
   MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, EVP_sha256(), nullptr, pub) != 1) return false;
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, EVP_sha256(), nullptr, pub) != 1) {
+    ERR_clear_error();
+    return false;
+  }
   if (alg == "PS256") {
     // RFC 7518 §3.5: MGF1 with SHA-256 and a salt as long as the hash. OpenSSL's own signing
     // default is the maximum salt length, which strict verifiers reject: so do we.
     if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
-        EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1)
+        EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1) {
+      ERR_clear_error();
       return false;
+    }
   } else if (alg != "RS256") {
     return false;
   }
-  return EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(signed_data),
-                          signed_data.size()) == 1;
+  const bool ok = EVP_DigestVerify(ctx.get(), bytes(signature), signature.size(), bytes(signed_data),
+                                   signed_data.size()) == 1;
+  // A failed verification leaves errors in this thread's OpenSSL queue; Asio's TLS engine on the
+  // same I/O thread would otherwise read them as its own.
+  ERR_clear_error();
+  return ok;
 }
 
 }  // namespace ms_sandbox::detail

@@ -288,8 +288,13 @@ HttpServer::HttpServer(const ServerConfig& config, RequestHandler& handler)
                              ec.message());
   }
   im.bound_port = im.acceptor.local_endpoint().port();
+}
+
+void HttpServer::start() {
+  auto& im = *impl_;
+  if (!im.threads.empty()) return;
   im.accept();
-  const int n = std::max(1, config.threads);
+  const int n = std::max(1, im.config.threads);
   for (int i = 0; i < n; ++i) im.threads.emplace_back([&im] { im.ioc.run(); });
 }
 

@@ -22,8 +22,11 @@ struct ServerConfig {
 
 class HttpServer {
  public:
-  // Binds 127.0.0.1:port and starts the I/O threads; throws std::runtime_error on failure.
+  // Binds and listens on 127.0.0.1:port (so port() is known); throws std::runtime_error on failure.
   HttpServer(const ServerConfig& config, RequestHandler& handler);
+  // Starts accepting on the I/O threads. Separate from the constructor so the handler can be
+  // told the final base URL before any request can reach it.
+  void start();
   ~HttpServer();  // stop()
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -118,6 +118,7 @@ Sandbox::Sandbox(Options options) : impl_(std::make_unique<Impl>()) {
   cfg.key_file = (opt.tls_dir / "server-key.pem").string();
   impl_->server = std::make_unique<detail::HttpServer>(cfg, *impl_->service);
   impl_->service->set_base_url(base_url());
+  impl_->server->start();
 }
 
 Sandbox::~Sandbox() {
