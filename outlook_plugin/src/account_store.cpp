@@ -94,6 +94,8 @@ AccountStore::LoadResult AccountStore::load_grant(std::string_view account) cons
         r.refresh_after_ms = num(o, "refresh_after_ms");
         r.scopes = str(o, "scopes");
         r.connected_at_ms = num(o, "connected_at_ms");
+        r.refresh_lease_until_ms = num(o, "refresh_lease_until_ms");
+        r.refresh_lease_owner = str(o, "refresh_lease_owner");
         r.last_refresh_ms = num(o, "last_refresh_ms");
         if (auto it = o.find("operator_error"); it != o.end() && it->value().is_object()) {
             const auto& e = it->value().as_object();
@@ -130,6 +132,10 @@ std::optional<uint64_t> AccountStore::save_grant(std::string_view account, const
         o["scopes"] = r.scopes;
         o["connected_at_ms"] = r.connected_at_ms;
         o["last_refresh_ms"] = r.last_refresh_ms;
+        if (r.refresh_lease_until_ms) {
+            o["refresh_lease_until_ms"] = r.refresh_lease_until_ms;
+            o["refresh_lease_owner"] = r.refresh_lease_owner;
+        }
         if (r.operator_error)
             o["operator_error"] = json::object{
                 {"code", r.operator_error->code}, {"message", r.operator_error->message}, {"since_ms", r.operator_error->since_ms}};

@@ -41,6 +41,9 @@ struct GrantRecord {
     int64_t connected_at_ms = 0;
     int64_t last_refresh_ms = 0;
     std::optional<OperatorError> operator_error;  // tokens kept; status shows configuration_error
+    // Cross-process single flight: the instance refreshing holds a lease other instances wait on.
+    int64_t refresh_lease_until_ms = 0;
+    std::string refresh_lease_owner;
     // identity (kept in every state, for the UI)
     std::string email;
     std::string display_name;

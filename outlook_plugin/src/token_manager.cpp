@@ -1,5 +1,8 @@
 #include "token_manager.hpp"
 
+#include "encoding.hpp"
+#include "graph_mail.hpp"
+
 #include <algorithm>
 
 namespace outlook {
@@ -8,6 +11,9 @@ namespace {
 // A refresh that loses a compare-and-swap or finds the grant rotated by another instance
 // starts over from the store; this bounds how often.
 constexpr int kMaxRefreshAttempts = 4;
+
+// How often an instance waiting on another instance's refresh lease looks at the store.
+constexpr int64_t kLeasePollMs = 100;
 
 int64_t backoff_ms(int failures) {
     // 1 s, 2 s, 4 s ... capped at 5 minutes.
@@ -19,7 +25,23 @@ int64_t backoff_ms(int failures) {
 TokenManager::TokenManager(const OutlookConfig& config, const AccountStore& store, HttpEngine& http, WorkQueue& work,
                            const TokenClient& token_client, ep::sdk::Host host, Log log)
     : config_(config), store_(store), http_(http), work_(work), token_client_(token_client), host_(host),
-      log_(std::move(log)) {}
+      log_(std::move(log)), instance_id_(random_uuid()) {}
+
+TokenOutcome TokenManager::contention() {
+    TokenOutcome o;
+    o.kind = TokenOutcome::Kind::transient;
+    o.code = "store_contention";
+    o.message = "The connection kept changing while refreshing; will retry.";
+    return o;
+}
+
+TokenOutcome TokenManager::shutting_down() {
+    TokenOutcome o;
+    o.kind = TokenOutcome::Kind::transient;
+    o.code = "cancelled";
+    o.message = "The provider is shutting down.";
+    return o;
+}
 
 TokenManager::~TokenManager() {
     std::unique_lock lock(mutex_);
@@ -119,14 +141,34 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
 
         // Another instance (or our own connect) may already hold a fresh token in the store.
         int64_t now = host_.now_unix_ms();
-        bool stored_fresh = !grant.record.access_token.empty() &&
-                            now < grant.record.access_expires_at_ms - config_.refresh_skew_ms &&
-                            !(replace && grant.record.access_token == *replace);
-        if (stored_fresh) return complete(account, TokenOutcome{}, &grant.record);
+        GrantRecord& r = grant.record;
+        bool stored_fresh = !r.access_token.empty() && now < r.access_expires_at_ms - config_.refresh_skew_ms &&
+                            !(replace && r.access_token == *replace);
+        if (stored_fresh) return complete(account, TokenOutcome{}, &r);
+
+        // Another instance is refreshing this grant right now: wait for its result rather
+        // than spend a second refresh (it either stores fresh tokens or lets the lease go).
+        if (r.refresh_lease_until_ms > now && r.refresh_lease_owner != instance_id_) {
+            http_.schedule(std::chrono::steady_clock::now() + std::chrono::milliseconds(kLeasePollMs),
+                           [this, account, replace, attempt](bool cancelled) {
+                               if (cancelled) return complete(account, shutting_down(), nullptr);
+                               work_.post([this, account, replace, attempt] { start_refresh(account, replace, attempt); });
+                           });
+            return;
+        }
+        r.refresh_lease_until_ms = now + config_.request_timeout_ms + config_.connect_timeout_ms;
+        r.refresh_lease_owner = instance_id_;
+        auto leased = store_.save_grant(account, r, grant.version);
+        if (!leased) {
+            // Someone changed the grant first (a refresh, a lease, a reconnect): look again.
+            if (attempt < kMaxRefreshAttempts) return start_refresh(account, replace, attempt + 1);
+            return complete(account, contention(), nullptr);
+        }
+        grant.version = *leased;
 
         ++refresh_requests_;
         log_(EP_LOG_DEBUG, "refreshing the access token of account " + account);
-        HttpRequest request = token_client_.refresh(grant.record.refresh_token.view());
+        HttpRequest request = token_client_.refresh(r.refresh_token.view());
         auto shared_grant = std::make_shared<StoredGrant>(std::move(grant));
         http_.submit(std::move(request), [this, account, shared_grant, attempt](HttpResponse&& response) {
             auto shared_response = std::make_shared<HttpResponse>(std::move(response));
@@ -149,13 +191,8 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
                                    ? parse_token_response(response.status, response.body.view())
                                    : TokenResponse{};
         if (response.failure != TransferFailure::none) parsed.problem = response.error;
-        if (std::string ra = response.header("retry-after"); !ra.empty()) {
-            try {
-                parsed.retry_after_ms = static_cast<int64_t>(std::stod(ra) * 1000);
-            } catch (...) {
-            }
-        }
         int64_t now = host_.now_unix_ms();
+        parsed.retry_after_ms = parse_retry_after_ms(response.header("retry-after"), now).value_or(-1);
 
         if (parsed.success) {
             TokenSuccess& s = *parsed.success;
@@ -167,22 +204,26 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
             r.refresh_after_ms = s.refresh_in_s > 0 ? now + s.refresh_in_s * 1000 : 0;
             r.last_refresh_ms = now;
             r.operator_error.reset();
+            r.refresh_lease_until_ms = 0;
+            r.refresh_lease_owner.clear();
             if (!s.scope.empty()) r.scopes = normalise_scopes(s.scope);
             auto saved = store_.save_grant(account, r, grant.version);
             if (saved) {
                 log_(EP_LOG_DEBUG, "refreshed the access token of account " + account);
                 return complete(account, TokenOutcome{}, &r);
             }
-            // Lost the race to another instance: use what it stored.
+            // The grant changed under our lease (a reconnect or disconnect): use what is there now.
             if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
-            TokenOutcome o;
-            o.kind = TokenOutcome::Kind::transient;
-            o.code = "store_contention";
-            o.message = "The connection kept changing while refreshing; will retry.";
-            return complete(account, o, nullptr);
+            return complete(account, contention(), nullptr);
         }
 
         GrantFailure failure = classify_token_failure(parsed);
+        if (failure.kind != GrantFailureKind::dead_grant && failure.kind != GrantFailureKind::interaction) {
+            // Let other instances try again without waiting for the lease to run out.
+            grant.record.refresh_lease_until_ms = 0;
+            grant.record.refresh_lease_owner.clear();
+            if (auto v = store_.save_grant(account, grant.record, grant.version)) grant.version = *v;
+        }
         if (failure.kind == GrantFailureKind::transient) {
             TokenOutcome o;
             o.kind = TokenOutcome::Kind::transient;

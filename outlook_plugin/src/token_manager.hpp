@@ -90,6 +90,8 @@ private:
     void touch(const std::string& account, Entry& e);  // under mutex_
     void evict_if_needed();                            // under mutex_
     TokenOutcome outcome_for_record(const GrantRecord& r) const;
+    static TokenOutcome contention();
+    static TokenOutcome shutting_down();
 
     const OutlookConfig& config_;
     const AccountStore& store_;
@@ -98,6 +100,7 @@ private:
     const TokenClient& token_client_;
     ep::sdk::Host host_;
     Log log_;
+    const std::string instance_id_;  // names this instance's refresh leases in the shared store
 
     mutable std::mutex mutex_;
     std::condition_variable idle_;
