@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -114,6 +115,7 @@ private:
         HttpResponse response;
         Done done;
         curl_off_t uploaded = 0;
+        std::size_t read_offset = 0;
         bool too_large = false;
         std::chrono::steady_clock::time_point started;
         std::string received;  // moved into the wiping SecretString when done
@@ -156,6 +158,17 @@ private:
         return size * n;
     }
 
+    static size_t on_read_body(char* buffer, size_t size, size_t n, void* user) {
+        auto* t = static_cast<Transfer*>(user);
+        std::string_view body = t->body();
+        size_t chunk = std::min(size * n, body.size() - t->read_offset);
+        std::memcpy(buffer, body.data() + t->read_offset, chunk);
+        t->read_offset += chunk;
+        return chunk;
+    }
+
+    static int refuse_rewind(void*, curl_off_t, int) { return CURL_SEEKFUNC_CANTSEEK; }
+
     static int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t ulnow) {
         auto* t = static_cast<Transfer*>(user);
         t->uploaded = std::max(t->uploaded, ulnow);
@@ -197,11 +210,15 @@ private:
         t->header_list = curl_slist_append(t->header_list, "Expect:");
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->header_list);
         if (t->request.method == "POST") {
-            std::string_view body = t->body();
+            // The body is fed through a read callback that cannot rewind. libcurl silently
+            // re-sends a request whose reused connection died before any answer; for a POST
+            // that may have been processed (sendMail, a rotating refresh) that would be a
+            // duplicate behind our back. Unable to rewind, it reports the failure instead.
             curl_easy_setopt(e, CURLOPT_POST, 1L);
-            // An empty body must still be a pointer: NULL would make libcurl read from stdin.
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.empty() ? "" : body.data());
-            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t->body().size()));
+            curl_easy_setopt(e, CURLOPT_READFUNCTION, &on_read_body);
+            curl_easy_setopt(e, CURLOPT_READDATA, t.get());
+            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &refuse_rewind);
         } else if (t->request.method != "GET") {
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
         }

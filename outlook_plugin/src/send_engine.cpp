@@ -78,7 +78,7 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
     }
 
     auto job = std::make_shared<Job>(std::string(account), std::move(body), std::move(crid), std::move(done));
-    std::vector<JobPtr> to_start;
+    Ready to_start;
     {
         std::lock_guard lock(mutex_);
         if (stopping_)
@@ -91,17 +91,24 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
         ++pending_;
         pump(job->account, to_start);
     }
-    start_all(std::move(to_start));
+    dispatch(std::move(to_start));
     return ep::sdk::SendAdmission::accepted();
 }
 
-void SendEngine::pump(const std::string& account, std::vector<JobPtr>& to_start) {
+void SendEngine::pump(const std::string& account, Ready& ready) {
     auto it = mailboxes_.find(account);
     if (it == mailboxes_.end()) return;
     Mailbox& mb = it->second;
     auto now = Clock::now();
     if (mb.paused_until > now) {
-        if (!mb.queue.empty() && !mb.resume_scheduled) {
+        auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(mb.paused_until - now).count();
+        if (wait_ms > config_.max_throttle_wait_ms) {
+            // A long pause goes back to the host (which keeps the message durably) instead of
+            // holding messages here for minutes.
+            for (auto& job : mb.queue) ready.throttled.emplace_back(std::move(job), wait_ms);
+            queued_ -= mb.queue.size();
+            mb.queue.clear();
+        } else if (!mb.queue.empty() && !mb.resume_scheduled) {
             mb.resume_scheduled = true;
             http_.schedule(mb.paused_until, [this, account](bool) { resume(account); });
         }
@@ -113,14 +120,14 @@ void SendEngine::pump(const std::string& account, std::vector<JobPtr>& to_start)
         --queued_;
         ++mb.in_flight;
         job->in_flight = true;
-        to_start.push_back(std::move(job));
+        ready.start.push_back(std::move(job));
     }
     if (mb.in_flight == 0 && mb.queue.empty() && !mb.resume_scheduled && mb.paused_until <= now)
         mailboxes_.erase(it);  // idle: nothing kept per account
 }
 
 void SendEngine::resume(const std::string& account) {
-    std::vector<JobPtr> to_start;
+    Ready to_start;
     {
         std::lock_guard lock(mutex_);
         auto it = mailboxes_.find(account);
@@ -128,12 +135,16 @@ void SendEngine::resume(const std::string& account) {
         it->second.resume_scheduled = false;
         pump(account, to_start);
     }
-    start_all(std::move(to_start));
+    dispatch(std::move(to_start));
 }
 
-void SendEngine::start_all(std::vector<JobPtr> jobs) {
-    for (auto& job : jobs)
+void SendEngine::dispatch(Ready ready) {
+    for (auto& job : ready.start)
         tokens_.acquire(job->account, nullptr, [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
+    for (auto& [job, wait_ms] : ready.throttled)
+        deliver(job, result(*job, "throttled", "mailbox_throttled",
+                            "Microsoft is limiting how fast this mailbox can send; the message was not sent. Try again later.",
+                            wait_ms));
 }
 
 void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
@@ -217,13 +228,18 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
 }
 
 void SendEngine::pause_mailbox(const std::string& account, int64_t delay_ms) {
-    std::lock_guard lock(mutex_);
-    Mailbox& mb = mailboxes_[account];
-    mb.paused_until = std::max(mb.paused_until, Clock::now() + std::chrono::milliseconds(delay_ms));
+    Ready ready;
+    {
+        std::lock_guard lock(mutex_);
+        Mailbox& mb = mailboxes_[account];
+        mb.paused_until = std::max(mb.paused_until, Clock::now() + std::chrono::milliseconds(delay_ms));
+        pump(account, ready);
+    }
+    dispatch(std::move(ready));
 }
 
 void SendEngine::requeue_after(const JobPtr& job, int64_t delay_ms) {
-    std::vector<JobPtr> to_start;
+    Ready to_start;
     {
         std::lock_guard lock(mutex_);
         if (job->in_flight) {
@@ -233,9 +249,9 @@ void SendEngine::requeue_after(const JobPtr& job, int64_t delay_ms) {
             pump(job->account, to_start);
         }
     }
-    start_all(std::move(to_start));
+    dispatch(std::move(to_start));
     http_.schedule(Clock::now() + std::chrono::milliseconds(delay_ms), [this, job](bool) {
-        std::vector<JobPtr> ready;
+        Ready ready;
         bool stopping;
         {
             std::lock_guard lock(mutex_);
@@ -248,7 +264,7 @@ void SendEngine::requeue_after(const JobPtr& job, int64_t delay_ms) {
         }
         if (stopping)
             return deliver(job, result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
-        start_all(std::move(ready));
+        dispatch(std::move(ready));
     });
 }
 
@@ -258,7 +274,7 @@ bool SendEngine::stopping_requested() {
 }
 
 void SendEngine::finish(const JobPtr& job, std::string result_json) {
-    std::vector<JobPtr> to_start;
+    Ready to_start;
     {
         std::lock_guard lock(mutex_);
         if (job->in_flight) {
@@ -270,7 +286,7 @@ void SendEngine::finish(const JobPtr& job, std::string result_json) {
             }
         }
     }
-    start_all(std::move(to_start));
+    dispatch(std::move(to_start));
     deliver(job, std::move(result_json));
 }
 

@@ -48,8 +48,13 @@ private:
     };
 
     using JobPtr = std::shared_ptr<Job>;
-    void pump(const std::string& account, std::vector<JobPtr>& to_start);  // under mutex_
-    void start_all(std::vector<JobPtr> jobs);
+    // What pump decided, acted on outside the lock.
+    struct Ready {
+        std::vector<JobPtr> start;                            // may go now
+        std::vector<std::pair<JobPtr, int64_t>> throttled;    // mailbox paused too long: back to the host
+    };
+    void pump(const std::string& account, Ready& ready);  // under mutex_
+    void dispatch(Ready ready);
     void send_with_token(const JobPtr& job, TokenOutcome token);
     void on_response(const JobPtr& job, HttpResponse&& response);
     void pause_mailbox(const std::string& account, int64_t delay_ms);

@@ -21,6 +21,8 @@
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <set>
+#include <sstream>
 
 namespace outlook_test {
 
@@ -82,6 +84,7 @@ struct SandboxSettings {
     bool old_refresh_token_stays_valid = true;
     int messages_per_minute = 0;  // unlimited unless a test is about the rate limit
     int concurrent_requests = 4;
+    int extra_users = 0;  // user0..N-1@contoso.example, each with a mailbox
 };
 
 inline std::string scenario_json(const SandboxSettings& s) {
@@ -93,6 +96,12 @@ inline std::string scenario_json(const SandboxSettings& s) {
     settings["old_refresh_token_stays_valid"] = s.old_refresh_token_stays_valid;
     settings["mailbox_limits"] = json::object{{"concurrent_requests", s.concurrent_requests},
                                               {"messages_per_minute", s.messages_per_minute}};
+    auto& users = v.as_object()["users"].as_array();
+    for (int i = 0; i < s.extra_users; ++i) {
+        std::string upn = "user" + std::to_string(i) + "@contoso.example";
+        users.push_back(json::object{{"upn", upn}, {"display_name", "User " + std::to_string(i)},
+                                     {"tenant", "contoso.example"}, {"mail", upn}});
+    }
     return json::serialize(v);
 }
 

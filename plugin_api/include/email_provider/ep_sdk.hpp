@@ -122,6 +122,23 @@ inline std::string error_document(std::string_view code, std::string_view messag
     return doc;
 }
 
+// The send-result document of a send that was not accepted: invalid input is "rejected"
+// (resending the same will not help); anything else was certainly not sent: "transient".
+inline std::string send_refusal_document(ep_status status, std::string_view code, std::string_view message,
+                                         std::string_view field) {
+    std::string doc = "{\"schema\":\"ep.send_result/1\",\"outcome\":";
+    doc += status == EP_ERR_INVALID_ARGUMENT ? "\"rejected\"" : "\"transient\"";
+    doc += ",\"code\":";
+    append_json_string(doc, code);
+    doc += ",\"message\":";
+    append_json_string(doc, message);
+    if (!field.empty()) {
+        doc += ",\"field\":";
+        append_json_string(doc, field);
+    }
+    return doc + "}";
+}
+
 // Account ids are opaque to providers but must be usable as store keys and in logs.
 inline void check_account_id(ep_str account) {
     if (account.data == nullptr && account.len != 0)
@@ -381,14 +398,28 @@ struct Exports {
     }
     static ep_status EP_CALL send(ep_instance* i, ep_str a, ep_str message, ep_send_callback cb, void* ctx,
                                   ep_owned_str* out) noexcept {
-        return guard(out, [&] {
+        // A refused send always answers with a send-result document, never an error document,
+        // so hosts read one shape whatever went wrong.
+        try {
             Provider& p = provider_of(i);
             check_account_id(a);
             if (cb == nullptr) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "send callback is NULL", "callback");
             SendAdmission admission = p.send(to_view(a), checked_document(message, "message"), SendCallback(cb, ctx));
             set_owned(out, admission.document);
             return admission.status;
-        });
+        } catch (const Error& e) {
+            try { set_owned(out, send_refusal_document(e.status(), e.code(), e.what(), e.field())); } catch (...) {}
+            return e.status();
+        } catch (const std::bad_alloc&) {
+            set_owned(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"no_memory\",\"message\":\"out of memory\"}");
+            return EP_ERR_NO_MEMORY;
+        } catch (const std::exception& e) {
+            try { set_owned(out, send_refusal_document(EP_ERR_INTERNAL, "internal", e.what(), "")); } catch (...) {}
+            return EP_ERR_INTERNAL;
+        } catch (...) {
+            set_owned(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"internal\",\"message\":\"unknown failure\"}");
+            return EP_ERR_INTERNAL;
+        }
     }
 
     static constexpr ep_provider_api table(uint64_t capabilities) {

@@ -1,0 +1,340 @@
+// Personal Outlook, part 2: sending through Graph against the stand-in — every outcome,
+// throttling per mailbox, 401 handling, validation before any network call, size limits,
+// concurrency, and destroy with sends in flight.
+#include "outlook_fixture.hpp"
+
+#include <email_provider/message.hpp>
+
+#include <atomic>
+#include <thread>
+
+using namespace outlook_test;
+using ::testing::HasSubstr;
+
+namespace {
+
+class OutlookSend : public OutlookFixture {
+protected:
+    void SetUp() override {
+        OutlookFixture::SetUp();
+        ASSERT_EQ(str(connect("alice", kWorkUser), "outcome"), "connected");
+    }
+
+    void fault(json::object rule) { sandbox_.control("POST", "/_sandbox/faults", std::move(rule)); }
+
+    int sendmail_requests() { return sandbox_.counters().requests["sendMail"]; }
+    std::size_t recorded(const std::string& upn = kWorkUser) { return sandbox_.messages(upn).size(); }
+
+    // A message whose JSON request to Graph is `target` bytes (± a few): one attachment.
+    static std::string message_of_graph_size(std::size_t target) {
+        std::size_t raw = (target - 400) / 4 * 3;
+        std::string content(raw, 'a');
+        return json::serialize(json::object{
+            {"to", json::array{json::object{{"address", "casey@example.org"}}}},
+            {"subject", "Large"},
+            {"text", "see attachment"},
+            {"attachments", json::array{json::object{{"name", "big.bin"},
+                                                     {"content_type", "application/octet-stream"},
+                                                     {"content_base64", ep::message::base64_encode(content)}}}}});
+    }
+};
+
+}  // namespace
+
+TEST_F(OutlookSend, SendsFromTheUsersMailboxWithEveryField) {
+    std::string msg = R"({
+        "to":[{"address":"casey@example.org","name":"Casey Candidate"}],
+        "cc":[{"address":"hm@contoso.example"}], "bcc":[{"address":"audit@contoso.example"}],
+        "reply_to":[{"address":"adele@contoso.example"}],
+        "subject":"Your interview", "text":"plain", "html":"<p>Hi <img src=\"cid:logo\"></p>",
+        "attachments":[{"name":"role.pdf","content_type":"application/pdf","content_base64":"JVBERi0xLjQK"},
+                       {"name":"logo.png","content_type":"image/png","content_base64":"iVBORw0=","inline":true,"content_id":"logo"}],
+        "headers":[{"name":"x-nudge-id","value":"n-1"}],
+        "importance":"high","save_to_sent_items":false,"client_request_id":"crid-123"})";
+    auto r = send("alice", msg);
+    ASSERT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_EQ(str(r, "client_request_id"), "crid-123");
+    EXPECT_FALSE(str(r, "request_id").empty());
+    EXPECT_EQ(r["attempts"].as_int64(), 1);
+    auto messages = sandbox_.messages(kWorkUser);
+    ASSERT_EQ(messages.size(), 1u);
+    const auto& m = messages[0];
+    EXPECT_EQ(m.subject, "Your interview");
+    EXPECT_EQ(m.body_type, "HTML");
+    ASSERT_EQ(m.to.size(), 1u);
+    EXPECT_EQ(m.to[0].name, "Casey Candidate");
+    EXPECT_EQ(m.cc[0].address, "hm@contoso.example");
+    EXPECT_EQ(m.bcc[0].address, "audit@contoso.example");
+    EXPECT_EQ(m.reply_to[0].address, "adele@contoso.example");
+    ASSERT_EQ(m.attachments.size(), 2u);
+    EXPECT_EQ(m.attachments[0].size, 9u);
+    EXPECT_TRUE(m.attachments[1].is_inline);
+    EXPECT_FALSE(m.save_to_sent_items);
+    EXPECT_EQ(m.client_request_id.value_or(""), "crid-123");
+    ASSERT_EQ(m.headers.size(), 1u);
+    EXPECT_EQ(m.headers[0].first, "x-nudge-id");
+}
+
+TEST_F(OutlookSend, ValidationErrorsNameTheFieldBeforeAnyNetworkCall) {
+    const std::pair<const char*, const char*> cases[] = {
+        {R"({"to":[],"text":"x"})", "to"},
+        {R"({"to":[{"address":"casey@@example.org"}],"text":"x"})", "to[0].address"},
+        {R"({"to":[{"address":"casey@example.org"}]})", "text"},
+        {R"({"to":[{"address":"casey@example.org"}],"text":"x","headers":[{"name":"Reply-By","value":"1"}]})", "headers[0].name"},
+        {R"({"to":[{"address":"casey@example.org"}],"text":"x","headers":[{"name":"x-1","value":"1"},{"name":"x-2","value":"1"},
+            {"name":"x-3","value":"1"},{"name":"x-4","value":"1"},{"name":"x-5","value":"1"},{"name":"x-6","value":"1"}]})", "headers"},
+        {R"({"to":[{"address":"casey@example.org"}],"text":"x","attachments":[{"name":"a","content_base64":"not base64!"}]})",
+         "attachments[0].content_base64"},
+        {"{\"to\":[{\"address\":\"casey@example.org\"}],\"text\":\"bad \xff utf8\"}", "message"},
+    };
+    for (const auto& [msg, field] : cases) {
+        std::atomic<int> called{0};
+        auto refusal = outlook_->send("alice", msg, [&](std::string_view) { ++called; });
+        ASSERT_TRUE(refusal.has_value()) << msg;
+        EXPECT_EQ(refusal->status, EP_ERR_INVALID_ARGUMENT);
+        auto doc = parse(refusal->document);
+        EXPECT_EQ(str(doc, "outcome"), "rejected");
+        EXPECT_EQ(str(doc, "field"), field) << msg << " -> " << refusal->document;
+        EXPECT_EQ(called.load(), 0);
+    }
+    std::string many = R"({"to":[)";
+    for (int i = 0; i < 501; ++i) many += std::string(i ? "," : "") + R"({"address":"r)" + std::to_string(i) + R"(@example.org"})";
+    many += R"(],"text":"x"})";
+    auto refusal = outlook_->send("alice", many, [](std::string_view) {});
+    ASSERT_TRUE(refusal);
+    EXPECT_THAT(refusal->document, HasSubstr("501 recipients"));
+    EXPECT_EQ(sendmail_requests(), 0);
+}
+
+TEST_F(OutlookSend, A39MegabyteMessageIsSentAndA41MegabyteOneIsRefusedWithTheReason) {
+    constexpr std::size_t kMiB = 1024 * 1024;
+    auto r = send("alice", message_of_graph_size(39 * kMiB / 10));
+    EXPECT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    auto refusal = outlook_->send("alice", message_of_graph_size(41 * kMiB / 10), [](std::string_view) {});
+    ASSERT_TRUE(refusal);
+    auto doc = parse(refusal->document);
+    EXPECT_EQ(str(doc, "field"), "attachments");
+    EXPECT_THAT(str(doc, "message"), HasSubstr("4 MB"));
+    EXPECT_THAT(str(doc, "message"), HasSubstr("Mail.ReadWrite"));
+    EXPECT_EQ(recorded(), 1u);
+}
+
+TEST_F(OutlookSend, GraphRejectionsCarryGraphsCodeAndAMessageForTheUser) {
+    const std::tuple<int, const char*, const char*> cases[] = {
+        {400, "ErrorInvalidRecipients", "recipient"},
+        {403, "ErrorAccessDenied", "IT admin"},
+        {403, "ErrorExceededMessageLimit", "limit"},
+        {507, "ErrorQuotaExceeded", ""},  // a 5xx stays indeterminate whatever its code
+        {413, "ErrorMessageSizeExceeded", "large"},
+    };
+    for (const auto& [status, code, words] : cases) {
+        fault(json::object{{"endpoint", "sendMail"}, {"status", status}, {"error_code", code}});
+        auto r = send("alice");
+        if (status >= 500) {
+            EXPECT_EQ(str(r, "outcome"), "indeterminate") << code;
+            continue;
+        }
+        EXPECT_EQ(str(r, "outcome"), "rejected") << code;
+        EXPECT_EQ(str(r, "code"), code);
+        EXPECT_THAT(str(r, "message"), HasSubstr(words)) << code;
+        EXPECT_EQ(r["attempts"].as_int64(), 1) << "a rejection is never retried";
+    }
+    EXPECT_EQ(recorded(), 0u);
+}
+
+TEST_F(OutlookSend, AnAccountWithoutAMailboxIsRejectedPermanently) {
+    ASSERT_EQ(str(connect("noah", kNoMailboxUser), "outcome"), "connected");
+    auto r = send("noah");
+    EXPECT_EQ(str(r, "outcome"), "rejected");
+    EXPECT_EQ(str(r, "code"), "MailboxNotEnabledForRESTAPI");
+}
+
+TEST_F(OutlookSend, A401RefreshesOnceAndRetriesOnceThenReportsAuthExpired) {
+    fault(json::object{{"endpoint", "sendMail"}, {"status", 401}});
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_EQ(r["attempts"].as_int64(), 2);
+    EXPECT_EQ(refreshes(), 1);
+    fault(json::object{{"endpoint", "sendMail"}, {"status", 401}, {"times", 2}});
+    r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "auth_expired") << json::serialize(r);
+    EXPECT_EQ(refreshes(), 2);
+    EXPECT_EQ(recorded(), 1u);
+}
+
+TEST_F(OutlookSend, ServerErrorsAndLostAnswersAreIndeterminateAndNeverRetried) {
+    for (int status : {500, 502, 503, 504}) {
+        fault(json::object{{"endpoint", "sendMail"}, {"status", status}});
+        auto r = send("alice");
+        EXPECT_EQ(str(r, "outcome"), "indeterminate") << status;
+        EXPECT_EQ(r["attempts"].as_int64(), 1);
+    }
+    EXPECT_EQ(sendmail_requests(), 4);
+    // Recorded, then 504: the message went out although the answer says otherwise.
+    fault(json::object{{"endpoint", "sendMail"}, {"action", "status_after_record"}, {"status", 504}});
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "indeterminate");
+    EXPECT_EQ(recorded(), 1u) << "exactly one message, never a silent second one";
+    // The connection reset after the request was read.
+    fault(json::object{{"endpoint", "sendMail"}, {"action", "drop_before_response"}});
+    r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "indeterminate") << json::serialize(r);
+    EXPECT_EQ(r["attempts"].as_int64(), 1);
+}
+
+TEST_F(OutlookSend, ATimeoutAfterTheBodyWentOutIsIndeterminate) {
+    auto config = base_config();
+    config["timeouts"] = json::object{{"request_ms", 500}};
+    outlook_ = create(config);
+    fault(json::object{{"endpoint", "sendMail"}, {"action", "delay"}, {"delay_ms", 1500}});
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "indeterminate") << json::serialize(r);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_EQ(recorded(), 1u) << "the stand-in processed it: resending would have duplicated it";
+}
+
+TEST_F(OutlookSend, FailuresBeforeSendingAreTransientAndRetriedAutomatically) {
+    // Connection refused: a closed port.
+    auto config = base_config();
+    config["endpoints"].as_object()["graph"] = "https://127.0.0.1:9/v1.0";
+    outlook_ = create(config);
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "transient") << json::serialize(r);
+    EXPECT_EQ(r["attempts"].as_int64(), 3);
+    // TLS: a server certificate from a CA we do not trust is refused, never bypassed.
+    config = base_config();
+    config["tls"] = json::object{{"ca_file", (sandbox_.tls_dir() / "other-ca.pem").string()}};
+    config["send"].as_object()["max_attempts"] = 1;
+    outlook_ = create(config);
+    r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "transient") << json::serialize(r);
+    EXPECT_EQ(recorded(), 0u);
+    // A reset before the body was read: the retry goes through, exactly one message.
+    outlook_ = create(base_config());
+    fault(json::object{{"endpoint", "sendMail"}, {"action", "reset_before_body"}});
+    r = send("alice");
+    EXPECT_THAT(str(r, "outcome"), ::testing::AnyOf("sent", "indeterminate")) << json::serialize(r);
+    EXPECT_LE(recorded(), 1u);
+}
+
+TEST_F(OutlookSend, ThrottlingHonoursRetryAfterPerMailbox) {
+    ASSERT_EQ(str(connect("megan", kPersonalUser), "outcome"), "connected");
+    // Short Retry-After: waited out inside the plugin, then sent.
+    fault(json::object{{"endpoint", "sendMail"}, {"user", kWorkUser}, {"status", 429}, {"retry_after", "0.2"}});
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_EQ(r["attempts"].as_int64(), 2);
+    // A storm on alice's mailbox with a long Retry-After goes back to the host as throttled,
+    // while megan's mailbox keeps sending at full speed.
+    fault(json::object{{"endpoint", "sendMail"}, {"user", kWorkUser}, {"status", 429}, {"retry_after", "30"}, {"times", -1}});
+    Completions alice_done, megan_done;
+    for (int i = 0; i < 8; ++i) EXPECT_FALSE(outlook_->send("alice", message(), alice_done.callback()));
+    auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 20; ++i) EXPECT_FALSE(outlook_->send("megan", message(), megan_done.callback()));
+    auto megan_results = megan_done.wait(20);
+    auto megan_time = std::chrono::steady_clock::now() - start;
+    for (auto& m : megan_results) EXPECT_EQ(str(m, "outcome"), "sent");
+    EXPECT_LT(megan_time, std::chrono::seconds(5)) << "another mailbox's throttling must not slow this one";
+    auto alice_results = alice_done.wait(8);
+    for (auto& a : alice_results) {
+        EXPECT_EQ(str(a, "outcome"), "throttled") << json::serialize(a);
+        EXPECT_GE(a["retry_after_ms"].as_int64(), 25'000);
+    }
+    EXPECT_EQ(recorded(kPersonalUser), 20u);
+    EXPECT_LE(sandbox_.counters().max_concurrent_send["adele@contoso.example"], 4);
+}
+
+TEST_F(OutlookSend, RetryAfterAsAnHttpDateIsHonoured) {
+    auto when = sandbox_.now() + std::chrono::seconds(40);
+    std::time_t t = std::chrono::system_clock::to_time_t(when);
+    char date[64];
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    fault(json::object{{"endpoint", "sendMail"}, {"status", 429}, {"retry_after", date}});
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "throttled");
+    EXPECT_NEAR(static_cast<double>(r["retry_after_ms"].as_int64()), 40'000.0, 2'000.0);
+}
+
+TEST_F(OutlookSend, PerMailboxConcurrencyNeverExceedsFour) {
+    fault(json::object{{"endpoint", "sendMail"}, {"action", "delay"}, {"delay_ms", 100}, {"times", -1}});
+    Completions done;
+    for (int i = 0; i < 24; ++i) EXPECT_FALSE(outlook_->send("alice", message(), done.callback()));
+    for (auto& r : done.wait(24)) EXPECT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_EQ(sandbox_.counters().max_concurrent_send["adele@contoso.example"], 4);
+}
+
+TEST_F(OutlookSend, AFullQueueIsAClearBusyResult) {
+    auto config = base_config();
+    config["send"].as_object()["queue_limit"] = 2;
+    outlook_ = create(config);
+    fault(json::object{{"endpoint", "sendMail"}, {"action", "delay"}, {"delay_ms", 300}, {"times", -1}});
+    Completions done;
+    int accepted = 0, busy = 0;
+    for (int i = 0; i < 10; ++i) {
+        auto refusal = outlook_->send("alice", message(), done.callback());
+        if (!refusal) {
+            ++accepted;
+        } else {
+            ++busy;
+            EXPECT_EQ(refusal->status, EP_ERR_BUSY);
+            EXPECT_EQ(str(parse(refusal->document), "outcome"), "throttled");
+        }
+    }
+    EXPECT_GT(busy, 0);
+    EXPECT_EQ(done.wait(accepted).size(), static_cast<std::size_t>(accepted));
+}
+
+TEST_F(OutlookSend, DestroyWithSendsInFlightCompletesEachExactlyOnceAndNeverAfter) {
+    fault(json::object{{"endpoint", "sendMail"}, {"action", "delay"}, {"delay_ms", 300}, {"times", -1}});
+    std::atomic<int> callbacks{0}, sent{0}, cancelled{0};
+    std::atomic<bool> destroyed{false}, late{false};
+    for (int i = 0; i < 40; ++i)
+        EXPECT_FALSE(outlook_->send("alice", message(), [&](std::string_view result) {
+            if (destroyed) late = true;
+            ++callbacks;
+            auto doc = parse(std::string(result));
+            if (str(doc, "outcome") == "sent") ++sent;
+            else if (str(doc, "outcome") == "transient" && str(doc, "code") == "cancelled") ++cancelled;
+        }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    outlook_.reset();
+    destroyed = true;
+    EXPECT_EQ(callbacks.load(), 40);
+    EXPECT_FALSE(late.load());
+    EXPECT_EQ(sent + cancelled, 40);
+    EXPECT_GE(cancelled.load(), 30) << "only the four in flight complete";
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    EXPECT_EQ(recorded(), static_cast<std::size_t>(sent.load()));
+}
+
+class OutlookSendMany : public OutlookFixture {
+protected:
+    OutlookSendMany() : OutlookFixture(SandboxSettings{true, 0, 4, 20}) {}
+};
+
+TEST_F(OutlookSendMany, TwoHundredConcurrentSendsAcrossTwentyAccountsAreRecordedExactlyOnce) {
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(str(connect("acct" + std::to_string(i), "user" + std::to_string(i) + "@contoso.example"), "outcome"),
+                  "connected");
+    Completions done;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                int n = t * 50 + i;
+                std::string msg = message("nudge " + std::to_string(n));
+                EXPECT_FALSE(outlook_->send("acct" + std::to_string(n % 20), msg, done.callback()));
+            }
+        });
+    for (auto& t : threads) t.join();
+    auto results = done.wait(200);
+    ASSERT_EQ(results.size(), 200u);
+    for (auto& r : results) EXPECT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    auto messages = sandbox_.messages();
+    ASSERT_EQ(messages.size(), 200u);
+    std::set<std::string> subjects;
+    for (const auto& m : messages) subjects.insert(m.sender + "|" + m.subject);
+    EXPECT_EQ(subjects.size(), 200u) << "no message twice";
+}
