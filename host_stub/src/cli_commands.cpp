@@ -1,12 +1,15 @@
 #include "cli_commands.hpp"
 
 #include "host_runtime.hpp"
+#include "web_app.hpp"
+#include "web_server.hpp"
 
 #include <email_provider/message.hpp>
 
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -273,6 +276,43 @@ int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<st
     return outcome == "sent" ? kOk : kNotSuccessful;
 }
 
+int cmd_delete_user(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    po::options_description desc("delete-user");
+    desc.add_options()("user", po::value<std::string>()->required(), "host user id");
+    auto vm = parse(args, desc);
+    std::string user = vm["user"].as<std::string>();
+    rt.delete_user(user);
+    print(o, json::serialize(json::object{{"deleted", user}}),
+          "deleted user " + user + ": every provider forgot the account and its stored tokens");
+    return kOk;
+}
+
+// Runs the settings page and the outbox until SIGINT or SIGTERM (blocked by run_command
+// before any thread started, so that this thread alone receives them).
+int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    po::options_description desc("serve");
+    desc.add_options()("port", po::value<int>(), "listen port (overrides web.port; 0 = any free port)");
+    auto vm = parse(args, desc);
+    uint16_t port = vm.count("port") ? static_cast<uint16_t>(vm["port"].as<int>()) : rt.config.web.port;
+    rt.start_outbox();
+    std::unique_ptr<host::WebApp> app;
+    host::WebServer server(rt.config.web.listen_address, port, [&app](const host::WebRequest& r) { return app->handle(r); });
+    std::string public_url = rt.config.web.public_url.empty()
+                                 ? "http://" + rt.config.web.listen_address + ":" + std::to_string(server.port())
+                                 : rt.config.web.public_url;
+    app = std::make_unique<host::WebApp>(rt, public_url);
+    if (o.json) std::cout << json::serialize(json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}}) << std::endl;
+    else std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    int received = 0;
+    sigwait(&signals, &received);
+    std::cerr << "host_stub: stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;
+    return kOk;
+}
+
 }  // namespace
 
 int run_command(const std::string& command, const std::vector<std::string>& args, const GlobalOptions& options) {
@@ -286,14 +326,23 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"complete", cmd_complete},
         {"status", cmd_status},
         {"disconnect", cmd_disconnect},
-        {"send", cmd_send}};
+        {"send", cmd_send},
+        {"delete-user", cmd_delete_user},
+        {"serve", cmd_serve}};
     auto it = commands.find(command);
     if (it == commands.end()) {
         std::fprintf(stderr, "host_stub: unknown command '%s' (see --help)\n", command.c_str());
         return kUsage;
     }
+    if (command == "serve") {
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGINT);
+        sigaddset(&signals, SIGTERM);
+        pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+    }
     try {
-        auto rt = host::HostRuntime::start(options.config_path);
+        auto rt = std::make_unique<host::HostRuntime>(options.config_path);
         return it->second(*rt, options, args);
     } catch (const UsageError& e) {
         std::fprintf(stderr, "host_stub: %s: %s (see --help)\n", command.c_str(), e.what());

@@ -34,6 +34,8 @@ commands:
              [--reply-to ADDR] --subject S (--text T | --html H | both) [--attach FILE...]
              [--header "x-name: value"...] [--importance low|normal|high]
              [--no-save-to-sent-items] [--client-request-id ID]
+  delete-user --user ID            delete a host user: every provider forgets the account
+  serve      [--port N]            run the settings page and the outbox until Ctrl-C
 
 global options:
   --config FILE   host configuration (default: $HOST_STUB_CONFIG, else ./host.json)

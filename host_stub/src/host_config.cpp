@@ -46,10 +46,10 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
     const json::object& o = root.as_object();
     const std::filesystem::path dir = file.parent_path();
 
-    static const std::vector<std::string_view> known = {"store", "log_level", "providers", "web"};
+    static const std::vector<std::string_view> known = {"store", "log_level", "providers", "users", "web"};
     for (const auto& kv : o)
         if (std::find(known.begin(), known.end(), kv.key()) == known.end())
-            fail(file, kv.key(), "is not a known setting (known: store, log_level, providers, web)");
+            fail(file, kv.key(), "is not a known setting (known: store, log_level, providers, users, web)");
 
     HostConfig c;
     c.file = file;
@@ -83,6 +83,37 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
         if (auto p = w.find("public_url"); p != w.end()) {
             if (!p->value().is_string()) fail(file, "web.public_url", "must be a string");
             c.web.public_url = std::string(p->value().as_string());
+            while (!c.web.public_url.empty() && c.web.public_url.back() == '/') c.web.public_url.pop_back();
+        }
+        if (auto p = w.find("callback_path"); p != w.end()) {
+            if (!p->value().is_string() || !p->value().as_string().starts_with("/"))
+                fail(file, "web.callback_path", "must be a path starting with '/'");
+            c.web.callback_path = std::string(p->value().as_string());
+        }
+        if (auto p = w.find("debug_clock"); p != w.end()) {
+            if (!p->value().is_bool()) fail(file, "web.debug_clock", "must be true or false");
+            c.web.debug_clock = p->value().as_bool();
+        }
+        for (const auto& kv : w)
+            if (kv.key() != "listen_address" && kv.key() != "port" && kv.key() != "public_url" &&
+                kv.key() != "callback_path" && kv.key() != "debug_clock")
+                fail(file, "web." + std::string(kv.key()),
+                     "is not a known setting (known: listen_address, port, public_url, callback_path, debug_clock)");
+    }
+    if (auto it = o.find("users"); it != o.end()) {
+        if (!it->value().is_array()) fail(file, "users", "must be an array of {\"id\", \"display_name\"}");
+        const auto& arr = it->value().as_array();
+        for (std::size_t i = 0; i < arr.size(); ++i) {
+            std::string path = "users[" + std::to_string(i) + "]";
+            if (!arr[i].is_object()) fail(file, path, "must be an object");
+            const auto& u = arr[i].as_object();
+            auto id = u.find("id");
+            auto name = u.find("display_name");
+            if (id == u.end() || !id->value().is_string() || id->value().as_string().empty())
+                fail(file, path + ".id", "must be a non-empty string");
+            if (name == u.end() || !name->value().is_string() || name->value().as_string().empty())
+                fail(file, path + ".display_name", "must be a non-empty string");
+            c.users.push_back(HostUserSetting{std::string(id->value().as_string()), std::string(name->value().as_string())});
         }
     }
 

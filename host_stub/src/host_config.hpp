@@ -37,7 +37,14 @@ struct ProviderSetting {
 struct WebSettings {
     std::string listen_address = "127.0.0.1";
     uint16_t port = 8080;
-    std::string public_url;  // e.g. http://127.0.0.1:8080 (default: derived from listen address)
+    std::string public_url;             // e.g. http://127.0.0.1:8080 (default: from the listen address)
+    std::string callback_path = "/callback";  // where providers' redirect_uri points
+    bool debug_clock = false;           // POST /_debug/clock moves the host clock (demo and tests only)
+};
+
+struct HostUserSetting {
+    std::string id;
+    std::string display_name;
 };
 
 struct HostConfig {
@@ -45,6 +52,7 @@ struct HostConfig {
     std::filesystem::path store_path;
     ep_log_level log_level = EP_LOG_INFO;
     std::vector<ProviderSetting> providers;
+    std::vector<HostUserSetting> users;  // the reference host's local users (sign-in picker)
     WebSettings web;
 };
 

@@ -1,15 +1,44 @@
 #include "host_runtime.hpp"
 
+#include <chrono>
+
 namespace host {
 
-std::unique_ptr<HostRuntime> HostRuntime::start(const std::filesystem::path& config_file, Clock clock) {
-    auto rt = std::make_unique<HostRuntime>();
-    rt->config = read_host_config(config_file);
-    rt->logger.set_level(rt->config.log_level);
-    rt->database = HostDatabase::open(rt->config.store_path);
-    rt->secrets = std::make_unique<SqliteSecretStore>(rt->database.db, rt->database.mutex);
-    rt->providers = std::make_unique<ProviderSet>(rt->config, *rt->secrets, rt->logger, std::move(clock));
-    return rt;
+int64_t HostClock::now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+               .count() +
+           offset_ms_.load();
+}
+
+HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read_host_config(config_file)) {
+    logger.set_level(config.log_level);
+    database = HostDatabase::open(config.store_path);
+    secrets = std::make_unique<SqliteSecretStore>(database.db, database.mutex);
+    store = std::make_unique<HostStore>(database);
+    for (const auto& u : config.users) store->upsert_user(User{u.id, u.display_name});
+    providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
+    outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); });
+}
+
+HostRuntime::~HostRuntime() {
+    // No new dispatches; then providers finish (every accepted send completes); then the
+    // outbox records those last outcomes before the database goes.
+    outbox->stop_dispatching();
+    providers.reset();
+    outbox->finish();
+}
+
+void HostRuntime::start_outbox() { outbox->start(); }
+
+void HostRuntime::delete_user(const std::string& user_id) {
+    for (auto& e : providers->entries()) {
+        if (!e.available()) continue;
+        auto r = e.instance->forget_account(user_id);
+        if (!r.ok())
+            throw std::runtime_error("provider '" + e.id + "' could not forget the account: " + r.document);
+    }
+    store->delete_user(user_id);
+    logger.log(EP_LOG_INFO, "host", "user " + user_id + " deleted; every provider forgot the account");
 }
 
 }  // namespace host

@@ -1,26 +1,51 @@
 // Everything a running host holds: its configuration, the database, the plugins' secret
-// store, the log and the loaded providers. The CLI and the web server both start from here.
+// store, the host's own tables, the log, the loaded providers and the outbox. The CLI and
+// the web server both start from here.
 #pragma once
 
 #include "host_config.hpp"
 #include "host_database.hpp"
+#include "host_store.hpp"
 #include "logger.hpp"
+#include "outbox.hpp"
 #include "provider_set.hpp"
 #include "sqlite_secret_store.hpp"
 
+#include <atomic>
 #include <memory>
 
 namespace host {
 
-struct HostRuntime {
+// The host clock: the system clock plus an offset that only a debug build of the story
+// (web.debug_clock) moves, so a demo can show what happens an hour later.
+class HostClock {
+public:
+    int64_t now_ms() const;
+    void advance(int64_t ms) { offset_ms_ += ms; }
+
+private:
+    std::atomic<int64_t> offset_ms_{0};
+};
+
+class HostRuntime {
+public:
+    // Throws ConfigError / StoreError with a message naming the file and the problem.
+    explicit HostRuntime(const std::filesystem::path& config_file);
+    ~HostRuntime();
+
     HostConfig config;
     Logger logger;
+    HostClock clock;
     HostDatabase database;
     std::unique_ptr<SqliteSecretStore> secrets;
-    std::unique_ptr<ProviderSet> providers;  // last: destroyed first
+    std::unique_ptr<HostStore> store;
+    std::unique_ptr<ProviderSet> providers;
+    std::unique_ptr<Outbox> outbox;  // started by start_outbox()
 
-    // Throws ConfigError / StoreError with a message naming the file and the problem.
-    static std::unique_ptr<HostRuntime> start(const std::filesystem::path& config_file, Clock clock = system_clock());
+    void start_outbox();
+    // Deletes a host user: every provider forgets the account (its tokens are deleted), then
+    // the user's settings and outbox rows go.
+    void delete_user(const std::string& user_id);
 };
 
 }  // namespace host

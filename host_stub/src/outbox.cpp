@@ -1,0 +1,228 @@
+#include "outbox.hpp"
+
+#include <boost/json.hpp>
+
+#include <openssl/rand.h>
+
+namespace host {
+namespace {
+
+namespace json = boost::json;
+
+constexpr int kMaxInFlight = 256;              // nudges handed to providers and not yet completed
+constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connections are looked at
+constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
+
+std::string str(const json::object& o, std::string_view key) {
+    auto it = o.find(key);
+    return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+std::string new_request_id() {
+    unsigned char b[16];
+    RAND_bytes(b, sizeof b);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "nudge-";
+    for (unsigned char c : b) {
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 15]);
+    }
+    return out;
+}
+
+int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
+
+}  // namespace
+
+Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock)
+    : store_(store), providers_(providers), logger_(logger), clock_(std::move(clock)) {}
+
+Outbox::~Outbox() {
+    stop_dispatching();
+    finish();
+}
+
+void Outbox::start() {
+    int interrupted = store_.mark_interrupted(clock_());
+    if (interrupted > 0)
+        logger_.log(EP_LOG_WARN, "outbox",
+                    std::to_string(interrupted) + " nudge(s) were being sent when the host stopped; they need review");
+    dispatching_ = true;
+    worker_ = std::thread([this] { run(); });
+}
+
+void Outbox::stop_dispatching() {
+    std::lock_guard lock(mutex_);
+    dispatching_ = false;
+    cv_.notify_all();
+}
+
+void Outbox::finish() {
+    {
+        std::lock_guard lock(mutex_);
+        finishing_ = true;
+        cv_.notify_all();
+    }
+    if (worker_.joinable()) worker_.join();
+}
+
+void Outbox::wake() {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+    cv_.notify_all();
+}
+
+int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
+    CommunicationSettings settings = store_.settings(user_id);
+    if (settings.preferred_channel != "email")
+        throw OutboxError("the preferred channel is not Email: choose Email in Settings > Communication");
+    if (settings.email_provider.empty())
+        throw OutboxError("no email provider is chosen: pick one in Settings > Communication");
+    ProviderEntry* p = providers_.find(settings.email_provider);
+    if (p == nullptr || !p->available())
+        throw OutboxError("the chosen email provider '" + settings.email_provider + "' is not available" +
+                          (p ? ": " + p->error : std::string()));
+    std::string crid = new_request_id();
+    message["client_request_id"] = crid;
+    int64_t id = store_.enqueue(user_id, settings.email_provider, json::serialize(message), crid, clock_());
+    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " queued for " + user_id + " via " +
+                                           settings.email_provider + " (" + crid + ")");
+    wake();
+    return id;
+}
+
+void Outbox::on_connected(const std::string& user_id, const std::string& provider) {
+    int released = store_.release_held(user_id, provider, clock_());
+    if (released > 0)
+        logger_.log(EP_LOG_INFO, "outbox", std::to_string(released) + " held nudge(s) of " + user_id + " resumed");
+    wake();
+}
+
+void Outbox::dispatch(const Nudge& n) {
+    ProviderEntry* p = providers_.find(n.provider);
+    auto completion = [this, id = n.id, attempts = n.attempts](std::string_view result) {
+        std::lock_guard lock(mutex_);
+        completions_.push_back(Completion{id, std::string(result), attempts});
+        --in_flight_;
+        cv_.notify_all();
+    };
+    if (p == nullptr || !p->available()) {
+        completion(R"({"outcome":"auth_expired","code":"provider_unavailable","message":"The email provider is not available."})");
+        return;
+    }
+    auto refusal = p->instance->send(n.user_id, n.message_json, completion);
+    if (refusal) completion(refusal->document);
+}
+
+void Outbox::record(std::vector<Completion> completions) {
+    int64_t now = clock_();
+    std::vector<HostStore::Outcome> outcomes;
+    for (auto& c : completions) {
+        HostStore::Outcome o;
+        o.id = c.id;
+        boost::system::error_code ec;
+        json::value v = json::parse(c.result_json, ec);
+        json::object r = (!ec && v.is_object()) ? v.as_object() : json::object{};
+        o.outcome = str(r, "outcome");
+        o.code = str(r, "code");
+        o.message = str(r, "message");
+        o.request_id = str(r, "request_id");
+        int64_t retry_after = 0;
+        if (auto it = r.find("retry_after_ms"); it != r.end() && it->value().is_int64()) retry_after = it->value().as_int64();
+        if (o.outcome == "sent") {
+            o.state = NudgeState::sent;
+        } else if (o.outcome == "rejected") {
+            o.state = NudgeState::failed;
+        } else if (o.outcome == "auth_expired") {
+            o.state = NudgeState::held;
+        } else if (o.outcome == "throttled") {
+            o.state = NudgeState::throttled;
+            o.not_before_ms = now + std::max<int64_t>(retry_after, 1000);
+        } else if (o.outcome == "transient") {
+            o.state = NudgeState::queued;
+            o.not_before_ms = now + (retry_after > 0 ? retry_after : backoff_ms(c.attempts));
+        } else {
+            // indeterminate, or anything this host does not know: never resend automatically.
+            o.state = NudgeState::needs_review;
+            if (o.outcome.empty()) o.message = "The provider's answer could not be read.";
+        }
+        logger_.log(o.state == NudgeState::sent ? EP_LOG_DEBUG : EP_LOG_INFO, "outbox",
+                    "nudge " + std::to_string(o.id) + ": " + (o.outcome.empty() ? "?" : o.outcome) +
+                        (o.code.empty() ? "" : " (" + o.code + ")") + " -> " + to_string(o.state));
+        outcomes.push_back(std::move(o));
+    }
+    store_.record_outcomes(outcomes, now);
+}
+
+void Outbox::release_reconnected_users() {
+    for (const auto& user_id : store_.users_with_held()) {
+        CommunicationSettings s = store_.settings(user_id);
+        ProviderEntry* p = providers_.find(s.email_provider);
+        if (p == nullptr || !p->available()) continue;
+        auto status = p->instance->status(user_id);
+        boost::system::error_code ec;
+        json::value v = json::parse(status.document, ec);
+        if (!ec && v.is_object() && str(v.as_object(), "state") == "connected") on_connected(user_id, s.email_provider);
+    }
+}
+
+void Outbox::run() {
+    int64_t next_held_check = 0;
+    std::unique_lock lock(mutex_);
+    while (true) {
+        if (!completions_.empty()) {
+            std::vector<Completion> batch(std::make_move_iterator(completions_.begin()),
+                                          std::make_move_iterator(completions_.end()));
+            completions_.clear();
+            lock.unlock();
+            try {
+                record(std::move(batch));
+            } catch (const std::exception& e) {
+                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not record outcomes: ") + e.what());
+            }
+            lock.lock();
+            continue;
+        }
+        if (finishing_ && completions_.empty() && (!dispatching_ || in_flight_ == 0)) return;
+
+        int64_t now = clock_();
+        std::vector<Nudge> due;
+        if (dispatching_ && in_flight_ < kMaxInFlight) {
+            int room = kMaxInFlight - in_flight_;
+            lock.unlock();
+            try {
+                if (now >= next_held_check) {
+                    release_reconnected_users();
+                    next_held_check = now + kHeldCheckIntervalMs;
+                }
+                due = store_.claim_due(now, room);
+            } catch (const std::exception& e) {
+                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());
+            }
+            lock.lock();
+            in_flight_ += static_cast<int>(due.size());
+        }
+        if (!due.empty()) {
+            lock.unlock();
+            for (const auto& n : due) dispatch(n);
+            lock.lock();
+            continue;
+        }
+        // Sleep until woken, a completion arrives, or the next nudge becomes due.
+        int64_t wait_ms = 1000;
+        lock.unlock();
+        int64_t earliest = 0;
+        try {
+            earliest = store_.earliest_not_before();
+        } catch (const std::exception&) {
+        }
+        lock.lock();
+        if (earliest > 0) wait_ms = std::clamp<int64_t>(earliest - clock_(), 10, 1000);
+        cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                     [&] { return woken_ || !completions_.empty() || finishing_ || !dispatching_; });
+        woken_ = false;
+        if (!dispatching_ && !finishing_) cv_.wait(lock, [&] { return finishing_ || !completions_.empty(); });
+    }
+}
+
+}  // namespace host

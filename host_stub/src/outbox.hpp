@@ -1,0 +1,83 @@
+// The durable outbox: nudges are persisted before enqueue returns, dispatched to the user's
+// email provider by a worker thread, and move through
+//
+//   queued -> sending -> sent
+//                     -> held          connection expired / approval required: kept, resumed
+//                                      automatically once the user is connected again
+//                     -> throttled     rescheduled at the provider's retry-after
+//                     -> failed        rejected, with the reason
+//                     -> needs_review  may have been sent (indeterminate): never resent
+//                                      automatically; a person may choose to resend
+//
+// A transient failure (certainly not sent) goes back to queued with a backoff. A nudge that
+// was `sending` when the process died becomes needs_review at the next start.
+#pragma once
+
+#include "host_store.hpp"
+#include "host_services.hpp"
+#include "logger.hpp"
+#include "provider_set.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace host {
+
+class OutboxError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+class Outbox {
+public:
+    Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock);
+    ~Outbox();
+
+    void start();
+    // Stops dispatching new nudges; completions still get recorded until finish().
+    void stop_dispatching();
+    // Records the last completions and joins the worker (after providers were destroyed).
+    void finish();
+
+    // Persists a nudge for the user's selected email provider. `message` is an ep.message/1
+    // object without client_request_id (one is assigned). Throws OutboxError saying why
+    // (no provider chosen, provider unavailable).
+    int64_t enqueue(const std::string& user_id, boost::json::object message);
+
+    // After a successful (re)connect: held nudges of this user and provider go out again.
+    void on_connected(const std::string& user_id, const std::string& provider);
+    void wake();
+
+private:
+    struct Completion {
+        int64_t id;
+        std::string result_json;
+        int attempts;
+    };
+
+    void run();
+    void dispatch(const Nudge& n);
+    void record(std::vector<Completion> completions);
+    void release_reconnected_users();
+
+    HostStore& store_;
+    ProviderSet& providers_;
+    Logger& logger_;
+    Clock clock_;
+
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::deque<Completion> completions_;
+    int in_flight_ = 0;
+    bool dispatching_ = false;
+    bool finishing_ = false;
+    bool woken_ = false;
+    std::thread worker_;
+};
+
+}  // namespace host

@@ -1,0 +1,566 @@
+#include "web_app.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/parse_query.hpp>
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <ctime>
+
+namespace host {
+namespace {
+
+namespace json = boost::json;
+
+std::string random_token() {
+    unsigned char b[32];
+    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness");
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : b) {
+        out.push_back(hex[c >> 4]);
+        out.push_back(hex[c & 15]);
+    }
+    return out;
+}
+
+std::string esc(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&quot;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::string str(const json::object& o, std::string_view key) {
+    auto it = o.find(key);
+    return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+std::map<std::string, std::string> parse_form(std::string_view body) {
+    std::map<std::string, std::string> out;
+    auto q = boost::urls::parse_query(body);
+    if (!q) return out;
+    for (auto p : q.value())
+        if (p.has_value) out[p.key.decode({true})] = p.value.decode({true});
+    return out;
+}
+
+WebResponse redirect(const std::string& location) { return WebResponse{303, {{"Location", location}}, ""}; }
+
+WebResponse html(int status, std::string body, std::vector<std::pair<std::string, std::string>> extra = {}) {
+    extra.insert(extra.begin(), {{"Content-Type", "text/html; charset=utf-8"},
+                                 {"Cache-Control", "no-store"},
+                                 {"X-Frame-Options", "DENY"},
+                                 {"Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; form-action 'self' *"}});
+    return WebResponse{status, std::move(extra), std::move(body)};
+}
+
+WebResponse json_response(int status, const json::value& v) {
+    return WebResponse{status, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}}, json::serialize(v)};
+}
+
+std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
+
+std::string iso(int64_t ms) {
+    if (ms <= 0) return "";
+    std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+constexpr const char* kStyle = R"(<style>
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:12px 24px;display:flex;justify-content:space-between;align-items:center}
+header form{margin:0} main{max-width:920px;margin:24px auto;padding:0 16px}
+h1{font-size:22px;margin:0 0 4px} .crumb{color:#667;margin-bottom:20px}
+.card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:16px 20px;margin-bottom:16px}
+.card h2{font-size:17px;margin:0 0 8px} .muted{color:#667;font-size:14px}
+.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:13px;font-weight:600}
+.ok{background:#e3f6e8;color:#17612f} .warn{background:#fff4d6;color:#7a5300} .bad{background:#fde4e4;color:#8a1c1c} .off{background:#eceef2;color:#445}
+.flash{padding:10px 14px;border-radius:6px;margin-bottom:12px} .flash.success{background:#e3f6e8} .flash.error{background:#fde4e4} .flash.warning{background:#fff4d6} .flash.info{background:#e6eefc}
+button{background:#2156d9;color:#fff;border:0;border-radius:6px;padding:7px 14px;font-size:14px;cursor:pointer}
+button.secondary{background:#e9ecf2;color:#1d2330} button.danger{background:#b42318}
+input[type=text],input[type=email],textarea{width:100%;box-sizing:border-box;padding:6px 8px;border:1px solid #c8cdd6;border-radius:5px;font:inherit}
+table{width:100%;border-collapse:collapse;font-size:14px} td,th{text-align:left;padding:6px 4px;border-bottom:1px solid #eef0f4}
+code{background:#f0f2f5;padding:1px 5px;border-radius:4px} label{display:block;margin:6px 0}
+</style>)";
+
+std::string page(const std::string& title, const std::string& header_right, const std::string& content) {
+    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + esc(title) +
+           "</title><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" + kStyle +
+           "</head><body><header><strong>Reference Host</strong>" + header_right + "</header><main>" + content +
+           "</main></body></html>";
+}
+
+std::string hidden(const std::string& csrf) { return "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(csrf) + "\">"; }
+
+}  // namespace
+
+WebApp::WebApp(HostRuntime& runtime, std::string public_url) : rt_(runtime), public_url_(std::move(public_url)) {}
+
+// ---- sessions ------------------------------------------------------------------------------
+
+std::string WebApp::session_id_of(const WebRequest& r) {
+    std::string cookies = r.header("cookie");
+    std::string_view c = cookies;
+    while (!c.empty()) {
+        auto semi = c.find(';');
+        std::string_view part = c.substr(0, semi);
+        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+        if (part.starts_with("ep_session=")) return std::string(part.substr(11));
+        if (semi == std::string_view::npos) break;
+        c.remove_prefix(semi + 1);
+    }
+    return {};
+}
+
+WebApp::Session* WebApp::session(const std::string& id) {
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : &it->second;
+}
+
+void WebApp::flash(const std::string& id, std::string kind, std::string text) {
+    std::lock_guard lock(mutex_);
+    if (Session* s = session(id)) s->flashes.push_back(Flash{std::move(kind), std::move(text)});
+}
+
+std::vector<WebApp::Flash> WebApp::take_flashes(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    Session* s = session(id);
+    if (!s) return {};
+    return std::exchange(s->flashes, {});
+}
+
+std::string WebApp::user_of(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    Session* s = session(id);
+    return s ? s->user_id : std::string();
+}
+
+std::string WebApp::csrf_of(const std::string& id) {
+    std::lock_guard lock(mutex_);
+    Session* s = session(id);
+    return s ? s->csrf : std::string();
+}
+
+json::object WebApp::provider_status(const std::string& provider_id, const std::string& user_id) {
+    ProviderEntry* p = rt_.providers->find(provider_id);
+    if (!p || !p->available()) return json::object{{"state", "unavailable"}};
+    auto r = p->instance->status(user_id);
+    boost::system::error_code ec;
+    json::value v = json::parse(r.document, ec);
+    if (ec || !v.is_object() || !r.ok()) return json::object{{"state", "error"}, {"message", r.document}};
+    return v.as_object();
+}
+
+// ---- routing -------------------------------------------------------------------------------
+
+WebResponse WebApp::handle(const WebRequest& r) {
+    std::string path = path_of(r.target);
+    std::string sid = session_id_of(r);
+    if (path == "/healthz") return WebResponse{200, {{"Content-Type", "text/plain"}}, "ok\n"};
+    if (path == "/_debug/clock" && r.method == "POST") return debug_clock(r);
+    if (path == "/signin" && r.method == "GET") return sign_in_page();
+    if (path == "/signin" && r.method == "POST") return sign_in(r);
+
+    // Microsoft sends an administrator's admin-consent answer here too; it needs no session.
+    if (path == rt_.config.web.callback_path && r.method == "GET") return callback(sid, r);
+
+    std::string user = user_of(sid);
+    if (user.empty()) return redirect("/signin");
+    if (path == "/" && r.method == "GET") return redirect("/settings/communication");
+    if (path == "/settings/communication" && r.method == "GET") return settings_page(sid);
+    if (path == "/api/state" && r.method == "GET") return api_state(sid);
+    if (r.method != "POST") return html(404, page("Not found", "", "<p>Not found.</p>"));
+
+    // Every state-changing request: a form from our own page with the session's CSRF token.
+    Form form = parse_form(r.body);
+    std::string origin = r.header("origin");
+    if (!origin.empty() && origin != public_url_ && origin != "null")
+        return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
+    std::string expected = csrf_of(sid);
+    if (expected.empty() || form["csrf"].size() != expected.size() ||
+        CRYPTO_memcmp(form["csrf"].data(), expected.data(), expected.size()) != 0)
+        return html(403, page("Refused", "", "<p>Refused: the form is stale or did not come from this page. "
+                                              "<a href=\"/settings/communication\">Reload the page</a> and try again.</p>"));
+    if (path == "/signout") {
+        std::lock_guard lock(mutex_);
+        sessions_.erase(sid);
+        return redirect("/signin");
+    }
+    if (path == "/settings/communication/connect") return connect(sid, form);
+    if (path == "/settings/communication/disconnect") return disconnect(sid, form);
+    if (path == "/settings/communication/preferences") return save_preferences(sid, form);
+    if (path == "/settings/communication/nudge") return send_test_nudge(sid, form);
+    if (path == "/settings/communication/resend") return resend(sid, form);
+    if (path == "/settings/account/delete") return delete_account(sid);
+    return html(404, page("Not found", "", "<p>Not found.</p>"));
+}
+
+// ---- sign-in -------------------------------------------------------------------------------
+
+WebResponse WebApp::sign_in_page(const std::string& error) {
+    std::string sid = random_token();
+    std::string csrf = random_token();
+    {
+        std::lock_guard lock(mutex_);
+        sessions_[sid] = Session{"", csrf, "", {}};
+    }
+    std::string body = "<h1>Sign in</h1><p class=\"crumb\">A local sign-in for the reference host: pick a user.</p>";
+    if (!error.empty()) body += "<div class=\"flash error\">" + esc(error) + "</div>";
+    body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf);
+    auto users = rt_.store->users();
+    if (users.empty()) body += "<p>No users are configured (host config \"users\").</p>";
+    for (const auto& u : users)
+        body += "<label><input type=\"radio\" name=\"user_id\" id=\"user-" + esc(u.id) + "\" value=\"" + esc(u.id) + "\"" +
+                (u.id == users.front().id ? " checked" : "") + "> " + esc(u.display_name) + " <span class=\"muted\">(" +
+                esc(u.id) + ")</span></label>";
+    body += "<p><button type=\"submit\" id=\"sign-in\">Sign in</button></p></form></div>";
+    return html(200, page("Sign in", "", body),
+                {{"Set-Cookie", "ep_session=" + sid + "; Path=/; HttpOnly; SameSite=Lax"}});
+}
+
+WebResponse WebApp::sign_in(const WebRequest& r) {
+    std::string sid = session_id_of(r);
+    Form form = parse_form(r.body);
+    std::string user_id = form["user_id"];
+    {
+        std::lock_guard lock(mutex_);
+        Session* s = session(sid);
+        if (!s || form["csrf"] != s->csrf) return sign_in_page("Your sign-in form expired; pick a user again.");
+    }
+    if (!rt_.store->user(user_id)) return sign_in_page("Unknown user.");
+    // A fresh session id at sign-in: a session fixed before sign-in is worth nothing after.
+    std::string new_sid = random_token();
+    {
+        std::lock_guard lock(mutex_);
+        sessions_.erase(sid);
+        sessions_[new_sid] = Session{user_id, random_token(), "", {}};
+    }
+    return WebResponse{303,
+                       {{"Location", "/settings/communication"},
+                        {"Set-Cookie", "ep_session=" + new_sid + "; Path=/; HttpOnly; SameSite=Lax"}},
+                       ""};
+}
+
+// ---- the settings page ---------------------------------------------------------------------
+
+WebResponse WebApp::settings_page(const std::string& sid) {
+    std::string user_id = user_of(sid);
+    std::string csrf = csrf_of(sid);
+    auto user = rt_.store->user(user_id);
+    if (!user) return redirect("/signin");
+    CommunicationSettings settings = rt_.store->settings(user_id);
+
+    std::string header_right = "<form method=\"post\" action=\"/signout\">" + hidden(csrf) + "<span id=\"signed-in-as\">" +
+                               esc(user->display_name) + "</span> &nbsp;<button class=\"secondary\" id=\"sign-out\">Sign out</button></form>";
+    std::string b = "<h1>Communication</h1><p class=\"crumb\">Settings &gt; Communication</p>";
+    for (const auto& f : take_flashes(sid))
+        b += "<div class=\"flash " + esc(f.kind) + "\" role=\"status\">" + esc(f.text) + "</div>";
+
+    // Integrations: one card per configured provider, including those that failed to load.
+    b += "<h2 style=\"font-size:18px\">Integrations</h2>";
+    std::vector<const ProviderEntry*> available;
+    for (const auto& e : rt_.providers->entries()) {
+        std::string id = e.id.empty() ? "unknown" : e.id;
+        std::string title = id == "outlook" ? "Microsoft Outlook" : (e.display_name.empty() ? id : e.display_name);
+        b += "<div class=\"card\" id=\"integration-" + esc(id) + "\"><h2>" + esc(title) + "</h2>";
+        if (!e.available()) {
+            b += "<span class=\"badge bad\">Unavailable</span><p class=\"muted\" id=\"load-error-" + esc(id) +
+                 "\">This integration could not be loaded: " + esc(e.error) + "</p></div>";
+            continue;
+        }
+        available.push_back(&e);
+        json::object s = provider_status(e.id, user_id);
+        std::string state = str(s, "state");
+        std::string connect_form = "<form method=\"post\" action=\"/settings/communication/connect\">" + hidden(csrf) +
+                                   "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">";
+        b += "<div id=\"status-" + esc(e.id) + "\" data-state=\"" + esc(state) + "\">";
+        if (state == "connected") {
+            b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + esc(e.id) + "\">" + esc(str(s, "email")) +
+                 "</strong> <span class=\"muted\">" + esc(str(s, "display_name")) + "</span>";
+            b += "</div><form method=\"post\" action=\"/settings/communication/disconnect\" style=\"margin-top:10px\">" +
+                 hidden(csrf) + "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">"
+                 "<p class=\"muted\">Disconnecting deletes every token stored for your account right away. "
+                 "Microsoft offers no way for us to withdraw the app's permission ourselves: to remove it at "
+                 "Microsoft as well, visit <a href=\"https://myapps.microsoft.com\">My Apps</a> (work or school "
+                 "account) or <a href=\"https://account.live.com/consent/Manage\">account.live.com</a> (personal "
+                 "account).</p><button class=\"secondary\" id=\"disconnect-" + esc(e.id) + "\">Disconnect</button></form>";
+        } else if (state == "expired") {
+            b += "<span class=\"badge warn\">Expired</span><p id=\"reason-" + esc(e.id) + "\">" + esc(str(s, "message")) +
+                 "</p></div>" + connect_form + "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
+        } else if (state == "admin_approval_required") {
+            std::string app = str(s, "application_id");
+            b += "<span class=\"badge warn\">Approval required</span><p>" + esc(str(s, "message")) + "</p>"
+                 "<p>Tell your IT administrator: <em>please approve the application with ID <code id=\"application-id\">" +
+                 esc(app) + "</code> in Microsoft Entra admin center &gt; Enterprise applications &gt; Admin consent "
+                 "requests, or grant consent for the organisation with this link:</em> <a id=\"admin-consent-link\" href=\"" +
+                 esc(str(s, "admin_consent_url")) + "\">admin consent</a>. Administrators should check that the "
+                 "application ID matches before approving.</p></div>" + connect_form +
+                 "<button id=\"connect-" + esc(e.id) + "\">Connect again after approval</button></form>";
+        } else if (state == "configuration_error") {
+            b += "<span class=\"badge bad\">Configuration problem</span><p>This integration cannot work until the "
+                 "operator fixes its configuration. <span class=\"muted\" id=\"operator-message\">For the operator: " +
+                 esc(str(s, "message")) + "</span></p></div>";
+        } else {
+            b += "<span class=\"badge off\">Not connected</span></div>" + connect_form +
+                 "<p class=\"muted\">You will sign in at the provider and approve what this app may do.</p>"
+                 "<button id=\"connect-" + esc(e.id) + "\">Connect</button></form>";
+        }
+        if (!str(s, "application_id").empty() && state != "admin_approval_required")
+            b += "<p class=\"muted\">Application ID: <code>" + esc(str(s, "application_id")) + "</code></p>";
+        b += "</div>";
+    }
+
+    // Preferences.
+    b += "<div class=\"card\"><h2>Preferences</h2><form method=\"post\" action=\"/settings/communication/preferences\">" +
+         hidden(csrf) + "<p><strong>Preferred channel</strong></p><label><input type=\"radio\" name=\"channel\" "
+         "id=\"channel-email\" value=\"email\"" + (settings.preferred_channel == "email" ? " checked" : "") +
+         "> Email</label><p><strong>Email Provider</strong></p>";
+    for (const ProviderEntry* e : available)
+        b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(e->id) + "\" value=\"" +
+             esc(e->id) + "\"" + (settings.email_provider == e->id ? " checked" : "") + "> " + esc(e->display_name) +
+             "</label>";
+    b += "<p><button id=\"save-preferences\">Save</button></p></form></div>";
+
+    // Test nudge.
+    b += "<div class=\"card\"><h2>Send a test nudge</h2><form method=\"post\" action=\"/settings/communication/nudge\">" +
+         hidden(csrf) +
+         "<label>To <input type=\"email\" name=\"to\" id=\"nudge-to\" required></label>"
+         "<label>Subject <input type=\"text\" name=\"subject\" id=\"nudge-subject\" value=\"Quick follow-up\"></label>"
+         "<label>Message <textarea name=\"text\" id=\"nudge-text\" rows=\"3\">Hi! Just following up on our conversation.</textarea></label>"
+         "<p><button id=\"send-nudge\">Send test nudge</button></p></form></div>";
+
+    // Outbox.
+    b += "<div class=\"card\"><h2>Outbox</h2><table id=\"outbox\"><tr><th>#</th><th>To</th><th>Subject</th><th>Via</th>"
+         "<th>State</th><th>Details</th><th></th></tr>";
+    for (const auto& n : rt_.store->outbox(user_id)) {
+        std::string state = to_string(n.state);
+        std::string badge = n.state == NudgeState::sent ? "ok"
+                            : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
+                            : n.state == NudgeState::held || n.state == NudgeState::throttled ? "warn" : "off";
+        std::string details = n.state == NudgeState::sent ? "sent " + iso(n.sent_ms) : n.last_message;
+        if (n.state == NudgeState::held && details.empty()) details = "Waiting for the connection to be renewed.";
+        b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +
+             "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(n.provider) +
+             "</td><td><span class=\"badge " + badge + "\">" + esc(state == "needs_review" ? "needs review" : state) +
+             "</span></td><td class=\"muted\">" + esc(details) + "</td><td>";
+        if (n.state == NudgeState::needs_review)
+            b += "<form method=\"post\" action=\"/settings/communication/resend\">" + hidden(csrf) +
+                 "<input type=\"hidden\" name=\"id\" value=\"" + std::to_string(n.id) +
+                 "\"><button class=\"secondary\" title=\"It may already have been sent\">Resend</button></form>";
+        b += "</td></tr>";
+    }
+    b += "</table></div>";
+
+    b += "<div class=\"card\"><h2>Delete my account</h2><form method=\"post\" action=\"/settings/account/delete\">" +
+         hidden(csrf) + "<p class=\"muted\">Deletes your user, your settings and outbox, and every token any provider "
+         "stored for you.</p><button class=\"danger\" id=\"delete-account\">Delete my account</button></form></div>";
+    return html(200, page("Settings > Communication", header_right, b));
+}
+
+// ---- actions -------------------------------------------------------------------------------
+
+WebResponse WebApp::connect(const std::string& sid, const Form& form) {
+    std::string user_id = user_of(sid);
+    std::string provider = form.count("provider") ? form.at("provider") : "";
+    ProviderEntry* p = rt_.providers->find(provider);
+    if (!p || !p->available()) {
+        flash(sid, "error", "That integration is not available.");
+        return redirect("/settings/communication");
+    }
+    json::object request;
+    json::object current = provider_status(provider, user_id);
+    if (!str(current, "email").empty()) request["login_hint"] = str(current, "email");  // reconnect as the same person
+    auto r = p->instance->begin_connect(user_id, json::serialize(request));
+    boost::system::error_code ec;
+    json::value doc = json::parse(r.document, ec);
+    if (!r.ok() || ec || !doc.is_object()) {
+        flash(sid, "error", "Could not start connecting: " + r.document);
+        return redirect("/settings/communication");
+    }
+    if (str(doc.as_object(), "action") == "redirect") {
+        {
+            std::lock_guard lock(mutex_);
+            if (Session* s = session(sid)) s->connecting_provider = provider;
+        }
+        return redirect(str(doc.as_object(), "authorization_url"));
+    }
+    flash(sid, "success", p->display_name + " is connected.");
+    rt_.outbox->on_connected(user_id, provider);
+    return redirect("/settings/communication");
+}
+
+WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
+    std::string user_id, provider;
+    {
+        std::lock_guard lock(mutex_);
+        if (Session* s = session(sid)) {
+            user_id = s->user_id;
+            provider = std::exchange(s->connecting_provider, "");
+        }
+    }
+    bool admin_consent = r.target.find("admin_consent=") != std::string::npos;
+    if (admin_consent && provider.empty()) {
+        // An IT administrator coming back from the admin-consent link: nothing to connect.
+        bool declined = r.target.find("error=") != std::string::npos;
+        return html(200, page("Admin consent", "",
+                              declined ? "<h1>Consent was not granted</h1><p>The administrator declined. Nothing changed.</p>"
+                                       : "<h1>Thank you</h1><p id=\"admin-consent-done\">The application was approved for "
+                                         "your organisation. People can now connect their mailbox from Settings &gt; "
+                                         "Communication.</p>"));
+    }
+    if (user_id.empty()) return redirect("/signin");
+    if (provider.empty()) {
+        flash(sid, "error", "No sign-in was in progress in this browser session, so this answer was ignored. Start with Connect.");
+        return redirect("/settings/communication");
+    }
+    ProviderEntry* p = rt_.providers->find(provider);
+    if (!p || !p->available()) return redirect("/settings/communication");
+    std::string callback_url = public_url_ + r.target;
+    auto result = p->instance->complete_connect(user_id, json::serialize(json::object{{"callback_url", callback_url}}));
+    boost::system::error_code ec;
+    json::value doc = json::parse(result.document, ec);
+    if (!result.ok() || ec || !doc.is_object()) {
+        flash(sid, "error", "The connection could not be completed: " + result.document);
+        return redirect("/settings/communication");
+    }
+    const json::object& o = doc.as_object();
+    std::string outcome = str(o, "outcome");
+    if (outcome == "connected") {
+        flash(sid, "success", str(o, "message"));
+        rt_.outbox->on_connected(user_id, provider);
+    } else if (outcome == "admin_approval_required") {
+        flash(sid, "warning", str(o, "message"));
+    } else if (outcome == "configuration_error") {
+        flash(sid, "error", str(o, "message") + " (For the operator: " + str(o, "operator_message") + ")");
+    } else {
+        flash(sid, outcome == "cancelled" || outcome == "declined" ? "info" : "error", str(o, "message"));
+    }
+    return redirect("/settings/communication");
+}
+
+WebResponse WebApp::disconnect(const std::string& sid, const Form& form) {
+    std::string provider = form.count("provider") ? form.at("provider") : "";
+    ProviderEntry* p = rt_.providers->find(provider);
+    if (p && p->available()) {
+        auto r = p->instance->disconnect(user_of(sid));
+        boost::system::error_code ec;
+        json::value doc = json::parse(r.document, ec);
+        if (r.ok() && !ec && doc.is_object()) flash(sid, "info", str(doc.as_object(), "message"));
+        else flash(sid, "error", "Disconnect failed: " + r.document);
+    }
+    return redirect("/settings/communication");
+}
+
+WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
+    std::string user_id = user_of(sid);
+    CommunicationSettings s = rt_.store->settings(user_id);
+    if (form.count("channel")) s.preferred_channel = form.at("channel");
+    if (form.count("email_provider")) {
+        ProviderEntry* p = rt_.providers->find(form.at("email_provider"));
+        if (!p || !p->available()) {
+            flash(sid, "error", "That email provider is not available.");
+            return redirect("/settings/communication");
+        }
+        s.email_provider = p->id;
+    }
+    rt_.store->save_settings(user_id, s);
+    flash(sid, "success", "Preferences saved.");
+    rt_.outbox->wake();
+    return redirect("/settings/communication");
+}
+
+WebResponse WebApp::send_test_nudge(const std::string& sid, const Form& form) {
+    auto get = [&](const char* k) { return form.count(k) ? form.at(k) : std::string(); };
+    json::object message{{"to", json::array{json::object{{"address", get("to")}}}},
+                         {"subject", get("subject")},
+                         {"text", get("text")},
+                         {"headers", json::array{json::object{{"name", "x-nudge-source"}, {"value", "test-nudge"}}}}};
+    try {
+        int64_t id = rt_.outbox->enqueue(user_of(sid), std::move(message));
+        flash(sid, "success", "Nudge #" + std::to_string(id) + " queued.");
+    } catch (const OutboxError& e) {
+        flash(sid, "error", std::string("The nudge was not queued: ") + e.what() + ".");
+    }
+    return redirect("/settings/communication");
+}
+
+WebResponse WebApp::resend(const std::string& sid, const Form& form) {
+    int64_t id = 0;
+    try {
+        id = std::stoll(form.count("id") ? form.at("id") : "0");
+    } catch (...) {
+    }
+    if (rt_.store->resend(id, user_of(sid), rt_.clock.now_ms())) {
+        flash(sid, "info", "Nudge #" + std::to_string(id) + " will be sent again, as you chose.");
+        rt_.outbox->wake();
+    } else {
+        flash(sid, "error", "That nudge cannot be resent.");
+    }
+    return redirect("/settings/communication");
+}
+
+WebResponse WebApp::delete_account(const std::string& sid) {
+    std::string user_id = user_of(sid);
+    try {
+        rt_.delete_user(user_id);
+    } catch (const std::exception& e) {
+        flash(sid, "error", std::string("The account could not be deleted: ") + e.what());
+        return redirect("/settings/communication");
+    }
+    {
+        std::lock_guard lock(mutex_);
+        sessions_.erase(sid);
+    }
+    return redirect("/signin");
+}
+
+WebResponse WebApp::api_state(const std::string& sid) {
+    std::string user_id = user_of(sid);
+    json::object providers;
+    for (const auto& e : rt_.providers->entries())
+        if (!e.id.empty()) providers[e.id] = e.available() ? json::value(provider_status(e.id, user_id))
+                                                            : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
+    json::array outbox;
+    for (const auto& n : rt_.store->outbox(user_id, 200))
+        outbox.push_back(json::object{{"id", n.id}, {"to", n.to}, {"subject", n.subject}, {"provider", n.provider},
+                                      {"state", to_string(n.state)}, {"code", n.last_code}, {"message", n.last_message},
+                                      {"client_request_id", n.client_request_id}, {"request_id", n.request_id}});
+    CommunicationSettings s = rt_.store->settings(user_id);
+    return json_response(200, json::object{{"user", user_id},
+                                           {"preferred_channel", s.preferred_channel},
+                                           {"email_provider", s.email_provider},
+                                           {"providers", providers},
+                                           {"outbox", outbox}});
+}
+
+WebResponse WebApp::debug_clock(const WebRequest& r) {
+    if (!rt_.config.web.debug_clock) return html(404, page("Not found", "", "<p>Not found.</p>"));
+    // JSON only: a cross-site form cannot send it without a CORS preflight we never answer.
+    if (r.header("content-type").find("application/json") == std::string::npos)
+        return json_response(415, json::object{{"error", "send application/json"}});
+    boost::system::error_code ec;
+    json::value v = json::parse(r.body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains("advance_seconds") || !v.as_object().at("advance_seconds").is_int64())
+        return json_response(400, json::object{{"error", "expected {\"advance_seconds\": N}"}});
+    rt_.clock.advance(v.as_object().at("advance_seconds").as_int64() * 1000);
+    rt_.outbox->wake();
+    return json_response(200, json::object{{"now_ms", rt_.clock.now_ms()}});
+}
+
+}  // namespace host
