@@ -191,7 +191,7 @@ TEST_F(OutlookConnect, ACodeAlreadyRedeemedIsItsOwnOutcome) {
 
 TEST_F(OutlookConnect, OperatorErrorsAreAddressedToTheOperator) {
     // An expired client secret (AADSTS7000222) on a confidential app.
-    std::string secret = "Zq8Q~sandbox.Secret-Value_0123456789abcdefghij";
+    std::string secret = client_secret();
     extra_secrets_.push_back(secret);
     dir_.write("secret.txt", secret + "\n");
     auto config = base_config();
@@ -217,7 +217,7 @@ TEST_F(OutlookConnect, OperatorErrorsAreAddressedToTheOperator) {
 }
 
 TEST_F(OutlookConnect, ConfidentialClientsConnectWithASecretOrACertificate) {
-    std::string secret = "Zq8Q~sandbox.Secret-Value_0123456789abcdefghij";
+    std::string secret = client_secret();
     extra_secrets_.push_back(secret);
     ::setenv("OUTLOOK_TEST_CLIENT_SECRET", secret.c_str(), 1);
     auto config = base_config();
@@ -411,7 +411,7 @@ TEST_F(OutlookConnect, TransientRefreshFailuresKeepTheConnection) {
 }
 
 TEST_F(OutlookConnect, InvalidClientAtRefreshIsAnOperatorErrorThatKeepsTheTokens) {
-    std::string secret = "Zq8Q~sandbox.Secret-Value_0123456789abcdefghij";
+    std::string secret = client_secret();
     extra_secrets_.push_back(secret);
     dir_.write("secret.txt", secret);
     auto config = base_config();

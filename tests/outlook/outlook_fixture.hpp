@@ -227,6 +227,13 @@ protected:
         return location;
     }
 
+    // The confidential app's secret, generated at build time next to the test PKI.
+    std::string client_secret() {
+        std::string s = test_support::read_file(sandbox_.tls_dir() / "client-secret.txt");
+        while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+        return s;
+    }
+
     int refreshes(const std::string& upn = {}) { return sandbox_.token_requests("refresh_token", upn); }
 
     test_support::TempDir dir_;

@@ -9,6 +9,8 @@
 #   other-ca.pem / other-ca-key.pem     an unrelated CA ("wrong CA" tests)
 #   client-cert.pem / client-key.pem    confidential-client credential (registered in scenarios)
 #   other-client-cert.pem / -key.pem    a credential no app registers
+#   client-secret.txt                   the confidential app's client secret (scenario "value_file")
+#   expired-client-secret.txt           a second secret the scenario marks as expired
 # All leaves share server-key.pem so that only the certificate differs between fault modes.
 cmake_minimum_required(VERSION 3.25)
 if(NOT OPENSSL_EXECUTABLE OR NOT OUT_DIR)
@@ -69,8 +71,20 @@ foreach(client IN ITEMS client other-client)
               -keyout ${client}-key.pem -out ${client}-cert.pem -subj "/CN=MS Sandbox ${client} credential")
 endforeach()
 
+# Client secrets in Microsoft's shape (a short prefix, '~', then random characters): generated,
+# so no secret value ever lives in the repository.
+foreach(secret IN ITEMS client-secret expired-client-secret)
+  execute_process(COMMAND "${OPENSSL_EXECUTABLE}" rand -hex 20 OUTPUT_VARIABLE random OUTPUT_STRIP_TRAILING_WHITESPACE
+                  RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "openssl rand failed")
+  endif()
+  file(WRITE "${work}/${secret}.txt" "Sbx8Q~${random}\n")
+endforeach()
+
 foreach(f ca.pem ca-key.pem other-ca.pem other-ca-key.pem server.pem server-key.pem wrong-host.pem
-          expired.pem client-cert.pem client-key.pem other-client-cert.pem other-client-key.pem)
+          expired.pem client-cert.pem client-key.pem other-client-cert.pem other-client-key.pem
+          client-secret.txt expired-client-secret.txt)
   file(COPY_FILE "${work}/${f}" "${OUT_DIR}/${f}")
 endforeach()
 file(REMOVE_RECURSE "${work}")

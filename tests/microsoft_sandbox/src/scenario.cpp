@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <fstream>
 #include <stdexcept>
 
 namespace ms_sandbox::detail {
@@ -272,7 +273,17 @@ Scenario parse_scenario(const json::value& root_value, const std::filesystem::pa
         for (std::size_t j = 0; j < secrets->size(); ++j) {
           Fields sf((*secrets)[j], f.at("secrets") + "[" + std::to_string(j) + "]");
           Secret s;
-          s.value = sf.str("value");
+          // Secret values come from a file (relative: the TLS dir, where the build generates
+          // them) so that none is committed; an inline "value" is accepted for ad-hoc scenarios.
+          if (auto file = sf.opt_str("value_file")) {
+            std::filesystem::path p(*file);
+            if (p.is_relative()) p = tls_dir / p;
+            std::ifstream in(p);
+            if (!in || !std::getline(in, s.value) || s.value.empty())
+              fail(sf.at("value_file"), "cannot read a secret from " + p.string());
+          } else {
+            s.value = sf.str("value");
+          }
           s.id = sf.str("id", guid_from_name(a.client_id + s.value));
           if (auto exp = sf.opt_str("expires")) {
             auto t = parse_iso8601(*exp);

@@ -1,6 +1,8 @@
 #include "support.hpp"
 
 #include <curl/curl.h>
+
+#include <fstream>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -365,6 +367,13 @@ std::string SandboxTest::simple_message(const std::string& to, const std::string
                    {"body", json::object{{"contentType", "Text"}, {"content", "Hi there"}}},
                    {"toRecipients", json::array{json::object{{"emailAddress", json::object{{"address", to}, {"name", "C"}}}}}}};
   return json::serialize(json::object{{"message", msg}, {"saveToSentItems", false}});
+}
+
+std::string read_generated_secret(const std::string& file_name) {
+  std::ifstream in(ms_sandbox::default_tls_dir() / file_name);
+  std::string value;
+  std::getline(in, value);
+  return value;
 }
 
 }  // namespace mst

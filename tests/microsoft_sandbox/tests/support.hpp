@@ -81,8 +81,10 @@ json::value verify_rs256(const std::string& jwt, const json::object& jwk);
 inline const std::string kPublicApp = "11111111-2222-4333-8444-555555555555";
 inline const std::string kSecretApp = "22222222-3333-4444-8555-666666666666";
 inline const std::string kCertApp = "33333333-4444-4555-8666-777777777777";
-inline const std::string kSecret = "Zq8Q~sandbox.Secret-Value_0123456789abcdefghij";
-inline const std::string kExpiredSecret = "Old8Q~expired.Secret-Value_9876543210zyxwvuts";
+// Generated at build time into the TLS dir (never committed).
+std::string read_generated_secret(const std::string& file_name);
+inline const std::string kSecret = read_generated_secret("client-secret.txt");
+inline const std::string kExpiredSecret = read_generated_secret("expired-client-secret.txt");
 inline const std::string kLoopbackRedirect = "http://127.0.0.1/callback";
 inline const std::string kAdele = "adele@contoso.example";
 inline const std::string kNoMailbox = "noah@contoso.example";
