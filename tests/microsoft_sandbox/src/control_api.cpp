@@ -199,6 +199,97 @@ Result autopilot(Service& svc, const json::object& body) {
   return ok(std::move(out));
 }
 
+
+// POST /_sandbox/bulk-grants (test-only: load tests): for each user, the state a completed
+// sign-in leaves behind (the user, its consent, an access + refresh token pair), without the
+// pages. Users unknown to the scenario are created as work users of `tenant` with a mailbox.
+// Tokens are minted by mint_tokens, the token endpoint's own code, so they behave exactly like
+// tokens from /token (expiry, refresh, rotation, revocation); the call is not counted as a
+// token request.
+Result bulk_grants(Service& svc, const json::object& body) {
+  auto& st = svc.state;
+  const auto client_id = str_field(body, "client_id");
+  if (!client_id) return error(400, "client_id is required");
+  const App* app = st.scenario.app(*client_id);
+  if (!app) return error(404, "unknown app " + *client_id);
+
+  std::string scope_text;
+  if (auto it = body.find("scopes"); it != body.end() && !it->value().is_null()) {
+    if (!it->value().is_array()) return error(400, "scopes must be an array of strings");
+    for (const auto& v : it->value().as_array()) {
+      if (!v.is_string()) return error(400, "scopes must be an array of strings");
+      scope_text += std::string(v.as_string()) + " ";
+    }
+  } else {
+    scope_text = "offline_access User.Read Mail.Send";
+  }
+  ParsedScopes scopes = parse_scopes(scope_text, *app);
+  if (!scopes.invalid.empty()) return error(400, "unknown scope " + scopes.invalid);
+  if (scopes.scopes.empty()) return error(400, "scopes must not be empty");
+
+  const std::string tenant_key = str_field(body, "tenant").value_or("contoso.example");
+  const Tenant* tenant = st.scenario.tenant_by_id_or_domain(tenant_key);
+  if (!tenant || tenant->consumers) return error(404, "unknown work tenant " + tenant_key);
+
+  std::vector<std::string> upns;
+  auto users_it = body.find("users");
+  if (users_it == body.end()) return error(400, "users is required: a count or an array of UPNs");
+  if (users_it->value().is_array()) {
+    for (const auto& v : users_it->value().as_array()) {
+      if (!v.is_string() || v.as_string().find('@') == json::string::npos)
+        return error(400, "users must hold UPNs (name@domain)");
+      upns.emplace_back(v.as_string());
+    }
+  } else {
+    const auto count = int_field(body, "users");
+    if (!count || *count < 0 || *count > 1'000'000) return error(400, "users must be a count (0..1000000) or an array");
+    const std::int64_t first = int_field(body, "first").value_or(0);
+    const std::string prefix = str_field(body, "prefix").value_or("bulk");
+    upns.reserve(static_cast<std::size_t>(*count));
+    for (std::int64_t i = 0; i < *count; ++i) upns.push_back(prefix + std::to_string(first + i) + "@" + tenant->domain);
+  }
+
+  // One index over the users for the whole call (Scenario::user is a linear scan).
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < st.scenario.users.size(); ++i) index.emplace(lower(st.scenario.users[i].upn), i);
+  std::vector<std::size_t> targets;
+  targets.reserve(upns.size());
+  int created = 0;
+  for (const auto& upn : upns) {
+    auto [it, inserted] = index.emplace(lower(upn), st.scenario.users.size());
+    if (inserted) {
+      // As parse_scenario builds a work user that names only upn and tenant.
+      User u;
+      u.upn = upn;
+      u.display_name = upn;
+      u.given_name = upn.substr(0, upn.find('@'));
+      u.mail = upn;
+      u.tenant_id = tenant->id;
+      u.id = guid_from_name(upn);
+      u.limits = st.scenario.settings.mailbox_limits;
+      st.scenario.users.push_back(std::move(u));
+      ++created;
+    }
+    targets.push_back(it->second);
+  }
+
+  HttpRequest fake;
+  const RequestContext ctx = svc.make_context(fake);
+  json::array grants;
+  grants.reserve(targets.size());
+  for (std::size_t i : targets) {
+    const User& u = st.scenario.users[i];
+    // The consent a sign-in would record, so later refreshes naming these scopes succeed.
+    ScopeList& consented = st.user_grants[{lower(u.upn), lower(app->client_id)}];
+    consented = merged(consented, scopes.scopes);
+    json::object t = mint_tokens(svc, *app, u, scopes.scopes, scopes.scopes, "", false, ctx);
+    t["upn"] = u.upn;
+    t["user_id"] = u.id;
+    t["tenant_id"] = u.tenant_id;
+    grants.push_back(std::move(t));
+  }
+  return ok(json::object{{"grants", std::move(grants)}, {"created_users", created}});
+}
 }  // namespace
 
 Service::ControlResult handle_control(Service& svc, std::string_view method, const std::vector<std::string>& seg,
@@ -337,6 +428,7 @@ Service::ControlResult handle_control(Service& svc, std::string_view method, con
   }
 
   if (first == "autopilot" && seg.size() == 1 && post) return autopilot(svc, body);
+  if (first == "bulk-grants" && seg.size() == 1 && post) return bulk_grants(svc, body);
 
   return error(404, "unknown control endpoint " + std::string(method) + " /_sandbox/" + first);
 }

@@ -71,6 +71,14 @@ void strip_mail_send(Service& svc, HttpResponse& token_response);
 
 HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request, const RequestContext& ctx);
 
+// The token endpoint's success document (token_type, scope, expires_in, ext_expires_in,
+// access_token, refresh_token with offline_access, id_token with openid, client_info):
+// records the new tokens exactly as a successful /token call does. Used by /token and by
+// the test-only bulk-grants control endpoint.
+boost::json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
+                                const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
+                                const RequestContext& ctx);
+
 // Tenant path segment -> kind; `tenant` is set for a GUID / domain path.
 struct TenantPath {
   enum Kind { common, organizations, consumers, specific, unknown } kind = unknown;

@@ -202,6 +202,36 @@ Counters Sandbox::counters() {
   return c;
 }
 
+std::vector<BulkGrant> Sandbox::bulk_grants(const BulkGrantsRequest& request) {
+  json::object body{{"client_id", request.client_id}, {"tenant", request.tenant}};
+  if (request.users.empty()) {
+    body["users"] = request.count;
+    body["first"] = request.first;
+    body["prefix"] = request.prefix;
+  } else {
+    json::array users;
+    for (const auto& u : request.users) users.emplace_back(u);
+    body["users"] = std::move(users);
+  }
+  json::array scopes;
+  for (const auto& s : request.scopes) scopes.emplace_back(s);
+  body["scopes"] = std::move(scopes);
+  json::value v = control("POST", "/_sandbox/bulk-grants", std::move(body));
+  std::vector<BulkGrant> out;
+  for (const auto& g : v.at("grants").as_array()) {
+    BulkGrant b;
+    b.upn = str(g.at("upn"));
+    b.user_id = str(g.at("user_id"));
+    b.tenant_id = str(g.at("tenant_id"));
+    b.access_token = str(g.at("access_token"));
+    if (const auto* rt = g.as_object().if_contains("refresh_token")) b.refresh_token = str(*rt);
+    b.scope = str(g.at("scope"));
+    b.expires_in = g.at("expires_in").to_number<std::int64_t>();
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
 int Sandbox::token_requests(std::string_view grant_type, std::string_view user) {
   Counters c = counters();
   if (user.empty()) {

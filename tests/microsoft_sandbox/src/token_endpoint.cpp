@@ -252,9 +252,12 @@ std::string id_token(Service& svc, const App& app, const User& u, const ScopeLis
   return signing_input + "." + base64url_encode(SigningKey::instance().sign_rs256(signing_input));
 }
 
-HttpResponse issue_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
-                          const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
-                          const RequestContext& ctx) {
+}  // namespace
+
+// Outside the anonymous namespace: the bulk-grants control endpoint mints through it too.
+json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
+                         const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
+                         const RequestContext& ctx) {
   auto& st = svc.state;
   const auto& settings = st.scenario.settings;
   json::object o;
@@ -286,7 +289,15 @@ HttpResponse issue_tokens(Service& svc, const App& app, const User& u, const Sco
     json::object ci{{"uid", u.oid()}, {"utid", u.tenant_id}};
     o["client_info"] = base64url_encode(json::serialize(ci));
   }
-  auto res = json_response(200, json::serialize(o));
+  return o;
+}
+
+namespace {
+
+HttpResponse issue_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
+                          const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
+                          const RequestContext& ctx) {
+  auto res = json_response(200, json::serialize(mint_tokens(svc, app, u, at_scopes, lineage_scopes, nonce, client_info, ctx)));
   res.set_header("Cache-Control", "no-store, no-cache");
   res.set_header("Pragma", "no-cache");
   return res;

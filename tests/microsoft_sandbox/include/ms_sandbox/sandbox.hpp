@@ -123,6 +123,26 @@ struct AutopilotResult {
   boost::json::value raw;
 };
 
+// TEST-ONLY bulk seeding for load tests (POST /_sandbox/bulk-grants): for each user, what a
+// completed sign-in leaves at the stand-in (the user, its consent, an access + refresh token
+// minted by the token endpoint's own code), without the sign-in pages.
+struct BulkGrantsRequest {
+  std::string client_id;
+  std::vector<std::string> users;  // explicit UPNs; when empty, `count` generated users:
+  int count = 0;                   //   <prefix><first + i>@<tenant's domain>
+  int first = 0;
+  std::string prefix = "bulk";
+  std::string tenant = "contoso.example";  // work tenant (id or domain) for users that do not exist yet
+  std::vector<std::string> scopes = {"offline_access", "User.Read", "Mail.Send"};
+};
+
+struct BulkGrant {
+  std::string upn, user_id, tenant_id;
+  std::string access_token, refresh_token;
+  std::string scope;  // as /token returns it
+  std::int64_t expires_in = 0;
+};
+
 class Sandbox {
  public:
   // Loads the scenario and starts listening on 127.0.0.1; throws std::runtime_error on failure.
@@ -165,6 +185,9 @@ class Sandbox {
   std::vector<RecordedMessage> messages(std::optional<std::string> user = {});
   void clear_messages();
   IssuedSecrets issued();
+
+  // TEST-ONLY: users with tokens as if each had signed in (see BulkGrantsRequest).
+  std::vector<BulkGrant> bulk_grants(const BulkGrantsRequest& request);
 
   // Drive the sign-in pages without a browser. Returns the callback URL, or throws
   // std::runtime_error if Microsoft would show an error / approval page instead.
