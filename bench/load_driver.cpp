@@ -1,0 +1,741 @@
+// load_driver: the Personal Outlook plugin under load, against the Microsoft stand-in running
+// as a separate process (bench/README.md). One run measures, side by side:
+//   1. the send path through the plugin vs a raw libcurl client (same bodies, headers, endpoint)
+//   2. refresh storms (token requests per expired account, one and two plugin instances)
+//   3. store scale (status and grant load with 100,000 accounts in the host's SQLite store)
+//   4. load time (manifest + dlopen + negotiate + create, cold in fresh child processes)
+//   5. memory (RSS per connected account, fresh child process per size)
+// and prints tables (stdout), optionally JSON (--json FILE). --quick is a smoke run for CI.
+#include "bench_util.hpp"
+#include "plugin_host.hpp"
+#include "raw_client.hpp"
+#include "sandbox_process.hpp"
+
+#include "account_store.hpp"
+#include "config.hpp"
+#include "graph_mail.hpp"
+
+#include <email_provider/ep_sdk.hpp>
+#include <email_provider/message.hpp>
+
+#include <curl/curl.h>
+#include <malloc.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <random>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+namespace {
+
+using namespace bench;
+namespace fs = std::filesystem;
+
+constexpr const char* kClientId = "11111111-2222-4333-8444-555555555555";
+constexpr int64_t kExpireSkipSeconds = 3600;  // > the stand-in's 3599 s access-token lifetime
+
+struct Options {
+    bool quick = false;
+    std::string json_path;
+    std::set<int> sections = {1, 2, 3, 4, 5};
+    int sandbox_threads = 2;
+    int rounds = 3;          // section 1: runs per row and client, alternating order; medians
+    double measure_s = 2.0;  // section 1: measured window per run
+    fs::path sandbox_bin = BENCH_SANDBOX_BIN;
+    fs::path tls_dir = BENCH_SANDBOX_TLS_DIR;
+    fs::path scenario_file = BENCH_SCENARIO_FILE;
+    fs::path manifest_dir = BENCH_MANIFEST_DIR;
+    fs::path load_probe = BENCH_LOAD_PROBE;
+};
+
+// Shared run-time state: the work directory (key, scenario, databases) and the report.
+struct Run {
+    Options opt;
+    TempDir work{"ep-bench"};
+    fs::path key_file, scenario_file;
+    json::object report;
+    std::vector<std::string> target_lines;
+};
+
+std::string hex_key() {
+    unsigned char k[32];
+    RAND_bytes(k, sizeof k);
+    std::string out;
+    for (unsigned char c : k) out += fmt("%02x", c);
+    return out;
+}
+
+void heading(const std::string& title) {
+    std::printf("\n== %s ==\n", title.c_str());
+    std::fflush(stdout);
+}
+
+std::string ms(double us) { return fmt("%.2f", us / 1000.0); }
+
+std::unique_ptr<SandboxProcess> start_sandbox(Run& run) {
+    SandboxOptions so;
+    so.binary = run.opt.sandbox_bin;
+    so.scenario_file = run.scenario_file;
+    so.tls_dir = run.opt.tls_dir;
+    so.threads = run.opt.sandbox_threads;
+    return std::make_unique<SandboxProcess>(so);
+}
+
+std::vector<std::string> account_ids(std::size_t n) {
+    std::vector<std::string> v;
+    for (std::size_t i = 0; i < n; ++i) v.push_back(account_id(i));
+    return v;
+}
+
+json::object summary_json(const Summary& s) {
+    return json::object{{"n", s.n}, {"p50_us", s.p50}, {"p99_us", s.p99}, {"mean_us", s.mean}, {"max_us", s.max}};
+}
+
+// ---- 1. send path ----------------------------------------------------------------------------
+
+struct Aggregate {
+    std::vector<double> rates, cpu_per_req_us, sandbox_pct;
+    std::vector<double> latency_us;
+    int64_t ok = 0, failed = 0;
+    std::string first_failure;
+    void add(const LoadRun& r) {
+        rates.push_back(r.rate());
+        if (r.ok) cpu_per_req_us.push_back(r.client_cpu_s * 1e6 / static_cast<double>(r.ok));
+        sandbox_pct.push_back(r.window_s > 0 ? r.sandbox_cpu_s / r.window_s * 100 : 0);
+        latency_us.insert(latency_us.end(), r.latency_us.begin(), r.latency_us.end());
+        ok += r.ok;
+        failed += r.failed;
+        if (first_failure.empty()) first_failure = r.first_failure;
+    }
+    double rate() const { return median(rates); }
+    json::object to_json() const {
+        return json::object{{"sends_per_s_median", rate()},
+                            {"sends_per_s_runs", json::value_from(rates)},
+                            {"latency", summary_json(summarize(latency_us))},
+                            {"client_cpu_us_per_send", median(cpu_per_req_us)},
+                            {"sandbox_cpu_pct_of_core", median(sandbox_pct)},
+                            {"ok", ok},
+                            {"failed", failed},
+                            {"first_failure", first_failure}};
+    }
+};
+
+void section_send_path(Run& run) {
+    const Options& o = run.opt;
+    heading("1. Send path: plugin vs raw libcurl (sends/s, latency ms)");
+    const std::size_t max_accounts = o.quick ? 100 : 1000;
+    const std::vector<std::size_t> account_counts = {1, 20, max_accounts};
+    const std::vector<int> concurrencies = {1, 16, 256};
+    const int rounds = o.quick ? 1 : o.rounds;
+    const double measure_s = o.quick ? 0.25 : o.measure_s;
+    const double warmup_s = o.quick ? 0.05 : 0.3;
+
+    auto sb = start_sandbox(run);
+    CpuMeter section_cpu(sb->pid());
+    auto grants = sb->bulk_grants(kClientId, 0, static_cast<int>(max_accounts));
+    auto clock = std::make_shared<HostClock>();
+    PluginHost host(run.work / "send.db", clock);
+    const std::string config = outlook_config(sb->base_url(), sb->ca_file(), run.key_file);
+    seed_accounts(host, config, grants, 0, clock->now(), true);
+    auto loaded = load_manifest(o.manifest_dir / "outlook.json");
+    auto plugin = ep::host::ProviderInstance::create(loaded, host.api(), config);
+
+    const std::string message = small_message();
+    // The exact bytes the plugin posts: the same two calls its send path makes.
+    const std::string body = outlook::build_validated_send_mail_body(ep::message::parse_message(message));
+    RawClient raw(sb->base_url() + "/v1.0/me/sendMail", sb->ca_file(), body, 256);
+
+    // Warm: every account sends once through the plugin (its access token is now cached),
+    // and both clients open their connections.
+    {
+        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        for (std::size_t i = 0; i < max_accounts; ++i) sends.emplace_back(plugin.get(), account_id(i));
+        auto warm = burst(sends, message, 256);
+        if (warm.other) throw std::runtime_error("warm-up send failed: " + warm.first_other);
+        std::vector<std::string> tokens;
+        for (const auto& g : grants) tokens.push_back(g.access_token);
+        LoadSpec ws{256, 4, 0.0, o.quick ? 0.1 : 0.5};
+        raw.run(tokens, ws, sb->pid());
+        plugin_run(*plugin, account_ids(max_accounts), message, ws, sb->pid());
+        sb->clear_messages();
+    }
+
+    std::printf("Body: %zu bytes, identical for both clients (built by outlook::build_validated_send_mail_body).\n",
+                body.size());
+    std::printf("Each cell: median of %d run(s) of %.2f s after %.2f s warm-up; clients alternate order per round.\n",
+                rounds, measure_s, warmup_s);
+    std::printf("raw/4 = raw libcurl capped at 4 in flight per account like the plugin (fair comparison);\n"
+                "raw/inf = raw uncapped (the ceiling; the stand-in's per-mailbox limit is relaxed to allow it).\n"
+                "cpu us/send = CPU of this process (client side) per completed send. sb%% = stand-in CPU, %% of one core.\n"
+                "Plugin host: SqliteSecretStore (tokens are cached, so the send path does not touch the store).\n\n");
+    std::printf("%8s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s | %9s %8s %8s | %9s %9s %5s\n", "accounts", "conc",
+                "plugin/s", "p50", "p99", "cpu", "raw/4 /s", "p50", "p99", "cpu", "ratio", "raw/inf/s", "p50", "p99",
+                "sb% plug", "sb% raw4", "fail");
+    std::fflush(stdout);
+
+    json::array rows;
+    double worst_ratio = 1e9;
+    std::string worst_row;
+    for (std::size_t accounts : account_counts) {
+        std::vector<std::string> ids = account_ids(accounts), tokens;
+        for (std::size_t i = 0; i < accounts; ++i) tokens.push_back(grants[i].access_token);
+        for (int conc : concurrencies) {
+            Aggregate p, rc, ru;
+            for (int r = 0; r < rounds; ++r) {
+                LoadSpec capped{conc, 4, warmup_s, measure_s};
+                LoadSpec uncapped{conc, 0, warmup_s, measure_s};
+                auto do_plugin = [&] { p.add(plugin_run(*plugin, ids, message, capped, sb->pid())); };
+                auto do_raw_c = [&] { rc.add(raw.run(tokens, capped, sb->pid())); };
+                auto do_raw_u = [&] { ru.add(raw.run(tokens, uncapped, sb->pid())); };
+                switch (r % 3) {
+                    case 0: do_plugin(); do_raw_c(); do_raw_u(); break;
+                    case 1: do_raw_c(); do_raw_u(); do_plugin(); break;
+                    default: do_raw_u(); do_plugin(); do_raw_c(); break;
+                }
+                sb->clear_messages();
+            }
+            double ratio = rc.rate() > 0 ? p.rate() / rc.rate() : 0;
+            if (ratio < worst_ratio) {
+                worst_ratio = ratio;
+                worst_row = fmt("%zu accounts, concurrency %d", accounts, conc);
+            }
+            Summary ps = summarize(p.latency_us), rs = summarize(rc.latency_us), us = summarize(ru.latency_us);
+            std::printf("%8zu %5d | %9s %8s %8s %6.0f | %9s %8s %8s %6.0f | %6.3f | %9s %8s %8s | %9.0f %9.0f %5lld\n",
+                        accounts, conc, thousands(p.rate()).c_str(), ms(ps.p50).c_str(), ms(ps.p99).c_str(),
+                        median(p.cpu_per_req_us), thousands(rc.rate()).c_str(), ms(rs.p50).c_str(), ms(rs.p99).c_str(),
+                        median(rc.cpu_per_req_us), ratio, thousands(ru.rate()).c_str(), ms(us.p50).c_str(),
+                        ms(us.p99).c_str(), median(p.sandbox_pct), median(rc.sandbox_pct),
+                        static_cast<long long>(p.failed + rc.failed + ru.failed));
+            std::fflush(stdout);
+            if (!p.first_failure.empty()) std::printf("    plugin failure: %s\n", p.first_failure.c_str());
+            if (!rc.first_failure.empty()) std::printf("    raw failure: %s\n", rc.first_failure.c_str());
+            rows.push_back(json::object{{"accounts", accounts},
+                                        {"concurrency", conc},
+                                        {"plugin", p.to_json()},
+                                        {"raw_capped_4_per_account", rc.to_json()},
+                                        {"raw_uncapped", ru.to_json()},
+                                        {"ratio_plugin_over_raw_capped", ratio},
+                                        {"ratio_plugin_over_raw_uncapped", ru.rate() > 0 ? p.rate() / ru.rate() : 0}});
+        }
+    }
+    double sb_pct = section_cpu.percent_of_core();
+    std::printf("\nStand-in CPU over the whole section: %.0f%% of one core (%d I/O threads; 2 cores shared with this process).\n",
+                sb_pct, o.sandbox_threads);
+    run.report["send_path"] = json::object{{"rows", std::move(rows)},
+                                           {"body_bytes", body.size()},
+                                           {"rounds", rounds},
+                                           {"measure_s", measure_s},
+                                           {"sandbox_cpu_pct_of_core", sb_pct},
+                                           {"plugin_problems_logged", host.problems()}};
+    run.target_lines.push_back(fmt("Send path >= 0.95x raw libcurl at every row: %s (worst %.3fx at %s)",
+                                   worst_ratio >= 0.95 ? "MET" : "MISSED", worst_ratio, worst_row.c_str()));
+}
+
+// ---- 2. refresh storms -------------------------------------------------------------------------
+
+struct StormCheck {
+    int64_t requests = 0;
+    std::size_t users_once = 0, users_more = 0, users_none = 0;
+    int max_per_user = 0;
+};
+
+StormCheck check_refreshes(const SandboxProcess& sb, std::size_t first, std::size_t count) {
+    auto by_user = sb.refreshes_by_user();
+    StormCheck c;
+    for (const auto& [user, n] : by_user) c.requests += n;
+    for (std::size_t i = first; i < first + count; ++i) {
+        auto it = by_user.find("bulk" + std::to_string(i) + "@contoso.example");
+        int n = it == by_user.end() ? 0 : it->second;
+        c.max_per_user = std::max(c.max_per_user, n);
+        if (n == 0) ++c.users_none;
+        else if (n == 1) ++c.users_once;
+        else ++c.users_more;
+    }
+    return c;
+}
+
+void section_refresh_storm(Run& run) {
+    const Options& o = run.opt;
+    heading("2. Refresh storms (token requests seen by the stand-in)");
+    const std::size_t n_accounts = o.quick ? 500 : 10000;
+    const std::size_t one_account_sends = o.quick ? 200 : 1000;
+
+    auto sb = start_sandbox(run);
+    CpuMeter section_cpu(sb->pid());
+    auto grants = sb->bulk_grants(kClientId, 0, static_cast<int>(n_accounts));
+    auto clock = std::make_shared<HostClock>();
+    const fs::path db = run.work / "storm.db";
+    PluginHost host_a(db, clock);
+    const std::string config = outlook_config(sb->base_url(), sb->ca_file(), run.key_file);
+    seed_accounts(host_a, config, grants, 0, clock->now(), true);
+    auto loaded = load_manifest(o.manifest_dir / "outlook.json");
+    auto a = ep::host::ProviderInstance::create(loaded, host_a.api(), config);
+    const std::string message = small_message();
+
+    // Every account sends once: its access token is cached (the cache holds 10,000 by default).
+    {
+        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        for (std::size_t i = 0; i < n_accounts; ++i) sends.emplace_back(a.get(), account_id(i));
+        auto warm = burst(sends, message, 256);
+        if (warm.other) throw std::runtime_error("warm-up send failed: " + warm.first_other);
+        sb->clear_messages();
+    }
+    auto expire_all = [&] {
+        clock->offset_ms += kExpireSkipSeconds * 1000;
+        sb->advance_clock(kExpireSkipSeconds);
+        sb->reset_counters();
+    };
+
+    std::printf("Host: %s; the stand-in's clock and the host clock jump %lld s together, so every cached\n"
+                "access token has just expired. One send per line below unless stated; each line starts from\n"
+                "freshly expired tokens.\n\n",
+                "HostDatabase + SqliteSecretStore (WAL, synchronous=FULL) + HostServices", static_cast<long long>(kExpireSkipSeconds));
+    std::printf("%-58s %9s %9s %7s %7s %9s %9s %8s %6s\n", "case", "sends", "token req", "expect", "dupl.", "drain s",
+                "p99 ms", "not sent", "sb%");
+    json::array cases;
+    auto report_case = [&](const std::string& name, std::size_t sends, const BurstResult& b, const StormCheck& c,
+                           std::size_t expected, double sb_pct, const std::string& setup) {
+        Summary lat = summarize(b.latency_us);
+        std::printf("%-58s %9zu %9lld %7zu %7zu %9.2f %9s %8lld %6.0f\n", name.c_str(), sends,
+                    static_cast<long long>(c.requests), expected, c.users_more, b.drain_s, ms(lat.p99).c_str(),
+                    static_cast<long long>(b.other), sb_pct);
+        if (b.other) std::printf("    first not sent: %s\n", b.first_other.c_str());
+        std::fflush(stdout);
+        cases.push_back(json::object{{"case", name},
+                                     {"setup", setup},
+                                     {"sends", sends},
+                                     {"token_requests", c.requests},
+                                     {"expected_token_requests", expected},
+                                     {"users_with_one_request", c.users_once},
+                                     {"users_with_duplicates", c.users_more},
+                                     {"users_without_request", c.users_none},
+                                     {"max_requests_per_user", c.max_per_user},
+                                     {"drain_s", b.drain_s},
+                                     {"submit_s", b.submit_s},
+                                     {"latency", summary_json(lat)},
+                                     {"sent", b.sent},
+                                     {"not_sent", b.other},
+                                     {"sandbox_cpu_pct_of_core", sb_pct}});
+        return c.requests == static_cast<int64_t>(expected) && c.users_more == 0 && b.other == 0;
+    };
+
+    bool all_ok = true;
+    // (a) many concurrent sends on one account.
+    {
+        expire_all();
+        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends(one_account_sends, {a.get(), account_id(0)});
+        CpuMeter m(sb->pid());
+        auto b = burst(sends, message);
+        all_ok &= report_case(fmt("%zu concurrent sends, 1 account, 1 instance", one_account_sends), sends.size(), b,
+                              check_refreshes(*sb, 0, 1), 1, m.percent_of_core(), "one instance");
+    }
+    // (b) every account expiring together.
+    {
+        expire_all();
+        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        for (std::size_t i = 0; i < n_accounts; ++i) sends.emplace_back(a.get(), account_id(i));
+        CpuMeter m(sb->pid());
+        auto b = burst(sends, message);
+        all_ok &= report_case(fmt("%zu accounts expiring together, 1 instance", n_accounts), sends.size(), b,
+                              check_refreshes(*sb, 0, n_accounts), n_accounts, m.percent_of_core(), "one instance");
+    }
+    // (c) two plugin instances in this process sharing the store file, each through its own
+    // SQLite connection (as two host processes would), coordinating through the stored lease.
+    PluginHost host_b(db, clock);
+    auto b_inst = ep::host::ProviderInstance::create(loaded, host_b.api(), config);
+    {
+        expire_all();
+        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        for (std::size_t i = 0; i < one_account_sends; ++i)
+            sends.emplace_back(i % 2 ? b_inst.get() : a.get(), account_id(0));
+        CpuMeter m(sb->pid());
+        auto b = burst(sends, message);
+        all_ok &= report_case(fmt("%zu concurrent sends, 1 account, 2 instances", one_account_sends), sends.size(), b,
+                              check_refreshes(*sb, 0, 1), 1, m.percent_of_core(), "two instances, two connections, one file");
+    }
+    {
+        expire_all();
+        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        for (std::size_t i = 0; i < n_accounts; ++i) {
+            sends.emplace_back(a.get(), account_id(i));
+            sends.emplace_back(b_inst.get(), account_id(i));
+        }
+        CpuMeter m(sb->pid());
+        auto b = burst(sends, message);
+        all_ok &= report_case(fmt("%zu accounts expiring together, 2 instances (1 send each)", n_accounts), sends.size(),
+                              b, check_refreshes(*sb, 0, n_accounts), n_accounts, m.percent_of_core(),
+                              "two instances, two connections, one file");
+    }
+    double sb_pct = section_cpu.percent_of_core();
+    std::printf("\nTwo instances = two ProviderInstances of one loaded plugin in this process, each with its own\n"
+                "HostDatabase connection + SqliteSecretStore + HostServices on the same file (cross-instance\n"
+                "single flight goes through the refresh lease in the stored grant, as across processes).\n"
+                "Stand-in CPU over the whole section: %.0f%% of one core.\n",
+                sb_pct);
+    run.report["refresh_storm"] = json::object{{"cases", std::move(cases)},
+                                               {"accounts", n_accounts},
+                                               {"sandbox_cpu_pct_of_core", sb_pct},
+                                               {"plugin_problems_logged", host_a.problems() + host_b.problems()}};
+    run.target_lines.push_back(fmt("Exactly 1 token request per expired account, any concurrency, 1 or 2 instances: %s",
+                                   all_ok ? "MET" : "MISSED (see section 2)"));
+}
+
+// ---- 3. store scale, 5. memory ---------------------------------------------------------------
+
+json::object memory_child(const fs::path& self, const fs::path& db, const fs::path& config_file,
+                          const fs::path& manifest, std::size_t accounts) {
+    auto out = run_child({self.string(), "--child-memory", "--db", db.string(), "--config", config_file.string(),
+                          "--manifest", manifest.string(), "--accounts", std::to_string(accounts)});
+    if (out.exit_code != 0) throw std::runtime_error("memory child failed (exit " + std::to_string(out.exit_code) + ")");
+    auto line = out.out.substr(out.out.rfind('{'));
+    return json::parse(line).as_object();
+}
+
+void section_store_and_memory(Run& run) {
+    const Options& o = run.opt;
+    const std::size_t big = o.quick ? 2000 : 100000;
+    const std::size_t small = o.quick ? 200 : 1000;
+    const std::size_t samples = o.quick ? 1000 : 20000;
+
+    auto sb = start_sandbox(run);
+    CpuMeter section_cpu(sb->pid());
+    auto grants = sb->bulk_grants(kClientId, 0, static_cast<int>(big));
+    auto clock = std::make_shared<HostClock>();
+    const std::string config = outlook_config(sb->base_url(), sb->ca_file(), run.key_file);
+    const fs::path config_file = run.work / "outlook-config.json";
+    write_file(config_file, config);
+    const fs::path big_db = run.work / "store-big.db", small_db = run.work / "store-small.db",
+                   empty_db = run.work / "store-empty.db";
+    const fs::path manifest = o.manifest_dir / "outlook.json";
+
+    json::object store_report;
+    if (o.sections.count(3) || o.sections.count(5)) {
+        // Seed the three stores the children use (and section 3 measures).
+        auto t0 = Clock::now();
+        {
+            PluginHost h(big_db, clock);
+            seed_accounts(h, config, grants, 0, clock->now(), true);
+            h.database().db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+        double seed_s = seconds_since(t0);
+        {
+            PluginHost h(small_db, clock);
+            seed_accounts(h, config, std::vector<Grant>(grants.begin(), grants.begin() + static_cast<long>(small)), 0,
+                          clock->now(), true);
+            h.database().db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+        { PluginHost h(empty_db, clock); }
+        store_report["seed_s"] = seed_s;
+    }
+
+    if (o.sections.count(3)) {
+        heading(fmt("3. Store scale: %s connected accounts in the host's SQLite store", thousands(static_cast<double>(big)).c_str()));
+        auto file_bytes = [](const fs::path& p) {
+            std::error_code ec;
+            auto size = fs::file_size(p, ec);
+            auto wal = fs::file_size(fs::path(p.string() + "-wal"), ec);
+            return static_cast<double>((ec ? 0 : wal) + size);
+        };
+        auto loaded = load_manifest(manifest);
+        std::mt19937_64 rng(42);
+        std::printf("Host: HostDatabase + SqliteSecretStore + HostServices (keys \"outlook/account/<id>/grant\").\n"
+                    "Lookups of uniformly random accounts, one thread; seeded once (synchronous=OFF while seeding).\n\n");
+        std::printf("%-46s %10s %9s %9s %9s\n", "operation", "accounts", "p50 ms", "p99 ms", "max ms");
+        json::array rows;
+        for (auto [db, n] : {std::pair{small_db, small}, std::pair{big_db, big}}) {
+            PluginHost h(db, clock);
+            auto inst = ep::host::ProviderInstance::create(loaded, h.api(), config);
+            outlook::OutlookConfig parsed = outlook::parse_config(config);
+            outlook::AccountStore store(ep::sdk::Host(h.api()), parsed.vault);
+            std::uniform_int_distribution<std::size_t> pick(0, n - 1);
+            std::vector<double> status_us, load_us;
+            int bad = 0;
+            for (std::size_t i = 0; i < samples; ++i) {
+                std::string acct = account_id(pick(rng));
+                auto t = Clock::now();
+                auto r = inst->status(acct);
+                status_us.push_back(us_between(t, Clock::now()));
+                if (!r.ok() || r.document.find("\"state\":\"connected\"") == std::string::npos) ++bad;
+            }
+            for (std::size_t i = 0; i < samples; ++i) {
+                std::string acct = account_id(pick(rng));
+                auto t = Clock::now();
+                auto g = store.load_grant(acct);
+                load_us.push_back(us_between(t, Clock::now()));
+                if (!g.grant || g.grant->record.access_token.empty()) ++bad;
+            }
+            Summary ss = summarize(status_us), ls = summarize(load_us);
+            std::printf("%-46s %10s %9s %9s %9s\n", "get_status via the ABI", thousands(static_cast<double>(n)).c_str(),
+                        fmt("%.3f", ss.p50 / 1000).c_str(), fmt("%.3f", ss.p99 / 1000).c_str(), fmt("%.3f", ss.max / 1000).c_str());
+            std::printf("%-46s %10s %9s %9s %9s\n", "AccountStore::load_grant (read + decrypt)",
+                        thousands(static_cast<double>(n)).c_str(), fmt("%.3f", ls.p50 / 1000).c_str(),
+                        fmt("%.3f", ls.p99 / 1000).c_str(), fmt("%.3f", ls.max / 1000).c_str());
+            double bytes = file_bytes(db);
+            std::printf("%-46s %10s %9s bytes/account (file %s bytes)\n", "store file size",
+                        thousands(static_cast<double>(n)).c_str(), thousands(bytes / static_cast<double>(n)).c_str(),
+                        thousands(bytes).c_str());
+            if (bad) std::printf("    %d lookups did not find a connected account!\n", bad);
+            std::fflush(stdout);
+            rows.push_back(json::object{{"accounts", n},
+                                        {"get_status", summary_json(ss)},
+                                        {"load_grant", summary_json(ls)},
+                                        {"file_bytes", bytes},
+                                        {"bytes_per_account", bytes / static_cast<double>(n)},
+                                        {"failed_lookups", bad}});
+            if (n == big)
+                run.target_lines.push_back(fmt("Status p99 <= 1 ms at %s accounts: %s (p99 %.3f ms, p50 %.3f ms)",
+                                               thousands(static_cast<double>(big)).c_str(),
+                                               ss.p99 <= 1000 ? "MET" : "MISSED", ss.p99 / 1000, ss.p50 / 1000));
+        }
+        store_report["rows"] = std::move(rows);
+        run.report["store_scale"] = std::move(store_report);
+    }
+
+    if (o.sections.count(5)) {
+        heading("5. Memory: RSS of a host process with N connected accounts (each sent one message)");
+        std::printf("Fresh child process per size: loads the plugin, opens the SQLite store holding N connected\n"
+                    "accounts, sends one message per account (64 in flight), waits for all, malloc_trim(0), then reads\n"
+                    "VmRSS. access_token_cache_size = 10,000 (default): only the 10,000 most recently active\n"
+                    "accounts keep a token in memory.\n\n");
+        std::printf("%10s %12s %12s %10s %9s\n", "accounts", "RSS idle KiB", "RSS sent KiB", "sent", "not sent");
+        const fs::path self = fs::read_symlink("/proc/self/exe");
+        json::array rows;
+        std::map<std::size_t, double> rss;
+        for (auto [db, n] : {std::pair{empty_db, std::size_t{0}}, std::pair{small_db, small}, std::pair{big_db, big}}) {
+            auto r = memory_child(self, db, config_file, manifest, n);
+            double after = r.at("rss_kb_after").to_number<double>();
+            rss[n] = after;
+            std::printf("%10s %12s %12s %10lld %9lld\n", thousands(static_cast<double>(n)).c_str(),
+                        thousands(r.at("rss_kb_idle").to_number<double>()).c_str(), thousands(after).c_str(),
+                        static_cast<long long>(r.at("sent").to_number<int64_t>()),
+                        static_cast<long long>(r.at("not_sent").to_number<int64_t>()));
+            std::fflush(stdout);
+            r["accounts"] = n;
+            rows.push_back(std::move(r));
+        }
+        double per_account = (rss[big] - rss[0]) * 1024 / static_cast<double>(big);
+        double marginal = (rss[big] - rss[small]) * 1024 / static_cast<double>(big - small);
+        std::printf("\nBytes per connected account: (RSS(%s) - RSS(0)) / %s = %.0f B; marginal between %s and %s: %.0f B.\n",
+                    thousands(static_cast<double>(big)).c_str(), thousands(static_cast<double>(big)).c_str(), per_account,
+                    thousands(static_cast<double>(small)).c_str(), thousands(static_cast<double>(big)).c_str(), marginal);
+        run.report["memory"] = json::object{{"rows", std::move(rows)},
+                                            {"bytes_per_account", per_account},
+                                            {"marginal_bytes_per_account", marginal}};
+        run.target_lines.push_back(fmt("Memory per connected account <= 2 KB: %s (%.0f B/account at %s; marginal %.0f B)",
+                                       std::max(per_account, marginal) <= 2048 ? "MET" : "MISSED", per_account,
+                                       thousands(static_cast<double>(big)).c_str(), marginal));
+    }
+    run.report["store_and_memory_sandbox_cpu_pct_of_core"] = section_cpu.percent_of_core();
+    std::printf("Stand-in CPU over sections 3+5 (incl. seeding and the children's sends): %.0f%% of one core.\n",
+                section_cpu.percent_of_core());
+}
+
+// ---- 4. load time -------------------------------------------------------------------------
+
+void section_load_time(Run& run) {
+    const Options& o = run.opt;
+    heading("4. Load time: manifest parse + dlopen + negotiate + create (ms)");
+    const int children = o.quick ? 3 : 31;
+    const fs::path mock_cfg = run.work / "mock-config.json", outlook_cfg = run.work / "outlook-load-config.json";
+    write_file(mock_cfg, json::serialize(json::object{{"outbox_dir", (run.work / "mock-outbox").string()},
+                                                      {"address", "bench@example.com"}}));
+    // No network at create: the endpoints only have to be valid.
+    write_file(outlook_cfg, outlook_config("https://127.0.0.1:9", (o.tls_dir / "ca.pem").string(), run.key_file));
+    std::printf("Cold: a fresh load_probe child process per sample (links only the loader, so the plugin's own\n"
+                "dependencies - libcurl, libssl... - are mapped by its dlopen, as in a real host). %d samples, medians.\n"
+                "Warm: in this process with the library already mapped (dlopen only bumps a reference).\n\n",
+                children);
+    std::printf("%-8s %-5s %10s %10s %10s %12s %10s %10s\n", "provider", "kind", "manifest", "dlopen+neg", "create",
+                "load+neg", "total", "destroy");
+    json::array rows;
+    double worst_load = 0;
+    for (auto [id, cfg] : {std::pair{std::string("mock"), mock_cfg}, std::pair{std::string("outlook"), outlook_cfg}}) {
+        const fs::path manifest = o.manifest_dir / (id + ".json");
+        std::vector<double> m, l, c, t, d, ml;
+        for (int i = 0; i < children; ++i) {
+            auto out = run_child({o.load_probe.string(), manifest.string(), cfg.string()});
+            if (out.exit_code != 0) throw std::runtime_error("load_probe failed for " + id);
+            auto v = json::parse(out.out).as_object();
+            m.push_back(v.at("manifest_us").to_number<double>());
+            l.push_back(v.at("load_us").to_number<double>());
+            c.push_back(v.at("create_us").to_number<double>());
+            t.push_back(v.at("total_us").to_number<double>());
+            d.push_back(v.at("destroy_us").to_number<double>());
+            ml.push_back(m.back() + l.back());
+        }
+        worst_load = std::max(worst_load, median(ml));
+        std::printf("%-8s %-5s %10.3f %10.3f %10.3f %12.3f %10.3f %10.3f\n", id.c_str(), "cold", median(m) / 1000,
+                    median(l) / 1000, median(c) / 1000, median(ml) / 1000, median(t) / 1000, median(d) / 1000);
+        // Warm, in-process.
+        const std::string config_text = read_file(cfg);
+        auto keep = load_manifest(manifest);  // keeps the library mapped
+        (void)keep;
+        auto clock = std::make_shared<HostClock>();
+        PluginHost h(run.work / ("load-" + id + ".db"), clock, id);
+        std::vector<double> wm, wl, wc, wt;
+        for (int i = 0; i < children; ++i) {
+            auto t0 = Clock::now();
+            auto man = ep::host::read_manifest(manifest);
+            auto t1 = Clock::now();
+            auto lp = ep::host::load_provider(man);
+            auto t2 = Clock::now();
+            auto inst = ep::host::ProviderInstance::create(lp, h.api(), config_text);
+            auto t3 = Clock::now();
+            wm.push_back(us_between(t0, t1));
+            wl.push_back(us_between(t1, t2));
+            wc.push_back(us_between(t2, t3));
+            wt.push_back(us_between(t0, t3));
+        }
+        std::printf("%-8s %-5s %10.3f %10.3f %10.3f %12.3f %10.3f %10s\n", id.c_str(), "warm", median(wm) / 1000,
+                    median(wl) / 1000, median(wc) / 1000, (median(wm) + median(wl)) / 1000, median(wt) / 1000, "");
+        std::fflush(stdout);
+        rows.push_back(json::object{{"provider", id},
+                                    {"cold_samples", children},
+                                    {"cold_manifest_ms", median(m) / 1000},
+                                    {"cold_dlopen_negotiate_ms", median(l) / 1000},
+                                    {"cold_create_ms", median(c) / 1000},
+                                    {"cold_load_negotiate_ms", median(ml) / 1000},
+                                    {"cold_total_ms", median(t) / 1000},
+                                    {"cold_destroy_ms", median(d) / 1000},
+                                    {"warm_manifest_ms", median(wm) / 1000},
+                                    {"warm_dlopen_negotiate_ms", median(wl) / 1000},
+                                    {"warm_create_ms", median(wc) / 1000},
+                                    {"warm_total_ms", median(wt) / 1000}});
+    }
+    run.report["load_time"] = json::object{{"rows", std::move(rows)}};
+    run.target_lines.push_back(fmt("Load + negotiate <= 5 ms (cold, median, worst provider): %s (%.3f ms)",
+                                   worst_load <= 5000 ? "MET" : "MISSED", worst_load / 1000));
+}
+
+// ---- child: memory ----------------------------------------------------------------------------
+
+int child_memory(int argc, char** argv) {
+    fs::path db, config_file, manifest;
+    std::size_t accounts = 0;
+    for (int i = 1; i + 1 < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--db") db = argv[++i];
+        else if (a == "--config") config_file = argv[++i];
+        else if (a == "--manifest") manifest = argv[++i];
+        else if (a == "--accounts") accounts = std::stoul(argv[++i]);
+    }
+    auto clock = std::make_shared<HostClock>();
+    PluginHost host(db, clock);
+    auto loaded = load_manifest(manifest);
+    auto inst = ep::host::ProviderInstance::create(loaded, host.api(), read_file(config_file));
+    malloc_trim(0);
+    long idle = self_rss_kb();
+    std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+    for (std::size_t i = 0; i < accounts; ++i) sends.emplace_back(inst.get(), account_id(i));
+    BurstResult b;
+    if (!sends.empty()) b = burst(sends, small_message(), 64);
+    b.latency_us = {};
+    b.latency_us.shrink_to_fit();
+    sends = {};
+    malloc_trim(0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    malloc_trim(0);
+    long after = self_rss_kb();
+    std::printf("{\"rss_kb_idle\":%ld,\"rss_kb_after\":%ld,\"sent\":%lld,\"not_sent\":%lld,\"first_not_sent\":%s}\n", idle,
+                after, static_cast<long long>(b.sent), static_cast<long long>(b.other),
+                json::serialize(json::value(b.first_other)).c_str());
+    std::fflush(stdout);
+    return 0;
+}
+
+void usage() {
+    std::printf(
+        "usage: load_driver [--quick] [--json FILE] [--sections 1,2,3,4,5] [--sandbox-threads N]\n"
+        "                   [--rounds N] [--measure-seconds S]\n"
+        "  --quick            short smoke run (CI checks that it runs; never judge speed from it)\n"
+        "  --json FILE        also write every number as JSON\n"
+        "  --sections LIST    1 send path, 2 refresh storms, 3 store scale, 4 load time, 5 memory\n"
+        "  --sandbox-threads  I/O threads of the microsoft-sandbox process (default 2)\n"
+        "  --rounds N         section 1: runs per cell and client (default 3)\n"
+        "  --measure-seconds  section 1: measured window per run (default 2)\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc > 1 && std::strcmp(argv[1], "--child-memory") == 0) {
+        try {
+            return child_memory(argc, argv);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "memory child: %s\n", e.what());
+            return 1;
+        }
+    }
+    Run run;
+    Options& o = run.opt;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> std::string {
+            if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
+            return argv[++i];
+        };
+        try {
+            if (a == "--quick") o.quick = true;
+            else if (a == "--json") o.json_path = value();
+            else if (a == "--sandbox-threads") o.sandbox_threads = std::stoi(value());
+            else if (a == "--rounds") o.rounds = std::max(1, std::stoi(value()));
+            else if (a == "--measure-seconds") o.measure_s = std::stod(value());
+            else if (a == "--sections") {
+                o.sections.clear();
+                std::string list = value();
+                for (char c : list)
+                    if (c >= '1' && c <= '5') o.sections.insert(c - '0');
+            } else if (a == "--help" || a == "-h") {
+                usage();
+                return 0;
+            } else {
+                usage();
+                return 2;
+            }
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "load_driver: %s\n", e.what());
+            return 2;
+        }
+    }
+
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    auto started = Clock::now();
+    try {
+        run.key_file = run.work / "k1.key";
+        write_file(run.key_file, hex_key());
+        run.scenario_file = run.work / "scenario.json";
+        write_file(run.scenario_file, relaxed_scenario(o.scenario_file));
+
+        std::printf("load_driver%s: Personal Outlook plugin vs the Microsoft stand-in (microsoft-sandbox, %d I/O threads,\n"
+                    "--quiet, scenario written at run time with mailbox_limits relaxed to unlimited), %u cores.\n"
+                    "Absolute numbers are for this machine and run only; compare ratios within the run.\n",
+                    o.quick ? " --quick (smoke run: sizes reduced, numbers not meaningful)" : "", o.sandbox_threads,
+                    std::thread::hardware_concurrency());
+        run.report["quick"] = o.quick;
+        run.report["cores"] = std::thread::hardware_concurrency();
+        run.report["sandbox_threads"] = o.sandbox_threads;
+        run.report["started_unix_ms"] = unix_ms();
+
+        if (o.sections.count(4)) section_load_time(run);
+        if (o.sections.count(1)) section_send_path(run);
+        if (o.sections.count(2)) section_refresh_storm(run);
+        if (o.sections.count(3) || o.sections.count(5)) section_store_and_memory(run);
+
+        heading("Targets");
+        for (const auto& line : run.target_lines) std::printf("- %s\n", line.c_str());
+        double total = seconds_since(started);
+        std::printf("\nTotal run time: %.1f s\n", total);
+        run.report["targets"] = json::value_from(run.target_lines);
+        run.report["run_seconds"] = total;
+        if (!o.json_path.empty()) write_file(o.json_path, json::serialize(run.report) + "\n");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "load_driver: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}

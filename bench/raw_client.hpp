@@ -1,0 +1,50 @@
+// The baseline: a good libcurl client posting byte-identical sendMail bodies with the same
+// headers to the same endpoint as the plugin. One multi handle for its whole life (so
+// connections are reused across runs, as the plugin's are), reused easy handles, the same
+// TLS trust anchors, HTTP version preference and connection limits as the plugin's HttpEngine.
+#pragma once
+
+#include "bench_util.hpp"
+
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct LoadRun {
+    int64_t ok = 0;       // completed inside the measured window with the expected result
+    int64_t failed = 0;   // completed inside the window with anything else
+    double window_s = 0;  // measured window (wall)
+    std::vector<double> latency_us;  // of the completions counted in the window
+    double client_cpu_s = 0;   // this process's CPU over the window
+    double sandbox_cpu_s = 0;  // the stand-in's CPU over the window
+    std::string first_failure;
+    double rate() const { return window_s > 0 ? static_cast<double>(ok) / window_s : 0; }
+};
+
+struct LoadSpec {
+    int concurrency = 1;
+    int per_account_cap = 0;  // 0 = none; else at most this many in flight per account (requests wait, FIFO)
+    double warmup_s = 0.2;    // not measured
+    double measure_s = 2.0;
+};
+
+class RawClient {
+public:
+    // url: {sandbox}/v1.0/me/sendMail; body: the exact bytes the plugin sends.
+    RawClient(std::string url, std::string ca_file, std::string body, long max_connections);
+    ~RawClient();
+    RawClient(const RawClient&) = delete;
+    RawClient& operator=(const RawClient&) = delete;
+
+    // Closed loop: `concurrency` logical requests outstanding; account i % tokens.size() for
+    // the i-th request; latency from issue (including any wait for the per-account cap) to
+    // completion. 202 is success.
+    LoadRun run(const std::vector<std::string>& tokens, const LoadSpec& spec, pid_t sandbox_pid);
+
+private:
+    struct Impl;
+    Impl* impl_;
+};
+
+}  // namespace bench

@@ -1,0 +1,62 @@
+// The Microsoft stand-in as a separate process (the microsoft-sandbox binary), with its
+// control API over HTTPS and its CPU use read from /proc.
+#pragma once
+
+#include "bench_util.hpp"
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace bench {
+
+struct SandboxOptions {
+    std::filesystem::path binary;
+    std::filesystem::path scenario_file;  // written at run time by the driver
+    std::filesystem::path tls_dir;
+    int threads = 2;
+};
+
+// One user's tokens from POST /_sandbox/bulk-grants.
+struct Grant {
+    std::string upn, user_id, tenant_id, access_token, refresh_token, scope;
+    int64_t expires_in = 0;
+};
+
+class SandboxProcess {
+public:
+    explicit SandboxProcess(const SandboxOptions& options);  // waits for "listening on"
+    ~SandboxProcess();  // SIGTERM + wait
+    SandboxProcess(const SandboxProcess&) = delete;
+    SandboxProcess& operator=(const SandboxProcess&) = delete;
+
+    pid_t pid() const { return pid_; }
+    const std::string& base_url() const { return base_url_; }
+    std::string ca_file() const { return (tls_dir_ / "ca.pem").string(); }
+    double cpu_seconds() const { return process_cpu_seconds(pid_); }
+
+    // Any /_sandbox/... endpoint; throws on an HTTP error.
+    json::value control(const std::string& method, const std::string& path, const json::value& body = nullptr) const;
+
+    // `count` users bulk<first..first+count-1>@contoso.example with tokens, in chunks.
+    std::vector<Grant> bulk_grants(const std::string& client_id, int first, int count) const;
+    void advance_clock(int64_t seconds) const;
+    void reset_counters() const;
+    // token_requests.by_user: lower-case UPN -> refresh_token requests.
+    std::map<std::string, int> refreshes_by_user() const;
+    void clear_messages() const;
+
+private:
+    pid_t pid_ = -1;
+    int stdout_fd_ = -1;
+    std::string base_url_;
+    std::filesystem::path tls_dir_;
+};
+
+// The default scenario with mailbox limits relaxed (no per-mailbox concurrency cap, no
+// message-rate limit), so the stand-in never throttles the load; written at run time.
+std::string relaxed_scenario(const std::filesystem::path& default_scenario_file);
+
+}  // namespace bench
