@@ -1,0 +1,229 @@
+// The end-to-end harness: starts the local Microsoft stand-in and the reference host exactly as
+// scripts/demo.sh does (fresh token key, free ports, users rita and sam, the Personal Outlook
+// provider pointed at the stand-in and the mock provider writing to a temp folder), launches the
+// Debian Chromium through playwright-core, and tears everything down again, also on failure.
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+export const WORK_USER = 'adele@contoso.example';
+export const APPROVAL_USER = 'ben@fabrikam.example';
+export const CLIENT_ID = '11111111-2222-4333-8444-555555555555';
+
+// Flags for a headless Chromium on a machine without a network: nothing may phone home.
+export const CHROMIUM_FLAGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+export function fail(message) {
+  throw new Error(`e2e: ${message}`);
+}
+
+function resolveBuildDir() {
+  const dir = process.env.E2E_BUILD_DIR;
+  if (!dir) fail('E2E_BUILD_DIR is not set: point it at a build directory (e.g. build/dev), or use tests/e2e/run.sh BUILD_DIR');
+  const abs = path.resolve(dir);
+  for (const rel of ['bin/host_stub', 'bin/microsoft-sandbox', 'manifests/outlook.json', 'manifests/mock.json',
+                     'lib/liboutlook_plugin.so', 'lib/libmock_provider.so', 'sandbox-tls/ca.pem', 'sandbox-tls/server-key.pem'])
+    if (!fs.existsSync(path.join(abs, rel))) fail(`${path.join(abs, rel)} is missing: build first (cmake --build ${dir})`);
+  return abs;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForLine(file, regex, child, what, timeoutMs = 15000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const m = text.match(regex);
+    if (m) return m[1];
+    if (child.exitCode !== null || child.signalCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  fail(`${what} did not start (exit ${child.exitCode ?? child.signalCode ?? 'none'})`);
+}
+
+// SHA-256 of the DER SubjectPublicKeyInfo of the stand-in's server key, base64: what Chromium's
+// --ignore-certificate-errors-spki-list pins.
+function spkiHash(keyFile) {
+  const der = execFileSync('openssl', ['pkey', '-in', keyFile, '-pubout', '-outform', 'DER']);
+  return execFileSync('openssl', ['dgst', '-sha256', '-binary'], { input: der }).toString('base64');
+}
+
+export class Harness {
+  constructor() {
+    this.children = [];
+    this.logs = {};
+  }
+
+  async start() {
+    this.buildDir = resolveBuildDir();
+    this.artifacts = path.resolve(process.env.E2E_ARTIFACTS_DIR || path.join(this.buildDir, 'e2e-artifacts'));
+    fs.rmSync(this.artifacts, { recursive: true, force: true });
+    fs.mkdirSync(this.artifacts, { recursive: true });
+    this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'ep-e2e-'));
+    this.tlsDir = path.join(this.buildDir, 'sandbox-tls');
+    this.ca = fs.readFileSync(path.join(this.tlsDir, 'ca.pem'));
+    // Kill the servers even if the test process dies without running its after() hooks.
+    this.onExit = () => this.killChildren();
+    process.on('exit', this.onExit);
+
+    // 1. The Microsoft stand-in (HTTPS, test CA from the build).
+    const sandbox = this.spawn('sandbox', path.join(this.buildDir, 'bin/microsoft-sandbox'),
+                               ['--port', '0', '--tls-dir', this.tlsDir, '--quiet']);
+    this.sandboxUrl = await waitForLine(sandbox.out, /^listening on (\S+)$/m, sandbox.child, 'the Microsoft stand-in');
+    this.sandboxOrigin = new URL(this.sandboxUrl).origin;
+
+    // 2. The host: a fresh token-encryption key (never committed) and a config naming both providers.
+    fs.writeFileSync(path.join(this.work, 'token-key'),
+                     execFileSync('openssl', ['rand', '-hex', '32']).toString(), { mode: 0o600 });
+    const hostPort = await freePort();
+    this.hostUrl = `http://127.0.0.1:${hostPort}`;
+    const config = {
+      store: { path: 'host.db' },
+      log_level: 'info',
+      users: [{ id: 'rita', display_name: 'Rita Recruiter' }, { id: 'sam', display_name: 'Sam Sourcer' }],
+      web: { listen_address: '127.0.0.1', port: hostPort, debug_clock: true },
+      providers: [
+        { manifest: path.join(this.buildDir, 'manifests/outlook.json'),
+          config: {
+            client_id: CLIENT_ID,
+            authority: 'common',
+            endpoints: { login: this.sandboxUrl, graph: `${this.sandboxUrl}/v1.0` },
+            tls: { ca_file: path.join(this.tlsDir, 'ca.pem') },
+            redirect_uri: `${this.hostUrl}/callback`,
+            token_encryption: { active_key: 'e2e', keys: [{ id: 'e2e', file: '${config_dir}/token-key' }] },
+          } },
+        { manifest: path.join(this.buildDir, 'manifests/mock.json'),
+          config: { outbox_dir: '${config_dir}/mock-outbox', address: 'rita.recruiter@example.com',
+                    display_name: 'Rita Recruiter' } },
+      ],
+    };
+    fs.writeFileSync(path.join(this.work, 'host.json'), JSON.stringify(config, null, 2));
+    const host = this.spawn('host', path.join(this.buildDir, 'bin/host_stub'),
+                            ['--config', path.join(this.work, 'host.json'), 'serve']);
+    this.settingsUrl = await waitForLine(host.out, /^Settings page: (\S+)$/m, host.child, 'the host');
+
+    // 3. Chromium, trusting exactly the stand-in's server key (see README: TLS trust).
+    const executablePath = process.env.E2E_CHROMIUM || '/usr/bin/chromium';
+    if (!fs.existsSync(executablePath))
+      fail(`Chromium not found at ${executablePath}: install the Debian package "chromium" (or set E2E_CHROMIUM)`);
+    this.spki = spkiHash(path.join(this.tlsDir, 'server-key.pem'));
+    this.browser = await chromium.launch({
+      executablePath,
+      args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${this.spki}`],
+      timeout: 30000,
+    });
+  }
+
+  spawn(name, file, args) {
+    const out = path.join(this.work, `${name}.out`);
+    const err = path.join(this.work, `${name}.log`);
+    const child = spawn(file, args, {
+      cwd: this.work,
+      stdio: ['ignore', fs.openSync(out, 'w'), fs.openSync(err, 'w')],
+    });
+    child.on('error', () => {});
+    this.children.push(child);
+    this.logs[name] = { out, err };
+    return { child, out, err };
+  }
+
+  // A new browser window with its own cookies (a different person at a different computer).
+  async newPage() {
+    const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(15000);
+    page.setDefaultNavigationTimeout(15000);
+    return page;
+  }
+
+  async screenshot(page, name, timeout = 15000) {
+    const file = path.join(this.artifacts, `${name}.png`);
+    await page.screenshot({ path: file, fullPage: true, timeout });
+    return file;
+  }
+
+  // The stand-in's control API over HTTPS, verified against the test CA (never unverified).
+  sandbox(method, pathAndQuery, body) {
+    const url = new URL(pathAndQuery, this.sandboxUrl);
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = https.request(url, {
+        method, ca: this.ca, timeout: 10000,
+        headers: data ? { 'Content-Type': 'application/json', 'Content-Length': data.length } : {},
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => {
+          if (res.statusCode >= 300) return reject(new Error(`stand-in ${method} ${url.pathname}: HTTP ${res.statusCode} ${text}`));
+          try { resolve(text ? JSON.parse(text) : null); } catch (e) { reject(e); }
+        });
+      });
+      req.on('timeout', () => req.destroy(new Error(`stand-in ${method} ${url.pathname}: timed out`)));
+      req.on('error', reject);
+      req.end(data);
+    });
+  }
+
+  async sandboxMessages(user) {
+    const r = await this.sandbox('GET', `/_sandbox/messages?user=${encodeURIComponent(user)}`);
+    return Array.isArray(r) ? r : r.messages;
+  }
+
+  // The host's debug clock (web.debug_clock: true).
+  async advanceHostClock(seconds) {
+    const res = await fetch(`${this.hostUrl}/_debug/clock`, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ advance_seconds: seconds }),
+    });
+    if (!res.ok) fail(`host debug clock: HTTP ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+
+  tail(name, lines = 40) {
+    const out = [];
+    for (const f of [this.logs[name]?.out, this.logs[name]?.err]) {
+      if (f && fs.existsSync(f)) out.push(fs.readFileSync(f, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'));
+    }
+    return out.filter(Boolean).join('\n');
+  }
+
+  killChildren() {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
+  }
+
+  async stop({ keepLogs = false } = {}) {
+    try {
+      if (this.browser) await this.browser.close();
+    } catch { /* already gone */ }
+    this.killChildren();
+    await Promise.all(this.children.map((c) => (c.exitCode !== null || c.signalCode !== null)
+      ? null
+      : new Promise((r) => { const t = setTimeout(() => { c.kill('SIGKILL'); r(); }, 5000); c.once('exit', () => { clearTimeout(t); r(); }); })));
+    process.off('exit', this.onExit);
+    if (this.work) {
+      if (keepLogs) {
+        for (const [name, f] of Object.entries(this.logs))
+          for (const file of [f.out, f.err])
+            if (fs.existsSync(file)) fs.copyFileSync(file, path.join(this.artifacts, path.basename(file)));
+      }
+      fs.rmSync(this.work, { recursive: true, force: true });
+    }
+  }
+}
