@@ -68,6 +68,7 @@ export class Harness {
   constructor() {
     this.children = [];
     this.logs = {};
+    this.consoleErrors = [];
   }
 
   async start() {
@@ -147,6 +148,12 @@ export class Harness {
   async newPage() {
     const context = await this.browser.newContext({ viewport: { width: 1100, height: 900 } });
     const page = await context.newPage();
+    // What a person would not see but a developer should: script errors and console errors
+    // (e.g. a Content-Security-Policy refusal), listed after the run in browser-console.txt.
+    // URLs without their query: an authorization code or state never lands in an artifact.
+    const where = () => { const u = new URL(page.url()); return `${u.origin}${u.pathname}`; };
+    page.on('console', (m) => { if (m.type() === 'error') this.consoleErrors.push(`${where()}: ${m.text()}`); });
+    page.on('pageerror', (e) => this.consoleErrors.push(`${where()}: uncaught ${e.message}`));
     page.setDefaultTimeout(15000);
     page.setDefaultNavigationTimeout(15000);
     return page;
@@ -217,6 +224,8 @@ export class Harness {
       ? null
       : new Promise((r) => { const t = setTimeout(() => { c.kill('SIGKILL'); r(); }, 5000); c.once('exit', () => { clearTimeout(t); r(); }); })));
     process.off('exit', this.onExit);
+    if (this.artifacts && this.consoleErrors.length)
+      fs.writeFileSync(path.join(this.artifacts, 'browser-console.txt'), `${this.consoleErrors.join('\n')}\n`);
     if (this.work) {
       if (keepLogs) {
         for (const [name, f] of Object.entries(this.logs))

@@ -35,7 +35,8 @@ function step(name, fn) {
       failedStep = name;
       if (page) await h.screenshot(page, `FAILED-${name.replace(/[^A-Za-z0-9]+/g, '-').slice(0, 60)}`, 5000).catch(() => {});
       const logs = ['host', 'sandbox'].map((n) => `--- ${n} log (last lines) ---\n${h.tail(n)}`).join('\n');
-      e.stack = `${e.stack}\n  the browser was at: ${page?.url()}\n${logs}`;
+      const at = page ? new URL(page.url()) : null;  // without the query: no code or state in the output
+      e.stack = `${e.stack}\n  the browser was at: ${at ? at.origin + at.pathname : '(no page)'}\n${logs}`;
       throw e;
     }
   });
