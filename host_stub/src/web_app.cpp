@@ -238,11 +238,13 @@ WebResponse WebApp::sign_in(const WebRequest& r) {
     std::string sid = session_id_of(r);
     Form form = parse_form(r.body);
     std::string user_id = form["user_id"];
+    bool valid_form;
     {
         std::lock_guard lock(mutex_);
         Session* s = session(sid);
-        if (!s || form["csrf"] != s->csrf) return sign_in_page("Your sign-in form expired; pick a user again.");
+        valid_form = s && !s->csrf.empty() && form["csrf"] == s->csrf;
     }
+    if (!valid_form) return sign_in_page("Your sign-in form expired; pick a user again.");
     if (!rt_.store->user(user_id)) return sign_in_page("Unknown user.");
     // A fresh session id at sign-in: a session fixed before sign-in is worth nothing after.
     std::string new_sid = random_token();
