@@ -14,7 +14,11 @@ packages=(
 )
 if [[ "${1:-}" == "--with-test-tools" ]]; then
   # Browser end-to-end test and fuzzing.
-  packages+=(chromium nodejs npm clang-14 libclang-rt-14-dev)
+  packages+=(chromium clang-14 libclang-rt-14-dev)
+  # Node.js may already come from elsewhere (e.g. NodeSource, whose nodejs bundles npm and
+  # conflicts with Debian's npm package): only install Debian's when the commands are missing.
+  command -v node >/dev/null || packages+=(nodejs)
+  command -v npm >/dev/null || packages+=(npm)
 fi
 
 missing=()
