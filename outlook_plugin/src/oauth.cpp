@@ -289,8 +289,11 @@ std::string check_granted_scopes(std::string_view granted) {
 }
 
 GrantFailure classify_token_failure(const TokenResponse& r) {
+    std::string code = !r.error ? (r.http_status ? "http_" + std::to_string(r.http_status) : "network")
+                       : r.error->code ? "AADSTS" + std::to_string(r.error->code)
+                                       : r.error->error;
     auto transient = [&](std::string message) {
-        return GrantFailure{GrantFailureKind::transient, "", std::move(message), r.error ? r.error->error : "network"};
+        return GrantFailure{GrantFailureKind::transient, "", std::move(message), code};
     };
     if (!r.error) {
         if (r.http_status == 429 || r.http_status >= 500 || r.http_status == 0)
@@ -298,7 +301,6 @@ GrantFailure classify_token_failure(const TokenResponse& r) {
         return transient("Microsoft's sign-in service gave an unexpected answer (" + r.problem + "); will retry");
     }
     const AadError& e = *r.error;
-    std::string code = e.code ? "AADSTS" + std::to_string(e.code) : e.error;
     auto dead = [&](const char* reason, const char* message) {
         return GrantFailure{GrantFailureKind::dead_grant, reason, message, code};
     };
