@@ -86,7 +86,10 @@ async function signInToHost(userId, displayName) {
   assert.equal(await text('h1'), 'Sign in');
   assert.match(await text(`label:has(#user-${userId})`), new RegExp(`^${displayName} \\(${userId}\\)$`));
   await page.check(`#user-${userId}`);
-  await Promise.all([page.waitForURL(onHost()), page.click('#sign-in')]);
+  await Promise.all([page.waitForNavigation(), page.click('#sign-in')]);
+  if (!onHost()(new URL(page.url())))
+    assert.fail(`signing in as ${userId} did not reach the settings page; the host shows: ` +
+                JSON.stringify(await page.locator('.flash').allInnerTexts()));
   assert.equal(await text('#signed-in-as'), displayName);
   assert.equal(await text('h1'), 'Communication');
   assert.equal(await text('.crumb'), 'Settings > Communication');
