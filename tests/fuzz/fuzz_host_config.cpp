@@ -64,12 +64,16 @@ void check_accepted(std::string_view text, const host::HostConfig& c) {
     for (std::size_t i = 0; i < c.providers.size(); ++i) {
         const host::ProviderSetting& p = c.providers[i];
         FUZZ_CHECK(p.manifest.is_absolute(), p.manifest.string());
+        // The provider parses this document itself: it must be JSON (an object), whatever
+        // the numbers in the host config were.
         boost::system::error_code ec;
         const json::value config = json::parse(p.config_json, ec);
         FUZZ_CHECK(!ec && config.is_object(), p.config_json);
+        // Compared as text, not as values: Boost.JSON 1.81 does not parse every double back
+        // to the same bits, which is not what this checks.
         const json::value* original = providers[i].as_object().if_contains("config");
         const json::value want = original != nullptr ? expanded_value(*original, dir) : json::value(json::object());
-        FUZZ_CHECK(config == want, p.config_json + "  expected  " + json::serialize(want));
+        FUZZ_CHECK(p.config_json == json::serialize(want), p.config_json + "  expected  " + json::serialize(want));
     }
 }
 
