@@ -14,6 +14,7 @@
 #include <oauth.hpp>
 
 #include <array>
+#include <cstdint>
 #include <set>
 #include <string>
 
@@ -21,6 +22,9 @@ namespace {
 
 constexpr std::array<int, 16> kStatuses = {200, 400, 401, 429, 500, 503, 0, 403,
                                            404, 408, 200, 302, 504, 201, 999, -1};
+
+// Largest lifetime in seconds for which now_ms + lifetime * 1000 stays in int64_t until 2100.
+constexpr std::int64_t kMaxSafeLifetimeS = (INT64_MAX - 4'102'444'800'000) / 1000;
 
 // The scopes normalise_scopes reports, as a set of words.
 std::set<std::string> words(std::string_view s) {
@@ -74,6 +78,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     if (r.success) {
         FUZZ_CHECK(status == 200, body);
         FUZZ_CHECK(!r.success->access_token.empty() && r.success->expires_in_s > 0, body);
+        // Callers turn lifetimes into deadlines as now + seconds * 1000 (connect_flow.cpp,
+        // token_manager.cpp): a lifetime the parser lets through must not overflow that.
+        FUZZ_CHECK(r.success->expires_in_s <= kMaxSafeLifetimeS && r.success->refresh_in_s <= kMaxSafeLifetimeS,
+                   std::to_string(r.success->expires_in_s) + " / " + std::to_string(r.success->refresh_in_s));
         check_scopes(r.success->scope);
     }
     if (r.error) FUZZ_CHECK(fuzz::is_document_safe(r.error->description), r.error->description);
