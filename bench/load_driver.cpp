@@ -46,7 +46,8 @@ struct Options {
     int sandbox_threads = 2;
     int rounds = 3;          // section 1: runs per row and client, alternating order; medians
     double measure_s = 2.0;  // section 1: measured window per run
-    std::vector<std::pair<std::size_t, int>> only_rows;  // section 1: --row A:C (profiling), empty = all
+    std::vector<std::pair<std::size_t, int>> only_rows;
+    bool diagnose = false;  // section 1: also run raw clients that imitate the plugin's HttpEngine habits  // section 1: --row A:C (profiling), empty = all
     fs::path sandbox_bin = BENCH_SANDBOX_BIN;
     fs::path tls_dir = BENCH_SANDBOX_TLS_DIR;
     fs::path scenario_file = BENCH_SCENARIO_FILE;
@@ -100,7 +101,7 @@ json::object summary_json(const Summary& s) {
 // ---- 1. send path ----------------------------------------------------------------------------
 
 struct Aggregate {
-    std::vector<double> rates, cpu_per_req_us, sandbox_pct;
+    std::vector<double> rates, cpu_per_req_us, sandbox_pct, sandbox_us_per_req;
     std::vector<double> latency_us;
     int64_t ok = 0, failed = 0;
     std::string first_failure;
@@ -108,6 +109,7 @@ struct Aggregate {
         rates.push_back(r.rate());
         if (r.ok) cpu_per_req_us.push_back(r.client_cpu_s * 1e6 / static_cast<double>(r.ok));
         sandbox_pct.push_back(r.window_s > 0 ? r.sandbox_cpu_s / r.window_s * 100 : 0);
+        if (r.ok) sandbox_us_per_req.push_back(r.sandbox_cpu_s * 1e6 / static_cast<double>(r.ok));
         latency_us.insert(latency_us.end(), r.latency_us.begin(), r.latency_us.end());
         ok += r.ok;
         failed += r.failed;
@@ -120,6 +122,7 @@ struct Aggregate {
                             {"latency", summary_json(summarize(latency_us))},
                             {"client_cpu_us_per_send", median(cpu_per_req_us)},
                             {"sandbox_cpu_pct_of_core", median(sandbox_pct)},
+                            {"sandbox_cpu_us_per_send", median(sandbox_us_per_req)},
                             {"ok", ok},
                             {"failed", failed},
                             {"first_failure", first_failure}};
@@ -232,10 +235,53 @@ void section_send_path(Run& run) {
                                         {"ratio_plugin_over_raw_uncapped", ru.rate() > 0 ? p.rate() / ru.rate() : 0}});
         }
     }
+    json::array diagnosis;
+    if (o.diagnose) {
+        // Which of the HttpEngine's habits cost what: raw clients that copy one habit each.
+        std::printf("\nDiagnosis: raw libcurl copying one habit of the plugin's HttpEngine at a time (capped 4/account).\n"
+                    "readcb = body through CURLOPT_READFUNCTION (as HttpEngine); fresh = new easy handle per request.\n");
+        std::printf("%8s %5s | %-22s %9s %8s %8s %10s %10s\n", "accounts", "conc", "client", "sends/s", "p50", "p99",
+                    "cpu us/req", "sb us/req");
+        RawClient raw_readcb(sb->base_url() + "/v1.0/me/sendMail", sb->ca_file(), body, 256, RawVariant{true, false});
+        RawClient raw_fresh(sb->base_url() + "/v1.0/me/sendMail", sb->ca_file(), body, 256, RawVariant{false, true});
+        RawClient raw_both(sb->base_url() + "/v1.0/me/sendMail", sb->ca_file(), body, 256, RawVariant{true, true});
+        std::vector<std::pair<std::size_t, int>> rows_to_run = o.only_rows;
+        if (rows_to_run.empty()) rows_to_run = {{1, 1}, {20, 16}, {max_accounts, 256}};
+        for (auto [accounts, conc] : rows_to_run) {
+            std::vector<std::string> ids = account_ids(accounts), tokens;
+            for (std::size_t i = 0; i < accounts; ++i) tokens.push_back(grants[i].access_token);
+            LoadSpec spec{conc, 4, warmup_s, measure_s};
+            std::vector<std::pair<std::string, Aggregate>> results = {
+                {"raw (baseline)", {}}, {"raw + readcb", {}}, {"raw + fresh", {}}, {"raw + readcb + fresh", {}}, {"plugin", {}}};
+            LoadSpec wide{256, 4, 0.0, o.quick ? 0.3 : 1.0};  // open the variants' connections first
+            raw_readcb.run(tokens, wide, sb->pid());
+            raw_fresh.run(tokens, wide, sb->pid());
+            raw_both.run(tokens, wide, sb->pid());
+            for (int r = 0; r < rounds; ++r) {
+                results[0].second.add(raw.run(tokens, spec, sb->pid()));
+                results[1].second.add(raw_readcb.run(tokens, spec, sb->pid()));
+                results[2].second.add(raw_fresh.run(tokens, spec, sb->pid()));
+                results[3].second.add(raw_both.run(tokens, spec, sb->pid()));
+                results[4].second.add(plugin_run(*plugin, ids, message, spec, sb->pid()));
+                sb->clear_messages();
+            }
+            json::object row{{"accounts", accounts}, {"concurrency", conc}};
+            for (auto& [name, agg] : results) {
+                Summary su = summarize(agg.latency_us);
+                std::printf("%8zu %5d | %-22s %9s %8s %8s %10.0f %10.0f\n", accounts, conc, name.c_str(),
+                            thousands(agg.rate()).c_str(), ms(su.p50).c_str(), ms(su.p99).c_str(),
+                            median(agg.cpu_per_req_us), median(agg.sandbox_us_per_req));
+                row[name] = agg.to_json();
+            }
+            std::fflush(stdout);
+            diagnosis.push_back(std::move(row));
+        }
+    }
     double sb_pct = section_cpu.percent_of_core();
     std::printf("\nStand-in CPU over the whole section: %.0f%% of one core (%d I/O threads; 2 cores shared with this process).\n",
                 sb_pct, o.sandbox_threads);
     run.report["send_path"] = json::object{{"rows", std::move(rows)},
+                                           {"diagnosis", std::move(diagnosis)},
                                            {"body_bytes", body.size()},
                                            {"rounds", rounds},
                                            {"measure_s", measure_s},
@@ -667,7 +713,8 @@ void usage() {
         "  --sandbox-threads  I/O threads of the microsoft-sandbox process (default 2)\n"
         "  --rounds N         section 1: runs per cell and client (default 3)\n"
         "  --measure-seconds  section 1: measured window per run (default 2)\n"
-        "  --row A:C          section 1: only this row (repeatable; for profiling)\n");
+        "  --row A:C          section 1: only this row (repeatable; for profiling)\n"
+        "  --diagnose         section 1: also run raw clients copying one HttpEngine habit each\n");
 }
 
 }  // namespace
@@ -695,6 +742,7 @@ int main(int argc, char** argv) {
             else if (a == "--sandbox-threads") o.sandbox_threads = std::stoi(value());
             else if (a == "--rounds") o.rounds = std::max(1, std::stoi(value()));
             else if (a == "--measure-seconds") o.measure_s = std::stod(value());
+            else if (a == "--diagnose") o.diagnose = true;
             else if (a == "--row") {
                 std::string v = value();
                 auto colon = v.find(':');

@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cstring>
 #include <deque>
 #include <stdexcept>
 #include <unistd.h>
@@ -15,8 +17,14 @@ size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
 }  // namespace
 
 struct RawClient::Impl {
-    Impl(std::string u, std::string ca, std::string b) : url(std::move(u)), ca_file(std::move(ca)), body(std::move(b)) {}
+    Impl(std::string u, std::string ca, std::string b, RawVariant v)
+        : url(std::move(u)), ca_file(std::move(ca)), body(std::move(b)), variant(v) {}
     std::string url, ca_file, body;
+    RawVariant variant;
+    struct Upload {
+        const std::string* body;
+        std::size_t offset;
+    };
     CURLM* multi = nullptr;
     std::vector<CURL*> idle;  // configured easy handles, reused
     uint64_t uuid_state = 0x5eed;
@@ -26,6 +34,7 @@ struct RawClient::Impl {
         Clock::time_point issued;
         curl_slist* headers = nullptr;
         CURL* easy = nullptr;
+        Upload upload{nullptr, 0};
     };
 
     CURL* take_easy() {
@@ -47,14 +56,28 @@ struct RawClient::Impl {
         curl_easy_setopt(e, CURLOPT_CAINFO, ca_file.c_str());
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard);
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());  // not copied
+        if (!variant.read_callback_upload)
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());  // not copied
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
         return e;
     }
+
+    static size_t read_body(char* buffer, size_t size, size_t n, void* user) {
+        auto* u = static_cast<Upload*>(user);
+        size_t chunk = std::min(size * n, u->body->size() - u->offset);
+        std::memcpy(buffer, u->body->data() + u->offset, chunk);
+        u->offset += chunk;
+        return chunk;
+    }
+
+    void give_back(CURL* e) {
+        if (variant.fresh_easy_handles) curl_easy_cleanup(e);
+        else idle.push_back(e);
+    }
 };
 
-RawClient::RawClient(std::string url, std::string ca_file, std::string body, long max_connections)
-    : impl_(new Impl(std::move(url), std::move(ca_file), std::move(body))) {
+RawClient::RawClient(std::string url, std::string ca_file, std::string body, long max_connections, RawVariant variant)
+    : impl_(new Impl(std::move(url), std::move(ca_file), std::move(body), variant)) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     impl_->multi = curl_multi_init();
     curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
@@ -96,6 +119,11 @@ LoadRun RawClient::run(const std::vector<std::string>& tokens, const LoadSpec& s
         r->headers = curl_slist_append(r->headers, "Expect:");
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
         curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+        if (im.variant.read_callback_upload) {
+            r->upload = Impl::Upload{&im.body, 0};
+            curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, &Impl::read_body);
+            curl_easy_setopt(r->easy, CURLOPT_READDATA, &r->upload);
+        }
         ++in_flight[r->account];
         curl_multi_add_handle(im.multi, r->easy);
     };
@@ -137,7 +165,7 @@ LoadRun RawClient::run(const std::vector<std::string>& tokens, const LoadSpec& s
             long status = 0;
             curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
             curl_multi_remove_handle(im.multi, e);
-            im.idle.push_back(e);
+            im.give_back(e);
             curl_slist_free_all(r->headers);
             auto done = Clock::now();
             if (done >= measure_from && done <= measure_to) {  // the window is by timestamps only

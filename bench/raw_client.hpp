@@ -29,10 +29,17 @@ struct LoadSpec {
     double measure_s = 2.0;
 };
 
+// Diagnostic variants (never the baseline): imitate one habit of the plugin's HttpEngine at a
+// time, to measure what it costs (--diagnose in load_driver).
+struct RawVariant {
+    bool read_callback_upload = false;  // body through CURLOPT_READFUNCTION (headers and body written separately)
+    bool fresh_easy_handles = false;    // curl_easy_init + full setup + curl_easy_cleanup per request
+};
+
 class RawClient {
 public:
     // url: {sandbox}/v1.0/me/sendMail; body: the exact bytes the plugin sends.
-    RawClient(std::string url, std::string ca_file, std::string body, long max_connections);
+    RawClient(std::string url, std::string ca_file, std::string body, long max_connections, RawVariant variant = {});
     ~RawClient();
     RawClient(const RawClient&) = delete;
     RawClient& operator=(const RawClient&) = delete;
