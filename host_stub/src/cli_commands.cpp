@@ -287,6 +287,62 @@ int cmd_delete_user(host::HostRuntime& rt, const GlobalOptions& o, const std::ve
     return kOk;
 }
 
+int cmd_settings(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    po::options_description desc("settings");
+    desc.add_options()("user", po::value<std::string>()->required(), "")("channel", po::value<std::string>(), "")(
+        "email-provider", po::value<std::string>(), "");
+    auto vm = parse(args, desc);
+    std::string user = vm["user"].as<std::string>();
+    if (!rt.store->user(user)) throw std::runtime_error("no host user '" + user + "' (users come from the host config)");
+    host::CommunicationSettings s = rt.store->settings(user);
+    if (vm.count("channel")) {
+        if (vm["channel"].as<std::string>() != "email") throw UsageError("--channel: only \"email\" is supported");
+        s.preferred_channel = "email";
+    }
+    if (vm.count("email-provider")) {
+        std::string p = vm["email-provider"].as<std::string>();
+        rt.providers->instance(p);  // throws, saying why, when unavailable
+        s.email_provider = p;
+    }
+    rt.store->save_settings(user, s);
+    print(o, json::serialize(json::object{{"user", user}, {"preferred_channel", s.preferred_channel}, {"email_provider", s.email_provider}}),
+          user + ": preferred channel " + s.preferred_channel + ", email provider " +
+              (s.email_provider.empty() ? "(none)" : s.email_provider));
+    return kOk;
+}
+
+// Queues a nudge in the durable outbox (sent by `serve`'s worker, like the settings page's).
+int cmd_nudge(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    po::options_description desc("nudge");
+    desc.add_options()("user", po::value<std::string>()->required(), "")("to", po::value<std::string>()->required(), "")(
+        "subject", po::value<std::string>()->required(), "")("text", po::value<std::string>()->required(), "");
+    auto vm = parse(args, desc);
+    json::object message{{"to", json::array{json::object{{"address", vm["to"].as<std::string>()}}}},
+                         {"subject", vm["subject"].as<std::string>()},
+                         {"text", vm["text"].as<std::string>()}};
+    int64_t id = rt.outbox->enqueue(vm["user"].as<std::string>(), std::move(message));
+    print(o, json::serialize(json::object{{"id", id}}), "queued nudge " + std::to_string(id));
+    return kOk;
+}
+
+int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    po::options_description desc("outbox");
+    desc.add_options()("user", po::value<std::string>()->required(), "")("limit", po::value<int>()->default_value(50), "");
+    auto vm = parse(args, desc);
+    json::array list;
+    std::string text;
+    for (const auto& n : rt.store->outbox(vm["user"].as<std::string>(), vm["limit"].as<int>())) {
+        list.push_back(json::object{{"id", n.id}, {"state", host::to_string(n.state)}, {"to", n.to}, {"subject", n.subject},
+                                    {"provider", n.provider}, {"attempts", n.attempts}, {"code", n.last_code},
+                                    {"message", n.last_message}, {"client_request_id", n.client_request_id}});
+        text += std::to_string(n.id) + "\t" + host::to_string(n.state) + "\t" + n.to + "\t" + n.subject +
+                (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
+    }
+    if (o.json) std::cout << json::serialize(json::object{{"outbox", list}}) << "\n";
+    else std::cout << (text.empty() ? "(empty)\n" : text);
+    return kOk;
+}
+
 // Runs the settings page and the outbox until SIGINT or SIGTERM (blocked by run_command
 // before any thread started, so that this thread alone receives them).
 int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
@@ -328,6 +384,9 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"disconnect", cmd_disconnect},
         {"send", cmd_send},
         {"delete-user", cmd_delete_user},
+        {"settings", cmd_settings},
+        {"nudge", cmd_nudge},
+        {"outbox", cmd_outbox},
         {"serve", cmd_serve}};
     auto it = commands.find(command);
     if (it == commands.end()) {
@@ -344,6 +403,9 @@ int run_command(const std::string& command, const std::vector<std::string>& args
     try {
         auto rt = std::make_unique<host::HostRuntime>(options.config_path);
         return it->second(*rt, options, args);
+    } catch (const host::OutboxError& e) {
+        std::fprintf(stderr, "host_stub: %s: %s\n", command.c_str(), e.what());
+        return kNotSuccessful;
     } catch (const UsageError& e) {
         std::fprintf(stderr, "host_stub: %s: %s (see --help)\n", command.c_str(), e.what());
         return kUsage;

@@ -34,6 +34,11 @@ commands:
              [--reply-to ADDR] --subject S (--text T | --html H | both) [--attach FILE...]
              [--header "x-name: value"...] [--importance low|normal|high]
              [--no-save-to-sent-items] [--client-request-id ID]
+  settings   --user ID [--channel email] [--email-provider ID]
+                                   show or change a user's communication settings
+  nudge      --user ID --to ADDR --subject S --text T
+                                   queue a nudge in the durable outbox (sent by `serve`)
+  outbox     --user ID [--limit N] list a user's nudges and their states
   delete-user --user ID            delete a host user: every provider forgets the account
   serve      [--port N]            run the settings page and the outbox until Ctrl-C
 

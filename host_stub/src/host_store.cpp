@@ -34,6 +34,7 @@ void create_schema(SqliteDb& db) {
             " sent_ms INTEGER NOT NULL DEFAULT 0)");
     db.exec("CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, not_before_ms)");
     db.exec("CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id, id)");
+    db.exec("CREATE INDEX IF NOT EXISTS outbox_user_state ON outbox (user_id, state)");
 }
 
 constexpr const char* kNudgeColumns =
@@ -152,16 +153,23 @@ int64_t HostStore::enqueue(const std::string& user_id, const std::string& provid
     return id;
 }
 
-std::vector<Nudge> HostStore::claim_due(int64_t now_ms, int limit) {
+std::vector<Nudge> HostStore::claim_due(int64_t now_ms, int limit, int per_user) {
     std::lock_guard lock(*db_.mutex);
     Transaction tx(*db_.db);
     std::vector<Nudge> out;
     {
+        // At most `per_user` nudges of one user are with the provider at a time: a nudge marked
+        // sending becomes needs_review after a crash, so nothing is marked sending that is
+        // only going to wait in the provider's own queue.
         Statement s(*db_.db, std::string("UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_ms = ?1 "
-                                         "WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued','throttled') "
-                                         "AND not_before_ms <= ?1 ORDER BY not_before_ms, id LIMIT ?2) RETURNING ") +
+                                         "WHERE id IN (SELECT id FROM ("
+                                         "  SELECT d.id, d.not_before_ms, ROW_NUMBER() OVER (PARTITION BY d.user_id "
+                                         "      ORDER BY d.not_before_ms, d.id) AS position,"
+                                         "    (SELECT count(*) FROM outbox b WHERE b.user_id = d.user_id AND b.state = 'sending') AS busy"
+                                         "  FROM outbox d WHERE d.state IN ('queued','throttled') AND d.not_before_ms <= ?1)"
+                                         " WHERE position + busy <= ?3 ORDER BY not_before_ms, id LIMIT ?2) RETURNING ") +
                                  kNudgeColumns);
-        s.bind(1, now_ms).bind(2, static_cast<int64_t>(limit));
+        s.bind(1, now_ms).bind(2, static_cast<int64_t>(limit)).bind(3, static_cast<int64_t>(per_user));
         while (s.step()) out.push_back(read_nudge(s));
     }
     tx.commit();

@@ -57,8 +57,8 @@ public:
     int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& message_json,
                     const std::string& client_request_id, int64_t now_ms);
     // Atomically moves up to `limit` due nudges (queued/throttled with not_before <= now) to
-    // sending and returns them.
-    std::vector<Nudge> claim_due(int64_t now_ms, int limit);
+    // sending, at most `per_user` sending per user, and returns them.
+    std::vector<Nudge> claim_due(int64_t now_ms, int limit, int per_user = 4);
     // Records a provider's outcome for a nudge that is `sending` (and only then: a late or
     // duplicate completion never overwrites a newer state). Returns whether it applied.
     struct Outcome {

@@ -16,6 +16,12 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& stdin_text = {},
                           const std::vector<std::string>& extra_env = {});
 
+// Starts a program in the background with stdout/stderr appended to files; returns its pid.
+int spawn_process(const std::vector<std::string>& argv, const std::filesystem::path& stdout_file,
+                  const std::filesystem::path& stderr_file);
+// Sends `signal` and waits for the process; returns its exit code (-signal when killed).
+int stop_process(int pid, int signal);
+
 // A fresh directory under the build tree, removed when the object goes away.
 class TempDir {
 public:
