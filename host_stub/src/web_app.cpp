@@ -173,8 +173,9 @@ WebResponse WebApp::handle(const WebRequest& r) {
     std::string path = path_of(r.target);
     std::string sid = session_id_of(r);
     if (path == "/healthz") return WebResponse{200, {{"Content-Type", "text/plain"}}, "ok\n"};
+    if (path == "/favicon.ico") return WebResponse{404, {{"Content-Type", "text/plain"}}, ""};
     if (path == "/_debug/clock" && r.method == "POST") return debug_clock(r);
-    if (path == "/signin" && r.method == "GET") return sign_in_page();
+    if (path == "/signin" && r.method == "GET") return sign_in_page(sid);
     if (path == "/signin" && r.method == "POST") return sign_in(r);
 
     // Microsoft sends an administrator's admin-consent answer here too; it needs no session.
@@ -213,12 +214,19 @@ WebResponse WebApp::handle(const WebRequest& r) {
 
 // ---- sign-in -------------------------------------------------------------------------------
 
-WebResponse WebApp::sign_in_page(const std::string& error) {
-    std::string sid = random_token();
-    std::string csrf = random_token();
+WebResponse WebApp::sign_in_page(const std::string& existing, const std::string& error) {
+    std::string sid, csrf;
     {
         std::lock_guard lock(mutex_);
-        sessions_[sid] = Session{"", csrf, "", {}};
+        Session* s = session(existing);
+        if (s && s->user_id.empty()) {
+            sid = existing;
+            csrf = s->csrf;
+        } else {
+            sid = random_token();
+            csrf = random_token();
+            sessions_[sid] = Session{"", csrf, "", {}};
+        }
     }
     std::string body = "<h1>Sign in</h1><p class=\"crumb\">A local sign-in for the reference host: pick a user.</p>";
     if (!error.empty()) body += "<div class=\"flash error\">" + esc(error) + "</div>";
@@ -244,8 +252,8 @@ WebResponse WebApp::sign_in(const WebRequest& r) {
         Session* s = session(sid);
         valid_form = s && !s->csrf.empty() && form["csrf"] == s->csrf;
     }
-    if (!valid_form) return sign_in_page("Your sign-in form expired; pick a user again.");
-    if (!rt_.store->user(user_id)) return sign_in_page("Unknown user.");
+    if (!valid_form) return sign_in_page(sid, "Your sign-in form expired; pick a user again.");
+    if (!rt_.store->user(user_id)) return sign_in_page(sid, "Unknown user.");
     // A fresh session id at sign-in: a session fixed before sign-in is worth nothing after.
     std::string new_sid = random_token();
     {
@@ -303,15 +311,20 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                  "account) or <a href=\"https://account.live.com/consent/Manage\">account.live.com</a> (personal "
                  "account).</p><button class=\"secondary\" id=\"disconnect-" + esc(e.id) + "\">Disconnect</button></form>";
         } else if (state == "expired") {
-            b += "<span class=\"badge warn\">Expired</span><p id=\"reason-" + esc(e.id) + "\">" + esc(str(s, "message")) +
-                 "</p></div>" + connect_form + "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
+            std::string who = str(s, "email").empty() ? "" : " (" + str(s, "email") + ")";
+            std::string since = str(s, "since").empty() ? "" : " since " + str(s, "since");
+            b += "<span class=\"badge warn\">Expired</span> <span class=\"muted\">" + esc(who + since) +
+                 "</span><p id=\"reason-" + esc(e.id) + "\">" + esc(str(s, "message")) +
+                 " Nudges are kept and go out once you connect again.</p></div>" + connect_form +
+                 "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
         } else if (state == "admin_approval_required") {
             std::string app = str(s, "application_id");
             b += "<span class=\"badge warn\">Approval required</span><p>" + esc(str(s, "message")) + "</p>"
                  "<p>Tell your IT administrator: <em>please approve the application with ID <code id=\"application-id\">" +
                  esc(app) + "</code> in Microsoft Entra admin center &gt; Enterprise applications &gt; Admin consent "
                  "requests, or grant consent for the organisation with this link:</em> <a id=\"admin-consent-link\" href=\"" +
-                 esc(str(s, "admin_consent_url")) + "\">admin consent</a>. Administrators should check that the "
+                 esc(str(s, "admin_consent_url")) + "\">link for your IT administrator (approves the app for your whole "
+                 "organisation)</a>. Administrators should check that the "
                  "application ID matches before approving.</p></div>" + connect_form +
                  "<button id=\"connect-" + esc(e.id) + "\">Connect again after approval</button></form>";
         } else if (state == "configuration_error") {
@@ -319,12 +332,16 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                  "operator fixes its configuration. <span class=\"muted\" id=\"operator-message\">For the operator: " +
                  esc(str(s, "message")) + "</span></p></div>";
         } else {
+            bool interactive = e.loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT;
             b += "<span class=\"badge off\">Not connected</span></div>" + connect_form +
-                 "<p class=\"muted\">You will sign in at the provider and approve what this app may do.</p>"
+                 (interactive ? "<p class=\"muted\">You will sign in at Microsoft and approve what this app may do: read "
+                                "your profile (name and address) and send mail as you. It cannot read your mail.</p>"
+                              : std::string()) +
                  "<button id=\"connect-" + esc(e.id) + "\">Connect</button></form>";
         }
         if (!str(s, "application_id").empty() && state != "admin_approval_required")
-            b += "<p class=\"muted\">Application ID: <code>" + esc(str(s, "application_id")) + "</code></p>";
+            b += "<p class=\"muted\">For your IT administrator: application ID <code>" + esc(str(s, "application_id")) +
+                 "</code></p>";
         b += "</div>";
     }
 
@@ -332,11 +349,14 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     b += "<div class=\"card\"><h2>Preferences</h2><form method=\"post\" action=\"/settings/communication/preferences\">" +
          hidden(csrf) + "<p><strong>Preferred channel</strong></p><label><input type=\"radio\" name=\"channel\" "
          "id=\"channel-email\" value=\"email\"" + (settings.preferred_channel == "email" ? " checked" : "") +
-         "> Email</label><p><strong>Email Provider</strong></p>";
-    for (const ProviderEntry* e : available)
+         "> Email <span class=\"muted\">(the only channel this reference host offers)</span></label>"
+         "<p><strong>Email Provider</strong></p>";
+    for (const ProviderEntry* e : available) {
+        std::string address = str(provider_status(e->id, user_id), "email");
         b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(e->id) + "\" value=\"" +
              esc(e->id) + "\"" + (settings.email_provider == e->id ? " checked" : "") + "> " + esc(e->display_name) +
-             "</label>";
+             (address.empty() ? "" : " <span class=\"muted\">(" + esc(address) + ")</span>") + "</label>";
+    }
     b += "<p><button id=\"save-preferences\">Save</button></p></form></div>";
 
     // Test nudge.
@@ -350,15 +370,19 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     // Outbox.
     b += "<div class=\"card\"><h2>Outbox</h2><table id=\"outbox\"><tr><th>#</th><th>To</th><th>Subject</th><th>Via</th>"
          "<th>State</th><th>Details</th><th></th></tr>";
-    for (const auto& n : rt_.store->outbox(user_id)) {
+    auto nudges = rt_.store->outbox(user_id);
+    if (nudges.empty()) b += "<tr><td colspan=\"7\" class=\"muted\" id=\"outbox-empty\">No nudges yet.</td></tr>";
+    for (const auto& n : nudges) {
+        ProviderEntry* via = rt_.providers->find(n.provider);
+        std::string via_name = via && !via->display_name.empty() ? via->display_name : n.provider;
         std::string state = to_string(n.state);
         std::string badge = n.state == NudgeState::sent ? "ok"
                             : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
                             : n.state == NudgeState::held || n.state == NudgeState::throttled ? "warn" : "off";
         std::string details = n.state == NudgeState::sent ? "sent " + iso(n.sent_ms) : n.last_message;
-        if (n.state == NudgeState::held && details.empty()) details = "Waiting for the connection to be renewed.";
+        if (n.state == NudgeState::held) details = "Held: it goes out when you connect again.";
         b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +
-             "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(n.provider) +
+             "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(via_name) +
              "</td><td><span class=\"badge " + badge + "\">" + esc(state == "needs_review" ? "needs review" : state) +
              "</span></td><td class=\"muted\">" + esc(details) + "</td><td>";
         if (n.state == NudgeState::needs_review)
@@ -387,7 +411,10 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     }
     json::object request;
     json::object current = provider_status(provider, user_id);
-    if (!str(current, "email").empty()) request["login_hint"] = str(current, "email");  // reconnect as the same person
+    // Reconnecting: the same person again. A first connect: the person picks the account,
+    // even when the browser is still signed in to Microsoft as someone else.
+    if (!str(current, "email").empty()) request["login_hint"] = str(current, "email");
+    else if (p->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) request["prompt"] = "select_account";
     auto r = p->instance->begin_connect(user_id, json::serialize(request));
     boost::system::error_code ec;
     json::value doc = json::parse(r.document, ec);
@@ -447,7 +474,7 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
         flash(sid, "success", str(o, "message"));
         rt_.outbox->on_connected(user_id, provider);
     } else if (outcome == "admin_approval_required") {
-        flash(sid, "warning", str(o, "message"));
+        flash(sid, "warning", "Your organisation needs an administrator to approve this app: see below what to tell them.");
     } else if (outcome == "configuration_error") {
         flash(sid, "error", str(o, "message") + " (For the operator: " + str(o, "operator_message") + ")");
     } else {

@@ -38,7 +38,9 @@ private:
     using Form = std::map<std::string, std::string>;
 
     // Routes.
-    WebResponse sign_in_page(const std::string& error = {});
+    // Reuses the browser's signed-out session when it has one, so that another tab or a
+    // stray request (a favicon) never makes the form on screen stale.
+    WebResponse sign_in_page(const std::string& session_id, const std::string& error = {});
     WebResponse sign_in(const WebRequest& request);
     WebResponse settings_page(const std::string& session_id);
     WebResponse connect(const std::string& session_id, const Form& form);

@@ -171,7 +171,7 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
     const row = await waitForNudge(SUBJECT_1, 'sent');
     assert.equal(row.badge, 'sent');
     assert.equal(row.to, CANDIDATE);
-    assert.equal(row.via, 'outlook');
+    assert.equal(row.via, 'Personal Outlook', 'the outbox names the provider as the user chose it');
     assert.match(row.details, /^sent \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     await shot('nudge-sent');
 
