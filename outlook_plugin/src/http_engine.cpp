@@ -20,6 +20,9 @@ namespace {
 // (tokens, /me, Graph errors), and a hostile or broken server must not exhaust memory.
 constexpr std::size_t kMaxResponseBytes = 1 << 20;
 
+// Easy handles kept for reuse: enough for a full set of concurrent transfers.
+constexpr std::size_t kMaxIdleHandles = 512;
+
 // libcurl must be initialised once per process before any thread uses it.
 void global_init_once() {
     static std::once_flag once;
@@ -74,6 +77,7 @@ public:
         }
         curl_multi_wakeup(multi_);
         thread_.join();
+        for (CURL* e : idle_handles_) curl_easy_cleanup(e);
         curl_multi_cleanup(multi_);
     }
 
@@ -82,7 +86,8 @@ public:
             std::lock_guard lock(mutex_);
             if (!stopping_) {
                 incoming_.push_back(Pending{std::move(request), std::move(done)});
-                curl_multi_wakeup(multi_);
+                // From a completion on the I/O thread itself, the loop picks it up next round.
+                if (!on_io_thread()) curl_multi_wakeup(multi_);
                 return;
             }
         }
@@ -143,12 +148,23 @@ private:
         return bytes;
     }
 
+    static bool wanted(const Transfer& t, std::string_view name) {
+        if (t.request.wanted_headers.empty()) return true;
+        for (const auto& w : t.request.wanted_headers)
+            if (w.size() == name.size() &&
+                std::equal(w.begin(), w.end(), name.begin(), [](char a, char b) {
+                    return a == std::tolower(static_cast<unsigned char>(b));
+                }))
+                return true;
+        return false;
+    }
+
     static size_t on_header(char* data, size_t size, size_t n, void* user) {
         auto* t = static_cast<Transfer*>(user);
         std::string_view line(data, size * n);
         if (line.starts_with("HTTP/")) {
             t->response.headers.clear();  // a new response (after 100 Continue)
-        } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
+        } else if (auto colon = line.find(':'); colon != std::string_view::npos && wanted(*t, line.substr(0, colon))) {
             std::string_view value = line.substr(colon + 1);
             while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
             while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
@@ -180,7 +196,15 @@ private:
         t->request = std::move(p.request);
         t->done = std::move(p.done);
         t->started = std::chrono::steady_clock::now();
-        CURL* e = curl_easy_init();
+        // Handles are reused: set up once, reset between transfers (connections live in the
+        // multi handle's cache either way).
+        CURL* e = nullptr;
+        if (!idle_handles_.empty()) {
+            e = idle_handles_.back();
+            idle_handles_.pop_back();
+        } else {
+            e = curl_easy_init();
+        }
         if (!e) {
             t->response.failure = TransferFailure::not_sent;
             t->response.error = "libcurl: cannot create a handle";
@@ -253,7 +277,12 @@ private:
                                                                    : TransferFailure::after_sending;
         }
         curl_slist_free_all(t->header_list);
-        curl_easy_cleanup(e);
+        if (idle_handles_.size() < kMaxIdleHandles) {
+            curl_easy_reset(e);
+            idle_handles_.push_back(e);
+        } else {
+            curl_easy_cleanup(e);
+        }
         t->request.body.clear();
         for (auto& h : t->request.headers) wipe(h);  // e.g. "Authorization: Bearer ..."
         t->done(std::move(r));
@@ -325,6 +354,7 @@ private:
     uint64_t next_timer_seq_ = 0;
     bool stopping_ = false;
     std::atomic<int64_t> connections_opened_{0};
+    std::vector<CURL*> idle_handles_;  // I/O thread only
     std::thread thread_;  // last: starts after everything above exists
 };
 

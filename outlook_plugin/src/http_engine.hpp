@@ -29,6 +29,9 @@ struct HttpRequest {
     std::shared_ptr<const std::string> shared_body;
     long connect_timeout_ms = 10000;
     long timeout_ms = 30000;
+    // Response headers to keep (lower-case names). Empty: keep all. Sends keep only the two
+    // they read, which spares a map insertion per header on the hot path.
+    std::vector<std::string> wanted_headers;
 };
 
 // Where a failed transfer stopped: tells "certainly not sent" from "may have been received".

@@ -44,18 +44,30 @@ SendEngine::SendEngine(const OutlookConfig& config, HttpEngine& http, TokenManag
 
 SendEngine::~SendEngine() { shutdown(); }
 
+// Written directly (a send result is built for every message, on the I/O thread).
 std::string SendEngine::result(const Job& job, std::string_view outcome, std::string_view code,
                                std::string_view message, int64_t retry_after_ms, std::string_view request_id) const {
-    json::object r{{"schema", "ep.send_result/1"},
-                   {"outcome", outcome},
-                   {"client_request_id", job.client_request_id},
-                   {"attempts", job.attempts},
-                   {"elapsed_ms", since_ms(job.accepted_at)}};
-    if (!code.empty()) r["code"] = code;
-    if (!message.empty()) r["message"] = message;
-    if (retry_after_ms >= 0) r["retry_after_ms"] = retry_after_ms;
-    if (!request_id.empty()) r["request_id"] = request_id;
-    return json::serialize(r);
+    using ep::sdk::append_json_string;
+    std::string r = "{\"schema\":\"ep.send_result/1\",\"outcome\":";
+    r.reserve(160 + message.size());
+    append_json_string(r, outcome);
+    r += ",\"client_request_id\":";
+    append_json_string(r, job.client_request_id);
+    r += ",\"attempts\":" + std::to_string(job.attempts) + ",\"elapsed_ms\":" + std::to_string(since_ms(job.accepted_at));
+    if (!code.empty()) {
+        r += ",\"code\":";
+        append_json_string(r, code);
+    }
+    if (!message.empty()) {
+        r += ",\"message\":";
+        append_json_string(r, message);
+    }
+    if (retry_after_ms >= 0) r += ",\"retry_after_ms\":" + std::to_string(retry_after_ms);
+    if (!request_id.empty()) {
+        r += ",\"request_id\":";
+        append_json_string(r, request_id);
+    }
+    return r + "}";
 }
 
 ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_view message_json,
@@ -168,6 +180,7 @@ void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
     request.headers = {"Authorization: Bearer " + std::string(t.token->view()), "Content-Type: application/json",
                        "client-request-id: " + job->client_request_id, "return-client-request-id: true"};
     request.shared_body = job->body;
+    request.wanted_headers = {"request-id", "retry-after"};
     request.connect_timeout_ms = config_.connect_timeout_ms;
     request.timeout_ms = config_.request_timeout_ms;
     ++job->attempts;
@@ -177,8 +190,9 @@ void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
 void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
     std::string request_id = r.header("request-id");
     if (r.status == 202) {
-        log_(EP_LOG_DEBUG, "sent message " + job->client_request_id + " for account " + job->account +
-                               " (request-id " + request_id + ")");
+        if (host_.log_enabled(EP_LOG_DEBUG))
+            log_(EP_LOG_DEBUG, "sent message " + job->client_request_id + " for account " + job->account +
+                                   " (request-id " + request_id + ")");
         return finish(job, result(*job, "sent", "", "", -1, request_id));
     }
     if (r.failure == TransferFailure::cancelled)

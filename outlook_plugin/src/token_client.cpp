@@ -37,6 +37,7 @@ HttpRequest TokenClient::post(std::vector<std::pair<std::string, std::string_vie
     r.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json",
                  "client-request-id: " + random_uuid(), "return-client-request-id: true"};
     r.body = SecretString(form_encode(fields));
+    r.wanted_headers = {"retry-after"};
     r.connect_timeout_ms = config_.connect_timeout_ms;
     r.timeout_ms = config_.request_timeout_ms;
     return r;

@@ -53,7 +53,10 @@ bool TokenManager::fresh(const Entry& e, int64_t now) const {
 }
 
 void TokenManager::touch(const std::string& account, Entry& e) {
-    if (e.in_lru) lru_.erase(e.lru);
+    if (e.in_lru) {
+        lru_.splice(lru_.begin(), lru_, e.lru);  // no allocation on the hot path
+        return;
+    }
     lru_.push_front(account);
     e.lru = lru_.begin();
     e.in_lru = true;
@@ -172,7 +175,7 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
         auto shared_grant = std::make_shared<StoredGrant>(std::move(grant));
         http_.submit(std::move(request), [this, account, shared_grant, attempt](HttpResponse&& response) {
             auto shared_response = std::make_shared<HttpResponse>(std::move(response));
-            work_.post([this, account, shared_grant, shared_response, attempt] {
+            work_.post_urgent([this, account, shared_grant, shared_response, attempt] {
                 finish_refresh(account, std::move(*shared_grant), std::move(*shared_response), attempt);
             });
         });

@@ -23,6 +23,14 @@ void WorkQueue::post(std::function<void()> task) {
     cv_.notify_one();
 }
 
+void WorkQueue::post_urgent(std::function<void()> task) {
+    {
+        std::lock_guard lock(mutex_);
+        tasks_.push_front(std::move(task));
+    }
+    cv_.notify_one();
+}
+
 void WorkQueue::run() {
     std::unique_lock lock(mutex_);
     while (true) {

@@ -20,6 +20,9 @@ public:
     WorkQueue& operator=(const WorkQueue&) = delete;
 
     void post(std::function<void()> task);
+    // Ahead of everything queued: for work that finishes something already started (a refresh
+    // answer), so a storm of new starts cannot starve the completions waiting behind them.
+    void post_urgent(std::function<void()> task);
 
 private:
     void run();

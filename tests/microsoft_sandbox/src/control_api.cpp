@@ -249,15 +249,12 @@ Result bulk_grants(Service& svc, const json::object& body) {
     for (std::int64_t i = 0; i < *count; ++i) upns.push_back(prefix + std::to_string(first + i) + "@" + tenant->domain);
   }
 
-  // One index over the users for the whole call (Scenario::user is a linear scan).
-  std::map<std::string, std::size_t> index;
-  for (std::size_t i = 0; i < st.scenario.users.size(); ++i) index.emplace(lower(st.scenario.users[i].upn), i);
-  std::vector<std::size_t> targets;
+  std::vector<const User*> targets;  // stable: users live in a deque
   targets.reserve(upns.size());
   int created = 0;
   for (const auto& upn : upns) {
-    auto [it, inserted] = index.emplace(lower(upn), st.scenario.users.size());
-    if (inserted) {
+    User* existing = st.scenario.user(upn);
+    if (!existing) {
       // As parse_scenario builds a work user that names only upn and tenant.
       User u;
       u.upn = upn;
@@ -267,18 +264,18 @@ Result bulk_grants(Service& svc, const json::object& body) {
       u.tenant_id = tenant->id;
       u.id = guid_from_name(upn);
       u.limits = st.scenario.settings.mailbox_limits;
-      st.scenario.users.push_back(std::move(u));
+      existing = &st.scenario.add_user(std::move(u));
       ++created;
     }
-    targets.push_back(it->second);
+    targets.push_back(existing);
   }
 
   HttpRequest fake;
   const RequestContext ctx = svc.make_context(fake);
   json::array grants;
   grants.reserve(targets.size());
-  for (std::size_t i : targets) {
-    const User& u = st.scenario.users[i];
+  for (const User* target : targets) {
+    const User& u = *target;
     // The consent a sign-in would record, so later refreshes naming these scopes succeed.
     ScopeList& consented = st.user_grants[{lower(u.upn), lower(app->client_id)}];
     consented = merged(consented, scopes.scopes);

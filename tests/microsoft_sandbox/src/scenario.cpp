@@ -127,9 +127,18 @@ Tenant* Scenario::tenant_by_id_or_domain(std::string_view key) {
 }
 
 User* Scenario::user(std::string_view upn) {
-  for (auto& u : users)
-    if (iequals(u.upn, upn)) return &u;
-  return nullptr;
+  std::string key(upn);
+  for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto it = user_index_.find(key);
+  return it == user_index_.end() ? nullptr : &users[it->second];
+}
+
+User& Scenario::add_user(User u) {
+  std::string key = u.upn;
+  for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  user_index_[key] = users.size();
+  users.push_back(std::move(u));
+  return users.back();
 }
 
 App* Scenario::app(std::string_view client_id) {
@@ -252,7 +261,7 @@ Scenario parse_scenario(const json::value& root_value, const std::filesystem::pa
       u.preferred_language = f.opt_str("preferred_language");
       u.limits = parse_limits(f.find("mailbox_limits"), f.at("mailbox_limits"), sc.settings.mailbox_limits);
       if (sc.user(u.upn)) fail(f.where(), "duplicate upn");
-      sc.users.push_back(std::move(u));
+      sc.add_user(std::move(u));
     }
   }
 

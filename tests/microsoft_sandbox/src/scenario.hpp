@@ -12,6 +12,8 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <deque>
+#include <unordered_map>
 #include <vector>
 
 namespace ms_sandbox::detail {
@@ -94,11 +96,17 @@ struct App {
 struct Scenario {
   Settings settings;
   std::vector<Tenant> tenants;
-  std::vector<User> users;
+  std::deque<User> users;  // a deque: adding a user never moves the others (pointers stay valid)
   std::vector<App> apps;
 
   Tenant* tenant_by_id_or_domain(std::string_view key);
-  User* user(std::string_view upn);  // case-insensitive
+  User* user(std::string_view upn);  // case-insensitive, O(1): load tests hold 100,000 users
+  User& add_user(User u);
+
+ private:
+  std::unordered_map<std::string, std::size_t> user_index_;  // lower-case UPN -> position in users
+
+ public:
   App* app(std::string_view client_id);
 };
 
