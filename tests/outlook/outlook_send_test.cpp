@@ -338,3 +338,31 @@ TEST_F(OutlookSendMany, TwoHundredConcurrentSendsAcrossTwentyAccountsAreRecorded
     for (const auto& m : messages) subjects.insert(m.sender + "|" + m.subject);
     EXPECT_EQ(subjects.size(), 200u) << "no message twice";
 }
+
+TEST_F(OutlookSend, ACompletionNeverRunsInsideSendEvenWhenDecidedThere) {
+    // A refresh failure puts alice in backoff, so a send for her learns synchronously (inside
+    // send) that there is no token. Called from another send's completion — that is, on the
+    // plugin's I/O thread — its own completion must still come later, never inside send().
+    ASSERT_EQ(str(connect("megan", kPersonalUser), "outcome"), "connected");
+    advance(std::chrono::seconds(3600));
+    fault(json::object{{"endpoint", "token"}, {"user", kWorkUser}, {"status", 503}, {"retry_after", "60"}});
+    ASSERT_EQ(str(send("alice"), "outcome"), "transient");
+    ASSERT_EQ(str(send("megan"), "outcome"), "sent");  // megan's token is fresh again
+    std::atomic<bool> inside_send{false}, nested{false};
+    Completions done;
+    auto record = done.callback();
+    EXPECT_FALSE(outlook_->send("megan", message(), [&](std::string_view first) {
+        record(first);
+        inside_send = true;
+        auto refusal = outlook_->send("alice", message(), [&](std::string_view second) {
+            if (inside_send) nested = true;
+            record(second);
+        });
+        inside_send = false;
+        EXPECT_FALSE(refusal.has_value());
+    }));
+    auto results = done.wait(2);
+    ASSERT_EQ(results.size(), 2u);
+    EXPECT_EQ(str(results[1], "outcome"), "transient");
+    EXPECT_FALSE(nested.load()) << "the callback ran inside send()";
+}
