@@ -60,8 +60,9 @@ MockConfig parse_config(std::string_view text) {
     if (!v.is_object()) config_error("config", "must be a JSON object");
     const json::object& o = v.as_object();
     MockConfig c;
-    for (const auto& [key, value] : o) {
-        std::string k(key);
+    for (const auto& member : o) {
+        std::string k(member.key());
+        const json::value& value = member.value();
         auto str = [&]() -> std::string {
             if (!value.is_string()) config_error(k, "must be a string");
             return std::string(value.as_string());

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -15,6 +16,17 @@ namespace json = boost::json;
 
 [[noreturn]] void fail(const std::filesystem::path& file, std::string_view field, std::string_view what) {
     throw ConfigError("config " + file.string() + ": field '" + std::string(field) + "' " + std::string(what));
+}
+
+// Boost.JSON reads 1e400 as infinity and would write it back as "Infinity", which is not
+// JSON: the provider would receive a config it cannot parse.
+void refuse_non_finite(const json::value& v, const std::filesystem::path& file, const std::string& path) {
+    if (v.is_double() && !std::isfinite(v.as_double())) fail(file, path, "is a number too large to represent");
+    if (v.is_array())
+        for (std::size_t i = 0; i < v.as_array().size(); ++i)
+            refuse_non_finite(v.as_array()[i], file, path + "[" + std::to_string(i) + "]");
+    if (v.is_object())
+        for (const auto& kv : v.as_object()) refuse_non_finite(kv.value(), file, path + "." + std::string(kv.key()));
 }
 
 void expand_config_dir(json::value& v, const std::string& dir) {
@@ -137,6 +149,7 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
         }
         if (auto cfg = p.find("config"); cfg != p.end()) {
             if (!cfg->value().is_object()) fail(file, path + ".config", "must be an object");
+            refuse_non_finite(cfg->value(), file, path + ".config");
             json::value copy = cfg->value();
             expand_config_dir(copy, dir.string());
             s.config_json = json::serialize(copy);

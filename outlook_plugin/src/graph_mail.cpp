@@ -473,7 +473,8 @@ SendClassification classify_send_response(int http_status, std::string_view body
     if (http_status == 202) return {SendOutcome::sent, "", "Sent."};
 
     const std::optional<GraphError> error = parse_graph_error(body);
-    std::string code = error ? displayable(error->code, 100) : "http_" + std::to_string(http_status);
+    std::string code = error ? displayable(error->code, 100) : std::string();
+    if (code.find_first_not_of(' ') == std::string::npos) code = "http_" + std::to_string(http_status);
     const std::string status_text = "HTTP " + std::to_string(http_status);
 
     if (http_status >= 500 && http_status <= 599)

@@ -36,6 +36,8 @@ std::string first_line(std::string_view s) {
         if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
         if (out.size() >= 300) break;
     }
+    // Never end inside a UTF-8 character: these texts end up in JSON documents.
+    while (!out.empty() && !ep::sdk::is_valid_utf8(out)) out.pop_back();
     return out;
 }
 
@@ -46,28 +48,36 @@ std::string str(const json::object& o, std::string_view key) {
     return {};
 }
 
+// The longest lifetime believed: CAE-capable tokens live up to 28 hours [S11]; anything
+// beyond a week is a broken answer, and bounding it keeps now + lifetime from overflowing.
+constexpr int64_t kMaxLifetimeSeconds = 7 * 24 * 3600;
+
 // expires_in arrives as a number; MSAL also tolerates numeric strings, and so do we.
+// Returns 0 (unusable) for anything that is not a positive number of seconds.
 int64_t seconds(const json::object& o, std::string_view key) {
     auto it = o.find(key);
     if (it == o.end()) return 0;
     const json::value& v = it->value();
-    if (v.is_int64()) return v.as_int64();
-    if (v.is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v.as_uint64(), INT64_MAX));
-    if (v.is_double()) return static_cast<int64_t>(v.as_double());
-    if (v.is_string()) {
+    double value = 0;
+    if (v.is_int64()) value = static_cast<double>(v.as_int64());
+    else if (v.is_uint64()) value = static_cast<double>(v.as_uint64());
+    else if (v.is_double()) value = v.as_double();
+    else if (v.is_string()) {
         try {
-            return std::stoll(std::string(v.as_string()));
+            value = std::stod(std::string(v.as_string()));
         } catch (...) {
             return 0;
         }
     }
-    return 0;
+    if (!(value > 0)) return 0;  // also NaN
+    return static_cast<int64_t>(std::min(value, static_cast<double>(kMaxLifetimeSeconds)));
 }
 
 // Short scope name of a granted scope: "https://graph.microsoft.com/Mail.Send" -> "mail.send".
 std::string short_scope(std::string_view s) {
-    if (auto slash = s.rfind('/'); slash != std::string_view::npos && s.starts_with("https://")) s.remove_prefix(slash + 1);
-    return lower(s);
+    std::string scope = lower(s);  // scopes compare case-insensitively, the resource prefix too
+    if (auto slash = scope.rfind('/'); slash != std::string::npos && scope.starts_with("https://")) scope.erase(0, slash + 1);
+    return scope;
 }
 
 std::vector<std::string> split_scopes(std::string_view granted) {
@@ -186,12 +196,19 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         const json::value& p = o.at("params");
         if (!p.is_object()) throw invalid("params", "must be an object of strings");
         for (const auto& kv : p.as_object()) {
-            if (!kv.value().is_string()) throw invalid("params." + std::string(kv.key()), "must be a string");
+            if (!kv.value().is_string())
+                throw invalid(ep::sdk::is_valid_utf8(kv.key()) && kv.key().size() <= 64 ? "params." + std::string(kv.key())
+                                                                                        : std::string("params"),
+                              "must be a string");
             params[std::string(kv.key())] = std::string(kv.value().as_string());
         }
     }
-    for (const auto& [k, val] : params)
+    for (const auto& [k, val] : params) {
+        // A key that is itself bad is not echoed back: it may be anything an attacker put in a link.
+        if (!ep::sdk::is_valid_utf8(k) || k.size() > 64)
+            throw invalid("callback", "has a parameter name that is not valid UTF-8 or is too long");
         if (!ep::sdk::is_valid_utf8(val) || val.size() > 16384) throw invalid("callback." + k, "is not valid UTF-8 or is too long");
+    }
     return params;
 }
 

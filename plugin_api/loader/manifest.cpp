@@ -43,7 +43,9 @@ bool parse_version(std::string_view text, int parts_wanted_min, int parts_wanted
         if (count == 3) return false;
         auto dot = text.find('.');
         std::string_view part = text.substr(0, dot);
-        if (part.empty() || part.size() > 5) return false;
+        // Digits only: from_chars would also take a leading '-' ("-1.0" read as ABI 65535.0).
+        if (part.empty() || part.size() > 5 || part.find_first_not_of("0123456789") != std::string_view::npos)
+            return false;
         auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), out[count]);
         if (ec != std::errc() || ptr != part.data() + part.size()) return false;
         ++count;
