@@ -183,7 +183,7 @@ FlowOutcome issue_code(Service& svc, const std::string& flow_id, PendingFlow& fl
   code.issued = ctx.now;
   std::string value = random_urlsafe(kCodeLength);
   svc.state.codes.emplace(value, std::move(code));
-  svc.state.issued_codes.push_back(value);
+  svc.record_issued(svc.state.issued_codes, value);
   flow.finished = true;
 
   FlowOutcome o;

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <fstream>
 #include <chrono>
 #include <ctime>
 
@@ -477,6 +479,15 @@ Service::ControlResult Service::control(std::string_view method, std::string_vie
   } catch (const std::exception& e) {
     return {400, json::object{{"error", e.what()}}};
   }
+}
+
+void Service::record_issued(std::vector<std::string>& list, const std::string& secret) {
+  list.push_back(secret);
+  static const char* file = std::getenv("MS_SANDBOX_ISSUED_FILE");
+  if (file == nullptr || *file == '\0') return;
+  static std::mutex file_mutex;  // several stand-ins may live in one process
+  std::lock_guard lock(file_mutex);
+  std::ofstream(file, std::ios::app) << secret << '\n';
 }
 
 }  // namespace ms_sandbox::detail

@@ -108,6 +108,11 @@ class Service final : public RequestHandler {
   using LogSink = std::function<void(std::string_view)>;
   Service(Scenario scenario, LogSink log);
 
+  // Remembers a secret handed out (for GET /_sandbox/issued) and, when the environment
+  // variable MS_SANDBOX_ISSUED_FILE names a file, appends it there too, so that a whole test
+  // run's output can be searched for every secret any stand-in issued. Call under `mutex`.
+  void record_issued(std::vector<std::string>& list, const std::string& secret);
+
   void set_base_url(std::string url) { base_url_ = std::move(url); }
   const std::string& base_url() const { return base_url_; }
 

@@ -271,18 +271,18 @@ json::object mint_tokens(Service& svc, const App& app, const User& u, const Scop
   for (const auto& s : at_scopes)
     if (!is_oidc_scope(s)) graph_scopes.push_back(s);
   st.access_tokens[at] = AccessTokenRecord{app.client_id, u.upn, graph_scopes, ctx.now + settings.access_token_lifetime};
-  st.issued_access_tokens.push_back(at);
+  svc.record_issued(st.issued_access_tokens, at);
   o["access_token"] = at;
 
   if (contains(lineage_scopes, "offline_access")) {
     const std::string rt = random_urlsafe(kRefreshTokenLength);
     st.refresh_tokens[rt] = RefreshTokenRecord{app.client_id, u.upn, lineage_scopes, ctx.now, ++st.last_serial, false};
-    st.issued_refresh_tokens.push_back(rt);
+    svc.record_issued(st.issued_refresh_tokens, rt);
     o["refresh_token"] = rt;
   }
   if (contains(at_scopes, "openid")) {
     std::string idt = id_token(svc, app, u, at_scopes, nonce, ctx.now);
-    st.issued_id_tokens.push_back(idt);
+    svc.record_issued(st.issued_id_tokens, idt);
     o["id_token"] = std::move(idt);
   }
   if (client_info) {
