@@ -4,9 +4,9 @@
 // rename). It can be told to answer any other outcome, for the whole instance ("outcome" in
 // the config) or per message (header "x-mock-outcome").
 //
-// Like Vulkan's test driver, the same source builds loader-test variants, selected by
-// compile definitions (see CMakeLists.txt): MOCK_NO_ENTRY_POINT, MOCK_ABI_MAJOR=2,
-// MOCK_NEGOTIATE_REFUSES, MOCK_TABLE_TOO_SMALL, MOCK_NEWER_MINOR, MOCK_CREATE_FAILS.
+// This file is compiled once; mock_entry.cpp adds the exported entry point, once per variant.
+
+#include "mock_provider.hpp"
 
 #include "mock_eml.hpp"
 
@@ -129,16 +129,13 @@ std::filesystem::path write_atomically(const std::filesystem::path& dir, const s
     return final_path;
 }
 
-class MockProvider final : public ep::sdk::Provider {
+class ProviderCore {
 public:
-    MockProvider(ep::sdk::Host host, std::string_view config) : host_(host), config_(parse_config(config)) {
-#ifdef MOCK_CREATE_FAILS
-        throw Error(EP_ERR_CONFIG, "init_failed", "mock provider built to fail at create (test variant)");
-#endif
+    ProviderCore(ep::sdk::Host host, std::string_view config) : host_(host), config_(parse_config(config)) {
         worker_ = std::thread([this] { run(); });
     }
 
-    ~MockProvider() override {
+    ~ProviderCore() {
         {
             std::lock_guard lock(mutex_);
             stopping_ = true;
@@ -147,7 +144,7 @@ public:
         worker_.join();  // drains the queue: every accepted send gets its callback
     }
 
-    std::string begin_connect(std::string_view account, std::string_view request_json) override {
+    std::string begin_connect(std::string_view account, std::string_view request_json) {
         if (!request_json.empty()) {
             boost::system::error_code ec;
             json::value req = json::parse(request_json, ec);
@@ -165,24 +162,24 @@ public:
         return json::serialize(out);
     }
 
-    std::string complete_connect(std::string_view account, std::string_view) override {
+    std::string complete_connect(std::string_view account, std::string_view) {
         json::object out{{"outcome", "connected"}, {"message", "The mock provider connects without a callback."},
                          {"status", status_object(account)}};
         return json::serialize(out);
     }
 
-    std::string status(std::string_view account) override { return json::serialize(status_object(account)); }
+    std::string status(std::string_view account) { return json::serialize(status_object(account)); }
 
-    std::string disconnect(std::string_view account) override {
+    std::string disconnect(std::string_view account) {
         host_.secret_delete_prefix(key(account));
         json::object out{{"disconnected", true}, {"status", status_object(account)}};
         return json::serialize(out);
     }
 
-    std::string forget_account(std::string_view account) override { return disconnect(account); }
+    std::string forget_account(std::string_view account) { return disconnect(account); }
 
     ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json,
-                                ep::sdk::SendCallback done) override {
+                                ep::sdk::SendCallback done) {
         ep::message::Message message;
         try {
             message = ep::message::parse_message(message_json);
@@ -301,57 +298,31 @@ private:
     std::thread worker_;  // last: started after everything it uses
 };
 
-constexpr uint64_t kMockCapabilities = EP_CAP_HTML_BODY | EP_CAP_ATTACHMENTS | EP_CAP_CUSTOM_HEADERS;
-
 }  // namespace
 
-#if defined(MOCK_NO_ENTRY_POINT)
-// Exports nothing: the loader must report the missing entry point.
-#elif defined(MOCK_ABI_MAJOR) || defined(MOCK_NEGOTIATE_REFUSES) || defined(MOCK_TABLE_TOO_SMALL) || \
-    defined(MOCK_NEWER_MINOR)
+namespace mock {
 
-namespace {
-// ABI 1.1 as a future plugin would see it: the 1.0 table with fields appended.
-struct ProviderApiV1_1 {
-    ep_provider_api v1_0;
-    void (*future_hook)(void);
-    uint64_t future_flags;
+struct MockProvider::Impl {
+    ProviderCore core;
+    Impl(ep::sdk::Host host, std::string_view config) : core(host, config) {}
 };
-}  // namespace
 
-extern "C" EP_EXPORT ep_status EP_CALL ep_negotiate(ep_negotiation* io) {
-    static constexpr ep_provider_api base = ep::sdk::detail::Exports<MockProvider>::table(kMockCapabilities);
-#if defined(MOCK_ABI_MAJOR)
-    // A sloppy plugin of another major that claims success: the host must re-check.
-    static constexpr ep_provider_api table = base;
-    io->plugin_abi_major = MOCK_ABI_MAJOR;
-    io->plugin_abi_minor = 0;
-    io->provider = &table;
-    return EP_OK;
-#elif defined(MOCK_NEGOTIATE_REFUSES)
-    (void)base;
-    io->plugin_abi_major = EP_ABI_VERSION_MAJOR;
-    io->plugin_abi_minor = EP_ABI_VERSION_MINOR;
-    io->provider = nullptr;
-    return EP_ERR_INCOMPATIBLE;
-#elif defined(MOCK_TABLE_TOO_SMALL)
-    static ep_provider_api table = [] {
-        ep_provider_api t = base;
-        t.struct_size = offsetof(ep_provider_api, send);  // claims to end before send
-        return t;
-    }();
-    return ep::sdk::detail::negotiate(io, &table, EP_ABI_VERSION_MAJOR, EP_ABI_VERSION_MINOR, "Mock (too small)", "0");
-#else
-    static const ProviderApiV1_1 table = [] {
-        ProviderApiV1_1 t{base, nullptr, 0xFFFF};
-        t.v1_0.struct_size = sizeof(ProviderApiV1_1);
-        t.v1_0.abi_minor = 1;
-        return t;
-    }();
-    return ep::sdk::detail::negotiate(io, &table.v1_0, EP_ABI_VERSION_MAJOR, 1, "Mock (ABI 1.1)", "1.1.0");
-#endif
+MockProvider::MockProvider(ep::sdk::Host host, std::string_view config_json)
+    : impl_(std::make_unique<Impl>(host, config_json)) {}
+MockProvider::~MockProvider() = default;
+
+std::string MockProvider::begin_connect(std::string_view account, std::string_view request_json) {
+    return impl_->core.begin_connect(account, request_json);
+}
+std::string MockProvider::complete_connect(std::string_view account, std::string_view callback_json) {
+    return impl_->core.complete_connect(account, callback_json);
+}
+std::string MockProvider::status(std::string_view account) { return impl_->core.status(account); }
+std::string MockProvider::disconnect(std::string_view account) { return impl_->core.disconnect(account); }
+std::string MockProvider::forget_account(std::string_view account) { return impl_->core.forget_account(account); }
+ep::sdk::SendAdmission MockProvider::send(std::string_view account, std::string_view message_json,
+                                          ep::sdk::SendCallback done) {
+    return impl_->core.send(account, message_json, std::move(done));
 }
 
-#else
-EP_DECLARE_PROVIDER(MockProvider, "Mock provider", "1.0.0", kMockCapabilities)
-#endif
+}  // namespace mock
