@@ -3,7 +3,7 @@
 # Sanitizers apply to everything (plugins, host and tests), because a plugin
 # built without ASan loaded into an ASan host hides exactly the bugs we look for.
 if(EP_SANITIZE)
-  add_compile_options(-fsanitize=${EP_SANITIZE} -fno-omit-frame-pointer -g)
+  add_compile_options(-fsanitize=${EP_SANITIZE} -fno-omit-frame-pointer)
   add_link_options(-fsanitize=${EP_SANITIZE})
   if(EP_SANITIZE MATCHES "undefined")
     # Plugins are loaded with RTLD_LOCAL: vptr checks see distinct typeinfo per DSO.

@@ -1,17 +1,71 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it (called by ./run.sh test after installing packages).
+# The whole test suite, as CI runs it (./run.sh test calls this after installing packages):
+#
+#   1. the normal build (dev preset) and every test: unit, integration against the Microsoft
+#      stand-in, the fault matrix, crash consistency, security, the Chromium end-to-end test,
+#      and a smoke run of the load driver; then the whole run's output is searched for every
+#      secret the stand-ins issued;
+#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (asan preset);
+#   3. the concurrent suites under ThreadSanitizer (tsan preset);
+#   4. a short smoke run of every libFuzzer target (fuzz preset, clang).
+#
+# STAGES="dev asan tsan fuzz" (default: all) runs a subset; JOBS sets build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${JOBS:-$(nproc)}"
+stages="${STAGES:-dev asan tsan fuzz}"
 start=$(date +%s)
+timings=()
 
-stage() { printf '\n=== %s (%ss elapsed)\n' "$1" "$(( $(date +%s) - start ))"; }
+stage() {
+  printf '\n=== %s (%ss elapsed)\n' "$1" "$(( $(date +%s) - start ))"
+  timings+=("$(printf '%-52s at %4ss' "$1" "$(( $(date +%s) - start ))")")
+}
 
-stage "build (dev preset)"
-cmake --preset dev >/dev/null
-cmake --build build/dev -j "$jobs"
+# Runs ctest for a preset; every stand-in appends the secrets it issues to one file, which
+# is then searched for in everything the tests printed.
+run_tests() {
+  local preset="$1"; shift
+  local issued="build/$preset/issued-secrets.txt"
+  rm -f "$issued"
+  MS_SANDBOX_ISSUED_FILE="$PWD/$issued" ctest --preset "$preset" -j "$jobs" --timeout 300 "$@"
+  scripts/check-no-secrets.sh "$issued" "build/$preset" "build/$preset/Testing/Temporary" "build/$preset/e2e-artifacts"
+}
 
-stage "unit, integration and end-to-end tests (dev)"
-ctest --preset dev -j "$jobs" --timeout 300
+# The suites that exercise threads: the plugin's I/O thread, worker pool, single-flight
+# refresh and send engine; the host's outbox worker and SQLite store; the mock's worker.
+concurrent_targets=(outlook_send_test outlook_connect_test host_test mock_provider_test outlook_plugin mock_provider host_stub manifests)
+concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|BothStandInModes|OutboxTest|StoreFixture|MockProviderTest)\.'
+
+if [[ " $stages " == *" dev "* ]]; then
+  stage "dev: build"
+  cmake --preset dev >/dev/null
+  cmake --build build/dev -j "$jobs"
+  stage "dev: all tests"
+  run_tests dev
+fi
+
+if [[ " $stages " == *" asan "* ]]; then
+  stage "asan+ubsan: build"
+  cmake --preset asan >/dev/null
+  cmake --build build/asan -j "$jobs"
+  stage "asan+ubsan: all tests (but the browser test, which runs no C++ of its own)"
+  run_tests asan -LE e2e
+fi
+
+if [[ " $stages " == *" tsan "* ]]; then
+  stage "tsan: build the concurrent suites"
+  cmake --preset tsan >/dev/null
+  cmake --build build/tsan -j "$jobs" --target "${concurrent_targets[@]}"
+  stage "tsan: concurrent suites"
+  run_tests tsan -R "$concurrent_tests"
+fi
+
+if [[ " $stages " == *" fuzz "* ]]; then
+  stage "fuzz: build and a 10 s smoke run of every target"
+  scripts/fuzz.sh 10
+fi
 
 stage "done"
+printf '\nStage timings:\n'
+printf '  %s\n' "${timings[@]}"

@@ -2,6 +2,8 @@
 
 #include <boost/dll/shared_library_load_mode.hpp>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstring>
@@ -49,6 +51,11 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
     } catch (const std::exception& e) {
         fail(m, "cannot load " + m.library_path.string() + ": " + e.what());
     }
+    // Keep the library resident for the life of the process (as GStreamer and Envoy do): a
+    // provider's dependencies (libcurl, OpenSSL) register thread-local state and exit handlers
+    // that must not outlive their code. RTLD_NOLOAD | RTLD_NODELETE marks the copy just loaded.
+    if (void* pin = ::dlopen(m.library_path.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) ::dlclose(pin);
+
     if (!loaded->library.has(EP_ENTRY_POINT_NAME))
         fail(m, std::string("entry point ") + EP_ENTRY_POINT_NAME + " is missing from " + m.library_path.string());
 

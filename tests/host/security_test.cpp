@@ -99,8 +99,10 @@ TEST_F(SecurityTest, NoSecretInLogsOrStoreAndNothingLeftOfDeletedAccounts) {
     std::vector<uint8_t> bob_blob = blob("outlook/account/bob/grant");
     ASSERT_FALSE(ann_blob.empty());
     ASSERT_FALSE(bob_blob.empty());
-    ASSERT_EQ(host({"disconnect", "--provider", "outlook", "--account", "ann"}).exit_code, 0);
-    ASSERT_EQ(host({"delete-user", "--user", "bob"}).exit_code, 0);
+    auto disconnected = host({"disconnect", "--provider", "outlook", "--account", "ann"});
+    ASSERT_EQ(disconnected.exit_code, 0) << disconnected.err;
+    auto deleted = host({"delete-user", "--user", "bob"});
+    ASSERT_EQ(deleted.exit_code, 0) << deleted.err;
 
     std::string db = test_support::read_file(dir_ / "host.db");
     std::string wal = test_support::read_file(dir_ / "host.db-wal");

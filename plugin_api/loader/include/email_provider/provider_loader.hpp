@@ -28,8 +28,8 @@ struct LoadOptions {
     uint16_t host_abi_minor = EP_ABI_VERSION_MINOR;
 };
 
-// A loaded provider library. Never unloaded while an instance lives: every
-// ProviderInstance holds a shared_ptr to it.
+// A loaded provider library. Never unloaded while an instance lives (every ProviderInstance
+// holds a shared_ptr to it), and in fact never unloaded at all: the loader pins it resident.
 class LoadedProvider {
 public:
     // Declared first so it is destroyed last, after everything that points into the library.
