@@ -17,9 +17,12 @@ stages="${STAGES:-dev asan tsan fuzz}"
 start=$(date +%s)
 timings=()
 
+last_name="" last_at=0
 stage() {
-  printf '\n=== %s (%ss elapsed)\n' "$1" "$(( $(date +%s) - start ))"
-  timings+=("$(printf '%-52s at %4ss' "$1" "$(( $(date +%s) - start ))")")
+  local now=$(( $(date +%s) - start ))
+  [[ -n "$last_name" ]] && timings+=("$(printf '%5ss  %s' "$(( now - last_at ))" "$last_name")")
+  last_name="$1" last_at=$now
+  printf '\n=== %s (%ss elapsed)\n' "$1" "$now"
 }
 
 # Runs ctest for a preset; every stand-in appends the secrets it issues to one file, which
@@ -67,5 +70,5 @@ if [[ " $stages " == *" fuzz "* ]]; then
 fi
 
 stage "done"
-printf '\nStage timings:\n'
+printf '\nStage durations (total %ss):\n' "$(( $(date +%s) - start ))"
 printf '  %s\n' "${timings[@]}"

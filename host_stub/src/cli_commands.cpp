@@ -138,12 +138,23 @@ int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& p
 int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto desc = account_options("connect");
     desc.add_options()("login-hint", po::value<std::string>(), "")("prompt", po::value<std::string>(), "")(
-        "callback", po::value<std::string>(), "");
+        "callback", po::value<std::string>(), "")("admin-consent", "")("tenant", po::value<std::string>(), "");
     auto vm = parse(args, desc);
     std::string provider = vm["provider"].as<std::string>(), account = vm["account"].as<std::string>();
     json::object request;
     if (vm.count("login-hint")) request["login_hint"] = vm["login-hint"].as<std::string>();
     if (vm.count("prompt")) request["prompt"] = vm["prompt"].as<std::string>();
+    if (vm.count("tenant")) request["tenant"] = vm["tenant"].as<std::string>();
+    if (vm.count("admin-consent")) {
+        // Only the link for an IT administrator: nothing to complete here.
+        request["admin_consent"] = true;
+        auto r = rt.providers->instance(provider).begin_connect(account, json::serialize(request));
+        if (!r.ok()) return fail_call(r, "admin consent");
+        json::value doc = parse_document(r.document);
+        print(o, r.document, "Send this link to the organisation's IT administrator (application " +
+                                 str(doc, "application_id") + "):\n" + str(doc, "authorization_url"));
+        return kOk;
+    }
 
     auto& inst = rt.providers->instance(provider);
     auto r = inst.begin_connect(account, json::serialize(request));

@@ -26,6 +26,9 @@ commands:
   connect    --provider ID --account A [--login-hint H] [--prompt P] [--callback URL]
                                    start connecting an account; prints the URL to open, then reads
                                    the callback URL from --callback or standard input
+             --admin-consent [--tenant T]
+                                   print the link an IT administrator opens to approve the app
+                                   for a whole organisation (Outlook)
   complete   --provider ID --account A --callback URL
                                    finish a connect with the URL the browser was sent back to
   status     --provider ID --account A

@@ -46,20 +46,44 @@ ConnectFlow::ConnectFlow(const OutlookConfig& config, const AccountStore& store,
       log_(std::move(log)) {}
 
 std::string ConnectFlow::begin(std::string_view account, std::string_view request_json) {
-    std::string login_hint, prompt;
+    std::string login_hint, prompt, tenant;
+    bool admin_consent = false;
     if (!request_json.empty()) {
         boost::system::error_code ec;
         json::value v = json::parse(request_json, ec);
         if (ec || !v.is_object()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
         for (const auto& kv : v.as_object()) {
             std::string key(kv.key());
-            if (key != "login_hint" && key != "prompt")
-                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " is not a connect option (login_hint, prompt)", key);
+            if (key == "admin_consent") {
+                if (!kv.value().is_bool()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "admin_consent must be true or false", key);
+                admin_consent = kv.value().as_bool();
+                continue;
+            }
+            if (key != "login_hint" && key != "prompt" && key != "tenant")
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
+                            "this is not a connect option (login_hint, prompt, admin_consent, tenant)", "request");
             if (!kv.value().is_string()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " must be a string", key);
         }
         if (auto it = v.as_object().find("login_hint"); it != v.as_object().end()) login_hint = it->value().as_string();
         if (auto it = v.as_object().find("prompt"); it != v.as_object().end()) prompt = it->value().as_string();
+        if (auto it = v.as_object().find("tenant"); it != v.as_object().end()) tenant = it->value().as_string();
     }
+    if (admin_consent) {
+        // The link an IT administrator opens to approve the app for the whole organisation,
+        // before anyone connects. Nothing is stored: the answer only informs (PROTOCOL.md §5).
+        if (tenant.empty()) tenant = admin_consent_tenant(config_, "", login_hint);
+        if (tenant == "common" || tenant == "consumers" || tenant.size() > 253 ||
+            tenant.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != std::string::npos)
+            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
+                        "tenant must be a tenant id, a tenant domain or organizations (never common or consumers)", "tenant");
+        json::object out{{"action", "redirect"},
+                         {"purpose", "admin_consent"},
+                         {"application_id", config_.client_id},
+                         {"authorization_url", admin_consent_url(config_, tenant)}};
+        return json::serialize(out);
+    }
+    if (!tenant.empty())
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "tenant is only an option of an admin_consent request", "tenant");
     if (login_hint.size() > 320 || !ep::sdk::is_valid_utf8(login_hint))
         throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "login_hint must be valid UTF-8 of at most 320 bytes", "login_hint");
     if (!prompt.empty() && prompt != "login" && prompt != "consent" && prompt != "select_account")

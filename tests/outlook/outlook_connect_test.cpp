@@ -9,6 +9,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include <cstring>
 #include <set>
 #include <thread>
 
@@ -503,4 +504,73 @@ TEST_F(OutlookConnect, AccountIdsCannotReachEachOthersKeys) {
     ASSERT_EQ(str(connect("team", kPersonalUser), "outcome"), "connected");
     outlook_->disconnect("team");
     EXPECT_EQ(str(status("team/alice"), "state"), "connected");
+}
+
+TEST_F(OutlookConnect, TheAdminConsentLinkIsAvailableOnItsOwn) {
+    auto r = outlook_->begin_connect("it-admin", R"({"admin_consent":true,"tenant":"fabrikam.example"})");
+    ASSERT_TRUE(r.ok()) << r.document;
+    auto doc = parse(r.document);
+    EXPECT_EQ(str(doc, "purpose"), "admin_consent");
+    EXPECT_EQ(str(doc, "application_id"), kPublicClientId);
+    EXPECT_THAT(str(doc, "authorization_url"),
+                ::testing::StartsWith(sandbox_.base_url() + "/fabrikam.example/v2.0/adminconsent?client_id=" + kPublicClientId));
+    EXPECT_EQ(host_.count_prefix("account/it-admin/"), 0u) << "nothing is stored for an admin link";
+    // An administrator who follows it approves the app for the tenant; then its users connect.
+    ms_sandbox::AutopilotRequest pilot;
+    pilot.authorize_url = str(doc, "authorization_url");
+    pilot.user = "admin@fabrikam.example";
+    auto admin = sandbox_.autopilot(pilot);
+    ASSERT_TRUE(admin.callback_url) << json::serialize(admin.raw);
+    EXPECT_EQ(str(complete("it-admin", *admin.callback_url), "outcome"), "admin_consent_granted");
+    EXPECT_EQ(str(connect("ben", kApprovalWorkflowUser), "outcome"), "connected");
+    // Never for "common", and the option is refused outside an admin-consent request.
+    EXPECT_EQ(outlook_->begin_connect("x", R"({"admin_consent":true,"tenant":"common"})").status, EP_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(outlook_->begin_connect("x", R"({"tenant":"fabrikam.example"})").status, EP_ERR_INVALID_ARGUMENT);
+}
+
+TEST_F(OutlookConnect, TokensWithoutMailSendAreRefusedAtConnect) {
+    std::string url = begin("alice", kWorkUser);
+    std::string callback = sandbox_.autopilot(url, kWorkUser);
+    sandbox_.control("POST", "/_sandbox/faults", json::object{{"endpoint", "token"}, {"action", "access_denied"}});
+    auto r = complete("alice", callback);
+    EXPECT_EQ(str(r, "outcome"), "failed") << json::serialize(r);
+    EXPECT_EQ(str(r, "code"), "unexpected_scopes");
+    EXPECT_THAT(str(r, "message"), HasSubstr("Mail.Send"));
+    EXPECT_EQ(str(status("alice"), "state"), "not_connected");
+}
+
+TEST_F(OutlookConnect, BadArgumentsAtTheCBoundaryAreRefusedNotCrashed) {
+    const ep_provider_api& api = loaded_->api;
+    ep_owned_str out{};
+    auto expect_refused = [&](ep_status status, const char* what) {
+        EXPECT_EQ(status, EP_ERR_INVALID_ARGUMENT) << what;
+        EXPECT_NE(out.data, nullptr) << what << ": an error document names the problem";
+        api.free_str(&out);
+    };
+    expect_refused(api.get_status(nullptr, ep_str{"a", 1}, &out), "NULL instance");
+    ep_instance* bogus = reinterpret_cast<ep_instance*>(&out);
+    expect_refused(api.get_status(bogus, ep_str{"a", 1}, &out), "not an instance");
+    // Through a real instance: a NULL pointer with a length, an empty account, bad UTF-8,
+    // a NULL callback, a NULL document.
+    ep_host_api const* host = host_.api();
+    ep_instance* instance = nullptr;
+    std::string config = json::serialize(base_config());
+    ASSERT_EQ(api.create(host, ep_str{config.data(), config.size()}, &instance, &out), EP_OK);
+    api.free_str(&out);
+    expect_refused(api.get_status(instance, ep_str{nullptr, 3}, &out), "NULL account with a length");
+    expect_refused(api.get_status(instance, ep_str{"", 0}, &out), "empty account");
+    expect_refused(api.get_status(instance, ep_str{"\xff\xfe", 2}, &out), "account not UTF-8");
+    expect_refused(api.begin_connect(instance, ep_str{"a", 1}, ep_str{nullptr, 4}, &out), "NULL request with a length");
+    expect_refused(api.complete_connect(instance, ep_str{"a", 1}, ep_str{"{}", 2}, &out), "callback without URL");
+    const char* msg = R"({"to":[{"address":"x@example.org"}],"text":"t"})";
+    expect_refused(api.send(instance, ep_str{"a", 1}, ep_str{msg, std::strlen(msg)}, nullptr, nullptr, &out), "NULL callback");
+    ep_instance* refused = nullptr;
+    EXPECT_EQ(api.create(host, ep_str{"{", 1}, &refused, &out), EP_ERR_CONFIG);
+    EXPECT_NE(out.data, nullptr);
+    api.free_str(&out);
+    EXPECT_EQ(api.create(nullptr, ep_str{config.data(), config.size()}, &refused, &out), EP_ERR_INVALID_ARGUMENT);
+    api.free_str(&out);
+    EXPECT_EQ(refused, nullptr);
+    api.destroy(instance);
+    api.destroy(nullptr);  // accepted and ignored
 }
