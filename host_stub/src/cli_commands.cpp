@@ -1,6 +1,7 @@
 #include "cli_commands.hpp"
 
 #include "host_runtime.hpp"
+#include "host_util.hpp"
 #include "web_app.hpp"
 #include "web_server.hpp"
 
@@ -20,6 +21,7 @@ namespace cli {
 namespace {
 
 namespace po = boost::program_options;
+using host::json_str;
 namespace json = boost::json;
 
 constexpr int kOk = 0, kError = 1, kUsage = 2, kNotSuccessful = 3;
@@ -52,34 +54,28 @@ json::value parse_document(const std::string& text) {
     return ec ? json::value(nullptr) : v;
 }
 
-std::string str(const json::value& v, std::string_view key) {
-    if (!v.is_object()) return {};
-    auto it = v.as_object().find(key);
-    return (it != v.as_object().end() && it->value().is_string()) ? std::string(it->value().as_string()) : std::string();
-}
-
 // The one-line reason of a failed call: the plugin's error message, else the status.
 std::string reason(const ep::host::CallResult& r) {
     json::value doc = parse_document(r.document);
     if (doc.is_object() && doc.as_object().contains("error")) {
-        std::string msg = str(doc.as_object()["error"], "message");
+        std::string msg = json_str(doc.as_object()["error"], "message");
         if (!msg.empty()) return msg;
     }
     return "provider returned status " + std::to_string(r.status);
 }
 
 std::string describe_status(const json::value& s) {
-    std::string state = str(s, "state");
+    std::string state = json_str(s, "state");
     if (state == "connected") {
-        std::string who = str(s, "email");
-        std::string name = str(s, "display_name");
+        std::string who = json_str(s, "email");
+        std::string name = json_str(s, "display_name");
         return "connected as " + who + (name.empty() ? "" : " (" + name + ")");
     }
-    if (state == "expired") return "expired: " + str(s, "message");
+    if (state == "expired") return "expired: " + json_str(s, "message");
     if (state == "admin_approval_required")
-        return "approval required: your IT administrator must approve application " + str(s, "application_id") +
-               "; admin consent link: " + str(s, "admin_consent_url");
-    if (state == "configuration_error") return "configuration error (operator): " + str(s, "message");
+        return "approval required: your IT administrator must approve application " + json_str(s, "application_id") +
+               "; admin consent link: " + json_str(s, "admin_consent_url");
+    if (state == "configuration_error") return "configuration error (operator): " + json_str(s, "message");
     if (state == "not_connected") return "not connected";
     return state.empty() ? "unknown status" : state;
 }
@@ -115,9 +111,9 @@ int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
     for (const auto& v : list) {
         const auto& p = v.as_object();
         if (p.at("available").as_bool())
-            std::cout << str(v, "id") << "\t" << str(v, "display_name") << "\tABI " << str(v, "abi_version") << "\n";
+            std::cout << json_str(v, "id") << "\t" << json_str(v, "display_name") << "\tABI " << json_str(v, "abi_version") << "\n";
         else
-            std::cout << (str(v, "id").empty() ? "?" : str(v, "id")) << "\tunavailable\t" << str(v, "error") << "\n";
+            std::cout << (json_str(v, "id").empty() ? "?" : json_str(v, "id")) << "\tunavailable\t" << json_str(v, "error") << "\n";
     }
     return kOk;
 }
@@ -128,8 +124,8 @@ int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& p
     auto r = inst.complete_connect(account, json::serialize(json::object{{"callback_url", callback_url}}));
     if (!r.ok()) return fail_call(r, "complete connect");
     json::value doc = parse_document(r.document);
-    std::string outcome = str(doc, "outcome");
-    std::string message = str(doc, "message");
+    std::string outcome = json_str(doc, "outcome");
+    std::string message = json_str(doc, "message");
     json::value status = doc.is_object() && doc.as_object().contains("status") ? doc.as_object()["status"] : json::value();
     print(o, r.document, outcome + (message.empty() ? "" : ": " + message) + "\n" + describe_status(status));
     return outcome == "connected" ? kOk : kNotSuccessful;
@@ -152,7 +148,7 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
         if (!r.ok()) return fail_call(r, "admin consent");
         json::value doc = parse_document(r.document);
         print(o, r.document, "Send this link to the organisation's IT administrator (application " +
-                                 str(doc, "application_id") + "):\n" + str(doc, "authorization_url"));
+                                 json_str(doc, "application_id") + "):\n" + json_str(doc, "authorization_url"));
         return kOk;
     }
 
@@ -160,12 +156,12 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
     auto r = inst.begin_connect(account, json::serialize(request));
     if (!r.ok()) return fail_call(r, "connect");
     json::value doc = parse_document(r.document);
-    if (str(doc, "action") != "redirect") {
+    if (json_str(doc, "action") != "redirect") {
         json::value status = doc.as_object().contains("status") ? doc.as_object()["status"] : json::value();
         print(o, r.document, describe_status(status));
-        return str(status, "state") == "connected" ? kOk : kNotSuccessful;
+        return json_str(status, "state") == "connected" ? kOk : kNotSuccessful;
     }
-    std::string url = str(doc, "authorization_url");
+    std::string url = json_str(doc, "authorization_url");
     std::string callback;
     if (vm.count("callback")) {
         callback = vm["callback"].as<std::string>();
@@ -202,7 +198,7 @@ int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vec
     if (!r.ok()) return fail_call(r, "disconnect");
     json::value doc = parse_document(r.document);
     std::string text = "disconnected: every stored token for this account was deleted";
-    if (std::string revoke = str(doc, "revoke_url"); !revoke.empty())
+    if (std::string revoke = json_str(doc, "revoke_url"); !revoke.empty())
         text += "\nTo also remove the app's access at the provider, visit " + revoke;
     print(o, r.document, text);
     return kOk;
@@ -275,13 +271,13 @@ int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<st
     auto r = rt.providers->instance(vm["provider"].as<std::string>())
                  .send_blocking(vm["account"].as<std::string>(), json::serialize(m));
     json::value doc = parse_document(r.document);
-    std::string outcome = str(doc, "outcome");
+    std::string outcome = json_str(doc, "outcome");
     if (outcome.empty()) return fail_call(r, "send");
     std::string text = outcome;
-    if (std::string msg = str(doc, "message"); !msg.empty()) text += ": " + msg;
-    if (std::string field = str(doc, "field"); !field.empty()) text += " (field " + field + ")";
-    if (std::string id = str(doc, "request_id"); !id.empty()) text += " [request-id " + id + "]";
-    if (std::string file = str(doc, "file"); !file.empty()) text += " -> " + file;
+    if (std::string msg = json_str(doc, "message"); !msg.empty()) text += ": " + msg;
+    if (std::string field = json_str(doc, "field"); !field.empty()) text += " (field " + field + ")";
+    if (std::string id = json_str(doc, "request_id"); !id.empty()) text += " [request-id " + id + "]";
+    if (std::string file = json_str(doc, "file"); !file.empty()) text += " -> " + file;
     if (o.json) std::cout << r.document << "\n";
     else (outcome == "sent" ? std::cout : std::cerr) << (outcome == "sent" ? "" : "host_stub: send ") << text << "\n";
     return outcome == "sent" ? kOk : kNotSuccessful;

@@ -1,5 +1,7 @@
 #include "outbox.hpp"
 
+#include "host_util.hpp"
+
 #include <boost/json.hpp>
 
 #include <openssl/rand.h>
@@ -12,23 +14,6 @@ namespace json = boost::json;
 constexpr int kMaxInFlight = 256;              // nudges handed to providers and not yet completed
 constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connections are looked at
 constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
-
-std::string str(const json::object& o, std::string_view key) {
-    auto it = o.find(key);
-    return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
-}
-
-std::string new_request_id() {
-    unsigned char b[16];
-    RAND_bytes(b, sizeof b);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out = "nudge-";
-    for (unsigned char c : b) {
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 15]);
-    }
-    return out;
-}
 
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
 
@@ -82,7 +67,7 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
     if (p == nullptr || !p->available())
         throw OutboxError("the chosen email provider '" + settings.email_provider + "' is not available" +
                           (p ? ": " + p->error : std::string()));
-    std::string crid = new_request_id();
+    std::string crid = "nudge-" + random_hex(16);
     message["client_request_id"] = crid;
     int64_t id = store_.enqueue(user_id, settings.email_provider, json::serialize(message), crid, clock_());
     logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " queued for " + user_id + " via " +
@@ -123,10 +108,10 @@ void Outbox::record(std::vector<Completion> completions) {
         boost::system::error_code ec;
         json::value v = json::parse(c.result_json, ec);
         json::object r = (!ec && v.is_object()) ? v.as_object() : json::object{};
-        o.outcome = str(r, "outcome");
-        o.code = str(r, "code");
-        o.message = str(r, "message");
-        o.request_id = str(r, "request_id");
+        o.outcome = json_str(r, "outcome");
+        o.code = json_str(r, "code");
+        o.message = json_str(r, "message");
+        o.request_id = json_str(r, "request_id");
         int64_t retry_after = 0;
         if (auto it = r.find("retry_after_ms"); it != r.end() && it->value().is_int64()) retry_after = it->value().as_int64();
         if (o.outcome == "sent") {
@@ -162,7 +147,7 @@ void Outbox::release_reconnected_users() {
         auto status = p->instance->status(user_id);
         boost::system::error_code ec;
         json::value v = json::parse(status.document, ec);
-        if (!ec && v.is_object() && str(v.as_object(), "state") == "connected") on_connected(user_id, s.email_provider);
+        if (!ec && v.is_object() && json_str(v, "state") == "connected") on_connected(user_id, s.email_provider);
     }
 }
 

@@ -1,5 +1,7 @@
 #include "web_app.hpp"
 
+#include "host_util.hpp"
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
@@ -13,18 +15,6 @@ namespace host {
 namespace {
 
 namespace json = boost::json;
-
-std::string random_token() {
-    unsigned char b[32];
-    if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("no randomness");
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : b) {
-        out.push_back(hex[c >> 4]);
-        out.push_back(hex[c & 15]);
-    }
-    return out;
-}
 
 std::string esc(std::string_view s) {
     std::string out;
@@ -40,11 +30,6 @@ std::string esc(std::string_view s) {
         }
     }
     return out;
-}
-
-std::string str(const json::object& o, std::string_view key) {
-    auto it = o.find(key);
-    return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
 }
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
@@ -223,8 +208,8 @@ WebResponse WebApp::sign_in_page(const std::string& existing, const std::string&
             sid = existing;
             csrf = s->csrf;
         } else {
-            sid = random_token();
-            csrf = random_token();
+            sid = random_hex(32);
+            csrf = random_hex(32);
             sessions_[sid] = Session{"", csrf, "", {}};
         }
     }
@@ -255,11 +240,11 @@ WebResponse WebApp::sign_in(const WebRequest& r) {
     if (!valid_form) return sign_in_page(sid, "Your sign-in form expired; pick a user again.");
     if (!rt_.store->user(user_id)) return sign_in_page(sid, "Unknown user.");
     // A fresh session id at sign-in: a session fixed before sign-in is worth nothing after.
-    std::string new_sid = random_token();
+    std::string new_sid = random_hex(32);
     {
         std::lock_guard lock(mutex_);
         sessions_.erase(sid);
-        sessions_[new_sid] = Session{user_id, random_token(), "", {}};
+        sessions_[new_sid] = Session{user_id, random_hex(32), "", {}};
     }
     return WebResponse{303,
                        {{"Location", "/settings/communication"},
@@ -296,13 +281,13 @@ WebResponse WebApp::settings_page(const std::string& sid) {
         }
         available.push_back(&e);
         json::object s = provider_status(e.id, user_id);
-        std::string state = str(s, "state");
+        std::string state = json_str(s, "state");
         std::string connect_form = "<form method=\"post\" action=\"/settings/communication/connect\">" + hidden(csrf) +
                                    "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">";
         b += "<div id=\"status-" + esc(e.id) + "\" data-state=\"" + esc(state) + "\">";
         if (state == "connected") {
-            b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + esc(e.id) + "\">" + esc(str(s, "email")) +
-                 "</strong> <span class=\"muted\">" + esc(str(s, "display_name")) + "</span>";
+            b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + esc(e.id) + "\">" + esc(json_str(s, "email")) +
+                 "</strong> <span class=\"muted\">" + esc(json_str(s, "display_name")) + "</span>";
             b += "</div><form method=\"post\" action=\"/settings/communication/disconnect\" style=\"margin-top:10px\">" +
                  hidden(csrf) + "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">"
                  "<p class=\"muted\">Disconnecting deletes every token stored for your account right away. "
@@ -311,26 +296,26 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                  "account) or <a href=\"https://account.live.com/consent/Manage\">account.live.com</a> (personal "
                  "account).</p><button class=\"secondary\" id=\"disconnect-" + esc(e.id) + "\">Disconnect</button></form>";
         } else if (state == "expired") {
-            std::string who = str(s, "email").empty() ? "" : " (" + str(s, "email") + ")";
-            std::string since = str(s, "since").empty() ? "" : " since " + str(s, "since");
+            std::string who = json_str(s, "email").empty() ? "" : " (" + json_str(s, "email") + ")";
+            std::string since = json_str(s, "since").empty() ? "" : " since " + json_str(s, "since");
             b += "<span class=\"badge warn\">Expired</span> <span class=\"muted\">" + esc(who + since) +
-                 "</span><p id=\"reason-" + esc(e.id) + "\">" + esc(str(s, "message")) +
+                 "</span><p id=\"reason-" + esc(e.id) + "\">" + esc(json_str(s, "message")) +
                  " Nudges are kept and go out once you connect again.</p></div>" + connect_form +
                  "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
         } else if (state == "admin_approval_required") {
-            std::string app = str(s, "application_id");
-            b += "<span class=\"badge warn\">Approval required</span><p>" + esc(str(s, "message")) + "</p>"
+            std::string app = json_str(s, "application_id");
+            b += "<span class=\"badge warn\">Approval required</span><p>" + esc(json_str(s, "message")) + "</p>"
                  "<p>Tell your IT administrator: <em>please approve the application with ID <code id=\"application-id\">" +
                  esc(app) + "</code> in Microsoft Entra admin center &gt; Enterprise applications &gt; Admin consent "
                  "requests, or grant consent for the organisation with this link:</em> <a id=\"admin-consent-link\" href=\"" +
-                 esc(str(s, "admin_consent_url")) + "\">link for your IT administrator (approves the app for your whole "
+                 esc(json_str(s, "admin_consent_url")) + "\">link for your IT administrator (approves the app for your whole "
                  "organisation)</a>. Administrators should check that the "
                  "application ID matches before approving.</p></div>" + connect_form +
                  "<button id=\"connect-" + esc(e.id) + "\">Connect again after approval</button></form>";
         } else if (state == "configuration_error") {
             b += "<span class=\"badge bad\">Configuration problem</span><p>This integration cannot work until the "
                  "operator fixes its configuration. <span class=\"muted\" id=\"operator-message\">For the operator: " +
-                 esc(str(s, "message")) + "</span></p></div>";
+                 esc(json_str(s, "message")) + "</span></p></div>";
         } else {
             bool interactive = e.loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT;
             b += "<span class=\"badge off\">Not connected</span></div>" + connect_form +
@@ -339,8 +324,8 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                               : std::string()) +
                  "<button id=\"connect-" + esc(e.id) + "\">Connect</button></form>";
         }
-        if (!str(s, "application_id").empty() && state != "admin_approval_required")
-            b += "<p class=\"muted\">For your IT administrator: application ID <code>" + esc(str(s, "application_id")) +
+        if (!json_str(s, "application_id").empty() && state != "admin_approval_required")
+            b += "<p class=\"muted\">For your IT administrator: application ID <code>" + esc(json_str(s, "application_id")) +
                  "</code></p>";
         b += "</div>";
     }
@@ -352,7 +337,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
          "> Email <span class=\"muted\">(the only channel this reference host offers)</span></label>"
          "<p><strong>Email Provider</strong></p>";
     for (const ProviderEntry* e : available) {
-        std::string address = str(provider_status(e->id, user_id), "email");
+        std::string address = json_str(provider_status(e->id, user_id), "email");
         b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(e->id) + "\" value=\"" +
              esc(e->id) + "\"" + (settings.email_provider == e->id ? " checked" : "") + "> " + esc(e->display_name) +
              (address.empty() ? "" : " <span class=\"muted\">(" + esc(address) + ")</span>") + "</label>";
@@ -413,7 +398,7 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     json::object current = provider_status(provider, user_id);
     // Reconnecting: the same person again. A first connect: the person picks the account,
     // even when the browser is still signed in to Microsoft as someone else.
-    if (!str(current, "email").empty()) request["login_hint"] = str(current, "email");
+    if (!json_str(current, "email").empty()) request["login_hint"] = json_str(current, "email");
     else if (p->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) request["prompt"] = "select_account";
     auto r = p->instance->begin_connect(user_id, json::serialize(request));
     boost::system::error_code ec;
@@ -422,12 +407,12 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
         flash(sid, "error", "Could not start connecting: " + r.document);
         return redirect("/settings/communication");
     }
-    if (str(doc.as_object(), "action") == "redirect") {
+    if (json_str(doc, "action") == "redirect") {
         {
             std::lock_guard lock(mutex_);
             if (Session* s = session(sid)) s->connecting_provider = provider;
         }
-        return redirect(str(doc.as_object(), "authorization_url"));
+        return redirect(json_str(doc, "authorization_url"));
     }
     flash(sid, "success", p->display_name + " is connected.");
     rt_.outbox->on_connected(user_id, provider);
@@ -469,16 +454,16 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
         return redirect("/settings/communication");
     }
     const json::object& o = doc.as_object();
-    std::string outcome = str(o, "outcome");
+    std::string outcome = json_str(o, "outcome");
     if (outcome == "connected") {
-        flash(sid, "success", str(o, "message"));
+        flash(sid, "success", json_str(o, "message"));
         rt_.outbox->on_connected(user_id, provider);
     } else if (outcome == "admin_approval_required") {
         flash(sid, "warning", "Your organisation needs an administrator to approve this app: see below what to tell them.");
     } else if (outcome == "configuration_error") {
-        flash(sid, "error", str(o, "message") + " (For the operator: " + str(o, "operator_message") + ")");
+        flash(sid, "error", json_str(o, "message") + " (For the operator: " + json_str(o, "operator_message") + ")");
     } else {
-        flash(sid, outcome == "cancelled" || outcome == "declined" ? "info" : "error", str(o, "message"));
+        flash(sid, outcome == "cancelled" || outcome == "declined" ? "info" : "error", json_str(o, "message"));
     }
     return redirect("/settings/communication");
 }
@@ -490,7 +475,7 @@ WebResponse WebApp::disconnect(const std::string& sid, const Form& form) {
         auto r = p->instance->disconnect(user_of(sid));
         boost::system::error_code ec;
         json::value doc = json::parse(r.document, ec);
-        if (r.ok() && !ec && doc.is_object()) flash(sid, "info", str(doc.as_object(), "message"));
+        if (r.ok() && !ec && doc.is_object()) flash(sid, "info", json_str(doc, "message"));
         else flash(sid, "error", "Disconnect failed: " + r.document);
     }
     return redirect("/settings/communication");

@@ -27,20 +27,21 @@ TokenManager::TokenManager(const OutlookConfig& config, const AccountStore& stor
     : config_(config), store_(store), http_(http), work_(work), token_client_(token_client), host_(host),
       log_(std::move(log)), instance_id_(random_uuid()) {}
 
-TokenOutcome TokenManager::contention() {
+TokenOutcome TokenManager::failure(TokenOutcome::Kind kind, std::string code, std::string message) {
     TokenOutcome o;
-    o.kind = TokenOutcome::Kind::transient;
-    o.code = "store_contention";
-    o.message = "The connection kept changing while refreshing; will retry.";
+    o.kind = kind;
+    o.code = std::move(code);
+    o.message = std::move(message);
     return o;
 }
 
+TokenOutcome TokenManager::contention() {
+    return failure(TokenOutcome::Kind::transient, "store_contention",
+                   "The connection kept changing while refreshing; will retry.");
+}
+
 TokenOutcome TokenManager::shutting_down() {
-    TokenOutcome o;
-    o.kind = TokenOutcome::Kind::transient;
-    o.code = "cancelled";
-    o.message = "The provider is shutting down.";
-    return o;
+    return failure(TokenOutcome::Kind::transient, "cancelled", "The provider is shutting down.");
 }
 
 TokenManager::~TokenManager() {
@@ -126,18 +127,17 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
     try {
         AccountStore::LoadResult loaded = store_.load_grant(account);
         if (loaded.absent()) {
-            TokenOutcome o;
-            o.kind = TokenOutcome::Kind::not_connected;
-            o.code = "not_connected";
-            o.message = "This account has not connected Microsoft Outlook.";
-            return complete(account, o, nullptr);
+            return complete(account,
+                            failure(TokenOutcome::Kind::not_connected, "not_connected",
+                                    "This account has not connected Microsoft Outlook."),
+                            nullptr);
         }
         if (loaded.unreadable) {
-            TokenOutcome o;
-            o.kind = TokenOutcome::Kind::expired;
-            o.code = "storage";
-            o.message = "The stored connection cannot be read (" + loaded.unreadable->problem + "). Connect again.";
-            return complete(account, o, nullptr);
+            return complete(account,
+                            failure(TokenOutcome::Kind::expired, "storage",
+                                    "The stored connection cannot be read (" + loaded.unreadable->problem +
+                                        "). Connect again."),
+                            nullptr);
         }
         StoredGrant& grant = *loaded.grant;
         if (grant.record.state != GrantState::connected) return complete(account, outcome_for_record(grant.record), nullptr);
@@ -180,11 +180,10 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
             });
         });
     } catch (const std::exception& e) {
-        TokenOutcome o;
-        o.kind = TokenOutcome::Kind::transient;
-        o.code = "storage";
-        o.message = std::string("The connection could not be read from storage: ") + e.what();
-        complete(account, o, nullptr);
+        complete(account,
+                 failure(TokenOutcome::Kind::transient, "storage",
+                         std::string("The connection could not be read from storage: ") + e.what()),
+                 nullptr);
     }
 }
 
@@ -220,34 +219,31 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
             return complete(account, contention(), nullptr);
         }
 
-        GrantFailure failure = classify_token_failure(parsed);
-        if (failure.kind != GrantFailureKind::dead_grant && failure.kind != GrantFailureKind::interaction) {
+        GrantFailure verdict = classify_token_failure(parsed);
+        if (verdict.kind != GrantFailureKind::dead_grant && verdict.kind != GrantFailureKind::interaction) {
             // Let other instances try again without waiting for the lease to run out.
             grant.record.refresh_lease_until_ms = 0;
             grant.record.refresh_lease_owner.clear();
             if (auto v = store_.save_grant(account, grant.record, grant.version)) grant.version = *v;
         }
-        if (failure.kind == GrantFailureKind::transient) {
+        if (verdict.kind == GrantFailureKind::transient) {
             TokenOutcome o;
             o.kind = TokenOutcome::Kind::transient;
-            o.code = failure.code;
-            o.message = failure.message;
+            o.code = verdict.code;
+            o.message = verdict.message;
             o.retry_after_ms = parsed.retry_after_ms;
-            log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + failure.code + ")");
+            log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + verdict.code + ")");
             return complete(account, o, nullptr);
         }
-        if (failure.kind == GrantFailureKind::operator_error) {
+        if (verdict.kind == GrantFailureKind::operator_error) {
             GrantRecord& r = grant.record;
-            if (!r.operator_error || r.operator_error->code != failure.code) {
-                r.operator_error = OperatorError{failure.code, failure.message, now};
+            if (!r.operator_error || r.operator_error->code != verdict.code) {
+                r.operator_error = OperatorError{verdict.code, verdict.message, now};
                 store_.save_grant(account, r, grant.version);  // best effort: a conflict means newer news
             }
-            log_(EP_LOG_ERROR, "token refresh for account " + account + " failed: " + failure.message);
-            TokenOutcome o;
-            o.kind = TokenOutcome::Kind::configuration_error;
-            o.code = failure.code;
-            o.message = failure.message;
-            return complete(account, o, nullptr);
+            log_(EP_LOG_ERROR, "token refresh for account " + account + " failed: " + verdict.message);
+            return complete(account, failure(TokenOutcome::Kind::configuration_error, verdict.code, verdict.message),
+                            nullptr);
         }
 
         // A dead grant, unless another instance rotated the refresh token meanwhile: re-read
@@ -258,9 +254,9 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
         if (current.grant && current.grant->version == grant.version) {
             GrantRecord expired;
             expired.state = GrantState::expired;
-            expired.reason = failure.reason;
-            expired.message = failure.message;
-            expired.error_code = failure.code;
+            expired.reason = verdict.reason;
+            expired.message = verdict.message;
+            expired.error_code = verdict.code;
             expired.since_ms = now;
             expired.email = grant.record.email;
             expired.display_name = grant.record.display_name;
@@ -270,18 +266,13 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
             if (!store_.save_grant(account, expired, grant.version) && attempt < kMaxRefreshAttempts)
                 return start_refresh(account, nullptr, attempt + 1);
         }
-        log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + failure.code + " (" + failure.reason + ")");
-        TokenOutcome o;
-        o.kind = TokenOutcome::Kind::expired;
-        o.code = failure.code;
-        o.message = failure.message;
-        complete(account, o, nullptr);
+        log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + verdict.code + " (" + verdict.reason + ")");
+        complete(account, failure(TokenOutcome::Kind::expired, verdict.code, verdict.message), nullptr);
     } catch (const std::exception& e) {
-        TokenOutcome o;
-        o.kind = TokenOutcome::Kind::transient;
-        o.code = "storage";
-        o.message = std::string("The refreshed connection could not be stored: ") + e.what();
-        complete(account, o, nullptr);
+        complete(account,
+                 failure(TokenOutcome::Kind::transient, "storage",
+                         std::string("The refreshed connection could not be stored: ") + e.what()),
+                 nullptr);
     }
 }
 

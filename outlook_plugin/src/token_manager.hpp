@@ -90,6 +90,7 @@ private:
     void touch(const std::string& account, Entry& e);  // under mutex_
     void evict_if_needed();                            // under mutex_
     TokenOutcome outcome_for_record(const GrantRecord& r) const;
+    static TokenOutcome failure(TokenOutcome::Kind kind, std::string code, std::string message);
     static TokenOutcome contention();
     static TokenOutcome shutting_down();
 

@@ -290,9 +290,7 @@ TEST(PluginExports, EachPluginExportsExactlyTheEntryPoint) {
     const std::pair<const char*, const char*> plugins[] = {
         {MOCK_PROVIDER_PATH, "ep_negotiate\n"}, {MOCK_MINOR1_PATH, "ep_negotiate\n"},
         {MOCK_ABI2_PATH, "ep_negotiate\n"},     {MOCK_NO_ENTRY_PATH, ""},
-#ifdef OUTLOOK_PLUGIN_PATH
         {OUTLOOK_PLUGIN_PATH, "ep_negotiate\n"},
-#endif
     };
     for (const auto& [path, expected] : plugins) {
         auto r = test_support::run_process({"/bin/sh", "-c",

@@ -1,0 +1,38 @@
+// Small helpers the host's parts share.
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <openssl/rand.h>
+
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace host {
+
+// `bytes` random bytes from OpenSSL's CSPRNG, as lower-case hex (session ids, CSRF tokens,
+// client request ids).
+inline std::string random_hex(std::size_t bytes) {
+    std::vector<unsigned char> b(bytes);
+    if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("the random number generator failed");
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes * 2);
+    for (unsigned char c : b) {
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+    }
+    return out;
+}
+
+// The string member `key` of a JSON object, or "" (absent, not a string, not an object).
+inline std::string json_str(const boost::json::value& v, std::string_view key) {
+    if (!v.is_object()) return {};
+    const auto* member = v.as_object().if_contains(key);
+    return member && member->is_string() ? std::string(member->as_string()) : std::string();
+}
+
+}  // namespace host
