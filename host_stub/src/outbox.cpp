@@ -4,7 +4,6 @@
 
 #include <boost/json.hpp>
 
-#include <openssl/rand.h>
 
 namespace host {
 namespace {

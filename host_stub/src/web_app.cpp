@@ -7,7 +7,6 @@
 #include <boost/url/parse_query.hpp>
 
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 
 #include <ctime>
 
