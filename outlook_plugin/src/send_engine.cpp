@@ -19,10 +19,6 @@ int64_t since_ms(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
-// Set while this thread is inside submit(): a completion decided there (a token problem
-// found synchronously, say) must not run the host's callback before send() has returned.
-thread_local int g_submit_depth = 0;
-
 // Backoff when Graph throttles without Retry-After, or a connection fails: 1 s, 2 s, 4 s...
 int64_t backoff_ms(int attempt) { return std::min<int64_t>(int64_t{1000} << std::min(attempt - 1, 8), 60'000); }
 
@@ -94,9 +90,10 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
     }
 
     struct SubmitScope {
-        SubmitScope() { ++g_submit_depth; }
-        ~SubmitScope() { --g_submit_depth; }
-    } inside_submit;
+        explicit SubmitScope(int* depth) : depth_(depth) { if (depth_) ++*depth_; }
+        ~SubmitScope() { if (depth_) --*depth_; }
+        int* depth_;
+    } inside_submit(http_.on_io_thread() ? &io_thread_submit_depth_ : nullptr);
     auto job = std::make_shared<Job>(std::string(account), std::move(body), std::move(crid), std::move(done));
     Ready to_start;
     {
@@ -319,7 +316,7 @@ void SendEngine::deliver(const JobPtr& job, std::string result_json) {
         --pending_;
         drained_.notify_all();
     };
-    if (http_.on_io_thread() && g_submit_depth == 0) run(false);
+    if (http_.on_io_thread() && io_thread_submit_depth_ == 0) run(false);
     else http_.schedule(Clock::now(), std::move(run));
 }
 

@@ -81,6 +81,11 @@ private:
     std::size_t queued_ = 0;    // accepted, not yet started
     std::size_t pending_ = 0;   // accepted, completion not yet delivered
     bool stopping_ = false;
+    // How deep the I/O thread is inside submit() (a host callback may send again): a completion
+    // decided there must not reach the host before send() has returned. Only the I/O thread
+    // touches it. A member, not a thread_local: dynamic TLS in a dlopen'ed plugin is what GCC 12's
+    // LeakSanitizer misreads at exit (a bogus DTLS range, then a crash of its tracer).
+    int io_thread_submit_depth_ = 0;
 };
 
 }  // namespace outlook
