@@ -36,9 +36,10 @@ void Outbox::start() {
 }
 
 void Outbox::stop_dispatching() {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     dispatching_ = false;
     cv_.notify_all();
+    cv_.wait(lock, [&] { return !calling_providers_; });
 }
 
 void Outbox::finish() {
@@ -173,6 +174,7 @@ void Outbox::run() {
         std::vector<Nudge> due;
         if (dispatching_ && in_flight_ < kMaxInFlight) {
             int room = kMaxInFlight - in_flight_;
+            calling_providers_ = true;
             lock.unlock();
             try {
                 if (now >= next_held_check) {
@@ -185,12 +187,16 @@ void Outbox::run() {
             }
             lock.lock();
             in_flight_ += static_cast<int>(due.size());
-        }
-        if (!due.empty()) {
-            lock.unlock();
-            for (const auto& n : due) dispatch(n);
-            lock.lock();
-            continue;
+            if (!due.empty()) {
+                // Claimed nudges are handed over even if a stop came meanwhile: left claimed,
+                // they would wait for review after the next start.
+                lock.unlock();
+                for (const auto& n : due) dispatch(n);
+                lock.lock();
+            }
+            calling_providers_ = false;
+            cv_.notify_all();
+            if (!due.empty()) continue;
         }
         // Sleep until woken, a completion arrives, or the next nudge becomes due.
         int64_t wait_ms = 1000;

@@ -39,7 +39,9 @@ public:
     ~Outbox();
 
     void start();
-    // Stops dispatching new nudges; completions still get recorded until finish().
+    // Stops dispatching new nudges and returns once the worker no longer calls into the
+    // providers (a batch it had claimed is handed over first), so they may be destroyed next.
+    // Completions still get recorded until finish().
     void stop_dispatching();
     // Records the last completions and joins the worker (after providers were destroyed).
     void finish();
@@ -75,6 +77,7 @@ private:
     std::deque<Completion> completions_;
     int in_flight_ = 0;
     bool dispatching_ = false;
+    bool calling_providers_ = false;  // the worker is claiming or handing over a batch
     bool finishing_ = false;
     bool woken_ = false;
     std::thread worker_;
