@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -358,12 +359,19 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     auto vm = parse(args, desc);
     uint16_t port = vm.count("port") ? static_cast<uint16_t>(vm["port"].as<int>()) : rt.config.web.port;
     rt.start_outbox();
+    // The page needs its public address, which needs the port the server got: a request that
+    // arrives before the page exists (possible with a fixed port) is told to retry.
     std::unique_ptr<host::WebApp> app;
-    host::WebServer server(rt.config.web.listen_address, port, [&app](const host::WebRequest& r) { return app->handle(r); });
+    std::atomic<host::WebApp*> ready{nullptr};
+    host::WebServer server(rt.config.web.listen_address, port, [&ready](const host::WebRequest& r) {
+        if (host::WebApp* a = ready.load(std::memory_order_acquire)) return a->handle(r);
+        return host::WebResponse{503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
+    });
     std::string public_url = rt.config.web.public_url.empty()
                                  ? "http://" + rt.config.web.listen_address + ":" + std::to_string(server.port())
                                  : rt.config.web.public_url;
     app = std::make_unique<host::WebApp>(rt, public_url);
+    ready.store(app.get(), std::memory_order_release);
     if (o.json) std::cout << json::serialize(json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}}) << std::endl;
     else std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
     sigset_t signals;
