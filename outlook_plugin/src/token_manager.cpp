@@ -306,11 +306,14 @@ void TokenManager::complete(const std::string& account, const TokenOutcome& outc
             if (e.in_lru) lru_.erase(e.lru);
             entries_.erase(account);
         }
-        --refreshes_in_flight_;
     }
-    idle_.notify_all();
     // A background refresh (refresh_in) has no waiters and its failure changes nothing.
     for (auto& w : waiters) w(result);
+    // Last: the destructor waits for this, so nothing here may touch the manager afterwards
+    // (hence the notify under the lock, before the condition variable can be destroyed).
+    std::lock_guard lock(mutex_);
+    --refreshes_in_flight_;
+    idle_.notify_all();
 }
 
 void TokenManager::remember(const std::string& account, const SecretString& token, int64_t expires_at_ms,

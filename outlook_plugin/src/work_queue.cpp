@@ -15,19 +15,17 @@ WorkQueue::~WorkQueue() {
     for (auto& t : threads_) t.join();
 }
 
+// Notified under the lock: the task may finish, and its owner destroy this queue, before a
+// notify made after unlocking would have returned.
 void WorkQueue::post(std::function<void()> task) {
-    {
-        std::lock_guard lock(mutex_);
-        tasks_.push_back(std::move(task));
-    }
+    std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
     cv_.notify_one();
 }
 
 void WorkQueue::post_urgent(std::function<void()> task) {
-    {
-        std::lock_guard lock(mutex_);
-        tasks_.push_front(std::move(task));
-    }
+    std::lock_guard lock(mutex_);
+    tasks_.push_front(std::move(task));
     cv_.notify_one();
 }
 
