@@ -185,6 +185,8 @@ ClientCredential parse_credential(const json::value* v) {
 
 }  // namespace
 
+bool is_tenant_id_or_domain(std::string_view s) { return is_guid(s) || is_domain(s); }
+
 const char* to_string(Cloud c) {
     for (const auto& k : kClouds)
         if (k.cloud == c) return k.name;
@@ -218,8 +220,8 @@ OutlookConfig parse_config(std::string_view text) {
     if (!is_guid(c.client_id)) config_error("client_id", "must be the application (client) id, a GUID such as d70347e7-f4d1-4323-93a4-760a6a6c1d91");
 
     c.authority = r.string("authority").value_or("common");
-    if (c.authority != "common" && c.authority != "organizations" && c.authority != "consumers" && !is_guid(c.authority) &&
-        !is_domain(c.authority))
+    if (c.authority != "common" && c.authority != "organizations" && c.authority != "consumers" &&
+        !is_tenant_id_or_domain(c.authority))
         config_error("authority", "must be common, organizations, consumers, a tenant id (GUID) or a tenant domain");
 
     std::string cloud = r.string("cloud").value_or("global");

@@ -59,6 +59,9 @@ struct OutlookConfig {
 // Throws ep::sdk::Error(EP_ERR_CONFIG, "invalid_config", message, field).
 OutlookConfig parse_config(std::string_view json_text);
 
+// Whether `s` names one tenant: its id (a GUID) or one of its domains.
+bool is_tenant_id_or_domain(std::string_view s);
+
 // Whether `uri` is http(s) on 127.0.0.1 / localhost / [::1].
 bool is_loopback_url(std::string_view uri);
 

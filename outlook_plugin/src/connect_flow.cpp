@@ -72,8 +72,7 @@ std::string ConnectFlow::begin(std::string_view account, std::string_view reques
         // The link an IT administrator opens to approve the app for the whole organisation,
         // before anyone connects. Nothing is stored: the answer only informs (PROTOCOL.md §5).
         if (tenant.empty()) tenant = admin_consent_tenant(config_, "", login_hint);
-        if (tenant == "common" || tenant == "consumers" || tenant.size() > 253 ||
-            tenant.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != std::string::npos)
+        if (tenant != "organizations" && !is_tenant_id_or_domain(tenant))
             throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
                         "tenant must be a tenant id, a tenant domain or organizations (never common or consumers)", "tenant");
         json::object out{{"action", "redirect"},
