@@ -1,5 +1,7 @@
 #include "graph_mail.hpp"
 
+#include "ascii.hpp"
+
 #include <email_provider/ep_sdk.hpp>
 
 #include <boost/json.hpp>
@@ -252,13 +254,6 @@ void check_request_size(const Message& m, std::size_t body_size) {
 // Graph's error documents are a few hundred bytes; anything far larger is not one.
 constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 constexpr std::size_t kMaxQuotedGraphText = 300;
-
-bool iequals(std::string_view a, std::string_view b) {
-    return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-        return lower(x) == lower(y);
-    });
-}
 
 bool is_any_of(std::string_view code, std::initializer_list<std::string_view> codes) {
     return std::any_of(codes.begin(), codes.end(), [&](std::string_view c) { return iequals(code, c); });

@@ -1,5 +1,7 @@
 #include "http_engine.hpp"
 
+#include "ascii.hpp"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -27,11 +29,6 @@ constexpr std::size_t kMaxIdleHandles = 512;
 void global_init_once() {
     static std::once_flag once;
     std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
 }
 
 // Failures that happen before a single byte of the request could reach the server.
@@ -150,13 +147,8 @@ private:
 
     static bool wanted(const Transfer& t, std::string_view name) {
         if (t.request.wanted_headers.empty()) return true;
-        for (const auto& w : t.request.wanted_headers)
-            if (w.size() == name.size() &&
-                std::equal(w.begin(), w.end(), name.begin(), [](char a, char b) {
-                    return a == std::tolower(static_cast<unsigned char>(b));
-                }))
-                return true;
-        return false;
+        return std::any_of(t.request.wanted_headers.begin(), t.request.wanted_headers.end(),
+                           [&](const std::string& w) { return iequals(w, name); });
     }
 
     static size_t on_header(char* data, size_t size, size_t n, void* user) {
@@ -169,7 +161,7 @@ private:
             while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
             while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
                 value.remove_suffix(1);
-            t->response.headers[lower(std::string(line.substr(0, colon)))] = std::string(value);
+            t->response.headers[ascii_lower(line.substr(0, colon))] = std::string(value);
         }
         return size * n;
     }

@@ -1,5 +1,6 @@
 #include "oauth.hpp"
 
+#include "ascii.hpp"
 #include "encoding.hpp"
 
 #include <email_provider/ep_sdk.hpp>
@@ -21,12 +22,6 @@ namespace json = boost::json;
 using ep::sdk::Error;
 
 std::string pct(std::string_view v) { return boost::urls::encode(v, boost::urls::unreserved_chars); }
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 // Microsoft's descriptions carry trace and correlation lines; keep the first line, printable.
 std::string first_line(std::string_view s) {
@@ -75,7 +70,7 @@ int64_t seconds(const json::object& o, std::string_view key) {
 
 // Short scope name of a granted scope: "https://graph.microsoft.com/Mail.Send" -> "mail.send".
 std::string short_scope(std::string_view s) {
-    std::string scope = lower(s);  // scopes compare case-insensitively, the resource prefix too
+    std::string scope = ascii_lower(s);  // scopes compare case-insensitively, the resource prefix too
     if (auto slash = scope.rfind('/'); slash != std::string::npos && scope.starts_with("https://")) scope.erase(0, slash + 1);
     return scope;
 }
@@ -96,7 +91,7 @@ std::vector<std::string> split_scopes(std::string_view granted) {
 std::string domain_of(std::string_view login_hint) {
     auto at = login_hint.rfind('@');
     if (at == std::string_view::npos || at + 1 >= login_hint.size()) return {};
-    std::string d = lower(login_hint.substr(at + 1));
+    std::string d = ascii_lower(login_hint.substr(at + 1));
     for (char c : d)
         if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.')) return {};
     return d.find('.') == std::string::npos ? std::string() : d;
@@ -234,7 +229,7 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
     json::object& o = v.as_object();
     if (http_status == 200 && o.contains("access_token")) {
         TokenSuccess s;
-        if (lower(str(o, "token_type")) != "bearer") {
+        if (ascii_lower(str(o, "token_type")) != "bearer") {
             r.problem = "the token endpoint returned a token type other than Bearer";
         } else {
             s.access_token = SecretString(str(o, "access_token"));

@@ -1,5 +1,7 @@
 #include "redact.hpp"
 
+#include "ascii.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -13,15 +15,6 @@ constexpr std::array<std::string_view, 12> kSecretNames = {
     "refresh_token", "access_token", "id_token",      "assertion",      "password",      "session_state",
 };
 constexpr std::size_t kLongestSecretName = 16;  // "client_assertion"
-
-char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view text, std::string_view lowercase) {
-    if (text.size() != lowercase.size()) return false;
-    for (std::size_t i = 0; i < text.size(); ++i)
-        if (lower(text[i]) != lowercase[i]) return false;
-    return true;
-}
 
 bool is_secret_name(std::string_view word) {
     if (word.size() > kLongestSecretName) return false;
