@@ -227,10 +227,7 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
             if (auto v = store_.save_grant(account, grant.record, grant.version)) grant.version = *v;
         }
         if (verdict.kind == GrantFailureKind::transient) {
-            TokenOutcome o;
-            o.kind = TokenOutcome::Kind::transient;
-            o.code = verdict.code;
-            o.message = verdict.message;
+            TokenOutcome o = failure(TokenOutcome::Kind::transient, verdict.code, verdict.message);
             o.retry_after_ms = parsed.retry_after_ms;
             log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + verdict.code + ")");
             return complete(account, o, nullptr);
