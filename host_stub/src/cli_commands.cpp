@@ -142,21 +142,18 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
     if (vm.count("login-hint")) request["login_hint"] = vm["login-hint"].as<std::string>();
     if (vm.count("prompt")) request["prompt"] = vm["prompt"].as<std::string>();
     if (vm.count("tenant")) request["tenant"] = vm["tenant"].as<std::string>();
-    if (vm.count("admin-consent")) {
+    const bool admin_consent = vm.count("admin-consent") > 0;
+    if (admin_consent) request["admin_consent"] = true;
+
+    auto r = rt.providers->instance(provider).begin_connect(account, json::serialize(request));
+    if (!r.ok()) return fail_call(r, admin_consent ? "admin consent" : "connect");
+    json::value doc = parse_document(r.document);
+    if (admin_consent) {
         // Only the link for an IT administrator: nothing to complete here.
-        request["admin_consent"] = true;
-        auto r = rt.providers->instance(provider).begin_connect(account, json::serialize(request));
-        if (!r.ok()) return fail_call(r, "admin consent");
-        json::value doc = parse_document(r.document);
         print(o, r.document, "Send this link to the organisation's IT administrator (application " +
                                  json_str(doc, "application_id") + "):\n" + json_str(doc, "authorization_url"));
         return kOk;
     }
-
-    auto& inst = rt.providers->instance(provider);
-    auto r = inst.begin_connect(account, json::serialize(request));
-    if (!r.ok()) return fail_call(r, "connect");
-    json::value doc = parse_document(r.document);
     if (json_str(doc, "action") != "redirect") {
         json::value status = doc.as_object().contains("status") ? doc.as_object()["status"] : json::value();
         print(o, r.document, describe_status(status));
