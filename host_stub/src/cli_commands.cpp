@@ -150,6 +150,10 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
     json::value doc = parse_document(r.document);
     if (admin_consent) {
         // Only the link for an IT administrator: nothing to complete here.
+        if (json_str(doc, "purpose") != "admin_consent") {
+            std::fprintf(stderr, "host_stub: provider '%s' has no admin-consent link\n", provider.c_str());
+            return kNotSuccessful;
+        }
         print(o, r.document, "Send this link to the organisation's IT administrator (application " +
                                  json_str(doc, "application_id") + "):\n" + json_str(doc, "authorization_url"));
         return kOk;

@@ -69,6 +69,13 @@ TEST_F(CliTest, ConnectThenSendWritesAnEml) {
     EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
 }
 
+TEST_F(CliTest, AnAdminConsentLinkFromAProviderWithoutOneIsRefused) {
+    auto r = host({"connect", "--provider", "mock", "--account", "alice", "--admin-consent"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_THAT(r.err, HasSubstr("provider 'mock' has no admin-consent link"));
+    EXPECT_THAT(r.out, ::testing::Not(HasSubstr("Send this link")));
+}
+
 TEST_F(CliTest, InvalidMessageExitsNonZeroNamingTheField) {
     host({"connect", "--provider", "mock", "--account", "alice"});
     auto r = host({"send", "--provider", "mock", "--account", "alice", "--to", "nobody", "--subject", "x", "--text", "y"});
