@@ -268,7 +268,8 @@ WebResponse WebApp::settings_page(const std::string& sid) {
 
     // Integrations: one card per configured provider, including those that failed to load.
     b += "<h2 style=\"font-size:18px\">Integrations</h2>";
-    std::vector<const ProviderEntry*> available;
+    // The providers the user can choose, with the address each is connected as (if any).
+    std::vector<std::pair<const ProviderEntry*, std::string>> available;
     for (const auto& e : rt_.providers->entries()) {
         std::string id = e.id.empty() ? "unknown" : e.id;
         std::string title = id == "outlook" ? "Microsoft Outlook" : (e.display_name.empty() ? id : e.display_name);
@@ -278,8 +279,8 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                  "\">This integration could not be loaded: " + esc(e.error) + "</p></div>";
             continue;
         }
-        available.push_back(&e);
         json::object s = provider_status(e.id, user_id);
+        available.emplace_back(&e, json_str(s, "email"));
         std::string state = json_str(s, "state");
         std::string connect_form = "<form method=\"post\" action=\"/settings/communication/connect\">" + hidden(csrf) +
                                    "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">";
@@ -335,8 +336,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
          "id=\"channel-email\" value=\"email\"" + (settings.preferred_channel == "email" ? " checked" : "") +
          "> Email <span class=\"muted\">(the only channel this reference host offers)</span></label>"
          "<p><strong>Email Provider</strong></p>";
-    for (const ProviderEntry* e : available) {
-        std::string address = json_str(provider_status(e->id, user_id), "email");
+    for (const auto& [e, address] : available) {
         b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(e->id) + "\" value=\"" +
              esc(e->id) + "\"" + (settings.email_provider == e->id ? " checked" : "") + "> " + esc(e->display_name) +
              (address.empty() ? "" : " <span class=\"muted\">(" + esc(address) + ")</span>") + "</label>";
