@@ -16,11 +16,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include <csignal>
@@ -35,10 +33,7 @@ constexpr int kKills = 200;
 constexpr const char* kClientId = "11111111-2222-4333-8444-555555555555";
 
 std::string scenario() {
-    std::ifstream in(ms_sandbox::default_scenario_file());
-    std::stringstream text;
-    text << in.rdbuf();
-    json::value v = json::parse(text.str());
+    json::value v = json::parse(test_support::read_file(ms_sandbox::default_scenario_file()));
     auto& settings = v.as_object()["settings"].as_object();
     settings["access_token_lifetime_seconds"] = 301;  // with the 300 s skew: a refresh every second
     settings["old_refresh_token_stays_valid"] = false;
