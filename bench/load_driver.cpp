@@ -46,8 +46,8 @@ struct Options {
     int sandbox_threads = 2;
     int rounds = 3;          // section 1: runs per row and client, alternating order; medians
     double measure_s = 2.0;  // section 1: measured window per run
-    std::vector<std::pair<std::size_t, int>> only_rows;
-    bool diagnose = false;  // section 1: also run raw clients that imitate the plugin's HttpEngine habits  // section 1: --row A:C (profiling), empty = all
+    std::vector<std::pair<std::size_t, int>> only_rows;  // section 1: --row A:C (profiling), empty = all
+    bool diagnose = false;  // section 1: also run raw clients that imitate the plugin's HttpEngine habits
     fs::path sandbox_bin = BENCH_SANDBOX_BIN;
     fs::path tls_dir = BENCH_SANDBOX_TLS_DIR;
     fs::path scenario_file = BENCH_SCENARIO_FILE;

@@ -4,7 +4,6 @@
 
 #include <boost/json.hpp>
 
-
 namespace host {
 namespace {
 
