@@ -143,7 +143,7 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
     };
     auto before = starts();
     int pid = start_host();
-    for (int i = 0; i < 200 && starts() == before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    test_support::wait_until([&] { return starts() != before; }, std::chrono::seconds(10), std::chrono::milliseconds(50));
     auto open_nudges = [&] {
         int open = 0;
         for (int i = 0; i < kUsers; ++i)
@@ -152,7 +152,7 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
                         n.state == host::NudgeState::throttled;
         return open;
     };
-    for (int i = 0; i < 600 && open_nudges() > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    test_support::wait_until([&] { return open_nudges() == 0; }, std::chrono::seconds(60), std::chrono::milliseconds(100));
     EXPECT_EQ(test_support::stop_process(pid, SIGTERM), 0);
     EXPECT_EQ(open_nudges(), 0) << "the outbox drained after the last restart";
 

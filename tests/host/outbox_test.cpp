@@ -49,11 +49,12 @@ protected:
     }
 
     host::NudgeState wait_state(int64_t id, std::function<bool(host::NudgeState)> done) {
-        for (int i = 0; i < 200; ++i) {
-            auto n = rt_->store->nudge(id);
-            if (n && done(n->state)) return n->state;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
+        test_support::wait_until(
+            [&] {
+                auto n = rt_->store->nudge(id);
+                return n && done(n->state);
+            },
+            std::chrono::seconds(4));
         return rt_->store->nudge(id)->state;
     }
 
@@ -100,8 +101,8 @@ TEST_F(OutboxTest, ThrottledAndTransientNudgesAreRescheduledNotFailed) {
     EXPECT_GT(n->not_before_ms, n->updated_ms - 1) << "rescheduled at the provider's retry-after";
     int64_t transient = rt_->outbox->enqueue("rita", nudge("x", "transient"));
     // A transient failure goes back to queued with a backoff (it certainly was not sent).
-    for (int i = 0; i < 200 && rt_->store->nudge(transient)->last_outcome.empty(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    test_support::wait_until([&] { return !rt_->store->nudge(transient)->last_outcome.empty(); },
+                             std::chrono::seconds(4));
     auto t = rt_->store->nudge(transient);
     EXPECT_EQ(t->last_outcome, "transient");
     EXPECT_EQ(t->state, host::NudgeState::queued);

@@ -1,7 +1,9 @@
 // Runs a program and captures its exit status, standard output and standard error.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,5 +40,9 @@ private:
 };
 
 std::string read_file(const std::filesystem::path& p);
+
+// Asks `done` every `step` until it holds or `timeout` has passed; returns its last answer.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout,
+                std::chrono::milliseconds step = std::chrono::milliseconds(20));
 
 }  // namespace test_support
