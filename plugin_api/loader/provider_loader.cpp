@@ -80,9 +80,9 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
         fail(m, "provider table too small: " + std::to_string(io.provider->struct_size) + " bytes, ABI 1.0 needs " +
                     std::to_string(kMinProviderTableSize));
 
-    // Adopt by size: copy what both sides know, leave the rest zero (after OBS).
+    // Adopt by size: copy what both sides know, leave the rest zero (after OBS). struct_size
+    // stays what the plugin declared, so the host can tell which fields the plugin has.
     std::memcpy(&loaded->api, io.provider, std::min<std::size_t>(io.provider->struct_size, sizeof loaded->api));
-    loaded->api.struct_size = static_cast<uint32_t>(sizeof loaded->api);
     const ep_provider_api& t = loaded->api;
     if (!t.create || !t.destroy || !t.begin_connect || !t.complete_connect || !t.get_status || !t.disconnect ||
         !t.forget_account || !t.send || !t.free_str)

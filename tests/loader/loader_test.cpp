@@ -211,8 +211,10 @@ TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
     ManifestFields f;
     f.library = "\"" MOCK_MINOR1_PATH "\"";
     auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
-    EXPECT_EQ(loaded->plugin_abi_minor, 1);
-    EXPECT_EQ(loaded->abi_minor, 0);  // what both sides speak
+    EXPECT_EQ(loaded->plugin_abi_minor, EP_ABI_VERSION_MINOR + 1);
+    EXPECT_EQ(loaded->abi_minor, EP_ABI_VERSION_MINOR);  // what both sides speak
+    // The table the plugin declared (the next minor's: one pointer more), not the host's.
+    EXPECT_EQ(loaded->api.struct_size, sizeof(ep_provider_api) + sizeof(void*));
     test_support::FakeHost host;
     TempDir outbox;
     std::string config = R"({"outbox_dir":")" + outbox.path().string() + R"("})";
