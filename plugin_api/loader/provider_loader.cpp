@@ -93,6 +93,27 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
     loaded->abi_minor = std::min(io.plugin_abi_minor, options.host_abi_minor);
     loaded->provider_name = io.provider_name ? io.provider_name : "";
     loaded->provider_version = io.provider_version ? io.provider_version : "";
+
+    loaded->warnings = m.warnings;
+    auto warn = [&](const std::string& what) {
+        loaded->warnings.push_back("provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what);
+    };
+    if (m.abi_minor != io.plugin_abi_minor)
+        warn("manifest declares ABI " + version_text(m.abi_major, m.abi_minor) + " but the library implements " +
+             version_text(io.plugin_abi_major, io.plugin_abi_minor));
+    uint64_t known = 0;
+    for (const auto& c : kCapabilityNames) known |= c.bit;
+    const uint64_t declared = capability_bits(m.capabilities), advertised = t.capabilities & known;
+    auto names = [](uint64_t bits) {
+        std::string list;
+        for (const auto& c : kCapabilityNames)
+            if (bits & c.bit) list += (list.empty() ? "" : ", ") + std::string(c.name);
+        return list;
+    };
+    if (declared & ~advertised)
+        warn("manifest lists capabilities the library does not advertise: " + names(declared & ~advertised));
+    if (advertised & ~declared)
+        warn("library advertises capabilities the manifest does not list: " + names(advertised & ~declared));
     return loaded;
 }
 

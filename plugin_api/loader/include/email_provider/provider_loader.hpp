@@ -43,6 +43,9 @@ public:
     uint16_t plugin_abi_minor = 0;
     std::string provider_name;
     std::string provider_version;
+    // The manifest's warnings, then where the manifest and what negotiation returned disagree
+    // (ABI minor, capabilities): loaded anyway, the library's answer wins; worth logging.
+    std::vector<std::string> warnings;
 };
 
 // Loads, negotiates and adopts. Throws LoadError with a message naming the manifest and
