@@ -1,5 +1,8 @@
 #include "email_provider/provider_loader.hpp"
 
+#include <email_provider/ep_sdk.hpp>
+#include <email_provider/message.hpp>
+
 #include <boost/dll/shared_library_load_mode.hpp>
 
 #include <dlfcn.h>
@@ -167,6 +170,13 @@ CallResult ProviderInstance::forget_account(std::string_view account) {
 
 std::optional<CallResult> ProviderInstance::send(std::string_view account, std::string_view message_json,
                                                  SendDone done) {
+    // The host validates every message with the shared model before any provider sees it
+    // (CONTRACT.md EP_HOST_9), so a provider in any language gets well-formed messages only.
+    try {
+        ep::message::parse_message(message_json);
+    } catch (const ep::sdk::Error& e) {
+        return CallResult{e.status(), ep::sdk::send_refusal_document(e.status(), e.code(), e.what(), e.field())};
+    }
     // The context lives until the plugin calls back. It holds no reference to the library:
     // the instance does, and destroy waits for every callback.
     auto ctx = std::make_unique<SendDone>(std::move(done));

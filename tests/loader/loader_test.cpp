@@ -383,3 +383,25 @@ TEST(ManifestSearch, FindsJsonFilesSortedPerDirectoryInSearchOrder) {
     EXPECT_EQ(ep::host::find_manifests({dir / "first", dir / "absent", dir / "second"}),
               (std::vector<std::filesystem::path>{dir / "first/a.json", dir / "first/b.json", dir / "second/0.json"}));
 }
+
+// ---- Messages are validated by the host (CONTRACT.md EP_HOST_9) -------------------------
+
+TEST_F(LoaderTest, TheHostRefusesAnInvalidMessageBeforeTheProviderSeesIt) {
+    ManifestFields f;
+    f.id = "\"c_example\"";
+    f.library = "\"" C_PROVIDER_PATH "\"";  // validates nothing itself
+    f.capabilities = "[]";
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    test_support::FakeHost host;
+    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), "{}");
+    ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
+
+    auto refused = instance->send_blocking("alice", R"({"to":[{"address":"not an address"}],"subject":"s","text":"t"})");
+    EXPECT_EQ(refused.status, EP_ERR_INVALID_ARGUMENT);
+    EXPECT_THAT(refused.document, AllOf(HasSubstr(R"("outcome":"rejected")"), HasSubstr(R"("field":"to[0].address")")));
+    EXPECT_THAT(instance->send_blocking("alice", "[]").document, HasSubstr(R"("outcome":"rejected")"));
+
+    // The provider itself would have sent: the refusal was the host's.
+    auto sent = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t"})");
+    EXPECT_THAT(sent.document, HasSubstr(R"("outcome":"sent")"));
+}
