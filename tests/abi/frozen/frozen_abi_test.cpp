@@ -52,3 +52,19 @@ TEST(FROZEN_SUITE, ConnectStatusSendDisconnect) {
     ASSERT_TRUE(instance->disconnect("alice").ok());
     EXPECT_THAT(instance->status("alice").document, HasSubstr(R"("state":"not_connected")"));
 }
+
+#ifndef FROZEN_PROVIDER
+// The other plugins of today load and negotiate too (the Outlook plugin needs the Microsoft
+// stand-in to go further; the mock above goes all the way).
+TEST(FROZEN_SUITE, NegotiatesWithEachOfTodaysPlugins) {
+    for (const char* path : {OUTLOOK_PLUGIN_PATH, C_PROVIDER_PATH}) {
+        test_support::TempDir dir;
+        dir.write("provider.json", std::string(R"({"file_format_version":"1.0.0","provider":{"id":"today",
+            "display_name":"Today","library_path":")") + path + R"(","abi_version":")" FROZEN_RELEASE R"(",
+            "capabilities":[]}})");
+        auto loaded = ep::host::load_provider(ep::host::read_manifest(dir / "provider.json"));
+        EXPECT_EQ(loaded->abi_major, EP_ABI_VERSION_MAJOR) << path;
+        EXPECT_GE(loaded->api.struct_size, sizeof(ep_provider_api)) << path;
+    }
+}
+#endif
