@@ -85,6 +85,13 @@ def text(s):
     return C.string_at(s.data, s.len) if s.len else b""
 
 
+def views(*strings):
+    """ep_str views of Python strings, and the buffers that must outlive the call."""
+    encoded = [s.encode() for s in strings]
+    buffers = [C.create_string_buffer(b, len(b)) for b in encoded]
+    return [Str(C.cast(b, C.c_void_p), len(b)) for b in buffers], buffers
+
+
 class Services:
     """The host services lent to one instance. Thread-safe: the plugin calls from its threads."""
 
@@ -181,21 +188,16 @@ class Instance:
         self.services = Services()
         self.handle = C.c_void_p()
         out = OwnedStr()
-        status, doc = provider.take(provider.api.create(C.byref(self.services.api), self.view(config),
+        (config_view,), kept = views(config)
+        status, doc = provider.take(provider.api.create(C.byref(self.services.api), config_view,
                                                         C.byref(self.handle), C.byref(out)), out)
         if status != EP_OK:
             raise LoadError(f"create failed ({status}): {doc}")
 
-    def view(self, s):
-        b = s.encode()
-        buf = C.create_string_buffer(b, len(b))
-        self._keep = getattr(self, "_keep", []) + [buf]  # alive until the next call
-        return Str(C.cast(buf, C.c_void_p), len(b))
-
     def call(self, fn, *args):
-        self._keep = []
+        args, kept = views(*args)
         out = OwnedStr()
-        return self.p.take(fn(self.handle, *[self.view(a) for a in args], C.byref(out)), out)
+        return self.p.take(fn(self.handle, *args, C.byref(out)), out)
 
     def send(self, account, message, timeout=30):
         done = threading.Event()
@@ -205,10 +207,10 @@ class Instance:
             result["doc"] = text(doc).decode()
             done.set()
 
-        callback = SEND_CALLBACK(completed)
-        self._keep = []
+        callback = SEND_CALLBACK(completed)  # referenced until the plugin called back (below)
+        (account_view, message_view), kept = views(account, message)
         out = OwnedStr()
-        status, doc = self.p.take(self.p.api.send(self.handle, self.view(account), self.view(message), callback, None,
+        status, doc = self.p.take(self.p.api.send(self.handle, account_view, message_view, callback, None,
                                                   C.byref(out)), out)
         if status != EP_OK:
             return status, doc
