@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """The ABI guards must fail on the edits they exist to stop: copies of ep_abi.h with two fields
-swapped, a field retyped, or a field appended without a minor bump (abi_variants.py) are
+swapped, a field retyped or removed, or a field appended without a minor bump (abi_variants.py) are
 refused by the released layout guard and by the abidiff baseline check, each naming the field;
 a correct next minor passes both.  Run by CTest (tests/CMakeLists.txt)."""
 import os
@@ -50,6 +50,12 @@ class LayoutGuard(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("ep_provider_api.abi_minor: ABI 1.0 has it 2 bytes of type uint16_t", r.stderr)
 
+    def test_refuses_a_removed_field_naming_it(self):
+        r = Variant(self, "drop_last").compile_released_layout_guard()
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("ep_provider_api.free_str", r.stderr)
+        self.assertRegex(r.stderr, r"no member named .?free_str|has no member named .?free_str")
+
     def test_accepts_the_next_minor(self):
         r = Variant(self, "next_minor").compile_released_layout_guard()
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -74,6 +80,12 @@ class AbidiffBaseline(unittest.TestCase):
         r = Variant(self, "retype").abi_check()
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("ep_provider_api::abi_minor", r.stdout)
+
+    def test_refuses_a_removed_field_naming_it(self):
+        r = Variant(self, "drop_last").abi_check()
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("1 data member deletion", r.stdout)
+        self.assertIn("free_str", r.stdout)
 
     def test_refuses_an_append_without_a_minor_bump(self):
         r = Variant(self, "append_only").abi_check()

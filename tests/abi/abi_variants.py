@@ -6,6 +6,7 @@
     abi_variants.py append_only IN OUT   the same append without the minor bump
     abi_variants.py reorder     IN OUT   get_status and disconnect swapped in ep_provider_api
     abi_variants.py retype      IN OUT   ep_provider_api.abi_minor made signed
+    abi_variants.py drop_last   IN OUT   ep_provider_api's last field (free_str) removed
 
 next_minor also builds the loader test's "newer minor" plugin, so that it has the layout a
 plugin built from the next release's header would have, not one invented by the test.
@@ -36,6 +37,11 @@ def reorder(text):
     return text.replace(a, "\0").replace(b, a).replace("\0", b)
 
 
+def drop_last(text):
+    start = text.index("    /* Releases a string this plugin returned.")
+    return text[:start] + text[text.index("} ep_provider_api;"):]
+
+
 def retype(text):
     return text.replace("    uint16_t abi_minor;", "    int16_t abi_minor;", 1)
 
@@ -45,6 +51,7 @@ VARIANTS = {
     "append_only": append,
     "reorder": reorder,
     "retype": retype,
+    "drop_last": drop_last,
 }
 
 if __name__ == "__main__":
