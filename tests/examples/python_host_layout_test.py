@@ -7,6 +7,7 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True  # importing host.py must leave no __pycache__ in the source tree
 here = os.path.dirname(os.path.abspath(__file__))
 source = os.path.dirname(os.path.dirname(here))
 spec = importlib.util.spec_from_file_location("host", os.path.join(source, "examples", "python_host", "host.py"))
