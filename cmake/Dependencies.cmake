@@ -7,6 +7,7 @@ find_package(SQLite3 REQUIRED)
 find_package(Threads REQUIRED)
 if(EP_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
+  find_package(Python3 REQUIRED COMPONENTS Interpreter)  # the ABI guards' tools
 endif()
 if(EP_BUILD_BENCH)
   find_package(benchmark REQUIRED)

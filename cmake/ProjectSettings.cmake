@@ -25,16 +25,16 @@ function(ep_warnings target)
   endif()
 endfunction()
 
-# ep_plugin(<target>): a provider plugin. Exactly one dynamic symbol, ep_negotiate,
-# enforced at link time by a version script (and checked by tests with nm -D).
+# ep_plugin(<target>): a provider plugin, built with the helper the SDK installs for third
+# parties (plugin_api/cmake/EmailProviderPlugin.cmake): exactly one dynamic symbol,
+# ep_negotiate (checked by tests with nm -D), no undefined symbols at link time.
+include(${PROJECT_SOURCE_DIR}/plugin_api/cmake/EmailProviderPlugin.cmake)
 function(ep_plugin target)
-  set_target_properties(${target} PROPERTIES PREFIX "lib")
-  target_link_options(${target} PRIVATE "LINKER:--version-script=${PROJECT_SOURCE_DIR}/plugin_api/plugin_exports.map")
-  # Refuse undefined symbols at link time, except under clang's sanitizers: clang links their
-  # runtimes into executables only, so a sanitized plugin resolves them when loaded.
-  if(NOT (CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND (EP_SANITIZE OR EP_FUZZ)))
-    target_link_options(${target} PRIVATE "LINKER:--no-undefined" "LINKER:-z,defs")
+  # Except under clang's sanitizers: clang links their runtimes into executables only, so a
+  # sanitized plugin resolves them when loaded.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang" AND (EP_SANITIZE OR EP_FUZZ))
+    email_provider_plugin(${target} ALLOW_UNDEFINED)
+  else()
+    email_provider_plugin(${target})
   endif()
-  set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS
-               ${PROJECT_SOURCE_DIR}/plugin_api/plugin_exports.map)
 endfunction()

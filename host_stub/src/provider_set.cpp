@@ -23,6 +23,7 @@ ProviderSet::ProviderSet(const HostConfig& config, SecretStore& store, Logger& l
                 e.error = "disabled in " + config.file.string();
             } else {
                 e.loaded = ep::host::load_provider(m, options);
+                e.warnings = e.loaded->warnings;
                 e.services = std::make_unique<HostServices>(m.id, store, logger, clock);
                 e.instance = ep::host::ProviderInstance::create(e.loaded, e.services->api(), setting.config_json);
                 logger.log(EP_LOG_DEBUG, "host",

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -62,6 +63,18 @@ bool is_valid_id(std::string_view id) {
     return true;
 }
 
+bool is_known_capability(std::string_view name) {
+    for (const auto& c : kCapabilityNames)
+        if (c.name == name) return true;
+    return false;
+}
+
+std::string known_capabilities() {
+    std::string list;
+    for (const auto& c : kCapabilityNames) list += (list.empty() ? "" : ", ") + std::string(c.name);
+    return list;
+}
+
 }  // namespace
 
 Manifest parse_manifest(std::string_view json_text, const std::filesystem::path& file) {
@@ -108,13 +121,33 @@ Manifest parse_manifest(std::string_view json_text, const std::filesystem::path&
     const json::value* caps = find(p, "capabilities");
     if (caps == nullptr) fail(file, "provider.capabilities", "is missing");
     if (!caps->is_array()) fail(file, "provider.capabilities", "must be an array of strings");
+    // A manifest of a newer ABI minor may name capabilities this loader does not know yet:
+    // those are ignored with a warning, as the ABI ignores unknown bits. Otherwise an unknown
+    // name is a mistake ("teleport", "html-body") and the manifest is refused.
+    const bool newer_abi = m.abi_major == EP_ABI_VERSION_MAJOR && m.abi_minor > EP_ABI_VERSION_MINOR;
     for (std::size_t i = 0; i < caps->as_array().size(); ++i) {
         const json::value& c = caps->as_array()[i];
         std::string path = "provider.capabilities[" + std::to_string(i) + "]";
         if (!c.is_string() || c.as_string().empty()) fail(file, path, "must be a non-empty string");
-        m.capabilities.emplace_back(c.as_string());
+        std::string name(c.as_string());
+        if (!is_known_capability(name)) {
+            std::string what = "\"" + name + "\" is not a capability of ABI " + std::to_string(EP_ABI_VERSION_MAJOR) + "." +
+                               std::to_string(EP_ABI_VERSION_MINOR) + " (known: " + known_capabilities() + ")";
+            if (!newer_abi) fail(file, path, what);
+            m.warnings.push_back("manifest " + file.string() + ": field '" + path + "' " + what + "; ignored");
+            continue;
+        }
+        m.capabilities.push_back(std::move(name));
     }
     return m;
+}
+
+uint64_t capability_bits(const std::vector<std::string>& names) {
+    uint64_t bits = 0;
+    for (const auto& n : names)
+        for (const auto& c : kCapabilityNames)
+            if (c.name == n) bits |= c.bit;
+    return bits;
 }
 
 Manifest read_manifest(const std::filesystem::path& file) {
@@ -130,6 +163,56 @@ Manifest read_manifest(const std::filesystem::path& file) {
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     text.resize(static_cast<std::size_t>(in.gcount()));
     return parse_manifest(text, canonical);
+}
+
+namespace {
+
+std::vector<std::filesystem::path> split_paths(const char* list) {
+    std::vector<std::filesystem::path> out;
+    std::string_view rest = list ? list : "";
+    while (!rest.empty()) {
+        auto colon = rest.find(':');
+        if (std::string_view dir = rest.substr(0, colon); !dir.empty()) out.emplace_back(dir);
+        rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> manifest_search_dirs(const Getenv& getenv) {
+    if (const char* only = getenv("EP_PROVIDER_PATH"); only && *only) return split_paths(only);
+    std::vector<std::filesystem::path> dirs = split_paths(getenv("EP_ADD_PROVIDER_PATH"));
+    const std::filesystem::path sub = "email-provider/providers";
+    auto set_or = [&](const char* name, const char* fallback) {
+        const char* v = getenv(name);
+        return std::string(v && *v ? v : fallback);
+    };
+    const char* home = getenv("HOME");
+    std::string home_dir = home ? home : "";
+    auto per_user = [&](const char* name, const char* under_home) {
+        if (const char* v = getenv(name); v && *v) dirs.push_back(std::filesystem::path(v) / sub);
+        else if (!home_dir.empty()) dirs.push_back(std::filesystem::path(home_dir) / under_home / sub);
+    };
+    per_user("XDG_CONFIG_HOME", ".config");
+    for (auto& d : split_paths(set_or("XDG_CONFIG_DIRS", "/etc/xdg").c_str())) dirs.push_back(d / sub);
+    dirs.push_back(std::filesystem::path("/etc") / sub);
+    per_user("XDG_DATA_HOME", ".local/share");
+    for (auto& d : split_paths(set_or("XDG_DATA_DIRS", "/usr/local/share:/usr/share").c_str())) dirs.push_back(d / sub);
+    return dirs;
+}
+
+std::vector<std::filesystem::path> find_manifests(const std::vector<std::filesystem::path>& dirs) {
+    std::vector<std::filesystem::path> found;
+    for (const auto& dir : dirs) {
+        std::error_code ec;
+        std::vector<std::filesystem::path> here;
+        for (const auto& entry : std::filesystem::directory_iterator(dir, ec))
+            if (entry.path().extension() == ".json" && entry.is_regular_file(ec)) here.push_back(entry.path());
+        std::sort(here.begin(), here.end());
+        found.insert(found.end(), here.begin(), here.end());
+    }
+    return found;
 }
 
 }  // namespace ep::host

@@ -1,5 +1,8 @@
 #include "email_provider/provider_loader.hpp"
 
+#include <email_provider/ep_sdk.hpp>
+#include <email_provider/message.hpp>
+
 #include <boost/dll/shared_library_load_mode.hpp>
 
 #include <dlfcn.h>
@@ -80,9 +83,9 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
         fail(m, "provider table too small: " + std::to_string(io.provider->struct_size) + " bytes, ABI 1.0 needs " +
                     std::to_string(kMinProviderTableSize));
 
-    // Adopt by size: copy what both sides know, leave the rest zero (after OBS).
+    // Adopt by size: copy what both sides know, leave the rest zero (after OBS). struct_size
+    // stays what the plugin declared, so the host can tell which fields the plugin has.
     std::memcpy(&loaded->api, io.provider, std::min<std::size_t>(io.provider->struct_size, sizeof loaded->api));
-    loaded->api.struct_size = static_cast<uint32_t>(sizeof loaded->api);
     const ep_provider_api& t = loaded->api;
     if (!t.create || !t.destroy || !t.begin_connect || !t.complete_connect || !t.get_status || !t.disconnect ||
         !t.forget_account || !t.send || !t.free_str)
@@ -93,6 +96,27 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
     loaded->abi_minor = std::min(io.plugin_abi_minor, options.host_abi_minor);
     loaded->provider_name = io.provider_name ? io.provider_name : "";
     loaded->provider_version = io.provider_version ? io.provider_version : "";
+
+    loaded->warnings = m.warnings;
+    auto warn = [&](const std::string& what) {
+        loaded->warnings.push_back("provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what);
+    };
+    if (m.abi_minor != io.plugin_abi_minor)
+        warn("manifest declares ABI " + version_text(m.abi_major, m.abi_minor) + " but the library implements " +
+             version_text(io.plugin_abi_major, io.plugin_abi_minor));
+    uint64_t known = 0;
+    for (const auto& c : kCapabilityNames) known |= c.bit;
+    const uint64_t declared = capability_bits(m.capabilities), advertised = t.capabilities & known;
+    auto names = [](uint64_t bits) {
+        std::string list;
+        for (const auto& c : kCapabilityNames)
+            if (bits & c.bit) list += (list.empty() ? "" : ", ") + std::string(c.name);
+        return list;
+    };
+    if (declared & ~advertised)
+        warn("manifest lists capabilities the library does not advertise: " + names(declared & ~advertised));
+    if (advertised & ~declared)
+        warn("library advertises capabilities the manifest does not list: " + names(advertised & ~declared));
     return loaded;
 }
 
@@ -146,6 +170,13 @@ CallResult ProviderInstance::forget_account(std::string_view account) {
 
 std::optional<CallResult> ProviderInstance::send(std::string_view account, std::string_view message_json,
                                                  SendDone done) {
+    // The host validates every message with the shared model before any provider sees it
+    // (CONTRACT.md EP_HOST_9), so a provider in any language gets well-formed messages only.
+    try {
+        ep::message::parse_message(message_json);
+    } catch (const ep::sdk::Error& e) {
+        return CallResult{e.status(), ep::sdk::send_refusal_document(e.status(), e.code(), e.what(), e.field())};
+    }
     // The context lives until the plugin calls back. It holds no reference to the library:
     // the instance does, and destroy waits for every callback.
     auto ctx = std::make_unique<SendDone>(std::move(done));

@@ -147,7 +147,7 @@ TEST_F(LoaderTest, RefusesMistypedFields) {
     f.capabilities = "\"html_body\"";
     EXPECT_THAT(load_error(f), AllOf(HasSubstr("'provider.capabilities'"), HasSubstr("array")));
     f = {};
-    f.capabilities = "[\"ok\", 3]";
+    f.capabilities = "[\"html_body\", 3]";
     EXPECT_THAT(load_error(f), HasSubstr("'provider.capabilities[1]'"));
     f = {};
     f.abi = "\"one\"";
@@ -211,8 +211,10 @@ TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
     ManifestFields f;
     f.library = "\"" MOCK_MINOR1_PATH "\"";
     auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
-    EXPECT_EQ(loaded->plugin_abi_minor, 1);
-    EXPECT_EQ(loaded->abi_minor, 0);  // what both sides speak
+    EXPECT_EQ(loaded->plugin_abi_minor, EP_ABI_VERSION_MINOR + 1);
+    EXPECT_EQ(loaded->abi_minor, EP_ABI_VERSION_MINOR);  // what both sides speak
+    // The table the plugin declared (the next minor's: one pointer more), not the host's.
+    EXPECT_EQ(loaded->api.struct_size, sizeof(ep_provider_api) + sizeof(void*));
     test_support::FakeHost host;
     TempDir outbox;
     std::string config = R"({"outbox_dir":")" + outbox.path().string() + R"("})";
@@ -310,4 +312,96 @@ TEST(PluginExports, OurPluginsHaveNoThreadLocalStorage) {
         ASSERT_THAT(r.out, HasSubstr("LOAD")) << "not a program-header listing: " << path;
         EXPECT_THAT(r.out, Not(HasSubstr(" TLS "))) << path << " has a TLS segment (a thread_local?)";
     }
+}
+
+// ---- The manifest against the library (MANIFEST.md) ------------------------------------
+
+TEST_F(LoaderTest, RefusesACapabilityOutsideTheVocabulary) {
+    ManifestFields f;
+    f.capabilities = R"(["html_body", "teleport"])";
+    EXPECT_THAT(load_error(f), AllOf(HasSubstr("field 'provider.capabilities[1]'"),
+                                     HasSubstr("\"teleport\" is not a capability of ABI 1.0"),
+                                     HasSubstr("known: interactive_connect, html_body, attachments, custom_headers")));
+}
+
+TEST_F(LoaderTest, IgnoresAnUnknownCapabilityOfANewerMinorManifestWithAWarning) {
+    ManifestFields f;
+    f.abi = "\"1.9\"";
+    f.capabilities = R"(["html_body", "teleport"])";
+    auto m = ep::host::read_manifest(write(f));
+    EXPECT_EQ(m.capabilities, std::vector<std::string>{"html_body"});
+    ASSERT_EQ(m.warnings.size(), 1u);
+    EXPECT_THAT(m.warnings[0], AllOf(HasSubstr("\"teleport\""), HasSubstr("ignored")));
+}
+
+TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
+    ManifestFields f;
+    f.abi = "\"1.7\"";
+    f.capabilities = R"(["html_body", "attachments", "custom_headers"])";
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    ASSERT_EQ(loaded->warnings.size(), 1u);
+    EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.0"));
+}
+
+TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {
+    ManifestFields f;
+    f.capabilities = R"(["html_body", "attachments", "custom_headers"])";  // what the mock advertises
+    EXPECT_THAT(ep::host::load_provider(ep::host::read_manifest(write(f)))->warnings, ::testing::IsEmpty());
+
+    f.capabilities = R"(["interactive_connect", "html_body"])";
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    EXPECT_THAT(loaded->warnings,
+                ::testing::UnorderedElementsAre(
+                    HasSubstr("manifest lists capabilities the library does not advertise: interactive_connect"),
+                    HasSubstr("library advertises capabilities the manifest does not list: attachments, custom_headers")));
+}
+
+TEST(ManifestSearch, FollowsTheDocumentedOrder) {
+    std::map<std::string, std::string> env = {{"HOME", "/home/rita"}, {"EP_ADD_PROVIDER_PATH", "/opt/a:/opt/b"}};
+    auto getenv = [&](const char* name) -> const char* {
+        auto it = env.find(name);
+        return it == env.end() ? nullptr : it->second.c_str();
+    };
+    using P = std::filesystem::path;
+    EXPECT_EQ(ep::host::manifest_search_dirs(getenv),
+              (std::vector<P>{"/opt/a", "/opt/b", "/home/rita/.config/email-provider/providers",
+                              "/etc/xdg/email-provider/providers", "/etc/email-provider/providers",
+                              "/home/rita/.local/share/email-provider/providers",
+                              "/usr/local/share/email-provider/providers", "/usr/share/email-provider/providers"}));
+    env["XDG_DATA_DIRS"] = "/srv/share";
+    EXPECT_EQ(ep::host::manifest_search_dirs(getenv).back(), P("/srv/share/email-provider/providers"));
+    env["EP_PROVIDER_PATH"] = "/only/here";
+    EXPECT_EQ(ep::host::manifest_search_dirs(getenv), std::vector<P>{"/only/here"});
+}
+
+TEST(ManifestSearch, FindsJsonFilesSortedPerDirectoryInSearchOrder) {
+    TempDir dir;
+    dir.write("first/b.json", "{}");
+    dir.write("first/a.json", "{}");
+    dir.write("first/notes.txt", "");
+    dir.write("second/0.json", "{}");
+    EXPECT_EQ(ep::host::find_manifests({dir / "first", dir / "absent", dir / "second"}),
+              (std::vector<std::filesystem::path>{dir / "first/a.json", dir / "first/b.json", dir / "second/0.json"}));
+}
+
+// ---- Messages are validated by the host (CONTRACT.md EP_HOST_9) -------------------------
+
+TEST_F(LoaderTest, TheHostRefusesAnInvalidMessageBeforeTheProviderSeesIt) {
+    ManifestFields f;
+    f.id = "\"c_example\"";
+    f.library = "\"" C_PROVIDER_PATH "\"";  // validates nothing itself
+    f.capabilities = "[]";
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    test_support::FakeHost host;
+    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), "{}");
+    ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
+
+    auto refused = instance->send_blocking("alice", R"({"to":[{"address":"not an address"}],"subject":"s","text":"t"})");
+    EXPECT_EQ(refused.status, EP_ERR_INVALID_ARGUMENT);
+    EXPECT_THAT(refused.document, AllOf(HasSubstr(R"("outcome":"rejected")"), HasSubstr(R"("field":"to[0].address")")));
+    EXPECT_THAT(instance->send_blocking("alice", "[]").document, HasSubstr(R"("outcome":"rejected")"));
+
+    // The provider itself would have sent: the refusal was the host's.
+    auto sent = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t"})");
+    EXPECT_THAT(sent.document, HasSubstr(R"("outcome":"sent")"));
 }

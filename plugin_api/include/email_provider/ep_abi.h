@@ -18,6 +18,13 @@
  *     (plugin_api/SCHEMAS.md). New JSON fields do not change the ABI.
  *   - Trust model: a plugin runs in the host process with the host's privileges. The ABI
  *     guards against mistakes (sizes, versions, ownership), not against a malicious plugin.
+ *   - Guards (tests/abi/README.md): every released header is kept verbatim under
+ *     tests/abi/frozen/<version>/ and its layout (every field's offset, size and type) is
+ *     asserted against this header; an abidiff against the released baseline allows only
+ *     appends at the end of a table with a minor bump.
+ *
+ * VERSION HISTORY (a release adds a line; released lines are never edited)
+ *   1.0  ep_negotiate; ep_negotiation (8 fields), ep_provider_api (13), ep_host_api (9).
  *
  * CONVENTIONS
  *   - Every name is prefixed ep_ / EP_.

@@ -271,6 +271,11 @@ struct SendAdmission {
 
 // ---- The provider interface --------------------------------------------------------------
 
+// THREADING (ep_abi.h, CONTRACT.md EP_PLUGIN_6): the host may call every method below
+// concurrently, from any of its threads, on the same instance and for the same account; make
+// each one thread-safe. Only the destructor (the ABI's destroy) never overlaps another call;
+// it must wait for the sends it accepted and call their callbacks (or cancel them as
+// "transient") before it returns. The constructor runs before any method.
 class Provider {
 public:
     virtual ~Provider() = default;
@@ -300,18 +305,25 @@ struct ep_instance {
 
 namespace ep::sdk::detail {
 
-inline void set_owned(ep_owned_str* out, std::string_view s) noexcept {
-    if (out == nullptr) return;
+// Hands `s` to the host as an ep_owned_str. False when it could not be allocated: `out` is
+// then empty, and the caller must not report success with a document that is not there.
+[[nodiscard]] inline bool set_owned(ep_owned_str* out, std::string_view s) noexcept {
+    if (out == nullptr) return true;
     out->data = nullptr;
     out->len = 0;
-    if (s.empty()) return;
+    if (s.empty()) return true;
     char* p = new (std::nothrow) char[s.size() + 1];
-    if (p == nullptr) return;
+    if (p == nullptr) return false;
     std::memcpy(p, s.data(), s.size());
     p[s.size()] = '\0';
     out->data = p;
     out->len = s.size();
+    return true;
 }
+
+// For error paths, where the status already says what went wrong: a document that cannot be
+// allocated is left out.
+inline void set_owned_if_possible(ep_owned_str* out, std::string_view s) noexcept { (void)set_owned(out, s); }
 
 inline void EP_CALL free_str(ep_owned_str* s) noexcept {
     if (s == nullptr) return;
@@ -326,16 +338,16 @@ ep_status guard(ep_owned_str* out, Body&& body) noexcept {
     try {
         return body();
     } catch (const Error& e) {
-        try { set_owned(out, error_document(e.code(), e.what(), e.field())); } catch (...) {}
+        try { set_owned_if_possible(out, error_document(e.code(), e.what(), e.field())); } catch (...) {}
         return e.status();
     } catch (const std::bad_alloc&) {
-        set_owned(out, "{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory\"}}");
+        set_owned_if_possible(out, "{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory\"}}");
         return EP_ERR_NO_MEMORY;
     } catch (const std::exception& e) {
-        try { set_owned(out, error_document("internal", e.what())); } catch (...) {}
+        try { set_owned_if_possible(out, error_document("internal", e.what())); } catch (...) {}
         return EP_ERR_INTERNAL;
     } catch (...) {
-        set_owned(out, "{\"error\":{\"code\":\"internal\",\"message\":\"unknown failure\"}}");
+        set_owned_if_possible(out, "{\"error\":{\"code\":\"internal\",\"message\":\"unknown failure\"}}");
         return EP_ERR_INTERNAL;
     }
 }
@@ -373,7 +385,7 @@ struct Exports {
         return guard(out, [&] {
             Provider& p = provider_of(instance);
             check_account_id(account);
-            set_owned(out, fn(p, to_view(account)));
+            if (!set_owned(out, fn(p, to_view(account)))) throw std::bad_alloc();
             return EP_OK;
         });
     }
@@ -405,19 +417,21 @@ struct Exports {
             check_account_id(a);
             if (cb == nullptr) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "send callback is NULL", "callback");
             SendAdmission admission = p.send(to_view(a), checked_document(message, "message"), SendCallback(cb, ctx));
-            set_owned(out, admission.document);
+            // An accepted send stays accepted (its callback will run) even when its informational
+            // document cannot be allocated; a refusal without its document is still a refusal.
+            set_owned_if_possible(out, admission.document);
             return admission.status;
         } catch (const Error& e) {
-            try { set_owned(out, send_refusal_document(e.status(), e.code(), e.what(), e.field())); } catch (...) {}
+            try { set_owned_if_possible(out, send_refusal_document(e.status(), e.code(), e.what(), e.field())); } catch (...) {}
             return e.status();
         } catch (const std::bad_alloc&) {
-            set_owned(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"no_memory\",\"message\":\"out of memory\"}");
+            set_owned_if_possible(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"no_memory\",\"message\":\"out of memory\"}");
             return EP_ERR_NO_MEMORY;
         } catch (const std::exception& e) {
-            try { set_owned(out, send_refusal_document(EP_ERR_INTERNAL, "internal", e.what(), "")); } catch (...) {}
+            try { set_owned_if_possible(out, send_refusal_document(EP_ERR_INTERNAL, "internal", e.what(), "")); } catch (...) {}
             return EP_ERR_INTERNAL;
         } catch (...) {
-            set_owned(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"internal\",\"message\":\"unknown failure\"}");
+            set_owned_if_possible(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"internal\",\"message\":\"unknown failure\"}");
             return EP_ERR_INTERNAL;
         }
     }

@@ -35,12 +35,17 @@ public:
     // Declared first so it is destroyed last, after everything that points into the library.
     boost::dll::shared_library library;
     Manifest manifest;
-    ep_provider_api api{};  // copy of the plugin's table; fields it does not have are NULL
+    // Copy of the plugin's table; fields it does not have are NULL. struct_size is the plugin's
+    // own: larger than sizeof(api) for a plugin of a newer minor, whose extra fields are not copied.
+    ep_provider_api api{};
     uint16_t abi_major = 0;
     uint16_t abi_minor = 0;  // effective minor: min(host, plugin)
     uint16_t plugin_abi_minor = 0;
     std::string provider_name;
     std::string provider_version;
+    // The manifest's warnings, then where the manifest and what negotiation returned disagree
+    // (ABI minor, capabilities): loaded anyway, the library's answer wins; worth logging.
+    std::vector<std::string> warnings;
 };
 
 // Loads, negotiates and adopts. Throws LoadError with a message naming the manifest and

@@ -1,0 +1,70 @@
+// A released ABI against today's code, end to end (tests/abi/README.md). Built twice per
+// release by tests/CMakeLists.txt:
+//   - FROZEN_PROVIDER: today's loader and host services load a provider built from the
+//     released ep_abi.h (the C example, which needs nothing else);
+//   - FROZEN_HOST: the loader and the host services compiled from the released ep_abi.h
+//     load today's mock provider.
+// Either way: load, negotiate, create, connect, status, send, disconnect.
+#include "fake_host.hpp"
+#include "process.hpp"
+
+#include <email_provider/manifest.hpp>
+#include <email_provider/provider_loader.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+using ::testing::HasSubstr;
+
+namespace {
+
+std::string config_for(const std::filesystem::path& dir) {
+#ifdef FROZEN_PROVIDER
+    (void)dir;
+    return "{}";
+#else
+    return R"({"outbox_dir":")" + dir.string() + R"("})";
+#endif
+}
+
+}  // namespace
+
+// FROZEN_SUITE names the release and the side built from it, e.g. FrozenAbi1_0Provider.
+TEST(FROZEN_SUITE, ConnectStatusSendDisconnect) {
+    test_support::TempDir dir;
+    dir.write("provider.json", R"({"file_format_version":"1.0.0","provider":{"id":"frozen","display_name":"Frozen",
+        "library_path":")" PLUGIN_PATH R"(","abi_version":")" FROZEN_RELEASE R"(","capabilities":[]}})");
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(dir / "provider.json"));
+    EXPECT_EQ(loaded->abi_major, EP_ABI_VERSION_MAJOR);
+
+    test_support::FakeHost host;
+    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), config_for(dir.path()));
+    auto connect = instance->begin_connect("alice", "{}");
+    ASSERT_TRUE(connect.ok()) << connect.document;
+    auto status = instance->status("alice");
+    ASSERT_TRUE(status.ok()) << status.document;
+    EXPECT_THAT(status.document, HasSubstr(R"("state":"connected")"));
+
+    auto sent = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t"})");
+    EXPECT_EQ(sent.status, EP_OK);
+    EXPECT_THAT(sent.document, HasSubstr(R"("outcome":"sent")"));
+
+    ASSERT_TRUE(instance->disconnect("alice").ok());
+    EXPECT_THAT(instance->status("alice").document, HasSubstr(R"("state":"not_connected")"));
+}
+
+#ifndef FROZEN_PROVIDER
+// The other plugins of today load and negotiate too (the Outlook plugin needs the Microsoft
+// stand-in to go further; the mock above goes all the way).
+TEST(FROZEN_SUITE, NegotiatesWithEachOfTodaysPlugins) {
+    for (const char* path : {OUTLOOK_PLUGIN_PATH, C_PROVIDER_PATH}) {
+        test_support::TempDir dir;
+        dir.write("provider.json", std::string(R"({"file_format_version":"1.0.0","provider":{"id":"today",
+            "display_name":"Today","library_path":")") + path + R"(","abi_version":")" FROZEN_RELEASE R"(",
+            "capabilities":[]}})");
+        auto loaded = ep::host::load_provider(ep::host::read_manifest(dir / "provider.json"));
+        EXPECT_EQ(loaded->abi_major, EP_ABI_VERSION_MAJOR) << path;
+        EXPECT_GE(loaded->api.struct_size, sizeof(ep_provider_api)) << path;
+    }
+}
+#endif
