@@ -364,14 +364,20 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     // arrives before the page exists (possible with a fixed port) is told to retry.
     std::unique_ptr<host::WebApp> app;
     std::atomic<host::WebApp*> ready{nullptr};
-    host::WebServer server(rt.config.web.listen_address, port, [&ready](const host::WebRequest& r) {
-        if (host::WebApp* a = ready.load(std::memory_order_acquire)) return a->handle(r);
-        return host::WebResponse{503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
-    });
+    host::WebServerOptions server_options;
+    server_options.max_connections = rt.config.web.max_connections;
+    server_options.warn = [&rt](const std::string& text) { rt.logger.log(EP_LOG_WARN, "web", text); };
+    host::WebServer server(
+        rt.config.web.listen_address, port,
+        [&ready](const host::WebRequest& r) {
+            if (host::WebApp* a = ready.load(std::memory_order_acquire)) return a->handle(r);
+            return host::WebResponse{503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
+        },
+        std::move(server_options));
     std::string public_url = rt.config.web.public_url.empty()
                                  ? "http://" + rt.config.web.listen_address + ":" + std::to_string(server.port())
                                  : rt.config.web.public_url;
-    app = std::make_unique<host::WebApp>(rt, public_url);
+    app = std::make_unique<host::WebApp>(rt, public_url, server.port());
     ready.store(app.get(), std::memory_order_release);
     if (o.json) std::cout << json::serialize(json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}}) << std::endl;
     else std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;

@@ -15,6 +15,7 @@
 
 #include <email_provider/ep_abi.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,7 @@ struct WebSettings {
     std::string public_url;             // e.g. http://127.0.0.1:8080 (default: from the listen address)
     std::string callback_path = "/callback";  // where providers' redirect_uri points
     bool debug_clock = false;           // POST /_debug/clock moves the host clock (demo and tests only)
+    std::size_t max_connections = 512;  // keep well below the process's file descriptor limit
 };
 
 struct HostUserSetting {

@@ -59,3 +59,24 @@ TEST(HostConfig, MissingFileIsNamed) {
         EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("/nonexistent/host.json"), HasSubstr("cannot be opened")));
     }
 }
+
+// Issue 16: routes and origins an outside attack could shadow or confuse.
+TEST(HostConfig, CallbackPathMayNotBeOneOfThePagesRoutes) {
+    for (const char* route : {"/signin", "/healthz", "/settings/communication", "/settings/communication/connect",
+                              "/api/state", "/_debug/clock", "/"})
+        EXPECT_THAT(error_of(std::string(R"({"providers":[],"web":{"callback_path":")") + route + R"("}})"),
+                    HasSubstr("one of the settings page's own routes"))
+            << route;
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"callback_path":"/cb?x=1"}})"), HasSubstr("must be a plain path"));
+    EXPECT_EQ(error_of(R"({"providers":[],"web":{"callback_path":"/oauth/callback"}})"), "(accepted)");
+}
+
+TEST(HostConfig, PublicUrlMustBeAnHttpOrigin) {
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"ftp://host.example"}})"), HasSubstr("'web.public_url'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"host.example:8080"}})"), HasSubstr("'web.public_url'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"https://host.example/app"}})"),
+                HasSubstr("must be an origin only"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"https://user@host.example"}})"),
+                HasSubstr("must be an origin only"));
+    EXPECT_EQ(error_of(R"({"providers":[],"web":{"public_url":"https://host.example:8443/"}})"), "(accepted)");
+}
