@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace host {
@@ -28,6 +29,20 @@ void refuse_non_finite(const json::value& v, const std::filesystem::path& file, 
             refuse_non_finite(v.as_array()[i], file, path + "[" + std::to_string(i) + "]");
     if (v.is_object())
         for (const auto& kv : v.as_object()) refuse_non_finite(kv.value(), file, path + "." + std::string(kv.key()));
+}
+
+// A NUL byte (\u0000 in JSON) would silently cut a path or an id short where it meets a C
+// API: "host.db\u0000x" would open "host.db". Refused anywhere in the file, keys included.
+void refuse_nul(const json::value& v, const std::filesystem::path& file, const std::string& path) {
+    if (v.is_string() && v.as_string().find('\0') != json::string::npos) fail(file, path, "contains a NUL byte");
+    if (v.is_array())
+        for (std::size_t i = 0; i < v.as_array().size(); ++i) refuse_nul(v.as_array()[i], file, path + "[" + std::to_string(i) + "]");
+    if (v.is_object())
+        for (const auto& kv : v.as_object()) {
+            std::string child = path.empty() ? std::string(kv.key()) : path + "." + std::string(kv.key());
+            if (kv.key().find('\0') != json::string_view::npos) fail(file, path.empty() ? "(a key)" : path, "has a key with a NUL byte");
+            refuse_nul(kv.value(), file, child);
+        }
 }
 
 // The page's own routes: a callback_path equal to one of them would shadow it (or be shadowed).
@@ -78,6 +93,7 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
     if (!root.is_object()) throw ConfigError("config " + file.string() + ": must contain a JSON object");
     const json::object& o = root.as_object();
     const std::filesystem::path dir = file.parent_path();
+    refuse_nul(root, file, "");
 
     static const std::vector<std::string_view> known = {"store", "log_level", "providers", "users", "web"};
     for (const auto& kv : o)
@@ -149,6 +165,7 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
     if (auto it = o.find("users"); it != o.end()) {
         if (!it->value().is_array()) fail(file, "users", "must be an array of {\"id\", \"display_name\"}");
         const auto& arr = it->value().as_array();
+        std::set<std::string> ids;
         for (std::size_t i = 0; i < arr.size(); ++i) {
             std::string path = "users[" + std::to_string(i) + "]";
             if (!arr[i].is_object()) fail(file, path, "must be an object");
@@ -159,6 +176,8 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
                 fail(file, path + ".id", "must be a non-empty string");
             if (name == u.end() || !name->value().is_string() || name->value().as_string().empty())
                 fail(file, path + ".display_name", "must be a non-empty string");
+            if (!ids.insert(std::string(id->value().as_string())).second)
+                fail(file, path + ".id", "\"" + std::string(id->value().as_string()) + "\" is the id of an earlier user too");
             c.users.push_back(HostUserSetting{std::string(id->value().as_string()), std::string(name->value().as_string())});
         }
     }

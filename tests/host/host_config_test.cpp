@@ -60,7 +60,22 @@ TEST(HostConfig, MissingFileIsNamed) {
     }
 }
 
-// Issue 16: routes and origins an outside attack could shadow or confuse.
+// Issue 16: inputs an outside attack used to cut paths short, merge users or shadow routes.
+TEST(HostConfig, ANulByteAnywhereIsRefusedNamingTheField) {
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"path":"host.db\u0000.txt"}})"),
+                HasSubstr("field 'store.path' contains a NUL byte"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"mock.json\u0000x"}]})"),
+                HasSubstr("field 'providers[0].manifest' contains a NUL byte"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"m.json","config":{"outbox_dir":"/tmp/a\u0000b"}}]})"),
+                HasSubstr("field 'providers[0].config.outbox_dir' contains a NUL byte"));
+}
+
+TEST(HostConfig, DuplicateUserIdsAreRefused) {
+    EXPECT_THAT(error_of(R"({"providers":[],"users":[{"id":"rita","display_name":"Rita"},
+                                                     {"id":"rita","display_name":"Rita Two"}]})"),
+                AllOf(HasSubstr("'users[1].id'"), HasSubstr("\"rita\" is the id of an earlier user too")));
+}
+
 TEST(HostConfig, CallbackPathMayNotBeOneOfThePagesRoutes) {
     for (const char* route : {"/signin", "/healthz", "/settings/communication", "/settings/communication/connect",
                               "/api/state", "/_debug/clock", "/"})
