@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <regex>
 #include <thread>
 
@@ -99,7 +100,12 @@ public:
             },
             20s);
     }
-    ~Server() { test_support::stop_process(pid_, SIGTERM); }
+    ~Server() { stop(); }
+    // SIGTERM; the exit status (0: a clean stop; a sanitizer report makes it non-zero).
+    int stop() {
+        if (!exit_code_) exit_code_ = test_support::stop_process(pid_, SIGTERM);
+        return *exit_code_;
+    }
     uint16_t port() const { return port_; }
     int pid() const { return pid_; }
     bool running() const { return ::waitpid(pid_, nullptr, WNOHANG) == 0; }
@@ -109,6 +115,7 @@ private:
     const TempDir& dir_;
     int pid_ = -1;
     uint16_t port_ = 0;
+    std::optional<int> exit_code_;
 };
 
 // The test process itself needs more descriptors than the server it floods.
@@ -171,6 +178,7 @@ TEST_F(ServeFloodTest, MoreIdleConnectionsThanDescriptorsAndThePageAnswersAgain)
               << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
               << " ms after the flood began\n";
     EXPECT_NE(server.log().find("connections are open (web.max_connections)"), std::string::npos) << server.log();
+    EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
 // The same when the descriptor limit is reached before the connection cap (an operator set
@@ -190,6 +198,7 @@ TEST_F(ServeFloodTest, AcceptFailingWithTooManyOpenFilesIsRetried) {
     std::string log = server.log();
     EXPECT_NE(log.find("cannot accept a connection (Too many open files); retrying in"), std::string::npos) << log;
     EXPECT_NE(log.find("web.max_connections (4096) leaves less than 64"), std::string::npos) << log;
+    EXPECT_EQ(server.stop(), 0) << server.log();
 }
 
 // ---- Slow Microsoft callbacks ---------------------------------------------------------------
@@ -331,4 +340,5 @@ TEST_F(ServeSlowCallbackTest, TwoSlowCallbacksDoNotDelayOtherRequests) {
         json::value state = json::parse(p->browser.body());
         EXPECT_EQ(state.as_object().at("providers").as_object().at("outlook").as_object().at("state"), "connected") << p->user;
     }
+    EXPECT_EQ(server.stop(), 0) << server.log();
 }
