@@ -432,8 +432,10 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
             return host::WebResponse{503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
         },
         std::move(server_options));
+    const std::string& listen = rt.config.web.listen_address;
     std::string public_url = rt.config.web.public_url.empty()
-                                 ? "http://" + rt.config.web.listen_address + ":" + std::to_string(server.port())
+                                 ? "http://" + (listen.find(':') != std::string::npos ? "[" + listen + "]" : listen) + ":" +
+                                       std::to_string(server.port())
                                  : rt.config.web.public_url;
     app = std::make_unique<host::WebApp>(rt, public_url, server.port());
     ready.store(app.get(), std::memory_order_release);

@@ -162,6 +162,11 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
                      "is not a known setting (known: listen_address, port, public_url, callback_path, debug_clock, "
                      "max_connections)");
     }
+    // The page answers only requests whose Host names it; on every interface no name can be
+    // derived from the listen address, so the operator must say which one the browser uses.
+    if ((c.web.listen_address == "0.0.0.0" || c.web.listen_address == "::") && c.web.public_url.empty())
+        fail(file, "web.public_url", "is required when web.listen_address is \"" + c.web.listen_address +
+                                         "\" (all interfaces): requests must name the server as the public URL does");
     if (auto it = o.find("users"); it != o.end()) {
         if (!it->value().is_array()) fail(file, "users", "must be an array of {\"id\", \"display_name\"}");
         const auto& arr = it->value().as_array();

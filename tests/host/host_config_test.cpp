@@ -95,3 +95,10 @@ TEST(HostConfig, PublicUrlMustBeAnHttpOrigin) {
                 HasSubstr("must be an origin only"));
     EXPECT_EQ(error_of(R"({"providers":[],"web":{"public_url":"https://host.example:8443/"}})"), "(accepted)");
 }
+
+TEST(HostConfig, ListeningOnEveryInterfaceNeedsAPublicUrl) {
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"listen_address":"0.0.0.0"}})"),
+                AllOf(HasSubstr("'web.public_url' is required"), HasSubstr("all interfaces")));
+    EXPECT_EQ(error_of(R"({"providers":[],"web":{"listen_address":"0.0.0.0","public_url":"https://host.example"}})"),
+              "(accepted)");
+}
