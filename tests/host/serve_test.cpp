@@ -21,7 +21,6 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
-#include <regex>
 #include <thread>
 
 namespace json = boost::json;
@@ -240,8 +239,11 @@ public:
         return status;
     }
     std::string csrf() const {
-        std::smatch m;
-        return std::regex_search(body_, m, std::regex("name=\"csrf\" value=\"([0-9a-f]+)\"")) ? m[1].str() : "";
+        const std::string marker = "name=\"csrf\" value=\"";
+        auto at = body_.find(marker);
+        if (at == std::string::npos) return {};
+        at += marker.size();
+        return body_.substr(at, body_.find('"', at) - at);
     }
     const std::string& body() const { return body_; }
     const std::string& location() const { return location_; }
