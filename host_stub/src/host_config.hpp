@@ -11,6 +11,10 @@
 // Relative paths (store.path, providers[].manifest) are relative to the config file's
 // directory. In provider configs, "${config_dir}" inside any string is replaced by that
 // directory; nothing else is interpreted, the provider validates its own config.
+//
+// Refused with the field named: a NUL byte in any string, duplicate user ids, a public_url
+// that is not an http(s) origin, a callback_path that is one of the page's own routes, and
+// listening on every interface without a public_url (the page checks Host against it).
 #pragma once
 
 #include <email_provider/ep_abi.h>
