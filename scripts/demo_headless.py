@@ -56,10 +56,13 @@ class Demo:
         with urllib.request.urlopen(req, context=self.tls, timeout=30) as resp:
             return json.loads(resp.read().decode() or "null")
 
-    def host_json(self, path, body=None):
+    def host_json(self, path, body=None, csrf=None):
         data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if csrf:
+            headers["X-CSRF-Token"] = csrf  # the debug clock is guarded like every form
         req = urllib.request.Request(self.host + path, data=data, method="POST" if body is not None else "GET",
-                                     headers={"Content-Type": "application/json"})
+                                     headers=headers)
         return json.loads(self.browser.open(req, timeout=30).read().decode())
 
     def csrf(self):
@@ -137,7 +140,7 @@ class Demo:
         # An hour later, after the recruiter changed their Microsoft password.
         self.sandbox_control("POST", "/_sandbox/users/" + WORK_USER + "/revoke", {"reason": "password_change"})
         self.sandbox_control("POST", "/_sandbox/clock", {"advance_seconds": 3600})
-        self.host_json("/_debug/clock", {"advance_seconds": 3600})
+        self.host_json("/_debug/clock", {"advance_seconds": 3600}, csrf=self.csrf()[0])
         held_subject = "Nudge 4: sent after the password change"
         self.nudge("casey.candidate@example.org", held_subject)
         self.wait_for("the nudge to be held", lambda: self.outbox_states().get(held_subject) == "held")

@@ -1,5 +1,7 @@
 #include "mock_eml.hpp"
 
+#include <email_provider/ep_sdk.hpp>
+
 #include <openssl/rand.h>
 
 #include <ctime>
@@ -8,6 +10,22 @@ namespace mock {
 namespace {
 
 using ep::message::Address;
+
+[[noreturn]] void invalid(const std::string& field, const std::string& what) {
+    throw ep::sdk::Error(EP_ERR_INVALID_ARGUMENT, "invalid_message", field + " " + what, field);
+}
+
+// parse_message refuses these already; render_eml may be given a message built elsewhere.
+void refuse_line_breaks(const std::string& field, std::string_view value) {
+    if (value.find_first_of("\r\n") != std::string_view::npos) invalid(field, "contains a line break");
+}
+
+void refuse_line_breaks(const std::string& field, const std::vector<Address>& list) {
+    for (std::size_t i = 0; i < list.size(); ++i) {
+        refuse_line_breaks(field + "[" + std::to_string(i) + "].address", list[i].address);
+        refuse_line_breaks(field + "[" + std::to_string(i) + "].name", list[i].name);
+    }
+}
 
 bool is_ascii(std::string_view s) {
     for (unsigned char c : s)
@@ -111,7 +129,25 @@ std::string body_part(const ep::message::Message& m) {
 
 }  // namespace
 
+void check_custom_headers(const ep::message::Message& m) {
+    for (std::size_t i = 0; i < m.headers.size(); ++i) {
+        const std::string& name = m.headers[i].name;
+        if (name.size() < 3 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-')
+            invalid("headers[" + std::to_string(i) + "].name", "must start with \"x-\" (custom headers only)");
+    }
+}
+
 std::string render_eml(const ep::message::Message& m, const EmlHeaderInfo& info) {
+    check_custom_headers(m);
+    refuse_line_breaks("from", std::vector<Address>{{info.from_address, info.from_name}});
+    refuse_line_breaks("to", m.to);
+    refuse_line_breaks("cc", m.cc);
+    refuse_line_breaks("reply_to", m.reply_to);
+    refuse_line_breaks("subject", m.subject);
+    for (std::size_t i = 0; i < m.headers.size(); ++i) {
+        refuse_line_breaks("headers[" + std::to_string(i) + "].name", m.headers[i].name);
+        refuse_line_breaks("headers[" + std::to_string(i) + "].value", m.headers[i].value);
+    }
     std::string h;
     h += "From: " + format_address({info.from_address, info.from_name}) + "\r\n";
     if (!m.to.empty()) h += "To: " + address_list(m.to) + "\r\n";

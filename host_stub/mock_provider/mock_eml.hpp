@@ -15,7 +15,12 @@ struct EmlHeaderInfo {
     int64_t date_unix_ms = 0;
 };
 
+// Custom headers must be named "x-..." (as Graph requires): a message must not set From,
+// Bcc or any other header the provider writes itself. Throws ep::sdk::Error naming the field.
+void check_custom_headers(const ep::message::Message& message);
+
 // CRLF line endings throughout; Bcc recipients are not written (as a real MTA would not).
+// Throws ep::sdk::Error if a header would carry a line break (header injection).
 std::string render_eml(const ep::message::Message& message, const EmlHeaderInfo& info);
 
 }  // namespace mock

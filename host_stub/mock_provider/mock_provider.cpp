@@ -82,6 +82,10 @@ MockConfig parse_config(std::string_view text) {
                              "retry_after_seconds, queue_limit)");
     }
     if (c.outbox_dir.empty()) config_error("outbox_dir", "is required");
+    // Relative to what? The working directory differs between the CLI and a service: refuse,
+    // and say how the host config names its own directory.
+    if (!c.outbox_dir.is_absolute())
+        config_error("outbox_dir", "must be an absolute path (in the host config: \"${config_dir}/mock-outbox\")");
     if (!ep::message::is_valid_address(c.address)) config_error("address", "is not a valid email address");
     if (!is_outcome(c.outcome))
         config_error("outcome", "must be one of sent, rejected, auth_expired, throttled, transient, indeterminate");
@@ -171,7 +175,9 @@ public:
     std::string status(std::string_view account) { return json::serialize(status_object(account)); }
 
     std::string disconnect(std::string_view account) {
-        host_.secret_delete_prefix(key(account));
+        // The account's one key, exactly: a prefix delete of "account/sam" would also take
+        // "account/samantha".
+        host_.secret_delete(key(account));
         json::object out{{"disconnected", true}, {"status", status_object(account)}};
         return json::serialize(out);
     }
@@ -183,6 +189,7 @@ public:
         ep::message::Message message;
         try {
             message = ep::message::parse_message(message_json);
+            mock::check_custom_headers(message);
         } catch (const Error& e) {
             return {EP_ERR_INVALID_ARGUMENT, result_document("rejected", e.code(), e.what(), e.field(), "", 0)};
         }

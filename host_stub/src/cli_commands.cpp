@@ -10,13 +10,17 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <iostream>
 #include <map>
-#include <sstream>
 
 namespace cli {
 namespace {
@@ -26,6 +30,9 @@ using host::json_str;
 namespace json = boost::json;
 
 constexpr int kOk = 0, kError = 1, kUsage = 2, kNotSuccessful = 3;
+// All attachments of one send together; far above what a provider accepts (Graph: 4 MB per
+// request), low enough that a mistaken --attach cannot exhaust memory.
+constexpr std::size_t kMaxAttachmentBytes = 20 << 20;
 
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
@@ -81,6 +88,55 @@ std::string describe_status(const json::value& s) {
     return state.empty() ? "unknown status" : state;
 }
 
+// Text from a manifest or a plugin, made safe for a terminal: control characters (an escape
+// sequence, a line break faking another row) are shown as \xNN.
+std::string printable(std::string_view text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+            out += buf;
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
+}
+
+// Reads one --attach file: a regular file of at most `limit` bytes. Opened without blocking
+// (a FIFO would otherwise wait for a writer) and checked on the open descriptor.
+std::string read_attachment(const std::string& file, std::size_t limit) {
+    int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("--attach " + file + ": cannot be read: " + std::strerror(errno));
+    std::string bytes;
+    try {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0) throw std::runtime_error("--attach " + file + ": cannot be read: " + std::strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            throw std::runtime_error("--attach " + file + ": is not a regular file (a directory, device or pipe)");
+        if (static_cast<std::size_t>(st.st_size) > limit)
+            throw std::runtime_error("--attach " + file + ": is larger than the " + std::to_string(limit >> 20) +
+                                     " MiB all attachments may take together");
+        char buf[65536];
+        for (;;) {
+            ssize_t n = ::read(fd, buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw std::runtime_error("--attach " + file + ": cannot be read: " + std::strerror(errno));
+            if (n == 0) break;
+            bytes.append(buf, static_cast<std::size_t>(n));
+            if (bytes.size() > limit)  // grew while we read it
+                throw std::runtime_error("--attach " + file + ": is larger than the " + std::to_string(limit >> 20) +
+                                         " MiB all attachments may take together");
+        }
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    ::close(fd);
+    return bytes;
+}
+
 void print(const GlobalOptions& o, const std::string& document, const std::string& text) {
     if (o.json) std::cout << document << "\n";
     else std::cout << text << "\n";
@@ -112,9 +168,11 @@ int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
     for (const auto& v : list) {
         const auto& p = v.as_object();
         if (p.at("available").as_bool())
-            std::cout << json_str(v, "id") << "\t" << json_str(v, "display_name") << "\tABI " << json_str(v, "abi_version") << "\n";
+            std::cout << printable(json_str(v, "id")) << "\t" << printable(json_str(v, "display_name")) << "\tABI "
+                      << json_str(v, "abi_version") << "\n";
         else
-            std::cout << (json_str(v, "id").empty() ? "?" : json_str(v, "id")) << "\tunavailable\t" << json_str(v, "error") << "\n";
+            std::cout << (json_str(v, "id").empty() ? "?" : printable(json_str(v, "id"))) << "\tunavailable\t"
+                      << printable(json_str(v, "error")) << "\n";
     }
     return kOk;
 }
@@ -257,15 +315,14 @@ int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<st
     }
     if (vm.count("attach")) {
         json::array attachments;
+        std::size_t budget = kMaxAttachmentBytes;
         for (const auto& f : vm["attach"].as<std::vector<std::string>>()) {
-            std::ifstream in(f, std::ios::binary);
-            if (!in) throw std::runtime_error("--attach " + f + ": cannot be read");
-            std::ostringstream bytes;
-            bytes << in.rdbuf();
+            std::string bytes = read_attachment(f, budget);
+            budget -= bytes.size();
             std::filesystem::path p(f);
             attachments.push_back(json::object{{"name", p.filename().string()},
                                                {"content_type", content_type_for(p)},
-                                               {"content_base64", ep::message::base64_encode(bytes.str())}});
+                                               {"content_base64", ep::message::base64_encode(bytes)}});
         }
         m["attachments"] = attachments;
     }
@@ -290,6 +347,7 @@ int cmd_delete_user(host::HostRuntime& rt, const GlobalOptions& o, const std::ve
     desc.add_options()("user", po::value<std::string>()->required(), "host user id");
     auto vm = parse(args, desc);
     std::string user = vm["user"].as<std::string>();
+    if (!rt.store->user(user)) throw std::runtime_error("no host user '" + user + "': nothing was deleted");
     rt.delete_user(user);
     print(o, json::serialize(json::object{{"deleted", user}}),
           "deleted user " + user + ": every provider forgot the account and its stored tokens");
@@ -364,14 +422,22 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     // arrives before the page exists (possible with a fixed port) is told to retry.
     std::unique_ptr<host::WebApp> app;
     std::atomic<host::WebApp*> ready{nullptr};
-    host::WebServer server(rt.config.web.listen_address, port, [&ready](const host::WebRequest& r) {
-        if (host::WebApp* a = ready.load(std::memory_order_acquire)) return a->handle(r);
-        return host::WebResponse{503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
-    });
+    host::WebServerOptions server_options;
+    server_options.max_connections = rt.config.web.max_connections;
+    server_options.warn = [&rt](const std::string& text) { rt.logger.log(EP_LOG_WARN, "web", text); };
+    host::WebServer server(
+        rt.config.web.listen_address, port,
+        [&ready](const host::WebRequest& r) {
+            if (host::WebApp* a = ready.load(std::memory_order_acquire)) return a->handle(r);
+            return host::WebResponse{503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
+        },
+        std::move(server_options));
+    const std::string& listen = rt.config.web.listen_address;
     std::string public_url = rt.config.web.public_url.empty()
-                                 ? "http://" + rt.config.web.listen_address + ":" + std::to_string(server.port())
+                                 ? "http://" + (listen.find(':') != std::string::npos ? "[" + listen + "]" : listen) + ":" +
+                                       std::to_string(server.port())
                                  : rt.config.web.public_url;
-    app = std::make_unique<host::WebApp>(rt, public_url);
+    app = std::make_unique<host::WebApp>(rt, public_url, server.port());
     ready.store(app.get(), std::memory_order_release);
     if (o.json) std::cout << json::serialize(json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}}) << std::endl;
     else std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;

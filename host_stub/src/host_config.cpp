@@ -3,10 +3,12 @@
 #include "logger.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 namespace host {
@@ -27,6 +29,40 @@ void refuse_non_finite(const json::value& v, const std::filesystem::path& file, 
             refuse_non_finite(v.as_array()[i], file, path + "[" + std::to_string(i) + "]");
     if (v.is_object())
         for (const auto& kv : v.as_object()) refuse_non_finite(kv.value(), file, path + "." + std::string(kv.key()));
+}
+
+// A NUL byte (\u0000 in JSON) would silently cut a path or an id short where it meets a C
+// API: "host.db\u0000x" would open "host.db". Refused anywhere in the file, keys included.
+void refuse_nul(const json::value& v, const std::filesystem::path& file, const std::string& path) {
+    if (v.is_string() && v.as_string().find('\0') != json::string::npos) fail(file, path, "contains a NUL byte");
+    if (v.is_array())
+        for (std::size_t i = 0; i < v.as_array().size(); ++i) refuse_nul(v.as_array()[i], file, path + "[" + std::to_string(i) + "]");
+    if (v.is_object())
+        for (const auto& kv : v.as_object()) {
+            std::string child = path.empty() ? std::string(kv.key()) : path + "." + std::string(kv.key());
+            if (kv.key().find('\0') != json::string_view::npos) fail(file, path.empty() ? "(a key)" : path, "has a key with a NUL byte");
+            refuse_nul(kv.value(), file, child);
+        }
+}
+
+// The page's own routes: a callback_path equal to one of them would shadow it (or be shadowed).
+bool is_page_route(std::string_view path) {
+    for (std::string_view route : {"/", "/healthz", "/favicon.ico", "/signin", "/signout", "/api/state", "/_debug/clock"})
+        if (path == route) return true;
+    for (std::string_view tree : {"/settings", "/api/", "/_debug/"})
+        if (path.starts_with(tree)) return true;
+    return false;
+}
+
+// The origin the browser sees ("https://host[:port]"): compared with Origin headers and used
+// to build absolute links, so it has no path, query, fragment or user name.
+std::string validated_public_url(const std::string& text, const std::filesystem::path& file) {
+    auto url = boost::urls::parse_absolute_uri(text);
+    if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->encoded_host().empty())
+        fail(file, "web.public_url", "must be an http:// or https:// URL such as \"https://host.example:8443\"");
+    if (url->has_userinfo() || url->has_query() || url->has_fragment() || !url->encoded_path().empty())
+        fail(file, "web.public_url", "must be an origin only (scheme, host, port): no path, query, fragment or user name");
+    return text;
 }
 
 void expand_config_dir(json::value& v, const std::string& dir) {
@@ -57,6 +93,7 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
     if (!root.is_object()) throw ConfigError("config " + file.string() + ": must contain a JSON object");
     const json::object& o = root.as_object();
     const std::filesystem::path dir = file.parent_path();
+    refuse_nul(root, file, "");
 
     static const std::vector<std::string_view> known = {"store", "log_level", "providers", "users", "web"};
     for (const auto& kv : o)
@@ -96,11 +133,23 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
             if (!p->value().is_string()) fail(file, "web.public_url", "must be a string");
             c.web.public_url = std::string(p->value().as_string());
             while (!c.web.public_url.empty() && c.web.public_url.back() == '/') c.web.public_url.pop_back();
+            c.web.public_url = validated_public_url(c.web.public_url, file);
         }
         if (auto p = w.find("callback_path"); p != w.end()) {
             if (!p->value().is_string() || !p->value().as_string().starts_with("/"))
                 fail(file, "web.callback_path", "must be a path starting with '/'");
             c.web.callback_path = std::string(p->value().as_string());
+            auto parsed = boost::urls::parse_origin_form(c.web.callback_path);
+            if (!parsed || parsed->has_query() || c.web.callback_path.find('#') != std::string::npos)
+                fail(file, "web.callback_path", "must be a plain path (no query, fragment, spaces or control characters)");
+            if (is_page_route(c.web.callback_path))
+                fail(file, "web.callback_path", "\"" + c.web.callback_path + "\" is one of the settings page's own routes; "
+                                                "choose another path such as \"/callback\"");
+        }
+        if (auto p = w.find("max_connections"); p != w.end()) {
+            if (!p->value().is_int64() || p->value().as_int64() < 1 || p->value().as_int64() > 100000)
+                fail(file, "web.max_connections", "must be an integer from 1 to 100000");
+            c.web.max_connections = static_cast<std::size_t>(p->value().as_int64());
         }
         if (auto p = w.find("debug_clock"); p != w.end()) {
             if (!p->value().is_bool()) fail(file, "web.debug_clock", "must be true or false");
@@ -108,13 +157,20 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
         }
         for (const auto& kv : w)
             if (kv.key() != "listen_address" && kv.key() != "port" && kv.key() != "public_url" &&
-                kv.key() != "callback_path" && kv.key() != "debug_clock")
+                kv.key() != "callback_path" && kv.key() != "debug_clock" && kv.key() != "max_connections")
                 fail(file, "web." + std::string(kv.key()),
-                     "is not a known setting (known: listen_address, port, public_url, callback_path, debug_clock)");
+                     "is not a known setting (known: listen_address, port, public_url, callback_path, debug_clock, "
+                     "max_connections)");
     }
+    // The page answers only requests whose Host names it; on every interface no name can be
+    // derived from the listen address, so the operator must say which one the browser uses.
+    if ((c.web.listen_address == "0.0.0.0" || c.web.listen_address == "::") && c.web.public_url.empty())
+        fail(file, "web.public_url", "is required when web.listen_address is \"" + c.web.listen_address +
+                                         "\" (all interfaces): requests must name the server as the public URL does");
     if (auto it = o.find("users"); it != o.end()) {
         if (!it->value().is_array()) fail(file, "users", "must be an array of {\"id\", \"display_name\"}");
         const auto& arr = it->value().as_array();
+        std::set<std::string> ids;
         for (std::size_t i = 0; i < arr.size(); ++i) {
             std::string path = "users[" + std::to_string(i) + "]";
             if (!arr[i].is_object()) fail(file, path, "must be an object");
@@ -125,6 +181,8 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
                 fail(file, path + ".id", "must be a non-empty string");
             if (name == u.end() || !name->value().is_string() || name->value().as_string().empty())
                 fail(file, path + ".display_name", "must be a non-empty string");
+            if (!ids.insert(std::string(id->value().as_string())).second)
+                fail(file, path + ".id", "\"" + std::string(id->value().as_string()) + "\" is the id of an earlier user too");
             c.users.push_back(HostUserSetting{std::string(id->value().as_string()), std::string(name->value().as_string())});
         }
     }

@@ -11,10 +11,15 @@
 // Relative paths (store.path, providers[].manifest) are relative to the config file's
 // directory. In provider configs, "${config_dir}" inside any string is replaced by that
 // directory; nothing else is interpreted, the provider validates its own config.
+//
+// Refused with the field named: a NUL byte in any string, duplicate user ids, a public_url
+// that is not an http(s) origin, a callback_path that is one of the page's own routes, and
+// listening on every interface without a public_url (the page checks Host against it).
 #pragma once
 
 #include <email_provider/ep_abi.h>
 
+#include <cstddef>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -40,6 +45,7 @@ struct WebSettings {
     std::string public_url;             // e.g. http://127.0.0.1:8080 (default: from the listen address)
     std::string callback_path = "/callback";  // where providers' redirect_uri points
     bool debug_clock = false;           // POST /_debug/clock moves the host clock (demo and tests only)
+    std::size_t max_connections = 512;  // keep well below the process's file descriptor limit
 };
 
 struct HostUserSetting {

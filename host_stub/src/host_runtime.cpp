@@ -10,6 +10,18 @@ int64_t HostClock::now_ms() const {
            offset_ms_.load();
 }
 
+bool HostClock::advance(int64_t ms) {
+    constexpr int64_t kLimitMs = int64_t{100} * 366 * 24 * 3600 * 1000;
+    if (ms > kLimitMs || ms < -kLimitMs) return false;
+    int64_t current = offset_ms_.load();
+    int64_t next = 0;
+    do {
+        next = current + ms;  // both within ±kLimitMs: cannot overflow
+        if (next > kLimitMs || next < -kLimitMs) return false;
+    } while (!offset_ms_.compare_exchange_weak(current, next));
+    return true;
+}
+
 HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read_host_config(config_file)) {
     logger.set_level(config.log_level);
     database = HostDatabase::open(config.store_path);

@@ -21,7 +21,9 @@ namespace host {
 class HostClock {
 public:
     int64_t now_ms() const;
-    void advance(int64_t ms) { offset_ms_ += ms; }
+    // Refuses (returns false) a move that would take the clock more than 100 years from the
+    // system clock: the offset stays far from overflowing however often it is moved.
+    bool advance(int64_t ms);
 
 private:
     std::atomic<int64_t> offset_ms_{0};

@@ -2,6 +2,9 @@
 
 #include "host_util.hpp"
 
+#include <email_provider/ep_sdk.hpp>
+#include <email_provider/message.hpp>
+
 #include <boost/json.hpp>
 
 namespace host {
@@ -68,6 +71,12 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
                           (p ? ": " + p->error : std::string()));
     std::string crid = "nudge-" + random_hex(16);
     message["client_request_id"] = crid;
+    // Refused now, with the field named, rather than queued to fail at the provider later.
+    try {
+        ep::message::parse_message(json::serialize(message));
+    } catch (const ep::sdk::Error& e) {
+        throw OutboxError(std::string("the nudge is not a valid message: ") + e.what());
+    }
     int64_t id = store_.enqueue(user_id, settings.email_provider, json::serialize(message), crid, clock_());
     logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " queued for " + user_id + " via " +
                                            settings.email_provider + " (" + crid + ")");

@@ -3,9 +3,16 @@
 namespace host {
 namespace {
 
-// Keys are compared bytewise (BINARY collation), so every key starting with `prefix` lies in
-// [prefix, prefix + "\xff"): valid UTF-8 never contains the byte 0xff.
-std::string prefix_upper_bound(std::string_view prefix) { return std::string(prefix) + "\xff"; }
+// Keys are compared bytewise (BINARY collation; no LIKE, so '%' and '_' are plain bytes), so
+// the keys starting with `prefix` are exactly those in [prefix, successor): the successor is
+// the prefix with trailing 0xff bytes dropped and its last byte incremented. Empty when no
+// such bound exists (the prefix is all 0xff): then every key from `prefix` on matches.
+std::string prefix_successor(std::string_view prefix) {
+    std::string bound(prefix);
+    while (!bound.empty() && static_cast<unsigned char>(bound.back()) == 0xff) bound.pop_back();
+    if (!bound.empty()) bound.back() = static_cast<char>(static_cast<unsigned char>(bound.back()) + 1);
+    return bound;
+}
 
 void create_schema(SqliteDb& db) {
     db.exec("CREATE TABLE IF NOT EXISTS secrets ("
@@ -28,8 +35,8 @@ SqliteSecretStore::SqliteSecretStore(std::shared_ptr<SqliteDb> db, std::shared_p
       update_(*db_, "UPDATE secrets SET value = ?2, version = ?3 WHERE key = ?1 AND version = ?4"),
       delete_any_(*db_, "DELETE FROM secrets WHERE key = ?1"),
       delete_version_(*db_, "DELETE FROM secrets WHERE key = ?1 AND version = ?2"),
-      delete_range_(*db_, "DELETE FROM secrets WHERE key >= ?1 AND key < ?2"),
-      count_range_(*db_, "SELECT count(*) FROM secrets WHERE key >= ?1 AND key < ?2"),
+      delete_range_(*db_, "DELETE FROM secrets WHERE key >= ?1 AND (?2 = '' OR key < ?2)"),
+      count_range_(*db_, "SELECT count(*) FROM secrets WHERE key >= ?1 AND (?2 = '' OR key < ?2)"),
       bump_version_(*db_, "UPDATE secret_version_counter SET next = next + 1 WHERE id = 1 RETURNING next - 1") {}
 
 std::optional<SecretStore::Entry> SqliteSecretStore::get(std::string_view key) {
@@ -88,13 +95,13 @@ bool SqliteSecretStore::erase(std::string_view key, uint64_t expected_version) {
 void SqliteSecretStore::erase_prefix(std::string_view prefix) {
     if (prefix.empty()) throw StoreError("store: refusing to delete with an empty prefix");
     std::lock_guard lock(*mutex_);
-    delete_range_.bind(1, prefix).bind(2, prefix_upper_bound(prefix)).run();
+    delete_range_.bind(1, prefix).bind(2, prefix_successor(prefix)).run();
     truncate_wal();
 }
 
 std::size_t SqliteSecretStore::count_prefix(std::string_view prefix) {
     std::lock_guard lock(*mutex_);
-    count_range_.bind(1, prefix).bind(2, prefix_upper_bound(prefix));
+    count_range_.bind(1, prefix).bind(2, prefix_successor(prefix));
     count_range_.step();
     auto n = static_cast<std::size_t>(count_range_.column_int(0));
     count_range_.reset();

@@ -8,6 +8,7 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <ctime>
 
 namespace host {
@@ -92,9 +93,55 @@ std::string page(const std::string& title, const std::string& header_right, cons
 
 std::string hidden(const std::string& csrf) { return "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(csrf) + "\">"; }
 
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+bool same_secret(const std::string& given, const std::string& expected) {
+    return !expected.empty() && given.size() == expected.size() &&
+           CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+// The Host header values that name this server: the public URL's authority (with and without
+// its default port) and the listen address with the port (plus localhost on loopback).
+std::set<std::string> hosts_naming_us(const std::string& public_url, const std::string& listen_address, uint16_t port) {
+    std::set<std::string> hosts;
+    if (auto url = boost::urls::parse_absolute_uri(public_url)) {
+        std::string host = lower(std::string(url->encoded_host_address()));
+        if (url->host_type() == boost::urls::host_type::ipv6) host = "[" + host + "]";
+        std::string default_port = url->scheme() == "https" ? "443" : "80";
+        if (!url->has_port() || url->port() == default_port) {
+            hosts.insert(host);
+            hosts.insert(host + ":" + default_port);
+        } else {
+            hosts.insert(host + ":" + std::string(url->port()));
+        }
+    }
+    std::string listen = lower(listen_address);
+    std::string suffix = ":" + std::to_string(port);
+    hosts.insert((listen.find(':') != std::string::npos ? "[" + listen + "]" : listen) + suffix);
+    if (listen.starts_with("127.") || listen == "::1") hosts.insert("localhost" + suffix);
+    return hosts;
+}
+
+// A media type without its parameters: "Application/JSON; charset=utf-8" -> "application/json".
+std::string media_type(const std::string& content_type) {
+    std::string t = lower(content_type.substr(0, content_type.find(';')));
+    t.erase(0, t.find_first_not_of(" \t"));
+    t.erase(t.find_last_not_of(" \t") + 1);
+    return t;
+}
+
+constexpr int64_t kMaxClockStepSeconds = 366LL * 24 * 3600;  // a year per call is plenty for a demo
+
 }  // namespace
 
-WebApp::WebApp(HostRuntime& runtime, std::string public_url) : rt_(runtime), public_url_(std::move(public_url)) {}
+WebApp::WebApp(HostRuntime& runtime, std::string public_url, uint16_t listen_port, SessionLimits limits)
+    : rt_(runtime),
+      public_url_(std::move(public_url)),
+      allowed_hosts_(hosts_naming_us(public_url_, runtime.config.web.listen_address, listen_port)),
+      limits_(std::move(limits)) {}
 
 // ---- sessions ------------------------------------------------------------------------------
 
@@ -114,7 +161,70 @@ std::string WebApp::session_id_of(const WebRequest& r) {
 
 WebApp::Session* WebApp::session(const std::string& id) {
     auto it = sessions_.find(id);
-    return it == sessions_.end() ? nullptr : &it->second;
+    if (it == sessions_.end()) return nullptr;
+    Session& s = it->second;
+    auto now = limits_.now();
+    if (now - s.last_seen > (s.user_id.empty() ? limits_.signed_out_idle : limits_.signed_in_idle)) {
+        erase_session(id);
+        return nullptr;
+    }
+    s.last_seen = now;
+    auto& lru = lru_of(s);
+    lru.splice(lru.end(), lru, s.lru_position);
+    return &s;
+}
+
+std::string WebApp::create_session(const std::string& user_id, std::string csrf) {
+    expire_sessions();
+    auto& lru = user_id.empty() ? signed_out_lru_ : signed_in_lru_;
+    std::size_t cap = user_id.empty() ? limits_.max_signed_out : limits_.max_signed_in;
+    while (!lru.empty() && lru.size() >= cap) erase_session(lru.front());
+    std::string id = random_hex(32);
+    lru.push_back(id);
+    sessions_[id] = Session{user_id, std::move(csrf), "", {}, limits_.now(), std::prev(lru.end())};
+    return id;
+}
+
+void WebApp::erase_session(const std::string& id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    lru_of(it->second).erase(it->second.lru_position);
+    sessions_.erase(it);
+}
+
+// The least recently used come first in each list: stop at the first one still fresh.
+void WebApp::expire_sessions() {
+    auto now = limits_.now();
+    for (auto* lru : {&signed_in_lru_, &signed_out_lru_}) {
+        auto idle = lru == &signed_in_lru_ ? limits_.signed_in_idle : limits_.signed_out_idle;
+        while (!lru->empty() && now - sessions_.at(lru->front()).last_seen > idle) erase_session(lru->front());
+    }
+}
+
+std::size_t WebApp::session_count() {
+    std::lock_guard lock(mutex_);
+    expire_sessions();
+    return sessions_.size();
+}
+
+std::string WebApp::session_cookie(const std::string& id) const {
+    return "ep_session=" + id + "; Path=/; HttpOnly; SameSite=Lax" + (public_url_.starts_with("https://") ? "; Secure" : "");
+}
+
+bool WebApp::host_allowed(const std::string& host_header) const { return allowed_hosts_.count(lower(host_header)) != 0; }
+
+// A browser sends Origin with every POST; "null" comes from privacy modes and is left to the
+// CSRF token. A missing Origin is a non-browser client, which has no ambient cookies to abuse.
+bool WebApp::from_our_origin(const WebRequest& r) const {
+    std::string origin = r.header("origin");
+    return origin.empty() || origin == public_url_ || origin == "null";
+}
+
+// Only users still in the host config, and still in the store (not deleted since).
+bool WebApp::user_may_sign_in(const std::string& user_id) {
+    const auto& users = rt_.config.users;
+    if (std::none_of(users.begin(), users.end(), [&](const HostUserSetting& u) { return u.id == user_id; })) return false;
+    return rt_.store->user(user_id).has_value();
 }
 
 void WebApp::flash(const std::string& id, std::string kind, std::string text) {
@@ -154,37 +264,60 @@ json::object WebApp::provider_status(const std::string& provider_id, const std::
 // ---- routing -------------------------------------------------------------------------------
 
 WebResponse WebApp::handle(const WebRequest& r) {
+    WebResponse out = route(r);
+    out.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    out.headers.emplace_back("Referrer-Policy", "same-origin");
+    return out;
+}
+
+WebResponse WebApp::route(const WebRequest& r) {
     std::string path = path_of(r.target);
-    std::string sid = session_id_of(r);
     if (path == "/healthz") return WebResponse{200, {{"Content-Type", "text/plain"}}, "ok\n"};
+    // DNS rebinding: a page at evil.example whose name now points at this server is same-origin
+    // to the browser, but its requests still say Host: evil.example.
+    if (!host_allowed(r.header("host")))
+        return WebResponse{421, {{"Content-Type", "text/plain; charset=utf-8"}},
+                           "Misdirected request: the Host header does not name this server.\n"};
+    std::string sid = session_id_of(r);
+    if (path == "/_debug/clock" && !rt_.config.web.debug_clock) return html(404, page("Not found", "", "<p>Not found.</p>"));
     if (path == "/favicon.ico") return WebResponse{404, {{"Content-Type", "text/plain"}}, ""};
-    if (path == "/_debug/clock" && r.method == "POST") return debug_clock(r);
     if (path == "/signin" && r.method == "GET") return sign_in_page(sid);
-    if (path == "/signin" && r.method == "POST") return sign_in(r);
+    if (path == "/signin" && r.method == "POST") {
+        if (!from_our_origin(r)) return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
+        return sign_in(r);
+    }
 
     // Microsoft sends an administrator's admin-consent answer here too; it needs no session.
     if (path == rt_.config.web.callback_path && r.method == "GET") return callback(sid, r);
 
     std::string user = user_of(sid);
+    if (!user.empty() && !user_may_sign_in(user)) {
+        // Deleted, or removed from the host config, since this session signed in.
+        std::lock_guard lock(mutex_);
+        erase_session(sid);
+        user.clear();
+    }
     if (user.empty()) return redirect("/signin");
     if (path == "/" && r.method == "GET") return redirect("/settings/communication");
     if (path == "/settings/communication" && r.method == "GET") return settings_page(sid);
     if (path == "/api/state" && r.method == "GET") return api_state(sid);
     if (r.method != "POST") return html(404, page("Not found", "", "<p>Not found.</p>"));
 
-    // Every state-changing request: a form from our own page with the session's CSRF token.
+    // Every state-changing request: from our own page, with the session's CSRF token (a form
+    // field, or for the JSON debug clock an X-CSRF-Token header).
+    if (!from_our_origin(r)) return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
+    if (path == "/_debug/clock") {
+        if (!same_secret(r.header("x-csrf-token"), csrf_of(sid)))
+            return json_response(403, json::object{{"error", "send the session's CSRF token in X-CSRF-Token"}});
+        return debug_clock(r);
+    }
     Form form = parse_form(r.body);
-    std::string origin = r.header("origin");
-    if (!origin.empty() && origin != public_url_ && origin != "null")
-        return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
-    std::string expected = csrf_of(sid);
-    if (expected.empty() || form["csrf"].size() != expected.size() ||
-        CRYPTO_memcmp(form["csrf"].data(), expected.data(), expected.size()) != 0)
+    if (!same_secret(form["csrf"], csrf_of(sid)))
         return html(403, page("Refused", "", "<p>Refused: the form is stale or did not come from this page. "
                                               "<a href=\"/settings/communication\">Reload the page</a> and try again.</p>"));
     if (path == "/signout") {
         std::lock_guard lock(mutex_);
-        sessions_.erase(sid);
+        erase_session(sid);
         return redirect("/signin");
     }
     if (path == "/settings/communication/connect") return connect(sid, form);
@@ -207,23 +340,22 @@ WebResponse WebApp::sign_in_page(const std::string& existing, const std::string&
             sid = existing;
             csrf = s->csrf;
         } else {
-            sid = random_hex(32);
             csrf = random_hex(32);
-            sessions_[sid] = Session{"", csrf, "", {}};
+            sid = create_session("", csrf);
         }
     }
     std::string body = "<h1>Sign in</h1><p class=\"crumb\">A local sign-in for the reference host: pick a user.</p>";
     if (!error.empty()) body += "<div class=\"flash error\">" + esc(error) + "</div>";
     body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf);
     auto users = rt_.store->users();
+    std::erase_if(users, [&](const User& u) { return !user_may_sign_in(u.id); });
     if (users.empty()) body += "<p>No users are configured (host config \"users\").</p>";
     for (const auto& u : users)
         body += "<label><input type=\"radio\" name=\"user_id\" id=\"user-" + esc(u.id) + "\" value=\"" + esc(u.id) + "\"" +
                 (u.id == users.front().id ? " checked" : "") + "> " + esc(u.display_name) + " <span class=\"muted\">(" +
                 esc(u.id) + ")</span></label>";
     body += "<p><button type=\"submit\" id=\"sign-in\">Sign in</button></p></form></div>";
-    return html(200, page("Sign in", "", body),
-                {{"Set-Cookie", "ep_session=" + sid + "; Path=/; HttpOnly; SameSite=Lax"}});
+    return html(200, page("Sign in", "", body), {{"Set-Cookie", session_cookie(sid)}});
 }
 
 WebResponse WebApp::sign_in(const WebRequest& r) {
@@ -234,21 +366,18 @@ WebResponse WebApp::sign_in(const WebRequest& r) {
     {
         std::lock_guard lock(mutex_);
         Session* s = session(sid);
-        valid_form = s && !s->csrf.empty() && form["csrf"] == s->csrf;
+        valid_form = s && same_secret(form["csrf"], s->csrf);
     }
     if (!valid_form) return sign_in_page(sid, "Your sign-in form expired; pick a user again.");
-    if (!rt_.store->user(user_id)) return sign_in_page(sid, "Unknown user.");
+    if (!user_may_sign_in(user_id)) return sign_in_page(sid, "Unknown user.");
     // A fresh session id at sign-in: a session fixed before sign-in is worth nothing after.
-    std::string new_sid = random_hex(32);
+    std::string new_sid;
     {
         std::lock_guard lock(mutex_);
-        sessions_.erase(sid);
-        sessions_[new_sid] = Session{user_id, random_hex(32), "", {}};
+        erase_session(sid);
+        new_sid = create_session(user_id, random_hex(32));
     }
-    return WebResponse{303,
-                       {{"Location", "/settings/communication"},
-                        {"Set-Cookie", "ep_session=" + new_sid + "; Path=/; HttpOnly; SameSite=Lax"}},
-                       ""};
+    return WebResponse{303, {{"Location", "/settings/communication"}, {"Set-Cookie", session_cookie(new_sid)}}, ""};
 }
 
 // ---- the settings page ---------------------------------------------------------------------
@@ -537,8 +666,13 @@ WebResponse WebApp::delete_account(const std::string& sid) {
         return redirect("/settings/communication");
     }
     {
+        // Every browser signed in as this user, not only this one.
         std::lock_guard lock(mutex_);
-        sessions_.erase(sid);
+        for (auto it = sessions_.begin(); it != sessions_.end();) {
+            auto next = std::next(it);
+            if (it->second.user_id == user_id) erase_session(it->first);
+            it = next;
+        }
     }
     return redirect("/signin");
 }
@@ -563,15 +697,18 @@ WebResponse WebApp::api_state(const std::string& sid) {
 }
 
 WebResponse WebApp::debug_clock(const WebRequest& r) {
-    if (!rt_.config.web.debug_clock) return html(404, page("Not found", "", "<p>Not found.</p>"));
     // JSON only: a cross-site form cannot send it without a CORS preflight we never answer.
-    if (r.header("content-type").find("application/json") == std::string::npos)
+    if (media_type(r.header("content-type")) != "application/json")
         return json_response(415, json::object{{"error", "send application/json"}});
     boost::system::error_code ec;
     json::value v = json::parse(r.body, ec);
-    if (ec || !v.is_object() || !v.as_object().contains("advance_seconds") || !v.as_object().at("advance_seconds").is_int64())
-        return json_response(400, json::object{{"error", "expected {\"advance_seconds\": N}"}});
-    rt_.clock.advance(v.as_object().at("advance_seconds").as_int64() * 1000);
+    const json::value* seconds = !ec && v.is_object() ? v.as_object().if_contains("advance_seconds") : nullptr;
+    if (!seconds || !seconds->is_int64() || seconds->as_int64() < -kMaxClockStepSeconds ||
+        seconds->as_int64() > kMaxClockStepSeconds)
+        return json_response(400, json::object{{"error", "expected {\"advance_seconds\": N} with |N| at most " +
+                                                             std::to_string(kMaxClockStepSeconds) + " (a year)"}});
+    if (!rt_.clock.advance(seconds->as_int64() * 1000))
+        return json_response(400, json::object{{"error", "the host clock would move more than 100 years from the system clock"}});
     rt_.outbox->wake();
     return json_response(200, json::object{{"now_ms", rt_.clock.now_ms()}});
 }

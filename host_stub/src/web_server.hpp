@@ -1,7 +1,12 @@
 // A small HTTP/1.1 server for the reference host's settings page (Boost.Beast behind a
 // plain interface, so only web_server.cpp pays Beast's compile time).
+//
+// Two kinds of threads: I/O threads only accept, read and write; the handler runs on a
+// separate pool, because a handler may wait on a provider (a callback exchanging a code at
+// Microsoft's token endpoint) and a waiting I/O thread would freeze the page for everyone.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -28,14 +33,24 @@ struct WebResponse {
     std::string body;
 };
 
+struct WebServerOptions {
+    int io_threads = 2;
+    int handler_threads = 8;  // how many requests may wait on providers at once
+    // Connections beyond this are closed as soon as they are accepted, so that idle
+    // connections cannot take every file descriptor the process has.
+    std::size_t max_connections = 512;
+    std::function<void(const std::string&)> warn;  // accept failures, refused connections
+};
+
 class WebServer {
 public:
     using Handler = std::function<WebResponse(const WebRequest&)>;
 
     // Listens on address:port (0 = any free port). Throws std::runtime_error if it cannot.
-    WebServer(const std::string& address, uint16_t port, Handler handler, int threads = 2);
+    WebServer(const std::string& address, uint16_t port, Handler handler, WebServerOptions options = {});
     ~WebServer();  // stops and joins
     uint16_t port() const;
+    std::size_t open_connections() const;
 
 private:
     struct Impl;

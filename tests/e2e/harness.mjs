@@ -193,14 +193,19 @@ export class Harness {
     return Array.isArray(r) ? r : r.messages;
   }
 
-  // The host's debug clock (web.debug_clock: true).
-  async advanceHostClock(seconds) {
-    const res = await fetch(`${this.hostUrl}/_debug/clock`, {
-      method: 'POST', headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ advance_seconds: seconds }),
-    });
-    if (!res.ok) fail(`host debug clock: HTTP ${res.status} ${await res.text()}`);
-    return res.json();
+  // The host's debug clock (web.debug_clock: true). Guarded like every form: sent from the
+  // signed-in settings page, with that page's CSRF token.
+  async advanceHostClock(page, seconds) {
+    const res = await page.evaluate(async (advance) => {
+      const csrf = document.querySelector('input[name="csrf"]').value;
+      const r = await fetch('/_debug/clock', {
+        method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf },
+        body: JSON.stringify({ advance_seconds: advance }),
+      });
+      return { ok: r.ok, status: r.status, text: await r.text() };
+    }, seconds);
+    if (!res.ok) fail(`host debug clock: HTTP ${res.status} ${res.text}`);
+    return JSON.parse(res.text);
   }
 
   tail(name, lines = 40) {

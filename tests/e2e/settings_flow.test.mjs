@@ -185,7 +185,7 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
   step('4. The grant dies: Expired with the reason, nudge held; Connect again; the held nudge goes out', async () => {
     await h.sandbox('POST', `/_sandbox/users/${WORK_USER}/revoke`, { reason: 'password_change' });
     await h.sandbox('POST', '/_sandbox/clock', { advance_seconds: 3600 });
-    await h.advanceHostClock(3600);
+    await h.advanceHostClock(page, 3600);
 
     await sendNudge(SUBJECT_2);
     const held = await waitForNudge(SUBJECT_2, 'held');

@@ -6,9 +6,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
 using test_support::run_process;
 using test_support::TempDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 namespace {
 
@@ -94,4 +103,91 @@ TEST_F(CliTest, UnavailableProviderAndBadConfigAreOneLineErrors) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_THAT(r.err, HasSubstr("absent.json: cannot be opened"));
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+}
+
+// ---- Issue 16: inputs from an outside attack on the CLI -------------------------------------
+
+TEST_F(CliTest, AttachRefusesWhatIsNotARegularFile) {
+    ASSERT_EQ(host({"connect", "--provider", "mock", "--account", "alice"}).exit_code, 0);
+    std::vector<std::string> send = {"send", "--provider", "mock", "--account", "alice", "--to", "a@example.org",
+                                     "--subject", "s", "--text", "t", "--attach"};
+    auto with = [&](const std::string& file) {
+        auto args = send;
+        args.push_back(file);
+        return host(args);
+    };
+    std::filesystem::create_directory(dir / "folder");
+    auto r = with((dir / "folder").string());  // was: an empty attachment named "folder"
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("is not a regular file"));
+    r = with("/dev/zero");  // was: read until memory ran out
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("/dev/zero: is not a regular file"));
+
+    // A FIFO: was a blocking open, then a read until some writer closed it. If the host ever
+    // waits on it again, a writer shows up after 3 s so that the test ends (and fails).
+    std::string fifo = (dir / "pipe").string();
+    ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+    std::atomic<bool> done{false};
+    std::thread unblock([&] {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+        while (!done && std::chrono::steady_clock::now() < deadline) {
+            int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);  // only succeeds while a reader waits
+            if (fd >= 0) {
+                ::close(fd);
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+    auto started = std::chrono::steady_clock::now();
+    r = with(fifo);
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    done = true;
+    unblock.join();
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("is not a regular file"));
+    EXPECT_LT(elapsed, std::chrono::seconds(3)) << "the host waited on the FIFO";
+
+    // Too big (a sparse file): refused before it is read.
+    std::ofstream(dir / "huge.bin").close();
+    std::filesystem::resize_file(dir / "huge.bin", 21u << 20);
+    r = with((dir / "huge.bin").string());
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("huge.bin: is larger than the 20 MiB"));
+}
+
+TEST_F(CliTest, DeletingAnUnknownUserIsAnError) {
+    auto r = host({"delete-user", "--user", "nobody"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("no host user 'nobody'"));
+    EXPECT_THAT(r.out, Not(HasSubstr("deleted")));
+}
+
+TEST_F(CliTest, NudgeRefusesAnInvalidMessageWhenQueued) {
+    dir.write("host.json", R"({"store":{"path":"host.db"},"users":[{"id":"rita","display_name":"Rita"}],"providers":[
+        {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+    ASSERT_EQ(host({"settings", "--user", "rita", "--channel", "email", "--email-provider", "mock"}).exit_code, 0);
+    auto r = host({"nudge", "--user", "rita", "--to", "not an address", "--subject", "s", "--text", "t"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_THAT(r.err, HasSubstr("to[0].address"));
+    r = host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "line\nbreak", "--text", "t"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_THAT(r.err, HasSubstr("subject"));
+    EXPECT_THAT(host({"outbox", "--user", "rita"}).out, HasSubstr("(empty)")) << "nothing invalid was queued";
+    EXPECT_EQ(host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "s", "--text", "t"}).exit_code, 0);
+}
+
+TEST_F(CliTest, ControlCharactersInAManifestAreShownEscaped) {
+    dir.write("evil.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock",
+        "display_name":"Mock\u001b[2J\nfake\tline","library_path":")" MOCK_PROVIDER_PATH R"(","abi_version":"1.0",
+        "capabilities":[]}})");
+    dir.write("host.json", R"({"store":{"path":"host.db"},"providers":[
+        {"manifest":"evil.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+    auto r = host({"providers"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "a raw escape sequence reached the terminal";
+    EXPECT_THAT(r.out, HasSubstr("Mock\\x1b[2J\\x0afake\\x09line"));
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << "one provider, one line";
 }

@@ -59,3 +59,46 @@ TEST(HostConfig, MissingFileIsNamed) {
         EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("/nonexistent/host.json"), HasSubstr("cannot be opened")));
     }
 }
+
+// Issue 16: inputs an outside attack used to cut paths short, merge users or shadow routes.
+TEST(HostConfig, ANulByteAnywhereIsRefusedNamingTheField) {
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"path":"host.db\u0000.txt"}})"),
+                HasSubstr("field 'store.path' contains a NUL byte"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"mock.json\u0000x"}]})"),
+                HasSubstr("field 'providers[0].manifest' contains a NUL byte"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"m.json","config":{"outbox_dir":"/tmp/a\u0000b"}}]})"),
+                HasSubstr("field 'providers[0].config.outbox_dir' contains a NUL byte"));
+}
+
+TEST(HostConfig, DuplicateUserIdsAreRefused) {
+    EXPECT_THAT(error_of(R"({"providers":[],"users":[{"id":"rita","display_name":"Rita"},
+                                                     {"id":"rita","display_name":"Rita Two"}]})"),
+                AllOf(HasSubstr("'users[1].id'"), HasSubstr("\"rita\" is the id of an earlier user too")));
+}
+
+TEST(HostConfig, CallbackPathMayNotBeOneOfThePagesRoutes) {
+    for (const char* route : {"/signin", "/healthz", "/settings/communication", "/settings/communication/connect",
+                              "/api/state", "/_debug/clock", "/"})
+        EXPECT_THAT(error_of(std::string(R"({"providers":[],"web":{"callback_path":")") + route + R"("}})"),
+                    HasSubstr("one of the settings page's own routes"))
+            << route;
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"callback_path":"/cb?x=1"}})"), HasSubstr("must be a plain path"));
+    EXPECT_EQ(error_of(R"({"providers":[],"web":{"callback_path":"/oauth/callback"}})"), "(accepted)");
+}
+
+TEST(HostConfig, PublicUrlMustBeAnHttpOrigin) {
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"ftp://host.example"}})"), HasSubstr("'web.public_url'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"host.example:8080"}})"), HasSubstr("'web.public_url'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"https://host.example/app"}})"),
+                HasSubstr("must be an origin only"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"https://user@host.example"}})"),
+                HasSubstr("must be an origin only"));
+    EXPECT_EQ(error_of(R"({"providers":[],"web":{"public_url":"https://host.example:8443/"}})"), "(accepted)");
+}
+
+TEST(HostConfig, ListeningOnEveryInterfaceNeedsAPublicUrl) {
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"listen_address":"0.0.0.0"}})"),
+                AllOf(HasSubstr("'web.public_url' is required"), HasSubstr("all interfaces")));
+    EXPECT_EQ(error_of(R"({"providers":[],"web":{"listen_address":"0.0.0.0","public_url":"https://host.example"}})"),
+              "(accepted)");
+}

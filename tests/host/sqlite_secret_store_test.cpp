@@ -68,6 +68,35 @@ TEST_F(StoreFixture, PrefixDeleteRemovesExactlyThePrefix) {
     EXPECT_THROW(store.erase_prefix(""), host::StoreError);
 }
 
+// Issue 16: a prefix is bytes, not a pattern ('%' and '_' are literal), and every key under
+// it goes, whatever bytes follow (0xff included: the old upper bound prefix + "\xff" kept it).
+TEST_F(StoreFixture, PrefixDeleteTakesEveryKeyUnderThePrefixAndNoOther) {
+    store.put("mock/a%_/x", bytes("1"), 0);
+    store.put("mock/a%_/\xff\xff", bytes("2"), 0);
+    store.put("mock/ab_/x", bytes("3"), 0);
+    store.put("mock/a%_", bytes("4"), 0);
+    store.erase_prefix("mock/a%_/");
+    EXPECT_FALSE(store.get("mock/a%_/x"));
+    EXPECT_FALSE(store.get("mock/a%_/\xff\xff")) << "a key with 0xff bytes after the prefix must go too";
+    EXPECT_TRUE(store.get("mock/ab_/x")) << "'%' and '_' are not wildcards";
+    EXPECT_TRUE(store.get("mock/a%_"));
+    store.put("\xff\xff/k", bytes("5"), 0);
+    EXPECT_EQ(store.count_prefix("\xff"), 1u) << "a prefix of 0xff bytes has no upper bound";
+    store.erase_prefix("\xff");
+    EXPECT_FALSE(store.get("\xff\xff/k"));
+}
+
+// Issue 16: the file holds every user's tokens and outbox; others may not read it.
+TEST_F(StoreFixture, TheDatabaseFilesAreReadableByTheirOwnerOnly) {
+    store.put("k", bytes("v"), 0);
+    for (const char* name : {"host.db", "host.db-wal"}) {
+        auto perms = std::filesystem::status(dir / name).permissions();
+        EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+                  std::filesystem::perms::none)
+            << name;
+    }
+}
+
 TEST_F(StoreFixture, EmptyAndBinaryValuesRoundTrip) {
     std::vector<uint8_t> binary = {0, 255, 10, 13, 0};
     store.put("bin", binary, 0);

@@ -24,8 +24,17 @@ protected:
             "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json",
                           "config":{"outbox_dir":"${config_dir}/eml"}},
                          {"manifest":"missing.json"}]})");
+        start("http://127.0.0.1:8080");
+    }
+
+    // The page as `serve` builds it, listening on 127.0.0.1:8080, with a clock the test moves.
+    void start(const std::string& public_url, host::SessionLimits limits = {}) {
+        app_.reset();
+        rt_.reset();
         rt_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
-        app_ = std::make_unique<host::WebApp>(*rt_, "http://127.0.0.1:8080");
+        limits.now = [this] { return now_; };
+        app_ = std::make_unique<host::WebApp>(*rt_, public_url, 8080, std::move(limits));
+        cookie_.clear();
     }
 
     host::WebResponse request(const std::string& method, const std::string& target, const std::string& body = {},
@@ -34,6 +43,7 @@ protected:
         r.method = method;
         r.target = target;
         r.body = body;
+        headers.try_emplace("host", "127.0.0.1:8080");
         if (!cookie_.empty()) headers["cookie"] = "ep_session=" + cookie_;
         r.headers = std::move(headers);
         auto response = app_->handle(r);
@@ -64,6 +74,7 @@ protected:
     }
 
     TempDir dir_;
+    std::chrono::steady_clock::time_point now_ = std::chrono::steady_clock::now();
     std::unique_ptr<host::HostRuntime> rt_;
     std::unique_ptr<host::WebApp> app_;
     std::string cookie_;
@@ -165,4 +176,167 @@ TEST_F(WebAppTest, DeletingMyAccountRemovesItAndSignsMeOut) {
     EXPECT_EQ(rt_->secrets->count_prefix("mock/account/rita"), 0u);
     EXPECT_FALSE(rt_->store->user("rita"));
     EXPECT_EQ(request("GET", "/settings/communication").status, 303);
+}
+
+// ---- Issue 16: findings of an outside attack --------------------------------------------
+
+TEST_F(WebAppTest, SessionsAreCappedSoCookielessRequestsCannotGrowMemory) {
+    // Was: 20,000 cookie-less requests kept 20,000 sessions (+6.5 MB).
+    for (int i = 0; i < 20000; ++i) {
+        cookie_.clear();
+        ASSERT_EQ(request("GET", "/signin").status, 200);
+    }
+    EXPECT_LE(app_->session_count(), host::SessionLimits{}.max_signed_out);
+    // The newest sign-in form still works: the least recently used went first.
+    auto page = request("GET", "/signin");
+    EXPECT_EQ(request("POST", "/signin", "user_id=rita&csrf=" + csrf_in(page.body)).status, 303);
+    EXPECT_EQ(request("GET", "/settings/communication").status, 200);
+}
+
+TEST_F(WebAppTest, SignedInSessionsAreCappedTooOldestFirst) {
+    host::SessionLimits limits;
+    limits.max_signed_in = 3;
+    start("http://127.0.0.1:8080", limits);
+    std::vector<std::string> cookies;
+    for (int i = 0; i < 5; ++i) {
+        cookie_.clear();
+        sign_in();
+        cookies.push_back(cookie_);
+    }
+    EXPECT_EQ(app_->session_count(), 3u);
+    cookie_ = cookies.front();
+    EXPECT_EQ(request("GET", "/settings/communication").status, 303) << "the oldest was evicted";
+    cookie_ = cookies.back();
+    EXPECT_EQ(request("GET", "/settings/communication").status, 200);
+}
+
+TEST_F(WebAppTest, IdleSessionsExpire) {
+    sign_in();
+    now_ += host::SessionLimits{}.signed_in_idle - std::chrono::minutes(1);
+    EXPECT_EQ(request("GET", "/settings/communication").status, 200) << "in use: still valid";
+    now_ += host::SessionLimits{}.signed_in_idle + std::chrono::seconds(1);
+    EXPECT_EQ(request("GET", "/settings/communication").status, 303);
+    cookie_.clear();
+    request("GET", "/signin");
+    now_ += host::SessionLimits{}.signed_out_idle + std::chrono::seconds(1);
+    EXPECT_EQ(app_->session_count(), 0u) << "expired sessions are dropped, not only refused";
+}
+
+TEST_F(WebAppTest, AForeignHostHeaderIsRefusedAgainstDnsRebinding) {
+    sign_in();
+    // A page at evil.example whose DNS name now points at 127.0.0.1 is same-origin to the browser.
+    auto r = request("GET", "/api/state", {}, {{"host", "evil.example:8080"}});
+    EXPECT_EQ(r.status, 421);
+    EXPECT_THAT(r.body, Not(HasSubstr("rita")));
+    EXPECT_EQ(request("GET", "/signin", {}, {{"host", "evil.example:8080"}}).status, 421);
+    EXPECT_EQ(request("GET", "/settings/communication", {}, {{"host", ""}}).status, 421) << "no Host at all";
+    // The names this server does have.
+    EXPECT_EQ(request("GET", "/api/state", {}, {{"host", "127.0.0.1:8080"}}).status, 200);
+    EXPECT_EQ(request("GET", "/api/state", {}, {{"host", "LOCALHOST:8080"}}).status, 200);
+    EXPECT_EQ(request("GET", "/healthz", {}, {{"host", "10.0.0.7"}}).status, 200) << "health checks need no name";
+}
+
+TEST_F(WebAppTest, SignInRefusesAnotherSitesOrigin) {
+    auto page = request("GET", "/signin");
+    auto r = request("POST", "/signin", "user_id=rita&csrf=" + csrf_in(page.body), {{"origin", "http://evil.example:8080"}});
+    EXPECT_EQ(r.status, 403);
+    EXPECT_EQ(request("GET", "/settings/communication").status, 303);
+}
+
+TEST_F(WebAppTest, ThePublicUrlsHostIsAcceptedAndHttpsMakesTheCookieSecure) {
+    start("https://host.example");
+    auto page = request("GET", "/signin", {}, {{"host", "host.example"}});
+    EXPECT_EQ(page.status, 200);
+    EXPECT_THAT(header(page, "Set-Cookie"), HasSubstr("; Secure"));
+    EXPECT_EQ(request("GET", "/signin", {}, {{"host", "host.example:443"}}).status, 200);
+    EXPECT_EQ(request("GET", "/signin", {}, {{"host", "host.example:8443"}}).status, 421);
+    start("http://127.0.0.1:8080");
+    EXPECT_THAT(header(request("GET", "/signin"), "Set-Cookie"), Not(HasSubstr("Secure")));
+}
+
+TEST_F(WebAppTest, EveryAnswerSaysNosniffAndAReferrerPolicy) {
+    for (const char* path : {"/signin", "/settings/communication", "/healthz", "/favicon.ico"}) {
+        auto r = request("GET", path);
+        EXPECT_EQ(header(r, "X-Content-Type-Options"), "nosniff") << path;
+        EXPECT_EQ(header(r, "Referrer-Policy"), "same-origin") << path;
+    }
+}
+
+TEST_F(WebAppTest, AUserRemovedFromTheConfigCannotSignIn) {
+    rt_->store->upsert_user(host::User{"mallory", "Mallory"});  // in the store from an older config
+    auto page = request("GET", "/signin");
+    EXPECT_THAT(page.body, Not(HasSubstr("mallory")));
+    auto r = request("POST", "/signin", "user_id=mallory&csrf=" + csrf_in(page.body));
+    EXPECT_EQ(r.status, 200);
+    EXPECT_THAT(r.body, HasSubstr("Unknown user"));
+    EXPECT_EQ(request("GET", "/settings/communication").status, 303);
+}
+
+TEST_F(WebAppTest, ADeletedAccountsOtherSessionsCanNoLongerAct) {
+    std::string other_csrf = sign_in();
+    std::string other_browser = cookie_;
+    cookie_.clear();
+    std::string csrf = sign_in();
+    ASSERT_EQ(request("POST", "/settings/account/delete", "csrf=" + csrf).status, 303);
+    cookie_ = other_browser;
+    EXPECT_EQ(request("GET", "/api/state").status, 303);
+    auto r = request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + other_csrf);
+    EXPECT_EQ(r.status, 303);
+    EXPECT_EQ(header(r, "Location"), "/signin");
+    EXPECT_EQ(rt_->store->settings("rita").email_provider, "");
+}
+
+TEST_F(WebAppTest, AUserDeletedElsewhereIsSignedOut) {
+    sign_in();
+    rt_->delete_user("rita");  // as `host_stub delete-user` does, in another process
+    EXPECT_EQ(request("GET", "/settings/communication").status, 303);
+    EXPECT_EQ(app_->session_count(), 0u);
+}
+
+class DebugClockTest : public WebAppTest {
+protected:
+    void SetUp() override {
+        dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
+            "users":[{"id":"rita","display_name":"Rita"}],"web":{"debug_clock":true},
+            "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+        start("http://127.0.0.1:8080");
+    }
+    host::WebResponse advance(const std::string& body, const std::string& csrf,
+                              const std::string& content_type = "application/json") {
+        return request("POST", "/_debug/clock", body, {{"content-type", content_type}, {"x-csrf-token", csrf}});
+    }
+};
+
+TEST_F(DebugClockTest, NeedsASessionAndItsCsrfToken) {
+    int64_t before = rt_->clock.now_ms();
+    auto r = advance(R"({"advance_seconds":3600})", "");
+    EXPECT_EQ(r.status, 303) << "no session";
+    std::string csrf = sign_in();
+    EXPECT_EQ(advance(R"({"advance_seconds":3600})", "").status, 403) << "no token";
+    EXPECT_EQ(advance(R"({"advance_seconds":3600})", std::string(csrf.size(), '0')).status, 403);
+    EXPECT_LT(rt_->clock.now_ms() - before, 3600 * 1000);
+    EXPECT_EQ(advance(R"({"advance_seconds":3600})", csrf).status, 200);
+    EXPECT_GE(rt_->clock.now_ms() - before, 3600 * 1000);
+}
+
+TEST_F(DebugClockTest, OnlyJsonIsAccepted) {
+    std::string csrf = sign_in();
+    EXPECT_EQ(advance(R"({"advance_seconds":60})", csrf, "text/plain; a=application/json").status, 415);
+    EXPECT_EQ(advance(R"({"advance_seconds":60})", csrf, "application/jsonx").status, 415);
+    EXPECT_EQ(advance(R"({"advance_seconds":60})", csrf, "Application/JSON; charset=utf-8").status, 200);
+}
+
+TEST_F(DebugClockTest, HugeValuesAreRefusedNotOverflowed) {
+    std::string csrf = sign_in();
+    int64_t before = rt_->clock.now_ms();
+    for (const char* v : {"9223372036854775807", "-9223372036854775807", "9223372036854776", "31708800"}) {
+        auto r = advance(std::string(R"({"advance_seconds":)") + v + "}", csrf);
+        EXPECT_EQ(r.status, 400) << v;
+        EXPECT_THAT(r.body, HasSubstr("advance_seconds")) << v;
+    }
+    EXPECT_LT(std::llabs(rt_->clock.now_ms() - before), 60 * 1000) << "the clock did not move";
+    // Many legal steps still cannot run the offset away.
+    int refused = 0;
+    for (int i = 0; i < 200; ++i) refused += advance(R"({"advance_seconds":31536000})", csrf).status == 400;
+    EXPECT_GT(refused, 0) << "the total offset is bounded too";
 }

@@ -17,6 +17,7 @@
 
 namespace json = boost::json;
 using test_support::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 namespace {
@@ -187,4 +188,51 @@ TEST_F(MockProviderTest, RefusesBadArgumentsAtTheBoundary) {
     api.free_str(&out);
     EXPECT_EQ(api.create(nullptr, ep_str{"{}", 2}, nullptr, &out), EP_ERR_INVALID_ARGUMENT);
     api.free_str(&out);
+}
+
+// Issue 16: the mock's key is "account/<id>" with nothing after it, so a prefix delete of
+// "account/sam" also took "account/samantha".
+TEST_F(MockProviderTest, DisconnectingOneAccountLeavesAnAccountWhoseIdStartsTheSame) {
+    ASSERT_TRUE(instance_->begin_connect("sam", "{}").ok());
+    ASSERT_TRUE(instance_->begin_connect("samantha", "{}").ok());
+    ASSERT_TRUE(instance_->disconnect("sam").ok());
+    EXPECT_THAT(instance_->status("sam").document, HasSubstr("\"state\":\"not_connected\""));
+    EXPECT_THAT(instance_->status("samantha").document, HasSubstr("\"state\":\"connected\""));
+    ASSERT_TRUE(instance_->forget_account("sam").ok());
+    EXPECT_THAT(instance_->status("samantha").document, HasSubstr("\"state\":\"connected\""));
+}
+
+// Issue 16: a message set From and Bcc in the .eml through its custom headers.
+TEST_F(MockProviderTest, AMessageCannotSetFromOrAnyHeaderButXHeaders) {
+    ASSERT_TRUE(instance_->begin_connect("alice", "{}").ok());
+    for (const char* name : {"From", "Bcc", "Sender", "Content-Type"}) {
+        auto r = instance_->send("alice",
+                                 std::string(R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-ok","value":"1"},{"name":")") +
+                                     name + R"(","value":"boss@example.org"}]})",
+                                 [](std::string_view) {});
+        ASSERT_TRUE(r.has_value()) << name;
+        auto doc = json::parse(r->document).as_object();
+        EXPECT_EQ(doc["outcome"], "rejected") << name;
+        EXPECT_EQ(doc["field"], "headers[1].name") << name;
+    }
+    // Line breaks in a header value never reach the file either (refused by the message model).
+    auto r = instance_->send("alice", R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-a","value":"1\r\nFrom: boss@example.org"}]})",
+                             [](std::string_view) {});
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(json::parse(r->document).as_object()["field"], "headers[0].value");
+    instance_.reset();
+    EXPECT_TRUE(eml_files().empty());
+}
+
+// Issue 16: a relative outbox_dir meant "relative to wherever the host was started".
+TEST_F(MockProviderTest, ARelativeOutboxDirIsRefused) {
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(dir_ / "mock.json"));
+    try {
+        ep::host::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":"mock-outbox"})");
+        FAIL() << "a relative outbox_dir was accepted";
+    } catch (const std::exception& e) {
+        EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("outbox_dir"), HasSubstr("must be an absolute path"),
+                                                 HasSubstr("${config_dir}")));
+    }
+    EXPECT_FALSE(std::filesystem::exists("mock-outbox"));
 }

@@ -239,8 +239,16 @@ struct HttpServer::Impl {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-        return accept();
+        // EMFILE and the like: the connection stays in the backlog, so retrying at once would
+        // spin a thread at 100%. Wait a little (doubling up to a second), then try again.
+        accept_retry.expires_after(accept_retry_delay);
+        accept_retry_delay = std::min(accept_retry_delay * 2, std::chrono::milliseconds(1000));
+        accept_retry.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && acceptor.is_open()) accept();
+        });
+        return;
       }
+      accept_retry_delay = std::chrono::milliseconds(10);
       beast::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       if (config.tls) {
@@ -257,6 +265,8 @@ struct HttpServer::Impl {
   net::io_context ioc;
   ssl::context ssl_ctx;
   tcp::acceptor acceptor;
+  net::steady_timer accept_retry{ioc};
+  std::chrono::milliseconds accept_retry_delay{10};
   std::vector<std::thread> threads;
   std::uint16_t bound_port = 0;
   std::atomic<bool> stopped{false};
@@ -308,6 +318,7 @@ void HttpServer::stop() {
   net::post(im.ioc, [&im] {
     beast::error_code ignored;
     im.acceptor.close(ignored);
+    im.accept_retry.cancel();
   });
   im.ioc.stop();
   for (auto& t : im.threads)
