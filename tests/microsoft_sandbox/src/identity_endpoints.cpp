@@ -134,7 +134,7 @@ HttpResponse handle_identity(Service& svc, const Route& route, HttpRequest& requ
       } else if (request.method != "POST") {
         o = current_page(svc, flow);
       } else if (last == "login") {
-        o = action == "cancel" ? submit_consent(svc, flow, "cancel", false, ctx)
+        o = action == "cancel" ? submit_consent(svc, flow, "back", false, ctx)
                                : submit_sign_in(svc, flow, param(*params, "login").value_or(""),
                                                 param(*params, "passwd"), ctx);
       } else if (last == "set" && lower(seg[1]) == "consent") {
