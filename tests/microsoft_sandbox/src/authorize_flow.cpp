@@ -100,7 +100,11 @@ FlowOutcome redirect_error(const PendingFlow& flow, const std::string& error, in
   o.redirect.redirect_uri = flow.params.redirect_uri;
   o.redirect.response_mode = flow.params.response_mode.empty() ? "query" : flow.params.response_mode;
   o.redirect.params.emplace_back("error", error);
-  if (code != 0) o.redirect.params.emplace_back("error_description", aad_description(code, message, ctx));
+  if (code != 0) {
+    // As recorded (MicrosoftDocs/azure-docs#114009): description, then error_uri.
+    o.redirect.params.emplace_back("error_description", aad_description(code, message, ctx));
+    o.redirect.params.emplace_back("error_uri", "https://login.microsoftonline.com/error?code=" + std::to_string(code));
+  }
   if (cancel) o.redirect.params.emplace_back("error_subcode", "cancel");
   if (flow.params.state) o.redirect.params.emplace_back("state", *flow.params.state);
   return o;

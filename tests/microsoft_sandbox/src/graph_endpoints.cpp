@@ -323,18 +323,19 @@ HttpResponse unauthorized(Service& svc, const std::string& message, const Reques
   return res;
 }
 
-// CAE (claims-challenge doc, MicrosoftDocs/azure-docs articles/active-directory/develop/
-// claims-challenge.md): 401 with error="insufficient_claims" and the claims a new token must
-// satisfy, base64 of {"access_token":{"nbf":{"essential":true,"value":"<event time>"}}}.
+// CAE: 401 with error="insufficient_claims" and the claims a new token must satisfy. Header
+// and claims as Graph sends them (MicrosoftDocs azure-docs claims-challenge.md; a captured
+// header in msgraph-sdk-dotnet-core's AuthenticationHandler tests, note the ", " in the JSON).
 HttpResponse cae_challenge(Service& svc, const CaeEvent& event, const RequestContext& ctx) {
-  auto res = graph_error(401, "InvalidAuthenticationToken",
-                         "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: "
-                         "TokenIssuedBeforeRevocationTimestamp",
-                         ctx);
+  const std::string why =
+      "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: "
+      "TokenIssuedBeforeRevocationTimestamp";
+  auto res = graph_error(401, "InvalidAuthenticationToken", why, ctx);
   const std::string claims =
-      R"({"access_token":{"nbf":{"essential":true,"value":")" + std::to_string(event.at) + R"("}}})";
+      R"({"access_token":{"nbf":{"essential":true, "value":")" + std::to_string(event.at) + R"("}}})";
   res.set_header("WWW-Authenticate", "Bearer realm=\"\", authorization_uri=\"" + svc.base_url() +
                                          "/common/oauth2/authorize\", client_id=\"" + kGraphAppId +
+                                         "\", error_description=\"" + why +
                                          "\", error=\"insufficient_claims\", claims=\"" + base64_encode(claims) + "\"");
   return res;
 }

@@ -145,6 +145,7 @@ Route Service::classify(const HttpRequest& request) const {
     else if ((s.size() == 2 && at(1, "login")) || (s.size() == 3 && at(1, "Consent") && at(2, "Set")) ||
              (s.size() == 3 && at(1, "ConsentApproval") && at(2, "Request")) ||
              (s.size() == 4 && at(1, "oauth2") && at(2, "v2.0") && at(3, "return")) ||
+             (s.size() == 4 && at(1, "oauth2") && at(2, "v2.0") && at(3, "logout")) ||
              (s.size() == 3 && at(1, "adminconsent") && at(2, "Set")))
       r.endpoint = Endpoint::login_pages;
   }

@@ -254,4 +254,39 @@ TEST_F(RealismTest, ContinuousAccessEvaluation) {
                std::runtime_error);
 }
 
+// Discovery as MSAL reads it: cacheable documents, keys that name their issuer, no advertised
+// endpoint that is missing, and instance discovery that refuses unknown hosts (AADSTS50049;
+// real documents: panva/wellknown issuers/entra-common, login.microsoftonline.com).
+TEST_F(RealismTest, DiscoveryAndKeys) {
+  auto doc = get("/common/v2.0/.well-known/openid-configuration");
+  ASSERT_EQ(doc.status, 200);
+  EXPECT_EQ(doc.header("cache-control"), "max-age=86400, private");
+  const json::value document = doc.json();
+  for (const auto& [name, value] : document.as_object()) {
+    if (!value.is_string() || !(name.ends_with("_endpoint") || name == "jwks_uri")) continue;
+    const std::string target(value.as_string());
+    ASSERT_EQ(target.rfind(sandbox->base_url(), 0), 0u) << name << " " << target;
+    EXPECT_NE(get(target.substr(sandbox->base_url().size())).status, 404) << name << " " << target;
+  }
+  auto keys = get("/" + kContosoId + "/discovery/v2.0/keys");
+  EXPECT_EQ(keys.header("cache-control"), "max-age=86400, private");
+  EXPECT_EQ(keys.json().at("keys").at(0).at("issuer"), sandbox->base_url() + "/" + kContosoId + "/v2.0");
+  EXPECT_EQ(get("/common/discovery/v2.0/keys").json().at("keys").at(0).at("issuer"),
+            sandbox->base_url() + "/{tenantid}/v2.0");
+
+  const std::string ours = url_escape(sandbox->base_url() + "/common/oauth2/v2.0/authorize");
+  auto known = get("/common/discovery/instance?api-version=1.1&authorization_endpoint=" + ours);
+  EXPECT_EQ(known.status, 200);
+  EXPECT_EQ(known.header("cache-control"), "max-age=86400, private");
+  auto unknown = get("/common/discovery/instance?api-version=1.1&authorization_endpoint=" +
+                     url_escape("https://login.example.invalid/common/oauth2/v2.0/authorize"));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_EQ(unknown.json().at("error"), "invalid_instance");
+  EXPECT_EQ(unknown.json().at("error_codes").at(0).as_int64(), 50049);
+
+  auto out = get("/common/oauth2/v2.0/logout?post_logout_redirect_uri=" + url_escape(kLoopbackRedirect));
+  EXPECT_EQ(out.status, 302);
+  EXPECT_EQ(out.header("location"), kLoopbackRedirect);
+}
+
 }  // namespace
