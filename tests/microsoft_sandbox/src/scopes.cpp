@@ -55,11 +55,6 @@ bool contains(const ScopeList& list, std::string_view scope) {
   return std::any_of(list.begin(), list.end(), [&](const std::string& s) { return lower(s) == lower(scope); });
 }
 
-bool is_subset(const ScopeList& wanted, const ScopeList& granted) {
-  return std::all_of(wanted.begin(), wanted.end(),
-                     [&](const std::string& s) { return contains(granted, s); });
-}
-
 ScopeList merged(ScopeList a, const ScopeList& b) {
   for (const auto& s : b) add(a, s);
   return a;

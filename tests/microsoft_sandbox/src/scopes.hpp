@@ -28,8 +28,6 @@ bool is_oidc_scope(std::string_view canonical);  // openid, profile, email, offl
 // "mail.send" -> "Mail.Send"; nullopt for names that are not known Graph delegated scopes.
 std::optional<std::string> canonical_graph_scope(std::string_view name);
 bool contains(const ScopeList& list, std::string_view scope);
-// True if every scope of `wanted` is in `granted`.
-bool is_subset(const ScopeList& wanted, const ScopeList& granted);
 ScopeList merged(ScopeList a, const ScopeList& b);
 
 // What the consent page says for a scope ("Send mail as you").
