@@ -195,12 +195,102 @@ describe('msal-node against the stand-in', () => {
     assert.match(e.errorMessage, new RegExp(`Correlation ID: ${correlationId}`));
   });
 
+  // Additive consent (Microsoft Q&A 78683; PROTOCOL.md §9): an earlier tenant-wide consent
+  // shows up in the token; MSAL caches it and still serves the narrower request from cache.
+  test('earlier consents in the token: MSAL keeps them and serves SCOPES from its cache', async () => {
+    await s.control('POST', '/_sandbox/tenants/contoso.example/consents', { add: ['Calendars.Read'] });
+    try {
+      const app = newApp();
+      const r = await connect(app, ADELE);
+      assert.ok(r.scopes.includes('Calendars.Read'), `granted: ${r.scopes.join(' ')}`);
+      const before = await s.refreshCount(ADELE);
+      const again = await app.acquireTokenSilent({ account: r.account, scopes: SCOPES });
+      assert.equal(again.fromCache, true);
+      assert.equal(await s.refreshCount(ADELE), before);
+    } finally {
+      await s.control('POST', '/_sandbox/tenants/contoso.example/consents', { remove: ['Calendars.Read'] });
+    }
+  });
+
+  // Without "scope" in the answer (PROTOCOL.md §2: "may be absent"), MSAL records the token for
+  // the scopes it asked for (msal-common ResponseHandler); URIs asked -> URIs answered and cached.
+  test('an absent scope and fully qualified scopes are cached for what was asked', async () => {
+    await s.settings({ token_scope_omitted: true });
+    try {
+      const app = newApp();
+      const r = await connect(app, ADELE);
+      assert.deepEqual(r.scopes.filter((x) => SCOPES.includes(x)).sort(), [...SCOPES].sort());
+      assert.equal((await app.acquireTokenSilent({ account: r.account, scopes: SCOPES })).fromCache, true);
+    } finally {
+      await s.settings({ token_scope_omitted: false });
+    }
+    const uris = SCOPES.map((x) => `https://graph.microsoft.com/${x}`);
+    const app = newApp();
+    const { verifier, challenge } = await new msal.CryptoProvider().generatePkceCodes();
+    const url = await app.getAuthCodeUrl({ scopes: uris, redirectUri: REDIRECT, codeChallenge: challenge, codeChallengeMethod: 'S256' });
+    const q = await s.signIn(url, ADELE);
+    const r = await app.acquireTokenByCode({ code: q.get('code'), scopes: uris, redirectUri: REDIRECT, codeVerifier: verifier });
+    assert.ok(uris.every((x) => r.scopes.includes(x)), `granted: ${r.scopes.join(' ')}`);
+    assert.equal((await app.acquireTokenSilent({ account: r.account, scopes: uris })).fromCache, true);
+  });
+
   // Personal accounts get opaque tokens (PROTOCOL.md §9); MSAL handles them the same way.
   test('a personal account signs in through /common', async () => {
     const r = await connect(newApp(), MEGAN);
     assert.equal(r.account.username, MEGAN);
     assert.equal(r.tenantId, '9188040d-6c67-4c5b-b112-36a304b66dad');
     assert.equal(r.accessToken.split('.').length, 1, 'not a JWT');
+  });
+});
+
+// acquireTokenInteractive: MSAL's own loopback server (http://localhost:<port>, form_post)
+// receives the stand-in's answer. "The browser" is the autopilot, whose form_post fields are
+// posted to MSAL's listener as the auto-submitting page would.
+async function interactive(app, user, answer = 'accept') {
+  return app.acquireTokenInteractive({
+    scopes: SCOPES,
+    openBrowser: async (url) => {
+      const r = await s.control('POST', '/_sandbox/autopilot', { authorize_url: url, user, answer });
+      assert.ok(r.form_post, `page ${r.page}: no form_post back to MSAL`);
+      await fetch(r.form_post.action, { method: 'POST', body: new URLSearchParams(r.form_post.fields) });
+    },
+  });
+}
+
+describe('msal-node acquireTokenInteractive against the stand-in', () => {
+  // form_post to a loopback redirect (v2-oauth2-auth-code-flow: response_mode=form_post;
+  // reply-url doc: the port of a loopback redirect URI is ignored).
+  test('sign-in through MSAL\'s loopback listener', async () => {
+    const r = await interactive(newApp(), ADELE);
+    assert.equal(r.account.username, ADELE);
+  });
+
+  // The Cancel shapes (MicrosoftDocs/azure-docs #114009 and #59872; MSAL.NET #1736): MSAL
+  // reports them as they come; consent_required is one MSAL would call "interaction required".
+  test('Cancel on the consent page: access_denied with AADSTS65004', async () => {
+    await s.revoke(ADELE, 'consent_revoked');
+    const e = await rejection(interactive(newApp(), ADELE, 'cancel'));
+    assert.equal(e.errorCode, 'access_denied', `${e.name}: ${e.errorCode}`);
+    assert.match(e.errorMessage, /^AADSTS65004:/);
+  });
+
+  test('the Back button: access_denied without a description', async () => {
+    const e = await rejection(interactive(newApp(), ADELE, 'back'));
+    assert.equal(e.errorCode, 'access_denied', `${e.name}: ${e.errorCode}`);
+    assert.doesNotMatch(e.errorMessage, /AADSTS/, 'no error_description, so MSAL has only its own text');
+  });
+
+  test('a tenant that reports Cancel as consent_required', async () => {
+    await s.control('POST', '/_sandbox/tenants/contoso.example/options', { cancel_as_consent_required: true });
+    try {
+      const e = await rejection(interactive(newApp(), ADELE, 'cancel'));
+      assert.equal(e.errorCode, 'consent_required', `${e.name}: ${e.errorCode}`);
+      assert.doesNotMatch(e.errorMessage, /AADSTS/);
+    } finally {
+      await s.control('POST', '/_sandbox/tenants/contoso.example/options', { cancel_as_consent_required: false });
+    }
+    // Consenting again afterwards works.
+    assert.equal((await interactive(newApp(), ADELE)).account.username, ADELE);
   });
 });
 
