@@ -89,13 +89,13 @@ HttpResponse openid_configuration(Service& svc, const std::string& tenant_segmen
 // anything that is not a Microsoft cloud (AADSTS50049; MSAL then fails before any sign-in).
 HttpResponse instance_discovery(Service& svc, const HttpRequest& request, const RequestContext& ctx) {
   const std::string base = svc.base_url();
-  const std::string host = base.substr(base.find("://") + 3);
+  const std::string host = base.substr(base.find("://") + 3);  // 127.0.0.1:PORT
+  const std::string localhost = "localhost" + host.substr(std::min(host.find(':'), host.size()));
   const auto query = parse_form(request.query).value_or(Params{});
   if (auto endpoint = param(query, "authorization_endpoint")) {
     auto u = boost::urls::parse_uri(*endpoint);
     const std::string asked = u ? std::string(u->encoded_authority()) : "";
-    const std::string port = host.substr(host.find(':'));
-    if (asked != host && asked != "localhost" + port)
+    if (asked != host && asked != localhost)
       return aad_json_error({"invalid_instance", 50049, "Unknown or invalid instance.", "", 400}, ctx);
   }
   json::object o;
@@ -104,7 +104,7 @@ HttpResponse instance_discovery(Service& svc, const HttpRequest& request, const 
   json::object meta;
   meta["preferred_network"] = host;
   meta["preferred_cache"] = host;
-  meta["aliases"] = json::array{host, "localhost" + host.substr(host.find(':'))};
+  meta["aliases"] = json::array{host, localhost};
   o["metadata"] = json::array{meta};
   return cacheable(json_response(200, json::serialize(o)));
 }
