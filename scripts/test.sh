@@ -3,7 +3,8 @@
 #
 #   1. the normal build (dev preset) and every test: unit, integration against the Microsoft
 #      stand-in, the fault matrix, crash consistency, security, the Chromium end-to-end test,
-#      and a smoke run of the load driver; then the whole run's output is searched for every
+#      Microsoft's msal-node and graph-client against the stand-in (conformance), and a smoke
+#      run of the load driver; then the whole run's output is searched for every
 #      secret the stand-ins issued;
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (asan preset);
 #   3. the concurrent suites under ThreadSanitizer (tsan preset);

@@ -6,14 +6,14 @@
 #include "crypto.hpp"
 #include "errors.hpp"
 
+#include <algorithm>
+
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
 namespace ms_sandbox::detail {
 
 namespace {
-
-constexpr int kCodeLength = 128;
 
 // ---- messages (AADSTS texts; see README "Guesses" for the ones PROTOCOL.md does not give) ----
 
@@ -92,6 +92,7 @@ FlowOutcome error_page(int code, std::string message) {
   return o;
 }
 
+// `code` 0: no error_description at all (the Back button's cancel).
 FlowOutcome redirect_error(const PendingFlow& flow, const std::string& error, int code, const std::string& message,
                            const RequestContext& ctx, bool cancel = false) {
   FlowOutcome o;
@@ -99,7 +100,11 @@ FlowOutcome redirect_error(const PendingFlow& flow, const std::string& error, in
   o.redirect.redirect_uri = flow.params.redirect_uri;
   o.redirect.response_mode = flow.params.response_mode.empty() ? "query" : flow.params.response_mode;
   o.redirect.params.emplace_back("error", error);
-  o.redirect.params.emplace_back("error_description", aad_description(code, message, ctx));
+  if (code != 0) {
+    // As recorded (MicrosoftDocs/azure-docs#114009): description, then error_uri.
+    o.redirect.params.emplace_back("error_description", aad_description(code, message, ctx));
+    o.redirect.params.emplace_back("error_uri", "https://login.microsoftonline.com/error?code=" + std::to_string(code));
+  }
   if (cancel) o.redirect.params.emplace_back("error_subcode", "cancel");
   if (flow.params.state) o.redirect.params.emplace_back("state", *flow.params.state);
   return o;
@@ -146,6 +151,10 @@ ScopeList& user_grant(Service& svc, const User& u, const App& app) {
   return svc.state.user_grants[{lower(u.upn), lower(app.client_id)}];
 }
 
+bool listed(const std::vector<std::string>& list, std::string_view scope) {
+  return std::any_of(list.begin(), list.end(), [&](const std::string& s) { return iequals(s, scope); });
+}
+
 // Can this account sign in through this tenant path into this app? 0 = yes, else AADSTS code.
 int eligibility(Service& svc, const PendingFlow& flow, const User& u, const App& app, std::string* message) {
   TenantPath tp = resolve_tenant_path(svc, flow.params.tenant_path);
@@ -180,8 +189,13 @@ FlowOutcome issue_code(Service& svc, const std::string& flow_id, PendingFlow& fl
   code.code_challenge = flow.params.code_challenge;
   code.code_challenge_method = flow.params.code_challenge_method;
   code.nonce = flow.params.nonce;
+  code.claims = flow.params.claims;
+  if (const App* app = svc.state.scenario.app(flow.params.client_id))
+    code.qualified = parse_scopes(flow.params.scope, *app).qualified;
   code.issued = ctx.now;
-  std::string value = random_urlsafe(kCodeLength);
+  const std::size_t length = svc.state.scenario.settings.token_sizes.code;
+  // Work-account codes start "1.A", personal ones "M.C5_BAY." (recorded traffic, PROTOCOL.md §9).
+  std::string value = u.personal ? "M.C5_BAY.2.U." + random_urlsafe(length - 13) : "1.A" + random_urlsafe(length - 3);
   svc.state.codes.emplace(value, std::move(code));
   svc.record_issued(svc.state.issued_codes, value);
   flow.finished = true;
@@ -222,9 +236,7 @@ FlowOutcome after_sign_in(Service& svc, const std::string& flow_id, PendingFlow&
   }
 
   Tenant* tenant = tenant_of(svc, *u);
-  const bool admin_granted = tenant_granted(tenant, app->client_id);
-  const ScopeList& granted = user_grant(svc, *u, *app);
-  const bool consented = admin_granted || is_subset(flow.scopes, granted);
+  const bool consented = consent_covers(svc, *u, *app, flow.scopes);
   const bool can_consent = u->personal || u->is_admin || (tenant && tenant->user_consent_allowed);
   const bool force_consent = flow.params.prompt == "consent" && can_consent;
 
@@ -261,7 +273,7 @@ const char* page_name(Page p) {
   return "?";
 }
 
-std::string RedirectResult::url() const {
+std::string RedirectResult::url(bool address_bar) const {
   std::string base = redirect_uri;
   // "URIs without a path get a trailing / appended in query/fragment responses"
   if (auto parsed = boost::urls::parse_uri(base); parsed && parsed->encoded_path().empty() &&
@@ -273,7 +285,39 @@ std::string RedirectResult::url() const {
     q += url_encode(k) + "=" + url_encode(v);
   }
   if (response_mode == "fragment") return base + "#" + q;
-  return base + (base.find('?') == std::string::npos ? "?" : "&") + q;
+  return base + (base.find('?') == std::string::npos ? "?" : "&") + q + (address_bar ? "#" : "");
+}
+
+// An administrator's removal on the user beats everything; one on the tenant beats only what
+// came from the tenant (admin consent, the tenant's earlier consents): a user who consents
+// again gets the permission back.
+bool consent_covers(Service& svc, const User& u, const App& app, const ScopeList& wanted) {
+  const Tenant* tenant = tenant_of(svc, u);
+  const ScopeList& own = user_grant(svc, u, app);
+  return std::all_of(wanted.begin(), wanted.end(), [&](const std::string& s) {
+    if (listed(u.removed_scopes, s)) return false;
+    if (contains(own, s) || listed(u.consented_scopes, s)) return true;
+    if (!tenant || listed(tenant->removed_scopes, s)) return false;
+    return tenant_granted(tenant, app.client_id) || listed(tenant->consented_scopes, s);
+  });
+}
+
+ScopeList consented_graph_scopes(Service& svc, const User& u, const App& app) {
+  const Tenant* tenant = tenant_of(svc, u);
+  ScopeList candidates = merged(user_grant(svc, u, app), app.api_permissions);
+  for (const auto* extra : {&u.consented_scopes, tenant ? &tenant->consented_scopes : nullptr})
+    if (extra)
+      for (const auto& s : *extra)
+        if (auto c = canonical_graph_scope(s)) candidates = merged(candidates, {*c});
+  ScopeList out;
+  for (const auto& s : candidates)
+    if (!is_oidc_scope(s) && consent_covers(svc, u, app, {s})) out.push_back(s);
+  return out;
+}
+
+bool removed_by_admin(Service& svc, const User& u, std::string_view scope) {
+  const Tenant* tenant = tenant_of(svc, u);
+  return listed(u.removed_scopes, scope) || (tenant && listed(tenant->removed_scopes, scope));
 }
 
 TenantPath resolve_tenant_path(Service& svc, const std::string& segment) {
@@ -325,6 +369,7 @@ FlowOutcome begin_authorize(Service& svc, const std::string& tenant_path, const 
   p.code_challenge = get("code_challenge");
   p.code_challenge_method = get("code_challenge_method");
   p.nonce = get("nonce");
+  p.claims = get("claims");
 
   if (!p.response_mode.empty() && p.response_mode != "query" && p.response_mode != "fragment" &&
       p.response_mode != "form_post") {
@@ -413,8 +458,22 @@ FlowOutcome submit_consent(Service& svc, const std::string& flow_id, const std::
                            bool on_behalf_of_organization, const RequestContext& ctx) {
   PendingFlow* flow = find_flow(svc, flow_id);
   if (!flow) return stale_flow();
+  // Cancel shapes (PROTOCOL.md §9): the Back button sends error_subcode=cancel without a
+  // description; Cancel on the consent page adds AADSTS65004, or, in tenants that report it
+  // so, is error=consent_required without an AADSTS code.
+  if (answer == "back") {
+    flow->finished = true;
+    return redirect_error(*flow, "access_denied", 0, "", ctx, true);
+  }
   if (answer == "cancel" || answer == "decline") {
     flow->finished = true;
+    const User* u = flow->upn ? svc.state.scenario.user(*flow->upn) : nullptr;
+    const Tenant* tenant = u ? tenant_of(svc, *u) : nullptr;
+    if (answer == "cancel" && tenant && tenant->cancel_as_consent_required) {
+      FlowOutcome o = redirect_error(*flow, "consent_required", 0, "", ctx);
+      o.redirect.params.insert(o.redirect.params.begin() + 1, {"error_description", "The user did not consent."});
+      return o;
+    }
     return redirect_error(*flow, "access_denied", 65004, kDeclined, ctx, answer == "cancel");
   }
   if (!flow->upn || flow->kind != FlowKind::authorize) return stale_flow();
@@ -426,6 +485,8 @@ FlowOutcome submit_consent(Service& svc, const std::string& flow_id, const std::
   if (!can_consent) return stale_flow();
   ScopeList& granted = user_grant(svc, *u, *app);
   granted = merged(granted, flow->scopes);
+  // Consenting again restores what an administrator removed from this user.
+  std::erase_if(u->removed_scopes, [&](const std::string& s) { return contains(flow->scopes, s); });
   if (on_behalf_of_organization && u->is_admin && tenant) grant_admin_consent(svc, tenant->id, app->client_id);
   return issue_code(svc, flow_id, *flow, *u, ctx, true);
 }

@@ -112,13 +112,14 @@ Result autopilot(Service& svc, const json::object& body) {
   if (!url) return error(400, "authorize_url is required");
   const std::string user = str_field(body, "user").value_or("");
   const std::string answer = str_field(body, "answer").value_or("accept");
-  static const char* answers[] = {"accept", "cancel", "decline", "request_approval", "return_from_approval"};
+  static const char* answers[] = {"accept", "cancel", "decline", "back", "request_approval", "return_from_approval"};
   if (std::none_of(std::begin(answers), std::end(answers), [&](const char* a) { return answer == a; }))
-    return error(400, "answer must be accept, cancel, decline, request_approval or return_from_approval");
+    return error(400, "answer must be accept, cancel, decline, back, request_approval or return_from_approval");
   const std::string justification = str_field(body, "justification").value_or("");
   const auto password = str_field(body, "password");
   const bool sso = bool_field(body, "sso", false);
   const bool on_behalf = bool_field(body, "on_behalf_of_organization", false);
+  const bool address_bar = bool_field(body, "address_bar", svc.state.scenario.settings.redirect_trailing_hash);
 
   auto parsed = boost::urls::parse_uri_reference(*url);
   if (!parsed) return error(400, "authorize_url is not a URL");
@@ -144,6 +145,10 @@ Result autopilot(Service& svc, const json::object& body) {
   for (int step = 0; step < 6; ++step) {
     consent_shown = consent_shown || o.page == Page::consent;
     if (o.page == Page::redirect || o.page == Page::error_page) break;
+    if (answer == "back") {  // the Back button, on whatever page shows first
+      o = submit_consent(svc, o.flow_id, "back", false, ctx);
+      continue;
+    }
     if (o.page == Page::sign_in) {
       if (o.code != 0 || user.empty() || signed_in) break;  // sign-in refused, or nobody to sign in
       signed_in = true;
@@ -189,7 +194,7 @@ Result autopilot(Service& svc, const json::object& body) {
       out["form_post"] = json::object{{"action", o.redirect.redirect_uri}, {"fields", std::move(fields)}};
       as_query.response_mode = "query";
     }
-    out["callback_url"] = as_query.url();
+    out["callback_url"] = as_query.url(address_bar);
   } else if (o.page == Page::error_page || (o.page == Page::sign_in && o.code != 0)) {
     out["error_page"] = json::object{{"code", o.code}, {"message", o.message}};
   } else if (o.page == Page::approval_required || o.page == Page::need_admin_approval ||
@@ -279,7 +284,7 @@ Result bulk_grants(Service& svc, const json::object& body) {
     // The consent a sign-in would record, so later refreshes naming these scopes succeed.
     ScopeList& consented = st.user_grants[{lower(u.upn), lower(app->client_id)}];
     consented = merged(consented, scopes.scopes);
-    json::object t = mint_tokens(svc, *app, u, scopes.scopes, scopes.scopes, "", false, ctx);
+    json::object t = mint_tokens(svc, *app, u, scopes.scopes, scopes.scopes, MintOptions{"", false, scopes.qualified, false}, ctx);
     t["upn"] = u.upn;
     t["user_id"] = u.id;
     t["tenant_id"] = u.tenant_id;
@@ -340,6 +345,72 @@ Service::ControlResult handle_control(Service& svc, std::string_view method, con
       u->mailbox_enabled = bool_field(body, "enabled", u->mailbox_enabled);
       return ok(json::object{{"user", u->upn}, {"mailbox_enabled", u->mailbox_enabled}});
     }
+  }
+
+  if (first == "users" && seg.size() == 3 && seg[2] == "cae-event" && post) {
+    User* u = st.scenario.user(seg[1]);
+    if (!u) return error(404, "unknown user " + seg[1]);
+    const std::string event = str_field(body, "event").value_or("");
+    if (event != "password_reset" && event != "session_revoked" && event != "user_disabled")
+      return error(400, "event must be password_reset, session_revoked or user_disabled");
+    st.cae_events[lower(u->upn)] = CaeEvent{event, svc.now(), st.last_serial, false};
+    return ok(json::object{{"user", u->upn}, {"event", event}});
+  }
+
+  if ((first == "users" || first == "tenants") && seg.size() == 3 && seg[2] == "consents" && post) {
+    User* u = first == "users" ? st.scenario.user(seg[1]) : nullptr;
+    Tenant* t = first == "tenants" ? st.scenario.tenant_by_id_or_domain(seg[1]) : nullptr;
+    if (!u && !t) return error(404, "unknown " + first.substr(0, first.size() - 1) + " " + seg[1]);
+    auto& consented = u ? u->consented_scopes : t->consented_scopes;
+    auto& removed = u ? u->removed_scopes : t->removed_scopes;
+    auto names = [&](const char* key) {
+      std::vector<std::string> out;
+      auto it = body.find(key);
+      if (it == body.end()) return out;
+      if (!it->value().is_array()) throw std::invalid_argument(std::string(key) + " must be an array of scope names");
+      for (const auto& v : it->value().as_array()) {
+        auto c = v.is_string() ? canonical_graph_scope(v.as_string()) : std::nullopt;
+        if (!c) throw std::invalid_argument(std::string(key) + ": unknown Graph scope " + json::serialize(v));
+        out.push_back(*c);
+      }
+      return out;
+    };
+    const auto add = names("add"), remove = names("remove");
+    for (const auto& s : add) {
+      std::erase_if(removed, [&](const std::string& r) { return iequals(r, s); });
+      if (!contains(consented, s)) consented.push_back(s);
+    }
+    for (const auto& s : remove) {
+      std::erase_if(consented, [&](const std::string& c) { return iequals(c, s); });
+      if (!contains(removed, s)) removed.push_back(s);
+      // The administrator removes the user's own grants too (one user, or the tenant's users).
+      for (auto& [key, grant] : st.user_grants) {
+        const User* owner = st.scenario.user(key.first);
+        if (owner && (u ? owner == u : iequals(owner->tenant_id, t->id)))
+          std::erase_if(grant, [&](const std::string& g) { return iequals(g, s); });
+      }
+    }
+    return ok(json::object{{"consented_scopes", strings(consented)}, {"removed_scopes", strings(removed)}});
+  }
+
+  if (first == "tenants" && seg.size() == 3 && seg[2] == "options" && post) {
+    Tenant* t = st.scenario.tenant_by_id_or_domain(seg[1]);
+    if (!t || t->consumers) return error(404, "unknown work tenant " + seg[1]);
+    t->cancel_as_consent_required = bool_field(body, "cancel_as_consent_required", t->cancel_as_consent_required);
+    return ok(json::object{{"tenant", t->id}, {"cancel_as_consent_required", t->cancel_as_consent_required}});
+  }
+
+  if (first == "settings" && seg.size() == 1) {
+    if (post) {
+      try {
+        st.scenario.settings = parse_settings(body_value, st.scenario.settings, "settings");
+      } catch (const std::runtime_error& e) {
+        return error(400, e.what());
+      }
+    } else if (!get) {
+      return error(405, "GET or POST");
+    }
+    return ok(settings_json(st.scenario.settings));
   }
 
   if (first == "apps" && seg.size() == 3 && seg[2] == "secret" && post) {

@@ -323,6 +323,23 @@ HttpResponse unauthorized(Service& svc, const std::string& message, const Reques
   return res;
 }
 
+// CAE: 401 with error="insufficient_claims" and the claims a new token must satisfy. Header
+// and claims as Graph sends them (MicrosoftDocs azure-docs claims-challenge.md; a captured
+// header in msgraph-sdk-dotnet-core's AuthenticationHandler tests, note the ", " in the JSON).
+HttpResponse cae_challenge(Service& svc, const CaeEvent& event, const RequestContext& ctx) {
+  const std::string why =
+      "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: "
+      "TokenIssuedBeforeRevocationTimestamp";
+  auto res = graph_error(401, "InvalidAuthenticationToken", why, ctx);
+  const std::string claims =
+      R"({"access_token":{"nbf":{"essential":true, "value":")" + std::to_string(event.at) + R"("}}})";
+  res.set_header("WWW-Authenticate", "Bearer realm=\"\", authorization_uri=\"" + svc.base_url() +
+                                         "/common/oauth2/authorize\", client_id=\"" + kGraphAppId +
+                                         "\", error_description=\"" + why +
+                                         "\", error=\"insufficient_claims\", claims=\"" + base64_encode(claims) + "\"");
+  return res;
+}
+
 HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTokenRecord& token, const User& u,
                        const RequestContext& ctx) {
   HttpResponse res;
@@ -391,6 +408,8 @@ HttpResponse handle_graph(Service& svc, const Route& route, HttpRequest& request
   if (ctx.now >= token.expires) return unauthorized(svc, "Access token has expired or is not yet valid.", ctx);
   const User* u = svc.state.scenario.user(token.upn);
   if (!u) return unauthorized(svc, "CompactToken parsing failed with error code: 80049217", ctx);
+  if (auto cae = svc.state.cae_events.find(lower(u->upn)); cae != svc.state.cae_events.end())
+    if (token.serial <= cae->second.serial || token.cae_challenged) return cae_challenge(svc, cae->second, ctx);
 
   if (is_me) {
     if (!contains(token.scopes, "User.Read") && !contains(token.scopes, "User.ReadBasic.All"))

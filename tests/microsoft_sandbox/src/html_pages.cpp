@@ -81,7 +81,7 @@ HttpResponse render_outcome(Service& svc, const std::string& tenant, const FlowO
         r = html(200, "<!DOCTYPE html><html><head><title>Working...</title></head><body>" + body + "</body></html>");
       } else {
         r = html(302, "");
-        r.set_header("Location", o.redirect.url());
+        r.set_header("Location", o.redirect.url(svc.state.scenario.settings.redirect_trailing_hash));
       }
       break;
     }

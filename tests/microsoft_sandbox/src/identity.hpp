@@ -27,7 +27,9 @@ struct RedirectResult {
   std::string redirect_uri;
   std::vector<std::pair<std::string, std::string>> params;
   std::string response_mode = "query";  // query | fragment | form_post
-  std::string url() const;              // redirect_uri + encoded params (query or fragment)
+  // redirect_uri + encoded params (query or fragment). `address_bar`: as a browser's address
+  // bar shows a query-mode redirect, ending in '#' (PROTOCOL.md §9).
+  std::string url(bool address_bar = false) const;
 };
 
 struct FlowOutcome {
@@ -71,13 +73,34 @@ void strip_mail_send(Service& svc, HttpResponse& token_response);
 
 HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request, const RequestContext& ctx);
 
+struct MintOptions {
+  std::string nonce;            // into the id_token
+  bool client_info = false;     // client_info=1 was sent
+  bool qualified = false;       // Graph scopes were requested by URI (scope form "as_requested")
+  bool cae_challenged = false;  // Graph answers the new access token with the pending CAE challenge
+};
+
 // The token endpoint's success document (token_type, scope, expires_in, ext_expires_in,
 // access_token, refresh_token with offline_access, id_token with openid, client_info):
 // records the new tokens exactly as a successful /token call does. Used by /token and by
-// the test-only bulk-grants control endpoint.
+// the test-only bulk-grants control endpoint. The access token also lists the user's and
+// tenant's earlier consents and lacks what an administrator removed.
 boost::json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
-                                const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
+                                const ScopeList& lineage_scopes, const MintOptions& options,
                                 const RequestContext& ctx);
+
+// ---- consent (PROTOCOL.md §5, §9) ----
+
+// Whether the user may get tokens for all of `wanted` without a consent page: own grants,
+// the tenant's admin consent (any scope the app asks for, README "Guesses"), earlier
+// consents; never a scope an administrator removed.
+bool consent_covers(Service& svc, const User& u, const App& app, const ScopeList& wanted);
+// The Graph scopes consented for this user and app, which Microsoft lists in every token
+// (additive consent): own grants, the app's permissions under admin consent, earlier
+// consents of user and tenant; minus removed ones.
+ScopeList consented_graph_scopes(Service& svc, const User& u, const App& app);
+// Removed by an administrator from the user's or the tenant's grant (control API).
+bool removed_by_admin(Service& svc, const User& u, std::string_view scope);
 
 // Tenant path segment -> kind; `tenant` is set for a GUID / domain path.
 struct TenantPath {

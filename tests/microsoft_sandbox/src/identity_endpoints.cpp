@@ -6,6 +6,7 @@
 #include "identity.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 
 namespace ms_sandbox::detail {
 
@@ -13,7 +14,7 @@ namespace json = boost::json;
 
 namespace {
 
-std::string sso_user_from_cookie(Service& svc, const HttpRequest& request) {
+std::optional<std::string> sso_cookie(const HttpRequest& request) {
   std::string_view cookies = request.header("cookie");
   std::size_t pos = 0;
   while (pos < cookies.size()) {
@@ -21,13 +22,22 @@ std::string sso_user_from_cookie(Service& svc, const HttpRequest& request) {
     if (end == std::string_view::npos) end = cookies.size();
     std::string_view item = cookies.substr(pos, end - pos);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-    if (item.rfind("ESTSAUTH=", 0) == 0) {
-      auto it = svc.state.sso_sessions.find(std::string(item.substr(9)));
-      if (it != svc.state.sso_sessions.end()) return it->second;
-    }
+    if (item.rfind("ESTSAUTH=", 0) == 0) return std::string(item.substr(9));
     pos = end + 1;
   }
-  return {};
+  return std::nullopt;
+}
+
+std::string sso_user_from_cookie(Service& svc, const HttpRequest& request) {
+  auto cookie = sso_cookie(request);
+  auto it = cookie ? svc.state.sso_sessions.find(*cookie) : svc.state.sso_sessions.end();
+  return it != svc.state.sso_sessions.end() ? it->second : std::string();
+}
+
+// Microsoft's discovery documents and keys may be cached for a day.
+HttpResponse cacheable(HttpResponse r) {
+  r.set_header("Cache-Control", "max-age=86400, private");
+  return r;
 }
 
 // Query for GET, form body for POST (Microsoft accepts both on /authorize).
@@ -59,9 +69,7 @@ HttpResponse openid_configuration(Service& svc, const std::string& tenant_segmen
   o["scopes_supported"] = json::array{"openid", "profile", "email", "offline_access"};
   o["issuer"] = base + "/" + issuer_tenant + "/v2.0";
   o["request_uri_parameter_supported"] = false;
-  o["userinfo_endpoint"] = base + "/oidc/userinfo";
   o["authorization_endpoint"] = base + "/" + t + "/oauth2/v2.0/authorize";
-  o["device_authorization_endpoint"] = base + "/" + t + "/oauth2/v2.0/devicecode";
   o["http_logout_supported"] = true;
   o["frontchannel_logout_supported"] = true;
   o["end_session_endpoint"] = base + "/" + t + "/oauth2/v2.0/logout";
@@ -69,33 +77,67 @@ HttpResponse openid_configuration(Service& svc, const std::string& tenant_segmen
                                       "cloud_graph_host_name", "msgraph_host", "aud", "exp", "iat", "auth_time",
                                       "acr", "nonce", "preferred_username", "name", "tid", "ver", "at_hash",
                                       "c_hash", "email"};
-  o["kerberos_endpoint"] = base + "/" + t + "/kerberos";
   o["tenant_region_scope"] = nullptr;
   o["cloud_instance_name"] = "microsoftonline.com";
   o["cloud_graph_host_name"] = "graph.windows.net";
   o["msgraph_host"] = host;
   o["rbac_url"] = "https://pas.windows.net";
-  return json_response(200, json::serialize(o));
+  return cacheable(json_response(200, json::serialize(o)));
 }
 
-HttpResponse instance_discovery(Service& svc) {
+// Instance discovery refuses authorities on hosts it does not know, as Microsoft does for
+// anything that is not a Microsoft cloud (AADSTS50049; MSAL then fails before any sign-in).
+HttpResponse instance_discovery(Service& svc, const HttpRequest& request, const RequestContext& ctx) {
   const std::string base = svc.base_url();
-  const std::string host = base.substr(base.find("://") + 3);
+  const std::string host = base.substr(base.find("://") + 3);  // 127.0.0.1:PORT
+  const std::string localhost = "localhost" + host.substr(std::min(host.find(':'), host.size()));
+  const auto query = parse_form(request.query).value_or(Params{});
+  if (auto endpoint = param(query, "authorization_endpoint")) {
+    auto u = boost::urls::parse_uri(*endpoint);
+    const std::string asked = u ? std::string(u->encoded_authority()) : "";
+    if (asked != host && asked != localhost)
+      return aad_json_error({"invalid_instance", 50049, "Unknown or invalid instance.", "", 400}, ctx);
+  }
   json::object o;
   o["tenant_discovery_endpoint"] = base + "/common/v2.0/.well-known/openid-configuration";
   o["api-version"] = "1.1";
   json::object meta;
   meta["preferred_network"] = host;
   meta["preferred_cache"] = host;
-  meta["aliases"] = json::array{host};
+  meta["aliases"] = json::array{host, localhost};
   o["metadata"] = json::array{meta};
-  return json_response(200, json::serialize(o));
+  return cacheable(json_response(200, json::serialize(o)));
 }
 
-HttpResponse jwks() {
+// Keys carry the issuer they sign for (the v2.0 keys endpoint's "issuer" member).
+HttpResponse jwks(Service& svc, const std::string& tenant_segment) {
+  const TenantPath tp = resolve_tenant_path(svc, tenant_segment);
+  std::string issuer_tenant = "{tenantid}";
+  if (tp.kind == TenantPath::specific) issuer_tenant = tp.tenant->id;
+  if (tp.kind == TenantPath::consumers) issuer_tenant = kConsumersTenantId;
+  json::object key = SigningKey::instance().jwk();
+  key["issuer"] = svc.base_url() + "/" + issuer_tenant + "/v2.0";
   json::object o;
-  o["keys"] = json::array{SigningKey::instance().jwk()};
-  return json_response(200, json::serialize(o));
+  o["keys"] = json::array{std::move(key)};
+  return cacheable(json_response(200, json::serialize(o)));
+}
+
+// The end_session_endpoint: forgets the browser's session and, if asked, goes back to the app.
+HttpResponse logout(Service& svc, const HttpRequest& request) {
+  const auto query = parse_form(request.query).value_or(Params{});
+  if (auto cookie = sso_cookie(request)) svc.state.sso_sessions.erase(*cookie);
+  HttpResponse r;
+  if (auto back = param(query, "post_logout_redirect_uri"); back && !back->empty()) {
+    r.status = 302;
+    r.set_header("Location", *back);
+  } else {
+    r.status = 200;
+    r.set_header("Content-Type", "text/html; charset=utf-8");
+    r.body = "<!DOCTYPE html><html><head><title id=\"page-title\">Signed out</title></head>"
+             "<body><p id=\"signed-out\">You signed out of your account.</p></body></html>";
+  }
+  r.set_header("Set-Cookie", "ESTSAUTH=; Path=/; Max-Age=0; Secure; HttpOnly");
+  return r;
 }
 
 }  // namespace
@@ -129,12 +171,13 @@ HttpResponse handle_identity(Service& svc, const Route& route, HttpRequest& requ
       const std::string action = param(*params, "action").value_or("");
       const std::string last = lower(seg.back());
       FlowOutcome o;
+      if (last == "logout") return logout(svc, request);
       if (last == "return") {
         o = return_to_app(svc, flow, ctx);
       } else if (request.method != "POST") {
         o = current_page(svc, flow);
       } else if (last == "login") {
-        o = action == "cancel" ? submit_consent(svc, flow, "cancel", false, ctx)
+        o = action == "cancel" ? submit_consent(svc, flow, "back", false, ctx)
                                : submit_sign_in(svc, flow, param(*params, "login").value_or(""),
                                                 param(*params, "passwd"), ctx);
       } else if (last == "set" && lower(seg[1]) == "consent") {
@@ -151,14 +194,14 @@ HttpResponse handle_identity(Service& svc, const Route& route, HttpRequest& requ
     case Endpoint::discovery: {
       if (request.method != "GET") return method_not_allowed(ctx);
       const std::string last = lower(seg.back());
-      if (last == "instance") return instance_discovery(svc);
+      if (last == "instance") return instance_discovery(svc, request, ctx);
       if (resolve_tenant_path(svc, route.tenant).kind == TenantPath::unknown) {
         AadError e{"invalid_tenant", 90002,
                    "Tenant '" + route.tenant + "' not found. Check to make sure you have the correct tenant ID and "
                    "are signing into the correct cloud.", "", 400};
         return aad_json_error(e, ctx);
       }
-      if (last == "keys") return jwks();
+      if (last == "keys") return jwks(svc, route.tenant);
       return openid_configuration(svc, route.tenant);
     }
     default:

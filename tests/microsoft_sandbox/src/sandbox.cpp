@@ -43,6 +43,7 @@ const char* answer_name(Answer a) {
     case Answer::accept: return "accept";
     case Answer::cancel: return "cancel";
     case Answer::decline: return "decline";
+    case Answer::back: return "back";
     case Answer::request_approval: return "request_approval";
     case Answer::return_from_approval: return "return_from_approval";
   }
@@ -306,6 +307,7 @@ AutopilotResult Sandbox::autopilot(const AutopilotRequest& request) {
                     {"sso", request.sso},
                     {"on_behalf_of_organization", request.on_behalf_of_organization}};
   if (request.password) body["password"] = *request.password;
+  if (request.address_bar) body["address_bar"] = *request.address_bar;
   json::value v = control("POST", "/_sandbox/autopilot", std::move(body));
   const auto& o = v.as_object();
   AutopilotResult r;

@@ -113,7 +113,66 @@ bool is_guid(std::string_view s) {
   return true;
 }
 
+std::size_t token_size(const Fields& f, const std::string& k, std::size_t def) {
+  const std::int64_t v = f.integer(k, static_cast<std::int64_t>(def));
+  if (v < 64 || v > 16384) fail(f.at(k), "must be 64..16384");
+  return static_cast<std::size_t>(v);
+}
+
 }  // namespace
+
+Settings parse_settings(const json::value& v, Settings st, const std::string& where) {
+  Fields f(v, where);
+  const bool lifetime_given = f.find("access_token_lifetime_seconds") != nullptr;
+  st.access_token_lifetime = f.integer("access_token_lifetime_seconds", st.access_token_lifetime);
+  st.ext_expires_in = f.integer("ext_expires_in_seconds", lifetime_given ? st.access_token_lifetime : st.ext_expires_in);
+  st.refresh_token_inactivity = f.integer("refresh_token_inactivity_seconds", st.refresh_token_inactivity);
+  st.authorization_code_lifetime = f.integer("authorization_code_lifetime_seconds", st.authorization_code_lifetime);
+  st.old_refresh_token_stays_valid = f.boolean("old_refresh_token_stays_valid", st.old_refresh_token_stays_valid);
+  st.pkce_mismatch_code = static_cast<int>(f.integer("pkce_mismatch_code", st.pkce_mismatch_code));
+  if (st.pkce_mismatch_code != 501481 && st.pkce_mismatch_code != 50148)
+    fail(f.at("pkce_mismatch_code"), "must be 501481 or 50148");
+  st.assertion_clock_skew = f.integer("client_assertion_clock_skew_seconds", st.assertion_clock_skew);
+  st.mailbox_limits = parse_limits(f.find("mailbox_limits"), f.at("mailbox_limits"), st.mailbox_limits);
+  if (st.access_token_lifetime <= 0) fail(f.at("access_token_lifetime_seconds"), "must be > 0");
+  if (auto* sizes = f.find("token_sizes")) {
+    Fields z(*sizes, f.at("token_sizes"));
+    auto& t = st.token_sizes;
+    t.work_access_token = token_size(z, "work_access_token", t.work_access_token);
+    t.personal_access_token = token_size(z, "personal_access_token", t.personal_access_token);
+    t.refresh_token = token_size(z, "refresh_token", t.refresh_token);
+    t.code = token_size(z, "code", t.code);
+  }
+  st.token_scope_form = f.str("token_scope_form", st.token_scope_form);
+  if (st.token_scope_form != "as_requested" && st.token_scope_form != "qualified" && st.token_scope_form != "short")
+    fail(f.at("token_scope_form"), "must be as_requested, qualified or short");
+  st.token_scope_url_encoded = f.boolean("token_scope_url_encoded", st.token_scope_url_encoded);
+  st.token_scope_omitted = f.boolean("token_scope_omitted", st.token_scope_omitted);
+  st.redirect_trailing_hash = f.boolean("redirect_trailing_hash", st.redirect_trailing_hash);
+  return st;
+}
+
+json::object settings_json(const Settings& s) {
+  json::object o;
+  o["access_token_lifetime_seconds"] = s.access_token_lifetime;
+  o["ext_expires_in_seconds"] = s.ext_expires_in;
+  o["refresh_token_inactivity_seconds"] = s.refresh_token_inactivity;
+  o["authorization_code_lifetime_seconds"] = s.authorization_code_lifetime;
+  o["old_refresh_token_stays_valid"] = s.old_refresh_token_stays_valid;
+  o["pkce_mismatch_code"] = s.pkce_mismatch_code;
+  o["client_assertion_clock_skew_seconds"] = s.assertion_clock_skew;
+  o["mailbox_limits"] = json::object{{"concurrent_requests", s.mailbox_limits.concurrent_requests},
+                                     {"messages_per_minute", s.mailbox_limits.messages_per_minute}};
+  o["token_sizes"] = json::object{{"work_access_token", s.token_sizes.work_access_token},
+                                  {"personal_access_token", s.token_sizes.personal_access_token},
+                                  {"refresh_token", s.token_sizes.refresh_token},
+                                  {"code", s.token_sizes.code}};
+  o["token_scope_form"] = s.token_scope_form;
+  o["token_scope_url_encoded"] = s.token_scope_url_encoded;
+  o["token_scope_omitted"] = s.token_scope_omitted;
+  o["redirect_trailing_hash"] = s.redirect_trailing_hash;
+  return o;
+}
 
 std::string User::oid() const {
   if (!personal) return id;
@@ -178,24 +237,7 @@ Scenario parse_scenario(const json::value& root_value, const std::filesystem::pa
   Scenario sc;
   Fields root(root_value, "$");
 
-  if (auto* s = root.find("settings")) {
-    Fields f(*s, "settings");
-    auto& st = sc.settings;
-    st.access_token_lifetime = f.integer("access_token_lifetime_seconds", st.access_token_lifetime);
-    st.ext_expires_in = f.integer("ext_expires_in_seconds", st.access_token_lifetime);
-    st.refresh_token_inactivity =
-        f.integer("refresh_token_inactivity_seconds", st.refresh_token_inactivity);
-    st.authorization_code_lifetime =
-        f.integer("authorization_code_lifetime_seconds", st.authorization_code_lifetime);
-    st.old_refresh_token_stays_valid =
-        f.boolean("old_refresh_token_stays_valid", st.old_refresh_token_stays_valid);
-    st.pkce_mismatch_code = static_cast<int>(f.integer("pkce_mismatch_code", st.pkce_mismatch_code));
-    if (st.pkce_mismatch_code != 501481 && st.pkce_mismatch_code != 50148)
-      fail(f.at("pkce_mismatch_code"), "must be 501481 or 50148");
-    st.assertion_clock_skew = f.integer("client_assertion_clock_skew_seconds", st.assertion_clock_skew);
-    st.mailbox_limits = parse_limits(f.find("mailbox_limits"), f.at("mailbox_limits"), st.mailbox_limits);
-    if (st.access_token_lifetime <= 0) fail(f.at("access_token_lifetime_seconds"), "must be > 0");
-  }
+  if (auto* s = root.find("settings")) sc.settings = parse_settings(*s, sc.settings);
 
   // The MSA "tenant" always exists.
   Tenant consumers;
@@ -222,6 +264,8 @@ Scenario parse_scenario(const json::value& root_value, const std::filesystem::pa
         if (granted->is_bool()) t.admin_consent_all_apps = granted->as_bool();
         else for (auto& id : f.strings("admin_consent_granted")) t.admin_consented_apps.insert(id);
       }
+      t.consented_scopes = f.strings("consented_scopes");
+      t.cancel_as_consent_required = f.boolean("cancel_as_consent_required", false);
       if (sc.tenant_by_id_or_domain(t.id) || sc.tenant_by_id_or_domain(t.domain))
         fail(f.where(), "duplicate tenant id or domain");
       sc.tenants.push_back(std::move(t));
@@ -260,6 +304,7 @@ Scenario parse_scenario(const json::value& root_value, const std::filesystem::pa
       u.office_location = f.opt_str("office_location");
       u.preferred_language = f.opt_str("preferred_language");
       u.limits = parse_limits(f.find("mailbox_limits"), f.at("mailbox_limits"), sc.settings.mailbox_limits);
+      u.consented_scopes = f.strings("consented_scopes");
       if (sc.user(u.upn)) fail(f.where(), "duplicate upn");
       sc.add_user(std::move(u));
     }

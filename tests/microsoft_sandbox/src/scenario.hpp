@@ -27,6 +27,14 @@ struct MailboxLimits {
   int messages_per_minute = 30;  // 0 = unlimited
 };
 
+// Lengths of issued secrets (README "Token shapes"); measured from real traffic, see PROTOCOL.md §9.
+struct TokenSizes {
+  std::size_t work_access_token = 1900;      // a signed JWT, padded to about this length
+  std::size_t personal_access_token = 1250;  // opaque
+  std::size_t refresh_token = 1100;
+  std::size_t code = 900;
+};
+
 struct Settings {
   std::int64_t access_token_lifetime = 3599;  // seconds; Microsoft randomises 60-90 min
   std::int64_t ext_expires_in = 3599;
@@ -36,6 +44,14 @@ struct Settings {
   int pkce_mismatch_code = 501481;             // or 50148: both are seen live
   std::int64_t assertion_clock_skew = 300;     // seconds tolerated around nbf/exp
   MailboxLimits mailbox_limits;
+  TokenSizes token_sizes;
+  // The token response's "scope": "as_requested" (short names if the request used them),
+  // "qualified" or "short"; optionally URL-encoded as in Microsoft's doc example, or absent.
+  std::string token_scope_form = "as_requested";
+  bool token_scope_url_encoded = false;
+  bool token_scope_omitted = false;
+  // Redirects as the address bar shows them: the query-mode callback URL ends in '#'.
+  bool redirect_trailing_hash = false;
 };
 
 struct Tenant {
@@ -48,6 +64,12 @@ struct Tenant {
   int consent_blocked_code = 90094;     // 90094 "Need admin approval" or 90093
   bool admin_consent_all_apps = false;  // scenario "admin_consent_granted": true
   std::set<std::string> admin_consented_apps;  // client ids granted tenant-wide
+  // Earlier consents (e.g. Calendars.Read): listed in every token of the tenant's users.
+  std::vector<std::string> consented_scopes;
+  // Permissions an administrator removed (control API): gone from the next token.
+  std::vector<std::string> removed_scopes;
+  // Some tenants report a user's Cancel as error=consent_required without an AADSTS code.
+  bool cancel_as_consent_required = false;
 };
 
 struct User {
@@ -62,6 +84,8 @@ struct User {
   bool is_admin = false;
   std::optional<std::string> job_title, mobile_phone, office_location, preferred_language;
   MailboxLimits limits;
+  std::vector<std::string> consented_scopes;  // earlier consents, as on Tenant
+  std::vector<std::string> removed_scopes;    // removed by an administrator, as on Tenant
 
   // The object id that appears in tokens: the GUID, or for MSA the 16-hex id padded the way
   // Microsoft pads it ("00000000-0000-0000-xxxx-xxxxxxxxxxxx").
@@ -109,6 +133,11 @@ struct Scenario {
  public:
   App* app(std::string_view client_id);
 };
+
+// Applies the fields present in `json` (the scenario's "settings" object, or a partial one
+// from the control API) over `base`. Throws std::runtime_error naming the field.
+Settings parse_settings(const boost::json::value& json, Settings base, const std::string& where = "settings");
+boost::json::object settings_json(const Settings& s);
 
 // Throws std::runtime_error naming the offending field ("users[2].upn: ...").
 // Relative certificate paths resolve against `tls_dir`.

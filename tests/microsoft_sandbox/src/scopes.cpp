@@ -26,6 +26,9 @@ constexpr std::array kGraphScopes{
     KnownScope{"Mail.Read", "Read your mail"},
     KnownScope{"Mail.ReadWrite", "Read and write access to your mail"},
     KnownScope{"User.ReadBasic.All", "Read all users' basic profiles"},
+    // Not asked for by this project's apps; they appear as earlier (additive) consents.
+    KnownScope{"Calendars.Read", "Read your calendars"},
+    KnownScope{"Contacts.Read", "Read your contacts"},
 };
 
 std::string lower(std::string_view s) {
@@ -52,17 +55,17 @@ bool contains(const ScopeList& list, std::string_view scope) {
   return std::any_of(list.begin(), list.end(), [&](const std::string& s) { return lower(s) == lower(scope); });
 }
 
-bool is_subset(const ScopeList& wanted, const ScopeList& granted) {
-  return std::all_of(wanted.begin(), wanted.end(),
-                     [&](const std::string& s) { return contains(granted, s); });
-}
-
 ScopeList merged(ScopeList a, const ScopeList& b) {
   for (const auto& s : b) add(a, s);
   return a;
 }
 
 bool is_oidc_scope(std::string_view canonical) { return find(kOidcScopes, canonical) != nullptr; }
+
+std::optional<std::string> canonical_graph_scope(std::string_view name) {
+  if (auto* g = find(kGraphScopes, name)) return std::string(g->name);
+  return std::nullopt;
+}
 
 ParsedScopes parse_scopes(std::string_view raw, const App& app) {
   ParsedScopes out;
@@ -85,6 +88,7 @@ ParsedScopes parse_scopes(std::string_view raw, const App& app) {
     for (std::string_view prefix : {std::string_view(kGraphResource) , std::string_view(kGraphAppId)}) {
       if (lower(token.substr(0, prefix.size() + 1)) == lower(prefix) + "/") {
         name = token.substr(prefix.size() + 1);
+        out.qualified = true;
         break;
       }
     }
@@ -107,16 +111,26 @@ std::string consent_text(std::string_view canonical) {
   return std::string(canonical);
 }
 
-std::string scope_response(const ScopeList& granted) {
+std::string scope_response(const ScopeList& granted, bool qualified) {
   std::vector<std::string> graph;
   for (const auto& s : granted)
-    if (!is_oidc_scope(s)) graph.push_back(std::string(kGraphResource) + "/" + s);
+    if (!is_oidc_scope(s)) graph.push_back(qualified ? std::string(kGraphResource) + "/" + s : s);
   std::sort(graph.begin(), graph.end(),
             [](const std::string& a, const std::string& b) { return lower(a) < lower(b); });
   for (std::string_view oidc : {"openid", "profile", "email"})
     if (contains(granted, oidc)) graph.emplace_back(oidc);
   std::string out;
   for (const auto& s : graph) {
+    if (!out.empty()) out += ' ';
+    out += s;
+  }
+  return out;
+}
+
+std::string scp_claim(const ScopeList& granted) {
+  std::string out;
+  for (const auto& s : granted) {
+    if (s == "offline_access") continue;
     if (!out.empty()) out += ' ';
     out += s;
   }

@@ -4,6 +4,7 @@
 
 #include "scenario.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@ using ScopeList = std::vector<std::string>;  // canonical names, no duplicates, 
 struct ParsedScopes {
   ScopeList scopes;
   std::string invalid;  // first scope the sandbox does not know (empty if all fine)
+  bool qualified = false;  // a Graph scope was named by URI (or ".default"), not by short name
 };
 
 // Accepts "User.Read", "https://graph.microsoft.com/User.Read", "00000003-.../User.Read",
@@ -23,16 +25,19 @@ struct ParsedScopes {
 ParsedScopes parse_scopes(std::string_view raw, const App& app);
 
 bool is_oidc_scope(std::string_view canonical);  // openid, profile, email, offline_access
+// "mail.send" -> "Mail.Send"; nullopt for names that are not known Graph delegated scopes.
+std::optional<std::string> canonical_graph_scope(std::string_view name);
 bool contains(const ScopeList& list, std::string_view scope);
-// True if every scope of `wanted` is in `granted`.
-bool is_subset(const ScopeList& wanted, const ScopeList& granted);
 ScopeList merged(ScopeList a, const ScopeList& b);
 
 // What the consent page says for a scope ("Send mail as you").
 std::string consent_text(std::string_view canonical);
 
-// The token response "scope": Graph scopes fully qualified and sorted, then the OIDC scopes
-// openid/profile/email that were asked for; never offline_access (see README "Guesses").
-std::string scope_response(const ScopeList& granted);
+// The token response "scope": Graph scopes sorted, short ("Mail.Send") or fully qualified
+// ("https://graph.microsoft.com/Mail.Send"), then the OIDC scopes openid/profile/email that
+// were asked for; never offline_access (see README "Scopes in tokens").
+std::string scope_response(const ScopeList& granted, bool qualified);
+// The access token's "scp" claim: short names, space-separated, OIDC scopes included.
+std::string scp_claim(const ScopeList& granted);
 
 }  // namespace ms_sandbox::detail

@@ -113,6 +113,9 @@ RequestContext Service::make_context(const HttpRequest& request) const {
   RequestContext ctx;
   ctx.request_id = random_guid();
   ctx.client_request_id = std::string(request.header("client-request-id"));
+  // MSAL sends it as a query parameter of the token URL (PROTOCOL.md §9).
+  if (ctx.client_request_id.empty())
+    if (auto query = parse_form(request.query)) ctx.client_request_id = param(*query, "client-request-id").value_or("");
   ctx.correlation_id = ctx.client_request_id.empty() ? ctx.request_id : ctx.client_request_id;
   ctx.now = now();
   return ctx;
@@ -142,6 +145,7 @@ Route Service::classify(const HttpRequest& request) const {
     else if ((s.size() == 2 && at(1, "login")) || (s.size() == 3 && at(1, "Consent") && at(2, "Set")) ||
              (s.size() == 3 && at(1, "ConsentApproval") && at(2, "Request")) ||
              (s.size() == 4 && at(1, "oauth2") && at(2, "v2.0") && at(3, "return")) ||
+             (s.size() == 4 && at(1, "oauth2") && at(2, "v2.0") && at(3, "logout")) ||
              (s.size() == 3 && at(1, "adminconsent") && at(2, "Set")))
       r.endpoint = Endpoint::login_pages;
   }

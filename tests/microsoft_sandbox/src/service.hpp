@@ -45,14 +45,16 @@ struct AuthorizeParams {
   std::string client_id, redirect_uri, response_type, scope, response_mode, prompt;
   std::optional<std::string> state;
   std::string login_hint, domain_hint, code_challenge, code_challenge_method, nonce;
+  std::string claims;  // the "claims" request parameter (JSON), e.g. answering a CAE challenge
 };
 
 struct AuthCode {
   std::string client_id, redirect_uri, tenant_path, upn;
   ScopeList scopes;
-  std::string code_challenge, code_challenge_method, nonce;
+  std::string code_challenge, code_challenge_method, nonce, claims;
   std::int64_t issued = 0;
   bool redeemed = false;
+  bool qualified = false;  // the authorize request named Graph scopes by URI
 };
 
 struct RefreshTokenRecord {
@@ -61,13 +63,25 @@ struct RefreshTokenRecord {
   std::int64_t issued = 0;
   std::uint64_t serial = 0;  // issue order; revocations cut by serial, not by (coarse) time
   bool invalidated = false;  // used once while old_refresh_token_stays_valid is false
+  bool qualified = false;    // scope form of the grant's last request (short names unless URIs were sent)
 };
 
 struct AccessTokenRecord {
   std::string client_id, upn;
   ScopeList scopes;
   std::int64_t expires = 0;
+  std::uint64_t serial = 0;    // issue order, shared with refresh tokens; CAE events cut by it
   bool access_denied = false;  // minted by an "access_denied" fault: Graph answers 403
+  bool cae_challenged = false; // minted while a CAE event awaited an interactive sign-in
+};
+
+// A continuous-access-evaluation event (control API): Graph challenges the user's tokens
+// issued before it, and those refreshed after it, until a sign-in carries the claims.
+struct CaeEvent {
+  std::string event;         // password_reset | session_revoked | user_disabled
+  std::int64_t at = 0;       // the claims challenge asks for tokens with nbf >= at
+  std::uint64_t serial = 0;  // access tokens with serial <= this are challenged
+  bool answered = false;     // a sign-in carried the claims: new tokens are good again
 };
 
 enum class FlowKind { authorize, admin_consent, admin_consent_legacy };
@@ -146,6 +160,7 @@ class Service final : public RequestHandler {
     std::map<std::pair<std::string, std::string>, ScopeList> user_grants;  // (upn lc, client) -> scopes
     std::vector<ApprovalRequest> approval_requests;
     std::map<std::string, Revocation> revocations;  // upn lc -> latest revocation
+    std::map<std::string, CaeEvent> cae_events;     // upn lc -> pending CAE event
     std::set<std::string> used_assertion_ids;        // client assertion jti values
     std::uint64_t last_serial = 0;                   // last refresh token serial handed out
     std::vector<boost::json::object> messages;

@@ -14,8 +14,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr const char* kJwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-constexpr std::size_t kAccessTokenLength = 160;
-constexpr std::size_t kRefreshTokenLength = 200;
 
 AadError missing(const std::string& p) {
   return {"invalid_request", 900144, "The request body must contain the following parameter: '" + p + "'.", "", 0};
@@ -25,11 +23,13 @@ AadError malformed_grant() {
   return {"invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.", "", 0};
 }
 
+// Dead grants carry a suberror (PROTOCOL.md §9): MSAL turns bad_token, consent_required and
+// basic_action into InteractionRequiredAuthError and drops a bad_token refresh token.
 AadError expired_grant() {
   return {"invalid_grant", 70008,
           "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive "
           "authorization request for this user and resource.",
-          "", 0};
+          "bad_token", 0};
 }
 
 std::string days_hms(std::int64_t seconds) {
@@ -44,7 +44,7 @@ AadError inactive_refresh_token(std::int64_t issued, std::int64_t inactive_for) 
   return {"invalid_grant", 700082,
           "The refresh token has expired due to inactivity. The token was issued on " + format_iso8601(issued) +
               " and was inactive for " + days_hms(inactive_for) + ".",
-          "", 0};
+          "bad_token", 0};
 }
 
 bool same_tenant_path(Service& svc, const std::string& a, const std::string& b) {
@@ -252,40 +252,112 @@ std::string id_token(Service& svc, const App& app, const User& u, const ScopeLis
   return signing_input + "." + base64url_encode(SigningKey::instance().sign_rs256(signing_input));
 }
 
+// A work account's Graph access token: a v1.0 JWT signed with the key in the JWKS, with the
+// claims Graph tokens carry (access-tokens doc, S12), padded through "aio" (an opaque claim
+// of varying length in real tokens) to about the configured size.
+std::string work_access_token(Service& svc, const App& app, const User& u, const ScopeList& scopes, std::int64_t now,
+                              std::int64_t exp) {
+  const std::string& kid = SigningKey::instance().kid();
+  json::object header{{"typ", "JWT"}, {"alg", "RS256"}, {"x5t", kid}, {"kid", kid}};
+  json::object c;
+  c["aud"] = kGraphResource;
+  c["iss"] = "https://sts.windows.net/" + u.tenant_id + "/";
+  c["iat"] = now;
+  c["nbf"] = now;
+  c["exp"] = exp;
+  c["acct"] = 0;
+  c["acr"] = "1";
+  c["aio"] = random_urlsafe(24);
+  c["amr"] = json::array{"pwd"};
+  c["app_displayname"] = app.display_name;
+  c["appid"] = app.client_id;
+  c["appidacr"] = app.confidential ? "1" : "0";
+  c["family_name"] = u.surname;
+  c["given_name"] = u.given_name;
+  c["idtyp"] = "user";
+  c["ipaddr"] = "127.0.0.1";
+  c["name"] = u.display_name;
+  c["oid"] = u.oid();
+  c["platf"] = "3";
+  c["puid"] = hex16_from_name("puid|" + u.upn);
+  c["rh"] = "1.A" + random_urlsafe(48) + ".";
+  c["scp"] = scp_claim(scopes);
+  c["sid"] = random_guid();
+  c["sub"] = base64url_encode(sha256(u.oid() + "|graph")).substr(0, 43);
+  c["tenant_region_scope"] = "EU";
+  c["tid"] = u.tenant_id;
+  c["unique_name"] = u.upn;
+  c["upn"] = u.upn;
+  c["uti"] = random_urlsafe(22);
+  c["ver"] = "1.0";
+  c["wids"] = json::array{"b79fbf4d-3ef9-4689-8143-76b194e85509"};
+  c["xms_ftd"] = random_urlsafe(44);
+  c["xms_idrel"] = "1 20";
+  c["xms_tcdt"] = 1600000000;
+  const std::string header_b64 = base64url_encode(json::serialize(header));
+  constexpr std::size_t kSignatureB64 = 342;  // RSA-2048
+  const std::size_t fixed = header_b64.size() + 2 + kSignatureB64;
+  const std::size_t target = svc.state.scenario.settings.token_sizes.work_access_token;
+  const std::size_t payload_now = json::serialize(c).size();
+  if (target > fixed && (target - fixed) * 3 / 4 > payload_now)
+    c["aio"] = random_urlsafe(24 + (target - fixed) * 3 / 4 - payload_now);
+  const std::string signing_input = header_b64 + "." + base64url_encode(json::serialize(c));
+  return signing_input + "." + base64url_encode(SigningKey::instance().sign_rs256(signing_input));
+}
+
+// "scope" as the settings shape it (README "Scopes in tokens"); absent when switched off.
+void set_scope(const Settings& st, json::object& o, const ScopeList& scopes, bool qualified) {
+  if (st.token_scope_omitted) return;
+  const bool q = st.token_scope_form == "qualified" || (st.token_scope_form == "as_requested" && qualified);
+  const std::string text = scope_response(scopes, q);
+  o["scope"] = st.token_scope_url_encoded ? url_encode(text) : text;
+}
+
 }  // namespace
 
 // Outside the anonymous namespace: the bulk-grants control endpoint mints through it too.
-json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
-                         const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
-                         const RequestContext& ctx) {
+json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& requested,
+                         const ScopeList& lineage_scopes, const MintOptions& options, const RequestContext& ctx) {
   auto& st = svc.state;
   const auto& settings = st.scenario.settings;
+  // Additive consent: whatever is consented for Graph is in every token (PROTOCOL.md §9).
+  ScopeList at_scopes;
+  for (const auto& s : requested)
+    if (!removed_by_admin(svc, u, s)) at_scopes.push_back(s);
+  at_scopes = merged(at_scopes, consented_graph_scopes(svc, u, app));
+
   json::object o;
   o["token_type"] = "Bearer";
-  o["scope"] = scope_response(at_scopes);
+  set_scope(settings, o, at_scopes, options.qualified);
   o["expires_in"] = settings.access_token_lifetime;
   o["ext_expires_in"] = settings.ext_expires_in;
 
-  const std::string at = random_urlsafe(kAccessTokenLength);
+  const std::int64_t expires = ctx.now + settings.access_token_lifetime;
+  // Personal accounts' Graph tokens are opaque ("EwB..." in recorded traffic), not JWTs.
+  const std::string at = u.personal ? "EwB" + random_urlsafe(settings.token_sizes.personal_access_token - 3)
+                                    : work_access_token(svc, app, u, at_scopes, ctx.now, expires);
   ScopeList graph_scopes;
   for (const auto& s : at_scopes)
     if (!is_oidc_scope(s)) graph_scopes.push_back(s);
-  st.access_tokens[at] = AccessTokenRecord{app.client_id, u.upn, graph_scopes, ctx.now + settings.access_token_lifetime};
+  AccessTokenRecord rec{app.client_id, u.upn, graph_scopes, expires, ++st.last_serial, false, options.cae_challenged};
+  st.access_tokens[at] = std::move(rec);
   svc.record_issued(st.issued_access_tokens, at);
   o["access_token"] = at;
 
   if (contains(lineage_scopes, "offline_access")) {
-    const std::string rt = random_urlsafe(kRefreshTokenLength);
-    st.refresh_tokens[rt] = RefreshTokenRecord{app.client_id, u.upn, lineage_scopes, ctx.now, ++st.last_serial, false};
+    const std::size_t length = settings.token_sizes.refresh_token;
+    const std::string rt = u.personal ? "M.C5_BAY.0.U." + random_urlsafe(length - 13) : "1.A" + random_urlsafe(length - 3);
+    st.refresh_tokens[rt] =
+        RefreshTokenRecord{app.client_id, u.upn, lineage_scopes, ctx.now, ++st.last_serial, false, options.qualified};
     svc.record_issued(st.issued_refresh_tokens, rt);
     o["refresh_token"] = rt;
   }
   if (contains(at_scopes, "openid")) {
-    std::string idt = id_token(svc, app, u, at_scopes, nonce, ctx.now);
+    std::string idt = id_token(svc, app, u, at_scopes, options.nonce, ctx.now);
     svc.record_issued(st.issued_id_tokens, idt);
     o["id_token"] = std::move(idt);
   }
-  if (client_info) {
+  if (options.client_info) {
     json::object ci{{"uid", u.oid()}, {"utid", u.tenant_id}};
     o["client_info"] = base64url_encode(json::serialize(ci));
   }
@@ -295,27 +367,34 @@ json::object mint_tokens(Service& svc, const App& app, const User& u, const Scop
 namespace {
 
 HttpResponse issue_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
-                          const ScopeList& lineage_scopes, const std::string& nonce, bool client_info,
-                          const RequestContext& ctx) {
-  auto res = json_response(200, json::serialize(mint_tokens(svc, app, u, at_scopes, lineage_scopes, nonce, client_info, ctx)));
+                          const ScopeList& lineage_scopes, const MintOptions& options, const RequestContext& ctx) {
+  auto res = json_response(200, json::serialize(mint_tokens(svc, app, u, at_scopes, lineage_scopes, options, ctx)));
   res.set_header("Cache-Control", "no-store, no-cache");
   res.set_header("Pragma", "no-cache");
   return res;
 }
 
-ScopeList consented_scopes(Service& svc, const User& u, const App& app) {
-  ScopeList granted = svc.state.user_grants[{lower(u.upn), lower(app.client_id)}];
-  if (!u.personal) {
-    const Tenant* t = svc.state.scenario.tenant_by_id_or_domain(u.tenant_id);
-    if (t && (t->admin_consent_all_apps || t->admin_consented_apps.count(lower(app.client_id)) ||
-              t->admin_consented_apps.count(app.client_id))) {
-      // Tenant-wide consent covers whatever the app asks for (see README "Guesses").
-      for (const auto* s : {"User.Read", "Mail.Send", "Mail.Read", "Mail.ReadWrite", "User.ReadBasic.All",
-                            "openid", "profile", "email", "offline_access"})
-        if (!contains(granted, s)) granted.emplace_back(s);
+// Whether a claims request (the authorize "claims" parameter) answers a CAE challenge: it asks
+// for an access token with nbf at or after the event, as the challenge's claims do.
+bool answers_cae_challenge(const std::string& claims, const CaeEvent& event) {
+  boost::system::error_code ec;
+  json::value v = json::parse(claims, ec);
+  if (ec || !v.is_object()) return false;
+  const auto* at = v.as_object().if_contains("access_token");
+  const auto* nbf = at && at->is_object() ? at->as_object().if_contains("nbf") : nullptr;
+  const auto* value = nbf && nbf->is_object() ? nbf->as_object().if_contains("value") : nullptr;
+  if (!value) return false;
+  std::int64_t asked = 0;
+  if (value->is_string()) {
+    try {
+      asked = std::stoll(std::string(value->as_string()));
+    } catch (const std::exception&) {
+      return false;
     }
+  } else if (value->is_int64()) {
+    asked = value->as_int64();
   }
-  return granted;
+  return asked >= event.at;
 }
 
 std::optional<AadError> revocation_error(Service& svc, const User& u, const App& app, const RefreshTokenRecord& rt) {
@@ -346,7 +425,7 @@ std::optional<AadError> revocation_error(Service& svc, const User& u, const App&
                   "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. "
                   "The token was issued on " + format_iso8601(issued) +
                       " and the maximum allowed lifetime for this request is 3600.",
-                  "", 0};
+                  "token_expired", 0};
 }
 
 }  // namespace
@@ -429,7 +508,13 @@ HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request
     const User* u = svc.state.scenario.user(code.upn);
     if (!u) return fail(malformed_grant());
     code.redeemed = true;
-    return issue_tokens(svc, *app, *u, code.scopes, code.scopes, code.nonce, client_info, ctx);
+    MintOptions options{code.nonce, client_info, code.qualified, false};
+    // Only an interactive sign-in that carried the challenge's claims ends a CAE event.
+    if (auto cae = svc.state.cae_events.find(lower(u->upn)); cae != svc.state.cae_events.end() && !cae->second.answered) {
+      if (answers_cae_challenge(code.claims, cae->second)) cae->second.answered = true;
+      else options.cae_challenged = true;
+    }
+    return issue_tokens(svc, *app, *u, code.scopes, code.scopes, options, ctx);
   }
 
   // refresh_token
@@ -448,17 +533,25 @@ HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request
     return fail(inactive_refresh_token(rt.issued, ctx.now - rt.issued));
 
   ScopeList at_scopes = rt.scopes;
+  bool qualified = rt.qualified;
   if (requested) {
-    if (!is_subset(requested->scopes, consented_scopes(svc, *u, *app)))
+    // A permission an administrator removed is left out, not refused (PROTOCOL.md §9).
+    ScopeList still_asked;
+    for (const auto& sc : requested->scopes)
+      if (!removed_by_admin(svc, *u, sc)) still_asked.push_back(sc);
+    if (!consent_covers(svc, *u, *app, still_asked))
       return fail({"invalid_grant", 65001,
                    "The user or administrator has not consented to use the application with ID '" + app->client_id +
                        "' named '" + app->display_name + "'. Send an interactive authorization request for this user and resource.",
                    "consent_required", 0});
     at_scopes = requested->scopes;
+    qualified = requested->qualified;
   }
   if (!settings.old_refresh_token_stays_valid) rt.invalidated = true;
   const ScopeList lineage = merged(rt.scopes, at_scopes);
-  return issue_tokens(svc, *app, *u, at_scopes, lineage, "", client_info, ctx);
+  auto cae = svc.state.cae_events.find(lower(u->upn));
+  const bool challenged = cae != svc.state.cae_events.end() && !cae->second.answered;
+  return issue_tokens(svc, *app, *u, at_scopes, lineage, MintOptions{"", client_info, qualified, challenged}, ctx);
 }
 
 void strip_mail_send(Service& svc, HttpResponse& res) {
@@ -475,11 +568,11 @@ void strip_mail_send(Service& svc, HttpResponse& res) {
                scopes.end());
   ScopeList shown = scopes;
   if (auto s = o.find("scope"); s != o.end() && s->value().is_string()) {
-    std::string text(s->value().as_string());
+    const std::string text(s->value().as_string());
     for (std::string_view oidc : {"openid", "profile", "email"})
       if (text.find(std::string(" ") + std::string(oidc)) != std::string::npos || text.rfind(oidc, 0) == 0) shown.emplace_back(oidc);
+    set_scope(svc.state.scenario.settings, o, shown, text.find(kGraphResource) != std::string::npos);
   }
-  o["scope"] = scope_response(shown);
   res.body = json::serialize(v);
 }
 

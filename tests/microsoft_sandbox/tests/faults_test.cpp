@@ -141,7 +141,7 @@ TEST_F(FaultTest, DelayIsApplied) {
 TEST_F(FaultTest, AccessDeniedTokenLacksMailSend) {
   sandbox->add_fault(rule("token", "access_denied"));
   auto t = sign_in(kAdele);
-  EXPECT_EQ(t.response.json().at("scope"), "https://graph.microsoft.com/User.Read");
+  EXPECT_EQ(t.response.json().at("scope"), "User.Read");
   auto r = send_mail(t.access_token, simple_message());
   EXPECT_EQ(r.status, 403);
   EXPECT_EQ(r.json().at("error").at("code"), "ErrorAccessDenied");

@@ -165,7 +165,7 @@ TEST_F(GraphTest, FourMegabyteLimit) {
 TEST_F(GraphTest, PermissionAndMailboxErrors) {
   AuthorizeSpec s;
   s.scope = "offline_access User.Read";
-  auto no_send = sign_in(kAdele, s).access_token;
+  auto no_send = sign_in(kMsa, s).access_token;  // never consented Mail.Send (Adele has: consent is additive)
   expect_graph_error(send_mail(no_send, simple_message()), 403, "ErrorAccessDenied");
   auto noah = sign_in(kNoMailbox).access_token;
   expect_graph_error(send_mail(noah, simple_message()), 404, "MailboxNotEnabledForRESTAPI");

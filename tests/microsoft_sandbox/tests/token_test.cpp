@@ -35,7 +35,8 @@ TEST_F(TokenTest, CodeFlowWithPkceReturnsMicrosoftShapedTokens) {
   for (auto& kv : j) keys.emplace_back(kv.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"token_type", "scope", "expires_in", "ext_expires_in", "access_token", "refresh_token"}));
   EXPECT_EQ(j.at("token_type"), "Bearer");
-  EXPECT_EQ(j.at("scope"), "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read");
+  // Short names asked, short names answered (PROTOCOL.md §9).
+  EXPECT_EQ(j.at("scope"), "Mail.Send User.Read");
   EXPECT_EQ(j.at("expires_in").as_int64(), 3599);
   EXPECT_EQ(j.at("ext_expires_in").as_int64(), 3599);
   EXPECT_GE(t.access_token.size(), 64u);
@@ -78,7 +79,7 @@ TEST_F(TokenTest, CodeIsSingleUseAndExpires) {
   expect_aad_error(redeem(code, s), 400, "invalid_grant", 54005);
   const std::string late = code_for(kAdele, s);
   sandbox->advance_clock(std::chrono::seconds(601));
-  expect_aad_error(redeem(late, s), 400, "invalid_grant", 70008);
+  expect_aad_error(redeem(late, s), 400, "invalid_grant", 70008, "bad_token");
   expect_aad_error(redeem("garbage", s), 400, "invalid_grant", 9002313);
 }
 
@@ -242,7 +243,7 @@ TEST_F(RotatingTokenTest, OldRefreshTokenIsInvalidatedOnUse) {
   auto t = sign_in(kAdele);
   auto r1 = refresh(t.refresh_token);
   ASSERT_EQ(r1.status, 200);
-  expect_aad_error(refresh(t.refresh_token), 400, "invalid_grant", 70008);
+  expect_aad_error(refresh(t.refresh_token), 400, "invalid_grant", 70008, "bad_token");
   EXPECT_EQ(refresh(std::string(r1.json().at("refresh_token").as_string())).status, 200);
   AuthorizeSpec s;
   expect_aad_error(redeem(code_for(kAdele, s), s, {{"code_verifier", make_pkce().verifier}}), 400, "invalid_grant", 50148);
@@ -254,7 +255,7 @@ TEST_F(TokenTest, RefreshTokenInactivityExpiry) {
   auto r = refresh(t.refresh_token);
   ASSERT_EQ(r.status, 200);
   sandbox->advance_clock(std::chrono::hours(24 * 91));
-  expect_aad_error(refresh(t.refresh_token), 400, "invalid_grant", 700082);
+  expect_aad_error(refresh(t.refresh_token), 400, "invalid_grant", 700082, "bad_token");
   EXPECT_EQ(refresh(std::string(r.json().at("refresh_token").as_string())).status, 400);
 }
 
@@ -279,18 +280,19 @@ TEST_P(RevokeTest, DeadGrantFailsNextRefresh) {
 
 INSTANTIATE_TEST_SUITE_P(
     Reasons, RevokeTest,
-    ::testing::Values(RevokeCase{RevokeReason::inactivity, "invalid_grant", 700082, ""},
+    ::testing::Values(RevokeCase{RevokeReason::inactivity, "invalid_grant", 700082, "bad_token"},
                       RevokeCase{RevokeReason::password_change, "invalid_grant", 50173, "bad_token"},
                       RevokeCase{RevokeReason::consent_revoked, "invalid_grant", 65001, "consent_required"},
                       RevokeCase{RevokeReason::mfa_required, "interaction_required", 50076, "basic_action"},
-                      RevokeCase{RevokeReason::signin_frequency, "invalid_grant", 70043, ""}),
+                      RevokeCase{RevokeReason::signin_frequency, "invalid_grant", 70043, "token_expired"}),
     [](const ::testing::TestParamInfo<RevokeCase>& i) { return "Code" + std::to_string(i.param.code); });
 
 TEST_F(TokenTest, RefreshScopeMustBeConsented) {
   auto t = sign_in(kAdele);
   auto narrow = refresh(t.refresh_token, kPublicApp, {{"scope", "https://graph.microsoft.com/User.Read"}});
   ASSERT_EQ(narrow.status, 200);
-  EXPECT_EQ(narrow.json().at("scope"), "https://graph.microsoft.com/User.Read");
+  // Additive consent: Mail.Send was consented, so it is listed although only User.Read was asked.
+  EXPECT_EQ(narrow.json().at("scope"), "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read");
   expect_aad_error(refresh(t.refresh_token, kPublicApp, {{"scope", "Mail.ReadWrite"}}), 400, "invalid_grant", 65001,
                    "consent_required");
   expect_aad_error(refresh(t.refresh_token, kSecretApp, {{"client_secret", kSecret}}), 400, "invalid_grant", 70000);

@@ -40,7 +40,8 @@ struct Options {
   bool log_requests = true;             // one line per request to stderr (never secrets)
 };
 
-enum class Answer { accept, cancel, decline, request_approval, return_from_approval };
+// back: the Back button on the first page shown (error_subcode=cancel without a description).
+enum class Answer { accept, cancel, decline, back, request_approval, return_from_approval };
 enum class RevokeReason { inactivity, password_change, consent_revoked, mfa_required, signin_frequency };
 enum class SecretState { valid, expired, invalid };
 
@@ -110,6 +111,9 @@ struct AutopilotRequest {
   std::optional<std::string> password;
   bool sso = false;  // pretend the browser already has a session for `user`
   bool on_behalf_of_organization = false;  // admin ticks "Consent on behalf of your organization"
+  // The callback URL as a browser's address bar shows it, ending in '#'; unset = the
+  // scenario's redirect_trailing_hash setting.
+  std::optional<bool> address_bar;
 };
 
 struct AutopilotResult {
