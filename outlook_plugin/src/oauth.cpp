@@ -165,7 +165,10 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
     if (forms != 1) throw invalid("callback", "must have exactly one of callback_url, query or params");
 
     std::map<std::string, std::string> params;
-    auto add_query = [&](std::string_view query, const std::string& field) {
+    auto add_query = [&](std::string_view query_view, const std::string& field) {
+        // Parsed from a copy: Boost.URL 1.81 finds the end of the last value by scanning for a
+        // delimiter, past the end of the view, so "state=X#..." would give state "X#".
+        const std::string query(query_view);
         auto parsed = boost::urls::parse_query(query);
         if (!parsed) throw invalid(field, "is not a valid query string");
         for (auto p : parsed.value()) {
@@ -179,12 +182,15 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         auto url = boost::urls::parse_uri_reference(std::string_view(it->value().as_string()));
         if (!url) throw invalid("callback_url", "is not a valid URL");
         add_query(url->encoded_query(), "callback_url");
-        // response_mode=fragment would put the answer after '#'; accept it too.
+        // Microsoft's redirects may end in a bare '#' (PROTOCOL.md §9); response_mode=fragment
+        // would put the answer after it, so parameters there are read too.
         if (url->has_fragment() && url->encoded_fragment().find('=') != std::string_view::npos)
             add_query(url->encoded_fragment(), "callback_url");
     } else if (auto q = o.find("query"); q != o.end()) {
         if (!q->value().is_string()) throw invalid("query", "must be a string");
+        // A query copied with its URL's fragment (a trailing '#'): the fragment is not part of it.
         std::string_view query = q->value().as_string();
+        query = query.substr(0, query.find('#'));
         if (query.starts_with('?')) query.remove_prefix(1);
         add_query(query, "query");
     } else {

@@ -83,6 +83,39 @@ TEST(OAuthCallback, AcceptsAUrlAQueryOrFormParameters) {
     EXPECT_EQ(p["code"], "frag");
 }
 
+// Defect 3 of issue 12: Microsoft's redirects can end in '#' (PROTOCOL.md §9: a URL copied
+// from the address bar, or passed on by a host, keeps it); the fragment is not part of the
+// query, so the last parameter (state, in error callbacks) must come out unchanged. The
+// bytes are as Microsoft writes them: '+' for spaces, lower-case "%3a", "%0d%0a" between the
+// description's lines, error_uri, session_state (shapes from MSAL's test kit, msal-common
+// test_kit/StringConstants.ts, and MicrosoftDocs/azure-docs #114009, as listed in §9).
+TEST(OAuthCallback, ATrailingHashIsNotPartOfTheLastParameter) {
+    const std::string cancel =
+        "error=access_denied&error_subcode=cancel&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+"
+        "the+app.%0d%0aTrace+ID%3a+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00%0d%0aCorrelation+ID%3a+5e8f1a2b-3c4d-4e5f-8a9b-"
+        "0c1d2e3f4a5b%0d%0aTimestamp%3a+2026-11-30+10%3a00%3a00Z&error_uri=https%3a%2f%2flogin.microsoftonline.com%2f"
+        "error%3fcode%3d65004&state=St4te-_1#";
+    const std::string success = "code=0.AXoA3b-Q%2bk_x&state=St4te-_2&session_state=7c1c2c3e-0a1b-4c2d-8e3f-4a5b6c7d8e9f#";
+    for (const std::string& doc :
+         {R"({"callback_url":"http://127.0.0.1/callback?)" + cancel + R"("})", R"({"query":")" + cancel + R"("})",
+          R"({"query":"?)" + cancel + R"("})"}) {
+        SCOPED_TRACE(doc);
+        auto p = outlook::parse_callback(doc);
+        EXPECT_EQ(p["state"], "St4te-_1");
+        EXPECT_EQ(p["error_subcode"], "cancel");
+        EXPECT_THAT(p["error_description"], ::testing::StartsWith("AADSTS65004: User declined to consent to access the app.\r\nTrace ID: "));
+        EXPECT_EQ(p["error_uri"], "https://login.microsoftonline.com/error?code=65004");
+    }
+    for (const std::string& doc : {R"({"callback_url":"http://127.0.0.1/callback?)" + success + R"("})",
+                                   R"({"query":")" + success + R"("})"}) {
+        SCOPED_TRACE(doc);
+        auto p = outlook::parse_callback(doc);
+        EXPECT_EQ(p["code"], "0.AXoA3b-Q+k_x");
+        EXPECT_EQ(p["state"], "St4te-_2");
+        EXPECT_EQ(p["session_state"], "7c1c2c3e-0a1b-4c2d-8e3f-4a5b6c7d8e9f");
+    }
+}
+
 TEST(OAuthCallback, MalformedDocumentsAreRefusedNamingTheField) {
     const std::pair<const char*, const char*> cases[] = {
         {"[]", "callback"},
