@@ -318,7 +318,12 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
                       "Your Microsoft profile could not be read (" + why + "). Nothing was stored; connect again.",
                       "profile_unavailable");
     }
-    Profile profile = parse_profile(me_response.body.view());
+    Profile profile;
+    try {
+        profile = parse_profile(me_response.body.view());
+    } catch (const Error& e) {
+        return result(account, "failed", std::string(e.what()) + ". Nothing was stored; connect again.", "profile_unavailable");
+    }
 
     int64_t now = host_.now_unix_ms();
     GrantRecord r;

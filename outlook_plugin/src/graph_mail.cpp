@@ -388,14 +388,10 @@ std::string_view trim_ows(std::string_view s) {
     throw Error(EP_ERR_INTERNAL, "bad_profile", "Microsoft's profile answer (/me) " + what);
 }
 
-std::string profile_string(const json::object& o, std::string_view key, bool required) {
+std::string profile_string(const json::object& o, std::string_view key) {
     auto it = o.find(key);
-    if (it == o.end() || it->value().is_null()) {
-        if (required) bad_profile("has no \"" + std::string(key) + "\"");
-        return {};
-    }
+    if (it == o.end() || it->value().is_null()) return {};
     if (!it->value().is_string()) bad_profile("has a \"" + std::string(key) + "\" that is not a string");
-    if (required && it->value().as_string().empty()) bad_profile("has an empty \"" + std::string(key) + "\"");
     return std::string(it->value().as_string());
 }
 
@@ -512,10 +508,11 @@ Profile parse_profile(std::string_view body) {
     if (!root.is_object()) bad_profile("is not a JSON object");
     const json::object& o = root.as_object();
     Profile p;
-    p.id = profile_string(o, "id", true);
-    p.user_principal_name = profile_string(o, "userPrincipalName", true);
-    p.mail = profile_string(o, "mail", false);
-    p.display_name = profile_string(o, "displayName", false);
+    p.id = profile_string(o, "id");
+    p.user_principal_name = profile_string(o, "userPrincipalName");
+    p.mail = profile_string(o, "mail");
+    p.display_name = profile_string(o, "displayName");
+    if (p.email().empty()) bad_profile("has neither \"id\", \"mail\" nor \"userPrincipalName\"");
     return p;
 }
 

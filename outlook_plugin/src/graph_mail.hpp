@@ -98,12 +98,15 @@ struct Profile {
     std::string mail;  // empty when Graph says null (personal accounts, no Exchange mailbox)
     std::string user_principal_name;
 
-    // The address to show: mail, else the UPN (a personal account's SMTP address).
-    std::string email() const { return mail.empty() ? user_principal_name : mail; }
+    // The address to show: mail, else the UPN (a personal account's SMTP address), else the id.
+    std::string email() const {
+        return !mail.empty() ? mail : !user_principal_name.empty() ? user_principal_name : id;
+    }
 };
 
-// Throws ep::sdk::Error(EP_ERR_INTERNAL, "bad_profile") when the body is not a JSON object
-// with string id and userPrincipalName (mail and displayName may be null or absent).
+// Throws ep::sdk::Error(EP_ERR_INTERNAL, "bad_profile") when the body is not a JSON object,
+// a field is there but not a string, or none of id, mail, userPrincipalName is there. Any
+// one of them may be null or absent: they are shown, never needed to send.
 Profile parse_profile(std::string_view body);
 
 }  // namespace outlook

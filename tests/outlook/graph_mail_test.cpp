@@ -501,6 +501,16 @@ TEST(GraphMailProfile, PersonalAccountFallsBackToTheUpn) {
     EXPECT_EQ(outlook::parse_profile(R"({"id":"1","userPrincipalName":"u@example.com"})").email(), "u@example.com");
 }
 
+// Defect 6 of issue 12: a /me answer without userPrincipalName (a $select Graph honoured only
+// in part, or a directory object without one) must still connect: the address is mail, else
+// the UPN, else the id.
+TEST(GraphMailProfile, AMissingDisplayFieldNeverRefusesTheProfile) {
+    EXPECT_EQ(outlook::parse_profile(R"({"id":"1","mail":"MeganB@contoso.com"})").email(), "MeganB@contoso.com");
+    EXPECT_EQ(outlook::parse_profile(R"({"id":"87d349ed-44d7-43e1-9a83-5f2406dee5bd","mail":null})").email(),
+              "87d349ed-44d7-43e1-9a83-5f2406dee5bd");
+    EXPECT_EQ(outlook::parse_profile(R"({"userPrincipalName":"u@example.com"})").email(), "u@example.com");
+}
+
 TEST(GraphMailProfile, BadBodiesAreRefusedWithAReason) {
     struct Case {
         std::string body;
@@ -510,14 +520,11 @@ TEST(GraphMailProfile, BadBodiesAreRefusedWithAReason) {
         {"", "not valid JSON"},
         {"<html>", "not valid JSON"},
         {"[]", "not a JSON object"},
-        {R"({"id":"1"})", "userPrincipalName"},
-        {R"({"userPrincipalName":"u@example.com"})", "\"id\""},
-        {R"({"id":null,"userPrincipalName":"u@example.com"})", "\"id\""},
-        {R"({"id":"","userPrincipalName":"u@example.com"})", "empty \"id\""},
+        {R"({"displayName":"Megan Bowen"})", "neither \"id\", \"mail\" nor \"userPrincipalName\""},
         {R"({"id":7,"userPrincipalName":"u@example.com"})", "not a string"},
         {R"({"id":"1","userPrincipalName":"u@example.com","mail":7})", "\"mail\""},
         {R"({"id":"1","userPrincipalName":"u@example.com","displayName":{}})", "\"displayName\""},
-        {graph_error_body("InvalidAuthenticationToken"), "\"id\""},
+        {graph_error_body("InvalidAuthenticationToken"), "neither"},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(c.body);
