@@ -160,12 +160,49 @@ TEST(OAuthTokenResponse, RefusesWhatIsNotAUsableToken) {
     EXPECT_EQ(r.error->description, "AADSTS700082: something.") << "trace lines are not carried into messages";
 }
 
-TEST(OAuthScopes, GrantedScopesMustBeExactlyWhatWeAskedFor) {
-    EXPECT_EQ(outlook::check_granted_scopes("https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read"), "");
-    EXPECT_EQ(outlook::check_granted_scopes("User.Read Mail.Send openid profile email offline_access"), "");
-    EXPECT_THAT(outlook::check_granted_scopes("User.Read"), HasSubstr("did not grant Mail.Send"));
-    EXPECT_THAT(outlook::check_granted_scopes("User.Read Mail.Send Mail.ReadWrite"), HasSubstr("never asked for (mail.readwrite)"));
-    EXPECT_EQ(outlook::normalise_scopes("https://graph.microsoft.com/User.Read mail.send USER.READ"), "Mail.Send User.Read");
+// Defects 2 and 8 of issue 12: one rule at connect and refresh. Scopes are additive at
+// Microsoft (Microsoft Q&A 78683; PROTOCOL.md §9), so extras are reported, never refused; the
+// sign-in scopes openid/profile/email are neither listed nor extras.
+TEST(OAuthScopes, UserReadAndMailSendMustBeGrantedAndExtrasAreReported) {
+    auto g = outlook::read_granted_scopes(
+        std::string("https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read"), true);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_TRUE(g.extras.empty());
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access");
+    g = outlook::read_granted_scopes(std::string("Calendars.Read Mail.Read Mail.Send User.Read email openid profile"), true);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_EQ(outlook::join(g.extras, ","), "Calendars.Read,Mail.Read");
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access") << "openid, profile and email are not listed";
+    // Fully qualified, any case, repeated: counted once, as the short name.
+    g = outlook::read_granted_scopes(
+        std::string("HTTPS://GRAPH.MICROSOFT.COM/user.read https://graph.microsoft.com/Mail.Send "
+                    "https://graph.microsoft.com/Calendars.Read calendars.read"), false);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_EQ(outlook::join(g.extras, ","), "Calendars.Read");
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read");
+    // Absent: the token is for what was requested.
+    g = outlook::read_granted_scopes(std::nullopt, true);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access");
+    // URL-encoded, as in Microsoft's auth-code-flow documentation example.
+    g = outlook::read_granted_scopes(
+        std::string("https%3A%2F%2Fgraph.microsoft.com%2FMail.Send%20https%3A%2F%2Fgraph.microsoft.com%2FUser.Read+offline_access"),
+        true);
+    EXPECT_TRUE(g.missing.empty()) << outlook::join(g.missing, ",");
+    EXPECT_TRUE(g.extras.empty()) << outlook::join(g.extras, ",");
+    // Missing: named.
+    g = outlook::read_granted_scopes(std::string("User.Read Calendars.Read"), true);
+    EXPECT_EQ(outlook::join(g.missing, ","), "Mail.Send");
+    EXPECT_EQ(g.scopes, "User.Read offline_access");
+    g = outlook::read_granted_scopes(std::string(""), true);
+    EXPECT_EQ(outlook::join(g.missing, ","), "User.Read,Mail.Send");
+}
+
+TEST(OAuthScopes, AnAadDescriptionLosesItsCodePrefixOnlyWhenItHasOne) {
+    EXPECT_EQ(outlook::without_aadsts_prefix("AADSTS50011: The redirect URI does not match."),
+              "The redirect URI does not match.");
+    EXPECT_EQ(outlook::without_aadsts_prefix("The redirect URI does not match."), "The redirect URI does not match.");
+    EXPECT_EQ(outlook::without_aadsts_prefix("AADSTS: x"), "AADSTS: x");
 }
 
 TEST(OAuthClassification, EveryGrantFailureHasItsKindAndReason) {
