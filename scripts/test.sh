@@ -37,8 +37,8 @@ run_tests() {
 
 # The suites that exercise threads: the plugin's I/O thread, worker pool, single-flight
 # refresh and send engine; the host's outbox worker and SQLite store; the mock's worker.
-concurrent_targets=(outlook_send_test outlook_connect_test host_test mock_provider_test outlook_plugin mock_provider host_stub manifests)
-concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|BothStandInModes|OutboxTest|StoreFixture|MockProviderTest)\.'
+concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test outlook_plugin mock_provider host_stub manifests)
+concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|StoreFixture|MockProviderTest)\.'
 
 if [[ " $stages " == *" dev "* ]]; then
   stage "dev: build"
