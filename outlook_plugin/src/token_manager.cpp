@@ -146,7 +146,8 @@ void TokenManager::end_connection(const std::string& account, const AccessToken&
         std::lock_guard lock(mutex_);
         ++refreshes_in_flight_;
     }
-    work_.post([this, account, rejected, end = std::move(end), done = std::move(done)] {
+    // Urgent: it finishes a send already under way.
+    work_.post_urgent([this, account, rejected, end = std::move(end), done = std::move(done)] {
         try {
             for (int attempt = 0; attempt < kMaxRefreshAttempts; ++attempt) {
                 AccountStore::LoadResult loaded = store_.load_grant(account);

@@ -69,9 +69,11 @@ struct CannedServer::Impl {
 
     ~Impl() {
         stopping = true;
-        // Wake the blocking accept with a connection of our own.
+        // Wake the blocking accept with a connection of our own (on its own io_context: the
+        // server thread owns `io`).
         boost::system::error_code ec;
-        tcp::socket waker(io);
+        asio::io_context waker_io;
+        tcp::socket waker(waker_io);
         waker.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), ec);
         thread.join();
     }

@@ -301,7 +301,12 @@ TEST_F(Conformance, CallbacksEndingInHashKeepTheirStateAndMeaning) {
     // Each as Microsoft redirects (PROTOCOL.md §9; the stand-in's identical shapes for the
     // AADSTS texts), copied from an address bar with the trailing '#'.
     const std::vector<std::pair<std::string, std::string>> cases = {
+        // The Back button: error_subcode=cancel without a description.
         {"error=access_denied&error_subcode=cancel", "cancelled"},
+        // Cancel on the consent page: with AADSTS65004, as the stand-in writes it too.
+        {"error=access_denied&error_subcode=cancel&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+"
+         "the+app.%0d%0aTrace+ID%3a+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00",
+         "cancelled"},
         {"error=access_denied&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+the+app.%0d%0aTrace+ID%3a"
          "+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00%0d%0aCorrelation+ID%3a+5e8f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b%0d%0aTimestamp%3a"
          "+2026-11-30+10%3a00%3a00Z&error_uri=https%3a%2f%2flogin.microsoftonline.com%2ferror%3fcode%3d65004",
