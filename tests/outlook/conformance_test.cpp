@@ -9,6 +9,7 @@
 #include "outlook_fixture.hpp"
 
 #include <host_runtime.hpp>
+#include <web_app.hpp>
 
 #include <boost/url/parse.hpp>
 
@@ -127,6 +128,32 @@ protected:
         ms_.script(kMePath, {std::move(me)});
         std::string url = begin("alice", kWorkUser);
         return complete("alice", callback_for(url, "code=0.AXoAcannedAuthorizationCode"));
+    }
+
+    // A host (store in dir_) whose Outlook provider talks to the canned server; the fixture's
+    // own instance is closed so that only the host's is left.
+    std::unique_ptr<host::HostRuntime> start_host() {
+        json::object host_config{{"store", json::object{{"path", (dir_ / "host.db").string()}}},
+                                 {"log_level", "error"},
+                                 {"users", json::array{json::object{{"id", "rita"}, {"display_name", "Rita"}}}},
+                                 {"web", json::object{{"public_url", "http://127.0.0.1:8080"}}},
+                                 {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"},
+                                                                        {"config", canned_config()}}}}};
+        dir_.write("host.json", json::serialize(host_config));
+        outlook_.reset();
+        return std::make_unique<host::HostRuntime>(dir_ / "host.json");
+    }
+
+    // Connects the host user "rita" with a token granting `scope`.
+    void connect_in_host(host::HostRuntime& rt, const std::string& scope) {
+        auto& outlook = rt.providers->instance("outlook");
+        ms_.script(kTokenPath, {token_answer(fake_access_token('A'), fake_refresh_token('A'), scope)});
+        ms_.script(kMePath, {me_answer(adele())});
+        auto start = parse(outlook.begin_connect("rita", R"({"login_hint":"adele@contoso.example"})").document);
+        std::string callback = callback_for(str(start, "authorization_url"), "code=0.AXoAcannedAuthorizationCode");
+        auto done = parse(outlook.complete_connect("rita", json::serialize(json::object{{"callback_url", callback}})).document);
+        ASSERT_EQ(str(done, "outcome"), "connected") << json::serialize(done);
+        rt.store->save_settings("rita", host::CommunicationSettings{"email", "outlook"});
     }
 
     json::object connect_work(char token_fill = 'A') {
@@ -377,38 +404,69 @@ TEST_F(Conformance, A503ProvingThrottlingIsThrottledAnyOther503IsIndeterminate) 
 // nudge every few seconds (12 sendMail and 6 token requests in 30 s, without end). Now the
 // nudge is held, the status says why, and the request count stays put.
 TEST_F(Conformance, TheHostHoldsARefusedNudgeAndMakesNoFurtherRequests) {
-    json::object outlook_config = canned_config();
-    json::object host_config{{"store", json::object{{"path", (dir_ / "host.db").string()}}},
-                             {"log_level", "error"},
-                             {"users", json::array{json::object{{"id", "rita"}, {"display_name", "Rita"}}}},
-                             {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"},
-                                                                    {"config", outlook_config}}}}};
-    dir_.write("host.json", json::serialize(host_config));
-    outlook_.reset();
-    host::HostRuntime rt(dir_ / "host.json");
-    auto& outlook = rt.providers->instance("outlook");
-    ms_.script(kTokenPath, {token_answer(fake_access_token('A'), fake_refresh_token('A'), std::string("Mail.Send User.Read"))});
-    ms_.script(kMePath, {me_answer(adele())});
-    auto start = parse(outlook.begin_connect("rita", R"({"login_hint":"adele@contoso.example"})").document);
-    std::string callback = callback_for(str(start, "authorization_url"), "code=0.AXoAcannedAuthorizationCode");
-    auto done = parse(outlook.complete_connect("rita", json::serialize(json::object{{"callback_url", callback}})).document);
-    ASSERT_EQ(str(done, "outcome"), "connected") << json::serialize(done);
-    rt.store->save_settings("rita", host::CommunicationSettings{"email", "outlook"});
+    auto rt = start_host();
+    ASSERT_NO_FATAL_FAILURE(connect_in_host(*rt, "Mail.Send User.Read"));
     ms_.script(kSendPath, {cae_challenge()});
     ms_.script(kTokenPath, {token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("Mail.Send User.Read"))});
 
-    rt.start_outbox();
-    int64_t id = rt.outbox->enqueue("rita", json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
-                                                         {"subject", "Nudge"},
-                                                         {"text", "Hello"}});
+    rt->start_outbox();
+    int64_t id = rt->outbox->enqueue("rita", json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
+                                                          {"subject", "Nudge"},
+                                                          {"text", "Hello"}});
     // Two of the outbox's checks for reconnected users (every 5 s) pass meanwhile.
     std::this_thread::sleep_for(std::chrono::seconds(12));
-    auto n = rt.store->nudge(id);
+    auto n = rt->store->nudge(id);
     ASSERT_TRUE(n);
     EXPECT_EQ(host::to_string(n->state), std::string("held"));
     EXPECT_EQ(ms_.count(kSendPath), 1) << "one sendMail for one nudge, not one every few seconds";
     EXPECT_EQ(ms_.count(kTokenPath), 0);
-    auto s = parse(outlook.status("rita").document);
+    auto s = parse(rt->providers->instance("outlook").status("rita").document);
     EXPECT_EQ(str(s, "state"), "expired") << json::serialize(s);
-    rt.outbox->stop_dispatching();
+    rt->outbox->stop_dispatching();
+}
+
+// The new status fields reach people: the settings page and `host_stub status` show the
+// extra permissions of a connection, then the product page's "Permission denied".
+TEST_F(Conformance, TheSettingsPageAndTheCliShowExtraPermissionsAndPermissionDenied) {
+    auto rt = start_host();
+    ASSERT_NO_FATAL_FAILURE(connect_in_host(*rt, "Calendars.Read Mail.Read Mail.Send User.Read openid profile email"));
+    host::WebApp app(*rt, "http://127.0.0.1:8080");
+    std::string cookie;
+    auto get = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
+        host::WebRequest r;
+        r.method = method;
+        r.target = target;
+        r.body = body;
+        if (!cookie.empty()) r.headers["cookie"] = "ep_session=" + cookie;
+        auto response = app.handle(r);
+        for (const auto& [name, value] : response.headers)
+            if (name == "Set-Cookie") cookie = value.substr(11, value.find(';') - 11);
+        return response.body;
+    };
+    auto csrf_in = [](const std::string& page) {
+        const std::string marker = "name=\"csrf\" value=\"";
+        auto at = page.find(marker) + marker.size();
+        return page.substr(at, page.find('"', at) - at);
+    };
+    get("POST", "/signin", "user_id=rita&csrf=" + csrf_in(get("GET", "/signin")));
+    auto cli_status = [&] {
+        return test_support::run_process({HOST_STUB_PATH, "--config", (dir_ / "host.json").string(), "status", "--provider",
+                                          "outlook", "--account", "rita"})
+            .out;
+    };
+
+    std::string page = get("GET", "/settings/communication");
+    EXPECT_THAT(page, HasSubstr("id=\"extra-permissions-outlook\""));
+    EXPECT_THAT(page, HasSubstr("Calendars.Read, Mail.Read"));
+    EXPECT_THAT(cli_status(), HasSubstr("also granted but unused: Calendars.Read, Mail.Read"));
+
+    ms_.script(kSendPath, {graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")});
+    auto sent = parse(rt->providers->instance("outlook").send_blocking("rita", message()).document);
+    EXPECT_EQ(str(sent, "outcome"), "auth_expired") << json::serialize(sent);
+    page = get("GET", "/settings/communication");
+    EXPECT_THAT(page, HasSubstr("data-state=\"permission_denied\""));
+    EXPECT_THAT(page, HasSubstr("Permission denied"));
+    EXPECT_THAT(page, HasSubstr("Contact your IT administrator"));
+    EXPECT_THAT(page, HasSubstr("id=\"connect-outlook\""));
+    EXPECT_THAT(cli_status(), HasSubstr("permission denied: Microsoft denied this app permission to send mail"));
 }
