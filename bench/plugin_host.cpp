@@ -57,7 +57,7 @@ void seed_accounts(PluginHost& host, const std::string& config_json, const std::
         r.access_token = outlook::SecretString(g.access_token);
         r.access_expires_at_ms = now_ms + g.expires_in * 1000;
         r.refresh_after_ms = 0;
-        r.scopes = outlook::normalise_scopes(g.scope);
+        r.scopes = outlook::read_granted_scopes(g.scope, true).scopes;
         r.connected_at_ms = now_ms;
         r.last_refresh_ms = now_ms;
         r.email = g.upn;

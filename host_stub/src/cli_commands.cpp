@@ -77,8 +77,14 @@ std::string describe_status(const json::value& s) {
     if (state == "connected") {
         std::string who = json_str(s, "email");
         std::string name = json_str(s, "display_name");
-        return "connected as " + who + (name.empty() ? "" : " (" + name + ")");
+        std::string extras;
+        if (auto* list = s.as_object().if_contains("extra_permissions"); list && list->is_array())
+            for (const auto& p : list->as_array())
+                if (p.is_string()) extras += (extras.empty() ? "" : ", ") + std::string(p.as_string());
+        return "connected as " + who + (name.empty() ? "" : " (" + name + ")") +
+               (extras.empty() ? "" : "; also granted but unused: " + extras);
     }
+    if (state == "permission_denied") return "permission denied: " + json_str(s, "message");
     if (state == "expired") return "expired: " + json_str(s, "message");
     if (state == "admin_approval_required")
         return "approval required: your IT administrator must approve application " + json_str(s, "application_id") +

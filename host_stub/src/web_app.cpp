@@ -417,6 +417,15 @@ WebResponse WebApp::settings_page(const std::string& sid) {
         if (state == "connected") {
             b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + esc(e.id) + "\">" + esc(json_str(s, "email")) +
                  "</strong> <span class=\"muted\">" + esc(json_str(s, "display_name")) + "</span>";
+            // Permissions consented for the app that it never uses: said, so IT can remove them.
+            std::string extras;
+            if (auto it = s.find("extra_permissions"); it != s.end() && it->value().is_array())
+                for (const auto& p : it->value().as_array())
+                    if (p.is_string()) extras += (extras.empty() ? "" : ", ") + std::string(p.as_string());
+            if (!extras.empty())
+                b += "<p class=\"muted\" id=\"extra-permissions-" + esc(e.id) + "\">Microsoft also lists permissions this "
+                     "app does not use: " + esc(extras) + " (granted earlier or by your organisation). It only reads your "
+                     "name and address and sends mail; your IT administrator can remove the others.</p>";
             b += "</div><form method=\"post\" action=\"/settings/communication/disconnect\" style=\"margin-top:10px\">" +
                  hidden(csrf) + "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">"
                  "<p class=\"muted\">Disconnecting deletes every token stored for your account right away. "
@@ -430,6 +439,11 @@ WebResponse WebApp::settings_page(const std::string& sid) {
             b += "<span class=\"badge warn\">Expired</span> <span class=\"muted\">" + esc(who + since) +
                  "</span><p id=\"reason-" + esc(e.id) + "\">" + esc(json_str(s, "message")) +
                  " Nudges are kept and go out once you connect again.</p></div>" + connect_form +
+                 "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
+        } else if (state == "permission_denied") {
+            std::string who = json_str(s, "email").empty() ? "" : " (" + json_str(s, "email") + ")";
+            b += "<span class=\"badge bad\">Permission denied</span> <span class=\"muted\">" + esc(who) +
+                 "</span><p id=\"reason-" + esc(e.id) + "\">" + esc(json_str(s, "message")) + "</p></div>" + connect_form +
                  "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
         } else if (state == "admin_approval_required") {
             std::string app = json_str(s, "application_id");

@@ -14,6 +14,7 @@ const char* state_name(GrantState s) {
     switch (s) {
         case GrantState::connected: return "connected";
         case GrantState::expired: return "expired";
+        case GrantState::permission_denied: return "permission_denied";
         default: return "admin_approval_required";
     }
 }
@@ -83,6 +84,7 @@ AccountStore::LoadResult AccountStore::load_grant(std::string_view account) cons
         if (state == "connected") r.state = GrantState::connected;
         else if (state == "expired") r.state = GrantState::expired;
         else if (state == "admin_approval_required") r.state = GrantState::admin_approval_required;
+        else if (state == "permission_denied") r.state = GrantState::permission_denied;
         else throw VaultError(VaultError::Kind::malformed, "the stored record has an unknown state");
         if (auto it = o.find("refresh_token"); it != o.end() && it->value().is_string()) {
             r.refresh_token = SecretString(std::string_view(it->value().as_string()));
@@ -93,6 +95,9 @@ AccountStore::LoadResult AccountStore::load_grant(std::string_view account) cons
         r.access_expires_at_ms = num(o, "access_expires_at_ms");
         r.refresh_after_ms = num(o, "refresh_after_ms");
         r.scopes = str(o, "scopes");
+        if (auto it = o.find("extra_scopes"); it != o.end() && it->value().is_array())
+            for (const auto& e : it->value().as_array())
+                if (e.is_string()) r.extra_scopes.emplace_back(e.as_string());
         r.connected_at_ms = num(o, "connected_at_ms");
         r.refresh_lease_until_ms = num(o, "refresh_lease_until_ms");
         r.refresh_lease_owner = str(o, "refresh_lease_owner");
@@ -110,6 +115,7 @@ AccountStore::LoadResult AccountStore::load_grant(std::string_view account) cons
         r.message = str(o, "message");
         r.error_code = str(o, "error_code");
         r.admin_consent_url = str(o, "admin_consent_url");
+        r.claims = str(o, "claims");
         r.since_ms = num(o, "since_ms");
         wipe_strings(v);
         result.grant = StoredGrant{std::move(r), blob->version};
@@ -130,6 +136,7 @@ std::optional<uint64_t> AccountStore::save_grant(std::string_view account, const
             if (r.refresh_after_ms) o["refresh_after_ms"] = r.refresh_after_ms;
         }
         o["scopes"] = r.scopes;
+        if (!r.extra_scopes.empty()) o["extra_scopes"] = json::value_from(r.extra_scopes);
         o["connected_at_ms"] = r.connected_at_ms;
         o["last_refresh_ms"] = r.last_refresh_ms;
         if (r.refresh_lease_until_ms) {
@@ -145,6 +152,7 @@ std::optional<uint64_t> AccountStore::save_grant(std::string_view account, const
         o["error_code"] = r.error_code;
         o["since_ms"] = r.since_ms;
         if (!r.admin_consent_url.empty()) o["admin_consent_url"] = r.admin_consent_url;
+        if (!r.claims.empty()) o["claims"] = r.claims;
     }
     o["email"] = r.email;
     o["display_name"] = r.display_name;

@@ -22,7 +22,9 @@
 
 namespace outlook {
 
-enum class GrantState { connected, expired, admin_approval_required };
+// permission_denied: Microsoft withdrew Mail.Send or User.Read (an administrator removed or
+// restricted the permission); like expired, it keeps no token and ends with a reconnect.
+enum class GrantState { connected, expired, admin_approval_required, permission_denied };
 
 struct OperatorError {
     std::string code;     // e.g. AADSTS7000222
@@ -37,7 +39,8 @@ struct GrantRecord {
     SecretString access_token;
     int64_t access_expires_at_ms = 0;
     int64_t refresh_after_ms = 0;  // proactive refresh point (refresh_in), 0 = none
-    std::string scopes;            // as granted, normalised, space-separated
+    std::string scopes;            // the requested permissions granted, space-separated
+    std::vector<std::string> extra_scopes;  // also consented for this app, never used by it
     int64_t connected_at_ms = 0;
     int64_t last_refresh_ms = 0;
     std::optional<OperatorError> operator_error;  // tokens kept; status shows configuration_error
@@ -50,11 +53,12 @@ struct GrantRecord {
     std::string user_id;
     std::string tenant_id;
     std::string cloud;
-    // expired / admin_approval_required
+    // expired / admin_approval_required / permission_denied
     std::string reason;  // ep.status/1 reason code
     std::string message; // for the user
     std::string error_code;  // e.g. AADSTS700082
     std::string admin_consent_url;
+    std::string claims;  // a claims challenge (CAE) the next sign-in must satisfy, JSON
     int64_t since_ms = 0;
 };
 

@@ -88,6 +88,12 @@ std::string ConnectFlow::begin(std::string_view account, std::string_view reques
     if (!prompt.empty() && prompt != "login" && prompt != "consent" && prompt != "select_account")
         throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "prompt must be login, consent or select_account", "prompt");
 
+    // A connection ended by a claims challenge (CAE): this sign-in must satisfy it.
+    std::string claims;
+    if (AccountStore::LoadResult current = store_.load_grant(account);
+        current.grant && current.grant->record.state == GrantState::expired)
+        claims = current.grant->record.claims;
+
     Pkce pkce = make_pkce();
     std::string state = random_urlsafe(32);
     int64_t now = host_.now_unix_ms();
@@ -99,7 +105,7 @@ std::string ConnectFlow::begin(std::string_view account, std::string_view reques
         if (pending.flows.size() > kMaxPendingFlows) pending.flows.erase(pending.flows.begin());
         if (store_.save_pending(account, pending)) {
             json::object out{{"action", "redirect"},
-                             {"authorization_url", authorization_url(config_, state, pkce.challenge, login_hint, prompt)},
+                             {"authorization_url", authorization_url(config_, state, pkce.challenge, login_hint, prompt, claims)},
                              {"expires_at_ms", now + config_.pending_connect_ttl_ms}};
             return json::serialize(out);
         }
@@ -210,8 +216,13 @@ std::string ConnectFlow::redirect_error(std::string_view account, const std::map
     int aad = aadsts_code(description);
     std::string code = aad ? "AADSTS" + std::to_string(aad) : error;
     std::string ms = quoted(description);
+    std::string ms_text = without_aadsts_prefix(ms);  // where the message names the code already
 
     if (error == "access_denied" && param(params, "error_subcode") == "cancel")
+        return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
+    // Some tenants report a user's Cancel as consent_required without any AADSTS code (PROTOCOL.md §9);
+    // an administrator's approval is only required when Microsoft names it (65001, 9009x).
+    if (error == "consent_required" && aad == 0)
         return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
     if (aad == 65004)
         return result(account, "declined",
@@ -236,17 +247,17 @@ std::string ConnectFlow::redirect_error(std::string_view account, const std::map
     if (one_of(aad, {700016, 50011, 50194, 90002, 7000218, 50147, 501491}) || error == "unauthorized_client" ||
         error == "invalid_client" || error == "unsupported_response_type" || error == "invalid_request" ||
         error == "invalid_resource") {
-        log_(EP_LOG_ERROR, "sign-in refused for a configuration problem: " + code + ": " + ms);
+        log_(EP_LOG_ERROR, "sign-in refused for a configuration problem: " + code + ": " + ms_text);
         return result(account, "configuration_error",
                       "This integration is not configured correctly. Your administrator has been told; try again later.",
-                      code, "Microsoft refused the sign-in request (" + code + ": " + ms + "). Check client_id, authority and redirect_uri.");
+                      code, "Microsoft refused the sign-in request (" + code + ": " + ms_text + "). Check client_id, authority and redirect_uri.");
     }
     if (error == "server_error" || error == "temporarily_unavailable")
         return result(account, "temporarily_unavailable",
                       "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.", code);
     if (error == "access_denied")
         return result(account, "declined", "Microsoft reports that access was denied (" + ms + "). Nothing was stored.", code);
-    return result(account, "failed", "The sign-in failed at Microsoft (" + code + (ms.empty() ? "" : ": " + ms) + ").", code);
+    return result(account, "failed", "The sign-in failed at Microsoft (" + code + (ms_text.empty() ? "" : ": " + ms_text) + ").", code);
 }
 
 std::string ConnectFlow::redeem(std::string_view account, std::string_view code, const SecretString& verifier,
@@ -296,11 +307,17 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
                       "Microsoft did not grant lasting access (offline_access), so the connection could not be kept. "
                       "Connect again and accept all permissions.",
                       "no_refresh_token");
-    if (std::string problem = check_granted_scopes(s.scope); !problem.empty()) {
+    // The same rule as on refresh: User.Read and Mail.Send must be granted; extras are reported.
+    GrantedScopes granted = read_granted_scopes(s.scope, true);
+    if (!granted.missing.empty()) {
+        std::string problem = "Microsoft did not grant " + join(granted.missing, ", ");
         log_(EP_LOG_WARN, "refused a token for account " + std::string(account) + ": " + problem);
-        return result(account, "failed", problem + ". Nothing was stored; connect again and accept the permissions.",
+        return result(account, "failed",
+                      problem + ". Nothing was stored; connect again and accept the permissions, or ask your IT "
+                                "administrator whether your organisation allows them.",
                       "unexpected_scopes");
     }
+    if (!granted.extras.empty()) log_(EP_LOG_WARN, "account " + std::string(account) + ": " + least_privilege_notice(granted.extras));
 
     HttpRequest me;
     me.url = config_.graph_base + "/me?$select=id,displayName,mail,userPrincipalName";
@@ -318,7 +335,12 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
                       "Your Microsoft profile could not be read (" + why + "). Nothing was stored; connect again.",
                       "profile_unavailable");
     }
-    Profile profile = parse_profile(me_response.body.view());
+    Profile profile;
+    try {
+        profile = parse_profile(me_response.body.view());
+    } catch (const Error& e) {
+        return result(account, "failed", std::string(e.what()) + ". Nothing was stored; connect again.", "profile_unavailable");
+    }
 
     int64_t now = host_.now_unix_ms();
     GrantRecord r;
@@ -327,7 +349,8 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
     r.access_token = SecretString(s.access_token.view());
     r.access_expires_at_ms = now + s.expires_in_s * 1000;
     r.refresh_after_ms = s.refresh_in_s > 0 ? now + s.refresh_in_s * 1000 : 0;
-    r.scopes = normalise_scopes(s.scope);
+    r.scopes = granted.scopes;
+    r.extra_scopes = granted.extras;
     r.connected_at_ms = now;
     r.last_refresh_ms = now;
     r.email = profile.email();
@@ -344,7 +367,11 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
     if (!saved) throw Error(EP_ERR_STORAGE, "storage", "could not store the new connection (the store kept changing)");
     tokens_.remember(std::string(account), s.access_token, r.access_expires_at_ms, r.refresh_after_ms);
     log_(EP_LOG_INFO, "account " + std::string(account) + " connected");
-    return result(account, "connected", "Connected as " + r.email + ".");
+    std::string message = "Connected as " + r.email + ".";
+    if (!r.extra_scopes.empty())
+        message += " Microsoft also lists permissions this app does not use (" + join(r.extra_scopes, ", ") +
+                   "), granted earlier or by your organisation; this app only sends mail and reads your name and address.";
+    return result(account, "connected", message);
 }
 
 }  // namespace outlook

@@ -254,6 +254,8 @@ void check_request_size(const Message& m, std::size_t body_size) {
 // Graph's error documents are a few hundred bytes; anything far larger is not one.
 constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
 constexpr std::size_t kMaxQuotedGraphText = 300;
+// A claims request is a small JSON object; anything far larger is not one.
+constexpr std::size_t kMaxClaimsBytes = 8 * 1024;
 
 bool is_any_of(std::string_view code, std::initializer_list<std::string_view> codes) {
     return std::any_of(codes.begin(), codes.end(), [&](std::string_view c) { return iequals(code, c); });
@@ -302,11 +304,9 @@ SendClassification rejected(std::string code, std::string user_message) {
 
 // A 4xx other than 401/408/429: Graph refused this message; the code says why.
 SendClassification classify_refusal(int http_status, std::string code, const std::optional<GraphError>& error) {
+    // Not the message's fault: the connection lost its permission to send (PROTOCOL.md §9).
     if (is_any_of(code, {"ErrorAccessDenied", "accessDenied"}))
-        return rejected(std::move(code),
-                        "Microsoft blocked sending from this mailbox through this app: your organisation's policy or the "
-                        "mailbox settings do not allow it. Ask your IT admin to allow this app to send mail for you, then "
-                        "reconnect Outlook.");
+        return {SendOutcome::auth_expired, std::move(code), std::string(kPermissionDeniedMessage), false, true};
     if (is_any_of(code, {"ErrorSendAsDenied"}))
         return rejected(std::move(code),
                         "Microsoft refused to send as that sender address from this mailbox. Ask your IT admin to check "
@@ -334,6 +334,66 @@ SendClassification classify_refusal(int http_status, std::string code, const std
     if (error && !error->message.empty()) message += ": " + displayable(error->message, kMaxQuotedGraphText);
     message += ". Sending it again unchanged will not help; if this keeps happening, contact support with this code.";
     return rejected(std::move(code), std::move(message));
+}
+
+// ---- WWW-Authenticate --------------------------------------------------------------------
+
+struct AuthParam {
+    std::string scheme;  // lower-case, of the challenge the parameter belongs to
+    std::string name;    // lower-case
+    std::string value;
+};
+
+// The auth-params of every challenge in a WWW-Authenticate value (RFC 9110 §11.6.1): Graph may
+// send a PoP challenge before the Bearer one, all in one comma-separated list. A word not
+// followed by '=' starts a new challenge. Written here: neither Beast nor Boost.URL reads these.
+std::vector<AuthParam> auth_params(std::string_view s) {
+    std::vector<AuthParam> out;
+    std::string scheme;
+    std::size_t i = 0;
+    auto skip = [&](std::string_view chars) {
+        while (i < s.size() && chars.find(s[i]) != std::string_view::npos) ++i;
+    };
+    while (i < s.size()) {
+        skip(" \t,");
+        const std::size_t word_start = i;
+        while (i < s.size() && s[i] != '=' && s[i] != ',' && s[i] != ' ' && s[i] != '\t') ++i;
+        std::string word = ascii_lower(s.substr(word_start, i - word_start));
+        skip(" \t");
+        if (i >= s.size() || s[i] != '=') {
+            if (!word.empty()) scheme = std::move(word);
+            continue;
+        }
+        ++i;
+        skip(" \t");
+        std::string value;
+        if (i < s.size() && s[i] == '"') {
+            for (++i; i < s.size() && s[i] != '"'; ++i) {
+                if (s[i] == '\\' && i + 1 < s.size()) ++i;
+                value.push_back(s[i]);
+            }
+            ++i;
+        } else {
+            while (i < s.size() && s[i] != ',' && s[i] != ' ' && s[i] != '\t') value.push_back(s[i++]);
+        }
+        if (!word.empty()) out.push_back({scheme, std::move(word), std::move(value)});
+    }
+    return out;
+}
+
+// The claims are base64 (Graph pads them) or base64url; only a JSON object is a claims request.
+std::string decode_claims(std::string_view encoded) {
+    std::optional<std::string> text = ep::message::base64_decode(encoded);
+    if (!text) {
+        std::string unpadded(encoded.substr(0, encoded.find_last_not_of('=') + 1));
+        for (char& c : unpadded) c = c == '-' ? '+' : c == '_' ? '/' : c;
+        while (unpadded.size() % 4 != 0) unpadded.push_back('=');
+        text = ep::message::base64_decode(unpadded);
+    }
+    if (!text || text->size() > kMaxClaimsBytes) return {};
+    boost::system::error_code ec;
+    json::value v = json::parse(*text, ec);
+    return !ec && v.is_object() ? json::serialize(v) : std::string();
 }
 
 // ---- Retry-After -------------------------------------------------------------------------
@@ -388,14 +448,10 @@ std::string_view trim_ows(std::string_view s) {
     throw Error(EP_ERR_INTERNAL, "bad_profile", "Microsoft's profile answer (/me) " + what);
 }
 
-std::string profile_string(const json::object& o, std::string_view key, bool required) {
+std::string profile_string(const json::object& o, std::string_view key) {
     auto it = o.find(key);
-    if (it == o.end() || it->value().is_null()) {
-        if (required) bad_profile("has no \"" + std::string(key) + "\"");
-        return {};
-    }
+    if (it == o.end() || it->value().is_null()) return {};
     if (!it->value().is_string()) bad_profile("has a \"" + std::string(key) + "\" that is not a string");
-    if (required && it->value().as_string().empty()) bad_profile("has an empty \"" + std::string(key) + "\"");
     return std::string(it->value().as_string());
 }
 
@@ -464,7 +520,7 @@ const char* to_string(SendOutcome outcome) noexcept {
     return "unknown";
 }
 
-SendClassification classify_send_response(int http_status, std::string_view body) {
+SendClassification classify_send_response(int http_status, std::string_view body, bool has_retry_after) {
     if (http_status == 202) return {SendOutcome::sent, "", "Sent."};
 
     const std::optional<GraphError> error = parse_graph_error(body);
@@ -472,6 +528,11 @@ SendClassification classify_send_response(int http_status, std::string_view body
     if (code.find_first_not_of(' ') == std::string::npos) code = "http_" + std::to_string(http_status);
     const std::string status_text = "HTTP " + std::to_string(http_status);
 
+    const bool throttling_code = is_any_of(code, {"TooManyRequests", "ApplicationThrottled", "MailboxConcurrency",
+                                                  "activityLimitReached"});
+    if (http_status == 503 && has_retry_after && throttling_code)
+        return {SendOutcome::throttled, std::move(code),
+                "Outlook is limiting how fast this account can send; the message was not sent. It is sent again later."};
     if (http_status >= 500 && http_status <= 599)
         return {SendOutcome::indeterminate, std::move(code),
                 "Microsoft had a problem (" + status_text + ") and the message may or may not have been sent. "
@@ -480,8 +541,7 @@ SendClassification classify_send_response(int http_status, std::string_view body
         return {SendOutcome::auth_expired, std::move(code),
                 "Microsoft no longer accepts this Outlook connection. Reconnect your Outlook account, then send again.",
                 true};
-    if (http_status == 429 || (http_status >= 400 && http_status <= 499 &&
-                                is_any_of(code, {"TooManyRequests", "ApplicationThrottled", "MailboxConcurrency"})))
+    if (http_status == 429 || (http_status >= 400 && http_status <= 499 && throttling_code))
         return {SendOutcome::throttled, std::move(code),
                 "Outlook is limiting how fast this account can send. Wait a few minutes, then send again."};
     // RFC 9110 §15.5.9: the server gave up waiting for the request, so it did not act on it.
@@ -492,6 +552,16 @@ SendClassification classify_send_response(int http_status, std::string_view body
     return {SendOutcome::indeterminate, "unexpected_response",
             "Microsoft gave an unexpected answer (" + status_text + "), so the message may or may not have been sent. "
             "Check Sent Items in Outlook before sending it again."};
+}
+
+BearerChallenge parse_bearer_challenge(std::string_view header) {
+    BearerChallenge c;
+    for (const AuthParam& p : auth_params(header)) {
+        if (p.scheme != "bearer") continue;
+        if (p.name == "error" && c.error.empty()) c.error = displayable(p.value, 100);
+        if (p.name == "claims" && c.claims.empty()) c.claims = decode_claims(p.value);
+    }
+    return c;
 }
 
 std::optional<std::int64_t> parse_retry_after_ms(std::string_view header_value, std::int64_t now_unix_ms) {
@@ -512,10 +582,11 @@ Profile parse_profile(std::string_view body) {
     if (!root.is_object()) bad_profile("is not a JSON object");
     const json::object& o = root.as_object();
     Profile p;
-    p.id = profile_string(o, "id", true);
-    p.user_principal_name = profile_string(o, "userPrincipalName", true);
-    p.mail = profile_string(o, "mail", false);
-    p.display_name = profile_string(o, "displayName", false);
+    p.id = profile_string(o, "id");
+    p.user_principal_name = profile_string(o, "userPrincipalName");
+    p.mail = profile_string(o, "mail");
+    p.display_name = profile_string(o, "displayName");
+    if (p.email().empty()) bad_profile("has neither \"id\", \"mail\" nor \"userPrincipalName\"");
     return p;
 }
 

@@ -73,12 +73,35 @@ struct SendClassification {
     std::string code;          // Graph's error code, else "http_<status>" or "unexpected_response"
     std::string user_message;  // plain words for the person sending, saying what to do
     bool retry_with_fresh_token = false;  // any 401: refresh once, retry once
+    // 403 ErrorAccessDenied: the permission to send was removed or restricted by the
+    // organisation; the connection is in the product page's "Permission denied" state.
+    bool permission_denied = false;
 };
 
 // Maps the HTTP status and body of POST /me/sendMail to an outcome. The status decides the
-// class (5xx is indeterminate whatever the code says); within 4xx the Graph code picks the
-// explanation. Graph text quoted in user_message is capped and stripped of control characters.
-SendClassification classify_send_response(int http_status, std::string_view body);
+// class; within 4xx the Graph code picks the explanation. A 5xx is indeterminate (a 503 or
+// 504 does not prove the mail was not delivered, Microsoft Q&A 2286986) except one answer
+// that proves it was not processed: 503 with Retry-After whose Graph code is a throttling
+// code — throttled requests fail before they are processed (Graph's throttling guidance).
+// Graph text quoted in user_message is capped and stripped of control characters.
+SendClassification classify_send_response(int http_status, std::string_view body, bool has_retry_after = false);
+
+// For the user, when Microsoft withdrew the permission to send (403 ErrorAccessDenied, or a
+// refreshed token without Mail.Send): the product page's "Permission denied" state.
+inline constexpr std::string_view kPermissionDeniedMessage =
+    "Microsoft denied this app permission to send mail from your mailbox: your organisation's IT administrator may "
+    "have removed or restricted it. Contact your IT administrator (this app needs the delegated permissions User.Read, "
+    "Mail.Send and offline_access), then connect again. Nudges are kept until then.";
+
+// A 401's `WWW-Authenticate: Bearer ...` challenge. Continuous access evaluation answers a
+// revoked session with error="insufficient_claims" and claims="<base64 JSON>" (PROTOCOL.md §9):
+// only an interactive sign-in that carries those claims satisfies it, a refresh does not.
+struct BearerChallenge {
+    std::string error;   // e.g. insufficient_claims, invalid_token; empty when absent
+    std::string claims;  // the decoded JSON object; empty when absent or not a JSON object
+    bool claims_challenge() const { return error == "insufficient_claims"; }
+};
+BearerChallenge parse_bearer_challenge(std::string_view www_authenticate);
 
 // Longest wait honoured from Retry-After; anything later is capped to this.
 inline constexpr std::int64_t kMaxRetryAfterMs = 24LL * 60 * 60 * 1000;
@@ -98,12 +121,15 @@ struct Profile {
     std::string mail;  // empty when Graph says null (personal accounts, no Exchange mailbox)
     std::string user_principal_name;
 
-    // The address to show: mail, else the UPN (a personal account's SMTP address).
-    std::string email() const { return mail.empty() ? user_principal_name : mail; }
+    // The address to show: mail, else the UPN (a personal account's SMTP address), else the id.
+    std::string email() const {
+        return !mail.empty() ? mail : !user_principal_name.empty() ? user_principal_name : id;
+    }
 };
 
-// Throws ep::sdk::Error(EP_ERR_INTERNAL, "bad_profile") when the body is not a JSON object
-// with string id and userPrincipalName (mail and displayName may be null or absent).
+// Throws ep::sdk::Error(EP_ERR_INTERNAL, "bad_profile") when the body is not a JSON object,
+// a field is there but not a string, or none of id, mail, userPrincipalName is there. Any
+// one of them may be null or absent: they are shown, never needed to send.
 Profile parse_profile(std::string_view body);
 
 }  // namespace outlook

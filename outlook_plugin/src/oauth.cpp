@@ -9,6 +9,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
+#include <boost/url/pct_string_view.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 #include <boost/url/url_view.hpp>
 
@@ -68,24 +69,17 @@ int64_t seconds(const json::object& o, std::string_view key) {
     return static_cast<int64_t>(std::min(value, static_cast<double>(kMaxLifetimeSeconds)));
 }
 
-// Short scope name of a granted scope: "https://graph.microsoft.com/Mail.Send" -> "mail.send".
-std::string short_scope(std::string_view s) {
-    std::string scope = ascii_lower(s);  // scopes compare case-insensitively, the resource prefix too
-    if (auto slash = scope.rfind('/'); slash != std::string::npos && scope.starts_with("https://")) scope.erase(0, slash + 1);
-    return scope;
+// A granted scope without its resource: "https://graph.microsoft.com/Mail.Send" -> "Mail.Send".
+std::string_view short_scope(std::string_view s) {
+    if (s.size() > 8 && iequals(s.substr(0, 8), "https://"))
+        if (auto slash = s.rfind('/'); slash != std::string_view::npos) s.remove_prefix(slash + 1);
+    return s;
 }
 
-std::vector<std::string> split_scopes(std::string_view granted) {
-    std::vector<std::string> out;
-    std::size_t i = 0;
-    while (i < granted.size()) {
-        while (i < granted.size() && (granted[i] == ' ' || granted[i] == '+')) ++i;
-        std::size_t j = i;
-        while (j < granted.size() && granted[j] != ' ' && granted[j] != '+') ++j;
-        if (j > i) out.push_back(short_scope(granted.substr(i, j - i)));
-        i = j;
-    }
-    return out;
+// Shown to people and written into status documents: valid UTF-8 without control characters.
+bool printable(std::string_view s) {
+    return ep::sdk::is_valid_utf8(s) &&
+           std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7F; });
 }
 
 std::string domain_of(std::string_view login_hint) {
@@ -109,7 +103,7 @@ Pkce make_pkce() {
 std::string pkce_challenge(std::string_view verifier) { return base64url_encode(sha256(verifier)); }
 
 std::string authorization_url(const OutlookConfig& c, std::string_view state, std::string_view challenge,
-                              std::string_view login_hint, std::string_view prompt) {
+                              std::string_view login_hint, std::string_view prompt, std::string_view claims) {
     std::string url = c.authorize_endpoint();
     url += "?client_id=" + pct(c.client_id);
     url += "&response_type=code";
@@ -121,6 +115,7 @@ std::string authorization_url(const OutlookConfig& c, std::string_view state, st
     url += "&code_challenge_method=S256";
     if (!login_hint.empty()) url += "&login_hint=" + pct(login_hint);
     if (!prompt.empty()) url += "&prompt=" + pct(prompt);
+    if (!claims.empty()) url += "&claims=" + pct(claims);
     return url;
 }
 
@@ -165,7 +160,10 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
     if (forms != 1) throw invalid("callback", "must have exactly one of callback_url, query or params");
 
     std::map<std::string, std::string> params;
-    auto add_query = [&](std::string_view query, const std::string& field) {
+    auto add_query = [&](std::string_view query_view, const std::string& field) {
+        // Parsed from a copy: Boost.URL 1.81 finds the end of the last value by scanning for a
+        // delimiter, past the end of the view, so "state=X#..." would give state "X#".
+        const std::string query(query_view);
         auto parsed = boost::urls::parse_query(query);
         if (!parsed) throw invalid(field, "is not a valid query string");
         for (auto p : parsed.value()) {
@@ -179,12 +177,15 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         auto url = boost::urls::parse_uri_reference(std::string_view(it->value().as_string()));
         if (!url) throw invalid("callback_url", "is not a valid URL");
         add_query(url->encoded_query(), "callback_url");
-        // response_mode=fragment would put the answer after '#'; accept it too.
+        // Microsoft's redirects may end in a bare '#' (PROTOCOL.md §9); response_mode=fragment
+        // would put the answer after it, so parameters there are read too.
         if (url->has_fragment() && url->encoded_fragment().find('=') != std::string_view::npos)
             add_query(url->encoded_fragment(), "callback_url");
     } else if (auto q = o.find("query"); q != o.end()) {
         if (!q->value().is_string()) throw invalid("query", "must be a string");
+        // A query copied with its URL's fragment (a trailing '#'): the fragment is not part of it.
         std::string_view query = q->value().as_string();
+        query = query.substr(0, query.find('#'));
         if (query.starts_with('?')) query.remove_prefix(1);
         add_query(query, "query");
     } else {
@@ -236,7 +237,7 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
             s.refresh_token = SecretString(str(o, "refresh_token"));
             s.expires_in_s = seconds(o, "expires_in");
             s.refresh_in_s = seconds(o, "refresh_in");
-            s.scope = str(o, "scope");
+            if (auto it = o.find("scope"); it != o.end() && it->value().is_string()) s.scope = std::string(it->value().as_string());
             if (std::string info = str(o, "client_info"); !info.empty()) {
                 try {
                     json::value ci = json::parse(base64url_decode(info));
@@ -273,31 +274,66 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
     return r;
 }
 
-std::string normalise_scopes(std::string_view granted) {
-    auto scopes = split_scopes(granted);
-    std::sort(scopes.begin(), scopes.end());
-    scopes.erase(std::unique(scopes.begin(), scopes.end()), scopes.end());
+std::string join(const std::vector<std::string>& words, std::string_view separator) {
     std::string out;
-    for (const auto& s : scopes) {
-        std::string pretty = s == "mail.send" ? "Mail.Send" : s == "user.read" ? "User.Read" : s;
-        out += (out.empty() ? "" : " ") + pretty;
+    for (const auto& w : words) {
+        if (!out.empty()) out += separator;
+        out += w;
     }
     return out;
 }
 
-std::string check_granted_scopes(std::string_view granted) {
-    static const std::set<std::string> allowed = {"offline_access", "user.read", "mail.send", "openid", "profile", "email"};
-    auto scopes = split_scopes(granted);
-    std::set<std::string> have(scopes.begin(), scopes.end());
-    std::string missing;
-    for (const char* need : {"mail.send", "user.read"})
-        if (!have.count(need)) missing += (missing.empty() ? "" : ", ") + std::string(need == std::string("mail.send") ? "Mail.Send" : "User.Read");
-    if (!missing.empty()) return "Microsoft did not grant " + missing;
-    std::string extra;
-    for (const auto& s : have)
-        if (!allowed.count(s)) extra += (extra.empty() ? "" : ", ") + s;
-    if (!extra.empty()) return "Microsoft granted permissions this app never asked for (" + extra + ")";
-    return {};
+GrantedScopes read_granted_scopes(const std::optional<std::string>& scope, bool has_refresh_token) {
+    GrantedScopes g;
+    bool user_read = !scope, mail_send = !scope;
+    if (scope) {
+        // Form-encoded ("User.Read+Mail.Send", "https%3A%2F%2Fgraph.microsoft.com%2FMail.Send")
+        // or plain; a plain scope list decodes to itself.
+        auto encoded = boost::urls::make_pct_string_view(*scope);
+        std::string text = encoded ? encoded->decode({true}) : *scope;
+        std::set<std::string> seen;  // lower-case, so each extra is listed once
+        std::size_t i = 0;
+        while (i < text.size()) {
+            std::size_t end = std::min(text.find(' ', i), text.size());
+            std::string_view name = short_scope(std::string_view(text).substr(i, end - i));
+            i = end + 1;
+            if (name.empty()) continue;
+            std::string lower = ascii_lower(name);
+            if (lower == "user.read") user_read = true;
+            else if (lower == "mail.send") mail_send = true;
+            // The sign-in scopes give no access to data beyond User.Read's; offline_access is asked for.
+            else if (lower != "openid" && lower != "profile" && lower != "email" && lower != "offline_access" &&
+                     seen.insert(lower).second && printable(name))
+                g.extras.emplace_back(name);
+        }
+        std::sort(g.extras.begin(), g.extras.end(),
+                  [](const std::string& a, const std::string& b) { return ascii_lower(a) < ascii_lower(b); });
+    }
+    if (!user_read) g.missing.emplace_back("User.Read");
+    if (!mail_send) g.missing.emplace_back("Mail.Send");
+    std::vector<std::string> granted;
+    if (mail_send) granted.emplace_back("Mail.Send");
+    if (user_read) granted.emplace_back("User.Read");
+    if (has_refresh_token) granted.emplace_back("offline_access");
+    g.scopes = join(granted, " ");
+    return g;
+}
+
+std::string least_privilege_notice(const std::vector<std::string>& extras) {
+    return "Microsoft's token also carries permissions this app never asked for and never uses (" + join(extras, ", ") +
+           "): consented earlier for this application or granted by an administrator. Least privilege: an "
+           "administrator can remove them in Microsoft Entra admin center > Enterprise applications > this app > "
+           "Permissions.";
+}
+
+std::string without_aadsts_prefix(std::string_view d) {
+    if (!d.starts_with("AADSTS")) return std::string(d);
+    std::size_t i = 6;
+    while (i < d.size() && std::isdigit(static_cast<unsigned char>(d[i]))) ++i;
+    if (i == 6 || i >= d.size() || d[i] != ':') return std::string(d);
+    ++i;
+    while (i < d.size() && d[i] == ' ') ++i;
+    return std::string(d.substr(i));
 }
 
 GrantFailure classify_token_failure(const TokenResponse& r) {
@@ -363,7 +399,7 @@ GrantFailure classify_token_failure(const TokenResponse& r) {
             break;
     }
     if (e.error == "invalid_client" || e.error == "unauthorized_client")
-        return operator_error("Microsoft refused the app's credentials (" + code + ": " + e.description + ").");
+        return operator_error("Microsoft refused the app's credentials (" + code + ": " + without_aadsts_prefix(e.description) + ").");
     if (e.error == "invalid_grant") {
         if (e.suberror == "consent_required")
             return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again.");
@@ -375,7 +411,7 @@ GrantFailure classify_token_failure(const TokenResponse& r) {
     }
     if (e.error == "interaction_required" || e.error == "consent_required")
         return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.");
-    return operator_error("Microsoft refused the token request (" + code + ": " + e.description + ").");
+    return operator_error("Microsoft refused the token request (" + code + ": " + without_aadsts_prefix(e.description) + ").");
 }
 
 }  // namespace outlook

@@ -24,8 +24,9 @@ std::string pkce_challenge(std::string_view verifier);
 
 // The sign-in URL: response_type=code, response_mode=query, the exact redirect URI,
 // scopes "offline_access User.Read Mail.Send" (qualified in national clouds), PKCE S256.
+// `claims` (may be empty) is the JSON of a claims challenge (CAE) the sign-in must satisfy.
 std::string authorization_url(const OutlookConfig& config, std::string_view state, std::string_view challenge,
-                              std::string_view login_hint, std::string_view prompt);
+                              std::string_view login_hint, std::string_view prompt, std::string_view claims = {});
 
 // The URL an IT administrator opens to approve the app for the whole organisation.
 // `tenant` must be a tenant id or domain ("organizations" when unknown; never "common").
@@ -48,7 +49,7 @@ struct TokenSuccess {
     SecretString refresh_token;  // empty when offline_access was not granted
     int64_t expires_in_s = 0;
     int64_t refresh_in_s = 0;  // 0 when absent
-    std::string scope;         // as returned
+    std::optional<std::string> scope;  // as returned; absent means what was requested
     std::string tenant_id;     // from client_info (utid) when present
     std::string user_object_id;  // from client_info (uid) when present
 };
@@ -77,12 +78,24 @@ TokenResponse parse_token_response(int http_status, std::string_view body);
 // The AADSTS number in an error description ("AADSTS50173: ..."), or 0.
 int aadsts_code(std::string_view description);
 
-// Granted scopes checked against what we asked for: must include User.Read and Mail.Send,
-// must include nothing beyond offline_access, User.Read, Mail.Send, openid, profile, email.
-// Returns an empty string when fine, else a description of the problem. Accepts short and
-// fully-qualified forms, case-insensitively.
-std::string check_granted_scopes(std::string_view granted);
-std::string normalise_scopes(std::string_view granted);  // "Mail.Send User.Read ..." sorted
+// What Microsoft granted, read against what this app needs. Scopes are additive
+// (PROTOCOL.md §9): a token also lists what was consented earlier or by an administrator, so
+// extras are reported, never refused. Short and fully-qualified names count alike, in any
+// case; an absent `scope` means what was requested; a URL-encoded one is decoded.
+struct GrantedScopes {
+    std::vector<std::string> missing;  // "User.Read" / "Mail.Send" when not granted
+    std::vector<std::string> extras;   // other permissions, short names as Microsoft wrote them, sorted
+    std::string scopes;                // the requested permissions granted: "Mail.Send User.Read offline_access"
+};
+// `offline_access` never appears in `scope`; a refresh token proves it.
+GrantedScopes read_granted_scopes(const std::optional<std::string>& scope, bool has_refresh_token);
+std::string join(const std::vector<std::string>& words, std::string_view separator);
+// Tells the operator that a token carries permissions this app never uses (least privilege).
+std::string least_privilege_notice(const std::vector<std::string>& extras);
+
+// An AAD description without its leading "AADSTSnnnnn: ", so that messages which already
+// name the code do not repeat it.
+std::string without_aadsts_prefix(std::string_view description);
 
 // How a failed token request (refresh or code redemption) should be handled.
 enum class GrantFailureKind {

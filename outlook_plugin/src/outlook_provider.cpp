@@ -102,11 +102,20 @@ json::object OutlookProvider::status_object(std::string_view account) const {
             s["tenant"] = r.tenant_id;
             s["cloud"] = r.cloud;
             s["scopes"] = scope_list(r.scopes);
+            // Consented for this app but never used by it: shown so the user and IT can see them.
+            if (!r.extra_scopes.empty()) s["extra_permissions"] = json::value_from(r.extra_scopes);
             s["connected_at"] = iso_time(r.connected_at_ms);
             s["last_refresh"] = iso_time(r.last_refresh_ms);
             break;
         case GrantState::expired:
             s["state"] = "expired";
+            s["reason"] = r.reason;
+            s["message"] = r.message;
+            s["code"] = r.error_code;
+            s["since"] = iso_time(r.since_ms);
+            break;
+        case GrantState::permission_denied:
+            s["state"] = "permission_denied";
             s["reason"] = r.reason;
             s["message"] = r.message;
             s["code"] = r.error_code;

@@ -185,7 +185,7 @@ void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
     request.headers = {"Authorization: Bearer " + std::string(t.token->view()), "Content-Type: application/json",
                        "client-request-id: " + job->client_request_id, "return-client-request-id: true"};
     request.shared_body = job->body;
-    request.wanted_headers = {"request-id", "retry-after"};
+    request.wanted_headers = {"request-id", "retry-after", "www-authenticate"};
     request.connect_timeout_ms = config_.connect_timeout_ms;
     request.timeout_ms = config_.request_timeout_ms;
     ++job->attempts;
@@ -214,20 +214,32 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
                                       "); it may have been sent. It will not be resent automatically.",
                                   -1, request_id));
 
-    SendClassification c = classify_send_response(r.status, r.body.view());
     auto retry_after = parse_retry_after_ms(r.header("retry-after"), host_.now_unix_ms());
+    SendClassification c = classify_send_response(r.status, r.body.view(), retry_after.has_value());
     switch (c.outcome) {
         case SendOutcome::sent:
             return finish(job, result(*job, "sent", "", "", -1, request_id));
-        case SendOutcome::auth_expired:
-            if (c.retry_with_fresh_token && !job->retried_after_401) {
+        case SendOutcome::auth_expired: {
+            if (c.permission_denied)
+                return end_connection(job, ConnectionEnd{GrantState::permission_denied, "access_denied", c.user_message, c.code, {}},
+                                      request_id);
+            BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
+            // A claims challenge (CAE) is not cured by a refresh (PROTOCOL.md §9): no retry for it.
+            if (c.retry_with_fresh_token && !job->retried_after_401 && !challenge.claims_challenge()) {
                 job->retried_after_401 = true;
                 return tokens_.acquire(job->account, job->token,
                                        [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
             }
-            return finish(job, result(*job, "auth_expired", c.code,
-                                      "Microsoft no longer accepts this connection; connect again. The message was not sent.",
-                                      -1, request_id));
+            // Refused again with a fresh token, or challenged: only signing in again helps, and
+            // until then nothing may retry (the host holds the message while not connected).
+            return end_connection(job,
+                                  ConnectionEnd{GrantState::expired, "signin_required",
+                                                "Microsoft requires you to sign in again (for example after a password "
+                                                "reset or a change of your organisation's security policy). Connect again.",
+                                                challenge.claims_challenge() ? "insufficient_claims" : c.code,
+                                                challenge.claims},
+                                  request_id);
+        }
         case SendOutcome::throttled: {
             int64_t wait = retry_after.value_or(backoff_ms(job->attempts));
             pause_mailbox(job->account, wait);  // throttling is per mailbox: its other messages wait too
@@ -244,6 +256,15 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
         case SendOutcome::transient:
             return finish(job, result(*job, "transient", c.code, c.user_message, -1, request_id));
     }
+}
+
+void SendEngine::end_connection(const JobPtr& job, ConnectionEnd end, const std::string& request_id) {
+    std::string message = end.message + " The message was not sent.";
+    std::string code = end.state == GrantState::permission_denied ? "permission_denied" : end.code;
+    tokens_.end_connection(job->account, job->token, std::move(end),
+                           [this, job, code, message, request_id] {
+                               finish(job, result(*job, "auth_expired", code, message, -1, request_id));
+                           });
 }
 
 void SendEngine::pause_mailbox(const std::string& account, int64_t delay_ms) {

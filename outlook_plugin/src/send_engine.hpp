@@ -58,6 +58,8 @@ private:
     void send_with_token(const JobPtr& job, TokenOutcome token);
     void on_response(const JobPtr& job, HttpResponse&& response);
     void pause_mailbox(const std::string& account, int64_t delay_ms);
+    // The connection is over until the user reconnects: record that, then finish as auth_expired.
+    void end_connection(const JobPtr& job, ConnectionEnd end, const std::string& request_id);
     // Takes an in-flight job out of its slot and queues it again (at the front) after a delay.
     void requeue_after(const JobPtr& job, int64_t delay_ms);
     bool stopping_requested();

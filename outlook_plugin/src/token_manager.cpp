@@ -118,9 +118,58 @@ TokenOutcome TokenManager::outcome_for_record(const GrantRecord& r) const {
     o.kind = TokenOutcome::Kind::expired;
     o.code = r.error_code.empty() ? r.reason : r.error_code;
     o.message = r.message;
+    if (r.state == GrantState::permission_denied) o.code = "permission_denied";
     if (r.state == GrantState::admin_approval_required && o.message.empty())
         o.message = "Your organisation's administrator must approve this app before it can send.";
     return o;
+}
+
+GrantRecord TokenManager::ended_record(const GrantRecord& from, const ConnectionEnd& end, int64_t now_ms) {
+    GrantRecord r;
+    r.state = end.state;
+    r.reason = end.reason;
+    r.message = end.message;
+    r.error_code = end.code;
+    r.claims = end.claims;
+    r.since_ms = now_ms;
+    r.email = from.email;
+    r.display_name = from.display_name;
+    r.user_id = from.user_id;
+    r.tenant_id = from.tenant_id;
+    r.cloud = from.cloud;
+    return r;
+}
+
+void TokenManager::end_connection(const std::string& account, const AccessToken& rejected, ConnectionEnd end,
+                                  std::function<void()> done) {
+    {
+        std::lock_guard lock(mutex_);
+        ++refreshes_in_flight_;
+    }
+    // Urgent: it finishes a send already under way.
+    work_.post_urgent([this, account, rejected, end = std::move(end), done = std::move(done)] {
+        try {
+            for (int attempt = 0; attempt < kMaxRefreshAttempts; ++attempt) {
+                AccountStore::LoadResult loaded = store_.load_grant(account);
+                // A reconnect, or another instance's refresh, since the token was refused: keep it.
+                if (!loaded.grant || loaded.grant->record.state != GrantState::connected ||
+                    (rejected && !(loaded.grant->record.access_token == *rejected)))
+                    break;
+                if (store_.save_grant(account, ended_record(loaded.grant->record, end, host_.now_unix_ms()),
+                                      loaded.grant->version)) {
+                    log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + end.code + " (" + end.reason + ")");
+                    break;
+                }
+            }
+        } catch (const std::exception& e) {
+            log_(EP_LOG_ERROR, "could not record that the connection of account " + account + " ended: " + e.what());
+        }
+        forget(account);
+        done();
+        std::lock_guard lock(mutex_);
+        --refreshes_in_flight_;
+        idle_.notify_all();
+    });
 }
 
 void TokenManager::start_refresh(const std::string& account, AccessToken replace, int attempt) {
@@ -208,7 +257,21 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
             r.operator_error.reset();
             r.refresh_lease_until_ms = 0;
             r.refresh_lease_owner.clear();
-            if (!s.scope.empty()) r.scopes = normalise_scopes(s.scope);
+            GrantedScopes granted = read_granted_scopes(s.scope, true);
+            if (!granted.missing.empty()) {
+                // An administrator removed the permission (PROTOCOL.md §9): "Permission denied".
+                ConnectionEnd end{GrantState::permission_denied, "permission_removed",
+                                  std::string(kPermissionDeniedMessage), "missing_" + join(granted.missing, "_"), {}};
+                if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts)
+                    return start_refresh(account, nullptr, attempt + 1);
+                log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " +
+                                      join(granted.missing, ", ") + " at Microsoft; the user must contact IT and reconnect");
+                return complete(account, failure(TokenOutcome::Kind::expired, "permission_denied", end.message), nullptr);
+            }
+            if (granted.extras != r.extra_scopes && !granted.extras.empty())
+                log_(EP_LOG_WARN, "account " + account + ": " + least_privilege_notice(granted.extras));
+            r.scopes = granted.scopes;
+            r.extra_scopes = granted.extras;
             auto saved = store_.save_grant(account, r, grant.version);
             if (saved) {
                 log_(EP_LOG_DEBUG, "refreshed the access token of account " + account);
@@ -249,17 +312,8 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
         if (current.grant && current.grant->version != grant.version && attempt < kMaxRefreshAttempts)
             return start_refresh(account, nullptr, attempt + 1);
         if (current.grant && current.grant->version == grant.version) {
-            GrantRecord expired;
-            expired.state = GrantState::expired;
-            expired.reason = verdict.reason;
-            expired.message = verdict.message;
-            expired.error_code = verdict.code;
-            expired.since_ms = now;
-            expired.email = grant.record.email;
-            expired.display_name = grant.record.display_name;
-            expired.user_id = grant.record.user_id;
-            expired.tenant_id = grant.record.tenant_id;
-            expired.cloud = grant.record.cloud;
+            GrantRecord expired =
+                ended_record(grant.record, ConnectionEnd{GrantState::expired, verdict.reason, verdict.message, verdict.code, {}}, now);
             if (!store_.save_grant(account, expired, grant.version) && attempt < kMaxRefreshAttempts)
                 return start_refresh(account, nullptr, attempt + 1);
         }

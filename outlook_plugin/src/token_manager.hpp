@@ -44,6 +44,15 @@ struct TokenOutcome {
     int64_t retry_after_ms = -1;
 };
 
+// How a connection Microsoft refused for good ends (see TokenManager::end_connection).
+struct ConnectionEnd {
+    GrantState state = GrantState::expired;  // expired or permission_denied
+    std::string reason;                      // ep.status/1 reason code
+    std::string message;                     // for the user
+    std::string code;                        // Microsoft's code
+    std::string claims;                      // a claims challenge the next sign-in must carry (JSON)
+};
+
 class TokenManager {
 public:
     using Callback = std::function<void(TokenOutcome)>;
@@ -57,6 +66,13 @@ public:
     // otherwise later on a worker thread. `rejected` (may be null) is a token Graph refused
     // with 401: it is never handed out again and forces a refresh.
     void acquire(const std::string& account, const AccessToken& rejected, Callback done);
+
+    // Graph refused `rejected` in a way no refresh cures (401 again after a refresh, a claims
+    // challenge, 403 ErrorAccessDenied): the stored connection leaves `connected` (its tokens
+    // are deleted) unless it changed since that token was stored, and `done` runs afterwards on
+    // a worker thread. Until the user reconnects nothing uses the grant, so nothing retries.
+    void end_connection(const std::string& account, const AccessToken& rejected, ConnectionEnd end,
+                        std::function<void()> done);
 
     // After a successful connect: cache the fresh token.
     void remember(const std::string& account, const SecretString& token, int64_t expires_at_ms, int64_t refresh_after_ms);
@@ -90,6 +106,8 @@ private:
     void touch(const std::string& account, Entry& e);  // under mutex_
     void evict_if_needed();                            // under mutex_
     TokenOutcome outcome_for_record(const GrantRecord& r) const;
+    // The record a connection leaves behind when it ends: identity kept, no token.
+    static GrantRecord ended_record(const GrantRecord& from, const ConnectionEnd& end, int64_t now_ms);
     static TokenOutcome failure(TokenOutcome::Kind kind, std::string code, std::string message);
     static TokenOutcome contention();
     static TokenOutcome shutting_down();
@@ -107,7 +125,7 @@ private:
     std::condition_variable idle_;
     std::unordered_map<std::string, Entry> entries_;
     std::list<std::string> lru_;  // front: most recently used; only entries holding a token
-    int refreshes_in_flight_ = 0;
+    int refreshes_in_flight_ = 0;  // refreshes and end_connection tasks: the destructor waits for both
     std::atomic<int64_t> refresh_requests_{0};
 };
 

@@ -1,9 +1,10 @@
 // fuzz_graph_error: what Microsoft Graph (or anything between us and it) answers to a send:
-// outlook::parse_graph_error, classify_send_response, parse_retry_after_ms and parse_profile.
+// outlook::parse_graph_error, classify_send_response, parse_retry_after_ms, parse_profile and
+// parse_bearer_challenge (a 401's WWW-Authenticate).
 //
 // Input layout: byte 0 picks the HTTP status (low 4 bits index kStatuses; '0'..'9' give the
 // first ten) and the clock for Retry-After (bits 4-5 index kNow); the rest is used as the
-// response body and, separately, as a Retry-After header value.
+// response body and, separately, as a Retry-After or WWW-Authenticate header value.
 //
 // The send outcome decides whether a message may be sent again, so besides "no crash" the
 // harness checks the parts of the contract that protect against duplicate or lost mail:
@@ -14,6 +15,8 @@
 #include <graph_mail.hpp>
 
 #include <email_provider/ep_sdk.hpp>
+
+#include <boost/json.hpp>
 
 #include <array>
 #include <string>
@@ -40,6 +43,12 @@ void check_classification(int status, std::string_view body) {
     const outlook::SendClassification c = outlook::classify_send_response(status, body);
     FUZZ_CHECK((c.outcome == SendOutcome::sent) == (status == 202), outlook::to_string(c.outcome));
     if (status >= 500 && status <= 599) FUZZ_CHECK(c.outcome == SendOutcome::indeterminate, c.code);
+    // With Retry-After, only a 503 with a throttling code may count as not processed.
+    const outlook::SendClassification with_retry_after = outlook::classify_send_response(status, body, true);
+    if (status >= 500 && status <= 599)
+        FUZZ_CHECK(with_retry_after.outcome == SendOutcome::indeterminate ||
+                       (status == 503 && with_retry_after.outcome == SendOutcome::throttled),
+                   with_retry_after.code);
     FUZZ_CHECK(c.retry_with_fresh_token == (status == 401), c.code);
     if (status == 401) FUZZ_CHECK(c.outcome == SendOutcome::auth_expired, c.code);
     if (status == 429) FUZZ_CHECK(c.outcome == SendOutcome::throttled, c.code);
@@ -58,10 +67,21 @@ void check_retry_after(std::string_view value, std::int64_t now_ms) {
                    value);
 }
 
+// A 401's WWW-Authenticate, as the same bytes: never throws; claims are a JSON object or nothing.
+void check_challenge(std::string_view header) {
+    const outlook::BearerChallenge c = outlook::parse_bearer_challenge(header);
+    FUZZ_CHECK(is_displayable(c.error), c.error);
+    if (!c.claims.empty()) {
+        boost::system::error_code ec;
+        const boost::json::value v = boost::json::parse(c.claims, ec);
+        FUZZ_CHECK(!ec && v.is_object(), c.claims);
+    }
+}
+
 void check_profile(std::string_view body) {
     try {
         const outlook::Profile p = outlook::parse_profile(body);
-        FUZZ_CHECK(!p.id.empty() && !p.user_principal_name.empty(), body);
+        // Any one of id, mail and userPrincipalName is enough to connect (issue 12).
         FUZZ_CHECK(!p.email().empty(), body);
     } catch (const ep::sdk::Error& e) {
         FUZZ_CHECK(e.code() == "bad_profile", e.code());
@@ -80,6 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     if (const auto e = outlook::parse_graph_error(body)) FUZZ_CHECK(!e->code.empty(), body);
     check_classification(status, body);
     check_retry_after(body, now_ms);
+    check_challenge(body);
     check_profile(body);
     return 0;
 }

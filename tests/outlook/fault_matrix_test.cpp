@@ -2,6 +2,7 @@
 // (or the network) can produce, checking the outcome class, the connection status afterwards,
 // that stored tokens survive every transient fault, that the stand-in never records more than
 // one message per send, and that nothing crashes. The matrix is printed at the end.
+#include "canned_server.hpp"
 #include "outlook_fixture.hpp"
 
 #include <netinet/in.h>
@@ -32,6 +33,12 @@ struct Fault {
     bool invalid_client = false;       // the app's secret is invalidated (connect and refresh)
     bool no_mailbox = false;           // the mailbox is disabled (send only)
     long request_timeout_ms = 3000;
+    // Shapes of real Microsoft traffic the stand-in cannot send (issue 12; sources in
+    // conformance_test.cpp), from a canned server in its place for the phase's endpoint.
+    ms_sandbox::Answer answer = ms_sandbox::Answer::accept;  // the user's answer at Microsoft (connect)
+    std::string callback_suffix;                // appended to the redirect back (connect), e.g. "#"
+    std::optional<CannedResponse> canned_send;  // sendMail's answer (send)
+    std::optional<std::string> canned_scope;    // /token answers the stand-in's real tokens with this `scope`
 };
 
 // What must come out of a cell.
@@ -123,6 +130,40 @@ std::vector<Case> cases() {
     add(fault("invalid client", [](Fault& f) { f.invalid_client = true; }), {"configuration_error", "not_connected"},
         {"transient", "configuration_error"}, na);
     add(fault("mailbox not enabled", [](Fault& f) { f.no_mailbox = true; }), na, na, {"rejected", "connected"});
+    // Issue 12: what real Microsoft sends. A CAE claims challenge ends the connection at once
+    // (a refresh does not cure it); a permission removed by an administrator is "Permission
+    // denied", not a rejected message; extra consented scopes are no reason to refuse; a
+    // redirect ending in '#' keeps its meaning.
+    add(fault("CAE claims challenge",
+              [](Fault& f) {
+                  f.canned_send = CannedResponse{
+                      401,
+                      {{"Content-Type", "application/json"},
+                       {"WWW-Authenticate",
+                        R"(Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", )"
+                        R"(error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMTcyNjI1ODEyMiJ9fX0=")"}},
+                      R"({"error":{"code":"InvalidAuthenticationToken","message":"Continuous access evaluation resulted in )"
+                      R"(challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp"}})"};
+              }),
+        na, na, {"auth_expired", "expired"});
+    add(rule_fault("permission removed", json::object{{"action", "access_denied"}}), na,
+        {"auth_expired", "permission_denied"}, {"auth_expired", "permission_denied"});
+    add(fault("extra consented scopes",
+              [](Fault& f) { f.canned_scope = "Calendars.Read Mail.Read Mail.Send User.Read email openid profile"; }),
+        {"connected", "connected"}, {"sent", "connected"}, na);
+    add(fault("'#' after a code", [](Fault& f) { f.callback_suffix = "#"; }), {"connected", "connected"}, na, na);
+    add(fault("'#' after a cancel",
+              [](Fault& f) {
+                  f.answer = ms_sandbox::Answer::cancel;
+                  f.callback_suffix = "#";
+              }),
+        {"cancelled", "not_connected"}, na, na);
+    add(fault("'#' after a decline",
+              [](Fault& f) {
+                  f.answer = ms_sandbox::Answer::decline;
+                  f.callback_suffix = "#";
+              }),
+        {"declined", "not_connected"}, na, na);
     return out;
 }
 
@@ -183,7 +224,26 @@ protected:
             base = other_->base_url();
         }
         if (f.wrong_ca) ca = (sandbox_.tls_dir() / "other-ca.pem").string();
+        if (f.canned_send) {
+            canned_.script("/v1.0/me/sendMail", {*f.canned_send});
+            base = canned_.base_url();
+        }
+        if (f.canned_scope) {
+            // Real tokens, so that Graph (the stand-in) accepts them; only `scope` is Microsoft's additive list.
+            ms_sandbox::BulkGrant g = sandbox_.bulk_grants({.client_id = kSecretClientId, .users = {kWorkUser}}).at(0);
+            canned_.script("/common/oauth2/v2.0/token",
+                           {CannedResponse{200,
+                                           {{"Content-Type", "application/json; charset=utf-8"}},
+                                           json::serialize(json::object{{"token_type", "Bearer"},
+                                                                        {"scope", *f.canned_scope},
+                                                                        {"expires_in", 3599},
+                                                                        {"ext_expires_in", 3599},
+                                                                        {"access_token", g.access_token},
+                                                                        {"refresh_token", g.refresh_token}})}});
+            base = canned_.base_url();
+        }
         auto c = config_for(sandbox_.base_url(), sandbox_.ca_file().string(), f.request_timeout_ms);
+        if (f.canned_send || f.canned_scope) c["allow_insecure_loopback_http"] = true;
         // Only the endpoint under test goes through the fault; the other stays healthy.
         if (phase == Phase::send) c["endpoints"].as_object()["graph"] = base + "/v1.0";
         else c["endpoints"].as_object()["login"] = base;
@@ -211,6 +271,7 @@ protected:
 
     SilentListener silent_;
     std::unique_ptr<ms_sandbox::Sandbox> other_;
+    CannedServer canned_;
 };
 
 bool matches(const std::string& expected, const std::string& actual) {
@@ -229,8 +290,11 @@ TEST_P(FaultMatrix, OutcomeStatusTokensAndRecordedMessages) {
     const Case& c = GetParam();
     std::string outcome;
     if (c.phase == Phase::connect) {
-        std::string url = begin("alice", kWorkUser);
-        std::string callback = sandbox_.autopilot(url, kWorkUser);
+        ms_sandbox::AutopilotRequest pilot;
+        pilot.authorize_url = begin("alice", kWorkUser);
+        pilot.user = kWorkUser;
+        pilot.answer = c.fault.answer;
+        std::string callback = sandbox_.autopilot(pilot).callback_url.value_or("") + c.fault.callback_suffix;
         route_through_fault(c.fault, c.phase);
         outcome = str(complete("alice", callback), "outcome");
     } else {

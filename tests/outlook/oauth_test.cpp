@@ -83,6 +83,39 @@ TEST(OAuthCallback, AcceptsAUrlAQueryOrFormParameters) {
     EXPECT_EQ(p["code"], "frag");
 }
 
+// Defect 3 of issue 12: Microsoft's redirects can end in '#' (PROTOCOL.md §9: a URL copied
+// from the address bar, or passed on by a host, keeps it); the fragment is not part of the
+// query, so the last parameter (state, in error callbacks) must come out unchanged. The
+// bytes are as Microsoft writes them: '+' for spaces, lower-case "%3a", "%0d%0a" between the
+// description's lines, error_uri, session_state (shapes from MSAL's test kit, msal-common
+// test_kit/StringConstants.ts, and MicrosoftDocs/azure-docs #114009, as listed in §9).
+TEST(OAuthCallback, ATrailingHashIsNotPartOfTheLastParameter) {
+    const std::string cancel =
+        "error=access_denied&error_subcode=cancel&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+"
+        "the+app.%0d%0aTrace+ID%3a+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00%0d%0aCorrelation+ID%3a+5e8f1a2b-3c4d-4e5f-8a9b-"
+        "0c1d2e3f4a5b%0d%0aTimestamp%3a+2026-11-30+10%3a00%3a00Z&error_uri=https%3a%2f%2flogin.microsoftonline.com%2f"
+        "error%3fcode%3d65004&state=St4te-_1#";
+    const std::string success = "code=0.AXoA3b-Q%2bk_x&state=St4te-_2&session_state=7c1c2c3e-0a1b-4c2d-8e3f-4a5b6c7d8e9f#";
+    for (const std::string& doc :
+         {R"({"callback_url":"http://127.0.0.1/callback?)" + cancel + R"("})", R"({"query":")" + cancel + R"("})",
+          R"({"query":"?)" + cancel + R"("})"}) {
+        SCOPED_TRACE(doc);
+        auto p = outlook::parse_callback(doc);
+        EXPECT_EQ(p["state"], "St4te-_1");
+        EXPECT_EQ(p["error_subcode"], "cancel");
+        EXPECT_THAT(p["error_description"], ::testing::StartsWith("AADSTS65004: User declined to consent to access the app.\r\nTrace ID: "));
+        EXPECT_EQ(p["error_uri"], "https://login.microsoftonline.com/error?code=65004");
+    }
+    for (const std::string& doc : {R"({"callback_url":"http://127.0.0.1/callback?)" + success + R"("})",
+                                   R"({"query":")" + success + R"("})"}) {
+        SCOPED_TRACE(doc);
+        auto p = outlook::parse_callback(doc);
+        EXPECT_EQ(p["code"], "0.AXoA3b-Q+k_x");
+        EXPECT_EQ(p["state"], "St4te-_2");
+        EXPECT_EQ(p["session_state"], "7c1c2c3e-0a1b-4c2d-8e3f-4a5b6c7d8e9f");
+    }
+}
+
 TEST(OAuthCallback, MalformedDocumentsAreRefusedNamingTheField) {
     const std::pair<const char*, const char*> cases[] = {
         {"[]", "callback"},
@@ -127,12 +160,49 @@ TEST(OAuthTokenResponse, RefusesWhatIsNotAUsableToken) {
     EXPECT_EQ(r.error->description, "AADSTS700082: something.") << "trace lines are not carried into messages";
 }
 
-TEST(OAuthScopes, GrantedScopesMustBeExactlyWhatWeAskedFor) {
-    EXPECT_EQ(outlook::check_granted_scopes("https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read"), "");
-    EXPECT_EQ(outlook::check_granted_scopes("User.Read Mail.Send openid profile email offline_access"), "");
-    EXPECT_THAT(outlook::check_granted_scopes("User.Read"), HasSubstr("did not grant Mail.Send"));
-    EXPECT_THAT(outlook::check_granted_scopes("User.Read Mail.Send Mail.ReadWrite"), HasSubstr("never asked for (mail.readwrite)"));
-    EXPECT_EQ(outlook::normalise_scopes("https://graph.microsoft.com/User.Read mail.send USER.READ"), "Mail.Send User.Read");
+// Defects 2 and 8 of issue 12: one rule at connect and refresh. Scopes are additive at
+// Microsoft (Microsoft Q&A 78683; PROTOCOL.md §9), so extras are reported, never refused; the
+// sign-in scopes openid/profile/email are neither listed nor extras.
+TEST(OAuthScopes, UserReadAndMailSendMustBeGrantedAndExtrasAreReported) {
+    auto g = outlook::read_granted_scopes(
+        std::string("https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read"), true);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_TRUE(g.extras.empty());
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access");
+    g = outlook::read_granted_scopes(std::string("Calendars.Read Mail.Read Mail.Send User.Read email openid profile"), true);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_EQ(outlook::join(g.extras, ","), "Calendars.Read,Mail.Read");
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access") << "openid, profile and email are not listed";
+    // Fully qualified, any case, repeated: counted once, as the short name.
+    g = outlook::read_granted_scopes(
+        std::string("HTTPS://GRAPH.MICROSOFT.COM/user.read https://graph.microsoft.com/Mail.Send "
+                    "https://graph.microsoft.com/Calendars.Read calendars.read"), false);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_EQ(outlook::join(g.extras, ","), "Calendars.Read");
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read");
+    // Absent: the token is for what was requested.
+    g = outlook::read_granted_scopes(std::nullopt, true);
+    EXPECT_TRUE(g.missing.empty());
+    EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access");
+    // URL-encoded, as in Microsoft's auth-code-flow documentation example.
+    g = outlook::read_granted_scopes(
+        std::string("https%3A%2F%2Fgraph.microsoft.com%2FMail.Send%20https%3A%2F%2Fgraph.microsoft.com%2FUser.Read+offline_access"),
+        true);
+    EXPECT_TRUE(g.missing.empty()) << outlook::join(g.missing, ",");
+    EXPECT_TRUE(g.extras.empty()) << outlook::join(g.extras, ",");
+    // Missing: named.
+    g = outlook::read_granted_scopes(std::string("User.Read Calendars.Read"), true);
+    EXPECT_EQ(outlook::join(g.missing, ","), "Mail.Send");
+    EXPECT_EQ(g.scopes, "User.Read offline_access");
+    g = outlook::read_granted_scopes(std::string(""), true);
+    EXPECT_EQ(outlook::join(g.missing, ","), "User.Read,Mail.Send");
+}
+
+TEST(OAuthScopes, AnAadDescriptionLosesItsCodePrefixOnlyWhenItHasOne) {
+    EXPECT_EQ(outlook::without_aadsts_prefix("AADSTS50011: The redirect URI does not match."),
+              "The redirect URI does not match.");
+    EXPECT_EQ(outlook::without_aadsts_prefix("The redirect URI does not match."), "The redirect URI does not match.");
+    EXPECT_EQ(outlook::without_aadsts_prefix("AADSTS: x"), "AADSTS: x");
 }
 
 TEST(OAuthClassification, EveryGrantFailureHasItsKindAndReason) {

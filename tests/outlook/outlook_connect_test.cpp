@@ -61,7 +61,8 @@ TEST_F(OutlookConnect, ConnectsAWorkAccount) {
     EXPECT_EQ(str(s, "tenant"), kContosoTenantId);
     EXPECT_EQ(str(s, "cloud"), "global");
     EXPECT_EQ(str(s, "application_id"), kPublicClientId);
-    EXPECT_EQ(json::serialize(s["scopes"]), R"(["Mail.Send","User.Read"])");
+    EXPECT_EQ(json::serialize(s["scopes"]), R"(["Mail.Send","User.Read","offline_access"])");
+    EXPECT_FALSE(s.contains("extra_permissions"));
     EXPECT_FALSE(str(s, "connected_at").empty());
 }
 
