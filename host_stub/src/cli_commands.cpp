@@ -27,6 +27,7 @@ namespace {
 
 namespace po = boost::program_options;
 using host::json_str;
+using host::printable;
 namespace json = boost::json;
 
 constexpr int kOk = 0, kError = 1, kUsage = 2, kNotSuccessful = 3;
@@ -92,22 +93,6 @@ std::string describe_status(const json::value& s) {
     if (state == "configuration_error") return "configuration error (operator): " + json_str(s, "message");
     if (state == "not_connected") return "not connected";
     return state.empty() ? "unknown status" : state;
-}
-
-// Text from a manifest or a plugin, made safe for a terminal: control characters (an escape
-// sequence, a line break faking another row) are shown as \xNN.
-std::string printable(std::string_view text) {
-    std::string out;
-    for (unsigned char c : text) {
-        if (c < 0x20 || c == 0x7f) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        } else {
-            out.push_back(static_cast<char>(c));
-        }
-    }
-    return out;
 }
 
 // Reads one --attach file: a regular file of at most `limit` bytes. Opened without blocking
@@ -492,13 +477,13 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         auto rt = std::make_unique<host::HostRuntime>(options.config_path);
         return it->second(*rt, options, args);
     } catch (const host::OutboxError& e) {
-        std::fprintf(stderr, "host_stub: %s: %s\n", command.c_str(), e.what());
+        std::fprintf(stderr, "host_stub: %s: %s\n", command.c_str(), printable(e.what()).c_str());
         return kNotSuccessful;
     } catch (const UsageError& e) {
-        std::fprintf(stderr, "host_stub: %s: %s (see --help)\n", command.c_str(), e.what());
+        std::fprintf(stderr, "host_stub: %s: %s (see --help)\n", command.c_str(), printable(e.what()).c_str());
         return kUsage;
     } catch (const std::exception& e) {
-        std::fprintf(stderr, "host_stub: %s\n", e.what());
+        std::fprintf(stderr, "host_stub: %s\n", printable(e.what()).c_str());
         return kError;
     }
 }

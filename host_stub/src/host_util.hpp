@@ -35,4 +35,22 @@ inline std::string json_str(const boost::json::value& v, std::string_view key) {
     return member && member->is_string() ? std::string(member->as_string()) : std::string();
 }
 
+// Text from a manifest, a plugin or a user, made safe for a terminal or a one-line log:
+// control characters (an escape sequence, a line break faking another line) become \xNN.
+inline std::string printable(std::string_view text) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(text.size());
+    for (unsigned char c : text) {
+        if (c < 0x20 || c == 0x7f) {
+            out += "\\x";
+            out.push_back(digits[c >> 4]);
+            out.push_back(digits[c & 15]);
+        } else {
+            out.push_back(static_cast<char>(c));
+        }
+    }
+    return out;
+}
+
 }  // namespace host

@@ -1,5 +1,7 @@
 #include "logger.hpp"
 
+#include "host_util.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -21,8 +23,9 @@ void Logger::log(ep_log_level level, std::string_view source, std::string_view m
     gmtime_r(&t, &tm);
     char stamp[32];
     std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    std::fprintf(stderr, "%s %-5s [%.*s] %.*s\n", stamp, level_name(level), static_cast<int>(source.size()),
-                 source.data(), static_cast<int>(message.size()), message.data());
+    // One event, one line: what a plugin or a manifest put in the text cannot forge another.
+    std::string safe_source = printable(source), safe_message = printable(message);
+    std::fprintf(stderr, "%s %-5s [%s] %s\n", stamp, level_name(level), safe_source.c_str(), safe_message.c_str());
 }
 
 std::optional<ep_log_level> Logger::parse_level(std::string_view name) {

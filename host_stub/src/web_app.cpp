@@ -580,7 +580,7 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
                                          "your organisation. People can now connect their mailbox from Settings &gt; "
                                          "Communication.</p>"));
     }
-    if (user_id.empty()) return redirect("/signin");
+    if (user_id.empty() || !user_may_sign_in(user_id)) return redirect("/signin");  // deleted or removed since
     if (provider.empty()) {
         flash(sid, "error", "No sign-in was in progress in this browser session, so this answer was ignored. Start with Connect.");
         return redirect("/settings/communication");

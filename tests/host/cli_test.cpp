@@ -183,11 +183,18 @@ TEST_F(CliTest, ControlCharactersInAManifestAreShownEscaped) {
     dir.write("evil.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock",
         "display_name":"Mock\u001b[2J\nfake\tline","library_path":")" MOCK_PROVIDER_PATH R"(","abi_version":"1.0",
         "capabilities":[]}})");
+    // A second manifest whose load error (logged, and listed) carries its library path.
+    dir.write("broken.json", R"({"file_format_version":"1.0.0","provider":{"id":"broken","display_name":"Broken",
+        "library_path":"/nonexistent/\u001b[31m\n2026-01-01T00:00:00Z ERROR [host] forged.so","abi_version":"1.0",
+        "capabilities":[]}})");
     dir.write("host.json", R"({"store":{"path":"host.db"},"providers":[
-        {"manifest":"evil.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+        {"manifest":"evil.json","config":{"outbox_dir":"${config_dir}/outbox"}},{"manifest":"broken.json"}]})");
     auto r = host({"providers"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_EQ(r.out.find('\x1b'), std::string::npos) << "a raw escape sequence reached the terminal";
+    EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << "a raw escape sequence reached the log";
     EXPECT_THAT(r.out, HasSubstr("Mock\\x1b[2J\\x0afake\\x09line"));
-    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << "one provider, one line";
+    EXPECT_THAT(r.err, HasSubstr("\\x1b[31m\\x0a2026-01-01T00:00:00Z ERROR [host] forged.so"));
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << "two providers, two lines";
+    EXPECT_EQ(r.err.find("\n2026-01-01T00:00:00Z"), std::string::npos) << "a forged log line";
 }

@@ -287,8 +287,12 @@ TEST_F(WebAppTest, ADeletedAccountsOtherSessionsCanNoLongerAct) {
 }
 
 TEST_F(WebAppTest, AUserDeletedElsewhereIsSignedOut) {
-    sign_in();
+    std::string csrf = sign_in();
+    ASSERT_EQ(request("POST", "/settings/communication/connect", "provider=mock&csrf=" + csrf).status, 303);
     rt_->delete_user("rita");  // as `host_stub delete-user` does, in another process
+    // Not even a provider's answer coming back connects the deleted user again.
+    auto r = request("GET", "/callback?code=abc&state=xyz");
+    EXPECT_EQ(header(r, "Location"), "/signin");
     EXPECT_EQ(request("GET", "/settings/communication").status, 303);
     EXPECT_EQ(app_->session_count(), 0u);
 }
