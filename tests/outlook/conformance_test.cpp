@@ -430,13 +430,14 @@ TEST_F(Conformance, TheHostHoldsARefusedNudgeAndMakesNoFurtherRequests) {
 TEST_F(Conformance, TheSettingsPageAndTheCliShowExtraPermissionsAndPermissionDenied) {
     auto rt = start_host();
     ASSERT_NO_FATAL_FAILURE(connect_in_host(*rt, "Calendars.Read Mail.Read Mail.Send User.Read openid profile email"));
-    host::WebApp app(*rt, "http://127.0.0.1:8080");
+    host::WebApp app(*rt, "http://127.0.0.1:8080", 8080);
     std::string cookie;
     auto get = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
         host::WebRequest r;
         r.method = method;
         r.target = target;
         r.body = body;
+        r.headers["host"] = "127.0.0.1:8080";  // the page refuses a Host that does not name it
         if (!cookie.empty()) r.headers["cookie"] = "ep_session=" + cookie;
         auto response = app.handle(r);
         for (const auto& [name, value] : response.headers)
