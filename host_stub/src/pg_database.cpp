@@ -3,6 +3,8 @@
 #include "schema.hpp"
 #include "secret_store.hpp"
 
+#include <poll.h>
+
 #include <charconv>
 
 namespace host {
@@ -81,6 +83,13 @@ std::string primary_message(const PGresult* r, PGconn* conn) {
     return out + text;
 }
 
+// The server's end of the socket is closed (it restarted, or ended this session): nothing
+// sent now could reach it, so sending on a new connection cannot run a statement twice.
+bool peer_closed(PGconn* conn) {
+    pollfd p{PQsocket(conn), POLLIN | POLLRDHUP, 0};
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 }  // namespace
 
 int64_t PgResult::affected() const {
@@ -136,7 +145,9 @@ void PgConnection::fail(std::string_view what, const PGresult* r) {
 }
 
 PgResult PgConnection::exec(std::string_view sql, const std::vector<PgParam>& params, bool retry_if_reconnected) {
-    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) connect();
+    // A server that restarted closed this connection meanwhile: reading what is pending
+    // notices it, so the statement goes to a new connection instead of failing unsent.
+    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK || peer_closed(conn_)) connect();
     std::string statement(sql);
     std::vector<const char*> values;
     std::vector<int> lengths, formats;
