@@ -2,11 +2,14 @@
 // support/pg_cluster.hpp), sending through the mock provider, whose .eml files say what
 // really went out: every nudge is sent exactly once; a host SIGKILLed in the middle loses
 // nothing and sends nothing twice (its claimed nudges turn needs_review after its lease, the
-// others carry on); a PostgreSQL restart in the middle is survived by reconnecting.
+// others carry on); a PostgreSQL restart in the middle is survived by reconnecting. With the
+// Outlook plugin and the Microsoft stand-in: a refresh storm across three processes spends
+// each refresh token once, and a sign-in started on one host completes on another.
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
 #include <host_runtime.hpp>
+#include <ms_sandbox/sandbox.hpp>
 #include <pg_database.hpp>
 
 #include <boost/json.hpp>
@@ -204,4 +207,115 @@ TEST_F(MultiHostTest, APostgresqlRestartInTheMiddleIsSurvivedByReconnecting) {
     EXPECT_EQ(states["sent"] + states["needs_review"], 500);
     EXPECT_LE(states["needs_review"], 4 * kUsers);
     EXPECT_GE(states["sent"], 500 - 4 * kUsers);
+}
+
+// ---- The Outlook plugin on several hosts, against the Microsoft stand-in ------------------
+
+namespace {
+
+constexpr int kAccounts = 5;
+constexpr const char* kClientId = "11111111-2222-4333-8444-555555555555";
+
+class OutlookMultiHostTest : public ::testing::Test {
+protected:
+    OutlookMultiHostTest() : sandbox_(options()) {}
+
+    static ms_sandbox::Options options() {
+        json::value v = json::parse(test_support::read_file(ms_sandbox::default_scenario_file()));
+        auto& settings = v.as_object()["settings"].as_object();
+        // With the plugin's 300 s refresh skew: an access token is good for 5 s, then every
+        // process wants a new one at once.
+        settings["access_token_lifetime_seconds"] = 305;
+        settings["old_refresh_token_stays_valid"] = false;  // a refresh token spent twice fails loudly
+        auto& users = v.as_object()["users"].as_array();
+        for (int i = 0; i < kAccounts; ++i)
+            users.push_back(json::object{{"upn", upn(i)}, {"display_name", upn(i)}, {"tenant", "contoso.example"}, {"mail", upn(i)}});
+        ms_sandbox::Options o;
+        o.scenario_json = json::serialize(v);
+        o.log_requests = false;
+        return o;
+    }
+
+    void SetUp() override {
+        dir_.write("token.key", std::string(64, '7'));
+        std::string conninfo = test_support::PgCluster::shared().create_database();
+        json::array users;
+        for (int i = 0; i < kAccounts; ++i) users.push_back(json::object{{"id", user(i)}, {"display_name", user(i)}});
+        json::object outlook{{"client_id", kClientId},
+                             {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
+                             {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
+                             {"redirect_uri", "http://127.0.0.1/callback"},
+                             {"token_encryption", json::object{{"active_key", "k"},
+                                                               {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
+        // Two hosts' configs: the same database, each its own file as on two machines.
+        for (const char* name : {"host_a.json", "host_b.json"}) {
+            json::object config{{"store", json::object{{"engine", "postgresql"}, {"postgresql", json::object{{"conninfo", conninfo}}}}},
+                                {"log_level", "warn"},
+                                {"users", users},
+                                {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"},
+                                                                       {"config", outlook}}}}};
+            dir_.write(name, json::serialize(config));
+        }
+    }
+
+    static std::string user(int i) { return "r" + std::to_string(i); }
+    static std::string upn(int i) { return "storm" + std::to_string(i) + "@contoso.example"; }
+
+    test_support::ProcessResult host(const std::string& config, std::vector<std::string> args) {
+        args.insert(args.begin(), {HOST_STUB_PATH, "--config", (dir_ / config).string()});
+        return test_support::run_process(args);
+    }
+
+    // The sign-in starts on host A and its callback is completed on host B: the pending
+    // sign-in (PKCE verifier, state) lives in the shared store, not in A's memory.
+    void connect_across_hosts(int i) {
+        auto begin = host("host_a.json", {"connect", "--provider", "outlook", "--account", user(i)});
+        std::string url = begin.out.substr(0, begin.out.find('\n'));
+        ASSERT_EQ(url.rfind(sandbox_.base_url(), 0), 0u) << begin.out << begin.err;
+        std::string callback = sandbox_.autopilot(url, upn(i));
+        auto done = host("host_b.json", {"complete", "--provider", "outlook", "--account", user(i), "--callback", callback});
+        ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
+        auto status = host("host_a.json", {"--json", "status", "--provider", "outlook", "--account", user(i)});
+        ASSERT_EQ(std::string(json::parse(status.out).as_object()["state"].as_string()), "connected") << status.out;
+    }
+
+    TempDir dir_;
+    ms_sandbox::Sandbox sandbox_;
+};
+
+}  // namespace
+
+TEST_F(OutlookMultiHostTest, ASignInStartedOnOneHostCompletesOnAnother) {
+    ASSERT_NO_FATAL_FAILURE(connect_across_hosts(0));
+    auto send = host("host_b.json", {"send", "--provider", "outlook", "--account", user(0), "--to", "casey@example.org",
+                                     "--subject", "from host B", "--text", "hello"});
+    EXPECT_EQ(send.exit_code, 0) << send.out << send.err;
+    EXPECT_EQ(sandbox_.messages().size(), 1u);
+    // The callback cannot be completed twice, on either host.
+    auto again = host("host_a.json", {"complete", "--provider", "outlook", "--account", user(0), "--callback",
+                                      "http://127.0.0.1/callback?code=reused&state=reused"});
+    EXPECT_NE(again.exit_code, 0);
+}
+
+TEST_F(OutlookMultiHostTest, ARefreshStormAcrossThreeProcessesSpendsEachRefreshTokenOnce) {
+    for (int i = 0; i < kAccounts; ++i) ASSERT_NO_FATAL_FAILURE(connect_across_hosts(i));
+    auto before = sandbox_.counters();
+    std::this_thread::sleep_for(std::chrono::seconds(6));  // every access token is now due for refresh
+    // Three processes per account, all at once, each needing a fresh access token to send.
+    std::vector<std::thread> storm;
+    std::vector<test_support::ProcessResult> results(3 * kAccounts);
+    for (int p = 0; p < 3; ++p)
+        for (int i = 0; i < kAccounts; ++i)
+            storm.emplace_back([&, p, i] {
+                results[p * kAccounts + i] = host(p % 2 ? "host_b.json" : "host_a.json",
+                                                  {"send", "--provider", "outlook", "--account", user(i), "--to",
+                                                   "casey@example.org", "--subject", "storm " + std::to_string(p), "--text", "hi"});
+            });
+    for (auto& t : storm) t.join();
+    for (const auto& r : results) EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto after = sandbox_.counters();
+    for (int i = 0; i < kAccounts; ++i)
+        EXPECT_EQ(after.token_by_user[upn(i)]["refresh_token"] - before.token_by_user[upn(i)]["refresh_token"], 1)
+            << upn(i) << ": one token request for three processes";
+    EXPECT_EQ(sandbox_.messages().size(), static_cast<std::size_t>(3 * kAccounts));
 }
