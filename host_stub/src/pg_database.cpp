@@ -138,6 +138,8 @@ void PgConnection::connect() {
     values.push_back(nullptr);
     conn_ = PQconnectdbParams(keys.data(), values.data(), 1);
     if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) fail("cannot connect to the server");
+    // libpq prints the server's notices on stderr by default; the host says what matters itself.
+    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
 }
 
 void PgConnection::fail(std::string_view what, const PGresult* r) {

@@ -44,7 +44,7 @@ PgCluster::PgCluster(std::filesystem::path running) : dir_(std::move(running)), 
         throw std::runtime_error("EP_TEST_PG_DIR names " + dir_.string() + ", where no PostgreSQL test server runs");
 }
 
-PgCluster::PgCluster() {
+PgCluster::PgCluster(bool durable) : durable_(durable) {
     auto bin = bindir();
     char pattern[] = "/tmp/ep-pg-XXXXXX";
     if (mkdtemp(pattern) == nullptr) throw std::runtime_error("cannot create a directory for the PostgreSQL test server");
@@ -80,7 +80,8 @@ void PgCluster::pg_ctl(const std::vector<std::string>& args) {
 void PgCluster::start() {
     // Durability is the tests' subject only through crashes of the server process, which
     // fsync does not change; without it a database is created in milliseconds.
-    pg_ctl({"-o", "-k " + dir_.string() + " -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=200",
+    std::string durability = durable_ ? "" : " -c fsync=off -c full_page_writes=off";
+    pg_ctl({"-o", "-k " + dir_.string() + " -c listen_addresses=''" + durability + " -c max_connections=200",
             "-l", (dir_ / "server.log").string(), "-w", "-t", "60", "start"});
 }
 

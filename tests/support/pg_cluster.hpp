@@ -18,7 +18,8 @@ class PgCluster {
 public:
     // A server of its own (for a test that stops and restarts it). Throws std::runtime_error
     // saying what is missing (scripts/install-deps.sh installs the postgresql package).
-    PgCluster();
+    // durable: fsync as in production (benchmarks); tests run without it.
+    explicit PgCluster(bool durable = false);
     ~PgCluster();
     PgCluster(const PgCluster&) = delete;
     PgCluster& operator=(const PgCluster&) = delete;
@@ -40,6 +41,7 @@ private:
 
     std::filesystem::path dir_;
     bool owned_ = true;
+    bool durable_ = false;
     int databases_ = 0;
 };
 
