@@ -35,10 +35,23 @@ std::vector<Nudge> read_nudges(const PgResult& r) {
     return out;
 }
 
-// A bigint[] literal for "= ANY($n)".
-std::string id_array(const std::vector<int64_t>& ids) {
+// Array literals, so that a batch is one statement (one round trip) however long it is.
+std::string int_array(const std::vector<int64_t>& values) {
     std::string out = "{";
-    for (std::size_t i = 0; i < ids.size(); ++i) out += (i ? "," : "") + std::to_string(ids[i]);
+    for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + std::to_string(values[i]);
+    return out + "}";
+}
+
+std::string text_array(const std::vector<std::string>& values) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        out += i ? ",\"" : "\"";
+        for (char ch : values[i]) {
+            if (ch == '"' || ch == '\\') out += '\\';
+            out += ch;
+        }
+        out += '"';
+    }
     return out + "}";
 }
 
@@ -110,25 +123,17 @@ std::vector<Nudge> PgHostStore::claim_due(int64_t now_ms, int limit, const Outbo
     PgTransaction tx(c);
     // 1. Lock the users this host serves in this round; users another host is claiming for
     //    right now are skipped, not waited for. Users already at the cap are left out, or a
-    //    crowd of them could fill the limit and starve everyone behind.
+    //    crowd of them could fill the limit and starve everyone behind; and no more users than
+    //    the batch can fill are locked, so that hosts claiming together split the users.
     PgResult users = c.exec(
         "SELECT u.id FROM users u JOIN (SELECT user_id, min(not_before_ms) AS due FROM outbox "
         "  WHERE state IN ('queued','throttled') AND not_before_ms <= $1 GROUP BY user_id) d ON d.user_id = u.id "
         "WHERE (SELECT count(*) FROM outbox b WHERE b.user_id = u.id AND b.state = 'sending') < $3 "
         "ORDER BY d.due LIMIT $2 FOR NO KEY UPDATE OF u SKIP LOCKED",
-        {now_ms, int64_t{limit}, int64_t{per_user}});
+        {now_ms, int64_t{(limit + per_user - 1) / per_user}, int64_t{per_user}});
     if (users.rows() == 0) return {};
-    std::string locked = "{";
-    for (int i = 0; i < users.rows(); ++i) {
-        std::string id = users.text(i, 0);
-        locked += (i ? ",\"" : "\"");
-        for (char ch : id) {
-            if (ch == '"' || ch == '\\') locked += '\\';
-            locked += ch;
-        }
-        locked += '"';
-    }
-    locked += "}";
+    std::vector<std::string> locked;
+    for (int i = 0; i < users.rows(); ++i) locked.push_back(users.text(i, 0));
     // 2. A new statement, so a new snapshot: it sees every claim committed before the locks
     //    were taken, and no other host can claim for these users until this commits.
     PgResult claimed = c.exec(
@@ -140,7 +145,7 @@ std::vector<Nudge> PgHostStore::claim_due(int64_t now_ms, int limit, const Outbo
         "      FROM outbox d WHERE d.user_id = ANY($6::text[]) AND d.state IN ('queued','throttled') AND d.not_before_ms <= $1) c"
         "    WHERE position + busy <= $3)"
         "  ORDER BY not_before_ms, id LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING " + kNudgeColumns,
-        {now_ms, int64_t{limit}, int64_t{per_user}, lease.owner, lease.duration_ms, locked});
+        {now_ms, int64_t{limit}, int64_t{per_user}, lease.owner, lease.duration_ms, text_array(locked)});
     auto out = read_nudges(claimed);
     tx.commit();
     return out;
@@ -151,7 +156,7 @@ void PgHostStore::renew_leases(const std::vector<int64_t>& ids, const OutboxLeas
     std::lock_guard lock(*db_.mutex);
     db_.connection->exec(std::string("UPDATE outbox SET lease_expires_ms = ") + kDbNowMs +
                              " + $3 WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'sending'",
-                         {id_array(ids), lease.owner, lease.duration_ms});
+                         {int_array(ids), lease.owner, lease.duration_ms});
 }
 
 int PgHostStore::expire_leases(int64_t now_ms) {
@@ -164,19 +169,30 @@ int PgHostStore::expire_leases(int64_t now_ms) {
 }
 
 int PgHostStore::record_outcomes(const std::vector<Outcome>& outcomes, const OutboxLease& lease, int64_t now_ms) {
-    std::lock_guard lock(*db_.mutex);
-    PgTransaction tx(*db_.connection);
-    int applied = 0;
+    if (outcomes.empty()) return 0;
+    std::vector<int64_t> ids, not_before;
+    std::vector<std::string> states, results, codes, messages, request_ids;
     for (const auto& o : outcomes) {
-        PgResult r = db_.connection->exec(
-            "UPDATE outbox SET state = $2, last_outcome = $3, last_code = $4, last_message = $5, request_id = $6, "
-            "not_before_ms = $7, updated_ms = $8, sent_ms = CASE WHEN $2 = 'sent' THEN $8 ELSE sent_ms END "
-            "WHERE id = $1 AND lease_owner = $9 AND (state = 'sending' OR (state = 'needs_review' AND last_code = 'lease_expired'))",
-            {o.id, to_string(o.state), o.outcome, o.code, o.message, o.request_id, o.not_before_ms, now_ms, lease.owner});
-        applied += static_cast<int>(r.affected());
+        ids.push_back(o.id);
+        not_before.push_back(o.not_before_ms);
+        states.push_back(to_string(o.state));
+        results.push_back(o.outcome);
+        codes.push_back(o.code);
+        messages.push_back(o.message);
+        request_ids.push_back(o.request_id);
     }
-    tx.commit();
-    return applied;
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec(
+        "UPDATE outbox o SET state = v.state, last_outcome = v.outcome, last_code = v.code, last_message = v.message, "
+        "request_id = v.request_id, not_before_ms = v.not_before_ms, updated_ms = $8, "
+        "sent_ms = CASE WHEN v.state = 'sent' THEN $8 ELSE o.sent_ms END "
+        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[]) "
+        "  AS v(id, state, outcome, code, message, request_id, not_before_ms) "
+        "WHERE o.id = v.id AND o.lease_owner = $9 "
+        "AND (o.state = 'sending' OR (o.state = 'needs_review' AND o.last_code = 'lease_expired'))",
+        {int_array(ids), text_array(states), text_array(results), text_array(codes), text_array(messages),
+         text_array(request_ids), int_array(not_before), now_ms, lease.owner});
+    return static_cast<int>(r.affected());
 }
 
 int PgHostStore::release_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {

@@ -317,13 +317,19 @@ TEST_P(StoreTest, OnlyTheLeaseOwnersCompletionLands) {
     int64_t id = enqueue(host_store(), "user0", 1);
     host::OutboxLease owner{"owner", 1};
     ASSERT_EQ(host_store().claim_due(10, 1, owner).size(), 1u);
-    host::HostStore::Outcome sent{id, host::NudgeState::sent, "sent", "", "", "", 0};
+    // Text that an array literal must quote: a batch of outcomes is one statement on PostgreSQL.
+    std::string awkward = "a \"quoted\", back\\slash {braces} NULL\nnew line é";
+    host::HostStore::Outcome sent{id, host::NudgeState::sent, "sent", "code,1", awkward, "req\"id", 0};
     EXPECT_EQ(host_store().record_outcomes({sent}, host::OutboxLease{"someone else", 1}, 20), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     ASSERT_EQ(host_store().expire_leases(20), 1);
     // The owner was slow, not dead: its answer says what really happened, and lands.
     EXPECT_EQ(host_store().record_outcomes({sent}, owner, 30), 1);
-    EXPECT_EQ(host_store().nudge(id)->state, host::NudgeState::sent);
+    auto n = host_store().nudge(id);
+    EXPECT_EQ(n->state, host::NudgeState::sent);
+    EXPECT_EQ(n->last_message, awkward);
+    EXPECT_EQ(n->last_code, "code,1");
+    EXPECT_EQ(n->request_id, "req\"id");
     EXPECT_EQ(host_store().record_outcomes({sent}, owner, 40), 0) << "a duplicate completion changes nothing";
 }
 
