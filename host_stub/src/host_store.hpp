@@ -96,7 +96,8 @@ public:
     virtual std::vector<Nudge> outbox(const std::string& user_id, int limit = 50) = 0;
     virtual std::optional<Nudge> nudge(int64_t id) = 0;
     virtual std::vector<std::string> users_with_held() = 0;
-    virtual int64_t earliest_not_before() = 0;  // 0 when nothing waits
+    // When the next queued or throttled nudge is due (maybe already); nullopt when none waits.
+    virtual std::optional<int64_t> earliest_not_before() = 0;
 };
 
 // What a nudge that may have been sent says when its host stopped (code "interrupted") or

@@ -19,6 +19,7 @@ constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connecti
 constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
 
 constexpr int64_t kRecordRetryMs = 500;       // after the database refused an outcome
+constexpr int64_t kDueRecheckMs = 50;         // due nudges this host could not claim
 
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
 
@@ -255,13 +256,15 @@ void Outbox::run() {
         // Sleep until woken, a completion arrives, or the next nudge becomes due.
         int64_t wait_ms = 1000;
         lock.unlock();
-        int64_t earliest = 0;
+        std::optional<int64_t> earliest;
         try {
             earliest = store_.earliest_not_before();
         } catch (const std::exception&) {
         }
         lock.lock();
-        if (earliest > 0) wait_ms = std::clamp<int64_t>(earliest - clock_(), 10, 1000);
+        // Due now but not claimable (their users are at the cap, maybe on other hosts, whose
+        // completions do not wake this one): look again soon.
+        if (earliest) wait_ms = std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, 1000);
         if (record_retry_at > 0) wait_ms = std::clamp<int64_t>(record_retry_at - clock_(), 10, wait_ms);
         wait_ms = std::clamp<int64_t>(next_lease_check - clock_(), 10, wait_ms);
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),

@@ -237,10 +237,11 @@ std::vector<std::string> PgHostStore::users_with_held() {
     return out;
 }
 
-int64_t PgHostStore::earliest_not_before() {
+std::optional<int64_t> PgHostStore::earliest_not_before() {
     std::lock_guard lock(*db_.mutex);
     PgResult r = db_.connection->exec("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled')", {}, true);
-    return r.is_null(0, 0) ? 0 : r.integer(0, 0);
+    if (r.is_null(0, 0)) return std::nullopt;
+    return r.integer(0, 0);
 }
 
 }  // namespace host

@@ -31,7 +31,7 @@ public:
     std::vector<Nudge> outbox(const std::string& user_id, int limit = 50) override;
     std::optional<Nudge> nudge(int64_t id) override;
     std::vector<std::string> users_with_held() override;
-    int64_t earliest_not_before() override;
+    std::optional<int64_t> earliest_not_before() override;
 
 private:
     PgDatabase db_;

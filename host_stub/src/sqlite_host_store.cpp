@@ -214,10 +214,10 @@ std::vector<std::string> SqliteHostStore::users_with_held() {
     return out;
 }
 
-int64_t SqliteHostStore::earliest_not_before() {
+std::optional<int64_t> SqliteHostStore::earliest_not_before() {
     std::lock_guard lock(*db_.mutex);
     Statement s(*db_.db, "SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled')");
-    if (!s.step() || s.column_is_null(0)) return 0;
+    if (!s.step() || s.column_is_null(0)) return std::nullopt;
     return s.column_int(0);
 }
 

@@ -230,6 +230,7 @@ TEST_P(StoreTest, UsersSettingsAndOutboxRoundTripAndDeleteCascades) {
     EXPECT_FALSE(host_store().user("user0"));
     EXPECT_FALSE(host_store().nudge(id)) << "the user's outbox goes with the user";
     EXPECT_TRUE(host_store().user("user1"));
+    EXPECT_FALSE(host_store().earliest_not_before()) << "nothing waits";
 }
 
 // Three connections (three hosts) claim at once: each nudge is claimed by one of them only,
