@@ -9,6 +9,8 @@
 
 #include <unistd.h>
 
+#include <chrono>
+
 namespace host {
 namespace {
 
@@ -22,6 +24,11 @@ constexpr int64_t kRecordRetryMs = 500;       // after the database refused an o
 constexpr int64_t kDueRecheckMs = 50;         // due nudges this host could not claim
 
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
+
+// For the worker's own timers: the host clock may be moved (web.debug_clock), these may not.
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 // The owner names the machine and process, for whoever reads the outbox table.
 std::string lease_owner() {
@@ -189,7 +196,7 @@ void Outbox::run() {
     int64_t next_held_check = 0, next_lease_check = 0, record_retry_at = 0;
     std::unique_lock lock(mutex_);
     while (true) {
-        if (!completions_.empty() && clock_() >= record_retry_at) {
+        if (!completions_.empty() && steady_ms() >= record_retry_at) {
             std::vector<Completion> batch(completions_.begin(), completions_.end());
             lock.unlock();
             bool recorded = false;
@@ -206,13 +213,13 @@ void Outbox::run() {
                 for (const auto& c : batch) claimed_.erase(c.id);
                 record_retry_at = 0;
             } else {
-                record_retry_at = clock_() + kRecordRetryMs;
+                record_retry_at = steady_ms() + kRecordRetryMs;
                 if (finishing_ && !dispatching_ && in_flight_ == 0) return;  // stopping: the leases will say what happened
             }
             continue;
         }
-        if (clock_() >= next_lease_check) {
-            next_lease_check = clock_() + std::max<int64_t>(lease_.duration_ms / 3, 100);
+        if (steady_ms() >= next_lease_check) {
+            next_lease_check = steady_ms() + std::max<int64_t>(lease_.duration_ms / 3, 100);
             lock.unlock();
             try {
                 renew_and_expire_leases();
@@ -265,8 +272,8 @@ void Outbox::run() {
         // Due now but not claimable (their users are at the cap, maybe on other hosts, whose
         // completions do not wake this one): look again soon.
         if (earliest) wait_ms = std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, 1000);
-        if (record_retry_at > 0) wait_ms = std::clamp<int64_t>(record_retry_at - clock_(), 10, wait_ms);
-        wait_ms = std::clamp<int64_t>(next_lease_check - clock_(), 10, wait_ms);
+        if (record_retry_at > 0) wait_ms = std::clamp<int64_t>(record_retry_at - steady_ms(), 10, wait_ms);
+        wait_ms = std::clamp<int64_t>(next_lease_check - steady_ms(), 10, wait_ms);
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
                      [&] { return woken_ || (!completions_.empty() && record_retry_at == 0) || finishing_ || !dispatching_; });
         woken_ = false;
