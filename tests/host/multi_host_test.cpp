@@ -223,9 +223,10 @@ protected:
     static ms_sandbox::Options options() {
         json::value v = json::parse(test_support::read_file(ms_sandbox::default_scenario_file()));
         auto& settings = v.as_object()["settings"].as_object();
-        // With the plugin's 300 s refresh skew: an access token is good for 5 s, then every
-        // process wants a new one at once.
-        settings["access_token_lifetime_seconds"] = 305;
+        // With the plugin's 300 s refresh skew: an access token is good for 10 s, then every
+        // process wants a new one at once (and the refreshed one outlasts the storm, even
+        // under sanitizers).
+        settings["access_token_lifetime_seconds"] = 310;
         settings["old_refresh_token_stays_valid"] = false;  // a refresh token spent twice fails loudly
         auto& users = v.as_object()["users"].as_array();
         for (int i = 0; i < kAccounts; ++i)
@@ -300,7 +301,7 @@ TEST_F(OutlookMultiHostTest, ASignInStartedOnOneHostCompletesOnAnother) {
 TEST_F(OutlookMultiHostTest, ARefreshStormAcrossThreeProcessesSpendsEachRefreshTokenOnce) {
     for (int i = 0; i < kAccounts; ++i) ASSERT_NO_FATAL_FAILURE(connect_across_hosts(i));
     auto before = sandbox_.counters();
-    std::this_thread::sleep_for(std::chrono::seconds(6));  // every access token is now due for refresh
+    std::this_thread::sleep_for(std::chrono::seconds(11));  // every access token is now due for refresh
     // Three processes per account, all at once, each needing a fresh access token to send.
     std::vector<std::thread> storm;
     std::vector<test_support::ProcessResult> results(3 * kAccounts);
