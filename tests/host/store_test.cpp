@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <latch>
 #include <map>
 #include <set>
 #include <thread>
@@ -282,6 +283,35 @@ TEST_P(StoreTest, ConcurrentClaimsTakeEachNudgeOnceAndHoldThePerUserCap) {
     for (const auto& [id, count] : claims) EXPECT_EQ(count, 1) << "nudge " << id << " claimed " << count << " times";
     EXPECT_LE(worst_cap.load(), 4) << "a user had more than 4 sending";
     EXPECT_GE(worst_cap.load(), 1);
+}
+
+// Six hosts claim for one user at the same instant, round after round: together they never
+// hold more than 4 of that user's nudges (each sees the others' claims, or skips the user).
+TEST_P(StoreTest, SimultaneousClaimsFromSixHostsNeverExceedTheCap) {
+    constexpr int kHosts = 6, kRounds = 5;
+    add_users(host_store(), 1);
+    for (int i = 0; i < 4 * kRounds; ++i) enqueue(host_store(), "user0", i);
+    std::vector<std::unique_ptr<host::Storage>> hosts;
+    for (int h = 0; h < kHosts; ++h) hosts.push_back(another());
+    for (int round = 0; round < kRounds; ++round) {
+        std::latch start(kHosts);
+        std::vector<std::vector<host::Nudge>> claimed(kHosts);
+        std::vector<std::thread> threads;
+        for (int h = 0; h < kHosts; ++h)
+            threads.emplace_back([&, h] {
+                start.arrive_and_wait();
+                claimed[h] = hosts[h]->host().claim_due(10, 10, host::OutboxLease{"host" + std::to_string(h), 60000});
+            });
+        for (auto& t : threads) t.join();
+        std::size_t total = 0;
+        for (int h = 0; h < kHosts; ++h) {
+            total += claimed[h].size();
+            std::vector<host::HostStore::Outcome> done;
+            for (const auto& n : claimed[h]) done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+            hosts[h]->host().record_outcomes(done, host::OutboxLease{"host" + std::to_string(h), 60000}, 20);
+        }
+        EXPECT_EQ(total, 4u) << "round " << round << ": the user's cap is 4 across every host";
+    }
 }
 
 TEST_P(StoreTest, TheCapCountsWhatOtherHostsAreSending) {
