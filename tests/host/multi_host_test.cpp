@@ -19,7 +19,6 @@
 #include <csignal>
 #include <iostream>
 #include <map>
-#include <regex>
 #include <thread>
 
 namespace json = boost::json;
@@ -95,12 +94,14 @@ protected:
     std::map<std::string, int> delivered() {
         std::map<std::string, int> out;
         if (!std::filesystem::exists(dir_ / "eml")) return out;
-        static const std::regex subject("\r\nSubject: (multi [0-9]+)\r\n");
+        // Plain string search: gcc 12's <regex> trips -Wmaybe-uninitialized under ASan.
+        const std::string header = "\r\nSubject: ";
         for (const auto& e : std::filesystem::directory_iterator(dir_ / "eml")) {
             if (e.path().extension() != ".eml") continue;
-            std::smatch m;
             std::string text = test_support::read_file(e.path());
-            if (std::regex_search(text, m, subject)) ++out[m[1]];
+            auto start = text.find(header);
+            auto end = start == std::string::npos ? start : text.find("\r\n", start + header.size());
+            if (end != std::string::npos) ++out[text.substr(start + header.size(), end - start - header.size())];
             else ++out["(no subject)"];
         }
         return out;
