@@ -137,7 +137,13 @@ void PgConnection::connect() {
     keys.push_back(nullptr);
     values.push_back(nullptr);
     conn_ = PQconnectdbParams(keys.data(), values.data(), 1);
-    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) fail("cannot connect to the server");
+    if (conn_ == nullptr || PQstatus(conn_) != CONNECTION_OK) {
+        // Freed here: thrown from the constructor, the destructor would not free it.
+        std::string message = "store postgresql: cannot connect to the server: " + primary_message(nullptr, conn_);
+        PQfinish(conn_);
+        conn_ = nullptr;
+        throw StoreError(message);
+    }
     // libpq prints the server's notices on stderr by default; the host says what matters itself.
     PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
 }
