@@ -5,7 +5,8 @@
 #                   (host + plugins + the local Microsoft stand-in)
 #   ./run.sh test   installs what is missing, builds, and runs the whole test suite
 #
-# Options after the command are passed to the demo (e.g. ./run.sh demo --headless).
+# Options after the command are passed to the demo (e.g. ./run.sh demo --headless, or
+# ./run.sh demo --postgres: a throw-away PostgreSQL cluster and two host processes).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -30,7 +31,7 @@ case "$command" in
     exec scripts/test.sh
     ;;
   *)
-    echo "usage: ./run.sh demo [--headless] | ./run.sh test" >&2
+    echo "usage: ./run.sh demo [--headless] [--postgres] | ./run.sh test" >&2
     exit 2
     ;;
 esac

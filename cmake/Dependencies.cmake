@@ -4,6 +4,7 @@ find_package(Boost 1.81.0 REQUIRED CONFIG COMPONENTS json url program_options)
 find_package(CURL REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
 find_package(SQLite3 REQUIRED)
+find_package(PostgreSQL REQUIRED)  # libpq (libpq-dev): PostgreSQL::PostgreSQL
 find_package(Threads REQUIRED)
 if(EP_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)

@@ -4,15 +4,26 @@
 #
 #   scripts/demo.sh BUILD_DIR              interactive: open the printed URL; Ctrl-C stops all
 #   scripts/demo.sh BUILD_DIR --headless   drive the whole story without a browser and summarise
+#   scripts/demo.sh BUILD_DIR --postgres   (with or without --headless) the same on a throw-away
+#                                          PostgreSQL cluster, served by two host processes
 set -euo pipefail
 build_dir="$(cd "$1" && pwd)"; shift
-mode="${1:-}"
+mode="" postgres=""
+for arg in "$@"; do
+  case "$arg" in
+    --headless) mode="--headless" ;;
+    --postgres) postgres=1 ;;
+    *) echo "demo: unknown option '$arg' (known: --headless, --postgres)" >&2; exit 2 ;;
+  esac
+done
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/ep-demo-XXXXXX")"
+pg_dir="" pg_bindir=""
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  [[ -n "$pg_dir" ]] && bash "$here/../tests/support/pg_test_cluster.sh" stop "$pg_bindir" "$pg_dir"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -27,18 +38,31 @@ for _ in $(seq 100); do grep -q '^listening on ' "$work/sandbox.out" 2>/dev/null
 sandbox_url="$(sed -n 's/^listening on //p' "$work/sandbox.out")"
 [[ -n "$sandbox_url" ]] || { echo "demo: the Microsoft stand-in did not start:" >&2; cat "$work/sandbox.log" >&2; exit 1; }
 
-# 2. The host: a fresh token-encryption key (never committed) and a config naming both providers.
+# 2. With --postgres: a throw-away cluster on a Unix socket only (as the postgres user when
+#    run as root), removed on exit. The connection string holds no password (trust on a
+#    private socket), so the config may name it.
+store='{ "path": "host.db" }'
+if [[ -n "$postgres" ]]; then
+  pg_bindir="$(pg_config --bindir)"
+  pg_dir="$(mktemp -u /tmp/ep-demo-pg-XXXXXX)"
+  bash "$here/../tests/support/pg_test_cluster.sh" start "$pg_bindir" "$pg_dir" >/dev/null
+  store='{ "engine": "postgresql", "outbox_lease_seconds": 30,
+             "postgresql": { "conninfo": "host='"$pg_dir"' user=postgres dbname=postgres" } }'
+fi
+
+# 3. The host: a fresh token-encryption key (never committed) and a config naming both providers.
 openssl rand -hex 32 >"$work/token-key"
 host_port="$(free_port)"
-cat >"$work/host.json" <<JSON
+write_config() {  # write_config <file> <port>
+cat >"$1" <<JSON
 {
-  "store": { "path": "host.db" },
+  "store": $store,
   "log_level": "info",
   "users": [
     { "id": "rita", "display_name": "Rita Recruiter" },
     { "id": "sam", "display_name": "Sam Sourcer" }
   ],
-  "web": { "listen_address": "127.0.0.1", "port": $host_port, "debug_clock": true },
+  "web": { "listen_address": "127.0.0.1", "port": $2, "debug_clock": true },
   "providers": [
     { "manifest": "$build_dir/manifests/outlook.json",
       "config": {
@@ -55,13 +79,30 @@ cat >"$work/host.json" <<JSON
   ]
 }
 JSON
+}
+write_config "$work/host.json" "$host_port"
 "$build_dir/bin/host_stub" --config "$work/host.json" serve >"$work/host.out" 2>"$work/host.log" &
 pids+=($!)
+second_host=""
+if [[ -n "$postgres" ]]; then
+  # A second host on the same database: it shares the users, tokens and outbox (its page is
+  # another door to the same data; sign-in sessions stay with the page that made them).
+  mkdir -p "$work/second"
+  cp "$work/token-key" "$work/second/token-key"
+  second_port="$(free_port)"
+  write_config "$work/second/host.json" "$second_port"
+  "$build_dir/bin/host_stub" --config "$work/second/host.json" serve >"$work/second/host.out" 2>"$work/second/host.log" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q '^Settings page: ' "$work/second/host.out" 2>/dev/null && break; sleep 0.1; done
+  second_host="$(sed -n 's/^Settings page: //p' "$work/second/host.out")"
+  [[ -n "$second_host" ]] || { echo "demo: the second host did not start:" >&2; cat "$work/second/host.log" >&2; exit 1; }
+fi
 for _ in $(seq 100); do grep -q '^Settings page: ' "$work/host.out" 2>/dev/null && break; sleep 0.1; done
 settings_url="$(sed -n 's/^Settings page: //p' "$work/host.out")"
 [[ -n "$settings_url" ]] || { echo "demo: the host did not start:" >&2; cat "$work/host.log" >&2; exit 1; }
 
 if [[ "$mode" == "--headless" ]]; then
+  [[ -n "$second_host" ]] && echo "demo: two hosts on one PostgreSQL database: $settings_url and $second_host"
   python3 "$here/demo_headless.py" --host "http://127.0.0.1:$host_port" --sandbox "$sandbox_url" \
     --ca "$build_dir/sandbox-tls/ca.pem"
   exit $?
@@ -72,7 +113,8 @@ cat <<TEXT
   Microsoft stand-in : $sandbox_url   (sign in as adele@contoso.example; password any)
   Settings page      : $settings_url
   Host log           : $work/host.log
-
+${second_host:+  Second host        : $second_host (same PostgreSQL database: $pg_dir)
+}
   Open the settings page, sign in as Rita, click Connect on Microsoft Outlook, sign in at the
   stand-in and Accept, choose Email and "Personal Outlook", and send a test nudge.
   Other users to try at the stand-in: ben@fabrikam.example (approval required),

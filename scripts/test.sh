@@ -37,10 +37,11 @@ run_tests() {
 }
 
 # The suites that exercise threads: the plugin's I/O thread, worker pool, single-flight
-# refresh and send engine; the host's outbox worker and SQLite store; the mock's worker; the
+# refresh and send engine; the host's outbox worker and its store on both engines (the PostgreSQL
+# test server starts as a CTest fixture); the mock's worker; the
 # settings page's I/O threads and handler pool under a flood and slow callbacks (serve_test).
 concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test outlook_plugin mock_provider host_stub manifests)
-concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|StoreFixture|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest)\.'
+concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest)\.'
 
 if [[ " $stages " == *" dev "* ]]; then
   stage "dev: build"

@@ -47,6 +47,7 @@ struct MockConfig {
     std::string outcome = "sent";
     int retry_after_seconds = 30;
     int queue_limit = 1000;
+    int send_delay_ms = 0;  // each send takes this long: tests that need nudges in flight
 };
 
 [[noreturn]] void config_error(const std::string& field, const std::string& what) {
@@ -78,8 +79,9 @@ MockConfig parse_config(std::string_view text) {
         else if (k == "outcome") c.outcome = str();
         else if (k == "retry_after_seconds") c.retry_after_seconds = integer(0, 86400);
         else if (k == "queue_limit") c.queue_limit = integer(1, 1000000);
+        else if (k == "send_delay_ms") c.send_delay_ms = integer(0, 60000);
         else config_error(k, "is not a known setting (known: outbox_dir, address, display_name, outcome, "
-                             "retry_after_seconds, queue_limit)");
+                             "retry_after_seconds, queue_limit, send_delay_ms)");
     }
     if (c.outbox_dir.empty()) config_error("outbox_dir", "is required");
     // Relative to what? The working directory differs between the CLI and a service: refuse,
@@ -287,6 +289,7 @@ private:
             lock.unlock();
             std::string result;
             try {
+                if (config_.send_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.send_delay_ms));
                 result = deliver(job);
             } catch (const std::exception& e) {
                 result = result_document("transient", "write_failed", e.what(), "", job.message.client_request_id, 0);

@@ -5,8 +5,11 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -84,6 +87,97 @@ std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::
     return path.is_absolute() ? path : (base_dir / path).lexically_normal();
 }
 
+
+// A secret named by the config (an environment variable or a file), never its value.
+std::string read_secret_source(const json::object& o, std::string_view env_key, std::string_view file_key,
+                               const std::filesystem::path& file, const std::string& path) {
+    auto env = o.find(env_key);
+    auto from_file = o.find(file_key);
+    if (env != o.end() && from_file != o.end())
+        fail(file, path + "." + std::string(env_key), "and " + std::string(file_key) + " are both given: name one");
+    if (env != o.end()) {
+        if (!env->value().is_string() || env->value().as_string().empty())
+            fail(file, path + "." + std::string(env_key), "must name an environment variable");
+        std::string name(env->value().as_string());
+        const char* value = std::getenv(name.c_str());
+        if (value == nullptr || *value == '\0')
+            fail(file, path + "." + std::string(env_key), "names the environment variable " + name + ", which is not set");
+        return value;
+    }
+    if (from_file != o.end()) {
+        if (!from_file->value().is_string() || from_file->value().as_string().empty())
+            fail(file, path + "." + std::string(file_key), "must be a file path");
+        auto secret_file = resolve(file.parent_path(), std::string(from_file->value().as_string()));
+        std::ifstream in(secret_file, std::ios::binary);
+        if (!in) fail(file, path + "." + std::string(file_key), "names " + secret_file.string() + ", which cannot be read");
+        std::ostringstream text;
+        text << in.rdbuf();
+        std::string value = text.str();
+        while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+        if (value.empty()) fail(file, path + "." + std::string(file_key), "names " + secret_file.string() + ", which is empty");
+        return value;
+    }
+    return {};
+}
+
+void parse_store(const json::value& v, const std::filesystem::path& file, StoreSettings& store) {
+    if (!v.is_object()) fail(file, "store", "must be an object");
+    const auto& s = v.as_object();
+    for (const auto& kv : s)
+        if (kv.key() != "engine" && kv.key() != "path" && kv.key() != "postgresql" && kv.key() != "outbox_lease_seconds")
+            fail(file, "store." + std::string(kv.key()), "is not a known setting (known: engine, path, postgresql, outbox_lease_seconds)");
+    if (auto e = s.find("engine"); e != s.end()) {
+        if (e->value() == "sqlite") store.engine = StoreEngine::sqlite;
+        else if (e->value() == "postgresql") store.engine = StoreEngine::postgresql;
+        else fail(file, "store.engine", "must be \"sqlite\" or \"postgresql\"");
+    }
+    if (auto p = s.find("path"); p != s.end()) {
+        if (!p->value().is_string() || p->value().as_string().empty()) fail(file, "store.path", "must be a non-empty string");
+        store.sqlite_path = resolve(file.parent_path(), std::string(p->value().as_string()));
+    }
+    if (auto l = s.find("outbox_lease_seconds"); l != s.end()) {
+        if (!l->value().is_number() || l->value().to_number<double>() < 1 || l->value().to_number<double>() > 86400)
+            fail(file, "store.outbox_lease_seconds", "must be a number of seconds from 1 to 86400");
+        store.outbox_lease_ms = static_cast<int64_t>(l->value().to_number<double>() * 1000);
+    }
+    auto pg = s.find("postgresql");
+    if (store.engine == StoreEngine::sqlite) {
+        if (pg != s.end()) fail(file, "store.postgresql", "is given but store.engine is not \"postgresql\"");
+        return;
+    }
+    if (s.find("path") != s.end()) fail(file, "store.path", "is for the sqlite engine; PostgreSQL is named by store.postgresql");
+    if (pg == s.end() || !pg->value().is_object())
+        fail(file, "store.postgresql", "must be an object naming the database (conninfo, conninfo_env or conninfo_file)");
+    const auto& o = pg->value().as_object();
+    for (const auto& kv : o)
+        if (kv.key() != "conninfo" && kv.key() != "conninfo_env" && kv.key() != "conninfo_file" && kv.key() != "password_env" &&
+            kv.key() != "password_file")
+            fail(file, "store.postgresql." + std::string(kv.key()),
+                 "is not a known setting (known: conninfo, conninfo_env, conninfo_file, password_env, password_file)");
+    int sources = o.contains("conninfo") + o.contains("conninfo_env") + o.contains("conninfo_file");
+    if (sources != 1) fail(file, "store.postgresql", "must have exactly one of conninfo, conninfo_env, conninfo_file");
+    if (auto c = o.find("conninfo"); c != o.end()) {
+        if (!c->value().is_string()) fail(file, "store.postgresql.conninfo", "must be a libpq connection string");
+        store.pg_conninfo = std::string(c->value().as_string());
+        // Written in the file, so it must not carry the password: that comes from elsewhere.
+        char* error = nullptr;
+        PQconninfoOption* options = PQconninfoParse(store.pg_conninfo.c_str(), &error);
+        if (options == nullptr) {
+            PQfreemem(error);  // it may quote the string, password included: not repeated
+            fail(file, "store.postgresql.conninfo", "is not a valid libpq connection string");
+        }
+        bool has_password = false;
+        for (auto* opt = options; opt->keyword != nullptr; ++opt)
+            if (std::string_view(opt->keyword) == "password" && opt->val != nullptr && *opt->val != '\0') has_password = true;
+        PQconninfoFree(options);
+        if (has_password)
+            fail(file, "store.postgresql.conninfo", "contains a password: give it with password_env or password_file "
+                                                    "(or name the whole string with conninfo_env / conninfo_file)");
+    } else {
+        store.pg_conninfo = read_secret_source(o, "conninfo_env", "conninfo_file", file, "store.postgresql");
+    }
+    store.pg_password = read_secret_source(o, "password_env", "password_file", file, "store.postgresql");
+}
 }  // namespace
 
 HostConfig parse_host_config(std::string_view text, const std::filesystem::path& file) {
@@ -102,15 +196,8 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
 
     HostConfig c;
     c.file = file;
-    c.store_path = dir / "host.db";
-    if (auto it = o.find("store"); it != o.end()) {
-        if (!it->value().is_object()) fail(file, "store", "must be an object");
-        const auto& s = it->value().as_object();
-        if (auto p = s.find("path"); p != s.end()) {
-            if (!p->value().is_string() || p->value().as_string().empty()) fail(file, "store.path", "must be a non-empty string");
-            c.store_path = resolve(dir, std::string(p->value().as_string()));
-        }
-    }
+    c.store.sqlite_path = dir / "host.db";
+    if (auto it = o.find("store"); it != o.end()) parse_store(it->value(), file, c.store);
     if (auto it = o.find("log_level"); it != o.end()) {
         if (!it->value().is_string()) fail(file, "log_level", "must be a string");
         auto level = Logger::parse_level(std::string(it->value().as_string()));

@@ -1,7 +1,11 @@
 // The host's deployment configuration (one JSON file; manifests/host.example.json):
 //
 //   {
-//     "store": { "path": "host.db" },
+//     "store": { "path": "host.db" },                 (or, for several hosts on one database:)
+//     "store": { "engine": "postgresql",
+//                "postgresql": { "conninfo": "host=db.internal dbname=ep user=ep",
+//                                "password_file": "/run/secrets/ep-db-password" },
+//                "outbox_lease_seconds": 60 },
 //     "log_level": "info",
 //     "providers": [
 //       { "manifest": "mock.json", "enabled": true, "config": { "outbox_dir": "${config_dir}/outbox" } }
@@ -48,6 +52,22 @@ struct WebSettings {
     std::size_t max_connections = 512;  // keep well below the process's file descriptor limit
 };
 
+enum class StoreEngine { sqlite, postgresql };
+
+// Where the host keeps users, settings, the outbox and the plugins' secrets. A PostgreSQL
+// password never sits in the config file: the connection string or the password comes from an
+// environment variable or a file (read when the config is read), or from libpq's own
+// PGPASSWORD / PGPASSFILE.
+struct StoreSettings {
+    StoreEngine engine = StoreEngine::sqlite;
+    std::filesystem::path sqlite_path;  // absolute
+    std::string pg_conninfo;            // libpq connection string (keywords or URI)
+    std::string pg_password;            // empty: none given here
+    // How long a host may hold a nudge in `sending` without renewing its claim; a host that
+    // died leaves its nudges to turn needs_review after this.
+    int64_t outbox_lease_ms = 60000;
+};
+
 struct HostUserSetting {
     std::string id;
     std::string display_name;
@@ -55,7 +75,7 @@ struct HostUserSetting {
 
 struct HostConfig {
     std::filesystem::path file;
-    std::filesystem::path store_path;
+    StoreSettings store;
     ep_log_level log_level = EP_LOG_INFO;
     std::vector<ProviderSetting> providers;
     std::vector<HostUserSetting> users;  // the reference host's local users (sign-in picker)

@@ -24,12 +24,13 @@ bool HostClock::advance(int64_t ms) {
 
 HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read_host_config(config_file)) {
     logger.set_level(config.log_level);
-    database = HostDatabase::open(config.store_path);
-    secrets = std::make_unique<SqliteSecretStore>(database.db, database.mutex);
-    store = std::make_unique<HostStore>(database);
+    storage = open_storage(config.store);
+    secrets = &storage->secrets();
+    store = &storage->host();
     for (const auto& u : config.users) store->upsert_user(User{u.id, u.display_name});
     providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
-    outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); });
+    outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); },
+                                      config.store.outbox_lease_ms);
 }
 
 HostRuntime::~HostRuntime() {

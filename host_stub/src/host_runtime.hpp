@@ -1,15 +1,14 @@
-// Everything a running host holds: its configuration, the database, the plugins' secret
-// store, the host's own tables, the log, the loaded providers and the outbox. The CLI and
-// the web server both start from here.
+// Everything a running host holds: its configuration, the storage (the plugins' secret
+// store and the host's own tables, on the engine the config names), the log, the loaded
+// providers and the outbox. The CLI and the web server both start from here.
 #pragma once
 
 #include "host_config.hpp"
-#include "host_database.hpp"
 #include "host_store.hpp"
 #include "logger.hpp"
 #include "outbox.hpp"
 #include "provider_set.hpp"
-#include "sqlite_secret_store.hpp"
+#include "storage.hpp"
 
 #include <atomic>
 #include <memory>
@@ -38,9 +37,9 @@ public:
     HostConfig config;
     Logger logger;
     HostClock clock;
-    HostDatabase database;
-    std::unique_ptr<SqliteSecretStore> secrets;
-    std::unique_ptr<HostStore> store;
+    std::unique_ptr<Storage> storage;  // the engine the config names
+    SecretStore* secrets = nullptr;     // storage->secrets()
+    HostStore* store = nullptr;         // storage->host()
     std::unique_ptr<ProviderSet> providers;
     std::unique_ptr<Outbox> outbox;  // started by start_outbox()
 

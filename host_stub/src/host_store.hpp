@@ -1,12 +1,12 @@
-// The host's own data in its SQLite file, next to the plugins' secrets: host users, their
-// communication settings, and the durable outbox of nudges.
+// The host's own data, next to the plugins' secrets: host users, their communication
+// settings, and the durable outbox of nudges. One interface, two engines: SqliteHostStore
+// (one machine) and PgHostStore (several host processes on one PostgreSQL database).
 #pragma once
-
-#include "host_database.hpp"
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace host {
@@ -41,47 +41,75 @@ struct Nudge {
     std::string to, subject;
 };
 
+// A host's claim on the nudges it is sending: while it renews the claim before `duration_ms`
+// runs out, no other host touches them; after that they turn needs_review (they may have
+// been sent), never queued again without a person.
+struct OutboxLease {
+    std::string owner;  // unique per host process
+    int64_t duration_ms = 60000;
+};
+
+// Every method commits before it returns and throws StoreError on an engine failure.
 class HostStore {
 public:
-    explicit HostStore(HostDatabase db);
-
-    // Users and settings.
-    void upsert_user(const User& user);
-    std::vector<User> users();
-    std::optional<User> user(const std::string& id);
-    void delete_user(const std::string& id);  // cascades to settings and outbox
-    CommunicationSettings settings(const std::string& user_id);
-    void save_settings(const std::string& user_id, const CommunicationSettings& s);
-
-    // Outbox. Every method commits before it returns (synchronous=FULL).
-    int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& message_json,
-                    const std::string& client_request_id, int64_t now_ms);
-    // Atomically moves up to `limit` due nudges (queued/throttled with not_before <= now) to
-    // sending, at most `per_user` sending per user, and returns them.
-    std::vector<Nudge> claim_due(int64_t now_ms, int limit, int per_user = 4);
-    // Records a provider's outcome for a nudge that is `sending` (and only then: a late or
-    // duplicate completion never overwrites a newer state). Returns whether it applied.
     struct Outcome {
         int64_t id = 0;
         NudgeState state = NudgeState::sent;
         std::string outcome, code, message, request_id;
         int64_t not_before_ms = 0;
     };
-    // Many outcomes in one transaction (one fsync for a burst of completions).
-    int record_outcomes(const std::vector<Outcome>& outcomes, int64_t now_ms);
-    // held -> queued for a user (after a reconnect); returns how many.
-    int release_held(const std::string& user_id, const std::string& provider, int64_t now_ms);
-    // needs_review -> queued, only by a person's decision; a new client request id marks the resend.
-    bool resend(int64_t id, const std::string& user_id, int64_t now_ms);
-    // After a crash or restart: whatever was `sending` may have been sent. Returns how many.
-    int mark_interrupted(int64_t now_ms);
-    std::vector<Nudge> outbox(const std::string& user_id, int limit = 50);
-    std::optional<Nudge> nudge(int64_t id);
-    std::vector<std::string> users_with_held();
-    int64_t earliest_not_before();  // 0 when nothing waits
 
-private:
-    HostDatabase db_;
+    virtual ~HostStore() = default;
+
+    // Users and settings.
+    virtual void upsert_user(const User& user) = 0;
+    virtual std::vector<User> users() = 0;
+    virtual std::optional<User> user(const std::string& id) = 0;
+    virtual void delete_user(const std::string& id) = 0;  // cascades to settings and outbox
+    virtual CommunicationSettings settings(const std::string& user_id) = 0;
+    virtual void save_settings(const std::string& user_id, const CommunicationSettings& s) = 0;
+
+    // Outbox.
+    virtual int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& message_json,
+                            const std::string& client_request_id, int64_t now_ms) = 0;
+    // Atomically moves up to `limit` due nudges (queued/throttled with not_before <= now) to
+    // sending under `lease`, at most `per_user` sending per user across every host, and
+    // returns them.
+    virtual std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4) = 0;
+    // Extends the lease on these nudges (still sending under lease.owner) by lease.duration_ms.
+    virtual void renew_leases(const std::vector<int64_t>& ids, const OutboxLease& lease) = 0;
+    // sending nudges whose lease ran out (their host died or lost the database) -> needs_review.
+    virtual int expire_leases(int64_t now_ms) = 0;
+    // Records a provider's outcome for a nudge that lease.owner is sending (and only then: a
+    // late or duplicate completion never overwrites a newer state; a completion that comes
+    // after the lease ran out still lands, since it says what really happened). Many outcomes
+    // in one transaction (one commit for a burst of completions). Returns how many applied.
+    virtual int record_outcomes(const std::vector<Outcome>& outcomes, const OutboxLease& lease, int64_t now_ms) = 0;
+    // held -> queued for a user (after a reconnect); returns how many.
+    virtual int release_held(const std::string& user_id, const std::string& provider, int64_t now_ms) = 0;
+    // needs_review -> queued, only by a person's decision; a new client request id marks the resend.
+    virtual bool resend(int64_t id, const std::string& user_id, int64_t now_ms) = 0;
+    // When a host starts: whatever may have been sent by a host that stopped turns needs_review.
+    // SQLite (one machine): everything `sending`. PostgreSQL (other hosts may be sending right
+    // now): only what the dead hosts' leases no longer cover. Returns how many.
+    virtual int mark_interrupted(int64_t now_ms) = 0;
+    virtual std::vector<Nudge> outbox(const std::string& user_id, int limit = 50) = 0;
+    virtual std::optional<Nudge> nudge(int64_t id) = 0;
+    virtual std::vector<std::string> users_with_held() = 0;
+    // When the next queued or throttled nudge is due (maybe already); nullopt when none waits.
+    virtual std::optional<int64_t> earliest_not_before() = 0;
 };
+
+// What a nudge that may have been sent says when its host stopped (code "interrupted") or
+// stopped renewing its lease (code "lease_expired").
+inline constexpr std::string_view kInterruptedMessage =
+    "The host stopped while this nudge was being sent; it may have been sent. Check, then resend if needed.";
+
+constexpr const char* kNudgeColumns =
+    "id, user_id, provider, message, client_request_id, state, attempts, not_before_ms, last_outcome, last_code, "
+    "last_message, request_id, created_ms, updated_ms, sent_ms";
+
+// Fills a nudge's listing fields (to, subject) from its message.
+void describe_message(Nudge& n);
 
 }  // namespace host

@@ -7,6 +7,10 @@
 
 #include <boost/json.hpp>
 
+#include <unistd.h>
+
+#include <chrono>
+
 namespace host {
 namespace {
 
@@ -16,12 +20,27 @@ constexpr int kMaxInFlight = 256;              // nudges handed to providers and
 constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connections are looked at
 constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
 
+constexpr int64_t kRecordRetryMs = 500;       // after the database refused an outcome
+constexpr int64_t kDueRecheckMs = 50;         // due nudges this host could not claim
+
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
+
+// For the worker's own timers: the host clock may be moved (web.debug_clock), these may not.
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The owner names the machine and process, for whoever reads the outbox table.
+std::string lease_owner() {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    return std::string(name) + ":" + std::to_string(getpid()) + ":" + random_hex(6);
+}
 
 }  // namespace
 
-Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock)
-    : store_(store), providers_(providers), logger_(logger), clock_(std::move(clock)) {}
+Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms)
+    : store_(store), providers_(providers), logger_(logger), clock_(std::move(clock)), lease_{lease_owner(), lease_ms} {}
 
 Outbox::~Outbox() {
     stop_dispatching();
@@ -107,7 +126,7 @@ void Outbox::dispatch(const Nudge& n) {
     if (refusal) completion(refusal->document);
 }
 
-void Outbox::record(std::vector<Completion> completions) {
+void Outbox::record(const std::vector<Completion>& completions) {
     int64_t now = clock_();
     std::vector<HostStore::Outcome> outcomes;
     for (auto& c : completions) {
@@ -144,7 +163,21 @@ void Outbox::record(std::vector<Completion> completions) {
                         (o.code.empty() ? "" : " (" + o.code + ")") + " -> " + to_string(o.state));
         outcomes.push_back(std::move(o));
     }
-    store_.record_outcomes(outcomes, now);
+    store_.record_outcomes(outcomes, lease_, now);
+}
+
+// Live hosts keep their claims; claims of hosts that died turn needs_review.
+void Outbox::renew_and_expire_leases() {
+    std::vector<int64_t> ids;
+    {
+        std::lock_guard lock(mutex_);
+        ids.assign(claimed_.begin(), claimed_.end());
+    }
+    store_.renew_leases(ids, lease_);
+    int expired = store_.expire_leases(clock_());
+    if (expired > 0)
+        logger_.log(EP_LOG_WARN, "outbox",
+                    std::to_string(expired) + " nudge(s) of a host that stopped answering may have been sent; they need review");
 }
 
 void Outbox::release_reconnected_users() {
@@ -160,18 +193,38 @@ void Outbox::release_reconnected_users() {
 }
 
 void Outbox::run() {
-    int64_t next_held_check = 0;
+    int64_t next_held_check = 0, next_lease_check = 0, record_retry_at = 0;
     std::unique_lock lock(mutex_);
     while (true) {
-        if (!completions_.empty()) {
-            std::vector<Completion> batch(std::make_move_iterator(completions_.begin()),
-                                          std::make_move_iterator(completions_.end()));
-            completions_.clear();
+        if (!completions_.empty() && steady_ms() >= record_retry_at) {
+            std::vector<Completion> batch(completions_.begin(), completions_.end());
+            lock.unlock();
+            bool recorded = false;
+            try {
+                record(batch);
+                recorded = true;
+            } catch (const std::exception& e) {
+                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not record outcomes (kept, retrying): ") + e.what());
+            }
+            lock.lock();
+            if (recorded) {
+                // Completions that arrived meanwhile were appended behind the batch.
+                completions_.erase(completions_.begin(), completions_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+                for (const auto& c : batch) claimed_.erase(c.id);
+                record_retry_at = 0;
+            } else {
+                record_retry_at = steady_ms() + kRecordRetryMs;
+                if (finishing_ && !dispatching_ && in_flight_ == 0) return;  // stopping: the leases will say what happened
+            }
+            continue;
+        }
+        if (steady_ms() >= next_lease_check) {
+            next_lease_check = steady_ms() + std::max<int64_t>(lease_.duration_ms / 3, 100);
             lock.unlock();
             try {
-                record(std::move(batch));
+                renew_and_expire_leases();
             } catch (const std::exception& e) {
-                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not record outcomes: ") + e.what());
+                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not renew the outbox leases: ") + e.what());
             }
             lock.lock();
             continue;
@@ -189,12 +242,13 @@ void Outbox::run() {
                     release_reconnected_users();
                     next_held_check = now + kHeldCheckIntervalMs;
                 }
-                due = store_.claim_due(now, room);
+                due = store_.claim_due(now, room, lease_);
             } catch (const std::exception& e) {
                 logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());
             }
             lock.lock();
             in_flight_ += static_cast<int>(due.size());
+            for (const auto& n : due) claimed_.insert(n.id);
             if (!due.empty()) {
                 // Claimed nudges are handed over even if a stop came meanwhile: left claimed,
                 // they would wait for review after the next start.
@@ -209,17 +263,22 @@ void Outbox::run() {
         // Sleep until woken, a completion arrives, or the next nudge becomes due.
         int64_t wait_ms = 1000;
         lock.unlock();
-        int64_t earliest = 0;
+        std::optional<int64_t> earliest;
         try {
             earliest = store_.earliest_not_before();
         } catch (const std::exception&) {
         }
         lock.lock();
-        if (earliest > 0) wait_ms = std::clamp<int64_t>(earliest - clock_(), 10, 1000);
+        // Due now but not claimable (their users are at the cap, maybe on other hosts, whose
+        // completions do not wake this one): look again soon.
+        if (earliest) wait_ms = std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, 1000);
+        if (record_retry_at > 0) wait_ms = std::clamp<int64_t>(record_retry_at - steady_ms(), 10, wait_ms);
+        wait_ms = std::clamp<int64_t>(next_lease_check - steady_ms(), 10, wait_ms);
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                     [&] { return woken_ || !completions_.empty() || finishing_ || !dispatching_; });
+                     [&] { return woken_ || (!completions_.empty() && record_retry_at == 0) || finishing_ || !dispatching_; });
         woken_ = false;
-        if (!dispatching_ && !finishing_) cv_.wait(lock, [&] { return finishing_ || !completions_.empty(); });
+        if (!dispatching_ && !finishing_)
+            cv_.wait(lock, [&] { return finishing_ || (!completions_.empty() && record_retry_at == 0); });
     }
 }
 

@@ -10,7 +10,10 @@
 //                                      automatically; a person may choose to resend
 //
 // A transient failure (certainly not sent) goes back to queued with a backoff. A nudge that
-// was `sending` when the process died becomes needs_review at the next start.
+// was `sending` when the process died becomes needs_review: at the next start on SQLite;
+// on PostgreSQL, where other hosts carry on, once the dead host's lease on it runs out (live
+// hosts renew theirs). Outcomes that cannot be recorded (the database is unreachable) are
+// kept and recorded once it answers again.
 #pragma once
 
 #include "host_store.hpp"
@@ -23,6 +26,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -35,7 +39,7 @@ public:
 
 class Outbox {
 public:
-    Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock);
+    Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms = 60000);
     ~Outbox();
 
     void start();
@@ -64,17 +68,20 @@ private:
 
     void run();
     void dispatch(const Nudge& n);
-    void record(std::vector<Completion> completions);
+    void record(const std::vector<Completion>& completions);
+    void renew_and_expire_leases();
     void release_reconnected_users();
 
     HostStore& store_;
     ProviderSet& providers_;
     Logger& logger_;
     Clock clock_;
+    OutboxLease lease_;  // this process's claim on the nudges it sends
 
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<Completion> completions_;
+    std::set<int64_t> claimed_;  // sending under our lease, outcome not yet recorded
     int in_flight_ = 0;
     bool dispatching_ = false;
     bool calling_providers_ = false;  // the worker is claiming or handing over a batch

@@ -3,10 +3,12 @@
 // (and, for shared engines, many processes).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,6 +18,17 @@ class StoreError : public std::runtime_error {
 public:
     using std::runtime_error::runtime_error;
 };
+
+// Keys are compared bytewise (no LIKE, so '%' and '_' are plain bytes), so the keys starting
+// with `prefix` are exactly those in [prefix, successor): the successor is the prefix with
+// trailing 0xff bytes dropped and its last byte incremented. Empty when no such bound exists
+// (the prefix is all 0xff): then every key from `prefix` on matches.
+inline std::string prefix_successor(std::string_view prefix) {
+    std::string bound(prefix);
+    while (!bound.empty() && static_cast<unsigned char>(bound.back()) == 0xff) bound.pop_back();
+    if (!bound.empty()) bound.back() = static_cast<char>(static_cast<unsigned char>(bound.back()) + 1);
+    return bound;
+}
 
 class SecretStore {
 public:
@@ -33,7 +46,10 @@ public:
                                         uint64_t expected_version) = 0;
     // Deletes (unconditionally when expected_version is 0). False on a version conflict.
     virtual bool erase(std::string_view key, uint64_t expected_version) = 0;
+    // Deletes every key that starts with `prefix` (bytes, not a pattern), in one transaction.
     virtual void erase_prefix(std::string_view prefix) = 0;
+    // Number of stored keys with this prefix (diagnostics and tests).
+    virtual std::size_t count_prefix(std::string_view prefix) = 0;
 };
 
 }  // namespace host

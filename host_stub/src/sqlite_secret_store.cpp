@@ -1,34 +1,9 @@
 #include "sqlite_secret_store.hpp"
 
 namespace host {
-namespace {
-
-// Keys are compared bytewise (BINARY collation; no LIKE, so '%' and '_' are plain bytes), so
-// the keys starting with `prefix` are exactly those in [prefix, successor): the successor is
-// the prefix with trailing 0xff bytes dropped and its last byte incremented. Empty when no
-// such bound exists (the prefix is all 0xff): then every key from `prefix` on matches.
-std::string prefix_successor(std::string_view prefix) {
-    std::string bound(prefix);
-    while (!bound.empty() && static_cast<unsigned char>(bound.back()) == 0xff) bound.pop_back();
-    if (!bound.empty()) bound.back() = static_cast<char>(static_cast<unsigned char>(bound.back()) + 1);
-    return bound;
-}
-
-void create_schema(SqliteDb& db) {
-    db.exec("CREATE TABLE IF NOT EXISTS secrets ("
-            " key TEXT PRIMARY KEY NOT NULL,"
-            " value BLOB NOT NULL,"
-            " version INTEGER NOT NULL) WITHOUT ROWID");
-    // Versions come from one store-wide counter, so a key that is deleted and re-created never
-    // reuses an old version (no ABA for compare-and-swap across processes).
-    db.exec("CREATE TABLE IF NOT EXISTS secret_version_counter (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL)");
-    db.exec("INSERT OR IGNORE INTO secret_version_counter (id, next) VALUES (1, 1)");
-}
-
-}  // namespace
 
 SqliteSecretStore::SqliteSecretStore(std::shared_ptr<SqliteDb> db, std::shared_ptr<std::mutex> db_mutex)
-    : db_((create_schema(*db), db)),
+    : db_(std::move(db)),
       mutex_(std::move(db_mutex)),
       select_(*db_, "SELECT value, version FROM secrets WHERE key = ?1"),
       insert_(*db_, "INSERT INTO secrets (key, value, version) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING"),

@@ -2,6 +2,7 @@
 // secure_delete so a deleted or overwritten blob's bytes are zeroed in the database file.
 #pragma once
 
+#include "host_database.hpp"
 #include "secret_store.hpp"
 #include "sqlite_db.hpp"
 
@@ -12,17 +13,16 @@ namespace host {
 
 class SqliteSecretStore final : public SecretStore {
 public:
-    // Shares the host's database connection (and its mutex), creating the table if needed.
+    // Shares the host's database connection (and its mutex); HostDatabase::open made the tables.
     SqliteSecretStore(std::shared_ptr<SqliteDb> db, std::shared_ptr<std::mutex> db_mutex);
+    explicit SqliteSecretStore(const HostDatabase& db) : SqliteSecretStore(db.db, db.mutex) {}
 
     std::optional<Entry> get(std::string_view key) override;
     std::optional<uint64_t> put(std::string_view key, std::span<const uint8_t> value,
                                 uint64_t expected_version) override;
     bool erase(std::string_view key, uint64_t expected_version) override;
     void erase_prefix(std::string_view prefix) override;
-
-    // Number of stored keys with this prefix (diagnostics and tests).
-    std::size_t count_prefix(std::string_view prefix);
+    std::size_t count_prefix(std::string_view prefix) override;
 
 private:
     uint64_t next_version();  // inside a write transaction

@@ -52,7 +52,7 @@ json::value expanded_value(const json::value& v, std::string_view dir) {
 
 void check_accepted(std::string_view text, const host::HostConfig& c) {
     FUZZ_CHECK(c.file == kConfigFile, c.file.string());
-    FUZZ_CHECK(c.store_path.is_absolute(), c.store_path.string());
+    FUZZ_CHECK(c.store.sqlite_path.is_absolute(), c.store.sqlite_path.string());
     FUZZ_CHECK(c.log_level == EP_LOG_TRACE || c.log_level == EP_LOG_DEBUG || c.log_level == EP_LOG_INFO ||
                    c.log_level == EP_LOG_WARN || c.log_level == EP_LOG_ERROR,
                text);

@@ -7,7 +7,7 @@
 #include "process.hpp"
 
 #include <host_database.hpp>
-#include <host_store.hpp>
+#include <sqlite_host_store.hpp>
 #include <ms_sandbox/sandbox.hpp>
 
 #include <boost/json.hpp>
@@ -110,7 +110,7 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
     for (int i = 0; i < kUsers; ++i) ASSERT_NO_FATAL_FAILURE(connect(i));
 
     auto db = host::HostDatabase::open(dir_ / "host.db");
-    host::HostStore store(db);
+    host::SqliteHostStore store(db);
     std::mt19937 random(20261129);
     std::map<int64_t, std::string> nudges;  // id -> client request id
     auto enqueue = [&](int n) {

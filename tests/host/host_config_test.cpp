@@ -5,7 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 using ::testing::AllOf;
+using test_support::TempDir;
 using ::testing::HasSubstr;
 
 namespace {
@@ -26,7 +29,7 @@ TEST(HostConfig, ParsesAndResolvesPathsAgainstTheConfigDirectory) {
         "providers":[{"manifest":"m/mock.json","config":{"outbox_dir":"${config_dir}/out","n":[ "${config_dir}" ]}},
                      {"manifest":"/abs/outlook.json","enabled":false}]})",
                                      "/etc/host/host.json");
-    EXPECT_EQ(c.store_path, "/etc/host/data/host.db");
+    EXPECT_EQ(c.store.sqlite_path, "/etc/host/data/host.db");
     EXPECT_EQ(c.log_level, EP_LOG_DEBUG);
     ASSERT_EQ(c.providers.size(), 2u);
     EXPECT_EQ(c.providers[0].manifest, "/etc/host/m/mock.json");
@@ -101,4 +104,52 @@ TEST(HostConfig, ListeningOnEveryInterfaceNeedsAPublicUrl) {
                 AllOf(HasSubstr("'web.public_url' is required"), HasSubstr("all interfaces")));
     EXPECT_EQ(error_of(R"({"providers":[],"web":{"listen_address":"0.0.0.0","public_url":"https://host.example"}})"),
               "(accepted)");
+}
+
+// Issue 15: the store engine, and a PostgreSQL password that never sits in the config file.
+TEST(HostConfig, StoreEngineIsSqliteUnlessPostgresqlIsNamed) {
+    auto c = host::parse_host_config(R"({"providers":[]})", "/etc/host/host.json");
+    EXPECT_EQ(c.store.engine, host::StoreEngine::sqlite);
+    EXPECT_EQ(c.store.sqlite_path, "/etc/host/host.db");
+    TempDir dir;
+    dir.write("pg-password", "from-the-file\n");
+    setenv("EP_TEST_CONNINFO", "host=/run/postgresql dbname=ep password=from-the-env", 1);
+    auto pg = host::parse_host_config(R"({"providers":[],"store":{"engine":"postgresql","outbox_lease_seconds":2.5,
+        "postgresql":{"conninfo":"host=/run/postgresql dbname=ep user=ep","password_file":"pg-password"}}})",
+                                      dir / "host.json");
+    EXPECT_EQ(pg.store.engine, host::StoreEngine::postgresql);
+    EXPECT_EQ(pg.store.pg_conninfo, "host=/run/postgresql dbname=ep user=ep");
+    EXPECT_EQ(pg.store.pg_password, "from-the-file") << "read from the file, line end dropped";
+    EXPECT_EQ(pg.store.outbox_lease_ms, 2500);
+    auto from_env = host::parse_host_config(R"({"providers":[],"store":{"engine":"postgresql",
+        "postgresql":{"conninfo_env":"EP_TEST_CONNINFO"}}})", "/etc/host/host.json");
+    EXPECT_EQ(from_env.store.pg_conninfo, "host=/run/postgresql dbname=ep password=from-the-env");
+    unsetenv("EP_TEST_CONNINFO");
+}
+
+TEST(HostConfig, StoreMistakesAreNamedAndNoPasswordIsRepeated) {
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"mysql"}})"),
+                HasSubstr("field 'store.engine' must be \"sqlite\" or \"postgresql\""));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql"}})"), HasSubstr("field 'store.postgresql' must be"));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"postgresql":{"conninfo":"dbname=ep"}}})"),
+                HasSubstr("'store.postgresql' is given but store.engine is not \"postgresql\""));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"a=b","conninfo_env":"X"}}})"),
+                HasSubstr("exactly one of conninfo, conninfo_env, conninfo_file"));
+    std::string inline_password = error_of(
+        R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"host=db dbname=ep password=Hunter2-secret"}}})");
+    EXPECT_THAT(inline_password, HasSubstr("'store.postgresql.conninfo' contains a password"));
+    EXPECT_THAT(inline_password, ::testing::Not(HasSubstr("Hunter2-secret")));
+    std::string uri_password = error_of(
+        R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"postgresql://ep:Hunter2-secret@db/ep"}}})");
+    EXPECT_THAT(uri_password, HasSubstr("contains a password"));
+    EXPECT_THAT(uri_password, ::testing::Not(HasSubstr("Hunter2-secret")));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"host='unterminated Hunter2-secret"}}})"),
+                AllOf(HasSubstr("is not a valid libpq connection string"), ::testing::Not(HasSubstr("Hunter2-secret"))));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo_env":"EP_SURELY_UNSET_VARIABLE"}}})"),
+                HasSubstr("names the environment variable EP_SURELY_UNSET_VARIABLE, which is not set"));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"dbname=ep","password_file":"/nonexistent/pw"}}})"),
+                HasSubstr("names /nonexistent/pw, which cannot be read"));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"outbox_lease_seconds":0}})"), HasSubstr("'store.outbox_lease_seconds'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","path":"x.db","postgresql":{"conninfo":"dbname=ep"}}})"),
+                HasSubstr("'store.path' is for the sqlite engine"));
 }

@@ -156,7 +156,7 @@ TEST_F(OutboxTest, ARestartTurnsSendingIntoNeedsReviewAndLosesNothing) {
     // Simulate a crash while a nudge was with the provider: claim it without completing.
     rt_->outbox->stop_dispatching();
     int64_t in_flight = rt_->store->enqueue("rita", "mock", json::serialize(nudge("crashed")), "crid-crash", 0);
-    auto claimed = rt_->store->claim_due(1, 10);
+    auto claimed = rt_->store->claim_due(1, 10, host::OutboxLease{"a host that crashes", 60000});
     ASSERT_EQ(claimed.size(), 1u);
     int64_t queued = rt_->store->enqueue("rita", "mock", json::serialize(nudge("still queued")), "crid-q", 0);
     rt_.reset();

@@ -1,0 +1,455 @@
+// The storage engines through the one interface the host uses (storage.hpp): every
+// parameterised test runs on SQLite and on a real, throw-away PostgreSQL server
+// (support/pg_cluster.hpp). The secret store's compare-and-swap, atomic prefix deletion and
+// version rules; the host's tables; the outbox's claims, per-user cap and leases across
+// connections (as several host processes hold them); and the schema version a host refuses.
+#include "pg_cluster.hpp"
+#include "process.hpp"
+
+#include <host_database.hpp>
+#include <pg_database.hpp>
+#include <sqlite_db.hpp>
+#include <sqlite_secret_store.hpp>
+#include <storage.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <latch>
+#include <map>
+#include <set>
+#include <thread>
+
+using test_support::TempDir;
+using ::testing::HasSubstr;
+
+namespace {
+
+std::vector<uint8_t> bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+class StoreTest : public ::testing::TestWithParam<host::StoreEngine> {
+protected:
+    StoreTest() {
+        settings_.engine = GetParam();
+        settings_.sqlite_path = dir_ / "host.db";
+        if (GetParam() == host::StoreEngine::postgresql) settings_.pg_conninfo = test_support::PgCluster::shared().create_database();
+        storage_ = host::open_storage(settings_);
+    }
+
+    // Another connection to the same database: what another host process has.
+    std::unique_ptr<host::Storage> another() { return host::open_storage(settings_); }
+
+    // Writes the schema version behind the host's back, as a newer host would have.
+    void set_schema_version(int version) {
+        std::string sql = "UPDATE schema_version SET version = " + std::to_string(version);
+        if (GetParam() == host::StoreEngine::sqlite) {
+            host::SqliteDb db(settings_.sqlite_path);
+            db.exec(sql);
+        } else {
+            host::PgConnection c(settings_.pg_conninfo, "");
+            c.exec(sql);
+        }
+    }
+
+    void add_users(host::HostStore& s, int count) {
+        for (int u = 0; u < count; ++u) {
+            s.upsert_user(host::User{"user" + std::to_string(u), "User " + std::to_string(u)});
+            s.save_settings("user" + std::to_string(u), host::CommunicationSettings{"email", "mock"});
+        }
+    }
+
+    int64_t enqueue(host::HostStore& s, const std::string& user, int n) {
+        std::string crid = "crid-" + user + "-" + std::to_string(n);
+        return s.enqueue(user, "mock",
+                         R"({"to":[{"address":"casey@example.org"}],"subject":"nudge )" + std::to_string(n) +
+                             R"(","text":"hi","client_request_id":")" + crid + "\"}",
+                         crid, 1);
+    }
+
+    TempDir dir_;
+    host::StoreSettings settings_;
+    std::unique_ptr<host::Storage> storage_;
+    host::SecretStore& store() { return storage_->secrets(); }
+    host::HostStore& host_store() { return storage_->host(); }
+};
+
+std::string engine_name(const ::testing::TestParamInfo<host::StoreEngine>& info) {
+    return info.param == host::StoreEngine::sqlite ? "sqlite" : "postgresql";
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Store, StoreTest, ::testing::Values(host::StoreEngine::sqlite, host::StoreEngine::postgresql),
+                         engine_name);
+
+TEST_P(StoreTest, CompareAndSwapFollowsTheVersion) {
+    EXPECT_FALSE(store().get("k").has_value());
+    auto v1 = store().put("k", bytes("one"), 0);
+    ASSERT_TRUE(v1);
+    EXPECT_FALSE(store().put("k", bytes("again"), 0)) << "expected_version 0 means: must not exist";
+    auto v2 = store().put("k", bytes("two"), *v1);
+    ASSERT_TRUE(v2);
+    EXPECT_GT(*v2, *v1);
+    EXPECT_FALSE(store().put("k", bytes("stale"), *v1)) << "a stale version must conflict";
+    auto e = store().get("k");
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->value, bytes("two"));
+    EXPECT_EQ(e->version, *v2);
+}
+
+TEST_P(StoreTest, VersionsAreNeverReusedAfterDeleteAndRecreate) {
+    auto v1 = store().put("k", bytes("one"), 0);
+    ASSERT_TRUE(store().erase("k", 0));
+    auto v2 = store().put("k", bytes("new"), 0);
+    ASSERT_TRUE(v1 && v2);
+    EXPECT_NE(*v1, *v2);
+    EXPECT_FALSE(store().put("k", bytes("x"), *v1)) << "an old version of a deleted key must not match the new key";
+}
+
+TEST_P(StoreTest, ConditionalDeleteConflictsOnAChangedVersion) {
+    auto v1 = store().put("k", bytes("one"), 0);
+    auto v2 = store().put("k", bytes("two"), *v1);
+    EXPECT_FALSE(store().erase("k", *v1));
+    EXPECT_TRUE(store().get("k").has_value());
+    EXPECT_TRUE(store().erase("k", *v2));
+    EXPECT_FALSE(store().get("k").has_value());
+    EXPECT_TRUE(store().erase("absent", 7)) << "deleting an absent key is not a conflict";
+}
+
+TEST_P(StoreTest, PrefixDeleteRemovesExactlyThePrefix) {
+    store().put("outlook/account/alice/grant", bytes("a"), 0);
+    store().put("outlook/account/alice/pending", bytes("b"), 0);
+    store().put("outlook/account/alice2/grant", bytes("c"), 0);
+    store().put("outlook/account/bob/grant", bytes("d"), 0);
+    store().erase_prefix("outlook/account/alice/");
+    EXPECT_EQ(store().count_prefix("outlook/account/alice/"), 0u);
+    EXPECT_TRUE(store().get("outlook/account/alice2/grant"));
+    EXPECT_TRUE(store().get("outlook/account/bob/grant"));
+    EXPECT_THROW(store().erase_prefix(""), host::StoreError);
+}
+
+// Issue 16: a prefix is bytes, not a pattern ('%' and '_' are literal), and every key under
+// it goes, whatever bytes follow (0xff included).
+TEST_P(StoreTest, PrefixDeleteTakesEveryKeyUnderThePrefixAndNoOther) {
+    store().put("mock/a%_/x", bytes("1"), 0);
+    store().put("mock/a%_/\xff\xff", bytes("2"), 0);
+    store().put("mock/ab_/x", bytes("3"), 0);
+    store().put("mock/a%_", bytes("4"), 0);
+    store().put("mock/a%_0", bytes("5"), 0);
+    store().erase_prefix("mock/a%_/");
+    EXPECT_FALSE(store().get("mock/a%_/x"));
+    EXPECT_FALSE(store().get("mock/a%_/\xff\xff")) << "a key with 0xff bytes after the prefix must go too";
+    EXPECT_TRUE(store().get("mock/ab_/x")) << "'%' and '_' are not wildcards";
+    EXPECT_TRUE(store().get("mock/a%_"));
+    EXPECT_TRUE(store().get("mock/a%_0")) << "'0' follows '/': just past the range";
+    store().put("\xff\xff/k", bytes("5"), 0);
+    EXPECT_EQ(store().count_prefix("\xff"), 1u) << "a prefix of 0xff bytes has no upper bound";
+    store().erase_prefix("\xff");
+    EXPECT_FALSE(store().get("\xff\xff/k"));
+}
+
+TEST_P(StoreTest, EmptyAndBinaryValuesRoundTrip) {
+    std::vector<uint8_t> binary = {0, 255, 10, 13, 0, '\\', 'x'};
+    store().put("bin", binary, 0);
+    store().put("empty", {}, 0);
+    store().put(std::string("key\0with nul", 12), bytes("nul"), 0);
+    EXPECT_EQ(store().get("bin")->value, binary);
+    ASSERT_TRUE(store().get("empty"));
+    EXPECT_TRUE(store().get("empty")->value.empty());
+    EXPECT_EQ(store().get(std::string("key\0with nul", 12))->value, bytes("nul"));
+    EXPECT_FALSE(store().get("key")) << "a key is every byte of it, NUL included";
+}
+
+// Two connections stand for two host processes: their compare-and-swaps on one key never
+// lose an update.
+TEST_P(StoreTest, ConcurrentIncrementsFromTwoConnectionsLoseNoUpdate) {
+    auto other = another();
+    store().put("counter", bytes("0"), 0);
+    constexpr int kThreads = 4, kIncrements = 40;
+    std::vector<std::thread> threads;
+    std::atomic<int> conflicts{0};
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            host::SecretStore& s = t % 2 ? other->secrets() : store();
+            for (int i = 0; i < kIncrements; ++i) {
+                while (true) {
+                    auto e = s.get("counter");
+                    int n = std::stoi(std::string(e->value.begin(), e->value.end()));
+                    if (s.put("counter", bytes(std::to_string(n + 1)), e->version)) break;
+                    ++conflicts;
+                }
+            }
+        });
+    for (auto& t : threads) t.join();
+    auto e = store().get("counter");
+    EXPECT_EQ(std::string(e->value.begin(), e->value.end()), std::to_string(kThreads * kIncrements));
+}
+
+TEST_P(StoreTest, TwoConnectionsSeeEachOthersVersionsAndDeletions) {
+    auto other = another();
+    auto v1 = store().put("shared", bytes("from A"), 0);
+    auto seen = other->secrets().get("shared");
+    ASSERT_TRUE(seen);
+    EXPECT_EQ(seen->version, *v1);
+    EXPECT_TRUE(other->secrets().put("shared", bytes("from B"), *v1));
+    EXPECT_FALSE(store().put("shared", bytes("late A"), *v1)) << "the other process won the race";
+    other->secrets().erase_prefix("sha");
+    EXPECT_FALSE(store().get("shared")) << "deleted for every connection";
+}
+
+TEST_P(StoreTest, ANewerSchemaIsRefusedWithAClearMessage) {
+    store().put("kept", bytes("v"), 0);
+    storage_.reset();
+    ASSERT_NO_THROW(storage_ = another()) << "reopening a current schema is fine";
+    storage_.reset();
+    set_schema_version(99);
+    try {
+        another();
+        FAIL() << "a schema newer than the host knows must be refused";
+    } catch (const host::StoreError& e) {
+        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (2)"));
+    }
+    set_schema_version(2);
+    storage_ = another();
+    EXPECT_TRUE(store().get("kept")) << "nothing was touched by the refusal";
+}
+
+TEST_P(StoreTest, UsersSettingsAndOutboxRoundTripAndDeleteCascades) {
+    add_users(host_store(), 2);
+    EXPECT_EQ(host_store().users().size(), 2u);
+    EXPECT_EQ(host_store().settings("user0").email_provider, "mock");
+    EXPECT_EQ(host_store().settings("nobody").email_provider, "");
+    int64_t id = enqueue(host_store(), "user0", 1);
+    auto n = host_store().nudge(id);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->state, host::NudgeState::queued);
+    EXPECT_EQ(n->to, "casey@example.org");
+    EXPECT_EQ(n->subject, "nudge 1");
+    EXPECT_EQ(host_store().earliest_not_before(), 0) << "due at once (not_before 0)";
+    host_store().delete_user("user0");
+    EXPECT_FALSE(host_store().user("user0"));
+    EXPECT_FALSE(host_store().nudge(id)) << "the user's outbox goes with the user";
+    EXPECT_TRUE(host_store().user("user1"));
+    EXPECT_FALSE(host_store().earliest_not_before()) << "nothing waits";
+}
+
+// Three connections (three hosts) claim at once: each nudge is claimed by one of them only,
+// and no user ever has more than 4 sending.
+TEST_P(StoreTest, ConcurrentClaimsTakeEachNudgeOnceAndHoldThePerUserCap) {
+    constexpr int kUsers = 10, kPerUser = 12, kHosts = 3;
+    add_users(host_store(), kUsers);
+    for (int u = 0; u < kUsers; ++u)
+        for (int i = 0; i < kPerUser; ++i) enqueue(host_store(), "user" + std::to_string(u), i);
+    std::vector<std::unique_ptr<host::Storage>> hosts;
+    for (int h = 0; h < kHosts; ++h) hosts.push_back(another());
+
+    std::mutex m;
+    std::map<int64_t, int> claims;
+    std::atomic<int> worst_cap{0};
+    auto sending_per_user = [&](host::HostStore& s) {
+        int worst = 0;
+        for (int u = 0; u < kUsers; ++u) {
+            int sending = 0;
+            for (const auto& n : s.outbox("user" + std::to_string(u), 100)) sending += n.state == host::NudgeState::sending;
+            worst = std::max(worst, sending);
+        }
+        return worst;
+    };
+    std::vector<std::thread> threads;
+    for (int h = 0; h < kHosts; ++h)
+        threads.emplace_back([&, h] {
+            host::HostStore& s = hosts[h]->host();
+            host::OutboxLease lease{"host" + std::to_string(h), 60000};
+            for (int round = 0; round < 200; ++round) {
+                auto due = s.claim_due(10, 7, lease);
+                int cap = sending_per_user(s);
+                int seen = worst_cap.load();
+                while (cap > seen && !worst_cap.compare_exchange_weak(seen, cap)) {
+                }
+                std::vector<host::HostStore::Outcome> done;
+                for (const auto& n : due) {
+                    std::lock_guard lock(m);
+                    ++claims[n.id];
+                    done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+                }
+                EXPECT_EQ(s.record_outcomes(done, lease, 20), static_cast<int>(done.size()));
+                std::lock_guard lock(m);
+                if (claims.size() == static_cast<std::size_t>(kUsers * kPerUser)) return;
+            }
+        });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(claims.size(), static_cast<std::size_t>(kUsers * kPerUser)) << "every nudge was claimed";
+    for (const auto& [id, count] : claims) EXPECT_EQ(count, 1) << "nudge " << id << " claimed " << count << " times";
+    EXPECT_LE(worst_cap.load(), 4) << "a user had more than 4 sending";
+    EXPECT_GE(worst_cap.load(), 1);
+}
+
+// Six hosts claim for one user at the same instant, round after round: together they never
+// hold more than 4 of that user's nudges (each sees the others' claims, or skips the user).
+TEST_P(StoreTest, SimultaneousClaimsFromSixHostsNeverExceedTheCap) {
+    constexpr int kHosts = 6, kRounds = 5;
+    add_users(host_store(), 1);
+    for (int i = 0; i < 4 * kRounds; ++i) enqueue(host_store(), "user0", i);
+    std::vector<std::unique_ptr<host::Storage>> hosts;
+    for (int h = 0; h < kHosts; ++h) hosts.push_back(another());
+    for (int round = 0; round < kRounds; ++round) {
+        std::latch start(kHosts);
+        std::vector<std::vector<host::Nudge>> claimed(kHosts);
+        std::vector<std::thread> threads;
+        for (int h = 0; h < kHosts; ++h)
+            threads.emplace_back([&, h] {
+                start.arrive_and_wait();
+                claimed[h] = hosts[h]->host().claim_due(10, 10, host::OutboxLease{"host" + std::to_string(h), 60000});
+            });
+        for (auto& t : threads) t.join();
+        std::size_t total = 0;
+        for (int h = 0; h < kHosts; ++h) {
+            total += claimed[h].size();
+            std::vector<host::HostStore::Outcome> done;
+            for (const auto& n : claimed[h]) done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+            hosts[h]->host().record_outcomes(done, host::OutboxLease{"host" + std::to_string(h), 60000}, 20);
+        }
+        EXPECT_EQ(total, 4u) << "round " << round << ": the user's cap is 4 across every host";
+    }
+}
+
+TEST_P(StoreTest, TheCapCountsWhatOtherHostsAreSending) {
+    add_users(host_store(), 1);
+    for (int i = 0; i < 10; ++i) enqueue(host_store(), "user0", i);
+    auto other = another();
+    EXPECT_EQ(host_store().claim_due(10, 100, host::OutboxLease{"a", 60000}).size(), 4u);
+    EXPECT_TRUE(other->host().claim_due(10, 100, host::OutboxLease{"b", 60000}).empty())
+        << "user0 already has 4 sending on host a";
+}
+
+TEST_P(StoreTest, AnExpiredLeaseTurnsSendingIntoNeedsReviewAndARenewedOneDoesNot) {
+    add_users(host_store(), 2);
+    int64_t dead = enqueue(host_store(), "user0", 1);
+    int64_t alive = enqueue(host_store(), "user1", 1);
+    host::OutboxLease dead_host{"dead", 300}, live_host{"live", 300};
+    ASSERT_EQ(host_store().claim_due(10, 1, dead_host).size(), 1u);
+    ASSERT_EQ(another()->host().claim_due(10, 1, live_host).size(), 1u);
+    for (int i = 0; i < 6; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        host_store().renew_leases({alive}, live_host);
+        host_store().renew_leases({dead}, host::OutboxLease{"an impostor", 300});  // not its lease: no effect
+    }
+    EXPECT_EQ(host_store().expire_leases(30), 1);
+    auto n = host_store().nudge(dead);
+    EXPECT_EQ(n->state, host::NudgeState::needs_review);
+    EXPECT_EQ(n->last_code, "lease_expired");
+    EXPECT_EQ(host_store().nudge(alive)->state, host::NudgeState::sending) << "its host renewed the lease";
+    EXPECT_TRUE(host_store().claim_due(40, 10, live_host).empty()) << "needs review is never claimed again";
+}
+
+TEST_P(StoreTest, OnlyTheLeaseOwnersCompletionLands) {
+    add_users(host_store(), 1);
+    int64_t id = enqueue(host_store(), "user0", 1);
+    host::OutboxLease owner{"owner", 1};
+    ASSERT_EQ(host_store().claim_due(10, 1, owner).size(), 1u);
+    // Text that an array literal must quote: a batch of outcomes is one statement on PostgreSQL.
+    std::string awkward = "a \"quoted\", back\\slash {braces} NULL\nnew line é";
+    host::HostStore::Outcome sent{id, host::NudgeState::sent, "sent", "code,1", awkward, "req\"id", 0};
+    EXPECT_EQ(host_store().record_outcomes({sent}, host::OutboxLease{"someone else", 1}, 20), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_EQ(host_store().expire_leases(20), 1);
+    // The owner was slow, not dead: its answer says what really happened, and lands.
+    EXPECT_EQ(host_store().record_outcomes({sent}, owner, 30), 1);
+    auto n = host_store().nudge(id);
+    EXPECT_EQ(n->state, host::NudgeState::sent);
+    EXPECT_EQ(n->last_message, awkward);
+    EXPECT_EQ(n->last_code, "code,1");
+    EXPECT_EQ(n->request_id, "req\"id");
+    EXPECT_EQ(host_store().record_outcomes({sent}, owner, 40), 0) << "a duplicate completion changes nothing";
+}
+
+// ---- SQLite only: the file itself ----------------------------------------------------
+
+TEST(SqliteStore, TheDatabaseFilesAreReadableByTheirOwnerOnly) {
+    TempDir dir;
+    auto db = host::HostDatabase::open(dir / "host.db");
+    host::SqliteSecretStore store(db);
+    store.put("k", bytes("v"), 0);
+    for (const char* name : {"host.db", "host.db-wal"}) {
+        auto perms = std::filesystem::status(dir / name).permissions();
+        EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all), std::filesystem::perms::none)
+            << name;
+    }
+}
+
+TEST(SqliteStore, DeletedBlobBytesAreGoneFromTheFiles) {
+    TempDir dir;
+    auto db = host::HostDatabase::open(dir / "host.db");
+    host::SqliteSecretStore store(db);
+    std::string marker = "MARKER-blob-that-must-disappear-0123456789";
+    ASSERT_TRUE(store.put("outlook/account/alice/grant", bytes(marker), 0));
+    store.erase_prefix("outlook/account/alice/");
+    for (const char* suffix : {"", "-wal"}) {
+        std::string content = test_support::read_file(dir.path() / (std::string("host.db") + suffix));
+        EXPECT_EQ(content.find(marker), std::string::npos) << "found in host.db" << suffix;
+    }
+}
+
+// A file from before schema versions (issue 15) is version 1: it gains the lease columns and
+// keeps every row.
+TEST(SqliteStore, AFileFromBeforeVersioningIsMigratedInPlace) {
+    TempDir dir;
+    {
+        host::SqliteDb old(dir / "host.db");
+        old.exec("CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, display_name TEXT NOT NULL, created_ms INTEGER NOT NULL)");
+        old.exec("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+                 " provider TEXT NOT NULL, message TEXT NOT NULL, client_request_id TEXT NOT NULL, state TEXT NOT NULL,"
+                 " attempts INTEGER NOT NULL DEFAULT 0, not_before_ms INTEGER NOT NULL DEFAULT 0, last_outcome TEXT NOT NULL DEFAULT '',"
+                 " last_code TEXT NOT NULL DEFAULT '', last_message TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL DEFAULT '',"
+                 " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, sent_ms INTEGER NOT NULL DEFAULT 0)");
+        old.exec("INSERT INTO users VALUES ('rita', 'Rita', 0)");
+        old.exec("INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms) "
+                 "VALUES ('rita', 'mock', '{}', 'c1', 'sending', 0, 0)");
+    }
+    host::StoreSettings settings;
+    settings.sqlite_path = dir / "host.db";
+    auto storage = host::open_storage(settings);
+    EXPECT_EQ(storage->host().mark_interrupted(5), 1) << "the old row is there, and may have been sent";
+    EXPECT_EQ(storage->host().nudge(1)->state, host::NudgeState::needs_review);
+    host::SqliteDb check(dir / "host.db");
+    host::Statement version(check, "SELECT version FROM schema_version");
+    ASSERT_TRUE(version.step());
+    EXPECT_EQ(version.column_int(0), 2);
+}
+
+// ---- PostgreSQL only: the server -------------------------------------------------------
+
+TEST(PostgresqlStore, AnUnreachableServerIsAClearErrorWithoutTheConnectionString) {
+    host::StoreSettings settings;
+    settings.engine = host::StoreEngine::postgresql;
+    settings.pg_conninfo = "host=/nonexistent-socket-dir dbname=ep user=ep connect_timeout=2";
+    settings.pg_password = "Sup3r-secret-password";
+    try {
+        host::open_storage(settings);
+        FAIL() << "connected to nothing";
+    } catch (const host::StoreError& e) {
+        std::string what = e.what();
+        EXPECT_THAT(what, HasSubstr("store postgresql: cannot connect to the server"));
+        EXPECT_THAT(what, ::testing::Not(HasSubstr("Sup3r-secret-password")));
+    }
+}
+
+// The server restarts (a crash, -m immediate): the next statement fails, the one after that
+// runs on a new connection, and nothing committed is lost.
+TEST(PostgresqlStore, AHostReconnectsAfterTheServerRestarts) {
+    test_support::PgCluster cluster;  // its own server: the shared one serves other tests meanwhile
+    host::StoreSettings settings;
+    settings.engine = host::StoreEngine::postgresql;
+    settings.pg_conninfo = cluster.create_database();
+    auto storage = host::open_storage(settings);
+    auto v = storage->secrets().put("k", bytes("before the crash"), 0);
+    ASSERT_TRUE(v);
+    cluster.stop(true);
+    EXPECT_THROW(storage->secrets().put("k", bytes("while down"), *v), host::StoreError);
+    cluster.start();
+    auto e = storage->secrets().get("k");  // a read retries once on the new connection
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->value, bytes("before the crash"));
+    EXPECT_TRUE(storage->secrets().put("k", bytes("after"), e->version));
+}
