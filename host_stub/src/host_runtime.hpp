@@ -3,6 +3,7 @@
 // the web server both start from here.
 #pragma once
 
+#include "connection_checker.hpp"
 #include "host_config.hpp"
 #include "host_database.hpp"
 #include "host_store.hpp"
@@ -43,7 +44,9 @@ public:
     std::unique_ptr<HostStore> store;
     std::unique_ptr<ProviderSet> providers;
     std::unique_ptr<Outbox> outbox;  // started by start_outbox()
+    std::unique_ptr<ConnectionChecker> checks;  // its keep-alive sweep runs from start_outbox()
 
+    // Starts the outbox and the keep-alive sweep (long-running processes: serve).
     void start_outbox();
     // Deletes a host user: every provider forgets the account (its tokens are deleted), then
     // the user's settings and outbox rows go.

@@ -78,6 +78,19 @@ TEST_F(CliTest, ConnectThenSendWritesAnEml) {
     EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
 }
 
+TEST_F(CliTest, CheckAsksTheProviderNowAndSaysWhen) {
+    auto r = host({"check", "--provider", "mock", "--account", "alice"});
+    EXPECT_EQ(r.exit_code, 3) << "not connected is not a success";
+    EXPECT_THAT(r.out, HasSubstr("not connected"));
+    ASSERT_EQ(host({"connect", "--provider", "mock", "--account", "alice"}).exit_code, 0);
+    r = host({"check", "--provider", "mock", "--account", "alice"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
+    EXPECT_THAT(r.out, HasSubstr("checked at 20"));
+    r = host({"--json", "check", "--provider", "mock", "--account", "alice"});
+    EXPECT_THAT(r.out, HasSubstr(R"("checked_at":")"));
+}
+
 TEST_F(CliTest, AnAdminConsentLinkFromAProviderWithoutOneIsRefused) {
     auto r = host({"connect", "--provider", "mock", "--account", "alice", "--admin-consent"});
     EXPECT_EQ(r.exit_code, 3);
