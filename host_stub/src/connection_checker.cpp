@@ -135,6 +135,8 @@ void ConnectionChecker::refresh_accounts(int64_t now_ms) {
         next.emplace(key, due);
     }
     next_due_ = std::move(next);
+    schedule_.clear();
+    for (const auto& [key, when] : next_due_) schedule_.emplace(when, key);
     accounts_listed_ms_ = now_ms;
 }
 
@@ -149,15 +151,16 @@ int ConnectionChecker::sweep_once(int64_t now_ms) {
         tokens_ = std::min(std::max(1.0, settings_.max_checks_per_second / 100.0),
                            tokens_ + std::max(0.0, elapsed_s) * settings_.max_checks_per_second);
         tokens_at_ms_ = now_ms;
-        std::vector<std::pair<int64_t, Key>> ready;
-        for (const auto& [key, when] : next_due_)
-            if (when <= now_ms) ready.emplace_back(when, key);
-        std::sort(ready.begin(), ready.end());  // the longest overdue first
-        for (auto& [when, key] : ready) {
-            if (tokens_ < 1.0 || in_flight_ + static_cast<int>(due.size()) >= settings_.max_in_flight) break;
+        // The longest overdue first.
+        while (!schedule_.empty() && schedule_.begin()->first <= now_ms && tokens_ >= 1.0 &&
+               in_flight_ + static_cast<int>(due.size()) < settings_.max_in_flight) {
+            auto [when, key] = *schedule_.begin();
+            schedule_.erase(schedule_.begin());
             tokens_ -= 1.0;
             // The next one keeps the account's offset: checks stay evenly spread.
-            next_due_[key] = when + settings_.interval_ms * ((now_ms - when) / settings_.interval_ms + 1);
+            int64_t next = when + settings_.interval_ms * ((now_ms - when) / settings_.interval_ms + 1);
+            next_due_[key] = next;
+            schedule_.emplace(next, key);
             due.push_back(key);
         }
     }

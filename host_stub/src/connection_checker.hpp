@@ -20,6 +20,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -73,7 +74,9 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable cv_;
     std::map<Key, Checked> known_;
-    std::map<Key, int64_t> next_due_;  // the sweep's schedule, host clock
+    // The sweep's schedule (host clock), by account and by time: a tick looks only at what is due.
+    std::map<Key, int64_t> next_due_;
+    std::set<std::pair<int64_t, Key>> schedule_;
     int64_t accounts_listed_ms_ = 0;
     double tokens_ = 0;                // rate limiter: checks the sweep may start now
     int64_t tokens_at_ms_ = 0;
