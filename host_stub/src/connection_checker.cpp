@@ -144,7 +144,9 @@ int ConnectionChecker::sweep_once(int64_t now_ms) {
     std::vector<Key> due;
     {
         std::lock_guard lock(mutex_);
-        if (accounts_listed_ms_ == 0 || now_ms - accounts_listed_ms_ >= std::min<int64_t>(60'000, settings_.interval_ms / 10))
+        // Accounts connected since the last listing have fresh grants: they can wait a tenth of
+        // an interval to join the schedule, and listing 100,000 users costs a second.
+        if (accounts_listed_ms_ == 0 || now_ms - accounts_listed_ms_ >= settings_.interval_ms / 10)
             refresh_accounts(now_ms);
         double elapsed_s = tokens_at_ms_ == 0 ? 1.0 : static_cast<double>(now_ms - tokens_at_ms_) / 1000.0;
         // At most one tick's worth banked (a tick is 10 ms at the fastest): no burst above the rate.
