@@ -99,4 +99,37 @@ TEST_F(KeepAliveTest, APasswordChangeShowsAsExpiredWithinOneIntervalBeforeAnyNud
     EXPECT_EQ(sandbox_.counters().requests["sendMail"], 0);
 }
 
+// Held nudges go out again only after a check confirms the connection: a continuous access
+// evaluation event after the reconnect is found by the check, and no nudge is tried.
+TEST_F(KeepAliveTest, HeldNudgesAreReleasedOnlyAfterACheckConfirmsTheConnection) {
+    rt_->start_outbox();
+    auto cae = [&] {
+        sandbox_.control("POST", std::string("/_sandbox/users/") + kUpn + "/cae-event",
+                         json::object{{"event", "session_revoked"}});
+    };
+    cae();
+    int64_t id = rt_->outbox->enqueue("rita", json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
+                                                          {"subject", "Nudge"}, {"text", "hello"}});
+    ASSERT_TRUE(test_support::wait_until([&] { return rt_->store->nudge(id)->state == host::NudgeState::held; },
+                                         std::chrono::seconds(10)));
+    // Reconnect (the sign-in carries the challenge's claims), then another event at once:
+    // the last known state says connected, a send would be refused.
+    auto& outlook_instance = rt_->providers->instance("outlook");
+    auto start = json::parse(outlook_instance.begin_connect("rita", "{}").document).as_object();
+    std::string callback = sandbox_.autopilot(host::json_str(start, "authorization_url"), kUpn);
+    ASSERT_EQ(host::json_str(json::parse(outlook_instance.complete_connect(
+                                             "rita", json::serialize(json::object{{"callback_url", callback}})).document),
+                             "outcome"),
+              "connected");
+    sandbox_.advance_clock(std::chrono::seconds(1));
+    cae();
+    sandbox_.reset_counters();
+    ASSERT_TRUE(rt_->clock.advance(6000));  // past the outbox's look at held users
+    ASSERT_TRUE(test_support::wait_until(
+        [&] { return host::json_str(json::parse(outlook_instance.status("rita").document), "state") == "expired"; },
+        std::chrono::seconds(10)));
+    EXPECT_EQ(rt_->store->nudge(id)->state, host::NudgeState::held);
+    EXPECT_EQ(sandbox_.counters().requests["sendMail"], 0) << "no nudge tried on a connection the check found dead";
+}
+
 }  // namespace
