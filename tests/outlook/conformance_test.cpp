@@ -430,7 +430,7 @@ TEST_F(Conformance, TheHostHoldsARefusedNudgeAndMakesNoFurtherRequests) {
 TEST_F(Conformance, TheSettingsPageAndTheCliShowExtraPermissionsAndPermissionDenied) {
     auto rt = start_host();
     ASSERT_NO_FATAL_FAILURE(connect_in_host(*rt, "Calendars.Read Mail.Read Mail.Send User.Read openid profile email"));
-    host::WebApp app(*rt, "http://127.0.0.1:8080");
+    host::WebApp app(*rt, "http://127.0.0.1:8080", 8080);
     std::string cookie;
     auto get = [&](const std::string& method, const std::string& target, const std::string& body = {}) {
         host::WebRequest r;
@@ -438,6 +438,9 @@ TEST_F(Conformance, TheSettingsPageAndTheCliShowExtraPermissionsAndPermissionDen
         r.target = target;
         r.body = body;
         if (!cookie.empty()) r.headers["cookie"] = "ep_session=" + cookie;
+        // The page answers only its own name, and forms only from its own origin (issue 16).
+        r.headers["host"] = "127.0.0.1:8080";
+        if (method == "POST") r.headers["origin"] = "http://127.0.0.1:8080";
         auto response = app.handle(r);
         for (const auto& [name, value] : response.headers)
             if (name == "Set-Cookie") cookie = value.substr(11, value.find(';') - 11);
