@@ -276,6 +276,7 @@ TEST_F(LoaderTest, OtherProvidersStillLoadWhenOneFailsAndDuplicateIdsAreRefused)
         std::optional<uint64_t> put(std::string_view, std::span<const uint8_t>, uint64_t) override { return 1; }
         bool erase(std::string_view, uint64_t) override { return true; }
         void erase_prefix(std::string_view) override {}
+        std::size_t count_prefix(std::string_view) override { return 0; }
     } store;
     host::Logger logger(EP_LOG_ERROR, [](ep_log_level, std::string_view, std::string_view) {});
     host::ProviderSet set(config, store, logger, [] { return int64_t{0}; });
