@@ -38,10 +38,8 @@ def reorder(text):
 
 
 def drop_last(text):
-    """The table's last field (the paragraph before its closing brace) removed."""
-    end = text.index("} ep_provider_api;")
-    start = text.rindex("\n\n", 0, end) + 1
-    return text[:start] + text[end:]
+    start = text.index("    /* Releases a string this plugin returned.")
+    return text[:start] + text[text.index("} ep_provider_api;"):]
 
 
 def retype(text):
