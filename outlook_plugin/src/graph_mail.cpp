@@ -558,7 +558,10 @@ BearerChallenge parse_bearer_challenge(std::string_view header) {
     BearerChallenge c;
     for (const AuthParam& p : auth_params(header)) {
         if (p.scheme != "bearer") continue;
-        if (p.name == "error" && c.error.empty()) c.error = displayable(p.value, 100);
+        // An error code is an ASCII token; anything else is not Microsoft's and is dropped.
+        const bool ascii = std::all_of(p.value.begin(), p.value.end(),
+                                       [](unsigned char ch) { return ch >= 0x20 && ch < 0x7F; });
+        if (p.name == "error" && c.error.empty() && ascii) c.error = displayable(p.value, 100);
         if (p.name == "claims" && c.claims.empty()) c.claims = decode_claims(p.value);
     }
     return c;
