@@ -108,14 +108,8 @@ json::object OutlookProvider::status_object(std::string_view account) const {
             s["last_refresh"] = iso_time(r.last_refresh_ms);
             break;
         case GrantState::expired:
-            s["state"] = "expired";
-            s["reason"] = r.reason;
-            s["message"] = r.message;
-            s["code"] = r.error_code;
-            s["since"] = iso_time(r.since_ms);
-            break;
         case GrantState::permission_denied:
-            s["state"] = "permission_denied";
+            s["state"] = r.state == GrantState::expired ? "expired" : "permission_denied";
             s["reason"] = r.reason;
             s["message"] = r.message;
             s["code"] = r.error_code;
