@@ -6,8 +6,9 @@ secret store), and drives one account through connect, status, send and disconne
     host.py MANIFEST [--config JSON] [--account ID] [--to ADDRESS]
 
 Prints each document the provider returns; exits 0 when the message was sent, 1 otherwise.
-The structures below mirror plugin_api/include/email_provider/ep_abi.h (ABI 1.0) field by
-field; the test that runs this host also checks them against the header's layout guard.
+The structures below mirror plugin_api/include/email_provider/ep_abi.h (ABI 1.1) field by
+field; the test that runs this host also checks them against the header's layout guard. It
+offers ABI 1.0 in negotiation: it never checks connections (1.1's check_connection).
 """
 import argparse
 import ctypes as C
@@ -63,7 +64,8 @@ class ProviderApi(C.Structure):  # ep_provider_api
                 ("begin_connect", DOCUMENT_CALL), ("complete_connect", DOCUMENT_CALL),
                 ("get_status", ACCOUNT_CALL), ("disconnect", ACCOUNT_CALL), ("forget_account", ACCOUNT_CALL),
                 ("send", C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, Str, SEND_CALLBACK, C.c_void_p, C.POINTER(OwnedStr))),
-                ("free_str", C.CFUNCTYPE(None, C.POINTER(OwnedStr)))]
+                ("free_str", C.CFUNCTYPE(None, C.POINTER(OwnedStr))),
+                ("check_connection", C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, SEND_CALLBACK, C.c_void_p))]
 
 
 class Negotiation(C.Structure):  # ep_negotiation

@@ -22,6 +22,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <mutex>
@@ -30,6 +31,15 @@
 namespace {
 
 namespace json = boost::json;
+
+std::string iso_time(int64_t unix_ms) {
+    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
 using ep::sdk::Error;
 
 constexpr const char* kOutcomes[] = {"sent", "rejected", "auth_expired", "throttled", "transient", "indeterminate"};
@@ -204,12 +214,22 @@ public:
         return ep::sdk::SendAdmission::accepted();
     }
 
+    // The mock has no service to ask: a check answers the stored state, on the worker like a
+    // real provider's (never inside the call), stamped with when it was checked.
+    void check_connection(std::string_view account, ep::sdk::CheckCallback done) {
+        std::lock_guard lock(mutex_);
+        if (stopping_) throw Error(EP_ERR_SHUTTING_DOWN, "shutting_down", "the provider is shutting down");
+        queue_.push_back(Job{std::string(account), {}, std::move(done), std::chrono::steady_clock::now(), true});
+        cv_.notify_one();
+    }
+
 private:
     struct Job {
         std::string account;
         ep::message::Message message;
         ep::sdk::SendCallback done;
         std::chrono::steady_clock::time_point accepted_at;
+        bool check = false;  // a connection check, not a send
     };
 
     static std::string key(std::string_view account) { return "account/" + std::string(account); }
@@ -233,6 +253,20 @@ private:
         s["email"] = record.as_object()["email"];
         s["display_name"] = record.as_object()["display_name"];
         return s;
+    }
+
+    std::string checked_status(std::string_view account) {
+        json::object s = status_object(account);
+        s["checked_at"] = iso_time(host_.now_unix_ms());
+        return json::serialize(s);
+    }
+
+    // The store could not be read: the check could not tell, which is not a state (SCHEMAS.md
+    // "check_failed"); the host keeps what it knew.
+    static std::string checked_status_failure(std::string_view account, std::string_view what) {
+        json::object s{{"schema", "ep.status/1"}, {"account", account}, {"provider", "mock"},
+                       {"check_failed", json::object{{"code", "storage"}, {"message", what}}}};
+        return json::serialize(s);
     }
 
     static std::string result_document(std::string_view outcome, std::string_view code, std::string_view message,
@@ -289,10 +323,15 @@ private:
             lock.unlock();
             std::string result;
             try {
-                if (config_.send_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.send_delay_ms));
-                result = deliver(job);
+                if (job.check) {
+                    result = checked_status(job.account);
+                } else {
+                    if (config_.send_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.send_delay_ms));
+                    result = deliver(job);
+                }
             } catch (const std::exception& e) {
-                result = result_document("transient", "write_failed", e.what(), "", job.message.client_request_id, 0);
+                result = job.check ? checked_status_failure(job.account, e.what())
+                                   : result_document("transient", "write_failed", e.what(), "", job.message.client_request_id, 0);
             }
             job.done(result);
             lock.lock();
@@ -333,6 +372,10 @@ std::string MockProvider::forget_account(std::string_view account) { return impl
 ep::sdk::SendAdmission MockProvider::send(std::string_view account, std::string_view message_json,
                                           ep::sdk::SendCallback done) {
     return impl_->core.send(account, message_json, std::move(done));
+}
+
+void MockProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
+    impl_->core.check_connection(account, std::move(done));
 }
 
 }  // namespace mock

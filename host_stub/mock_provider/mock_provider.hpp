@@ -22,6 +22,7 @@ public:
     std::string forget_account(std::string_view account) override;
     ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json,
                                 ep::sdk::SendCallback done) override;
+    void check_connection(std::string_view account, ep::sdk::CheckCallback done) override;
 
 private:
     struct Impl;

@@ -243,6 +243,22 @@ int cmd_status(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     return kOk;
 }
 
+// Asks the provider to check the connection with its service now (ABI 1.1; a 1.0 provider
+// answers its last known status). Exit 0 only when it is connected.
+int cmd_check(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    auto vm = parse(args, account_options("check"));
+    json::object s = rt.checks->check_now(vm["provider"].as<std::string>(), vm["account"].as<std::string>());
+    std::string text = describe_status(s);
+    if (auto* failed = s.if_contains("check_failed"))
+        text += "\ncheck failed, last known state shown: " + json_str(*failed, "message");
+    else if (std::string at = json_str(s, "checked_at"); !at.empty())
+        text += "\nchecked at " + at;
+    else
+        text += "\nthis provider cannot check with its service (ABI 1.0): last known state";
+    print(o, json::serialize(s), text);
+    return json_str(s, "state") == "connected" ? kOk : kNotSuccessful;
+}
+
 int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto vm = parse(args, account_options("disconnect"));
     auto r = rt.providers->instance(vm["provider"].as<std::string>()).disconnect(vm["account"].as<std::string>());
@@ -454,6 +470,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"connect", cmd_connect},
         {"complete", cmd_complete},
         {"status", cmd_status},
+        {"check", cmd_check},
         {"disconnect", cmd_disconnect},
         {"send", cmd_send},
         {"delete-user", cmd_delete_user},

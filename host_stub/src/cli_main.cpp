@@ -32,6 +32,8 @@ commands:
   complete   --provider ID --account A --callback URL
                                    finish a connect with the URL the browser was sent back to
   status     --provider ID --account A
+  check      --provider ID --account A
+                                   ask the provider whether a send now would go out
   disconnect --provider ID --account A
   send       --provider ID --account A --to ADDR [--to ADDR...] [--cc ADDR] [--bcc ADDR]
              [--reply-to ADDR] --subject S (--text T | --html H | both) [--attach FILE...]

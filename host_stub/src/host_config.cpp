@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <optional>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -189,10 +190,10 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
     const std::filesystem::path dir = file.parent_path();
     refuse_nul(root, file, "");
 
-    static const std::vector<std::string_view> known = {"store", "log_level", "providers", "users", "web"};
+    static const std::vector<std::string_view> known = {"store", "log_level", "providers", "users", "web", "keep_alive"};
     for (const auto& kv : o)
         if (std::find(known.begin(), known.end(), kv.key()) == known.end())
-            fail(file, kv.key(), "is not a known setting (known: store, log_level, providers, users, web)");
+            fail(file, kv.key(), "is not a known setting (known: store, log_level, providers, users, web, keep_alive)");
 
     HostConfig c;
     c.file = file;
@@ -248,6 +249,36 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
                 fail(file, "web." + std::string(kv.key()),
                      "is not a known setting (known: listen_address, port, public_url, callback_path, debug_clock, "
                      "max_connections)");
+    }
+    if (auto it = o.find("keep_alive"); it != o.end()) {
+        if (!it->value().is_object()) fail(file, "keep_alive", "must be an object");
+        const auto& k = it->value().as_object();
+        auto number = [&](const char* name, double low, double high) -> std::optional<double> {
+            auto p = k.find(name);
+            if (p == k.end()) return std::nullopt;
+            if (!p->value().is_number()) fail(file, std::string("keep_alive.") + name, "must be a number");
+            double v = p->value().to_number<double>();
+            if (!(v >= low && v <= high))
+                fail(file, std::string("keep_alive.") + name,
+                     "must be from " + std::to_string(low) + " to " + std::to_string(high));
+            return v;
+        };
+        if (auto p = k.find("enabled"); p != k.end()) {
+            if (!p->value().is_bool()) fail(file, "keep_alive.enabled", "must be true or false");
+            c.keep_alive.enabled = p->value().as_bool();
+        }
+        // Below 90 days with room to spare, or the sweep cannot keep a grant alive.
+        if (auto v = number("interval_days", 0.0001, 60)) c.keep_alive.interval_ms = static_cast<int64_t>(*v * 86'400'000);
+        if (auto v = number("max_checks_per_second", 0.001, 10'000)) c.keep_alive.max_checks_per_second = *v;
+        if (auto v = number("max_in_flight", 1, 10'000)) c.keep_alive.max_in_flight = static_cast<int>(*v);
+        if (auto v = number("page_check_after_seconds", 0, 86'400))
+            c.keep_alive.page_check_after_ms = static_cast<int64_t>(*v * 1000);
+        for (const auto& kv : k)
+            if (kv.key() != "enabled" && kv.key() != "interval_days" && kv.key() != "max_checks_per_second" &&
+                kv.key() != "max_in_flight" && kv.key() != "page_check_after_seconds")
+                fail(file, "keep_alive." + std::string(kv.key()),
+                     "is not a known setting (known: enabled, interval_days, max_checks_per_second, max_in_flight, "
+                     "page_check_after_seconds)");
     }
     // The page answers only requests whose Host names it; on every interface no name can be
     // derived from the listen address, so the operator must say which one the browser uses.

@@ -24,6 +24,7 @@
 #include <email_provider/ep_abi.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
@@ -68,6 +69,19 @@ struct StoreSettings {
     int64_t outbox_lease_ms = 60000;
 };
 
+// Connection checks (connection_checker.hpp). "keep_alive": {"enabled", "interval_days",
+// "max_checks_per_second", "max_in_flight", "page_check_after_seconds"}.
+struct KeepAliveSettings {
+    bool enabled = true;
+    // Well inside the 90 days a refresh token may go unused (PROTOCOL.md): a host down for a
+    // few intervals still finds every grant alive.
+    int64_t interval_ms = int64_t{7} * 24 * 3600 * 1000;
+    double max_checks_per_second = 20;
+    int max_in_flight = 16;
+    // The settings page checks a connection it shows when its last check is older than this.
+    int64_t page_check_after_ms = int64_t{5} * 60 * 1000;
+};
+
 struct HostUserSetting {
     std::string id;
     std::string display_name;
@@ -80,6 +94,7 @@ struct HostConfig {
     std::vector<ProviderSetting> providers;
     std::vector<HostUserSetting> users;  // the reference host's local users (sign-in picker)
     WebSettings web;
+    KeepAliveSettings keep_alive;
 };
 
 HostConfig read_host_config(const std::filesystem::path& file);

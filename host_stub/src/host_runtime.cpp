@@ -1,5 +1,7 @@
 #include "host_runtime.hpp"
 
+#include "host_util.hpp"
+
 #include <chrono>
 
 namespace host {
@@ -31,17 +33,28 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
     providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
     outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); },
                                       config.store.outbox_lease_ms);
+    checks = std::make_unique<ConnectionChecker>(*store, *providers, logger, [this] { return clock.now_ms(); },
+                                                 config.keep_alive);
+    // Held nudges go out again only when a check confirms the connection, not on the last
+    // known state alone.
+    outbox->set_release_check([this](const std::string& user, const std::string& provider) {
+        return json_str(checks->check_now(provider, user), "state") == "connected";
+    });
 }
 
 HostRuntime::~HostRuntime() {
     // No new dispatches; then providers finish (every accepted send completes); then the
     // outbox records those last outcomes before the database goes.
     outbox->stop_dispatching();
+    checks->stop();  // waits for the checks it started: their answers land in it
     providers.reset();
     outbox->finish();
 }
 
-void HostRuntime::start_outbox() { outbox->start(); }
+void HostRuntime::start_outbox() {
+    outbox->start();
+    checks->start();
+}
 
 void HostRuntime::delete_user(const std::string& user_id) {
     for (auto& e : providers->entries()) {

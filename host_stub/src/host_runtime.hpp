@@ -3,6 +3,7 @@
 // providers and the outbox. The CLI and the web server both start from here.
 #pragma once
 
+#include "connection_checker.hpp"
 #include "host_config.hpp"
 #include "host_store.hpp"
 #include "logger.hpp"
@@ -42,7 +43,9 @@ public:
     HostStore* store = nullptr;         // storage->host()
     std::unique_ptr<ProviderSet> providers;
     std::unique_ptr<Outbox> outbox;  // started by start_outbox()
+    std::unique_ptr<ConnectionChecker> checks;  // its keep-alive sweep runs from start_outbox()
 
+    // Starts the outbox and the keep-alive sweep (long-running processes: serve).
     void start_outbox();
     // Deletes a host user: every provider forgets the account (its tokens are deleted), then
     // the user's settings and outbox rows go.

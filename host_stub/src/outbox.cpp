@@ -188,7 +188,9 @@ void Outbox::release_reconnected_users() {
         auto status = p->instance->status(user_id);
         boost::system::error_code ec;
         json::value v = json::parse(status.document, ec);
-        if (!ec && v.is_object() && json_str(v, "state") == "connected") on_connected(user_id, s.email_provider);
+        if (ec || !v.is_object() || json_str(v, "state") != "connected") continue;
+        if (release_check_ && !release_check_(user_id, s.email_provider)) continue;
+        on_connected(user_id, s.email_provider);
     }
 }
 

@@ -25,6 +25,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -58,6 +59,11 @@ public:
     // After a successful (re)connect: held nudges of this user and provider go out again.
     void on_connected(const std::string& user_id, const std::string& provider);
     void wake();
+    // Asked before held nudges of a user whose last known state is connected go out again:
+    // false keeps them held. Set before start(); without it the last known state decides.
+    void set_release_check(std::function<bool(const std::string& user, const std::string& provider)> check) {
+        release_check_ = std::move(check);
+    }
 
 private:
     struct Completion {
@@ -77,6 +83,7 @@ private:
     Logger& logger_;
     Clock clock_;
     OutboxLease lease_;  // this process's claim on the nudges it sends
+    std::function<bool(const std::string&, const std::string&)> release_check_;
 
     std::mutex mutex_;
     std::condition_variable cv_;

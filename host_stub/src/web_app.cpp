@@ -258,7 +258,24 @@ json::object WebApp::provider_status(const std::string& provider_id, const std::
     boost::system::error_code ec;
     json::value v = json::parse(r.document, ec);
     if (ec || !v.is_object() || !r.ok()) return json::object{{"state", "error"}, {"message", r.document}};
-    return v.as_object();
+    json::object s = v.as_object();
+    // When the host last had the provider confirm this state with its service (the stored
+    // state is what that check left behind); "checking" while a check is under way.
+    if (auto known = rt_.checks->last_known(provider_id, user_id)) {
+        if (known->checked_at_ms > 0) s["checked_at"] = iso(known->checked_at_ms);
+        if (known->in_flight) s["checking"] = true;
+    }
+    return s;
+}
+
+// The page never waits for Microsoft: it shows the last known state and starts a check when
+// the last one is older than keep_alive.page_check_after_seconds; the next load shows it.
+void WebApp::check_if_stale(const std::string& provider_id, const std::string& user_id) {
+    try {
+        rt_.checks->check_if_stale(provider_id, user_id);
+    } catch (const std::exception& e) {
+        rt_.logger.log(EP_LOG_WARN, "web", "could not start a connection check: " + std::string(e.what()));
+    }
 }
 
 // ---- routing -------------------------------------------------------------------------------
@@ -408,6 +425,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                  "\">This integration could not be loaded: " + esc(e.error) + "</p></div>";
             continue;
         }
+        check_if_stale(e.id, user_id);
         json::object s = provider_status(e.id, user_id);
         available.emplace_back(&e, json_str(s, "email"));
         std::string state = json_str(s, "state");
@@ -466,6 +484,12 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                                 "your profile (name and address) and send mail as you. It cannot read your mail.</p>"
                               : std::string()) +
                  "<button id=\"connect-" + esc(e.id) + "\">Connect</button></form>";
+        }
+        if (state != "not_connected") {
+            std::string checked = json_str(s, "checked_at");
+            b += "<p class=\"muted\" id=\"checked-" + esc(e.id) + "\">" +
+                 esc(checked.empty() ? "Not checked with the provider yet." : "Last checked with the provider: " + checked + ".") +
+                 (s.contains("checking") ? " Checking now; reload to see the result." : "") + "</p>";
         }
         if (!json_str(s, "application_id").empty() && state != "admin_approval_required")
             b += "<p class=\"muted\">For your IT administrator: application ID <code>" + esc(json_str(s, "application_id")) +
@@ -695,8 +719,11 @@ WebResponse WebApp::api_state(const std::string& sid) {
     std::string user_id = user_of(sid);
     json::object providers;
     for (const auto& e : rt_.providers->entries())
-        if (!e.id.empty()) providers[e.id] = e.available() ? json::value(provider_status(e.id, user_id))
+        if (!e.id.empty()) {
+            if (e.available()) check_if_stale(e.id, user_id);
+            providers[e.id] = e.available() ? json::value(provider_status(e.id, user_id))
                                                             : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
+        }
     json::array outbox;
     for (const auto& n : rt_.store->outbox(user_id, 200))
         outbox.push_back(json::object{{"id", n.id}, {"to", n.to}, {"subject", n.subject}, {"provider", n.provider},

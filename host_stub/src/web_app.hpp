@@ -91,6 +91,7 @@ private:
     std::string csrf_of(const std::string& session_id);
 
     boost::json::object provider_status(const std::string& provider_id, const std::string& user_id);
+    void check_if_stale(const std::string& provider_id, const std::string& user_id);
 
     HostRuntime& rt_;
     std::string public_url_;

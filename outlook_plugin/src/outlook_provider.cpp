@@ -1,5 +1,7 @@
 #include "outlook_provider.hpp"
 
+#include "encoding.hpp"
+#include "graph_mail.hpp"
 #include "redact.hpp"
 
 #include <boost/json.hpp>
@@ -53,7 +55,11 @@ OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_jso
                          config_.authority + ", cloud " + to_string(config_.cloud));
 }
 
-OutlookProvider::~OutlookProvider() { sends_.shutdown(); }
+OutlookProvider::~OutlookProvider() {
+    sends_.shutdown();
+    std::unique_lock lock(checks_mutex_);
+    checks_idle_.wait(lock, [&] { return checks_in_flight_ == 0; });
+}
 
 void OutlookProvider::log(ep_log_level level, const std::string& message) const {
     if (host_.log_enabled(level)) host_.log(level, redact(message));
@@ -124,6 +130,84 @@ json::object OutlookProvider::status_object(std::string_view account) const {
             break;
     }
     return s;
+}
+
+struct OutlookProvider::Check {
+    std::string account;
+    ep::sdk::CheckCallback done;
+    AccessToken token;
+};
+
+// A check is a forced refresh (password change, admin revoke, removed permission and
+// inactivity all show at the token endpoint) and then GET /me with the new token (continuous
+// access evaluation and a blocked mailbox show at Graph).
+void OutlookProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
+    auto check = std::make_shared<Check>(Check{std::string(account), std::move(done), nullptr});
+    {
+        std::lock_guard lock(checks_mutex_);
+        ++checks_in_flight_;
+    }
+    tokens_.refresh_now(check->account, [this, check](TokenOutcome t) { check_with_token(check, std::move(t)); });
+}
+
+void OutlookProvider::check_with_token(const std::shared_ptr<Check>& check, TokenOutcome t) {
+    using Kind = TokenOutcome::Kind;
+    // Every kind but ok and transient has been recorded in the store by the token manager.
+    if (t.kind == Kind::transient) return finish_check(check, t.code, t.message);
+    if (t.kind != Kind::ok) return finish_check(check);
+    check->token = t.token;
+    HttpRequest me;
+    me.url = config_.graph_base + "/me?$select=id,displayName,mail,userPrincipalName";
+    me.headers = {"Authorization: Bearer " + std::string(t.token->view()), "Accept: application/json",
+                  "client-request-id: " + random_uuid()};
+    me.wanted_headers = {"www-authenticate"};
+    me.connect_timeout_ms = config_.connect_timeout_ms;
+    me.timeout_ms = config_.request_timeout_ms;
+    http_.submit(std::move(me), [this, check](HttpResponse&& r) { on_profile(check, std::move(r)); });
+}
+
+void OutlookProvider::on_profile(const std::shared_ptr<Check>& check, HttpResponse&& r) {
+    if (r.failure != TransferFailure::none)
+        return finish_check(check, "network", "Microsoft Graph could not be reached (" + r.error + ").");
+    if (r.status == 200) return finish_check(check);
+    auto end = [&](ConnectionEnd e) {
+        tokens_.end_connection(check->account, check->token, std::move(e), [this, check] { finish_check(check); });
+    };
+    std::optional<GraphError> error = parse_graph_error(r.body.view());
+    if (r.status == 403)
+        return end(ConnectionEnd{GrantState::permission_denied, "access_denied", std::string(kPermissionDeniedMessage),
+                                 error ? error->code : "ErrorAccessDenied", {}});
+    if (r.status == 401) {
+        // The token was refreshed a moment ago: a refusal now is a challenge or a revoked session.
+        BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
+        return end(ConnectionEnd{GrantState::expired, "signin_required",
+                                 "Microsoft requires you to sign in again (for example after a password reset or a "
+                                 "change of your organisation's security policy). Connect again.",
+                                 challenge.claims_challenge() ? "insufficient_claims" : "InvalidAuthenticationToken",
+                                 challenge.claims});
+    }
+    finish_check(check, "graph_unavailable",
+                 "Microsoft Graph answered HTTP " + std::to_string(r.status) + (error ? " " + error->code : "") + ".");
+}
+
+void OutlookProvider::finish_check(const std::shared_ptr<Check>& check, std::string_view failed_code,
+                                   std::string_view failed_message) {
+    try {
+        json::object s = status_object(check->account);
+        if (failed_code.empty())
+            s["checked_at"] = iso_time(host_.now_unix_ms());
+        else
+            s["check_failed"] = json::object{{"code", failed_code}, {"message", redact(std::string(failed_message))}};
+        check->done(json::serialize(s));
+    } catch (const std::exception& e) {
+        json::object s{{"schema", "ep.status/1"}, {"account", check->account}, {"provider", "outlook"},
+                       {"check_failed", json::object{{"code", "storage"}, {"message", redact(e.what())}}}};
+        check->done(json::serialize(s));
+    }
+    // Last: the destructor waits for this, so nothing here may touch the provider afterwards.
+    std::lock_guard lock(checks_mutex_);
+    --checks_in_flight_;
+    checks_idle_.notify_all();
 }
 
 std::string OutlookProvider::disconnect(std::string_view account) {

@@ -15,6 +15,10 @@
 
 #include <boost/json/object.hpp>
 
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
 namespace outlook {
 
 class OutlookProvider final : public ep::sdk::Provider {
@@ -29,6 +33,7 @@ public:
     std::string forget_account(std::string_view account) override;
     ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json,
                                 ep::sdk::SendCallback done) override;
+    void check_connection(std::string_view account, ep::sdk::CheckCallback done) override;
 
     // For tests and benchmarks.
     int64_t refresh_requests() const { return tokens_.refresh_requests(); }
@@ -36,6 +41,13 @@ public:
 
 private:
     boost::json::object status_object(std::string_view account) const;
+    struct Check;
+    void check_with_token(const std::shared_ptr<Check>& check, TokenOutcome token);
+    void on_profile(const std::shared_ptr<Check>& check, HttpResponse&& response);
+    // Answers the check with the stored status: checked_at when Microsoft answered, else
+    // check_failed (code, message) and the last known state.
+    void finish_check(const std::shared_ptr<Check>& check, std::string_view failed_code = {},
+                      std::string_view failed_message = {});
     void log(ep_log_level level, const std::string& message) const;
 
     // Declaration order is construction order; destruction runs backwards so that sends and
@@ -49,6 +61,11 @@ private:
     TokenManager tokens_;
     SendEngine sends_;
     ConnectFlow connect_;
+
+    // Checks in flight: the destructor waits for them (no callback after destroy returns).
+    std::mutex checks_mutex_;
+    std::condition_variable checks_idle_;
+    int checks_in_flight_ = 0;
 };
 
 }  // namespace outlook

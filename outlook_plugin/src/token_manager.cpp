@@ -113,6 +113,18 @@ void TokenManager::acquire(const std::string& account, const AccessToken& reject
     work_.post([this, account, rejected] { start_refresh(account, rejected, 1); });
 }
 
+void TokenManager::refresh_now(const std::string& account, Callback done) {
+    std::unique_lock lock(mutex_);
+    Entry& e = entries_[account];
+    e.waiters.push_back(std::move(done));
+    if (e.refreshing) return;  // single flight: the refresh in progress answers the check too
+    e.token.reset();           // nobody starts a send with the token being replaced
+    e.refreshing = true;
+    ++refreshes_in_flight_;
+    lock.unlock();
+    work_.post([this, account] { start_refresh(account, nullptr, 1, true); });
+}
+
 TokenOutcome TokenManager::outcome_for_record(const GrantRecord& r) const {
     TokenOutcome o;
     o.kind = TokenOutcome::Kind::expired;
@@ -172,7 +184,7 @@ void TokenManager::end_connection(const std::string& account, const AccessToken&
     });
 }
 
-void TokenManager::start_refresh(const std::string& account, AccessToken replace, int attempt) {
+void TokenManager::start_refresh(const std::string& account, AccessToken replace, int attempt, bool force) {
     try {
         AccountStore::LoadResult loaded = store_.load_grant(account);
         if (loaded.absent()) {
@@ -194,7 +206,7 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
         // Another instance (or our own connect) may already hold a fresh token in the store.
         int64_t now = host_.now_unix_ms();
         GrantRecord& r = grant.record;
-        bool stored_fresh = !r.access_token.empty() && now < r.access_expires_at_ms - config_.refresh_skew_ms &&
+        bool stored_fresh = !force && !r.access_token.empty() && now < r.access_expires_at_ms - config_.refresh_skew_ms &&
                             !(replace && r.access_token == *replace);
         if (stored_fresh) return complete(account, TokenOutcome{}, &r);
 
@@ -202,9 +214,11 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
         // than spend a second refresh (it either stores fresh tokens or lets the lease go).
         if (r.refresh_lease_until_ms > now && r.refresh_lease_owner != instance_id_) {
             http_.schedule(std::chrono::steady_clock::now() + std::chrono::milliseconds(kLeasePollMs),
-                           [this, account, replace, attempt](bool cancelled) {
+                           [this, account, replace, attempt, force](bool cancelled) {
                                if (cancelled) return complete(account, shutting_down(), nullptr);
-                               work_.post([this, account, replace, attempt] { start_refresh(account, replace, attempt); });
+                               work_.post([this, account, replace, attempt, force] {
+                                   start_refresh(account, replace, attempt, force);
+                               });
                            });
             return;
         }

@@ -67,6 +67,12 @@ public:
     // with 401: it is never handed out again and forces a refresh.
     void acquire(const std::string& account, const AccessToken& rejected, Callback done);
 
+    // For a connection check: asks Microsoft for a new token even when a fresh one is cached
+    // (only the token endpoint knows about a password change or an administrator's revoke,
+    // and a grant that is refreshed never dies of inactivity). A refresh already in flight
+    // answers instead. `done` runs once, on a worker thread, never on this one.
+    void refresh_now(const std::string& account, Callback done);
+
     // Graph refused `rejected` in a way no refresh cures (401 again after a refresh, a claims
     // challenge, 403 ErrorAccessDenied): the stored connection leaves `connected` (its tokens
     // are deleted) unless it changed since that token was stored, and `done` runs afterwards on
@@ -100,7 +106,8 @@ private:
     bool fresh(const Entry& e, int64_t now) const;
     // Worker thread. `replace` (may be null) is the token this refresh must not hand back:
     // the one Graph rejected, or the cached one a proactive refresh replaces.
-    void start_refresh(const std::string& account, AccessToken replace, int attempt);
+    // `force`: refresh even when the store holds a fresh token (refresh_now).
+    void start_refresh(const std::string& account, AccessToken replace, int attempt, bool force = false);
     void finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt);
     void complete(const std::string& account, const TokenOutcome& outcome, const GrantRecord* fresh_record);
     void touch(const std::string& account, Entry& e);  // under mutex_

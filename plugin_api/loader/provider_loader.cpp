@@ -199,6 +199,49 @@ std::optional<CallResult> ProviderInstance::send(std::string_view account, std::
     return take(status, out);
 }
 
+bool ProviderInstance::can_check() const {
+    return provider_->abi_minor >= 1 && provider_->api.check_connection != nullptr;
+}
+
+void ProviderInstance::check_connection(std::string_view account, CheckDone done) {
+    if (can_check()) {
+        auto ctx = std::make_unique<CheckDone>(std::move(done));
+        auto trampoline = [](void* c, ep_str status) noexcept {
+            std::unique_ptr<CheckDone> fn(static_cast<CheckDone*>(c));
+            try {
+                (*fn)(CallResult{EP_OK, std::string(status.data ? status.data : "", status.len)});
+            } catch (...) {
+                // A host callback must not unwind into the plugin's thread.
+            }
+        };
+        if (provider_->api.check_connection(instance_, view(account), trampoline, ctx.get()) == EP_OK) {
+            ctx.release();  // owned by the pending callback now
+            return;
+        }
+        done = std::move(*ctx);
+    }
+    // A 1.0 plugin, or one that could not start a check (busy, shutting down): the last known
+    // status is the best answer there is.
+    done(status(account));
+}
+
+CallResult ProviderInstance::check_blocking(std::string_view account) {
+    struct Waiter {
+        std::mutex mutex;
+        std::condition_variable cv;
+        std::optional<CallResult> result;
+    };
+    auto waiter = std::make_shared<Waiter>();
+    check_connection(account, [waiter](CallResult result) {
+        std::lock_guard lock(waiter->mutex);
+        waiter->result.emplace(std::move(result));
+        waiter->cv.notify_all();
+    });
+    std::unique_lock lock(waiter->mutex);
+    waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
+    return *waiter->result;
+}
+
 CallResult ProviderInstance::send_blocking(std::string_view account, std::string_view message_json) {
     struct Waiter {
         std::mutex mutex;

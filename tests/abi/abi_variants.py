@@ -38,8 +38,10 @@ def reorder(text):
 
 
 def drop_last(text):
-    start = text.index("    /* Releases a string this plugin returned.")
-    return text[:start] + text[text.index("} ep_provider_api;"):]
+    """The table's last field (the paragraph before its closing brace) removed."""
+    end = text.index("} ep_provider_api;")
+    start = text.rindex("\n\n", 0, end) + 1
+    return text[:start] + text[end:]
 
 
 def retype(text):

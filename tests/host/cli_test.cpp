@@ -59,7 +59,7 @@ TEST_F(CliTest, ProvidersListsLoadedOnesAndWhyOthersFailed) {
     auto& list = doc["providers"].as_array();
     ASSERT_EQ(list.size(), 2u);
     EXPECT_EQ(list[0].as_object().at("id"), "mock");
-    EXPECT_EQ(list[0].as_object().at("abi_version"), "1.0");
+    EXPECT_EQ(list[0].as_object().at("abi_version"), "1.1");
     EXPECT_EQ(list[1].as_object().at("available"), false);
     EXPECT_THAT(std::string(list[1].as_object().at("error").as_string()), HasSubstr("missing.json"));
 }
@@ -76,6 +76,19 @@ TEST_F(CliTest, ConnectThenSendWritesAnEml) {
     EXPECT_EQ(files, 1);
     r = host({"status", "--provider", "mock", "--account", "alice"});
     EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
+}
+
+TEST_F(CliTest, CheckAsksTheProviderNowAndSaysWhen) {
+    auto r = host({"check", "--provider", "mock", "--account", "alice"});
+    EXPECT_EQ(r.exit_code, 3) << "not connected is not a success";
+    EXPECT_THAT(r.out, HasSubstr("not connected"));
+    ASSERT_EQ(host({"connect", "--provider", "mock", "--account", "alice"}).exit_code, 0);
+    r = host({"check", "--provider", "mock", "--account", "alice"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
+    EXPECT_THAT(r.out, HasSubstr("checked at 20"));
+    r = host({"--json", "check", "--provider", "mock", "--account", "alice"});
+    EXPECT_THAT(r.out, HasSubstr(R"("checked_at":")"));
 }
 
 TEST_F(CliTest, AnAdminConsentLinkFromAProviderWithoutOneIsRefused) {

@@ -149,6 +149,20 @@ TEST_F(WebAppTest, ConnectSaveAndNudgeThroughTheForms) {
     EXPECT_THAT(request("GET", "/settings/communication").body, HasSubstr("Nudge #"));
 }
 
+// The page never waits for the provider: it shows the last known state, starts a check, and
+// the next load says when the connection was checked.
+TEST_F(WebAppTest, ThePageShowsWhenTheConnectionWasLastCheckedAndChecksAStaleOne) {
+    std::string csrf = sign_in();
+    request("POST", "/settings/communication/connect", "provider=mock&csrf=" + csrf);
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr("id=\"checked-mock\""));
+    rt_->checks->wait_idle();
+    page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr("Last checked with the provider: 20"));
+    EXPECT_THAT(request("GET", "/api/state").body, HasSubstr("\"checked_at\":\"20"));
+    EXPECT_EQ(rt_->checks->checks_started(), 1) << "checked a moment ago: no second check";
+}
+
 TEST_F(WebAppTest, ACallbackWithoutASignInInProgressIsIgnoredWithAnExplanation) {
     sign_in();
     auto r = request("GET", "/callback?code=abc&state=xyz");

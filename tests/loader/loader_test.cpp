@@ -10,6 +10,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <future>
+#include <thread>
+
 #include <host_config.hpp>
 #include <provider_set.hpp>
 
@@ -26,7 +29,7 @@ struct ManifestFields {
     std::string id = "\"mock\"";
     std::string display_name = "\"Mock\"";
     std::string library = "\"" MOCK_PROVIDER_PATH "\"";
-    std::string abi = "\"1.0\"";
+    std::string abi = "\"1.1\"";
     std::string capabilities = "[\"html_body\"]";
 
     std::string json() const {
@@ -69,11 +72,11 @@ protected:
 
 }  // namespace
 
-TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates10) {
+TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates11) {
     auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
     EXPECT_EQ(loaded->manifest.id, "mock");
     EXPECT_EQ(loaded->abi_major, 1);
-    EXPECT_EQ(loaded->abi_minor, 0);
+    EXPECT_EQ(loaded->abi_minor, 1);
     EXPECT_EQ(loaded->provider_name, "Mock provider");
     EXPECT_EQ(loaded->api.struct_size, sizeof(ep_provider_api));
     EXPECT_NE(loaded->api.capabilities & EP_CAP_HTML_BODY, 0u);
@@ -204,7 +207,7 @@ TEST_F(LoaderTest, RefusesATableTooSmall) {
 TEST_F(LoaderTest, RefusesManifestWhoseAbiMajorDisagreesWithTheLibrary) {
     ManifestFields f;
     f.abi = "\"2.0\"";
-    EXPECT_THAT(load_error(f), HasSubstr("manifest declares ABI 2.0 but the library implements 1.0"));
+    EXPECT_THAT(load_error(f), HasSubstr("manifest declares ABI 2.0 but the library implements 1.1"));
 }
 
 TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
@@ -224,12 +227,46 @@ TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
     EXPECT_THAT(r.document, HasSubstr("\"outcome\":\"sent\""));
 }
 
-TEST_F(LoaderTest, Version10PluginWorksInANewerMinorHost) {
+TEST_F(LoaderTest, TodaysPluginWorksInANewerMinorHost) {
     ep::host::LoadOptions options;
-    options.host_abi_minor = 3;
+    options.host_abi_minor = EP_ABI_VERSION_MINOR + 2;
     auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})), options);
-    EXPECT_EQ(loaded->plugin_abi_minor, 0);
-    EXPECT_EQ(loaded->abi_minor, 0);
+    EXPECT_EQ(loaded->plugin_abi_minor, EP_ABI_VERSION_MINOR);
+    EXPECT_EQ(loaded->abi_minor, EP_ABI_VERSION_MINOR);
+}
+
+// ABI 1.1: the mock answers a check on its worker thread, stamped with checked_at.
+TEST_F(LoaderTest, AConnectionCheckRunsOnThePluginsThreadAndSaysWhen) {
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    test_support::FakeHost host;
+    TempDir outbox;
+    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+    ASSERT_TRUE(instance->can_check());
+    ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
+    std::promise<std::thread::id> answered_on;
+    instance->check_connection("alice", [&](ep::host::CallResult r) {
+        EXPECT_THAT(r.document, HasSubstr(R"("state":"connected")"));
+        EXPECT_THAT(r.document, HasSubstr(R"("checked_at":")"));
+        answered_on.set_value(std::this_thread::get_id());
+    });
+    EXPECT_NE(answered_on.get_future().get(), std::this_thread::get_id());
+    EXPECT_THAT(instance->check_blocking("bob").document, HasSubstr(R"("state":"not_connected")"));
+}
+
+// A host offering 1.0 never calls what 1.0 does not have: the check is get_status's answer.
+TEST_F(LoaderTest, AHostSpeaking10FallsBackToGetStatusForChecks) {
+    ep::host::LoadOptions options;
+    options.host_abi_minor = 0;
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})), options);
+    test_support::FakeHost host;
+    TempDir outbox;
+    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+    EXPECT_FALSE(instance->can_check());
+    ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
+    auto r = instance->check_blocking("alice");
+    EXPECT_TRUE(r.ok());
+    EXPECT_THAT(r.document, HasSubstr(R"("state":"connected")"));
+    EXPECT_THAT(r.document, Not(HasSubstr("checked_at")));
 }
 
 TEST_F(LoaderTest, ReportsAnInstanceThatFailsToInitialise) {
@@ -321,7 +358,7 @@ TEST_F(LoaderTest, RefusesACapabilityOutsideTheVocabulary) {
     ManifestFields f;
     f.capabilities = R"(["html_body", "teleport"])";
     EXPECT_THAT(load_error(f), AllOf(HasSubstr("field 'provider.capabilities[1]'"),
-                                     HasSubstr("\"teleport\" is not a capability of ABI 1.0"),
+                                     HasSubstr("\"teleport\" is not a capability of ABI 1.1"),
                                      HasSubstr("known: interactive_connect, html_body, attachments, custom_headers")));
 }
 
@@ -341,7 +378,7 @@ TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
     f.capabilities = R"(["html_body", "attachments", "custom_headers"])";
     auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
     ASSERT_EQ(loaded->warnings.size(), 1u);
-    EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.0"));
+    EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.1"));
 }
 
 TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {

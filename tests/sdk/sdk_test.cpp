@@ -79,3 +79,13 @@ TEST_F(SdkTest, ReportsNoMemoryRatherThanSuccessWhenTheDocumentCannotBeAllocated
     EXPECT_EQ(out.data, nullptr);
     EXPECT_EQ(out.len, 0u);
 }
+
+// A provider that does not override check_connection says so, and never calls back: hosts
+// then fall back to get_status (ABI 1.1).
+TEST_F(SdkTest, CheckConnectionDefaultsToUnsupportedWithoutCallingBack) {
+    static std::atomic<int> called{0};
+    auto callback = [](void*, ep_str) noexcept { called.fetch_add(1); };
+    EXPECT_EQ(Exports::check_connection(instance_, ep::sdk::to_ep("alice"), callback, nullptr), EP_ERR_UNSUPPORTED);
+    EXPECT_EQ(Exports::check_connection(instance_, ep::sdk::to_ep("alice"), nullptr, nullptr), EP_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(called.load(), 0);
+}

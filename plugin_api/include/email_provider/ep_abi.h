@@ -1,5 +1,5 @@
 /*
- * ep_abi.h — the email-provider plugin ABI, version 1.0.
+ * ep_abi.h — the email-provider plugin ABI, version 1.1.
  *
  * ABI POLICY
  *   - This header is pure C11 and the only contract between a host and a provider plugin.
@@ -25,6 +25,7 @@
  *
  * VERSION HISTORY (a release adds a line; released lines are never edited)
  *   1.0  ep_negotiate; ep_negotiation (8 fields), ep_provider_api (13), ep_host_api (9).
+ *   1.1  ep_provider_api.check_connection (14 fields) and its callback type ep_check_callback.
  *
  * CONVENTIONS
  *   - Every name is prefixed ep_ / EP_.
@@ -48,7 +49,7 @@ extern "C" {
 /* ==== Version and linkage ================================================================ */
 
 #define EP_ABI_VERSION_MAJOR 1
-#define EP_ABI_VERSION_MINOR 0
+#define EP_ABI_VERSION_MINOR 1
 
 /* The one symbol a plugin exports; the host looks it up by this name. */
 #define EP_ENTRY_POINT_NAME "ep_negotiate"
@@ -194,6 +195,11 @@ typedef struct ep_host_api {
  *   and should return quickly (it runs on the plugin's I/O thread). */
 typedef void(EP_CALL* ep_send_callback)(void* callback_ctx, ep_str result_json);
 
+/* Completion of an asynchronous check_connection (ABI 1.1).
+ * `status_json` is a status document (SCHEMAS.md "status") carrying `checked_at`.
+ * OWNERSHIP, LIFETIME, THREADING: as ep_send_callback. */
+typedef void(EP_CALL* ep_check_callback)(void* callback_ctx, ep_str status_json);
+
 /* The provider's function table, returned by ep_negotiate.
  *
  * OWNERSHIP: the plugin owns the table (static storage).
@@ -260,6 +266,19 @@ typedef struct ep_provider_api {
     /* Releases a string this plugin returned. Accepts {NULL,0}. Resets *s to {NULL,0}.
      * THREADING: any thread. */
     void(EP_CALL* free_str)(ep_owned_str* s);
+
+    /* ---- 1.1 ---- (NULL, or absent by struct_size, in a 1.0 plugin: hosts use get_status) */
+
+    /* Finds out whether a send now would go out: refreshes the account's grant if needed and
+     * asks the provider's service (e.g. who the mailbox is), then reports a status document
+     * with `checked_at`. A dead grant turns the stored status to expired (with its reason)
+     * or permission_denied before the callback runs. Returns at once.
+     * EP_OK: `callback` will be called exactly once, on a plugin thread, never inside
+     * check_connection itself and never after destroy returns. Any other status: the callback
+     * is never called (e.g. EP_ERR_BUSY, EP_ERR_SHUTTING_DOWN); the host may fall back to
+     * get_status. Account ids are copied before it returns. */
+    ep_status(EP_CALL* check_connection)(ep_instance* instance, ep_str account, ep_check_callback callback,
+                                         void* callback_ctx);
 } ep_provider_api;
 
 /* ==== Entry point ======================================================================== */

@@ -261,6 +261,10 @@ private:
     void* ctx_;
 };
 
+// The host's completion callback for one connection check (ABI 1.1): the same shape as a
+// send's, so the same exactly-once wrapper.
+using CheckCallback = SendCallback;
+
 // The answer of Provider::send: accepted (the callback will run), or refused with a status
 // and a send-result document (the callback has been dropped without being called).
 struct SendAdmission {
@@ -288,6 +292,13 @@ public:
     // Must either keep `done` and return accepted(), or drop it uncalled and return a
     // refusal. If it throws, it must not have kept `done`.
     virtual SendAdmission send(std::string_view account, std::string_view message_json, SendCallback done) = 0;
+    // ABI 1.1: find out whether a send now would go out (refresh the grant, ask the service)
+    // and call `done` once, later, on a provider thread, with a status document carrying
+    // checked_at. If it throws, it must not have kept `done`. The default checks nothing and
+    // says so; hosts then fall back to status().
+    virtual void check_connection(std::string_view /*account*/, CheckCallback /*done*/) {
+        throw Error(EP_ERR_UNSUPPORTED, "unsupported", "this provider does not check connections");
+    }
 };
 
 namespace detail {
@@ -435,6 +446,15 @@ struct Exports {
             return EP_ERR_INTERNAL;
         }
     }
+    static ep_status EP_CALL check_connection(ep_instance* i, ep_str a, ep_check_callback cb, void* ctx) noexcept {
+        return guard(nullptr, [&] {
+            Provider& p = provider_of(i);
+            check_account_id(a);
+            if (cb == nullptr) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "check callback is NULL", "callback");
+            p.check_connection(to_view(a), CheckCallback(cb, ctx));
+            return EP_OK;
+        });
+    }
 
     static constexpr ep_provider_api table(uint64_t capabilities) {
         ep_provider_api t{};
@@ -451,6 +471,7 @@ struct Exports {
         t.forget_account = &forget_account;
         t.send = &send;
         t.free_str = &free_str;
+        t.check_connection = &check_connection;
         return t;
     }
 };

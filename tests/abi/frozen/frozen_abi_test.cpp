@@ -44,6 +44,13 @@ TEST(FROZEN_SUITE, ConnectStatusSendDisconnect) {
     auto status = instance->status("alice");
     ASSERT_TRUE(status.ok()) << status.document;
     EXPECT_THAT(status.document, HasSubstr(R"("state":"connected")"));
+#ifdef FROZEN_PROVIDER
+    // Today's host asks a provider of a release without check_connection for its status instead.
+    EXPECT_FALSE(instance->can_check());
+    auto checked = instance->check_blocking("alice");
+    ASSERT_TRUE(checked.ok()) << checked.document;
+    EXPECT_THAT(checked.document, HasSubstr(R"("state":"connected")"));
+#endif
 
     auto sent = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t"})");
     EXPECT_EQ(sent.status, EP_OK);

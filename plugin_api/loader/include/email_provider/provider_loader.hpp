@@ -91,6 +91,16 @@ public:
     // document (a refusal's document when not accepted).
     CallResult send_blocking(std::string_view account, std::string_view message_json);
 
+    // True when the plugin checks accounts against its service (ABI 1.1 check_connection).
+    bool can_check() const;
+
+    // Finds out whether a send now would go out and passes the status document to `done`,
+    // exactly once: on a plugin thread after the plugin checked (ABI 1.1), or before this
+    // returns with get_status's answer when the plugin is 1.0 or refused to start a check.
+    using CheckDone = std::function<void(CallResult status)>;
+    void check_connection(std::string_view account, CheckDone done);
+    CallResult check_blocking(std::string_view account);
+
 private:
     ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance);
     CallResult take(ep_status status, ep_owned_str& out) const;

@@ -1,0 +1,223 @@
+#include "connection_checker.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <vector>
+
+namespace host {
+namespace {
+
+namespace json = boost::json;
+
+json::object parse_status(const std::string& document) {
+    boost::system::error_code ec;
+    json::value v = json::parse(document, ec);
+    if (ec || !v.is_object()) return json::object{{"check_failed", json::object{{"code", "unreadable"}, {"message", "the provider's answer could not be read"}}}};
+    return v.as_object();
+}
+
+std::string state_of(const json::object& s) {
+    auto it = s.find("state");
+    return it != s.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+// FNV-1a: stable across runs and builds, so an account keeps its place in the interval.
+uint64_t fnv1a(std::string_view a, std::string_view b) {
+    uint64_t h = 1469598103934665603ull;
+    for (std::string_view part : {a, std::string_view("\x1f", 1), b})
+        for (unsigned char c : part) h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+
+}  // namespace
+
+ConnectionChecker::ConnectionChecker(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock,
+                                     KeepAliveSettings settings)
+    : store_(store), providers_(providers), logger_(logger), clock_(std::move(clock)), settings_(settings) {}
+
+ConnectionChecker::~ConnectionChecker() { stop(); }
+
+int64_t ConnectionChecker::offset_of(const std::string& provider, const std::string& user) const {
+    return static_cast<int64_t>(fnv1a(provider, user) % static_cast<uint64_t>(settings_.interval_ms));
+}
+
+int64_t ConnectionChecker::checks_started() const {
+    std::lock_guard lock(mutex_);
+    return started_;
+}
+
+std::optional<ConnectionChecker::Checked> ConnectionChecker::last_known(const std::string& provider,
+                                                                         const std::string& user) {
+    std::lock_guard lock(mutex_);
+    auto it = known_.find({provider, user});
+    if (it == known_.end()) return std::nullopt;
+    return it->second;
+}
+
+void ConnectionChecker::record(const Key& key, const std::string& document) {
+    json::object status = parse_status(document);
+    std::string before, after;
+    {
+        std::lock_guard lock(mutex_);
+        Checked& c = known_[key];
+        before = state_of(c.status);
+        if (!status.contains("check_failed")) c.checked_at_ms = clock_();
+        // A failed check says nothing new about the state: what was known stays.
+        if (status.contains("state") || c.status.empty()) c.status = std::move(status);
+        after = state_of(c.status);
+        c.in_flight = false;
+        --in_flight_;
+        cv_.notify_all();
+    }
+    if (before == "connected" && !after.empty() && after != "connected")
+        // The page tells the user; nudges stay held until they reconnect.
+        logger_.log(EP_LOG_WARN, "checks", "the " + key.first + " connection of user " + key.second + " is " + after +
+                                               " (found by a check, before any nudge failed)");
+}
+
+void ConnectionChecker::start_check(const Key& key) {
+    ProviderEntry* p = providers_.find(key.first);
+    if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + key.first + "' is not available");
+    {
+        std::lock_guard lock(mutex_);
+        known_[key].in_flight = true;
+        ++in_flight_;
+        ++started_;
+    }
+    p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
+        record(key, r.ok() ? r.document : std::string());
+    });
+}
+
+json::object ConnectionChecker::check_now(const std::string& provider, const std::string& user) {
+    ProviderEntry* p = providers_.find(provider);
+    if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + provider + "' is not available");
+    Key key{provider, user};
+    {
+        std::lock_guard lock(mutex_);
+        known_[key].in_flight = true;
+        ++in_flight_;
+        ++started_;
+    }
+    auto r = p->instance->check_blocking(user);
+    record(key, r.ok() ? r.document : std::string());
+    return parse_status(r.document);
+}
+
+void ConnectionChecker::check_if_stale(const std::string& provider, const std::string& user) {
+    {
+        std::lock_guard lock(mutex_);
+        auto it = known_.find({provider, user});
+        if (it != known_.end() &&
+            (it->second.in_flight || clock_() - it->second.checked_at_ms < settings_.page_check_after_ms))
+            return;
+    }
+    start_check({provider, user});
+}
+
+void ConnectionChecker::refresh_accounts(int64_t now_ms) {
+    std::map<Key, int64_t> next;
+    for (const auto& u : store_.users()) {
+        std::string provider = store_.settings(u.id).email_provider;
+        if (provider.empty()) continue;
+        Key key{provider, u.id};
+        if (auto it = next_due_.find(key); it != next_due_.end()) {
+            next.emplace(key, it->second);
+            continue;
+        }
+        // Its fixed offset in the current interval; past already: the next interval's. A host
+        // that starts therefore never checks everyone at once.
+        int64_t due = now_ms - now_ms % settings_.interval_ms + offset_of(provider, u.id);
+        if (due < now_ms) due += settings_.interval_ms;
+        next.emplace(key, due);
+    }
+    next_due_ = std::move(next);
+    schedule_.clear();
+    for (const auto& [key, when] : next_due_) schedule_.emplace(when, key);
+    accounts_listed_ms_ = now_ms;
+}
+
+int ConnectionChecker::sweep_once(int64_t now_ms) {
+    std::vector<Key> due;
+    {
+        std::lock_guard lock(mutex_);
+        // Accounts connected since the last listing have fresh grants: they can wait a tenth of
+        // an interval to join the schedule, and listing 100,000 users costs a second.
+        if (accounts_listed_ms_ == 0 || now_ms - accounts_listed_ms_ >= settings_.interval_ms / 10)
+            refresh_accounts(now_ms);
+        double elapsed_s = tokens_at_ms_ == 0 ? 1.0 : static_cast<double>(now_ms - tokens_at_ms_) / 1000.0;
+        // At most one tick's worth banked (a tick is 10 ms at the fastest): no burst above the rate.
+        tokens_ = std::min(std::max(1.0, settings_.max_checks_per_second / 100.0),
+                           tokens_ + std::max(0.0, elapsed_s) * settings_.max_checks_per_second);
+        tokens_at_ms_ = now_ms;
+        // The longest overdue first.
+        while (!schedule_.empty() && schedule_.begin()->first <= now_ms && tokens_ >= 1.0 &&
+               in_flight_ + static_cast<int>(due.size()) < settings_.max_in_flight) {
+            auto [when, key] = *schedule_.begin();
+            schedule_.erase(schedule_.begin());
+            tokens_ -= 1.0;
+            // The next one keeps the account's offset: checks stay evenly spread.
+            int64_t next = when + settings_.interval_ms * ((now_ms - when) / settings_.interval_ms + 1);
+            next_due_[key] = next;
+            schedule_.emplace(next, key);
+            due.push_back(key);
+        }
+    }
+    int started = 0;
+    for (const auto& key : due) {
+        try {
+            ProviderEntry* p = providers_.find(key.first);
+            if (p == nullptr || !p->available()) continue;
+            // Only live grants need keeping alive; an ended one waits for its user.
+            if (state_of(parse_status(p->instance->status(key.second).document)) != "connected") continue;
+            start_check(key);
+            ++started;
+        } catch (const std::exception& e) {
+            logger_.log(EP_LOG_ERROR, "checks", "could not check the " + key.first + " connection of user " + key.second +
+                                                    ": " + e.what());
+        }
+    }
+    return started;
+}
+
+void ConnectionChecker::start() {
+    if (!settings_.enabled) return;
+    sweeper_ = std::thread([this] { run(); });
+}
+
+void ConnectionChecker::stop() {
+    std::unique_lock lock(mutex_);
+    stopping_ = true;
+    cv_.notify_all();
+    lock.unlock();
+    if (sweeper_.joinable()) sweeper_.join();
+    // Callbacks record into this object: it must outlive every check it started.
+    wait_idle();
+}
+
+void ConnectionChecker::wait_idle() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return in_flight_ == 0; });
+}
+
+void ConnectionChecker::run() {
+    // A tick every 1/rate seconds (at most every second) starts what is due and allowed.
+    auto tick = std::chrono::milliseconds(
+        std::clamp<int64_t>(static_cast<int64_t>(1000.0 / std::max(settings_.max_checks_per_second, 0.001)), 10, 1000));
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+        lock.unlock();
+        try {
+            sweep_once(clock_());
+        } catch (const std::exception& e) {
+            logger_.log(EP_LOG_ERROR, "checks", std::string("keep-alive sweep: ") + e.what());
+        }
+        lock.lock();
+        cv_.wait_for(lock, tick, [&] { return stopping_; });
+    }
+}
+
+}  // namespace host

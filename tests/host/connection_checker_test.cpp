@@ -1,0 +1,80 @@
+// The host's connection checks through the real runtime and the mock provider: the keep-alive
+// sweep checks each connected account once per interval, at its own offset, never faster than
+// its rate, skipping grants that already ended; and held nudges go out again only after a check.
+#include "process.hpp"
+
+#include <host_runtime.hpp>
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace {
+
+class ConnectionCheckerTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
+            "keep_alive":{"enabled":false,"interval_days":0.01,"max_checks_per_second":2,"max_in_flight":1000},
+            "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+        rt_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
+    }
+
+    void add_user(const std::string& id, bool connected) {
+        rt_->store->upsert_user(host::User{id, id});
+        rt_->store->save_settings(id, host::CommunicationSettings{"email", "mock"});
+        if (connected) {
+            ASSERT_TRUE(rt_->providers->instance("mock").begin_connect(id, "{}").ok());
+        }
+    }
+
+    test_support::TempDir dir_;
+    std::unique_ptr<host::HostRuntime> rt_;
+};
+
+TEST_F(ConnectionCheckerTest, TheSweepChecksEachConnectedAccountOncePerIntervalEvenlyAndWithinItsRate) {
+    constexpr int kUsers = 300;
+    for (int i = 0; i < kUsers; ++i) add_user("u" + std::to_string(i), i % 10 != 0);  // every 10th never connected
+    host::ConnectionChecker& checks = *rt_->checks;
+    const int64_t interval = checks.settings().interval_ms;
+    const int64_t start = int64_t{1'800'000'000'000};
+    std::map<int64_t, int> per_second, per_tenth;
+    // Two intervals (864 s each) in 100 ms steps of a simulated clock.
+    for (int64_t t = start; t < start + 2 * interval; t += 100) {
+        int n = checks.sweep_once(t);
+        per_second[t / 1000] += n;
+        per_tenth[(t - start) % interval * 10 / interval] += n;
+    }
+    const int connected = kUsers - kUsers / 10;
+    EXPECT_EQ(checks.checks_started(), 2 * connected) << "each connected account exactly once per interval";
+    for (const auto& [second, n] : per_second) ASSERT_LE(n, 2) << "second " << second;
+    // Spread: no tenth of the interval holds more than twice its share.
+    for (const auto& [tenth, n] : per_tenth) EXPECT_LE(n, 2 * 2 * connected / 10) << "tenth " << tenth;
+    checks.wait_idle();
+    // Every check was answered, stamped with the host's time.
+    auto known = rt_->checks->last_known("mock", "u1");
+    ASSERT_TRUE(known);
+    EXPECT_GT(known->checked_at_ms, 0);
+    EXPECT_FALSE(rt_->checks->last_known("mock", "u0")) << "a grant that is not connected is not kept alive";
+}
+
+TEST_F(ConnectionCheckerTest, AStartingHostNeverChecksEveryoneAtOnce) {
+    for (int i = 0; i < 100; ++i) add_user("u" + std::to_string(i), true);
+    EXPECT_LE(rt_->checks->sweep_once(int64_t{1'800'000'000'000}), 1);
+}
+
+TEST_F(ConnectionCheckerTest, ThePageChecksOnlyWhenTheLastCheckIsStale) {
+    add_user("rita", true);
+    host::ConnectionChecker& checks = *rt_->checks;
+    checks.check_if_stale("mock", "rita");
+    checks.wait_idle();
+    EXPECT_EQ(checks.checks_started(), 1);
+    checks.check_if_stale("mock", "rita");
+    EXPECT_EQ(checks.checks_started(), 1) << "checked a moment ago";
+    rt_->clock.advance(checks.settings().page_check_after_ms + 1);
+    checks.check_if_stale("mock", "rita");
+    checks.wait_idle();
+    EXPECT_EQ(checks.checks_started(), 2);
+}
+
+}  // namespace
