@@ -1,5 +1,6 @@
 #include "cli_commands.hpp"
 
+#include "documents.hpp"
 #include "host_runtime.hpp"
 #include "host_util.hpp"
 #include "web_app.hpp"
@@ -31,7 +32,7 @@ using host::printable;
 namespace json = boost::json;
 
 constexpr int kOk = 0, kError = 1, kUsage = 2, kNotSuccessful = 3;
-// All attachments of one send together; far above what a provider accepts (Graph: 4 MB per
+// All attachments of one send together; far above what providers accept (a few MB per
 // request), low enough that a mistaken --attach cannot exhaust memory.
 constexpr std::size_t kMaxAttachmentBytes = 20 << 20;
 
@@ -73,26 +74,31 @@ std::string reason(const ep::host::CallResult& r) {
     return "provider returned status " + std::to_string(r.status);
 }
 
-std::string describe_status(const json::value& s) {
-    std::string state = json_str(s, "state");
-    if (state == "connected") {
-        std::string who = json_str(s, "email");
-        std::string name = json_str(s, "display_name");
-        std::string extras;
-        if (auto* list = s.as_object().if_contains("extra_permissions"); list && list->is_array())
-            for (const auto& p : list->as_array())
-                if (p.is_string()) extras += (extras.empty() ? "" : ", ") + std::string(p.as_string());
-        return "connected as " + who + (name.empty() ? "" : " (" + name + ")") +
-               (extras.empty() ? "" : "; also granted but unused: " + extras);
+std::string describe_status(const json::value& doc) {
+    host::ProviderStatus s = host::parse_status(doc);
+    auto join = [](const std::vector<std::string>& items) {
+        std::string out;
+        for (const auto& i : items) out += (out.empty() ? "" : ", ") + i;
+        return out;
+    };
+    switch (s.state) {
+        case host::ConnectionState::connected:
+            return "connected as " + s.email + (s.display_name.empty() ? "" : " (" + s.display_name + ")") +
+                   (s.extra_permissions.empty() ? "" : "; also granted but unused: " + join(s.extra_permissions));
+        case host::ConnectionState::permission_denied: return "permission denied: " + s.message;
+        case host::ConnectionState::expired: return "expired: " + s.message;
+        case host::ConnectionState::admin_approval_required: {
+            std::string text = "approval required: " + (s.user_action.empty() ? s.message : s.user_action);
+            if (!s.admin_instructions.empty()) text += "\nfor your IT administrator: " + s.admin_instructions;
+            if (!s.application_id.empty()) text += "\napplication id: " + s.application_id;
+            if (!s.admin_consent_url.empty()) text += "\nadmin approval link: " + s.admin_consent_url;
+            return text;
+        }
+        case host::ConnectionState::configuration_error: return "configuration error (operator): " + s.message;
+        case host::ConnectionState::not_connected: return "not connected";
+        case host::ConnectionState::unknown: break;
     }
-    if (state == "permission_denied") return "permission denied: " + json_str(s, "message");
-    if (state == "expired") return "expired: " + json_str(s, "message");
-    if (state == "admin_approval_required")
-        return "approval required: your IT administrator must approve application " + json_str(s, "application_id") +
-               "; admin consent link: " + json_str(s, "admin_consent_url");
-    if (state == "configuration_error") return "configuration error (operator): " + json_str(s, "message");
-    if (state == "not_connected") return "not connected";
-    return state.empty() ? "unknown status" : state;
+    return s.state_name.empty() ? "unknown status" : s.state_name;
 }
 
 // Reads one --attach file: a regular file of at most `limit` bytes. Opened without blocking
@@ -178,7 +184,7 @@ int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& p
     std::string message = json_str(doc, "message");
     json::value status = doc.is_object() && doc.as_object().contains("status") ? doc.as_object()["status"] : json::value();
     print(o, r.document, outcome + (message.empty() ? "" : ": " + message) + "\n" + describe_status(status));
-    return outcome == "connected" ? kOk : kNotSuccessful;
+    return host::connect_outcome_from(outcome) == host::ConnectOutcome::connected ? kOk : kNotSuccessful;
 }
 
 int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
@@ -210,7 +216,7 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
     if (json_str(doc, "action") != "redirect") {
         json::value status = doc.as_object().contains("status") ? doc.as_object()["status"] : json::value();
         print(o, r.document, describe_status(status));
-        return json_str(status, "state") == "connected" ? kOk : kNotSuccessful;
+        return host::parse_status(status).state == host::ConnectionState::connected ? kOk : kNotSuccessful;
     }
     std::string url = json_str(doc, "authorization_url");
     std::string callback;
@@ -256,7 +262,7 @@ int cmd_check(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     else
         text += "\nthis provider cannot check with its service (ABI 1.0): last known state";
     print(o, json::serialize(s), text);
-    return json_str(s, "state") == "connected" ? kOk : kNotSuccessful;
+    return host::parse_status(s).state == host::ConnectionState::connected ? kOk : kNotSuccessful;
 }
 
 int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
@@ -264,8 +270,9 @@ int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vec
     auto r = rt.providers->instance(vm["provider"].as<std::string>()).disconnect(vm["account"].as<std::string>());
     if (!r.ok()) return fail_call(r, "disconnect");
     json::value doc = parse_document(r.document);
-    std::string text = "disconnected: every stored token for this account was deleted";
-    if (std::string revoke = json_str(doc, "revoke_url"); !revoke.empty())
+    std::string text = json_str(doc, "message");
+    if (text.empty()) text = "disconnected: every stored token for this account was deleted";
+    if (std::string revoke = json_str(doc, "revoke_url"); !revoke.empty() && text.find(revoke) == std::string::npos)
         text += "\nTo also remove the app's access at the provider, visit " + revoke;
     print(o, r.document, text);
     return kOk;
@@ -339,14 +346,15 @@ int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<st
     json::value doc = parse_document(r.document);
     std::string outcome = json_str(doc, "outcome");
     if (outcome.empty()) return fail_call(r, "send");
+    const bool sent = host::send_outcome_from(outcome) == host::SendOutcome::sent;
     std::string text = outcome;
     if (std::string msg = json_str(doc, "message"); !msg.empty()) text += ": " + msg;
     if (std::string field = json_str(doc, "field"); !field.empty()) text += " (field " + field + ")";
     if (std::string id = json_str(doc, "request_id"); !id.empty()) text += " [request-id " + id + "]";
     if (std::string file = json_str(doc, "file"); !file.empty()) text += " -> " + file;
     if (o.json) std::cout << r.document << "\n";
-    else (outcome == "sent" ? std::cout : std::cerr) << (outcome == "sent" ? "" : "host_stub: send ") << text << "\n";
-    return outcome == "sent" ? kOk : kNotSuccessful;
+    else (sent ? std::cout : std::cerr) << (sent ? "" : "host_stub: send ") << text << "\n";
+    return sent ? kOk : kNotSuccessful;
 }
 
 int cmd_delete_user(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {

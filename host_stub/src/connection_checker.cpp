@@ -1,5 +1,8 @@
 #include "connection_checker.hpp"
 
+#include "documents.hpp"
+#include "host_util.hpp"
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -12,17 +15,14 @@ namespace {
 
 namespace json = boost::json;
 
-json::object parse_status(const std::string& document) {
+json::object read_status(const std::string& document) {
     boost::system::error_code ec;
     json::value v = json::parse(document, ec);
     if (ec || !v.is_object()) return json::object{{"check_failed", json::object{{"code", "unreadable"}, {"message", "the provider's answer could not be read"}}}};
     return v.as_object();
 }
 
-std::string state_of(const json::object& s) {
-    auto it = s.find("state");
-    return it != s.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
-}
+ConnectionState state_of(const json::object& s) { return connection_state_from(json_str(s, "state")); }
 
 // FNV-1a: stable across runs and builds, so an account keeps its place in the interval.
 uint64_t fnv1a(std::string_view a, std::string_view b) {
@@ -58,8 +58,8 @@ std::optional<ConnectionChecker::Checked> ConnectionChecker::last_known(const st
 }
 
 void ConnectionChecker::record(const Key& key, const std::string& document) {
-    json::object status = parse_status(document);
-    std::string before, after;
+    json::object status = read_status(document);
+    ConnectionState before, after;
     {
         std::lock_guard lock(mutex_);
         Checked& c = known_[key];
@@ -72,9 +72,9 @@ void ConnectionChecker::record(const Key& key, const std::string& document) {
         --in_flight_;
         cv_.notify_all();
     }
-    if (before == "connected" && !after.empty() && after != "connected")
+    if (before == ConnectionState::connected && after != ConnectionState::unknown && after != ConnectionState::connected)
         // The page tells the user; nudges stay held until they reconnect.
-        logger_.log(EP_LOG_WARN, "checks", "the " + key.first + " connection of user " + key.second + " is " + after +
+        logger_.log(EP_LOG_WARN, "checks", "the " + key.first + " connection of user " + key.second + " is " + to_string(after) +
                                                " (found by a check, before any nudge failed)");
 }
 
@@ -104,7 +104,7 @@ json::object ConnectionChecker::check_now(const std::string& provider, const std
     }
     auto r = p->instance->check_blocking(user);
     record(key, r.ok() ? r.document : std::string());
-    return parse_status(r.document);
+    return read_status(r.document);
 }
 
 void ConnectionChecker::check_if_stale(const std::string& provider, const std::string& user) {
@@ -172,7 +172,7 @@ int ConnectionChecker::sweep_once(int64_t now_ms) {
             ProviderEntry* p = providers_.find(key.first);
             if (p == nullptr || !p->available()) continue;
             // Only live grants need keeping alive; an ended one waits for its user.
-            if (state_of(parse_status(p->instance->status(key.second).document)) != "connected") continue;
+            if (state_of(read_status(p->instance->status(key.second).document)) != ConnectionState::connected) continue;
             start_check(key);
             ++started;
         } catch (const std::exception& e) {

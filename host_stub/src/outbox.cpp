@@ -1,5 +1,6 @@
 #include "outbox.hpp"
 
+#include "documents.hpp"
 #include "host_util.hpp"
 
 #include <email_provider/ep_sdk.hpp>
@@ -141,22 +142,24 @@ void Outbox::record(const std::vector<Completion>& completions) {
         o.request_id = json_str(r, "request_id");
         int64_t retry_after = 0;
         if (auto it = r.find("retry_after_ms"); it != r.end() && it->value().is_int64()) retry_after = it->value().as_int64();
-        if (o.outcome == "sent") {
-            o.state = NudgeState::sent;
-        } else if (o.outcome == "rejected") {
-            o.state = NudgeState::failed;
-        } else if (o.outcome == "auth_expired") {
-            o.state = NudgeState::held;
-        } else if (o.outcome == "throttled") {
-            o.state = NudgeState::throttled;
-            o.not_before_ms = now + std::max<int64_t>(retry_after, 1000);
-        } else if (o.outcome == "transient") {
-            o.state = NudgeState::queued;
-            o.not_before_ms = now + (retry_after > 0 ? retry_after : backoff_ms(c.attempts));
-        } else {
-            // indeterminate, or anything this host does not know: never resend automatically.
-            o.state = NudgeState::needs_review;
-            if (o.outcome.empty()) o.message = "The provider's answer could not be read.";
+        switch (send_outcome_from(o.outcome)) {
+            case SendOutcome::sent: o.state = NudgeState::sent; break;
+            case SendOutcome::rejected: o.state = NudgeState::failed; break;
+            case SendOutcome::auth_expired: o.state = NudgeState::held; break;
+            case SendOutcome::throttled:
+                o.state = NudgeState::throttled;
+                o.not_before_ms = now + std::max<int64_t>(retry_after, 1000);
+                break;
+            case SendOutcome::transient:
+                o.state = NudgeState::queued;
+                o.not_before_ms = now + (retry_after > 0 ? retry_after : backoff_ms(c.attempts));
+                break;
+            case SendOutcome::indeterminate:
+            case SendOutcome::unknown:
+                // Never resend automatically what may have gone out, or what this host cannot read.
+                o.state = NudgeState::needs_review;
+                if (o.outcome.empty()) o.message = "The provider's answer could not be read.";
+                break;
         }
         logger_.log(o.state == NudgeState::sent ? EP_LOG_DEBUG : EP_LOG_INFO, "outbox",
                     "nudge " + std::to_string(o.id) + ": " + (o.outcome.empty() ? "?" : o.outcome) +
@@ -188,7 +191,7 @@ void Outbox::release_reconnected_users() {
         auto status = p->instance->status(user_id);
         boost::system::error_code ec;
         json::value v = json::parse(status.document, ec);
-        if (ec || !v.is_object() || json_str(v, "state") != "connected") continue;
+        if (ec || parse_status(v).state != ConnectionState::connected) continue;
         if (release_check_ && !release_check_(user_id, s.email_provider)) continue;
         on_connected(user_id, s.email_provider);
     }
