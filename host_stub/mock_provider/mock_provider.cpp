@@ -190,7 +190,9 @@ public:
         // The account's one key, exactly: a prefix delete of "account/sam" would also take
         // "account/samantha".
         host_.secret_delete(key(account));
-        json::object out{{"disconnected", true}, {"status", status_object(account)}};
+        json::object out{{"disconnected", true},
+                         {"message", "Disconnected: the mock provider forgot this account."},
+                         {"status", status_object(account)}};
         return json::serialize(out);
     }
 
@@ -235,10 +237,13 @@ private:
     static std::string key(std::string_view account) { return "account/" + std::string(account); }
 
     json::object status_object(std::string_view account) {
-        json::object s{{"schema", "ep.status/1"}, {"account", account}, {"provider", "mock"}};
+        // developer_only: hosts keep it off their users' pages unless configured to show it.
+        json::object s{{"schema", "ep.status/1"}, {"account", account}, {"provider", "mock"},
+                       {"service_name", "Mock provider"}, {"developer_only", true}};
         auto blob = host_.secret_get(key(account));
         if (!blob) {
             s["state"] = "not_connected";
+            s["connect_hint"] = "Connects at once, without signing in anywhere; messages are written as .eml files.";
             return s;
         }
         boost::system::error_code ec;
@@ -252,6 +257,7 @@ private:
         s["state"] = "connected";
         s["email"] = record.as_object()["email"];
         s["display_name"] = record.as_object()["display_name"];
+        s["disconnect_hint"] = "Disconnecting forgets the configured address; the .eml files already written stay.";
         return s;
     }
 

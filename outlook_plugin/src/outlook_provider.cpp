@@ -15,6 +15,33 @@ namespace json = boost::json;
 
 constexpr const char* kPersonalTenant = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
+// Where people remove the app's access at Microsoft: the page the product documentation names
+// for personal accounts, My Apps for work and school accounts.
+std::string revoke_url(const std::string& tenant_id) {
+    return tenant_id == kPersonalTenant ? "https://account.microsoft.com/privacy/app-access" : "https://myapps.microsoft.com";
+}
+
+// The card's words for an "approval required" state (ep.status/1 user_action, admin_instructions,
+// admin_request). AADSTS90095 means the tenant runs the admin consent workflow: the user was
+// offered "Request approval" at Microsoft, which does not tell the app whether they used it.
+void describe_approval(json::object& s, const std::string& code) {
+    bool workflow = code == "AADSTS90095";
+    s["admin_request"] = workflow ? "possible" : "unavailable";
+    s["user_action"] =
+        workflow ? "If you clicked Request approval at Microsoft, your IT administrators have your request and you will "
+                   "get an email from Microsoft when they decide. If you did not, click Connect again and request "
+                   "approval there, or send your IT administrator the details below. Once approved, connect again."
+                 : "Your organisation does not let people request approval at Microsoft. Send your IT administrator the "
+                   "details below; once they have approved the app, connect again.";
+    s["admin_instructions"] =
+        workflow ? "Please approve this app: in the Microsoft Entra admin center, open Enterprise applications > Admin "
+                   "consent requests and review the request, or approve the app for the whole organisation with the "
+                   "link. Check that the application ID matches before approving."
+                 : "Please approve this app for our organisation with the link (you sign in as an administrator of our "
+                   "Microsoft Entra tenant and review its permissions: User.Read, Mail.Send, offline_access). Check "
+                   "that the application ID matches before approving.";
+}
+
 json::value iso_time(int64_t unix_ms) {
     if (unix_ms <= 0) return nullptr;
     std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
@@ -79,10 +106,13 @@ json::object OutlookProvider::status_object(std::string_view account) const {
     json::object s{{"schema", "ep.status/1"},
                    {"account", account},
                    {"provider", "outlook"},
-                   {"application_id", config_.client_id}};
+                   {"application_id", config_.client_id},
+                   {"service_name", "Microsoft Outlook"}};
     AccountStore::LoadResult loaded = store_.load_grant(account);
     if (loaded.absent()) {
         s["state"] = "not_connected";
+        s["connect_hint"] = "You will sign in at Microsoft and approve what this app may do: read your profile (name "
+                            "and address) and send mail as you. It cannot read your mail.";
         return s;
     }
     if (loaded.unreadable) {
@@ -112,6 +142,9 @@ json::object OutlookProvider::status_object(std::string_view account) const {
             if (!r.extra_scopes.empty()) s["extra_permissions"] = json::value_from(r.extra_scopes);
             s["connected_at"] = iso_time(r.connected_at_ms);
             s["last_refresh"] = iso_time(r.last_refresh_ms);
+            s["revoke_url"] = revoke_url(r.tenant_id);
+            s["disconnect_hint"] = "Disconnecting deletes the sign-in this app keeps for you, right away. Your Microsoft "
+                                   "account still lists the app until you remove it there (the link below).";
             break;
         case GrantState::expired:
         case GrantState::permission_denied:
@@ -127,6 +160,7 @@ json::object OutlookProvider::status_object(std::string_view account) const {
             s["message"] = r.message;
             s["code"] = r.error_code;
             s["since"] = iso_time(r.since_ms);
+            describe_approval(s, r.error_code);
             break;
     }
     return s;
@@ -212,19 +246,17 @@ void OutlookProvider::finish_check(const std::shared_ptr<Check>& check, std::str
 
 std::string OutlookProvider::disconnect(std::string_view account) {
     AccountStore::LoadResult loaded = store_.load_grant(account);
-    bool personal = loaded.grant && loaded.grant->record.tenant_id == kPersonalTenant;
+    std::string tenant = loaded.grant ? loaded.grant->record.tenant_id : std::string();
     store_.erase_account(account);
     tokens_.forget(std::string(account));
     sends_.cancel_account(std::string(account));
-    std::string revoke = personal ? "https://account.live.com/consent/Manage" : "https://myapps.microsoft.com";
+    std::string revoke = revoke_url(tenant);
     log(EP_LOG_INFO, "account " + std::string(account) + " disconnected; its tokens were deleted");
     json::object out{{"schema", "ep.disconnect_result/1"},
                      {"disconnected", true},
                      {"message",
-                      "All Microsoft tokens stored for this account were deleted. Microsoft offers no way for this app "
-                      "to revoke its permission itself: to remove it at Microsoft too, visit " + revoke +
-                          ". An access token already issued stays valid at Microsoft until it expires (about an hour), "
-                          "but this app no longer has it."},
+                      "Disconnected: this app deleted your Microsoft sign-in and can no longer send mail as you. "
+                      "Your Microsoft account still lists the app; to remove it there too, go to " + revoke + "."},
                      {"revoke_url", revoke},
                      {"status", status_object(account)}};
     return json::serialize(out);

@@ -105,6 +105,13 @@ TEST_F(OutlookConnect, ApprovalRequiredShowsTheApplicationIdAndTheTenantsAdminCo
         EXPECT_THAT(str(s, "admin_consent_url"),
                     HasSubstr(sandbox_.base_url() + "/" + domain + "/v2.0/adminconsent?client_id=" + kPublicClientId));
         EXPECT_THAT(str(s, "message"), HasSubstr(kPublicClientId));
+        // The card's words: whether a request could be filed at Microsoft, what the user does,
+        // what IT does; all from the provider, not the host.
+        bool workflow = upn == std::string(kApprovalWorkflowUser);
+        EXPECT_EQ(str(s, "admin_request"), workflow ? "possible" : "unavailable") << upn;
+        EXPECT_THAT(str(s, "user_action"), HasSubstr(workflow ? "Request approval" : "does not let people request")) << upn;
+        EXPECT_THAT(str(s, "admin_instructions"), HasSubstr("application ID matches")) << upn;
+        EXPECT_EQ(str(s, "service_name"), "Microsoft Outlook");
     }
     EXPECT_EQ(str(complete("x", "http://127.0.0.1/callback?error=access_denied&error_description=AADSTS90095%3A+x&state=zz"), "outcome"),
               "forgery_suspected")
@@ -493,10 +500,11 @@ TEST_F(OutlookConnect, DisconnectDeletesEveryTokenAndPendingFlow) {
     EXPECT_EQ(host_.count_prefix("account/alice/"), 0u);
     EXPECT_EQ(str(status("alice"), "state"), "not_connected");
     EXPECT_EQ(str(send("alice"), "outcome"), "auth_expired") << "no cached token survives a disconnect";
-    // Personal accounts are pointed at their own consent page.
+    // Personal accounts are pointed at the page the product documentation names.
     ASSERT_EQ(str(connect("megan", kPersonalUser), "outcome"), "connected");
+    EXPECT_EQ(str(status("megan"), "revoke_url"), "https://account.microsoft.com/privacy/app-access");
     EXPECT_EQ(str(parse(outlook_->forget_account("megan").document), "revoke_url"),
-              "https://account.live.com/consent/Manage");
+              "https://account.microsoft.com/privacy/app-access");
     EXPECT_EQ(host_.count_prefix("account/megan/"), 0u);
 }
 
