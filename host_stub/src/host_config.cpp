@@ -243,12 +243,26 @@ HostConfig parse_host_config(std::string_view text, const std::filesystem::path&
             if (!p->value().is_bool()) fail(file, "web.debug_clock", "must be true or false");
             c.web.debug_clock = p->value().as_bool();
         }
+        if (auto p = w.find("product_name"); p != w.end()) {
+            if (!p->value().is_string() || p->value().as_string().empty() || p->value().as_string().size() > 80)
+                fail(file, "web.product_name", "must be a non-empty string of at most 80 bytes");
+            c.web.product_name = std::string(p->value().as_string());
+            if (std::any_of(c.web.product_name.begin(), c.web.product_name.end(),
+                            [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; }))
+                fail(file, "web.product_name", "must not contain control characters (line breaks, tabs)");
+        }
+        if (auto p = w.find("show_developer_providers"); p != w.end()) {
+            if (!p->value().is_bool()) fail(file, "web.show_developer_providers", "must be true or false");
+            c.web.show_developer_providers = p->value().as_bool();
+        }
+        static const std::vector<std::string_view> known_web = {"listen_address", "port", "public_url", "callback_path",
+                                                                "debug_clock", "max_connections", "product_name",
+                                                                "show_developer_providers"};
         for (const auto& kv : w)
-            if (kv.key() != "listen_address" && kv.key() != "port" && kv.key() != "public_url" &&
-                kv.key() != "callback_path" && kv.key() != "debug_clock" && kv.key() != "max_connections")
+            if (std::find(known_web.begin(), known_web.end(), kv.key()) == known_web.end())
                 fail(file, "web." + std::string(kv.key()),
                      "is not a known setting (known: listen_address, port, public_url, callback_path, debug_clock, "
-                     "max_connections)");
+                     "max_connections, product_name, show_developer_providers)");
     }
     if (auto it = o.find("keep_alive"); it != o.end()) {
         if (!it->value().is_object()) fail(file, "keep_alive", "must be an object");

@@ -51,6 +51,9 @@ struct WebSettings {
     std::string callback_path = "/callback";  // where providers' redirect_uri points
     bool debug_clock = false;           // POST /_debug/clock moves the host clock (demo and tests only)
     std::size_t max_connections = 512;  // keep well below the process's file descriptor limit
+    std::string product_name = "Nudges";  // the page's header and title
+    // Providers whose status says developer_only (the mock) are left off the page unless true.
+    bool show_developer_providers = false;
 };
 
 enum class StoreEngine { sqlite, postgresql };

@@ -99,6 +99,22 @@ TEST(HostConfig, PublicUrlMustBeAnHttpOrigin) {
     EXPECT_EQ(error_of(R"({"providers":[],"web":{"public_url":"https://host.example:8443/"}})"), "(accepted)");
 }
 
+TEST(HostConfig, TheProductNameAndDeveloperProvidersAreChecked) {
+    auto c = host::parse_host_config(R"({"providers":[]})", "/etc/host/host.json");
+    EXPECT_EQ(c.web.product_name, "Nudges");
+    EXPECT_FALSE(c.web.show_developer_providers);
+    c = host::parse_host_config(R"({"providers":[],"web":{"product_name":"Acme Hiring","show_developer_providers":true}})",
+                                "/etc/host/host.json");
+    EXPECT_EQ(c.web.product_name, "Acme Hiring");
+    EXPECT_TRUE(c.web.show_developer_providers);
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"product_name":""}})"), HasSubstr("'web.product_name'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"product_name":"a\nb"}})"), HasSubstr("control characters"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"product_name":")" + std::string(81, 'x') + R"("}})"),
+                HasSubstr("at most 80 bytes"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"show_developer_providers":"yes"}})"),
+                HasSubstr("'web.show_developer_providers' must be true or false"));
+}
+
 TEST(HostConfig, ListeningOnEveryInterfaceNeedsAPublicUrl) {
     EXPECT_THAT(error_of(R"({"providers":[],"web":{"listen_address":"0.0.0.0"}})"),
                 AllOf(HasSubstr("'web.public_url' is required"), HasSubstr("all interfaces")));
