@@ -1,6 +1,8 @@
 #include "web_app.hpp"
 
+#include "documents.hpp"
 #include "host_util.hpp"
+#include "settings_view.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -9,28 +11,13 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
-#include <ctime>
 
 namespace host {
 namespace {
 
 namespace json = boost::json;
 
-std::string esc(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out.push_back(c);
-        }
-    }
-    return out;
-}
+using view::esc;
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
     std::map<std::string, std::string> out;
@@ -57,23 +44,16 @@ WebResponse json_response(int status, const json::value& v) {
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 
-std::string iso(int64_t ms) {
-    if (ms <= 0) return "";
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
-}
-
 constexpr const char* kStyle = R"(<style>
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:12px 24px;display:flex;justify-content:space-between;align-items:center}
 header form{margin:0} main{max-width:920px;margin:24px auto;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px} .crumb{color:#667;margin-bottom:20px}
+h1{font-size:22px;margin:0 0 4px} .crumb{color:#667;margin-bottom:20px} main>h2,section>h2{font-size:18px}
 .card{background:#fff;border:1px solid #dde1e8;border-radius:8px;padding:16px 20px;margin-bottom:16px}
-.card h2{font-size:17px;margin:0 0 8px} .muted{color:#667;font-size:14px}
+.card h2,.card h3{font-size:17px;margin:0 0 8px} .card h4{font-size:15px;margin:12px 0 4px} .muted{color:#667;font-size:14px}
+fieldset{border:0;padding:0;margin:0 0 12px} legend{font-weight:600;padding:0;margin-bottom:4px}
+.for-it{background:#f5f6f8;border-radius:6px;padding:8px 12px} .for-it dt{font-weight:600;margin-top:6px} .for-it dd{margin:2px 0 0}
+button.copy{padding:2px 8px;font-size:12px} .offer{margin:10px 0}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:13px;font-weight:600}
 .ok{background:#e3f6e8;color:#17612f} .warn{background:#fff4d6;color:#7a5300} .bad{background:#fde4e4;color:#8a1c1c} .off{background:#eceef2;color:#445}
 .flash{padding:10px 14px;border-radius:6px;margin-bottom:12px} .flash.success{background:#e3f6e8} .flash.error{background:#fde4e4} .flash.warning{background:#fff4d6} .flash.info{background:#e6eefc}
@@ -81,17 +61,11 @@ button{background:#2156d9;color:#fff;border:0;border-radius:6px;padding:7px 14px
 button.secondary{background:#e9ecf2;color:#1d2330} button.danger{background:#b42318}
 input[type=text],input[type=email],textarea{width:100%;box-sizing:border-box;padding:6px 8px;border:1px solid #c8cdd6;border-radius:5px;font:inherit}
 table{width:100%;border-collapse:collapse;font-size:14px} td,th{text-align:left;padding:6px 4px;border-bottom:1px solid #eef0f4}
-code{background:#f0f2f5;padding:1px 5px;border-radius:4px} label{display:block;margin:6px 0}
+code{background:#f0f2f5;padding:1px 5px;border-radius:4px;word-break:break-all} label{display:block;margin:6px 0}
+a{word-break:break-all}
 </style>)";
 
-std::string page(const std::string& title, const std::string& header_right, const std::string& content) {
-    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + esc(title) +
-           "</title><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" + kStyle +
-           "</head><body><header><strong>Reference Host</strong>" + header_right + "</header><main>" + content +
-           "</main></body></html>";
-}
-
-std::string hidden(const std::string& csrf) { return "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(csrf) + "\">"; }
+std::string hidden(const std::string& csrf) { return view::hidden_csrf(csrf); }
 
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -142,6 +116,14 @@ WebApp::WebApp(HostRuntime& runtime, std::string public_url, uint16_t listen_por
       public_url_(std::move(public_url)),
       allowed_hosts_(hosts_naming_us(public_url_, runtime.config.web.listen_address, listen_port)),
       limits_(std::move(limits)) {}
+
+std::string WebApp::page(const std::string& title, const std::string& header_right, const std::string& content) const {
+    const std::string& product = rt_.config.web.product_name;
+    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + esc(title) + " - " + esc(product) +
+           "</title><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" + kStyle +
+           "</head><body><header><strong id=\"product-name\">" + esc(product) + "</strong>" + header_right +
+           "</header><main>" + content + "</main></body></html>";
+}
 
 // ---- sessions ------------------------------------------------------------------------------
 
@@ -262,13 +244,13 @@ json::object WebApp::provider_status(const std::string& provider_id, const std::
     // When the host last had the provider confirm this state with its service (the stored
     // state is what that check left behind); "checking" while a check is under way.
     if (auto known = rt_.checks->last_known(provider_id, user_id)) {
-        if (known->checked_at_ms > 0) s["checked_at"] = iso(known->checked_at_ms);
+        if (known->checked_at_ms > 0) s["checked_at"] = view::iso_time(known->checked_at_ms);
         if (known->in_flight) s["checking"] = true;
     }
     return s;
 }
 
-// The page never waits for Microsoft: it shows the last known state and starts a check when
+// The page never waits for the provider's service: it shows the last known state and starts a check when
 // the last one is older than keep_alive.page_check_after_seconds; the next load shows it.
 void WebApp::check_if_stale(const std::string& provider_id, const std::string& user_id) {
     try {
@@ -298,13 +280,17 @@ WebResponse WebApp::route(const WebRequest& r) {
     std::string sid = session_id_of(r);
     if (path == "/_debug/clock" && !rt_.config.web.debug_clock) return html(404, page("Not found", "", "<p>Not found.</p>"));
     if (path == "/favicon.ico") return WebResponse{404, {{"Content-Type", "text/plain"}}, ""};
-    if (path == "/signin" && r.method == "GET") return sign_in_page(sid);
+    if (path == "/settings/page.js" && r.method == "GET")
+        return WebResponse{200, {{"Content-Type", "text/javascript; charset=utf-8"}, {"Cache-Control", "no-cache"}}, view::script()};
+    if (path == "/signin" && r.method == "GET")
+        return sign_in_page(sid, {}, r.target.ends_with("?deleted=1") ? "Your account was deleted, with your settings, "
+                                                                        "your outbox and every stored connection." : "");
     if (path == "/signin" && r.method == "POST") {
         if (!from_our_origin(r)) return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
         return sign_in(r);
     }
 
-    // Microsoft sends an administrator's admin-consent answer here too; it needs no session.
+    // A provider sends an administrator's admin-consent answer here too; it needs no session.
     if (path == rt_.config.web.callback_path && r.method == "GET") return callback(sid, r);
 
     std::string user = user_of(sid);
@@ -318,6 +304,8 @@ WebResponse WebApp::route(const WebRequest& r) {
     if (path == "/" && r.method == "GET") return redirect("/settings/communication");
     if (path == "/settings/communication" && r.method == "GET") return settings_page(sid);
     if (path == "/api/state" && r.method == "GET") return api_state(sid);
+    if (path == "/settings/communication/outbox" && r.method == "GET") return fragment(sid, "outbox");
+    if (path == "/settings/communication/integrations" && r.method == "GET") return fragment(sid, "integrations");
     if (r.method != "POST") return html(404, page("Not found", "", "<p>Not found.</p>"));
 
     // Every state-changing request: from our own page, with the session's CSRF token (a form
@@ -348,7 +336,7 @@ WebResponse WebApp::route(const WebRequest& r) {
 
 // ---- sign-in -------------------------------------------------------------------------------
 
-WebResponse WebApp::sign_in_page(const std::string& existing, const std::string& error) {
+WebResponse WebApp::sign_in_page(const std::string& existing, const std::string& error, const std::string& notice) {
     std::string sid, csrf;
     {
         std::lock_guard lock(mutex_);
@@ -361,9 +349,10 @@ WebResponse WebApp::sign_in_page(const std::string& existing, const std::string&
             sid = create_session("", csrf);
         }
     }
-    std::string body = "<h1>Sign in</h1><p class=\"crumb\">A local sign-in for the reference host: pick a user.</p>";
-    if (!error.empty()) body += "<div class=\"flash error\">" + esc(error) + "</div>";
-    body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf);
+    std::string body = "<h1>Sign in</h1><p class=\"crumb\">A local sign-in: pick a user.</p>";
+    if (!error.empty()) body += "<div class=\"flash error\" role=\"alert\">" + esc(error) + "</div>";
+    if (!notice.empty()) body += "<div class=\"flash info\" role=\"status\" id=\"signin-notice\">" + esc(notice) + "</div>";
+    body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf) + "<fieldset><legend>User</legend>";
     auto users = rt_.store->users();
     std::erase_if(users, [&](const User& u) { return !user_may_sign_in(u.id); });
     if (users.empty()) body += "<p>No users are configured (host config \"users\").</p>";
@@ -371,7 +360,7 @@ WebResponse WebApp::sign_in_page(const std::string& existing, const std::string&
         body += "<label><input type=\"radio\" name=\"user_id\" id=\"user-" + esc(u.id) + "\" value=\"" + esc(u.id) + "\"" +
                 (u.id == users.front().id ? " checked" : "") + "> " + esc(u.display_name) + " <span class=\"muted\">(" +
                 esc(u.id) + ")</span></label>";
-    body += "<p><button type=\"submit\" id=\"sign-in\">Sign in</button></p></form></div>";
+    body += "</fieldset><p><button type=\"submit\" id=\"sign-in\">Sign in</button></p></form></div>";
     return html(200, page("Sign in", "", body), {{"Set-Cookie", session_cookie(sid)}});
 }
 
@@ -399,155 +388,76 @@ WebResponse WebApp::sign_in(const WebRequest& r) {
 
 // ---- the settings page ---------------------------------------------------------------------
 
+// The cards of the providers this user may see: developer-only ones (the mock) only when the
+// config shows them; those that failed to load stay, so that the reason is seen.
+std::vector<view::Card> WebApp::cards(const std::string& user_id) {
+    CommunicationSettings settings = rt_.store->settings(user_id);
+    std::vector<view::Card> out;
+    for (const auto& e : rt_.providers->entries()) {
+        view::Card c;
+        c.id = e.id.empty() ? "unknown" : e.id;
+        c.name = e.display_name.empty() ? c.id : e.display_name;
+        c.available = e.available();
+        c.load_error = e.error;
+        if (c.available) {
+            check_if_stale(e.id, user_id);
+            json::object s = provider_status(e.id, user_id);
+            c.status = parse_status(s);
+            if (c.status.developer_only && !rt_.config.web.show_developer_providers) continue;
+            c.checking = s.contains("checking");
+            c.interactive = (e.loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
+            c.chosen = settings.preferred_channel == "email" && settings.email_provider == e.id;
+        }
+        out.push_back(std::move(c));
+    }
+    return out;
+}
+
+std::string WebApp::outbox_html(const std::string& user_id, const std::vector<view::Card>& cards, const std::string& csrf) {
+    std::map<std::string, view::Via> via;
+    for (const auto& c : cards) via[c.id] = view::Via{c.name, c.connected() ? c.status.email : "", c.connected()};
+    return view::outbox(rt_.store->outbox(user_id), via, csrf);
+}
+
 WebResponse WebApp::settings_page(const std::string& sid) {
     std::string user_id = user_of(sid);
     std::string csrf = csrf_of(sid);
     auto user = rt_.store->user(user_id);
     if (!user) return redirect("/signin");
     CommunicationSettings settings = rt_.store->settings(user_id);
+    std::vector<view::Card> all = cards(user_id);
 
     std::string header_right = "<form method=\"post\" action=\"/signout\">" + hidden(csrf) + "<span id=\"signed-in-as\">" +
                                esc(user->display_name) + "</span> &nbsp;<button class=\"secondary\" id=\"sign-out\">Sign out</button></form>";
     std::string b = "<h1>Communication</h1><p class=\"crumb\">Settings &gt; Communication</p>";
     for (const auto& f : take_flashes(sid))
         b += "<div class=\"flash " + esc(f.kind) + "\" role=\"status\">" + esc(f.text) + "</div>";
-
-    // Integrations: one card per configured provider, including those that failed to load.
-    b += "<h2 style=\"font-size:18px\">Integrations</h2>";
-    // The providers the user can choose, with the address each is connected as (if any).
-    std::vector<std::pair<const ProviderEntry*, std::string>> available;
-    for (const auto& e : rt_.providers->entries()) {
-        std::string id = e.id.empty() ? "unknown" : e.id;
-        std::string title = id == "outlook" ? "Microsoft Outlook" : (e.display_name.empty() ? id : e.display_name);
-        b += "<div class=\"card\" id=\"integration-" + esc(id) + "\"><h2>" + esc(title) + "</h2>";
-        if (!e.available()) {
-            b += "<span class=\"badge bad\">Unavailable</span><p class=\"muted\" id=\"load-error-" + esc(id) +
-                 "\">This integration could not be loaded: " + esc(e.error) + "</p></div>";
-            continue;
-        }
-        check_if_stale(e.id, user_id);
-        json::object s = provider_status(e.id, user_id);
-        available.emplace_back(&e, json_str(s, "email"));
-        std::string state = json_str(s, "state");
-        std::string connect_form = "<form method=\"post\" action=\"/settings/communication/connect\">" + hidden(csrf) +
-                                   "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">";
-        b += "<div id=\"status-" + esc(e.id) + "\" data-state=\"" + esc(state) + "\">";
-        if (state == "connected") {
-            b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + esc(e.id) + "\">" + esc(json_str(s, "email")) +
-                 "</strong> <span class=\"muted\">" + esc(json_str(s, "display_name")) + "</span>";
-            // Permissions consented for the app that it never uses: said, so IT can remove them.
-            std::string extras;
-            if (auto it = s.find("extra_permissions"); it != s.end() && it->value().is_array())
-                for (const auto& p : it->value().as_array())
-                    if (p.is_string()) extras += (extras.empty() ? "" : ", ") + std::string(p.as_string());
-            if (!extras.empty())
-                b += "<p class=\"muted\" id=\"extra-permissions-" + esc(e.id) + "\">Microsoft also lists permissions this "
-                     "app does not use: " + esc(extras) + " (granted earlier or by your organisation). It only reads your "
-                     "name and address and sends mail; your IT administrator can remove the others.</p>";
-            b += "</div><form method=\"post\" action=\"/settings/communication/disconnect\" style=\"margin-top:10px\">" +
-                 hidden(csrf) + "<input type=\"hidden\" name=\"provider\" value=\"" + esc(e.id) + "\">"
-                 "<p class=\"muted\">Disconnecting deletes every token stored for your account right away. "
-                 "Microsoft offers no way for us to withdraw the app's permission ourselves: to remove it at "
-                 "Microsoft as well, visit <a href=\"https://myapps.microsoft.com\">My Apps</a> (work or school "
-                 "account) or <a href=\"https://account.live.com/consent/Manage\">account.live.com</a> (personal "
-                 "account).</p><button class=\"secondary\" id=\"disconnect-" + esc(e.id) + "\">Disconnect</button></form>";
-        } else if (state == "expired") {
-            std::string who = json_str(s, "email").empty() ? "" : " (" + json_str(s, "email") + ")";
-            std::string since = json_str(s, "since").empty() ? "" : " since " + json_str(s, "since");
-            b += "<span class=\"badge warn\">Expired</span> <span class=\"muted\">" + esc(who + since) +
-                 "</span><p id=\"reason-" + esc(e.id) + "\">" + esc(json_str(s, "message")) +
-                 " Nudges are kept and go out once you connect again.</p></div>" + connect_form +
-                 "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
-        } else if (state == "permission_denied") {
-            std::string who = json_str(s, "email").empty() ? "" : " (" + json_str(s, "email") + ")";
-            b += "<span class=\"badge bad\">Permission denied</span> <span class=\"muted\">" + esc(who) +
-                 "</span><p id=\"reason-" + esc(e.id) + "\">" + esc(json_str(s, "message")) + "</p></div>" + connect_form +
-                 "<button id=\"connect-" + esc(e.id) + "\">Connect again</button></form>";
-        } else if (state == "admin_approval_required") {
-            std::string app = json_str(s, "application_id");
-            b += "<span class=\"badge warn\">Approval required</span><p>" + esc(json_str(s, "message")) + "</p>"
-                 "<p>Tell your IT administrator: <em>please approve the application with ID <code id=\"application-id\">" +
-                 esc(app) + "</code> in Microsoft Entra admin center &gt; Enterprise applications &gt; Admin consent "
-                 "requests, or grant consent for the organisation with this link:</em> <a id=\"admin-consent-link\" href=\"" +
-                 esc(json_str(s, "admin_consent_url")) + "\">link for your IT administrator (approves the app for your whole "
-                 "organisation)</a>. Administrators should check that the "
-                 "application ID matches before approving.</p></div>" + connect_form +
-                 "<button id=\"connect-" + esc(e.id) + "\">Connect again after approval</button></form>";
-        } else if (state == "configuration_error") {
-            b += "<span class=\"badge bad\">Configuration problem</span><p>This integration cannot work until the "
-                 "operator fixes its configuration. <span class=\"muted\" id=\"operator-message\">For the operator: " +
-                 esc(json_str(s, "message")) + "</span></p></div>";
-        } else {
-            bool interactive = e.loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT;
-            b += "<span class=\"badge off\">Not connected</span></div>" + connect_form +
-                 (interactive ? "<p class=\"muted\">You will sign in at Microsoft and approve what this app may do: read "
-                                "your profile (name and address) and send mail as you. It cannot read your mail.</p>"
-                              : std::string()) +
-                 "<button id=\"connect-" + esc(e.id) + "\">Connect</button></form>";
-        }
-        if (state != "not_connected") {
-            std::string checked = json_str(s, "checked_at");
-            b += "<p class=\"muted\" id=\"checked-" + esc(e.id) + "\">" +
-                 esc(checked.empty() ? "Not checked with the provider yet." : "Last checked with the provider: " + checked + ".") +
-                 (s.contains("checking") ? " Checking now; reload to see the result." : "") + "</p>";
-        }
-        if (!json_str(s, "application_id").empty() && state != "admin_approval_required")
-            b += "<p class=\"muted\">For your IT administrator: application ID <code>" + esc(json_str(s, "application_id")) +
-                 "</code></p>";
-        b += "</div>";
-    }
-
-    // Preferences.
-    b += "<div class=\"card\"><h2>Preferences</h2><form method=\"post\" action=\"/settings/communication/preferences\">" +
-         hidden(csrf) + "<p><strong>Preferred channel</strong></p><label><input type=\"radio\" name=\"channel\" "
-         "id=\"channel-email\" value=\"email\"" + (settings.preferred_channel == "email" ? " checked" : "") +
-         "> Email <span class=\"muted\">(the only channel this reference host offers)</span></label>"
-         "<p><strong>Email Provider</strong></p>";
-    for (const auto& [e, address] : available) {
-        b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(e->id) + "\" value=\"" +
-             esc(e->id) + "\"" + (settings.email_provider == e->id ? " checked" : "") + "> " + esc(e->display_name) +
-             (address.empty() ? "" : " <span class=\"muted\">(" + esc(address) + ")</span>") + "</label>";
-    }
-    b += "<p><button id=\"save-preferences\">Save</button></p></form></div>";
-
-    // Test nudge.
-    b += "<div class=\"card\"><h2>Send a test nudge</h2><form method=\"post\" action=\"/settings/communication/nudge\">" +
-         hidden(csrf) +
+    b += "<section aria-labelledby=\"integrations-heading\"><h2 id=\"integrations-heading\">Integrations</h2>" +
+         view::integrations(all, csrf) + "</section>";
+    b += "<section class=\"card\" aria-labelledby=\"preferences-heading\"><h2 id=\"preferences-heading\">Preferences</h2>" +
+         view::preferences(all, settings, csrf) + "</section>";
+    b += "<section class=\"card\" aria-labelledby=\"nudge-heading\"><h2 id=\"nudge-heading\">Send a test nudge</h2>"
+         "<form method=\"post\" action=\"/settings/communication/nudge\">" + hidden(csrf) +
          "<label>To <input type=\"email\" name=\"to\" id=\"nudge-to\" required></label>"
          "<label>Subject <input type=\"text\" name=\"subject\" id=\"nudge-subject\" value=\"Quick follow-up\"></label>"
          "<label>Message <textarea name=\"text\" id=\"nudge-text\" rows=\"3\">Hi! Just following up on our conversation.</textarea></label>"
-         "<p><button id=\"send-nudge\">Send test nudge</button></p></form></div>";
-
-    // Outbox.
-    b += "<div class=\"card\"><h2>Outbox</h2><table id=\"outbox\"><tr><th>#</th><th>To</th><th>Subject</th><th>Via</th>"
-         "<th>State</th><th>Details</th><th></th></tr>";
-    auto nudges = rt_.store->outbox(user_id);
-    if (nudges.empty()) b += "<tr><td colspan=\"7\" class=\"muted\" id=\"outbox-empty\">No nudges yet.</td></tr>";
-    for (const auto& n : nudges) {
-        ProviderEntry* via = rt_.providers->find(n.provider);
-        std::string via_name = via && !via->display_name.empty() ? via->display_name : n.provider;
-        std::string state = to_string(n.state);
-        std::string badge = n.state == NudgeState::sent ? "ok"
-                            : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
-                            : n.state == NudgeState::held || n.state == NudgeState::throttled ? "warn" : "off";
-        std::string details = n.state == NudgeState::sent ? "sent " + iso(n.sent_ms) : n.last_message;
-        if (n.state == NudgeState::held) details = "Held: it goes out when you connect again.";
-        b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +
-             "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(via_name) +
-             "</td><td><span class=\"badge " + badge + "\">" + esc(state == "needs_review" ? "needs review" : state) +
-             "</span></td><td class=\"muted\">" + esc(details) + "</td><td>";
-        if (n.state == NudgeState::needs_review)
-            b += "<form method=\"post\" action=\"/settings/communication/resend\">" + hidden(csrf) +
-                 "<input type=\"hidden\" name=\"id\" value=\"" + std::to_string(n.id) +
-                 "\"><button class=\"secondary\" title=\"It may already have been sent\">Resend</button></form>";
-        b += "</td></tr>";
-    }
-    b += "</table></div>";
-
-    b += "<div class=\"card\"><h2>Delete my account</h2><form method=\"post\" action=\"/settings/account/delete\">" +
+         "<p><button id=\"send-nudge\">Send test nudge</button></p></form></section>";
+    b += "<section class=\"card\" aria-labelledby=\"outbox-heading\"><h2 id=\"outbox-heading\">Outbox</h2>" +
+         outbox_html(user_id, all, csrf) + "</section>";
+    b += "<section class=\"card\" aria-labelledby=\"delete-heading\"><h2 id=\"delete-heading\">Delete my account</h2>"
+         "<form method=\"post\" action=\"/settings/account/delete\" data-confirm=\"Delete your account? Your settings, "
+         "your outbox and every connection are deleted, and this cannot be undone.\">" +
          hidden(csrf) + "<p class=\"muted\">Deletes your user, your settings and outbox, and every token any provider "
-         "stored for you.</p><button class=\"danger\" id=\"delete-account\">Delete my account</button></form></div>";
+         "stored for you.</p><button class=\"danger\" id=\"delete-account\">Delete my account</button></form></section>";
+    b += "<script src=\"/settings/page.js\"></script>";
     return html(200, page("Settings > Communication", header_right, b));
+}
+
+// The parts the page's script reloads: the same renderers as the page.
+WebResponse WebApp::fragment(const std::string& sid, const std::string& part) {
+    std::string user_id = user_of(sid);
+    std::vector<view::Card> all = cards(user_id);
+    return html(200, part == "outbox" ? outbox_html(user_id, all, csrf_of(sid)) : view::integrations(all, csrf_of(sid)));
 }
 
 // ---- actions -------------------------------------------------------------------------------
@@ -563,7 +473,7 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     json::object request;
     json::object current = provider_status(provider, user_id);
     // Reconnecting: the same person again. A first connect: the person picks the account,
-    // even when the browser is still signed in to Microsoft as someone else.
+    // even when the browser is still signed in at the provider as someone else.
     if (!json_str(current, "email").empty()) request["login_hint"] = json_str(current, "email");
     else if (p->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) request["prompt"] = "select_account";
     auto r = p->instance->begin_connect(user_id, json::serialize(request));
@@ -582,7 +492,15 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     }
     flash(sid, "success", p->display_name + " is connected.");
     rt_.outbox->on_connected(user_id, provider);
+    offer_to_use(sid, user_id, *p);
     return redirect("/settings/communication");
+}
+
+// After a connect: the user is asked whether nudges should go through it, unless they do already.
+void WebApp::offer_to_use(const std::string& sid, const std::string& user_id, const ProviderEntry& p) {
+    CommunicationSettings s = rt_.store->settings(user_id);
+    if (s.preferred_channel != "email" || s.email_provider != p.id)
+        flash(sid, "info", "Use " + p.display_name + " for your nudges? Click \"Use for nudges\" on its card.");
 }
 
 WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
@@ -620,16 +538,22 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
         return redirect("/settings/communication");
     }
     const json::object& o = doc.as_object();
-    std::string outcome = json_str(o, "outcome");
-    if (outcome == "connected") {
-        flash(sid, "success", json_str(o, "message"));
-        rt_.outbox->on_connected(user_id, provider);
-    } else if (outcome == "admin_approval_required") {
-        flash(sid, "warning", "Your organisation needs an administrator to approve this app: see below what to tell them.");
-    } else if (outcome == "configuration_error") {
-        flash(sid, "error", json_str(o, "message") + " (For the operator: " + json_str(o, "operator_message") + ")");
-    } else {
-        flash(sid, outcome == "cancelled" || outcome == "declined" ? "info" : "error", json_str(o, "message"));
+    switch (connect_outcome_from(json_str(o, "outcome"))) {
+        case ConnectOutcome::connected:
+            flash(sid, "success", json_str(o, "message"));
+            rt_.outbox->on_connected(user_id, provider);
+            offer_to_use(sid, user_id, *p);
+            break;
+        case ConnectOutcome::admin_approval_required:
+            flash(sid, "warning", "Your organisation needs an administrator to approve this app: see below what you do "
+                                  "and what to send your IT administrator.");
+            break;
+        case ConnectOutcome::configuration_error:
+            flash(sid, "error", json_str(o, "message") + " (For the operator: " + json_str(o, "operator_message") + ")");
+            break;
+        case ConnectOutcome::cancelled:
+        case ConnectOutcome::declined: flash(sid, "info", json_str(o, "message")); break;
+        case ConnectOutcome::other: flash(sid, "error", json_str(o, "message")); break;
     }
     return redirect("/settings/communication");
 }
@@ -641,8 +565,12 @@ WebResponse WebApp::disconnect(const std::string& sid, const Form& form) {
         auto r = p->instance->disconnect(user_of(sid));
         boost::system::error_code ec;
         json::value doc = json::parse(r.document, ec);
-        if (r.ok() && !ec && doc.is_object()) flash(sid, "info", json_str(doc, "message"));
-        else flash(sid, "error", "Disconnect failed: " + r.document);
+        if (r.ok() && !ec && doc.is_object()) {
+            std::string message = json_str(doc, "message");
+            flash(sid, "info", message.empty() ? p->display_name + " was disconnected." : message);
+        } else {
+            flash(sid, "error", "Disconnect failed: " + r.document);
+        }
     }
     return redirect("/settings/communication");
 }
@@ -650,17 +578,43 @@ WebResponse WebApp::disconnect(const std::string& sid, const Form& form) {
 WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
     std::string user_id = user_of(sid);
     CommunicationSettings s = rt_.store->settings(user_id);
-    if (form.count("channel")) s.preferred_channel = form.at("channel");
+    if (form.count("channel")) {
+        if (form.at("channel") != "email") {
+            flash(sid, "error", "That channel is not offered here: Email is the only one.");
+            return redirect("/settings/communication");
+        }
+        s.preferred_channel = "email";
+    }
     if (form.count("email_provider")) {
         ProviderEntry* p = rt_.providers->find(form.at("email_provider"));
         if (!p || !p->available()) {
             flash(sid, "error", "That email provider is not available.");
             return redirect("/settings/communication");
         }
+        bool connected = parse_status(provider_status(p->id, user_id)).state == ConnectionState::connected;
+        if (!connected && (p->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT)) {
+            flash(sid, "error", p->display_name + " is not connected: connect it first, then choose it.");
+            return redirect("/settings/communication");
+        }
+        if (!connected) {
+            // Needs no sign-in: choosing it is connecting it.
+            auto r = p->instance->begin_connect(user_id, "{}");
+            boost::system::error_code ec;
+            json::value doc = json::parse(r.document, ec);
+            if (!r.ok() || ec || parse_status(doc.is_object() ? doc.as_object()["status"] : json::value()).state !=
+                                     ConnectionState::connected) {
+                flash(sid, "error", p->display_name + " could not be connected: " + r.document);
+                return redirect("/settings/communication");
+            }
+            rt_.outbox->on_connected(user_id, p->id);
+        }
         s.email_provider = p->id;
     }
     rt_.store->save_settings(user_id, s);
-    flash(sid, "success", "Preferences saved.");
+    ProviderEntry* chosen = rt_.providers->find(s.email_provider);
+    flash(sid, "success", chosen && s.preferred_channel == "email"
+                              ? "Preferences saved: your nudges go out by email through " + chosen->display_name + "."
+                              : std::string("Preferences saved."));
     rt_.outbox->wake();
     return redirect("/settings/communication");
 }
@@ -672,8 +626,16 @@ WebResponse WebApp::send_test_nudge(const std::string& sid, const Form& form) {
                          {"text", get("text")},
                          {"headers", json::array{json::object{{"name", "x-nudge-source"}, {"value", "test-nudge"}}}}};
     try {
-        int64_t id = rt_.outbox->enqueue(user_of(sid), std::move(message));
-        flash(sid, "success", "Nudge #" + std::to_string(id) + " queued.");
+        std::string user_id = user_of(sid);
+        int64_t id = rt_.outbox->enqueue(user_id, std::move(message));
+        // Queued is not on its way when the provider cannot send: the nudge waits, and says so.
+        std::string provider = rt_.store->settings(user_id).email_provider;
+        ProviderEntry* p = rt_.providers->find(provider);
+        if (parse_status(provider_status(provider, user_id)).state == ConnectionState::connected)
+            flash(sid, "success", "Nudge #" + std::to_string(id) + " queued.");
+        else
+            flash(sid, "warning", "Nudge #" + std::to_string(id) + " is waiting: " + (p ? p->display_name : provider) +
+                                      " is not connected, so it goes out once you connect it again.");
     } catch (const OutboxError& e) {
         flash(sid, "error", std::string("The nudge was not queued: ") + e.what() + ".");
     }
@@ -712,7 +674,7 @@ WebResponse WebApp::delete_account(const std::string& sid) {
             it = next;
         }
     }
-    return redirect("/signin");
+    return redirect("/signin?deleted=1");
 }
 
 WebResponse WebApp::api_state(const std::string& sid) {

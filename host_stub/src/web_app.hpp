@@ -3,7 +3,7 @@
 // disconnect, the preferred channel and email provider, a test nudge, and the outbox.
 //
 // Sessions live in memory behind an HttpOnly, SameSite=Lax cookie (Lax, because the OAuth
-// redirect back from Microsoft is a cross-site top-level navigation that must carry it;
+// redirect back from a provider's sign-in is a cross-site top-level navigation that must carry it;
 // Secure when the public URL is https); every form carries the session's CSRF token.
 // Sessions expire when idle and their number is capped: the least recently used go first.
 // Every request but /healthz must name this host in its Host header (public URL or listen
@@ -11,6 +11,7 @@
 #pragma once
 
 #include "host_runtime.hpp"
+#include "settings_view.hpp"
 #include "web_server.hpp"
 
 #include <boost/json/object.hpp>
@@ -64,9 +65,11 @@ private:
     // Routes.
     // Reuses the browser's signed-out session when it has one, so that another tab or a
     // stray request (a favicon) never makes the form on screen stale.
-    WebResponse sign_in_page(const std::string& session_id, const std::string& error = {});
+    WebResponse sign_in_page(const std::string& session_id, const std::string& error = {}, const std::string& notice = {});
     WebResponse sign_in(const WebRequest& request);
     WebResponse settings_page(const std::string& session_id);
+    // GET /settings/communication/{outbox,integrations}: one part of the page, for its script.
+    WebResponse fragment(const std::string& session_id, const std::string& part);
     WebResponse connect(const std::string& session_id, const Form& form);
     WebResponse callback(const std::string& session_id, const WebRequest& request);
     WebResponse disconnect(const std::string& session_id, const Form& form);
@@ -89,6 +92,12 @@ private:
     std::vector<Flash> take_flashes(const std::string& session_id);
     std::string user_of(const std::string& session_id);
     std::string csrf_of(const std::string& session_id);
+
+    // The page's parts (settings_view.hpp renders them).
+    std::string page(const std::string& title, const std::string& header_right, const std::string& content) const;
+    std::vector<view::Card> cards(const std::string& user_id);
+    std::string outbox_html(const std::string& user_id, const std::vector<view::Card>& cards, const std::string& csrf);
+    void offer_to_use(const std::string& session_id, const std::string& user_id, const ProviderEntry& provider);
 
     boost::json::object provider_status(const std::string& provider_id, const std::string& user_id);
     void check_if_stale(const std::string& provider_id, const std::string& user_id);

@@ -5,6 +5,8 @@
 #include <host_runtime.hpp>
 #include <web_app.hpp>
 
+#include <boost/json.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -20,7 +22,7 @@ protected:
     void SetUp() override {
         dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
             "users":[{"id":"rita","display_name":"Rita <script>alert(1)</script>"}],
-            "web":{"public_url":"http://127.0.0.1:8080"},
+            "web":{"public_url":"http://127.0.0.1:8080","show_developer_providers":true,"product_name":"Acme <Hiring>"},
             "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json",
                           "config":{"outbox_dir":"${config_dir}/eml"}},
                          {"manifest":"missing.json"}]})");
@@ -130,7 +132,10 @@ TEST_F(WebAppTest, ThePageEscapesWhatItShowsAndListsProvidersThatFailedToLoad) {
     EXPECT_THAT(page, HasSubstr("Rita &lt;script&gt;"));
     EXPECT_THAT(page, HasSubstr("could not be loaded"));
     EXPECT_THAT(page, HasSubstr("missing.json"));
-    EXPECT_THAT(page, HasSubstr("id=\"connect-mock\""));
+    EXPECT_THAT(page, HasSubstr("<strong id=\"product-name\">Acme &lt;Hiring&gt;</strong>"));
+    // The mock needs no sign-in (no interactive_connect in its manifest): nothing to click.
+    EXPECT_THAT(page, HasSubstr("id=\"no-connect-mock\""));
+    EXPECT_THAT(page, Not(HasSubstr("id=\"connect-mock\"")));
 }
 
 TEST_F(WebAppTest, ConnectSaveAndNudgeThroughTheForms) {
@@ -158,7 +163,7 @@ TEST_F(WebAppTest, ThePageShowsWhenTheConnectionWasLastCheckedAndChecksAStaleOne
     EXPECT_THAT(page, HasSubstr("id=\"checked-mock\""));
     rt_->checks->wait_idle();
     page = request("GET", "/settings/communication").body;
-    EXPECT_THAT(page, HasSubstr("Last checked with the provider: 20"));
+    EXPECT_THAT(page, HasSubstr("Last checked with the provider: <time datetime=\"20"));
     EXPECT_THAT(request("GET", "/api/state").body, HasSubstr("\"checked_at\":\"20"));
     EXPECT_EQ(rt_->checks->checks_started(), 1) << "checked a moment ago: no second check";
 }
@@ -186,7 +191,8 @@ TEST_F(WebAppTest, DeletingMyAccountRemovesItAndSignsMeOut) {
     request("POST", "/settings/communication/connect", "provider=mock&csrf=" + csrf);
     ASSERT_EQ(rt_->secrets->count_prefix("mock/account/rita"), 1u);
     auto r = request("POST", "/settings/account/delete", "csrf=" + csrf);
-    EXPECT_EQ(header(r, "Location"), "/signin");
+    EXPECT_EQ(header(r, "Location"), "/signin?deleted=1");
+    EXPECT_THAT(request("GET", "/signin?deleted=1").body, HasSubstr("Your account was deleted"));
     EXPECT_EQ(rt_->secrets->count_prefix("mock/account/rita"), 0u);
     EXPECT_FALSE(rt_->store->user("rita"));
     EXPECT_EQ(request("GET", "/settings/communication").status, 303);
@@ -357,4 +363,157 @@ TEST_F(DebugClockTest, HugeValuesAreRefusedNotOverflowed) {
     int refused = 0;
     for (int i = 0; i < 200; ++i) refused += advance(R"({"advance_seconds":31536000})", csrf).status == 400;
     EXPECT_GT(refused, 0) << "the total offset is bounded too";
+}
+
+// ---- Issue 17: a provider-neutral page --------------------------------------------------
+
+TEST_F(WebAppTest, TheOutboxAndTheCardsAreServedAsFragmentsForThePagesScript) {
+    std::string csrf = sign_in();
+    request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
+    request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=A+%3Cb%3Esubject&text=Hello&csrf=" + csrf);
+    auto outbox = request("GET", "/settings/communication/outbox");
+    EXPECT_EQ(outbox.status, 200);
+    EXPECT_TRUE(outbox.body.starts_with("<table id=\"outbox\">")) << outbox.body;
+    EXPECT_THAT(outbox.body, HasSubstr("A &lt;b&gt;subject"));
+    EXPECT_THAT(outbox.body, Not(HasSubstr("<th></th>"))) << "no empty table headers";
+    // Via: the provider and the mailbox it is connected as.
+    EXPECT_THAT(outbox.body, HasSubstr("Mock provider (writes .eml files)<br><span class=\"muted mailbox\">mock.sender@example.com"));
+    auto cards = request("GET", "/settings/communication/integrations");
+    EXPECT_TRUE(cards.body.starts_with("<div id=\"integrations\">")) << cards.body;
+    auto script = request("GET", "/settings/page.js");
+    EXPECT_EQ(header(script, "Content-Type"), "text/javascript; charset=utf-8");
+    EXPECT_THAT(script.body, HasSubstr("window.confirm"));
+    cookie_.clear();
+    EXPECT_EQ(request("GET", "/settings/communication/outbox").status, 303) << "fragments need a session too";
+}
+
+TEST_F(WebAppTest, DisconnectAndDeleteAskFirstAndTheDisconnectSaysWhatHappened) {
+    std::string csrf = sign_in();
+    request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr("action=\"/settings/communication/disconnect\" data-confirm=\"Disconnect Mock provider?"));
+    EXPECT_THAT(page, HasSubstr("action=\"/settings/account/delete\" data-confirm=\"Delete your account?"));
+    request("POST", "/settings/communication/disconnect", "provider=mock&csrf=" + csrf);
+    EXPECT_THAT(request("GET", "/settings/communication").body, HasSubstr("Disconnected: the mock provider forgot this account."));
+}
+
+TEST_F(WebAppTest, ANudgeQueuedWhileTheProviderIsNotConnectedSaysItWaits) {
+    std::string csrf = sign_in();
+    request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
+    request("POST", "/settings/communication/disconnect", "provider=mock&csrf=" + csrf);
+    request("GET", "/settings/communication");  // the disconnect's message
+    request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=Hi&text=Hello&csrf=" + csrf);
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr("class=\"flash warning\" role=\"status\">Nudge #1 is waiting: Mock provider (writes .eml files) "
+                                "is not connected"));
+    EXPECT_THAT(page, Not(HasSubstr("Nudge #1 queued.")));
+}
+
+TEST_F(WebAppTest, ChoosingAProviderThatNeedsNoSignInConnectsItAndOtherChannelsAreRefused) {
+    std::string csrf = sign_in();
+    auto r = request("POST", "/settings/communication/preferences", "channel=sms&email_provider=mock&csrf=" + csrf);
+    EXPECT_EQ(r.status, 303);
+    EXPECT_EQ(rt_->store->settings("rita").email_provider, "") << "a refused form changes nothing";
+    request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
+    EXPECT_EQ(rt_->store->settings("rita").email_provider, "mock");
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr("id=\"status-mock\" data-state=\"connected\""));
+    EXPECT_THAT(page, HasSubstr("<fieldset><legend>Email provider</legend>"));
+    EXPECT_THAT(page, Not(HasSubstr("id=\"use-mock\""))) << "already used for nudges: no offer";
+}
+
+TEST_F(WebAppTest, DeveloperOnlyProvidersAreHiddenUnlessTheConfigShowsThem) {
+    dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
+        "users":[{"id":"rita","display_name":"Rita"}],"web":{"public_url":"http://127.0.0.1:8080"},
+        "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+    start("http://127.0.0.1:8080");
+    sign_in();
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, Not(HasSubstr("integration-mock")));
+    EXPECT_THAT(page, Not(HasSubstr("provider-mock")));
+    EXPECT_THAT(page, HasSubstr("<strong id=\"product-name\">Nudges</strong>"));
+}
+
+namespace {
+
+host::view::Card approval_card(host::AdminRequest request) {
+    host::view::Card c;
+    c.id = "acme";
+    c.name = "Acme Mail";
+    c.available = true;
+    c.interactive = true;
+    c.status = host::parse_status(boost::json::value{
+        {"state", "admin_approval_required"},
+        {"service_name", "Acme <Mail>"},
+        {"message", "An administrator must approve."},
+        {"user_action", "Ask IT & wait."},
+        {"admin_instructions", "Approve app \"x\" in the console."},
+        {"application_id", "1234-<id>"},
+        {"admin_consent_url", "https://login.example/consent?a=1&b=\"2\""},
+        {"admin_request", request == host::AdminRequest::sent       ? "sent"
+                          : request == host::AdminRequest::possible ? "possible"
+                                                                    : "unavailable"}});
+    return c;
+}
+
+}  // namespace
+
+TEST(SettingsView, TheApprovalCardSeparatesWhatYouDoFromWhatToSendIt) {
+    std::string html = host::view::integration_card(approval_card(host::AdminRequest::unavailable), "tok");
+    EXPECT_THAT(html, HasSubstr("<h3>Acme &lt;Mail&gt;</h3>"));
+    EXPECT_THAT(html, HasSubstr("<h4>What you do</h4><p id=\"user-action-acme\">Ask IT &amp; wait.</p>"));
+    EXPECT_THAT(html, HasSubstr("<h4>What to send your IT administrator</h4>"));
+    EXPECT_THAT(html, HasSubstr("Approve app &quot;x&quot; in the console."));
+    EXPECT_THAT(html, HasSubstr("<code id=\"application-id\">1234-&lt;id&gt;</code> <button type=\"button\" "
+                                "class=\"secondary copy\" data-copy=\"1234-&lt;id&gt;\""));
+    EXPECT_THAT(html, HasSubstr("href=\"https://login.example/consent?a=1&amp;b=&quot;2&quot;\""));
+    EXPECT_THAT(html, HasSubstr("data-request=\"unavailable\">No request was sent"));
+    EXPECT_THAT(html, HasSubstr("id=\"connect-acme\">Connect again after approval"));
+    EXPECT_THAT(html, Not(HasSubstr("<id>")));
+    EXPECT_THAT(host::view::integration_card(approval_card(host::AdminRequest::sent), "tok"),
+                HasSubstr("data-request=\"sent\">Your request for approval was sent to your IT administrators. You will "
+                          "get an email when they decide."));
+    EXPECT_THAT(host::view::integration_card(approval_card(host::AdminRequest::possible), "tok"),
+                HasSubstr("data-request=\"possible\">"));
+}
+
+TEST(SettingsView, AnInteractiveProviderThatIsNotConnectedCannotBeChosen) {
+    host::view::Card c;
+    c.id = "acme";
+    c.name = "Acme Mail";
+    c.available = true;
+    c.interactive = true;
+    c.status = host::parse_status(boost::json::value{{"state", "expired"}});
+    std::string html = host::view::preferences({c}, host::CommunicationSettings{}, "tok");
+    EXPECT_THAT(html, HasSubstr("id=\"provider-acme\" value=\"acme\" disabled>"));
+    EXPECT_THAT(html, HasSubstr("not connected: connect it above first"));
+    c.status = host::parse_status(boost::json::value{{"state", "connected"}, {"email", "a@b.example"}});
+    EXPECT_THAT(host::view::preferences({c}, host::CommunicationSettings{}, "tok"), HasSubstr("value=\"acme\">"));
+}
+
+TEST(SettingsView, TimesAreReadableWithTheMachineFormForTheScript) {
+    EXPECT_EQ(host::view::time_element("2026-11-29T09:05:00Z"),
+              "<time datetime=\"2026-11-29T09:05:00Z\">29 Nov 2026, 09:05 UTC</time>");
+    EXPECT_EQ(host::view::time_element("<not a time>"), "&lt;not a time&gt;");
+}
+
+TEST(Documents, OneVocabularyReadsAndPrintsTheProvidersWords) {
+    for (auto s : {host::ConnectionState::not_connected, host::ConnectionState::connected, host::ConnectionState::expired,
+                   host::ConnectionState::permission_denied, host::ConnectionState::admin_approval_required,
+                   host::ConnectionState::configuration_error})
+        EXPECT_EQ(host::connection_state_from(host::to_string(s)), s);
+    EXPECT_EQ(host::connection_state_from("on_fire"), host::ConnectionState::unknown);
+    for (auto o : {host::SendOutcome::sent, host::SendOutcome::rejected, host::SendOutcome::auth_expired,
+                   host::SendOutcome::throttled, host::SendOutcome::transient, host::SendOutcome::indeterminate})
+        EXPECT_EQ(host::send_outcome_from(host::to_string(o)), o);
+    EXPECT_EQ(host::send_outcome_from("Sent"), host::SendOutcome::unknown) << "exact words only";
+    EXPECT_EQ(host::connect_outcome_from("wrong_account"), host::ConnectOutcome::other);
+    auto s = host::parse_status(boost::json::parse(
+        R"({"state":"connected","email":"a@b.example","extra_permissions":["Mail.Read",7],"developer_only":true,
+            "check_failed":{"code":"network","message":"unreachable"}})"));
+    EXPECT_EQ(s.state, host::ConnectionState::connected);
+    EXPECT_EQ(s.extra_permissions, std::vector<std::string>{"Mail.Read"});
+    EXPECT_TRUE(s.developer_only);
+    EXPECT_EQ(s.check_failed, "unreachable");
+    EXPECT_EQ(host::parse_status(boost::json::value("connected")).state, host::ConnectionState::unknown);
 }
