@@ -28,7 +28,7 @@ commands:
                                    the callback URL from --callback or standard input
              --admin-consent [--tenant T]
                                    print the link an IT administrator opens to approve the app
-                                   for a whole organisation (Outlook)
+                                   for a whole organisation (providers that have one)
   complete   --provider ID --account A --callback URL
                                    finish a connect with the URL the browser was sent back to
   status     --provider ID --account A

@@ -3,7 +3,7 @@
 //
 // Two kinds of threads: I/O threads only accept, read and write; the handler runs on a
 // separate pool, because a handler may wait on a provider (a callback exchanging a code at
-// Microsoft's token endpoint) and a waiting I/O thread would freeze the page for everyone.
+// the provider's token endpoint) and a waiting I/O thread would freeze the page for everyone.
 #pragma once
 
 #include <cstddef>
