@@ -288,14 +288,15 @@ const char* script() {
     }
   });
 
-  // The outbox, and the cards while a connection check runs, follow the server without a reload.
+  // The outbox, and the cards while a check runs or when a nudge changed (a send may have found
+  // the connection ended), follow the server without a reload. null: signed out or gone.
   const last = {};
   async function refresh(id, url) {
     const r = await fetch(url, { credentials: 'same-origin', redirect: 'manual' });
-    if (r.status !== 200) return false;
+    if (r.status !== 200) return null;
     const html = await r.text();
     const el = document.getElementById(id);
-    if (!el || last[id] === html) return true;
+    if (!el || last[id] === html) return false;
     last[id] = html;
     const template = document.createElement('template');
     template.innerHTML = html;
@@ -306,10 +307,10 @@ const char* script() {
   async function poll() {
     try {
       if (!document.hidden) {
-        let ok = await refresh('outbox', '/settings/communication/outbox');
-        if (ok && document.querySelector('#integrations [data-checking]'))
-          ok = await refresh('integrations', '/settings/communication/integrations');
-        if (!ok) return;  // signed out or gone: stop asking
+        const changed = await refresh('outbox', '/settings/communication/outbox');
+        if (changed === null) return;  // stop asking
+        if (changed || document.querySelector('#integrations [data-checking]'))
+          if (await refresh('integrations', '/settings/communication/integrations') === null) return;
       }
     } catch { /* offline for a moment: try again */ }
     setTimeout(poll, 1500);

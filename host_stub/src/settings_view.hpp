@@ -44,8 +44,8 @@ std::string integration_card(const Card& card, const std::string& csrf);
 std::string integrations(const std::vector<Card>& cards, const std::string& csrf);
 std::string preferences(const std::vector<Card>& cards, const CommunicationSettings& settings, const std::string& csrf);
 
-// How the outbox names the provider of a nudge: its display name and the mailbox it is
-// connected as (empty when not connected).
+// How the outbox names the provider of a nudge: its display name and the account's mailbox
+// (empty when the provider knows none).
 struct Via {
     std::string name;
     std::string mailbox;

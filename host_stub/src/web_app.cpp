@@ -413,10 +413,12 @@ std::vector<view::Card> WebApp::cards(const std::string& user_id) {
     return out;
 }
 
-std::string WebApp::outbox_html(const std::string& user_id, const std::vector<view::Card>& cards, const std::string& csrf) {
+std::string WebApp::outbox_html(const std::vector<Nudge>& nudges, const std::vector<view::Card>& cards,
+                                const std::string& csrf) {
     std::map<std::string, view::Via> via;
-    for (const auto& c : cards) via[c.id] = view::Via{c.name, c.connected() ? c.status.email : "", c.connected()};
-    return view::outbox(rt_.store->outbox(user_id), via, csrf);
+    // The mailbox is the account's as its provider knows it, also once the connection ended.
+    for (const auto& c : cards) via[c.id] = view::Via{c.name, c.status.email, c.connected()};
+    return view::outbox(nudges, via, csrf);
 }
 
 WebResponse WebApp::settings_page(const std::string& sid) {
@@ -425,6 +427,10 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     auto user = rt_.store->user(user_id);
     if (!user) return redirect("/signin");
     CommunicationSettings settings = rt_.store->settings(user_id);
+    // The outbox is read before the providers' states: a plugin records a connection's end
+    // before it answers the send, so a nudge shown held for that reason is never shown beside
+    // a card still saying Connected.
+    auto nudges = rt_.store->outbox(user_id);
     std::vector<view::Card> all = cards(user_id);
 
     std::string header_right = "<form method=\"post\" action=\"/signout\">" + hidden(csrf) + "<span id=\"signed-in-as\">" +
@@ -443,7 +449,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
          "<label>Message <textarea name=\"text\" id=\"nudge-text\" rows=\"3\">Hi! Just following up on our conversation.</textarea></label>"
          "<p><button id=\"send-nudge\">Send test nudge</button></p></form></section>";
     b += "<section class=\"card\" aria-labelledby=\"outbox-heading\"><h2 id=\"outbox-heading\">Outbox</h2>" +
-         outbox_html(user_id, all, csrf) + "</section>";
+         outbox_html(nudges, all, csrf) + "</section>";
     b += "<section class=\"card\" aria-labelledby=\"delete-heading\"><h2 id=\"delete-heading\">Delete my account</h2>"
          "<form method=\"post\" action=\"/settings/account/delete\" data-confirm=\"Delete your account? Your settings, "
          "your outbox and every connection are deleted, and this cannot be undone.\">" +
@@ -456,8 +462,9 @@ WebResponse WebApp::settings_page(const std::string& sid) {
 // The parts the page's script reloads: the same renderers as the page.
 WebResponse WebApp::fragment(const std::string& sid, const std::string& part) {
     std::string user_id = user_of(sid);
+    auto nudges = rt_.store->outbox(user_id);  // before the states, as on the page
     std::vector<view::Card> all = cards(user_id);
-    return html(200, part == "outbox" ? outbox_html(user_id, all, csrf_of(sid)) : view::integrations(all, csrf_of(sid)));
+    return html(200, part == "outbox" ? outbox_html(nudges, all, csrf_of(sid)) : view::integrations(all, csrf_of(sid)));
 }
 
 // ---- actions -------------------------------------------------------------------------------
