@@ -13,6 +13,8 @@ import { chromium } from 'playwright-core';
 export const WORK_USER = 'adele@contoso.example';
 export const APPROVAL_USER = 'ben@fabrikam.example';
 export const CLIENT_ID = '11111111-2222-4333-8444-555555555555';
+export const NO_WORKFLOW_USER = 'nora@northwind.example';  // a tenant without the admin consent workflow
+export const PRODUCT_NAME = 'Recruiting Nudges';
 
 // Flags for a headless Chromium on a machine without a network: nothing may phone home.
 export const CHROMIUM_FLAGS = [
@@ -98,7 +100,8 @@ export class Harness {
       store: { path: 'host.db' },
       log_level: 'info',
       users: [{ id: 'rita', display_name: 'Rita Recruiter' }, { id: 'sam', display_name: 'Sam Sourcer' }],
-      web: { listen_address: '127.0.0.1', port: hostPort, debug_clock: true },
+      web: { listen_address: '127.0.0.1', port: hostPort, debug_clock: true, product_name: PRODUCT_NAME,
+             show_developer_providers: true },
       providers: [
         { manifest: path.join(this.buildDir, 'manifests/outlook.json'),
           config: {

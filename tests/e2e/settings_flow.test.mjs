@@ -2,15 +2,19 @@
 // Chromium: a recruiter signs in to the host, connects Microsoft Outlook through the stand-in's
 // sign-in and consent pages, chooses Personal Outlook, sends a nudge; the grant dies, a nudge is
 // held, the recruiter connects again and it goes out; a colleague in a tenant that needs admin
-// approval gets the "Approval required" guidance. Every step asserts what the person sees and
-// leaves a screenshot in the artifacts directory. The browser-less version is scripts/demo_headless.py.
+// approval gets the "Approval required" guidance, what he does apart from what he sends IT; in a
+// tenant without the approval workflow, its own text; Disconnect and Delete ask first and say
+// what happened. The outbox and the cards update without a reload. Every step asserts what the
+// person sees and leaves a screenshot in the artifacts directory. The browser-less version is
+// scripts/demo_headless.py.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { APPROVAL_USER, CLIENT_ID, Harness, WORK_USER } from './harness.mjs';
+import { APPROVAL_USER, CLIENT_ID, Harness, NO_WORKFLOW_USER, PRODUCT_NAME, WORK_USER } from './harness.mjs';
 
 const CANDIDATE = 'casey.candidate@example.org';
 const SUBJECT_1 = 'E2E nudge 1: following up on your application';
 const SUBJECT_2 = 'E2E nudge 2: sent after the password change';
+const SUBJECT_3 = 'E2E nudge 3: queued while Outlook is not connected';
 const JUSTIFICATION = 'Required for recruiting communications via email through the reference host';
 
 const h = new Harness();
@@ -59,25 +63,57 @@ async function outboxRow(subject) {
   return { state: await row.first().getAttribute('data-state'), to: cells[1], subject: cells[2], via: cells[3], badge: cells[4].trim(), details: cells[5] };
 }
 
-// Reload the page (as a person would) until the nudge reaches `state`.
+// Wait, without reloading (the page's script keeps the outbox live), until the nudge reaches `state`.
 async function waitForNudge(subject, state, timeoutMs = 20000) {
   const deadline = Date.now() + timeoutMs;
   let row = null;
   for (;;) {
     row = await outboxRow(subject);
     if (row?.state === state) return row;
-    if (Date.now() > deadline) assert.fail(`nudge "${subject}" did not reach "${state}" (last seen: ${JSON.stringify(row)})`);
-    await new Promise((r) => setTimeout(r, 300));
-    await page.reload();
+    if (Date.now() > deadline) assert.fail(`nudge "${subject}" did not reach "${state}" without a reload (last seen: ${JSON.stringify(row)})`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
-async function sendNudge(subject) {
+// Wait, without reloading, until a card's status element shows `state`.
+async function waitForCardState(provider, state, timeoutMs = 20000) {
+  await page.waitForFunction(([id, s]) => document.getElementById(`status-${id}`)?.dataset.state === s, [provider, state],
+                             { timeout: timeoutMs }).catch(async () => {
+    assert.fail(`the ${provider} card did not turn "${state}" without a reload (it shows ${JSON.stringify(await text(`#integration-${provider}`))})`);
+  });
+}
+
+// Sends a test nudge; `flash` is the message kind expected: success (queued, the provider is
+// connected) or warning (it waits for the provider), or 'either' when the host cannot know yet.
+async function sendNudge(subject, flash = 'success') {
   await page.fill('#nudge-to', CANDIDATE);
   await page.fill('#nudge-subject', subject);
   await page.fill('#nudge-text', 'Hi Casey! Just following up on your application. (sent by the e2e test)');
   await Promise.all([page.waitForURL(onHost()), page.click('#send-nudge')]);
-  await assertFlash('success', /^Nudge #\d+ queued\.$/);
+  const queued = /^Nudge #\d+ queued\.$/;
+  const waits = /^Nudge #\d+ is waiting: Personal Outlook is not connected, so it goes out once you connect it again\.$/;
+  if (flash === 'success') await assertFlash('success', queued);
+  else if (flash === 'warning') await assertFlash('warning', waits);
+  else assert.ok((await page.locator('.flash').allInnerTexts()).some((f) => queued.test(f) || waits.test(f)));
+}
+
+// Clicks a button whose form asks first: dismissing changes nothing, accepting goes ahead.
+async function clickAndAnswer(selector, accept, expected) {
+  const dialog = new Promise((resolve) => page.once('dialog', async (d) => {
+    const message = d.message();
+    await (accept ? d.accept() : d.dismiss());
+    resolve(message);
+  }));
+  if (accept) {
+    const [message] = await Promise.all([dialog, page.waitForNavigation(), page.click(selector)]);
+    assert.match(message, expected);
+  } else {
+    const url = page.url();
+    await page.click(selector);
+    assert.match(await dialog, expected);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(page.url(), url, 'dismissing the question changes nothing');
+  }
 }
 
 async function signInToHost(userId, displayName) {
@@ -96,12 +132,12 @@ async function signInToHost(userId, displayName) {
 }
 
 // The stand-in's sign-in page, as a person fills it in.
-async function signInAtStandIn(upn, p = page) {
+async function signInAtStandIn(upn, p = page, password = 'any password will do at the stand-in') {
   assert.equal(await text('#page-title', p), 'Sign in');
   assert.equal(await text('#app-name', p), 'Recruiting Nudges (desktop)');
   assert.equal(await text('#app-client-id', p), CLIENT_ID);
   await p.fill('#i0116', upn);
-  await p.fill('#i0118', 'any password will do at the stand-in');
+  await p.fill('#i0118', password);
   await Promise.all([p.waitForLoadState(), p.click('#idSIButton9')]);
 }
 
@@ -123,14 +159,21 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
     await shot('host-sign-in');
     await signInToHost('rita', 'Rita Recruiter');
 
-    assert.equal(await text('#integration-outlook h2'), 'Microsoft Outlook');
+    assert.equal(await text('#product-name'), PRODUCT_NAME, 'the product name comes from the config');
+    assert.equal(await text('#integration-outlook h3'), 'Microsoft Outlook', "the card's title comes from the provider");
+    assert.deepEqual(await page.locator('main h2').allInnerTexts(),
+                     ['Integrations', 'Preferences', 'Send a test nudge', 'Outbox', 'Delete my account']);
     assert.notEqual(await page.getAttribute('#status-outlook', 'data-state'), 'connected');
-    assert.equal(await text('#status-outlook'), 'Not connected');
+    assert.match(await text('#status-outlook'), /^Not connected You will sign in at Microsoft\b/);
     assert.equal(await text('#connect-outlook'), 'Connect');
     assert.ok(await page.isVisible('#connect-outlook'));
-    assert.equal(await text('#integration-mock h2'), 'Mock provider (writes .eml files)');
-    assert.ok(await page.isVisible('#status-mock'), 'the mock provider shows a status');
-    assert.equal(await text('label:has(#provider-outlook)'), 'Personal Outlook');
+    assert.equal(await text('#integration-mock h3'), 'Mock provider');
+    assert.ok(await page.isVisible('#status-mock'), 'the mock provider shows a status (the config shows developer providers)');
+    assert.equal(await page.locator('#connect-mock').count(), 0, 'a provider that needs no sign-in has no Connect button');
+    assert.equal(await text('label:has(#provider-outlook)'), 'Personal Outlook (not connected: connect it above first)');
+    assert.ok(await page.isDisabled('#provider-outlook'), 'a provider that is not connected cannot be chosen');
+    assert.deepEqual(await page.locator('fieldset legend').allInnerTexts(), ['Preferred channel', 'Email provider']);
+    assert.equal(await page.locator('#outbox th:empty').count(), 0, 'no empty table headers');
     await shot('settings-outlook-not-connected');
   });
 
@@ -155,24 +198,35 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
     assert.equal(await text('#email-outlook'), WORK_USER);
     assert.ok(await page.isVisible('#disconnect-outlook'));
     assert.equal(await page.locator('.flash.error').count(), 0, 'no error message after connecting');
+    await assertFlash('info', /^Use Personal Outlook for your nudges\?/);
+    assert.match(await text('#offer-outlook'), /^Send your nudges through Personal Outlook \(adele@contoso\.example\)\? Use for nudges$/);
+    assert.equal(await page.getAttribute('#revoke-link-outlook', 'href'), 'https://myapps.microsoft.com');
+    // The page starts a connection check and shows its result without a reload.
+    await page.waitForFunction(() => /^Last checked with the provider: .+\.$/.test(document.getElementById('checked-outlook')?.textContent ?? ''),
+                               null, { timeout: 15000 }).catch(async () => {
+      assert.fail(`the connection check's result did not appear without a reload: ${JSON.stringify(await text('#checked-outlook'))}`);
+    });
     await shot('settings-outlook-connected');
   });
 
-  step('3. Choose Email + Personal Outlook, send a test nudge, it is sent and the stand-in has it', async () => {
-    await page.check('#channel-email');
-    await page.check('#provider-outlook');
-    await Promise.all([page.waitForURL(onHost()), page.click('#save-preferences')]);
-    await assertFlash('success', /^Preferences saved\.$/);
-    assert.ok(await page.isChecked('#channel-email'), 'Email stays chosen after saving');
-    assert.ok(await page.isChecked('#provider-outlook'), 'Personal Outlook stays chosen after saving');
+  step('3. Use Personal Outlook for nudges (the offer), send a test nudge, it is sent live and the stand-in has it', async () => {
+    await Promise.all([page.waitForURL(onHost()), page.click('#use-outlook')]);
+    await assertFlash('success', /^Preferences saved: your nudges go out by email through Personal Outlook\.$/);
+    assert.ok(await page.isChecked('#channel-email'), 'Email is chosen');
+    assert.ok(await page.isChecked('#provider-outlook'), 'Personal Outlook is chosen');
+    assert.equal(await page.locator('#use-outlook').count(), 0, 'no offer once it is used');
     await shot('preferences-saved');
 
     await sendNudge(SUBJECT_1);
     const row = await waitForNudge(SUBJECT_1, 'sent');
     assert.equal(row.badge, 'sent');
     assert.equal(row.to, CANDIDATE);
-    assert.equal(row.via, 'Personal Outlook', 'the outbox names the provider as the user chose it');
-    assert.match(row.details, /^sent \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+    assert.equal(row.via, `Personal Outlook\n${WORK_USER}`, 'the outbox names the provider and the mailbox');
+    // A readable time in the browser's own form, with the exact UTC time kept for machines.
+    assert.match(row.details, /^sent \S.*\d/);
+    assert.doesNotMatch(row.details, /\d{4}-\d\d-\d\dT/, 'not an ISO timestamp');
+    const iso = await page.locator('#outbox tr[data-state=sent] time').first().getAttribute('datetime');
+    assert.match(iso, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     await shot('nudge-sent');
 
     const messages = await h.sandboxMessages(WORK_USER);
@@ -187,15 +241,23 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
     await h.sandbox('POST', '/_sandbox/clock', { advance_seconds: 3600 });
     await h.advanceHostClock(page, 3600);
 
-    await sendNudge(SUBJECT_2);
+    // The host may not know yet that the grant died: queued, or waiting, both are true.
+    await sendNudge(SUBJECT_2, 'either');
     const held = await waitForNudge(SUBJECT_2, 'held');
     assert.equal(held.badge, 'held');
-    assert.equal(await page.getAttribute('#status-outlook', 'data-state'), 'expired');
+    await waitForCardState('outlook', 'expired');
     assert.match(await text('#status-outlook'), /^Expired\b/);
     assert.match(await text('#reason-outlook'), /password was changed/i);
     assert.equal(await text('#connect-outlook'), 'Connect again');
     assert.equal((await outboxRow(SUBJECT_1)).state, 'sent', 'the first nudge is still shown as sent');
+    assert.equal((await outboxRow(SUBJECT_1)).via, `Personal Outlook\n${WORK_USER}`, 'with the mailbox that sent it');
+    assert.match((await outboxRow(SUBJECT_2)).details, /^Held: it goes out when you connect Personal Outlook again\.$/);
     await shot('outlook-expired-nudge-held');
+
+    // Known expired now: a new nudge says it waits, not a green "queued".
+    await sendNudge(SUBJECT_3, 'warning');
+    assert.equal(await page.locator('.flash.success').count(), 0);
+    await shot('nudge-waits-while-not-connected');
 
     await page.click('#connect-outlook');
     // The stand-in may remember Adele (SSO) and her consent: handle every page it may show.
@@ -223,10 +285,12 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
 
     const sent = await waitForNudge(SUBJECT_2, 'sent');
     assert.equal(sent.badge, 'sent');
+    assert.equal((await waitForNudge(SUBJECT_3, 'sent')).badge, 'sent');
     await shot('reconnected-held-nudge-sent');
 
     const messages = await h.sandboxMessages(WORK_USER);
-    assert.deepEqual(messages.map((m) => m.subject), [SUBJECT_1, SUBJECT_2], 'two messages, none lost, none twice');
+    assert.deepEqual(messages.map((m) => m.subject).sort(), [SUBJECT_1, SUBJECT_2, SUBJECT_3].sort(),
+                     'three messages, none lost, none twice');
   });
 
   step('5. Sam in an approval-required tenant: request approval, the host explains what to tell IT', async () => {
@@ -265,8 +329,15 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
     await Promise.all([page.waitForURL(onHost()), page.click('#return-to-app')]);
     assert.equal(await page.getAttribute('#status-outlook', 'data-state'), 'admin_approval_required');
     assert.match(await text('#status-outlook'), /^Approval required\b/);
+    // Whether a request is with IT: this tenant has the workflow, and Microsoft does not tell the
+    // app whether Sam used it, so the page says both what happens if he did and what if not.
+    assert.equal(await page.getAttribute('#approval-request-outlook', 'data-request'), 'possible');
+    assert.deepEqual(await page.locator('#integration-outlook h4').allInnerTexts(), ['What you do', 'What to send your IT administrator']);
+    assert.match(await text('#user-action-outlook'), /If you clicked Request approval at Microsoft, .*you will get an email/);
+    assert.match(await text('#admin-instructions-outlook'), /Enterprise applications > Admin consent requests/);
     assert.equal(await text('#application-id'), CLIENT_ID);
-    assert.match(await text('#status-outlook'), /Tell your IT administrator/);
+    assert.equal(await page.getAttribute('#for-it-outlook button[data-copy]', 'data-copy'), CLIENT_ID, 'the application id can be copied');
+    assert.match(await page.getAttribute('#copy-for-it-outlook', 'data-copy'), new RegExp(`Application ID: ${CLIENT_ID}\nApproval link: https://`));
     const link = new URL(await page.getAttribute('#admin-consent-link', 'href'));
     assert.equal(link.origin, h.sandboxOrigin);
     // Fabrikam's own admin-consent endpoint, or Microsoft's generic "organizations" one (the host
@@ -315,5 +386,37 @@ describe('Settings > Communication in Chromium', { concurrency: 1 }, () => {
     assert.match(await text('#status-outlook'), /^Connected ben@fabrikam\.example Ben Walters$/);
     assert.equal(await text('#signed-in-as'), 'Sam Sourcer');
     await shot('sam-connected-after-approval');
+  });
+
+  step('7. Disconnect asks first and says what happened; a tenant without the approval workflow gets its own text', async () => {
+    await clickAndAnswer('#disconnect-outlook', false, /^Disconnect Microsoft Outlook\?/);
+    assert.equal(await page.getAttribute('#status-outlook', 'data-state'), 'connected', 'still connected after "Cancel"');
+    await clickAndAnswer('#disconnect-outlook', true, /^Disconnect Microsoft Outlook\?/);
+    await page.waitForURL(onHost());
+    await assertFlash('info', /^Disconnected: this app deleted your Microsoft sign-in and can no longer send mail as you\. .*https:\/\/myapps\.microsoft\.com\.$/);
+    assert.equal(await page.getAttribute('#status-outlook', 'data-state'), 'not_connected');
+    await shot('sam-disconnected');
+
+    await page.click('#connect-outlook');
+    await page.waitForURL(onStandIn);
+    await signInAtStandIn(NO_WORKFLOW_USER, page, 'Passw0rd!');
+    assert.equal(await text('#page-title'), 'Need admin approval');
+    await Promise.all([page.waitForURL(onHost()), page.click('#return-to-app')]);
+    assert.equal(await page.getAttribute('#status-outlook', 'data-state'), 'admin_approval_required');
+    assert.equal(await page.getAttribute('#approval-request-outlook', 'data-request'), 'unavailable');
+    assert.match(await text('#approval-request-outlook'), /^No request was sent/);
+    assert.match(await text('#user-action-outlook'), /does not let people request approval/);
+    assert.equal(await text('#application-id'), CLIENT_ID);
+    await shot('no-workflow-approval-required');
+  });
+
+  step('8. Delete my account asks first, then signs out and says what happened', async () => {
+    await clickAndAnswer('#delete-account', false, /^Delete your account\?/);
+    assert.equal(await text('#signed-in-as'), 'Sam Sourcer', 'still signed in after "Cancel"');
+    await clickAndAnswer('#delete-account', true, /^Delete your account\?.*cannot be undone/);
+    await page.waitForURL(onHost('/signin'));
+    assert.match(await text('#signin-notice'), /^Your account was deleted/);
+    assert.equal(await page.locator('#user-sam').count(), 0, 'Sam is gone from the user picker');
+    await shot('account-deleted');
   });
 });
