@@ -62,7 +62,8 @@ cat >"$1" <<JSON
     { "id": "rita", "display_name": "Rita Recruiter" },
     { "id": "sam", "display_name": "Sam Sourcer" }
   ],
-  "web": { "listen_address": "127.0.0.1", "port": $2, "debug_clock": true },
+  "web": { "listen_address": "127.0.0.1", "port": $2, "debug_clock": true, "product_name": "Recruiting Nudges",
+           "show_developer_providers": true },
   "providers": [
     { "manifest": "$build_dir/manifests/outlook.json",
       "config": {
