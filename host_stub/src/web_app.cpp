@@ -57,16 +57,6 @@ WebResponse json_response(int status, const json::value& v) {
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
 
-std::string iso(int64_t ms) {
-    if (ms <= 0) return "";
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
-}
-
 constexpr const char* kStyle = R"(<style>
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
 header{background:#1d2330;color:#fff;padding:12px 24px;display:flex;justify-content:space-between;align-items:center}
@@ -262,7 +252,7 @@ json::object WebApp::provider_status(const std::string& provider_id, const std::
     // When the host last had the provider confirm this state with its service (the stored
     // state is what that check left behind); "checking" while a check is under way.
     if (auto known = rt_.checks->last_known(provider_id, user_id)) {
-        if (known->checked_at_ms > 0) s["checked_at"] = iso(known->checked_at_ms);
+        if (known->checked_at_ms > 0) s["checked_at"] = utc_text(known->checked_at_ms);
         if (known->in_flight) s["checking"] = true;
     }
     return s;
@@ -405,6 +395,10 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     auto user = rt_.store->user(user_id);
     if (!user) return redirect("/signin");
     CommunicationSettings settings = rt_.store->settings(user_id);
+    // The outbox is read before the providers' states: a plugin records a connection's end
+    // before it answers the send, so a nudge shown held for that reason is never shown beside
+    // a card still saying Connected.
+    auto nudges = rt_.store->outbox(user_id);
 
     std::string header_right = "<form method=\"post\" action=\"/signout\">" + hidden(csrf) + "<span id=\"signed-in-as\">" +
                                esc(user->display_name) + "</span> &nbsp;<button class=\"secondary\" id=\"sign-out\">Sign out</button></form>";
@@ -521,7 +515,6 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     // Outbox.
     b += "<div class=\"card\"><h2>Outbox</h2><table id=\"outbox\"><tr><th>#</th><th>To</th><th>Subject</th><th>Via</th>"
          "<th>State</th><th>Details</th><th></th></tr>";
-    auto nudges = rt_.store->outbox(user_id);
     if (nudges.empty()) b += "<tr><td colspan=\"7\" class=\"muted\" id=\"outbox-empty\">No nudges yet.</td></tr>";
     for (const auto& n : nudges) {
         ProviderEntry* via = rt_.providers->find(n.provider);
@@ -530,7 +523,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
         std::string badge = n.state == NudgeState::sent ? "ok"
                             : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
                             : n.state == NudgeState::held || n.state == NudgeState::throttled ? "warn" : "off";
-        std::string details = n.state == NudgeState::sent ? "sent " + iso(n.sent_ms) : n.last_message;
+        std::string details = n.state == NudgeState::sent ? "sent " + utc_text(n.sent_ms) : n.last_message;
         if (n.state == NudgeState::held) details = "Held: it goes out when you connect again.";
         b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +
              "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(via_name) +
@@ -717,6 +710,7 @@ WebResponse WebApp::delete_account(const std::string& sid) {
 
 WebResponse WebApp::api_state(const std::string& sid) {
     std::string user_id = user_of(sid);
+    auto nudges = rt_.store->outbox(user_id, 200);  // before the states, as on the page
     json::object providers;
     for (const auto& e : rt_.providers->entries())
         if (!e.id.empty()) {
@@ -725,7 +719,7 @@ WebResponse WebApp::api_state(const std::string& sid) {
                                                             : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
         }
     json::array outbox;
-    for (const auto& n : rt_.store->outbox(user_id, 200))
+    for (const auto& n : nudges)
         outbox.push_back(json::object{{"id", n.id}, {"to", n.to}, {"subject", n.subject}, {"provider", n.provider},
                                       {"state", to_string(n.state)}, {"code", n.last_code}, {"message", n.last_message},
                                       {"client_request_id", n.client_request_id}, {"request_id", n.request_id}});
