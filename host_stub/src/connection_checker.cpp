@@ -101,9 +101,14 @@ void ConnectionChecker::start_check(const Key& key) {
         ++in_flight_;
         ++started_;
     }
-    p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
-        record(key, r.ok() ? r.document : std::string());
-    });
+    try {
+        p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
+            record(key, r.ok() ? r.document : std::string());
+        });
+    } catch (...) {
+        record(key, std::string());  // never called back: counted as answered, or stop() would wait forever
+        throw;
+    }
 }
 
 json::object ConnectionChecker::check_now(const std::string& provider, const std::string& user) {
@@ -116,7 +121,13 @@ json::object ConnectionChecker::check_now(const std::string& provider, const std
         ++in_flight_;
         ++started_;
     }
-    auto r = p->instance->check_blocking(user);
+    ep::host::CallResult r;
+    try {
+        r = p->instance->check_blocking(user);
+    } catch (...) {
+        record(key, std::string());  // counted as answered: stop() must not wait for it
+        throw;
+    }
     record(key, r.ok() ? r.document : std::string());
     return parse_status(r.document);
 }
