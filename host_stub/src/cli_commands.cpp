@@ -245,7 +245,10 @@ int cmd_status(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     auto vm = parse(args, account_options("status"));
     auto r = rt.providers->instance(vm["provider"].as<std::string>()).status(vm["account"].as<std::string>());
     if (!r.ok()) return fail_call(r, "status");
-    print(o, r.document, describe_status(parse_document(r.document)));
+    std::string text = describe_status(parse_document(r.document));
+    if (int64_t at = rt.store->last_checked(vm["account"].as<std::string>(), vm["provider"].as<std::string>()))
+        text += "\nlast checked with the provider at " + host::utc_text(at);
+    print(o, r.document, text);
     return kOk;
 }
 

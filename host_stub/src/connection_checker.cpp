@@ -51,20 +51,34 @@ int64_t ConnectionChecker::checks_started() const {
 
 std::optional<ConnectionChecker::Checked> ConnectionChecker::last_known(const std::string& provider,
                                                                          const std::string& user) {
+    // The store has the last check of any host (and from before a restart).
+    int64_t stored = store_.last_checked(user, provider);
     std::lock_guard lock(mutex_);
     auto it = known_.find({provider, user});
-    if (it == known_.end()) return std::nullopt;
-    return it->second;
+    if (it == known_.end() && stored == 0) return std::nullopt;
+    Checked c = it == known_.end() ? Checked{} : it->second;
+    c.checked_at_ms = std::max(c.checked_at_ms, stored);
+    return c;
 }
 
 void ConnectionChecker::record(const Key& key, const std::string& document) {
     json::object status = read_status(document);
+    bool checked = !status.contains("check_failed");
+    int64_t now = clock_();
+    if (checked) {
+        try {
+            store_.record_check(key.second, key.first, now);
+        } catch (const std::exception& e) {
+            logger_.log(EP_LOG_ERROR, "checks", "could not record the check of the " + key.first +
+                                                    " connection of user " + key.second + ": " + e.what());
+        }
+    }
     ConnectionState before, after;
     {
         std::lock_guard lock(mutex_);
         Checked& c = known_[key];
         before = state_of(c.status);
-        if (!status.contains("check_failed")) c.checked_at_ms = clock_();
+        if (checked) c.checked_at_ms = now;
         // A failed check says nothing new about the state: what was known stays.
         if (status.contains("state") || c.status.empty()) c.status = std::move(status);
         after = state_of(c.status);
@@ -87,9 +101,14 @@ void ConnectionChecker::start_check(const Key& key) {
         ++in_flight_;
         ++started_;
     }
-    p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
-        record(key, r.ok() ? r.document : std::string());
-    });
+    try {
+        p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
+            record(key, r.ok() ? r.document : std::string());
+        });
+    } catch (...) {
+        record(key, std::string());  // never called back: counted as answered, or stop() would wait forever
+        throw;
+    }
 }
 
 json::object ConnectionChecker::check_now(const std::string& provider, const std::string& user) {
@@ -102,19 +121,27 @@ json::object ConnectionChecker::check_now(const std::string& provider, const std
         ++in_flight_;
         ++started_;
     }
-    auto r = p->instance->check_blocking(user);
+    ep::host::CallResult r;
+    try {
+        r = p->instance->check_blocking(user);
+    } catch (...) {
+        record(key, std::string());  // counted as answered: stop() must not wait for it
+        throw;
+    }
     record(key, r.ok() ? r.document : std::string());
     return read_status(r.document);
 }
 
 void ConnectionChecker::check_if_stale(const std::string& provider, const std::string& user) {
+    int64_t now = clock_();
     {
         std::lock_guard lock(mutex_);
         auto it = known_.find({provider, user});
-        if (it != known_.end() &&
-            (it->second.in_flight || clock_() - it->second.checked_at_ms < settings_.page_check_after_ms))
+        if (it != known_.end() && (it->second.in_flight || now - it->second.checked_at_ms < settings_.page_check_after_ms))
             return;
     }
+    // Not when another host (or this one, before a restart) started one recently.
+    if (!store_.claim_check(user, provider, now, now - settings_.page_check_after_ms)) return;
     start_check({provider, user});
 }
 
@@ -173,6 +200,9 @@ int ConnectionChecker::sweep_once(int64_t now_ms) {
             if (p == nullptr || !p->available()) continue;
             // Only live grants need keeping alive; an ended one waits for its user.
             if (state_of(read_status(p->instance->status(key.second).document)) != ConnectionState::connected) continue;
+            // Hosts sharing a database share the schedule (every host computes the same offsets):
+            // the first to claim the account checks it, the others skip it for this interval.
+            if (!store_.claim_check(key.second, key.first, now_ms, now_ms - settings_.interval_ms / 2)) continue;
             start_check(key);
             ++started;
         } catch (const std::exception& e) {

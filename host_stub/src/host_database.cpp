@@ -13,7 +13,7 @@ namespace host {
 namespace {
 
 // Version 1 is the schema from before versioning (hence IF NOT EXISTS: such a file is already
-// at version 1); version 2 adds the outbox leases.
+// at version 1); version 2 adds the outbox leases, version 3 the connection checks.
 const std::vector<Migration> kSqliteMigrations = {
     {1,
      {"CREATE TABLE IF NOT EXISTS users ("
@@ -54,6 +54,13 @@ const std::vector<Migration> kSqliteMigrations = {
     {2,
      {"ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE outbox ADD COLUMN lease_expires_ms INTEGER NOT NULL DEFAULT 0"}},
+    {3,
+     {"CREATE TABLE connection_checks ("
+      " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+      " provider TEXT NOT NULL,"
+      " claimed_ms INTEGER NOT NULL,"
+      " checked_ms INTEGER NOT NULL DEFAULT 0,"
+      " PRIMARY KEY (user_id, provider)) WITHOUT ROWID"}},
 };
 
 void migrate(SqliteDb& db) {

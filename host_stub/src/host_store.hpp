@@ -98,6 +98,14 @@ public:
     virtual std::vector<std::string> users_with_held() = 0;
     // When the next queued or throttled nudge is due (maybe already); nullopt when none waits.
     virtual std::optional<int64_t> earliest_not_before() = 0;
+
+    // Connection checks, one record per user and provider shared by every host on the
+    // database: hosts that share it check each account once, and a restart forgets nothing.
+    // Claims a check unless some host claimed one at or after `unless_claimed_since_ms`.
+    virtual bool claim_check(const std::string& user_id, const std::string& provider, int64_t now_ms,
+                             int64_t unless_claimed_since_ms) = 0;
+    virtual void record_check(const std::string& user_id, const std::string& provider, int64_t checked_ms) = 0;
+    virtual int64_t last_checked(const std::string& user_id, const std::string& provider) = 0;  // 0: never
 };
 
 // What a nudge that may have been sent says when its host stopped (code "interrupted") or

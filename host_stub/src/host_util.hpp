@@ -6,6 +6,8 @@
 #include <openssl/rand.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -29,6 +31,17 @@ inline std::string random_hex(std::size_t bytes) {
 }
 
 // The string member `key` of a JSON object, or "" (absent, not a string, not an object).
+// A host-clock time for people ("" for 0: never).
+inline std::string utc_text(int64_t ms) {
+    if (ms <= 0) return "";
+    std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
 inline std::string json_str(const boost::json::value& v, std::string_view key) {
     if (!v.is_object()) return {};
     const auto* member = v.as_object().if_contains(key);

@@ -47,6 +47,13 @@ const std::vector<Migration> kPgMigrations = {
      {"ALTER TABLE outbox ADD COLUMN lease_owner text NOT NULL DEFAULT '', "
       "ADD COLUMN lease_expires_ms bigint NOT NULL DEFAULT 0",
       "CREATE INDEX outbox_sending_lease ON outbox (lease_expires_ms) WHERE state = 'sending'"}},
+    {3,
+     {"CREATE TABLE connection_checks ("
+      " user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+      " provider text NOT NULL,"
+      " claimed_ms bigint NOT NULL,"
+      " checked_ms bigint NOT NULL DEFAULT 0,"
+      " PRIMARY KEY (user_id, provider))"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.

@@ -244,4 +244,30 @@ std::optional<int64_t> PgHostStore::earliest_not_before() {
     return r.integer(0, 0);
 }
 
+bool PgHostStore::claim_check(const std::string& user_id, const std::string& provider, int64_t now_ms,
+                              int64_t unless_claimed_since_ms) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec(
+        "INSERT INTO connection_checks (user_id, provider, claimed_ms) VALUES ($1, $2, $3) "
+        "ON CONFLICT (user_id, provider) DO UPDATE SET claimed_ms = excluded.claimed_ms "
+        "WHERE connection_checks.claimed_ms < $4",
+        {user_id, provider, now_ms, unless_claimed_since_ms});
+    return r.affected() == 1;
+}
+
+void PgHostStore::record_check(const std::string& user_id, const std::string& provider, int64_t checked_ms) {
+    std::lock_guard lock(*db_.mutex);
+    db_.connection->exec(
+        "INSERT INTO connection_checks (user_id, provider, claimed_ms, checked_ms) VALUES ($1, $2, $3, $3) "
+        "ON CONFLICT (user_id, provider) DO UPDATE SET checked_ms = greatest(connection_checks.checked_ms, $3)",
+        {user_id, provider, checked_ms});
+}
+
+int64_t PgHostStore::last_checked(const std::string& user_id, const std::string& provider) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec("SELECT checked_ms FROM connection_checks WHERE user_id = $1 AND provider = $2",
+                                      {user_id, provider}, true);
+    return r.rows() == 1 ? r.integer(0, 0) : 0;
+}
+
 }  // namespace host

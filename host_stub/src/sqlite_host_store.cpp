@@ -221,4 +221,30 @@ std::optional<int64_t> SqliteHostStore::earliest_not_before() {
     return s.column_int(0);
 }
 
+bool SqliteHostStore::claim_check(const std::string& user_id, const std::string& provider, int64_t now_ms,
+                                  int64_t unless_claimed_since_ms) {
+    std::lock_guard lock(*db_.mutex);
+    Statement(*db_.db,
+              "INSERT INTO connection_checks (user_id, provider, claimed_ms) VALUES (?1, ?2, ?3) "
+              "ON CONFLICT (user_id, provider) DO UPDATE SET claimed_ms = excluded.claimed_ms "
+              "WHERE connection_checks.claimed_ms < ?4")
+        .bind(1, user_id).bind(2, provider).bind(3, now_ms).bind(4, unless_claimed_since_ms).run();
+    return db_.db->changes() == 1;
+}
+
+void SqliteHostStore::record_check(const std::string& user_id, const std::string& provider, int64_t checked_ms) {
+    std::lock_guard lock(*db_.mutex);
+    Statement(*db_.db,
+              "INSERT INTO connection_checks (user_id, provider, claimed_ms, checked_ms) VALUES (?1, ?2, ?3, ?3) "
+              "ON CONFLICT (user_id, provider) DO UPDATE SET checked_ms = max(connection_checks.checked_ms, ?3)")
+        .bind(1, user_id).bind(2, provider).bind(3, checked_ms).run();
+}
+
+int64_t SqliteHostStore::last_checked(const std::string& user_id, const std::string& provider) {
+    std::lock_guard lock(*db_.mutex);
+    Statement s(*db_.db, "SELECT checked_ms FROM connection_checks WHERE user_id = ?1 AND provider = ?2");
+    s.bind(1, user_id).bind(2, provider);
+    return s.step() ? s.column_int(0) : 0;
+}
+
 }  // namespace host

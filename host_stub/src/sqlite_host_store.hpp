@@ -30,6 +30,10 @@ public:
     std::optional<Nudge> nudge(int64_t id) override;
     std::vector<std::string> users_with_held() override;
     std::optional<int64_t> earliest_not_before() override;
+    bool claim_check(const std::string& user_id, const std::string& provider, int64_t now_ms,
+                     int64_t unless_claimed_since_ms) override;
+    void record_check(const std::string& user_id, const std::string& provider, int64_t checked_ms) override;
+    int64_t last_checked(const std::string& user_id, const std::string& provider) override;
 
 private:
     HostDatabase db_;

@@ -686,6 +686,7 @@ WebResponse WebApp::delete_account(const std::string& sid) {
 
 WebResponse WebApp::api_state(const std::string& sid) {
     std::string user_id = user_of(sid);
+    auto nudges = rt_.store->outbox(user_id, 200);  // before the states, as on the page
     json::object providers;
     for (const auto& e : rt_.providers->entries())
         if (!e.id.empty()) {
@@ -694,7 +695,7 @@ WebResponse WebApp::api_state(const std::string& sid) {
                                                             : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
         }
     json::array outbox;
-    for (const auto& n : rt_.store->outbox(user_id, 200))
+    for (const auto& n : nudges)
         outbox.push_back(json::object{{"id", n.id}, {"to", n.to}, {"subject", n.subject}, {"provider", n.provider},
                                       {"state", to_string(n.state)}, {"code", n.last_code}, {"message", n.last_message},
                                       {"client_request_id", n.client_request_id}, {"request_id", n.request_id}});

@@ -322,14 +322,17 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
 
         // A dead grant, unless another instance rotated the refresh token meanwhile: re-read
         // the store before declaring the connection over.
+        // The end is answered only once it is recorded (or the grant is gone): a caller told
+        // "expired" must find the same in the store, and the log must not claim what is not so.
         AccountStore::LoadResult current = store_.load_grant(account);
-        if (current.grant && current.grant->version != grant.version && attempt < kMaxRefreshAttempts)
-            return start_refresh(account, nullptr, attempt + 1);
-        if (current.grant && current.grant->version == grant.version) {
+        if (current.grant) {
             GrantRecord expired =
                 ended_record(grant.record, ConnectionEnd{GrantState::expired, verdict.reason, verdict.message, verdict.code, {}}, now);
-            if (!store_.save_grant(account, expired, grant.version) && attempt < kMaxRefreshAttempts)
-                return start_refresh(account, nullptr, attempt + 1);
+            bool recorded = current.grant->version == grant.version && store_.save_grant(account, expired, grant.version);
+            if (!recorded) {
+                if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
+                return complete(account, contention(), nullptr);
+            }
         }
         log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + verdict.code + " (" + verdict.reason + ")");
         complete(account, failure(TokenOutcome::Kind::expired, verdict.code, verdict.message), nullptr);

@@ -63,6 +63,40 @@ TEST_F(ConnectionCheckerTest, AStartingHostNeverChecksEveryoneAtOnce) {
     EXPECT_LE(rt_->checks->sweep_once(int64_t{1'800'000'000'000}), 1);
 }
 
+// Two hosts on one database share the sweep: every connected account is checked once per
+// interval in all, not once per host.
+TEST_F(ConnectionCheckerTest, TwoHostsOnOneDatabaseCheckEachAccountOncePerInterval) {
+    constexpr int kUsers = 60;
+    for (int i = 0; i < kUsers; ++i) add_user("u" + std::to_string(i), true);
+    host::HostRuntime second(dir_ / "host.json");
+    const int64_t interval = rt_->checks->settings().interval_ms;
+    const int64_t start = int64_t{1'800'000'000'000};
+    for (int64_t t = start; t < start + interval; t += 100) {
+        rt_->checks->sweep_once(t);
+        second.checks->sweep_once(t + 50);
+    }
+    rt_->checks->wait_idle();
+    second.checks->wait_idle();
+    EXPECT_EQ(rt_->checks->checks_started() + second.checks->checks_started(), kUsers);
+    EXPECT_GT(rt_->checks->checks_started(), 0) << "the first host to reach an account checks it";
+}
+
+// A host that restarts knows when each connection was last checked (the page says so and does
+// not check again at once).
+TEST_F(ConnectionCheckerTest, TheLastCheckSurvivesARestart) {
+    add_user("rita", true);
+    rt_->checks->check_now("mock", "rita");
+    int64_t checked = rt_->checks->last_known("mock", "rita")->checked_at_ms;
+    ASSERT_GT(checked, 0);
+    rt_.reset();
+    rt_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
+    auto known = rt_->checks->last_known("mock", "rita");
+    ASSERT_TRUE(known) << "the store remembers the check";
+    EXPECT_EQ(known->checked_at_ms, checked);
+    rt_->checks->check_if_stale("mock", "rita");
+    EXPECT_EQ(rt_->checks->checks_started(), 0) << "checked a moment ago, before the restart";
+}
+
 TEST_F(ConnectionCheckerTest, ThePageChecksOnlyWhenTheLastCheckIsStale) {
     add_user("rita", true);
     host::ConnectionChecker& checks = *rt_->checks;

@@ -208,9 +208,9 @@ TEST_P(StoreTest, ANewerSchemaIsRefusedWithAClearMessage) {
         another();
         FAIL() << "a schema newer than the host knows must be refused";
     } catch (const host::StoreError& e) {
-        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (2)"));
+        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (3)"));
     }
-    set_schema_version(2);
+    set_schema_version(3);
     storage_ = another();
     EXPECT_TRUE(store().get("kept")) << "nothing was touched by the refusal";
 }
@@ -232,6 +232,23 @@ TEST_P(StoreTest, UsersSettingsAndOutboxRoundTripAndDeleteCascades) {
     EXPECT_FALSE(host_store().nudge(id)) << "the user's outbox goes with the user";
     EXPECT_TRUE(host_store().user("user1"));
     EXPECT_FALSE(host_store().earliest_not_before()) << "nothing waits";
+}
+
+// Connection checks: a claim holds for its window against every host, the last check is kept
+// (never moved back by a late answer) and goes with the user.
+TEST_P(StoreTest, AConnectionCheckIsClaimedByOneHostPerWindowAndRemembered) {
+    add_users(host_store(), 1);
+    auto other = another();
+    EXPECT_EQ(host_store().last_checked("user0", "mock"), 0) << "never checked";
+    EXPECT_TRUE(host_store().claim_check("user0", "mock", 1000, 500));
+    EXPECT_FALSE(other->host().claim_check("user0", "mock", 1001, 501)) << "claimed at 1000, inside the window";
+    EXPECT_TRUE(other->host().claim_check("user0", "other", 1001, 501)) << "each provider has its own record";
+    EXPECT_TRUE(other->host().claim_check("user0", "mock", 2000, 1500)) << "the window passed";
+    other->host().record_check("user0", "mock", 2100);
+    host_store().record_check("user0", "mock", 2050);  // a slower host answers later
+    EXPECT_EQ(host_store().last_checked("user0", "mock"), 2100);
+    host_store().delete_user("user0");
+    EXPECT_EQ(other->host().last_checked("user0", "mock"), 0) << "the record goes with the user";
 }
 
 // Three connections (three hosts) claim at once: each nudge is claimed by one of them only,
@@ -415,7 +432,7 @@ TEST(SqliteStore, AFileFromBeforeVersioningIsMigratedInPlace) {
     host::SqliteDb check(dir / "host.db");
     host::Statement version(check, "SELECT version FROM schema_version");
     ASSERT_TRUE(version.step());
-    EXPECT_EQ(version.column_int(0), 2);
+    EXPECT_EQ(version.column_int(0), 3);
 }
 
 // ---- PostgreSQL only: the server -------------------------------------------------------
