@@ -170,8 +170,8 @@ int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
 
 int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& provider, const std::string& account,
              const std::string& callback_url) {
-    auto& inst = rt.providers->instance(provider);
-    auto r = inst.complete_connect(account, json::serialize(json::object{{"callback_url", callback_url}}));
+    auto inst = rt.providers->instance(provider);
+    auto r = inst->complete_connect(account, json::serialize(json::object{{"callback_url", callback_url}}));
     if (!r.ok()) return fail_call(r, "complete connect");
     json::value doc = parse_document(r.document);
     std::string outcome = json_str(doc, "outcome");
@@ -194,7 +194,7 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
     const bool admin_consent = vm.count("admin-consent") > 0;
     if (admin_consent) request["admin_consent"] = true;
 
-    auto r = rt.providers->instance(provider).begin_connect(account, json::serialize(request));
+    auto r = rt.providers->instance(provider)->begin_connect(account, json::serialize(request));
     if (!r.ok()) return fail_call(r, admin_consent ? "admin consent" : "connect");
     json::value doc = parse_document(r.document);
     if (admin_consent) {
@@ -237,7 +237,7 @@ int cmd_complete(host::HostRuntime& rt, const GlobalOptions& o, const std::vecto
 
 int cmd_status(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto vm = parse(args, account_options("status"));
-    auto r = rt.providers->instance(vm["provider"].as<std::string>()).status(vm["account"].as<std::string>());
+    auto r = rt.providers->instance(vm["provider"].as<std::string>())->status(vm["account"].as<std::string>());
     if (!r.ok()) return fail_call(r, "status");
     print(o, r.document, describe_status(parse_document(r.document)));
     return kOk;
@@ -261,7 +261,7 @@ int cmd_check(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
 
 int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto vm = parse(args, account_options("disconnect"));
-    auto r = rt.providers->instance(vm["provider"].as<std::string>()).disconnect(vm["account"].as<std::string>());
+    auto r = rt.providers->instance(vm["provider"].as<std::string>())->disconnect(vm["account"].as<std::string>());
     if (!r.ok()) return fail_call(r, "disconnect");
     json::value doc = parse_document(r.document);
     std::string text = "disconnected: every stored token for this account was deleted";
@@ -335,7 +335,7 @@ int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<st
     }
 
     auto r = rt.providers->instance(vm["provider"].as<std::string>())
-                 .send_blocking(vm["account"].as<std::string>(), json::serialize(m));
+                 ->send_blocking(vm["account"].as<std::string>(), json::serialize(m));
     json::value doc = parse_document(r.document);
     std::string outcome = json_str(doc, "outcome");
     if (outcome.empty()) return fail_call(r, "send");

@@ -79,7 +79,7 @@ void ConnectionChecker::record(const Key& key, const std::string& document) {
 }
 
 void ConnectionChecker::start_check(const Key& key) {
-    ProviderEntry* p = providers_.find(key.first);
+    auto p = providers_.find(key.first);
     if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + key.first + "' is not available");
     {
         std::lock_guard lock(mutex_);
@@ -93,7 +93,7 @@ void ConnectionChecker::start_check(const Key& key) {
 }
 
 json::object ConnectionChecker::check_now(const std::string& provider, const std::string& user) {
-    ProviderEntry* p = providers_.find(provider);
+    auto p = providers_.find(provider);
     if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + provider + "' is not available");
     Key key{provider, user};
     {
@@ -169,7 +169,7 @@ int ConnectionChecker::sweep_once(int64_t now_ms) {
     int started = 0;
     for (const auto& key : due) {
         try {
-            ProviderEntry* p = providers_.find(key.first);
+            auto p = providers_.find(key.first);
             if (p == nullptr || !p->available()) continue;
             // Only live grants need keeping alive; an ended one waits for its user.
             if (state_of(parse_status(p->instance->status(key.second).document)) != "connected") continue;

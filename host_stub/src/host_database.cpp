@@ -13,7 +13,8 @@ namespace host {
 namespace {
 
 // Version 1 is the schema from before versioning (hence IF NOT EXISTS: such a file is already
-// at version 1); version 2 adds the outbox leases.
+// at version 1); version 2 adds the outbox leases; version 3 the mailbox a nudge was queued from
+// (empty for older nudges: none was recorded).
 const std::vector<Migration> kSqliteMigrations = {
     {1,
      {"CREATE TABLE IF NOT EXISTS users ("
@@ -54,6 +55,7 @@ const std::vector<Migration> kSqliteMigrations = {
     {2,
      {"ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE outbox ADD COLUMN lease_expires_ms INTEGER NOT NULL DEFAULT 0"}},
+    {3, {"ALTER TABLE outbox ADD COLUMN mailbox TEXT NOT NULL DEFAULT ''"}},
 };
 
 void migrate(SqliteDb& db) {

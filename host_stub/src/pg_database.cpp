@@ -47,6 +47,8 @@ const std::vector<Migration> kPgMigrations = {
      {"ALTER TABLE outbox ADD COLUMN lease_owner text NOT NULL DEFAULT '', "
       "ADD COLUMN lease_expires_ms bigint NOT NULL DEFAULT 0",
       "CREATE INDEX outbox_sending_lease ON outbox (lease_expires_ms) WHERE state = 'sending'"}},
+    // The mailbox a nudge was queued from (empty for older nudges: none was recorded).
+    {3, {"ALTER TABLE outbox ADD COLUMN mailbox text NOT NULL DEFAULT ''"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.

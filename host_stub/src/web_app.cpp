@@ -252,7 +252,7 @@ std::string WebApp::csrf_of(const std::string& id) {
 }
 
 json::object WebApp::provider_status(const std::string& provider_id, const std::string& user_id) {
-    ProviderEntry* p = rt_.providers->find(provider_id);
+    auto p = rt_.providers->find(provider_id);
     if (!p || !p->available()) return json::object{{"state", "unavailable"}};
     auto r = p->instance->status(user_id);
     boost::system::error_code ec;
@@ -524,7 +524,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     auto nudges = rt_.store->outbox(user_id);
     if (nudges.empty()) b += "<tr><td colspan=\"7\" class=\"muted\" id=\"outbox-empty\">No nudges yet.</td></tr>";
     for (const auto& n : nudges) {
-        ProviderEntry* via = rt_.providers->find(n.provider);
+        auto via = rt_.providers->find(n.provider);
         std::string via_name = via && !via->display_name.empty() ? via->display_name : n.provider;
         std::string state = to_string(n.state);
         std::string badge = n.state == NudgeState::sent ? "ok"
@@ -555,7 +555,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
 WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     std::string user_id = user_of(sid);
     std::string provider = form.count("provider") ? form.at("provider") : "";
-    ProviderEntry* p = rt_.providers->find(provider);
+    auto p = rt_.providers->find(provider);
     if (!p || !p->available()) {
         flash(sid, "error", "That integration is not available.");
         return redirect("/settings/communication");
@@ -609,7 +609,7 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
         flash(sid, "error", "No sign-in was in progress in this browser session, so this answer was ignored. Start with Connect.");
         return redirect("/settings/communication");
     }
-    ProviderEntry* p = rt_.providers->find(provider);
+    auto p = rt_.providers->find(provider);
     if (!p || !p->available()) return redirect("/settings/communication");
     std::string callback_url = public_url_ + r.target;
     auto result = p->instance->complete_connect(user_id, json::serialize(json::object{{"callback_url", callback_url}}));
@@ -636,7 +636,7 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
 
 WebResponse WebApp::disconnect(const std::string& sid, const Form& form) {
     std::string provider = form.count("provider") ? form.at("provider") : "";
-    ProviderEntry* p = rt_.providers->find(provider);
+    auto p = rt_.providers->find(provider);
     if (p && p->available()) {
         auto r = p->instance->disconnect(user_of(sid));
         boost::system::error_code ec;
@@ -652,7 +652,7 @@ WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
     CommunicationSettings s = rt_.store->settings(user_id);
     if (form.count("channel")) s.preferred_channel = form.at("channel");
     if (form.count("email_provider")) {
-        ProviderEntry* p = rt_.providers->find(form.at("email_provider"));
+        auto p = rt_.providers->find(form.at("email_provider"));
         if (!p || !p->available()) {
             flash(sid, "error", "That email provider is not available.");
             return redirect("/settings/communication");

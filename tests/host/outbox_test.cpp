@@ -36,7 +36,7 @@ protected:
 
     void choose_mock(const std::string& user) {
         rt_->store->save_settings(user, host::CommunicationSettings{"email", "mock"});
-        ASSERT_TRUE(rt_->providers->instance("mock").begin_connect(user, "{}").ok());
+        ASSERT_TRUE(rt_->providers->instance("mock")->begin_connect(user, "{}").ok());
     }
 
     static json::object nudge(const std::string& subject, const std::string& forced_outcome = "") {
@@ -133,7 +133,7 @@ TEST_F(OutboxTest, HeldNudgesResumeAfterReconnecting) {
     rt_->store->save_settings("rita", host::CommunicationSettings{"email", "mock"});
     int64_t id = rt_->outbox->enqueue("rita", nudge("before connecting"));
     ASSERT_EQ(settle(id), host::NudgeState::held) << "not connected yet: held, not failed";
-    ASSERT_TRUE(rt_->providers->instance("mock").begin_connect("rita", "{}").ok());
+    ASSERT_TRUE(rt_->providers->instance("mock")->begin_connect("rita", "{}").ok());
     rt_->outbox->on_connected("rita", "mock");
     EXPECT_EQ(wait_state(id, [](host::NudgeState s) { return s == host::NudgeState::sent; }), host::NudgeState::sent);
     EXPECT_EQ(eml_count(), 1);
@@ -155,10 +155,10 @@ TEST_F(OutboxTest, ARestartTurnsSendingIntoNeedsReviewAndLosesNothing) {
     ASSERT_EQ(settle(sent), host::NudgeState::sent);
     // Simulate a crash while a nudge was with the provider: claim it without completing.
     rt_->outbox->stop_dispatching();
-    int64_t in_flight = rt_->store->enqueue("rita", "mock", json::serialize(nudge("crashed")), "crid-crash", 0);
+    int64_t in_flight = rt_->store->enqueue("rita", "mock", "", json::serialize(nudge("crashed")), "crid-crash", 0);
     auto claimed = rt_->store->claim_due(1, 10, host::OutboxLease{"a host that crashes", 60000});
     ASSERT_EQ(claimed.size(), 1u);
-    int64_t queued = rt_->store->enqueue("rita", "mock", json::serialize(nudge("still queued")), "crid-q", 0);
+    int64_t queued = rt_->store->enqueue("rita", "mock", "", json::serialize(nudge("still queued")), "crid-q", 0);
     rt_.reset();
     start();
     EXPECT_EQ(rt_->store->nudge(in_flight)->state, host::NudgeState::needs_review);
