@@ -416,7 +416,8 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     b += "<h2 style=\"font-size:18px\">Integrations</h2>";
     // The providers the user can choose, with the address each is connected as (if any).
     std::vector<std::pair<const ProviderEntry*, std::string>> available;
-    for (const auto& e : rt_.providers->entries()) {
+    const auto provider_entries = rt_.providers->entries();  // a snapshot, outliving `available`
+    for (const auto& e : provider_entries) {
         std::string id = e.id.empty() ? "unknown" : e.id;
         std::string title = id == "outlook" ? "Microsoft Outlook" : (e.display_name.empty() ? id : e.display_name);
         b += "<div class=\"card\" id=\"integration-" + esc(id) + "\"><h2>" + esc(title) + "</h2>";
