@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <charconv>
 #include <ctime>
 
 namespace host {
@@ -92,6 +93,20 @@ std::string page(const std::string& title, const std::string& header_right, cons
 }
 
 std::string hidden(const std::string& csrf) { return "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(csrf) + "\">"; }
+
+// The user's decision on one held nudge that will not go out by itself (is_stranded): send it
+// with the current provider (or, when the mailbox changed, from the one connected now), or
+// discard it. Empty for any other nudge.
+std::string held_nudge_actions(const Nudge& n, const std::string& csrf) {
+    if (!is_stranded(n)) return {};
+    std::string id = std::to_string(n.id);
+    std::string send_label = n.last_code == stranded::mailbox_changed ? "Confirm and send" : "Send with current provider";
+    return "<form method=\"post\" action=\"/settings/communication/outbox/send\" style=\"display:inline\">" + hidden(csrf) +
+           "<input type=\"hidden\" name=\"id\" value=\"" + id + "\"><button id=\"send-held-" + id + "\">" + send_label +
+           "</button></form> <form method=\"post\" action=\"/settings/communication/outbox/discard\" style=\"display:inline\">" +
+           hidden(csrf) + "<input type=\"hidden\" name=\"id\" value=\"" + id + "\"><button class=\"secondary\" id=\"discard-" +
+           id + "\">Discard</button></form>";
+}
 
 std::string lower(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
@@ -342,6 +357,8 @@ WebResponse WebApp::route(const WebRequest& r) {
     if (path == "/settings/communication/preferences") return save_preferences(sid, form);
     if (path == "/settings/communication/nudge") return send_test_nudge(sid, form);
     if (path == "/settings/communication/resend") return resend(sid, form);
+    if (path == "/settings/communication/outbox/send") return decide_held(sid, form, true);
+    if (path == "/settings/communication/outbox/discard") return decide_held(sid, form, false);
     if (path == "/settings/account/delete") return delete_account(sid);
     return html(404, page("Not found", "", "<p>Not found.</p>"));
 }
@@ -532,7 +549,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
                             : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
                             : n.state == NudgeState::held || n.state == NudgeState::throttled ? "warn" : "off";
         std::string details = n.state == NudgeState::sent ? "sent " + iso(n.sent_ms) : n.last_message;
-        if (n.state == NudgeState::held) details = "Held: it goes out when you connect again.";
+        if (n.state == NudgeState::held) details = is_stranded(n) ? n.last_message : "Held: it goes out when you connect again.";
         b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +
              "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(via_name) +
              "</td><td><span class=\"badge " + badge + "\">" + esc(state == "needs_review" ? "needs review" : state) +
@@ -541,6 +558,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
             b += "<form method=\"post\" action=\"/settings/communication/resend\">" + hidden(csrf) +
                  "<input type=\"hidden\" name=\"id\" value=\"" + std::to_string(n.id) +
                  "\"><button class=\"secondary\" title=\"It may already have been sent\">Resend</button></form>";
+        b += held_nudge_actions(n, csrf);
         b += "</td></tr>";
     }
     b += "</table></div>";
@@ -696,6 +714,25 @@ WebResponse WebApp::resend(const std::string& sid, const Form& form) {
     return redirect("/settings/communication");
 }
 
+WebResponse WebApp::decide_held(const std::string& sid, const Form& form, bool send) {
+    auto it = form.find("id");
+    int64_t id = 0;
+    const std::string text = it == form.end() ? std::string() : it->second;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+        flash(sid, "error", "That is not a nudge number.");
+        return redirect("/settings/communication");
+    }
+    try {
+        if (send) rt_.outbox->requeue(id, user_of(sid));
+        else rt_.outbox->fail(id, user_of(sid), "discarded", "Discarded by you.");
+        flash(sid, "success", "Nudge #" + std::to_string(id) + (send ? " will be sent now." : " was discarded."));
+    } catch (const OutboxError& e) {
+        flash(sid, "error", std::string("Nudge #") + std::to_string(id) + ": " + e.what());
+    }
+    return redirect("/settings/communication");
+}
+
 WebResponse WebApp::delete_account(const std::string& sid) {
     std::string user_id = user_of(sid);
     try {
@@ -729,7 +766,8 @@ WebResponse WebApp::api_state(const std::string& sid) {
     for (const auto& n : rt_.store->outbox(user_id, 200))
         outbox.push_back(json::object{{"id", n.id}, {"to", n.to}, {"subject", n.subject}, {"provider", n.provider},
                                       {"state", to_string(n.state)}, {"code", n.last_code}, {"message", n.last_message},
-                                      {"client_request_id", n.client_request_id}, {"request_id", n.request_id}});
+                                      {"client_request_id", n.client_request_id}, {"request_id", n.request_id},
+                                      {"stranded", is_stranded(n)}});
     CommunicationSettings s = rt_.store->settings(user_id);
     return json_response(200, json::object{{"user", user_id},
                                            {"preferred_channel", s.preferred_channel},
