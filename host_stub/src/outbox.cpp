@@ -270,8 +270,11 @@ void Outbox::release_or_strand_held() {
                                                            " is not available on this host: send it with your current "
                                                            "email provider, or discard it.");
             } else if (provider != s.email_provider) {
-                strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " +
-                                                        (s.email_provider.empty() ? "none" : s.email_provider) +
+                auto current = providers_.find(s.email_provider);
+                std::string now = current && !current->display_name.empty() ? current->display_name
+                                  : s.email_provider.empty()                  ? std::string("none")
+                                                                              : s.email_provider;
+                strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " + now +
                                                         ": send it with your current email provider, or discard it.");
             } else if (connected_mailbox(*p, user_id) && (!release_check_ || release_check_(user_id, provider))) {
                 on_connected(user_id, provider);

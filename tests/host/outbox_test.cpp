@@ -275,7 +275,7 @@ TEST_F(ReloadTest, SwitchingProviderStrandsTheOldOnesHeldNudges) {
     choose("rita", "spare");
     rt_->outbox->recheck_held();
     auto n = wait_code(id, host::stranded::provider_switched);
-    EXPECT_THAT(n.last_message, HasSubstr("your email provider is now spare"));
+    EXPECT_THAT(n.last_message, HasSubstr("your email provider is now Spare"));
     rt_->outbox->requeue(id, "rita");
     EXPECT_EQ(settle(id), host::NudgeState::sent);
 }
