@@ -103,6 +103,9 @@ public:
     // (a stranded code: see is_stranded); returns how many changed.
     virtual int strand_held(const std::string& user_id, const std::string& provider, const std::string& code,
                             const std::string& message, int64_t now_ms) = 0;
+    // The provider is back and the user's choice again: the user's held nudges for it that were
+    // stranded for its absence (or a switch) wait for a reconnect like any other held nudge.
+    virtual int unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) = 0;
     // A held nudge of this user -> queued with `provider` and `mailbox` (a person's decision:
     // send with the current provider, or from the now connected mailbox). False when it is
     // not held (any more) or not this user's.
@@ -142,6 +145,9 @@ inline constexpr std::string_view provider_removed = "provider_removed";
 inline constexpr std::string_view provider_unavailable = "provider_unavailable";
 inline constexpr std::string_view provider_switched = "provider_switched";
 inline constexpr std::string_view mailbox_changed = "mailbox_changed";
+inline constexpr std::string_view provider_back = "provider_back";  // no longer stranded
+inline constexpr std::string_view provider_back_message =
+    "Its email provider is available again: it goes out when you connect again.";
 }  // namespace stranded
 bool is_stranded(const Nudge& n);
 

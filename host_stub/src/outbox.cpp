@@ -276,8 +276,10 @@ void Outbox::release_or_strand_held() {
                                                                               : s.email_provider;
                 strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " + now +
                                                         ": send it with your current email provider, or discard it.");
-            } else if (connected_mailbox(*p, user_id) && (!release_check_ || release_check_(user_id, provider))) {
-                on_connected(user_id, provider);
+            } else {
+                store_.unstrand_held(user_id, provider, clock_());
+                if (connected_mailbox(*p, user_id) && (!release_check_ || release_check_(user_id, provider)))
+                    on_connected(user_id, provider);
             }
         }
     }

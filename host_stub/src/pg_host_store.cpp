@@ -241,6 +241,15 @@ int PgHostStore::strand_held(const std::string& user_id, const std::string& prov
     return static_cast<int>(r.affected());
 }
 
+int PgHostStore::unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec(
+        "UPDATE outbox SET last_code = $3, last_message = $4, updated_ms = $5 WHERE user_id = $1 AND provider = $2 "
+        "AND state = 'held' AND last_code IN ('provider_removed', 'provider_unavailable', 'provider_switched')",
+        {user_id, provider, stranded::provider_back, stranded::provider_back_message, now_ms});
+    return static_cast<int>(r.affected());
+}
+
 bool PgHostStore::requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
                           int64_t now_ms) {
     std::lock_guard lock(*db_.mutex);

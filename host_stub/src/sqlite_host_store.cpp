@@ -206,6 +206,16 @@ int SqliteHostStore::strand_held(const std::string& user_id, const std::string& 
     return static_cast<int>(db_.db->changes());
 }
 
+int SqliteHostStore::unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    Statement(*db_.db,
+              "UPDATE outbox SET last_code = ?3, last_message = ?4, updated_ms = ?5 WHERE user_id = ?1 AND provider = ?2 "
+              "AND state = 'held' AND last_code IN ('provider_removed', 'provider_unavailable', 'provider_switched')")
+        .bind(1, user_id).bind(2, provider).bind(3, stranded::provider_back).bind(4, stranded::provider_back_message)
+        .bind(5, now_ms).run();
+    return static_cast<int>(db_.db->changes());
+}
+
 bool SqliteHostStore::requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
                               int64_t now_ms) {
     std::lock_guard lock(*db_.mutex);

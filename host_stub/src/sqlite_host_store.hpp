@@ -28,6 +28,7 @@ public:
     std::vector<std::string> held_providers(const std::string& user_id) override;
     int strand_held(const std::string& user_id, const std::string& provider, const std::string& code,
                     const std::string& message, int64_t now_ms) override;
+    int unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) override;
     bool requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
                  int64_t now_ms) override;
     bool fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,

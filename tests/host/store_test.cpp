@@ -310,6 +310,24 @@ TEST_P(StoreTest, StrandedNudgesAreRequeuedWithAnotherProviderOrFailed) {
     EXPECT_FALSE(s.fail(a, "user0", "discarded", "Discarded.", 51));
 }
 
+TEST_P(StoreTest, ANudgeStrandedForItsProvidersAbsenceWaitsAsUsualOnceItIsBack) {
+    add_users(host_store(), 1);
+    auto& s = host_store();
+    int64_t gone = held_nudge(s, "rita@example.org", 1);
+    ASSERT_EQ(s.strand_held("user0", "mock", "provider_removed", "gone", 20), 1);
+    EXPECT_EQ(s.unstrand_held("user0", "mock", 21), 1);
+    auto back = s.nudge(gone);
+    EXPECT_EQ(back->state, host::NudgeState::held);
+    EXPECT_EQ(back->last_code, host::stranded::provider_back);
+    EXPECT_FALSE(host::is_stranded(*back));
+    EXPECT_EQ(s.unstrand_held("user0", "mock", 22), 0);
+
+    int64_t other_mailbox = held_nudge(s, "old@example.org", 2);
+    ASSERT_EQ(s.release_held("user0", "mock", "rita@example.org", 23).needs_confirm, 1);
+    EXPECT_EQ(s.unstrand_held("user0", "mock", 24), 0);
+    EXPECT_TRUE(host::is_stranded(*s.nudge(other_mailbox))) << "a mailbox change still needs the user's confirmation";
+}
+
 TEST_P(StoreTest, AVersion2DatabaseGainsTheMailboxColumn) {
     add_users(host_store(), 1);
     int64_t id = enqueue(host_store(), "user0", 1);
