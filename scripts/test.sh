@@ -41,7 +41,7 @@ run_tests() {
 # test server starts as a CTest fixture); the mock's worker; the
 # settings page's I/O threads and handler pool under a flood and slow callbacks (serve_test).
 concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test outlook_plugin mock_provider host_stub manifests)
-concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest)\.'
+concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|ReloadTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest)\.'
 
 if [[ " $stages " == *" dev "* ]]; then
   stage "dev: build"
