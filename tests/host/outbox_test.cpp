@@ -339,9 +339,11 @@ TEST_F(ReloadTest, ReloadUnderLoadLosesNoNudgeAndSendsNoneTwice) {
         {{"spare", ""}},                                       // removed
         {{"mock", R"("send_delay_ms":1)"}},                    // back; spare removed
     };
-    int reloads = 0;
+    int reloads = 0, sending_at_reload = 0;
     while (!done) {
         write_config(configs[reloads % configs.size()]);
+        for (const char* user : {"rita", "sam"})
+            for (const auto& n : rt_->store->outbox(user, 400)) sending_at_reload += n.state == host::NudgeState::sending;
         rt_->reload();
         ++reloads;
         std::this_thread::sleep_for(std::chrono::milliseconds(15));
@@ -350,6 +352,7 @@ TEST_F(ReloadTest, ReloadUnderLoadLosesNoNudgeAndSendsNoneTwice) {
     write_config({{"mock", ""}});
     rt_->reload();
     EXPECT_GE(reloads, 4);
+    EXPECT_GT(sending_at_reload, 0) << "no reload happened while sends were in flight: the test proves nothing";
     ASSERT_GT(ids.size(), 100u);
 
     // Stranded ones (queued while mock was gone) are the user's to decide: send them now.
