@@ -52,7 +52,9 @@ std::vector<std::shared_ptr<const ProviderEntry>> ProviderSet::load(
         std::shared_ptr<const ProviderEntry> previous;
         for (const auto& k : keep)
             if (k->manifest_path == setting.manifest) previous = k;
-        if (previous && previous->available() && previous->fingerprint == fingerprint) {
+        bool id_taken = false;  // a manifest named twice: loaded again below, to be refused as a duplicate
+        for (const auto& other : out) id_taken = id_taken || (previous && other->id == previous->id);
+        if (previous && previous->available() && previous->fingerprint == fingerprint && !id_taken) {
             out.push_back(previous);
             if (report) report->unchanged.push_back(previous->id);
             continue;

@@ -312,6 +312,20 @@ TEST_F(ReloadTest, AFailedReloadChangesNothing) {
     EXPECT_TRUE(rt_->providers->find("mock")->available());
 }
 
+TEST_F(ReloadTest, AnUnchangedProviderKeepsItsInstanceAndADuplicateIsStillRefused) {
+    auto before = rt_->providers->instance("mock");
+    auto report = rt_->reload();
+    EXPECT_EQ(report.unchanged, std::vector<std::string>{"mock"});
+    EXPECT_EQ(rt_->providers->instance("mock"), before) << "nothing changed: the same instance (its caches stay)";
+    write_config({{"mock", R"("outcome":"auth_expired")"}, {"mock", R"("outcome":"auth_expired")"}});
+    report = rt_->reload();
+    ASSERT_EQ(report.failed.size(), 1u);
+    auto entries = rt_->providers->entries();
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_TRUE(entries[0].available());
+    EXPECT_THAT(entries[1].error, HasSubstr("already used by"));
+}
+
 // Sends in flight while the provider is replaced, removed and added again, and another is
 // added and removed: every nudge ends sent, or held/failed with a reason; none is lost and
 // none is sent twice (one .eml per sent nudge, each client request id once).
