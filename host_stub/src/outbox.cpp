@@ -127,7 +127,7 @@ std::optional<std::string> Outbox::connected_mailbox(const ProviderEntry& provid
     return json_str(v, "email");
 }
 
-Nudge Outbox::held_nudge_of(int64_t id, const std::string& user_id) {
+Nudge Outbox::nudge_of_user(int64_t id, const std::string& user_id) {
     auto n = store_.nudge(id);
     if (!n || n->user_id != user_id)
         throw OutboxError("there is no nudge " + std::to_string(id) + " of user '" + user_id + "'");
@@ -135,7 +135,7 @@ Nudge Outbox::held_nudge_of(int64_t id, const std::string& user_id) {
 }
 
 void Outbox::requeue(int64_t id, const std::string& user_id) {
-    Nudge n = held_nudge_of(id, user_id);
+    Nudge n = nudge_of_user(id, user_id);
     if (n.state != NudgeState::held)
         throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(n.state) +
                           ", not held: only held nudges can be sent again this way");
@@ -155,7 +155,7 @@ void Outbox::requeue(int64_t id, const std::string& user_id) {
 }
 
 void Outbox::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message) {
-    Nudge n = held_nudge_of(id, user_id);
+    Nudge n = nudge_of_user(id, user_id);
     if (!store_.fail(id, user_id, code, message, clock_()))
         throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(n.state) +
                           ": only a nudge that is not with a provider (queued, throttled, held, needs review) can be failed");

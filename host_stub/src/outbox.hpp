@@ -92,7 +92,7 @@ private:
     void renew_and_expire_leases();
     void release_or_strand_held();
     std::optional<std::string> connected_mailbox(const ProviderEntry& provider, const std::string& user_id);
-    Nudge held_nudge_of(int64_t id, const std::string& user_id);
+    Nudge nudge_of_user(int64_t id, const std::string& user_id);
 
     HostStore& store_;
     ProviderSet& providers_;

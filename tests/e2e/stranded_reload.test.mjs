@@ -3,6 +3,8 @@
 // and a spare provider added) and runs `host_stub reload` while the host keeps serving. The page
 // shows the new integration without a restart, each held nudge says why it cannot go out as it
 // is, and Rita sends one with her new provider and discards the other, with the page's buttons.
+// Last, a held nudge queued from one mailbox waits for Rita's confirmation after she reconnects
+// as another.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,6 +14,7 @@ import { Harness } from './harness.mjs';
 const CANDIDATE = 'casey.candidate@example.org';
 const SUBJECT_SEND = 'E2E stranded 1: send it with the new provider';
 const SUBJECT_DISCARD = 'E2E stranded 2: discard it';
+const SUBJECT_MAILBOX = 'E2E stranded 3: queued from the old mailbox';
 
 const h = new Harness({ name: 'stranded_reload' });
 let page;
@@ -132,7 +135,7 @@ describe('Stranded nudges and reload in Chromium', { concurrency: 1 }, () => {
     fs.writeFileSync(spareManifest, JSON.stringify({
       file_format_version: '1.0.0',
       provider: { id: 'spare', display_name: 'Spare provider', library_path: path.join(h.buildDir, 'lib/libmock_provider.so'),
-                  abi_version: '1.1', capabilities: [] },
+                  abi_version: '1.1', capabilities: ['html_body', 'attachments', 'custom_headers'] },
     }));
     h.config.providers = providers().filter((p) => !p.manifest.endsWith('mock.json'));
     h.config.providers.push({ manifest: spareManifest,
@@ -172,5 +175,41 @@ describe('Stranded nudges and reload in Chromium', { concurrency: 1 }, () => {
     assert.equal(await page.locator(`#discard-${discard.id}`).count(), 0);
     await shot('decided');
     assert.equal(emlCount('mock-outbox'), 0, 'nothing left from the removed provider');
+  });
+
+  step('5. a held nudge queued from one mailbox waits for Rita to confirm after she reconnects as another', async () => {
+    const spare = () => providers().find((p) => p.manifest.endsWith('spare.json'));
+    spare().config.outcome = 'auth_expired';
+    h.writeConfig(h.config);
+    await h.reloadHost();
+    await page.reload();
+    await sendNudge(SUBJECT_MAILBOX);
+    await waitForRow(SUBJECT_MAILBOX, (r) => r.state === 'held', 'was held');
+
+    // Her connection moves to another mailbox (the provider still cannot send).
+    spare().config.address = 'rita.new@spare.example';
+    h.writeConfig(h.config);
+    await h.reloadHost();
+    await page.reload();
+    await submit('#disconnect-spare');
+    await submit('#connect-spare');
+    assert.equal(await text('#email-spare'), 'rita.new@spare.example');
+    const row = await waitForRow(SUBJECT_MAILBOX, (r) => /Confirm to send it from/.test(r.details), 'asked for a confirmation');
+    assert.equal(row.state, 'held');
+    assert.match(row.details, /Queued to leave from rita@spare\.example, but the connected mailbox is now rita\.new@spare\.example/);
+    assert.match(await text(`#send-held-${row.id}`), /^Confirm and send$/);
+    // The provider can send again: the nudge still waits for Rita.
+    delete spare().config.outcome;
+    h.writeConfig(h.config);
+    await h.reloadHost();
+    await new Promise((r) => setTimeout(r, 1500));
+    await page.reload();
+    assert.equal((await outboxRow(SUBJECT_MAILBOX)).state, 'held', 'not sent without the confirmation');
+    assert.equal(emlCount('spare-outbox'), 1);
+    await shot('confirm-mailbox');
+
+    await submit(`#send-held-${row.id}`);
+    await waitForRow(SUBJECT_MAILBOX, (r) => r.state === 'sent', 'was sent after the confirmation');
+    assert.equal(emlCount('spare-outbox'), 2);
   });
 });
