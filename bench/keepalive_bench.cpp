@@ -25,7 +25,7 @@ namespace {
 
 double p99_status_ms(host::HostRuntime& rt, int accounts, const std::atomic<bool>& stop, int max_samples) {
     std::vector<double> ms;
-    auto& mock = rt.providers->instance("mock");
+    auto& mock = *rt.providers->instance("mock");
     for (int i = 0; (max_samples == 0 || i < max_samples) && !stop.load(); ++i) {
         auto t0 = std::chrono::steady_clock::now();
         mock.status("u" + std::to_string(i * 7919 % accounts));
@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
             std::string id = "u" + std::to_string(i);
             rt.store->upsert_user(host::User{id, id});
             rt.store->save_settings(id, host::CommunicationSettings{"email", "mock"});
-            rt.providers->instance("mock").begin_connect(id, "{}");
+            rt.providers->instance("mock")->begin_connect(id, "{}");
         }
         std::printf("setup: %d connected accounts in %.1f s\n", accounts,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

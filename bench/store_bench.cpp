@@ -108,7 +108,7 @@ double measure_outbox(const host::StoreSettings& s, const Sizes& sizes, int host
     std::vector<std::unique_ptr<host::Storage>> connections;
     for (int h = 0; h < hosts; ++h) connections.push_back(host::open_storage(s));
     for (int i = 0; i < sizes.nudges; ++i)
-        store.enqueue("u" + std::to_string(i % 50), "mock", R"({"to":[{"address":"a@example.org"}],"subject":"s","text":"t"})",
+        store.enqueue("u" + std::to_string(i % 50), "mock", "", R"({"to":[{"address":"a@example.org"}],"subject":"s","text":"t"})",
                       "c" + std::to_string(i), 0);
     std::atomic<int> done{0};
     auto t0 = Clock::now();

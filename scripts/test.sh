@@ -42,7 +42,7 @@ run_tests() {
 # settings page's I/O threads and handler pool under a flood and slow callbacks (serve_test);
 # the connection checks (the host's sweep thread and the plugin's forced refresh beside sends).
 concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test keep_alive_test outlook_check_test outlook_plugin mock_provider host_stub manifests)
-concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest|ConnectionCheckerTest|KeepAliveTest|OutlookCheck|AtTheStandIn/OutlookCheckRevoked)\.'
+concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|ReloadTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest|ConnectionCheckerTest|KeepAliveTest|OutlookCheck|AtTheStandIn/OutlookCheckRevoked)\.'
 
 if [[ " $stages " == *" dev "* ]]; then
   stage "dev: build"

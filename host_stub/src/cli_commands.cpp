@@ -12,6 +12,7 @@
 #include <boost/program_options.hpp>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 
 namespace cli {
 namespace {
@@ -176,8 +178,8 @@ int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
 
 int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& provider, const std::string& account,
              const std::string& callback_url) {
-    auto& inst = rt.providers->instance(provider);
-    auto r = inst.complete_connect(account, json::serialize(json::object{{"callback_url", callback_url}}));
+    auto inst = rt.providers->instance(provider);
+    auto r = inst->complete_connect(account, json::serialize(json::object{{"callback_url", callback_url}}));
     if (!r.ok()) return fail_call(r, "complete connect");
     json::value doc = parse_document(r.document);
     std::string outcome = json_str(doc, "outcome");
@@ -200,7 +202,7 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
     const bool admin_consent = vm.count("admin-consent") > 0;
     if (admin_consent) request["admin_consent"] = true;
 
-    auto r = rt.providers->instance(provider).begin_connect(account, json::serialize(request));
+    auto r = rt.providers->instance(provider)->begin_connect(account, json::serialize(request));
     if (!r.ok()) return fail_call(r, admin_consent ? "admin consent" : "connect");
     json::value doc = parse_document(r.document);
     if (admin_consent) {
@@ -243,7 +245,7 @@ int cmd_complete(host::HostRuntime& rt, const GlobalOptions& o, const std::vecto
 
 int cmd_status(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto vm = parse(args, account_options("status"));
-    auto r = rt.providers->instance(vm["provider"].as<std::string>()).status(vm["account"].as<std::string>());
+    auto r = rt.providers->instance(vm["provider"].as<std::string>())->status(vm["account"].as<std::string>());
     if (!r.ok()) return fail_call(r, "status");
     std::string text = describe_status(parse_document(r.document));
     if (int64_t at = rt.store->last_checked(vm["account"].as<std::string>(), vm["provider"].as<std::string>()))
@@ -270,7 +272,7 @@ int cmd_check(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
 
 int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto vm = parse(args, account_options("disconnect"));
-    auto r = rt.providers->instance(vm["provider"].as<std::string>()).disconnect(vm["account"].as<std::string>());
+    auto r = rt.providers->instance(vm["provider"].as<std::string>())->disconnect(vm["account"].as<std::string>());
     if (!r.ok()) return fail_call(r, "disconnect");
     json::value doc = parse_document(r.document);
     std::string text = json_str(doc, "message");
@@ -345,7 +347,7 @@ int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<st
     }
 
     auto r = rt.providers->instance(vm["provider"].as<std::string>())
-                 .send_blocking(vm["account"].as<std::string>(), json::serialize(m));
+                 ->send_blocking(vm["account"].as<std::string>(), json::serialize(m));
     json::value doc = parse_document(r.document);
     std::string outcome = json_str(doc, "outcome");
     if (outcome.empty()) return fail_call(r, "send");
@@ -410,7 +412,47 @@ int cmd_nudge(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     return kOk;
 }
 
+sigset_t serve_signals() {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    return signals;
+}
+
+int64_t nudge_id_option(const po::variables_map& vm) {
+    int64_t id = vm["id"].as<int64_t>();
+    if (id <= 0) throw UsageError("--id " + std::to_string(id) + ": a nudge id is a positive number (see `outbox --user ID`)");
+    return id;
+}
+
+// An operator's decision on one nudge: `outbox requeue --id N` sends a held (stranded) nudge
+// with its user's current provider and mailbox; `outbox fail --id N` gives up on it.
+int cmd_outbox_decision(host::HostRuntime& rt, const GlobalOptions& o, const std::string& action,
+                        const std::vector<std::string>& args) {
+    po::options_description desc("outbox " + action);
+    desc.add_options()("id", po::value<int64_t>()->required(), "nudge id");
+    if (action == "fail") desc.add_options()("reason", po::value<std::string>()->default_value("no reason given"), "");
+    auto vm = parse(args, desc);
+    int64_t id = nudge_id_option(vm);
+    auto n = rt.store->nudge(id);
+    if (!n) throw std::runtime_error("there is no nudge " + std::to_string(id) + " (see `outbox --user ID`)");
+    if (action == "requeue") rt.outbox->requeue(id, n->user_id);
+    else rt.outbox->fail(id, n->user_id, "failed_by_operator", "Failed by an operator: " + vm["reason"].as<std::string>());
+    auto after = rt.store->nudge(id);
+    std::string state = after ? host::to_string(after->state) : "deleted";
+    print(o, json::serialize(json::object{{"id", id}, {"state", state}, {"provider", after ? after->provider : ""}}),
+          "nudge " + std::to_string(id) + " of " + n->user_id + ": " + state +
+              (action == "requeue" ? " via " + (after ? after->provider : std::string("?")) + " (sent by `serve`)" : ""));
+    return kOk;
+}
+
 int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    if (!args.empty() && (args[0] == "requeue" || args[0] == "fail"))
+        return cmd_outbox_decision(rt, o, args[0], {args.begin() + 1, args.end()});
+    if (!args.empty() && !args[0].starts_with("-"))
+        throw UsageError("outbox: unknown action '" + args[0] + "' (known: requeue, fail; or --user ID to list)");
     po::options_description desc("outbox");
     desc.add_options()("user", po::value<std::string>()->required(), "")("limit", po::value<int>()->default_value(50), "");
     auto vm = parse(args, desc);
@@ -419,12 +461,70 @@ int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     for (const auto& n : rt.store->outbox(vm["user"].as<std::string>(), vm["limit"].as<int>())) {
         list.push_back(json::object{{"id", n.id}, {"state", host::to_string(n.state)}, {"to", n.to}, {"subject", n.subject},
                                     {"provider", n.provider}, {"attempts", n.attempts}, {"code", n.last_code},
-                                    {"message", n.last_message}, {"client_request_id", n.client_request_id}});
-        text += std::to_string(n.id) + "\t" + host::to_string(n.state) + "\t" + n.to + "\t" + n.subject +
-                (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
+                                    {"message", n.last_message}, {"client_request_id", n.client_request_id},
+                                    {"mailbox", n.mailbox}, {"stranded", host::is_stranded(n)}});
+        text += std::to_string(n.id) + "\t" + host::to_string(n.state) + (host::is_stranded(n) ? " (stranded)" : "") + "\t" +
+                n.to + "\t" + n.subject + (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
     }
     if (o.json) std::cout << json::serialize(json::object{{"outbox", list}}) << "\n";
     else std::cout << (text.empty() ? "(empty)\n" : text);
+    return kOk;
+}
+
+// serve's pid file: the running serve holds an exclusive lock on it for its whole life, so
+// `reload` signals only a live serve, never a pid that a stale file names.
+class PidFile {
+public:
+    explicit PidFile(const std::string& path) : path_(path) {
+        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd_ < 0) throw std::runtime_error("--pid-file " + path + ": cannot be opened: " + std::strerror(errno));
+        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+            ::close(fd_);
+            throw std::runtime_error("--pid-file " + path + ": another serve holds it");
+        }
+        std::string pid = std::to_string(getpid()) + "\n";
+        if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+            ::close(fd_);
+            throw std::runtime_error("--pid-file " + path + ": cannot be written: " + std::strerror(errno));
+        }
+    }
+    ~PidFile() {
+        ::unlink(path_.c_str());
+        ::close(fd_);
+    }
+    PidFile(const PidFile&) = delete;
+    PidFile& operator=(const PidFile&) = delete;
+
+private:
+    std::string path_;
+    int fd_ = -1;
+};
+
+// Asks the serve that holds --pid-file to reload (SIGHUP). Only a process of the same user
+// (or root) may signal it: there is no remote trigger. The config is read and its providers
+// loaded here first, so a broken config is refused before the running serve is disturbed.
+int cmd_reload(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
+    po::options_description desc("reload");
+    desc.add_options()("pid-file", po::value<std::string>()->required(), "the file `serve --pid-file` writes");
+    auto vm = parse(args, desc);
+    for (const auto& e : rt.providers->entries())
+        if (!e.available() && e.enabled)
+            std::cerr << "host_stub: reload: warning: " << printable(e.error) << "\n";
+    std::string path = vm["pid-file"].as<std::string>();
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error("--pid-file " + path + ": cannot be read: " + std::strerror(errno) + " (is serve running with it?)");
+    char buf[32] = {};
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+    ::close(fd);
+    char* end = nullptr;
+    long pid = n > 0 ? std::strtol(buf, &end, 10) : 0;
+    if (!held) throw std::runtime_error("--pid-file " + path + ": no serve holds it (a stale file): nothing to reload");
+    if (pid <= 0 || end == buf) throw std::runtime_error("--pid-file " + path + ": does not hold a process id");
+    if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0)
+        throw std::runtime_error("cannot signal serve (pid " + std::to_string(pid) + "): " + std::strerror(errno));
+    print(o, json::serialize(json::object{{"reload_requested", pid}}),
+          "asked serve (pid " + std::to_string(pid) + ") to reload " + rt.config.file.string() + "; its log says what changed");
     return kOk;
 }
 
@@ -432,8 +532,11 @@ int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
 // before any thread started, so that this thread alone receives them).
 int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     po::options_description desc("serve");
-    desc.add_options()("port", po::value<int>(), "listen port (overrides web.port; 0 = any free port)");
+    desc.add_options()("port", po::value<int>(), "listen port (overrides web.port; 0 = any free port)")(
+        "pid-file", po::value<std::string>(), "where `reload` finds this process");
     auto vm = parse(args, desc);
+    std::optional<PidFile> pid_file;
+    if (vm.count("pid-file")) pid_file.emplace(vm["pid-file"].as<std::string>());
     uint16_t port = vm.count("port") ? static_cast<uint16_t>(vm["port"].as<int>()) : rt.config.web.port;
     rt.start_outbox();
     // The page needs its public address, which needs the port the server got: a request that
@@ -459,12 +562,16 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     ready.store(app.get(), std::memory_order_release);
     if (o.json) std::cout << json::serialize(json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}}) << std::endl;
     else std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
+    sigset_t signals = serve_signals();
     int received = 0;
-    sigwait(&signals, &received);
+    // SIGHUP reloads the config and manifests (host_stub reload); the others stop.
+    while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+        try {
+            rt.reload();
+        } catch (const std::exception& e) {
+            rt.logger.log(EP_LOG_ERROR, "host", std::string("reload refused, the providers are unchanged: ") + e.what());
+        }
+    }
     std::cerr << "host_stub: stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;
     return kOk;
 }
@@ -488,6 +595,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         {"settings", cmd_settings},
         {"nudge", cmd_nudge},
         {"outbox", cmd_outbox},
+        {"reload", cmd_reload},
         {"serve", cmd_serve}};
     auto it = commands.find(command);
     if (it == commands.end()) {
@@ -495,10 +603,7 @@ int run_command(const std::string& command, const std::vector<std::string>& args
         return kUsage;
     }
     if (command == "serve") {
-        sigset_t signals;
-        sigemptyset(&signals);
-        sigaddset(&signals, SIGINT);
-        sigaddset(&signals, SIGTERM);
+        sigset_t signals = serve_signals();
         pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     }
     try {

@@ -44,8 +44,13 @@ commands:
   nudge      --user ID --to ADDR --subject S --text T
                                    queue a nudge in the durable outbox (sent by `serve`)
   outbox     --user ID [--limit N] list a user's nudges and their states
+  outbox requeue --id N            send a held (stranded) nudge with its user's current provider
+  outbox fail --id N [--reason R]  give up on a nudge that is not with a provider
+  reload     --pid-file FILE       ask the running serve to re-read the config and manifests
   delete-user --user ID            delete a host user: every provider forgets the account
-  serve      [--port N]            run the settings page and the outbox until Ctrl-C
+  serve      [--port N] [--pid-file FILE]
+                                   run the settings page and the outbox until Ctrl-C;
+                                   SIGHUP (or `reload`) re-reads the config and manifests
 
 global options:
   --config FILE   host configuration (default: $HOST_STUB_CONFIG, else ./host.json)

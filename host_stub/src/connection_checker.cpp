@@ -93,7 +93,7 @@ void ConnectionChecker::record(const Key& key, const std::string& document) {
 }
 
 void ConnectionChecker::start_check(const Key& key) {
-    ProviderEntry* p = providers_.find(key.first);
+    auto p = providers_.find(key.first);
     if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + key.first + "' is not available");
     {
         std::lock_guard lock(mutex_);
@@ -102,6 +102,8 @@ void ConnectionChecker::start_check(const Key& key) {
         ++started_;
     }
     try {
+        // Not holding the instance: its last reference must never drop on the plugin's own
+        // thread. A replaced instance's destroy answers its checks in flight (CONTRACT.md).
         p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
             record(key, r.ok() ? r.document : std::string());
         });
@@ -112,7 +114,7 @@ void ConnectionChecker::start_check(const Key& key) {
 }
 
 json::object ConnectionChecker::check_now(const std::string& provider, const std::string& user) {
-    ProviderEntry* p = providers_.find(provider);
+    auto p = providers_.find(provider);
     if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + provider + "' is not available");
     Key key{provider, user};
     {
@@ -196,7 +198,7 @@ int ConnectionChecker::sweep_once(int64_t now_ms) {
     int started = 0;
     for (const auto& key : due) {
         try {
-            ProviderEntry* p = providers_.find(key.first);
+            auto p = providers_.find(key.first);
             if (p == nullptr || !p->available()) continue;
             // Only live grants need keeping alive; an ended one waits for its user.
             if (state_of(read_status(p->instance->status(key.second).document)) != ConnectionState::connected) continue;

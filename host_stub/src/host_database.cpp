@@ -13,7 +13,8 @@ namespace host {
 namespace {
 
 // Version 1 is the schema from before versioning (hence IF NOT EXISTS: such a file is already
-// at version 1); version 2 adds the outbox leases, version 3 the connection checks.
+// at version 1); version 2 adds the outbox leases, version 3 the connection checks, version 4
+// the mailbox a nudge was queued from (empty for older nudges: none was recorded).
 const std::vector<Migration> kSqliteMigrations = {
     {1,
      {"CREATE TABLE IF NOT EXISTS users ("
@@ -61,6 +62,7 @@ const std::vector<Migration> kSqliteMigrations = {
       " claimed_ms INTEGER NOT NULL,"
       " checked_ms INTEGER NOT NULL DEFAULT 0,"
       " PRIMARY KEY (user_id, provider)) WITHOUT ROWID"}},
+    {4, {"ALTER TABLE outbox ADD COLUMN mailbox TEXT NOT NULL DEFAULT ''"}},
 };
 
 void migrate(SqliteDb& db) {

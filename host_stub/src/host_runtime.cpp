@@ -56,6 +56,14 @@ void HostRuntime::start_outbox() {
     checks->start();
 }
 
+ReloadReport HostRuntime::reload() {
+    HostConfig next = read_host_config(config.file);
+    for (const auto& u : next.users) store->upsert_user(User{u.id, u.display_name});
+    ReloadReport report = providers->reload(next);
+    outbox->recheck_held();
+    return report;
+}
+
 void HostRuntime::delete_user(const std::string& user_id) {
     for (auto& e : providers->entries()) {
         if (!e.available()) continue;

@@ -47,6 +47,12 @@ public:
 
     // Starts the outbox and the keep-alive sweep (long-running processes: serve).
     void start_outbox();
+    // Re-reads the config file and the manifests it names: providers are added, removed or
+    // replaced (in-flight sends of a replaced or removed instance drain into it, new ones go to
+    // the new instance), users are added or renamed; held nudges are looked at again. Other
+    // settings (store, web, log level, keep-alive) take effect at the next start. Throws
+    // ConfigError naming the file and field; then nothing changed.
+    ReloadReport reload();
     // Deletes a host user: every provider forgets the account (its tokens are deleted), then
     // the user's settings and outbox rows go.
     void delete_user(const std::string& user_id);

@@ -24,6 +24,14 @@ std::optional<NudgeState> nudge_state_from(std::string_view name) {
     return std::nullopt;
 }
 
+bool is_stranded(const Nudge& n) {
+    if (n.state != NudgeState::held) return false;
+    for (auto code : {stranded::provider_removed, stranded::provider_unavailable, stranded::provider_switched,
+                      stranded::mailbox_changed})
+        if (n.last_code == code) return true;
+    return false;
+}
+
 void describe_message(Nudge& n) {
     boost::system::error_code ec;
     auto m = boost::json::parse(n.message_json, ec);

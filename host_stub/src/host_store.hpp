@@ -37,6 +37,9 @@ struct Nudge {
     int64_t not_before_ms = 0;
     std::string last_outcome, last_code, last_message, request_id;
     int64_t created_ms = 0, updated_ms = 0, sent_ms = 0;
+    // The address the user's provider was connected as when the nudge was queued (empty when
+    // none was known): a held nudge never leaves from another mailbox without the user's say.
+    std::string mailbox;
     // For listings: taken from the message.
     std::string to, subject;
 };
@@ -70,8 +73,8 @@ public:
     virtual void save_settings(const std::string& user_id, const CommunicationSettings& s) = 0;
 
     // Outbox.
-    virtual int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& message_json,
-                            const std::string& client_request_id, int64_t now_ms) = 0;
+    virtual int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                            const std::string& message_json, const std::string& client_request_id, int64_t now_ms) = 0;
     // Atomically moves up to `limit` due nudges (queued/throttled with not_before <= now) to
     // sending under `lease`, at most `per_user` sending per user across every host, and
     // returns them.
@@ -85,8 +88,33 @@ public:
     // after the lease ran out still lands, since it says what really happened). Many outcomes
     // in one transaction (one commit for a burst of completions). Returns how many applied.
     virtual int record_outcomes(const std::vector<Outcome>& outcomes, const OutboxLease& lease, int64_t now_ms) = 0;
-    // held -> queued for a user (after a reconnect); returns how many.
-    virtual int release_held(const std::string& user_id, const std::string& provider, int64_t now_ms) = 0;
+    struct Release {
+        int released = 0;     // held -> queued
+        int needs_confirm = 0;  // newly kept held: queued from another mailbox (code mailbox_changed)
+    };
+    // After a reconnect as `mailbox`: the user's held nudges for `provider` that were queued
+    // from that mailbox (or when none was known) go back to queued; those queued from another
+    // mailbox stay held with code mailbox_changed until the user confirms (requeue).
+    virtual Release release_held(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                                 int64_t now_ms) = 0;
+    // The providers a user's held nudges wait for.
+    virtual std::vector<std::string> held_providers(const std::string& user_id) = 0;
+    // Gives the user's held nudges for `provider` the reason they cannot go out as they are
+    // (a stranded code: see is_stranded); returns how many changed.
+    virtual int strand_held(const std::string& user_id, const std::string& provider, const std::string& code,
+                            const std::string& message, int64_t now_ms) = 0;
+    // The provider is back and the user's choice again: the user's held nudges for it that were
+    // stranded for its absence (or a switch) wait for a reconnect like any other held nudge.
+    virtual int unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) = 0;
+    // A held nudge of this user -> queued with `provider` and `mailbox` (a person's decision:
+    // send with the current provider, or from the now connected mailbox). False when it is
+    // not held (any more) or not this user's.
+    virtual bool requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                         int64_t now_ms) = 0;
+    // A nudge that is not with a provider (held, queued, throttled, needs_review) -> failed
+    // with `code` and `message` (a person's decision: discard). False otherwise.
+    virtual bool fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,
+                      int64_t now_ms) = 0;
     // needs_review -> queued, only by a person's decision; a new client request id marks the resend.
     virtual bool resend(int64_t id, const std::string& user_id, int64_t now_ms) = 0;
     // When a host starts: whatever may have been sent by a host that stopped turns needs_review.
@@ -115,7 +143,21 @@ inline constexpr std::string_view kInterruptedMessage =
 
 constexpr const char* kNudgeColumns =
     "id, user_id, provider, message, client_request_id, state, attempts, not_before_ms, last_outcome, last_code, "
-    "last_message, request_id, created_ms, updated_ms, sent_ms";
+    "last_message, request_id, created_ms, updated_ms, sent_ms, mailbox";
+
+// Held nudges that will not go out by themselves: their provider is gone, unavailable or no
+// longer the user's choice, or the connected mailbox changed. The user sends them with the
+// current provider (requeue) or discards them.
+namespace stranded {
+inline constexpr std::string_view provider_removed = "provider_removed";
+inline constexpr std::string_view provider_unavailable = "provider_unavailable";
+inline constexpr std::string_view provider_switched = "provider_switched";
+inline constexpr std::string_view mailbox_changed = "mailbox_changed";
+inline constexpr std::string_view provider_back = "provider_back";  // no longer stranded
+inline constexpr std::string_view provider_back_message =
+    "Its email provider is available again: it goes out when you connect again.";
+}  // namespace stranded
+bool is_stranded(const Nudge& n);
 
 // Fills a nudge's listing fields (to, subject) from its message.
 void describe_message(Nudge& n);

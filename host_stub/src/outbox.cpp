@@ -85,10 +85,11 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
         throw OutboxError("the preferred channel is not Email: choose Email in Settings > Communication");
     if (settings.email_provider.empty())
         throw OutboxError("no email provider is chosen: pick one in Settings > Communication");
-    ProviderEntry* p = providers_.find(settings.email_provider);
+    auto p = providers_.find(settings.email_provider);
     if (p == nullptr || !p->available())
         throw OutboxError("the chosen email provider '" + settings.email_provider + "' is not available" +
                           (p ? ": " + p->error : std::string()));
+    std::string mailbox = connected_mailbox(*p, user_id).value_or("");
     std::string crid = "nudge-" + random_hex(16);
     message["client_request_id"] = crid;
     // Refused now, with the field named, rather than queued to fail at the provider later.
@@ -97,7 +98,7 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
     } catch (const ep::sdk::Error& e) {
         throw OutboxError(std::string("the nudge is not a valid message: ") + e.what());
     }
-    int64_t id = store_.enqueue(user_id, settings.email_provider, json::serialize(message), crid, clock_());
+    int64_t id = store_.enqueue(user_id, settings.email_provider, mailbox, json::serialize(message), crid, clock_());
     logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " queued for " + user_id + " via " +
                                            settings.email_provider + " (" + crid + ")");
     wake();
@@ -105,14 +106,74 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
 }
 
 void Outbox::on_connected(const std::string& user_id, const std::string& provider) {
-    int released = store_.release_held(user_id, provider, clock_());
-    if (released > 0)
-        logger_.log(EP_LOG_INFO, "outbox", std::to_string(released) + " held nudge(s) of " + user_id + " resumed");
+    auto p = providers_.find(provider);
+    if (p == nullptr || !p->available()) return;  // the held sweep strands them
+    auto mailbox = connected_mailbox(*p, user_id);
+    if (!mailbox) return;
+    auto r = store_.release_held(user_id, provider, *mailbox, clock_());
+    if (r.released > 0)
+        logger_.log(EP_LOG_INFO, "outbox", std::to_string(r.released) + " held nudge(s) of " + user_id + " resumed");
+    if (r.needs_confirm > 0)
+        logger_.log(EP_LOG_INFO, "outbox",
+                    std::to_string(r.needs_confirm) + " held nudge(s) of " + user_id +
+                        " were queued from another mailbox: kept until the user confirms");
     wake();
 }
 
+// The address the user's provider is connected as; nullopt when not connected.
+std::optional<std::string> Outbox::connected_mailbox(const ProviderEntry& provider, const std::string& user_id) {
+    boost::system::error_code ec;
+    json::value v = json::parse(provider.instance->status(user_id).document, ec);
+    if (ec) return std::nullopt;
+    ProviderStatus status = parse_status(v);
+    if (status.state != ConnectionState::connected) return std::nullopt;
+    return status.email;
+}
+
+Nudge Outbox::nudge_of_user(int64_t id, const std::string& user_id) {
+    auto n = store_.nudge(id);
+    if (!n || n->user_id != user_id)
+        throw OutboxError("there is no nudge " + std::to_string(id) + " of user '" + user_id + "'");
+    return *n;
+}
+
+void Outbox::requeue(int64_t id, const std::string& user_id) {
+    Nudge n = nudge_of_user(id, user_id);
+    if (n.state != NudgeState::held)
+        throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(n.state) +
+                          ", not held: only held nudges can be sent again this way");
+    CommunicationSettings settings = store_.settings(user_id);
+    if (settings.email_provider.empty())
+        throw OutboxError("no email provider is chosen: pick one in Settings > Communication first");
+    auto p = providers_.find(settings.email_provider);
+    if (p == nullptr || !p->available())
+        throw OutboxError("the current email provider '" + settings.email_provider + "' is not available" +
+                          (p ? ": " + p->error : std::string()));
+    std::string mailbox = connected_mailbox(*p, user_id).value_or("");
+    if (!store_.requeue(id, user_id, settings.email_provider, mailbox, clock_()))
+        throw OutboxError("nudge " + std::to_string(id) + " changed meanwhile (it is no longer held): look again");
+    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " requeued via " +
+                                           settings.email_provider + " by a person");
+    wake();
+}
+
+void Outbox::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message) {
+    Nudge n = nudge_of_user(id, user_id);
+    if (!store_.fail(id, user_id, code, message, clock_()))
+        throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(n.state) +
+                          ": only a nudge that is not with a provider (queued, throttled, held, needs review) can be failed");
+    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " failed by a person (" + code + ")");
+}
+
+void Outbox::recheck_held() {
+    std::lock_guard lock(mutex_);
+    held_check_due_ = woken_ = true;
+    cv_.notify_all();
+}
+
 void Outbox::dispatch(const Nudge& n) {
-    ProviderEntry* p = providers_.find(n.provider);
+    auto p = providers_.find(n.provider);
+    // Holds nothing of the instance: the last reference must never go on a plugin thread.
     auto completion = [this, id = n.id, attempts = n.attempts](std::string_view result) {
         std::lock_guard lock(mutex_);
         completions_.push_back(Completion{id, std::string(result), attempts});
@@ -120,8 +181,16 @@ void Outbox::dispatch(const Nudge& n) {
         cv_.notify_all();
     };
     if (p == nullptr || !p->available()) {
-        completion(R"({"outcome":"auth_expired","code":"provider_unavailable","message":"The email provider is not available."})");
+        // Held, not failed: the held sweep says why and the user decides.
+        json::object r{{"outcome", "auth_expired"},
+                       {"code", p == nullptr ? stranded::provider_removed : stranded::provider_unavailable},
+                       {"message", "The email provider '" + n.provider + "' is not available."}};
+        completion(json::serialize(r));
         return;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        claimed_[n.id] = p->instance;
     }
     auto refusal = p->instance->send(n.user_id, n.message_json, completion);
     if (refusal) completion(refusal->document);
@@ -174,7 +243,7 @@ void Outbox::renew_and_expire_leases() {
     std::vector<int64_t> ids;
     {
         std::lock_guard lock(mutex_);
-        ids.assign(claimed_.begin(), claimed_.end());
+        for (const auto& entry : claimed_) ids.push_back(entry.first);
     }
     store_.renew_leases(ids, lease_);
     int expired = store_.expire_leases(clock_());
@@ -183,17 +252,41 @@ void Outbox::renew_and_expire_leases() {
                     std::to_string(expired) + " nudge(s) of a host that stopped answering may have been sent; they need review");
 }
 
-void Outbox::release_reconnected_users() {
+// Held nudges go out again once their user is connected to the provider they wait for; those
+// that cannot (the provider is gone, unavailable or no longer the user's choice) are
+// stranded with the reason, for the user to decide.
+void Outbox::release_or_strand_held() {
     for (const auto& user_id : store_.users_with_held()) {
         CommunicationSettings s = store_.settings(user_id);
-        ProviderEntry* p = providers_.find(s.email_provider);
-        if (p == nullptr || !p->available()) continue;
-        auto status = p->instance->status(user_id);
-        boost::system::error_code ec;
-        json::value v = json::parse(status.document, ec);
-        if (ec || parse_status(v).state != ConnectionState::connected) continue;
-        if (release_check_ && !release_check_(user_id, s.email_provider)) continue;
-        on_connected(user_id, s.email_provider);
+        for (const auto& provider : store_.held_providers(user_id)) {
+            auto p = providers_.find(provider);
+            auto strand = [&](std::string_view code, const std::string& message) {
+                if (store_.strand_held(user_id, provider, std::string(code), message, clock_()) > 0)
+                    logger_.log(EP_LOG_INFO, "outbox", "held nudges of " + user_id + " via " + provider + " are stranded (" +
+                                                           std::string(code) + ")");
+            };
+            std::string name = p && !p->display_name.empty() ? p->display_name : provider;
+            if (p == nullptr) {
+                strand(stranded::provider_removed, "Its email provider '" + provider +
+                                                       "' was removed from this host: send it with your current email "
+                                                       "provider, or discard it.");
+            } else if (!p->available()) {
+                strand(stranded::provider_unavailable, "Its email provider " + name +
+                                                           " is not available on this host: send it with your current "
+                                                           "email provider, or discard it.");
+            } else if (provider != s.email_provider) {
+                auto current = providers_.find(s.email_provider);
+                std::string now = current && !current->display_name.empty() ? current->display_name
+                                  : s.email_provider.empty()                  ? std::string("none")
+                                                                              : s.email_provider;
+                strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " + now +
+                                                        ": send it with your current email provider, or discard it.");
+            } else {
+                store_.unstrand_held(user_id, provider, clock_());
+                if (connected_mailbox(*p, user_id) && (!release_check_ || release_check_(user_id, provider)))
+                    on_connected(user_id, provider);
+            }
+        }
     }
 }
 
@@ -215,8 +308,17 @@ void Outbox::run() {
             if (recorded) {
                 // Completions that arrived meanwhile were appended behind the batch.
                 completions_.erase(completions_.begin(), completions_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-                for (const auto& c : batch) claimed_.erase(c.id);
+                std::vector<std::shared_ptr<ep::host::ProviderInstance>> drained;
+                for (const auto& c : batch)
+                    if (auto it = claimed_.find(c.id); it != claimed_.end()) {
+                        drained.push_back(std::move(it->second));
+                        claimed_.erase(it);
+                    }
                 record_retry_at = 0;
+                // A replaced instance whose last send this was is destroyed here, unlocked.
+                lock.unlock();
+                drained.clear();
+                lock.lock();
             } else {
                 record_retry_at = steady_ms() + kRecordRetryMs;
                 if (finishing_ && !dispatching_ && in_flight_ == 0) return;  // stopping: the leases will say what happened
@@ -234,17 +336,20 @@ void Outbox::run() {
             lock.lock();
             continue;
         }
-        if (finishing_ && completions_.empty() && (!dispatching_ || in_flight_ == 0)) return;
+        // Every handed-over send calls back (a plugin's destroy cancels what it had not started).
+        if (finishing_ && completions_.empty() && in_flight_ == 0) return;
 
         int64_t now = clock_();
         std::vector<Nudge> due;
         if (dispatching_ && in_flight_ < kMaxInFlight) {
             int room = kMaxInFlight - in_flight_;
             calling_providers_ = true;
+            bool check_held = held_check_due_ || now >= next_held_check;
+            held_check_due_ = false;
             lock.unlock();
             try {
-                if (now >= next_held_check) {
-                    release_reconnected_users();
+                if (check_held) {
+                    release_or_strand_held();
                     next_held_check = now + kHeldCheckIntervalMs;
                 }
                 due = store_.claim_due(now, room, lease_);
@@ -253,7 +358,7 @@ void Outbox::run() {
             }
             lock.lock();
             in_flight_ += static_cast<int>(due.size());
-            for (const auto& n : due) claimed_.insert(n.id);
+            for (const auto& n : due) claimed_.emplace(n.id, nullptr);
             if (!due.empty()) {
                 // Claimed nudges are handed over even if a stop came meanwhile: left claimed,
                 // they would wait for review after the next start.
@@ -282,8 +387,8 @@ void Outbox::run() {
         cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
                      [&] { return woken_ || (!completions_.empty() && record_retry_at == 0) || finishing_ || !dispatching_; });
         woken_ = false;
-        if (!dispatching_ && !finishing_)
-            cv_.wait(lock, [&] { return finishing_ || (!completions_.empty() && record_retry_at == 0); });
+        if (!dispatching_)
+            cv_.wait(lock, [&] { return (finishing_ && in_flight_ == 0) || (!completions_.empty() && record_retry_at == 0); });
     }
 }
 

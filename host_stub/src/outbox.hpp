@@ -3,7 +3,10 @@
 //
 //   queued -> sending -> sent
 //                     -> held          connection expired / approval required: kept, resumed
-//                                      automatically once the user is connected again
+//                                      automatically once the user is connected again, from
+//                                      the mailbox it was queued from; otherwise "stranded"
+//                                      (host_store.hpp) until the user or an operator
+//                                      requeues it (current provider and mailbox) or fails it
 //                     -> throttled     rescheduled at the provider's retry-after
 //                     -> failed        rejected, with the reason
 //                     -> needs_review  may have been sent (indeterminate): never resent
@@ -27,7 +30,9 @@
 #include <deque>
 #include <functional>
 #include <mutex>
-#include <set>
+#include <optional>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -56,8 +61,17 @@ public:
     // (no provider chosen, provider unavailable).
     int64_t enqueue(const std::string& user_id, boost::json::object message);
 
-    // After a successful (re)connect: held nudges of this user and provider go out again.
+    // After a successful (re)connect: held nudges of this user and provider go out again, those
+    // queued from the mailbox now connected; the others wait for the user to confirm.
     void on_connected(const std::string& user_id, const std::string& provider);
+    // A person's decision on a held nudge (stranded, or waiting for a mailbox confirmation): it
+    // goes out with the user's current provider, from the mailbox connected now. Throws
+    // OutboxError saying why not (unknown nudge, not held, no provider available).
+    void requeue(int64_t id, const std::string& user_id);
+    // A person's decision: the nudge (not with a provider) will not be sent. Throws OutboxError.
+    void fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message);
+    // Looks at every held nudge soon (after a reload: providers may have gone or come back).
+    void recheck_held();
     void wake();
     // Asked before held nudges of a user whose last known state is connected go out again:
     // false keeps them held. Set before start(); without it the last known state decides.
@@ -76,7 +90,9 @@ private:
     void dispatch(const Nudge& n);
     void record(const std::vector<Completion>& completions);
     void renew_and_expire_leases();
-    void release_reconnected_users();
+    void release_or_strand_held();
+    std::optional<std::string> connected_mailbox(const ProviderEntry& provider, const std::string& user_id);
+    Nudge nudge_of_user(int64_t id, const std::string& user_id);
 
     HostStore& store_;
     ProviderSet& providers_;
@@ -88,12 +104,15 @@ private:
     std::mutex mutex_;
     std::condition_variable cv_;
     std::deque<Completion> completions_;
-    std::set<int64_t> claimed_;  // sending under our lease, outcome not yet recorded
+    // Sending under our lease, outcome not yet recorded, with the instance it was handed to:
+    // held until the outcome is recorded, so a replaced instance lives until its sends drain.
+    std::map<int64_t, std::shared_ptr<ep::host::ProviderInstance>> claimed_;
     int in_flight_ = 0;
     bool dispatching_ = false;
     bool calling_providers_ = false;  // the worker is claiming or handing over a batch
     bool finishing_ = false;
     bool woken_ = false;
+    bool held_check_due_ = false;
     std::thread worker_;
 };
 

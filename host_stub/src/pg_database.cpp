@@ -54,6 +54,8 @@ const std::vector<Migration> kPgMigrations = {
       " claimed_ms bigint NOT NULL,"
       " checked_ms bigint NOT NULL DEFAULT 0,"
       " PRIMARY KEY (user_id, provider))"}},
+    // The mailbox a nudge was queued from (empty for older nudges: none was recorded).
+    {4, {"ALTER TABLE outbox ADD COLUMN mailbox text NOT NULL DEFAULT ''"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.

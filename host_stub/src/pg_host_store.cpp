@@ -8,6 +8,11 @@ namespace {
 // The server's clock in ms: every host compares leases with this one clock.
 constexpr const char* kDbNowMs = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
 
+// Why a held nudge waits for the user ($4: the mailbox connected now): said once per change.
+constexpr const char* kMailboxChanged =
+    "('Queued to leave from ' || mailbox || ', but the connected mailbox is now ' || $4::text || "
+    "'. Confirm to send it from ' || $4::text || ', or discard it.')";
+
 Nudge read_nudge(const PgResult& r, int row) {
     Nudge n;
     n.id = r.integer(row, 0);
@@ -25,6 +30,7 @@ Nudge read_nudge(const PgResult& r, int row) {
     n.created_ms = r.integer(row, 12);
     n.updated_ms = r.integer(row, 13);
     n.sent_ms = r.integer(row, 14);
+    n.mailbox = r.text(row, 15);
     describe_message(n);
     return n;
 }
@@ -107,13 +113,13 @@ void PgHostStore::save_settings(const std::string& user_id, const CommunicationS
                          {user_id, c.preferred_channel, c.email_provider});
 }
 
-int64_t PgHostStore::enqueue(const std::string& user_id, const std::string& provider, const std::string& message_json,
-                             const std::string& client_request_id, int64_t now_ms) {
+int64_t PgHostStore::enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                             const std::string& message_json, const std::string& client_request_id, int64_t now_ms) {
     std::lock_guard lock(*db_.mutex);
     PgResult r = db_.connection->exec(
-        "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms) "
-        "VALUES ($1, $2, $3, $4, 'queued', $5, $5) RETURNING id",
-        {user_id, provider, message_json, client_request_id, now_ms});
+        "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms, mailbox) "
+        "VALUES ($1, $2, $3, $4, 'queued', $5, $5, $6) RETURNING id",
+        {user_id, provider, message_json, client_request_id, now_ms, mailbox});
     return r.integer(0, 0);
 }
 
@@ -195,12 +201,73 @@ int PgHostStore::record_outcomes(const std::vector<Outcome>& outcomes, const Out
     return static_cast<int>(r.affected());
 }
 
-int PgHostStore::release_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {
+HostStore::Release PgHostStore::release_held(const std::string& user_id, const std::string& provider,
+                                             const std::string& mailbox, int64_t now_ms) {
     std::lock_guard lock(*db_.mutex);
-    PgResult r = db_.connection->exec("UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = $3 "
-                                      "WHERE user_id = $1 AND provider = $2 AND state = 'held'",
-                                      {user_id, provider, now_ms});
+    PgConnection& c = *db_.connection;
+    PgTransaction tx(c);
+    Release out;
+    out.released = static_cast<int>(
+        c.exec("UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = $3, mailbox = $4 "
+               "WHERE user_id = $1 AND provider = $2 AND state = 'held' AND (mailbox = '' OR mailbox = $4)",
+               {user_id, provider, now_ms, mailbox})
+            .affected());
+    out.needs_confirm = static_cast<int>(
+        c.exec(std::string("UPDATE outbox SET last_code = $5, updated_ms = $3, last_message = ") + kMailboxChanged +
+                   " WHERE user_id = $1 AND provider = $2 AND state = 'held' AND mailbox <> $4 "
+                   "AND NOT (last_code = $5 AND last_message = " + kMailboxChanged + ")",
+               {user_id, provider, now_ms, mailbox, std::string(stranded::mailbox_changed)})
+            .affected());
+    tx.commit();
+    return out;
+}
+
+std::vector<std::string> PgHostStore::held_providers(const std::string& user_id) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec("SELECT DISTINCT provider FROM outbox WHERE user_id = $1 AND state = 'held'",
+                                      {user_id}, true);
+    std::vector<std::string> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back(r.text(i, 0));
+    return out;
+}
+
+int PgHostStore::strand_held(const std::string& user_id, const std::string& provider, const std::string& code,
+                             const std::string& message, int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec(
+        "UPDATE outbox SET last_code = $3, last_message = $4, updated_ms = $5 "
+        "WHERE user_id = $1 AND provider = $2 AND state = 'held' AND (last_code <> $3 OR last_message <> $4)",
+        {user_id, provider, code, message, now_ms});
     return static_cast<int>(r.affected());
+}
+
+int PgHostStore::unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec(
+        "UPDATE outbox SET last_code = $3, last_message = $4, updated_ms = $5 WHERE user_id = $1 AND provider = $2 "
+        "AND state = 'held' AND last_code IN ('provider_removed', 'provider_unavailable', 'provider_switched')",
+        {user_id, provider, stranded::provider_back, stranded::provider_back_message, now_ms});
+    return static_cast<int>(r.affected());
+}
+
+bool PgHostStore::requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                          int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec(
+        "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = $5, provider = $3, mailbox = $4 "
+        "WHERE id = $1 AND user_id = $2 AND state = 'held'",
+        {id, user_id, provider, mailbox, now_ms});
+    return r.affected() == 1;
+}
+
+bool PgHostStore::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,
+                       int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    PgResult r = db_.connection->exec(
+        "UPDATE outbox SET state = 'failed', last_code = $3, last_message = $4, updated_ms = $5 "
+        "WHERE id = $1 AND user_id = $2 AND state IN ('held','queued','throttled','needs_review')",
+        {id, user_id, code, message, now_ms});
+    return r.affected() == 1;
 }
 
 bool PgHostStore::resend(int64_t id, const std::string& user_id, int64_t now_ms) {

@@ -21,13 +21,22 @@ public:
     void delete_user(const std::string& id) override;
     CommunicationSettings settings(const std::string& user_id) override;
     void save_settings(const std::string& user_id, const CommunicationSettings& s) override;
-    int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& message_json,
-                    const std::string& client_request_id, int64_t now_ms) override;
+    int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                    const std::string& message_json, const std::string& client_request_id, int64_t now_ms) override;
     std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4) override;
     void renew_leases(const std::vector<int64_t>& ids, const OutboxLease& lease) override;
     int expire_leases(int64_t now_ms) override;
     int record_outcomes(const std::vector<Outcome>& outcomes, const OutboxLease& lease, int64_t now_ms) override;
-    int release_held(const std::string& user_id, const std::string& provider, int64_t now_ms) override;
+    Release release_held(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                         int64_t now_ms) override;
+    std::vector<std::string> held_providers(const std::string& user_id) override;
+    int strand_held(const std::string& user_id, const std::string& provider, const std::string& code,
+                    const std::string& message, int64_t now_ms) override;
+    int unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) override;
+    bool requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                 int64_t now_ms) override;
+    bool fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,
+              int64_t now_ms) override;
     bool resend(int64_t id, const std::string& user_id, int64_t now_ms) override;
     int mark_interrupted(int64_t now_ms) override;
     std::vector<Nudge> outbox(const std::string& user_id, int limit = 50) override;

@@ -226,6 +226,20 @@ std::string preferences(const std::vector<Card>& cards, const CommunicationSetti
     return b + "</fieldset><p><button id=\"save-preferences\">Save</button></p></form>";
 }
 
+// The user's decision on one held nudge that will not go out by itself (is_stranded): send it
+// with the current provider (or, when the mailbox changed, from the one connected now), or
+// discard it. Empty for any other nudge.
+std::string held_nudge_actions(const Nudge& n, const std::string& csrf) {
+    if (!is_stranded(n)) return {};
+    std::string id = std::to_string(n.id);
+    std::string send_label = n.last_code == stranded::mailbox_changed ? "Confirm and send" : "Send with current provider";
+    return "<form method=\"post\" action=\"/settings/communication/outbox/send\" style=\"display:inline\">" +
+           hidden_csrf(csrf) + "<input type=\"hidden\" name=\"id\" value=\"" + id + "\"><button id=\"send-held-" + id +
+           "\">" + send_label + "</button></form> <form method=\"post\" action=\"/settings/communication/outbox/discard\" "
+           "style=\"display:inline\">" + hidden_csrf(csrf) + "<input type=\"hidden\" name=\"id\" value=\"" + id +
+           "\"><button class=\"secondary\" id=\"discard-" + id + "\">Discard</button></form>";
+}
+
 std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string, Via>& via, const std::string& csrf) {
     std::string b = "<table id=\"outbox\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">To</th><th scope=\"col\">"
                     "Subject</th><th scope=\"col\">Via</th><th scope=\"col\">State</th><th scope=\"col\">Details</th>"
@@ -234,12 +248,17 @@ std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string,
     for (const auto& n : nudges) {
         auto it = via.find(n.provider);
         Via v = it != via.end() ? it->second : Via{n.provider, "", false};
+        // The mailbox it was queued from (and so sent from); the provider's current one for
+        // nudges from before that was recorded.
+        const std::string& mailbox = n.mailbox.empty() ? v.mailbox : n.mailbox;
         std::string state = to_string(n.state);
         std::string badge = n.state == NudgeState::sent ? "ok"
                             : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
                             : n.state == NudgeState::held || n.state == NudgeState::throttled ? "warn" : "off";
         std::string details = esc(n.last_message);
         if (n.state == NudgeState::sent) details = "sent " + time_element(iso_time(n.sent_ms));
+        else if (n.state == NudgeState::held && is_stranded(n))
+            details = esc(n.last_message);
         else if (n.state == NudgeState::held)
             details = esc(v.connected ? "Held: it goes out shortly, now that " + v.name + " is connected again."
                                       : "Held: it goes out when you connect " + v.name + " again.");
@@ -247,13 +266,14 @@ std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string,
             details = esc("Waiting: " + v.name + " is not connected; it goes out once you connect it.");
         b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +
              "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(v.name) +
-             (v.mailbox.empty() ? "" : "<br><span class=\"muted mailbox\">" + esc(v.mailbox) + "</span>") +
+             (mailbox.empty() ? "" : "<br><span class=\"muted mailbox\">" + esc(mailbox) + "</span>") +
              "</td><td><span class=\"badge " + badge + "\">" + esc(state == "needs_review" ? "needs review" : state) +
              "</span></td><td class=\"muted\">" + details + "</td><td>";
         if (n.state == NudgeState::needs_review)
             b += "<form method=\"post\" action=\"/settings/communication/resend\">" + hidden_csrf(csrf) +
                  "<input type=\"hidden\" name=\"id\" value=\"" + std::to_string(n.id) +
                  "\"><button class=\"secondary\" title=\"It may already have been sent\">Resend</button></form>";
+        b += held_nudge_actions(n, csrf);
         b += "</td></tr>";
     }
     return b + "</tbody></table>";

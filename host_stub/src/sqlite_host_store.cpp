@@ -9,6 +9,11 @@ namespace {
 // that a debug offset may move.
 constexpr const char* kDbNowMs = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
+// Why a held nudge waits for the user (?4: the mailbox connected now): said once per change.
+constexpr const char* kMailboxChanged =
+    "('Queued to leave from ' || mailbox || ', but the connected mailbox is now ' || ?4 || "
+    "'. Confirm to send it from ' || ?4 || ', or discard it.')";
+
 Nudge read_nudge(Statement& s) {
     Nudge n;
     n.id = s.column_int(0);
@@ -26,6 +31,7 @@ Nudge read_nudge(Statement& s) {
     n.created_ms = s.column_int(12);
     n.updated_ms = s.column_int(13);
     n.sent_ms = s.column_int(14);
+    n.mailbox = s.column_text(15);
     describe_message(n);
     return n;
 }
@@ -84,13 +90,13 @@ void SqliteHostStore::save_settings(const std::string& user_id, const Communicat
         .bind(1, user_id).bind(2, c.preferred_channel).bind(3, c.email_provider).run();
 }
 
-int64_t SqliteHostStore::enqueue(const std::string& user_id, const std::string& provider, const std::string& message_json,
-                                 const std::string& client_request_id, int64_t now_ms) {
+int64_t SqliteHostStore::enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                                 const std::string& message_json, const std::string& client_request_id, int64_t now_ms) {
     std::lock_guard lock(*db_.mutex);
     Statement s(*db_.db,
-                "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms) "
-                "VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5) RETURNING id");
-    s.bind(1, user_id).bind(2, provider).bind(3, message_json).bind(4, client_request_id).bind(5, now_ms);
+                "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms, mailbox) "
+                "VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?6) RETURNING id");
+    s.bind(1, user_id).bind(2, provider).bind(3, message_json).bind(4, client_request_id).bind(5, now_ms).bind(6, mailbox);
     if (!s.step()) db_.db->fail("enqueue returned no id");
     int64_t id = s.column_int(0);
     s.reset();
@@ -161,13 +167,73 @@ int SqliteHostStore::record_outcomes(const std::vector<Outcome>& outcomes, const
     return applied;
 }
 
-int SqliteHostStore::release_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {
+HostStore::Release SqliteHostStore::release_held(const std::string& user_id, const std::string& provider,
+                                                 const std::string& mailbox, int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    Transaction tx(*db_.db);
+    Release r;
+    Statement(*db_.db,
+              "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?3, mailbox = ?4 "
+              "WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND (mailbox = '' OR mailbox = ?4)")
+        .bind(1, user_id).bind(2, provider).bind(3, now_ms).bind(4, mailbox).run();
+    r.released = static_cast<int>(db_.db->changes());
+    Statement(*db_.db,
+              std::string("UPDATE outbox SET last_code = ?5, updated_ms = ?3, last_message = ") + kMailboxChanged +
+                  " WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND mailbox <> ?4 "
+                  "AND NOT (last_code = ?5 AND last_message = " + kMailboxChanged + ")")
+        .bind(1, user_id).bind(2, provider).bind(3, now_ms).bind(4, mailbox).bind(5, stranded::mailbox_changed).run();
+    r.needs_confirm = static_cast<int>(db_.db->changes());
+    tx.commit();
+    return r;
+}
+
+std::vector<std::string> SqliteHostStore::held_providers(const std::string& user_id) {
+    std::lock_guard lock(*db_.mutex);
+    Statement s(*db_.db, "SELECT DISTINCT provider FROM outbox WHERE user_id = ?1 AND state = 'held'");
+    s.bind(1, user_id);
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.column_text(0));
+    return out;
+}
+
+int SqliteHostStore::strand_held(const std::string& user_id, const std::string& provider, const std::string& code,
+                                 const std::string& message, int64_t now_ms) {
     std::lock_guard lock(*db_.mutex);
     Statement(*db_.db,
-              "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?3 "
-              "WHERE user_id = ?1 AND provider = ?2 AND state = 'held'")
-        .bind(1, user_id).bind(2, provider).bind(3, now_ms).run();
+              "UPDATE outbox SET last_code = ?3, last_message = ?4, updated_ms = ?5 "
+              "WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND (last_code <> ?3 OR last_message <> ?4)")
+        .bind(1, user_id).bind(2, provider).bind(3, code).bind(4, message).bind(5, now_ms).run();
     return static_cast<int>(db_.db->changes());
+}
+
+int SqliteHostStore::unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    Statement(*db_.db,
+              "UPDATE outbox SET last_code = ?3, last_message = ?4, updated_ms = ?5 WHERE user_id = ?1 AND provider = ?2 "
+              "AND state = 'held' AND last_code IN ('provider_removed', 'provider_unavailable', 'provider_switched')")
+        .bind(1, user_id).bind(2, provider).bind(3, stranded::provider_back).bind(4, stranded::provider_back_message)
+        .bind(5, now_ms).run();
+    return static_cast<int>(db_.db->changes());
+}
+
+bool SqliteHostStore::requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                              int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    Statement(*db_.db,
+              "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?5, provider = ?3, mailbox = ?4 "
+              "WHERE id = ?1 AND user_id = ?2 AND state = 'held'")
+        .bind(1, id).bind(2, user_id).bind(3, provider).bind(4, mailbox).bind(5, now_ms).run();
+    return db_.db->changes() == 1;
+}
+
+bool SqliteHostStore::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,
+                           int64_t now_ms) {
+    std::lock_guard lock(*db_.mutex);
+    Statement(*db_.db,
+              "UPDATE outbox SET state = 'failed', last_code = ?3, last_message = ?4, updated_ms = ?5 "
+              "WHERE id = ?1 AND user_id = ?2 AND state IN ('held','queued','throttled','needs_review')")
+        .bind(1, id).bind(2, user_id).bind(3, code).bind(4, message).bind(5, now_ms).run();
+    return db_.db->changes() == 1;
 }
 
 bool SqliteHostStore::resend(int64_t id, const std::string& user_id, int64_t now_ms) {

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace host {
 namespace {
@@ -234,7 +235,7 @@ std::string WebApp::csrf_of(const std::string& id) {
 }
 
 json::object WebApp::provider_status(const std::string& provider_id, const std::string& user_id) {
-    ProviderEntry* p = rt_.providers->find(provider_id);
+    auto p = rt_.providers->find(provider_id);
     if (!p || !p->available()) return json::object{{"state", "unavailable"}};
     auto r = p->instance->status(user_id);
     boost::system::error_code ec;
@@ -330,6 +331,8 @@ WebResponse WebApp::route(const WebRequest& r) {
     if (path == "/settings/communication/preferences") return save_preferences(sid, form);
     if (path == "/settings/communication/nudge") return send_test_nudge(sid, form);
     if (path == "/settings/communication/resend") return resend(sid, form);
+    if (path == "/settings/communication/outbox/send") return decide_held(sid, form, true);
+    if (path == "/settings/communication/outbox/discard") return decide_held(sid, form, false);
     if (path == "/settings/account/delete") return delete_account(sid);
     return html(404, page("Not found", "", "<p>Not found.</p>"));
 }
@@ -472,7 +475,7 @@ WebResponse WebApp::fragment(const std::string& sid, const std::string& part) {
 WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     std::string user_id = user_of(sid);
     std::string provider = form.count("provider") ? form.at("provider") : "";
-    ProviderEntry* p = rt_.providers->find(provider);
+    auto p = rt_.providers->find(provider);
     if (!p || !p->available()) {
         flash(sid, "error", "That integration is not available.");
         return redirect("/settings/communication");
@@ -534,7 +537,7 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
         flash(sid, "error", "No sign-in was in progress in this browser session, so this answer was ignored. Start with Connect.");
         return redirect("/settings/communication");
     }
-    ProviderEntry* p = rt_.providers->find(provider);
+    auto p = rt_.providers->find(provider);
     if (!p || !p->available()) return redirect("/settings/communication");
     std::string callback_url = public_url_ + r.target;
     auto result = p->instance->complete_connect(user_id, json::serialize(json::object{{"callback_url", callback_url}}));
@@ -567,7 +570,7 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
 
 WebResponse WebApp::disconnect(const std::string& sid, const Form& form) {
     std::string provider = form.count("provider") ? form.at("provider") : "";
-    ProviderEntry* p = rt_.providers->find(provider);
+    auto p = rt_.providers->find(provider);
     if (p && p->available()) {
         auto r = p->instance->disconnect(user_of(sid));
         boost::system::error_code ec;
@@ -593,7 +596,7 @@ WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
         s.preferred_channel = "email";
     }
     if (form.count("email_provider")) {
-        ProviderEntry* p = rt_.providers->find(form.at("email_provider"));
+        auto p = rt_.providers->find(form.at("email_provider"));
         if (!p || !p->available()) {
             flash(sid, "error", "That email provider is not available.");
             return redirect("/settings/communication");
@@ -618,7 +621,7 @@ WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
         s.email_provider = p->id;
     }
     rt_.store->save_settings(user_id, s);
-    ProviderEntry* chosen = rt_.providers->find(s.email_provider);
+    auto chosen = rt_.providers->find(s.email_provider);
     flash(sid, "success", chosen && s.preferred_channel == "email"
                               ? "Preferences saved: your nudges go out by email through " + chosen->display_name + "."
                               : std::string("Preferences saved."));
@@ -637,7 +640,7 @@ WebResponse WebApp::send_test_nudge(const std::string& sid, const Form& form) {
         int64_t id = rt_.outbox->enqueue(user_id, std::move(message));
         // Queued is not on its way when the provider cannot send: the nudge waits, and says so.
         std::string provider = rt_.store->settings(user_id).email_provider;
-        ProviderEntry* p = rt_.providers->find(provider);
+        auto p = rt_.providers->find(provider);
         if (parse_status(provider_status(provider, user_id)).state == ConnectionState::connected)
             flash(sid, "success", "Nudge #" + std::to_string(id) + " queued.");
         else
@@ -660,6 +663,25 @@ WebResponse WebApp::resend(const std::string& sid, const Form& form) {
         rt_.outbox->wake();
     } else {
         flash(sid, "error", "That nudge cannot be resent.");
+    }
+    return redirect("/settings/communication");
+}
+
+WebResponse WebApp::decide_held(const std::string& sid, const Form& form, bool send) {
+    auto it = form.find("id");
+    int64_t id = 0;
+    const std::string text = it == form.end() ? std::string() : it->second;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+    if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
+        flash(sid, "error", "That is not a nudge number.");
+        return redirect("/settings/communication");
+    }
+    try {
+        if (send) rt_.outbox->requeue(id, user_of(sid));
+        else rt_.outbox->fail(id, user_of(sid), "discarded", "Discarded by you.");
+        flash(sid, "success", "Nudge #" + std::to_string(id) + (send ? " will be sent now." : " was discarded."));
+    } catch (const OutboxError& e) {
+        flash(sid, "error", std::string("Nudge #") + std::to_string(id) + ": " + e.what());
     }
     return redirect("/settings/communication");
 }
@@ -698,7 +720,8 @@ WebResponse WebApp::api_state(const std::string& sid) {
     for (const auto& n : nudges)
         outbox.push_back(json::object{{"id", n.id}, {"to", n.to}, {"subject", n.subject}, {"provider", n.provider},
                                       {"state", to_string(n.state)}, {"code", n.last_code}, {"message", n.last_message},
-                                      {"client_request_id", n.client_request_id}, {"request_id", n.request_id}});
+                                      {"client_request_id", n.client_request_id}, {"request_id", n.request_id},
+                                      {"stranded", is_stranded(n)}});
     CommunicationSettings s = rt_.store->settings(user_id);
     return json_response(200, json::object{{"user", user_id},
                                            {"preferred_channel", s.preferred_channel},

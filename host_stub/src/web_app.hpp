@@ -76,6 +76,8 @@ private:
     WebResponse save_preferences(const std::string& session_id, const Form& form);
     WebResponse send_test_nudge(const std::string& session_id, const Form& form);
     WebResponse resend(const std::string& session_id, const Form& form);
+    // Send (with the current provider) or discard a held nudge that will not go out by itself.
+    WebResponse decide_held(const std::string& session_id, const Form& form, bool send);
     WebResponse delete_account(const std::string& session_id);
     WebResponse api_state(const std::string& session_id);
     WebResponse debug_clock(const WebRequest& request);

@@ -67,7 +67,9 @@ function spkiHash(keyFile) {
 }
 
 export class Harness {
-  constructor() {
+  // `name`: a subdirectory of the artifacts directory for this test file's screenshots.
+  constructor({ name } = {}) {
+    this.name = name;
     this.children = [];
     this.logs = {};
     this.consoleErrors = [];
@@ -76,6 +78,7 @@ export class Harness {
   async start() {
     this.buildDir = resolveBuildDir();
     this.artifacts = path.resolve(process.env.E2E_ARTIFACTS_DIR || path.join(this.buildDir, 'e2e-artifacts'));
+    if (this.name) this.artifacts = path.join(this.artifacts, this.name);
     fs.rmSync(this.artifacts, { recursive: true, force: true });
     fs.mkdirSync(this.artifacts, { recursive: true });
     this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'ep-e2e-'));
@@ -117,9 +120,12 @@ export class Harness {
                     display_name: 'Rita Recruiter' } },
       ],
     };
-    fs.writeFileSync(path.join(this.work, 'host.json'), JSON.stringify(config, null, 2));
+    this.config = config;
+    this.configFile = path.join(this.work, 'host.json');
+    this.pidFile = path.join(this.work, 'serve.pid');
+    this.writeConfig(config);
     const host = this.spawn('host', path.join(this.buildDir, 'bin/host_stub'),
-                            ['--config', path.join(this.work, 'host.json'), 'serve']);
+                            ['--config', this.configFile, 'serve', '--pid-file', this.pidFile]);
     this.settingsUrl = await waitForLine(host.out, /^Settings page: (\S+)$/m, host.child, 'the host');
 
     // 3. Chromium, trusting exactly the stand-in's server key (see README: TLS trust).
@@ -132,6 +138,25 @@ export class Harness {
       args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${this.spki}`],
       timeout: 30000,
     });
+  }
+
+  writeConfig(config) {
+    this.config = config;
+    fs.writeFileSync(this.configFile, JSON.stringify(config, null, 2));
+  }
+
+  // `host_stub reload` as an operator runs it after editing the config; resolves once the
+  // running host logged the reload.
+  async reloadHost() {
+    const log = () => (fs.existsSync(this.logs.host.err) ? fs.readFileSync(this.logs.host.err, 'utf8') : '');
+    const before = log().split('providers reloaded').length;
+    execFileSync(path.join(this.buildDir, 'bin/host_stub'), ['--config', this.configFile, 'reload', '--pid-file', this.pidFile],
+                 { stdio: ['ignore', 'pipe', 'pipe'] });
+    const deadline = Date.now() + 15000;
+    while (log().split('providers reloaded').length === before) {
+      if (Date.now() > deadline) fail(`the host did not log a reload:\n${this.tail('host')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   spawn(name, file, args) {

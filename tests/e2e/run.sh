@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the settings-page test in headless Chromium against a build directory.
+# Runs every browser test (*.test.mjs) in headless Chromium against a build directory.
 #
 #   tests/e2e/run.sh BUILD_DIR        e.g. tests/e2e/run.sh build/dev
 #
@@ -21,4 +21,4 @@ node_test_require E2E ${missing[@]+"${missing[@]}"}
 # Dependencies: playwright-core only (it drives the Debian Chromium and downloads no browser).
 node_test_install "$here"
 cd "$here"
-exec node --test --test-reporter=spec --test-concurrency=1 settings_flow.test.mjs
+exec node --test --test-reporter=spec --test-concurrency=1 ./*.test.mjs

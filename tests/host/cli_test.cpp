@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <fstream>
 #include <thread>
 
@@ -210,4 +211,74 @@ TEST_F(CliTest, ControlCharactersInAManifestAreShownEscaped) {
     EXPECT_THAT(r.err, HasSubstr("\\x1b[31m\\x0a2026-01-01T00:00:00Z ERROR [host] forged.so"));
     EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 2) << "two providers, two lines";
     EXPECT_EQ(r.err.find("\n2026-01-01T00:00:00Z"), std::string::npos) << "a forged log line";
+}
+
+TEST_F(CliTest, OutboxRequeueAndFailNameWhatIsWrong) {
+    dir.write("host.json", R"({"store":{"path":"host.db"},"users":[{"id":"rita","display_name":"Rita"}],"providers":[
+        {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+    ASSERT_EQ(host({"settings", "--user", "rita", "--email-provider", "mock"}).exit_code, 0);
+    ASSERT_EQ(host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "s", "--text", "t"}).exit_code, 0);
+
+    auto r = host({"outbox", "requeue", "--id", "abc"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, HasSubstr("--id"));
+    r = host({"outbox", "requeue", "--id", "0"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, HasSubstr("--id 0: a nudge id is a positive number"));
+    r = host({"outbox", "fail", "--id", "999"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("there is no nudge 999"));
+    r = host({"outbox", "frob", "--id", "1"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, HasSubstr("unknown action 'frob'"));
+    r = host({"outbox", "requeue", "--id", "1"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_THAT(r.err, HasSubstr("nudge 1 is queued, not held"));
+
+    r = host({"--json", "outbox", "fail", "--id", "1", "--reason", "duplicate of 7"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(boost::json::parse(r.out).at("state"), "failed");
+    EXPECT_THAT(host({"outbox", "--user", "rita"}).out, HasSubstr("Failed by an operator: duplicate of 7"));
+    r = host({"outbox", "fail", "--id", "1"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_THAT(r.err, HasSubstr("nudge 1 is failed"));
+}
+
+TEST_F(CliTest, ReloadSignalsOnlyALiveServeThatHoldsThePidFile) {
+    auto r = host({"reload"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_THAT(r.err, HasSubstr("--pid-file"));
+    r = host({"reload", "--pid-file", (dir / "none.pid").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("cannot be read"));
+    dir.write("stale.pid", "1\n");  // init: a stale file must never make us signal it
+    r = host({"reload", "--pid-file", (dir / "stale.pid").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("no serve holds it"));
+
+    std::string pid_file = (dir / "serve.pid").string();
+    int pid = test_support::spawn_process({HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", pid_file},
+                                          dir / "serve.out", dir / "serve.err");
+    ASSERT_TRUE(test_support::wait_until([&] { return test_support::read_file(dir / "serve.out").find("Settings page") != std::string::npos; },
+                                         std::chrono::seconds(10)))
+        << test_support::read_file(dir / "serve.err");
+    auto second = host({"serve", "--port", "0", "--pid-file", pid_file});
+    EXPECT_EQ(second.exit_code, 1);
+    EXPECT_THAT(second.err, HasSubstr("another serve holds it"));
+
+    // The missing manifest is fixed: serve picks it up without a restart.
+    dir.write("spare.json", R"({"file_format_version":"1.0.0","provider":{"id":"spare","display_name":"Spare",
+        "library_path":")" EP_BUILD_DIR R"(/lib/libmock_provider.so","abi_version":"1.1","capabilities":[]}})");
+    dir.write("host.json", R"({"store":{"path":"host.db"},"providers":[
+        {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox"}},
+        {"manifest":"spare.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+    r = host({"reload", "--pid-file", pid_file});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("asked serve (pid " + std::to_string(pid) + ")"));
+    EXPECT_TRUE(test_support::wait_until(
+        [&] { return test_support::read_file(dir / "serve.err").find("added: spare") != std::string::npos; },
+        std::chrono::seconds(10)))
+        << test_support::read_file(dir / "serve.err");
+    EXPECT_EQ(test_support::stop_process(pid, SIGTERM), 0);
+    EXPECT_FALSE(std::filesystem::exists(pid_file)) << "serve removes its pid file";
 }

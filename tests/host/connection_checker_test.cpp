@@ -24,7 +24,7 @@ protected:
         rt_->store->upsert_user(host::User{id, id});
         rt_->store->save_settings(id, host::CommunicationSettings{"email", "mock"});
         if (connected) {
-            ASSERT_TRUE(rt_->providers->instance("mock").begin_connect(id, "{}").ok());
+            ASSERT_TRUE(rt_->providers->instance("mock")->begin_connect(id, "{}").ok());
         }
     }
 

@@ -121,7 +121,7 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
                            {"subject", "crash test " + std::to_string(serial)},
                            {"text", "hello"},
                            {"client_request_id", crid}};
-            int64_t id = store.enqueue(user(static_cast<int>(serial % kUsers)), "outlook", json::serialize(m), crid, 0);
+            int64_t id = store.enqueue(user(static_cast<int>(serial % kUsers)), "outlook", "", json::serialize(m), crid, 0);
             nudges[id] = crid;
         }
     };

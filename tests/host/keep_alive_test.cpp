@@ -52,7 +52,7 @@ protected:
         int64_t sandbox_ms = std::chrono::duration_cast<std::chrono::milliseconds>(sandbox_.now().time_since_epoch()).count();
         ASSERT_TRUE(rt_->clock.advance(sandbox_ms - rt_->clock.now_ms()));
         rt_->store->save_settings("rita", host::CommunicationSettings{"email", "outlook"});
-        auto& outlook_instance = rt_->providers->instance("outlook");
+        auto& outlook_instance = *rt_->providers->instance("outlook");
         auto start = json::parse(outlook_instance.begin_connect("rita", "{}").document).as_object();
         std::string callback = sandbox_.autopilot(host::json_str(start, "authorization_url"), kUpn);
         auto done = outlook_instance.complete_connect("rita", json::serialize(json::object{{"callback_url", callback}}));
@@ -93,7 +93,7 @@ TEST_F(KeepAliveTest, WithTheSweepOffItExpiresWithTheInactivityReason) {
 TEST_F(KeepAliveTest, APasswordChangeShowsAsExpiredWithinOneIntervalBeforeAnyNudge) {
     sandbox_.revoke_grant(kUpn, ms_sandbox::RevokeReason::password_change);
     live_days(8, true);
-    auto status = json::parse(rt_->providers->instance("outlook").status("rita").document);
+    auto status = json::parse(rt_->providers->instance("outlook")->status("rita").document);
     EXPECT_EQ(host::json_str(status, "state"), "expired") << json::serialize(status);
     EXPECT_EQ(host::json_str(status, "reason"), "password_changed");
     EXPECT_EQ(sandbox_.counters().requests["sendMail"], 0);
@@ -114,7 +114,7 @@ TEST_F(KeepAliveTest, HeldNudgesAreReleasedOnlyAfterACheckConfirmsTheConnection)
                                          std::chrono::seconds(10)));
     // Reconnect (the sign-in carries the challenge's claims), then another event at once:
     // the last known state says connected, a send would be refused.
-    auto& outlook_instance = rt_->providers->instance("outlook");
+    auto& outlook_instance = *rt_->providers->instance("outlook");
     auto start = json::parse(outlook_instance.begin_connect("rita", "{}").document).as_object();
     std::string callback = sandbox_.autopilot(host::json_str(start, "authorization_url"), kUpn);
     ASSERT_EQ(host::json_str(json::parse(outlook_instance.complete_connect(

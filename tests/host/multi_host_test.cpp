@@ -50,7 +50,7 @@ protected:
         runtime_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
         for (int u = 0; u < kUsers; ++u) {
             runtime_->store->save_settings(user(u), host::CommunicationSettings{"email", "mock"});
-            ASSERT_TRUE(runtime_->providers->instance("mock").begin_connect(user(u), "{}").ok());
+            ASSERT_TRUE(runtime_->providers->instance("mock")->begin_connect(user(u), "{}").ok());
         }
     }
 
@@ -63,7 +63,7 @@ protected:
                            {"subject", "multi " + std::to_string(enqueued_)},
                            {"text", "hello"},
                            {"client_request_id", crid}};
-            runtime_->store->enqueue(user(enqueued_ % kUsers), "mock", json::serialize(m), crid, 0);
+            runtime_->store->enqueue(user(enqueued_ % kUsers), "mock", "", json::serialize(m), crid, 0);
         }
     }
 

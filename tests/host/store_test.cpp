@@ -41,8 +41,9 @@ protected:
     std::unique_ptr<host::Storage> another() { return host::open_storage(settings_); }
 
     // Writes the schema version behind the host's back, as a newer host would have.
-    void set_schema_version(int version) {
-        std::string sql = "UPDATE schema_version SET version = " + std::to_string(version);
+    void set_schema_version(int version) { exec("UPDATE schema_version SET version = " + std::to_string(version)); }
+
+    void exec(const std::string& sql) {
         if (GetParam() == host::StoreEngine::sqlite) {
             host::SqliteDb db(settings_.sqlite_path);
             db.exec(sql);
@@ -61,7 +62,7 @@ protected:
 
     int64_t enqueue(host::HostStore& s, const std::string& user, int n) {
         std::string crid = "crid-" + user + "-" + std::to_string(n);
-        return s.enqueue(user, "mock",
+        return s.enqueue(user, "mock", "",
                          R"({"to":[{"address":"casey@example.org"}],"subject":"nudge )" + std::to_string(n) +
                              R"(","text":"hi","client_request_id":")" + crid + "\"}",
                          crid, 1);
@@ -208,9 +209,9 @@ TEST_P(StoreTest, ANewerSchemaIsRefusedWithAClearMessage) {
         another();
         FAIL() << "a schema newer than the host knows must be refused";
     } catch (const host::StoreError& e) {
-        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (3)"));
+        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (4)"));
     }
-    set_schema_version(3);
+    set_schema_version(4);
     storage_ = another();
     EXPECT_TRUE(store().get("kept")) << "nothing was touched by the refusal";
 }
@@ -253,6 +254,109 @@ TEST_P(StoreTest, AConnectionCheckIsClaimedByOneHostPerWindowAndRemembered) {
 
 // Three connections (three hosts) claim at once: each nudge is claimed by one of them only,
 // and no user ever has more than 4 sending.
+// Holds one nudge of user0 via mock, queued from `mailbox`: claimed and answered auth_expired.
+int64_t held_nudge(host::HostStore& s, const std::string& mailbox, int n) {
+    std::string crid = "crid-held-" + std::to_string(n);
+    int64_t id = s.enqueue("user0", "mock", mailbox, R"({"to":[{"address":"casey@example.org"}],"subject":"s","text":"t"})",
+                           crid, 1);
+    host::OutboxLease lease{"host-a", 60000};
+    auto claimed = s.claim_due(10, 10, lease);
+    host::HostStore::Outcome o;
+    o.id = id;
+    o.state = host::NudgeState::held;
+    o.outcome = "auth_expired";
+    o.code = "token_expired";
+    EXPECT_EQ(s.record_outcomes({o}, lease, 11), 1);
+    return id;
+}
+
+TEST_P(StoreTest, AHeldNudgeGoesOutOnlyFromTheMailboxItWasQueuedFrom) {
+    add_users(host_store(), 1);
+    auto& s = host_store();
+    int64_t same = held_nudge(s, "rita@example.org", 1);
+    int64_t other = held_nudge(s, "old@example.org", 2);
+    int64_t unknown = held_nudge(s, "", 3);
+    EXPECT_EQ(s.nudge(same)->mailbox, "rita@example.org");
+
+    auto r = s.release_held("user0", "mock", "rita@example.org", 20);
+    EXPECT_EQ(r.released, 2) << "the same mailbox, and the nudge queued when none was known";
+    EXPECT_EQ(r.needs_confirm, 1);
+    EXPECT_EQ(s.nudge(same)->state, host::NudgeState::queued);
+    EXPECT_EQ(s.nudge(unknown)->state, host::NudgeState::queued);
+    EXPECT_EQ(s.nudge(unknown)->mailbox, "rita@example.org") << "it leaves from the mailbox connected now";
+    auto kept = s.nudge(other);
+    EXPECT_EQ(kept->state, host::NudgeState::held);
+    EXPECT_EQ(kept->last_code, host::stranded::mailbox_changed);
+    EXPECT_THAT(kept->last_message, AllOf(HasSubstr("old@example.org"), HasSubstr("now rita@example.org")));
+    EXPECT_TRUE(host::is_stranded(*kept));
+    EXPECT_EQ(s.release_held("user0", "mock", "rita@example.org", 30).needs_confirm, 0) << "said once, not every sweep";
+
+    EXPECT_FALSE(s.requeue(other, "user1", "mock", "rita@example.org", 40)) << "not that user's nudge";
+    EXPECT_FALSE(s.requeue(same, "user0", "mock", "rita@example.org", 40)) << "not held";
+    ASSERT_TRUE(s.requeue(other, "user0", "mock", "rita@example.org", 40)) << "the user confirmed";
+    EXPECT_EQ(s.nudge(other)->state, host::NudgeState::queued);
+    EXPECT_EQ(s.nudge(other)->mailbox, "rita@example.org");
+}
+
+TEST_P(StoreTest, StrandedNudgesAreRequeuedWithAnotherProviderOrFailed) {
+    add_users(host_store(), 1);
+    auto& s = host_store();
+    int64_t a = held_nudge(s, "rita@example.org", 1);
+    int64_t b = held_nudge(s, "rita@example.org", 2);
+    EXPECT_EQ(s.held_providers("user0"), std::vector<std::string>{"mock"});
+    EXPECT_EQ(s.strand_held("user0", "mock", "provider_removed", "gone", 20), 2);
+    EXPECT_EQ(s.strand_held("user0", "mock", "provider_removed", "gone", 21), 0) << "unchanged rows are not rewritten";
+    EXPECT_EQ(s.strand_held("user0", "other", "provider_removed", "gone", 21), 0) << "only that provider's";
+    EXPECT_TRUE(host::is_stranded(*s.nudge(a)));
+
+    ASSERT_TRUE(s.requeue(a, "user0", "other", "rita@other.example", 30));
+    auto moved = s.nudge(a);
+    EXPECT_EQ(moved->provider, "other");
+    EXPECT_EQ(moved->state, host::NudgeState::queued);
+
+    EXPECT_FALSE(s.fail(b, "user1", "discarded", "Discarded.", 40)) << "not that user's nudge";
+    ASSERT_TRUE(s.fail(b, "user0", "discarded", "Discarded.", 40));
+    EXPECT_EQ(s.nudge(b)->state, host::NudgeState::failed);
+    EXPECT_EQ(s.nudge(b)->last_code, "discarded");
+    EXPECT_FALSE(s.fail(b, "user0", "discarded", "Discarded.", 41)) << "already failed";
+    EXPECT_TRUE(s.held_providers("user0").empty());
+
+    // Claimed (with a provider) nudges cannot be failed behind the provider's back.
+    host::OutboxLease lease{"host-a", 60000};
+    ASSERT_EQ(s.claim_due(50, 10, lease).size(), 1u);
+    EXPECT_FALSE(s.fail(a, "user0", "discarded", "Discarded.", 51));
+}
+
+TEST_P(StoreTest, ANudgeStrandedForItsProvidersAbsenceWaitsAsUsualOnceItIsBack) {
+    add_users(host_store(), 1);
+    auto& s = host_store();
+    int64_t gone = held_nudge(s, "rita@example.org", 1);
+    ASSERT_EQ(s.strand_held("user0", "mock", "provider_removed", "gone", 20), 1);
+    EXPECT_EQ(s.unstrand_held("user0", "mock", 21), 1);
+    auto back = s.nudge(gone);
+    EXPECT_EQ(back->state, host::NudgeState::held);
+    EXPECT_EQ(back->last_code, host::stranded::provider_back);
+    EXPECT_FALSE(host::is_stranded(*back));
+    EXPECT_EQ(s.unstrand_held("user0", "mock", 22), 0);
+
+    int64_t other_mailbox = held_nudge(s, "old@example.org", 2);
+    ASSERT_EQ(s.release_held("user0", "mock", "rita@example.org", 23).needs_confirm, 1);
+    EXPECT_EQ(s.unstrand_held("user0", "mock", 24), 0);
+    EXPECT_TRUE(host::is_stranded(*s.nudge(other_mailbox))) << "a mailbox change still needs the user's confirmation";
+}
+
+TEST_P(StoreTest, AVersion3DatabaseGainsTheMailboxColumn) {
+    add_users(host_store(), 1);
+    int64_t id = enqueue(host_store(), "user0", 1);
+    storage_.reset();
+    exec("ALTER TABLE outbox DROP COLUMN mailbox");
+    set_schema_version(3);
+    storage_ = another();
+    EXPECT_EQ(host_store().nudge(id)->mailbox, "") << "older nudges have no mailbox recorded";
+    int64_t next = host_store().enqueue("user0", "mock", "rita@example.org", R"({"subject":"s"})", "crid-next", 2);
+    EXPECT_EQ(host_store().nudge(next)->mailbox, "rita@example.org");
+}
+
 TEST_P(StoreTest, ConcurrentClaimsTakeEachNudgeOnceAndHoldThePerUserCap) {
     constexpr int kUsers = 10, kPerUser = 12, kHosts = 3;
     add_users(host_store(), kUsers);
@@ -432,7 +536,8 @@ TEST(SqliteStore, AFileFromBeforeVersioningIsMigratedInPlace) {
     host::SqliteDb check(dir / "host.db");
     host::Statement version(check, "SELECT version FROM schema_version");
     ASSERT_TRUE(version.step());
-    EXPECT_EQ(version.column_int(0), 3);
+    EXPECT_EQ(version.column_int(0), 4);
+    EXPECT_EQ(storage->host().nudge(1)->mailbox, "") << "no mailbox was recorded for it";
 }
 
 // ---- PostgreSQL only: the server -------------------------------------------------------

@@ -517,3 +517,53 @@ TEST(Documents, OneVocabularyReadsAndPrintsTheProvidersWords) {
     EXPECT_EQ(s.check_failed, "unreachable");
     EXPECT_EQ(host::parse_status(boost::json::value("connected")).state, host::ConnectionState::unknown);
 }
+
+TEST_F(WebAppTest, AStrandedNudgeIsSentWithTheCurrentProviderOrDiscardedByForm) {
+    std::string csrf = sign_in();
+    // Two held nudges of a provider that is gone, as the outbox's held sweep leaves them.
+    auto& store = *rt_->store;
+    std::vector<int64_t> ids;
+    for (const char* crid : {"c1", "c2"})
+        ids.push_back(store.enqueue("rita", "gone", "rita@example.org",
+                                    R"({"to":[{"address":"casey@example.org"}],"subject":"s","text":"t","client_request_id":")" +
+                                        std::string(crid) + "\"}",
+                                    crid, 1));
+    host::OutboxLease lease{"test", 60000};
+    ASSERT_EQ(store.claim_due(2, 10, lease).size(), 2u);
+    std::vector<host::HostStore::Outcome> held;
+    for (int64_t id : ids) held.push_back({id, host::NudgeState::held, "auth_expired", "provider_removed", "", "", 0});
+    ASSERT_EQ(store.record_outcomes(held, lease, 3), 2);
+    store.strand_held("rita", "gone", "provider_removed", "Its email provider 'gone' was removed from this host.", 4);
+    const std::string send = "id=" + std::to_string(ids[0]), discard = "id=" + std::to_string(ids[1]);
+
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr("id=\"send-held-" + std::to_string(ids[0]) + "\">Send with current provider"));
+    EXPECT_THAT(page, HasSubstr("id=\"discard-" + std::to_string(ids[1]) + "\""));
+    EXPECT_THAT(page, HasSubstr("&#39;gone&#39; was removed")) << "the reason, not the promise to go out on reconnect";
+
+    // The same protections as every other form.
+    EXPECT_EQ(request("POST", "/settings/communication/outbox/discard", discard).status, 403);
+    EXPECT_EQ(request("POST", "/settings/communication/outbox/discard", discard + "&csrf=" + csrf,
+                      {{"origin", "https://evil.example"}}).status, 403);
+    EXPECT_EQ(store.nudge(ids[1])->state, host::NudgeState::held);
+
+    for (const char* bad : {"id=abc", "id=", "id=-3", "id=12x"}) {
+        request("POST", "/settings/communication/outbox/send", std::string(bad) + "&csrf=" + csrf);
+        EXPECT_THAT(request("GET", "/settings/communication").body, HasSubstr("That is not a nudge number.")) << bad;
+    }
+    // No provider chosen yet: said, and the nudge stays.
+    request("POST", "/settings/communication/outbox/send", send + "&csrf=" + csrf);
+    EXPECT_THAT(request("GET", "/settings/communication").body, HasSubstr("no email provider is chosen"));
+    EXPECT_EQ(store.nudge(ids[0])->state, host::NudgeState::held);
+
+    store.save_settings("rita", host::CommunicationSettings{"email", "mock"});
+    ASSERT_TRUE(rt_->providers->instance("mock")->begin_connect("rita", "{}").ok());
+    EXPECT_EQ(request("POST", "/settings/communication/outbox/send", send + "&csrf=" + csrf).status, 303);
+    auto sent = store.nudge(ids[0]);
+    EXPECT_EQ(sent->state, host::NudgeState::queued);
+    EXPECT_EQ(sent->provider, "mock");
+    EXPECT_EQ(request("POST", "/settings/communication/outbox/discard", discard + "&csrf=" + csrf).status, 303);
+    EXPECT_EQ(store.nudge(ids[1])->state, host::NudgeState::failed);
+    EXPECT_EQ(store.nudge(ids[1])->last_code, "discarded");
+    EXPECT_THAT(request("GET", "/settings/communication").body, Not(HasSubstr("id=\"discard-")));
+}

@@ -146,7 +146,7 @@ protected:
 
     // Connects the host user "rita" with a token granting `scope`.
     void connect_in_host(host::HostRuntime& rt, const std::string& scope) {
-        auto& outlook = rt.providers->instance("outlook");
+        auto& outlook = *rt.providers->instance("outlook");
         ms_.script(kTokenPath, {token_answer(fake_access_token('A'), fake_refresh_token('A'), scope)});
         ms_.script(kMePath, {me_answer(adele())});
         auto start = parse(outlook.begin_connect("rita", R"({"login_hint":"adele@contoso.example"})").document);
@@ -420,7 +420,7 @@ TEST_F(Conformance, TheHostHoldsARefusedNudgeAndMakesNoFurtherRequests) {
     EXPECT_EQ(host::to_string(n->state), std::string("held"));
     EXPECT_EQ(ms_.count(kSendPath), 1) << "one sendMail for one nudge, not one every few seconds";
     EXPECT_EQ(ms_.count(kTokenPath), 0);
-    auto s = parse(rt->providers->instance("outlook").status("rita").document);
+    auto s = parse(rt->providers->instance("outlook")->status("rita").document);
     EXPECT_EQ(str(s, "state"), "expired") << json::serialize(s);
     rt->outbox->stop_dispatching();
 }
@@ -464,7 +464,7 @@ TEST_F(Conformance, TheSettingsPageAndTheCliShowExtraPermissionsAndPermissionDen
     EXPECT_THAT(cli_status(), HasSubstr("also granted but unused: Calendars.Read, Mail.Read"));
 
     ms_.script(kSendPath, {graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")});
-    auto sent = parse(rt->providers->instance("outlook").send_blocking("rita", message()).document);
+    auto sent = parse(rt->providers->instance("outlook")->send_blocking("rita", message()).document);
     EXPECT_EQ(str(sent, "outcome"), "auth_expired") << json::serialize(sent);
     page = get("GET", "/settings/communication");
     EXPECT_THAT(page, HasSubstr("data-state=\"permission_denied\""));
