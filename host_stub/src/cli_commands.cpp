@@ -249,7 +249,7 @@ int cmd_status(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     if (!r.ok()) return fail_call(r, "status");
     std::string text = describe_status(parse_document(r.document));
     if (int64_t at = rt.store->last_checked(vm["account"].as<std::string>(), vm["provider"].as<std::string>()))
-        text += "\nlast checked with the provider at " + host::utc_text(at);
+        text += "\nlast checked with the provider at " + host::iso_time(at);
     print(o, r.document, text);
     return kOk;
 }

@@ -56,8 +56,10 @@ const std::vector<Migration> kSqliteMigrations = {
      {"ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE outbox ADD COLUMN lease_expires_ms INTEGER NOT NULL DEFAULT 0"}},
     {3,
+     // Keyed by the provider's account, which the CLI may check without a host user behind
+     // it: no foreign key, delete_user removes the rows.
      {"CREATE TABLE connection_checks ("
-      " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+      " user_id TEXT NOT NULL,"
       " provider TEXT NOT NULL,"
       " claimed_ms INTEGER NOT NULL,"
       " checked_ms INTEGER NOT NULL DEFAULT 0,"

@@ -30,18 +30,18 @@ inline std::string random_hex(std::size_t bytes) {
     return out;
 }
 
-// The string member `key` of a JSON object, or "" (absent, not a string, not an object).
-// A host-clock time for people ("" for 0: never).
-inline std::string utc_text(int64_t ms) {
-    if (ms <= 0) return "";
-    std::time_t t = static_cast<std::time_t>(ms / 1000);
+// A host-clock time in ISO 8601 UTC ("2026-11-30T09:05:00Z"); "" for 0 (never).
+inline std::string iso_time(int64_t unix_ms) {
+    if (unix_ms <= 0) return "";
+    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
     return buf;
 }
 
+// The string member `key` of a JSON object, or "" (absent, not a string, not an object).
 inline std::string json_str(const boost::json::value& v, std::string_view key) {
     if (!v.is_object()) return {};
     const auto* member = v.as_object().if_contains(key);

@@ -48,8 +48,10 @@ const std::vector<Migration> kPgMigrations = {
       "ADD COLUMN lease_expires_ms bigint NOT NULL DEFAULT 0",
       "CREATE INDEX outbox_sending_lease ON outbox (lease_expires_ms) WHERE state = 'sending'"}},
     {3,
+     // Keyed by the provider's account, which the CLI may check without a host user behind
+     // it: no foreign key, delete_user removes the rows.
      {"CREATE TABLE connection_checks ("
-      " user_id text NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+      " user_id text NOT NULL,"
       " provider text NOT NULL,"
       " claimed_ms bigint NOT NULL,"
       " checked_ms bigint NOT NULL DEFAULT 0,"

@@ -90,7 +90,9 @@ std::optional<User> PgHostStore::user(const std::string& id) {
 
 void PgHostStore::delete_user(const std::string& id) {
     std::lock_guard lock(*db_.mutex);
-    db_.connection->exec("DELETE FROM users WHERE id = $1", {id});
+    // One statement: the checks and the user go together.
+    db_.connection->exec("WITH checks AS (DELETE FROM connection_checks WHERE user_id = $1) "
+                         "DELETE FROM users WHERE id = $1", {id});
 }
 
 CommunicationSettings PgHostStore::settings(const std::string& user_id) {

@@ -1,5 +1,7 @@
 #include "settings_view.hpp"
 
+#include "host_util.hpp"
+
 #include <ctime>
 
 namespace host::view {
@@ -108,16 +110,6 @@ std::string esc(std::string_view s) {
 
 std::string hidden_csrf(const std::string& csrf) {
     return "<input type=\"hidden\" name=\"csrf\" value=\"" + esc(csrf) + "\">";
-}
-
-std::string iso_time(int64_t unix_ms) {
-    if (unix_ms <= 0) return "";
-    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
 }
 
 std::string time_element(const std::string& iso) {

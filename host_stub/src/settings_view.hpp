@@ -20,7 +20,6 @@ std::string hidden_csrf(const std::string& csrf);
 // An ISO 8601 UTC time ("2026-11-29T09:00:00Z") as a <time> element readable without script
 // ("29 Nov 2026, 09:00 UTC"), which the page's script turns into the reader's local time.
 std::string time_element(const std::string& iso);
-std::string iso_time(int64_t unix_ms);  // "" for 0
 
 // One configured provider as its card shows it.
 struct Card {

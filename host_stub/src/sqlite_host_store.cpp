@@ -66,7 +66,10 @@ std::optional<User> SqliteHostStore::user(const std::string& id) {
 
 void SqliteHostStore::delete_user(const std::string& id) {
     std::lock_guard lock(*db_.mutex);
+    Transaction tx(*db_.db);
+    Statement(*db_.db, "DELETE FROM connection_checks WHERE user_id = ?1").bind(1, id).run();
     Statement(*db_.db, "DELETE FROM users WHERE id = ?1").bind(1, id).run();
+    tx.commit();
 }
 
 CommunicationSettings SqliteHostStore::settings(const std::string& user_id) {

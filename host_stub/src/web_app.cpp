@@ -245,7 +245,7 @@ json::object WebApp::provider_status(const std::string& provider_id, const std::
     // When the host last had the provider confirm this state with its service (the stored
     // state is what that check left behind); "checking" while a check is under way.
     if (auto known = rt_.checks->last_known(provider_id, user_id)) {
-        if (known->checked_at_ms > 0) s["checked_at"] = view::iso_time(known->checked_at_ms);
+        if (known->checked_at_ms > 0) s["checked_at"] = iso_time(known->checked_at_ms);
         if (known->in_flight) s["checking"] = true;
     }
     return s;

@@ -88,8 +88,11 @@ TEST_F(CliTest, CheckAsksTheProviderNowAndSaysWhen) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
     EXPECT_THAT(r.out, HasSubstr("checked at 20"));
+    EXPECT_THAT(r.err, ::testing::Not(HasSubstr("could not record"))) << "an account without a host user is recorded too";
     r = host({"--json", "check", "--provider", "mock", "--account", "alice"});
     EXPECT_THAT(r.out, HasSubstr(R"("checked_at":")"));
+    r = host({"status", "--provider", "mock", "--account", "alice"});
+    EXPECT_THAT(r.out, HasSubstr("last checked with the provider at 20")) << "the check is remembered";
 }
 
 TEST_F(CliTest, AnAdminConsentLinkFromAProviderWithoutOneIsRefused) {
