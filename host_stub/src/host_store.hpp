@@ -97,6 +97,8 @@ public:
     // mailbox stay held with code mailbox_changed until the user confirms (requeue).
     virtual Release release_held(const std::string& user_id, const std::string& provider, const std::string& mailbox,
                                  int64_t now_ms) = 0;
+    // How many of them release_held would release now (so a check is asked only when it matters).
+    virtual int count_releasable(const std::string& user_id, const std::string& provider, const std::string& mailbox) = 0;
     // The providers a user's held nudges wait for.
     virtual std::vector<std::string> held_providers(const std::string& user_id) = 0;
     // Gives the user's held nudges for `provider` the reason they cannot go out as they are
@@ -158,6 +160,10 @@ inline constexpr std::string_view provider_back_message =
     "Its email provider is available again: it goes out when you connect again.";
 }  // namespace stranded
 bool is_stranded(const Nudge& n);
+// The SQL condition on a held nudge that a reconnect may release: not one stranded because its
+// provider went or the user switched away from it (that is the user's decision to make).
+inline constexpr const char* kReleasable =
+    "last_code NOT IN ('provider_removed', 'provider_unavailable', 'provider_switched')";
 
 // Fills a nudge's listing fields (to, subject) from its message.
 void describe_message(Nudge& n);

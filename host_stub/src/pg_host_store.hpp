@@ -29,6 +29,7 @@ public:
     int record_outcomes(const std::vector<Outcome>& outcomes, const OutboxLease& lease, int64_t now_ms) override;
     Release release_held(const std::string& user_id, const std::string& provider, const std::string& mailbox,
                          int64_t now_ms) override;
+    int count_releasable(const std::string& user_id, const std::string& provider, const std::string& mailbox) override;
     std::vector<std::string> held_providers(const std::string& user_id) override;
     int strand_held(const std::string& user_id, const std::string& provider, const std::string& code,
                     const std::string& message, int64_t now_ms) override;

@@ -276,8 +276,19 @@ TEST_P(StoreTest, AHeldNudgeGoesOutOnlyFromTheMailboxItWasQueuedFrom) {
     int64_t same = held_nudge(s, "rita@example.org", 1);
     int64_t other = held_nudge(s, "old@example.org", 2);
     int64_t unknown = held_nudge(s, "", 3);
+    int64_t switched = held_nudge(s, "rita@example.org", 4);
+    ASSERT_EQ(s.strand_held("user0", "mock", std::string(host::stranded::provider_switched), "switched", 15), 4);
+    ASSERT_EQ(s.unstrand_held("user0", "mock", 16), 4);  // the user chose it again
+    ASSERT_EQ(s.strand_held("user0", "mock", std::string(host::stranded::provider_switched), "switched", 17), 4);
+    EXPECT_EQ(s.count_releasable("user0", "mock", "rita@example.org"), 0) << "stranded: the user decides";
+    auto none = s.release_held("user0", "mock", "rita@example.org", 18);
+    EXPECT_EQ(none.released, 0);
+    EXPECT_EQ(none.needs_confirm, 0) << "a stranded nudge keeps its reason";
+    ASSERT_EQ(s.unstrand_held("user0", "mock", 19), 4);
+    ASSERT_TRUE(s.fail(switched, "user0", "discarded", "Discarded", 19));
     EXPECT_EQ(s.nudge(same)->mailbox, "rita@example.org");
 
+    EXPECT_EQ(s.count_releasable("user0", "mock", "rita@example.org"), 2);
     auto r = s.release_held("user0", "mock", "rita@example.org", 20);
     EXPECT_EQ(r.released, 2) << "the same mailbox, and the nudge queued when none was known";
     EXPECT_EQ(r.needs_confirm, 1);
