@@ -15,11 +15,25 @@ namespace {
 
 namespace json = boost::json;
 
+json::object check_failed(std::string_view code, std::string message) {
+    return json::object{{"check_failed", json::object{{"code", code}, {"message", std::move(message)}}}};
+}
+
 json::object read_status(const std::string& document) {
     boost::system::error_code ec;
     json::value v = json::parse(document, ec);
-    if (ec || !v.is_object()) return json::object{{"check_failed", json::object{{"code", "unreadable"}, {"message", "the provider's answer could not be read"}}}};
+    if (ec || !v.is_object()) return check_failed("unreadable", "the provider's answer could not be read");
     return v.as_object();
+}
+
+// What a check answered: the provider's status document, or why there is none.
+json::object answer_of(const ep::host::CallResult& r) {
+    if (r.ok()) return read_status(r.document);
+    boost::system::error_code ec;
+    json::value error = json::parse(r.document, ec);
+    std::string message = ec ? std::string() : json_str(error, "message");
+    return check_failed("call_failed", message.empty() ? "the provider refused the check (status " + std::to_string(r.status) + ")"
+                                                       : message);
 }
 
 ConnectionState state_of(const json::object& s) { return connection_state_from(json_str(s, "state")); }
@@ -61,9 +75,10 @@ std::optional<ConnectionChecker::Checked> ConnectionChecker::last_known(const st
     return c;
 }
 
-void ConnectionChecker::record(const Key& key, const std::string& document) {
-    json::object status = read_status(document);
-    bool checked = !status.contains("check_failed");
+void ConnectionChecker::record(const Key& key, json::object status) {
+    // Checked only when the provider reached its service: not a failed check, nor the last
+    // known state a provider that cannot check (or refused to) answers instead.
+    bool checked = status.contains("checked_at") && !status.contains("check_failed");
     int64_t now = clock_();
     if (checked) {
         try {
@@ -105,10 +120,10 @@ void ConnectionChecker::start_check(const Key& key) {
         // Not holding the instance: its last reference must never drop on the plugin's own
         // thread. A replaced instance's destroy answers its checks in flight (CONTRACT.md).
         p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
-            record(key, r.ok() ? r.document : std::string());
+            record(key, answer_of(r));
         });
     } catch (...) {
-        record(key, std::string());  // never called back: counted as answered, or stop() would wait forever
+        record(key, check_failed("not_started", "the check could not be started"));  // or stop() would wait forever
         throw;
     }
 }
@@ -127,11 +142,12 @@ json::object ConnectionChecker::check_now(const std::string& provider, const std
     try {
         r = p->instance->check_blocking(user);
     } catch (...) {
-        record(key, std::string());  // counted as answered: stop() must not wait for it
+        record(key, check_failed("not_started", "the check could not be started"));  // stop() must not wait for it
         throw;
     }
-    record(key, r.ok() ? r.document : std::string());
-    return read_status(r.document);
+    json::object answer = answer_of(r);
+    record(key, answer);
+    return answer;
 }
 
 void ConnectionChecker::check_if_stale(const std::string& provider, const std::string& user) {
@@ -147,19 +163,25 @@ void ConnectionChecker::check_if_stale(const std::string& provider, const std::s
     start_check({provider, user});
 }
 
-void ConnectionChecker::refresh_accounts(int64_t now_ms) {
-    std::map<Key, int64_t> next;
+std::vector<ConnectionChecker::Key> ConnectionChecker::list_accounts() {
+    std::vector<Key> out;
     for (const auto& u : store_.users()) {
         std::string provider = store_.settings(u.id).email_provider;
-        if (provider.empty()) continue;
-        Key key{provider, u.id};
+        if (!provider.empty()) out.emplace_back(std::move(provider), u.id);
+    }
+    return out;
+}
+
+void ConnectionChecker::refresh_accounts(const std::vector<Key>& accounts, int64_t now_ms) {
+    std::map<Key, int64_t> next;
+    for (const auto& key : accounts) {
         if (auto it = next_due_.find(key); it != next_due_.end()) {
             next.emplace(key, it->second);
             continue;
         }
         // Its fixed offset in the current interval; past already: the next interval's. A host
         // that starts therefore never checks everyone at once.
-        int64_t due = now_ms - now_ms % settings_.interval_ms + offset_of(provider, u.id);
+        int64_t due = now_ms - now_ms % settings_.interval_ms + offset_of(key.first, key.second);
         if (due < now_ms) due += settings_.interval_ms;
         next.emplace(key, due);
     }
@@ -170,13 +192,20 @@ void ConnectionChecker::refresh_accounts(int64_t now_ms) {
 }
 
 int ConnectionChecker::sweep_once(int64_t now_ms) {
-    std::vector<Key> due;
+    bool list = false;
     {
         std::lock_guard lock(mutex_);
         // Accounts connected since the last listing have fresh grants: they can wait a tenth of
         // an interval to join the schedule, and listing 100,000 users costs a second.
-        if (accounts_listed_ms_ == 0 || now_ms - accounts_listed_ms_ >= settings_.interval_ms / 10)
-            refresh_accounts(now_ms);
+        list = accounts_listed_ms_ == 0 || now_ms - accounts_listed_ms_ >= settings_.interval_ms / 10;
+    }
+    // Read from the store unlocked: the lock also serves check answers and every page.
+    std::vector<Key> accounts;
+    if (list) accounts = list_accounts();
+    std::vector<Key> due;
+    {
+        std::lock_guard lock(mutex_);
+        if (list) refresh_accounts(accounts, now_ms);
         double elapsed_s = tokens_at_ms_ == 0 ? 1.0 : static_cast<double>(now_ms - tokens_at_ms_) / 1000.0;
         // At most one tick's worth banked (a tick is 10 ms at the fastest): no burst above the rate.
         tokens_ = std::min(std::max(1.0, settings_.max_checks_per_second / 100.0),

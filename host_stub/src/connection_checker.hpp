@@ -24,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace host {
 
@@ -61,8 +62,9 @@ public:
 private:
     using Key = std::pair<std::string, std::string>;  // provider, user
     void start_check(const Key& key);                  // asynchronous; records the answer
-    void record(const Key& key, const std::string& document);
-    void refresh_accounts(int64_t now_ms);             // under mutex_
+    void record(const Key& key, boost::json::object status);
+    std::vector<Key> list_accounts();                  // reads the store; not under mutex_
+    void refresh_accounts(const std::vector<Key>& accounts, int64_t now_ms);  // under mutex_
     void run();
 
     HostStore& store_;

@@ -1,7 +1,9 @@
 #include "host_runtime.hpp"
 
+#include "documents.hpp"
 #include "host_util.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 namespace host {
@@ -30,6 +32,7 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
     secrets = &storage->secrets();
     store = &storage->host();
     for (const auto& u : config.users) store->upsert_user(User{u.id, u.display_name});
+    users_ = config.users;
     providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
     outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); },
                                       config.store.outbox_lease_ms);
@@ -38,7 +41,13 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
     // Held nudges go out again only when a check confirms the connection, not on the last
     // known state alone.
     outbox->set_release_check([this](const std::string& user, const std::string& provider) {
-        return json_str(checks->check_now(provider, user), "state") == "connected";
+        auto p = providers->find(provider);
+        bool can_check = p && p->available() && p->instance->can_check();
+        ProviderStatus s = parse_status(checks->check_now(provider, user));
+        if (s.state != ConnectionState::connected || s.check_failed) return false;
+        // A provider that checks confirms only by reaching its service (checked_at), not with a
+        // last known state; a 1.0 provider's status is all there is.
+        return !can_check || !s.checked_at.empty();
     });
 }
 
@@ -47,7 +56,11 @@ HostRuntime::~HostRuntime() {
     // outbox records those last outcomes before the database goes.
     outbox->stop_dispatching();
     checks->stop();  // waits for the checks it started: their answers land in it
-    providers.reset();
+    {
+        // The last references, here on this thread: each destroy cancels what it had not sent.
+        auto in_flight = outbox->release_instances();
+        providers.reset();
+    }
     outbox->finish();
 }
 
@@ -60,8 +73,18 @@ ReloadReport HostRuntime::reload() {
     HostConfig next = read_host_config(config.file);
     for (const auto& u : next.users) store->upsert_user(User{u.id, u.display_name});
     ReloadReport report = providers->reload(next);
+    {
+        // A user removed from the config can no longer sign in; their data stays (as at a start).
+        std::lock_guard lock(users_mutex_);
+        users_ = next.users;
+    }
     outbox->recheck_held();
     return report;
+}
+
+bool HostRuntime::is_configured_user(const std::string& id) const {
+    std::lock_guard lock(users_mutex_);
+    return std::any_of(users_.begin(), users_.end(), [&](const HostUserSetting& u) { return u.id == id; });
 }
 
 void HostRuntime::delete_user(const std::string& user_id) {

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 namespace host {
 
@@ -56,6 +57,12 @@ public:
     // Deletes a host user: every provider forgets the account (its tokens are deleted), then
     // the user's settings and outbox rows go.
     void delete_user(const std::string& user_id);
+    // Whether `id` is a user of the config as last (re)loaded: who may sign in.
+    bool is_configured_user(const std::string& id) const;
+
+private:
+    mutable std::mutex users_mutex_;
+    std::vector<HostUserSetting> users_;  // config.users, then each reload's
 };
 
 }  // namespace host

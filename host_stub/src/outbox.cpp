@@ -19,6 +19,7 @@ namespace json = boost::json;
 
 constexpr int kMaxInFlight = 256;              // nudges handed to providers and not yet completed
 constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connections are looked at
+constexpr int64_t kReleaseRetryMs = 60000;     // after a check that did not confirm the connection
 constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
 
 constexpr int64_t kRecordRetryMs = 500;       // after the database refused an outcome
@@ -158,11 +159,19 @@ void Outbox::requeue(int64_t id, const std::string& user_id) {
 }
 
 void Outbox::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message) {
-    Nudge n = nudge_of_user(id, user_id);
+    nudge_of_user(id, user_id);
     if (!store_.fail(id, user_id, code, message, clock_()))
-        throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(n.state) +
+        throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(nudge_of_user(id, user_id).state) +
                           ": only a nudge that is not with a provider (queued, throttled, held, needs review) can be failed");
     logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " failed by a person (" + code + ")");
+}
+
+std::vector<std::shared_ptr<ep::host::ProviderInstance>> Outbox::release_instances() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::shared_ptr<ep::host::ProviderInstance>> out;
+    for (auto& entry : claimed_)
+        if (entry.second) out.push_back(std::move(entry.second));
+    return out;
 }
 
 void Outbox::recheck_held() {
@@ -257,35 +266,57 @@ void Outbox::renew_and_expire_leases() {
 // stranded with the reason, for the user to decide.
 void Outbox::release_or_strand_held() {
     for (const auto& user_id : store_.users_with_held()) {
-        CommunicationSettings s = store_.settings(user_id);
-        for (const auto& provider : store_.held_providers(user_id)) {
-            auto p = providers_.find(provider);
-            auto strand = [&](std::string_view code, const std::string& message) {
-                if (store_.strand_held(user_id, provider, std::string(code), message, clock_()) > 0)
-                    logger_.log(EP_LOG_INFO, "outbox", "held nudges of " + user_id + " via " + provider + " are stranded (" +
-                                                           std::string(code) + ")");
-            };
-            std::string name = p && !p->display_name.empty() ? p->display_name : provider;
-            if (p == nullptr) {
-                strand(stranded::provider_removed, "Its email provider '" + provider +
-                                                       "' was removed from this host: send it with your current email "
-                                                       "provider, or discard it.");
-            } else if (!p->available()) {
-                strand(stranded::provider_unavailable, "Its email provider " + name +
-                                                           " is not available on this host: send it with your current "
-                                                           "email provider, or discard it.");
-            } else if (provider != s.email_provider) {
-                auto current = providers_.find(s.email_provider);
-                std::string now = current && !current->display_name.empty() ? current->display_name
-                                  : s.email_provider.empty()                  ? std::string("none")
-                                                                              : s.email_provider;
-                strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " + now +
-                                                        ": send it with your current email provider, or discard it.");
-            } else {
-                store_.unstrand_held(user_id, provider, clock_());
-                if (connected_mailbox(*p, user_id) && (!release_check_ || release_check_(user_id, provider)))
-                    on_connected(user_id, provider);
+        try {
+            release_or_strand_held(user_id);
+        } catch (const std::exception& e) {
+            // One user's trouble (a provider gone mid-check, a database error) holds up no one else.
+            logger_.log(EP_LOG_ERROR, "outbox", "could not look at the held nudges of " + user_id + ": " + e.what());
+        }
+    }
+}
+
+void Outbox::release_or_strand_held(const std::string& user_id) {
+    CommunicationSettings s = store_.settings(user_id);
+    for (const auto& provider : store_.held_providers(user_id)) {
+        auto p = providers_.find(provider);
+        auto strand = [&](std::string_view code, const std::string& message) {
+            if (store_.strand_held(user_id, provider, std::string(code), message, clock_()) > 0)
+                logger_.log(EP_LOG_INFO, "outbox", "held nudges of " + user_id + " via " + provider + " are stranded (" +
+                                                       std::string(code) + ")");
+        };
+        std::string name = p && !p->display_name.empty() ? p->display_name : provider;
+        if (p == nullptr) {
+            strand(stranded::provider_removed, "Its email provider '" + provider +
+                                                   "' was removed from this host: send it with your current email "
+                                                   "provider, or discard it.");
+        } else if (!p->available()) {
+            strand(stranded::provider_unavailable, "Its email provider " + name +
+                                                       " is not available on this host: send it with your current "
+                                                       "email provider, or discard it.");
+        } else if (provider != s.email_provider) {
+            auto current = providers_.find(s.email_provider);
+            std::string now = current && !current->display_name.empty() ? current->display_name
+                              : s.email_provider.empty()                  ? std::string("none")
+                                                                          : s.email_provider;
+            strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " + now +
+                                                    ": send it with your current email provider, or discard it.");
+        } else {
+            store_.unstrand_held(user_id, provider, clock_());
+            auto mailbox = connected_mailbox(*p, user_id);
+            if (!mailbox) continue;
+            // Nothing to release (only nudges from another mailbox, which on_connected marks
+            // for the user's confirmation): no check needed.
+            if (store_.count_releasable(user_id, provider, *mailbox) > 0 && release_check_) {
+                auto key = std::make_pair(user_id, provider);
+                if (auto it = release_retry_at_.find(key); it != release_retry_at_.end() && clock_() < it->second)
+                    continue;
+                if (!release_check_(user_id, provider)) {
+                    release_retry_at_[key] = clock_() + kReleaseRetryMs;
+                    continue;
+                }
+                release_retry_at_.erase(key);
             }
+            on_connected(user_id, provider);
         }
     }
 }
@@ -347,11 +378,15 @@ void Outbox::run() {
             bool check_held = held_check_due_ || now >= next_held_check;
             held_check_due_ = false;
             lock.unlock();
-            try {
-                if (check_held) {
+            if (check_held) {
+                next_held_check = now + kHeldCheckIntervalMs;
+                try {
                     release_or_strand_held();
-                    next_held_check = now + kHeldCheckIntervalMs;
+                } catch (const std::exception& e) {
+                    logger_.log(EP_LOG_ERROR, "outbox", std::string("could not look at the held nudges: ") + e.what());
                 }
+            }
+            try {
                 due = store_.claim_due(now, room, lease_);
             } catch (const std::exception& e) {
                 logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());

@@ -33,6 +33,7 @@
 #include <optional>
 #include <map>
 #include <memory>
+#include <vector>
 #include <stdexcept>
 #include <thread>
 
@@ -72,6 +73,10 @@ public:
     void fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message);
     // Looks at every held nudge soon (after a reload: providers may have gone or come back).
     void recheck_held();
+    // At shutdown, after stop_dispatching(): the instances of the sends in flight, for the
+    // caller to let go of with the provider set, so that their destroy cancels what they had
+    // not started (the outcomes are still recorded by finish()).
+    std::vector<std::shared_ptr<ep::host::ProviderInstance>> release_instances();
     void wake();
     // Asked before held nudges of a user whose last known state is connected go out again:
     // false keeps them held. Set before start(); without it the last known state decides.
@@ -91,6 +96,7 @@ private:
     void record(const std::vector<Completion>& completions);
     void renew_and_expire_leases();
     void release_or_strand_held();
+    void release_or_strand_held(const std::string& user_id);
     std::optional<std::string> connected_mailbox(const ProviderEntry& provider, const std::string& user_id);
     Nudge nudge_of_user(int64_t id, const std::string& user_id);
 
@@ -100,6 +106,9 @@ private:
     Clock clock_;
     OutboxLease lease_;  // this process's claim on the nudges it sends
     std::function<bool(const std::string&, const std::string&)> release_check_;
+    // The worker's own: when a user's release may be checked again after a check that did not
+    // confirm the connection (each check costs the provider a token request).
+    std::map<std::pair<std::string, std::string>, int64_t> release_retry_at_;
 
     std::mutex mutex_;
     std::condition_variable cv_;

@@ -205,9 +205,7 @@ bool WebApp::from_our_origin(const WebRequest& r) const {
 
 // Only users still in the host config, and still in the store (not deleted since).
 bool WebApp::user_may_sign_in(const std::string& user_id) {
-    const auto& users = rt_.config.users;
-    if (std::none_of(users.begin(), users.end(), [&](const HostUserSetting& u) { return u.id == user_id; })) return false;
-    return rt_.store->user(user_id).has_value();
+    return rt_.is_configured_user(user_id) && rt_.store->user(user_id).has_value();
 }
 
 void WebApp::flash(const std::string& id, std::string kind, std::string text) {

@@ -276,6 +276,10 @@ TEST_F(ReloadTest, SwitchingProviderStrandsTheOldOnesHeldNudges) {
     rt_->outbox->recheck_held();
     auto n = wait_code(id, host::stranded::provider_switched);
     EXPECT_THAT(n.last_message, HasSubstr("your email provider is now Spare"));
+    // Connecting the old provider again (its card is still there) does not decide for the user.
+    rt_->outbox->on_connected("rita", "mock");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_EQ(rt_->store->nudge(id)->last_code, host::stranded::provider_switched) << "still the user's decision";
     rt_->outbox->requeue(id, "rita");
     EXPECT_EQ(settle(id), host::NudgeState::sent);
 }
@@ -299,10 +303,29 @@ TEST_F(ReloadTest, AHeldNudgeNeverLeavesSilentlyFromAnotherMailbox) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     EXPECT_EQ(rt_->store->nudge(id)->state, host::NudgeState::held) << "not sent without the user's confirmation";
     EXPECT_EQ(eml_count(), 0);
+    // While it waits for the user there is nothing to release: no check (a token request each).
+    int64_t checks = rt_->checks->checks_started();
+    for (int i = 0; i < 3; ++i) {
+        rt_->outbox->recheck_held();
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(rt_->checks->checks_started(), checks);
 
     rt_->outbox->requeue(id, "rita");  // the user confirms
     EXPECT_EQ(settle(id), host::NudgeState::sent);
     EXPECT_EQ(rt_->store->nudge(id)->mailbox, "rita@new.example");
+}
+
+TEST_F(ReloadTest, UsersAddedByAReloadMaySignInAndRemovedOnesMayNot) {
+    EXPECT_TRUE(rt_->is_configured_user("rita"));
+    dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
+        "users":[{"id":"una","display_name":"Una"}],
+        "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+    rt_->reload();
+    EXPECT_TRUE(rt_->is_configured_user("una"));
+    EXPECT_TRUE(rt_->store->user("una")) << "added to the store";
+    EXPECT_FALSE(rt_->is_configured_user("rita")) << "removed from the config: may no longer sign in";
+    EXPECT_TRUE(rt_->store->user("rita")) << "her data stays, as at a start";
 }
 
 TEST_F(ReloadTest, AFailedReloadChangesNothing) {
