@@ -66,6 +66,18 @@ function spkiHash(keyFile) {
   return execFileSync('openssl', ['dgst', '-sha256', '-binary'], { input: der }).toString('base64');
 }
 
+// The outbox row of a nudge, by its subject, read in one step inside the page (the page's script
+// replaces the outbox while it updates it, so cells read one by one could mix two versions):
+// {id, state, to, subject, via, badge, details}, or null.
+export async function readOutboxRow(page, subject) {
+  return page.evaluate((s) => {
+    const row = [...document.querySelectorAll('#outbox tr[data-state]')].find((tr) => [...tr.cells].some((td) => td.innerText.includes(s)));
+    if (!row) return null;
+    const cells = [...row.cells].map((td) => td.innerText);
+    return { id: cells[0].trim(), state: row.dataset.state, to: cells[1], subject: cells[2], via: cells[3], badge: cells[4].trim(), details: cells[5] };
+  }, subject);
+}
+
 export class Harness {
   // `name`: a subdirectory of the artifacts directory for this test file's screenshots.
   constructor({ name } = {}) {

@@ -9,7 +9,7 @@
 // scripts/demo_headless.py.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { APPROVAL_USER, CLIENT_ID, Harness, NO_WORKFLOW_USER, PRODUCT_NAME, WORK_USER } from './harness.mjs';
+import { APPROVAL_USER, CLIENT_ID, Harness, NO_WORKFLOW_USER, PRODUCT_NAME, WORK_USER, readOutboxRow } from './harness.mjs';
 
 const CANDIDATE = 'casey.candidate@example.org';
 const SUBJECT_1 = 'E2E nudge 1: following up on your application';
@@ -55,13 +55,7 @@ async function assertFlash(kind, pattern) {
   assert.ok(flashes.some((f) => pattern.test(f)), `expected a ${kind} message matching ${pattern}, the page shows: ${JSON.stringify(flashes)}`);
 }
 
-// The outbox row of a nudge, by its subject: {state, badge, via, details}.
-async function outboxRow(subject) {
-  const row = page.locator('#outbox tr[data-state]').filter({ has: page.locator('td', { hasText: subject }) });
-  if ((await row.count()) === 0) return null;
-  const cells = await row.first().locator('td').allInnerTexts();
-  return { state: await row.first().getAttribute('data-state'), to: cells[1], subject: cells[2], via: cells[3], badge: cells[4].trim(), details: cells[5] };
-}
+const outboxRow = (subject) => readOutboxRow(page, subject);
 
 // Wait, without reloading (the page's script keeps the outbox live), until the nudge reaches `state`.
 async function waitForNudge(subject, state, timeoutMs = 20000) {

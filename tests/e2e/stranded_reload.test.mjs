@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Harness } from './harness.mjs';
+import { Harness, readOutboxRow } from './harness.mjs';
 
 const CANDIDATE = 'casey.candidate@example.org';
 const SUBJECT_SEND = 'E2E stranded 1: send it with the new provider';
@@ -58,16 +58,7 @@ async function assertFlash(kind, pattern) {
   assert.ok(flashes.some((f) => pattern.test(f)), `expected a ${kind} message matching ${pattern}, the page shows: ${JSON.stringify(flashes)}`);
 }
 
-// The outbox row of a nudge, by its subject. Read in one go in the page: its script replaces
-// the outbox while it changes, and cells read one by one could mix two versions of the row.
-async function outboxRow(subject) {
-  return page.evaluate((s) => {
-    const row = [...document.querySelectorAll('#outbox tr[data-state]')].find((tr) => [...tr.cells].some((td) => td.innerText.includes(s)));
-    if (!row) return null;
-    const cells = [...row.cells].map((td) => td.innerText);
-    return { id: cells[0].trim(), state: row.dataset.state, via: cells[3], details: cells[5] };
-  }, subject);
-}
+const outboxRow = (subject) => readOutboxRow(page, subject);
 
 // Reloads the page (as a person would) until `done(row)` holds.
 async function waitForRow(subject, done, what, timeoutMs = 20000) {
