@@ -97,6 +97,18 @@ TEST_F(OutlookCheck, AnUnreachableMicrosoftKeepsTheLastKnownStateAndSaysTheCheck
     EXPECT_FALSE(str(s["check_failed"], "code").empty());
 }
 
+// The check's refresh failing for a moment says nothing against the cached token: a send
+// right after it goes out with that token rather than wait out the refresh's back-off.
+TEST_F(OutlookCheck, ACheckWhoseRefreshFailsForAMomentLeavesSendsTheValidCachedToken) {
+    sandbox_.control("POST", "/_sandbox/faults", json::object{{"endpoint", "token"}, {"status", 503}});
+    auto s = check();
+    ASSERT_TRUE(s.contains("check_failed")) << json::serialize(s);
+    int refreshes_after_check = refreshes();
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_EQ(refreshes(), refreshes_after_check) << "the send used the cached token";
+}
+
 TEST_F(OutlookCheck, NotConnectedAccountsAreAnsweredWithoutAsking) {
     auto s = check("nobody");
     EXPECT_EQ(str(s, "state"), "not_connected");
