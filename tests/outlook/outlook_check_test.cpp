@@ -109,6 +109,26 @@ TEST_F(OutlookCheck, ACheckWhoseRefreshFailsForAMomentLeavesSendsTheValidCachedT
     EXPECT_EQ(refreshes(), refreshes_after_check) << "the send used the cached token";
 }
 
+// Microsoft refusing the app's own credentials confirms nothing about the connection: the
+// check failed, naming why, and is not stamped as checked.
+TEST_F(OutlookCheck, AnInvalidClientSecretIsAFailedCheckNotAConfirmedOne) {
+    std::string secret = client_secret();
+    extra_secrets_.push_back(secret);
+    dir_.write("secret.txt", secret);
+    auto config = base_config();
+    config["client_id"] = kSecretClientId;
+    config["client_credential"] = json::object{{"type", "secret"}, {"file", (dir_ / "secret.txt").string()}};
+    outlook_ = create(config);
+    ASSERT_EQ(str(connect("alice", kWorkUser), "outcome"), "connected");
+    sandbox_.set_secret_state(kSecretClientId, ms_sandbox::SecretState::invalid);
+    auto s = check();
+    EXPECT_TRUE(str(s, "checked_at").empty()) << json::serialize(s);
+    ASSERT_TRUE(s.contains("check_failed")) << json::serialize(s);
+    EXPECT_FALSE(str(s["check_failed"], "code").empty()) << json::serialize(s);
+    EXPECT_THAT(str(s["check_failed"], "message"), HasSubstr("7000215"));
+    EXPECT_EQ(str(s, "state"), "configuration_error") << "the operator's problem, shown as such";
+}
+
 TEST_F(OutlookCheck, NotConnectedAccountsAreAnsweredWithoutAsking) {
     auto s = check("nobody");
     EXPECT_EQ(str(s, "state"), "not_connected");
