@@ -58,6 +58,7 @@ struct MockConfig {
     int retry_after_seconds = 30;
     int queue_limit = 1000;
     int send_delay_ms = 0;  // each send takes this long: tests that need nudges in flight
+    int check_delay_ms = 0;  // each check takes this long: tests of a check that answers too late
 };
 
 [[noreturn]] void config_error(const std::string& field, const std::string& what) {
@@ -90,8 +91,9 @@ MockConfig parse_config(std::string_view text) {
         else if (k == "retry_after_seconds") c.retry_after_seconds = integer(0, 86400);
         else if (k == "queue_limit") c.queue_limit = integer(1, 1000000);
         else if (k == "send_delay_ms") c.send_delay_ms = integer(0, 60000);
+        else if (k == "check_delay_ms") c.check_delay_ms = integer(0, 60000);
         else config_error(k, "is not a known setting (known: outbox_dir, address, display_name, outcome, "
-                             "retry_after_seconds, queue_limit, send_delay_ms)");
+                             "retry_after_seconds, queue_limit, send_delay_ms, check_delay_ms)");
     }
     if (c.outbox_dir.empty()) config_error("outbox_dir", "is required");
     // Relative to what? The working directory differs between the CLI and a service: refuse,
@@ -330,6 +332,7 @@ private:
             std::string result;
             try {
                 if (job.check) {
+                    if (config_.check_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.check_delay_ms));
                     result = checked_status(job.account);
                 } else {
                     if (config_.send_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.send_delay_ms));

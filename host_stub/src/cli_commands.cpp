@@ -12,7 +12,6 @@
 #include <boost/program_options.hpp>
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -471,17 +470,38 @@ int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     return kOk;
 }
 
-// serve's pid file: the running serve holds an exclusive lock on it for its whole life, so
-// `reload` signals only a live serve, never a pid that a stale file names.
+// Opens --pid-file without following a symbolic link and makes sure it is a regular file, so
+// that neither serve nor reload works on a file someone else points it at.
+int open_pid_file(const std::string& path, int flags) {
+    int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno == ELOOP) throw std::runtime_error("--pid-file " + path + ": is a symbolic link; give the file itself");
+    if (fd < 0)
+        throw std::runtime_error("--pid-file " + path + ": cannot be " + ((flags & O_CREAT) ? "opened" : "read") + ": " +
+                                 std::strerror(errno) + ((flags & O_CREAT) ? "" : " (is serve running with it?)"));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        throw std::runtime_error("--pid-file " + path + ": is not a regular file");
+    }
+    return fd;
+}
+
+// serve's pid file: the running serve holds a POSIX write lock on it for its whole life, and
+// `reload` asks the kernel which process holds that lock (F_GETLK), so it signals only a live
+// serve, never a pid that the file names (a new serve locks a stale file before it rewrites it).
+// A process loses its POSIX locks when it closes any fd of the file: this is its only one.
 class PidFile {
 public:
     explicit PidFile(const std::string& path) : path_(path) {
-        fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (fd_ < 0) throw std::runtime_error("--pid-file " + path + ": cannot be opened: " + std::strerror(errno));
-        if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+        fd_ = open_pid_file(path, O_RDWR | O_CREAT);
+        struct flock lock {};
+        lock.l_type = F_WRLCK;
+        lock.l_whence = SEEK_SET;  // l_start = l_len = 0: the whole file
+        if (::fcntl(fd_, F_SETLK, &lock) != 0) {
             ::close(fd_);
             throw std::runtime_error("--pid-file " + path + ": another serve holds it");
         }
+        // Informational only: reload trusts the lock holder, not this content.
         std::string pid = std::to_string(getpid()) + "\n";
         if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
             ::close(fd_);
@@ -511,17 +531,23 @@ int cmd_reload(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
         if (!e.available() && e.enabled)
             std::cerr << "host_stub: reload: warning: " << printable(e.error) << "\n";
     std::string path = vm["pid-file"].as<std::string>();
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw std::runtime_error("--pid-file " + path + ": cannot be read: " + std::strerror(errno) + " (is serve running with it?)");
-    char buf[32] = {};
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0;
+    int fd = open_pid_file(path, O_RDONLY);
+    // The kernel names the process that holds serve's write lock: a read lock would conflict.
+    struct flock lock {};
+    lock.l_type = F_RDLCK;
+    lock.l_whence = SEEK_SET;
+    int rc = ::fcntl(fd, F_GETLK, &lock);
+    int error = errno;
     ::close(fd);
-    char* end = nullptr;
-    long pid = n > 0 ? std::strtol(buf, &end, 10) : 0;
-    if (!held) throw std::runtime_error("--pid-file " + path + ": no serve holds it (a stale file): nothing to reload");
-    if (pid <= 0 || end == buf) throw std::runtime_error("--pid-file " + path + ": does not hold a process id");
-    if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0)
+    if (rc != 0) throw std::runtime_error("--pid-file " + path + ": cannot query its lock: " + std::strerror(error));
+    if (lock.l_type == F_UNLCK) throw std::runtime_error("--pid-file " + path + ": no serve holds it (a stale file): nothing to reload");
+    // 0 when the holder is in another pid namespace, -1 for an open file description lock
+    // (not serve's): there is no pid here to signal.
+    pid_t pid = lock.l_pid;
+    if (pid <= 0)
+        throw std::runtime_error("--pid-file " + path +
+                                 ": its lock holder has no process id visible here (another pid namespace, or not a serve)");
+    if (::kill(pid, SIGHUP) != 0)
         throw std::runtime_error("cannot signal serve (pid " + std::to_string(pid) + "): " + std::strerror(errno));
     print(o, json::serialize(json::object{{"reload_requested", pid}}),
           "asked serve (pid " + std::to_string(pid) + ") to reload " + rt.config.file.string() + "; its log says what changed");

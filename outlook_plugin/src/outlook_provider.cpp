@@ -186,9 +186,19 @@ void OutlookProvider::check_connection(std::string_view account, ep::sdk::CheckC
 
 void OutlookProvider::check_with_token(const std::shared_ptr<Check>& check, TokenOutcome t) {
     using Kind = TokenOutcome::Kind;
-    // Every kind but ok and transient has been recorded in the store by the token manager.
-    if (t.kind == Kind::transient) return finish_check(check, t.code, t.message);
-    if (t.kind != Kind::ok) return finish_check(check);
+    // No default: a new kind must decide whether it confirms a state or fails the check.
+    switch (t.kind) {
+        case Kind::ok:
+            break;
+        case Kind::not_connected:
+        case Kind::expired:
+            // What Microsoft said is in the store (or no grant is): the status reports it.
+            return finish_check(check);
+        case Kind::transient:
+        case Kind::configuration_error:
+            // Microsoft could not be asked, or refused the app itself: nothing was confirmed.
+            return finish_check(check, t.code, t.message);
+    }
     check->token = t.token;
     HttpRequest me;
     me.url = config_.graph_base + "/me?$select=id,displayName,mail,userPrincipalName";

@@ -118,7 +118,8 @@ void TokenManager::refresh_now(const std::string& account, Callback done) {
     Entry& e = entries_[account];
     e.waiters.push_back(std::move(done));
     if (e.refreshing) return;  // single flight: the refresh in progress answers the check too
-    e.token.reset();           // nobody starts a send with the token being replaced
+    // The cached token stays: sends may use it until the refresh replaces it, and a transient
+    // failure must not hold them for the back-off (complete() drops it when the grant is dead).
     e.refreshing = true;
     ++refreshes_in_flight_;
     lock.unlock();

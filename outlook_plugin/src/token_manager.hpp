@@ -70,7 +70,8 @@ public:
     // For a connection check: asks Microsoft for a new token even when a fresh one is cached
     // (only the token endpoint knows about a password change or an administrator's revoke,
     // and a grant that is refreshed never dies of inactivity). A refresh already in flight
-    // answers instead. `done` runs once, on a worker thread, never on this one.
+    // answers instead. The cached token stays in use until the refresh replaces it. `done`
+    // runs once, on a worker thread, never on this one.
     void refresh_now(const std::string& account, Callback done);
 
     // Graph refused `rejected` in a way no refresh cures (401 again after a refresh, a claims

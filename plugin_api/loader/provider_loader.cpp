@@ -225,7 +225,7 @@ void ProviderInstance::check_connection(std::string_view account, CheckDone done
     done(status(account));
 }
 
-CallResult ProviderInstance::check_blocking(std::string_view account) {
+CallResult ProviderInstance::check_blocking(std::string_view account, std::chrono::milliseconds timeout) {
     struct Waiter {
         std::mutex mutex;
         std::condition_variable cv;
@@ -238,7 +238,10 @@ CallResult ProviderInstance::check_blocking(std::string_view account) {
         waiter->cv.notify_all();
     });
     std::unique_lock lock(waiter->mutex);
-    waiter->cv.wait(lock, [&] { return waiter->result.has_value(); });
+    if (!waiter->cv.wait_for(lock, timeout, [&] { return waiter->result.has_value(); }))
+        // The callback keeps the waiter alive, so the plugin may still answer, unheard.
+        return CallResult{EP_OK, R"({"schema":"ep.status/1","check_failed":{"code":"timeout","message":"the provider did not answer the check within )" +
+                                     std::to_string(timeout.count()) + R"( ms"}})"};
     return *waiter->result;
 }
 

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -284,4 +285,48 @@ TEST_F(CliTest, ReloadSignalsOnlyALiveServeThatHoldsThePidFile) {
         << test_support::read_file(dir / "serve.err");
     EXPECT_EQ(test_support::stop_process(pid, SIGTERM), 0);
     EXPECT_FALSE(std::filesystem::exists(pid_file)) << "serve removes its pid file";
+}
+
+// A new serve may take the lock on a stale file before it writes its pid: `reload` must ask the
+// kernel who holds the lock and signal that process, never the pid the file names.
+TEST_F(CliTest, ReloadSignalsTheLockHolderNotThePidWrittenInTheFile) {
+    std::string pid_file = (dir / "serve.pid").string();
+    int serve = test_support::spawn_process({HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", pid_file},
+                                            dir / "serve.out", dir / "serve.err");
+    ASSERT_TRUE(test_support::wait_until([&] { return test_support::read_file(dir / "serve.out").find("Settings page") != std::string::npos; },
+                                         std::chrono::seconds(10)))
+        << test_support::read_file(dir / "serve.err");
+    int bystander = test_support::spawn_process({"/bin/sleep", "60"}, dir / "sleep.out", dir / "sleep.err");
+    dir.write("serve.pid", std::to_string(bystander) + "\n");  // in place: serve keeps its lock
+    auto r = host({"reload", "--pid-file", pid_file});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("asked serve (pid " + std::to_string(serve) + ")"));
+    EXPECT_TRUE(test_support::wait_until(
+        [&] { return test_support::read_file(dir / "serve.err").find("providers reloaded from") != std::string::npos; }, std::chrono::seconds(10)))
+        << test_support::read_file(dir / "serve.err");
+    EXPECT_EQ(test_support::stop_process(bystander, SIGTERM), -SIGTERM) << "the pid in the file must not be signalled";
+    EXPECT_EQ(test_support::stop_process(serve, SIGTERM), 0);
+}
+
+TEST_F(CliTest, PidFileThatIsNoRegularFileIsRefused) {
+    dir.write("target.pid", "");
+    std::filesystem::create_symlink(dir / "target.pid", dir / "link.pid");
+    // Started in the background: a serve that wrongly accepts the link runs until stopped.
+    int serve = test_support::spawn_process(
+        {HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", (dir / "link.pid").string()},
+        dir / "serve.out", dir / "serve.err");
+    int status = 0;
+    bool exited = test_support::wait_until([&] { return waitpid(serve, &status, WNOHANG) == serve; }, std::chrono::seconds(10));
+    if (!exited) test_support::stop_process(serve, SIGTERM);
+    ASSERT_TRUE(exited) << "serve took a pid file that is a symbolic link";
+    EXPECT_EQ(WEXITSTATUS(status), 1);
+    EXPECT_THAT(test_support::read_file(dir / "serve.err"),
+                HasSubstr("--pid-file " + (dir / "link.pid").string() + ": is a symbolic link"));
+    auto r = host({"reload", "--pid-file", (dir / "link.pid").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("--pid-file " + (dir / "link.pid").string() + ": is a symbolic link"));
+    std::filesystem::create_directory(dir / "dir.pid");
+    r = host({"reload", "--pid-file", (dir / "dir.pid").string()});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("--pid-file " + (dir / "dir.pid").string() + ": is not a regular file"));
 }

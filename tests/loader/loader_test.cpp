@@ -253,6 +253,25 @@ TEST_F(LoaderTest, AConnectionCheckRunsOnThePluginsThreadAndSaysWhen) {
     EXPECT_THAT(instance->check_blocking("bob").document, HasSubstr(R"("state":"not_connected")"));
 }
 
+// Hosts check on their outbox thread: a check that does not answer in time is a failed check,
+// and the plugin's late answer is harmless.
+TEST_F(LoaderTest, ACheckThatDoesNotAnswerInTimeIsAFailedCheck) {
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    test_support::FakeHost host;
+    TempDir outbox;
+    auto instance = ep::host::ProviderInstance::create(
+        loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"(","check_delay_ms":1000})");
+    ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
+    auto started = std::chrono::steady_clock::now();
+    auto r = instance->check_blocking("alice", std::chrono::milliseconds(50));
+    EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(900));
+    EXPECT_TRUE(r.ok());
+    EXPECT_THAT(r.document, HasSubstr(R"("check_failed":{"code":"timeout","message":"the provider did not answer the check within 50 ms"})"));
+    EXPECT_THAT(r.document, Not(HasSubstr("state")));
+    // In time, the same check answers.
+    EXPECT_THAT(instance->check_blocking("alice", std::chrono::seconds(10)).document, HasSubstr(R"("state":"connected")"));
+}
+
 // A host offering 1.0 never calls what 1.0 does not have: the check is get_status's answer.
 TEST_F(LoaderTest, AHostSpeaking10FallsBackToGetStatusForChecks) {
     ep::host::LoadOptions options;

@@ -97,6 +97,38 @@ TEST_F(OutlookCheck, AnUnreachableMicrosoftKeepsTheLastKnownStateAndSaysTheCheck
     EXPECT_FALSE(str(s["check_failed"], "code").empty());
 }
 
+// The check's refresh failing for a moment says nothing against the cached token: a send
+// right after it goes out with that token rather than wait out the refresh's back-off.
+TEST_F(OutlookCheck, ACheckWhoseRefreshFailsForAMomentLeavesSendsTheValidCachedToken) {
+    sandbox_.control("POST", "/_sandbox/faults", json::object{{"endpoint", "token"}, {"status", 503}});
+    auto s = check();
+    ASSERT_TRUE(s.contains("check_failed")) << json::serialize(s);
+    int refreshes_after_check = refreshes();
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_EQ(refreshes(), refreshes_after_check) << "the send used the cached token";
+}
+
+// Microsoft refusing the app's own credentials confirms nothing about the connection: the
+// check failed, naming why, and is not stamped as checked.
+TEST_F(OutlookCheck, AnInvalidClientSecretIsAFailedCheckNotAConfirmedOne) {
+    std::string secret = client_secret();
+    extra_secrets_.push_back(secret);
+    dir_.write("secret.txt", secret);
+    auto config = base_config();
+    config["client_id"] = kSecretClientId;
+    config["client_credential"] = json::object{{"type", "secret"}, {"file", (dir_ / "secret.txt").string()}};
+    outlook_ = create(config);
+    ASSERT_EQ(str(connect("alice", kWorkUser), "outcome"), "connected");
+    sandbox_.set_secret_state(kSecretClientId, ms_sandbox::SecretState::invalid);
+    auto s = check();
+    EXPECT_TRUE(str(s, "checked_at").empty()) << json::serialize(s);
+    ASSERT_TRUE(s.contains("check_failed")) << json::serialize(s);
+    EXPECT_FALSE(str(s["check_failed"], "code").empty()) << json::serialize(s);
+    EXPECT_THAT(str(s["check_failed"], "message"), HasSubstr("7000215"));
+    EXPECT_EQ(str(s, "state"), "configuration_error") << "the operator's problem, shown as such";
+}
+
 TEST_F(OutlookCheck, NotConnectedAccountsAreAnsweredWithoutAsking) {
     auto s = check("nobody");
     EXPECT_EQ(str(s, "state"), "not_connected");

@@ -9,6 +9,7 @@
 #include <boost/dll/shared_library.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -99,7 +100,11 @@ public:
     // returns with get_status's answer when the plugin is 1.0 or refused to start a check.
     using CheckDone = std::function<void(CallResult status)>;
     void check_connection(std::string_view account, CheckDone done);
-    CallResult check_blocking(std::string_view account);
+    // Waits for check_connection's status document, at most `timeout`: hosts call it on their
+    // outbox thread, which a check that never answers must not stall. On timeout it returns a
+    // status with check_failed {"code":"timeout"} and no state (SCHEMAS.md), which hosts read
+    // as a failed check; the plugin's late answer is then dropped.
+    CallResult check_blocking(std::string_view account, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 private:
     ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance);
