@@ -160,10 +160,11 @@ inline constexpr std::string_view provider_back_message =
     "Its email provider is available again: it goes out when you connect again.";
 }  // namespace stranded
 bool is_stranded(const Nudge& n);
-// The SQL condition on a held nudge that a reconnect may release: not one stranded because its
-// provider went or the user switched away from it (that is the user's decision to make).
-inline constexpr const char* kReleasable =
-    "last_code NOT IN ('provider_removed', 'provider_unavailable', 'provider_switched')";
+// The SQL condition on a held nudge stranded because its provider went or the user switched away
+// from it: a reconnect never releases one (that is the user's decision), the provider's return
+// un-strands it.
+inline constexpr const char* kStrandedForItsProvider =
+    "last_code IN ('provider_removed', 'provider_unavailable', 'provider_switched')";
 
 // Fills a nudge's listing fields (to, subject) from its message.
 void describe_message(Nudge& n);

@@ -211,14 +211,14 @@ HostStore::Release PgHostStore::release_held(const std::string& user_id, const s
     Release out;
     out.released = static_cast<int>(
         c.exec("UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = $3, mailbox = $4 "
-               "WHERE user_id = $1 AND provider = $2 AND state = 'held' AND (mailbox = '' OR mailbox = $4) AND " +
-                   std::string(kReleasable),
+               "WHERE user_id = $1 AND provider = $2 AND state = 'held' AND (mailbox = '' OR mailbox = $4) AND NOT " +
+                   std::string(kStrandedForItsProvider),
                {user_id, provider, now_ms, mailbox})
             .affected());
     out.needs_confirm = static_cast<int>(
         c.exec(std::string("UPDATE outbox SET last_code = $5, updated_ms = $3, last_message = ") + kMailboxChanged +
                    " WHERE user_id = $1 AND provider = $2 AND state = 'held' AND mailbox <> '' AND mailbox <> $4 "
-                   "AND NOT (last_code = $5 AND last_message = " + kMailboxChanged + ") AND " + kReleasable,
+                   "AND NOT (last_code = $5 AND last_message = " + kMailboxChanged + ") AND NOT " + kStrandedForItsProvider,
                {user_id, provider, now_ms, mailbox, std::string(stranded::mailbox_changed)})
             .affected());
     tx.commit();
@@ -228,7 +228,7 @@ HostStore::Release PgHostStore::release_held(const std::string& user_id, const s
 int PgHostStore::count_releasable(const std::string& user_id, const std::string& provider, const std::string& mailbox) {
     std::lock_guard lock(*db_.mutex);
     PgResult r = db_.connection->exec("SELECT count(*) FROM outbox WHERE user_id = $1 AND provider = $2 AND state = 'held' "
-                                      "AND (mailbox = '' OR mailbox = $3) AND " + std::string(kReleasable),
+                                      "AND (mailbox = '' OR mailbox = $3) AND NOT " + std::string(kStrandedForItsProvider),
                                       {user_id, provider, mailbox}, true);
     return static_cast<int>(r.integer(0, 0));
 }
@@ -256,7 +256,7 @@ int PgHostStore::unstrand_held(const std::string& user_id, const std::string& pr
     std::lock_guard lock(*db_.mutex);
     PgResult r = db_.connection->exec(
         "UPDATE outbox SET last_code = $3, last_message = $4, updated_ms = $5 WHERE user_id = $1 AND provider = $2 "
-        "AND state = 'held' AND last_code IN ('provider_removed', 'provider_unavailable', 'provider_switched')",
+        "AND state = 'held' AND " + std::string(kStrandedForItsProvider),
         {user_id, provider, stranded::provider_back, stranded::provider_back_message, now_ms});
     return static_cast<int>(r.affected());
 }

@@ -178,13 +178,13 @@ HostStore::Release SqliteHostStore::release_held(const std::string& user_id, con
     Statement(*db_.db,
               "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?3, mailbox = ?4 "
               "WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND (mailbox = '' OR mailbox = ?4) "
-              "AND " + std::string(kReleasable))
+              "AND NOT " + std::string(kStrandedForItsProvider))
         .bind(1, user_id).bind(2, provider).bind(3, now_ms).bind(4, mailbox).run();
     r.released = static_cast<int>(db_.db->changes());
     Statement(*db_.db,
               std::string("UPDATE outbox SET last_code = ?5, updated_ms = ?3, last_message = ") + kMailboxChanged +
                   " WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND mailbox <> '' AND mailbox <> ?4 "
-                  "AND NOT (last_code = ?5 AND last_message = " + kMailboxChanged + ") AND " + kReleasable)
+                  "AND NOT (last_code = ?5 AND last_message = " + kMailboxChanged + ") AND NOT " + kStrandedForItsProvider)
         .bind(1, user_id).bind(2, provider).bind(3, now_ms).bind(4, mailbox).bind(5, stranded::mailbox_changed).run();
     r.needs_confirm = static_cast<int>(db_.db->changes());
     tx.commit();
@@ -194,7 +194,7 @@ HostStore::Release SqliteHostStore::release_held(const std::string& user_id, con
 int SqliteHostStore::count_releasable(const std::string& user_id, const std::string& provider, const std::string& mailbox) {
     std::lock_guard lock(*db_.mutex);
     Statement s(*db_.db, "SELECT count(*) FROM outbox WHERE user_id = ?1 AND provider = ?2 AND state = 'held' "
-                         "AND (mailbox = '' OR mailbox = ?3) AND " + std::string(kReleasable));
+                         "AND (mailbox = '' OR mailbox = ?3) AND NOT " + std::string(kStrandedForItsProvider));
     s.bind(1, user_id).bind(2, provider).bind(3, mailbox);
     return s.step() ? static_cast<int>(s.column_int(0)) : 0;
 }
@@ -222,7 +222,7 @@ int SqliteHostStore::unstrand_held(const std::string& user_id, const std::string
     std::lock_guard lock(*db_.mutex);
     Statement(*db_.db,
               "UPDATE outbox SET last_code = ?3, last_message = ?4, updated_ms = ?5 WHERE user_id = ?1 AND provider = ?2 "
-              "AND state = 'held' AND last_code IN ('provider_removed', 'provider_unavailable', 'provider_switched')")
+              "AND state = 'held' AND " + std::string(kStrandedForItsProvider))
         .bind(1, user_id).bind(2, provider).bind(3, stranded::provider_back).bind(4, stranded::provider_back_message)
         .bind(5, now_ms).run();
     return static_cast<int>(db_.db->changes());
