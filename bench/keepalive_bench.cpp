@@ -7,7 +7,7 @@
 // with no sweep.
 //
 //   keepalive_bench [--accounts N] [--rate R] [--interval-seconds S]
-#include <host_runtime.hpp>
+#include "core/host_runtime.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -7,10 +7,10 @@
 #include "raw_client.hpp"
 #include "sandbox_process.hpp"
 
-#include "host_database.hpp"
-#include "host_services.hpp"
-#include "logger.hpp"
-#include "sqlite_secret_store.hpp"
+#include "store/host_database.hpp"
+#include "providers/host_services.hpp"
+#include "core/logger.hpp"
+#include "store/sqlite_secret_store.hpp"
 
 #include <email_provider/provider_loader.hpp>
 

@@ -12,10 +12,10 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include <host_database.hpp>
-#include <pg_database.hpp>
-#include <sqlite_db.hpp>
-#include <storage.hpp>
+#include "store/host_database.hpp"
+#include "store/pg_database.hpp"
+#include "store/sqlite_db.hpp"
+#include "store/storage.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-// Starts the local Microsoft stand-in (tests/microsoft_sandbox) for the conformance test and
+// Starts the local Microsoft stand-in (sandboxes/microsoft) for the conformance test and
 // talks to its control API. Trust in its test CA comes from NODE_EXTRA_CA_CERTS (run.sh), the
 // same way msal-node and graph-client get it: nothing here turns certificate checks off.
 import { spawn } from 'node:child_process';

@@ -6,7 +6,7 @@
 // that is valid JSON with "${config_dir}" expanded exactly once, in values only.
 #include "fuzz_support.hpp"
 
-#include <host_config.hpp>
+#include "core/host_config.hpp"
 
 #include <boost/json.hpp>
 

@@ -3,7 +3,7 @@
 // its rate, skipping grants that already ended; and held nudges go out again only after a check.
 #include "process.hpp"
 
-#include <host_runtime.hpp>
+#include "core/host_runtime.hpp"
 
 #include <gtest/gtest.h>
 

@@ -6,8 +6,8 @@
 // gave), every nudge is in exactly one state, none disappeared, and none was sent twice.
 #include "process.hpp"
 
-#include <host_database.hpp>
-#include <sqlite_host_store.hpp>
+#include "store/host_database.hpp"
+#include "store/sqlite_host_store.hpp"
 #include <ms_sandbox/sandbox.hpp>
 
 #include <boost/json.hpp>

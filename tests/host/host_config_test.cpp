@@ -1,6 +1,6 @@
 #include "process.hpp"
 
-#include <host_config.hpp>
+#include "core/host_config.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -5,8 +5,8 @@
 // any nudge was tried.
 #include "process.hpp"
 
-#include <host_runtime.hpp>
-#include <host_util.hpp>
+#include "core/host_runtime.hpp"
+#include "core/host_util.hpp"
 #include <ms_sandbox/sandbox.hpp>
 
 #include <boost/json.hpp>

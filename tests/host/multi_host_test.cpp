@@ -8,9 +8,9 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include <host_runtime.hpp>
+#include "core/host_runtime.hpp"
 #include <ms_sandbox/sandbox.hpp>
-#include <pg_database.hpp>
+#include "store/pg_database.hpp"
 
 #include <boost/json.hpp>
 

@@ -3,7 +3,7 @@
 // back, and deleting a user makes every provider forget the account.
 #include "process.hpp"
 
-#include <host_runtime.hpp>
+#include "core/host_runtime.hpp"
 
 #include <boost/json.hpp>
 

@@ -5,8 +5,8 @@
 // encryption key, and neither deleted account's encrypted blob.
 #include "process.hpp"
 
-#include <host_database.hpp>
-#include <sqlite_secret_store.hpp>
+#include "store/host_database.hpp"
+#include "store/sqlite_secret_store.hpp"
 #include <ms_sandbox/sandbox.hpp>
 
 #include <boost/json.hpp>

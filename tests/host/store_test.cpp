@@ -6,11 +6,11 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include <host_database.hpp>
-#include <pg_database.hpp>
-#include <sqlite_db.hpp>
-#include <sqlite_secret_store.hpp>
-#include <storage.hpp>
+#include "store/host_database.hpp"
+#include "store/pg_database.hpp"
+#include "store/sqlite_db.hpp"
+#include "store/sqlite_secret_store.hpp"
+#include "store/storage.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -2,8 +2,8 @@
 // escaping, and the routes a browser uses.
 #include "process.hpp"
 
-#include <host_runtime.hpp>
-#include <web_app.hpp>
+#include "core/host_runtime.hpp"
+#include "web/web_app.hpp"
 
 #include <boost/json.hpp>
 

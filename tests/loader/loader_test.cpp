@@ -13,8 +13,8 @@
 #include <future>
 #include <thread>
 
-#include <host_config.hpp>
-#include <provider_set.hpp>
+#include "core/host_config.hpp"
+#include "providers/provider_set.hpp"
 
 using ep::host::LoadError;
 using test_support::TempDir;

@@ -8,8 +8,8 @@
 #include "canned_server.hpp"
 #include "outlook_fixture.hpp"
 
-#include <host_runtime.hpp>
-#include <web_app.hpp>
+#include "core/host_runtime.hpp"
+#include "web/web_app.hpp"
 
 #include <boost/url/parse.hpp>
 

@@ -28,7 +28,7 @@ namespace outlook_test {
 
 namespace json = boost::json;
 
-// The stand-in's default scenario (tests/microsoft_sandbox/scenarios/default.json).
+// The stand-in's default scenario (sandboxes/microsoft/scenarios/default.json).
 inline constexpr const char* kPublicClientId = "11111111-2222-4333-8444-555555555555";
 inline constexpr const char* kSecretClientId = "22222222-3333-4444-8555-666666666666";
 inline constexpr const char* kCertClientId = "33333333-4444-4555-8666-777777777777";

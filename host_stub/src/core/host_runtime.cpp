@@ -1,0 +1,101 @@
+#include "core/host_runtime.hpp"
+
+#include "providers/documents.hpp"
+#include "core/host_util.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+namespace host {
+
+int64_t HostClock::now_ms() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+               .count() +
+           offset_ms_.load();
+}
+
+bool HostClock::advance(int64_t ms) {
+    constexpr int64_t kLimitMs = int64_t{100} * 366 * 24 * 3600 * 1000;
+    if (ms > kLimitMs || ms < -kLimitMs) return false;
+    int64_t current = offset_ms_.load();
+    int64_t next = 0;
+    do {
+        next = current + ms;  // both within ±kLimitMs: cannot overflow
+        if (next > kLimitMs || next < -kLimitMs) return false;
+    } while (!offset_ms_.compare_exchange_weak(current, next));
+    return true;
+}
+
+HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read_host_config(config_file)) {
+    logger.set_level(config.log_level);
+    storage = open_storage(config.store);
+    secrets = &storage->secrets();
+    store = &storage->host();
+    for (const auto& u : config.users) store->upsert_user(User{u.id, u.display_name});
+    users_ = config.users;
+    providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
+    outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); },
+                                      config.store.outbox_lease_ms);
+    checks = std::make_unique<ConnectionChecker>(*store, *providers, logger, [this] { return clock.now_ms(); },
+                                                 config.keep_alive);
+    // Held nudges go out again only when a check confirms the connection, not on the last
+    // known state alone.
+    outbox->set_release_check([this](const std::string& user, const std::string& provider) {
+        auto p = providers->find(provider);
+        bool can_check = p && p->available() && p->instance->can_check();
+        ProviderStatus s = parse_status(checks->check_now(provider, user));
+        if (s.state != ConnectionState::connected || s.check_failed) return false;
+        // A provider that checks confirms only by reaching its service (checked_at), not with a
+        // last known state; a 1.0 provider's status is all there is.
+        return !can_check || !s.checked_at.empty();
+    });
+}
+
+HostRuntime::~HostRuntime() {
+    // No new dispatches; then providers finish (every accepted send completes); then the
+    // outbox records those last outcomes before the database goes.
+    outbox->stop_dispatching();
+    checks->stop();  // waits for the checks it started: their answers land in it
+    {
+        // The last references, here on this thread: each destroy cancels what it had not sent.
+        auto in_flight = outbox->release_instances();
+        providers.reset();
+    }
+    outbox->finish();
+}
+
+void HostRuntime::start_outbox() {
+    outbox->start();
+    checks->start();
+}
+
+ReloadReport HostRuntime::reload() {
+    HostConfig next = read_host_config(config.file);
+    for (const auto& u : next.users) store->upsert_user(User{u.id, u.display_name});
+    ReloadReport report = providers->reload(next);
+    {
+        // A user removed from the config can no longer sign in; their data stays (as at a start).
+        std::lock_guard lock(users_mutex_);
+        users_ = next.users;
+    }
+    outbox->recheck_held();
+    return report;
+}
+
+bool HostRuntime::is_configured_user(const std::string& id) const {
+    std::lock_guard lock(users_mutex_);
+    return std::any_of(users_.begin(), users_.end(), [&](const HostUserSetting& u) { return u.id == id; });
+}
+
+void HostRuntime::delete_user(const std::string& user_id) {
+    for (auto& e : providers->entries()) {
+        if (!e.available()) continue;
+        auto r = e.instance->forget_account(user_id);
+        if (!r.ok())
+            throw std::runtime_error("provider '" + e.id + "' could not forget the account: " + r.document);
+    }
+    store->delete_user(user_id);
+    logger.log(EP_LOG_INFO, "host", "user " + user_id + " deleted; every provider forgot the account");
+}
+
+}  // namespace host

@@ -1,0 +1,430 @@
+#include "outbox/outbox.hpp"
+
+#include "providers/documents.hpp"
+#include "core/host_util.hpp"
+
+#include <email_provider/ep_sdk.hpp>
+#include <email_provider/message.hpp>
+
+#include <boost/json.hpp>
+
+#include <unistd.h>
+
+#include <chrono>
+
+namespace host {
+namespace {
+
+namespace json = boost::json;
+
+constexpr int kMaxInFlight = 256;              // nudges handed to providers and not yet completed
+constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connections are looked at
+constexpr int64_t kReleaseRetryMs = 60000;     // after a check that did not confirm the connection
+constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
+
+constexpr int64_t kRecordRetryMs = 500;       // after the database refused an outcome
+constexpr int64_t kDueRecheckMs = 50;         // due nudges this host could not claim
+
+int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
+
+// For the worker's own timers: the host clock may be moved (web.debug_clock), these may not.
+int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// The owner names the machine and process, for whoever reads the outbox table.
+std::string lease_owner() {
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    return std::string(name) + ":" + std::to_string(getpid()) + ":" + random_hex(6);
+}
+
+}  // namespace
+
+Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms)
+    : store_(store), providers_(providers), logger_(logger), clock_(std::move(clock)), lease_{lease_owner(), lease_ms} {}
+
+Outbox::~Outbox() {
+    stop_dispatching();
+    finish();
+}
+
+void Outbox::start() {
+    int interrupted = store_.mark_interrupted(clock_());
+    if (interrupted > 0)
+        logger_.log(EP_LOG_WARN, "outbox",
+                    std::to_string(interrupted) + " nudge(s) were being sent when the host stopped; they need review");
+    dispatching_ = true;
+    worker_ = std::thread([this] { run(); });
+}
+
+void Outbox::stop_dispatching() {
+    std::unique_lock lock(mutex_);
+    dispatching_ = false;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !calling_providers_; });
+}
+
+void Outbox::finish() {
+    {
+        std::lock_guard lock(mutex_);
+        finishing_ = true;
+        cv_.notify_all();
+    }
+    if (worker_.joinable()) worker_.join();
+}
+
+void Outbox::wake() {
+    std::lock_guard lock(mutex_);
+    woken_ = true;
+    cv_.notify_all();
+}
+
+int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
+    CommunicationSettings settings = store_.settings(user_id);
+    if (settings.preferred_channel != "email")
+        throw OutboxError("the preferred channel is not Email: choose Email in Settings > Communication");
+    if (settings.email_provider.empty())
+        throw OutboxError("no email provider is chosen: pick one in Settings > Communication");
+    auto p = providers_.find(settings.email_provider);
+    if (p == nullptr || !p->available())
+        throw OutboxError("the chosen email provider '" + settings.email_provider + "' is not available" +
+                          (p ? ": " + p->error : std::string()));
+    std::string mailbox = connected_mailbox(*p, user_id).value_or("");
+    std::string crid = "nudge-" + random_hex(16);
+    message["client_request_id"] = crid;
+    // Refused now, with the field named, rather than queued to fail at the provider later.
+    try {
+        ep::message::parse_message(json::serialize(message));
+    } catch (const ep::sdk::Error& e) {
+        throw OutboxError(std::string("the nudge is not a valid message: ") + e.what());
+    }
+    int64_t id = store_.enqueue(user_id, settings.email_provider, mailbox, json::serialize(message), crid, clock_());
+    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " queued for " + user_id + " via " +
+                                           settings.email_provider + " (" + crid + ")");
+    wake();
+    return id;
+}
+
+void Outbox::on_connected(const std::string& user_id, const std::string& provider) {
+    auto p = providers_.find(provider);
+    if (p == nullptr || !p->available()) return;  // the held sweep strands them
+    auto mailbox = connected_mailbox(*p, user_id);
+    if (!mailbox) return;
+    auto r = store_.release_held(user_id, provider, *mailbox, clock_());
+    if (r.released > 0)
+        logger_.log(EP_LOG_INFO, "outbox", std::to_string(r.released) + " held nudge(s) of " + user_id + " resumed");
+    if (r.needs_confirm > 0)
+        logger_.log(EP_LOG_INFO, "outbox",
+                    std::to_string(r.needs_confirm) + " held nudge(s) of " + user_id +
+                        " were queued from another mailbox: kept until the user confirms");
+    wake();
+}
+
+// The address the user's provider is connected as; nullopt when not connected.
+std::optional<std::string> Outbox::connected_mailbox(const ProviderEntry& provider, const std::string& user_id) {
+    boost::system::error_code ec;
+    json::value v = json::parse(provider.instance->status(user_id).document, ec);
+    if (ec) return std::nullopt;
+    ProviderStatus status = parse_status(v);
+    if (status.state != ConnectionState::connected) return std::nullopt;
+    return status.email;
+}
+
+Nudge Outbox::nudge_of_user(int64_t id, const std::string& user_id) {
+    auto n = store_.nudge(id);
+    if (!n || n->user_id != user_id)
+        throw OutboxError("there is no nudge " + std::to_string(id) + " of user '" + user_id + "'");
+    return *n;
+}
+
+void Outbox::requeue(int64_t id, const std::string& user_id) {
+    Nudge n = nudge_of_user(id, user_id);
+    if (n.state != NudgeState::held)
+        throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(n.state) +
+                          ", not held: only held nudges can be sent again this way");
+    CommunicationSettings settings = store_.settings(user_id);
+    if (settings.email_provider.empty())
+        throw OutboxError("no email provider is chosen: pick one in Settings > Communication first");
+    auto p = providers_.find(settings.email_provider);
+    if (p == nullptr || !p->available())
+        throw OutboxError("the current email provider '" + settings.email_provider + "' is not available" +
+                          (p ? ": " + p->error : std::string()));
+    std::string mailbox = connected_mailbox(*p, user_id).value_or("");
+    if (!store_.requeue(id, user_id, settings.email_provider, mailbox, clock_()))
+        throw OutboxError("nudge " + std::to_string(id) + " changed meanwhile (it is no longer held): look again");
+    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " requeued via " +
+                                           settings.email_provider + " by a person");
+    wake();
+}
+
+void Outbox::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message) {
+    nudge_of_user(id, user_id);
+    if (!store_.fail(id, user_id, code, message, clock_()))
+        throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(nudge_of_user(id, user_id).state) +
+                          ": only a nudge that is not with a provider (queued, throttled, held, needs review) can be failed");
+    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " failed by a person (" + code + ")");
+}
+
+std::vector<std::shared_ptr<ep::host::ProviderInstance>> Outbox::release_instances() {
+    std::lock_guard lock(mutex_);
+    std::vector<std::shared_ptr<ep::host::ProviderInstance>> out;
+    for (auto& entry : claimed_)
+        if (entry.second) out.push_back(std::move(entry.second));
+    return out;
+}
+
+void Outbox::recheck_held() {
+    std::lock_guard lock(mutex_);
+    held_check_due_ = woken_ = true;
+    cv_.notify_all();
+}
+
+void Outbox::dispatch(const Nudge& n) {
+    auto p = providers_.find(n.provider);
+    // Holds nothing of the instance: the last reference must never go on a plugin thread.
+    auto completion = [this, id = n.id, attempts = n.attempts](std::string_view result) {
+        std::lock_guard lock(mutex_);
+        completions_.push_back(Completion{id, std::string(result), attempts});
+        --in_flight_;
+        cv_.notify_all();
+    };
+    if (p == nullptr || !p->available()) {
+        // Held, not failed: the held sweep says why and the user decides.
+        json::object r{{"outcome", "auth_expired"},
+                       {"code", p == nullptr ? stranded::provider_removed : stranded::provider_unavailable},
+                       {"message", "The email provider '" + n.provider + "' is not available."}};
+        completion(json::serialize(r));
+        return;
+    }
+    {
+        std::lock_guard lock(mutex_);
+        claimed_[n.id] = p->instance;
+    }
+    auto refusal = p->instance->send(n.user_id, n.message_json, completion);
+    if (refusal) completion(refusal->document);
+}
+
+void Outbox::record(const std::vector<Completion>& completions) {
+    int64_t now = clock_();
+    std::vector<HostStore::Outcome> outcomes;
+    for (auto& c : completions) {
+        HostStore::Outcome o;
+        o.id = c.id;
+        boost::system::error_code ec;
+        json::value v = json::parse(c.result_json, ec);
+        json::object r = (!ec && v.is_object()) ? v.as_object() : json::object{};
+        o.outcome = json_str(r, "outcome");
+        o.code = json_str(r, "code");
+        o.message = json_str(r, "message");
+        o.request_id = json_str(r, "request_id");
+        int64_t retry_after = 0;
+        if (auto it = r.find("retry_after_ms"); it != r.end() && it->value().is_int64()) retry_after = it->value().as_int64();
+        switch (send_outcome_from(o.outcome)) {
+            case SendOutcome::sent: o.state = NudgeState::sent; break;
+            case SendOutcome::rejected: o.state = NudgeState::failed; break;
+            case SendOutcome::auth_expired: o.state = NudgeState::held; break;
+            case SendOutcome::throttled:
+                o.state = NudgeState::throttled;
+                o.not_before_ms = now + std::max<int64_t>(retry_after, 1000);
+                break;
+            case SendOutcome::transient:
+                o.state = NudgeState::queued;
+                o.not_before_ms = now + (retry_after > 0 ? retry_after : backoff_ms(c.attempts));
+                break;
+            case SendOutcome::indeterminate:
+            case SendOutcome::unknown:
+                // Never resend automatically what may have gone out, or what this host cannot read.
+                o.state = NudgeState::needs_review;
+                if (o.outcome.empty()) o.message = "The provider's answer could not be read.";
+                break;
+        }
+        logger_.log(o.state == NudgeState::sent ? EP_LOG_DEBUG : EP_LOG_INFO, "outbox",
+                    "nudge " + std::to_string(o.id) + ": " + (o.outcome.empty() ? "?" : o.outcome) +
+                        (o.code.empty() ? "" : " (" + o.code + ")") + " -> " + to_string(o.state));
+        outcomes.push_back(std::move(o));
+    }
+    store_.record_outcomes(outcomes, lease_, now);
+}
+
+// Live hosts keep their claims; claims of hosts that died turn needs_review.
+void Outbox::renew_and_expire_leases() {
+    std::vector<int64_t> ids;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& entry : claimed_) ids.push_back(entry.first);
+    }
+    store_.renew_leases(ids, lease_);
+    int expired = store_.expire_leases(clock_());
+    if (expired > 0)
+        logger_.log(EP_LOG_WARN, "outbox",
+                    std::to_string(expired) + " nudge(s) of a host that stopped answering may have been sent; they need review");
+}
+
+// Held nudges go out again once their user is connected to the provider they wait for; those
+// that cannot (the provider is gone, unavailable or no longer the user's choice) are
+// stranded with the reason, for the user to decide.
+void Outbox::release_or_strand_held() {
+    for (const auto& user_id : store_.users_with_held()) {
+        try {
+            release_or_strand_held(user_id);
+        } catch (const std::exception& e) {
+            // One user's trouble (a provider gone mid-check, a database error) holds up no one else.
+            logger_.log(EP_LOG_ERROR, "outbox", "could not look at the held nudges of " + user_id + ": " + e.what());
+        }
+    }
+}
+
+void Outbox::release_or_strand_held(const std::string& user_id) {
+    CommunicationSettings s = store_.settings(user_id);
+    for (const auto& provider : store_.held_providers(user_id)) {
+        auto p = providers_.find(provider);
+        auto strand = [&](std::string_view code, const std::string& message) {
+            if (store_.strand_held(user_id, provider, std::string(code), message, clock_()) > 0)
+                logger_.log(EP_LOG_INFO, "outbox", "held nudges of " + user_id + " via " + provider + " are stranded (" +
+                                                       std::string(code) + ")");
+        };
+        std::string name = p && !p->display_name.empty() ? p->display_name : provider;
+        if (p == nullptr) {
+            strand(stranded::provider_removed, "Its email provider '" + provider +
+                                                   "' was removed from this host: send it with your current email "
+                                                   "provider, or discard it.");
+        } else if (!p->available()) {
+            strand(stranded::provider_unavailable, "Its email provider " + name +
+                                                       " is not available on this host: send it with your current "
+                                                       "email provider, or discard it.");
+        } else if (provider != s.email_provider) {
+            auto current = providers_.find(s.email_provider);
+            std::string now = current && !current->display_name.empty() ? current->display_name
+                              : s.email_provider.empty()                  ? std::string("none")
+                                                                          : s.email_provider;
+            strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " + now +
+                                                    ": send it with your current email provider, or discard it.");
+        } else {
+            store_.unstrand_held(user_id, provider, clock_());
+            auto mailbox = connected_mailbox(*p, user_id);
+            if (!mailbox) continue;
+            // Nothing to release (only nudges from another mailbox, which on_connected marks
+            // for the user's confirmation): no check needed.
+            if (store_.count_releasable(user_id, provider, *mailbox) > 0 && release_check_) {
+                auto key = std::make_pair(user_id, provider);
+                if (auto it = release_retry_at_.find(key); it != release_retry_at_.end() && clock_() < it->second)
+                    continue;
+                if (!release_check_(user_id, provider)) {
+                    release_retry_at_[key] = clock_() + kReleaseRetryMs;
+                    continue;
+                }
+                release_retry_at_.erase(key);
+            }
+            on_connected(user_id, provider);
+        }
+    }
+}
+
+void Outbox::run() {
+    int64_t next_held_check = 0, next_lease_check = 0, record_retry_at = 0;
+    std::unique_lock lock(mutex_);
+    while (true) {
+        if (!completions_.empty() && steady_ms() >= record_retry_at) {
+            std::vector<Completion> batch(completions_.begin(), completions_.end());
+            lock.unlock();
+            bool recorded = false;
+            try {
+                record(batch);
+                recorded = true;
+            } catch (const std::exception& e) {
+                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not record outcomes (kept, retrying): ") + e.what());
+            }
+            lock.lock();
+            if (recorded) {
+                // Completions that arrived meanwhile were appended behind the batch.
+                completions_.erase(completions_.begin(), completions_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+                std::vector<std::shared_ptr<ep::host::ProviderInstance>> drained;
+                for (const auto& c : batch)
+                    if (auto it = claimed_.find(c.id); it != claimed_.end()) {
+                        drained.push_back(std::move(it->second));
+                        claimed_.erase(it);
+                    }
+                record_retry_at = 0;
+                // A replaced instance whose last send this was is destroyed here, unlocked.
+                lock.unlock();
+                drained.clear();
+                lock.lock();
+            } else {
+                record_retry_at = steady_ms() + kRecordRetryMs;
+                if (finishing_ && !dispatching_ && in_flight_ == 0) return;  // stopping: the leases will say what happened
+            }
+            continue;
+        }
+        if (steady_ms() >= next_lease_check) {
+            next_lease_check = steady_ms() + std::max<int64_t>(lease_.duration_ms / 3, 100);
+            lock.unlock();
+            try {
+                renew_and_expire_leases();
+            } catch (const std::exception& e) {
+                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not renew the outbox leases: ") + e.what());
+            }
+            lock.lock();
+            continue;
+        }
+        // Every handed-over send calls back (a plugin's destroy cancels what it had not started).
+        if (finishing_ && completions_.empty() && in_flight_ == 0) return;
+
+        int64_t now = clock_();
+        std::vector<Nudge> due;
+        if (dispatching_ && in_flight_ < kMaxInFlight) {
+            int room = kMaxInFlight - in_flight_;
+            calling_providers_ = true;
+            bool check_held = held_check_due_ || now >= next_held_check;
+            held_check_due_ = false;
+            lock.unlock();
+            if (check_held) {
+                next_held_check = now + kHeldCheckIntervalMs;
+                try {
+                    release_or_strand_held();
+                } catch (const std::exception& e) {
+                    logger_.log(EP_LOG_ERROR, "outbox", std::string("could not look at the held nudges: ") + e.what());
+                }
+            }
+            try {
+                due = store_.claim_due(now, room, lease_);
+            } catch (const std::exception& e) {
+                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());
+            }
+            lock.lock();
+            in_flight_ += static_cast<int>(due.size());
+            for (const auto& n : due) claimed_.emplace(n.id, nullptr);
+            if (!due.empty()) {
+                // Claimed nudges are handed over even if a stop came meanwhile: left claimed,
+                // they would wait for review after the next start.
+                lock.unlock();
+                for (const auto& n : due) dispatch(n);
+                lock.lock();
+            }
+            calling_providers_ = false;
+            cv_.notify_all();
+            if (!due.empty()) continue;
+        }
+        // Sleep until woken, a completion arrives, or the next nudge becomes due.
+        int64_t wait_ms = 1000;
+        lock.unlock();
+        std::optional<int64_t> earliest;
+        try {
+            earliest = store_.earliest_not_before();
+        } catch (const std::exception&) {
+        }
+        lock.lock();
+        // Due now but not claimable (their users are at the cap, maybe on other hosts, whose
+        // completions do not wake this one): look again soon.
+        if (earliest) wait_ms = std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, 1000);
+        if (record_retry_at > 0) wait_ms = std::clamp<int64_t>(record_retry_at - steady_ms(), 10, wait_ms);
+        wait_ms = std::clamp<int64_t>(next_lease_check - steady_ms(), 10, wait_ms);
+        cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                     [&] { return woken_ || (!completions_.empty() && record_retry_at == 0) || finishing_ || !dispatching_; });
+        woken_ = false;
+        if (!dispatching_)
+            cv_.wait(lock, [&] { return (finishing_ && in_flight_ == 0) || (!completions_.empty() && record_retry_at == 0); });
+    }
+}
+
+}  // namespace host

@@ -1,0 +1,94 @@
+#include "providers/host_services.hpp"
+
+#include <chrono>
+
+namespace host {
+namespace {
+
+std::string_view view(ep_str s) { return s.data ? std::string_view(s.data, s.len) : std::string_view(); }
+
+}  // namespace
+
+Clock system_clock() {
+    return [] {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    };
+}
+
+HostServices::HostServices(std::string provider_id, SecretStore& store, Logger& logger, Clock clock)
+    : provider_id_(std::move(provider_id)), prefix_(provider_id_ + "/"), store_(store), logger_(logger),
+      clock_(std::move(clock)) {
+    api_.struct_size = sizeof api_;
+    api_.host_ctx = this;
+    // Every service is noexcept at the boundary: store failures become EP_ERR_STORAGE and are
+    // logged here with the cause (the plugin only sees the status).
+    api_.log = [](void* ctx, ep_log_level level, ep_str message) noexcept {
+        try {
+            auto& s = self(ctx);
+            s.logger_.log(level, s.provider_id_, view(message));
+        } catch (...) {
+        }
+    };
+    api_.log_enabled = [](void* ctx, ep_log_level level) noexcept -> int32_t {
+        return self(ctx).logger_.enabled(level) ? 1 : 0;
+    };
+    api_.now_unix_ms = [](void* ctx) noexcept -> int64_t {
+        try {
+            return self(ctx).clock_();
+        } catch (...) {
+            return 0;
+        }
+    };
+    api_.secret_get = [](void* ctx, ep_str key, ep_secret_receiver receiver, void* receiver_ctx) noexcept -> ep_status {
+        auto& s = self(ctx);
+        if (receiver == nullptr || (key.data == nullptr && key.len != 0) || key.len == 0) return EP_ERR_INVALID_ARGUMENT;
+        try {
+            auto entry = s.store_.get(s.namespaced(view(key)));
+            if (!entry) return EP_ERR_NOT_FOUND;
+            receiver(receiver_ctx, ep_bytes{entry->value.data(), entry->value.size()}, entry->version);
+            return EP_OK;
+        } catch (const std::exception& e) {
+            s.logger_.log(EP_LOG_ERROR, "host", std::string("secret store read failed: ") + e.what());
+            return EP_ERR_STORAGE;
+        }
+    };
+    api_.secret_put = [](void* ctx, ep_str key, ep_bytes value, uint64_t expected, uint64_t* new_version) noexcept
+        -> ep_status {
+        auto& s = self(ctx);
+        if (new_version == nullptr || key.len == 0 || key.data == nullptr || (value.data == nullptr && value.len != 0))
+            return EP_ERR_INVALID_ARGUMENT;
+        try {
+            auto v = s.store_.put(s.namespaced(view(key)), std::span<const uint8_t>(value.data, value.len), expected);
+            if (!v) return EP_ERR_CONFLICT;
+            *new_version = *v;
+            return EP_OK;
+        } catch (const std::exception& e) {
+            s.logger_.log(EP_LOG_ERROR, "host", std::string("secret store write failed: ") + e.what());
+            return EP_ERR_STORAGE;
+        }
+    };
+    api_.secret_delete = [](void* ctx, ep_str key, uint64_t expected) noexcept -> ep_status {
+        auto& s = self(ctx);
+        if (key.len == 0 || key.data == nullptr) return EP_ERR_INVALID_ARGUMENT;
+        try {
+            return s.store_.erase(s.namespaced(view(key)), expected) ? EP_OK : EP_ERR_CONFLICT;
+        } catch (const std::exception& e) {
+            s.logger_.log(EP_LOG_ERROR, "host", std::string("secret store delete failed: ") + e.what());
+            return EP_ERR_STORAGE;
+        }
+    };
+    api_.secret_delete_prefix = [](void* ctx, ep_str prefix) noexcept -> ep_status {
+        auto& s = self(ctx);
+        if (prefix.len == 0 || prefix.data == nullptr) return EP_ERR_INVALID_ARGUMENT;
+        try {
+            s.store_.erase_prefix(s.namespaced(view(prefix)));
+            return EP_OK;
+        } catch (const std::exception& e) {
+            s.logger_.log(EP_LOG_ERROR, "host", std::string("secret store delete failed: ") + e.what());
+            return EP_ERR_STORAGE;
+        }
+    };
+}
+
+}  // namespace host

@@ -1,0 +1,156 @@
+#include "providers/provider_set.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace host {
+namespace {
+
+// The instance and the services it uses, destroyed in that order (members go in reverse).
+struct Running {
+    std::unique_ptr<HostServices> services;
+    std::unique_ptr<ep::host::ProviderInstance> instance;
+};
+
+std::string fingerprint_of(const ProviderSetting& setting) {
+    std::ifstream in(setting.manifest, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str() + '\n' + (setting.enabled ? "enabled" : "disabled") + '\n' + setting.config_json;
+}
+
+std::string join(const std::vector<std::string>& names) {
+    std::string out;
+    for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+    return out.empty() ? "none" : out;
+}
+
+}  // namespace
+
+std::string ReloadReport::summary() const {
+    return "added: " + join(added) + "; removed: " + join(removed) + "; replaced: " + join(replaced) +
+           "; unchanged: " + join(unchanged) + "; failed: " + join(failed);
+}
+
+ProviderSet::ProviderSet(const HostConfig& config, SecretStore& store, Logger& logger, Clock clock,
+                         ep::host::LoadOptions options)
+    : store_(store), logger_(logger), clock_(std::move(clock)), options_(options) {
+    entries_ = load(config, {}, nullptr);
+}
+
+ProviderSet::~ProviderSet() {
+    // Instances first (they wait for their in-flight sends), in reverse load order.
+    while (!entries_.empty()) entries_.pop_back();
+}
+
+std::vector<std::shared_ptr<const ProviderEntry>> ProviderSet::load(
+    const HostConfig& config, const std::vector<std::shared_ptr<const ProviderEntry>>& keep, ReloadReport* report) {
+    std::vector<std::shared_ptr<const ProviderEntry>> out;
+    for (const auto& setting : config.providers) {
+        std::string fingerprint = fingerprint_of(setting);
+        std::shared_ptr<const ProviderEntry> previous;
+        for (const auto& k : keep)
+            if (k->manifest_path == setting.manifest) previous = k;
+        bool id_taken = false;  // a manifest named twice: loaded again below, to be refused as a duplicate
+        for (const auto& other : out) id_taken = id_taken || (previous && other->id == previous->id);
+        if (previous && previous->available() && previous->fingerprint == fingerprint && !id_taken) {
+            out.push_back(previous);
+            if (report) report->unchanged.push_back(previous->id);
+            continue;
+        }
+        auto e = std::make_shared<ProviderEntry>();
+        e->manifest_path = setting.manifest;
+        e->enabled = setting.enabled;
+        e->fingerprint = fingerprint;
+        try {
+            ep::host::Manifest m = ep::host::read_manifest(setting.manifest);
+            e->id = m.id;
+            e->display_name = m.display_name;
+            e->warnings = m.warnings;
+            for (const auto& other : out)
+                if (other->id == m.id)
+                    throw ep::host::LoadError("manifest " + m.manifest_path.string() + ": field 'provider.id' \"" + m.id +
+                                              "\" is already used by " + other->manifest_path.string());
+            if (!setting.enabled) {
+                e->error = "disabled in " + config.file.string();
+            } else {
+                e->loaded = ep::host::load_provider(m, options_);
+                e->warnings = e->loaded->warnings;
+                auto running = std::make_shared<Running>();
+                running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
+                running->instance = ep::host::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
+                e->instance = std::shared_ptr<ep::host::ProviderInstance>(running, running->instance.get());
+                logger_.log(EP_LOG_DEBUG, "host",
+                            "loaded provider '" + m.id + "' (" + e->loaded->provider_name + " " + e->loaded->provider_version +
+                                ", ABI " + std::to_string(e->loaded->abi_major) + "." + std::to_string(e->loaded->abi_minor) + ")");
+            }
+        } catch (const std::exception& ex) {
+            e->error = ex.what();
+            e->instance.reset();
+            e->loaded.reset();
+            logger_.log(EP_LOG_ERROR, "host", e->error);
+        }
+        for (const auto& w : e->warnings) logger_.log(EP_LOG_WARN, "host", w);
+        if (report) {
+            std::string name = e->id.empty() ? setting.manifest.string() : e->id;
+            bool was_there = false;
+            for (const auto& k : keep) was_there = was_there || (!e->id.empty() && k->id == e->id);
+            if (!e->available()) report->failed.push_back(name);
+            else if (was_there) report->replaced.push_back(name);
+            else report->added.push_back(name);
+        }
+        out.push_back(std::move(e));
+    }
+    if (report)
+        for (const auto& k : keep) {
+            bool kept = false;
+            for (const auto& e : out) kept = kept || e->id == k->id;
+            if (!kept && !k->id.empty()) report->removed.push_back(k->id);
+        }
+    return out;
+}
+
+ReloadReport ProviderSet::reload(const HostConfig& config) {
+    std::lock_guard reloading(reload_mutex_);
+    std::vector<std::shared_ptr<const ProviderEntry>> old;
+    {
+        std::lock_guard lock(mutex_);
+        old = entries_;
+    }
+    ReloadReport report;
+    auto next = load(config, old, &report);
+    {
+        std::lock_guard lock(mutex_);
+        entries_.swap(next);
+    }
+    // `next` now holds the old entries: instances nobody else holds are destroyed here (each
+    // waits for its in-flight work); the others go with their last user.
+    next.clear();
+    old.clear();
+    logger_.log(EP_LOG_INFO, "host", "providers reloaded from " + config.file.string() + ": " + report.summary());
+    return report;
+}
+
+std::vector<ProviderEntry> ProviderSet::entries() const {
+    std::lock_guard lock(mutex_);
+    std::vector<ProviderEntry> out;
+    for (const auto& e : entries_) out.push_back(*e);
+    return out;
+}
+
+std::shared_ptr<const ProviderEntry> ProviderSet::find(std::string_view id) const {
+    std::lock_guard lock(mutex_);
+    for (const auto& e : entries_)
+        if (e->id == id) return e;
+    return nullptr;
+}
+
+std::shared_ptr<ep::host::ProviderInstance> ProviderSet::instance(std::string_view id) const {
+    auto e = find(id);
+    if (e == nullptr) throw std::runtime_error("no provider with id '" + std::string(id) + "' is configured");
+    if (!e->available()) throw std::runtime_error("provider '" + std::string(id) + "' is not available: " + e->error);
+    return e->instance;
+}
+
+}  // namespace host

@@ -1,0 +1,118 @@
+#include "store/host_database.hpp"
+
+#include "store/schema.hpp"
+#include "store/secret_store.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace host {
+namespace {
+
+// Version 1 is the schema from before versioning (hence IF NOT EXISTS: such a file is already
+// at version 1); version 2 adds the outbox leases, version 3 the connection checks, version 4
+// the mailbox a nudge was queued from (empty for older nudges: none was recorded).
+const std::vector<Migration> kSqliteMigrations = {
+    {1,
+     {"CREATE TABLE IF NOT EXISTS users ("
+      " id TEXT PRIMARY KEY NOT NULL,"
+      " display_name TEXT NOT NULL,"
+      " created_ms INTEGER NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS communication_settings ("
+      " user_id TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+      " preferred_channel TEXT NOT NULL,"
+      " email_provider TEXT NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS outbox ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+      " provider TEXT NOT NULL,"
+      " message TEXT NOT NULL,"
+      " client_request_id TEXT NOT NULL,"
+      " state TEXT NOT NULL CHECK (state IN ('queued','sending','sent','held','throttled','failed','needs_review')),"
+      " attempts INTEGER NOT NULL DEFAULT 0,"
+      " not_before_ms INTEGER NOT NULL DEFAULT 0,"
+      " last_outcome TEXT NOT NULL DEFAULT '',"
+      " last_code TEXT NOT NULL DEFAULT '',"
+      " last_message TEXT NOT NULL DEFAULT '',"
+      " request_id TEXT NOT NULL DEFAULT '',"
+      " created_ms INTEGER NOT NULL,"
+      " updated_ms INTEGER NOT NULL,"
+      " sent_ms INTEGER NOT NULL DEFAULT 0)",
+      "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, not_before_ms)",
+      "CREATE INDEX IF NOT EXISTS outbox_user ON outbox (user_id, id)",
+      "CREATE INDEX IF NOT EXISTS outbox_user_state ON outbox (user_id, state)",
+      "CREATE TABLE IF NOT EXISTS secrets ("
+      " key TEXT PRIMARY KEY NOT NULL,"
+      " value BLOB NOT NULL,"
+      " version INTEGER NOT NULL) WITHOUT ROWID",
+      // Versions come from one store-wide counter, so a key that is deleted and re-created
+      // never reuses an old version (no ABA for compare-and-swap across processes).
+      "CREATE TABLE IF NOT EXISTS secret_version_counter (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL)",
+      "INSERT OR IGNORE INTO secret_version_counter (id, next) VALUES (1, 1)"}},
+    {2,
+     {"ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE outbox ADD COLUMN lease_expires_ms INTEGER NOT NULL DEFAULT 0"}},
+    {3,
+     // Keyed by the provider's account, which the CLI may check without a host user behind
+     // it: no foreign key, delete_user removes the rows.
+     {"CREATE TABLE connection_checks ("
+      " user_id TEXT NOT NULL,"
+      " provider TEXT NOT NULL,"
+      " claimed_ms INTEGER NOT NULL,"
+      " checked_ms INTEGER NOT NULL DEFAULT 0,"
+      " PRIMARY KEY (user_id, provider)) WITHOUT ROWID"}},
+    {4, {"ALTER TABLE outbox ADD COLUMN mailbox TEXT NOT NULL DEFAULT ''"}},
+};
+
+void migrate(SqliteDb& db) {
+    Transaction tx(db);  // BEGIN IMMEDIATE: two hosts starting at once migrate one after the other
+    db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    int64_t current = 0;
+    {
+        Statement s(db, "SELECT coalesce(max(version), 0) FROM schema_version");
+        if (s.step()) current = s.column_int(0);
+    }
+    const int known = kSqliteMigrations.back().version;
+    if (current > known) refuse_newer_schema(db.path().string(), current, known);
+    for (const auto& m : kSqliteMigrations) {
+        if (m.version <= current) continue;
+        for (auto sql : m.statements) db.exec(sql);
+    }
+    if (current < known) {
+        db.exec("DELETE FROM schema_version");
+        Statement(db, "INSERT INTO schema_version (version) VALUES (?1)").bind(1, static_cast<int64_t>(known)).run();
+    }
+    tx.commit();
+}
+
+}  // namespace
+
+HostDatabase HostDatabase::open(const std::filesystem::path& path) {
+    if (path.has_parent_path()) {
+        std::error_code ec;
+        std::filesystem::create_directories(path.parent_path(), ec);
+    }
+    // The file holds encrypted tokens and every user's outbox: only its owner reads it. Created
+    // 0600 before SQLite opens it (SQLite gives the -wal and -shm files the same mode); files
+    // an older version left readable by others are narrowed.
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) throw StoreError("store " + path.string() + ": cannot open: " + std::strerror(errno));
+    ::close(fd);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::error_code ec;
+        std::filesystem::permissions(path.string() + suffix, std::filesystem::perms::group_all | std::filesystem::perms::others_all,
+                                     std::filesystem::perm_options::remove, ec);
+    }
+    auto db = std::make_shared<SqliteDb>(path);
+    db->exec("PRAGMA journal_mode=WAL");
+    db->exec("PRAGMA synchronous=FULL");
+    db->exec("PRAGMA secure_delete=ON");
+    db->exec("PRAGMA foreign_keys=ON");
+    migrate(*db);
+    return HostDatabase{std::move(db), std::make_shared<std::mutex>()};
+}
+
+}  // namespace host
