@@ -414,3 +414,42 @@ TEST_F(ReloadTest, ReloadUnderLoadLosesNoNudgeAndSendsNoneTwice) {
     }
     EXPECT_EQ(eml_count(), sent) << "one .eml per sent nudge: none sent twice";
 }
+
+// The stranded policy on its own (outbox/stranded_policy.hpp): why held nudges cannot wait for
+// their provider, in words for the user, and when a release may be checked again.
+TEST_F(OutboxTest, HeldNudgesAreStrandedWhenTheirProviderIsGoneUnavailableOrSwitchedAway) {
+    auto mock = rt_->providers->find("mock");
+    ASSERT_TRUE(mock && mock->available());
+    const std::string name = mock->display_name.empty() ? std::string("mock") : mock->display_name;
+
+    auto removed = host::stranding_of("gone", nullptr, "mock", mock.get());
+    ASSERT_TRUE(removed);
+    EXPECT_EQ(removed->code, host::stranded::provider_removed);
+    EXPECT_THAT(removed->message, HasSubstr("'gone' was removed from this host"));
+
+    host::ProviderEntry unloaded = *mock;
+    unloaded.instance.reset();
+    auto unavailable = host::stranding_of("mock", &unloaded, "mock", &unloaded);
+    ASSERT_TRUE(unavailable);
+    EXPECT_EQ(unavailable->code, host::stranded::provider_unavailable);
+    EXPECT_THAT(unavailable->message, HasSubstr(name + " is not available on this host"));
+
+    auto switched = host::stranding_of("mock", mock.get(), "other", nullptr);
+    ASSERT_TRUE(switched);
+    EXPECT_EQ(switched->code, host::stranded::provider_switched);
+    EXPECT_THAT(switched->message, HasSubstr("Queued for " + name + ", but your email provider is now other"));
+    EXPECT_THAT(host::stranding_of("mock", mock.get(), "", nullptr)->message, HasSubstr("is now none"));
+
+    EXPECT_FALSE(host::stranding_of("mock", mock.get(), "mock", mock.get())) << "back and chosen: waits for a reconnect";
+}
+
+TEST_F(OutboxTest, AReleaseThatACheckDidNotConfirmIsCheckedAgainOnlyAfterAMinute) {
+    host::ReleaseRetries retries;
+    EXPECT_TRUE(retries.may_check("rita", "mock", 1000));
+    retries.checked("rita", "mock", false, 1000);
+    EXPECT_FALSE(retries.may_check("rita", "mock", 1000 + host::ReleaseRetries::kRetryMs - 1));
+    EXPECT_TRUE(retries.may_check("sam", "mock", 1000)) << "one user's failed check holds up no one else";
+    EXPECT_TRUE(retries.may_check("rita", "mock", 1000 + host::ReleaseRetries::kRetryMs));
+    retries.checked("rita", "mock", true, 2000);
+    EXPECT_TRUE(retries.may_check("rita", "mock", 2000)) << "confirmed: no wait";
+}

@@ -19,15 +19,17 @@ namespace json = boost::json;
 
 constexpr int kMaxInFlight = 256;              // nudges handed to providers and not yet completed
 constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connections are looked at
-constexpr int64_t kReleaseRetryMs = 60000;     // after a check that did not confirm the connection
 constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
 
 constexpr int64_t kRecordRetryMs = 500;       // after the database refused an outcome
 constexpr int64_t kDueRecheckMs = 50;         // due nudges this host could not claim
+constexpr int64_t kLongestSleepMs = 1000;     // the outbox is looked at again at least this often
+constexpr int64_t kShortestTimerSleepMs = 10; // a timer due now is not a busy loop
 
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
 
-// For the worker's own timers: the host clock may be moved (web.debug_clock), these may not.
+// For the worker's own timers but the held sweep: the host clock may be moved
+// (web.debug_clock), these may not.
 int64_t steady_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -42,7 +44,14 @@ std::string lease_owner() {
 }  // namespace
 
 Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms)
-    : store_(store), providers_(providers), logger_(logger), clock_(std::move(clock)), lease_{lease_owner(), lease_ms} {}
+    : store_(store),
+      providers_(providers),
+      logger_(logger),
+      clock_(std::move(clock)),
+      lease_{lease_owner(), lease_ms},
+      record_retry_("record outcomes", kRecordRetryMs, steady_ms),
+      lease_renewal_("renew and expire leases", std::max<int64_t>(lease_ms / 3, 100), steady_ms),
+      held_sweep_("release or strand held nudges", kHeldCheckIntervalMs, clock_) {}
 
 Outbox::~Outbox() {
     stop_dispatching();
@@ -176,7 +185,8 @@ std::vector<std::shared_ptr<ep::host::ProviderInstance>> Outbox::release_instanc
 
 void Outbox::recheck_held() {
     std::lock_guard lock(mutex_);
-    held_check_due_ = woken_ = true;
+    held_sweep_.make_due();
+    woken_ = true;
     cv_.notify_all();
 }
 
@@ -277,154 +287,153 @@ void Outbox::release_or_strand_held() {
 
 void Outbox::release_or_strand_held(const std::string& user_id) {
     CommunicationSettings s = store_.settings(user_id);
+    auto current = providers_.find(s.email_provider);
     for (const auto& provider : store_.held_providers(user_id)) {
         auto p = providers_.find(provider);
-        auto strand = [&](std::string_view code, const std::string& message) {
-            if (store_.strand_held(user_id, provider, std::string(code), message, clock_()) > 0)
+        if (auto why = stranding_of(provider, p.get(), s.email_provider, current.get())) {
+            if (store_.strand_held(user_id, provider, std::string(why->code), why->message, clock_()) > 0)
                 logger_.log(EP_LOG_INFO, "outbox", "held nudges of " + user_id + " via " + provider + " are stranded (" +
-                                                       std::string(code) + ")");
-        };
-        std::string name = p && !p->display_name.empty() ? p->display_name : provider;
-        if (p == nullptr) {
-            strand(stranded::provider_removed, "Its email provider '" + provider +
-                                                   "' was removed from this host: send it with your current email "
-                                                   "provider, or discard it.");
-        } else if (!p->available()) {
-            strand(stranded::provider_unavailable, "Its email provider " + name +
-                                                       " is not available on this host: send it with your current "
-                                                       "email provider, or discard it.");
-        } else if (provider != s.email_provider) {
-            auto current = providers_.find(s.email_provider);
-            std::string now = current && !current->display_name.empty() ? current->display_name
-                              : s.email_provider.empty()                  ? std::string("none")
-                                                                          : s.email_provider;
-            strand(stranded::provider_switched, "Queued for " + name + ", but your email provider is now " + now +
-                                                    ": send it with your current email provider, or discard it.");
-        } else {
-            store_.unstrand_held(user_id, provider, clock_());
-            auto mailbox = connected_mailbox(*p, user_id);
-            if (!mailbox) continue;
-            // Nothing to release (only nudges from another mailbox, which on_connected marks
-            // for the user's confirmation): no check needed.
-            if (store_.count_releasable(user_id, provider, *mailbox) > 0 && release_check_) {
-                auto key = std::make_pair(user_id, provider);
-                if (auto it = release_retry_at_.find(key); it != release_retry_at_.end() && clock_() < it->second)
-                    continue;
-                if (!release_check_(user_id, provider)) {
-                    release_retry_at_[key] = clock_() + kReleaseRetryMs;
-                    continue;
-                }
-                release_retry_at_.erase(key);
-            }
-            on_connected(user_id, provider);
+                                                       std::string(why->code) + ")");
+            continue;
         }
+        store_.unstrand_held(user_id, provider, clock_());
+        auto mailbox = connected_mailbox(*p, user_id);
+        if (!mailbox) continue;
+        // Nothing to release (only nudges from another mailbox, which on_connected marks
+        // for the user's confirmation): no check needed.
+        if (store_.count_releasable(user_id, provider, *mailbox) > 0 && release_check_ &&
+            !release_confirmed(user_id, provider))
+            continue;
+        on_connected(user_id, provider);
     }
 }
 
+bool Outbox::release_confirmed(const std::string& user_id, const std::string& provider) {
+    if (!release_retries_.may_check(user_id, provider, clock_())) return false;
+    bool confirmed = release_check_(user_id, provider);
+    release_retries_.checked(user_id, provider, confirmed, clock_());
+    return confirmed;
+}
+
+// The worker: outcomes are recorded first, then leases renewed when due; then held nudges are
+// looked at when due and due nudges claimed and handed over; then it sleeps until woken, a
+// completion arrives, the next nudge or timer is due.
 void Outbox::run() {
-    int64_t next_held_check = 0, next_lease_check = 0, record_retry_at = 0;
     std::unique_lock lock(mutex_);
     while (true) {
-        if (!completions_.empty() && steady_ms() >= record_retry_at) {
-            std::vector<Completion> batch(completions_.begin(), completions_.end());
-            lock.unlock();
-            bool recorded = false;
-            try {
-                record(batch);
-                recorded = true;
-            } catch (const std::exception& e) {
-                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not record outcomes (kept, retrying): ") + e.what());
-            }
-            lock.lock();
-            if (recorded) {
-                // Completions that arrived meanwhile were appended behind the batch.
-                completions_.erase(completions_.begin(), completions_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-                std::vector<std::shared_ptr<ep::host::ProviderInstance>> drained;
-                for (const auto& c : batch)
-                    if (auto it = claimed_.find(c.id); it != claimed_.end()) {
-                        drained.push_back(std::move(it->second));
-                        claimed_.erase(it);
-                    }
-                record_retry_at = 0;
-                // A replaced instance whose last send this was is destroyed here, unlocked.
-                lock.unlock();
-                drained.clear();
-                lock.lock();
-            } else {
-                record_retry_at = steady_ms() + kRecordRetryMs;
-                if (finishing_ && !dispatching_ && in_flight_ == 0) return;  // stopping: the leases will say what happened
-            }
+        if (!completions_.empty() && record_retry_.due()) {
+            if (!record_completions(lock)) return;
             continue;
         }
-        if (steady_ms() >= next_lease_check) {
-            next_lease_check = steady_ms() + std::max<int64_t>(lease_.duration_ms / 3, 100);
-            lock.unlock();
-            try {
-                renew_and_expire_leases();
-            } catch (const std::exception& e) {
-                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not renew the outbox leases: ") + e.what());
-            }
-            lock.lock();
+        if (lease_renewal_.due()) {
+            renew_leases(lock);
             continue;
         }
         // Every handed-over send calls back (a plugin's destroy cancels what it had not started).
         if (finishing_ && completions_.empty() && in_flight_ == 0) return;
-
-        int64_t now = clock_();
-        std::vector<Nudge> due;
-        if (dispatching_ && in_flight_ < kMaxInFlight) {
-            int room = kMaxInFlight - in_flight_;
-            calling_providers_ = true;
-            bool check_held = held_check_due_ || now >= next_held_check;
-            held_check_due_ = false;
-            lock.unlock();
-            if (check_held) {
-                next_held_check = now + kHeldCheckIntervalMs;
-                try {
-                    release_or_strand_held();
-                } catch (const std::exception& e) {
-                    logger_.log(EP_LOG_ERROR, "outbox", std::string("could not look at the held nudges: ") + e.what());
-                }
-            }
-            try {
-                due = store_.claim_due(now, room, lease_);
-            } catch (const std::exception& e) {
-                logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());
-            }
-            lock.lock();
-            in_flight_ += static_cast<int>(due.size());
-            for (const auto& n : due) claimed_.emplace(n.id, nullptr);
-            if (!due.empty()) {
-                // Claimed nudges are handed over even if a stop came meanwhile: left claimed,
-                // they would wait for review after the next start.
-                lock.unlock();
-                for (const auto& n : due) dispatch(n);
-                lock.lock();
-            }
-            calling_providers_ = false;
-            cv_.notify_all();
-            if (!due.empty()) continue;
-        }
-        // Sleep until woken, a completion arrives, or the next nudge becomes due.
-        int64_t wait_ms = 1000;
-        lock.unlock();
-        std::optional<int64_t> earliest;
-        try {
-            earliest = store_.earliest_not_before();
-        } catch (const std::exception&) {
-        }
-        lock.lock();
-        // Due now but not claimable (their users are at the cap, maybe on other hosts, whose
-        // completions do not wake this one): look again soon.
-        if (earliest) wait_ms = std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, 1000);
-        if (record_retry_at > 0) wait_ms = std::clamp<int64_t>(record_retry_at - steady_ms(), 10, wait_ms);
-        wait_ms = std::clamp<int64_t>(next_lease_check - steady_ms(), 10, wait_ms);
-        cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                     [&] { return woken_ || (!completions_.empty() && record_retry_at == 0) || finishing_ || !dispatching_; });
-        woken_ = false;
-        if (!dispatching_)
-            cv_.wait(lock, [&] { return (finishing_ && in_flight_ == 0) || (!completions_.empty() && record_retry_at == 0); });
+        if (dispatch_due(lock)) continue;
+        wait_for_work(lock);
     }
+}
+
+bool Outbox::record_completions(std::unique_lock<std::mutex>& lock) {
+    std::vector<Completion> batch(completions_.begin(), completions_.end());
+    lock.unlock();
+    bool recorded = false;
+    try {
+        record(batch);
+        recorded = true;
+    } catch (const std::exception& e) {
+        logger_.log(EP_LOG_ERROR, "outbox", std::string("could not record outcomes (kept, retrying): ") + e.what());
+    }
+    lock.lock();
+    if (!recorded) {
+        record_retry_.schedule_after(steady_ms());
+        return !(finishing_ && !dispatching_ && in_flight_ == 0);  // stopping: the leases will say what happened
+    }
+    // Completions that arrived meanwhile were appended behind the batch.
+    completions_.erase(completions_.begin(), completions_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
+    std::vector<std::shared_ptr<ep::host::ProviderInstance>> drained;
+    for (const auto& c : batch)
+        if (auto it = claimed_.find(c.id); it != claimed_.end()) {
+            drained.push_back(std::move(it->second));
+            claimed_.erase(it);
+        }
+    record_retry_.make_due();
+    // A replaced instance whose last send this was is destroyed here, unlocked.
+    lock.unlock();
+    drained.clear();
+    lock.lock();
+    return true;
+}
+
+void Outbox::renew_leases(std::unique_lock<std::mutex>& lock) {
+    lease_renewal_.schedule_after(steady_ms());
+    lock.unlock();
+    try {
+        renew_and_expire_leases();
+    } catch (const std::exception& e) {
+        logger_.log(EP_LOG_ERROR, "outbox", std::string("could not renew the outbox leases: ") + e.what());
+    }
+    lock.lock();
+}
+
+bool Outbox::dispatch_due(std::unique_lock<std::mutex>& lock) {
+    if (!dispatching_ || in_flight_ >= kMaxInFlight) return false;
+    int64_t now = clock_();
+    int room = kMaxInFlight - in_flight_;
+    calling_providers_ = true;
+    bool sweep_held = held_sweep_.due_at(now);
+    if (sweep_held) held_sweep_.schedule_after(now);
+    lock.unlock();
+    if (sweep_held) {
+        try {
+            release_or_strand_held();
+        } catch (const std::exception& e) {
+            logger_.log(EP_LOG_ERROR, "outbox", std::string("could not look at the held nudges: ") + e.what());
+        }
+    }
+    std::vector<Nudge> due;
+    try {
+        due = store_.claim_due(now, room, lease_);
+    } catch (const std::exception& e) {
+        logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());
+    }
+    lock.lock();
+    in_flight_ += static_cast<int>(due.size());
+    for (const auto& n : due) claimed_.emplace(n.id, nullptr);
+    if (!due.empty()) {
+        // Claimed nudges are handed over even if a stop came meanwhile: left claimed,
+        // they would wait for review after the next start.
+        lock.unlock();
+        for (const auto& n : due) dispatch(n);
+        lock.lock();
+    }
+    calling_providers_ = false;
+    cv_.notify_all();
+    return !due.empty();
+}
+
+// Sleeps until woken, a completion arrives, the next nudge becomes due or a timer is due. The
+// held sweep is not waited for: it runs along with a dispatch, within kLongestSleepMs of due.
+void Outbox::wait_for_work(std::unique_lock<std::mutex>& lock) {
+    lock.unlock();
+    std::optional<int64_t> earliest;
+    try {
+        earliest = store_.earliest_not_before();
+    } catch (const std::exception&) {
+    }
+    lock.lock();
+    // Due now but not claimable (their users are at the cap, maybe on other hosts, whose
+    // completions do not wake this one): look again soon.
+    int64_t wait_ms = earliest ? std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, kLongestSleepMs) : kLongestSleepMs;
+    if (record_retry_.scheduled()) wait_ms = ms_until_earliest({&record_retry_}, kShortestTimerSleepMs, wait_ms);
+    wait_ms = ms_until_earliest({&lease_renewal_}, kShortestTimerSleepMs, wait_ms);
+    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                 [&] { return woken_ || (!completions_.empty() && !record_retry_.scheduled()) || finishing_ || !dispatching_; });
+    woken_ = false;
+    if (!dispatching_)
+        cv_.wait(lock, [&] { return (finishing_ && in_flight_ == 0) || (!completions_.empty() && !record_retry_.scheduled()); });
 }
 
 }  // namespace host

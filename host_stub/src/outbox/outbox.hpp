@@ -22,6 +22,8 @@
 #include "store/host_store.hpp"
 #include "providers/host_services.hpp"
 #include "core/logger.hpp"
+#include "core/periodic.hpp"
+#include "outbox/stranded_policy.hpp"
 #include "providers/provider_set.hpp"
 
 #include <boost/json/object.hpp>
@@ -91,12 +93,19 @@ private:
         int attempts;
     };
 
+    // The worker's loop and its steps, each called with mutex_ held in `lock`.
     void run();
+    bool record_completions(std::unique_lock<std::mutex>& lock);  // false: stop (stopping, unrecorded)
+    void renew_leases(std::unique_lock<std::mutex>& lock);
+    bool dispatch_due(std::unique_lock<std::mutex>& lock);  // whether it handed nudges over
+    void wait_for_work(std::unique_lock<std::mutex>& lock);
+
     void dispatch(const Nudge& n);
     void record(const std::vector<Completion>& completions);
     void renew_and_expire_leases();
     void release_or_strand_held();
     void release_or_strand_held(const std::string& user_id);
+    bool release_confirmed(const std::string& user_id, const std::string& provider);
     std::optional<std::string> connected_mailbox(const ProviderEntry& provider, const std::string& user_id);
     Nudge nudge_of_user(int64_t id, const std::string& user_id);
 
@@ -106,9 +115,12 @@ private:
     Clock clock_;
     OutboxLease lease_;  // this process's claim on the nudges it sends
     std::function<bool(const std::string&, const std::string&)> release_check_;
-    // The worker's own: when a user's release may be checked again after a check that did not
-    // confirm the connection (each check costs the provider a token request).
-    std::map<std::pair<std::string, std::string>, int64_t> release_retry_at_;
+    ReleaseRetries release_retries_;  // the worker's own
+
+    // The worker's periodic tasks (mutex_ guards held_sweep_, which recheck_held() wakes).
+    PeriodicTask record_retry_;  // outcomes the database refused, again
+    PeriodicTask lease_renewal_;  // this host's claims renewed, dead hosts' expired
+    PeriodicTask held_sweep_;     // held nudges released or stranded
 
     std::mutex mutex_;
     std::condition_variable cv_;
@@ -121,7 +133,6 @@ private:
     bool calling_providers_ = false;  // the worker is claiming or handing over a batch
     bool finishing_ = false;
     bool woken_ = false;
-    bool held_check_due_ = false;
     std::thread worker_;
 };
 
