@@ -35,13 +35,13 @@ protected:
 TEST_F(ConnectionCheckerTest, TheSweepChecksEachConnectedAccountOncePerIntervalEvenlyAndWithinItsRate) {
     constexpr int kUsers = 300;
     for (int i = 0; i < kUsers; ++i) add_user("u" + std::to_string(i), i % 10 != 0);  // every 10th never connected
-    host::ConnectionChecker& checks = *rt_->checks;
-    const int64_t interval = checks.settings().interval_ms;
+    host::ConnectionChecks& checks = *rt_->checks;
+    const int64_t interval = rt_->keep_alive->settings().interval_ms;
     const int64_t start = int64_t{1'800'000'000'000};
     std::map<int64_t, int> per_second, per_tenth;
     // Two intervals (864 s each) in 100 ms steps of a simulated clock.
     for (int64_t t = start; t < start + 2 * interval; t += 100) {
-        int n = checks.sweep_once(t);
+        int n = rt_->keep_alive->sweep_once(t);
         per_second[t / 1000] += n;
         per_tenth[(t - start) % interval * 10 / interval] += n;
     }
@@ -52,15 +52,15 @@ TEST_F(ConnectionCheckerTest, TheSweepChecksEachConnectedAccountOncePerIntervalE
     for (const auto& [tenth, n] : per_tenth) EXPECT_LE(n, 2 * 2 * connected / 10) << "tenth " << tenth;
     checks.wait_idle();
     // Every check was answered, stamped with the host's time.
-    auto known = rt_->checks->last_known("mock", "u1");
+    auto known = rt_->checks->last_known("u1", "mock");
     ASSERT_TRUE(known);
     EXPECT_GT(known->checked_at_ms, 0);
-    EXPECT_FALSE(rt_->checks->last_known("mock", "u0")) << "a grant that is not connected is not kept alive";
+    EXPECT_FALSE(rt_->checks->last_known("u0", "mock")) << "a grant that is not connected is not kept alive";
 }
 
 TEST_F(ConnectionCheckerTest, AStartingHostNeverChecksEveryoneAtOnce) {
     for (int i = 0; i < 100; ++i) add_user("u" + std::to_string(i), true);
-    EXPECT_LE(rt_->checks->sweep_once(int64_t{1'800'000'000'000}), 1);
+    EXPECT_LE(rt_->keep_alive->sweep_once(int64_t{1'800'000'000'000}), 1);
 }
 
 // Two hosts on one database share the sweep: every connected account is checked once per
@@ -69,11 +69,11 @@ TEST_F(ConnectionCheckerTest, TwoHostsOnOneDatabaseCheckEachAccountOncePerInterv
     constexpr int kUsers = 60;
     for (int i = 0; i < kUsers; ++i) add_user("u" + std::to_string(i), true);
     host::HostRuntime second(dir_ / "host.json");
-    const int64_t interval = rt_->checks->settings().interval_ms;
+    const int64_t interval = rt_->keep_alive->settings().interval_ms;
     const int64_t start = int64_t{1'800'000'000'000};
     for (int64_t t = start; t < start + interval; t += 100) {
-        rt_->checks->sweep_once(t);
-        second.checks->sweep_once(t + 50);
+        rt_->keep_alive->sweep_once(t);
+        second.keep_alive->sweep_once(t + 50);
     }
     rt_->checks->wait_idle();
     second.checks->wait_idle();
@@ -85,28 +85,28 @@ TEST_F(ConnectionCheckerTest, TwoHostsOnOneDatabaseCheckEachAccountOncePerInterv
 // not check again at once).
 TEST_F(ConnectionCheckerTest, TheLastCheckSurvivesARestart) {
     add_user("rita", true);
-    rt_->checks->check_now("mock", "rita");
-    int64_t checked = rt_->checks->last_known("mock", "rita")->checked_at_ms;
+    rt_->checks->check_now("rita", "mock");
+    int64_t checked = rt_->checks->last_known("rita", "mock")->checked_at_ms;
     ASSERT_GT(checked, 0);
     rt_.reset();
     rt_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
-    auto known = rt_->checks->last_known("mock", "rita");
+    auto known = rt_->checks->last_known("rita", "mock");
     ASSERT_TRUE(known) << "the store remembers the check";
     EXPECT_EQ(known->checked_at_ms, checked);
-    rt_->checks->check_if_stale("mock", "rita");
+    rt_->checks->check_if_stale("rita", "mock");
     EXPECT_EQ(rt_->checks->checks_started(), 0) << "checked a moment ago, before the restart";
 }
 
 TEST_F(ConnectionCheckerTest, ThePageChecksOnlyWhenTheLastCheckIsStale) {
     add_user("rita", true);
-    host::ConnectionChecker& checks = *rt_->checks;
-    checks.check_if_stale("mock", "rita");
+    host::ConnectionChecks& checks = *rt_->checks;
+    checks.check_if_stale("rita", "mock");
     checks.wait_idle();
     EXPECT_EQ(checks.checks_started(), 1);
-    checks.check_if_stale("mock", "rita");
+    checks.check_if_stale("rita", "mock");
     EXPECT_EQ(checks.checks_started(), 1) << "checked a moment ago";
-    rt_->clock.advance(checks.settings().page_check_after_ms + 1);
-    checks.check_if_stale("mock", "rita");
+    rt_->clock.advance(checks.page_check_after_ms() + 1);
+    checks.check_if_stale("rita", "mock");
     checks.wait_idle();
     EXPECT_EQ(checks.checks_started(), 2);
 }

@@ -64,12 +64,12 @@ protected:
         for (int d = 0; d < days; ++d) {
             sandbox_.advance_clock(std::chrono::hours(24));
             ASSERT_TRUE(rt_->clock.advance(kDayMs));
-            if (sweep) rt_->checks->sweep_once(rt_->clock.now_ms());
+            if (sweep) rt_->keep_alive->sweep_once(rt_->clock.now_ms());
             rt_->checks->wait_idle();
         }
     }
 
-    std::string state_now() { return host::json_str(rt_->checks->check_now("outlook", "rita"), "state"); }
+    std::string state_now() { return host::json_str(rt_->checks->check_now("rita", "outlook"), "state"); }
 
     ms_sandbox::Sandbox sandbox_;
     test_support::TempDir dir_;
@@ -85,7 +85,7 @@ TEST_F(KeepAliveTest, WithTheSweepOnAGrantNobodyUsesSurvives92Days) {
 TEST_F(KeepAliveTest, WithTheSweepOffItExpiresWithTheInactivityReason) {
     live_days(92, false);
     EXPECT_EQ(sandbox_.token_requests("refresh_token", kUpn), 0);
-    auto s = rt_->checks->check_now("outlook", "rita");
+    auto s = rt_->checks->check_now("rita", "outlook");
     EXPECT_EQ(host::json_str(s, "state"), "expired") << json::serialize(s);
     EXPECT_EQ(host::json_str(s, "reason"), "inactivity");
 }

@@ -257,7 +257,7 @@ int cmd_status(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
 // answers its last known status). Exit 0 only when it is connected.
 int cmd_check(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto vm = parse(args, account_options("check"));
-    json::object s = rt.checks->check_now(vm["provider"].as<std::string>(), vm["account"].as<std::string>());
+    json::object s = rt.checks->check_now(vm["account"].as<std::string>(), vm["provider"].as<std::string>());
     std::string text = describe_status(s);
     if (auto* failed = s.if_contains("check_failed"))
         text += "\ncheck failed, last known state shown: " + json_str(*failed, "message");

@@ -72,7 +72,7 @@ struct StoreSettings {
     int64_t outbox_lease_ms = 60000;
 };
 
-// Connection checks (connection_checker.hpp). "keep_alive": {"enabled", "interval_days",
+// The keep-alive sweep (checks/keep_alive.hpp). "keep_alive": {"enabled", "interval_days",
 // "max_checks_per_second", "max_in_flight", "page_check_after_seconds"}.
 struct KeepAliveSettings {
     bool enabled = true;

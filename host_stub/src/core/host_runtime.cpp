@@ -36,14 +36,16 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
     providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
     outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); },
                                       config.store.outbox_lease_ms);
-    checks = std::make_unique<ConnectionChecker>(*store, *providers, logger, [this] { return clock.now_ms(); },
-                                                 config.keep_alive);
+    checks = std::make_unique<ConnectionChecks>(*store, *providers, logger, [this] { return clock.now_ms(); },
+                                                config.keep_alive.page_check_after_ms);
+    keep_alive = std::make_unique<KeepAlive>(*store, *providers, *checks, logger, [this] { return clock.now_ms(); },
+                                             config.keep_alive);
     // Held nudges go out again only when a check confirms the connection, not on the last
     // known state alone.
     outbox->set_release_check([this](const std::string& user, const std::string& provider) {
         auto p = providers->find(provider);
         bool can_check = p && p->available() && p->instance->can_check();
-        ProviderStatus s = parse_status(checks->check_now(provider, user));
+        ProviderStatus s = parse_status(checks->check_now(user, provider));
         if (s.state != ConnectionState::connected || s.check_failed) return false;
         // A provider that checks confirms only by reaching its service (checked_at), not with a
         // last known state; a 1.0 provider's status is all there is.
@@ -55,7 +57,8 @@ HostRuntime::~HostRuntime() {
     // No new dispatches; then providers finish (every accepted send completes); then the
     // outbox records those last outcomes before the database goes.
     outbox->stop_dispatching();
-    checks->stop();  // waits for the checks it started: their answers land in it
+    keep_alive->stop();
+    checks->wait_idle();  // the checks started: their answers land in it
     {
         // The last references, here on this thread: each destroy cancels what it had not sent.
         auto in_flight = outbox->release_instances();
@@ -66,7 +69,7 @@ HostRuntime::~HostRuntime() {
 
 void HostRuntime::start_outbox() {
     outbox->start();
-    checks->start();
+    keep_alive->start();
 }
 
 ReloadReport HostRuntime::reload() {

@@ -3,7 +3,8 @@
 // providers and the outbox. The CLI and the web server both start from here.
 #pragma once
 
-#include "checks/connection_checker.hpp"
+#include "checks/connection_checks.hpp"
+#include "checks/keep_alive.hpp"
 #include "core/host_config.hpp"
 #include "store/host_store.hpp"
 #include "core/logger.hpp"
@@ -44,7 +45,8 @@ public:
     HostStore* store = nullptr;         // storage->host()
     std::unique_ptr<ProviderSet> providers;
     std::unique_ptr<Outbox> outbox;  // started by start_outbox()
-    std::unique_ptr<ConnectionChecker> checks;  // its keep-alive sweep runs from start_outbox()
+    std::unique_ptr<ConnectionChecks> checks;
+    std::unique_ptr<KeepAlive> keep_alive;  // config keep_alive; its sweep runs from start_outbox()
 
     // Starts the outbox and the keep-alive sweep (long-running processes: serve).
     void start_outbox();

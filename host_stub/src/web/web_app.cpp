@@ -242,7 +242,7 @@ json::object WebApp::provider_status(const std::string& provider_id, const std::
     json::object s = v.as_object();
     // When the host last had the provider confirm this state with its service (the stored
     // state is what that check left behind); "checking" while a check is under way.
-    if (auto known = rt_.checks->last_known(provider_id, user_id)) {
+    if (auto known = rt_.checks->last_known(user_id, provider_id)) {
         if (known->checked_at_ms > 0) s["checked_at"] = iso_time(known->checked_at_ms);
         if (known->in_flight) s["checking"] = true;
     }
@@ -253,7 +253,7 @@ json::object WebApp::provider_status(const std::string& provider_id, const std::
 // the last one is older than keep_alive.page_check_after_seconds; the next load shows it.
 void WebApp::check_if_stale(const std::string& provider_id, const std::string& user_id) {
     try {
-        rt_.checks->check_if_stale(provider_id, user_id);
+        rt_.checks->check_if_stale(user_id, provider_id);
     } catch (const std::exception& e) {
         rt_.logger.log(EP_LOG_WARN, "web", "could not start a connection check: " + std::string(e.what()));
     }
