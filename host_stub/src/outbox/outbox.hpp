@@ -5,7 +5,7 @@
 //                     -> held          connection expired / approval required: kept, resumed
 //                                      automatically once the user is connected again, from
 //                                      the mailbox it was queued from; otherwise "stranded"
-//                                      (host_store.hpp) until the user or an operator
+//                                      (stranded_policy.hpp) until the user or an operator
 //                                      requeues it (current provider and mailbox) or fails it
 //                     -> throttled     rescheduled at the provider's retry-after
 //                     -> failed        rejected, with the reason
