@@ -97,6 +97,10 @@ std::string least_privilege_notice(const std::vector<std::string>& extras);
 // name the code do not repeat it.
 std::string without_aadsts_prefix(std::string_view description);
 
+// Microsoft's descriptions carry trace and correlation lines: the first line, printable,
+// at most `max_bytes`, never ending inside a UTF-8 character.
+std::string first_line(std::string_view text, std::size_t max_bytes);
+
 // How a failed token request (refresh or code redemption) should be handled.
 enum class GrantFailureKind {
     dead_grant,        // the refresh token will never work again: reconnect
