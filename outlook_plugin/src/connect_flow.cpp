@@ -64,7 +64,7 @@ ConnectRequest parse_connect_request(std::string_view request_json) {
 }
 
 // The link an IT administrator opens to approve the app for the whole organisation, before
-// anyone connects. Nothing is stored: the answer only informs (PROTOCOL.md §5).
+// anyone connects. Nothing is stored: the answer only informs (outlook_plugin/docs/microsoft-behaviour.md §5).
 std::string admin_consent_start(const OutlookConfig& config, std::string tenant, const std::string& login_hint) {
     if (tenant.empty()) tenant = admin_consent_tenant(config, "", login_hint);
     if (tenant != "organizations" && !is_tenant_id_or_domain(tenant))
@@ -134,7 +134,7 @@ std::string ConnectFlow::complete(std::string_view account, std::string_view cal
     std::map<std::string, std::string> params = parse_callback(callback_json);
 
     // An administrator's answer to the admin-consent link: informational only (its `tenant`
-    // cannot be trusted, PROTOCOL.md §5), nothing is stored.
+    // cannot be trusted, outlook_plugin/docs/microsoft-behaviour.md §5), nothing is stored.
     if (params.count("admin_consent")) {
         if (params.count("error"))
             return result(account, "admin_consent_declined",
@@ -228,7 +228,7 @@ std::string ConnectFlow::redirect_error(std::string_view account, const std::map
 
     if (error == "access_denied" && param(params, "error_subcode") == "cancel")
         return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
-    // Some tenants report a user's Cancel as consent_required without any AADSTS code (PROTOCOL.md §9);
+    // Some tenants report a user's Cancel as consent_required without any AADSTS code (outlook_plugin/docs/microsoft-behaviour.md §9);
     // an administrator's approval is only required when Microsoft names it (65001, 9009x).
     if (error == "consent_required" && aad == 0)
         return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);

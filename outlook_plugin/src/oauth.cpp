@@ -31,7 +31,7 @@ std::string str(const json::object& o, std::string_view key) {
     return {};
 }
 
-// The longest lifetime believed: CAE-capable tokens live up to 28 hours [S11]; anything
+// The longest lifetime believed: CAE-capable tokens live up to 28 hours (outlook_plugin/docs/microsoft-behaviour.md §8); anything
 // beyond a week is a broken answer, and bounding it keeps now + lifetime from overflowing.
 constexpr int64_t kMaxLifetimeSeconds = 7 * 24 * 3600;
 
@@ -114,7 +114,7 @@ std::string admin_consent_tenant(const OutlookConfig& c, std::string_view known_
 }
 
 std::string admin_consent_url(const OutlookConfig& c, std::string_view tenant) {
-    // The v2 endpoint with the exact permissions this app asks for (PROTOCOL.md §5);
+    // The v2 endpoint with the exact permissions this app asks for (outlook_plugin/docs/microsoft-behaviour.md §5);
     // offline_access is not a Graph permission and needs no admin consent.
     std::string graph = c.scope_prefix.empty() ? "https://graph.microsoft.com/" : c.scope_prefix;
     std::string url = c.login_base + "/" + std::string(tenant) + "/v2.0/adminconsent";
@@ -164,7 +164,7 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         auto url = boost::urls::parse_uri_reference(std::string_view(it->value().as_string()));
         if (!url) throw invalid("callback_url", "is not a valid URL");
         add_query(url->encoded_query(), "callback_url");
-        // Microsoft's redirects may end in a bare '#' (PROTOCOL.md §9); response_mode=fragment
+        // Microsoft's redirects may end in a bare '#' (outlook_plugin/docs/microsoft-behaviour.md §9); response_mode=fragment
         // would put the answer after it, so parameters there are read too.
         if (url->has_fragment() && url->encoded_fragment().find('=') != std::string_view::npos)
             add_query(url->encoded_fragment(), "callback_url");
@@ -354,7 +354,7 @@ GrantFailure operator_error(std::string message, const std::string& code) {
 // The AADSTS codes whose meaning is known; nothing for the others.
 std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code) {
     switch (aadsts) {
-        // Transient server-side conditions (PROTOCOL.md §3).
+        // Transient server-side conditions (outlook_plugin/docs/microsoft-behaviour.md §3).
         case 90033: case 90006: case 90024: case 50033: case 70012: case 50087:
             return transient("Microsoft's sign-in service reported a temporary problem; will retry", code);
         case 700082:

@@ -1,4 +1,4 @@
-// The Microsoft identity platform v2.0 protocol pieces (PROTOCOL.md §1-5, §8) as pure
+// The Microsoft identity platform v2.0 protocol pieces (outlook_plugin/docs/microsoft-behaviour.md §1-5, §8) as pure
 // functions: PKCE, the authorization and admin-consent URLs, callback parsing, token request
 // bodies, token response parsing, scope checks, and the classification of AAD errors.
 #pragma once
@@ -79,7 +79,7 @@ TokenResponse parse_token_response(int http_status, std::string_view body);
 int aadsts_code(std::string_view description);
 
 // What Microsoft granted, read against what this app needs. Scopes are additive
-// (PROTOCOL.md §9): a token also lists what was consented earlier or by an administrator, so
+// (outlook_plugin/docs/microsoft-behaviour.md §9): a token also lists what was consented earlier or by an administrator, so
 // extras are reported, never refused. Short and fully-qualified names count alike, in any
 // case; an absent `scope` means what was requested; a URL-encoded one is decoded.
 struct GrantedScopes {

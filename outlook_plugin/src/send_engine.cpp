@@ -242,7 +242,7 @@ void SendEngine::on_token_refused(const JobPtr& job, const HttpResponse& r, cons
         return end_connection(job, ConnectionEnd{GrantState::permission_denied, "access_denied", c.user_message, c.code, {}},
                               request_id);
     BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
-    // A claims challenge (CAE) is not cured by a refresh (PROTOCOL.md §9): no retry for it.
+    // A claims challenge (CAE) is not cured by a refresh (outlook_plugin/docs/microsoft-behaviour.md §9): no retry for it.
     if (c.retry_with_fresh_token && !job->retried_after_401 && !challenge.claims_challenge()) {
         job->retried_after_401 = true;
         return tokens_.acquire(job->account, job->token,

@@ -87,7 +87,7 @@ void TokenManager::acquire(const std::string& account, const AccessToken& reject
         touch(account, e);
         bool refresh_early = e.refresh_after_ms && now >= e.refresh_after_ms && !e.refreshing;
         if (refresh_early) {
-            // Serve the current token and refresh in the background (refresh_in, PROTOCOL.md §8).
+            // Serve the current token and refresh in the background (refresh_in, outlook_plugin/docs/microsoft-behaviour.md §8).
             e.refreshing = true;
             ++refreshes_in_flight_;
         }
@@ -288,7 +288,7 @@ void TokenManager::store_refreshed(const std::string& account, StoredGrant grant
     r.refresh_lease_owner.clear();
     GrantedScopes granted = read_granted_scopes(s.scope, true);
     if (!granted.missing.empty()) {
-        // An administrator removed the permission (PROTOCOL.md §9): "Permission denied".
+        // An administrator removed the permission (outlook_plugin/docs/microsoft-behaviour.md §9): "Permission denied".
         ConnectionEnd end{GrantState::permission_denied, "permission_removed",
                           std::string(kPermissionDeniedMessage), "missing_" + join(granted.missing, "_"), {}};
         if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts)
