@@ -27,7 +27,7 @@ struct CloudHosts {
     const char* graph;
 };
 
-// PROTOCOL.md §7. China's login host follows the Entra national-cloud page [S9].
+// outlook_plugin/docs/microsoft-behaviour.md §7. China's login host follows the Entra national-cloud page cited there.
 constexpr CloudHosts kClouds[] = {
     {Cloud::global, "global", "https://login.microsoftonline.com", "https://graph.microsoft.com"},
     {Cloud::us_gov_l4, "us_gov_l4", "https://login.microsoftonline.us", "https://graph.microsoft.us"},
@@ -202,7 +202,7 @@ bool is_loopback_url(std::string_view uri) {
 
 std::string OutlookConfig::requested_scopes() const {
     // Short names mean Graph on the global cloud; national clouds get fully-qualified scopes
-    // for their own Graph host (PROTOCOL.md §7). offline_access is never qualified.
+    // for their own Graph host (outlook_plugin/docs/microsoft-behaviour.md §7). offline_access is never qualified.
     return "offline_access " + scope_prefix + "User.Read " + scope_prefix + "Mail.Send";
 }
 

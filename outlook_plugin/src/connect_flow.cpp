@@ -2,6 +2,7 @@
 
 #include "encoding.hpp"
 #include "graph_mail.hpp"
+#include "graph_request.hpp"
 #include "oauth.hpp"
 
 #include <boost/json.hpp>
@@ -28,14 +29,52 @@ std::string param(const std::map<std::string, std::string>& p, const std::string
 }
 
 // Text from Microsoft shown to people: first line, printable, bounded.
-std::string quoted(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '\r' || c == '\n') break;
-        if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
-        if (out.size() >= 240) break;
+std::string quoted(std::string_view s) { return first_line(s, 240); }
+
+// ep.connect_request/1, checked for its shape: known options of the right types.
+struct ConnectRequest {
+    std::string login_hint;
+    std::string prompt;
+    std::string tenant;
+    bool admin_consent = false;
+};
+
+ConnectRequest parse_connect_request(std::string_view request_json) {
+    ConnectRequest request;
+    if (request_json.empty()) return request;
+    boost::system::error_code ec;
+    json::value v = json::parse(request_json, ec);
+    if (ec || !v.is_object()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
+    for (const auto& kv : v.as_object()) {
+        std::string key(kv.key());
+        if (key == "admin_consent") {
+            if (!kv.value().is_bool()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "admin_consent must be true or false", key);
+            request.admin_consent = kv.value().as_bool();
+            continue;
+        }
+        if (key != "login_hint" && key != "prompt" && key != "tenant")
+            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
+                        "this is not a connect option (login_hint, prompt, admin_consent, tenant)", "request");
+        if (!kv.value().is_string()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " must be a string", key);
     }
-    return out;
+    if (auto it = v.as_object().find("login_hint"); it != v.as_object().end()) request.login_hint = it->value().as_string();
+    if (auto it = v.as_object().find("prompt"); it != v.as_object().end()) request.prompt = it->value().as_string();
+    if (auto it = v.as_object().find("tenant"); it != v.as_object().end()) request.tenant = it->value().as_string();
+    return request;
+}
+
+// The link an IT administrator opens to approve the app for the whole organisation, before
+// anyone connects. Nothing is stored: the answer only informs (outlook_plugin/docs/microsoft-behaviour.md §5).
+std::string admin_consent_start(const OutlookConfig& config, std::string tenant, const std::string& login_hint) {
+    if (tenant.empty()) tenant = admin_consent_tenant(config, "", login_hint);
+    if (tenant != "organizations" && !is_tenant_id_or_domain(tenant))
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
+                    "tenant must be a tenant id, a tenant domain or organizations (never common or consumers)", "tenant");
+    json::object out{{"action", "redirect"},
+                     {"purpose", "admin_consent"},
+                     {"application_id", config.client_id},
+                     {"authorization_url", admin_consent_url(config, tenant)}};
+    return json::serialize(out);
 }
 
 }  // namespace
@@ -46,43 +85,12 @@ ConnectFlow::ConnectFlow(const OutlookConfig& config, const AccountStore& store,
       log_(std::move(log)) {}
 
 std::string ConnectFlow::begin(std::string_view account, std::string_view request_json) {
-    std::string login_hint, prompt, tenant;
-    bool admin_consent = false;
-    if (!request_json.empty()) {
-        boost::system::error_code ec;
-        json::value v = json::parse(request_json, ec);
-        if (ec || !v.is_object()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
-        for (const auto& kv : v.as_object()) {
-            std::string key(kv.key());
-            if (key == "admin_consent") {
-                if (!kv.value().is_bool()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "admin_consent must be true or false", key);
-                admin_consent = kv.value().as_bool();
-                continue;
-            }
-            if (key != "login_hint" && key != "prompt" && key != "tenant")
-                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
-                            "this is not a connect option (login_hint, prompt, admin_consent, tenant)", "request");
-            if (!kv.value().is_string()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " must be a string", key);
-        }
-        if (auto it = v.as_object().find("login_hint"); it != v.as_object().end()) login_hint = it->value().as_string();
-        if (auto it = v.as_object().find("prompt"); it != v.as_object().end()) prompt = it->value().as_string();
-        if (auto it = v.as_object().find("tenant"); it != v.as_object().end()) tenant = it->value().as_string();
-    }
-    if (admin_consent) {
-        // The link an IT administrator opens to approve the app for the whole organisation,
-        // before anyone connects. Nothing is stored: the answer only informs (PROTOCOL.md §5).
-        if (tenant.empty()) tenant = admin_consent_tenant(config_, "", login_hint);
-        if (tenant != "organizations" && !is_tenant_id_or_domain(tenant))
-            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
-                        "tenant must be a tenant id, a tenant domain or organizations (never common or consumers)", "tenant");
-        json::object out{{"action", "redirect"},
-                         {"purpose", "admin_consent"},
-                         {"application_id", config_.client_id},
-                         {"authorization_url", admin_consent_url(config_, tenant)}};
-        return json::serialize(out);
-    }
-    if (!tenant.empty())
+    ConnectRequest request = parse_connect_request(request_json);
+    if (request.admin_consent) return admin_consent_start(config_, request.tenant, request.login_hint);
+    if (!request.tenant.empty())
         throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "tenant is only an option of an admin_consent request", "tenant");
+    const std::string& login_hint = request.login_hint;
+    const std::string& prompt = request.prompt;
     if (login_hint.size() > 320 || !ep::sdk::is_valid_utf8(login_hint))
         throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "login_hint must be valid UTF-8 of at most 320 bytes", "login_hint");
     if (!prompt.empty() && prompt != "login" && prompt != "consent" && prompt != "select_account")
@@ -126,7 +134,7 @@ std::string ConnectFlow::complete(std::string_view account, std::string_view cal
     std::map<std::string, std::string> params = parse_callback(callback_json);
 
     // An administrator's answer to the admin-consent link: informational only (its `tenant`
-    // cannot be trusted, PROTOCOL.md §5), nothing is stored.
+    // cannot be trusted, outlook_plugin/docs/microsoft-behaviour.md §5), nothing is stored.
     if (params.count("admin_consent")) {
         if (params.count("error"))
             return result(account, "admin_consent_declined",
@@ -220,7 +228,7 @@ std::string ConnectFlow::redirect_error(std::string_view account, const std::map
 
     if (error == "access_denied" && param(params, "error_subcode") == "cancel")
         return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
-    // Some tenants report a user's Cancel as consent_required without any AADSTS code (PROTOCOL.md §9);
+    // Some tenants report a user's Cancel as consent_required without any AADSTS code (outlook_plugin/docs/microsoft-behaviour.md §9);
     // an administrator's approval is only required when Microsoft names it (65001, 9009x).
     if (error == "consent_required" && aad == 0)
         return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
@@ -269,37 +277,7 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
                           "). Nothing was stored; connect again.",
                       "network");
     TokenResponse tr = parse_token_response(response.status, response.body.view());
-    if (!tr.success) {
-        int aad = tr.error ? tr.error->code : 0;
-        GrantFailure f = classify_token_failure(tr);
-        if (aad == 54005)
-            return result(account, "code_redeemed", "This sign-in was already completed once. Start connecting again.", f.code);
-        if (aad == 70008)
-            return result(account, "flow_expired", "The sign-in code expired before it was used. Start connecting again.", f.code);
-        if (one_of(aad, {501481, 50148}))
-            return result(account, "failed", "Microsoft could not verify this sign-in (PKCE). Start connecting again.", f.code);
-        if (one_of(aad, {500112, 50011, 700005})) {
-            f.kind = GrantFailureKind::operator_error;
-            f.message = "The token request did not match the sign-in (" + f.code + "): check redirect_uri and authority.";
-        }
-        if (aad == 65001 || (tr.error && tr.error->suberror == "consent_required"))
-            return record_approval_required(account, f.code, login_hint, "");
-        switch (f.kind) {
-            case GrantFailureKind::operator_error:
-                log_(EP_LOG_ERROR, "code redemption refused: " + f.message);
-                return result(account, "configuration_error",
-                              "This integration is not configured correctly. Your administrator has been told; try again later.",
-                              f.code, f.message);
-            case GrantFailureKind::interaction:
-                return result(account, f.reason == "policy" ? "blocked_by_policy" : "interaction_required", f.message, f.code);
-            case GrantFailureKind::transient:
-                return result(account, "temporarily_unavailable",
-                              "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.", f.code);
-            case GrantFailureKind::dead_grant:
-                break;
-        }
-        return result(account, "failed", "Microsoft did not complete the sign-in (" + f.code + "). Start connecting again.", f.code);
-    }
+    if (!tr.success) return redemption_refused(account, tr, login_hint);
 
     TokenSuccess& s = *tr.success;
     if (s.refresh_token.empty())
@@ -319,13 +297,7 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
     }
     if (!granted.extras.empty()) log_(EP_LOG_WARN, "account " + std::string(account) + ": " + least_privilege_notice(granted.extras));
 
-    HttpRequest me;
-    me.url = config_.graph_base + "/me?$select=id,displayName,mail,userPrincipalName";
-    me.headers = {"Authorization: Bearer " + std::string(s.access_token.view()), "Accept: application/json",
-                  "client-request-id: " + random_uuid()};
-    me.connect_timeout_ms = config_.connect_timeout_ms;
-    me.timeout_ms = config_.request_timeout_ms;
-    HttpResponse me_response = http_.perform(std::move(me));
+    HttpResponse me_response = http_.perform(profile_request(config_, s.access_token.view()));
     if (me_response.failure != TransferFailure::none || me_response.status != 200) {
         std::string why = me_response.failure != TransferFailure::none ? me_response.error
                                                                        : "HTTP " + std::to_string(me_response.status);
@@ -341,7 +313,44 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
     } catch (const Error& e) {
         return result(account, "failed", std::string(e.what()) + ". Nothing was stored; connect again.", "profile_unavailable");
     }
+    return store_connection(account, s, granted, profile);
+}
 
+std::string ConnectFlow::redemption_refused(std::string_view account, const TokenResponse& tr,
+                                            const std::string& login_hint) {
+    int aad = tr.error ? tr.error->code : 0;
+    GrantFailure f = classify_token_failure(tr);
+    if (aad == 54005)
+        return result(account, "code_redeemed", "This sign-in was already completed once. Start connecting again.", f.code);
+    if (aad == 70008)
+        return result(account, "flow_expired", "The sign-in code expired before it was used. Start connecting again.", f.code);
+    if (one_of(aad, {501481, 50148}))
+        return result(account, "failed", "Microsoft could not verify this sign-in (PKCE). Start connecting again.", f.code);
+    if (one_of(aad, {500112, 50011, 700005})) {
+        f.kind = GrantFailureKind::operator_error;
+        f.message = "The token request did not match the sign-in (" + f.code + "): check redirect_uri and authority.";
+    }
+    if (aad == 65001 || (tr.error && tr.error->suberror == "consent_required"))
+        return record_approval_required(account, f.code, login_hint, "");
+    switch (f.kind) {
+        case GrantFailureKind::operator_error:
+            log_(EP_LOG_ERROR, "code redemption refused: " + f.message);
+            return result(account, "configuration_error",
+                          "This integration is not configured correctly. Your administrator has been told; try again later.",
+                          f.code, f.message);
+        case GrantFailureKind::interaction:
+            return result(account, f.reason == "policy" ? "blocked_by_policy" : "interaction_required", f.message, f.code);
+        case GrantFailureKind::transient:
+            return result(account, "temporarily_unavailable",
+                          "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.", f.code);
+        case GrantFailureKind::dead_grant:
+            break;
+    }
+    return result(account, "failed", "Microsoft did not complete the sign-in (" + f.code + "). Start connecting again.", f.code);
+}
+
+std::string ConnectFlow::store_connection(std::string_view account, TokenSuccess& s, const GrantedScopes& granted,
+                                          const Profile& profile) {
     int64_t now = host_.now_unix_ms();
     GrantRecord r;
     r.state = GrantState::connected;

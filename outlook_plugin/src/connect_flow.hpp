@@ -21,6 +21,8 @@
 
 namespace outlook {
 
+struct Profile;
+
 class ConnectFlow {
 public:
     using Log = std::function<void(ep_log_level, const std::string&)>;
@@ -44,6 +46,11 @@ private:
                                const std::string& login_hint);
     std::string redeem(std::string_view account, std::string_view code, const SecretString& verifier,
                        const std::string& login_hint);
+    // Microsoft refused to redeem the code: each known refusal has its own outcome.
+    std::string redemption_refused(std::string_view account, const TokenResponse& response, const std::string& login_hint);
+    // Tokens granted and the profile read: the connection is stored and reported.
+    std::string store_connection(std::string_view account, TokenSuccess& tokens, const GrantedScopes& granted,
+                                 const Profile& profile);
     std::string record_approval_required(std::string_view account, const std::string& code, const std::string& login_hint,
                                          const std::string& tenant_id);
 

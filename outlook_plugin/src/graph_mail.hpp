@@ -1,6 +1,6 @@
 // Microsoft Graph mail: the Graph-specific rules on top of the shared message model, the
 // POST /me/sendMail request body, how Graph's answers map to a send outcome, Retry-After,
-// and the /me profile. No I/O here: the HTTP layer calls these (PROTOCOL.md §6).
+// and the /me profile. No I/O here: the HTTP layer calls these (outlook_plugin/docs/microsoft-behaviour.md §6).
 #pragma once
 
 #include <email_provider/message.hpp>
@@ -27,7 +27,7 @@ inline constexpr std::size_t kGraphMaxCustomHeaders = 5;
 // "attachments", or "html"/"text" for an oversized message without attachments).
 void validate_for_graph(const ep::message::Message& m);
 
-// The exact JSON body for POST /me/sendMail (PROTOCOL.md §6b). Graph takes one body: when
+// The exact JSON body for POST /me/sendMail (outlook_plugin/docs/microsoft-behaviour.md §6b). Graph takes one body: when
 // the message has both html and text, HTML is sent (it is what recipients' clients show;
 // the text alternative would only matter to text-only readers). Empty recipient lists,
 // empty names, normal importance, absent headers and saveToSentItems=true (Graph's
@@ -57,7 +57,7 @@ struct GraphError {
 // shape (not JSON, no error.code string, larger than 64 KiB). Never throws.
 std::optional<GraphError> parse_graph_error(std::string_view body) noexcept;
 
-// What the host can rely on after a send (DESIGN.md "Outcome of a send").
+// What the host can rely on after a send (SCHEMAS.md ep.send_result/1).
 enum class SendOutcome {
     sent,           // 202: handed to Exchange transport
     rejected,       // permanent: retrying the same message will not help
@@ -94,7 +94,7 @@ inline constexpr std::string_view kPermissionDeniedMessage =
     "Mail.Send and offline_access), then connect again. Nudges are kept until then.";
 
 // A 401's `WWW-Authenticate: Bearer ...` challenge. Continuous access evaluation answers a
-// revoked session with error="insufficient_claims" and claims="<base64 JSON>" (PROTOCOL.md §9):
+// revoked session with error="insufficient_claims" and claims="<base64 JSON>" (outlook_plugin/docs/microsoft-behaviour.md §9):
 // only an interactive sign-in that carries those claims satisfies it, a refresh does not.
 struct BearerChallenge {
     std::string error;   // e.g. insufficient_claims, invalid_token; empty when absent

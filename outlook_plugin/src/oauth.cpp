@@ -24,19 +24,6 @@ using ep::sdk::Error;
 
 std::string pct(std::string_view v) { return boost::urls::encode(v, boost::urls::unreserved_chars); }
 
-// Microsoft's descriptions carry trace and correlation lines; keep the first line, printable.
-std::string first_line(std::string_view s) {
-    std::string out;
-    for (char c : s) {
-        if (c == '\r' || c == '\n') break;
-        if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
-        if (out.size() >= 300) break;
-    }
-    // Never end inside a UTF-8 character: these texts end up in JSON documents.
-    while (!out.empty() && !ep::sdk::is_valid_utf8(out)) out.pop_back();
-    return out;
-}
-
 std::string str(const json::object& o, std::string_view key) {
     auto it = o.find(key);
     if (it == o.end()) return {};
@@ -44,7 +31,7 @@ std::string str(const json::object& o, std::string_view key) {
     return {};
 }
 
-// The longest lifetime believed: CAE-capable tokens live up to 28 hours [S11]; anything
+// The longest lifetime believed: CAE-capable tokens live up to 28 hours (outlook_plugin/docs/microsoft-behaviour.md §8); anything
 // beyond a week is a broken answer, and bounding it keeps now + lifetime from overflowing.
 constexpr int64_t kMaxLifetimeSeconds = 7 * 24 * 3600;
 
@@ -127,7 +114,7 @@ std::string admin_consent_tenant(const OutlookConfig& c, std::string_view known_
 }
 
 std::string admin_consent_url(const OutlookConfig& c, std::string_view tenant) {
-    // The v2 endpoint with the exact permissions this app asks for (PROTOCOL.md §5);
+    // The v2 endpoint with the exact permissions this app asks for (outlook_plugin/docs/microsoft-behaviour.md §5);
     // offline_access is not a Graph permission and needs no admin consent.
     std::string graph = c.scope_prefix.empty() ? "https://graph.microsoft.com/" : c.scope_prefix;
     std::string url = c.login_base + "/" + std::string(tenant) + "/v2.0/adminconsent";
@@ -177,7 +164,7 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         auto url = boost::urls::parse_uri_reference(std::string_view(it->value().as_string()));
         if (!url) throw invalid("callback_url", "is not a valid URL");
         add_query(url->encoded_query(), "callback_url");
-        // Microsoft's redirects may end in a bare '#' (PROTOCOL.md §9); response_mode=fragment
+        // Microsoft's redirects may end in a bare '#' (outlook_plugin/docs/microsoft-behaviour.md §9); response_mode=fragment
         // would put the answer after it, so parameters there are read too.
         if (url->has_fragment() && url->encoded_fragment().find('=') != std::string_view::npos)
             add_query(url->encoded_fragment(), "callback_url");
@@ -257,7 +244,7 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
         e.error = str(o, "error");
         e.suberror = str(o, "suberror");
         std::string description = str(o, "error_description");
-        e.description = first_line(description);
+        e.description = first_line(description, 300);
         if (auto it = o.find("error_codes"); it != o.end() && it->value().is_array() && !it->value().as_array().empty() &&
                                              it->value().as_array()[0].is_int64())
             e.code = static_cast<int>(it->value().as_array()[0].as_int64());
@@ -326,6 +313,18 @@ std::string least_privilege_notice(const std::vector<std::string>& extras) {
            "Permissions.";
 }
 
+std::string first_line(std::string_view text, std::size_t max_bytes) {
+    std::string out;
+    for (char c : text) {
+        if (c == '\r' || c == '\n') break;
+        if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
+        if (out.size() >= max_bytes) break;
+    }
+    // Never end inside a UTF-8 character: these texts end up in JSON documents.
+    while (!out.empty() && !ep::sdk::is_valid_utf8(out)) out.pop_back();
+    return out;
+}
+
 std::string without_aadsts_prefix(std::string_view d) {
     if (!d.starts_with("AADSTS")) return std::string(d);
     std::size_t i = 6;
@@ -336,82 +335,97 @@ std::string without_aadsts_prefix(std::string_view d) {
     return std::string(d.substr(i));
 }
 
+namespace {
+
+// The kinds of failure, each with the code the caller shows next to it.
+GrantFailure transient(std::string message, const std::string& code) {
+    return GrantFailure{GrantFailureKind::transient, "", std::move(message), code};
+}
+GrantFailure dead(const char* reason, const char* message, const std::string& code) {
+    return GrantFailure{GrantFailureKind::dead_grant, reason, message, code};
+}
+GrantFailure interaction(const char* reason, const char* message, const std::string& code) {
+    return GrantFailure{GrantFailureKind::interaction, reason, message, code};
+}
+GrantFailure operator_error(std::string message, const std::string& code) {
+    return GrantFailure{GrantFailureKind::operator_error, "", std::move(message), code};
+}
+
+// The AADSTS codes whose meaning is known; nothing for the others.
+std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code) {
+    switch (aadsts) {
+        // Transient server-side conditions (outlook_plugin/docs/microsoft-behaviour.md §3).
+        case 90033: case 90006: case 90024: case 50033: case 70012: case 50087:
+            return transient("Microsoft's sign-in service reported a temporary problem; will retry", code);
+        case 700082:
+            return dead("inactivity", "The connection was not used for 90 days and Microsoft ended it. Connect again.", code);
+        case 50173: case 50133: case 50132:
+            return dead("password_changed", "Your Microsoft password was changed or your sessions were revoked. Connect again.", code);
+        case 70008:
+            return dead("access_revoked", "Microsoft says this connection expired or was revoked. Connect again.", code);
+        case 65001:
+            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again (your administrator may need to approve it).", code);
+        case 70043:
+            return dead("signin_frequency", "Your organisation requires you to sign in again periodically. Connect again.", code);
+        case 50057:
+            return dead("access_revoked", "Your Microsoft account is disabled. Contact your IT administrator.", code);
+        case 700084: case 9002313:
+            return dead("grant_invalid", "The stored connection is no longer valid. Connect again.", code);
+        case 50076: case 50079: case 50078: case 50074:
+            return interaction("mfa_required", "Your organisation now requires multi-factor sign-in. Connect again to complete it.", code);
+        case 53003: case 53000: case 53001: case 530003: case 530035:
+            return interaction("policy", "A sign-in policy of your organisation blocks this connection. Connect again, or contact your IT administrator.", code);
+        case 7000215:
+            return operator_error("The client secret is invalid (AADSTS7000215): check that the secret's value, not its id, is configured.", code);
+        case 7000222:
+            return operator_error("The client secret has expired (AADSTS7000222): create a new secret in the app registration and configure it.", code);
+        case 700027: case 50012:
+            return operator_error("The client certificate is not accepted (" + code + "): check that it is uploaded to the app registration.", code);
+        case 700024:
+            return operator_error("The client assertion is outside its validity window (AADSTS700024): check the server clock.", code);
+        case 700016:
+            return operator_error("The application (client) id is not known to Microsoft (AADSTS700016): check client_id and the tenant.", code);
+        case 7000218: case 700025:
+            return operator_error("The app registration's platform does not match the configured client credential (" + code + ").", code);
+        default:
+            return std::nullopt;
+    }
+}
+
+// An error without a known AADSTS code: the OAuth error and its suberror decide.
+GrantFailure classify_oauth_error(const AadError& e, const std::string& code) {
+    if (e.error == "invalid_client" || e.error == "unauthorized_client")
+        return operator_error("Microsoft refused the app's credentials (" + code + ": " + without_aadsts_prefix(e.description) + ").", code);
+    if (e.error == "invalid_grant") {
+        if (e.suberror == "consent_required")
+            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again.", code);
+        if (e.suberror == "basic_action" || e.suberror == "additional_action" || e.suberror == "message_only")
+            return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.", code);
+        if (e.suberror == "user_password_expired")
+            return dead("password_changed", "Your Microsoft password has expired. Change it, then connect again.", code);
+        return dead("grant_invalid", "Microsoft no longer accepts this connection. Connect again.", code);
+    }
+    if (e.error == "interaction_required" || e.error == "consent_required")
+        return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.", code);
+    return operator_error("Microsoft refused the token request (" + code + ": " + without_aadsts_prefix(e.description) + ").", code);
+}
+
+}  // namespace
+
 GrantFailure classify_token_failure(const TokenResponse& r) {
     std::string code = !r.error ? (r.http_status ? "http_" + std::to_string(r.http_status) : "network")
                        : r.error->code ? "AADSTS" + std::to_string(r.error->code)
                                        : r.error->error;
-    auto transient = [&](std::string message) {
-        return GrantFailure{GrantFailureKind::transient, "", std::move(message), code};
-    };
     if (!r.error) {
         if (r.http_status == 429 || r.http_status >= 500 || r.http_status == 0)
-            return transient("Microsoft's sign-in service could not be reached; will retry");
-        return transient("Microsoft's sign-in service gave an unexpected answer (" + r.problem + "); will retry");
+            return transient("Microsoft's sign-in service could not be reached; will retry", code);
+        return transient("Microsoft's sign-in service gave an unexpected answer (" + r.problem + "); will retry", code);
     }
     const AadError& e = *r.error;
-    auto dead = [&](const char* reason, const char* message) {
-        return GrantFailure{GrantFailureKind::dead_grant, reason, message, code};
-    };
-    auto interaction = [&](const char* reason, const char* message) {
-        return GrantFailure{GrantFailureKind::interaction, reason, message, code};
-    };
-    auto operator_error = [&](std::string message) {
-        return GrantFailure{GrantFailureKind::operator_error, "", std::move(message), code};
-    };
-
     if (r.http_status == 429 || r.http_status >= 500 || e.error == "temporarily_unavailable" || e.error == "server_error")
-        return transient("Microsoft's sign-in service is temporarily unavailable; will retry");
-    switch (e.code) {
-        // Transient server-side conditions (PROTOCOL.md §3).
-        case 90033: case 90006: case 90024: case 50033: case 70012: case 50087:
-            return transient("Microsoft's sign-in service reported a temporary problem; will retry");
-        case 700082:
-            return dead("inactivity", "The connection was not used for 90 days and Microsoft ended it. Connect again.");
-        case 50173: case 50133: case 50132:
-            return dead("password_changed", "Your Microsoft password was changed or your sessions were revoked. Connect again.");
-        case 70008:
-            return dead("access_revoked", "Microsoft says this connection expired or was revoked. Connect again.");
-        case 65001:
-            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again (your administrator may need to approve it).");
-        case 70043:
-            return dead("signin_frequency", "Your organisation requires you to sign in again periodically. Connect again.");
-        case 50057:
-            return dead("access_revoked", "Your Microsoft account is disabled. Contact your IT administrator.");
-        case 700084: case 9002313:
-            return dead("grant_invalid", "The stored connection is no longer valid. Connect again.");
-        case 50076: case 50079: case 50078: case 50074:
-            return interaction("mfa_required", "Your organisation now requires multi-factor sign-in. Connect again to complete it.");
-        case 53003: case 53000: case 53001: case 530003: case 530035:
-            return interaction("policy", "A sign-in policy of your organisation blocks this connection. Connect again, or contact your IT administrator.");
-        case 7000215:
-            return operator_error("The client secret is invalid (AADSTS7000215): check that the secret's value, not its id, is configured.");
-        case 7000222:
-            return operator_error("The client secret has expired (AADSTS7000222): create a new secret in the app registration and configure it.");
-        case 700027: case 50012:
-            return operator_error("The client certificate is not accepted (" + code + "): check that it is uploaded to the app registration.");
-        case 700024:
-            return operator_error("The client assertion is outside its validity window (AADSTS700024): check the server clock.");
-        case 700016:
-            return operator_error("The application (client) id is not known to Microsoft (AADSTS700016): check client_id and the tenant.");
-        case 7000218: case 700025:
-            return operator_error("The app registration's platform does not match the configured client credential (" + code + ").");
-        default:
-            break;
-    }
-    if (e.error == "invalid_client" || e.error == "unauthorized_client")
-        return operator_error("Microsoft refused the app's credentials (" + code + ": " + without_aadsts_prefix(e.description) + ").");
-    if (e.error == "invalid_grant") {
-        if (e.suberror == "consent_required")
-            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again.");
-        if (e.suberror == "basic_action" || e.suberror == "additional_action" || e.suberror == "message_only")
-            return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.");
-        if (e.suberror == "user_password_expired")
-            return dead("password_changed", "Your Microsoft password has expired. Change it, then connect again.");
-        return dead("grant_invalid", "Microsoft no longer accepts this connection. Connect again.");
-    }
-    if (e.error == "interaction_required" || e.error == "consent_required")
-        return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.");
-    return operator_error("Microsoft refused the token request (" + code + ": " + without_aadsts_prefix(e.description) + ").");
+        return transient("Microsoft's sign-in service is temporarily unavailable; will retry", code);
+    if (std::optional<GrantFailure> known = classify_aadsts(e.code, code)) return *known;
+    return classify_oauth_error(e, code);
 }
 
 }  // namespace outlook

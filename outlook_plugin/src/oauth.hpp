@@ -1,4 +1,4 @@
-// The Microsoft identity platform v2.0 protocol pieces (PROTOCOL.md §1-5, §8) as pure
+// The Microsoft identity platform v2.0 protocol pieces (outlook_plugin/docs/microsoft-behaviour.md §1-5, §8) as pure
 // functions: PKCE, the authorization and admin-consent URLs, callback parsing, token request
 // bodies, token response parsing, scope checks, and the classification of AAD errors.
 #pragma once
@@ -79,7 +79,7 @@ TokenResponse parse_token_response(int http_status, std::string_view body);
 int aadsts_code(std::string_view description);
 
 // What Microsoft granted, read against what this app needs. Scopes are additive
-// (PROTOCOL.md §9): a token also lists what was consented earlier or by an administrator, so
+// (outlook_plugin/docs/microsoft-behaviour.md §9): a token also lists what was consented earlier or by an administrator, so
 // extras are reported, never refused. Short and fully-qualified names count alike, in any
 // case; an absent `scope` means what was requested; a URL-encoded one is decoded.
 struct GrantedScopes {
@@ -96,6 +96,10 @@ std::string least_privilege_notice(const std::vector<std::string>& extras);
 // An AAD description without its leading "AADSTSnnnnn: ", so that messages which already
 // name the code do not repeat it.
 std::string without_aadsts_prefix(std::string_view description);
+
+// Microsoft's descriptions carry trace and correlation lines: the first line, printable,
+// at most `max_bytes`, never ending inside a UTF-8 character.
+std::string first_line(std::string_view text, std::size_t max_bytes);
 
 // How a failed token request (refresh or code redemption) should be handled.
 enum class GrantFailureKind {

@@ -2,6 +2,7 @@
 
 #include "encoding.hpp"
 #include "graph_mail.hpp"
+#include "graph_request.hpp"
 #include "redact.hpp"
 
 #include <boost/json.hpp>
@@ -64,6 +65,50 @@ json::array scope_list(std::string_view scopes) {
     return out;
 }
 
+// The part of ep.status/1 a stored grant decides: who is connected and in which state.
+void describe_grant(json::object& s, const GrantRecord& r) {
+    if (!r.email.empty()) s["email"] = r.email;
+    if (!r.display_name.empty()) s["display_name"] = r.display_name;
+    switch (r.state) {
+        case GrantState::connected:
+            if (r.operator_error) {
+                s["state"] = "configuration_error";
+                s["message"] = r.operator_error->message;
+                s["code"] = r.operator_error->code;
+                s["since"] = iso_time(r.operator_error->since_ms);
+                break;
+            }
+            s["state"] = "connected";
+            s["tenant"] = r.tenant_id;
+            s["cloud"] = r.cloud;
+            s["scopes"] = scope_list(r.scopes);
+            // Consented for this app but never used by it: shown so the user and IT can see them.
+            if (!r.extra_scopes.empty()) s["extra_permissions"] = json::value_from(r.extra_scopes);
+            s["connected_at"] = iso_time(r.connected_at_ms);
+            s["last_refresh"] = iso_time(r.last_refresh_ms);
+            s["revoke_url"] = revoke_url(r.tenant_id);
+            s["disconnect_hint"] = "Disconnecting deletes the sign-in this app keeps for you, right away. Your Microsoft "
+                                   "account still lists the app until you remove it there (the link below).";
+            break;
+        case GrantState::expired:
+        case GrantState::permission_denied:
+            s["state"] = r.state == GrantState::expired ? "expired" : "permission_denied";
+            s["reason"] = r.reason;
+            s["message"] = r.message;
+            s["code"] = r.error_code;
+            s["since"] = iso_time(r.since_ms);
+            break;
+        case GrantState::admin_approval_required:
+            s["state"] = "admin_approval_required";
+            s["admin_consent_url"] = r.admin_consent_url;
+            s["message"] = r.message;
+            s["code"] = r.error_code;
+            s["since"] = iso_time(r.since_ms);
+            describe_approval(s, r.error_code);
+            break;
+    }
+}
+
 }  // namespace
 
 OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_json)
@@ -122,47 +167,7 @@ json::object OutlookProvider::status_object(std::string_view account) const {
         s["detail"] = loaded.unreadable->problem;
         return s;
     }
-    const GrantRecord& r = loaded.grant->record;
-    if (!r.email.empty()) s["email"] = r.email;
-    if (!r.display_name.empty()) s["display_name"] = r.display_name;
-    switch (r.state) {
-        case GrantState::connected:
-            if (r.operator_error) {
-                s["state"] = "configuration_error";
-                s["message"] = r.operator_error->message;
-                s["code"] = r.operator_error->code;
-                s["since"] = iso_time(r.operator_error->since_ms);
-                break;
-            }
-            s["state"] = "connected";
-            s["tenant"] = r.tenant_id;
-            s["cloud"] = r.cloud;
-            s["scopes"] = scope_list(r.scopes);
-            // Consented for this app but never used by it: shown so the user and IT can see them.
-            if (!r.extra_scopes.empty()) s["extra_permissions"] = json::value_from(r.extra_scopes);
-            s["connected_at"] = iso_time(r.connected_at_ms);
-            s["last_refresh"] = iso_time(r.last_refresh_ms);
-            s["revoke_url"] = revoke_url(r.tenant_id);
-            s["disconnect_hint"] = "Disconnecting deletes the sign-in this app keeps for you, right away. Your Microsoft "
-                                   "account still lists the app until you remove it there (the link below).";
-            break;
-        case GrantState::expired:
-        case GrantState::permission_denied:
-            s["state"] = r.state == GrantState::expired ? "expired" : "permission_denied";
-            s["reason"] = r.reason;
-            s["message"] = r.message;
-            s["code"] = r.error_code;
-            s["since"] = iso_time(r.since_ms);
-            break;
-        case GrantState::admin_approval_required:
-            s["state"] = "admin_approval_required";
-            s["admin_consent_url"] = r.admin_consent_url;
-            s["message"] = r.message;
-            s["code"] = r.error_code;
-            s["since"] = iso_time(r.since_ms);
-            describe_approval(s, r.error_code);
-            break;
-    }
+    describe_grant(s, loaded.grant->record);
     return s;
 }
 
@@ -200,13 +205,8 @@ void OutlookProvider::check_with_token(const std::shared_ptr<Check>& check, Toke
             return finish_check(check, t.code, t.message);
     }
     check->token = t.token;
-    HttpRequest me;
-    me.url = config_.graph_base + "/me?$select=id,displayName,mail,userPrincipalName";
-    me.headers = {"Authorization: Bearer " + std::string(t.token->view()), "Accept: application/json",
-                  "client-request-id: " + random_uuid()};
+    HttpRequest me = profile_request(config_, t.token->view());
     me.wanted_headers = {"www-authenticate"};
-    me.connect_timeout_ms = config_.connect_timeout_ms;
-    me.timeout_ms = config_.request_timeout_ms;
     http_.submit(std::move(me), [this, check](HttpResponse&& r) { on_profile(check, std::move(r)); });
 }
 

@@ -2,6 +2,7 @@
 
 #include "encoding.hpp"
 #include "graph_mail.hpp"
+#include "graph_request.hpp"
 
 #include <email_provider/message.hpp>
 
@@ -179,15 +180,11 @@ void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
             return finish(job, result(*job, "transient", t.code, t.message, std::max<int64_t>(t.retry_after_ms, 0)));
     }
     job->token = t.token;
-    HttpRequest request;
-    request.method = "POST";
-    request.url = config_.graph_base + "/me/sendMail";
-    request.headers = {"Authorization: Bearer " + std::string(t.token->view()), "Content-Type: application/json",
-                       "client-request-id: " + job->client_request_id, "return-client-request-id: true"};
+    HttpRequest request = graph_request(config_, "POST", "/me/sendMail", t.token->view(),
+                                        {"Content-Type: application/json", "client-request-id: " + job->client_request_id,
+                                         "return-client-request-id: true"});
     request.shared_body = job->body;
     request.wanted_headers = {"request-id", "retry-after", "www-authenticate"};
-    request.connect_timeout_ms = config_.connect_timeout_ms;
-    request.timeout_ms = config_.request_timeout_ms;
     ++job->attempts;
     http_.submit(std::move(request), [this, job](HttpResponse&& r) { on_response(job, std::move(r)); });
 }
@@ -219,27 +216,8 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
     switch (c.outcome) {
         case SendOutcome::sent:
             return finish(job, result(*job, "sent", "", "", -1, request_id));
-        case SendOutcome::auth_expired: {
-            if (c.permission_denied)
-                return end_connection(job, ConnectionEnd{GrantState::permission_denied, "access_denied", c.user_message, c.code, {}},
-                                      request_id);
-            BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
-            // A claims challenge (CAE) is not cured by a refresh (PROTOCOL.md §9): no retry for it.
-            if (c.retry_with_fresh_token && !job->retried_after_401 && !challenge.claims_challenge()) {
-                job->retried_after_401 = true;
-                return tokens_.acquire(job->account, job->token,
-                                       [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
-            }
-            // Refused again with a fresh token, or challenged: only signing in again helps, and
-            // until then nothing may retry (the host holds the message while not connected).
-            return end_connection(job,
-                                  ConnectionEnd{GrantState::expired, "signin_required",
-                                                "Microsoft requires you to sign in again (for example after a password "
-                                                "reset or a change of your organisation's security policy). Connect again.",
-                                                challenge.claims_challenge() ? "insufficient_claims" : c.code,
-                                                challenge.claims},
-                                  request_id);
-        }
+        case SendOutcome::auth_expired:
+            return on_token_refused(job, r, c, request_id);
         case SendOutcome::throttled: {
             int64_t wait = retry_after.value_or(backoff_ms(job->attempts));
             pause_mailbox(job->account, wait);  // throttling is per mailbox: its other messages wait too
@@ -256,6 +234,28 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
         case SendOutcome::transient:
             return finish(job, result(*job, "transient", c.code, c.user_message, -1, request_id));
     }
+}
+
+void SendEngine::on_token_refused(const JobPtr& job, const HttpResponse& r, const SendClassification& c,
+                                  const std::string& request_id) {
+    if (c.permission_denied)
+        return end_connection(job, ConnectionEnd{GrantState::permission_denied, "access_denied", c.user_message, c.code, {}},
+                              request_id);
+    BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
+    // A claims challenge (CAE) is not cured by a refresh (outlook_plugin/docs/microsoft-behaviour.md §9): no retry for it.
+    if (c.retry_with_fresh_token && !job->retried_after_401 && !challenge.claims_challenge()) {
+        job->retried_after_401 = true;
+        return tokens_.acquire(job->account, job->token,
+                               [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
+    }
+    // Refused again with a fresh token, or challenged: only signing in again helps, and
+    // until then nothing may retry (the host holds the message while not connected).
+    end_connection(job,
+                   ConnectionEnd{GrantState::expired, "signin_required",
+                                 "Microsoft requires you to sign in again (for example after a password "
+                                 "reset or a change of your organisation's security policy). Connect again.",
+                                 challenge.claims_challenge() ? "insufficient_claims" : c.code, challenge.claims},
+                   request_id);
 }
 
 void SendEngine::end_connection(const JobPtr& job, ConnectionEnd end, const std::string& request_id) {

@@ -21,6 +21,8 @@
 
 namespace outlook {
 
+struct SendClassification;
+
 class SendEngine {
 public:
     using Log = std::function<void(ep_log_level, const std::string&)>;
@@ -57,6 +59,10 @@ private:
     void dispatch(Ready ready);
     void send_with_token(const JobPtr& job, TokenOutcome token);
     void on_response(const JobPtr& job, HttpResponse&& response);
+    // Graph refused the token (401, or 403 for a removed permission): one retry with a fresh
+    // token where a refresh can cure it, otherwise the connection ends.
+    void on_token_refused(const JobPtr& job, const HttpResponse& response, const SendClassification& verdict,
+                          const std::string& request_id);
     void pause_mailbox(const std::string& account, int64_t delay_ms);
     // The connection is over until the user reconnects: record that, then finish as auth_expired.
     void end_connection(const JobPtr& job, ConnectionEnd end, const std::string& request_id);

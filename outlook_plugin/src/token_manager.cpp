@@ -87,7 +87,7 @@ void TokenManager::acquire(const std::string& account, const AccessToken& reject
         touch(account, e);
         bool refresh_early = e.refresh_after_ms && now >= e.refresh_after_ms && !e.refreshing;
         if (refresh_early) {
-            // Serve the current token and refresh in the background (refresh_in, PROTOCOL.md §8).
+            // Serve the current token and refresh in the background (refresh_in, outlook_plugin/docs/microsoft-behaviour.md §8).
             e.refreshing = true;
             ++refreshes_in_flight_;
         }
@@ -213,16 +213,8 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
 
         // Another instance is refreshing this grant right now: wait for its result rather
         // than spend a second refresh (it either stores fresh tokens or lets the lease go).
-        if (r.refresh_lease_until_ms > now && r.refresh_lease_owner != instance_id_) {
-            http_.schedule(std::chrono::steady_clock::now() + std::chrono::milliseconds(kLeasePollMs),
-                           [this, account, replace, attempt, force](bool cancelled) {
-                               if (cancelled) return complete(account, shutting_down(), nullptr);
-                               work_.post([this, account, replace, attempt, force] {
-                                   start_refresh(account, replace, attempt, force);
-                               });
-                           });
-            return;
-        }
+        if (r.refresh_lease_until_ms > now && r.refresh_lease_owner != instance_id_)
+            return look_again_later(account, replace, attempt, force);
         r.refresh_lease_until_ms = now + config_.request_timeout_ms + config_.connect_timeout_ms;
         r.refresh_lease_owner = instance_id_;
         auto leased = store_.save_grant(account, r, grant.version);
@@ -232,23 +224,36 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
             return complete(account, contention(), nullptr);
         }
         grant.version = *leased;
-
-        ++refresh_requests_;
-        log_(EP_LOG_DEBUG, "refreshing the access token of account " + account);
-        HttpRequest request = token_client_.refresh(r.refresh_token.view());
-        auto shared_grant = std::make_shared<StoredGrant>(std::move(grant));
-        http_.submit(std::move(request), [this, account, shared_grant, attempt](HttpResponse&& response) {
-            auto shared_response = std::make_shared<HttpResponse>(std::move(response));
-            work_.post_urgent([this, account, shared_grant, shared_response, attempt] {
-                finish_refresh(account, std::move(*shared_grant), std::move(*shared_response), attempt);
-            });
-        });
+        submit_refresh(account, std::move(grant), attempt);
     } catch (const std::exception& e) {
         complete(account,
                  failure(TokenOutcome::Kind::transient, "storage",
                          std::string("The connection could not be read from storage: ") + e.what()),
                  nullptr);
     }
+}
+
+void TokenManager::look_again_later(const std::string& account, AccessToken replace, int attempt, bool force) {
+    http_.schedule(std::chrono::steady_clock::now() + std::chrono::milliseconds(kLeasePollMs),
+                   [this, account, replace, attempt, force](bool cancelled) {
+                       if (cancelled) return complete(account, shutting_down(), nullptr);
+                       work_.post([this, account, replace, attempt, force] {
+                           start_refresh(account, replace, attempt, force);
+                       });
+                   });
+}
+
+void TokenManager::submit_refresh(const std::string& account, StoredGrant grant, int attempt) {
+    ++refresh_requests_;
+    log_(EP_LOG_DEBUG, "refreshing the access token of account " + account);
+    HttpRequest request = token_client_.refresh(grant.record.refresh_token.view());
+    auto shared_grant = std::make_shared<StoredGrant>(std::move(grant));
+    http_.submit(std::move(request), [this, account, shared_grant, attempt](HttpResponse&& response) {
+        auto shared_response = std::make_shared<HttpResponse>(std::move(response));
+        work_.post_urgent([this, account, shared_grant, shared_response, attempt] {
+            finish_refresh(account, std::move(*shared_grant), std::move(*shared_response), attempt);
+        });
+    });
 }
 
 void TokenManager::finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt) {
@@ -259,90 +264,95 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
         if (response.failure != TransferFailure::none) parsed.problem = response.error;
         int64_t now = host_.now_unix_ms();
         parsed.retry_after_ms = parse_retry_after_ms(response.header("retry-after"), now).value_or(-1);
-
-        if (parsed.success) {
-            TokenSuccess& s = *parsed.success;
-            GrantRecord& r = grant.record;
-            // Rotation: the new refresh token replaces the old one in the same write.
-            if (!s.refresh_token.empty()) r.refresh_token = std::move(s.refresh_token);
-            r.access_token = std::move(s.access_token);
-            r.access_expires_at_ms = now + s.expires_in_s * 1000;
-            r.refresh_after_ms = s.refresh_in_s > 0 ? now + s.refresh_in_s * 1000 : 0;
-            r.last_refresh_ms = now;
-            r.operator_error.reset();
-            r.refresh_lease_until_ms = 0;
-            r.refresh_lease_owner.clear();
-            GrantedScopes granted = read_granted_scopes(s.scope, true);
-            if (!granted.missing.empty()) {
-                // An administrator removed the permission (PROTOCOL.md §9): "Permission denied".
-                ConnectionEnd end{GrantState::permission_denied, "permission_removed",
-                                  std::string(kPermissionDeniedMessage), "missing_" + join(granted.missing, "_"), {}};
-                if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts)
-                    return start_refresh(account, nullptr, attempt + 1);
-                log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " +
-                                      join(granted.missing, ", ") + " at Microsoft; the user must contact IT and reconnect");
-                return complete(account, failure(TokenOutcome::Kind::expired, "permission_denied", end.message), nullptr);
-            }
-            if (granted.extras != r.extra_scopes && !granted.extras.empty())
-                log_(EP_LOG_WARN, "account " + account + ": " + least_privilege_notice(granted.extras));
-            r.scopes = granted.scopes;
-            r.extra_scopes = granted.extras;
-            auto saved = store_.save_grant(account, r, grant.version);
-            if (saved) {
-                log_(EP_LOG_DEBUG, "refreshed the access token of account " + account);
-                return complete(account, TokenOutcome{}, &r);
-            }
-            // The grant changed under our lease (a reconnect or disconnect): use what is there now.
-            if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
-            return complete(account, contention(), nullptr);
-        }
-
-        GrantFailure verdict = classify_token_failure(parsed);
-        if (verdict.kind != GrantFailureKind::dead_grant && verdict.kind != GrantFailureKind::interaction) {
-            // Let other instances try again without waiting for the lease to run out.
-            grant.record.refresh_lease_until_ms = 0;
-            grant.record.refresh_lease_owner.clear();
-            if (auto v = store_.save_grant(account, grant.record, grant.version)) grant.version = *v;
-        }
-        if (verdict.kind == GrantFailureKind::transient) {
-            TokenOutcome o = failure(TokenOutcome::Kind::transient, verdict.code, verdict.message);
-            o.retry_after_ms = parsed.retry_after_ms;
-            log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + verdict.code + ")");
-            return complete(account, o, nullptr);
-        }
-        if (verdict.kind == GrantFailureKind::operator_error) {
-            GrantRecord& r = grant.record;
-            if (!r.operator_error || r.operator_error->code != verdict.code) {
-                r.operator_error = OperatorError{verdict.code, verdict.message, now};
-                store_.save_grant(account, r, grant.version);  // best effort: a conflict means newer news
-            }
-            log_(EP_LOG_ERROR, "token refresh for account " + account + " failed: " + verdict.message);
-            return complete(account, failure(TokenOutcome::Kind::configuration_error, verdict.code, verdict.message),
-                            nullptr);
-        }
-
-        // A dead grant, unless another instance rotated the refresh token meanwhile: re-read
-        // the store before declaring the connection over.
-        // The end is answered only once it is recorded (or the grant is gone): a caller told
-        // "expired" must find the same in the store, and the log must not claim what is not so.
-        AccountStore::LoadResult current = store_.load_grant(account);
-        if (current.grant) {
-            GrantRecord expired =
-                ended_record(grant.record, ConnectionEnd{GrantState::expired, verdict.reason, verdict.message, verdict.code, {}}, now);
-            bool recorded = current.grant->version == grant.version && store_.save_grant(account, expired, grant.version);
-            if (!recorded) {
-                if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
-                return complete(account, contention(), nullptr);
-            }
-        }
-        log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + verdict.code + " (" + verdict.reason + ")");
-        complete(account, failure(TokenOutcome::Kind::expired, verdict.code, verdict.message), nullptr);
+        if (parsed.success) return store_refreshed(account, std::move(grant), *parsed.success, now, attempt);
+        refresh_refused(account, std::move(grant), parsed, now, attempt);
     } catch (const std::exception& e) {
         complete(account,
                  failure(TokenOutcome::Kind::transient, "storage",
                          std::string("The refreshed connection could not be stored: ") + e.what()),
                  nullptr);
     }
+}
+
+void TokenManager::store_refreshed(const std::string& account, StoredGrant grant, TokenSuccess& s, int64_t now,
+                                   int attempt) {
+    GrantRecord& r = grant.record;
+    // Rotation: the new refresh token replaces the old one in the same write.
+    if (!s.refresh_token.empty()) r.refresh_token = std::move(s.refresh_token);
+    r.access_token = std::move(s.access_token);
+    r.access_expires_at_ms = now + s.expires_in_s * 1000;
+    r.refresh_after_ms = s.refresh_in_s > 0 ? now + s.refresh_in_s * 1000 : 0;
+    r.last_refresh_ms = now;
+    r.operator_error.reset();
+    r.refresh_lease_until_ms = 0;
+    r.refresh_lease_owner.clear();
+    GrantedScopes granted = read_granted_scopes(s.scope, true);
+    if (!granted.missing.empty()) {
+        // An administrator removed the permission (outlook_plugin/docs/microsoft-behaviour.md §9): "Permission denied".
+        ConnectionEnd end{GrantState::permission_denied, "permission_removed",
+                          std::string(kPermissionDeniedMessage), "missing_" + join(granted.missing, "_"), {}};
+        if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts)
+            return start_refresh(account, nullptr, attempt + 1);
+        log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " +
+                              join(granted.missing, ", ") + " at Microsoft; the user must contact IT and reconnect");
+        return complete(account, failure(TokenOutcome::Kind::expired, "permission_denied", end.message), nullptr);
+    }
+    if (granted.extras != r.extra_scopes && !granted.extras.empty())
+        log_(EP_LOG_WARN, "account " + account + ": " + least_privilege_notice(granted.extras));
+    r.scopes = granted.scopes;
+    r.extra_scopes = granted.extras;
+    auto saved = store_.save_grant(account, r, grant.version);
+    if (saved) {
+        log_(EP_LOG_DEBUG, "refreshed the access token of account " + account);
+        return complete(account, TokenOutcome{}, &r);
+    }
+    // The grant changed under our lease (a reconnect or disconnect): use what is there now.
+    if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
+    complete(account, contention(), nullptr);
+}
+
+void TokenManager::refresh_refused(const std::string& account, StoredGrant grant, const TokenResponse& parsed,
+                                   int64_t now, int attempt) {
+    GrantFailure verdict = classify_token_failure(parsed);
+    if (verdict.kind != GrantFailureKind::dead_grant && verdict.kind != GrantFailureKind::interaction) {
+        // Let other instances try again without waiting for the lease to run out.
+        grant.record.refresh_lease_until_ms = 0;
+        grant.record.refresh_lease_owner.clear();
+        if (auto v = store_.save_grant(account, grant.record, grant.version)) grant.version = *v;
+    }
+    if (verdict.kind == GrantFailureKind::transient) {
+        TokenOutcome o = failure(TokenOutcome::Kind::transient, verdict.code, verdict.message);
+        o.retry_after_ms = parsed.retry_after_ms;
+        log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + verdict.code + ")");
+        return complete(account, o, nullptr);
+    }
+    if (verdict.kind == GrantFailureKind::operator_error) {
+        GrantRecord& r = grant.record;
+        if (!r.operator_error || r.operator_error->code != verdict.code) {
+            r.operator_error = OperatorError{verdict.code, verdict.message, now};
+            store_.save_grant(account, r, grant.version);  // best effort: a conflict means newer news
+        }
+        log_(EP_LOG_ERROR, "token refresh for account " + account + " failed: " + verdict.message);
+        return complete(account, failure(TokenOutcome::Kind::configuration_error, verdict.code, verdict.message),
+                        nullptr);
+    }
+
+    // A dead grant, unless another instance rotated the refresh token meanwhile: re-read
+    // the store before declaring the connection over.
+    // The end is answered only once it is recorded (or the grant is gone): a caller told
+    // "expired" must find the same in the store, and the log must not claim what is not so.
+    AccountStore::LoadResult current = store_.load_grant(account);
+    if (current.grant) {
+        GrantRecord expired =
+            ended_record(grant.record, ConnectionEnd{GrantState::expired, verdict.reason, verdict.message, verdict.code, {}}, now);
+        bool recorded = current.grant->version == grant.version && store_.save_grant(account, expired, grant.version);
+        if (!recorded) {
+            if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
+            return complete(account, contention(), nullptr);
+        }
+    }
+    log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + verdict.code + " (" + verdict.reason + ")");
+    complete(account, failure(TokenOutcome::Kind::expired, verdict.code, verdict.message), nullptr);
 }
 
 void TokenManager::complete(const std::string& account, const TokenOutcome& outcome, const GrantRecord* fresh_record) {

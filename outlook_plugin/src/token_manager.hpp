@@ -109,7 +109,16 @@ private:
     // the one Graph rejected, or the cached one a proactive refresh replaces.
     // `force`: refresh even when the store holds a fresh token (refresh_now).
     void start_refresh(const std::string& account, AccessToken replace, int attempt, bool force = false);
+    // Another instance holds the refresh lease: start_refresh again after a short wait.
+    void look_again_later(const std::string& account, AccessToken replace, int attempt, bool force);
+    // The lease is ours: ask the token endpoint (finish_refresh runs on a worker thread).
+    void submit_refresh(const std::string& account, StoredGrant grant, int attempt);
     void finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt);
+    // New tokens: stored with the grant (rotation), unless a required permission was removed.
+    void store_refreshed(const std::string& account, StoredGrant grant, TokenSuccess& tokens, int64_t now_ms, int attempt);
+    // Microsoft refused the refresh: retry later, report an operator error, or end the connection.
+    void refresh_refused(const std::string& account, StoredGrant grant, const TokenResponse& response, int64_t now_ms,
+                         int attempt);
     void complete(const std::string& account, const TokenOutcome& outcome, const GrantRecord* fresh_record);
     void touch(const std::string& account, Entry& e);  // under mutex_
     void evict_if_needed();                            // under mutex_

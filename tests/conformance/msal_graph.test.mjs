@@ -77,7 +77,7 @@ async function rejection(promise) {
 
 describe('msal-node against the stand-in', () => {
   // Code + PKCE (learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow); token
-  // shapes as in PROTOCOL.md §9 (work-account Graph tokens are ~1.5-2.5 KB JWTs).
+  // shapes as in outlook_plugin/docs/microsoft-behaviour.md §9 (work-account Graph tokens are ~1.5-2.5 KB JWTs).
   test('code + PKCE: MSAL redeems the code and caches a real-sized token for the account', async () => {
     const app = newApp();
     const r = await connect(app, ADELE);
@@ -127,7 +127,7 @@ describe('msal-node against the stand-in', () => {
     });
   }
 
-  // Dead grants (PROTOCOL.md §3/§9; msal-common InteractionRequiredAuthError.ts: suberrors
+  // Dead grants (outlook_plugin/docs/microsoft-behaviour.md §3/§9; msal-common InteractionRequiredAuthError.ts: suberrors
   // bad_token, consent_required, basic_action ... make it "interaction required").
   const deadGrants = [
     { reason: 'password_change', errorCode: 'invalid_grant', subError: 'bad_token', aadsts: 50173 },
@@ -195,7 +195,7 @@ describe('msal-node against the stand-in', () => {
     assert.match(e.errorMessage, new RegExp(`Correlation ID: ${correlationId}`));
   });
 
-  // Additive consent (Microsoft Q&A 78683; PROTOCOL.md §9): an earlier tenant-wide consent
+  // Additive consent (Microsoft Q&A 78683; outlook_plugin/docs/microsoft-behaviour.md §9): an earlier tenant-wide consent
   // shows up in the token; MSAL caches it and still serves the narrower request from cache.
   test('earlier consents in the token: MSAL keeps them and serves SCOPES from its cache', async () => {
     await s.control('POST', '/_sandbox/tenants/contoso.example/consents', { add: ['Calendars.Read'] });
@@ -212,7 +212,7 @@ describe('msal-node against the stand-in', () => {
     }
   });
 
-  // Without "scope" in the answer (PROTOCOL.md §2: "may be absent"), MSAL records the token for
+  // Without "scope" in the answer (outlook_plugin/docs/microsoft-behaviour.md §2: "may be absent"), MSAL records the token for
   // the scopes it asked for (msal-common ResponseHandler); URIs asked -> URIs answered and cached.
   test('an absent scope and fully qualified scopes are cached for what was asked', async () => {
     await s.settings({ token_scope_omitted: true });
@@ -234,7 +234,7 @@ describe('msal-node against the stand-in', () => {
     assert.equal((await app.acquireTokenSilent({ account: r.account, scopes: uris })).fromCache, true);
   });
 
-  // Personal accounts get opaque tokens (PROTOCOL.md §9); MSAL handles them the same way.
+  // Personal accounts get opaque tokens (outlook_plugin/docs/microsoft-behaviour.md §9); MSAL handles them the same way.
   test('a personal account signs in through /common', async () => {
     const r = await connect(newApp(), MEGAN);
     assert.equal(r.account.username, MEGAN);
@@ -366,7 +366,7 @@ describe('graph-client against the stand-in', () => {
     assert.equal(me.userPrincipalName, ADELE);
   });
 
-  // An administrator removes Mail.Send (PROTOCOL.md §9): the next refresh succeeds without it;
+  // An administrator removes Mail.Send (outlook_plugin/docs/microsoft-behaviour.md §9): the next refresh succeeds without it;
   // sendMail is 403 ErrorAccessDenied.
   test('a removed Mail.Send: MSAL\'s next token lacks it and sendMail is ErrorAccessDenied', async () => {
     const app = newApp();

@@ -1,4 +1,4 @@
-// The settings page's story (shared/docs/SEED-outlook-integration-page.md) in a real headless
+// The settings page's story (README.md, "The two commands": the demo) in a real headless
 // Chromium: a recruiter signs in to the host, connects Microsoft Outlook through the stand-in's
 // sign-in and consent pages, chooses Personal Outlook, sends a nudge; the grant dies, a nudge is
 // held, the recruiter connects again and it goes out; a colleague in a tenant that needs admin

@@ -25,7 +25,7 @@ constexpr const char* kTokenPath = "/common/oauth2/v2.0/token";
 constexpr const char* kMePath = "/v1.0/me";
 constexpr const char* kSendPath = "/v1.0/me/sendMail";
 
-// Sizes as measured on real traffic (PROTOCOL.md §9): work-account access tokens are JWTs of
+// Sizes as measured on real traffic (outlook_plugin/docs/microsoft-behaviour.md §9): work-account access tokens are JWTs of
 // about 1.5-2.5 KB, refresh tokens several hundred bytes to 1.7 KB.
 std::string fake_access_token(char fill) {
     return "eyJ0eXAiOiJKV1QiLCJub25jZSI6ImNhbm5lZCIsImFsZyI6IlJTMjU2In0." + std::string(1800, fill) + ".c2lnbmF0dXJl";
@@ -273,7 +273,7 @@ TEST_F(Conformance, AbsentUrlEncodedAndQualifiedScopesAreRead) {
 TEST_F(Conformance, ARefreshWithoutMailSendIsPermissionDeniedUntilReconnected) {
     ASSERT_EQ(str(connect_work(), "outcome"), "connected");
     advance(std::chrono::seconds(4400));
-    // The administrator removed Mail.Send: the refreshed token's scope lacks it (PROTOCOL.md §9).
+    // The administrator removed Mail.Send: the refreshed token's scope lacks it (outlook_plugin/docs/microsoft-behaviour.md §9).
     ms_.script(kTokenPath, {token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("User.Read openid profile email"))});
     ms_.script(kSendPath, {kSent});
     auto r = send("alice");
@@ -325,7 +325,7 @@ TEST_F(Conformance, AProfileWithoutUserPrincipalNameStillConnects) {
 // ---- 3, 5, 8. callbacks as Microsoft writes them ----------------------------------------------
 
 TEST_F(Conformance, CallbacksEndingInHashKeepTheirStateAndMeaning) {
-    // Each as Microsoft redirects (PROTOCOL.md §9; the stand-in's identical shapes for the
+    // Each as Microsoft redirects (outlook_plugin/docs/microsoft-behaviour.md §9; the stand-in's identical shapes for the
     // AADSTS texts), copied from an address bar with the trailing '#'.
     const std::vector<std::pair<std::string, std::string>> cases = {
         // The Back button: error_subcode=cancel without a description.

@@ -83,12 +83,12 @@ TEST(OAuthCallback, AcceptsAUrlAQueryOrFormParameters) {
     EXPECT_EQ(p["code"], "frag");
 }
 
-// Defect 3 of issue 12: Microsoft's redirects can end in '#' (PROTOCOL.md §9: a URL copied
+// Defect 3 of issue 12: Microsoft's redirects can end in '#' (outlook_plugin/docs/microsoft-behaviour.md §9: a URL copied
 // from the address bar, or passed on by a host, keeps it); the fragment is not part of the
 // query, so the last parameter (state, in error callbacks) must come out unchanged. The
 // bytes are as Microsoft writes them: '+' for spaces, lower-case "%3a", "%0d%0a" between the
 // description's lines, error_uri, session_state (shapes from MSAL's test kit, msal-common
-// test_kit/StringConstants.ts, and MicrosoftDocs/azure-docs #114009, as listed in §9).
+// test_kit/StringConstants.ts, and MicrosoftDocs/azure-docs #114009, as listed in outlook_plugin/docs/microsoft-behaviour.md §9).
 TEST(OAuthCallback, ATrailingHashIsNotPartOfTheLastParameter) {
     const std::string cancel =
         "error=access_denied&error_subcode=cancel&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+"
@@ -161,7 +161,7 @@ TEST(OAuthTokenResponse, RefusesWhatIsNotAUsableToken) {
 }
 
 // Defects 2 and 8 of issue 12: one rule at connect and refresh. Scopes are additive at
-// Microsoft (Microsoft Q&A 78683; PROTOCOL.md §9), so extras are reported, never refused; the
+// Microsoft (Microsoft Q&A 78683; outlook_plugin/docs/microsoft-behaviour.md §9), so extras are reported, never refused; the
 // sign-in scopes openid/profile/email are neither listed nor extras.
 TEST(OAuthScopes, UserReadAndMailSendMustBeGrantedAndExtrasAreReported) {
     auto g = outlook::read_granted_scopes(

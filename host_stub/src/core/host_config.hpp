@@ -76,7 +76,7 @@ struct StoreSettings {
 // "max_checks_per_second", "max_in_flight", "page_check_after_seconds"}.
 struct KeepAliveSettings {
     bool enabled = true;
-    // Well inside the 90 days a refresh token may go unused (PROTOCOL.md): a host down for a
+    // Well inside the 90 days a refresh token may go unused (outlook_plugin/docs/microsoft-behaviour.md §4): a host down for a
     // few intervals still finds every grant alive.
     int64_t interval_ms = int64_t{7} * 24 * 3600 * 1000;
     double max_checks_per_second = 20;

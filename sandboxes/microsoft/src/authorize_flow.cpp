@@ -15,7 +15,7 @@ namespace ms_sandbox::detail {
 
 namespace {
 
-// ---- messages (AADSTS texts; see README "Guesses" for the ones PROTOCOL.md does not give) ----
+// ---- messages (AADSTS texts; see README "Guesses" for the ones outlook_plugin/docs/microsoft-behaviour.md does not give) ----
 
 std::string msg_unknown_app(const std::string& client_id, const std::string& tenant) {
   return "Application with identifier '" + client_id + "' was not found in the directory '" + tenant +
@@ -60,7 +60,7 @@ std::string msg_interrupt(int code, const App& app, const Tenant* tenant) {
 
 const char* kDeclined = "User declined to consent to access the app.";
 
-// ---- redirect URI rules (PROTOCOL.md §1) ----
+// ---- redirect URI rules (outlook_plugin/docs/microsoft-behaviour.md §1) ----
 
 bool is_loopback_http(const boost::urls::url_view& u) {
   return u.scheme() == "http" && (u.host() == "127.0.0.1" || u.host() == "localhost");
@@ -194,7 +194,7 @@ FlowOutcome issue_code(Service& svc, const std::string& flow_id, PendingFlow& fl
     code.qualified = parse_scopes(flow.params.scope, *app).qualified;
   code.issued = ctx.now;
   const std::size_t length = svc.state.scenario.settings.token_sizes.code;
-  // Work-account codes start "1.A", personal ones "M.C5_BAY." (recorded traffic, PROTOCOL.md §9).
+  // Work-account codes start "1.A", personal ones "M.C5_BAY." (recorded traffic, outlook_plugin/docs/microsoft-behaviour.md §9).
   std::string value = u.personal ? "M.C5_BAY.2.U." + random_urlsafe(length - 13) : "1.A" + random_urlsafe(length - 3);
   svc.state.codes.emplace(value, std::move(code));
   svc.record_issued(svc.state.issued_codes, value);
@@ -458,7 +458,7 @@ FlowOutcome submit_consent(Service& svc, const std::string& flow_id, const std::
                            bool on_behalf_of_organization, const RequestContext& ctx) {
   PendingFlow* flow = find_flow(svc, flow_id);
   if (!flow) return stale_flow();
-  // Cancel shapes (PROTOCOL.md §9): the Back button sends error_subcode=cancel without a
+  // Cancel shapes (outlook_plugin/docs/microsoft-behaviour.md §9): the Back button sends error_subcode=cancel without a
   // description; Cancel on the consent page adds AADSTS65004, or, in tenants that report it
   // so, is error=consent_required without an AADSTS code.
   if (answer == "back") {

@@ -1,5 +1,5 @@
-// Microsoft-shaped error bodies: the identity platform's token-endpoint JSON (PROTOCOL.md §2)
-// and Graph's {"error":{code,message,innerError}} (§6).
+// Microsoft-shaped error bodies: the identity platform's token-endpoint JSON (outlook_plugin/docs/microsoft-behaviour.md §2)
+// and Graph's {"error":{code,message,innerError}} (outlook_plugin/docs/microsoft-behaviour.md §6).
 #pragma once
 
 #include "http_types.hpp"
@@ -27,7 +27,7 @@ HttpResponse aad_json_error(const AadError& e, const RequestContext& ctx);
 // Graph error: {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}
 HttpResponse graph_error(int status, const std::string& code, const std::string& message,
                          const RequestContext& ctx);
-// The throttling body of PROTOCOL.md §6 (innerError also carries code/status "429").
+// The throttling body of outlook_plugin/docs/microsoft-behaviour.md §6 (innerError also carries code/status "429").
 HttpResponse graph_throttled(const std::string& code, const std::string& message,
                              const std::string& retry_after, const RequestContext& ctx);
 

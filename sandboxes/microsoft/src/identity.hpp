@@ -28,7 +28,7 @@ struct RedirectResult {
   std::vector<std::pair<std::string, std::string>> params;
   std::string response_mode = "query";  // query | fragment | form_post
   // redirect_uri + encoded params (query or fragment). `address_bar`: as a browser's address
-  // bar shows a query-mode redirect, ending in '#' (PROTOCOL.md §9).
+  // bar shows a query-mode redirect, ending in '#' (outlook_plugin/docs/microsoft-behaviour.md §9).
   std::string url(bool address_bar = false) const;
 };
 
@@ -89,7 +89,7 @@ boost::json::object mint_tokens(Service& svc, const App& app, const User& u, con
                                 const ScopeList& lineage_scopes, const MintOptions& options,
                                 const RequestContext& ctx);
 
-// ---- consent (PROTOCOL.md §5, §9) ----
+// ---- consent (outlook_plugin/docs/microsoft-behaviour.md §5, §9) ----
 
 // Whether the user may get tokens for all of `wanted` without a consent page: own grants,
 // the tenant's admin consent (any scope the app asks for, README "Guesses"), earlier

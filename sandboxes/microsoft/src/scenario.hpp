@@ -27,7 +27,7 @@ struct MailboxLimits {
   int messages_per_minute = 30;  // 0 = unlimited
 };
 
-// Lengths of issued secrets (README "Token shapes"); measured from real traffic, see PROTOCOL.md §9.
+// Lengths of issued secrets (README "Token shapes"); measured from real traffic, see outlook_plugin/docs/microsoft-behaviour.md §9.
 struct TokenSizes {
   std::size_t work_access_token = 1900;      // a signed JWT, padded to about this length
   std::size_t personal_access_token = 1250;  // opaque

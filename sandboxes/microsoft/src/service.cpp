@@ -113,7 +113,7 @@ RequestContext Service::make_context(const HttpRequest& request) const {
   RequestContext ctx;
   ctx.request_id = random_guid();
   ctx.client_request_id = std::string(request.header("client-request-id"));
-  // MSAL sends it as a query parameter of the token URL (PROTOCOL.md §9).
+  // MSAL sends it as a query parameter of the token URL (outlook_plugin/docs/microsoft-behaviour.md §9).
   if (ctx.client_request_id.empty())
     if (auto query = parse_form(request.query)) ctx.client_request_id = param(*query, "client-request-id").value_or("");
   ctx.correlation_id = ctx.client_request_id.empty() ? ctx.request_id : ctx.client_request_id;

@@ -1,6 +1,6 @@
 // POST /{tenant}/oauth2/v2.0/token: client authentication (secret, certificate assertion,
 // none for public clients), the authorization_code and refresh_token grants, and the
-// success / error JSON of PROTOCOL.md §2.
+// success / error JSON of outlook_plugin/docs/microsoft-behaviour.md §2.
 #include "crypto.hpp"
 #include "errors.hpp"
 #include "identity.hpp"
@@ -23,7 +23,7 @@ AadError malformed_grant() {
   return {"invalid_grant", 9002313, "Invalid request. Request is malformed or invalid.", "", 0};
 }
 
-// Dead grants carry a suberror (PROTOCOL.md §9): MSAL turns bad_token, consent_required and
+// Dead grants carry a suberror (outlook_plugin/docs/microsoft-behaviour.md §9): MSAL turns bad_token, consent_required and
 // basic_action into InteractionRequiredAuthError and drops a bad_token refresh token.
 AadError expired_grant() {
   return {"invalid_grant", 70008,
@@ -320,7 +320,7 @@ json::object mint_tokens(Service& svc, const App& app, const User& u, const Scop
                          const ScopeList& lineage_scopes, const MintOptions& options, const RequestContext& ctx) {
   auto& st = svc.state;
   const auto& settings = st.scenario.settings;
-  // Additive consent: whatever is consented for Graph is in every token (PROTOCOL.md §9).
+  // Additive consent: whatever is consented for Graph is in every token (outlook_plugin/docs/microsoft-behaviour.md §9).
   ScopeList at_scopes;
   for (const auto& s : requested)
     if (!removed_by_admin(svc, u, s)) at_scopes.push_back(s);
@@ -535,7 +535,7 @@ HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request
   ScopeList at_scopes = rt.scopes;
   bool qualified = rt.qualified;
   if (requested) {
-    // A permission an administrator removed is left out, not refused (PROTOCOL.md §9).
+    // A permission an administrator removed is left out, not refused (outlook_plugin/docs/microsoft-behaviour.md §9).
     ScopeList still_asked;
     for (const auto& sc : requested->scopes)
       if (!removed_by_admin(svc, *u, sc)) still_asked.push_back(sc);

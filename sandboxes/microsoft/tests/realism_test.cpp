@@ -1,5 +1,5 @@
 // The stand-in's behaviours that were checked against real Microsoft traffic and Microsoft's
-// own client libraries (PROTOCOL.md §9; README "Guesses" says which source confirmed what):
+// own client libraries (outlook_plugin/docs/microsoft-behaviour.md §9; README "Guesses" says which source confirmed what):
 // token shapes and sizes, the token "scope" forms and additive consent, suberrors, the Cancel
 // shapes, correlation ids, continuous access evaluation, removed permissions and '#' redirects.
 #include "support.hpp"
@@ -25,7 +25,7 @@ class RealismTest : public SandboxTest {
 };
 
 // Work-account Graph tokens are signed JWTs of 1.5-2.5 KB with Graph's claims (access-tokens
-// doc https://learn.microsoft.com/entra/identity-platform/access-tokens; PROTOCOL.md §9).
+// doc https://learn.microsoft.com/entra/identity-platform/access-tokens; outlook_plugin/docs/microsoft-behaviour.md §9).
 TEST_F(RealismTest, WorkAccessTokenIsASignedJwtOfRealSize) {
   auto t = sign_in(kAdele);
   EXPECT_GE(t.access_token.size(), 1500u);
@@ -72,7 +72,7 @@ TEST_F(RealismTest, PersonalAccessTokenIsOpaqueAndSizesAreConfigurable) {
   EXPECT_THROW(settings({{"token_sizes", json::object{{"code", 10}}}}), std::runtime_error);
 }
 
-// Short names asked -> short names answered; URIs asked -> URIs (PROTOCOL.md §9, msal-common
+// Short names asked -> short names answered; URIs asked -> URIs (outlook_plugin/docs/microsoft-behaviour.md §9, msal-common
 // test kit StringConstants.ts answers "openid profile User.Read email" to short requests).
 TEST_F(RealismTest, ScopeFormFollowsTheRequestAndTheSwitches) {
   AuthorizeSpec q;
@@ -94,7 +94,7 @@ TEST_F(RealismTest, ScopeFormFollowsTheRequestAndTheSwitches) {
   EXPECT_THROW(settings({{"token_scope_form", "long"}}), std::runtime_error);
 }
 
-// Additive consent (Microsoft Q&A 78683; PROTOCOL.md §9): earlier consents of the tenant or
+// Additive consent (Microsoft Q&A 78683; outlook_plugin/docs/microsoft-behaviour.md §9): earlier consents of the tenant or
 // user appear in every token, and sendMail works with them.
 TEST_F(RealismTest, EarlierConsentsAppearInEveryToken) {
   sandbox->control("POST", "/_sandbox/tenants/contoso.example/consents", json::object{{"add", json::array{"Calendars.Read"}}});
@@ -113,7 +113,7 @@ TEST_F(RealismTest, EarlierConsentsAppearInEveryToken) {
 }
 
 // An administrator removes Mail.Send: the next refresh succeeds without it and sendMail is
-// 403 ErrorAccessDenied (PROTOCOL.md §9); consenting again brings it back.
+// 403 ErrorAccessDenied (outlook_plugin/docs/microsoft-behaviour.md §9); consenting again brings it back.
 TEST_F(RealismTest, RemovedPermissionIsMissingFromTheNextRefresh) {
   auto t = sign_in(kAdele);
   sandbox->control("POST", "/_sandbox/users/" + kAdele + "/consents", json::object{{"remove", json::array{"Mail.Send"}}});
@@ -137,7 +137,7 @@ TEST_F(RealismTest, RemovedPermissionIsMissingFromTheNextRefresh) {
   EXPECT_EQ(scope_of(refresh(m.refresh_token)), "User.Read");
 }
 
-// §9: suberror on every invalid_grant that has one; MSAL drops bad_token refresh tokens.
+// outlook_plugin/docs/microsoft-behaviour.md §9: suberror on every invalid_grant that has one; MSAL drops bad_token refresh tokens.
 TEST_F(RealismTest, DeadGrantsCarrySuberrors) {
   auto t = sign_in(kAdele);
   sandbox->control("POST", "/_sandbox/settings", json::object{{"old_refresh_token_stays_valid", false}});
@@ -164,7 +164,7 @@ TEST_F(RealismTest, CorrelationIdFromTheQuery) {
   EXPECT_EQ(h.json().at("correlation_id"), "11111111-0000-4000-8000-000000000000") << "the header wins";
 }
 
-// Cancel shapes (PROTOCOL.md §9; MSAL.NET AuthorizationResult tests): consent Cancel with
+// Cancel shapes (outlook_plugin/docs/microsoft-behaviour.md §9; MSAL.NET AuthorizationResult tests): consent Cancel with
 // AADSTS65004, Back without a description, and tenants that say consent_required.
 TEST_F(RealismTest, CancelShapes) {
   auto consent_cancel = url_params(sandbox->autopilot(authorize_url({}), kAdele, Answer::cancel));
@@ -194,7 +194,7 @@ TEST_F(RealismTest, CancelShapes) {
   EXPECT_EQ(tenant["error_description"].find("AADSTS"), std::string::npos);
 }
 
-// Redirects as the address bar shows them may end in '#' (PROTOCOL.md §9).
+// Redirects as the address bar shows them may end in '#' (outlook_plugin/docs/microsoft-behaviour.md §9).
 TEST_F(RealismTest, RedirectMayEndInHash) {
   ms_sandbox::AutopilotRequest plain = pilot(authorize_url({}), kAdele);
   EXPECT_NE(sandbox->autopilot(plain).callback_url->back(), '#');

@@ -35,7 +35,7 @@ TEST_F(TokenTest, CodeFlowWithPkceReturnsMicrosoftShapedTokens) {
   for (auto& kv : j) keys.emplace_back(kv.key());
   EXPECT_EQ(keys, (std::vector<std::string>{"token_type", "scope", "expires_in", "ext_expires_in", "access_token", "refresh_token"}));
   EXPECT_EQ(j.at("token_type"), "Bearer");
-  // Short names asked, short names answered (PROTOCOL.md §9).
+  // Short names asked, short names answered (outlook_plugin/docs/microsoft-behaviour.md §9).
   EXPECT_EQ(j.at("scope"), "Mail.Send User.Read");
   EXPECT_EQ(j.at("expires_in").as_int64(), 3599);
   EXPECT_EQ(j.at("ext_expires_in").as_int64(), 3599);
