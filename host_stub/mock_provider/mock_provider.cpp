@@ -14,12 +14,14 @@
 #include <email_provider/message.hpp>
 
 #include <boost/json.hpp>
+#include <ep_json/reader.hpp>
 
 #include <openssl/rand.h>
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
@@ -31,6 +33,7 @@
 namespace {
 
 namespace json = boost::json;
+namespace reader = ep::json_reader;
 
 std::string iso_time(int64_t unix_ms) {
     std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
@@ -42,13 +45,9 @@ std::string iso_time(int64_t unix_ms) {
 }
 using ep::sdk::Error;
 
-constexpr const char* kOutcomes[] = {"sent", "rejected", "auth_expired", "throttled", "transient", "indeterminate"};
+constexpr std::string_view kOutcomes[] = {"sent", "rejected", "auth_expired", "throttled", "transient", "indeterminate"};
 
-bool is_outcome(std::string_view s) {
-    for (const char* o : kOutcomes)
-        if (s == o) return true;
-    return false;
-}
+bool is_outcome(std::string_view s) { return std::find(std::begin(kOutcomes), std::end(kOutcomes), s) != std::end(kOutcomes); }
 
 struct MockConfig {
     std::filesystem::path outbox_dir;
@@ -61,52 +60,40 @@ struct MockConfig {
     int check_delay_ms = 0;  // each check takes this long: tests of a check that answers too late
 };
 
-[[noreturn]] void config_error(const std::string& field, const std::string& what) {
-    throw Error(EP_ERR_CONFIG, "invalid_config", "mock provider config: " + field + " " + what, field);
-}
-
-MockConfig parse_config(std::string_view text) {
-    boost::system::error_code ec;
-    json::value v = json::parse(text, ec);
-    if (ec) config_error("config", "is not valid JSON: " + ec.message());
-    if (!v.is_object()) config_error("config", "must be a JSON object");
-    const json::object& o = v.as_object();
+MockConfig read_config(const reader::Object& o) {
     MockConfig c;
-    for (const auto& member : o) {
-        std::string k(member.key());
-        const json::value& value = member.value();
-        auto str = [&]() -> std::string {
-            if (!value.is_string()) config_error(k, "must be a string");
-            return std::string(value.as_string());
-        };
-        auto integer = [&](int lo, int hi) -> int {
-            if (!value.is_int64() || value.as_int64() < lo || value.as_int64() > hi)
-                config_error(k, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-            return static_cast<int>(value.as_int64());
-        };
-        if (k == "outbox_dir") c.outbox_dir = str();
-        else if (k == "address") c.address = str();
-        else if (k == "display_name") c.display_name = str();
-        else if (k == "outcome") c.outcome = str();
-        else if (k == "retry_after_seconds") c.retry_after_seconds = integer(0, 86400);
-        else if (k == "queue_limit") c.queue_limit = integer(1, 1000000);
-        else if (k == "send_delay_ms") c.send_delay_ms = integer(0, 60000);
-        else if (k == "check_delay_ms") c.check_delay_ms = integer(0, 60000);
-        else config_error(k, "is not a known setting (known: outbox_dir, address, display_name, outcome, "
-                             "retry_after_seconds, queue_limit, send_delay_ms, check_delay_ms)");
-    }
-    if (c.outbox_dir.empty()) config_error("outbox_dir", "is required");
+    c.outbox_dir = o.string("outbox_dir").value_or("");
+    if (c.outbox_dir.empty()) o.fail("outbox_dir", "is required");
     // Relative to what? The working directory differs between the CLI and a service: refuse,
     // and say how the host config names its own directory.
     if (!c.outbox_dir.is_absolute())
-        config_error("outbox_dir", "must be an absolute path (in the host config: \"${config_dir}/mock-outbox\")");
-    if (!ep::message::is_valid_address(c.address)) config_error("address", "is not a valid email address");
-    if (!is_outcome(c.outcome))
-        config_error("outcome", "must be one of sent, rejected, auth_expired, throttled, transient, indeterminate");
+        o.fail("outbox_dir", "must be an absolute path (in the host config: \"${config_dir}/mock-outbox\")");
+    c.address = o.string("address").value_or(c.address);
+    if (!ep::message::is_valid_address(c.address)) o.fail("address", "is not a valid email address");
+    c.display_name = o.string("display_name").value_or(c.display_name);
+    c.outcome = o.string("outcome").value_or(c.outcome);
+    if (!is_outcome(c.outcome)) o.fail("outcome", reader::must_be_one_of({std::begin(kOutcomes), std::end(kOutcomes)}));
+    c.retry_after_seconds = static_cast<int>(o.integer("retry_after_seconds", 0, 86400).value_or(c.retry_after_seconds));
+    c.queue_limit = static_cast<int>(o.integer("queue_limit", 1, 1000000).value_or(c.queue_limit));
+    c.send_delay_ms = static_cast<int>(o.integer("send_delay_ms", 0, 60000).value_or(c.send_delay_ms));
+    c.check_delay_ms = static_cast<int>(o.integer("check_delay_ms", 0, 60000).value_or(c.check_delay_ms));
     std::error_code fs_ec;
     std::filesystem::create_directories(c.outbox_dir, fs_ec);
-    if (fs_ec) config_error("outbox_dir", "cannot be created: " + fs_ec.message());
+    if (fs_ec) o.fail("outbox_dir", "cannot be created: " + fs_ec.message());
     return c;
+}
+
+MockConfig parse_config(std::string_view text) {
+    try {
+        const json::value root = reader::parse(text);
+        return read_config(reader::Object(root, "",
+                                          {"outbox_dir", "address", "display_name", "outcome", "retry_after_seconds",
+                                           "queue_limit", "send_delay_ms", "check_delay_ms"},
+                                          reader::Null::is_wrong_type, "must be a JSON object"));
+    } catch (const reader::FieldError& e) {
+        const std::string field = e.path().empty() ? "config" : e.path();
+        throw Error(EP_ERR_CONFIG, "invalid_config", "mock provider config: " + field + " " + e.problem(), field);
+    }
 }
 
 std::string random_hex(std::size_t bytes) {

@@ -4,21 +4,17 @@
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <ep_json/reader.hpp>
 
+#include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
-#include <vector>
 
 namespace outlook {
 namespace {
 
 namespace json = boost::json;
+namespace reader = ep::json_reader;
 using ep::sdk::Error;
-
-[[noreturn]] void config_error(const std::string& field, const std::string& what) {
-    throw Error(EP_ERR_CONFIG, "invalid_config", "outlook config: " + field + " " + what, field);
-}
 
 struct CloudHosts {
     Cloud cloud;
@@ -33,60 +29,6 @@ constexpr CloudHosts kClouds[] = {
     {Cloud::us_gov_l4, "us_gov_l4", "https://login.microsoftonline.us", "https://graph.microsoft.us"},
     {Cloud::us_gov_l5, "us_gov_l5", "https://login.microsoftonline.us", "https://dod-graph.microsoft.us"},
     {Cloud::china, "china", "https://login.partner.microsoftonline.cn", "https://microsoftgraph.chinacloudapi.cn"},
-};
-
-// Reads fields in a fixed order and refuses any key it was not asked about.
-class ObjectReader {
-public:
-    ObjectReader(const json::value& v, std::string path) : path_(std::move(path)) {
-        if (!v.is_object()) config_error(path_.empty() ? "config" : path_, "must be a JSON object");
-        obj_ = &v.as_object();
-    }
-    std::string field(std::string_view key) const { return path_.empty() ? std::string(key) : path_ + "." + std::string(key); }
-    const json::value* get(std::string_view key) {
-        seen_.emplace_back(key);
-        auto it = obj_->find(key);
-        return (it == obj_->end() || it->value().is_null()) ? nullptr : &it->value();
-    }
-    std::optional<std::string> string(std::string_view key) {
-        const json::value* v = get(key);
-        if (!v) return std::nullopt;
-        if (!v->is_string()) config_error(field(key), "must be a string");
-        return std::string(v->as_string());
-    }
-    std::string required_string(std::string_view key) {
-        auto s = string(key);
-        if (!s || s->empty()) config_error(field(key), "is required");
-        return *s;
-    }
-    std::optional<int64_t> integer(std::string_view key, int64_t lo, int64_t hi) {
-        const json::value* v = get(key);
-        if (!v) return std::nullopt;
-        if (!v->is_int64() || v->as_int64() < lo || v->as_int64() > hi)
-            config_error(field(key), "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-        return v->as_int64();
-    }
-    std::optional<bool> boolean(std::string_view key) {
-        const json::value* v = get(key);
-        if (!v) return std::nullopt;
-        if (!v->is_bool()) config_error(field(key), "must be true or false");
-        return v->as_bool();
-    }
-    bool has(std::string_view key) const { return obj_->contains(key); }
-    // Call last: every key must have been asked for.
-    void refuse_unknown() const {
-        for (const auto& kv : *obj_)
-            if (std::find(seen_.begin(), seen_.end(), kv.key()) == seen_.end()) {
-                std::string known;
-                for (const auto& s : seen_) known += (known.empty() ? "" : ", ") + s;
-                config_error(field(kv.key()), "is not a known setting (known: " + known + ")");
-            }
-    }
-
-private:
-    const json::object* obj_ = nullptr;
-    std::string path_;
-    std::vector<std::string> seen_;
 };
 
 bool is_guid(std::string_view s) {
@@ -108,12 +50,12 @@ bool is_domain(std::string_view s) {
     return s.front() != '.' && s.back() != '.' && s.find("..") == std::string_view::npos;
 }
 
-std::string read_text_file(const std::string& path, const std::string& field) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) config_error(field, "names a file that cannot be read: " + path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
+std::string read_text_file(const reader::Object& o, std::string_view key, const std::string& path) {
+    try {
+        return reader::read_regular_file(path);
+    } catch (const reader::FileError& e) {
+        o.fail(key, "names a file that cannot be read: " + path + " (the file " + e.what() + ")");
+    }
 }
 
 std::string trim(std::string s) {
@@ -124,63 +66,63 @@ std::string trim(std::string s) {
 }
 
 // An endpoint base: https, or http on loopback when explicitly allowed for tests.
-std::string endpoint(const std::string& value, const std::string& field, bool allow_loopback_http) {
+std::string endpoint(const reader::Object& o, std::string_view key, const std::string& value, bool allow_loopback_http) {
     auto url = boost::urls::parse_absolute_uri(value);
     if (!url || url->host().empty() || url->has_query() || url->has_fragment())
-        config_error(field, "must be an absolute URL such as https://login.microsoftonline.com");
+        o.fail(key, "must be an absolute URL such as https://login.microsoftonline.com");
     if (url->scheme() != "https") {
         if (url->scheme() != "http" || !is_loopback_url(value))
-            config_error(field, "must use https (plain http is allowed only for a loopback test endpoint)");
+            o.fail(key, "must use https (plain http is allowed only for a loopback test endpoint)");
         if (!allow_loopback_http)
-            config_error(field, "uses plain http; set \"allow_insecure_loopback_http\": true for a local test endpoint");
+            o.fail(key, "uses plain http; set \"allow_insecure_loopback_http\": true for a local test endpoint");
     }
     std::string s = value;
     while (!s.empty() && s.back() == '/') s.pop_back();
     return s;
 }
 
+SecretString read_client_secret(const reader::Object& r) {
+    auto env = r.string("env");
+    auto file = r.string("file");
+    if (env.has_value() == file.has_value())
+        reader::fail(r.path(), "of type secret needs exactly one of \"env\" or \"file\"");
+    std::string secret;
+    if (env) {
+        const char* value = std::getenv(env->c_str());
+        if (!value || !*value) r.fail("env", "names environment variable " + *env + ", which is not set");
+        secret = value;
+    } else {
+        secret = trim(read_text_file(r, "file", *file));
+        if (secret.empty()) r.fail("file", "names an empty file: " + *file);
+    }
+    return SecretString(std::move(secret));
+}
+
 ClientCredential parse_credential(const json::value* v) {
     ClientCredential c;
     if (!v) return c;  // public client: PKCE only
-    ObjectReader r(*v, "client_credential");
-    std::string type = r.required_string("type");
+    const reader::Object r(*v, "client_credential", reader::Null::is_absent, "must be a JSON object");
     if (r.has("value") || r.has("secret") || r.has("private_key"))
-        config_error("client_credential", "must not contain secrets inline: name an environment variable (\"env\") or a file");
+        reader::fail(r.path(), "must not contain secrets inline: name an environment variable (\"env\") or a file");
+    const std::string type = r.required_non_empty_string("type");
     if (type == "none") {
-        r.refuse_unknown();
-        return c;
-    }
-    if (type == "secret") {
+        r.only({"type"});
+    } else if (type == "secret") {
+        r.only({"type", "env", "file"});
         c.type = CredentialType::secret;
-        auto env = r.string("env");
-        auto file = r.string("file");
-        if (env.has_value() == file.has_value())
-            config_error("client_credential", "of type secret needs exactly one of \"env\" or \"file\"");
-        std::string secret;
-        if (env) {
-            const char* value = std::getenv(env->c_str());
-            if (!value || !*value) config_error("client_credential.env", "names environment variable " + *env + ", which is not set");
-            secret = value;
-        } else {
-            secret = trim(read_text_file(*file, "client_credential.file"));
-            if (secret.empty()) config_error("client_credential.file", "names an empty file: " + *file);
-        }
-        c.secret = SecretString(std::move(secret));
-        r.refuse_unknown();
-        return c;
-    }
-    if (type == "certificate") {
+        c.secret = read_client_secret(r);
+    } else if (type == "certificate") {
+        r.only({"type", "certificate_file", "private_key_file", "algorithm"});
         c.type = CredentialType::certificate;
-        c.certificate_pem = read_text_file(r.required_string("certificate_file"), "client_credential.certificate_file");
-        c.private_key_pem = SecretString(read_text_file(r.required_string("private_key_file"), "client_credential.private_key_file"));
-        std::string alg = r.string("algorithm").value_or("PS256");
-        if (alg == "PS256") c.algorithm = AssertionAlgorithm::ps256;
-        else if (alg == "RS256") c.algorithm = AssertionAlgorithm::rs256;
-        else config_error("client_credential.algorithm", "must be \"PS256\" (recommended) or \"RS256\"");
-        r.refuse_unknown();
-        return c;
+        c.certificate_pem = read_text_file(r, "certificate_file", r.required_non_empty_string("certificate_file"));
+        c.private_key_pem = SecretString(read_text_file(r, "private_key_file", r.required_non_empty_string("private_key_file")));
+        c.algorithm = r.one_of<AssertionAlgorithm>("algorithm", {{"PS256", AssertionAlgorithm::ps256},
+                                                                 {"RS256", AssertionAlgorithm::rs256}})
+                          .value_or(AssertionAlgorithm::ps256);
+    } else {
+        r.fail("type", "must be \"none\", \"secret\" or \"certificate\"");
     }
-    config_error("client_credential.type", "must be \"none\", \"secret\" or \"certificate\"");
+    return c;
 }
 
 }  // namespace
@@ -209,83 +151,88 @@ std::string OutlookConfig::requested_scopes() const {
 std::string OutlookConfig::token_endpoint() const { return login_base + "/" + authority + "/oauth2/v2.0/token"; }
 std::string OutlookConfig::authorize_endpoint() const { return login_base + "/" + authority + "/oauth2/v2.0/authorize"; }
 
-OutlookConfig parse_config(std::string_view text) {
-    boost::system::error_code ec;
-    json::value root = json::parse(text, ec);
-    if (ec) config_error("config", "is not valid JSON: " + ec.message());
-    ObjectReader r(root, "");
-    OutlookConfig c;
+namespace {
 
-    c.client_id = r.required_string("client_id");
-    if (!is_guid(c.client_id)) config_error("client_id", "must be the application (client) id, a GUID such as d70347e7-f4d1-4323-93a4-760a6a6c1d91");
-
+void read_authority_and_cloud(const reader::Object& r, OutlookConfig& c) {
+    c.client_id = r.required_non_empty_string("client_id");
+    if (!is_guid(c.client_id))
+        r.fail("client_id", "must be the application (client) id, a GUID such as d70347e7-f4d1-4323-93a4-760a6a6c1d91");
     c.authority = r.string("authority").value_or("common");
     if (c.authority != "common" && c.authority != "organizations" && c.authority != "consumers" &&
         !is_tenant_id_or_domain(c.authority))
-        config_error("authority", "must be common, organizations, consumers, a tenant id (GUID) or a tenant domain");
-
-    std::string cloud = r.string("cloud").value_or("global");
-    const CloudHosts* hosts = nullptr;
-    for (const auto& k : kClouds)
-        if (cloud == k.name) hosts = &k;
-    if (!hosts) config_error("cloud", "must be one of global, us_gov_l4, us_gov_l5, china");
+        r.fail("authority", "must be common, organizations, consumers, a tenant id (GUID) or a tenant domain");
+    const CloudHosts* hosts = r.one_of<const CloudHosts*>("cloud", {{kClouds[0].name, &kClouds[0]}, {kClouds[1].name, &kClouds[1]},
+                                                                     {kClouds[2].name, &kClouds[2]}, {kClouds[3].name, &kClouds[3]}})
+                                  .value_or(&kClouds[0]);
     c.cloud = hosts->cloud;
     c.scope_prefix = c.cloud == Cloud::global ? "" : std::string(hosts->graph) + "/";
-
-    bool allow_loopback_http = r.boolean("allow_insecure_loopback_http").value_or(false);
     c.login_base = hosts->login;
     c.graph_base = std::string(hosts->graph) + "/v1.0";
-    if (const json::value* e = r.get("endpoints")) {
-        ObjectReader er(*e, "endpoints");
-        if (auto login = er.string("login")) c.login_base = endpoint(*login, "endpoints.login", allow_loopback_http);
-        if (auto graph = er.string("graph")) c.graph_base = endpoint(*graph, "endpoints.graph", allow_loopback_http);
-        er.refuse_unknown();
+    const bool allow_loopback_http = r.boolean("allow_insecure_loopback_http").value_or(false);
+    if (auto e = r.object("endpoints", {"login", "graph"}, "must be a JSON object")) {
+        if (auto login = e->string("login")) c.login_base = endpoint(*e, "login", *login, allow_loopback_http);
+        if (auto graph = e->string("graph")) c.graph_base = endpoint(*e, "graph", *graph, allow_loopback_http);
     }
+}
 
-    c.redirect_uri = r.required_string("redirect_uri");
-    {
-        auto url = boost::urls::parse_absolute_uri(c.redirect_uri);
-        if (!url || url->has_fragment()) config_error("redirect_uri", "must be an absolute URL without a fragment");
-        if (url->scheme() != "https" && !(url->scheme() == "http" && is_loopback_url(c.redirect_uri)))
-            config_error("redirect_uri", "must use https (http only on localhost / 127.0.0.1, as Microsoft requires)");
-        if (c.redirect_uri.size() > 256) config_error("redirect_uri", "is longer than Microsoft's 256-character limit");
-    }
+void read_redirect_uri(const reader::Object& r, OutlookConfig& c) {
+    c.redirect_uri = r.required_non_empty_string("redirect_uri");
+    auto url = boost::urls::parse_absolute_uri(c.redirect_uri);
+    if (!url || url->has_fragment()) r.fail("redirect_uri", "must be an absolute URL without a fragment");
+    if (url->scheme() != "https" && !(url->scheme() == "http" && is_loopback_url(c.redirect_uri)))
+        r.fail("redirect_uri", "must use https (http only on localhost / 127.0.0.1, as Microsoft requires)");
+    if (c.redirect_uri.size() > 256) r.fail("redirect_uri", "is longer than Microsoft's 256-character limit");
+}
 
-    c.credential = parse_credential(r.get("client_credential"));
-
-    const json::value* keys = r.get("token_encryption");
-    if (!keys) config_error("token_encryption", "is required: tokens are always encrypted at rest");
-    c.vault = std::make_shared<const Vault>(KeyRing::from_json(*keys, "token_encryption"));
-
-    if (const json::value* t = r.get("tls")) {
-        ObjectReader tr(*t, "tls");
-        if (auto ca = tr.string("ca_file")) {
-            std::ifstream probe(*ca);
-            if (!probe) config_error("tls.ca_file", "names a file that cannot be read: " + *ca);
+void read_limits(const reader::Object& r, OutlookConfig& c) {
+    if (auto tls = r.object("tls", {"ca_file"}, "must be a JSON object"))
+        if (auto ca = tls->string("ca_file")) {
+            read_text_file(*tls, "ca_file", *ca);  // readable now, not at the first request
             c.tls.ca_file = *ca;
         }
-        tr.refuse_unknown();
-    }
-    if (const json::value* t = r.get("timeouts")) {
-        ObjectReader tr(*t, "timeouts");
-        c.connect_timeout_ms = tr.integer("connect_ms", 100, 120'000).value_or(c.connect_timeout_ms);
-        c.request_timeout_ms = tr.integer("request_ms", 100, 600'000).value_or(c.request_timeout_ms);
-        tr.refuse_unknown();
+    if (auto t = r.object("timeouts", {"connect_ms", "request_ms"}, "must be a JSON object")) {
+        c.connect_timeout_ms = t->integer("connect_ms", 100, 120'000).value_or(c.connect_timeout_ms);
+        c.request_timeout_ms = t->integer("request_ms", 100, 600'000).value_or(c.request_timeout_ms);
     }
     c.refresh_skew_ms = r.integer("refresh_skew_seconds", 0, 3000).value_or(300) * 1000;
     c.pending_connect_ttl_ms = r.integer("pending_connect_ttl_seconds", 60, 3600).value_or(600) * 1000;
-    if (const json::value* s = r.get("send")) {
-        ObjectReader sr(*s, "send");
-        c.send_queue_limit = static_cast<std::size_t>(sr.integer("queue_limit", 1, 10'000'000).value_or(10'000));
-        c.max_concurrency_per_mailbox = static_cast<int>(sr.integer("max_concurrency_per_mailbox", 1, 4).value_or(4));
-        c.max_send_attempts = static_cast<int>(sr.integer("max_attempts", 1, 10).value_or(3));
-        c.max_throttle_wait_ms = sr.integer("max_throttle_wait_seconds", 0, 3600).value_or(60) * 1000;
-        sr.refuse_unknown();
+    if (auto s = r.object("send", {"queue_limit", "max_concurrency_per_mailbox", "max_attempts", "max_throttle_wait_seconds"},
+                          "must be a JSON object")) {
+        c.send_queue_limit = static_cast<std::size_t>(s->integer("queue_limit", 1, 10'000'000).value_or(10'000));
+        c.max_concurrency_per_mailbox = static_cast<int>(s->integer("max_concurrency_per_mailbox", 1, 4).value_or(4));
+        c.max_send_attempts = static_cast<int>(s->integer("max_attempts", 1, 10).value_or(3));
+        c.max_throttle_wait_ms = s->integer("max_throttle_wait_seconds", 0, 3600).value_or(60) * 1000;
     }
     c.access_token_cache_size =
         static_cast<std::size_t>(r.integer("access_token_cache_size", 1, 10'000'000).value_or(10'000));
-    r.refuse_unknown();
+}
+
+OutlookConfig read_document(const json::value& root) {
+    const reader::Object r(root, "",
+                           {"client_id", "authority", "cloud", "allow_insecure_loopback_http", "endpoints", "redirect_uri",
+                            "client_credential", "token_encryption", "tls", "timeouts", "refresh_skew_seconds",
+                            "pending_connect_ttl_seconds", "send", "access_token_cache_size"},
+                           reader::Null::is_absent, "must be a JSON object");
+    OutlookConfig c;
+    read_authority_and_cloud(r, c);
+    read_redirect_uri(r, c);
+    c.credential = parse_credential(r.find("client_credential"));
+    const json::value* keys = r.find("token_encryption");
+    if (!keys) r.fail("token_encryption", "is required: tokens are always encrypted at rest");
+    c.vault = std::make_shared<const Vault>(KeyRing::from_json(*keys, "token_encryption"));
+    read_limits(r, c);
     return c;
+}
+
+}  // namespace
+
+OutlookConfig parse_config(std::string_view text) {
+    try {
+        return read_document(reader::parse(text));
+    } catch (const reader::FieldError& e) {
+        const std::string field = e.path().empty() ? "config" : e.path();
+        throw Error(EP_ERR_CONFIG, "invalid_config", "outlook config: " + field + " " + e.problem(), field);
+    }
 }
 
 }  // namespace outlook

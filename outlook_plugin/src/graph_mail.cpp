@@ -5,6 +5,7 @@
 #include <email_provider/ep_sdk.hpp>
 
 #include <boost/json.hpp>
+#include <ep_json/reader.hpp>
 
 #include <algorithm>
 #include <array>
@@ -448,11 +449,12 @@ std::string_view trim_ows(std::string_view s) {
     throw Error(EP_ERR_INTERNAL, "bad_profile", "Microsoft's profile answer (/me) " + what);
 }
 
-std::string profile_string(const json::object& o, std::string_view key) {
-    auto it = o.find(key);
-    if (it == o.end() || it->value().is_null()) return {};
-    if (!it->value().is_string()) bad_profile("has a \"" + std::string(key) + "\" that is not a string");
-    return std::string(it->value().as_string());
+// Microsoft may add fields and sends null for unset ones: only the named ones are read.
+std::string profile_string(const ep::json_reader::Object& o, std::string_view key) {
+    const json::value* v = o.find(key);
+    if (v == nullptr) return {};
+    if (!v->is_string()) bad_profile("has a \"" + std::string(key) + "\" that is not a string");
+    return std::string(v->as_string());
 }
 
 }  // namespace
@@ -579,18 +581,20 @@ std::optional<std::int64_t> parse_retry_after_ms(std::string_view header_value, 
 // ---- /me ---------------------------------------------------------------------------------
 
 Profile parse_profile(std::string_view body) {
-    boost::system::error_code ec;
-    const json::value root = json::parse(body, ec);
-    if (ec) bad_profile("is not valid JSON: " + ec.message());
-    if (!root.is_object()) bad_profile("is not a JSON object");
-    const json::object& o = root.as_object();
-    Profile p;
-    p.id = profile_string(o, "id");
-    p.user_principal_name = profile_string(o, "userPrincipalName");
-    p.mail = profile_string(o, "mail");
-    p.display_name = profile_string(o, "displayName");
-    if (p.email().empty()) bad_profile("has neither \"id\", \"mail\" nor \"userPrincipalName\"");
-    return p;
+    namespace reader = ep::json_reader;
+    try {
+        const json::value root = reader::parse(body);
+        const reader::Object o(root, "", reader::Null::is_absent, "is not a JSON object");
+        Profile p;
+        p.id = profile_string(o, "id");
+        p.user_principal_name = profile_string(o, "userPrincipalName");
+        p.mail = profile_string(o, "mail");
+        p.display_name = profile_string(o, "displayName");
+        if (p.email().empty()) bad_profile("has neither \"id\", \"mail\" nor \"userPrincipalName\"");
+        return p;
+    } catch (const reader::FieldError& e) {
+        bad_profile(e.problem());  // not JSON, or not an object
+    }
 }
 
 }  // namespace outlook

@@ -150,7 +150,7 @@ void read_key_file(const std::string& path, const std::string& field, KeyRing::K
     };
 
     const std::string source = "file " + quoted(path);
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);  // a FIFO must not block
     if (fd < 0) {
         const int error = errno;
         if (error == ENOENT) config_error(field, source + " not found");

@@ -1,16 +1,14 @@
 #include "email_provider/manifest.hpp"
 
-#include <boost/json.hpp>
+#include <ep_json/reader.hpp>
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
-#include <sstream>
 
 namespace ep::host {
 namespace {
 
-namespace json = boost::json;
+namespace reader = ep::json_reader;
 
 constexpr std::size_t kMaxManifestBytes = 64 * 1024;
 
@@ -21,18 +19,10 @@ constexpr std::size_t kMaxManifestBytes = 64 * 1024;
     throw LoadError(msg);
 }
 
-const json::value* find(const json::object& o, std::string_view key) {
-    auto it = o.find(key);
-    return it == o.end() ? nullptr : &it->value();
-}
-
-std::string required_string(const json::object& o, std::string_view key, std::string_view path,
-                            const std::filesystem::path& file) {
-    const json::value* v = find(o, key);
-    if (v == nullptr) fail(file, path, "is missing");
-    if (!v->is_string()) fail(file, path, "must be a string");
-    std::string s(v->as_string());
-    if (s.empty()) fail(file, path, "must not be empty");
+// A string the manifest must give, not empty.
+std::string required_text(const reader::Object& o, std::string_view key) {
+    std::string s = o.required_string(key);
+    if (s.empty()) o.fail(key, "must not be empty");
     return s;
 }
 
@@ -75,71 +65,78 @@ std::string known_capabilities() {
     return list;
 }
 
-}  // namespace
-
-Manifest parse_manifest(std::string_view json_text, const std::filesystem::path& file) {
-    if (json_text.size() > kMaxManifestBytes) fail(file, "", "is larger than 64 KiB");
-    boost::system::error_code ec;
-    json::value root = json::parse(json_text, ec);
-    if (ec) fail(file, "", "is not valid JSON: " + ec.message());
-    if (!root.is_object()) fail(file, "", "must contain a JSON object");
-    const json::object& top = root.as_object();
-
-    Manifest m;
-    m.manifest_path = file;
-    m.file_format_version = required_string(top, "file_format_version", "file_format_version", file);
+// The file's version: a newer minor is read with a warning (its new fields are ignored).
+void read_format_version(const reader::Object& top, Manifest& m) {
+    m.file_format_version = required_text(top, "file_format_version");
     int fv[3];
     if (!parse_version(m.file_format_version, 3, 3, fv))
-        fail(file, "file_format_version", "must look like \"1.0.0\", got \"" + m.file_format_version + "\"");
+        top.fail("file_format_version", "must look like \"1.0.0\", got \"" + m.file_format_version + "\"");
     if (fv[0] != kManifestFormatMajor)
-        fail(file, "file_format_version",
-             "has unsupported major version " + std::to_string(fv[0]) + " (this loader reads 1.x.y)");
+        top.fail("file_format_version",
+                 "has unsupported major version " + std::to_string(fv[0]) + " (this loader reads 1.x.y)");
     if (fv[1] > kManifestFormatMinor)
-        m.warnings.push_back("manifest " + file.string() + ": file_format_version " + m.file_format_version +
+        m.warnings.push_back("manifest " + m.manifest_path.string() + ": file_format_version " + m.file_format_version +
                              " is newer than 1.0.0; unknown fields are ignored");
+}
 
-    const json::value* provider = find(top, "provider");
-    if (provider == nullptr) fail(file, "provider", "is missing");
-    if (!provider->is_object()) fail(file, "provider", "must be an object");
-    const json::object& p = provider->as_object();
-
-    m.id = required_string(p, "id", "provider.id", file);
-    if (!is_valid_id(m.id))
-        fail(file, "provider.id", "must be 1-64 characters of a-z, 0-9, '_' or '-', got \"" + m.id + "\"");
-    m.display_name = required_string(p, "display_name", "provider.display_name", file);
-
-    std::filesystem::path lib = required_string(p, "library_path", "provider.library_path", file);
-    m.library_path = lib.is_absolute() ? lib : (file.parent_path() / lib).lexically_normal();
-
-    std::string abi = required_string(p, "abi_version", "provider.abi_version", file);
+void read_abi_version(const reader::Object& p, Manifest& m) {
+    std::string abi = required_text(p, "abi_version");
     int av[3];
     if (!parse_version(abi, 2, 2, av) || av[0] > 0xFFFF || av[1] > 0xFFFF)
-        fail(file, "provider.abi_version", "must look like \"1.0\", got \"" + abi + "\"");
+        p.fail("abi_version", "must look like \"1.0\", got \"" + abi + "\"");
     m.abi_major = static_cast<uint16_t>(av[0]);
     m.abi_minor = static_cast<uint16_t>(av[1]);
+}
 
-    const json::value* caps = find(p, "capabilities");
-    if (caps == nullptr) fail(file, "provider.capabilities", "is missing");
-    if (!caps->is_array()) fail(file, "provider.capabilities", "must be an array of strings");
-    // A manifest of a newer ABI minor may name capabilities this loader does not know yet:
-    // those are ignored with a warning, as the ABI ignores unknown bits. Otherwise an unknown
-    // name is a mistake ("teleport", "html-body") and the manifest is refused.
+// A manifest of a newer ABI minor may name capabilities this loader does not know yet: those
+// are ignored with a warning, as the ABI ignores unknown bits. Otherwise an unknown name is a
+// mistake ("teleport", "html-body") and the manifest is refused.
+void read_capabilities(const reader::Object& p, Manifest& m) {
+    const reader::Array caps = p.required_array("capabilities", "must be an array of strings");
     const bool newer_abi = m.abi_major == EP_ABI_VERSION_MAJOR && m.abi_minor > EP_ABI_VERSION_MINOR;
-    for (std::size_t i = 0; i < caps->as_array().size(); ++i) {
-        const json::value& c = caps->as_array()[i];
-        std::string path = "provider.capabilities[" + std::to_string(i) + "]";
-        if (!c.is_string() || c.as_string().empty()) fail(file, path, "must be a non-empty string");
-        std::string name(c.as_string());
+    for (std::size_t i = 0; i < caps.size(); ++i) {
+        std::string name = caps.string(i, "must be a non-empty string");
+        if (name.empty()) reader::fail(caps.path(i), "must be a non-empty string");
         if (!is_known_capability(name)) {
             std::string what = "\"" + name + "\" is not a capability of ABI " + std::to_string(EP_ABI_VERSION_MAJOR) + "." +
                                std::to_string(EP_ABI_VERSION_MINOR) + " (known: " + known_capabilities() + ")";
-            if (!newer_abi) fail(file, path, what);
-            m.warnings.push_back("manifest " + file.string() + ": field '" + path + "' " + what + "; ignored");
+            if (!newer_abi) reader::fail(caps.path(i), what);
+            m.warnings.push_back("manifest " + m.manifest_path.string() + ": field '" + caps.path(i) + "' " + what +
+                                 "; ignored");
             continue;
         }
         m.capabilities.push_back(std::move(name));
     }
+}
+
+// Unknown keys are ignored, not refused: a manifest written for a newer 1.x loader still loads.
+Manifest read_document(std::string_view json_text, const std::filesystem::path& file) {
+    const boost::json::value root = reader::parse(json_text);
+    const reader::Object top(root, "", reader::Null::is_wrong_type, "must contain a JSON object");
+    Manifest m;
+    m.manifest_path = file;
+    read_format_version(top, m);
+
+    const reader::Object p = top.required_object("provider");
+    m.id = required_text(p, "id");
+    if (!is_valid_id(m.id)) p.fail("id", "must be 1-64 characters of a-z, 0-9, '_' or '-', got \"" + m.id + "\"");
+    m.display_name = required_text(p, "display_name");
+    std::filesystem::path lib = required_text(p, "library_path");
+    m.library_path = lib.is_absolute() ? lib : (file.parent_path() / lib).lexically_normal();
+    read_abi_version(p, m);
+    read_capabilities(p, m);
     return m;
+}
+
+}  // namespace
+
+Manifest parse_manifest(std::string_view json_text, const std::filesystem::path& file) {
+    if (json_text.size() > kMaxManifestBytes) fail(file, "", "is larger than 64 KiB");
+    try {
+        return read_document(json_text, file);
+    } catch (const reader::FieldError& e) {
+        fail(file, e.path(), e.problem());
+    }
 }
 
 uint64_t capability_bits(const std::vector<std::string>& names) {
@@ -154,15 +151,11 @@ Manifest read_manifest(const std::filesystem::path& file) {
     std::error_code ec;
     std::filesystem::path canonical = std::filesystem::canonical(file, ec);
     if (ec) throw LoadError("manifest " + file.string() + ": cannot be opened: " + ec.message());
-    if (!std::filesystem::is_regular_file(canonical, ec))
-        throw LoadError("manifest " + file.string() + ": is not a regular file");
-    std::ifstream in(canonical, std::ios::binary);
-    if (!in) throw LoadError("manifest " + file.string() + ": cannot be opened for reading");
-    std::string text;
-    text.resize(kMaxManifestBytes + 1);
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    text.resize(static_cast<std::size_t>(in.gcount()));
-    return parse_manifest(text, canonical);
+    try {
+        return parse_manifest(reader::read_regular_file(canonical, kMaxManifestBytes), canonical);
+    } catch (const reader::FileError& e) {
+        throw LoadError("manifest " + file.string() + ": " + e.what());
+    }
 }
 
 namespace {

@@ -2,19 +2,15 @@
 
 #include <email_provider/ep_sdk.hpp>
 
-#include <boost/json.hpp>
+#include <ep_json/reader.hpp>
 
 #include <openssl/evp.h>
 
 namespace ep::message {
 namespace {
 
-namespace json = boost::json;
+namespace reader = ep::json_reader;
 using ep::sdk::Error;
-
-[[noreturn]] void invalid(const std::string& field, const std::string& what) {
-    throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_message", field + " " + what, field);
-}
 
 bool has_line_break_or_control(std::string_view s) {
     for (unsigned char c : s)
@@ -22,52 +18,63 @@ bool has_line_break_or_control(std::string_view s) {
     return false;
 }
 
-std::string string_field(const json::object& o, std::string_view key, const std::string& path, bool required) {
-    auto it = o.find(key);
-    if (it == o.end() || it->value().is_null()) {
-        if (required) invalid(path, "is missing");
-        return {};
-    }
-    if (!it->value().is_string()) invalid(path, "must be a string");
-    std::string s(it->value().as_string());
-    if (!ep::sdk::is_valid_utf8(s)) invalid(path, "is not valid UTF-8");
+// A string field of the document ("key": null reads as absent); "" when absent and optional.
+std::string text_field(const reader::Object& o, std::string_view key, bool required) {
+    std::string s = required ? o.required_string(key) : o.string(key).value_or("");
+    if (!ep::sdk::is_valid_utf8(s)) o.fail(key, "is not valid UTF-8");
     return s;
 }
 
-bool bool_field(const json::object& o, std::string_view key, const std::string& path, bool fallback) {
-    auto it = o.find(key);
-    if (it == o.end() || it->value().is_null()) return fallback;
-    if (!it->value().is_bool()) invalid(path, "must be true or false");
-    return it->value().as_bool();
-}
-
-const json::array* array_field(const json::object& o, std::string_view key, const std::string& path) {
-    auto it = o.find(key);
-    if (it == o.end() || it->value().is_null()) return nullptr;
-    if (!it->value().is_array()) invalid(path, "must be an array");
-    return &it->value().as_array();
-}
-
-std::vector<Address> addresses(const json::object& o, std::string_view key) {
-    std::vector<Address> out;
-    const std::string base(key);
-    const json::array* arr = array_field(o, key, base);
-    if (!arr) return out;
-    for (std::size_t i = 0; i < arr->size(); ++i) {
-        std::string path = base + "[" + std::to_string(i) + "]";
-        const json::value& v = (*arr)[i];
-        if (!v.is_object()) invalid(path, "must be an object with \"address\" and optional \"name\"");
-        Address a;
-        a.address = string_field(v.as_object(), "address", path + ".address", true);
-        if (a.address.size() > kMaxAddressLength)
-            invalid(path + ".address", "is longer than " + std::to_string(kMaxAddressLength) + " characters");
-        if (!is_valid_address(a.address)) invalid(path + ".address", "is not a valid email address");
-        a.name = string_field(v.as_object(), "name", path + ".name", false);
-        if (has_line_break_or_control(a.name)) invalid(path + ".name", "contains a line break or control character");
-        if (a.name.size() > 256) invalid(path + ".name", "is longer than 256 bytes");
-        out.push_back(std::move(a));
-    }
+Address address(const reader::Object& a) {
+    Address out;
+    out.address = text_field(a, "address", true);
+    if (out.address.size() > kMaxAddressLength)
+        a.fail("address", "is longer than " + std::to_string(kMaxAddressLength) + " characters");
+    if (!is_valid_address(out.address)) a.fail("address", "is not a valid email address");
+    out.name = text_field(a, "name", false);
+    if (has_line_break_or_control(out.name)) a.fail("name", "contains a line break or control character");
+    if (out.name.size() > 256) a.fail("name", "is longer than 256 bytes");
     return out;
+}
+
+std::vector<Address> addresses(const reader::Object& o, std::string_view key) {
+    std::vector<Address> out;
+    if (auto arr = o.array(key))
+        for (std::size_t i = 0; i < arr->size(); ++i)
+            out.push_back(address(arr->object(i, "must be an object with \"address\" and optional \"name\"")));
+    return out;
+}
+
+Attachment attachment(const reader::Object& a) {
+    Attachment att;
+    att.name = text_field(a, "name", true);
+    if (att.name.empty() || has_line_break_or_control(att.name) || att.name.find_first_of("/\\") != std::string::npos)
+        a.fail("name", "must be a non-empty file name without path separators or control characters");
+    att.content_type = text_field(a, "content_type", false);
+    if (att.content_type.empty()) att.content_type = "application/octet-stream";
+    if (has_line_break_or_control(att.content_type) || att.content_type.find('/') == std::string::npos)
+        a.fail("content_type", "must be a MIME type such as \"application/pdf\"");
+    att.content_base64 = text_field(a, "content_base64", true);
+    auto size = base64_decoded_size(att.content_base64);
+    if (!size) a.fail("content_base64", "is not valid padded base64 (RFC 4648, no whitespace)");
+    att.size = *size;
+    att.is_inline = a.boolean("inline").value_or(false);
+    att.content_id = text_field(a, "content_id", false);
+    if (att.is_inline && att.content_id.empty()) a.fail("content_id", "is required for an inline attachment");
+    if (has_line_break_or_control(att.content_id) || att.content_id.find_first_of("<> ") != std::string::npos)
+        a.fail("content_id", "must not contain spaces, angle brackets or control characters");
+    return att;
+}
+
+Header header(const reader::Object& o) {
+    Header h;
+    h.name = text_field(o, "name", true);
+    h.value = text_field(o, "value", true);
+    if (h.name.empty()) o.fail("name", "is empty");
+    for (unsigned char c : h.name)
+        if (c <= 0x20 || c >= 0x7F || c == ':') o.fail("name", "must be printable ASCII without spaces or ':'");
+    if (has_line_break_or_control(h.value)) o.fail("value", "contains a line break or control character");
+    return h;
 }
 
 bool is_atext(unsigned char c) {
@@ -138,86 +145,61 @@ std::optional<std::string> base64_decode(std::string_view b64) {
     return out;
 }
 
-Message parse_message(std::string_view json_text) {
-    boost::system::error_code ec;
-    json::value root = json::parse(json_text, ec);
-    if (ec) invalid("message", "is not valid JSON: " + ec.message());
-    if (!root.is_object()) invalid("message", "must be a JSON object");
-    const json::object& o = root.as_object();
+namespace {
 
-    Message m;
+void read_recipients(const reader::Object& o, Message& m) {
     m.to = addresses(o, "to");
     m.cc = addresses(o, "cc");
     m.bcc = addresses(o, "bcc");
     m.reply_to = addresses(o, "reply_to");
-    if (m.recipient_count() == 0) invalid("to", "has no recipient (to, cc and bcc are all empty)");
+    if (m.recipient_count() == 0) o.fail("to", "has no recipient (to, cc and bcc are all empty)");
     if (m.recipient_count() > kMaxRecipients)
-        invalid("to", "has " + std::to_string(m.recipient_count()) + " recipients in to+cc+bcc; the limit is " +
-                          std::to_string(kMaxRecipients));
+        o.fail("to", "has " + std::to_string(m.recipient_count()) + " recipients in to+cc+bcc; the limit is " +
+                         std::to_string(kMaxRecipients));
+}
 
-    m.subject = string_field(o, "subject", "subject", false);
-    if (has_line_break_or_control(m.subject)) invalid("subject", "contains a line break or control character");
-    if (m.subject.size() > kMaxSubjectBytes) invalid("subject", "is longer than 998 bytes");
+void read_content(const reader::Object& o, Message& m) {
+    m.subject = text_field(o, "subject", false);
+    if (has_line_break_or_control(m.subject)) o.fail("subject", "contains a line break or control character");
+    if (m.subject.size() > kMaxSubjectBytes) o.fail("subject", "is longer than 998 bytes");
+    if (o.has("text")) m.text = text_field(o, "text", true);
+    if (o.has("html")) m.html = text_field(o, "html", true);
+    if (!m.text && !m.html) o.fail("text", "and html are both missing: a message needs a body");
+    if (auto arr = o.array("attachments"))
+        for (std::size_t i = 0; i < arr->size(); ++i) m.attachments.push_back(attachment(arr->object(i)));
+    if (auto arr = o.array("headers"))
+        for (std::size_t i = 0; i < arr->size(); ++i)
+            m.headers.push_back(header(arr->object(i, "must be an object with \"name\" and \"value\"")));
+}
 
-    if (auto it = o.find("text"); it != o.end() && !it->value().is_null()) m.text = string_field(o, "text", "text", true);
-    if (auto it = o.find("html"); it != o.end() && !it->value().is_null()) m.html = string_field(o, "html", "html", true);
-    if (!m.text && !m.html) invalid("text", "and html are both missing: a message needs a body");
-
-    if (const json::array* arr = array_field(o, "attachments", "attachments")) {
-        for (std::size_t i = 0; i < arr->size(); ++i) {
-            std::string path = "attachments[" + std::to_string(i) + "]";
-            if (!(*arr)[i].is_object()) invalid(path, "must be an object");
-            const json::object& a = (*arr)[i].as_object();
-            Attachment att;
-            att.name = string_field(a, "name", path + ".name", true);
-            if (att.name.empty() || has_line_break_or_control(att.name) ||
-                att.name.find_first_of("/\\") != std::string::npos)
-                invalid(path + ".name", "must be a non-empty file name without path separators or control characters");
-            att.content_type = string_field(a, "content_type", path + ".content_type", false);
-            if (att.content_type.empty()) att.content_type = "application/octet-stream";
-            if (has_line_break_or_control(att.content_type) || att.content_type.find('/') == std::string::npos)
-                invalid(path + ".content_type", "must be a MIME type such as \"application/pdf\"");
-            att.content_base64 = string_field(a, "content_base64", path + ".content_base64", true);
-            auto size = base64_decoded_size(att.content_base64);
-            if (!size) invalid(path + ".content_base64", "is not valid padded base64 (RFC 4648, no whitespace)");
-            att.size = *size;
-            att.is_inline = bool_field(a, "inline", path + ".inline", false);
-            att.content_id = string_field(a, "content_id", path + ".content_id", false);
-            if (att.is_inline && att.content_id.empty()) invalid(path + ".content_id", "is required for an inline attachment");
-            if (has_line_break_or_control(att.content_id) || att.content_id.find_first_of("<> ") != std::string::npos)
-                invalid(path + ".content_id", "must not contain spaces, angle brackets or control characters");
-            m.attachments.push_back(std::move(att));
-        }
-    }
-
-    if (const json::array* arr = array_field(o, "headers", "headers")) {
-        for (std::size_t i = 0; i < arr->size(); ++i) {
-            std::string path = "headers[" + std::to_string(i) + "]";
-            if (!(*arr)[i].is_object()) invalid(path, "must be an object with \"name\" and \"value\"");
-            Header h;
-            h.name = string_field((*arr)[i].as_object(), "name", path + ".name", true);
-            h.value = string_field((*arr)[i].as_object(), "value", path + ".value", true);
-            if (h.name.empty()) invalid(path + ".name", "is empty");
-            for (unsigned char c : h.name)
-                if (c <= 0x20 || c >= 0x7F || c == ':') invalid(path + ".name", "must be printable ASCII without spaces or ':'");
-            if (has_line_break_or_control(h.value)) invalid(path + ".value", "contains a line break or control character");
-            m.headers.push_back(std::move(h));
-        }
-    }
-
-    std::string importance = string_field(o, "importance", "importance", false);
-    if (importance.empty() || importance == "normal") m.importance = Importance::normal;
-    else if (importance == "low") m.importance = Importance::low;
-    else if (importance == "high") m.importance = Importance::high;
-    else invalid("importance", "must be \"low\", \"normal\" or \"high\"");
-
-    m.save_to_sent_items = bool_field(o, "save_to_sent_items", "save_to_sent_items", true);
-    m.client_request_id = string_field(o, "client_request_id", "client_request_id", false);
+void read_options(const reader::Object& o, Message& m) {
+    if (!text_field(o, "importance", false).empty())
+        m.importance = *o.one_of<Importance>(
+            "importance", {{"low", Importance::low}, {"normal", Importance::normal}, {"high", Importance::high}});
+    m.save_to_sent_items = o.boolean("save_to_sent_items").value_or(true);
+    m.client_request_id = text_field(o, "client_request_id", false);
     if (m.client_request_id.size() > kMaxClientRequestIdLength)
-        invalid("client_request_id", "is longer than 128 characters");
+        o.fail("client_request_id", "is longer than 128 characters");
     for (unsigned char c : m.client_request_id)
-        if (c <= 0x20 || c >= 0x7F) invalid("client_request_id", "must be printable ASCII without spaces");
-    return m;
+        if (c <= 0x20 || c >= 0x7F) o.fail("client_request_id", "must be printable ASCII without spaces");
+}
+
+}  // namespace
+
+// Keys that ep.message/1 does not name are ignored, as they always were.
+Message parse_message(std::string_view json_text) {
+    try {
+        const boost::json::value root = reader::parse(json_text);
+        const reader::Object o(root, "", reader::Null::is_absent, "must be a JSON object");
+        Message m;
+        read_recipients(o, m);
+        read_content(o, m);
+        read_options(o, m);
+        return m;
+    } catch (const reader::FieldError& e) {
+        const std::string field = e.path().empty() ? "message" : e.path();
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_message", field + " " + e.problem(), field);
+    }
 }
 
 }  // namespace ep::message

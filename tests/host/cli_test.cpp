@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <thread>
@@ -121,6 +122,20 @@ TEST_F(CliTest, UnavailableProviderAndBadConfigAreOneLineErrors) {
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_THAT(r.err, HasSubstr("absent.json: cannot be opened"));
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1);
+}
+
+// Issue 21: --config naming a FIFO hung until killed; /dev/zero ended in std::bad_alloc after
+// seconds. Both are one-line errors at once.
+TEST_F(CliTest, AConfigThatIsNotARegularFileIsAOneLineErrorAtOnce) {
+    ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0600), 0);
+    for (const std::string& file : {(dir / "fifo.json").string(), std::string("/dev/zero")}) {
+        const auto start = std::chrono::steady_clock::now();
+        auto r = run_process({HOST_STUB_PATH, "--config", file, "providers"});
+        EXPECT_EQ(r.exit_code, 1);
+        EXPECT_THAT(r.err, HasSubstr(file + ": is not a regular file"));
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5)) << file;
+    }
 }
 
 // ---- Issue 16: inputs from an outside attack on the CLI -------------------------------------

@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <cstdlib>
 
 using ::testing::AllOf;
@@ -168,4 +171,43 @@ TEST(HostConfig, StoreMistakesAreNamedAndNoPasswordIsRepeated) {
     EXPECT_THAT(error_of(R"({"providers":[],"store":{"outbox_lease_seconds":0}})"), HasSubstr("'store.outbox_lease_seconds'"));
     EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","path":"x.db","postgresql":{"conninfo":"dbname=ep"}}})"),
                 HasSubstr("'store.path' is for the sqlite engine"));
+}
+
+// Issue 21: a key under users[] nobody reads (a typo such as "display-name") was accepted.
+TEST(HostConfig, AnUnknownKeyUnderUsersIsRefused) {
+    EXPECT_THAT(error_of(R"({"providers":[],"users":[{"id":"rita","display_name":"Rita","role":"admin"}]})"),
+                HasSubstr("field 'users[0].role' is not a known setting (known: id, display_name)"));
+}
+
+// Issue 21: a config that is a FIFO hung the host until it was killed; /dev/zero ended in
+// std::bad_alloc after seconds. Only a regular file of at most 1 MiB is read, and at once.
+TEST(HostConfig, AConfigThatIsNotARegularFileOfSaneSizeIsRefusedAtOnce) {
+    TempDir dir;
+    ASSERT_EQ(::mkfifo((dir / "fifo.json").c_str(), 0600), 0);
+    dir.write("big.json", R"({"providers":[]})" + std::string(1024 * 1024, ' '));
+    const std::pair<std::filesystem::path, std::string> cases[] = {
+        {dir / "fifo.json", "is not a regular file (it is a FIFO)"},
+        {"/dev/zero", "is not a regular file (it is a character device)"},
+        {dir.path(), "is not a regular file (it is a directory)"},
+        {dir / "big.json", "is larger than 1 MiB"},
+    };
+    for (const auto& [file, says] : cases) {
+        const auto start = std::chrono::steady_clock::now();
+        try {
+            host::read_host_config(file);
+            ADD_FAILURE() << file << " was read";
+        } catch (const host::ConfigError& e) {
+            EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr(file.string()), HasSubstr(says)));
+        }
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << file;
+    }
+}
+
+TEST(HostConfig, ASecretFileThatIsAFifoIsRefusedAtOnceNamingTheField) {
+    TempDir dir;
+    ASSERT_EQ(::mkfifo((dir / "pw").c_str(), 0600), 0);
+    const std::string text = R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"dbname=ep",)"
+                             R"("password_file":")" + (dir / "pw").string() + R"("}}})";
+    EXPECT_THAT(error_of(text), AllOf(HasSubstr("field 'store.postgresql.password_file'"),
+                                      HasSubstr("which cannot be read: the file is not a regular file (it is a FIFO)")));
 }

@@ -10,6 +10,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
 #include <future>
 #include <thread>
 
@@ -99,6 +102,16 @@ TEST_F(LoaderTest, ResolvesRelativeLibraryPathAgainstTheCanonicalManifestDirecto
 
 TEST_F(LoaderTest, RefusesMissingManifestFile) {
     EXPECT_THAT(load_error(dir_ / "absent.json"), AllOf(HasSubstr("absent.json"), HasSubstr("cannot be opened")));
+}
+
+// Issue 21: a manifest that is a FIFO hung the host until it was killed. Only a regular file
+// is read, and a FIFO is refused at once, naming the file.
+TEST_F(LoaderTest, RefusesAManifestThatIsAFifoAtOnce) {
+    ASSERT_EQ(::mkfifo((dir_ / "fifo.json").c_str(), 0600), 0);
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THAT(load_error(dir_ / "fifo.json"), AllOf(HasSubstr("fifo.json"), HasSubstr("is not a regular file")));
+    EXPECT_THAT(load_error("/dev/zero"), AllOf(HasSubstr("/dev/zero"), HasSubstr("is not a regular file")));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 TEST_F(LoaderTest, RefusesManifestThatIsNotJson) {
@@ -344,6 +357,28 @@ TEST_F(LoaderTest, OtherProvidersStillLoadWhenOneFailsAndDuplicateIdsAreRefused)
     EXPECT_THAT(set.entries()[2].error, AllOf(HasSubstr("dup.json"), HasSubstr("already used by")));
     EXPECT_NO_THROW(set.instance("mock"));
     EXPECT_THROW(set.instance("broken"), std::runtime_error);
+}
+
+// Issue 21: the host read a FIFO manifest (to notice changes on reload) before the loader
+// could refuse it, and hung there.
+TEST_F(LoaderTest, AProviderSetRefusesAFifoManifestWithoutHanging) {
+    ASSERT_EQ(::mkfifo((dir_ / "fifo.json").c_str(), 0600), 0);
+    dir_.write("host.json", R"({"providers":[{"manifest":"fifo.json"}]})");
+    auto config = host::read_host_config(dir_ / "host.json");
+    struct NullStore final : host::SecretStore {
+        std::optional<Entry> get(std::string_view) override { return std::nullopt; }
+        std::optional<uint64_t> put(std::string_view, std::span<const uint8_t>, uint64_t) override { return 1; }
+        bool erase(std::string_view, uint64_t) override { return true; }
+        void erase_prefix(std::string_view) override {}
+        std::size_t count_prefix(std::string_view) override { return 0; }
+    } store;
+    host::Logger logger(EP_LOG_ERROR, [](ep_log_level, std::string_view, std::string_view) {});
+    auto loading = std::async(std::launch::async, [&] {
+        host::ProviderSet set(config, store, logger, [] { return int64_t{0}; });
+        return set.entries().empty() ? std::string("(no entry)") : set.entries()[0].error;
+    });
+    ASSERT_EQ(loading.wait_for(std::chrono::seconds(5)), std::future_status::ready) << "hung on the FIFO";
+    EXPECT_THAT(loading.get(), AllOf(HasSubstr("fifo.json"), HasSubstr("is not a regular file")));
 }
 
 TEST(PluginExports, EachPluginExportsExactlyTheEntryPoint) {

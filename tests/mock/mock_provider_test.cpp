@@ -236,3 +236,16 @@ TEST_F(MockProviderTest, ARelativeOutboxDirIsRefused) {
     }
     EXPECT_FALSE(std::filesystem::exists("mock-outbox"));
 }
+
+// Issue 21: an outbox_dir with non-ASCII letters (/tmp/Müller) was refused; any UTF-8 path is
+// a path.
+TEST_F(MockProviderTest, AnOutboxDirWithNonAsciiLettersIsAccepted) {
+    auto loaded = ep::host::load_provider(ep::host::read_manifest(dir_ / "mock.json"));
+    const std::filesystem::path outbox = dir_ / "Müller Ünïcode";
+    auto instance = ep::host::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":")" + outbox.string() + R"("})");
+    ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
+    auto r = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"text":"x"})");
+    EXPECT_THAT(r.document, HasSubstr(R"("outcome":"sent")"));
+    ASSERT_TRUE(std::filesystem::is_directory(outbox));
+    EXPECT_FALSE(std::filesystem::is_empty(outbox));
+}

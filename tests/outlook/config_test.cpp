@@ -11,6 +11,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
+#include <chrono>
+
 namespace json = boost::json;
 using test_support::TempDir;
 using ::testing::HasSubstr;
@@ -167,4 +171,44 @@ TEST_F(ConfigTest, TheKeyRingIsValidatedWithoutEchoingKeyMaterial) {
     cfg["token_encryption"] = json::object{{"active_key", "k1"},
                                            {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "short.key").string()}}}}};
     EXPECT_THAT(error_of(cfg).second, HasSubstr("32 bytes"));
+}
+
+// Issue 21: a file the config names that is a FIFO hung the plugin's create until someone
+// wrote to it. Every file is refused at once unless it is a regular file of at most 1 MiB.
+TEST_F(ConfigTest, FilesTheConfigNamesMustBeRegularFilesAndAreRefusedAtOnce) {
+    ASSERT_EQ(::mkfifo((dir_ / "fifo").c_str(), 0600), 0);
+    const std::string fifo = (dir_ / "fifo").string();
+    dir_.write("c.pem", "x");
+    const std::pair<const char*, json::object> cases[] = {
+        {"client_credential.file", json::object{{"client_credential", json::object{{"type", "secret"}, {"file", fifo}}}}},
+        {"client_credential.certificate_file",
+         json::object{{"client_credential", json::object{{"type", "certificate"}, {"certificate_file", fifo},
+                                                         {"private_key_file", (dir_ / "c.pem").string()}}}}},
+        {"client_credential.private_key_file",
+         json::object{{"client_credential", json::object{{"type", "certificate"}, {"certificate_file", (dir_ / "c.pem").string()},
+                                                         {"private_key_file", fifo}}}}},
+        {"tls.ca_file", json::object{{"tls", json::object{{"ca_file", fifo}}}}},
+        {"tls.ca_file", json::object{{"tls", json::object{{"ca_file", "/dev/zero"}}}}},
+    };
+    for (const auto& [field, extra] : cases) {
+        auto cfg = base();
+        for (const auto& kv : extra) cfg[kv.key()] = kv.value();
+        const auto start = std::chrono::steady_clock::now();
+        auto [f, message] = error_of(cfg);
+        EXPECT_EQ(f, field) << message;
+        EXPECT_THAT(message, HasSubstr("is not a regular file")) << field;
+        EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << field;
+    }
+}
+
+TEST_F(ConfigTest, AKeyFileThatIsAFifoIsRefusedAtOnce) {
+    ASSERT_EQ(::mkfifo((dir_ / "fifo.key").c_str(), 0600), 0);
+    auto cfg = base();
+    cfg["token_encryption"] = json::object{{"active_key", "k1"},
+                                           {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "fifo.key").string()}}}}};
+    const auto start = std::chrono::steady_clock::now();
+    auto [field, message] = error_of(cfg);
+    EXPECT_THAT(field, HasSubstr("token_encryption"));
+    EXPECT_THAT(message, HasSubstr("is not a regular file"));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }

@@ -16,9 +16,10 @@
 // directory. In provider configs, "${config_dir}" inside any string is replaced by that
 // directory; nothing else is interpreted, the provider validates its own config.
 //
-// Refused with the field named: a NUL byte in any string, duplicate user ids, a public_url
-// that is not an http(s) origin, a callback_path that is one of the page's own routes, and
-// listening on every interface without a public_url (the page checks Host against it).
+// Refused with the field named: a key the host does not know (outside providers[].config), a
+// NUL byte in any string, duplicate user ids, a public_url that is not an http(s) origin, a
+// callback_path that is one of the page's own routes, and listening on every interface
+// without a public_url (the page checks Host against it).
 #pragma once
 
 #include <email_provider/ep_abi.h>
@@ -100,6 +101,8 @@ struct HostConfig {
     KeepAliveSettings keep_alive;
 };
 
+// The file (and any password_file / conninfo_file it names) must be a regular file of at
+// most 1 MiB; anything else (a FIFO, /dev/zero) is refused at once, naming the file.
 HostConfig read_host_config(const std::filesystem::path& file);
 HostConfig parse_host_config(std::string_view json_text, const std::filesystem::path& file);
 

@@ -1,7 +1,7 @@
 #include "providers/provider_set.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <ep_json/reader.hpp>
+
 #include <stdexcept>
 
 namespace host {
@@ -14,10 +14,14 @@ struct Running {
 };
 
 std::string fingerprint_of(const ProviderSetting& setting) {
-    std::ifstream in(setting.manifest, std::ios::binary);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str() + '\n' + (setting.enabled ? "enabled" : "disabled") + '\n' + setting.config_json;
+    // A manifest that is no regular file (a FIFO would block here) counts as empty;
+    // read_manifest then says what is wrong with it.
+    std::string manifest;
+    try {
+        manifest = ep::json_reader::read_regular_file(setting.manifest);
+    } catch (const ep::json_reader::FileError&) {
+    }
+    return manifest + '\n' + (setting.enabled ? "enabled" : "disabled") + '\n' + setting.config_json;
 }
 
 std::string join(const std::vector<std::string>& names) {

@@ -66,7 +66,8 @@ uint64_t capability_bits(const std::vector<std::string>& names);
 inline constexpr int kManifestFormatMajor = 1;
 inline constexpr int kManifestFormatMinor = 0;
 
-// Reads and validates a manifest file. Throws LoadError.
+// Reads and validates a manifest file: a regular file of at most 64 KiB, refused at once when it
+// is anything else (a FIFO, a device). Throws LoadError.
 Manifest read_manifest(const std::filesystem::path& file);
 
 // Validates manifest text as if read from `file` (used by read_manifest and the fuzzer).
