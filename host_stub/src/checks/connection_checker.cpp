@@ -15,27 +15,6 @@ namespace {
 
 namespace json = boost::json;
 
-json::object check_failed(std::string_view code, std::string message) {
-    return json::object{{"check_failed", json::object{{"code", code}, {"message", std::move(message)}}}};
-}
-
-json::object read_status(const std::string& document) {
-    boost::system::error_code ec;
-    json::value v = json::parse(document, ec);
-    if (ec || !v.is_object()) return check_failed("unreadable", "the provider's answer could not be read");
-    return v.as_object();
-}
-
-// What a check answered: the provider's status document, or why there is none.
-json::object answer_of(const ep::host::CallResult& r) {
-    if (r.ok()) return read_status(r.document);
-    boost::system::error_code ec;
-    json::value error = json::parse(r.document, ec);
-    std::string message = ec ? std::string() : json_str(error, "message");
-    return check_failed("call_failed", message.empty() ? "the provider refused the check (status " + std::to_string(r.status) + ")"
-                                                       : message);
-}
-
 ConnectionState state_of(const json::object& s) { return connection_state_from(json_str(s, "state")); }
 
 // FNV-1a: stable across runs and builds, so an account keeps its place in the interval.
@@ -108,8 +87,8 @@ void ConnectionChecker::record(const Key& key, json::object status) {
 }
 
 void ConnectionChecker::start_check(const Key& key) {
-    auto p = providers_.find(key.first);
-    if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + key.first + "' is not available");
+    auto p = providers_.available(key.first);
+    if (p == nullptr) throw std::runtime_error("provider '" + key.first + "' is not available");
     {
         std::lock_guard lock(mutex_);
         known_[key].in_flight = true;
@@ -119,9 +98,7 @@ void ConnectionChecker::start_check(const Key& key) {
     try {
         // Not holding the instance: its last reference must never drop on the plugin's own
         // thread. A replaced instance's destroy answers its checks in flight (CONTRACT.md).
-        p->instance->check_connection(key.second, [this, key](ep::host::CallResult r) {
-            record(key, answer_of(r));
-        });
+        p->check(key.second, [this, key](json::object answer) { record(key, std::move(answer)); });
     } catch (...) {
         record(key, check_failed("not_started", "the check could not be started"));  // or stop() would wait forever
         throw;
@@ -129,8 +106,8 @@ void ConnectionChecker::start_check(const Key& key) {
 }
 
 json::object ConnectionChecker::check_now(const std::string& provider, const std::string& user) {
-    auto p = providers_.find(provider);
-    if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + provider + "' is not available");
+    auto p = providers_.available(provider);
+    if (p == nullptr) throw std::runtime_error("provider '" + provider + "' is not available");
     Key key{provider, user};
     {
         std::lock_guard lock(mutex_);
@@ -138,14 +115,13 @@ json::object ConnectionChecker::check_now(const std::string& provider, const std
         ++in_flight_;
         ++started_;
     }
-    ep::host::CallResult r;
+    json::object answer;
     try {
-        r = p->instance->check_blocking(user);
+        answer = p->check_blocking(user);
     } catch (...) {
         record(key, check_failed("not_started", "the check could not be started"));  // stop() must not wait for it
         throw;
     }
-    json::object answer = answer_of(r);
     record(key, answer);
     return answer;
 }
@@ -227,10 +203,10 @@ int ConnectionChecker::sweep_once(int64_t now_ms) {
     int started = 0;
     for (const auto& key : due) {
         try {
-            auto p = providers_.find(key.first);
-            if (p == nullptr || !p->available()) continue;
+            auto p = providers_.available(key.first);
+            if (p == nullptr) continue;
             // Only live grants need keeping alive; an ended one waits for its user.
-            if (state_of(read_status(p->instance->status(key.second).document)) != ConnectionState::connected) continue;
+            if (!p->connected_mailbox(key.second)) continue;
             // Hosts sharing a database share the schedule (every host computes the same offsets):
             // the first to claim the account checks it, the others skip it for this interval.
             if (!store_.claim_check(key.second, key.first, now_ms, now_ms - settings_.interval_ms / 2)) continue;
