@@ -2,10 +2,11 @@
 // instantiated; one that fails is kept with its reason (the others still load), so the
 // settings page and `host_stub providers` can say what went wrong.
 //
-// reload() swaps in what a re-read config names while sends are in flight: callers hold a
-// provider's instance by shared_ptr for as long as they use it (the outbox until a send's
-// outcome is recorded), so a replaced or removed instance is destroyed only when its last
-// user lets go, after its in-flight sends called back; new calls already go to the new one.
+// The host reaches a provider through its ProviderHandle (provider_handle.hpp). reload() swaps
+// in what a re-read config names while sends are in flight: callers hold a provider's handle
+// (which holds its instance) by shared_ptr for as long as they use it (the outbox until a
+// send's outcome is recorded), so a replaced or removed instance is destroyed only when its
+// last user lets go, after its in-flight sends called back; new calls already go to the new one.
 #pragma once
 
 #include "core/host_config.hpp"
