@@ -198,6 +198,15 @@ TEST_F(CliTest, DeletingAnUnknownUserIsAnError) {
     EXPECT_THAT(r.out, Not(HasSubstr("deleted")));
 }
 
+TEST_F(CliTest, NudgeForAnUnknownUserNamesTheUser) {
+    dir.write("host.json", R"({"store":{"path":"host.db"},"users":[{"id":"rita","display_name":"Rita"}],"providers":[
+        {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+    auto r = host({"nudge", "--user", "ghost", "--to", "casey@example.org", "--subject", "s", "--text", "t"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_THAT(r.err, HasSubstr("no host user 'ghost'"));
+    EXPECT_THAT(r.err, Not(HasSubstr("no email provider is chosen")));
+}
+
 TEST_F(CliTest, NudgeRefusesAnInvalidMessageWhenQueued) {
     dir.write("host.json", R"({"store":{"path":"host.db"},"users":[{"id":"rita","display_name":"Rita"}],"providers":[
         {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <thread>
@@ -420,16 +421,20 @@ TEST_F(ReloadTest, ReloadUnderLoadLosesNoNudgeAndSendsNoneTwice) {
 TEST_F(OutboxTest, HeldNudgesAreStrandedWhenTheirProviderIsGoneUnavailableOrSwitchedAway) {
     auto mock = rt_->providers->find("mock");
     ASSERT_TRUE(mock && mock->available());
-    const std::string name = mock->display_name.empty() ? std::string("mock") : mock->display_name;
+    const std::string name = mock->display_name().empty() ? std::string("mock") : mock->display_name();
 
     auto removed = host::stranding_of("gone", nullptr, "mock", mock.get());
     ASSERT_TRUE(removed);
     EXPECT_EQ(removed->code, host::stranded::provider_removed);
     EXPECT_THAT(removed->message, HasSubstr("'gone' was removed from this host"));
 
-    host::ProviderEntry unloaded = *mock;
-    unloaded.instance.reset();
-    auto unavailable = host::stranding_of("mock", &unloaded, "mock", &unloaded);
+    auto entries = rt_->providers->entries();
+    auto entry = std::find_if(entries.begin(), entries.end(), [](const auto& e) { return e.id == "mock"; });
+    ASSERT_NE(entry, entries.end());
+    auto copy = std::make_shared<host::ProviderEntry>(*entry);
+    copy->instance.reset();
+    auto unloaded = host::in_process_handle(copy);
+    auto unavailable = host::stranding_of("mock", unloaded.get(), "mock", unloaded.get());
     ASSERT_TRUE(unavailable);
     EXPECT_EQ(unavailable->code, host::stranded::provider_unavailable);
     EXPECT_THAT(unavailable->message, HasSubstr(name + " is not available on this host"));

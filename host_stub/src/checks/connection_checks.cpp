@@ -12,28 +12,7 @@ namespace {
 
 namespace json = boost::json;
 
-json::object check_failed(std::string_view code, std::string message) {
-    return json::object{{"check_failed", json::object{{"code", code}, {"message", std::move(message)}}}};
-}
-
-// What a check answered: the provider's status document, or why there is none.
-json::object answer_of(const ep::host::CallResult& r) {
-    if (r.ok()) return read_status(r.document);
-    boost::system::error_code ec;
-    json::value error = json::parse(r.document, ec);
-    std::string message = ec ? std::string() : json_str(error, "message");
-    return check_failed("call_failed", message.empty() ? "the provider refused the check (status " + std::to_string(r.status) + ")"
-                                                       : message);
-}
-
 }  // namespace
-
-json::object read_status(const std::string& document) {
-    boost::system::error_code ec;
-    json::value v = json::parse(document, ec);
-    if (ec || !v.is_object()) return check_failed("unreadable", "the provider's answer could not be read");
-    return v.as_object();
-}
 
 ConnectionState state_of(const json::object& s) { return connection_state_from(json_str(s, "state")); }
 
@@ -103,8 +82,8 @@ void ConnectionChecks::record(const Key& key, json::object status) {
 }
 
 void ConnectionChecks::start_check(const std::string& user_id, const std::string& provider) {
-    auto p = providers_.find(provider);
-    if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + provider + "' is not available");
+    auto p = providers_.available(provider);
+    if (p == nullptr) throw std::runtime_error("provider '" + provider + "' is not available");
     Key key{user_id, provider};
     {
         std::lock_guard lock(mutex_);
@@ -115,9 +94,7 @@ void ConnectionChecks::start_check(const std::string& user_id, const std::string
     try {
         // Not holding the instance: its last reference must never drop on the plugin's own
         // thread. A replaced instance's destroy answers its checks in flight (CONTRACT.md).
-        p->instance->check_connection(user_id, [this, key](ep::host::CallResult r) {
-            record(key, answer_of(r));
-        });
+        p->check(user_id, [this, key](json::object answer) { record(key, std::move(answer)); });
     } catch (...) {
         record(key, check_failed("not_started", "the check could not be started"));  // or stop() would wait forever
         throw;
@@ -125,8 +102,8 @@ void ConnectionChecks::start_check(const std::string& user_id, const std::string
 }
 
 json::object ConnectionChecks::check_now(const std::string& user_id, const std::string& provider) {
-    auto p = providers_.find(provider);
-    if (p == nullptr || !p->available()) throw std::runtime_error("provider '" + provider + "' is not available");
+    auto p = providers_.available(provider);
+    if (p == nullptr) throw std::runtime_error("provider '" + provider + "' is not available");
     Key key{user_id, provider};
     {
         std::lock_guard lock(mutex_);
@@ -134,14 +111,13 @@ json::object ConnectionChecks::check_now(const std::string& user_id, const std::
         ++in_flight_;
         ++started_;
     }
-    ep::host::CallResult r;
+    json::object answer;
     try {
-        r = p->instance->check_blocking(user_id);
+        answer = p->check_blocking(user_id);
     } catch (...) {
         record(key, check_failed("not_started", "the check could not be started"));  // stop() must not wait for it
         throw;
     }
-    json::object answer = answer_of(r);
     record(key, answer);
     return answer;
 }

@@ -71,7 +71,5 @@ private:
 
 // What a check answered, as the provider's status document: its state (documents.hpp).
 ConnectionState state_of(const boost::json::object& status);
-// A status document read from the provider's answer; an unreadable one is a failed check.
-boost::json::object read_status(const std::string& document);
 
 }  // namespace host

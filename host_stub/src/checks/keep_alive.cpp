@@ -102,10 +102,10 @@ int KeepAlive::sweep_once(int64_t now_ms) {
     int started = 0;
     for (const auto& key : take_due(now_ms)) {
         try {
-            auto p = providers_.find(key.first);
-            if (p == nullptr || !p->available()) continue;
+            auto p = providers_.available(key.first);
+            if (p == nullptr) continue;
             // Only live grants need keeping alive; an ended one waits for its user.
-            if (state_of(read_status(p->instance->status(key.second).document)) != ConnectionState::connected) continue;
+            if (!p->connected_mailbox(key.second)) continue;
             // Hosts sharing a database share the schedule (every host computes the same offsets):
             // the first to claim the account checks it, the others skip it for this interval.
             if (!store_.claim_check(key.second, key.first, now_ms, now_ms - settings_.interval_ms / 2)) continue;

@@ -44,7 +44,7 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
     // known state alone.
     outbox->set_release_check([this](const std::string& user, const std::string& provider) {
         auto p = providers->find(provider);
-        bool can_check = p && p->available() && p->instance->can_check();
+        bool can_check = p && p->can_check();
         ProviderStatus s = parse_status(checks->check_now(user, provider));
         if (s.state != ConnectionState::connected || s.check_failed) return false;
         // A provider that checks confirms only by reaching its service (checked_at), not with a
@@ -91,11 +91,11 @@ bool HostRuntime::is_configured_user(const std::string& id) const {
 }
 
 void HostRuntime::delete_user(const std::string& user_id) {
-    for (auto& e : providers->entries()) {
-        if (!e.available()) continue;
-        auto r = e.instance->forget_account(user_id);
-        if (!r.ok())
-            throw std::runtime_error("provider '" + e.id + "' could not forget the account: " + r.document);
+    for (const auto& p : providers->handles()) {
+        if (!p->available()) continue;
+        auto r = p->forget_account(user_id);
+        if (!r.result.ok())
+            throw std::runtime_error("provider '" + p->id() + "' could not forget the account: " + r.result.document);
     }
     store->delete_user(user_id);
     logger.log(EP_LOG_INFO, "host", "user " + user_id + " deleted; every provider forgot the account");

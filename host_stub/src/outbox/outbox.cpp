@@ -41,6 +41,17 @@ std::string lease_owner() {
     return std::string(name) + ":" + std::to_string(getpid()) + ":" + random_hex(6);
 }
 
+// The user's email provider (`which`: "chosen", "current"), or OutboxError saying why it
+// cannot take a nudge.
+std::shared_ptr<ProviderHandle> email_provider(const ProviderSet& providers, const std::string& id, const char* which) {
+    try {
+        return providers.require(id);
+    } catch (const ProviderUnavailable& e) {
+        throw OutboxError(std::string("the ") + which + " email provider '" + id + "' is not available" +
+                          (e.configured() ? ": " + e.reason() : std::string()));
+    }
+}
+
 }  // namespace
 
 Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms)
@@ -95,11 +106,8 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
         throw OutboxError("the preferred channel is not Email: choose Email in Settings > Communication");
     if (settings.email_provider.empty())
         throw OutboxError("no email provider is chosen: pick one in Settings > Communication");
-    auto p = providers_.find(settings.email_provider);
-    if (p == nullptr || !p->available())
-        throw OutboxError("the chosen email provider '" + settings.email_provider + "' is not available" +
-                          (p ? ": " + p->error : std::string()));
-    std::string mailbox = connected_mailbox(*p, user_id).value_or("");
+    auto p = email_provider(providers_, settings.email_provider, "chosen");
+    std::string mailbox = p->connected_mailbox(user_id).value_or("");
     std::string crid = "nudge-" + random_hex(16);
     message["client_request_id"] = crid;
     // Refused now, with the field named, rather than queued to fail at the provider later.
@@ -116,9 +124,9 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
 }
 
 void Outbox::on_connected(const std::string& user_id, const std::string& provider) {
-    auto p = providers_.find(provider);
-    if (p == nullptr || !p->available()) return;  // the held sweep strands them
-    auto mailbox = connected_mailbox(*p, user_id);
+    auto p = providers_.available(provider);
+    if (p == nullptr) return;  // the held sweep strands them
+    auto mailbox = p->connected_mailbox(user_id);
     if (!mailbox) return;
     auto r = store_.release_held(user_id, provider, *mailbox, clock_());
     if (r.released > 0)
@@ -128,16 +136,6 @@ void Outbox::on_connected(const std::string& user_id, const std::string& provide
                     std::to_string(r.needs_confirm) + " held nudge(s) of " + user_id +
                         " were queued from another mailbox: kept until the user confirms");
     wake();
-}
-
-// The address the user's provider is connected as; nullopt when not connected.
-std::optional<std::string> Outbox::connected_mailbox(const ProviderEntry& provider, const std::string& user_id) {
-    boost::system::error_code ec;
-    json::value v = json::parse(provider.instance->status(user_id).document, ec);
-    if (ec) return std::nullopt;
-    ProviderStatus status = parse_status(v);
-    if (status.state != ConnectionState::connected) return std::nullopt;
-    return status.email;
 }
 
 Nudge Outbox::nudge_of_user(int64_t id, const std::string& user_id) {
@@ -155,11 +153,8 @@ void Outbox::requeue(int64_t id, const std::string& user_id) {
     CommunicationSettings settings = store_.settings(user_id);
     if (settings.email_provider.empty())
         throw OutboxError("no email provider is chosen: pick one in Settings > Communication first");
-    auto p = providers_.find(settings.email_provider);
-    if (p == nullptr || !p->available())
-        throw OutboxError("the current email provider '" + settings.email_provider + "' is not available" +
-                          (p ? ": " + p->error : std::string()));
-    std::string mailbox = connected_mailbox(*p, user_id).value_or("");
+    auto p = email_provider(providers_, settings.email_provider, "current");
+    std::string mailbox = p->connected_mailbox(user_id).value_or("");
     if (!store_.requeue(id, user_id, settings.email_provider, mailbox, clock_()))
         throw OutboxError("nudge " + std::to_string(id) + " changed meanwhile (it is no longer held): look again");
     logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " requeued via " +
@@ -175,9 +170,9 @@ void Outbox::fail(int64_t id, const std::string& user_id, const std::string& cod
     logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " failed by a person (" + code + ")");
 }
 
-std::vector<std::shared_ptr<ep::host::ProviderInstance>> Outbox::release_instances() {
+std::vector<std::shared_ptr<ProviderHandle>> Outbox::release_instances() {
     std::lock_guard lock(mutex_);
-    std::vector<std::shared_ptr<ep::host::ProviderInstance>> out;
+    std::vector<std::shared_ptr<ProviderHandle>> out;
     for (auto& entry : claimed_)
         if (entry.second) out.push_back(std::move(entry.second));
     return out;
@@ -209,10 +204,10 @@ void Outbox::dispatch(const Nudge& n) {
     }
     {
         std::lock_guard lock(mutex_);
-        claimed_[n.id] = p->instance;
+        claimed_[n.id] = p;
     }
-    auto refusal = p->instance->send(n.user_id, n.message_json, completion);
-    if (refusal) completion(refusal->document);
+    auto refusal = p->send(n.user_id, n.message_json, completion);
+    if (refusal) completion(refusal->result.document);
 }
 
 void Outbox::record(const std::vector<Completion>& completions) {
@@ -297,7 +292,7 @@ void Outbox::release_or_strand_held(const std::string& user_id) {
             continue;
         }
         store_.unstrand_held(user_id, provider, clock_());
-        auto mailbox = connected_mailbox(*p, user_id);
+        auto mailbox = p->connected_mailbox(user_id);
         if (!mailbox) continue;
         // Nothing to release (only nudges from another mailbox, which on_connected marks
         // for the user's confirmation): no check needed.
@@ -353,7 +348,7 @@ bool Outbox::record_completions(std::unique_lock<std::mutex>& lock) {
     }
     // Completions that arrived meanwhile were appended behind the batch.
     completions_.erase(completions_.begin(), completions_.begin() + static_cast<std::ptrdiff_t>(batch.size()));
-    std::vector<std::shared_ptr<ep::host::ProviderInstance>> drained;
+    std::vector<std::shared_ptr<ProviderHandle>> drained;
     for (const auto& c : batch)
         if (auto it = claimed_.find(c.id); it != claimed_.end()) {
             drained.push_back(std::move(it->second));

@@ -78,7 +78,7 @@ public:
     // At shutdown, after stop_dispatching(): the instances of the sends in flight, for the
     // caller to let go of with the provider set, so that their destroy cancels what they had
     // not started (the outcomes are still recorded by finish()).
-    std::vector<std::shared_ptr<ep::host::ProviderInstance>> release_instances();
+    std::vector<std::shared_ptr<ProviderHandle>> release_instances();
     void wake();
     // Asked before held nudges of a user whose last known state is connected go out again:
     // false keeps them held. Set before start(); without it the last known state decides.
@@ -106,7 +106,6 @@ private:
     void release_or_strand_held();
     void release_or_strand_held(const std::string& user_id);
     bool release_confirmed(const std::string& user_id, const std::string& provider);
-    std::optional<std::string> connected_mailbox(const ProviderEntry& provider, const std::string& user_id);
     Nudge nudge_of_user(int64_t id, const std::string& user_id);
 
     HostStore& store_;
@@ -127,7 +126,7 @@ private:
     std::deque<Completion> completions_;
     // Sending under our lease, outcome not yet recorded, with the instance it was handed to:
     // held until the outcome is recorded, so a replaced instance lives until its sends drain.
-    std::map<int64_t, std::shared_ptr<ep::host::ProviderInstance>> claimed_;
+    std::map<int64_t, std::shared_ptr<ProviderHandle>> claimed_;
     int in_flight_ = 0;
     bool dispatching_ = false;
     bool calling_providers_ = false;  // the worker is claiming or handing over a batch

@@ -30,9 +30,9 @@ struct Stranding {
 
 // Why a user's held nudges for `provider` cannot wait for a reconnect. `entry` is that provider
 // on this host (null: removed), `current_provider` the user's choice now and `current` its
-// entry (null when there is none). nullopt: they wait for a reconnect, stranded no more.
-std::optional<Stranding> stranding_of(const std::string& provider, const ProviderEntry* entry,
-                                      const std::string& current_provider, const ProviderEntry* current);
+// handle (null when there is none). nullopt: they wait for a reconnect, stranded no more.
+std::optional<Stranding> stranding_of(const std::string& provider, const ProviderHandle* entry,
+                                      const std::string& current_provider, const ProviderHandle* current);
 
 // When a user's held nudges for a provider may be checked for release again, after a check
 // that did not confirm the connection.

@@ -69,6 +69,7 @@ ProviderStatus parse_status(const json::value& doc) {
     ProviderStatus s;
     if (!doc.is_object()) return s;
     const json::object& o = doc.as_object();
+    s.document = o;
     s.state_name = json_str(doc, "state");
     s.state = connection_state_from(s.state_name);
     s.email = json_str(doc, "email");

@@ -51,6 +51,7 @@ struct ProviderStatus {
     AdminRequest admin_request = AdminRequest::none;
     bool developer_only = false;
     std::optional<std::string> check_failed;  // the message, when a check could not ask the service
+    boost::json::object document;  // the document as sent, for output that passes it on
 };
 
 // Reads an ep.status/1 object; a value that is not an object reads as state unknown.

@@ -23,6 +23,11 @@ HostServices::HostServices(std::string provider_id, SecretStore& store, Logger& 
     api_.host_ctx = this;
     // Every service is noexcept at the boundary: store failures become EP_ERR_STORAGE and are
     // logged here with the cause (the plugin only sees the status).
+    lend_log_and_clock();
+    lend_secret_store();
+}
+
+void HostServices::lend_log_and_clock() {
     api_.log = [](void* ctx, ep_log_level level, ep_str message) noexcept {
         try {
             auto& s = self(ctx);
@@ -40,6 +45,9 @@ HostServices::HostServices(std::string provider_id, SecretStore& store, Logger& 
             return 0;
         }
     };
+}
+
+void HostServices::lend_secret_store() {
     api_.secret_get = [](void* ctx, ep_str key, ep_secret_receiver receiver, void* receiver_ctx) noexcept -> ep_status {
         auto& s = self(ctx);
         if (receiver == nullptr || (key.data == nullptr && key.len != 0) || key.len == 0) return EP_ERR_INVALID_ARGUMENT;

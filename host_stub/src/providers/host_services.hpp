@@ -29,6 +29,9 @@ public:
 
 private:
     static HostServices& self(void* ctx) { return *static_cast<HostServices*>(ctx); }
+    // The table's entries, in two groups: the log and the clock, and the secret store.
+    void lend_log_and_clock();
+    void lend_secret_store();
 
     std::string provider_id_;
     std::string prefix_;

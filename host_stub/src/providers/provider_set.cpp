@@ -48,9 +48,8 @@ ProviderSet::~ProviderSet() {
     while (!entries_.empty()) entries_.pop_back();
 }
 
-std::vector<std::shared_ptr<const ProviderEntry>> ProviderSet::load(
-    const HostConfig& config, const std::vector<std::shared_ptr<const ProviderEntry>>& keep, ReloadReport* report) {
-    std::vector<std::shared_ptr<const ProviderEntry>> out;
+ProviderSet::Entries ProviderSet::load(const HostConfig& config, const Entries& keep, ReloadReport* report) {
+    Entries out;
     for (const auto& setting : config.providers) {
         std::string fingerprint = fingerprint_of(setting);
         std::shared_ptr<const ProviderEntry> previous;
@@ -63,39 +62,7 @@ std::vector<std::shared_ptr<const ProviderEntry>> ProviderSet::load(
             if (report) report->unchanged.push_back(previous->id);
             continue;
         }
-        auto e = std::make_shared<ProviderEntry>();
-        e->manifest_path = setting.manifest;
-        e->enabled = setting.enabled;
-        e->fingerprint = fingerprint;
-        try {
-            ep::host::Manifest m = ep::host::read_manifest(setting.manifest);
-            e->id = m.id;
-            e->display_name = m.display_name;
-            e->warnings = m.warnings;
-            for (const auto& other : out)
-                if (other->id == m.id)
-                    throw ep::host::LoadError("manifest " + m.manifest_path.string() + ": field 'provider.id' \"" + m.id +
-                                              "\" is already used by " + other->manifest_path.string());
-            if (!setting.enabled) {
-                e->error = "disabled in " + config.file.string();
-            } else {
-                e->loaded = ep::host::load_provider(m, options_);
-                e->warnings = e->loaded->warnings;
-                auto running = std::make_shared<Running>();
-                running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
-                running->instance = ep::host::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
-                e->instance = std::shared_ptr<ep::host::ProviderInstance>(running, running->instance.get());
-                logger_.log(EP_LOG_DEBUG, "host",
-                            "loaded provider '" + m.id + "' (" + e->loaded->provider_name + " " + e->loaded->provider_version +
-                                ", ABI " + std::to_string(e->loaded->abi_major) + "." + std::to_string(e->loaded->abi_minor) + ")");
-            }
-        } catch (const std::exception& ex) {
-            e->error = ex.what();
-            e->instance.reset();
-            e->loaded.reset();
-            logger_.log(EP_LOG_ERROR, "host", e->error);
-        }
-        for (const auto& w : e->warnings) logger_.log(EP_LOG_WARN, "host", w);
+        auto e = load_one(config, setting, std::move(fingerprint), out);
         if (report) {
             std::string name = e->id.empty() ? setting.manifest.string() : e->id;
             bool was_there = false;
@@ -115,9 +82,47 @@ std::vector<std::shared_ptr<const ProviderEntry>> ProviderSet::load(
     return out;
 }
 
+std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, const ProviderSetting& setting,
+                                                     std::string fingerprint, const Entries& loaded) {
+    auto e = std::make_shared<ProviderEntry>();
+    e->manifest_path = setting.manifest;
+    e->enabled = setting.enabled;
+    e->fingerprint = std::move(fingerprint);
+    try {
+        ep::host::Manifest m = ep::host::read_manifest(setting.manifest);
+        e->id = m.id;
+        e->display_name = m.display_name;
+        e->warnings = m.warnings;
+        for (const auto& other : loaded)
+            if (other->id == m.id)
+                throw ep::host::LoadError("manifest " + m.manifest_path.string() + ": field 'provider.id' \"" + m.id +
+                                          "\" is already used by " + other->manifest_path.string());
+        if (!setting.enabled) {
+            e->error = "disabled in " + config.file.string();
+        } else {
+            e->loaded = ep::host::load_provider(m, options_);
+            e->warnings = e->loaded->warnings;
+            auto running = std::make_shared<Running>();
+            running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
+            running->instance = ep::host::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
+            e->instance = std::shared_ptr<ep::host::ProviderInstance>(running, running->instance.get());
+            logger_.log(EP_LOG_DEBUG, "host",
+                        "loaded provider '" + m.id + "' (" + e->loaded->provider_name + " " + e->loaded->provider_version +
+                            ", ABI " + std::to_string(e->loaded->abi_major) + "." + std::to_string(e->loaded->abi_minor) + ")");
+        }
+    } catch (const std::exception& ex) {
+        e->error = ex.what();
+        e->instance.reset();
+        e->loaded.reset();
+        logger_.log(EP_LOG_ERROR, "host", e->error);
+    }
+    for (const auto& w : e->warnings) logger_.log(EP_LOG_WARN, "host", w);
+    return e;
+}
+
 ReloadReport ProviderSet::reload(const HostConfig& config) {
     std::lock_guard reloading(reload_mutex_);
-    std::vector<std::shared_ptr<const ProviderEntry>> old;
+    Entries old;
     {
         std::lock_guard lock(mutex_);
         old = entries_;
@@ -143,17 +148,42 @@ std::vector<ProviderEntry> ProviderSet::entries() const {
     return out;
 }
 
-std::shared_ptr<const ProviderEntry> ProviderSet::find(std::string_view id) const {
+std::shared_ptr<const ProviderEntry> ProviderSet::entry(std::string_view id) const {
     std::lock_guard lock(mutex_);
     for (const auto& e : entries_)
         if (e->id == id) return e;
     return nullptr;
 }
 
+std::vector<std::shared_ptr<ProviderHandle>> ProviderSet::handles() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::shared_ptr<ProviderHandle>> out;
+    for (const auto& e : entries_) out.push_back(in_process_handle(e));
+    return out;
+}
+
+std::shared_ptr<ProviderHandle> ProviderSet::find(std::string_view id) const {
+    auto e = entry(id);
+    return e ? in_process_handle(std::move(e)) : nullptr;
+}
+
+std::shared_ptr<ProviderHandle> ProviderSet::available(std::string_view id) const {
+    auto e = entry(id);
+    return e && e->available() ? in_process_handle(std::move(e)) : nullptr;
+}
+
+std::shared_ptr<ProviderHandle> ProviderSet::require(std::string_view id) const {
+    auto e = entry(id);
+    if (e == nullptr) throw ProviderUnavailable(std::string(id), std::nullopt);
+    auto handle = in_process_handle(e);
+    handle->require_available();
+    return handle;
+}
+
 std::shared_ptr<ep::host::ProviderInstance> ProviderSet::instance(std::string_view id) const {
-    auto e = find(id);
-    if (e == nullptr) throw std::runtime_error("no provider with id '" + std::string(id) + "' is configured");
-    if (!e->available()) throw std::runtime_error("provider '" + std::string(id) + "' is not available: " + e->error);
+    auto e = entry(id);
+    if (e == nullptr) throw ProviderUnavailable(std::string(id), std::nullopt);
+    if (!e->available()) throw ProviderUnavailable(std::string(id), e->error);
     return e->instance;
 }
 

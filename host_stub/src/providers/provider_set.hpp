@@ -2,14 +2,16 @@
 // instantiated; one that fails is kept with its reason (the others still load), so the
 // settings page and `host_stub providers` can say what went wrong.
 //
-// reload() swaps in what a re-read config names while sends are in flight: callers hold a
-// provider's instance by shared_ptr for as long as they use it (the outbox until a send's
-// outcome is recorded), so a replaced or removed instance is destroyed only when its last
-// user lets go, after its in-flight sends called back; new calls already go to the new one.
+// The host reaches a provider through its ProviderHandle (provider_handle.hpp). reload() swaps
+// in what a re-read config names while sends are in flight: callers hold a provider's handle
+// (which holds its instance) by shared_ptr for as long as they use it (the outbox until a
+// send's outcome is recorded), so a replaced or removed instance is destroyed only when its
+// last user lets go, after its in-flight sends called back; new calls already go to the new one.
 #pragma once
 
 #include "core/host_config.hpp"
 #include "providers/host_services.hpp"
+#include "providers/provider_handle.hpp"
 
 #include <email_provider/provider_loader.hpp>
 
@@ -49,8 +51,17 @@ public:
 
     // A snapshot: entries stay valid (and their instances alive) however the set changes.
     std::vector<ProviderEntry> entries() const;
-    std::shared_ptr<const ProviderEntry> find(std::string_view id) const;
-    // The instance for `id`, or throws std::runtime_error saying why it is unavailable.
+    // Handles hold their provider the same way: calls made through one go to the instance it
+    // was made for, even after a reload replaced it.
+    std::vector<std::shared_ptr<ProviderHandle>> handles() const;
+    // The provider with this id, available or not; nullptr when none has it.
+    std::shared_ptr<ProviderHandle> find(std::string_view id) const;
+    // The provider with this id when it is available; nullptr otherwise, for callers that skip it.
+    std::shared_ptr<ProviderHandle> available(std::string_view id) const;
+    // The available provider with this id, or throws ProviderUnavailable saying why not.
+    std::shared_ptr<ProviderHandle> require(std::string_view id) const;
+    // The instance itself, for tests and tools that drive a plugin directly (the host reaches
+    // providers through handles); throws ProviderUnavailable like require().
     std::shared_ptr<ep::host::ProviderInstance> instance(std::string_view id) const;
 
     // Takes the providers `config` names: an entry whose manifest and settings did not change
@@ -59,9 +70,13 @@ public:
     ReloadReport reload(const HostConfig& config);
 
 private:
-    std::vector<std::shared_ptr<const ProviderEntry>> load(const HostConfig& config,
-                                                           const std::vector<std::shared_ptr<const ProviderEntry>>& keep,
-                                                           ReloadReport* report);
+    using Entries = std::vector<std::shared_ptr<const ProviderEntry>>;
+    Entries load(const HostConfig& config, const Entries& keep, ReloadReport* report);
+    // A new entry for `setting`: loaded and instantiated, or with the reason it is not.
+    // `loaded` are the entries taken so far (an id may be used once).
+    std::shared_ptr<ProviderEntry> load_one(const HostConfig& config, const ProviderSetting& setting,
+                                            std::string fingerprint, const Entries& loaded);
+    std::shared_ptr<const ProviderEntry> entry(std::string_view id) const;
 
     SecretStore& store_;
     Logger& logger_;
@@ -69,7 +84,7 @@ private:
     ep::host::LoadOptions options_;
     std::mutex reload_mutex_;  // one reload at a time
     mutable std::mutex mutex_;
-    std::vector<std::shared_ptr<const ProviderEntry>> entries_;
+    Entries entries_;
 };
 
 }  // namespace host

@@ -121,6 +121,38 @@ std::string time_element(const std::string& iso) {
     return "<time datetime=\"" + esc(iso) + "\">" + buf + "</time>";
 }
 
+namespace {
+
+// A connected card's status, the offer to use it for nudges, and its Disconnect form.
+std::string connected_body(const Card& c, const std::string& csrf) {
+    std::string id = esc(c.id);
+    const ProviderStatus& s = c.status;
+    std::string b;
+    b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + id + "\">" + esc(s.email) +
+         "</strong> <span class=\"muted\">" + esc(s.display_name) + "</span>";
+    // Permissions granted to the app that it never uses: said, so that IT can remove them.
+    if (!s.extra_permissions.empty())
+        b += "<p class=\"muted\" id=\"extra-permissions-" + id + "\">The provider also lists permissions this "
+             "app does not use: " + esc(joined(s.extra_permissions)) + " (granted earlier or by your "
+             "organisation). Your IT administrator can remove them.</p>";
+    b += "</div>";
+    if (!c.chosen)
+        b += "<form method=\"post\" action=\"/settings/communication/preferences\" class=\"offer\">" +
+             hidden_csrf(csrf) + "<input type=\"hidden\" name=\"channel\" value=\"email\"><input type=\"hidden\" "
+             "name=\"email_provider\" value=\"" + id + "\"><p id=\"offer-" + id + "\">Send your nudges through " +
+             esc(c.name) + " (" + esc(s.email) + ")? <button id=\"use-" + id + "\">Use for nudges</button></p></form>";
+    b += provider_form("/settings/communication/disconnect", c.id, csrf,
+                       "Disconnect " + c.title() + "? Nudges are not sent through it until you connect again.") +
+         "<p class=\"muted\" id=\"disconnect-hint-" + id + "\">" + esc(s.disconnect_hint) +
+         (s.revoke_url.empty() ? std::string()
+                               : " <a id=\"revoke-link-" + id + "\" href=\"" + esc(s.revoke_url) + "\">" +
+                                     esc(s.revoke_url) + "</a>") +
+         "</p><button class=\"secondary\" id=\"disconnect-" + id + "\">Disconnect</button></form>";
+    return b;
+}
+
+}  // namespace
+
 std::string integration_card(const Card& c, const std::string& csrf) {
     std::string id = esc(c.id);
     std::string b = "<div class=\"card\" id=\"integration-" + id + "\"" + (c.checking ? " data-checking" : "") + "><h3>" +
@@ -132,26 +164,7 @@ std::string integration_card(const Card& c, const std::string& csrf) {
     b += "<div id=\"status-" + id + "\" data-state=\"" + esc(s.state_name) + "\">";
     switch (s.state) {
         case ConnectionState::connected:
-            b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + id + "\">" + esc(s.email) +
-                 "</strong> <span class=\"muted\">" + esc(s.display_name) + "</span>";
-            // Permissions granted to the app that it never uses: said, so that IT can remove them.
-            if (!s.extra_permissions.empty())
-                b += "<p class=\"muted\" id=\"extra-permissions-" + id + "\">The provider also lists permissions this "
-                     "app does not use: " + esc(joined(s.extra_permissions)) + " (granted earlier or by your "
-                     "organisation). Your IT administrator can remove them.</p>";
-            b += "</div>";
-            if (!c.chosen)
-                b += "<form method=\"post\" action=\"/settings/communication/preferences\" class=\"offer\">" +
-                     hidden_csrf(csrf) + "<input type=\"hidden\" name=\"channel\" value=\"email\"><input type=\"hidden\" "
-                     "name=\"email_provider\" value=\"" + id + "\"><p id=\"offer-" + id + "\">Send your nudges through " +
-                     esc(c.name) + " (" + esc(s.email) + ")? <button id=\"use-" + id + "\">Use for nudges</button></p></form>";
-            b += provider_form("/settings/communication/disconnect", c.id, csrf,
-                               "Disconnect " + c.title() + "? Nudges are not sent through it until you connect again.") +
-                 "<p class=\"muted\" id=\"disconnect-hint-" + id + "\">" + esc(s.disconnect_hint) +
-                 (s.revoke_url.empty() ? std::string()
-                                       : " <a id=\"revoke-link-" + id + "\" href=\"" + esc(s.revoke_url) + "\">" +
-                                             esc(s.revoke_url) + "</a>") +
-                 "</p><button class=\"secondary\" id=\"disconnect-" + id + "\">Disconnect</button></form>";
+            b += connected_body(c, csrf);
             break;
         case ConnectionState::expired:
             b += "<span class=\"badge warn\">Expired</span> " + who_and_since(s) + "<p id=\"reason-" + id + "\">" +

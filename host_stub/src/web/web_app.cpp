@@ -1,24 +1,17 @@
 #include "web/web_app.hpp"
 
-#include "providers/documents.hpp"
 #include "core/host_util.hpp"
-#include "web/settings_view.hpp"
+#include "providers/documents.hpp"
+#include "web/http_helpers.hpp"
 
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 #include <boost/url/parse_query.hpp>
 
-#include <openssl/crypto.h>
-
-#include <algorithm>
-#include <charconv>
-
 namespace host {
-namespace {
 
 namespace json = boost::json;
 
-using view::esc;
+namespace web {
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
     std::map<std::string, std::string> out;
@@ -31,7 +24,7 @@ std::map<std::string, std::string> parse_form(std::string_view body) {
 
 WebResponse redirect(const std::string& location) { return WebResponse{303, {{"Location", location}}, ""}; }
 
-WebResponse html(int status, std::string body, std::vector<std::pair<std::string, std::string>> extra = {}) {
+WebResponse html(int status, std::string body, std::vector<std::pair<std::string, std::string>> extra) {
     extra.insert(extra.begin(), {{"Content-Type", "text/html; charset=utf-8"},
                                  {"Cache-Control", "no-store"},
                                  {"X-Frame-Options", "DENY"},
@@ -44,6 +37,10 @@ WebResponse json_response(int status, const json::value& v) {
 }
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
+
+}  // namespace web
+
+namespace {
 
 constexpr const char* kStyle = R"(<style>
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
@@ -66,56 +63,18 @@ code{background:#f0f2f5;padding:1px 5px;border-radius:4px;word-break:break-all} 
 a{word-break:break-all}
 </style>)";
 
-std::string hidden(const std::string& csrf) { return view::hidden_csrf(csrf); }
-
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
-
-bool same_secret(const std::string& given, const std::string& expected) {
-    return !expected.empty() && given.size() == expected.size() &&
-           CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
-}
-
-// The Host header values that name this server: the public URL's authority (with and without
-// its default port) and the listen address with the port (plus localhost on loopback).
-std::set<std::string> hosts_naming_us(const std::string& public_url, const std::string& listen_address, uint16_t port) {
-    std::set<std::string> hosts;
-    if (auto url = boost::urls::parse_absolute_uri(public_url)) {
-        std::string host = lower(std::string(url->encoded_host_address()));
-        if (url->host_type() == boost::urls::host_type::ipv6) host = "[" + host + "]";
-        std::string default_port = url->scheme() == "https" ? "443" : "80";
-        if (!url->has_port() || url->port() == default_port) {
-            hosts.insert(host);
-            hosts.insert(host + ":" + default_port);
-        } else {
-            hosts.insert(host + ":" + std::string(url->port()));
-        }
-    }
-    std::string listen = lower(listen_address);
-    std::string suffix = ":" + std::to_string(port);
-    hosts.insert((listen.find(':') != std::string::npos ? "[" + listen + "]" : listen) + suffix);
-    if (listen.starts_with("127.") || listen == "::1") hosts.insert("localhost" + suffix);
-    return hosts;
-}
-
-// A media type without its parameters: "Application/JSON; charset=utf-8" -> "application/json".
-std::string media_type(const std::string& content_type) {
-    std::string t = lower(content_type.substr(0, content_type.find(';')));
-    t.erase(0, t.find_first_not_of(" \t"));
-    t.erase(t.find_last_not_of(" \t") + 1);
-    return t;
-}
-
-constexpr int64_t kMaxClockStepSeconds = 366LL * 24 * 3600;  // a year per call is plenty for a demo
-
 }  // namespace
+
+using view::esc;
+using web::hidden;
+using web::html;
+using web::json_response;
+using web::redirect;
 
 WebApp::WebApp(HostRuntime& runtime, std::string public_url, uint16_t listen_port, SessionLimits limits)
     : rt_(runtime),
       public_url_(std::move(public_url)),
-      allowed_hosts_(hosts_naming_us(public_url_, runtime.config.web.listen_address, listen_port)),
+      allowed_hosts_(web::hosts_naming_us(public_url_, runtime.config.web.listen_address, listen_port)),
       limits_(std::move(limits)) {}
 
 std::string WebApp::page(const std::string& title, const std::string& header_right, const std::string& content) const {
@@ -126,125 +85,20 @@ std::string WebApp::page(const std::string& title, const std::string& header_rig
            "</header><main>" + content + "</main></body></html>";
 }
 
-// ---- sessions ------------------------------------------------------------------------------
-
-std::string WebApp::session_id_of(const WebRequest& r) {
-    std::string cookies = r.header("cookie");
-    std::string_view c = cookies;
-    while (!c.empty()) {
-        auto semi = c.find(';');
-        std::string_view part = c.substr(0, semi);
-        while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
-        if (part.starts_with("ep_session=")) return std::string(part.substr(11));
-        if (semi == std::string_view::npos) break;
-        c.remove_prefix(semi + 1);
+ProviderStatus WebApp::provider_status(const std::string& provider_id, const std::string& user_id) {
+    ProviderStatus s;
+    try {
+        s = rt_.providers->require(provider_id)->status(user_id);
+    } catch (const ProviderUnavailable&) {
+        return parse_status(json::object{{"state", "unavailable"}});
+    } catch (const StatusUnreadable& e) {
+        return parse_status(json::object{{"state", "error"}, {"message", e.answer().result.document}});
     }
-    return {};
-}
-
-WebApp::Session* WebApp::session(const std::string& id) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) return nullptr;
-    Session& s = it->second;
-    auto now = limits_.now();
-    if (now - s.last_seen > (s.user_id.empty() ? limits_.signed_out_idle : limits_.signed_in_idle)) {
-        erase_session(id);
-        return nullptr;
-    }
-    s.last_seen = now;
-    auto& lru = lru_of(s);
-    lru.splice(lru.end(), lru, s.lru_position);
-    return &s;
-}
-
-std::string WebApp::create_session(const std::string& user_id, std::string csrf) {
-    expire_sessions();
-    auto& lru = user_id.empty() ? signed_out_lru_ : signed_in_lru_;
-    std::size_t cap = user_id.empty() ? limits_.max_signed_out : limits_.max_signed_in;
-    while (!lru.empty() && lru.size() >= cap) erase_session(lru.front());
-    std::string id = random_hex(32);
-    lru.push_back(id);
-    sessions_[id] = Session{user_id, std::move(csrf), "", {}, limits_.now(), std::prev(lru.end())};
-    return id;
-}
-
-void WebApp::erase_session(const std::string& id) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) return;
-    lru_of(it->second).erase(it->second.lru_position);
-    sessions_.erase(it);
-}
-
-// The least recently used come first in each list: stop at the first one still fresh.
-void WebApp::expire_sessions() {
-    auto now = limits_.now();
-    for (auto* lru : {&signed_in_lru_, &signed_out_lru_}) {
-        auto idle = lru == &signed_in_lru_ ? limits_.signed_in_idle : limits_.signed_out_idle;
-        while (!lru->empty() && now - sessions_.at(lru->front()).last_seen > idle) erase_session(lru->front());
-    }
-}
-
-std::size_t WebApp::session_count() {
-    std::lock_guard lock(mutex_);
-    expire_sessions();
-    return sessions_.size();
-}
-
-std::string WebApp::session_cookie(const std::string& id) const {
-    return "ep_session=" + id + "; Path=/; HttpOnly; SameSite=Lax" + (public_url_.starts_with("https://") ? "; Secure" : "");
-}
-
-bool WebApp::host_allowed(const std::string& host_header) const { return allowed_hosts_.count(lower(host_header)) != 0; }
-
-// A browser sends Origin with every POST; "null" comes from privacy modes and is left to the
-// CSRF token. A missing Origin is a non-browser client, which has no ambient cookies to abuse.
-bool WebApp::from_our_origin(const WebRequest& r) const {
-    std::string origin = r.header("origin");
-    return origin.empty() || origin == public_url_ || origin == "null";
-}
-
-// Only users still in the host config, and still in the store (not deleted since).
-bool WebApp::user_may_sign_in(const std::string& user_id) {
-    return rt_.is_configured_user(user_id) && rt_.store->user(user_id).has_value();
-}
-
-void WebApp::flash(const std::string& id, std::string kind, std::string text) {
-    std::lock_guard lock(mutex_);
-    if (Session* s = session(id)) s->flashes.push_back(Flash{std::move(kind), std::move(text)});
-}
-
-std::vector<WebApp::Flash> WebApp::take_flashes(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    Session* s = session(id);
-    if (!s) return {};
-    return std::exchange(s->flashes, {});
-}
-
-std::string WebApp::user_of(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    Session* s = session(id);
-    return s ? s->user_id : std::string();
-}
-
-std::string WebApp::csrf_of(const std::string& id) {
-    std::lock_guard lock(mutex_);
-    Session* s = session(id);
-    return s ? s->csrf : std::string();
-}
-
-json::object WebApp::provider_status(const std::string& provider_id, const std::string& user_id) {
-    auto p = rt_.providers->find(provider_id);
-    if (!p || !p->available()) return json::object{{"state", "unavailable"}};
-    auto r = p->instance->status(user_id);
-    boost::system::error_code ec;
-    json::value v = json::parse(r.document, ec);
-    if (ec || !v.is_object() || !r.ok()) return json::object{{"state", "error"}, {"message", r.document}};
-    json::object s = v.as_object();
     // When the host last had the provider confirm this state with its service (the stored
     // state is what that check left behind); "checking" while a check is under way.
     if (auto known = rt_.checks->last_known(user_id, provider_id)) {
-        if (known->checked_at_ms > 0) s["checked_at"] = iso_time(known->checked_at_ms);
-        if (known->in_flight) s["checking"] = true;
+        if (known->checked_at_ms > 0) s.document["checked_at"] = s.checked_at = iso_time(known->checked_at_ms);
+        if (known->in_flight) s.document["checking"] = true;
     }
     return s;
 }
@@ -261,15 +115,8 @@ void WebApp::check_if_stale(const std::string& provider_id, const std::string& u
 
 // ---- routing -------------------------------------------------------------------------------
 
-WebResponse WebApp::handle(const WebRequest& r) {
-    WebResponse out = route(r);
-    out.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    out.headers.emplace_back("Referrer-Policy", "same-origin");
-    return out;
-}
-
 WebResponse WebApp::route(const WebRequest& r) {
-    std::string path = path_of(r.target);
+    std::string path = web::path_of(r.target);
     if (path == "/healthz") return WebResponse{200, {{"Content-Type", "text/plain"}}, "ok\n"};
     // DNS rebinding: a page at evil.example whose name now points at this server is same-origin
     // to the browser, but its requests still say Host: evil.example.
@@ -300,6 +147,10 @@ WebResponse WebApp::route(const WebRequest& r) {
         user.clear();
     }
     if (user.empty()) return redirect("/signin");
+    return route_signed_in(r, path, sid);
+}
+
+WebResponse WebApp::route_signed_in(const WebRequest& r, const std::string& path, const std::string& sid) {
     if (path == "/" && r.method == "GET") return redirect("/settings/communication");
     if (path == "/settings/communication" && r.method == "GET") return settings_page(sid);
     if (path == "/api/state" && r.method == "GET") return api_state(sid);
@@ -311,12 +162,12 @@ WebResponse WebApp::route(const WebRequest& r) {
     // field, or for the JSON debug clock an X-CSRF-Token header).
     if (!from_our_origin(r)) return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
     if (path == "/_debug/clock") {
-        if (!same_secret(r.header("x-csrf-token"), csrf_of(sid)))
+        if (!web::same_secret(r.header("x-csrf-token"), csrf_of(sid)))
             return json_response(403, json::object{{"error", "send the session's CSRF token in X-CSRF-Token"}});
         return debug_clock(r);
     }
-    Form form = parse_form(r.body);
-    if (!same_secret(form["csrf"], csrf_of(sid)))
+    Form form = web::parse_form(r.body);
+    if (!web::same_secret(form["csrf"], csrf_of(sid)))
         return html(403, page("Refused", "", "<p>Refused: the form is stale or did not come from this page. "
                                               "<a href=\"/settings/communication\">Reload the page</a> and try again.</p>"));
     if (path == "/signout") {
@@ -335,58 +186,6 @@ WebResponse WebApp::route(const WebRequest& r) {
     return html(404, page("Not found", "", "<p>Not found.</p>"));
 }
 
-// ---- sign-in -------------------------------------------------------------------------------
-
-WebResponse WebApp::sign_in_page(const std::string& existing, const std::string& error, const std::string& notice) {
-    std::string sid, csrf;
-    {
-        std::lock_guard lock(mutex_);
-        Session* s = session(existing);
-        if (s && s->user_id.empty()) {
-            sid = existing;
-            csrf = s->csrf;
-        } else {
-            csrf = random_hex(32);
-            sid = create_session("", csrf);
-        }
-    }
-    std::string body = "<h1>Sign in</h1><p class=\"crumb\">A local sign-in: pick a user.</p>";
-    if (!error.empty()) body += "<div class=\"flash error\" role=\"alert\">" + esc(error) + "</div>";
-    if (!notice.empty()) body += "<div class=\"flash info\" role=\"status\" id=\"signin-notice\">" + esc(notice) + "</div>";
-    body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf) + "<fieldset><legend>User</legend>";
-    auto users = rt_.store->users();
-    std::erase_if(users, [&](const User& u) { return !user_may_sign_in(u.id); });
-    if (users.empty()) body += "<p>No users are configured (host config \"users\").</p>";
-    for (const auto& u : users)
-        body += "<label><input type=\"radio\" name=\"user_id\" id=\"user-" + esc(u.id) + "\" value=\"" + esc(u.id) + "\"" +
-                (u.id == users.front().id ? " checked" : "") + "> " + esc(u.display_name) + " <span class=\"muted\">(" +
-                esc(u.id) + ")</span></label>";
-    body += "</fieldset><p><button type=\"submit\" id=\"sign-in\">Sign in</button></p></form></div>";
-    return html(200, page("Sign in", "", body), {{"Set-Cookie", session_cookie(sid)}});
-}
-
-WebResponse WebApp::sign_in(const WebRequest& r) {
-    std::string sid = session_id_of(r);
-    Form form = parse_form(r.body);
-    std::string user_id = form["user_id"];
-    bool valid_form;
-    {
-        std::lock_guard lock(mutex_);
-        Session* s = session(sid);
-        valid_form = s && same_secret(form["csrf"], s->csrf);
-    }
-    if (!valid_form) return sign_in_page(sid, "Your sign-in form expired; pick a user again.");
-    if (!user_may_sign_in(user_id)) return sign_in_page(sid, "Unknown user.");
-    // A fresh session id at sign-in: a session fixed before sign-in is worth nothing after.
-    std::string new_sid;
-    {
-        std::lock_guard lock(mutex_);
-        erase_session(sid);
-        new_sid = create_session(user_id, random_hex(32));
-    }
-    return WebResponse{303, {{"Location", "/settings/communication"}, {"Set-Cookie", session_cookie(new_sid)}}, ""};
-}
-
 // ---- the settings page ---------------------------------------------------------------------
 
 // The cards of the providers this user may see: developer-only ones (the mock) only when the
@@ -402,10 +201,9 @@ std::vector<view::Card> WebApp::cards(const std::string& user_id) {
         c.load_error = e.error;
         if (c.available) {
             check_if_stale(e.id, user_id);
-            json::object s = provider_status(e.id, user_id);
-            c.status = parse_status(s);
+            c.status = provider_status(e.id, user_id);
             if (c.status.developer_only && !rt_.config.web.show_developer_providers) continue;
-            c.checking = s.contains("checking");
+            c.checking = c.status.document.contains("checking");
             c.interactive = (e.loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
             c.chosen = settings.preferred_channel == "email" && settings.email_provider == e.id;
         }
@@ -468,242 +266,6 @@ WebResponse WebApp::fragment(const std::string& sid, const std::string& part) {
     return html(200, part == "outbox" ? outbox_html(nudges, all, csrf_of(sid)) : view::integrations(all, csrf_of(sid)));
 }
 
-// ---- actions -------------------------------------------------------------------------------
-
-WebResponse WebApp::connect(const std::string& sid, const Form& form) {
-    std::string user_id = user_of(sid);
-    std::string provider = form.count("provider") ? form.at("provider") : "";
-    auto p = rt_.providers->find(provider);
-    if (!p || !p->available()) {
-        flash(sid, "error", "That integration is not available.");
-        return redirect("/settings/communication");
-    }
-    json::object request;
-    json::object current = provider_status(provider, user_id);
-    // Reconnecting: the same person again. A first connect: the person picks the account,
-    // even when the browser is still signed in at the provider as someone else.
-    if (!json_str(current, "email").empty()) request["login_hint"] = json_str(current, "email");
-    else if (p->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) request["prompt"] = "select_account";
-    auto r = p->instance->begin_connect(user_id, json::serialize(request));
-    boost::system::error_code ec;
-    json::value doc = json::parse(r.document, ec);
-    if (!r.ok() || ec || !doc.is_object()) {
-        flash(sid, "error", "Could not start connecting: " + r.document);
-        return redirect("/settings/communication");
-    }
-    if (json_str(doc, "action") == "redirect") {
-        {
-            std::lock_guard lock(mutex_);
-            if (Session* s = session(sid)) s->connecting_provider = provider;
-        }
-        return redirect(json_str(doc, "authorization_url"));
-    }
-    flash(sid, "success", p->display_name + " is connected.");
-    rt_.outbox->on_connected(user_id, provider);
-    offer_to_use(sid, user_id, *p);
-    return redirect("/settings/communication");
-}
-
-// After a connect: the user is asked whether nudges should go through it, unless they do already.
-void WebApp::offer_to_use(const std::string& sid, const std::string& user_id, const ProviderEntry& p) {
-    CommunicationSettings s = rt_.store->settings(user_id);
-    if (s.preferred_channel != "email" || s.email_provider != p.id)
-        flash(sid, "info", "Use " + p.display_name + " for your nudges? Click \"Use for nudges\" on its card.");
-}
-
-WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
-    std::string user_id, provider;
-    {
-        std::lock_guard lock(mutex_);
-        if (Session* s = session(sid)) {
-            user_id = s->user_id;
-            provider = std::exchange(s->connecting_provider, "");
-        }
-    }
-    bool admin_consent = r.target.find("admin_consent=") != std::string::npos;
-    if (admin_consent && provider.empty()) {
-        // An IT administrator coming back from the admin-consent link: nothing to connect.
-        bool declined = r.target.find("error=") != std::string::npos;
-        return html(200, page("Admin consent", "",
-                              declined ? "<h1>Consent was not granted</h1><p>The administrator declined. Nothing changed.</p>"
-                                       : "<h1>Thank you</h1><p id=\"admin-consent-done\">The application was approved for "
-                                         "your organisation. People can now connect their mailbox from Settings &gt; "
-                                         "Communication.</p>"));
-    }
-    if (user_id.empty() || !user_may_sign_in(user_id)) return redirect("/signin");  // deleted or removed since
-    if (provider.empty()) {
-        flash(sid, "error", "No sign-in was in progress in this browser session, so this answer was ignored. Start with Connect.");
-        return redirect("/settings/communication");
-    }
-    auto p = rt_.providers->find(provider);
-    if (!p || !p->available()) return redirect("/settings/communication");
-    std::string callback_url = public_url_ + r.target;
-    auto result = p->instance->complete_connect(user_id, json::serialize(json::object{{"callback_url", callback_url}}));
-    boost::system::error_code ec;
-    json::value doc = json::parse(result.document, ec);
-    if (!result.ok() || ec || !doc.is_object()) {
-        flash(sid, "error", "The connection could not be completed: " + result.document);
-        return redirect("/settings/communication");
-    }
-    const json::object& o = doc.as_object();
-    switch (connect_outcome_from(json_str(o, "outcome"))) {
-        case ConnectOutcome::connected:
-            flash(sid, "success", json_str(o, "message"));
-            rt_.outbox->on_connected(user_id, provider);
-            offer_to_use(sid, user_id, *p);
-            break;
-        case ConnectOutcome::admin_approval_required:
-            flash(sid, "warning", "Your organisation needs an administrator to approve this app: see below what you do "
-                                  "and what to send your IT administrator.");
-            break;
-        case ConnectOutcome::configuration_error:
-            flash(sid, "error", json_str(o, "message") + " (For the operator: " + json_str(o, "operator_message") + ")");
-            break;
-        case ConnectOutcome::cancelled:
-        case ConnectOutcome::declined: flash(sid, "info", json_str(o, "message")); break;
-        case ConnectOutcome::other: flash(sid, "error", json_str(o, "message")); break;
-    }
-    return redirect("/settings/communication");
-}
-
-WebResponse WebApp::disconnect(const std::string& sid, const Form& form) {
-    std::string provider = form.count("provider") ? form.at("provider") : "";
-    auto p = rt_.providers->find(provider);
-    if (p && p->available()) {
-        auto r = p->instance->disconnect(user_of(sid));
-        boost::system::error_code ec;
-        json::value doc = json::parse(r.document, ec);
-        if (r.ok() && !ec && doc.is_object()) {
-            std::string message = json_str(doc, "message");
-            flash(sid, "info", message.empty() ? p->display_name + " was disconnected." : message);
-        } else {
-            flash(sid, "error", "Disconnect failed: " + r.document);
-        }
-    }
-    return redirect("/settings/communication");
-}
-
-WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
-    std::string user_id = user_of(sid);
-    CommunicationSettings s = rt_.store->settings(user_id);
-    if (form.count("channel")) {
-        if (form.at("channel") != "email") {
-            flash(sid, "error", "That channel is not offered here: Email is the only one.");
-            return redirect("/settings/communication");
-        }
-        s.preferred_channel = "email";
-    }
-    if (form.count("email_provider")) {
-        auto p = rt_.providers->find(form.at("email_provider"));
-        if (!p || !p->available()) {
-            flash(sid, "error", "That email provider is not available.");
-            return redirect("/settings/communication");
-        }
-        bool connected = parse_status(provider_status(p->id, user_id)).state == ConnectionState::connected;
-        if (!connected && (p->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT)) {
-            flash(sid, "error", p->display_name + " is not connected: connect it first, then choose it.");
-            return redirect("/settings/communication");
-        }
-        if (!connected) {
-            // Needs no sign-in: choosing it is connecting it.
-            auto r = p->instance->begin_connect(user_id, "{}");
-            boost::system::error_code ec;
-            json::value doc = json::parse(r.document, ec);
-            if (!r.ok() || ec || parse_status(doc.is_object() ? doc.as_object()["status"] : json::value()).state !=
-                                     ConnectionState::connected) {
-                flash(sid, "error", p->display_name + " could not be connected: " + r.document);
-                return redirect("/settings/communication");
-            }
-            rt_.outbox->on_connected(user_id, p->id);
-        }
-        s.email_provider = p->id;
-    }
-    rt_.store->save_settings(user_id, s);
-    auto chosen = rt_.providers->find(s.email_provider);
-    flash(sid, "success", chosen && s.preferred_channel == "email"
-                              ? "Preferences saved: your nudges go out by email through " + chosen->display_name + "."
-                              : std::string("Preferences saved."));
-    rt_.outbox->wake();
-    return redirect("/settings/communication");
-}
-
-WebResponse WebApp::send_test_nudge(const std::string& sid, const Form& form) {
-    auto get = [&](const char* k) { return form.count(k) ? form.at(k) : std::string(); };
-    json::object message{{"to", json::array{json::object{{"address", get("to")}}}},
-                         {"subject", get("subject")},
-                         {"text", get("text")},
-                         {"headers", json::array{json::object{{"name", "x-nudge-source"}, {"value", "test-nudge"}}}}};
-    try {
-        std::string user_id = user_of(sid);
-        int64_t id = rt_.outbox->enqueue(user_id, std::move(message));
-        // Queued is not on its way when the provider cannot send: the nudge waits, and says so.
-        std::string provider = rt_.store->settings(user_id).email_provider;
-        auto p = rt_.providers->find(provider);
-        if (parse_status(provider_status(provider, user_id)).state == ConnectionState::connected)
-            flash(sid, "success", "Nudge #" + std::to_string(id) + " queued.");
-        else
-            flash(sid, "warning", "Nudge #" + std::to_string(id) + " is waiting: " + (p ? p->display_name : provider) +
-                                      " is not connected, so it goes out once you connect it again.");
-    } catch (const OutboxError& e) {
-        flash(sid, "error", std::string("The nudge was not queued: ") + e.what() + ".");
-    }
-    return redirect("/settings/communication");
-}
-
-WebResponse WebApp::resend(const std::string& sid, const Form& form) {
-    int64_t id = 0;
-    try {
-        id = std::stoll(form.count("id") ? form.at("id") : "0");
-    } catch (...) {
-    }
-    if (rt_.store->resend(id, user_of(sid), rt_.clock.now_ms())) {
-        flash(sid, "info", "Nudge #" + std::to_string(id) + " will be sent again, as you chose.");
-        rt_.outbox->wake();
-    } else {
-        flash(sid, "error", "That nudge cannot be resent.");
-    }
-    return redirect("/settings/communication");
-}
-
-WebResponse WebApp::decide_held(const std::string& sid, const Form& form, bool send) {
-    auto it = form.find("id");
-    int64_t id = 0;
-    const std::string text = it == form.end() ? std::string() : it->second;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-    if (ec != std::errc() || end != text.data() + text.size() || id <= 0) {
-        flash(sid, "error", "That is not a nudge number.");
-        return redirect("/settings/communication");
-    }
-    try {
-        if (send) rt_.outbox->requeue(id, user_of(sid));
-        else rt_.outbox->fail(id, user_of(sid), "discarded", "Discarded by you.");
-        flash(sid, "success", "Nudge #" + std::to_string(id) + (send ? " will be sent now." : " was discarded."));
-    } catch (const OutboxError& e) {
-        flash(sid, "error", std::string("Nudge #") + std::to_string(id) + ": " + e.what());
-    }
-    return redirect("/settings/communication");
-}
-
-WebResponse WebApp::delete_account(const std::string& sid) {
-    std::string user_id = user_of(sid);
-    try {
-        rt_.delete_user(user_id);
-    } catch (const std::exception& e) {
-        flash(sid, "error", std::string("The account could not be deleted: ") + e.what());
-        return redirect("/settings/communication");
-    }
-    {
-        // Every browser signed in as this user, not only this one.
-        std::lock_guard lock(mutex_);
-        for (auto it = sessions_.begin(); it != sessions_.end();) {
-            auto next = std::next(it);
-            if (it->second.user_id == user_id) erase_session(it->first);
-            it = next;
-        }
-    }
-    return redirect("/signin?deleted=1");
-}
-
 WebResponse WebApp::api_state(const std::string& sid) {
     std::string user_id = user_of(sid);
     auto nudges = rt_.store->outbox(user_id, 200);  // before the states, as on the page
@@ -711,7 +273,7 @@ WebResponse WebApp::api_state(const std::string& sid) {
     for (const auto& e : rt_.providers->entries())
         if (!e.id.empty()) {
             if (e.available()) check_if_stale(e.id, user_id);
-            providers[e.id] = e.available() ? json::value(provider_status(e.id, user_id))
+            providers[e.id] = e.available() ? json::value(provider_status(e.id, user_id).document)
                                                             : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
         }
     json::array outbox;
@@ -726,23 +288,6 @@ WebResponse WebApp::api_state(const std::string& sid) {
                                            {"email_provider", s.email_provider},
                                            {"providers", providers},
                                            {"outbox", outbox}});
-}
-
-WebResponse WebApp::debug_clock(const WebRequest& r) {
-    // JSON only: a cross-site form cannot send it without a CORS preflight we never answer.
-    if (media_type(r.header("content-type")) != "application/json")
-        return json_response(415, json::object{{"error", "send application/json"}});
-    boost::system::error_code ec;
-    json::value v = json::parse(r.body, ec);
-    const json::value* seconds = !ec && v.is_object() ? v.as_object().if_contains("advance_seconds") : nullptr;
-    if (!seconds || !seconds->is_int64() || seconds->as_int64() < -kMaxClockStepSeconds ||
-        seconds->as_int64() > kMaxClockStepSeconds)
-        return json_response(400, json::object{{"error", "expected {\"advance_seconds\": N} with |N| at most " +
-                                                             std::to_string(kMaxClockStepSeconds) + " (a year)"}});
-    if (!rt_.clock.advance(seconds->as_int64() * 1000))
-        return json_response(400, json::object{{"error", "the host clock would move more than 100 years from the system clock"}});
-    rt_.outbox->wake();
-    return json_response(200, json::object{{"now_ms", rt_.clock.now_ms()}});
 }
 
 }  // namespace host

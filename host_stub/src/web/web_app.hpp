@@ -58,11 +58,13 @@ private:
     using Form = std::map<std::string, std::string>;
 
     WebResponse route(const WebRequest& request);
+    // A signed-in session's requests: the page and its parts, then the forms that change things.
+    WebResponse route_signed_in(const WebRequest& request, const std::string& path, const std::string& session_id);
     bool host_allowed(const std::string& host_header) const;
     bool from_our_origin(const WebRequest& request) const;
     bool user_may_sign_in(const std::string& user_id);
 
-    // Routes.
+    // Routes (sessions.cpp: the sign-in; settings_actions.cpp: the forms; sign_in_callback.cpp).
     // Reuses the browser's signed-out session when it has one, so that another tab or a
     // stray request (a favicon) never makes the form on screen stale.
     WebResponse sign_in_page(const std::string& session_id, const std::string& error = {}, const std::string& notice = {});
@@ -99,9 +101,11 @@ private:
     std::string page(const std::string& title, const std::string& header_right, const std::string& content) const;
     std::vector<view::Card> cards(const std::string& user_id);
     std::string outbox_html(const std::vector<Nudge>& nudges, const std::vector<view::Card>& cards, const std::string& csrf);
-    void offer_to_use(const std::string& session_id, const std::string& user_id, const ProviderEntry& provider);
+    void offer_to_use(const std::string& session_id, const std::string& user_id, const ProviderHandle& provider);
 
-    boost::json::object provider_status(const std::string& provider_id, const std::string& user_id);
+    // The provider's status as the page shows it (state "unavailable" or "error" when there is
+    // none to read), with when the host last had it confirmed and whether a check is under way.
+    ProviderStatus provider_status(const std::string& provider_id, const std::string& user_id);
     void check_if_stale(const std::string& provider_id, const std::string& user_id);
 
     HostRuntime& rt_;
