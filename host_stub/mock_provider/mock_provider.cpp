@@ -35,15 +35,8 @@ namespace {
 namespace json = boost::json;
 namespace reader = ep::json_reader;
 
-std::string iso_time(int64_t unix_ms) {
-    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
 using ep::sdk::Error;
+using ep::sdk::iso_time;
 
 constexpr std::string_view kOutcomes[] = {"sent", "rejected", "auth_expired", "throttled", "transient", "indeterminate"};
 

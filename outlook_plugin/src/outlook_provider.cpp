@@ -43,14 +43,10 @@ void describe_approval(json::object& s, const std::string& code) {
                    "that the application ID matches before approving.";
 }
 
+// A status time (ep::sdk::iso_time); null for 0, a time never recorded.
 json::value iso_time(int64_t unix_ms) {
     if (unix_ms <= 0) return nullptr;
-    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return json::string(buf);
+    return json::string(ep::sdk::iso_time(unix_ms));
 }
 
 json::array scope_list(std::string_view scopes) {

@@ -89,3 +89,12 @@ TEST_F(SdkTest, CheckConnectionDefaultsToUnsupportedWithoutCallingBack) {
     EXPECT_EQ(Exports::check_connection(instance_, ep::sdk::to_ep("alice"), nullptr, nullptr), EP_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(called.load(), 0);
 }
+
+// One writing of the documents' times for the host and every provider (SCHEMAS.md: ISO 8601
+// UTC); 0 is "never", not the epoch.
+TEST(SdkIsoTime, WritesUtcToTheSecondAndNothingForNever) {
+    EXPECT_EQ(ep::sdk::iso_time(1764493500999), "2025-11-30T09:05:00Z");
+    EXPECT_EQ(ep::sdk::iso_time(1000), "1970-01-01T00:00:01Z");
+    EXPECT_EQ(ep::sdk::iso_time(0), "");
+    EXPECT_EQ(ep::sdk::iso_time(-5), "");
+}

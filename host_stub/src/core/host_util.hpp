@@ -1,13 +1,14 @@
 // Small helpers the host's parts share.
 #pragma once
 
+#include <email_provider/ep_sdk.hpp>
+
 #include <boost/json/value.hpp>
 
 #include <openssl/rand.h>
 
 #include <cstddef>
 #include <cstdint>
-#include <ctime>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -30,16 +31,8 @@ inline std::string random_hex(std::size_t bytes) {
     return out;
 }
 
-// A host-clock time in ISO 8601 UTC ("2026-11-30T09:05:00Z"); "" for 0 (never).
-inline std::string iso_time(int64_t unix_ms) {
-    if (unix_ms <= 0) return "";
-    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
+// A host-clock time as the documents write times: "" for 0 (never).
+using ep::sdk::iso_time;
 
 // The string member `key` of a JSON object, or "" (absent, not a string, not an object).
 inline std::string json_str(const boost::json::value& v, std::string_view key) {

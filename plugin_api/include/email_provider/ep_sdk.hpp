@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <exception>
 #include <memory>
 #include <new>
@@ -300,6 +301,19 @@ public:
         throw Error(EP_ERR_UNSUPPORTED, "unsupported", "this provider does not check connections");
     }
 };
+
+// A Unix-milliseconds time as the documents write their `*_at` times (SCHEMAS.md): ISO 8601
+// UTC to the second, "2026-11-30T09:05:00Z". "" for 0 or less, which the documents use for
+// "never".
+inline std::string iso_time(int64_t unix_ms) {
+    if (unix_ms <= 0) return {};
+    std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
 
 namespace detail {
 
