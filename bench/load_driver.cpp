@@ -147,7 +147,7 @@ void section_send_path(Run& run) {
     const std::string config = outlook_config(sb->base_url(), sb->ca_file(), run.key_file);
     seed_accounts(host, config, grants, 0, clock->now(), true);
     auto loaded = load_manifest(o.manifest_dir / "outlook.json");
-    auto plugin = ep::host::ProviderInstance::create(loaded, host.api(), config);
+    auto plugin = ep::loader::ProviderInstance::create(loaded, host.api(), config);
 
     const std::string message = small_message();
     // The exact bytes the plugin posts: the same two calls its send path makes.
@@ -157,7 +157,7 @@ void section_send_path(Run& run) {
     // Warm: every account sends once through the plugin (its access token is now cached),
     // and both clients open their connections.
     {
-        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
         for (std::size_t i = 0; i < max_accounts; ++i) sends.emplace_back(plugin.get(), account_id(i));
         auto warm = burst(sends, message, 256);
         if (warm.other) throw std::runtime_error("warm-up send failed: " + warm.first_other);
@@ -329,12 +329,12 @@ void section_refresh_storm(Run& run) {
     const std::string config = outlook_config(sb->base_url(), sb->ca_file(), run.key_file);
     seed_accounts(host_a, config, grants, 0, clock->now(), true);
     auto loaded = load_manifest(o.manifest_dir / "outlook.json");
-    auto a = ep::host::ProviderInstance::create(loaded, host_a.api(), config);
+    auto a = ep::loader::ProviderInstance::create(loaded, host_a.api(), config);
     const std::string message = small_message();
 
     // Every account sends once: its access token is cached (the cache holds 10,000 by default).
     {
-        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
         for (std::size_t i = 0; i < n_accounts; ++i) sends.emplace_back(a.get(), account_id(i));
         auto warm = burst(sends, message, 256);
         if (warm.other) throw std::runtime_error("warm-up send failed: " + warm.first_other);
@@ -383,7 +383,7 @@ void section_refresh_storm(Run& run) {
     // (a) many concurrent sends on one account.
     {
         expire_all();
-        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends(one_account_sends, {a.get(), account_id(0)});
+        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends(one_account_sends, {a.get(), account_id(0)});
         CpuMeter m(sb->pid());
         auto b = burst(sends, message);
         all_ok &= report_case(fmt("%zu concurrent sends, 1 account, 1 instance", one_account_sends), sends.size(), b,
@@ -392,7 +392,7 @@ void section_refresh_storm(Run& run) {
     // (b) every account expiring together.
     {
         expire_all();
-        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
         for (std::size_t i = 0; i < n_accounts; ++i) sends.emplace_back(a.get(), account_id(i));
         CpuMeter m(sb->pid());
         auto b = burst(sends, message);
@@ -402,10 +402,10 @@ void section_refresh_storm(Run& run) {
     // (c) two plugin instances in this process sharing the store file, each through its own
     // SQLite connection (as two host processes would), coordinating through the stored lease.
     PluginHost host_b(db, clock);
-    auto b_inst = ep::host::ProviderInstance::create(loaded, host_b.api(), config);
+    auto b_inst = ep::loader::ProviderInstance::create(loaded, host_b.api(), config);
     {
         expire_all();
-        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
         for (std::size_t i = 0; i < one_account_sends; ++i)
             sends.emplace_back(i % 2 ? b_inst.get() : a.get(), account_id(0));
         CpuMeter m(sb->pid());
@@ -415,7 +415,7 @@ void section_refresh_storm(Run& run) {
     }
     {
         expire_all();
-        std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
         for (std::size_t i = 0; i < n_accounts; ++i) {
             sends.emplace_back(a.get(), account_id(i));
             sends.emplace_back(b_inst.get(), account_id(i));
@@ -504,7 +504,7 @@ void section_store_and_memory(Run& run) {
         json::array rows;
         for (auto [db, n] : {std::pair{small_db, small}, std::pair{big_db, big}}) {
             PluginHost h(db, clock);
-            auto inst = ep::host::ProviderInstance::create(loaded, h.api(), config);
+            auto inst = ep::loader::ProviderInstance::create(loaded, h.api(), config);
             outlook::OutlookConfig parsed = outlook::parse_config(config);
             outlook::AccountStore store(ep::sdk::Host(h.api()), parsed.vault);
             std::uniform_int_distribution<std::size_t> pick(0, n - 1);
@@ -635,11 +635,11 @@ void section_load_time(Run& run) {
         std::vector<double> wm, wl, wc, wt;
         for (int i = 0; i < children; ++i) {
             auto t0 = Clock::now();
-            auto man = ep::host::read_manifest(manifest);
+            auto man = ep::loader::read_manifest(manifest);
             auto t1 = Clock::now();
-            auto lp = ep::host::load_provider(man);
+            auto lp = ep::loader::load_provider(man);
             auto t2 = Clock::now();
-            auto inst = ep::host::ProviderInstance::create(lp, h.api(), config_text);
+            auto inst = ep::loader::ProviderInstance::create(lp, h.api(), config_text);
             auto t3 = Clock::now();
             wm.push_back(us_between(t0, t1));
             wl.push_back(us_between(t1, t2));
@@ -682,10 +682,10 @@ int child_memory(int argc, char** argv) {
     auto clock = std::make_shared<HostClock>();
     PluginHost host(db, clock);
     auto loaded = load_manifest(manifest);
-    auto inst = ep::host::ProviderInstance::create(loaded, host.api(), read_file(config_file));
+    auto inst = ep::loader::ProviderInstance::create(loaded, host.api(), read_file(config_file));
     malloc_trim(0);
     long idle = self_rss_kb();
-    std::vector<std::pair<ep::host::ProviderInstance*, std::string>> sends;
+    std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
     for (std::size_t i = 0; i < accounts; ++i) sends.emplace_back(inst.get(), account_id(i));
     BurstResult b;
     if (!sends.empty()) b = burst(sends, small_message(), 64);

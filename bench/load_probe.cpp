@@ -55,13 +55,13 @@ int main(int argc, char** argv) {
     NullHost host;
     try {
         auto t0 = std::chrono::steady_clock::now();
-        ep::host::Manifest manifest = ep::host::read_manifest(argv[1]);
+        ep::loader::Manifest manifest = ep::loader::read_manifest(argv[1]);
         double manifest_us = us_since(t0);
         auto t1 = std::chrono::steady_clock::now();
-        auto loaded = ep::host::load_provider(manifest);
+        auto loaded = ep::loader::load_provider(manifest);
         double load_us = us_since(t1);
         auto t2 = std::chrono::steady_clock::now();
-        auto instance = ep::host::ProviderInstance::create(loaded, &host.api, config_text);
+        auto instance = ep::loader::ProviderInstance::create(loaded, &host.api, config_text);
         double create_us = us_since(t2);
         double total_us = us_since(t0);
         auto t3 = std::chrono::steady_clock::now();

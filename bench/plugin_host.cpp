@@ -71,8 +71,8 @@ void seed_accounts(PluginHost& host, const std::string& config_json, const std::
     if (fast) host.database().db->exec("PRAGMA synchronous=FULL");
 }
 
-std::shared_ptr<ep::host::LoadedProvider> load_manifest(const std::filesystem::path& manifest) {
-    return ep::host::load_provider(ep::host::read_manifest(manifest));
+std::shared_ptr<ep::loader::LoadedProvider> load_manifest(const std::filesystem::path& manifest) {
+    return ep::loader::load_provider(ep::loader::read_manifest(manifest));
 }
 
 std::string small_message() {
@@ -88,12 +88,12 @@ bool is_sent(std::string_view result) { return result.find("\"outcome\":\"sent\"
 
 }  // namespace
 
-LoadRun plugin_run(ep::host::ProviderInstance& instance, const std::vector<std::string>& accounts,
+LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std::string>& accounts,
                    const std::string& message_json, const LoadSpec& spec, pid_t sandbox_pid) {
     struct Loop {
-        Loop(ep::host::ProviderInstance& i, const std::vector<std::string>& a, const std::string& m)
+        Loop(ep::loader::ProviderInstance& i, const std::vector<std::string>& a, const std::string& m)
             : instance(i), accounts(a), message(m) {}
-        ep::host::ProviderInstance& instance;
+        ep::loader::ProviderInstance& instance;
         const std::vector<std::string>& accounts;
         const std::string& message;
         std::atomic<std::size_t> next{0};
@@ -189,7 +189,7 @@ LoadRun plugin_run(ep::host::ProviderInstance& instance, const std::vector<std::
     return std::move(loop.result);
 }
 
-BurstResult burst(const std::vector<std::pair<ep::host::ProviderInstance*, std::string>>& sends,
+BurstResult burst(const std::vector<std::pair<ep::loader::ProviderInstance*, std::string>>& sends,
                   const std::string& message_json, int max_outstanding) {
     struct Shared {
         std::mutex mutex;

@@ -59,12 +59,12 @@ std::string outlook_config(const std::string& base_url, const std::string& ca_fi
 void seed_accounts(PluginHost& host, const std::string& config_json, const std::vector<Grant>& grants,
                    std::size_t first_account, int64_t now_ms, bool fast);
 
-std::shared_ptr<ep::host::LoadedProvider> load_manifest(const std::filesystem::path& manifest);
+std::shared_ptr<ep::loader::LoadedProvider> load_manifest(const std::filesystem::path& manifest);
 
 // Closed-loop load through the plugin's ABI send: `concurrency` sends outstanding, the i-th
 // to accounts[i % n]; a completion submits the next send from the callback (as soon as the
 // plugin reports). Latency from send() to the completion callback; "sent" is success.
-LoadRun plugin_run(ep::host::ProviderInstance& instance, const std::vector<std::string>& accounts,
+LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std::string>& accounts,
                    const std::string& message_json, const LoadSpec& spec, pid_t sandbox_pid);
 
 // Submits every (instance, account) send at once from this thread and waits for all.
@@ -75,7 +75,7 @@ struct BurstResult {
     std::string first_other;
     std::vector<double> latency_us;
 };
-BurstResult burst(const std::vector<std::pair<ep::host::ProviderInstance*, std::string>>& sends,
+BurstResult burst(const std::vector<std::pair<ep::loader::ProviderInstance*, std::string>>& sends,
                   const std::string& message_json, int max_outstanding = 0 /* 0 = no limit */);
 
 // A plain one-recipient text message (ep.message/1), as in the outlook tests.

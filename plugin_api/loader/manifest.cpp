@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <charconv>
 
-namespace ep::host {
+namespace ep::loader {
 namespace {
 
 namespace reader = ep::json_reader;
@@ -208,4 +208,4 @@ std::vector<std::filesystem::path> find_manifests(const std::vector<std::filesys
     return found;
 }
 
-}  // namespace ep::host
+}  // namespace ep::loader

@@ -14,7 +14,7 @@
 #include <mutex>
 #include <type_traits>
 
-namespace ep::host {
+namespace ep::loader {
 namespace {
 
 [[noreturn]] void fail(const Manifest& m, const std::string& what) {
@@ -263,4 +263,4 @@ CallResult ProviderInstance::send_blocking(std::string_view account, std::string
     return CallResult{EP_OK, *waiter->result};
 }
 
-}  // namespace ep::host
+}  // namespace ep::loader

@@ -1,4 +1,4 @@
-// fuzz_manifest: ep::host::parse_manifest on arbitrary text.
+// fuzz_manifest: ep::loader::parse_manifest on arbitrary text.
 //
 // Manifests are files anyone who can write to a manifest directory controls, and the host
 // reads them before it loads any plugin, so a bad one must be refused with LoadError and
@@ -47,14 +47,14 @@ bool is_valid_id(std::string_view id) {
     return true;
 }
 
-void check_accepted(std::string_view text, const ep::host::Manifest& m) {
+void check_accepted(std::string_view text, const ep::loader::Manifest& m) {
     FUZZ_CHECK(m.manifest_path == kManifestFile, m.manifest_path.string());
     FUZZ_CHECK(is_valid_id(m.id), m.id);
     FUZZ_CHECK(!m.display_name.empty(), text);
     FUZZ_CHECK(m.library_path.is_absolute(), m.library_path.string());
 
     const auto format = decimal_parts(m.file_format_version);
-    FUZZ_CHECK(format && format->size() == 3 && (*format)[0] == ep::host::kManifestFormatMajor,
+    FUZZ_CHECK(format && format->size() == 3 && (*format)[0] == ep::loader::kManifestFormatMajor,
                m.file_format_version);
 
     // The manifest parsed, so the same text parses here; read abi_version as written.
@@ -70,7 +70,7 @@ void check_accepted(std::string_view text, const ep::host::Manifest& m) {
     // Unknown names are refused, except in a manifest of a newer minor, which drops them.
     const bool newer_minor = m.abi_major == EP_ABI_VERSION_MAJOR && m.abi_minor > EP_ABI_VERSION_MINOR;
     FUZZ_CHECK(newer_minor ? m.capabilities.size() <= caps.size() : m.capabilities.size() == caps.size(), text);
-    for (const auto& c : m.capabilities) FUZZ_CHECK(ep::host::capability_bits({c}) != 0, c);
+    for (const auto& c : m.capabilities) FUZZ_CHECK(ep::loader::capability_bits({c}) != 0, c);
 }
 
 }  // namespace
@@ -78,8 +78,8 @@ void check_accepted(std::string_view text, const ep::host::Manifest& m) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     const std::string_view text = fuzz::as_text(data, size);
     try {
-        check_accepted(text, ep::host::parse_manifest(text, kManifestFile));
-    } catch (const ep::host::LoadError& e) {
+        check_accepted(text, ep::loader::parse_manifest(text, kManifestFile));
+    } catch (const ep::loader::LoadError& e) {
         // Refusals name the file, so an operator with many manifests knows which one.
         FUZZ_CHECK(std::string_view(e.what()).starts_with("manifest " + kManifestFile.string() + ": "), e.what());
     }

@@ -19,7 +19,7 @@
 #include "core/host_config.hpp"
 #include "providers/provider_set.hpp"
 
-using ep::host::LoadError;
+using ep::loader::LoadError;
 using test_support::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -62,7 +62,7 @@ protected:
     }
     std::string load_error(const std::filesystem::path& manifest) {
         try {
-            ep::host::load_provider(ep::host::read_manifest(manifest));
+            ep::loader::load_provider(ep::loader::read_manifest(manifest));
         } catch (const LoadError& e) {
             return e.what();
         }
@@ -76,7 +76,7 @@ protected:
 }  // namespace
 
 TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates11) {
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})));
     EXPECT_EQ(loaded->manifest.id, "mock");
     EXPECT_EQ(loaded->abi_major, 1);
     EXPECT_EQ(loaded->abi_minor, 1);
@@ -95,9 +95,9 @@ TEST_F(LoaderTest, ResolvesRelativeLibraryPathAgainstTheCanonicalManifestDirecto
     // A symlink elsewhere must not change what "../lib" means.
     std::filesystem::create_directories(dir_ / "elsewhere");
     std::filesystem::create_symlink(dir_ / "pkg/manifests/mock.json", dir_ / "elsewhere/mock.json");
-    auto m = ep::host::read_manifest(dir_ / "elsewhere/mock.json");
+    auto m = ep::loader::read_manifest(dir_ / "elsewhere/mock.json");
     EXPECT_EQ(m.library_path, std::filesystem::canonical(dir_ / "pkg/lib/libmock.so"));
-    EXPECT_NO_THROW(ep::host::load_provider(m));
+    EXPECT_NO_THROW(ep::loader::load_provider(m));
 }
 
 TEST_F(LoaderTest, RefusesMissingManifestFile) {
@@ -137,7 +137,7 @@ TEST_F(LoaderTest, RefusesOtherFormatMajorAndMalformedVersions) {
 TEST_F(LoaderTest, AcceptsNewerFormatMinorWithAWarning) {
     ManifestFields f;
     f.format = "\"1.3.0\"";
-    auto m = ep::host::read_manifest(write(f));
+    auto m = ep::loader::read_manifest(write(f));
     ASSERT_EQ(m.warnings.size(), 1u);
     EXPECT_THAT(m.warnings[0], HasSubstr("newer than 1.0.0"));
 }
@@ -226,7 +226,7 @@ TEST_F(LoaderTest, RefusesManifestWhoseAbiMajorDisagreesWithTheLibrary) {
 TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
     ManifestFields f;
     f.library = "\"" MOCK_MINOR1_PATH "\"";
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     EXPECT_EQ(loaded->plugin_abi_minor, EP_ABI_VERSION_MINOR + 1);
     EXPECT_EQ(loaded->abi_minor, EP_ABI_VERSION_MINOR);  // what both sides speak
     // The table the plugin declared (the next minor's: one pointer more), not the host's.
@@ -234,30 +234,30 @@ TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
     test_support::FakeHost host;
     TempDir outbox;
     std::string config = R"({"outbox_dir":")" + outbox.path().string() + R"("})";
-    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), config);
+    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(), config);
     EXPECT_TRUE(instance->begin_connect("alice", "{}").ok());
     auto r = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t"})");
     EXPECT_THAT(r.document, HasSubstr("\"outcome\":\"sent\""));
 }
 
 TEST_F(LoaderTest, TodaysPluginWorksInANewerMinorHost) {
-    ep::host::LoadOptions options;
+    ep::loader::LoadOptions options;
     options.host_abi_minor = EP_ABI_VERSION_MINOR + 2;
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})), options);
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})), options);
     EXPECT_EQ(loaded->plugin_abi_minor, EP_ABI_VERSION_MINOR);
     EXPECT_EQ(loaded->abi_minor, EP_ABI_VERSION_MINOR);
 }
 
 // ABI 1.1: the mock answers a check on its worker thread, stamped with checked_at.
 TEST_F(LoaderTest, AConnectionCheckRunsOnThePluginsThreadAndSaysWhen) {
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})));
     test_support::FakeHost host;
     TempDir outbox;
-    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
     ASSERT_TRUE(instance->can_check());
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
     std::promise<std::thread::id> answered_on;
-    instance->check_connection("alice", [&](ep::host::CallResult r) {
+    instance->check_connection("alice", [&](ep::loader::CallResult r) {
         EXPECT_THAT(r.document, HasSubstr(R"("state":"connected")"));
         EXPECT_THAT(r.document, HasSubstr(R"("checked_at":")"));
         answered_on.set_value(std::this_thread::get_id());
@@ -269,10 +269,10 @@ TEST_F(LoaderTest, AConnectionCheckRunsOnThePluginsThreadAndSaysWhen) {
 // Hosts check on their outbox thread: a check that does not answer in time is a failed check,
 // and the plugin's late answer is harmless.
 TEST_F(LoaderTest, ACheckThatDoesNotAnswerInTimeIsAFailedCheck) {
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})));
     test_support::FakeHost host;
     TempDir outbox;
-    auto instance = ep::host::ProviderInstance::create(
+    auto instance = ep::loader::ProviderInstance::create(
         loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"(","check_delay_ms":1000})");
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
     auto started = std::chrono::steady_clock::now();
@@ -287,12 +287,12 @@ TEST_F(LoaderTest, ACheckThatDoesNotAnswerInTimeIsAFailedCheck) {
 
 // A host offering 1.0 never calls what 1.0 does not have: the check is get_status's answer.
 TEST_F(LoaderTest, AHostSpeaking10FallsBackToGetStatusForChecks) {
-    ep::host::LoadOptions options;
+    ep::loader::LoadOptions options;
     options.host_abi_minor = 0;
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})), options);
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})), options);
     test_support::FakeHost host;
     TempDir outbox;
-    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
     EXPECT_FALSE(instance->can_check());
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
     auto r = instance->check_blocking("alice");
@@ -304,11 +304,11 @@ TEST_F(LoaderTest, AHostSpeaking10FallsBackToGetStatusForChecks) {
 TEST_F(LoaderTest, ReportsAnInstanceThatFailsToInitialise) {
     ManifestFields f;
     f.library = "\"" MOCK_CREATE_FAILS_PATH "\"";
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     test_support::FakeHost host;
     TempDir outbox;
     try {
-        ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+        ep::loader::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
         FAIL() << "create should have failed";
     } catch (const LoadError& e) {
         EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("instance creation failed"), HasSubstr("init_failed")));
@@ -316,10 +316,10 @@ TEST_F(LoaderTest, ReportsAnInstanceThatFailsToInitialise) {
 }
 
 TEST_F(LoaderTest, ReportsTheConfigFieldOfABadInstanceConfig) {
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write({})));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})));
     test_support::FakeHost host;
     try {
-        ep::host::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":"/tmp/x","outcome":"maybe"})");
+        ep::loader::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":"/tmp/x","outcome":"maybe"})");
         FAIL() << "create should have failed";
     } catch (const LoadError& e) {
         EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("\"field\":\"outcome\""), HasSubstr("must be one of")));
@@ -420,7 +420,7 @@ TEST_F(LoaderTest, IgnoresAnUnknownCapabilityOfANewerMinorManifestWithAWarning) 
     ManifestFields f;
     f.abi = "\"1.9\"";
     f.capabilities = R"(["html_body", "teleport"])";
-    auto m = ep::host::read_manifest(write(f));
+    auto m = ep::loader::read_manifest(write(f));
     EXPECT_EQ(m.capabilities, std::vector<std::string>{"html_body"});
     ASSERT_EQ(m.warnings.size(), 1u);
     EXPECT_THAT(m.warnings[0], AllOf(HasSubstr("\"teleport\""), HasSubstr("ignored")));
@@ -430,7 +430,7 @@ TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
     ManifestFields f;
     f.abi = "\"1.7\"";
     f.capabilities = R"(["html_body", "attachments", "custom_headers"])";
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     ASSERT_EQ(loaded->warnings.size(), 1u);
     EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.1"));
 }
@@ -438,10 +438,10 @@ TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
 TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {
     ManifestFields f;
     f.capabilities = R"(["html_body", "attachments", "custom_headers"])";  // what the mock advertises
-    EXPECT_THAT(ep::host::load_provider(ep::host::read_manifest(write(f)))->warnings, ::testing::IsEmpty());
+    EXPECT_THAT(ep::loader::load_provider(ep::loader::read_manifest(write(f)))->warnings, ::testing::IsEmpty());
 
     f.capabilities = R"(["interactive_connect", "html_body"])";
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     EXPECT_THAT(loaded->warnings,
                 ::testing::UnorderedElementsAre(
                     HasSubstr("manifest lists capabilities the library does not advertise: interactive_connect"),
@@ -455,15 +455,15 @@ TEST(ManifestSearch, FollowsTheDocumentedOrder) {
         return it == env.end() ? nullptr : it->second.c_str();
     };
     using P = std::filesystem::path;
-    EXPECT_EQ(ep::host::manifest_search_dirs(getenv),
+    EXPECT_EQ(ep::loader::manifest_search_dirs(getenv),
               (std::vector<P>{"/opt/a", "/opt/b", "/home/rita/.config/email-provider/providers",
                               "/etc/xdg/email-provider/providers", "/etc/email-provider/providers",
                               "/home/rita/.local/share/email-provider/providers",
                               "/usr/local/share/email-provider/providers", "/usr/share/email-provider/providers"}));
     env["XDG_DATA_DIRS"] = "/srv/share";
-    EXPECT_EQ(ep::host::manifest_search_dirs(getenv).back(), P("/srv/share/email-provider/providers"));
+    EXPECT_EQ(ep::loader::manifest_search_dirs(getenv).back(), P("/srv/share/email-provider/providers"));
     env["EP_PROVIDER_PATH"] = "/only/here";
-    EXPECT_EQ(ep::host::manifest_search_dirs(getenv), std::vector<P>{"/only/here"});
+    EXPECT_EQ(ep::loader::manifest_search_dirs(getenv), std::vector<P>{"/only/here"});
 }
 
 TEST(ManifestSearch, FindsJsonFilesSortedPerDirectoryInSearchOrder) {
@@ -472,7 +472,7 @@ TEST(ManifestSearch, FindsJsonFilesSortedPerDirectoryInSearchOrder) {
     dir.write("first/a.json", "{}");
     dir.write("first/notes.txt", "");
     dir.write("second/0.json", "{}");
-    EXPECT_EQ(ep::host::find_manifests({dir / "first", dir / "absent", dir / "second"}),
+    EXPECT_EQ(ep::loader::find_manifests({dir / "first", dir / "absent", dir / "second"}),
               (std::vector<std::filesystem::path>{dir / "first/a.json", dir / "first/b.json", dir / "second/0.json"}));
 }
 
@@ -483,9 +483,9 @@ TEST_F(LoaderTest, TheHostRefusesAnInvalidMessageBeforeTheProviderSeesIt) {
     f.id = "\"c_example\"";
     f.library = "\"" C_PROVIDER_PATH "\"";  // validates nothing itself
     f.capabilities = "[]";
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(write(f)));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     test_support::FakeHost host;
-    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), "{}");
+    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(), "{}");
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
 
     auto refused = instance->send_blocking("alice", R"({"to":[{"address":"not an address"}],"subject":"s","text":"t"})");

@@ -30,10 +30,10 @@ protected:
         instance_.reset();
         dir_.write("mock.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock","display_name":"Mock",
             "library_path":")" MOCK_PROVIDER_PATH R"(","abi_version":"1.0","capabilities":[]}})");
-        auto loaded = ep::host::load_provider(ep::host::read_manifest(dir_ / "mock.json"));
+        auto loaded = ep::loader::load_provider(ep::loader::read_manifest(dir_ / "mock.json"));
         std::string config = R"({"outbox_dir":")" + (dir_ / "outbox").string() +
                              R"(","address":"recruiter@example.com","display_name":"Rita Recruiter")" + extra_config + "}";
-        instance_ = ep::host::ProviderInstance::create(loaded, host_.api(), config);
+        instance_ = ep::loader::ProviderInstance::create(loaded, host_.api(), config);
     }
 
     json::object send(const std::string& message) {
@@ -56,7 +56,7 @@ protected:
 
     test_support::FakeHost host_;
     TempDir dir_;
-    std::unique_ptr<ep::host::ProviderInstance> instance_;
+    std::unique_ptr<ep::loader::ProviderInstance> instance_;
 };
 
 }  // namespace
@@ -226,9 +226,9 @@ TEST_F(MockProviderTest, AMessageCannotSetFromOrAnyHeaderButXHeaders) {
 
 // Issue 16: a relative outbox_dir meant "relative to wherever the host was started".
 TEST_F(MockProviderTest, ARelativeOutboxDirIsRefused) {
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(dir_ / "mock.json"));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(dir_ / "mock.json"));
     try {
-        ep::host::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":"mock-outbox"})");
+        ep::loader::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":"mock-outbox"})");
         FAIL() << "a relative outbox_dir was accepted";
     } catch (const std::exception& e) {
         EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("outbox_dir"), HasSubstr("must be an absolute path"),
@@ -240,9 +240,9 @@ TEST_F(MockProviderTest, ARelativeOutboxDirIsRefused) {
 // Issue 21: an outbox_dir with non-ASCII letters (/tmp/Müller) was refused; any UTF-8 path is
 // a path.
 TEST_F(MockProviderTest, AnOutboxDirWithNonAsciiLettersIsAccepted) {
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(dir_ / "mock.json"));
+    auto loaded = ep::loader::load_provider(ep::loader::read_manifest(dir_ / "mock.json"));
     const std::filesystem::path outbox = dir_ / "Müller Ünïcode";
-    auto instance = ep::host::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":")" + outbox.string() + R"("})");
+    auto instance = ep::loader::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":")" + outbox.string() + R"("})");
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
     auto r = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"text":"x"})");
     EXPECT_THAT(r.document, HasSubstr(R"("outcome":"sent")"));

@@ -156,7 +156,7 @@ TEST_F(OutlookCheck, AGrantCheckedWeeklySurvives91DaysAndOneLeftAloneExpiresOfIn
 TEST_F(OutlookCheck, DestroyWithChecksInFlightAnswersEachOnceAndNeverAfter) {
     std::atomic<int> answered{0};
     for (int i = 0; i < 8; ++i)
-        outlook_->check_connection("alice", [&](ep::host::CallResult) { answered.fetch_add(1); });
+        outlook_->check_connection("alice", [&](ep::loader::CallResult) { answered.fetch_add(1); });
     outlook_.reset();
     EXPECT_EQ(answered.load(), 8);
 }

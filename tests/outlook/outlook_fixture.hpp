@@ -57,7 +57,7 @@ inline std::string str(const json::value& v, std::string_view key) {
 // Waits for send completions.
 class Completions {
 public:
-    ep::host::ProviderInstance::SendDone callback() {
+    ep::loader::ProviderInstance::SendDone callback() {
         return [this](std::string_view result) {
             std::lock_guard lock(mutex_);
             results_.push_back(parse(std::string(result)));
@@ -114,7 +114,7 @@ protected:
         dir_.write("outlook.json", R"({"file_format_version":"1.0.0","provider":{"id":"outlook",
             "display_name":"Personal Outlook","library_path":")" OUTLOOK_PLUGIN_PATH R"(","abi_version":"1.0",
             "capabilities":["interactive_connect"]}})");
-        loaded_ = ep::host::load_provider(ep::host::read_manifest(dir_ / "outlook.json"));
+        loaded_ = ep::loader::load_provider(ep::loader::read_manifest(dir_ / "outlook.json"));
     }
 
     void SetUp() override { outlook_ = create(base_config()); }
@@ -156,8 +156,8 @@ protected:
                             {"send", json::object{{"max_throttle_wait_seconds", 5}}}};
     }
 
-    std::unique_ptr<ep::host::ProviderInstance> create(const json::object& config) {
-        return ep::host::ProviderInstance::create(loaded_, host_.api(), json::serialize(config));
+    std::unique_ptr<ep::loader::ProviderInstance> create(const json::object& config) {
+        return ep::loader::ProviderInstance::create(loaded_, host_.api(), json::serialize(config));
     }
 
     std::string begin(const std::string& account, const std::string& login_hint = {}) {
@@ -171,7 +171,7 @@ protected:
     }
 
     json::object complete(const std::string& account, const std::string& callback_url,
-                          ep::host::ProviderInstance* instance = nullptr) {
+                          ep::loader::ProviderInstance* instance = nullptr) {
         auto r = (instance ? instance : outlook_.get())
                      ->complete_connect(account, json::serialize(json::object{{"callback_url", callback_url}}));
         EXPECT_TRUE(r.ok()) << r.document;
@@ -191,7 +191,7 @@ protected:
         return complete(account, pilot.callback_url.value_or(""));
     }
 
-    json::object status(const std::string& account, ep::host::ProviderInstance* instance = nullptr) {
+    json::object status(const std::string& account, ep::loader::ProviderInstance* instance = nullptr) {
         auto r = (instance ? instance : outlook_.get())->status(account);
         EXPECT_TRUE(r.ok()) << r.document;
         return parse(r.document);
@@ -204,7 +204,7 @@ protected:
     }
 
     json::object send(const std::string& account, const std::string& msg = message(),
-                      ep::host::ProviderInstance* instance = nullptr) {
+                      ep::loader::ProviderInstance* instance = nullptr) {
         auto r = (instance ? instance : outlook_.get())->send_blocking(account, msg);
         return parse(r.document);
     }
@@ -239,8 +239,8 @@ protected:
     test_support::TempDir dir_;
     ms_sandbox::Sandbox sandbox_;
     test_support::FakeHost host_;
-    std::shared_ptr<ep::host::LoadedProvider> loaded_;
-    std::unique_ptr<ep::host::ProviderInstance> outlook_;
+    std::shared_ptr<ep::loader::LoadedProvider> loaded_;
+    std::unique_ptr<ep::loader::ProviderInstance> outlook_;
     std::vector<std::string> extra_secrets_;
 };
 

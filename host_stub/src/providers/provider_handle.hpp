@@ -41,7 +41,7 @@ private:
 
 // A provider's answer to a call: the text as sent (what `--json` prints) and that text read.
 struct ProviderAnswer {
-    ep::host::CallResult result;
+    ep::loader::CallResult result;
     boost::json::object document;  // empty when the text is not a JSON object
     bool readable = false;         // the text is a JSON object
 
@@ -52,7 +52,7 @@ struct ProviderAnswer {
     // Why a call failed, in a line: the plugin's error message, else its status.
     std::string reason() const;
 };
-ProviderAnswer read_answer(ep::host::CallResult result);
+ProviderAnswer read_answer(ep::loader::CallResult result);
 
 // The provider answered get_status with an error or with something that is not a status.
 class StatusUnreadable : public std::runtime_error {

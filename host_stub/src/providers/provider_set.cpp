@@ -10,7 +10,7 @@ namespace {
 // The instance and the services it uses, destroyed in that order (members go in reverse).
 struct Running {
     std::unique_ptr<HostServices> services;
-    std::unique_ptr<ep::host::ProviderInstance> instance;
+    std::unique_ptr<ep::loader::ProviderInstance> instance;
 };
 
 std::string fingerprint_of(const ProviderSetting& setting) {
@@ -38,7 +38,7 @@ std::string ReloadReport::summary() const {
 }
 
 ProviderSet::ProviderSet(const HostConfig& config, SecretStore& store, Logger& logger, Clock clock,
-                         ep::host::LoadOptions options)
+                         ep::loader::LoadOptions options)
     : store_(store), logger_(logger), clock_(std::move(clock)), options_(options) {
     entries_ = load(config, {}, nullptr);
 }
@@ -89,23 +89,23 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
     e->enabled = setting.enabled;
     e->fingerprint = std::move(fingerprint);
     try {
-        ep::host::Manifest m = ep::host::read_manifest(setting.manifest);
+        ep::loader::Manifest m = ep::loader::read_manifest(setting.manifest);
         e->id = m.id;
         e->display_name = m.display_name;
         e->warnings = m.warnings;
         for (const auto& other : loaded)
             if (other->id == m.id)
-                throw ep::host::LoadError("manifest " + m.manifest_path.string() + ": field 'provider.id' \"" + m.id +
+                throw ep::loader::LoadError("manifest " + m.manifest_path.string() + ": field 'provider.id' \"" + m.id +
                                           "\" is already used by " + other->manifest_path.string());
         if (!setting.enabled) {
             e->error = "disabled in " + config.file.string();
         } else {
-            e->loaded = ep::host::load_provider(m, options_);
+            e->loaded = ep::loader::load_provider(m, options_);
             e->warnings = e->loaded->warnings;
             auto running = std::make_shared<Running>();
             running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
-            running->instance = ep::host::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
-            e->instance = std::shared_ptr<ep::host::ProviderInstance>(running, running->instance.get());
+            running->instance = ep::loader::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
+            e->instance = std::shared_ptr<ep::loader::ProviderInstance>(running, running->instance.get());
             logger_.log(EP_LOG_DEBUG, "host",
                         "loaded provider '" + m.id + "' (" + e->loaded->provider_name + " " + e->loaded->provider_version +
                             ", ABI " + std::to_string(e->loaded->abi_major) + "." + std::to_string(e->loaded->abi_minor) + ")");
@@ -180,7 +180,7 @@ std::shared_ptr<ProviderHandle> ProviderSet::require(std::string_view id) const 
     return handle;
 }
 
-std::shared_ptr<ep::host::ProviderInstance> ProviderSet::instance(std::string_view id) const {
+std::shared_ptr<ep::loader::ProviderInstance> ProviderSet::instance(std::string_view id) const {
     auto e = entry(id);
     if (e == nullptr) throw ProviderUnavailable(std::string(id), std::nullopt);
     if (!e->available()) throw ProviderUnavailable(std::string(id), e->error);

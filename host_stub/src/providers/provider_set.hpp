@@ -29,9 +29,9 @@ struct ProviderEntry {
     bool enabled = true;
     std::string error;         // why it is not available (empty when loaded)
     std::vector<std::string> warnings;
-    std::shared_ptr<ep::host::LoadedProvider> loaded;
+    std::shared_ptr<ep::loader::LoadedProvider> loaded;
     // Also owns the services the instance uses, destroyed after it.
-    std::shared_ptr<ep::host::ProviderInstance> instance;
+    std::shared_ptr<ep::loader::ProviderInstance> instance;
     std::string fingerprint;   // the manifest text and the config's settings it was made from
 
     bool available() const { return instance != nullptr; }
@@ -46,7 +46,7 @@ struct ReloadReport {
 class ProviderSet {
 public:
     ProviderSet(const HostConfig& config, SecretStore& store, Logger& logger, Clock clock,
-                ep::host::LoadOptions options = {});
+                ep::loader::LoadOptions options = {});
     ~ProviderSet();
 
     // A snapshot: entries stay valid (and their instances alive) however the set changes.
@@ -62,7 +62,7 @@ public:
     std::shared_ptr<ProviderHandle> require(std::string_view id) const;
     // The instance itself, for tests and tools that drive a plugin directly (the host reaches
     // providers through handles); throws ProviderUnavailable like require().
-    std::shared_ptr<ep::host::ProviderInstance> instance(std::string_view id) const;
+    std::shared_ptr<ep::loader::ProviderInstance> instance(std::string_view id) const;
 
     // Takes the providers `config` names: an entry whose manifest and settings did not change
     // keeps its instance; others are loaded anew (a failed one is retried). Safe while other
@@ -81,7 +81,7 @@ private:
     SecretStore& store_;
     Logger& logger_;
     Clock clock_;
-    ep::host::LoadOptions options_;
+    ep::loader::LoadOptions options_;
     std::mutex reload_mutex_;  // one reload at a time
     mutable std::mutex mutex_;
     Entries entries_;

@@ -16,6 +16,12 @@
 
 using ::testing::HasSubstr;
 
+// The loader's namespace: today's (ep::loader), or the one a frozen loader was released with.
+#ifndef FROZEN_LOADER_NAMESPACE
+#define FROZEN_LOADER_NAMESPACE ep::loader
+#endif
+namespace loader = FROZEN_LOADER_NAMESPACE;
+
 namespace {
 
 std::string config_for(const std::filesystem::path& dir) {
@@ -34,11 +40,11 @@ TEST(FROZEN_SUITE, ConnectStatusSendDisconnect) {
     test_support::TempDir dir;
     dir.write("provider.json", R"({"file_format_version":"1.0.0","provider":{"id":"frozen","display_name":"Frozen",
         "library_path":")" PLUGIN_PATH R"(","abi_version":")" FROZEN_RELEASE R"(","capabilities":[]}})");
-    auto loaded = ep::host::load_provider(ep::host::read_manifest(dir / "provider.json"));
+    auto loaded = loader::load_provider(loader::read_manifest(dir / "provider.json"));
     EXPECT_EQ(loaded->abi_major, EP_ABI_VERSION_MAJOR);
 
     test_support::FakeHost host;
-    auto instance = ep::host::ProviderInstance::create(loaded, host.api(), config_for(dir.path()));
+    auto instance = loader::ProviderInstance::create(loaded, host.api(), config_for(dir.path()));
     auto connect = instance->begin_connect("alice", "{}");
     ASSERT_TRUE(connect.ok()) << connect.document;
     auto status = instance->status("alice");
@@ -69,7 +75,7 @@ TEST(FROZEN_SUITE, NegotiatesWithEachOfTodaysPlugins) {
         dir.write("provider.json", std::string(R"({"file_format_version":"1.0.0","provider":{"id":"today",
             "display_name":"Today","library_path":")") + path + R"(","abi_version":")" FROZEN_RELEASE R"(",
             "capabilities":[]}})");
-        auto loaded = ep::host::load_provider(ep::host::read_manifest(dir / "provider.json"));
+        auto loaded = loader::load_provider(loader::read_manifest(dir / "provider.json"));
         EXPECT_EQ(loaded->abi_major, EP_ABI_VERSION_MAJOR) << path;
         EXPECT_GE(loaded->api.struct_size, sizeof(ep_provider_api)) << path;
     }

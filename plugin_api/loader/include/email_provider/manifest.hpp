@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ep::host {
+namespace ep::loader {
 
 // Every refusal, with a message naming the file, the field (when there is one) and what is wrong.
 class LoadError : public std::runtime_error {
@@ -84,4 +84,4 @@ std::vector<std::filesystem::path> manifest_search_dirs(const Getenv& getenv = s
 // directory, in the order of `dirs`.
 std::vector<std::filesystem::path> find_manifests(const std::vector<std::filesystem::path>& dirs);
 
-}  // namespace ep::host
+}  // namespace ep::loader

@@ -17,7 +17,7 @@
 #include <string_view>
 #include <vector>
 
-namespace ep::host {
+namespace ep::loader {
 
 // The smallest provider table this host accepts: ABI 1.0's table.
 inline constexpr std::size_t kMinProviderTableSize =
@@ -114,4 +114,4 @@ private:
     ep_instance* instance_;
 };
 
-}  // namespace ep::host
+}  // namespace ep::loader
