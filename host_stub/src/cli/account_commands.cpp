@@ -37,7 +37,7 @@ std::string describe_status(const host::ProviderStatus& s) {
     };
     switch (s.state) {
         case host::ConnectionState::connected:
-            return "connected as " + s.email + (s.display_name.empty() ? "" : " (" + s.display_name + ")") +
+            return "connected as " + s.mailbox + (s.display_name.empty() ? "" : " (" + s.display_name + ")") +
                    (s.extra_permissions.empty() ? "" : "; also granted but unused: " + join(s.extra_permissions));
         case host::ConnectionState::permission_denied: return "permission denied: " + s.message;
         case host::ConnectionState::expired: return "expired: " + s.message;
@@ -88,10 +88,10 @@ std::string read_attachment(const std::string& file, std::size_t limit) {
     return bytes;
 }
 
-int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& provider, const std::string& account,
+int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& user_id, const std::string& provider,
              const std::string& callback_url) {
     auto r = rt.providers->require(provider)->complete_connect(
-        account, json::serialize(json::object{{"callback_url", callback_url}}));
+        user_id, json::serialize(json::object{{"callback_url", callback_url}}));
     if (!r.result.ok()) return fail_call(r, "complete connect");
     std::string outcome = json_str(r.document, "outcome");
     std::string message = json_str(r.document, "message");
@@ -201,14 +201,14 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
             return kNotSuccessful;
         }
     }
-    return complete(rt, o, provider, account, callback);
+    return complete(rt, o, account, provider, callback);
 }
 
 int cmd_complete(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto desc = account_options("complete");
     desc.add_options()("callback", po::value<std::string>()->required(), "");
     auto vm = parse(args, desc);
-    return complete(rt, o, vm["provider"].as<std::string>(), vm["account"].as<std::string>(),
+    return complete(rt, o, vm["account"].as<std::string>(), vm["provider"].as<std::string>(),
                     vm["callback"].as<std::string>());
 }
 

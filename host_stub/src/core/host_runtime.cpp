@@ -42,10 +42,10 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
                                              config.keep_alive);
     // Held nudges go out again only when a check confirms the connection, not on the last
     // known state alone.
-    outbox->set_release_check([this](const std::string& user, const std::string& provider) {
+    outbox->set_release_check([this](const std::string& user_id, const std::string& provider) {
         auto p = providers->find(provider);
         bool can_check = p && p->can_check();
-        ProviderStatus s = parse_status(checks->check_now(user, provider));
+        ProviderStatus s = parse_status(checks->check_now(user_id, provider));
         if (s.state != ConnectionState::connected || s.check_failed) return false;
         // A provider that checks confirms only by reaching its service (checked_at), not with a
         // last known state; a 1.0 provider's status is all there is.

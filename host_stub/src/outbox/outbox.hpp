@@ -82,7 +82,7 @@ public:
     void wake();
     // Asked before held nudges of a user whose last known state is connected go out again:
     // false keeps them held. Set before start(); without it the last known state decides.
-    void set_release_check(std::function<bool(const std::string& user, const std::string& provider)> check) {
+    void set_release_check(std::function<bool(const std::string& user_id, const std::string& provider)> check) {
         release_check_ = std::move(check);
     }
 

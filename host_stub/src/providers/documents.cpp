@@ -72,7 +72,7 @@ ProviderStatus parse_status(const json::value& doc) {
     s.document = o;
     s.state_name = json_str(doc, "state");
     s.state = connection_state_from(s.state_name);
-    s.email = json_str(doc, "email");
+    s.mailbox = json_str(doc, "email");
     s.display_name = json_str(doc, "display_name");
     s.message = json_str(doc, "message");
     s.reason = json_str(doc, "reason");

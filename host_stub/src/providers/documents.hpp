@@ -38,7 +38,10 @@ AdminRequest admin_request_from(std::string_view);
 struct ProviderStatus {
     ConnectionState state = ConnectionState::unknown;
     std::string state_name;  // as sent, for JSON output
-    std::string email, display_name, message, reason, since, checked_at;
+    // The address the account is connected as (the document's `email`): what a nudge records
+    // as its `mailbox`.
+    std::string mailbox;
+    std::string display_name, message, reason, since, checked_at;
     std::vector<std::string> extra_permissions;
     // What the card says, from the provider (optional fields of ep.status/1).
     std::string service_name;        // the service the card connects to

@@ -11,7 +11,7 @@ namespace {
 namespace json = boost::json;
 
 // What a check answered: the provider's status document, or why there is none.
-json::object check_answer(const ep::host::CallResult& r) {
+json::object check_answer(const ep::loader::CallResult& r) {
     ProviderAnswer a = read_answer(r);
     if (r.ok())
         return a.readable ? std::move(a.document) : check_failed("unreadable", "the provider's answer could not be read");
@@ -66,14 +66,14 @@ public:
     void check(const std::string& user_id, CheckDone done) override {
         // The callback holds `done` only: never this handle, whose last reference (and with it
         // the instance's) must not drop on the plugin's own thread.
-        instance().check_connection(user_id, [done = std::move(done)](ep::host::CallResult r) { done(check_answer(r)); });
+        instance().check_connection(user_id, [done = std::move(done)](ep::loader::CallResult r) { done(check_answer(r)); });
     }
     json::object check_blocking(const std::string& user_id) override {
         return check_answer(instance().check_blocking(user_id));
     }
 
 private:
-    ep::host::ProviderInstance& instance() const {
+    ep::loader::ProviderInstance& instance() const {
         require_available();
         return *entry_->instance;
     }
@@ -83,7 +83,7 @@ private:
 
 }  // namespace
 
-ProviderAnswer read_answer(ep::host::CallResult result) {
+ProviderAnswer read_answer(ep::loader::CallResult result) {
     ProviderAnswer a;
     boost::system::error_code ec;
     json::value v = json::parse(result.document, ec);
@@ -120,7 +120,7 @@ std::optional<std::string> ProviderHandle::connected_mailbox(const std::string& 
     try {
         ProviderStatus s = status(user_id);
         if (s.state != ConnectionState::connected) return std::nullopt;
-        return s.email;
+        return s.mailbox;
     } catch (const StatusUnreadable&) {
         return std::nullopt;
     }

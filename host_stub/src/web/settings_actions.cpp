@@ -39,7 +39,7 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
         return redirect("/settings/communication");
     }
     json::object request;
-    std::string mailbox = provider_status(provider, user_id).email;
+    std::string mailbox = provider_status(user_id, provider).mailbox;
     // Reconnecting: the same person again. A first connect: the person picks the account,
     // even when the browser is still signed in at the provider as someone else.
     if (!mailbox.empty()) request["login_hint"] = mailbox;
@@ -99,7 +99,7 @@ WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
             flash(sid, "error", "That email provider is not available.");
             return redirect("/settings/communication");
         }
-        bool connected = provider_status(p->id(), user_id).state == ConnectionState::connected;
+        bool connected = provider_status(user_id, p->id()).state == ConnectionState::connected;
         if (!connected && p->interactive_connect()) {
             flash(sid, "error", p->display_name() + " is not connected: connect it first, then choose it.");
             return redirect("/settings/communication");
@@ -136,7 +136,7 @@ WebResponse WebApp::send_test_nudge(const std::string& sid, const Form& form) {
         // Queued is not on its way when the provider cannot send: the nudge waits, and says so.
         std::string provider = rt_.store->settings(user_id).email_provider;
         auto p = rt_.providers->find(provider);
-        if (provider_status(provider, user_id).state == ConnectionState::connected)
+        if (provider_status(user_id, provider).state == ConnectionState::connected)
             flash(sid, "success", "Nudge #" + std::to_string(id) + " queued.");
         else
             flash(sid, "warning", "Nudge #" + std::to_string(id) + " is waiting: " + (p ? p->display_name() : provider) +

@@ -33,7 +33,7 @@ std::string copyable(const std::string& element_id, const std::string& text, con
 
 std::string who_and_since(const ProviderStatus& s) {
     std::string out;
-    if (!s.email.empty()) out += "<span class=\"muted\">" + esc(s.email) + "</span> ";
+    if (!s.mailbox.empty()) out += "<span class=\"muted\">" + esc(s.mailbox) + "</span> ";
     if (!s.since.empty()) out += "<span class=\"muted\">since " + time_element(s.since) + "</span>";
     return out;
 }
@@ -128,7 +128,7 @@ std::string connected_body(const Card& c, const std::string& csrf) {
     std::string id = esc(c.id);
     const ProviderStatus& s = c.status;
     std::string b;
-    b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + id + "\">" + esc(s.email) +
+    b += "<span class=\"badge ok\">Connected</span> <strong id=\"email-" + id + "\">" + esc(s.mailbox) +
          "</strong> <span class=\"muted\">" + esc(s.display_name) + "</span>";
     // Permissions granted to the app that it never uses: said, so that IT can remove them.
     if (!s.extra_permissions.empty())
@@ -140,7 +140,7 @@ std::string connected_body(const Card& c, const std::string& csrf) {
         b += "<form method=\"post\" action=\"/settings/communication/preferences\" class=\"offer\">" +
              hidden_csrf(csrf) + "<input type=\"hidden\" name=\"channel\" value=\"email\"><input type=\"hidden\" "
              "name=\"email_provider\" value=\"" + id + "\"><p id=\"offer-" + id + "\">Send your nudges through " +
-             esc(c.name) + " (" + esc(s.email) + ")? <button id=\"use-" + id + "\">Use for nudges</button></p></form>";
+             esc(c.name) + " (" + esc(s.mailbox) + ")? <button id=\"use-" + id + "\">Use for nudges</button></p></form>";
     b += provider_form("/settings/communication/disconnect", c.id, csrf,
                        "Disconnect " + c.title() + "? Nudges are not sent through it until you connect again.") +
          "<p class=\"muted\" id=\"disconnect-hint-" + id + "\">" + esc(s.disconnect_hint) +
@@ -221,7 +221,7 @@ std::string preferences(const std::vector<Card>& cards, const CommunicationSetti
                     "> Email</label></fieldset><fieldset><legend>Email provider</legend>";
     for (const auto& c : cards) {
         if (!c.available) continue;
-        std::string note = c.connected() ? c.status.email
+        std::string note = c.connected() ? c.status.mailbox
                            : c.choosable() ? "connects when you choose it"
                                            : "not connected: connect it above first";
         b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(c.id) + "\" value=\"" + esc(c.id) +

@@ -85,7 +85,7 @@ std::string WebApp::page(const std::string& title, const std::string& header_rig
            "</header><main>" + content + "</main></body></html>";
 }
 
-ProviderStatus WebApp::provider_status(const std::string& provider_id, const std::string& user_id) {
+ProviderStatus WebApp::provider_status(const std::string& user_id, const std::string& provider_id) {
     ProviderStatus s;
     try {
         s = rt_.providers->require(provider_id)->status(user_id);
@@ -105,7 +105,7 @@ ProviderStatus WebApp::provider_status(const std::string& provider_id, const std
 
 // The page never waits for the provider's service: it shows the last known state and starts a check when
 // the last one is older than keep_alive.page_check_after_seconds; the next load shows it.
-void WebApp::check_if_stale(const std::string& provider_id, const std::string& user_id) {
+void WebApp::check_if_stale(const std::string& user_id, const std::string& provider_id) {
     try {
         rt_.checks->check_if_stale(user_id, provider_id);
     } catch (const std::exception& e) {
@@ -200,8 +200,8 @@ std::vector<view::Card> WebApp::cards(const std::string& user_id) {
         c.available = e.available();
         c.load_error = e.error;
         if (c.available) {
-            check_if_stale(e.id, user_id);
-            c.status = provider_status(e.id, user_id);
+            check_if_stale(user_id, e.id);
+            c.status = provider_status(user_id, e.id);
             if (c.status.developer_only && !rt_.config.web.show_developer_providers) continue;
             c.checking = c.status.document.contains("checking");
             c.interactive = (e.loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
@@ -216,7 +216,7 @@ std::string WebApp::outbox_html(const std::vector<Nudge>& nudges, const std::vec
                                 const std::string& csrf) {
     std::map<std::string, view::Via> via;
     // The mailbox is the account's as its provider knows it, also once the connection ended.
-    for (const auto& c : cards) via[c.id] = view::Via{c.name, c.status.email, c.connected()};
+    for (const auto& c : cards) via[c.id] = view::Via{c.name, c.status.mailbox, c.connected()};
     return view::outbox(nudges, via, csrf);
 }
 
@@ -272,8 +272,8 @@ WebResponse WebApp::api_state(const std::string& sid) {
     json::object providers;
     for (const auto& e : rt_.providers->entries())
         if (!e.id.empty()) {
-            if (e.available()) check_if_stale(e.id, user_id);
-            providers[e.id] = e.available() ? json::value(provider_status(e.id, user_id).document)
+            if (e.available()) check_if_stale(user_id, e.id);
+            providers[e.id] = e.available() ? json::value(provider_status(user_id, e.id).document)
                                                             : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
         }
     json::array outbox;

@@ -105,8 +105,8 @@ private:
 
     // The provider's status as the page shows it (state "unavailable" or "error" when there is
     // none to read), with when the host last had it confirmed and whether a check is under way.
-    ProviderStatus provider_status(const std::string& provider_id, const std::string& user_id);
-    void check_if_stale(const std::string& provider_id, const std::string& user_id);
+    ProviderStatus provider_status(const std::string& user_id, const std::string& provider_id);
+    void check_if_stale(const std::string& user_id, const std::string& provider_id);
 
     HostRuntime& rt_;
     std::string public_url_;
