@@ -15,9 +15,9 @@ packages=(
   binutils curl python3
 )
 if [[ "${1:-}" == "--with-test-tools" ]]; then
-  # Browser end-to-end test, fuzzing, and the ABI guards (clang's AST for the layout guard,
-  # abidw/abidiff for the baseline check).
-  packages+=(chromium clang-14 libclang-rt-14-dev abigail-tools)
+  # Browser end-to-end test, fuzzing, the ABI guards (clang's AST for the layout guard,
+  # abidw/abidiff for the baseline check), and the format check (scripts/check-format.sh).
+  packages+=(chromium clang-14 libclang-rt-14-dev abigail-tools clang-format-14)
   # Node.js may already come from elsewhere (e.g. NodeSource, whose nodejs bundles npm and
   # conflicts with Debian's npm package): only install Debian's when the commands are missing.
   command -v node >/dev/null || packages+=(nodejs)

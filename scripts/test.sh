@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (./run.sh test calls this after installing packages):
 #
+#   0. first, in seconds: every C/C++ file is formatted as .clang-format says (check-format.sh);
 #   1. the normal build (dev preset) and every test: unit, integration against the Microsoft
 #      stand-in, the fault matrix, crash consistency, security, the Chromium end-to-end test,
 #      Microsoft's msal-node and graph-client against the stand-in (conformance), and a smoke
@@ -10,11 +11,11 @@
 #   3. the concurrent suites under ThreadSanitizer (tsan preset);
 #   4. a short smoke run of every libFuzzer target (fuzz preset, clang).
 #
-# STAGES="dev asan tsan fuzz" (default: all) runs a subset; JOBS sets build parallelism.
+# STAGES="format dev asan tsan fuzz" (default: all) runs a subset; JOBS sets build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${JOBS:-$(nproc)}"
-stages="${STAGES:-dev asan tsan fuzz}"
+stages="${STAGES:-format dev asan tsan fuzz}"
 start=$(date +%s)
 timings=()
 
@@ -43,6 +44,11 @@ run_tests() {
 # the connection checks (the host's sweep thread and the plugin's forced refresh beside sends).
 concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test keep_alive_test outlook_check_test outlook_plugin mock_provider host_stub manifests)
 concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|ReloadTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest|ConnectionCheckerTest|KeepAliveTest|OutlookCheck|AtTheStandIn/OutlookCheckRevoked)\.'
+
+if [[ " $stages " == *" format "* ]]; then
+  stage "format: every C/C++ file as .clang-format says"
+  scripts/check-format.sh
+fi
 
 if [[ " $stages " == *" dev "* ]]; then
   stage "dev: build"

@@ -1,6 +1,5 @@
 // redact.hpp — the last filter between the plugin's log lines and the host's log service.
-#ifndef OUTLOOK_REDACT_HPP
-#define OUTLOOK_REDACT_HPP
+#pragma once
 
 #include "secret_string.hpp"
 
@@ -58,5 +57,3 @@ private:
 };
 
 }  // namespace outlook
-
-#endif  // OUTLOOK_REDACT_HPP

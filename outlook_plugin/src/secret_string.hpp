@@ -1,6 +1,5 @@
 // secret_string.hpp — a move-only holder for tokens, keys and codes that wipes its bytes.
-#ifndef OUTLOOK_SECRET_STRING_HPP
-#define OUTLOOK_SECRET_STRING_HPP
+#pragma once
 
 #include <openssl/crypto.h>
 
@@ -74,5 +73,3 @@ private:
 };
 
 }  // namespace outlook
-
-#endif  // OUTLOOK_SECRET_STRING_HPP

@@ -20,8 +20,7 @@
 //
 // Nonces are random, so one key should seal well under 2^32 blobs; rotating the active key
 // (old blobs are rewrapped on their next write) keeps every key far below that.
-#ifndef OUTLOOK_VAULT_HPP
-#define OUTLOOK_VAULT_HPP
+#pragma once
 
 #include "secret_string.hpp"
 
@@ -140,5 +139,3 @@ private:
 };
 
 }  // namespace outlook
-
-#endif  // OUTLOOK_VAULT_HPP

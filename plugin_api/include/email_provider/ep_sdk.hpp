@@ -12,8 +12,7 @@
 // This header depends only on the C++20 standard library: plugin authors may use any JSON
 // library they like, so the few JSON strings the SDK writes itself (error documents) are
 // escaped here by hand.
-#ifndef EMAIL_PROVIDER_EP_SDK_HPP
-#define EMAIL_PROVIDER_EP_SDK_HPP
+#pragma once
 
 #include <email_provider/ep_abi.h>
 
@@ -516,5 +515,3 @@ inline ep_status negotiate(ep_negotiation* io, const ep_provider_api* table, uin
         return ::ep::sdk::detail::negotiate(io, &table, EP_ABI_VERSION_MAJOR, EP_ABI_VERSION_MINOR, name, \
                                             version);                                               \
     }
-
-#endif  // EMAIL_PROVIDER_EP_SDK_HPP
