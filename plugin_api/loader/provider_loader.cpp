@@ -36,21 +36,17 @@ bool looks_like_shared_library(const std::filesystem::path& p) {
 
 ep_str view(std::string_view s) { return ep_str{s.data(), s.size()}; }
 
-}  // namespace
-
-std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptions& options) {
+// Opens the library with the flags a provider needs and keeps it resident.
+void open_library(const Manifest& m, LoadedProvider& loaded) {
     std::error_code fs_ec;
     if (!std::filesystem::exists(m.library_path, fs_ec))
         fail(m, "library_path " + m.library_path.string() + " not found");
     if (!std::filesystem::is_regular_file(m.library_path, fs_ec) || !looks_like_shared_library(m.library_path))
         fail(m, "library_path " + m.library_path.string() + " is not a shared library");
-
-    auto loaded = std::make_shared<LoadedProvider>();
-    loaded->manifest = m;
     try {
         // rtld_now: a plugin with a missing import fails here, not in the middle of a send.
         // rtld_local: plugins cannot see or shadow each other's symbols.
-        loaded->library.load(m.library_path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+        loaded.library.load(m.library_path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
     } catch (const std::exception& e) {
         fail(m, "cannot load " + m.library_path.string() + ": " + e.what());
     }
@@ -58,18 +54,21 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
     // provider's dependencies (libcurl, OpenSSL) register thread-local state and exit handlers
     // that must not outlive their code. RTLD_NOLOAD | RTLD_NODELETE marks the copy just loaded.
     if (void* pin = ::dlopen(m.library_path.c_str(), RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)) ::dlclose(pin);
+}
 
-    if (!loaded->library.has(EP_ENTRY_POINT_NAME))
+// Calls the entry point and adopts the provider table it returns, after checking whatever the
+// plugin answered before trusting any of it (after OpenXR).
+void negotiate(const Manifest& m, const LoadOptions& options, LoadedProvider& loaded) {
+    if (!loaded.library.has(EP_ENTRY_POINT_NAME))
         fail(m, std::string("entry point ") + EP_ENTRY_POINT_NAME + " is missing from " + m.library_path.string());
 
-    auto& negotiate = loaded->library.get<std::remove_pointer_t<ep_negotiate_fn>>(EP_ENTRY_POINT_NAME);
+    auto& negotiate = loaded.library.get<std::remove_pointer_t<ep_negotiate_fn>>(EP_ENTRY_POINT_NAME);
     ep_negotiation io{};
     io.struct_size = sizeof io;
     io.host_abi_major = EP_ABI_VERSION_MAJOR;
     io.host_abi_minor = options.host_abi_minor;
     ep_status status = negotiate(&io);
 
-    // Re-check whatever the plugin answered before trusting any of it (after OpenXR).
     if (io.plugin_abi_major != EP_ABI_VERSION_MAJOR)
         fail(m, "ABI major mismatch: plugin implements " + version_text(io.plugin_abi_major, io.plugin_abi_minor) +
                     ", host speaks " + version_text(EP_ABI_VERSION_MAJOR, options.host_abi_minor));
@@ -85,28 +84,31 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
 
     // Adopt by size: copy what both sides know, leave the rest zero (after OBS). struct_size
     // stays what the plugin declared, so the host can tell which fields the plugin has.
-    std::memcpy(&loaded->api, io.provider, std::min<std::size_t>(io.provider->struct_size, sizeof loaded->api));
-    const ep_provider_api& t = loaded->api;
+    std::memcpy(&loaded.api, io.provider, std::min<std::size_t>(io.provider->struct_size, sizeof loaded.api));
+    const ep_provider_api& t = loaded.api;
     if (!t.create || !t.destroy || !t.begin_connect || !t.complete_connect || !t.get_status || !t.disconnect ||
         !t.forget_account || !t.send || !t.free_str)
         fail(m, "provider table has a NULL required function");
 
-    loaded->abi_major = io.plugin_abi_major;
-    loaded->plugin_abi_minor = io.plugin_abi_minor;
-    loaded->abi_minor = std::min(io.plugin_abi_minor, options.host_abi_minor);
-    loaded->provider_name = io.provider_name ? io.provider_name : "";
-    loaded->provider_version = io.provider_version ? io.provider_version : "";
+    loaded.abi_major = io.plugin_abi_major;
+    loaded.plugin_abi_minor = io.plugin_abi_minor;
+    loaded.abi_minor = std::min(io.plugin_abi_minor, options.host_abi_minor);
+    loaded.provider_name = io.provider_name ? io.provider_name : "";
+    loaded.provider_version = io.provider_version ? io.provider_version : "";
+}
 
-    loaded->warnings = m.warnings;
+// What the manifest says and the library does not (or the reverse): warnings, not refusals.
+void warn_about_differences(const Manifest& m, LoadedProvider& loaded) {
+    loaded.warnings = m.warnings;
     auto warn = [&](const std::string& what) {
-        loaded->warnings.push_back("provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what);
+        loaded.warnings.push_back("provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what);
     };
-    if (m.abi_minor != io.plugin_abi_minor)
+    if (m.abi_minor != loaded.plugin_abi_minor)
         warn("manifest declares ABI " + version_text(m.abi_major, m.abi_minor) + " but the library implements " +
-             version_text(io.plugin_abi_major, io.plugin_abi_minor));
+             version_text(loaded.abi_major, loaded.plugin_abi_minor));
     uint64_t known = 0;
     for (const auto& c : kCapabilityNames) known |= c.bit;
-    const uint64_t declared = capability_bits(m.capabilities), advertised = t.capabilities & known;
+    const uint64_t declared = capability_bits(m.capabilities), advertised = loaded.api.capabilities & known;
     auto names = [](uint64_t bits) {
         std::string list;
         for (const auto& c : kCapabilityNames)
@@ -117,6 +119,16 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
         warn("manifest lists capabilities the library does not advertise: " + names(declared & ~advertised));
     if (advertised & ~declared)
         warn("library advertises capabilities the manifest does not list: " + names(advertised & ~declared));
+}
+
+}  // namespace
+
+std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptions& options) {
+    auto loaded = std::make_shared<LoadedProvider>();
+    loaded->manifest = m;
+    open_library(m, *loaded);
+    negotiate(m, options, *loaded);
+    warn_about_differences(m, *loaded);
     return loaded;
 }
 
