@@ -2,7 +2,7 @@
 // secure_delete so a deleted or overwritten blob's bytes are zeroed in the database file.
 #pragma once
 
-#include "store/host_database.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/secret_store.hpp"
 #include "store/sqlite_db.hpp"
 
@@ -13,9 +13,9 @@ namespace host {
 
 class SqliteSecretStore final : public SecretStore {
 public:
-    // Shares the host's database connection (and its mutex); HostDatabase::open made the tables.
+    // Shares the host's database connection (and its mutex); SqliteHostDatabase::open made the tables.
     SqliteSecretStore(std::shared_ptr<SqliteDb> db, std::shared_ptr<std::mutex> db_mutex);
-    explicit SqliteSecretStore(const HostDatabase& db) : SqliteSecretStore(db.db, db.mutex) {}
+    explicit SqliteSecretStore(const SqliteHostDatabase& db) : SqliteSecretStore(db.db, db.mutex) {}
 
     std::optional<Entry> get(std::string_view key) override;
     std::optional<uint64_t> put(std::string_view key, std::span<const uint8_t> value,
