@@ -28,7 +28,7 @@ struct ResetWhenDone {
 }  // namespace
 
 Statement& SqliteAdapter::prepared(std::string_view sql, SqlParams params) {
-    auto it = statements_.find(std::string(sql));
+    auto it = statements_.find(sql);
     if (it == statements_.end())
         it = statements_.emplace(std::string(sql), std::make_unique<Statement>(*db_, sql)).first;
     Statement& s = *it->second;

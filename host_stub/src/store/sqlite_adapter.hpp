@@ -5,6 +5,7 @@
 #include "store/sql_adapter.hpp"
 #include "store/sqlite_db.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -23,11 +24,17 @@ public:
     std::string where() const override { return "store " + db_->path().string(); }
 
 private:
+    // Looks statements up by their text without copying it.
+    struct TextHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+    };
+
     Statement& prepared(std::string_view sql, SqlParams params);
     void run(Statement& s, const SqlRowHandler& each);
 
     std::shared_ptr<SqliteDb> db_;
-    std::unordered_map<std::string, std::unique_ptr<Statement>> statements_;
+    std::unordered_map<std::string, std::unique_ptr<Statement>, TextHash, std::equal_to<>> statements_;
 };
 
 }  // namespace host
