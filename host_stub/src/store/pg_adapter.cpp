@@ -25,8 +25,8 @@ void each_row(const PgResult& r, const SqlRowHandler& each) {
     for (int i = 0; i < r.rows(); ++i) each(PgRow(r, i));
 }
 
-}  // namespace
-
+// The statement with the adapter's ?n parameters written as PostgreSQL's $n (string literals
+// are left as they are).
 std::string pg_placeholders(std::string_view sql) {
     std::string out;
     out.reserve(sql.size());
@@ -40,6 +40,8 @@ std::string pg_placeholders(std::string_view sql) {
     }
     return out;
 }
+
+}  // namespace
 
 PgResult PgAdapter::run(std::string_view sql, SqlParams params, bool retry_if_reconnected) {
     std::vector<PgParam> values;
@@ -62,6 +64,13 @@ int64_t PgAdapter::exec(std::string_view sql, SqlParams params, const SqlRowHand
 
 void PgAdapter::read(std::string_view sql, SqlParams params, const SqlRowHandler& each) {
     each_row(run(sql, params, true), each);
+}
+
+bool PgAdapter::read_first(std::string_view sql, SqlParams params, const SqlRowHandler& each) {
+    PgResult r = run(sql, params, true);
+    if (r.rows() == 0) return false;
+    each(PgRow(r, 0));
+    return true;
 }
 
 void PgAdapter::begin() { connection_->exec("BEGIN"); }

@@ -16,6 +16,7 @@ public:
 
     int64_t exec(std::string_view sql, SqlParams params = {}, const SqlRowHandler& each = {}) override;
     void read(std::string_view sql, SqlParams params, const SqlRowHandler& each) override;
+    bool read_first(std::string_view sql, SqlParams params, const SqlRowHandler& each) override;
     void begin() override;
     void commit() override;
     void rollback() noexcept override;
@@ -26,9 +27,5 @@ private:
 
     std::shared_ptr<PgConnection> connection_;
 };
-
-// The statement with SQLite's ?n parameters written as PostgreSQL's $n (string literals
-// are left as they are).
-std::string pg_placeholders(std::string_view sql);
 
 }  // namespace host

@@ -71,6 +71,9 @@ public:
     // Runs a read-only statement; PostgreSQL runs it once more on a new connection when the
     // server went away (a read is safe to repeat).
     virtual void read(std::string_view sql, SqlParams params, const SqlRowHandler& each) = 0;
+    // A read whose first row is all there is to read (a lookup by key, an aggregate): hands
+    // `each` that row and stops there. False when there is no row.
+    virtual bool read_first(std::string_view sql, SqlParams params, const SqlRowHandler& each) = 0;
 
     // SQLite: BEGIN IMMEDIATE (one writer at a time, across processes too); PostgreSQL: BEGIN.
     virtual void begin() = 0;

@@ -41,7 +41,7 @@ std::vector<std::string> texts(SqlAdapter& db, std::string_view sql, SqlParams p
 
 int64_t integer_or(SqlAdapter& db, std::string_view sql, SqlParams params, int64_t none) {
     int64_t out = none;
-    db.read(sql, params, [&](const SqlRow& row) {
+    db.read_first(sql, params, [&](const SqlRow& row) {
         if (!row.is_null(0)) out = row.integer(0);
     });
     return out;
@@ -104,7 +104,7 @@ std::vector<User> SqlHostStore::users() {
 std::optional<User> SqlHostStore::user(const std::string& id) {
     std::lock_guard lock(*mutex_);
     std::optional<User> out;
-    db_->read("SELECT id, display_name FROM users WHERE id = ?1", {id},
+    db_->read_first("SELECT id, display_name FROM users WHERE id = ?1", {id},
               [&](const SqlRow& r) { out = User{r.text(0), r.text(1)}; });
     return out;
 }
@@ -117,7 +117,7 @@ void SqlHostStore::delete_user(const std::string& id) {
 CommunicationSettings SqlHostStore::settings(const std::string& user_id) {
     std::lock_guard lock(*mutex_);
     CommunicationSettings c;
-    db_->read("SELECT preferred_channel, email_provider FROM communication_settings WHERE user_id = ?1", {user_id},
+    db_->read_first("SELECT preferred_channel, email_provider FROM communication_settings WHERE user_id = ?1", {user_id},
               [&](const SqlRow& r) {
                   c.preferred_channel = r.text(0);
                   c.email_provider = r.text(1);
@@ -247,7 +247,7 @@ std::vector<Nudge> SqlHostStore::outbox(const std::string& user_id, int limit) {
 std::optional<Nudge> SqlHostStore::nudge(int64_t id) {
     std::lock_guard lock(*mutex_);
     std::optional<Nudge> out;
-    db_->read(kOneNudge, {id}, [&](const SqlRow& r) { out = read_nudge(r); });
+    db_->read_first(kOneNudge, {id}, [&](const SqlRow& r) { out = read_nudge(r); });
     return out;
 }
 
@@ -259,7 +259,7 @@ std::vector<std::string> SqlHostStore::users_with_held() {
 std::optional<int64_t> SqlHostStore::earliest_not_before() {
     std::lock_guard lock(*mutex_);
     std::optional<int64_t> out;
-    db_->read("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled')", {}, [&](const SqlRow& r) {
+    db_->read_first("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled')", {}, [&](const SqlRow& r) {
         if (!r.is_null(0)) out = r.integer(0);
     });
     return out;

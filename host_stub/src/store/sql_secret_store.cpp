@@ -15,7 +15,7 @@ SqlSecretStore::SqlSecretStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<s
 std::optional<SecretStore::Entry> SqlSecretStore::get(std::string_view key) {
     std::lock_guard lock(*mutex_);
     std::optional<Entry> out;
-    db_->read("SELECT value, version FROM secrets WHERE key = ?1", {dialect_.key(key)}, [&](const SqlRow& r) {
+    db_->read_first("SELECT value, version FROM secrets WHERE key = ?1", {dialect_.key(key)}, [&](const SqlRow& r) {
         out = Entry{r.bytes(0), static_cast<uint64_t>(r.integer(1))};
     });
     return out;
@@ -49,7 +49,7 @@ std::size_t SqlSecretStore::count_prefix(std::string_view prefix) {
     std::string bound = prefix_successor(prefix);
     std::lock_guard lock(*mutex_);
     std::size_t n = 0;
-    db_->read(count_range_sql_, {dialect_.key(prefix), dialect_.key(bound)},
+    db_->read_first(count_range_sql_, {dialect_.key(prefix), dialect_.key(bound)},
               [&](const SqlRow& r) { n = static_cast<std::size_t>(r.integer(0)); });
     return n;
 }

@@ -62,6 +62,14 @@ void SqliteAdapter::read(std::string_view sql, SqlParams params, const SqlRowHan
     run(prepared(sql, params), each);
 }
 
+bool SqliteAdapter::read_first(std::string_view sql, SqlParams params, const SqlRowHandler& each) {
+    Statement& s = prepared(sql, params);
+    ResetWhenDone reset{s};
+    if (!s.step()) return false;
+    each(SqliteRow(s));
+    return true;
+}
+
 void SqliteAdapter::begin() { db_->exec("BEGIN IMMEDIATE"); }
 void SqliteAdapter::commit() { db_->exec("COMMIT"); }
 void SqliteAdapter::rollback() noexcept { sqlite3_exec(db_->handle(), "ROLLBACK", nullptr, nullptr, nullptr); }

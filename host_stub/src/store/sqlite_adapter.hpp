@@ -18,6 +18,7 @@ public:
 
     int64_t exec(std::string_view sql, SqlParams params = {}, const SqlRowHandler& each = {}) override;
     void read(std::string_view sql, SqlParams params, const SqlRowHandler& each) override;
+    bool read_first(std::string_view sql, SqlParams params, const SqlRowHandler& each) override;
     void begin() override;
     void commit() override;
     void rollback() noexcept override;

@@ -33,9 +33,7 @@ public:
     bool erase_version(SqlAdapter& db, std::string_view key, uint64_t expected_version) const override {
         if (db.exec("DELETE FROM secrets WHERE key = ?1 AND version = ?2", {key, static_cast<int64_t>(expected_version)}) == 1)
             return true;
-        bool exists = false;
-        db.read("SELECT value, version FROM secrets WHERE key = ?1", {key}, [&](const SqlRow&) { exists = true; });
-        return !exists;
+        return !db.read_first("SELECT value, version FROM secrets WHERE key = ?1", {key}, [](const SqlRow&) {});
     }
 
     // secure_delete zeroes deleted cells in the new page images, but the WAL still holds the
