@@ -349,7 +349,7 @@ void section_refresh_storm(Run& run) {
     std::printf("Host: %s; the stand-in's clock and the host clock jump %lld s together, so every cached\n"
                 "access token has just expired. One send per line below unless stated; each line starts from\n"
                 "freshly expired tokens.\n\n",
-                "HostDatabase + SqliteSecretStore (WAL, synchronous=FULL) + HostServices", static_cast<long long>(kExpireSkipSeconds));
+                "SqliteHostDatabase + SqliteSecretStore (WAL, synchronous=FULL) + HostServices", static_cast<long long>(kExpireSkipSeconds));
     std::printf("%-58s %9s %9s %7s %7s %9s %9s %8s %6s\n", "case", "sends", "token req", "expect", "dupl.", "drain s",
                 "p99 ms", "not sent", "sb%");
     json::array cases;
@@ -428,7 +428,7 @@ void section_refresh_storm(Run& run) {
     }
     double sb_pct = section_cpu.percent_of_core();
     std::printf("\nTwo instances = two ProviderInstances of one loaded plugin in this process, each with its own\n"
-                "HostDatabase connection + SqliteSecretStore + HostServices on the same file (cross-instance\n"
+                "SqliteHostDatabase connection + SqliteSecretStore + HostServices on the same file (cross-instance\n"
                 "single flight goes through the refresh lease in the stored grant, as across processes).\n"
                 "Stand-in CPU over the whole section: %.0f%% of one core.\n",
                 sb_pct);
@@ -498,7 +498,7 @@ void section_store_and_memory(Run& run) {
         };
         auto loaded = load_manifest(manifest);
         std::mt19937_64 rng(42);
-        std::printf("Host: HostDatabase + SqliteSecretStore + HostServices (keys \"outlook/account/<id>/grant\").\n"
+        std::printf("Host: SqliteHostDatabase + SqliteSecretStore + HostServices (keys \"outlook/account/<id>/grant\").\n"
                     "Lookups of uniformly random accounts, one thread; seeded once (synchronous=OFF while seeding).\n\n");
         std::printf("%-46s %10s %9s %9s %9s\n", "operation", "accounts", "p50 ms", "p99 ms", "max ms");
         json::array rows;

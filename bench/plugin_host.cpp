@@ -17,7 +17,7 @@ namespace bench {
 
 PluginHost::PluginHost(const std::filesystem::path& db_file, std::shared_ptr<HostClock> clock,
                        const std::string& provider_id)
-    : db_(host::HostDatabase::open(db_file)),
+    : db_(host::SqliteHostDatabase::open(db_file)),
       store_(std::make_unique<host::SqliteSecretStore>(db_.db, db_.mutex)),
       clock_(std::move(clock)),
       logger_(EP_LOG_WARN, [this](ep_log_level level, std::string_view source, std::string_view message) {

@@ -1,5 +1,5 @@
 // The host side of the benchmark, built from what the real host uses: host_stub's
-// HostDatabase (one SQLite file) + SqliteSecretStore + HostServices (keys namespaced under the
+// SqliteHostDatabase (one SQLite file) + SqliteSecretStore + HostServices (keys namespaced under the
 // provider id), the real loader, and accounts stored by the plugin's own AccountStore.
 #pragma once
 
@@ -7,7 +7,7 @@
 #include "raw_client.hpp"
 #include "sandbox_process.hpp"
 
-#include "store/host_database.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "providers/host_services.hpp"
 #include "core/logger.hpp"
 #include "store/sqlite_secret_store.hpp"
@@ -34,11 +34,11 @@ public:
     PluginHost(const std::filesystem::path& db_file, std::shared_ptr<HostClock> clock,
                const std::string& provider_id = "outlook");
     const ep_host_api* api() const { return services_->api(); }
-    host::HostDatabase& database() { return db_; }
+    host::SqliteHostDatabase& database() { return db_; }
     int problems() const { return problems_.load(); }  // warnings + errors the plugin logged
 
 private:
-    host::HostDatabase db_;
+    host::SqliteHostDatabase db_;
     std::unique_ptr<host::SqliteSecretStore> store_;
     std::shared_ptr<HostClock> clock_;
     std::atomic<int> problems_{0};

@@ -12,7 +12,7 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include "store/host_database.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/pg_database.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/storage.hpp"

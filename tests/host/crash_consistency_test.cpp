@@ -6,7 +6,7 @@
 // gave), every nudge is in exactly one state, none disappeared, and none was sent twice.
 #include "process.hpp"
 
-#include "store/host_database.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/sqlite_host_store.hpp"
 #include <ms_sandbox/sandbox.hpp>
 
@@ -109,7 +109,7 @@ protected:
 TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
     for (int i = 0; i < kUsers; ++i) ASSERT_NO_FATAL_FAILURE(connect(i));
 
-    auto db = host::HostDatabase::open(dir_ / "host.db");
+    auto db = host::SqliteHostDatabase::open(dir_ / "host.db");
     host::SqliteHostStore store(db);
     std::mt19937 random(20261129);
     std::map<int64_t, std::string> nudges;  // id -> client request id

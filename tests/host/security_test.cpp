@@ -5,7 +5,7 @@
 // encryption key, and neither deleted account's encrypted blob.
 #include "process.hpp"
 
-#include "store/host_database.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/sqlite_secret_store.hpp"
 #include <ms_sandbox/sandbox.hpp>
 
@@ -69,7 +69,7 @@ protected:
     }
 
     std::vector<uint8_t> blob(const std::string& key) {
-        auto db = host::HostDatabase::open(dir_ / "host.db");
+        auto db = host::SqliteHostDatabase::open(dir_ / "host.db");
         host::SqliteSecretStore store(db.db, db.mutex);
         auto e = store.get(key);
         return e ? e->value : std::vector<uint8_t>{};

@@ -6,7 +6,7 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include "store/host_database.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/pg_database.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/sqlite_secret_store.hpp"
@@ -500,7 +500,7 @@ TEST_P(StoreTest, OnlyTheLeaseOwnersCompletionLands) {
 
 TEST(SqliteStore, TheDatabaseFilesAreReadableByTheirOwnerOnly) {
     TempDir dir;
-    auto db = host::HostDatabase::open(dir / "host.db");
+    auto db = host::SqliteHostDatabase::open(dir / "host.db");
     host::SqliteSecretStore store(db);
     store.put("k", bytes("v"), 0);
     for (const char* name : {"host.db", "host.db-wal"}) {
@@ -512,7 +512,7 @@ TEST(SqliteStore, TheDatabaseFilesAreReadableByTheirOwnerOnly) {
 
 TEST(SqliteStore, DeletedBlobBytesAreGoneFromTheFiles) {
     TempDir dir;
-    auto db = host::HostDatabase::open(dir / "host.db");
+    auto db = host::SqliteHostDatabase::open(dir / "host.db");
     host::SqliteSecretStore store(db);
     std::string marker = "MARKER-blob-that-must-disappear-0123456789";
     ASSERT_TRUE(store.put("outlook/account/alice/grant", bytes(marker), 0));

@@ -1,95 +1,60 @@
 #include "store/sqlite_secret_store.hpp"
 
+#include "store/sqlite_adapter.hpp"
+
 namespace host {
+namespace {
 
-SqliteSecretStore::SqliteSecretStore(std::shared_ptr<SqliteDb> db, std::shared_ptr<std::mutex> db_mutex)
-    : db_(std::move(db)),
-      mutex_(std::move(db_mutex)),
-      select_(*db_, "SELECT value, version FROM secrets WHERE key = ?1"),
-      insert_(*db_, "INSERT INTO secrets (key, value, version) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING"),
-      update_(*db_, "UPDATE secrets SET value = ?2, version = ?3 WHERE key = ?1 AND version = ?4"),
-      delete_any_(*db_, "DELETE FROM secrets WHERE key = ?1"),
-      delete_version_(*db_, "DELETE FROM secrets WHERE key = ?1 AND version = ?2"),
-      delete_range_(*db_, "DELETE FROM secrets WHERE key >= ?1 AND (?2 = '' OR key < ?2)"),
-      count_range_(*db_, "SELECT count(*) FROM secrets WHERE key >= ?1 AND (?2 = '' OR key < ?2)"),
-      bump_version_(*db_, "UPDATE secret_version_counter SET next = next + 1 WHERE id = 1 RETURNING next - 1") {}
+// What SQLite does its own way: keys are TEXT (as files written so far have them), versions
+// come from a counter row bumped in the write's own transaction, and a delete checkpoints the WAL.
+class SqliteSecretDialect final : public SecretStoreDialect {
+public:
+    SqlValue key(std::string_view k) const override { return SqlValue(k); }
+    std::string_view upper_bound_is_empty() const override { return "?2 = ''"; }
 
-std::optional<SecretStore::Entry> SqliteSecretStore::get(std::string_view key) {
-    std::lock_guard lock(*mutex_);
-    select_.bind(1, key);
-    if (!select_.step()) {
-        select_.reset();
-        return std::nullopt;
+    std::optional<uint64_t> put(SqlAdapter& db, std::string_view key, std::span<const uint8_t> value,
+                                uint64_t expected_version) const override {
+        SqlTransaction tx(db);
+        std::optional<int64_t> version;
+        db.exec("UPDATE secret_version_counter SET next = next + 1 WHERE id = 1 RETURNING next - 1", {},
+                [&](const SqlRow& r) { version = r.integer(0); });
+        if (!version) throw StoreError(db.where() + ": version counter is missing");
+        int64_t changed =
+            expected_version == 0
+                ? db.exec("INSERT INTO secrets (key, value, version) VALUES (?1, ?2, ?3) ON CONFLICT (key) DO NOTHING",
+                          {key, SqlValue::bytes(value), *version})
+                : db.exec("UPDATE secrets SET value = ?2, version = ?3 WHERE key = ?1 AND version = ?4",
+                          {key, SqlValue::bytes(value), *version, static_cast<int64_t>(expected_version)});
+        if (changed != 1) return std::nullopt;  // rolled back: the counter bump is undone too
+        tx.commit();
+        return static_cast<uint64_t>(*version);
     }
-    auto blob = select_.column_blob(0);
-    Entry e{std::vector<uint8_t>(blob.begin(), blob.end()), static_cast<uint64_t>(select_.column_int(1))};
-    select_.reset();
-    return e;
-}
 
-uint64_t SqliteSecretStore::next_version() {
-    if (!bump_version_.step()) db_->fail("version counter is missing");
-    auto v = static_cast<uint64_t>(bump_version_.column_int(0));
-    bump_version_.reset();
-    return v;
-}
-
-std::optional<uint64_t> SqliteSecretStore::put(std::string_view key, std::span<const uint8_t> value,
-                                               uint64_t expected_version) {
-    std::lock_guard lock(*mutex_);
-    Transaction tx(*db_);
-    uint64_t version = next_version();
-    if (expected_version == 0) {
-        insert_.bind(1, key).bind(2, value).bind(3, static_cast<int64_t>(version)).run();
-    } else {
-        update_.bind(1, key).bind(2, value).bind(3, static_cast<int64_t>(version))
-            .bind(4, static_cast<int64_t>(expected_version)).run();
+    bool erase_version(SqlAdapter& db, std::string_view key, uint64_t expected_version) const override {
+        if (db.exec("DELETE FROM secrets WHERE key = ?1 AND version = ?2", {key, static_cast<int64_t>(expected_version)}) == 1)
+            return true;
+        return !db.read_first("SELECT value, version FROM secrets WHERE key = ?1", {key}, [](const SqlRow&) {});
     }
-    if (db_->changes() != 1) return std::nullopt;  // rolled back: the counter bump is undone too
-    tx.commit();
-    return version;
-}
 
-bool SqliteSecretStore::erase(std::string_view key, uint64_t expected_version) {
-    std::lock_guard lock(*mutex_);
-    if (expected_version == 0) {
-        delete_any_.bind(1, key).run();
-    } else {
-        delete_version_.bind(1, key).bind(2, static_cast<int64_t>(expected_version)).run();
-        if (db_->changes() == 0) {
-            select_.bind(1, key);
-            bool exists = select_.step();
-            select_.reset();
-            if (exists) return false;
+    // secure_delete zeroes deleted cells in the new page images, but the WAL still holds the
+    // old images until a checkpoint. Deletion is rare (disconnect, account deletion), so it
+    // pays for a truncating checkpoint: afterwards neither file holds the deleted blob.
+    // Best effort: a reader in another process can hold the checkpoint back; it then happens
+    // on a later delete or at the automatic checkpoint.
+    void scrub_deleted(SqlAdapter& db) const override {
+        try {
+            db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+        } catch (const StoreError&) {
+            // Best effort, as above.
         }
     }
-    truncate_wal();
-    return true;
-}
+};
 
-void SqliteSecretStore::erase_prefix(std::string_view prefix) {
-    if (prefix.empty()) throw StoreError("store: refusing to delete with an empty prefix");
-    std::lock_guard lock(*mutex_);
-    delete_range_.bind(1, prefix).bind(2, prefix_successor(prefix)).run();
-    truncate_wal();
-}
+const SqliteSecretDialect kSqliteSecretDialect;
 
-std::size_t SqliteSecretStore::count_prefix(std::string_view prefix) {
-    std::lock_guard lock(*mutex_);
-    count_range_.bind(1, prefix).bind(2, prefix_successor(prefix));
-    count_range_.step();
-    auto n = static_cast<std::size_t>(count_range_.column_int(0));
-    count_range_.reset();
-    return n;
-}
+}  // namespace
 
-// secure_delete zeroes deleted cells in the new page images, but the WAL still holds the
-// old images until a checkpoint. Deletion is rare (disconnect, account deletion), so it
-// pays for a truncating checkpoint: afterwards neither file holds the deleted blob.
-// Best effort: a reader in another process can hold the checkpoint back; it then happens
-// on a later delete or at the automatic checkpoint.
-void SqliteSecretStore::truncate_wal() {
-    sqlite3_wal_checkpoint_v2(db_->handle(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
-}
+SqliteSecretStore::SqliteSecretStore(std::shared_ptr<SqliteDb> db, std::shared_ptr<std::mutex> db_mutex)
+    : SqlSecretStore(std::make_unique<SqliteAdapter>(std::move(db)), std::move(db_mutex), kSqliteSecretDialect) {}
 
 }  // namespace host

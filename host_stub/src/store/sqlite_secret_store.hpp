@@ -1,43 +1,22 @@
 // SecretStore on SQLite: WAL, synchronous=FULL (a put that returned is on disk), and
 // secure_delete so a deleted or overwritten blob's bytes are zeroed in the database file.
+// The shared SQL (SqlSecretStore) with SQLite's adapter and dialect.
 #pragma once
 
-#include "store/host_database.hpp"
-#include "store/secret_store.hpp"
+#include "store/sql_secret_store.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_host_database.hpp"
 
 #include <memory>
 #include <mutex>
 
 namespace host {
 
-class SqliteSecretStore final : public SecretStore {
+class SqliteSecretStore final : public SqlSecretStore {
 public:
-    // Shares the host's database connection (and its mutex); HostDatabase::open made the tables.
+    // Shares the host's database connection (and its mutex); SqliteHostDatabase::open made the tables.
     SqliteSecretStore(std::shared_ptr<SqliteDb> db, std::shared_ptr<std::mutex> db_mutex);
-    explicit SqliteSecretStore(const HostDatabase& db) : SqliteSecretStore(db.db, db.mutex) {}
-
-    std::optional<Entry> get(std::string_view key) override;
-    std::optional<uint64_t> put(std::string_view key, std::span<const uint8_t> value,
-                                uint64_t expected_version) override;
-    bool erase(std::string_view key, uint64_t expected_version) override;
-    void erase_prefix(std::string_view prefix) override;
-    std::size_t count_prefix(std::string_view prefix) override;
-
-private:
-    uint64_t next_version();  // inside a write transaction
-    void truncate_wal();
-
-    std::shared_ptr<SqliteDb> db_;
-    std::shared_ptr<std::mutex> mutex_;
-    Statement select_;
-    Statement insert_;
-    Statement update_;
-    Statement delete_any_;
-    Statement delete_version_;
-    Statement delete_range_;
-    Statement count_range_;
-    Statement bump_version_;
+    explicit SqliteSecretStore(const SqliteHostDatabase& db) : SqliteSecretStore(db.db, db.mutex) {}
 };
 
 }  // namespace host

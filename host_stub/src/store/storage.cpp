@@ -1,9 +1,9 @@
 #include "store/storage.hpp"
 
-#include "store/host_database.hpp"
 #include "store/pg_database.hpp"
 #include "store/pg_host_store.hpp"
 #include "store/pg_secret_store.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/sqlite_host_store.hpp"
 #include "store/sqlite_secret_store.hpp"
 
@@ -27,8 +27,8 @@ private:
 std::unique_ptr<Storage> open_storage(const StoreSettings& settings) {
     switch (settings.engine) {
         case StoreEngine::sqlite:
-            return std::make_unique<EngineStorage<HostDatabase, SqliteSecretStore, SqliteHostStore>>(
-                HostDatabase::open(settings.sqlite_path));
+            return std::make_unique<EngineStorage<SqliteHostDatabase, SqliteSecretStore, SqliteHostStore>>(
+                SqliteHostDatabase::open(settings.sqlite_path));
         case StoreEngine::postgresql:
             return std::make_unique<EngineStorage<PgDatabase, PgSecretStore, PgHostStore>>(
                 PgDatabase::open(settings.pg_conninfo, settings.pg_password));

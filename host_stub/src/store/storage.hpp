@@ -1,7 +1,7 @@
 // The host's storage, whichever engine the config names: the plugins' secret store and the
 // host's own tables (users, settings, outbox) on one database.
 //
-//   sqlite      one file, one machine (the default): HostDatabase, SqliteSecretStore, SqliteHostStore
+//   sqlite      one file, one machine (the default): SqliteHostDatabase, SqliteSecretStore, SqliteHostStore
 //   postgresql  several host processes on one server: PgDatabase, PgSecretStore, PgHostStore
 #pragma once
 

@@ -1,4 +1,4 @@
-#include "store/host_database.hpp"
+#include "store/sqlite_host_database.hpp"
 
 #include "store/schema.hpp"
 #include "store/secret_store.hpp"
@@ -90,7 +90,7 @@ void migrate(SqliteDb& db) {
 
 }  // namespace
 
-HostDatabase HostDatabase::open(const std::filesystem::path& path) {
+SqliteHostDatabase SqliteHostDatabase::open(const std::filesystem::path& path) {
     if (path.has_parent_path()) {
         std::error_code ec;
         std::filesystem::create_directories(path.parent_path(), ec);
@@ -112,7 +112,7 @@ HostDatabase HostDatabase::open(const std::filesystem::path& path) {
     db->exec("PRAGMA secure_delete=ON");
     db->exec("PRAGMA foreign_keys=ON");
     migrate(*db);
-    return HostDatabase{std::move(db), std::make_shared<std::mutex>()};
+    return SqliteHostDatabase{std::move(db), std::make_shared<std::mutex>()};
 }
 
 }  // namespace host

@@ -1,4 +1,4 @@
-#include "store/host_store.hpp"
+#include "store/outbox_store.hpp"
 
 #include <boost/json.hpp>
 

@@ -10,14 +10,14 @@
 
 namespace host {
 
-struct HostDatabase {
+struct SqliteHostDatabase {
     std::shared_ptr<SqliteDb> db;
     std::shared_ptr<std::mutex> mutex;
 
     // Opens (creating if needed) with WAL and synchronous=FULL: a write that returned
     // survives a crash or power loss, which the outbox's "nothing lost" promise needs; brings
     // the schema up to date, and refuses (StoreError) one newer than this host knows.
-    static HostDatabase open(const std::filesystem::path& path);
+    static SqliteHostDatabase open(const std::filesystem::path& path);
 };
 
 }  // namespace host
