@@ -123,50 +123,33 @@ std::string claim_str(const json::object& o, const char* k) {
   return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
 }
 
-std::optional<AadError> check_assertion(Service& svc, const App& app, const std::string& type,
-                                        const std::string& assertion, const std::string& tenant_segment,
-                                        std::int64_t now) {
-  auto invalid = [&](int code, std::string message) {
-    return AadError{"invalid_client", code, std::move(message), "", 401};
-  };
-  if (type != kJwtBearer)
-    return AadError{"invalid_request", 90100, "client_assertion_type parameter is empty or not valid.", "", 400};
+// A compact JWS split and decoded; nullopt when it is not three base64url parts of which the
+// first two are JSON objects.
+struct DecodedJwt {
+  json::object header;
+  json::object claims;
+  std::string signature;
+  std::size_t signed_length = 0;  // of "header.payload", the text the signature covers
+};
 
+std::optional<DecodedJwt> decode_jwt(const std::string& assertion) {
   const auto dot1 = assertion.find('.');
   const auto dot2 = dot1 == std::string::npos ? dot1 : assertion.find('.', dot1 + 1);
-  if (dot2 == std::string::npos || assertion.find('.', dot2 + 1) != std::string::npos)
-    return invalid(50027, "JWT token is invalid or malformed.");
+  if (dot2 == std::string::npos || assertion.find('.', dot2 + 1) != std::string::npos) return std::nullopt;
   auto header_raw = base64url_decode(std::string_view(assertion).substr(0, dot1));
   auto payload_raw = base64url_decode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1));
   auto signature = base64url_decode(std::string_view(assertion).substr(dot2 + 1));
-  if (!header_raw || !payload_raw || !signature) return invalid(50027, "JWT token is invalid or malformed.");
+  if (!header_raw || !payload_raw || !signature) return std::nullopt;
   boost::system::error_code ec1, ec2;
   json::value header = json::parse(*header_raw, ec1);
   json::value payload = json::parse(*payload_raw, ec2);
-  if (ec1 || ec2 || !header.is_object() || !payload.is_object())
-    return invalid(50027, "JWT token is invalid or malformed.");
-  const auto& h = header.as_object();
-  const auto& claims = payload.as_object();
+  if (ec1 || ec2 || !header.is_object() || !payload.is_object()) return std::nullopt;
+  return DecodedJwt{std::move(header.as_object()), std::move(payload.as_object()), std::move(*signature), dot2};
+}
 
-  const std::string alg = claim_str(h, "alg");
-  const std::string x5t_s256 = claim_str(h, "x5t#S256");
-  const std::string x5t = claim_str(h, "x5t");
-  const Certificate* cert = nullptr;
-  for (const auto& rc : app.certificates) {
-    if ((!x5t_s256.empty() && rc.certificate.x5t_s256() == x5t_s256) || (x5t_s256.empty() && !x5t.empty() && rc.certificate.x5t() == x5t))
-      cert = &rc.certificate;
-  }
-  if (!cert) {
-    return invalid(700027, "The certificate with identifier used to sign the client assertion is not registered on "
-                           "application. [Reason - The key was not found., Thumbprint of key used by client: '" +
-                               (x5t_s256.empty() ? x5t : x5t_s256) + "', Please visit the Azure Portal, Graph Explorer "
-                               "or directly use MS Graph to see configured keys for app Id '" + app.client_id + "'.]");
-  }
-  if ((alg != "RS256" && alg != "PS256") ||
-      !cert->verify(alg, std::string_view(assertion).substr(0, dot2), *signature))
-    return invalid(700027, "Client assertion failed signature validation.");
-
-  // aud: the token endpoint of this server for the tenant path called (or that tenant's id / domain).
+// aud: the token endpoint of this server for the tenant path called (or that tenant's id / domain).
+std::optional<AadError> check_assertion_audience(Service& svc, const json::object& claims,
+                                                 const std::string& tenant_segment) {
   std::vector<std::string> accepted{svc.base_url() + "/" + tenant_segment + "/oauth2/v2.0/token"};
   TenantPath tp = resolve_tenant_path(svc, tenant_segment);
   if (tp.kind == TenantPath::specific) {
@@ -184,8 +167,46 @@ std::optional<AadError> check_assertion(Service& svc, const App& app, const std:
   for (auto& a : auds)
     for (auto& acc : accepted) aud_ok = aud_ok || iequals(a, acc);
   if (!aud_ok)
-    return invalid(50012, "Client assertion audience claim does not match Realm issuer. Expected one of: '" +
-                              accepted.front() + "'.");
+    return AadError{"invalid_client", 50012,
+                    "Client assertion audience claim does not match Realm issuer. Expected one of: '" +
+                        accepted.front() + "'.",
+                    "", 401};
+  return std::nullopt;
+}
+
+std::optional<AadError> check_assertion(Service& svc, const App& app, const std::string& type,
+                                        const std::string& assertion, const std::string& tenant_segment,
+                                        std::int64_t now) {
+  auto invalid = [&](int code, std::string message) {
+    return AadError{"invalid_client", code, std::move(message), "", 401};
+  };
+  if (type != kJwtBearer)
+    return AadError{"invalid_request", 90100, "client_assertion_type parameter is empty or not valid.", "", 400};
+
+  auto jwt = decode_jwt(assertion);
+  if (!jwt) return invalid(50027, "JWT token is invalid or malformed.");
+  const auto& h = jwt->header;
+  const auto& claims = jwt->claims;
+
+  const std::string alg = claim_str(h, "alg");
+  const std::string x5t_s256 = claim_str(h, "x5t#S256");
+  const std::string x5t = claim_str(h, "x5t");
+  const Certificate* cert = nullptr;
+  for (const auto& rc : app.certificates) {
+    if ((!x5t_s256.empty() && rc.certificate.x5t_s256() == x5t_s256) || (x5t_s256.empty() && !x5t.empty() && rc.certificate.x5t() == x5t))
+      cert = &rc.certificate;
+  }
+  if (!cert) {
+    return invalid(700027, "The certificate with identifier used to sign the client assertion is not registered on "
+                           "application. [Reason - The key was not found., Thumbprint of key used by client: '" +
+                               (x5t_s256.empty() ? x5t : x5t_s256) + "', Please visit the Azure Portal, Graph Explorer "
+                               "or directly use MS Graph to see configured keys for app Id '" + app.client_id + "'.]");
+  }
+  if ((alg != "RS256" && alg != "PS256") ||
+      !cert->verify(alg, std::string_view(assertion).substr(0, jwt->signed_length), jwt->signature))
+    return invalid(700027, "Client assertion failed signature validation.");
+
+  if (auto e = check_assertion_audience(svc, claims, tenant_segment)) return e;
   if (claim_str(claims, "iss") != app.client_id || claim_str(claims, "sub") != app.client_id)
     return invalid(50012, "Client assertion 'iss' and 'sub' claims must both be the client id '" + app.client_id + "'.");
 
