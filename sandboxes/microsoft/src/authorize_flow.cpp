@@ -333,6 +333,47 @@ TenantPath resolve_tenant_path(Service& svc, const std::string& segment) {
   return tp;
 }
 
+namespace {
+
+// The authorize parameters whose errors go back to the app (the first failing one is the
+// error reported); fills in the flow's scopes and PKCE method on the way.
+std::optional<FlowOutcome> check_app_facing_params(PendingFlow& flow, const App& app, const RequestContext& ctx) {
+  auto& p = flow.params;
+  if (!p.response_mode.empty() && p.response_mode != "query" && p.response_mode != "fragment" &&
+      p.response_mode != "form_post") {
+    p.response_mode = "query";
+    return redirect_error(flow, "invalid_request", 90100, msg_invalid_param("response_mode"), ctx);
+  }
+  if (p.response_type.empty()) return redirect_error(flow, "invalid_request", 900144, msg_missing("response_type"), ctx);
+  if (p.response_type != "code")
+    return redirect_error(flow, "unsupported_response_type", 70005,
+                          "response_type '" + p.response_type + "' is not enabled for the application.", ctx);
+  if (p.scope.find_first_not_of(' ') == std::string::npos)
+    return redirect_error(flow, "invalid_request", 900144, msg_missing("scope"), ctx);
+  ParsedScopes scopes = parse_scopes(p.scope, app);
+  if (!scopes.invalid.empty())
+    return redirect_error(flow, "invalid_scope", 70011,
+                          "The provided value for the input parameter 'scope' is not valid. The scope '" + scopes.invalid +
+                              "' does not exist.",
+                          ctx);
+  flow.scopes = scopes.scopes;
+  if (!p.code_challenge.empty()) {
+    if (p.code_challenge_method.empty()) p.code_challenge_method = "plain";  // RFC 7636 default
+    if (p.code_challenge_method != "S256" && p.code_challenge_method != "plain")
+      return redirect_error(flow, "invalid_request", 90100, msg_invalid_param("code_challenge_method"), ctx);
+    if (p.code_challenge.size() < 43 || p.code_challenge.size() > 128)
+      return redirect_error(flow, "invalid_request", 501491, "Invalid size of Code_Challenge parameter.", ctx);
+  } else {
+    p.code_challenge_method.clear();
+  }
+  if (!p.prompt.empty() && p.prompt != "none" && p.prompt != "login" && p.prompt != "consent" &&
+      p.prompt != "select_account")
+    return redirect_error(flow, "invalid_request", 90100, msg_invalid_param("prompt"), ctx);
+  return std::nullopt;
+}
+
+}  // namespace
+
 FlowOutcome begin_authorize(Service& svc, const std::string& tenant_path, const Params& params,
                             const RequestContext& ctx, const std::string& sso_upn) {
   auto get = [&](const char* k) { return param(params, k).value_or(""); };
@@ -371,36 +412,7 @@ FlowOutcome begin_authorize(Service& svc, const std::string& tenant_path, const 
   p.nonce = get("nonce");
   p.claims = get("claims");
 
-  if (!p.response_mode.empty() && p.response_mode != "query" && p.response_mode != "fragment" &&
-      p.response_mode != "form_post") {
-    p.response_mode = "query";
-    return redirect_error(flow, "invalid_request", 90100, msg_invalid_param("response_mode"), ctx);
-  }
-  if (p.response_type.empty()) return redirect_error(flow, "invalid_request", 900144, msg_missing("response_type"), ctx);
-  if (p.response_type != "code")
-    return redirect_error(flow, "unsupported_response_type", 70005,
-                          "response_type '" + p.response_type + "' is not enabled for the application.", ctx);
-  if (p.scope.find_first_not_of(' ') == std::string::npos)
-    return redirect_error(flow, "invalid_request", 900144, msg_missing("scope"), ctx);
-  ParsedScopes scopes = parse_scopes(p.scope, *app);
-  if (!scopes.invalid.empty())
-    return redirect_error(flow, "invalid_scope", 70011,
-                          "The provided value for the input parameter 'scope' is not valid. The scope '" + scopes.invalid +
-                              "' does not exist.",
-                          ctx);
-  flow.scopes = scopes.scopes;
-  if (!p.code_challenge.empty()) {
-    if (p.code_challenge_method.empty()) p.code_challenge_method = "plain";  // RFC 7636 default
-    if (p.code_challenge_method != "S256" && p.code_challenge_method != "plain")
-      return redirect_error(flow, "invalid_request", 90100, msg_invalid_param("code_challenge_method"), ctx);
-    if (p.code_challenge.size() < 43 || p.code_challenge.size() > 128)
-      return redirect_error(flow, "invalid_request", 501491, "Invalid size of Code_Challenge parameter.", ctx);
-  } else {
-    p.code_challenge_method.clear();
-  }
-  if (!p.prompt.empty() && p.prompt != "none" && p.prompt != "login" && p.prompt != "consent" &&
-      p.prompt != "select_account")
-    return redirect_error(flow, "invalid_request", 90100, msg_invalid_param("prompt"), ctx);
+  if (auto e = check_app_facing_params(flow, *app, ctx)) return *e;
 
   const bool hint_differs = !p.login_hint.empty() && !sso_upn.empty() && !iequals(p.login_hint, sso_upn);
   if (p.prompt == "none") {

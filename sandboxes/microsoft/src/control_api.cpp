@@ -107,18 +107,104 @@ json::object scenario_json(Service& svc) {
   return json::object{{"tenants", std::move(tenants)}, {"users", std::move(users)}, {"apps", std::move(apps)}};
 }
 
+// What the autopilot's user types and clicks on the pages it walks through.
+struct AutopilotAnswers {
+  std::string user;
+  std::string answer;
+  std::string justification;
+  std::optional<std::string> password;
+  bool on_behalf = false;
+};
+
+// What the walk saw on the way, beyond the page it ends on.
+struct AutopilotWalk {
+  bool consent_shown = false;
+  std::string approval_id;
+};
+
+// Clicks through the pages as the answers say, until a redirect, an error page or a page the
+// answers do not get past.
+FlowOutcome walk_pages(Service& svc, FlowOutcome o, const AutopilotAnswers& a, RequestContext& ctx, AutopilotWalk& walk) {
+  const std::string& answer = a.answer;
+  bool signed_in = false;
+  for (int step = 0; step < 6; ++step) {
+    walk.consent_shown = walk.consent_shown || o.page == Page::consent;
+    if (o.page == Page::redirect || o.page == Page::error_page) break;
+    if (answer == "back") {  // the Back button, on whatever page shows first
+      o = submit_consent(svc, o.flow_id, "back", false, ctx);
+      continue;
+    }
+    if (o.page == Page::sign_in) {
+      if (o.code != 0 || a.user.empty() || signed_in) break;  // sign-in refused, or nobody to sign in
+      signed_in = true;
+      o = submit_sign_in(svc, o.flow_id, a.user, a.password, ctx);
+      continue;
+    }
+    if (o.page == Page::consent) {
+      if (answer != "accept" && answer != "decline" && answer != "cancel") break;
+      o = submit_consent(svc, o.flow_id, answer, a.on_behalf, ctx);
+      continue;
+    }
+    if (o.page == Page::approval_required && answer == "request_approval") {
+      o = submit_approval_request(svc, o.flow_id, a.justification, ctx);
+      walk.approval_id = o.approval_request_id;
+      o = return_to_app(svc, o.flow_id, ctx);
+      continue;
+    }
+    if ((o.page == Page::approval_required || o.page == Page::need_admin_approval) &&
+        (answer == "return_from_approval" || answer == "request_approval")) {
+      o = return_to_app(svc, o.flow_id, ctx);
+      continue;
+    }
+    if (o.page == Page::admin_consent_review) {
+      o = submit_admin_review(svc, o.flow_id, answer == "accept", ctx);
+      continue;
+    }
+    break;  // the user stays on an interrupt page
+  }
+  return o;
+}
+
+json::object autopilot_json(const FlowOutcome& o, const AutopilotWalk& walk, bool address_bar) {
+  json::object out;
+  out["page"] = page_name(o.page);
+  out["callback_url"] = nullptr;
+  out["form_post"] = nullptr;
+  out["error_page"] = nullptr;
+  out["interrupt"] = nullptr;
+  out["consent_page_shown"] = walk.consent_shown;
+  out["approval_request_id"] = walk.approval_id.empty() ? json::value(nullptr) : json::value(walk.approval_id);
+  if (o.page == Page::redirect) {
+    RedirectResult as_query = o.redirect;
+    if (as_query.response_mode == "form_post") {
+      json::object fields;
+      for (auto& [k, v] : o.redirect.params) fields[k] = v;
+      out["form_post"] = json::object{{"action", o.redirect.redirect_uri}, {"fields", std::move(fields)}};
+      as_query.response_mode = "query";
+    }
+    out["callback_url"] = as_query.url(address_bar);
+  } else if (o.page == Page::error_page || (o.page == Page::sign_in && o.code != 0)) {
+    out["error_page"] = json::object{{"code", o.code}, {"message", o.message}};
+  } else if (o.page == Page::approval_required || o.page == Page::need_admin_approval ||
+             o.page == Page::approval_requested) {
+    out["interrupt"] = json::object{{"code", o.code}, {"message", o.message}};
+  }
+  return out;
+}
+
 Result autopilot(Service& svc, const json::object& body) {
   const auto url = str_field(body, "authorize_url");
   if (!url) return error(400, "authorize_url is required");
-  const std::string user = str_field(body, "user").value_or("");
-  const std::string answer = str_field(body, "answer").value_or("accept");
+  AutopilotAnswers a;
+  a.user = str_field(body, "user").value_or("");
+  a.answer = str_field(body, "answer").value_or("accept");
   static const char* answers[] = {"accept", "cancel", "decline", "back", "request_approval", "return_from_approval"};
-  if (std::none_of(std::begin(answers), std::end(answers), [&](const char* a) { return answer == a; }))
+  if (std::none_of(std::begin(answers), std::end(answers), [&](const char* x) { return a.answer == x; }))
     return error(400, "answer must be accept, cancel, decline, back, request_approval or return_from_approval");
-  const std::string justification = str_field(body, "justification").value_or("");
-  const auto password = str_field(body, "password");
+  a.justification = str_field(body, "justification").value_or("");
+  a.password = str_field(body, "password");
   const bool sso = bool_field(body, "sso", false);
-  const bool on_behalf = bool_field(body, "on_behalf_of_organization", false);
+  a.on_behalf = bool_field(body, "on_behalf_of_organization", false);
   const bool address_bar = bool_field(body, "address_bar", svc.state.scenario.settings.redirect_trailing_hash);
 
   auto parsed = boost::urls::parse_uri_reference(*url);
@@ -137,73 +223,56 @@ Result autopilot(Service& svc, const json::object& body) {
   HttpRequest fake;
   RequestContext ctx = svc.make_context(fake);
   ++svc.state.requests_by_endpoint[is_authorize ? "authorize" : "adminconsent"];
-  FlowOutcome o = is_authorize ? begin_authorize(svc, tenant, *params, ctx, sso ? user : "")
+  FlowOutcome o = is_authorize ? begin_authorize(svc, tenant, *params, ctx, sso ? a.user : "")
                                : begin_admin_consent(svc, tenant, *params, is_admin_legacy, ctx);
-  bool consent_shown = false;
-  std::string approval_id;
-  bool signed_in = false;
-  for (int step = 0; step < 6; ++step) {
-    consent_shown = consent_shown || o.page == Page::consent;
-    if (o.page == Page::redirect || o.page == Page::error_page) break;
-    if (answer == "back") {  // the Back button, on whatever page shows first
-      o = submit_consent(svc, o.flow_id, "back", false, ctx);
-      continue;
-    }
-    if (o.page == Page::sign_in) {
-      if (o.code != 0 || user.empty() || signed_in) break;  // sign-in refused, or nobody to sign in
-      signed_in = true;
-      o = submit_sign_in(svc, o.flow_id, user, password, ctx);
-      continue;
-    }
-    if (o.page == Page::consent) {
-      if (answer != "accept" && answer != "decline" && answer != "cancel") break;
-      o = submit_consent(svc, o.flow_id, answer, on_behalf, ctx);
-      continue;
-    }
-    if (o.page == Page::approval_required && answer == "request_approval") {
-      o = submit_approval_request(svc, o.flow_id, justification, ctx);
-      approval_id = o.approval_request_id;
-      o = return_to_app(svc, o.flow_id, ctx);
-      continue;
-    }
-    if ((o.page == Page::approval_required || o.page == Page::need_admin_approval) &&
-        (answer == "return_from_approval" || answer == "request_approval")) {
-      o = return_to_app(svc, o.flow_id, ctx);
-      continue;
-    }
-    if (o.page == Page::admin_consent_review) {
-      o = submit_admin_review(svc, o.flow_id, answer == "accept", ctx);
-      continue;
-    }
-    break;  // the user stays on an interrupt page
-  }
-
-  json::object out;
-  out["page"] = page_name(o.page);
-  out["callback_url"] = nullptr;
-  out["form_post"] = nullptr;
-  out["error_page"] = nullptr;
-  out["interrupt"] = nullptr;
-  out["consent_page_shown"] = consent_shown;
-  out["approval_request_id"] = approval_id.empty() ? json::value(nullptr) : json::value(approval_id);
-  if (o.page == Page::redirect) {
-    RedirectResult as_query = o.redirect;
-    if (as_query.response_mode == "form_post") {
-      json::object fields;
-      for (auto& [k, v] : o.redirect.params) fields[k] = v;
-      out["form_post"] = json::object{{"action", o.redirect.redirect_uri}, {"fields", std::move(fields)}};
-      as_query.response_mode = "query";
-    }
-    out["callback_url"] = as_query.url(address_bar);
-  } else if (o.page == Page::error_page || (o.page == Page::sign_in && o.code != 0)) {
-    out["error_page"] = json::object{{"code", o.code}, {"message", o.message}};
-  } else if (o.page == Page::approval_required || o.page == Page::need_admin_approval ||
-             o.page == Page::approval_requested) {
-    out["interrupt"] = json::object{{"code", o.code}, {"message", o.message}};
-  }
-  return ok(std::move(out));
+  AutopilotWalk walk;
+  o = walk_pages(svc, std::move(o), a, ctx, walk);
+  return ok(autopilot_json(o, walk, address_bar));
 }
 
+// The users of a bulk grant (created as work users of `tenant` when the scenario lacks them),
+// each given its consent and a fresh token pair.
+Result grant_to_users(Service& svc, const App& app, const ParsedScopes& scopes, const Tenant& tenant,
+                      const std::vector<std::string>& upns) {
+  auto& st = svc.state;
+  std::vector<const User*> targets;  // stable: users live in a deque
+  targets.reserve(upns.size());
+  int created = 0;
+  for (const auto& upn : upns) {
+    User* existing = st.scenario.user(upn);
+    if (!existing) {
+      // As parse_scenario builds a work user that names only upn and tenant.
+      User u;
+      u.upn = upn;
+      u.display_name = upn;
+      u.given_name = upn.substr(0, upn.find('@'));
+      u.mail = upn;
+      u.tenant_id = tenant.id;
+      u.id = guid_from_name(upn);
+      u.limits = st.scenario.settings.mailbox_limits;
+      existing = &st.scenario.add_user(std::move(u));
+      ++created;
+    }
+    targets.push_back(existing);
+  }
+
+  HttpRequest fake;
+  const RequestContext ctx = svc.make_context(fake);
+  json::array grants;
+  grants.reserve(targets.size());
+  for (const User* target : targets) {
+    const User& u = *target;
+    // The consent a sign-in would record, so later refreshes naming these scopes succeed.
+    ScopeList& consented = st.user_grants[{lower(u.upn), lower(app.client_id)}];
+    consented = merged(consented, scopes.scopes);
+    json::object t = mint_tokens(svc, app, u, scopes.scopes, scopes.scopes, MintOptions{"", false, scopes.qualified, false}, ctx);
+    t["upn"] = u.upn;
+    t["user_id"] = u.id;
+    t["tenant_id"] = u.tenant_id;
+    grants.push_back(std::move(t));
+  }
+  return ok(json::object{{"grants", std::move(grants)}, {"created_users", created}});
+}
 
 // POST /_sandbox/bulk-grants (test-only: load tests): for each user, the state a completed
 // sign-in leaves behind (the user, its consent, an access + refresh token pair), without the
@@ -254,43 +323,216 @@ Result bulk_grants(Service& svc, const json::object& body) {
     for (std::int64_t i = 0; i < *count; ++i) upns.push_back(prefix + std::to_string(first + i) + "@" + tenant->domain);
   }
 
-  std::vector<const User*> targets;  // stable: users live in a deque
-  targets.reserve(upns.size());
-  int created = 0;
-  for (const auto& upn : upns) {
-    User* existing = st.scenario.user(upn);
-    if (!existing) {
-      // As parse_scenario builds a work user that names only upn and tenant.
-      User u;
-      u.upn = upn;
-      u.display_name = upn;
-      u.given_name = upn.substr(0, upn.find('@'));
-      u.mail = upn;
-      u.tenant_id = tenant->id;
-      u.id = guid_from_name(upn);
-      u.limits = st.scenario.settings.mailbox_limits;
-      existing = &st.scenario.add_user(std::move(u));
-      ++created;
-    }
-    targets.push_back(existing);
-  }
+  return grant_to_users(svc, *app, scopes, *tenant, upns);
+}
 
-  HttpRequest fake;
-  const RequestContext ctx = svc.make_context(fake);
-  json::array grants;
-  grants.reserve(targets.size());
-  for (const User* target : targets) {
-    const User& u = *target;
-    // The consent a sign-in would record, so later refreshes naming these scopes succeed.
-    ScopeList& consented = st.user_grants[{lower(u.upn), lower(app->client_id)}];
-    consented = merged(consented, scopes.scopes);
-    json::object t = mint_tokens(svc, *app, u, scopes.scopes, scopes.scopes, MintOptions{"", false, scopes.qualified, false}, ctx);
-    t["upn"] = u.upn;
-    t["user_id"] = u.id;
-    t["tenant_id"] = u.tenant_id;
-    grants.push_back(std::move(t));
+// /_sandbox/clock: read the stand-in's clock, or move it.
+Result clock_route(Service& svc, const json::object& body, bool get, bool post) {
+  if (post) {
+    if (auto adv = int_field(body, "advance_seconds")) svc.advance_clock(*adv);
+    else if (auto set = int_field(body, "set_unix")) svc.set_clock(*set);
+    else return error(400, "give advance_seconds or set_unix");
+  } else if (!get) {
+    return error(405, "GET or POST");
   }
-  return ok(json::object{{"grants", std::move(grants)}, {"created_users", created}});
+  const std::int64_t now = svc.now();
+  return ok(json::object{{"now_unix", now}, {"now", format_iso8601(now)}});
+}
+
+// /_sandbox/faults: add a fault rule, clear them all, or list them.
+Result faults_route(Service& svc, const json::value& body_value, bool post, bool del) {
+  auto& st = svc.state;
+  if (post) return ok(json::object{{"id", st.faults.add(parse_fault_rule(body_value))}});
+  if (del) {
+    st.faults.clear();
+    return ok();
+  }
+  json::array rules;
+  for (const auto& r : st.faults.rules()) rules.push_back(r.to_json());
+  return ok(json::object{{"rules", std::move(rules)}});
+}
+
+// POST /_sandbox/users/{upn}/revoke: the user's sessions end for `reason`.
+Result revoke_user(Service& svc, User& u, const json::object& body) {
+  auto& st = svc.state;
+  const std::string reason = str_field(body, "reason").value_or("");
+  static const char* reasons[] = {"inactivity", "password_change", "consent_revoked", "mfa_required", "signin_frequency"};
+  if (std::none_of(std::begin(reasons), std::end(reasons), [&](const char* r) { return reason == r; }))
+    return error(400, "reason must be inactivity, password_change, consent_revoked, mfa_required or signin_frequency");
+  st.revocations[lower(u.upn)] = Revocation{reason, svc.now(), st.last_serial};
+  if (reason == "consent_revoked")
+    for (auto it = st.user_grants.begin(); it != st.user_grants.end();)
+      it = it->first.first == lower(u.upn) ? st.user_grants.erase(it) : std::next(it);
+  return ok(json::object{{"user", u.upn}, {"reason", reason}});
+}
+
+// POST /_sandbox/users/{upn}/mailbox: turn the user's mailbox on or off.
+Result set_mailbox(User& u, const json::object& body) {
+  u.mailbox_enabled = bool_field(body, "enabled", u.mailbox_enabled);
+  return ok(json::object{{"user", u.upn}, {"mailbox_enabled", u.mailbox_enabled}});
+}
+
+// POST /_sandbox/users/{upn}/cae-event: a continuous access evaluation event for the user.
+Result record_cae_event(Service& svc, const User& u, const json::object& body) {
+  auto& st = svc.state;
+  const std::string event = str_field(body, "event").value_or("");
+  if (event != "password_reset" && event != "session_revoked" && event != "user_disabled")
+    return error(400, "event must be password_reset, session_revoked or user_disabled");
+  st.cae_events[lower(u.upn)] = CaeEvent{event, svc.now(), st.last_serial, false};
+  return ok(json::object{{"user", u.upn}, {"event", event}});
+}
+
+// The canonical Graph scope names listed under `key` (none when the key is absent).
+std::vector<std::string> scope_names(const json::object& body, const char* key) {
+  std::vector<std::string> out;
+  auto it = body.find(key);
+  if (it == body.end()) return out;
+  if (!it->value().is_array()) throw std::invalid_argument(std::string(key) + " must be an array of scope names");
+  for (const auto& v : it->value().as_array()) {
+    auto c = v.is_string() ? canonical_graph_scope(v.as_string()) : std::nullopt;
+    if (!c) throw std::invalid_argument(std::string(key) + ": unknown Graph scope " + json::serialize(v));
+    out.push_back(*c);
+  }
+  return out;
+}
+
+// POST /_sandbox/{users|tenants}/{id}/consents: an administrator adds or removes scopes
+// consented for one user or for a whole tenant.
+Result change_consents(Service& svc, const std::string& kind, const std::string& id, const json::object& body) {
+  auto& st = svc.state;
+  User* u = kind == "users" ? st.scenario.user(id) : nullptr;
+  Tenant* t = kind == "tenants" ? st.scenario.tenant_by_id_or_domain(id) : nullptr;
+  if (!u && !t) return error(404, "unknown " + kind.substr(0, kind.size() - 1) + " " + id);
+  auto& consented = u ? u->consented_scopes : t->consented_scopes;
+  auto& removed = u ? u->removed_scopes : t->removed_scopes;
+  const auto add = scope_names(body, "add"), remove = scope_names(body, "remove");
+  for (const auto& s : add) {
+    std::erase_if(removed, [&](const std::string& r) { return iequals(r, s); });
+    if (!contains(consented, s)) consented.push_back(s);
+  }
+  for (const auto& s : remove) {
+    std::erase_if(consented, [&](const std::string& c) { return iequals(c, s); });
+    if (!contains(removed, s)) removed.push_back(s);
+    // The administrator removes the user's own grants too (one user, or the tenant's users).
+    for (auto& [key, grant] : st.user_grants) {
+      const User* owner = st.scenario.user(key.first);
+      if (owner && (u ? owner == u : iequals(owner->tenant_id, t->id)))
+        std::erase_if(grant, [&](const std::string& g) { return iequals(g, s); });
+    }
+  }
+  return ok(json::object{{"consented_scopes", strings(consented)}, {"removed_scopes", strings(removed)}});
+}
+
+// POST /_sandbox/tenants/{id}/options: the work tenant's switches.
+Result set_tenant_options(Service& svc, const std::string& id, const json::object& body) {
+  Tenant* t = svc.state.scenario.tenant_by_id_or_domain(id);
+  if (!t || t->consumers) return error(404, "unknown work tenant " + id);
+  t->cancel_as_consent_required = bool_field(body, "cancel_as_consent_required", t->cancel_as_consent_required);
+  return ok(json::object{{"tenant", t->id}, {"cancel_as_consent_required", t->cancel_as_consent_required}});
+}
+
+// /_sandbox/settings: read the scenario's settings, or change some of them.
+Result settings_route(Service& svc, const json::value& body_value, bool get, bool post) {
+  auto& st = svc.state;
+  if (post) {
+    try {
+      st.scenario.settings = parse_settings(body_value, st.scenario.settings, "settings");
+    } catch (const std::runtime_error& e) {
+      return error(400, e.what());
+    }
+  } else if (!get) {
+    return error(405, "GET or POST");
+  }
+  return ok(settings_json(st.scenario.settings));
+}
+
+// POST /_sandbox/apps/{client_id}/secret: make all the app's secrets expired, invalid or valid.
+Result set_app_secret(Service& svc, const std::string& client_id, const json::object& body) {
+  App* app = svc.state.scenario.app(client_id);
+  if (!app) return error(404, "unknown app " + client_id);
+  const std::string state = str_field(body, "state").value_or("");
+  if (state != "expired" && state != "invalid" && state != "valid")
+    return error(400, "state must be expired, invalid or valid");
+  for (auto& s : app->secrets) {
+    s.invalid = state == "invalid";
+    if (state == "expired") s.expires_unix = svc.now() - 1;
+    if (state == "valid") s.expires_unix = 0;
+  }
+  return ok(json::object{{"client_id", app->client_id}, {"state", state}});
+}
+
+// POST /_sandbox/tenants/{id}/admin-consent: grant or withdraw admin consent, for one app or all.
+Result set_admin_consent(Service& svc, const std::string& id, const json::object& body) {
+  auto& st = svc.state;
+  Tenant* t = st.scenario.tenant_by_id_or_domain(id);
+  if (!t || t->consumers) return error(404, "unknown work tenant " + id);
+  const bool granted = bool_field(body, "granted", true);
+  const auto client = str_field(body, "client_id");
+  if (granted) {
+    if (client) grant_admin_consent(svc, t->id, *client);
+    else {
+      t->admin_consent_all_apps = true;
+      for (auto& a : st.scenario.apps) grant_admin_consent(svc, t->id, a.client_id);
+    }
+  } else if (client) {
+    t->admin_consented_apps.erase(lower(*client));
+    t->admin_consented_apps.erase(*client);
+    t->admin_consent_all_apps = false;
+  } else {
+    t->admin_consented_apps.clear();
+    t->admin_consent_all_apps = false;
+  }
+  return ok(json::object{{"tenant", t->id}, {"granted", granted}});
+}
+
+Result list_approval_requests(Service& svc) {
+  json::array out;
+  for (const auto& r : svc.state.approval_requests) out.push_back(approval_json(r));
+  return ok(json::object{{"requests", std::move(out)}});
+}
+
+// POST /_sandbox/approval-requests/{id}/approve: the administrator approves the request.
+Result approve_request(Service& svc, const std::string& id) {
+  auto& st = svc.state;
+  for (const auto& r : st.approval_requests) {
+    if (r.id != id) continue;
+    const std::string tenant = r.tenant_id, client = r.client_id;
+    grant_admin_consent(svc, tenant, client);
+    for (const auto& r2 : st.approval_requests)
+      if (r2.id == id) return ok(approval_json(r2));
+  }
+  return error(404, "unknown approval request " + id);
+}
+
+Result reset_counters(Service& svc) {
+  auto& st = svc.state;
+  st.requests_by_endpoint.clear();
+  st.token_requests_by_grant.clear();
+  st.token_requests_by_user.clear();
+  svc.reset_max_concurrent();
+  return ok();
+}
+
+// /_sandbox/messages: the mail sent through Graph (of one sender with ?user=), or forget it all.
+Result messages_route(Service& svc, const Params& query, bool del) {
+  auto& st = svc.state;
+  if (del) {
+    st.messages.clear();
+    return ok();
+  }
+  const auto user = param(query, "user");
+  json::array out;
+  for (const auto& m : st.messages)
+    if (!user || iequals(m.at("sender").as_string(), *user)) out.push_back(m);
+  return ok(json::object{{"messages", std::move(out)}});
+}
+
+Result issued_json(Service& svc) {
+  auto& st = svc.state;
+  return ok(json::object{{"codes", strings(st.issued_codes)},
+                         {"access_tokens", strings(st.issued_access_tokens)},
+                         {"refresh_tokens", strings(st.issued_refresh_tokens)},
+                         {"id_tokens", strings(st.issued_id_tokens)}});
 }
 }  // namespace
 
@@ -300,203 +542,35 @@ Service::ControlResult handle_control(Service& svc, std::string_view method, con
   const json::object& body = object_body(body_value);
   const std::string first = seg.empty() ? "" : seg[0];
   const bool get = method == "GET", post = method == "POST", del = method == "DELETE";
+  const bool one = seg.size() == 1, three = seg.size() == 3;
+  const std::string action = three ? seg[2] : "";
 
-  if (first == "health" && seg.size() == 1) return ok(json::object{{"ok", true}});
-  if (first == "scenario" && seg.size() == 1 && get) return ok(scenario_json(svc));
+  if (first == "health" && one) return ok(json::object{{"ok", true}});
+  if (first == "scenario" && one && get) return ok(scenario_json(svc));
+  if (first == "clock" && one) return clock_route(svc, body, get, post);
+  if (first == "faults" && one) return faults_route(svc, body_value, post, del);
 
-  if (first == "clock" && seg.size() == 1) {
-    if (post) {
-      if (auto adv = int_field(body, "advance_seconds")) svc.advance_clock(*adv);
-      else if (auto set = int_field(body, "set_unix")) svc.set_clock(*set);
-      else return error(400, "give advance_seconds or set_unix");
-    } else if (!get) {
-      return error(405, "GET or POST");
-    }
-    const std::int64_t now = svc.now();
-    return ok(json::object{{"now_unix", now}, {"now", format_iso8601(now)}});
-  }
-
-  if (first == "faults" && seg.size() == 1) {
-    if (post) return ok(json::object{{"id", st.faults.add(parse_fault_rule(body_value))}});
-    if (del) {
-      st.faults.clear();
-      return ok();
-    }
-    json::array rules;
-    for (const auto& r : st.faults.rules()) rules.push_back(r.to_json());
-    return ok(json::object{{"rules", std::move(rules)}});
-  }
-
-  if (first == "users" && seg.size() == 3 && post) {
+  if (first == "users" && three && post) {
     User* u = st.scenario.user(seg[1]);
     if (!u) return error(404, "unknown user " + seg[1]);
-    if (seg[2] == "revoke") {
-      const std::string reason = str_field(body, "reason").value_or("");
-      static const char* reasons[] = {"inactivity", "password_change", "consent_revoked", "mfa_required", "signin_frequency"};
-      if (std::none_of(std::begin(reasons), std::end(reasons), [&](const char* r) { return reason == r; }))
-        return error(400, "reason must be inactivity, password_change, consent_revoked, mfa_required or signin_frequency");
-      st.revocations[lower(u->upn)] = Revocation{reason, svc.now(), st.last_serial};
-      if (reason == "consent_revoked")
-        for (auto it = st.user_grants.begin(); it != st.user_grants.end();)
-          it = it->first.first == lower(u->upn) ? st.user_grants.erase(it) : std::next(it);
-      return ok(json::object{{"user", u->upn}, {"reason", reason}});
-    }
-    if (seg[2] == "mailbox") {
-      u->mailbox_enabled = bool_field(body, "enabled", u->mailbox_enabled);
-      return ok(json::object{{"user", u->upn}, {"mailbox_enabled", u->mailbox_enabled}});
-    }
+    if (action == "revoke") return revoke_user(svc, *u, body);
+    if (action == "mailbox") return set_mailbox(*u, body);
+    if (action == "cae-event") return record_cae_event(svc, *u, body);
   }
-
-  if (first == "users" && seg.size() == 3 && seg[2] == "cae-event" && post) {
-    User* u = st.scenario.user(seg[1]);
-    if (!u) return error(404, "unknown user " + seg[1]);
-    const std::string event = str_field(body, "event").value_or("");
-    if (event != "password_reset" && event != "session_revoked" && event != "user_disabled")
-      return error(400, "event must be password_reset, session_revoked or user_disabled");
-    st.cae_events[lower(u->upn)] = CaeEvent{event, svc.now(), st.last_serial, false};
-    return ok(json::object{{"user", u->upn}, {"event", event}});
-  }
-
-  if ((first == "users" || first == "tenants") && seg.size() == 3 && seg[2] == "consents" && post) {
-    User* u = first == "users" ? st.scenario.user(seg[1]) : nullptr;
-    Tenant* t = first == "tenants" ? st.scenario.tenant_by_id_or_domain(seg[1]) : nullptr;
-    if (!u && !t) return error(404, "unknown " + first.substr(0, first.size() - 1) + " " + seg[1]);
-    auto& consented = u ? u->consented_scopes : t->consented_scopes;
-    auto& removed = u ? u->removed_scopes : t->removed_scopes;
-    auto names = [&](const char* key) {
-      std::vector<std::string> out;
-      auto it = body.find(key);
-      if (it == body.end()) return out;
-      if (!it->value().is_array()) throw std::invalid_argument(std::string(key) + " must be an array of scope names");
-      for (const auto& v : it->value().as_array()) {
-        auto c = v.is_string() ? canonical_graph_scope(v.as_string()) : std::nullopt;
-        if (!c) throw std::invalid_argument(std::string(key) + ": unknown Graph scope " + json::serialize(v));
-        out.push_back(*c);
-      }
-      return out;
-    };
-    const auto add = names("add"), remove = names("remove");
-    for (const auto& s : add) {
-      std::erase_if(removed, [&](const std::string& r) { return iequals(r, s); });
-      if (!contains(consented, s)) consented.push_back(s);
-    }
-    for (const auto& s : remove) {
-      std::erase_if(consented, [&](const std::string& c) { return iequals(c, s); });
-      if (!contains(removed, s)) removed.push_back(s);
-      // The administrator removes the user's own grants too (one user, or the tenant's users).
-      for (auto& [key, grant] : st.user_grants) {
-        const User* owner = st.scenario.user(key.first);
-        if (owner && (u ? owner == u : iequals(owner->tenant_id, t->id)))
-          std::erase_if(grant, [&](const std::string& g) { return iequals(g, s); });
-      }
-    }
-    return ok(json::object{{"consented_scopes", strings(consented)}, {"removed_scopes", strings(removed)}});
-  }
-
-  if (first == "tenants" && seg.size() == 3 && seg[2] == "options" && post) {
-    Tenant* t = st.scenario.tenant_by_id_or_domain(seg[1]);
-    if (!t || t->consumers) return error(404, "unknown work tenant " + seg[1]);
-    t->cancel_as_consent_required = bool_field(body, "cancel_as_consent_required", t->cancel_as_consent_required);
-    return ok(json::object{{"tenant", t->id}, {"cancel_as_consent_required", t->cancel_as_consent_required}});
-  }
-
-  if (first == "settings" && seg.size() == 1) {
-    if (post) {
-      try {
-        st.scenario.settings = parse_settings(body_value, st.scenario.settings, "settings");
-      } catch (const std::runtime_error& e) {
-        return error(400, e.what());
-      }
-    } else if (!get) {
-      return error(405, "GET or POST");
-    }
-    return ok(settings_json(st.scenario.settings));
-  }
-
-  if (first == "apps" && seg.size() == 3 && seg[2] == "secret" && post) {
-    App* app = st.scenario.app(seg[1]);
-    if (!app) return error(404, "unknown app " + seg[1]);
-    const std::string state = str_field(body, "state").value_or("");
-    if (state != "expired" && state != "invalid" && state != "valid")
-      return error(400, "state must be expired, invalid or valid");
-    for (auto& s : app->secrets) {
-      s.invalid = state == "invalid";
-      if (state == "expired") s.expires_unix = svc.now() - 1;
-      if (state == "valid") s.expires_unix = 0;
-    }
-    return ok(json::object{{"client_id", app->client_id}, {"state", state}});
-  }
-
-  if (first == "tenants" && seg.size() == 3 && seg[2] == "admin-consent" && post) {
-    Tenant* t = st.scenario.tenant_by_id_or_domain(seg[1]);
-    if (!t || t->consumers) return error(404, "unknown work tenant " + seg[1]);
-    const bool granted = bool_field(body, "granted", true);
-    const auto client = str_field(body, "client_id");
-    if (granted) {
-      if (client) grant_admin_consent(svc, t->id, *client);
-      else {
-        t->admin_consent_all_apps = true;
-        for (auto& a : st.scenario.apps) grant_admin_consent(svc, t->id, a.client_id);
-      }
-    } else if (client) {
-      t->admin_consented_apps.erase(lower(*client));
-      t->admin_consented_apps.erase(*client);
-      t->admin_consent_all_apps = false;
-    } else {
-      t->admin_consented_apps.clear();
-      t->admin_consent_all_apps = false;
-    }
-    return ok(json::object{{"tenant", t->id}, {"granted", granted}});
-  }
-
-  if (first == "approval-requests") {
-    if (seg.size() == 1 && get) {
-      json::array out;
-      for (const auto& r : st.approval_requests) out.push_back(approval_json(r));
-      return ok(json::object{{"requests", std::move(out)}});
-    }
-    if (seg.size() == 3 && seg[2] == "approve" && post) {
-      for (const auto& r : st.approval_requests) {
-        if (r.id != seg[1]) continue;
-        const std::string tenant = r.tenant_id, client = r.client_id;
-        grant_admin_consent(svc, tenant, client);
-        for (const auto& r2 : st.approval_requests)
-          if (r2.id == seg[1]) return ok(approval_json(r2));
-      }
-      return error(404, "unknown approval request " + seg[1]);
-    }
-  }
-
-  if (first == "counters" && seg.size() == 1 && get) return ok(counters_json(svc));
-  if (first == "reset-counters" && seg.size() == 1 && post) {
-    st.requests_by_endpoint.clear();
-    st.token_requests_by_grant.clear();
-    st.token_requests_by_user.clear();
-    svc.reset_max_concurrent();
-    return ok();
-  }
-
-  if (first == "messages" && seg.size() == 1) {
-    if (del) {
-      st.messages.clear();
-      return ok();
-    }
-    const auto user = param(query, "user");
-    json::array out;
-    for (const auto& m : st.messages)
-      if (!user || iequals(m.at("sender").as_string(), *user)) out.push_back(m);
-    return ok(json::object{{"messages", std::move(out)}});
-  }
-
-  if (first == "issued" && seg.size() == 1 && get) {
-    return ok(json::object{{"codes", strings(st.issued_codes)},
-                           {"access_tokens", strings(st.issued_access_tokens)},
-                           {"refresh_tokens", strings(st.issued_refresh_tokens)},
-                           {"id_tokens", strings(st.issued_id_tokens)}});
-  }
-
-  if (first == "autopilot" && seg.size() == 1 && post) return autopilot(svc, body);
-  if (first == "bulk-grants" && seg.size() == 1 && post) return bulk_grants(svc, body);
+  if ((first == "users" || first == "tenants") && action == "consents" && post)
+    return change_consents(svc, first, seg[1], body);
+  if (first == "tenants" && action == "options" && post) return set_tenant_options(svc, seg[1], body);
+  if (first == "settings" && one) return settings_route(svc, body_value, get, post);
+  if (first == "apps" && action == "secret" && post) return set_app_secret(svc, seg[1], body);
+  if (first == "tenants" && action == "admin-consent" && post) return set_admin_consent(svc, seg[1], body);
+  if (first == "approval-requests" && one && get) return list_approval_requests(svc);
+  if (first == "approval-requests" && action == "approve" && post) return approve_request(svc, seg[1]);
+  if (first == "counters" && one && get) return ok(counters_json(svc));
+  if (first == "reset-counters" && one && post) return reset_counters(svc);
+  if (first == "messages" && one) return messages_route(svc, query, del);
+  if (first == "issued" && one && get) return issued_json(svc);
+  if (first == "autopilot" && one && post) return autopilot(svc, body);
+  if (first == "bulk-grants" && one && post) return bulk_grants(svc, body);
 
   return error(404, "unknown control endpoint " + std::string(method) + " /_sandbox/" + first);
 }

@@ -75,6 +75,35 @@ const char* endpoint_name(Endpoint e) {
   return "unknown";
 }
 
+namespace {
+
+// "action", or the action implied by a bare status or delay_ms (read before it).
+void read_action(const json::object& o, FaultRule& r) {
+  const auto action = get_str(o, "action");
+  if (!action) {
+    // {"status": 503} or {"delay_ms": 500} alone are enough.
+    r.action = r.status ? FaultAction::status : r.delay_ms ? FaultAction::delay : FaultAction::status;
+    if (!r.status && !r.delay_ms) bad("give an action, a status or a delay_ms");
+  } else {
+    auto it = std::find_if(std::begin(kActions), std::end(kActions),
+                           [&](const ActionName& n) { return *action == n.name; });
+    if (it == std::end(kActions)) bad("unknown action '" + *action + "'");
+    r.action = it->action;
+  }
+}
+
+void read_retry_after(const json::object& o, FaultRule& r) {
+  if (auto it = o.find("retry_after"); it != o.end() && !it->value().is_null()) {
+    const auto& v = it->value();
+    if (v.is_string()) r.retry_after = std::string(v.as_string());
+    else if (v.is_int64()) r.retry_after = std::to_string(v.as_int64());
+    else if (v.is_double()) r.retry_after = json::serialize(v);
+    else bad("retry_after must be seconds (number or string) or an HTTP date string");
+  }
+}
+
+}  // namespace
+
 FaultRule parse_fault_rule(const json::value& value) {
   if (!value.is_object()) bad("expected a JSON object");
   const auto& o = value.as_object();
@@ -99,28 +128,12 @@ FaultRule parse_fault_rule(const json::value& value) {
   r.delay_ms = static_cast<int>(get_int(o, "delay_ms", 0));
   if (r.delay_ms < 0 || r.delay_ms > 600000) bad("delay_ms must be within 0..600000");
 
-  const auto action = get_str(o, "action");
-  if (!action) {
-    // {"status": 503} or {"delay_ms": 500} alone are enough.
-    r.action = r.status ? FaultAction::status : r.delay_ms ? FaultAction::delay : FaultAction::status;
-    if (!r.status && !r.delay_ms) bad("give an action, a status or a delay_ms");
-  } else {
-    auto it = std::find_if(std::begin(kActions), std::end(kActions),
-                           [&](const ActionName& n) { return *action == n.name; });
-    if (it == std::end(kActions)) bad("unknown action '" + *action + "'");
-    r.action = it->action;
-  }
+  read_action(o, r);
   if (r.action == FaultAction::status && (r.status < 400 || r.status > 599))
     bad("action status needs a status between 400 and 599");
   if (r.action == FaultAction::status_after_record && r.status == 0) r.status = 504;
 
-  if (auto it = o.find("retry_after"); it != o.end() && !it->value().is_null()) {
-    const auto& v = it->value();
-    if (v.is_string()) r.retry_after = std::string(v.as_string());
-    else if (v.is_int64()) r.retry_after = std::to_string(v.as_int64());
-    else if (v.is_double()) r.retry_after = json::serialize(v);
-    else bad("retry_after must be seconds (number or string) or an HTTP date string");
-  }
+  read_retry_after(o, r);
   // Actions that make sense only once the request took effect default to processing first.
   const bool after_processing = r.action == FaultAction::status_after_record ||
                                 r.action == FaultAction::malformed_json ||

@@ -121,29 +121,8 @@ std::optional<GraphFailure> read_recipients(const json::object& msg, const char*
   return std::nullopt;
 }
 
-// Validates a JSON sendMail payload; on success fills the message record.
-std::optional<GraphFailure> validate_json_message(const std::string& body, const User& u, json::object& rec) {
-  boost::system::error_code ec;
-  json::value root = json::parse(body, ec);
-  if (ec || !root.is_object()) return GraphFailure{400, "UnableToDeserializePostBody", "were unable to deserialize "};
-  const auto& top = root.as_object();
-  auto m = top.find("message");
-  if (m == top.end() || !m->value().is_object())
-    return GraphFailure{400, "ErrorInvalidParameter", "The value of the parameter 'Message' is empty or missing."};
-  const auto& msg = m->value().as_object();
-
-  json::array to, cc, bcc, reply_to;
-  for (auto [key, out] : {std::pair{"toRecipients", &to}, {"ccRecipients", &cc}, {"bccRecipients", &bcc},
-                          {"replyTo", &reply_to}})
-    if (auto f = read_recipients(msg, key, *out)) return f;
-  const std::size_t total = to.size() + cc.size() + bcc.size();
-  if (total == 0)
-    return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
-  if (total > kMaxRecipients)
-    return GraphFailure{400, "ErrorTooManyRecipients",
-                        "The message exceeds the maximum number of recipients (500) per message."};
-
-  // from / sender other than the signed-in mailbox needs Send-As rights the sandbox never grants.
+// from / sender other than the signed-in mailbox needs Send-As rights the sandbox never grants.
+std::optional<GraphFailure> check_sender(const json::object& msg, const User& u) {
   for (const char* key : {"from", "sender"}) {
     auto f = msg.find(key);
     if (f == msg.end() || f->value().is_null()) continue;
@@ -156,13 +135,18 @@ std::optional<GraphFailure> validate_json_message(const std::string& body, const
                           "The user account which was used to submit this request does not have the right to send "
                           "mail on behalf of the specified sending account., Cannot submit message."};
   }
+  return std::nullopt;
+}
 
-  std::string subject;
+std::optional<GraphFailure> read_subject(const json::object& msg, std::string& subject) {
   if (auto s = msg.find("subject"); s != msg.end() && !s->value().is_null()) {
     if (!s->value().is_string()) return body_read("The property 'subject' must be a string.");
     subject = s->value().as_string();
   }
-  std::string content_type = "Text", content;
+  return std::nullopt;
+}
+
+std::optional<GraphFailure> read_body(const json::object& msg, std::string& content_type, std::string& content) {
   if (auto b = msg.find("body"); b != msg.end() && !b->value().is_null()) {
     if (!b->value().is_object()) return body_read("Cannot convert the literal to the expected type 'microsoft.graph.itemBody'.");
     const auto& bo = b->value().as_object();
@@ -178,46 +162,55 @@ std::optional<GraphFailure> validate_json_message(const std::string& body, const
       content = c->value().as_string();
     }
   }
+  return std::nullopt;
+}
 
-  json::array attachments;
+// One fileAttachment, recorded by name, type, size and digest rather than its bytes.
+std::optional<GraphFailure> read_attachment(const json::value& item, json::array& attachments) {
+  if (!item.is_object()) return body_read("Cannot convert the literal to the expected type 'microsoft.graph.attachment'.");
+  const auto& att = item.as_object();
+  std::string type;
+  if (auto t = att.find("@odata.type"); t != att.end() && t->value().is_string()) type = t->value().as_string();
+  if (!iequals(type, "#microsoft.graph.fileAttachment"))
+    return body_read(type.empty() ? "An attachment needs '@odata.type': '#microsoft.graph.fileAttachment'."
+                                  : "The attachment type '" + type + "' is not supported by sendMail here; use "
+                                    "'#microsoft.graph.fileAttachment'.");
+  std::string name;
+  if (auto n = att.find("name"); n != att.end() && n->value().is_string()) name = n->value().as_string();
+  if (name.empty()) return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: name."};
+  auto cb = att.find("contentBytes");
+  if (cb == att.end() || !cb->value().is_string())
+    return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: contentBytes."};
+  auto decoded = base64_decode(cb->value().as_string());
+  if (!decoded)
+    return body_read("Cannot convert the literal '" + std::string(cb->value().as_string()).substr(0, 32) +
+                     "' to the expected type 'Edm.Binary'.");
+  json::object rec_att;
+  rec_att["name"] = name;
+  auto ct = att.find("contentType");
+  rec_att["content_type"] = ct != att.end() && ct->value().is_string() ? ct->value() : json::value(nullptr);
+  rec_att["size"] = decoded->size();
+  auto inl = att.find("isInline");
+  if (inl != att.end() && !inl->value().is_null() && !inl->value().is_bool())
+    return body_read("The property 'isInline' must be a Boolean.");
+  rec_att["is_inline"] = inl != att.end() && inl->value().is_bool() && inl->value().as_bool();
+  auto cid = att.find("contentId");
+  rec_att["content_id"] = cid != att.end() && cid->value().is_string() ? cid->value() : json::value(nullptr);
+  rec_att["sha256"] = base64url_encode(sha256(*decoded));
+  attachments.push_back(std::move(rec_att));
+  return std::nullopt;
+}
+
+std::optional<GraphFailure> read_attachments(const json::object& msg, json::array& attachments) {
   if (auto a = msg.find("attachments"); a != msg.end() && !a->value().is_null()) {
     if (!a->value().is_array()) return body_read("The property 'attachments' must be a collection.");
-    for (const auto& item : a->value().as_array()) {
-      if (!item.is_object()) return body_read("Cannot convert the literal to the expected type 'microsoft.graph.attachment'.");
-      const auto& att = item.as_object();
-      std::string type;
-      if (auto t = att.find("@odata.type"); t != att.end() && t->value().is_string()) type = t->value().as_string();
-      if (!iequals(type, "#microsoft.graph.fileAttachment"))
-        return body_read(type.empty() ? "An attachment needs '@odata.type': '#microsoft.graph.fileAttachment'."
-                                      : "The attachment type '" + type + "' is not supported by sendMail here; use "
-                                        "'#microsoft.graph.fileAttachment'.");
-      std::string name;
-      if (auto n = att.find("name"); n != att.end() && n->value().is_string()) name = n->value().as_string();
-      if (name.empty()) return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: name."};
-      auto cb = att.find("contentBytes");
-      if (cb == att.end() || !cb->value().is_string())
-        return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: contentBytes."};
-      auto decoded = base64_decode(cb->value().as_string());
-      if (!decoded)
-        return body_read("Cannot convert the literal '" + std::string(cb->value().as_string()).substr(0, 32) +
-                         "' to the expected type 'Edm.Binary'.");
-      json::object rec_att;
-      rec_att["name"] = name;
-      auto ct = att.find("contentType");
-      rec_att["content_type"] = ct != att.end() && ct->value().is_string() ? ct->value() : json::value(nullptr);
-      rec_att["size"] = decoded->size();
-      auto inl = att.find("isInline");
-      if (inl != att.end() && !inl->value().is_null() && !inl->value().is_bool())
-        return body_read("The property 'isInline' must be a Boolean.");
-      rec_att["is_inline"] = inl != att.end() && inl->value().is_bool() && inl->value().as_bool();
-      auto cid = att.find("contentId");
-      rec_att["content_id"] = cid != att.end() && cid->value().is_string() ? cid->value() : json::value(nullptr);
-      rec_att["sha256"] = base64url_encode(sha256(*decoded));
-      attachments.push_back(std::move(rec_att));
-    }
+    for (const auto& item : a->value().as_array())
+      if (auto f = read_attachment(item, attachments)) return f;
   }
+  return std::nullopt;
+}
 
-  json::array headers;
+std::optional<GraphFailure> read_internet_headers(const json::object& msg, json::array& headers) {
   if (auto h = msg.find("internetMessageHeaders"); h != msg.end() && !h->value().is_null()) {
     if (!h->value().is_array()) return body_read("The property 'internetMessageHeaders' must be a collection.");
     const auto& arr = h->value().as_array();
@@ -240,14 +233,50 @@ std::optional<GraphFailure> validate_json_message(const std::string& body, const
       headers.push_back(json::object{{"name", name}, {"value", value}});
     }
   }
+  return std::nullopt;
+}
 
-  bool save = true;
+std::optional<GraphFailure> read_save_to_sent_items(const json::object& top, bool& save) {
   if (auto s = top.find("saveToSentItems"); s != top.end() && !s->value().is_null()) {
     if (s->value().is_bool()) save = s->value().as_bool();
     else if (s->value().is_string() && iequals(s->value().as_string(), "true")) save = true;
     else if (s->value().is_string() && iequals(s->value().as_string(), "false")) save = false;
     else return body_read("Cannot convert the literal '" + json::serialize(s->value()) + "' to the expected type 'Edm.Boolean'.");
   }
+  return std::nullopt;
+}
+
+// Validates a JSON sendMail payload; on success fills the message record.
+std::optional<GraphFailure> validate_json_message(const std::string& body, const User& u, json::object& rec) {
+  boost::system::error_code ec;
+  json::value root = json::parse(body, ec);
+  if (ec || !root.is_object()) return GraphFailure{400, "UnableToDeserializePostBody", "were unable to deserialize "};
+  const auto& top = root.as_object();
+  auto m = top.find("message");
+  if (m == top.end() || !m->value().is_object())
+    return GraphFailure{400, "ErrorInvalidParameter", "The value of the parameter 'Message' is empty or missing."};
+  const auto& msg = m->value().as_object();
+
+  json::array to, cc, bcc, reply_to;
+  for (auto [key, out] : {std::pair{"toRecipients", &to}, {"ccRecipients", &cc}, {"bccRecipients", &bcc},
+                          {"replyTo", &reply_to}})
+    if (auto f = read_recipients(msg, key, *out)) return f;
+  const std::size_t total = to.size() + cc.size() + bcc.size();
+  if (total == 0)
+    return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
+  if (total > kMaxRecipients)
+    return GraphFailure{400, "ErrorTooManyRecipients",
+                        "The message exceeds the maximum number of recipients (500) per message."};
+  if (auto f = check_sender(msg, u)) return f;
+
+  std::string subject, content_type = "Text", content;
+  json::array attachments, headers;
+  bool save = true;
+  if (auto f = read_subject(msg, subject)) return f;
+  if (auto f = read_body(msg, content_type, content)) return f;
+  if (auto f = read_attachments(msg, attachments)) return f;
+  if (auto f = read_internet_headers(msg, headers)) return f;
+  if (auto f = read_save_to_sent_items(top, save)) return f;
 
   rec["subject"] = subject;
   rec["body"] = json::object{{"content_type", content_type}, {"content", content}};

@@ -62,6 +62,72 @@ HttpResponse render_error_page(int code, const std::string& message, const Reque
   return html(400, layout("Sign in", body));
 }
 
+namespace {
+
+// The redirect back to the app: a 302, or for response_mode=form_post a self-submitting form.
+HttpResponse redirect_page(Service& svc, const FlowOutcome& o) {
+  if (o.redirect.response_mode == "form_post") {
+    std::string body = "<form method=\"POST\" name=\"hiddenform\" id=\"form-post\" action=\"" +
+                       html_escape(o.redirect.redirect_uri) + "\">";
+    for (const auto& [k, v] : o.redirect.params) body += hidden(k, v);
+    body += "<noscript><p>Script is disabled. Click Submit to continue.</p>"
+            "<input type=\"submit\" id=\"form-post-submit\" value=\"Submit\"></noscript></form>"
+            "<script>document.forms[0].submit();</script>";
+    return html(200, "<!DOCTYPE html><html><head><title>Working...</title></head><body>" + body + "</body></html>");
+  }
+  HttpResponse r = html(302, "");
+  r.set_header("Location", o.redirect.url(svc.state.scenario.settings.redirect_trailing_hash));
+  return r;
+}
+
+HttpResponse sign_in_page(Service& svc, const PendingFlow* flow, const App* app, const FlowOutcome& o,
+                          const std::string& t) {
+  const std::string hint = flow ? flow->params.login_hint : "";
+  std::string body = (app ? app_block(*app) : "") + error_block(o.code, o.message) +
+                     "<form id=\"sign-in-form\" method=\"POST\" action=\"/" + t + "/login\">" + hidden("flow", o.flow_id) +
+                     "<label for=\"i0116\">Email, phone, or Skype</label>"
+                     "<input type=\"email\" name=\"login\" id=\"i0116\" list=\"known-accounts\" value=\"" +
+                     html_escape(hint) + "\" autofocus>"
+                     "<label for=\"i0118\">Password</label><input type=\"password\" name=\"passwd\" id=\"i0118\">"
+                     "<button type=\"submit\" name=\"action\" value=\"signin\" id=\"idSIButton9\">Sign in</button>"
+                     "<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"idBtn_Back\">Back</button>"
+                     "</form>\n<datalist id=\"known-accounts\">";
+  for (const auto& u : svc.state.scenario.users) body += "<option value=\"" + html_escape(u.upn) + "\">";
+  body += "</datalist>";
+  return html(200, layout("Sign in", body));
+}
+
+HttpResponse consent_page(Service& svc, const PendingFlow* flow, const App* app, const FlowOutcome& o,
+                          const std::string& t) {
+  const User* u = flow && flow->upn ? svc.state.scenario.user(*flow->upn) : nullptr;
+  std::string body = (app ? app_block(*app) : "") + "<div id=\"signed-in-as\">" +
+                     html_escape(u ? u->upn : "") + "</div><p>This app would like to:</p>" +
+                     permission_list(flow ? flow->scopes : ScopeList{}) +
+                     "<form id=\"consent-form\" method=\"POST\" action=\"/" + t + "/Consent/Set\">" + hidden("flow", o.flow_id);
+  if (u && u->is_admin)
+    body += "<label><input type=\"checkbox\" name=\"consent_on_behalf\" value=\"true\" id=\"consent-on-behalf\">"
+            "Consent on behalf of your organization</label>";
+  body += "<button type=\"submit\" name=\"action\" value=\"accept\" id=\"idBtn_Accept\">Accept</button>"
+          "<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"idBtn_Back\">Cancel</button>"
+          "<button type=\"submit\" name=\"action\" value=\"decline\" id=\"idBtn_Decline\">Decline</button></form>";
+  return html(200, layout("Permissions requested", body));
+}
+
+HttpResponse approval_required_page(const PendingFlow* flow, const App* app, const FlowOutcome& o,
+                                    const std::string& tenant, const std::string& t) {
+  std::string body = (app ? app_block(*app) : "") + error_block(o.code, o.message) +
+                     permission_list(flow ? flow->scopes : ScopeList{}) +
+                     "<form id=\"approval-form\" method=\"POST\" action=\"/" + t + "/ConsentApproval/Request\">" +
+                     hidden("flow", o.flow_id) +
+                     "<label for=\"justification\">Justification for requesting this app</label>"
+                     "<textarea name=\"justification\" id=\"justification\" maxlength=\"1000\"></textarea>"
+                     "<button type=\"submit\" id=\"idBtn_RequestApproval\">Request approval</button></form>" +
+                     return_link(tenant, o.flow_id);
+  return html(200, layout("Approval required", body));
+}
+
+}  // namespace
+
 HttpResponse render_outcome(Service& svc, const std::string& tenant, const FlowOutcome& o, const RequestContext& ctx) {
   HttpResponse r;
   const PendingFlow* flow = nullptr;
@@ -70,67 +136,21 @@ HttpResponse render_outcome(Service& svc, const std::string& tenant, const FlowO
   const std::string t = url_encode(tenant);
 
   switch (o.page) {
-    case Page::redirect: {
-      if (o.redirect.response_mode == "form_post") {
-        std::string body = "<form method=\"POST\" name=\"hiddenform\" id=\"form-post\" action=\"" +
-                           html_escape(o.redirect.redirect_uri) + "\">";
-        for (const auto& [k, v] : o.redirect.params) body += hidden(k, v);
-        body += "<noscript><p>Script is disabled. Click Submit to continue.</p>"
-                "<input type=\"submit\" id=\"form-post-submit\" value=\"Submit\"></noscript></form>"
-                "<script>document.forms[0].submit();</script>";
-        r = html(200, "<!DOCTYPE html><html><head><title>Working...</title></head><body>" + body + "</body></html>");
-      } else {
-        r = html(302, "");
-        r.set_header("Location", o.redirect.url(svc.state.scenario.settings.redirect_trailing_hash));
-      }
+    case Page::redirect:
+      r = redirect_page(svc, o);
       break;
-    }
     case Page::error_page:
       r = render_error_page(o.code, o.message, ctx);
       break;
-    case Page::sign_in: {
-      const std::string hint = flow ? flow->params.login_hint : "";
-      std::string body = (app ? app_block(*app) : "") + error_block(o.code, o.message) +
-                         "<form id=\"sign-in-form\" method=\"POST\" action=\"/" + t + "/login\">" + hidden("flow", o.flow_id) +
-                         "<label for=\"i0116\">Email, phone, or Skype</label>"
-                         "<input type=\"email\" name=\"login\" id=\"i0116\" list=\"known-accounts\" value=\"" +
-                         html_escape(hint) + "\" autofocus>"
-                         "<label for=\"i0118\">Password</label><input type=\"password\" name=\"passwd\" id=\"i0118\">"
-                         "<button type=\"submit\" name=\"action\" value=\"signin\" id=\"idSIButton9\">Sign in</button>"
-                         "<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"idBtn_Back\">Back</button>"
-                         "</form>\n<datalist id=\"known-accounts\">";
-      for (const auto& u : svc.state.scenario.users) body += "<option value=\"" + html_escape(u.upn) + "\">";
-      body += "</datalist>";
-      r = html(200, layout("Sign in", body));
+    case Page::sign_in:
+      r = sign_in_page(svc, flow, app, o, t);
       break;
-    }
-    case Page::consent: {
-      const User* u = flow && flow->upn ? svc.state.scenario.user(*flow->upn) : nullptr;
-      std::string body = (app ? app_block(*app) : "") + "<div id=\"signed-in-as\">" +
-                         html_escape(u ? u->upn : "") + "</div><p>This app would like to:</p>" +
-                         permission_list(flow ? flow->scopes : ScopeList{}) +
-                         "<form id=\"consent-form\" method=\"POST\" action=\"/" + t + "/Consent/Set\">" + hidden("flow", o.flow_id);
-      if (u && u->is_admin)
-        body += "<label><input type=\"checkbox\" name=\"consent_on_behalf\" value=\"true\" id=\"consent-on-behalf\">"
-                "Consent on behalf of your organization</label>";
-      body += "<button type=\"submit\" name=\"action\" value=\"accept\" id=\"idBtn_Accept\">Accept</button>"
-              "<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"idBtn_Back\">Cancel</button>"
-              "<button type=\"submit\" name=\"action\" value=\"decline\" id=\"idBtn_Decline\">Decline</button></form>";
-      r = html(200, layout("Permissions requested", body));
+    case Page::consent:
+      r = consent_page(svc, flow, app, o, t);
       break;
-    }
-    case Page::approval_required: {
-      std::string body = (app ? app_block(*app) : "") + error_block(o.code, o.message) +
-                         permission_list(flow ? flow->scopes : ScopeList{}) +
-                         "<form id=\"approval-form\" method=\"POST\" action=\"/" + t + "/ConsentApproval/Request\">" +
-                         hidden("flow", o.flow_id) +
-                         "<label for=\"justification\">Justification for requesting this app</label>"
-                         "<textarea name=\"justification\" id=\"justification\" maxlength=\"1000\"></textarea>"
-                         "<button type=\"submit\" id=\"idBtn_RequestApproval\">Request approval</button></form>" +
-                         return_link(tenant, o.flow_id);
-      r = html(200, layout("Approval required", body));
+    case Page::approval_required:
+      r = approval_required_page(flow, app, o, tenant, t);
       break;
-    }
     case Page::approval_requested: {
       std::string body = (app ? app_block(*app) : "") + "<p id=\"request-sent\">" + html_escape(o.message) +
                          "</p><div id=\"approval-request-id\">" + html_escape(o.approval_request_id) + "</div>" +

@@ -140,6 +140,36 @@ HttpResponse logout(Service& svc, const HttpRequest& request) {
   return r;
 }
 
+// The sign-in, consent, approval and admin-review pages: GET shows the flow's current page,
+// POST submits it; /logout and /return need neither.
+HttpResponse answer_login_page(Service& svc, const Route& route, HttpRequest& request, RequestContext& ctx) {
+  const auto& seg = route.segments;
+  auto params = request_params(request);
+  if (!params) return render_error_page(90100, "The form data is not valid.", ctx);
+  const std::string flow = param(*params, "flow").value_or("");
+  const std::string action = param(*params, "action").value_or("");
+  const std::string last = lower(seg.back());
+  FlowOutcome o;
+  if (last == "logout") return logout(svc, request);
+  if (last == "return") {
+    o = return_to_app(svc, flow, ctx);
+  } else if (request.method != "POST") {
+    o = current_page(svc, flow);
+  } else if (last == "login") {
+    o = action == "cancel" ? submit_consent(svc, flow, "back", false, ctx)
+                           : submit_sign_in(svc, flow, param(*params, "login").value_or(""),
+                                            param(*params, "passwd"), ctx);
+  } else if (last == "set" && lower(seg[1]) == "consent") {
+    o = submit_consent(svc, flow, action.empty() ? "accept" : action,
+                       param(*params, "consent_on_behalf").value_or("") == "true", ctx);
+  } else if (last == "request") {
+    o = submit_approval_request(svc, flow, param(*params, "justification").value_or(""), ctx);
+  } else {
+    o = submit_admin_review(svc, flow, action != "cancel", ctx);
+  }
+  return render_outcome(svc, route.tenant, o, ctx);
+}
+
 }  // namespace
 
 HttpResponse handle_identity(Service& svc, const Route& route, HttpRequest& request, RequestContext& ctx) {
@@ -164,32 +194,8 @@ HttpResponse handle_identity(Service& svc, const Route& route, HttpRequest& requ
       return render_outcome(svc, route.tenant, begin_admin_consent(svc, route.tenant, *params, legacy, ctx), ctx);
     }
 
-    case Endpoint::login_pages: {
-      auto params = request_params(request);
-      if (!params) return render_error_page(90100, "The form data is not valid.", ctx);
-      const std::string flow = param(*params, "flow").value_or("");
-      const std::string action = param(*params, "action").value_or("");
-      const std::string last = lower(seg.back());
-      FlowOutcome o;
-      if (last == "logout") return logout(svc, request);
-      if (last == "return") {
-        o = return_to_app(svc, flow, ctx);
-      } else if (request.method != "POST") {
-        o = current_page(svc, flow);
-      } else if (last == "login") {
-        o = action == "cancel" ? submit_consent(svc, flow, "back", false, ctx)
-                               : submit_sign_in(svc, flow, param(*params, "login").value_or(""),
-                                                param(*params, "passwd"), ctx);
-      } else if (last == "set" && lower(seg[1]) == "consent") {
-        o = submit_consent(svc, flow, action.empty() ? "accept" : action,
-                           param(*params, "consent_on_behalf").value_or("") == "true", ctx);
-      } else if (last == "request") {
-        o = submit_approval_request(svc, flow, param(*params, "justification").value_or(""), ctx);
-      } else {
-        o = submit_admin_review(svc, flow, action != "cancel", ctx);
-      }
-      return render_outcome(svc, route.tenant, o, ctx);
-    }
+    case Endpoint::login_pages:
+      return answer_login_page(svc, route, request, ctx);
 
     case Endpoint::discovery: {
       if (request.method != "GET") return method_not_allowed(ctx);

@@ -8,6 +8,32 @@
 
 namespace po = boost::program_options;
 
+namespace {
+
+// Runs the sandbox until SIGINT or SIGTERM; the exit status for main.
+int serve_until_signal(const ms_sandbox::Options& opt) {
+  // Block the shutdown signals before any thread starts, then wait for them synchronously.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  try {
+    ms_sandbox::Sandbox sandbox(opt);
+    std::cout << "listening on " << sandbox.base_url() << std::endl;  // endl flushes: scripts wait for it
+    int sig = 0;
+    sigwait(&signals, &sig);
+    std::clog << "[ms-sandbox] signal " << sig << ", shutting down" << std::endl;
+  } catch (const std::exception& e) {
+    std::cerr << "microsoft-sandbox: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   po::options_description desc(
       "microsoft-sandbox: a local stand-in for the Microsoft identity platform v2.0 and Microsoft Graph.\n"
@@ -43,30 +69,13 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  // Block the shutdown signals before any thread starts, then wait for them synchronously.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  try {
-    ms_sandbox::Options opt;
-    if (!scenario.empty()) opt.scenario_file = scenario;
-    opt.tls_dir = tls_dir;
-    opt.tls = !vm.count("http");
-    opt.server_cert = cert;
-    opt.port = static_cast<std::uint16_t>(port);
-    opt.threads = threads;
-    opt.log_requests = !vm.count("quiet");
-    ms_sandbox::Sandbox sandbox(opt);
-    std::cout << "listening on " << sandbox.base_url() << std::endl;  // endl flushes: scripts wait for it
-    int sig = 0;
-    sigwait(&signals, &sig);
-    std::clog << "[ms-sandbox] signal " << sig << ", shutting down" << std::endl;
-  } catch (const std::exception& e) {
-    std::cerr << "microsoft-sandbox: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  ms_sandbox::Options opt;
+  if (!scenario.empty()) opt.scenario_file = scenario;
+  opt.tls_dir = tls_dir;
+  opt.tls = !vm.count("http");
+  opt.server_cert = cert;
+  opt.port = static_cast<std::uint16_t>(port);
+  opt.threads = threads;
+  opt.log_requests = !vm.count("quiet");
+  return serve_until_signal(opt);
 }

@@ -233,6 +233,135 @@ std::string format_iso8601(std::int64_t unix_seconds) {
   return buf;
 }
 
+namespace {
+
+// One entry of "tenants"; `sc` holds the tenants read before it, for the duplicate check.
+Tenant read_tenant(const Fields& f, Scenario& sc) {
+  Tenant t;
+  t.id = f.str("id");
+  if (!is_guid(t.id)) fail(f.at("id"), "expected a GUID");
+  t.domain = f.str("domain");
+  t.display_name = f.str("display_name", t.domain);
+  t.user_consent_allowed = f.boolean("user_consent_allowed", true);
+  t.admin_consent_workflow = f.boolean("admin_consent_workflow", false);
+  t.consent_blocked_code = static_cast<int>(f.integer("consent_blocked_code", 90094));
+  if (t.consent_blocked_code != 90094 && t.consent_blocked_code != 90093)
+    fail(f.at("consent_blocked_code"), "must be 90094 or 90093");
+  if (auto* granted = f.find("admin_consent_granted")) {
+    if (granted->is_bool()) t.admin_consent_all_apps = granted->as_bool();
+    else for (auto& id : f.strings("admin_consent_granted")) t.admin_consented_apps.insert(id);
+  }
+  t.consented_scopes = f.strings("consented_scopes");
+  t.cancel_as_consent_required = f.boolean("cancel_as_consent_required", false);
+  if (sc.tenant_by_id_or_domain(t.id) || sc.tenant_by_id_or_domain(t.domain))
+    fail(f.where(), "duplicate tenant id or domain");
+  return t;
+}
+
+// One entry of "users"; its tenant must be among those already read.
+User read_user(const Fields& f, Scenario& sc) {
+  User u;
+  u.upn = f.str("upn");
+  const std::string type = f.str("account_type", "work");
+  if (type != "work" && type != "personal") fail(f.at("account_type"), "must be work or personal");
+  u.personal = type == "personal";
+  u.display_name = f.str("display_name", u.upn);
+  auto space = u.display_name.find(' ');
+  u.given_name = f.str("given_name", u.display_name.substr(0, space));
+  u.surname = f.str("surname", space == std::string::npos ? "" : u.display_name.substr(space + 1));
+  if (auto* m = f.find("mail"); m && !m->is_null()) u.mail = f.str("mail");
+  else if (!m && !u.personal) u.mail = u.upn;  // work users default to mail == UPN
+  if (u.personal) {
+    u.tenant_id = kConsumersTenantId;
+    u.id = f.str("id", hex16_from_name(u.upn));
+    if (u.id.size() != 16) fail(f.at("id"), "personal account ids are 16 hex digits");
+  } else {
+    auto* t = sc.tenant_by_id_or_domain(f.str("tenant"));
+    if (!t || t->consumers) fail(f.at("tenant"), "unknown tenant");
+    u.tenant_id = t->id;
+    u.id = f.str("id", guid_from_name(u.upn));
+  }
+  u.mailbox_enabled = f.boolean("mailbox_enabled", true);
+  u.password = f.opt_str("password");
+  u.is_admin = f.boolean("is_admin", false);
+  u.job_title = f.opt_str("job_title");
+  u.mobile_phone = f.opt_str("mobile_phone");
+  u.office_location = f.opt_str("office_location");
+  u.preferred_language = f.opt_str("preferred_language");
+  u.limits = parse_limits(f.find("mailbox_limits"), f.at("mailbox_limits"), sc.settings.mailbox_limits);
+  u.consented_scopes = f.strings("consented_scopes");
+  if (sc.user(u.upn)) fail(f.where(), "duplicate upn");
+  return u;
+}
+
+Secret read_secret(const Fields& sf, const App& a, const std::filesystem::path& tls_dir) {
+  Secret s;
+  // Secret values come from a file (relative: the TLS dir, where the build generates
+  // them) so that none is committed; an inline "value" is accepted for ad-hoc scenarios.
+  if (auto file = sf.opt_str("value_file")) {
+    std::filesystem::path p(*file);
+    if (p.is_relative()) p = tls_dir / p;
+    std::ifstream in(p);
+    if (!in || !std::getline(in, s.value) || s.value.empty())
+      fail(sf.at("value_file"), "cannot read a secret from " + p.string());
+  } else {
+    s.value = sf.str("value");
+  }
+  s.id = sf.str("id", guid_from_name(a.client_id + s.value));
+  if (auto exp = sf.opt_str("expires")) {
+    auto t = parse_iso8601(*exp);
+    if (!t) fail(sf.at("expires"), "expected an ISO 8601 UTC time like 2099-01-01T00:00:00Z");
+    s.expires_unix = *t;
+  }
+  return s;
+}
+
+// One entry of "apps", with its secrets and certificates (relative paths: the TLS dir).
+App read_app(const Fields& f, Scenario& sc, const std::filesystem::path& tls_dir) {
+  App a;
+  a.client_id = f.str("client_id");
+  if (!is_guid(a.client_id)) fail(f.at("client_id"), "expected a GUID");
+  a.display_name = f.str("display_name", "Sandbox app");
+  a.publisher = f.str("publisher", "Unverified");
+  const std::string type = f.str("type", "public");
+  if (type != "public" && type != "confidential") fail(f.at("type"), "must be public or confidential");
+  a.confidential = type == "confidential";
+  a.redirect_uris = f.strings("redirect_uris");
+  if (a.redirect_uris.empty()) fail(f.at("redirect_uris"), "at least one redirect URI");
+  if (auto* secrets = f.array("secrets")) {
+    for (std::size_t j = 0; j < secrets->size(); ++j) {
+      Fields sf((*secrets)[j], f.at("secrets") + "[" + std::to_string(j) + "]");
+      a.secrets.push_back(read_secret(sf, a, tls_dir));
+    }
+  }
+  for (auto& file : f.strings("certificates")) {
+    std::filesystem::path p(file);
+    if (p.is_relative()) p = tls_dir / p;
+    auto cert = Certificate::load(p);
+    if (!cert) fail(f.at("certificates"), "cannot read PEM certificate " + p.string());
+    a.certificates.push_back({p, std::move(*cert)});
+  }
+  if (a.confidential && a.secrets.empty() && a.certificates.empty())
+    fail(f.where(), "a confidential app needs a secret or a certificate");
+  a.api_permissions = f.strings("api_permissions");
+  if (a.api_permissions.empty()) a.api_permissions = {"User.Read", "Mail.Send", "offline_access"};
+  a.sign_in_audience = f.str("sign_in_audience", a.sign_in_audience);
+  if (a.sign_in_audience != "AzureADandPersonalMicrosoftAccount" &&
+      a.sign_in_audience != "AzureADMultipleOrgs" && a.sign_in_audience != "AzureADMyOrg")
+    fail(f.at("sign_in_audience"), "unknown audience");
+  if (auto home = f.opt_str("home_tenant")) {
+    auto* t = sc.tenant_by_id_or_domain(*home);
+    if (!t) fail(f.at("home_tenant"), "unknown tenant");
+    a.home_tenant = t->id;
+  }
+  if (a.sign_in_audience == "AzureADMyOrg" && a.home_tenant.empty())
+    fail(f.where(), "AzureADMyOrg apps need home_tenant");
+  if (sc.app(a.client_id)) fail(f.where(), "duplicate client_id");
+  return a;
+}
+
+}  // namespace
+
 Scenario parse_scenario(const json::value& root_value, const std::filesystem::path& tls_dir) {
   Scenario sc;
   Fields root(root_value, "$");
@@ -250,127 +379,21 @@ Scenario parse_scenario(const json::value& root_value, const std::filesystem::pa
   if (auto* tenants = root.array("tenants")) {
     for (std::size_t i = 0; i < tenants->size(); ++i) {
       Fields f((*tenants)[i], "tenants[" + std::to_string(i) + "]");
-      Tenant t;
-      t.id = f.str("id");
-      if (!is_guid(t.id)) fail(f.at("id"), "expected a GUID");
-      t.domain = f.str("domain");
-      t.display_name = f.str("display_name", t.domain);
-      t.user_consent_allowed = f.boolean("user_consent_allowed", true);
-      t.admin_consent_workflow = f.boolean("admin_consent_workflow", false);
-      t.consent_blocked_code = static_cast<int>(f.integer("consent_blocked_code", 90094));
-      if (t.consent_blocked_code != 90094 && t.consent_blocked_code != 90093)
-        fail(f.at("consent_blocked_code"), "must be 90094 or 90093");
-      if (auto* granted = f.find("admin_consent_granted")) {
-        if (granted->is_bool()) t.admin_consent_all_apps = granted->as_bool();
-        else for (auto& id : f.strings("admin_consent_granted")) t.admin_consented_apps.insert(id);
-      }
-      t.consented_scopes = f.strings("consented_scopes");
-      t.cancel_as_consent_required = f.boolean("cancel_as_consent_required", false);
-      if (sc.tenant_by_id_or_domain(t.id) || sc.tenant_by_id_or_domain(t.domain))
-        fail(f.where(), "duplicate tenant id or domain");
-      sc.tenants.push_back(std::move(t));
+      sc.tenants.push_back(read_tenant(f, sc));
     }
   }
 
   if (auto* users = root.array("users")) {
     for (std::size_t i = 0; i < users->size(); ++i) {
       Fields f((*users)[i], "users[" + std::to_string(i) + "]");
-      User u;
-      u.upn = f.str("upn");
-      const std::string type = f.str("account_type", "work");
-      if (type != "work" && type != "personal") fail(f.at("account_type"), "must be work or personal");
-      u.personal = type == "personal";
-      u.display_name = f.str("display_name", u.upn);
-      auto space = u.display_name.find(' ');
-      u.given_name = f.str("given_name", u.display_name.substr(0, space));
-      u.surname = f.str("surname", space == std::string::npos ? "" : u.display_name.substr(space + 1));
-      if (auto* m = f.find("mail"); m && !m->is_null()) u.mail = f.str("mail");
-      else if (!m && !u.personal) u.mail = u.upn;  // work users default to mail == UPN
-      if (u.personal) {
-        u.tenant_id = kConsumersTenantId;
-        u.id = f.str("id", hex16_from_name(u.upn));
-        if (u.id.size() != 16) fail(f.at("id"), "personal account ids are 16 hex digits");
-      } else {
-        auto* t = sc.tenant_by_id_or_domain(f.str("tenant"));
-        if (!t || t->consumers) fail(f.at("tenant"), "unknown tenant");
-        u.tenant_id = t->id;
-        u.id = f.str("id", guid_from_name(u.upn));
-      }
-      u.mailbox_enabled = f.boolean("mailbox_enabled", true);
-      u.password = f.opt_str("password");
-      u.is_admin = f.boolean("is_admin", false);
-      u.job_title = f.opt_str("job_title");
-      u.mobile_phone = f.opt_str("mobile_phone");
-      u.office_location = f.opt_str("office_location");
-      u.preferred_language = f.opt_str("preferred_language");
-      u.limits = parse_limits(f.find("mailbox_limits"), f.at("mailbox_limits"), sc.settings.mailbox_limits);
-      u.consented_scopes = f.strings("consented_scopes");
-      if (sc.user(u.upn)) fail(f.where(), "duplicate upn");
-      sc.add_user(std::move(u));
+      sc.add_user(read_user(f, sc));
     }
   }
 
   if (auto* apps = root.array("apps")) {
     for (std::size_t i = 0; i < apps->size(); ++i) {
       Fields f((*apps)[i], "apps[" + std::to_string(i) + "]");
-      App a;
-      a.client_id = f.str("client_id");
-      if (!is_guid(a.client_id)) fail(f.at("client_id"), "expected a GUID");
-      a.display_name = f.str("display_name", "Sandbox app");
-      a.publisher = f.str("publisher", "Unverified");
-      const std::string type = f.str("type", "public");
-      if (type != "public" && type != "confidential") fail(f.at("type"), "must be public or confidential");
-      a.confidential = type == "confidential";
-      a.redirect_uris = f.strings("redirect_uris");
-      if (a.redirect_uris.empty()) fail(f.at("redirect_uris"), "at least one redirect URI");
-      if (auto* secrets = f.array("secrets")) {
-        for (std::size_t j = 0; j < secrets->size(); ++j) {
-          Fields sf((*secrets)[j], f.at("secrets") + "[" + std::to_string(j) + "]");
-          Secret s;
-          // Secret values come from a file (relative: the TLS dir, where the build generates
-          // them) so that none is committed; an inline "value" is accepted for ad-hoc scenarios.
-          if (auto file = sf.opt_str("value_file")) {
-            std::filesystem::path p(*file);
-            if (p.is_relative()) p = tls_dir / p;
-            std::ifstream in(p);
-            if (!in || !std::getline(in, s.value) || s.value.empty())
-              fail(sf.at("value_file"), "cannot read a secret from " + p.string());
-          } else {
-            s.value = sf.str("value");
-          }
-          s.id = sf.str("id", guid_from_name(a.client_id + s.value));
-          if (auto exp = sf.opt_str("expires")) {
-            auto t = parse_iso8601(*exp);
-            if (!t) fail(sf.at("expires"), "expected an ISO 8601 UTC time like 2099-01-01T00:00:00Z");
-            s.expires_unix = *t;
-          }
-          a.secrets.push_back(std::move(s));
-        }
-      }
-      for (auto& file : f.strings("certificates")) {
-        std::filesystem::path p(file);
-        if (p.is_relative()) p = tls_dir / p;
-        auto cert = Certificate::load(p);
-        if (!cert) fail(f.at("certificates"), "cannot read PEM certificate " + p.string());
-        a.certificates.push_back({p, std::move(*cert)});
-      }
-      if (a.confidential && a.secrets.empty() && a.certificates.empty())
-        fail(f.where(), "a confidential app needs a secret or a certificate");
-      a.api_permissions = f.strings("api_permissions");
-      if (a.api_permissions.empty()) a.api_permissions = {"User.Read", "Mail.Send", "offline_access"};
-      a.sign_in_audience = f.str("sign_in_audience", a.sign_in_audience);
-      if (a.sign_in_audience != "AzureADandPersonalMicrosoftAccount" &&
-          a.sign_in_audience != "AzureADMultipleOrgs" && a.sign_in_audience != "AzureADMyOrg")
-        fail(f.at("sign_in_audience"), "unknown audience");
-      if (auto home = f.opt_str("home_tenant")) {
-        auto* t = sc.tenant_by_id_or_domain(*home);
-        if (!t) fail(f.at("home_tenant"), "unknown tenant");
-        a.home_tenant = t->id;
-      }
-      if (a.sign_in_audience == "AzureADMyOrg" && a.home_tenant.empty())
-        fail(f.where(), "AzureADMyOrg apps need home_tenant");
-      if (sc.app(a.client_id)) fail(f.where(), "duplicate client_id");
-      sc.apps.push_back(std::move(a));
+      sc.apps.push_back(read_app(f, sc, tls_dir));
     }
   }
   return sc;

@@ -237,6 +237,98 @@ void pad_json(HttpResponse& res, std::size_t bytes) {
 
 }  // namespace
 
+// /_sandbox/...: the control API, answered as JSON.
+HttpResponse Service::answer_control(const HttpRequest& request) {
+  {
+    std::lock_guard lock(mutex);
+    ++state.requests_by_endpoint["control"];
+  }
+  json::value body;
+  boost::system::error_code ec;
+  if (!request.body.empty()) body = json::parse(request.body, ec);
+  if (ec) return json_response(400, json::serialize(json::object{{"error", "request body is not valid JSON"}}));
+  auto result = control(request.method, request.target, body);
+  return json_response(result.status, json::serialize(result.body));
+}
+
+// A fault that takes the place of the real answer (the request is not processed, except
+// where the fault only changes what the answer carries).
+HttpResponse Service::answer_with_fault(const FaultRule& fault, const Route& route, HttpRequest& request,
+                                        RequestContext& ctx) {
+  HttpResponse res;
+  switch (fault.action) {
+    case FaultAction::drop_before_response:
+      res.transport = Transport::drop_before_response;
+      break;
+    case FaultAction::access_denied:
+      if (is_graph(route)) {
+        res = graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", ctx);
+      } else {
+        res = dispatch(route, request, ctx);
+        if (route.endpoint == Endpoint::token && res.status == 200) strip_mail_send(*this, res);
+      }
+      break;
+    case FaultAction::redirect_error:
+      res = authorize_fault_redirect(*this, route, request, ctx, fault.redirect_error,
+                                     fault.error_code.empty() ? 90033 : std::atoi(fault.error_code.c_str()),
+                                     fault.message);
+      break;
+    case FaultAction::malformed_json:
+      res = json_response(route.endpoint == Endpoint::send_mail ? 202 : 200, broken_json(route.endpoint));
+      break;
+    case FaultAction::huge_body:
+      res = json_response(route.endpoint == Endpoint::send_mail ? 202 : 200, "{}");
+      pad_json(res, fault.huge_body_bytes);
+      break;
+    case FaultAction::truncated_body:
+      res = json_response(200, broken_json(route.endpoint));
+      res.transport = Transport::truncated_body;
+      break;
+    case FaultAction::delay:
+      res = dispatch(route, request, ctx);
+      break;
+    default:
+      res = fault_status_response(fault, route, ctx, fault.status ? fault.status : 503);
+  }
+  return res;
+}
+
+// A process_first fault, applied to the real answer after the request has been processed.
+void Service::apply_fault_after(const FaultRule& fault, const Route& route, const RequestContext& ctx,
+                                HttpResponse& res) {
+  const bool ok = res.status >= 200 && res.status < 300;
+  auto keep = std::move(res.in_flight);  // released by the transport, not under `mutex`
+  switch (fault.action) {
+    case FaultAction::status:
+    case FaultAction::status_after_record:
+      if (ok) res = fault_status_response(fault, route, ctx, fault.status ? fault.status : 504);
+      break;
+    case FaultAction::drop_before_response:
+      res.transport = Transport::drop_before_response;
+      break;
+    case FaultAction::malformed_json:
+      if (ok) {
+        res.body = broken_json(route.endpoint);
+        res.set_header("Content-Type", "application/json; charset=utf-8");
+      }
+      break;
+    case FaultAction::huge_body:
+      if (ok) pad_json(res, fault.huge_body_bytes);
+      break;
+    case FaultAction::truncated_body:
+      if (res.body.empty()) res.body = "{}";
+      res.transport = Transport::truncated_body;
+      break;
+    case FaultAction::access_denied:
+      if (route.endpoint == Endpoint::token && ok) strip_mail_send(*this, res);
+      else if (is_graph(route)) res = graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", ctx);
+      break;
+    default:
+      break;
+  }
+  res.in_flight = std::move(keep);
+}
+
 HttpResponse Service::handle(HttpRequest& request) {
   RequestContext ctx = make_context(request);
   const Route route = classify(request);
@@ -244,19 +336,7 @@ HttpResponse Service::handle(HttpRequest& request) {
   std::optional<FaultRule> fault;
 
   if (route.endpoint == Endpoint::control) {
-    {
-      std::lock_guard lock(mutex);
-      ++state.requests_by_endpoint["control"];
-    }
-    json::value body;
-    boost::system::error_code ec;
-    if (!request.body.empty()) body = json::parse(request.body, ec);
-    if (ec) {
-      res = json_response(400, json::serialize(json::object{{"error", "request body is not valid JSON"}}));
-    } else {
-      auto result = control(request.method, request.target, body);
-      res = json_response(result.status, json::serialize(result.body));
-    }
+    res = answer_control(request);
   } else {
     std::lock_guard lock(mutex);
     ++state.requests_by_endpoint[endpoint_name(route.endpoint)];
@@ -269,75 +349,10 @@ HttpResponse Service::handle(HttpRequest& request) {
     fault = state.faults.match(route.endpoint, user, grant, false);
 
     if (fault && !fault->process_first) {
-      switch (fault->action) {
-        case FaultAction::drop_before_response:
-          res.transport = Transport::drop_before_response;
-          break;
-        case FaultAction::access_denied:
-          if (is_graph(route)) {
-            res = graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", ctx);
-          } else {
-            res = dispatch(route, request, ctx);
-            if (route.endpoint == Endpoint::token && res.status == 200) strip_mail_send(*this, res);
-          }
-          break;
-        case FaultAction::redirect_error:
-          res = authorize_fault_redirect(*this, route, request, ctx, fault->redirect_error,
-                                         fault->error_code.empty() ? 90033 : std::atoi(fault->error_code.c_str()),
-                                         fault->message);
-          break;
-        case FaultAction::malformed_json:
-          res = json_response(route.endpoint == Endpoint::send_mail ? 202 : 200, broken_json(route.endpoint));
-          break;
-        case FaultAction::huge_body:
-          res = json_response(route.endpoint == Endpoint::send_mail ? 202 : 200, "{}");
-          pad_json(res, fault->huge_body_bytes);
-          break;
-        case FaultAction::truncated_body:
-          res = json_response(200, broken_json(route.endpoint));
-          res.transport = Transport::truncated_body;
-          break;
-        case FaultAction::delay:
-          res = dispatch(route, request, ctx);
-          break;
-        default:
-          res = fault_status_response(*fault, route, ctx, fault->status ? fault->status : 503);
-      }
+      res = answer_with_fault(*fault, route, request, ctx);
     } else {
       res = dispatch(route, request, ctx);
-      if (fault) {
-        const bool ok = res.status >= 200 && res.status < 300;
-        auto keep = std::move(res.in_flight);  // released by the transport, not under `mutex`
-        switch (fault->action) {
-          case FaultAction::status:
-          case FaultAction::status_after_record:
-            if (ok) res = fault_status_response(*fault, route, ctx, fault->status ? fault->status : 504);
-            break;
-          case FaultAction::drop_before_response:
-            res.transport = Transport::drop_before_response;
-            break;
-          case FaultAction::malformed_json:
-            if (ok) {
-              res.body = broken_json(route.endpoint);
-              res.set_header("Content-Type", "application/json; charset=utf-8");
-            }
-            break;
-          case FaultAction::huge_body:
-            if (ok) pad_json(res, fault->huge_body_bytes);
-            break;
-          case FaultAction::truncated_body:
-            if (res.body.empty()) res.body = "{}";
-            res.transport = Transport::truncated_body;
-            break;
-          case FaultAction::access_denied:
-            if (route.endpoint == Endpoint::token && ok) strip_mail_send(*this, res);
-            else if (is_graph(route)) res = graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", ctx);
-            break;
-          default:
-            break;
-        }
-        res.in_flight = std::move(keep);
-      }
+      if (fault) apply_fault_after(*fault, route, ctx, res);
     }
     if (fault && fault->delay_ms > 0) res.delay = std::chrono::milliseconds(fault->delay_ms);
   }

@@ -191,6 +191,10 @@ class Service final : public RequestHandler {
   Route classify(const HttpRequest& request) const;
   std::string fault_user(const Route& route, const HttpRequest& request, std::string* grant_type);
   HttpResponse dispatch(const Route& route, HttpRequest& request, RequestContext& ctx);
+  HttpResponse answer_control(const HttpRequest& request);
+  HttpResponse answer_with_fault(const FaultRule& fault, const Route& route, HttpRequest& request,
+                                 RequestContext& ctx);
+  void apply_fault_after(const FaultRule& fault, const Route& route, const RequestContext& ctx, HttpResponse& res);
   void finish(const Route& route, const HttpRequest& request, const RequestContext& ctx,
               HttpResponse& response);
 

@@ -123,50 +123,33 @@ std::string claim_str(const json::object& o, const char* k) {
   return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
 }
 
-std::optional<AadError> check_assertion(Service& svc, const App& app, const std::string& type,
-                                        const std::string& assertion, const std::string& tenant_segment,
-                                        std::int64_t now) {
-  auto invalid = [&](int code, std::string message) {
-    return AadError{"invalid_client", code, std::move(message), "", 401};
-  };
-  if (type != kJwtBearer)
-    return AadError{"invalid_request", 90100, "client_assertion_type parameter is empty or not valid.", "", 400};
+// A compact JWS split and decoded; nullopt when it is not three base64url parts of which the
+// first two are JSON objects.
+struct DecodedJwt {
+  json::object header;
+  json::object claims;
+  std::string signature;
+  std::size_t signed_length = 0;  // of "header.payload", the text the signature covers
+};
 
+std::optional<DecodedJwt> decode_jwt(const std::string& assertion) {
   const auto dot1 = assertion.find('.');
   const auto dot2 = dot1 == std::string::npos ? dot1 : assertion.find('.', dot1 + 1);
-  if (dot2 == std::string::npos || assertion.find('.', dot2 + 1) != std::string::npos)
-    return invalid(50027, "JWT token is invalid or malformed.");
+  if (dot2 == std::string::npos || assertion.find('.', dot2 + 1) != std::string::npos) return std::nullopt;
   auto header_raw = base64url_decode(std::string_view(assertion).substr(0, dot1));
   auto payload_raw = base64url_decode(std::string_view(assertion).substr(dot1 + 1, dot2 - dot1 - 1));
   auto signature = base64url_decode(std::string_view(assertion).substr(dot2 + 1));
-  if (!header_raw || !payload_raw || !signature) return invalid(50027, "JWT token is invalid or malformed.");
+  if (!header_raw || !payload_raw || !signature) return std::nullopt;
   boost::system::error_code ec1, ec2;
   json::value header = json::parse(*header_raw, ec1);
   json::value payload = json::parse(*payload_raw, ec2);
-  if (ec1 || ec2 || !header.is_object() || !payload.is_object())
-    return invalid(50027, "JWT token is invalid or malformed.");
-  const auto& h = header.as_object();
-  const auto& claims = payload.as_object();
+  if (ec1 || ec2 || !header.is_object() || !payload.is_object()) return std::nullopt;
+  return DecodedJwt{std::move(header.as_object()), std::move(payload.as_object()), std::move(*signature), dot2};
+}
 
-  const std::string alg = claim_str(h, "alg");
-  const std::string x5t_s256 = claim_str(h, "x5t#S256");
-  const std::string x5t = claim_str(h, "x5t");
-  const Certificate* cert = nullptr;
-  for (const auto& rc : app.certificates) {
-    if ((!x5t_s256.empty() && rc.certificate.x5t_s256() == x5t_s256) || (x5t_s256.empty() && !x5t.empty() && rc.certificate.x5t() == x5t))
-      cert = &rc.certificate;
-  }
-  if (!cert) {
-    return invalid(700027, "The certificate with identifier used to sign the client assertion is not registered on "
-                           "application. [Reason - The key was not found., Thumbprint of key used by client: '" +
-                               (x5t_s256.empty() ? x5t : x5t_s256) + "', Please visit the Azure Portal, Graph Explorer "
-                               "or directly use MS Graph to see configured keys for app Id '" + app.client_id + "'.]");
-  }
-  if ((alg != "RS256" && alg != "PS256") ||
-      !cert->verify(alg, std::string_view(assertion).substr(0, dot2), *signature))
-    return invalid(700027, "Client assertion failed signature validation.");
-
-  // aud: the token endpoint of this server for the tenant path called (or that tenant's id / domain).
+// aud: the token endpoint of this server for the tenant path called (or that tenant's id / domain).
+std::optional<AadError> check_assertion_audience(Service& svc, const json::object& claims,
+                                                 const std::string& tenant_segment) {
   std::vector<std::string> accepted{svc.base_url() + "/" + tenant_segment + "/oauth2/v2.0/token"};
   TenantPath tp = resolve_tenant_path(svc, tenant_segment);
   if (tp.kind == TenantPath::specific) {
@@ -184,8 +167,46 @@ std::optional<AadError> check_assertion(Service& svc, const App& app, const std:
   for (auto& a : auds)
     for (auto& acc : accepted) aud_ok = aud_ok || iequals(a, acc);
   if (!aud_ok)
-    return invalid(50012, "Client assertion audience claim does not match Realm issuer. Expected one of: '" +
-                              accepted.front() + "'.");
+    return AadError{"invalid_client", 50012,
+                    "Client assertion audience claim does not match Realm issuer. Expected one of: '" +
+                        accepted.front() + "'.",
+                    "", 401};
+  return std::nullopt;
+}
+
+std::optional<AadError> check_assertion(Service& svc, const App& app, const std::string& type,
+                                        const std::string& assertion, const std::string& tenant_segment,
+                                        std::int64_t now) {
+  auto invalid = [&](int code, std::string message) {
+    return AadError{"invalid_client", code, std::move(message), "", 401};
+  };
+  if (type != kJwtBearer)
+    return AadError{"invalid_request", 90100, "client_assertion_type parameter is empty or not valid.", "", 400};
+
+  auto jwt = decode_jwt(assertion);
+  if (!jwt) return invalid(50027, "JWT token is invalid or malformed.");
+  const auto& h = jwt->header;
+  const auto& claims = jwt->claims;
+
+  const std::string alg = claim_str(h, "alg");
+  const std::string x5t_s256 = claim_str(h, "x5t#S256");
+  const std::string x5t = claim_str(h, "x5t");
+  const Certificate* cert = nullptr;
+  for (const auto& rc : app.certificates) {
+    if ((!x5t_s256.empty() && rc.certificate.x5t_s256() == x5t_s256) || (x5t_s256.empty() && !x5t.empty() && rc.certificate.x5t() == x5t))
+      cert = &rc.certificate;
+  }
+  if (!cert) {
+    return invalid(700027, "The certificate with identifier used to sign the client assertion is not registered on "
+                           "application. [Reason - The key was not found., Thumbprint of key used by client: '" +
+                               (x5t_s256.empty() ? x5t : x5t_s256) + "', Please visit the Azure Portal, Graph Explorer "
+                               "or directly use MS Graph to see configured keys for app Id '" + app.client_id + "'.]");
+  }
+  if ((alg != "RS256" && alg != "PS256") ||
+      !cert->verify(alg, std::string_view(assertion).substr(0, jwt->signed_length), jwt->signature))
+    return invalid(700027, "Client assertion failed signature validation.");
+
+  if (auto e = check_assertion_audience(svc, claims, tenant_segment)) return e;
   if (claim_str(claims, "iss") != app.client_id || claim_str(claims, "sub") != app.client_id)
     return invalid(50012, "Client assertion 'iss' and 'sub' claims must both be the client id '" + app.client_id + "'.");
 
@@ -428,6 +449,96 @@ std::optional<AadError> revocation_error(Service& svc, const User& u, const App&
                   "token_expired", 0};
 }
 
+// grant_type=authorization_code: redeems the code once, for the app, tenant path, redirect URI
+// and PKCE verifier it was issued for.
+HttpResponse redeem_code(Service& svc, const App& app, const Params& form, const Route& route, bool client_info,
+                         const RequestContext& ctx) {
+  auto fail = [&](const AadError& e) { return aad_json_error(e, ctx); };
+  const auto& settings = svc.state.scenario.settings;
+  auto code_value = param(form, "code");
+  if (!code_value || code_value->empty()) return fail(missing("code"));
+  auto it = svc.state.codes.find(*code_value);
+  if (it == svc.state.codes.end()) return fail(malformed_grant());
+  AuthCode& code = it->second;
+  if (!iequals(code.client_id, app.client_id))
+    return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});
+  if (code.redeemed)
+    return fail({"invalid_grant", 54005,
+                 "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an "
+                 "existing refresh token.", "", 0});
+  if (ctx.now - code.issued > settings.authorization_code_lifetime) return fail(expired_grant());
+  if (!same_tenant_path(svc, code.tenant_path, route.tenant))
+    return fail({"invalid_grant", 700005, "Provided Authorization Code is intended to use against other tenant, thus rejected.", "", 0});
+  const std::string redirect_uri = param(form, "redirect_uri").value_or("");
+  if (redirect_uri != code.redirect_uri)
+    return fail({"invalid_grant", 500112,
+                 "The reply address '" + redirect_uri + "' does not match the reply address '" + code.redirect_uri +
+                     "' provided when requesting Authorization code.", "", 0});
+  if (!code.code_challenge.empty()) {
+    const std::string verifier = param(form, "code_verifier").value_or("");
+    const bool ok = pkce_verifier_ok(verifier) &&
+                    (code.code_challenge_method == "S256" ? base64url_encode(sha256(verifier)) == code.code_challenge
+                                                          : verifier == code.code_challenge);
+    if (!ok)
+      return fail({"invalid_grant", settings.pkce_mismatch_code,
+                   "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
+                   "", 0});
+  }
+  const User* u = svc.state.scenario.user(code.upn);
+  if (!u) return fail(malformed_grant());
+  code.redeemed = true;
+  MintOptions options{code.nonce, client_info, code.qualified, false};
+  // Only an interactive sign-in that carried the challenge's claims ends a CAE event.
+  if (auto cae = svc.state.cae_events.find(lower(u->upn)); cae != svc.state.cae_events.end() && !cae->second.answered) {
+    if (answers_cae_challenge(code.claims, cae->second)) cae->second.answered = true;
+    else options.cae_challenged = true;
+  }
+  return issue_tokens(svc, app, *u, code.scopes, code.scopes, options, ctx);
+}
+
+// grant_type=refresh_token: new tokens for the refresh token's user, narrowed to `requested`
+// when the client names scopes.
+HttpResponse redeem_refresh_token(Service& svc, const App& app, const Params& form,
+                                  const std::optional<ParsedScopes>& requested, bool client_info,
+                                  const RequestContext& ctx) {
+  auto fail = [&](const AadError& e) { return aad_json_error(e, ctx); };
+  const auto& settings = svc.state.scenario.settings;
+  auto rt_value = param(form, "refresh_token");
+  if (!rt_value || rt_value->empty()) return fail(missing("refresh_token"));
+  auto it = svc.state.refresh_tokens.find(*rt_value);
+  if (it == svc.state.refresh_tokens.end()) return fail(malformed_grant());
+  RefreshTokenRecord& rt = it->second;
+  if (!iequals(rt.client_id, app.client_id))
+    return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});
+  const User* u = svc.state.scenario.user(rt.upn);
+  if (!u) return fail(malformed_grant());
+  if (rt.invalidated) return fail(expired_grant());
+  if (auto e = revocation_error(svc, *u, app, rt)) return fail(*e);
+  if (ctx.now - rt.issued > settings.refresh_token_inactivity)
+    return fail(inactive_refresh_token(rt.issued, ctx.now - rt.issued));
+
+  ScopeList at_scopes = rt.scopes;
+  bool qualified = rt.qualified;
+  if (requested) {
+    // A permission an administrator removed is left out, not refused (outlook_plugin/docs/microsoft-behaviour.md §9).
+    ScopeList still_asked;
+    for (const auto& sc : requested->scopes)
+      if (!removed_by_admin(svc, *u, sc)) still_asked.push_back(sc);
+    if (!consent_covers(svc, *u, app, still_asked))
+      return fail({"invalid_grant", 65001,
+                   "The user or administrator has not consented to use the application with ID '" + app.client_id +
+                       "' named '" + app.display_name + "'. Send an interactive authorization request for this user and resource.",
+                   "consent_required", 0});
+    at_scopes = requested->scopes;
+    qualified = requested->qualified;
+  }
+  if (!settings.old_refresh_token_stays_valid) rt.invalidated = true;
+  const ScopeList lineage = merged(rt.scopes, at_scopes);
+  auto cae = svc.state.cae_events.find(lower(u->upn));
+  const bool challenged = cae != svc.state.cae_events.end() && !cae->second.answered;
+  return issue_tokens(svc, app, *u, at_scopes, lineage, MintOptions{"", client_info, qualified, challenged}, ctx);
+}
+
 }  // namespace
 
 HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request, const RequestContext& ctx) {
@@ -473,85 +584,8 @@ HttpResponse handle_token(Service& svc, const Route& route, HttpRequest& request
                        "' does not exist.", "", 0});
   }
   const bool client_info = param(form, "client_info").value_or("") == "1";
-  const auto& settings = svc.state.scenario.settings;
-
-  if (grant_type == "authorization_code") {
-    auto code_value = param(form, "code");
-    if (!code_value || code_value->empty()) return fail(missing("code"));
-    auto it = svc.state.codes.find(*code_value);
-    if (it == svc.state.codes.end()) return fail(malformed_grant());
-    AuthCode& code = it->second;
-    if (!iequals(code.client_id, app->client_id))
-      return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});
-    if (code.redeemed)
-      return fail({"invalid_grant", 54005,
-                   "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an "
-                   "existing refresh token.", "", 0});
-    if (ctx.now - code.issued > settings.authorization_code_lifetime) return fail(expired_grant());
-    if (!same_tenant_path(svc, code.tenant_path, route.tenant))
-      return fail({"invalid_grant", 700005, "Provided Authorization Code is intended to use against other tenant, thus rejected.", "", 0});
-    const std::string redirect_uri = param(form, "redirect_uri").value_or("");
-    if (redirect_uri != code.redirect_uri)
-      return fail({"invalid_grant", 500112,
-                   "The reply address '" + redirect_uri + "' does not match the reply address '" + code.redirect_uri +
-                       "' provided when requesting Authorization code.", "", 0});
-    if (!code.code_challenge.empty()) {
-      const std::string verifier = param(form, "code_verifier").value_or("");
-      const bool ok = pkce_verifier_ok(verifier) &&
-                      (code.code_challenge_method == "S256" ? base64url_encode(sha256(verifier)) == code.code_challenge
-                                                            : verifier == code.code_challenge);
-      if (!ok)
-        return fail({"invalid_grant", settings.pkce_mismatch_code,
-                     "The code_verifier does not match the code_challenge supplied in the authorization request for PKCE.",
-                     "", 0});
-    }
-    const User* u = svc.state.scenario.user(code.upn);
-    if (!u) return fail(malformed_grant());
-    code.redeemed = true;
-    MintOptions options{code.nonce, client_info, code.qualified, false};
-    // Only an interactive sign-in that carried the challenge's claims ends a CAE event.
-    if (auto cae = svc.state.cae_events.find(lower(u->upn)); cae != svc.state.cae_events.end() && !cae->second.answered) {
-      if (answers_cae_challenge(code.claims, cae->second)) cae->second.answered = true;
-      else options.cae_challenged = true;
-    }
-    return issue_tokens(svc, *app, *u, code.scopes, code.scopes, options, ctx);
-  }
-
-  // refresh_token
-  auto rt_value = param(form, "refresh_token");
-  if (!rt_value || rt_value->empty()) return fail(missing("refresh_token"));
-  auto it = svc.state.refresh_tokens.find(*rt_value);
-  if (it == svc.state.refresh_tokens.end()) return fail(malformed_grant());
-  RefreshTokenRecord& rt = it->second;
-  if (!iequals(rt.client_id, app->client_id))
-    return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});
-  const User* u = svc.state.scenario.user(rt.upn);
-  if (!u) return fail(malformed_grant());
-  if (rt.invalidated) return fail(expired_grant());
-  if (auto e = revocation_error(svc, *u, *app, rt)) return fail(*e);
-  if (ctx.now - rt.issued > settings.refresh_token_inactivity)
-    return fail(inactive_refresh_token(rt.issued, ctx.now - rt.issued));
-
-  ScopeList at_scopes = rt.scopes;
-  bool qualified = rt.qualified;
-  if (requested) {
-    // A permission an administrator removed is left out, not refused (outlook_plugin/docs/microsoft-behaviour.md §9).
-    ScopeList still_asked;
-    for (const auto& sc : requested->scopes)
-      if (!removed_by_admin(svc, *u, sc)) still_asked.push_back(sc);
-    if (!consent_covers(svc, *u, *app, still_asked))
-      return fail({"invalid_grant", 65001,
-                   "The user or administrator has not consented to use the application with ID '" + app->client_id +
-                       "' named '" + app->display_name + "'. Send an interactive authorization request for this user and resource.",
-                   "consent_required", 0});
-    at_scopes = requested->scopes;
-    qualified = requested->qualified;
-  }
-  if (!settings.old_refresh_token_stays_valid) rt.invalidated = true;
-  const ScopeList lineage = merged(rt.scopes, at_scopes);
-  auto cae = svc.state.cae_events.find(lower(u->upn));
-  const bool challenged = cae != svc.state.cae_events.end() && !cae->second.answered;
-  return issue_tokens(svc, *app, *u, at_scopes, lineage, MintOptions{"", client_info, qualified, challenged}, ctx);
+  if (grant_type == "authorization_code") return redeem_code(svc, *app, form, route, client_info, ctx);
+  return redeem_refresh_token(svc, *app, form, requested, client_info, ctx);
 }
 
 void strip_mail_send(Service& svc, HttpResponse& res) {
