@@ -81,16 +81,19 @@ void ConnectionChecks::record(const Key& key, json::object status) {
                                                " (found by a check, before any nudge failed)");
 }
 
+std::shared_ptr<ProviderHandle> ConnectionChecks::begin_check(const Key& key) {
+    auto p = providers_.available(key.second);
+    if (p == nullptr) throw std::runtime_error("provider '" + key.second + "' is not available");
+    std::lock_guard lock(mutex_);
+    known_[key].in_flight = true;
+    ++in_flight_;
+    ++started_;
+    return p;
+}
+
 void ConnectionChecks::start_check(const std::string& user_id, const std::string& provider) {
-    auto p = providers_.available(provider);
-    if (p == nullptr) throw std::runtime_error("provider '" + provider + "' is not available");
     Key key{user_id, provider};
-    {
-        std::lock_guard lock(mutex_);
-        known_[key].in_flight = true;
-        ++in_flight_;
-        ++started_;
-    }
+    auto p = begin_check(key);
     try {
         // Not holding the instance: its last reference must never drop on the plugin's own
         // thread. A replaced instance's destroy answers its checks in flight (CONTRACT.md).
@@ -102,15 +105,8 @@ void ConnectionChecks::start_check(const std::string& user_id, const std::string
 }
 
 json::object ConnectionChecks::check_now(const std::string& user_id, const std::string& provider) {
-    auto p = providers_.available(provider);
-    if (p == nullptr) throw std::runtime_error("provider '" + provider + "' is not available");
     Key key{user_id, provider};
-    {
-        std::lock_guard lock(mutex_);
-        known_[key].in_flight = true;
-        ++in_flight_;
-        ++started_;
-    }
+    auto p = begin_check(key);
     json::object answer;
     try {
         answer = p->check_blocking(user_id);

@@ -54,6 +54,8 @@ public:
 
 private:
     using Key = std::pair<std::string, std::string>;  // user_id, provider
+    // The provider to ask, the check counted in flight; throws when the provider is unavailable.
+    std::shared_ptr<ProviderHandle> begin_check(const Key& key);
     void record(const Key& key, boost::json::object status);
 
     HostStore& store_;

@@ -108,9 +108,10 @@ private:
     std::string field_;
 };
 
-// {"error":{"code":...,"message":...,"field":...}}
-inline std::string error_document(std::string_view code, std::string_view message, std::string_view field = {}) {
-    std::string doc = "{\"error\":{\"code\":";
+// Appends "code":...,"message":...[,"field":...] (the last only when there is one).
+inline void append_error_fields(std::string& doc, std::string_view code, std::string_view message,
+                                std::string_view field) {
+    doc += "\"code\":";
     append_json_string(doc, code);
     doc += ",\"message\":";
     append_json_string(doc, message);
@@ -118,8 +119,13 @@ inline std::string error_document(std::string_view code, std::string_view messag
         doc += ",\"field\":";
         append_json_string(doc, field);
     }
-    doc += "}}";
-    return doc;
+}
+
+// {"error":{"code":...,"message":...,"field":...}}
+inline std::string error_document(std::string_view code, std::string_view message, std::string_view field = {}) {
+    std::string doc = "{\"error\":{";
+    append_error_fields(doc, code, message, field);
+    return doc + "}}";
 }
 
 // The send-result document of a send that was not accepted: invalid input is "rejected"
@@ -127,15 +133,8 @@ inline std::string error_document(std::string_view code, std::string_view messag
 inline std::string send_refusal_document(ep_status status, std::string_view code, std::string_view message,
                                          std::string_view field) {
     std::string doc = "{\"schema\":\"ep.send_result/1\",\"outcome\":";
-    doc += status == EP_ERR_INVALID_ARGUMENT ? "\"rejected\"" : "\"transient\"";
-    doc += ",\"code\":";
-    append_json_string(doc, code);
-    doc += ",\"message\":";
-    append_json_string(doc, message);
-    if (!field.empty()) {
-        doc += ",\"field\":";
-        append_json_string(doc, field);
-    }
+    doc += status == EP_ERR_INVALID_ARGUMENT ? "\"rejected\"," : "\"transient\",";
+    append_error_fields(doc, code, message, field);
     return doc + "}";
 }
 
