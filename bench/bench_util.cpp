@@ -1,5 +1,8 @@
 #include "bench_util.hpp"
 
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdarg>
@@ -8,11 +11,8 @@
 #include <cstring>
 #include <fstream>
 #include <numeric>
-#include <spawn.h>
 #include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
-#include <unistd.h>
 
 extern char** environ;
 

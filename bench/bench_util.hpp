@@ -4,11 +4,11 @@
 
 #include <boost/json.hpp>
 
+#include <sys/types.h>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace bench {
@@ -39,7 +39,7 @@ class CpuMeter {
 public:
     explicit CpuMeter(pid_t pid) : pid_(pid) { restart(); }
     void restart();
-    double seconds() const;       // CPU seconds since restart
+    double seconds() const;          // CPU seconds since restart
     double percent_of_core() const;  // CPU seconds / wall seconds * 100
 private:
     pid_t pid_;
@@ -65,6 +65,7 @@ public:
     TempDir& operator=(const TempDir&) = delete;
     const std::filesystem::path& path() const { return path_; }
     std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
 private:
     std::filesystem::path path_;
 };

@@ -44,9 +44,12 @@ int main(int argc, char** argv) {
     int64_t interval_s = 3600;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
-        if (a == "--accounts") accounts = std::atoi(argv[i + 1]);
-        else if (a == "--rate") rate = std::atof(argv[i + 1]);
-        else if (a == "--interval-seconds") interval_s = std::atoll(argv[i + 1]);
+        if (a == "--accounts")
+            accounts = std::atoi(argv[i + 1]);
+        else if (a == "--rate")
+            rate = std::atof(argv[i + 1]);
+        else if (a == "--interval-seconds")
+            interval_s = std::atoll(argv[i + 1]);
     }
     auto dir = std::filesystem::path(std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp") /
                ("keepalive-bench-" + std::to_string(::getpid()));
@@ -109,12 +112,13 @@ int main(int argc, char** argv) {
         }
         int64_t started = checks.checks_started();
         std::printf("sweep: %lld checks started for %d accounts (twice: %lld, never: %d)\n",
-                    static_cast<long long>(started), accounts, static_cast<long long>(std::max<int64_t>(0, started - accounts)),
-                    unchecked);
+                    static_cast<long long>(started), accounts,
+                    static_cast<long long>(std::max<int64_t>(0, started - accounts)), unchecked);
         std::printf("rate: at most %d checks (token requests) started in any simulated second; configured %.1f/s\n",
                     max_per_second, rate);
-        std::printf("window: last check started %.0f s into the %lld s interval (%d accounts / %.1f per s = %.0f s minimum)\n",
-                    last_start_ms / 1000.0, static_cast<long long>(interval_s), accounts, rate, accounts / rate);
+        std::printf(
+            "window: last check started %.0f s into the %lld s interval (%d accounts / %.1f per s = %.0f s minimum)\n",
+            last_start_ms / 1000.0, static_cast<long long>(interval_s), accounts, rate, accounts / rate);
         std::printf("status lookups p99: %.3f ms idle, %.3f ms during the sweep (%.1f s of wall time)\n", idle_p99,
                     busy_p99, sweep_s);
         if (started != accounts || unchecked != 0 || max_per_second > static_cast<int>(rate + 0.999)) rc = 1;

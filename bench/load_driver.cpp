@@ -22,6 +22,7 @@
 #include <malloc.h>
 #include <openssl/rand.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -29,7 +30,6 @@
 #include <random>
 #include <set>
 #include <thread>
-#include <unistd.h>
 
 namespace {
 
@@ -178,10 +178,11 @@ void section_send_path(Run& run) {
                 body.size());
     std::printf("Each cell: median of %d run(s) of %.2f s after %.2f s warm-up; clients alternate order per round.\n",
                 rounds, measure_s, warmup_s);
-    std::printf("raw/4 = raw libcurl capped at 4 in flight per account like the plugin (fair comparison);\n"
-                "raw/inf = raw uncapped (the ceiling; the stand-in's per-mailbox limit is relaxed to allow it).\n"
-                "cpu us/send = CPU of this process (client side) per completed send. sb%% = stand-in CPU, %% of one core.\n"
-                "Plugin host: SqliteSecretStore (tokens are cached, so the send path does not touch the store).\n\n");
+    std::printf(
+        "raw/4 = raw libcurl capped at 4 in flight per account like the plugin (fair comparison);\n"
+        "raw/inf = raw uncapped (the ceiling; the stand-in's per-mailbox limit is relaxed to allow it).\n"
+        "cpu us/send = CPU of this process (client side) per completed send. sb%% = stand-in CPU, %% of one core.\n"
+        "Plugin host: SqliteSecretStore (tokens are cached, so the send path does not touch the store).\n\n");
     std::printf("%8s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s | %9s %8s %8s | %9s %9s %5s\n", "accounts", "conc",
                 "plugin/s", "p50", "p99", "cpu", "raw/4 /s", "p50", "p99", "cpu", "ratio", "raw/inf/s", "p50", "p99",
                 "sb% plug", "sb% raw4", "fail");
@@ -205,9 +206,21 @@ void section_send_path(Run& run) {
                 auto do_raw_c = [&] { rc.add(raw.run(tokens, capped, sb->pid())); };
                 auto do_raw_u = [&] { ru.add(raw.run(tokens, uncapped, sb->pid())); };
                 switch (r % 3) {
-                    case 0: do_plugin(); do_raw_c(); do_raw_u(); break;
-                    case 1: do_raw_c(); do_raw_u(); do_plugin(); break;
-                    default: do_raw_u(); do_plugin(); do_raw_c(); break;
+                    case 0:
+                        do_plugin();
+                        do_raw_c();
+                        do_raw_u();
+                        break;
+                    case 1:
+                        do_raw_c();
+                        do_raw_u();
+                        do_plugin();
+                        break;
+                    default:
+                        do_raw_u();
+                        do_plugin();
+                        do_raw_c();
+                        break;
                 }
                 sb->clear_messages();
             }
@@ -238,8 +251,9 @@ void section_send_path(Run& run) {
     json::array diagnosis;
     if (o.diagnose) {
         // Which of the HttpEngine's habits cost what: raw clients that copy one habit each.
-        std::printf("\nDiagnosis: raw libcurl copying one habit of the plugin's HttpEngine at a time (capped 4/account).\n"
-                    "readcb = body through CURLOPT_READFUNCTION (as HttpEngine); fresh = new easy handle per request.\n");
+        std::printf(
+            "\nDiagnosis: raw libcurl copying one habit of the plugin's HttpEngine at a time (capped 4/account).\n"
+            "readcb = body through CURLOPT_READFUNCTION (as HttpEngine); fresh = new easy handle per request.\n");
         std::printf("%8s %5s | %-22s %9s %8s %8s %10s %10s\n", "accounts", "conc", "client", "sends/s", "p50", "p99",
                     "cpu us/req", "sb us/req");
         RawClient raw_readcb(sb->base_url() + "/v1.0/me/sendMail", sb->ca_file(), body, 256, RawVariant{true, false});
@@ -251,8 +265,11 @@ void section_send_path(Run& run) {
             std::vector<std::string> ids = account_ids(accounts), tokens;
             for (std::size_t i = 0; i < accounts; ++i) tokens.push_back(grants[i].access_token);
             LoadSpec spec{conc, 4, warmup_s, measure_s};
-            std::vector<std::pair<std::string, Aggregate>> results = {
-                {"raw (baseline)", {}}, {"raw + readcb", {}}, {"raw + fresh", {}}, {"raw + readcb + fresh", {}}, {"plugin", {}}};
+            std::vector<std::pair<std::string, Aggregate>> results = {{"raw (baseline)", {}},
+                                                                      {"raw + readcb", {}},
+                                                                      {"raw + fresh", {}},
+                                                                      {"raw + readcb + fresh", {}},
+                                                                      {"plugin", {}}};
             LoadSpec wide{256, 4, 0.0, o.quick ? 0.3 : 1.0};  // open the variants' connections first
             raw_readcb.run(tokens, wide, sb->pid());
             raw_fresh.run(tokens, wide, sb->pid());
@@ -278,8 +295,10 @@ void section_send_path(Run& run) {
         }
     }
     double sb_pct = section_cpu.percent_of_core();
-    std::printf("\nStand-in CPU over the whole section: %.0f%% of one core (%d I/O threads; 2 cores shared with this process).\n",
-                sb_pct, o.sandbox_threads);
+    std::printf(
+        "\nStand-in CPU over the whole section: %.0f%% of one core (%d I/O threads; 2 cores shared with this "
+        "process).\n",
+        sb_pct, o.sandbox_threads);
     run.report["send_path"] = json::object{{"rows", std::move(rows)},
                                            {"diagnosis", std::move(diagnosis)},
                                            {"body_bytes", body.size()},
@@ -307,9 +326,12 @@ StormCheck check_refreshes(const SandboxProcess& sb, std::size_t first, std::siz
         auto it = by_user.find("bulk" + std::to_string(i) + "@contoso.example");
         int n = it == by_user.end() ? 0 : it->second;
         c.max_per_user = std::max(c.max_per_user, n);
-        if (n == 0) ++c.users_none;
-        else if (n == 1) ++c.users_once;
-        else ++c.users_more;
+        if (n == 0)
+            ++c.users_none;
+        else if (n == 1)
+            ++c.users_once;
+        else
+            ++c.users_more;
     }
     return c;
 }
@@ -346,10 +368,12 @@ void section_refresh_storm(Run& run) {
         sb->reset_counters();
     };
 
-    std::printf("Host: %s; the stand-in's clock and the host clock jump %lld s together, so every cached\n"
-                "access token has just expired. One send per line below unless stated; each line starts from\n"
-                "freshly expired tokens.\n\n",
-                "SqliteHostDatabase + SqliteSecretStore (WAL, synchronous=FULL) + HostServices", static_cast<long long>(kExpireSkipSeconds));
+    std::printf(
+        "Host: %s; the stand-in's clock and the host clock jump %lld s together, so every cached\n"
+        "access token has just expired. One send per line below unless stated; each line starts from\n"
+        "freshly expired tokens.\n\n",
+        "SqliteHostDatabase + SqliteSecretStore (WAL, synchronous=FULL) + HostServices",
+        static_cast<long long>(kExpireSkipSeconds));
     std::printf("%-58s %9s %9s %7s %7s %9s %9s %8s %6s\n", "case", "sends", "token req", "expect", "dupl.", "drain s",
                 "p99 ms", "not sent", "sb%");
     json::array cases;
@@ -383,7 +407,8 @@ void section_refresh_storm(Run& run) {
     // (a) many concurrent sends on one account.
     {
         expire_all();
-        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends(one_account_sends, {a.get(), account_id(0)});
+        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends(one_account_sends,
+                                                                                 {a.get(), account_id(0)});
         CpuMeter m(sb->pid());
         auto b = burst(sends, message);
         all_ok &= report_case(fmt("%zu concurrent sends, 1 account, 1 instance", one_account_sends), sends.size(), b,
@@ -410,8 +435,9 @@ void section_refresh_storm(Run& run) {
             sends.emplace_back(i % 2 ? b_inst.get() : a.get(), account_id(0));
         CpuMeter m(sb->pid());
         auto b = burst(sends, message);
-        all_ok &= report_case(fmt("%zu concurrent sends, 1 account, 2 instances", one_account_sends), sends.size(), b,
-                              check_refreshes(*sb, 0, 1), 1, m.percent_of_core(), "two instances, two connections, one file");
+        all_ok &=
+            report_case(fmt("%zu concurrent sends, 1 account, 2 instances", one_account_sends), sends.size(), b,
+                        check_refreshes(*sb, 0, 1), 1, m.percent_of_core(), "two instances, two connections, one file");
     }
     {
         expire_all();
@@ -422,16 +448,17 @@ void section_refresh_storm(Run& run) {
         }
         CpuMeter m(sb->pid());
         auto b = burst(sends, message);
-        all_ok &= report_case(fmt("%zu accounts expiring together, 2 instances (1 send each)", n_accounts), sends.size(),
-                              b, check_refreshes(*sb, 0, n_accounts), n_accounts, m.percent_of_core(),
+        all_ok &= report_case(fmt("%zu accounts expiring together, 2 instances (1 send each)", n_accounts),
+                              sends.size(), b, check_refreshes(*sb, 0, n_accounts), n_accounts, m.percent_of_core(),
                               "two instances, two connections, one file");
     }
     double sb_pct = section_cpu.percent_of_core();
-    std::printf("\nTwo instances = two ProviderInstances of one loaded plugin in this process, each with its own\n"
-                "SqliteHostDatabase connection + SqliteSecretStore + HostServices on the same file (cross-instance\n"
-                "single flight goes through the refresh lease in the stored grant, as across processes).\n"
-                "Stand-in CPU over the whole section: %.0f%% of one core.\n",
-                sb_pct);
+    std::printf(
+        "\nTwo instances = two ProviderInstances of one loaded plugin in this process, each with its own\n"
+        "SqliteHostDatabase connection + SqliteSecretStore + HostServices on the same file (cross-instance\n"
+        "single flight goes through the refresh lease in the stored grant, as across processes).\n"
+        "Stand-in CPU over the whole section: %.0f%% of one core.\n",
+        sb_pct);
     run.report["refresh_storm"] = json::object{{"cases", std::move(cases)},
                                                {"accounts", n_accounts},
                                                {"sandbox_cpu_pct_of_core", sb_pct},
@@ -446,7 +473,8 @@ json::object memory_child(const fs::path& self, const fs::path& db, const fs::pa
                           const fs::path& manifest, std::size_t accounts) {
     auto out = run_child({self.string(), "--child-memory", "--db", db.string(), "--config", config_file.string(),
                           "--manifest", manifest.string(), "--accounts", std::to_string(accounts)});
-    if (out.exit_code != 0) throw std::runtime_error("memory child failed (exit " + std::to_string(out.exit_code) + ")");
+    if (out.exit_code != 0)
+        throw std::runtime_error("memory child failed (exit " + std::to_string(out.exit_code) + ")");
     auto line = out.out.substr(out.out.rfind('{'));
     return json::parse(line).as_object();
 }
@@ -489,7 +517,8 @@ void section_store_and_memory(Run& run) {
     }
 
     if (o.sections.count(3)) {
-        heading(fmt("3. Store scale: %s connected accounts in the host's SQLite store", thousands(static_cast<double>(big)).c_str()));
+        heading(fmt("3. Store scale: %s connected accounts in the host's SQLite store",
+                    thousands(static_cast<double>(big)).c_str()));
         auto file_bytes = [](const fs::path& p) {
             std::error_code ec;
             auto size = fs::file_size(p, ec);
@@ -498,8 +527,9 @@ void section_store_and_memory(Run& run) {
         };
         auto loaded = load_manifest(manifest);
         std::mt19937_64 rng(42);
-        std::printf("Host: SqliteHostDatabase + SqliteSecretStore + HostServices (keys \"outlook/account/<id>/grant\").\n"
-                    "Lookups of uniformly random accounts, one thread; seeded once (synchronous=OFF while seeding).\n\n");
+        std::printf(
+            "Host: SqliteHostDatabase + SqliteSecretStore + HostServices (keys \"outlook/account/<id>/grant\").\n"
+            "Lookups of uniformly random accounts, one thread; seeded once (synchronous=OFF while seeding).\n\n");
         std::printf("%-46s %10s %9s %9s %9s\n", "operation", "accounts", "p50 ms", "p99 ms", "max ms");
         json::array rows;
         for (auto [db, n] : {std::pair{small_db, small}, std::pair{big_db, big}}) {
@@ -526,7 +556,8 @@ void section_store_and_memory(Run& run) {
             }
             Summary ss = summarize(status_us), ls = summarize(load_us);
             std::printf("%-46s %10s %9s %9s %9s\n", "get_status via the ABI", thousands(static_cast<double>(n)).c_str(),
-                        fmt("%.3f", ss.p50 / 1000).c_str(), fmt("%.3f", ss.p99 / 1000).c_str(), fmt("%.3f", ss.max / 1000).c_str());
+                        fmt("%.3f", ss.p50 / 1000).c_str(), fmt("%.3f", ss.p99 / 1000).c_str(),
+                        fmt("%.3f", ss.max / 1000).c_str());
             std::printf("%-46s %10s %9s %9s %9s\n", "AccountStore::load_grant (read + decrypt)",
                         thousands(static_cast<double>(n)).c_str(), fmt("%.3f", ls.p50 / 1000).c_str(),
                         fmt("%.3f", ls.p99 / 1000).c_str(), fmt("%.3f", ls.max / 1000).c_str());
@@ -553,10 +584,11 @@ void section_store_and_memory(Run& run) {
 
     if (o.sections.count(5)) {
         heading("5. Memory: RSS of a host process with N connected accounts (each sent one message)");
-        std::printf("Fresh child process per size: loads the plugin, opens the SQLite store holding N connected\n"
-                    "accounts, sends one message per account (64 in flight), waits for all, malloc_trim(0), then reads\n"
-                    "VmRSS. access_token_cache_size = 10,000 (default): only the 10,000 most recently active\n"
-                    "accounts keep a token in memory.\n\n");
+        std::printf(
+            "Fresh child process per size: loads the plugin, opens the SQLite store holding N connected\n"
+            "accounts, sends one message per account (64 in flight), waits for all, malloc_trim(0), then reads\n"
+            "VmRSS. access_token_cache_size = 10,000 (default): only the 10,000 most recently active\n"
+            "accounts keep a token in memory.\n\n");
         std::printf("%10s %12s %12s %10s %9s\n", "accounts", "RSS idle KiB", "RSS sent KiB", "sent", "not sent");
         const fs::path self = fs::read_symlink("/proc/self/exe");
         json::array rows;
@@ -575,15 +607,16 @@ void section_store_and_memory(Run& run) {
         }
         double per_account = (rss[big] - rss[0]) * 1024 / static_cast<double>(big);
         double marginal = (rss[big] - rss[small]) * 1024 / static_cast<double>(big - small);
-        std::printf("\nBytes per connected account: (RSS(%s) - RSS(0)) / %s = %.0f B; marginal between %s and %s: %.0f B.\n",
-                    thousands(static_cast<double>(big)).c_str(), thousands(static_cast<double>(big)).c_str(), per_account,
-                    thousands(static_cast<double>(small)).c_str(), thousands(static_cast<double>(big)).c_str(), marginal);
-        run.report["memory"] = json::object{{"rows", std::move(rows)},
-                                            {"bytes_per_account", per_account},
-                                            {"marginal_bytes_per_account", marginal}};
-        run.target_lines.push_back(fmt("Memory per connected account <= 2 KB: %s (%.0f B/account at %s; marginal %.0f B)",
-                                       std::max(per_account, marginal) <= 2048 ? "MET" : "MISSED", per_account,
-                                       thousands(static_cast<double>(big)).c_str(), marginal));
+        std::printf(
+            "\nBytes per connected account: (RSS(%s) - RSS(0)) / %s = %.0f B; marginal between %s and %s: %.0f B.\n",
+            thousands(static_cast<double>(big)).c_str(), thousands(static_cast<double>(big)).c_str(), per_account,
+            thousands(static_cast<double>(small)).c_str(), thousands(static_cast<double>(big)).c_str(), marginal);
+        run.report["memory"] = json::object{
+            {"rows", std::move(rows)}, {"bytes_per_account", per_account}, {"marginal_bytes_per_account", marginal}};
+        run.target_lines.push_back(
+            fmt("Memory per connected account <= 2 KB: %s (%.0f B/account at %s; marginal %.0f B)",
+                std::max(per_account, marginal) <= 2048 ? "MET" : "MISSED", per_account,
+                thousands(static_cast<double>(big)).c_str(), marginal));
     }
     run.report["store_and_memory_sandbox_cpu_pct_of_core"] = section_cpu.percent_of_core();
     std::printf("Stand-in CPU over sections 3+5 (incl. seeding and the children's sends): %.0f%% of one core.\n",
@@ -601,10 +634,11 @@ void section_load_time(Run& run) {
                                                       {"address", "bench@example.com"}}));
     // No network at create: the endpoints only have to be valid.
     write_file(outlook_cfg, outlook_config("https://127.0.0.1:9", (o.tls_dir / "ca.pem").string(), run.key_file));
-    std::printf("Cold: a fresh load_probe child process per sample (links only the loader, so the plugin's own\n"
-                "dependencies - libcurl, libssl... - are mapped by its dlopen, as in a real host). %d samples, medians.\n"
-                "Warm: in this process with the library already mapped (dlopen only bumps a reference).\n\n",
-                children);
+    std::printf(
+        "Cold: a fresh load_probe child process per sample (links only the loader, so the plugin's own\n"
+        "dependencies - libcurl, libssl... - are mapped by its dlopen, as in a real host). %d samples, medians.\n"
+        "Warm: in this process with the library already mapped (dlopen only bumps a reference).\n\n",
+        children);
     std::printf("%-8s %-5s %10s %10s %10s %12s %10s %10s\n", "provider", "kind", "manifest", "dlopen+neg", "create",
                 "load+neg", "total", "destroy");
     json::array rows;
@@ -674,10 +708,14 @@ int child_memory(int argc, char** argv) {
     std::size_t accounts = 0;
     for (int i = 1; i + 1 < argc; ++i) {
         std::string a = argv[i];
-        if (a == "--db") db = argv[++i];
-        else if (a == "--config") config_file = argv[++i];
-        else if (a == "--manifest") manifest = argv[++i];
-        else if (a == "--accounts") accounts = std::stoul(argv[++i]);
+        if (a == "--db")
+            db = argv[++i];
+        else if (a == "--config")
+            config_file = argv[++i];
+        else if (a == "--manifest")
+            manifest = argv[++i];
+        else if (a == "--accounts")
+            accounts = std::stoul(argv[++i]);
     }
     auto clock = std::make_shared<HostClock>();
     PluginHost host(db, clock);
@@ -696,8 +734,8 @@ int child_memory(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     malloc_trim(0);
     long after = self_rss_kb();
-    std::printf("{\"rss_kb_idle\":%ld,\"rss_kb_after\":%ld,\"sent\":%lld,\"not_sent\":%lld,\"first_not_sent\":%s}\n", idle,
-                after, static_cast<long long>(b.sent), static_cast<long long>(b.other),
+    std::printf("{\"rss_kb_idle\":%ld,\"rss_kb_after\":%ld,\"sent\":%lld,\"not_sent\":%lld,\"first_not_sent\":%s}\n",
+                idle, after, static_cast<long long>(b.sent), static_cast<long long>(b.other),
                 json::serialize(json::value(b.first_other)).c_str());
     std::fflush(stdout);
     return 0;
@@ -737,19 +775,24 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         try {
-            if (a == "--quick") o.quick = true;
-            else if (a == "--json") o.json_path = value();
-            else if (a == "--sandbox-threads") o.sandbox_threads = std::stoi(value());
-            else if (a == "--rounds") o.rounds = std::max(1, std::stoi(value()));
-            else if (a == "--measure-seconds") o.measure_s = std::stod(value());
-            else if (a == "--diagnose") o.diagnose = true;
+            if (a == "--quick")
+                o.quick = true;
+            else if (a == "--json")
+                o.json_path = value();
+            else if (a == "--sandbox-threads")
+                o.sandbox_threads = std::stoi(value());
+            else if (a == "--rounds")
+                o.rounds = std::max(1, std::stoi(value()));
+            else if (a == "--measure-seconds")
+                o.measure_s = std::stod(value());
+            else if (a == "--diagnose")
+                o.diagnose = true;
             else if (a == "--row") {
                 std::string v = value();
                 auto colon = v.find(':');
                 if (colon == std::string::npos) throw std::invalid_argument("--row needs ACCOUNTS:CONCURRENCY");
                 o.only_rows.emplace_back(std::stoul(v.substr(0, colon)), std::stoi(v.substr(colon + 1)));
-            }
-            else if (a == "--sections") {
+            } else if (a == "--sections") {
                 o.sections.clear();
                 std::string list = value();
                 for (char c : list)
@@ -775,11 +818,12 @@ int main(int argc, char** argv) {
         run.scenario_file = run.work / "scenario.json";
         write_file(run.scenario_file, relaxed_scenario(o.scenario_file));
 
-        std::printf("load_driver%s: Personal Outlook plugin vs the Microsoft stand-in (microsoft-sandbox, %d I/O threads,\n"
-                    "--quiet, scenario written at run time with mailbox_limits relaxed to unlimited), %u cores.\n"
-                    "Absolute numbers are for this machine and run only; compare ratios within the run.\n",
-                    o.quick ? " --quick (smoke run: sizes reduced, numbers not meaningful)" : "", o.sandbox_threads,
-                    std::thread::hardware_concurrency());
+        std::printf(
+            "load_driver%s: Personal Outlook plugin vs the Microsoft stand-in (microsoft-sandbox, %d I/O threads,\n"
+            "--quiet, scenario written at run time with mailbox_limits relaxed to unlimited), %u cores.\n"
+            "Absolute numbers are for this machine and run only; compare ratios within the run.\n",
+            o.quick ? " --quick (smoke run: sizes reduced, numbers not meaningful)" : "", o.sandbox_threads,
+            std::thread::hardware_concurrency());
         run.report["quick"] = o.quick;
         run.report["cores"] = std::thread::hardware_concurrency();
         run.report["sandbox_threads"] = o.sandbox_threads;

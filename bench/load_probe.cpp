@@ -67,8 +67,9 @@ int main(int argc, char** argv) {
         auto t3 = std::chrono::steady_clock::now();
         instance.reset();
         double destroy_us = us_since(t3);
-        std::printf("{\"manifest_us\":%.1f,\"load_us\":%.1f,\"create_us\":%.1f,\"total_us\":%.1f,\"destroy_us\":%.1f}\n",
-                    manifest_us, load_us, create_us, total_us, destroy_us);
+        std::printf(
+            "{\"manifest_us\":%.1f,\"load_us\":%.1f,\"create_us\":%.1f,\"total_us\":%.1f,\"destroy_us\":%.1f}\n",
+            manifest_us, load_us, create_us, total_us, destroy_us);
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "load_probe: %s\n", e.what());

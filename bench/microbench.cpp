@@ -22,9 +22,11 @@ std::string small_message() {
     return json::serialize(json::object{
         {"to", json::array{json::object{{"address", "casey.candidate@example.org"}, {"name", "Casey Candidate"}}}},
         {"subject", "Following up on the Senior Engineer role"},
-        {"text", "Hi Casey,\n\nJust following up on my last note about the role. Would Thursday work for a call?\n\nRita"},
-        {"html", "<p>Hi Casey,</p><p>Just following up on my last note about the role. Would <b>Thursday</b> work for a "
-                 "call?</p><p>Rita</p>"},
+        {"text",
+         "Hi Casey,\n\nJust following up on my last note about the role. Would Thursday work for a call?\n\nRita"},
+        {"html",
+         "<p>Hi Casey,</p><p>Just following up on my last note about the role. Would <b>Thursday</b> work for a "
+         "call?</p><p>Rita</p>"},
         {"headers", json::array{json::object{{"name", "x-nudge-id"}, {"value", "n-42"}}}},
         {"client_request_id", "8d2c1f0e-2f7a-4c55-9d0b-0d5c3b7e1a11"}});
 }
@@ -60,8 +62,8 @@ std::string heavy_message() {
     for (int i = 0; i < 5; ++i) to.push_back(json::object{{"address", "r" + std::to_string(i) + "@example.org"}});
     json::array attachments;
     for (int i = 0; i < 4; ++i) {
-        json::object a{{"name", "doc" + std::to_string(i) + ".pdf"}, {"content_type", "application/pdf"},
-                       {"content_base64", b64}};
+        json::object a{
+            {"name", "doc" + std::to_string(i) + ".pdf"}, {"content_type", "application/pdf"}, {"content_base64", b64}};
         if (i == 3) {
             a["name"] = "logo.png";
             a["content_type"] = "image/png";
@@ -171,7 +173,8 @@ void BM_AuthorizationUrl(benchmark::State& state) {
     std::string state_value(43, 's');
     std::string challenge(43, 'c');
     for (auto _ : state) {
-        std::string url = outlook::authorization_url(c, state_value, challenge, "rita.recruiter@contoso.example", "select_account");
+        std::string url =
+            outlook::authorization_url(c, state_value, challenge, "rita.recruiter@contoso.example", "select_account");
         benchmark::DoNotOptimize(url.data());
     }
 }
@@ -191,9 +194,11 @@ BENCHMARK(BM_ParseCallback_Url);
 
 void BM_ParseCallback_Error(benchmark::State& state) {
     std::string doc = json::serialize(json::object{
-        {"query", "error=access_denied&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+the+app.%0d%0a"
-                  "Trace+ID%3a+0a1b2c3d-0000-4000-8000-000000000000%0d%0aCorrelation+ID%3a+"
-                  "8d2c1f0e-2f7a-4c55-9d0b-0d5c3b7e1a11&error_subcode=cancel&state=" + std::string(43, 's')}});
+        {"query",
+         "error=access_denied&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+the+app.%0d%0a"
+         "Trace+ID%3a+0a1b2c3d-0000-4000-8000-000000000000%0d%0aCorrelation+ID%3a+"
+         "8d2c1f0e-2f7a-4c55-9d0b-0d5c3b7e1a11&error_subcode=cancel&state=" +
+             std::string(43, 's')}});
     for (auto _ : state) {
         auto params = outlook::parse_callback(doc);
         benchmark::DoNotOptimize(params.size());

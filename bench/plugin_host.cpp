@@ -7,11 +7,11 @@
 #include <email_provider/ep_sdk.hpp>
 #include <email_provider/manifest.hpp>
 
+#include <unistd.h>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <thread>
-#include <unistd.h>
 
 namespace bench {
 
@@ -20,27 +20,30 @@ PluginHost::PluginHost(const std::filesystem::path& db_file, std::shared_ptr<Hos
     : db_(host::SqliteHostDatabase::open(db_file)),
       store_(std::make_unique<host::SqliteSecretStore>(db_.db, db_.mutex)),
       clock_(std::move(clock)),
-      logger_(EP_LOG_WARN, [this](ep_log_level level, std::string_view source, std::string_view message) {
-          // Only problems are logged at this level: show the first few, count the rest.
-          if (problems_.fetch_add(1) < 5)
-              std::fprintf(stderr, "  [%s %s] %.*s\n", host::Logger::level_name(level), std::string(source).c_str(),
-                           static_cast<int>(message.size()), message.data());
-      }),
-      services_(std::make_unique<host::HostServices>(provider_id, *store_, logger_,
-                                                     [c = clock_] { return c->now(); })) {}
+      logger_(EP_LOG_WARN,
+              [this](ep_log_level level, std::string_view source, std::string_view message) {
+                  // Only problems are logged at this level: show the first few, count the rest.
+                  if (problems_.fetch_add(1) < 5)
+                      std::fprintf(stderr, "  [%s %s] %.*s\n", host::Logger::level_name(level),
+                                   std::string(source).c_str(), static_cast<int>(message.size()), message.data());
+              }),
+      services_(
+          std::make_unique<host::HostServices>(provider_id, *store_, logger_, [c = clock_] { return c->now(); })) {}
 
 std::string account_id(std::size_t i) { return "acct-" + std::to_string(i); }
 
-std::string outlook_config(const std::string& base_url, const std::string& ca_file, const std::filesystem::path& key_file) {
-    return json::serialize(json::object{
-        {"client_id", "11111111-2222-4333-8444-555555555555"},  // the stand-in's public client
-        {"authority", "common"},
-        {"endpoints", json::object{{"login", base_url}, {"graph", base_url + "/v1.0"}}},
-        {"redirect_uri", "http://127.0.0.1/callback"},
-        {"tls", json::object{{"ca_file", ca_file}}},
-        {"token_encryption",
-         json::object{{"active_key", "k1"}, {"keys", json::array{json::object{{"id", "k1"}, {"file", key_file.string()}}}}}},
-        {"send", json::object{{"max_throttle_wait_seconds", 5}}}});
+std::string outlook_config(const std::string& base_url, const std::string& ca_file,
+                           const std::filesystem::path& key_file) {
+    return json::serialize(
+        json::object{{"client_id", "11111111-2222-4333-8444-555555555555"},  // the stand-in's public client
+                     {"authority", "common"},
+                     {"endpoints", json::object{{"login", base_url}, {"graph", base_url + "/v1.0"}}},
+                     {"redirect_uri", "http://127.0.0.1/callback"},
+                     {"tls", json::object{{"ca_file", ca_file}}},
+                     {"token_encryption",
+                      json::object{{"active_key", "k1"},
+                                   {"keys", json::array{json::object{{"id", "k1"}, {"file", key_file.string()}}}}}},
+                     {"send", json::object{{"max_throttle_wait_seconds", 5}}}});
 }
 
 void seed_accounts(PluginHost& host, const std::string& config_json, const std::vector<Grant>& grants,
@@ -79,7 +82,8 @@ std::string small_message() {
     return json::serialize(json::object{
         {"to", json::array{json::object{{"address", "casey.candidate@example.org"}, {"name", "Casey Candidate"}}}},
         {"subject", "Following up on the Senior Engineer role"},
-        {"text", "Hi Casey,\n\nJust following up on my last note about the role. Would Thursday work for a call?\n\nRita"}});
+        {"text",
+         "Hi Casey,\n\nJust following up on my last note about the role. Would Thursday work for a call?\n\nRita"}});
 }
 
 namespace {
@@ -143,16 +147,20 @@ LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std
             if (refusal) {
                 std::lock_guard lock(mutex);
                 record(issued, Clock::now(), false, refusal->document);
-                if (stopping.load()) --outstanding;
-                else ++deferred;
+                if (stopping.load())
+                    --outstanding;
+                else
+                    ++deferred;
                 cv.notify_all();
             }
         }
     } loop(instance, accounts, message_json);
 
     const auto start = Clock::now();
-    loop.measure_from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.warmup_s));
-    loop.measure_to = loop.measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.measure_s));
+    loop.measure_from =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.warmup_s));
+    loop.measure_to =
+        loop.measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.measure_s));
     {
         std::lock_guard lock(loop.mutex);
         loop.outstanding = spec.concurrency;
@@ -230,7 +238,8 @@ BurstResult burst(const std::vector<std::pair<ep::loader::ProviderInstance*, std
             ++s.outstanding;
         }
         auto issued = Clock::now();
-        auto refusal = instance->send(account, message_json, [&finish, issued](std::string_view r) { finish(issued, r); });
+        auto refusal =
+            instance->send(account, message_json, [&finish, issued](std::string_view r) { finish(issued, r); });
         if (refusal) finish(issued, refusal->document);
     }
     s.r.submit_s = seconds_since(start);

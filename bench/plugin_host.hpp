@@ -7,9 +7,9 @@
 #include "raw_client.hpp"
 #include "sandbox_process.hpp"
 
-#include "store/sqlite_host_database.hpp"
-#include "providers/host_services.hpp"
 #include "core/logger.hpp"
+#include "providers/host_services.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/sqlite_secret_store.hpp"
 
 #include <email_provider/provider_loader.hpp>
@@ -50,7 +50,8 @@ std::string account_id(std::size_t i);
 
 // The plugin config the tests use (tests/outlook/outlook_fixture.hpp base_config), against
 // the stand-in, with the token key from `key_file`.
-std::string outlook_config(const std::string& base_url, const std::string& ca_file, const std::filesystem::path& key_file);
+std::string outlook_config(const std::string& base_url, const std::string& ca_file,
+                           const std::filesystem::path& key_file);
 
 // Stores grants[i] as account_id(i) exactly as the plugin's connect flow stores a fresh
 // connection: AccountStore::save_grant of a connected GrantRecord, sealed by the key ring

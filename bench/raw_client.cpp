@@ -2,11 +2,11 @@
 
 #include <curl/curl.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <cstring>
 #include <deque>
 #include <stdexcept>
-#include <unistd.h>
 
 namespace bench {
 
@@ -56,8 +56,7 @@ struct RawClient::Impl {
         curl_easy_setopt(e, CURLOPT_CAINFO, ca_file.c_str());
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard);
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        if (!variant.read_callback_upload)
-            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());  // not copied
+        if (!variant.read_callback_upload) curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());  // not copied
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
         return e;
     }
@@ -71,8 +70,10 @@ struct RawClient::Impl {
     }
 
     void give_back(CURL* e) {
-        if (variant.fresh_easy_handles) curl_easy_cleanup(e);
-        else idle.push_back(e);
+        if (variant.fresh_easy_handles)
+            curl_easy_cleanup(e);
+        else
+            idle.push_back(e);
     }
 };
 
@@ -104,8 +105,10 @@ LoadRun RawClient::run(const std::vector<std::string>& tokens, const LoadSpec& s
 
     LoadRun result;
     const auto start = Clock::now();
-    const auto measure_from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.warmup_s));
-    const auto measure_to = measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.measure_s));
+    const auto measure_from =
+        start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.warmup_s));
+    const auto measure_to =
+        measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(spec.measure_s));
     bool measuring = false, stopping = false;
     double cpu0 = 0, sb0 = 0;
 
@@ -132,8 +135,10 @@ LoadRun RawClient::run(const std::vector<std::string>& tokens, const LoadSpec& s
         r->account = next_account++ % accounts;
         r->issued = Clock::now();
         ++outstanding;
-        if (spec.per_account_cap > 0 && in_flight[r->account] >= spec.per_account_cap) waiting[r->account].push_back(r);
-        else start_transfer(r);
+        if (spec.per_account_cap > 0 && in_flight[r->account] >= spec.per_account_cap)
+            waiting[r->account].push_back(r);
+        else
+            start_transfer(r);
     };
 
     while (true) {
@@ -175,7 +180,8 @@ LoadRun RawClient::run(const std::vector<std::string>& tokens, const LoadSpec& s
                 } else {
                     ++result.failed;
                     if (result.first_failure.empty())
-                        result.first_failure = code != CURLE_OK ? curl_easy_strerror(code) : "HTTP " + std::to_string(status);
+                        result.first_failure =
+                            code != CURLE_OK ? curl_easy_strerror(code) : "HTTP " + std::to_string(status);
                 }
             }
             --in_flight[r->account];

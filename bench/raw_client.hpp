@@ -12,12 +12,12 @@
 namespace bench {
 
 struct LoadRun {
-    int64_t ok = 0;       // completed inside the measured window with the expected result
-    int64_t failed = 0;   // completed inside the window with anything else
-    double window_s = 0;  // measured window (wall)
+    int64_t ok = 0;                  // completed inside the measured window with the expected result
+    int64_t failed = 0;              // completed inside the window with anything else
+    double window_s = 0;             // measured window (wall)
     std::vector<double> latency_us;  // of the completions counted in the window
-    double client_cpu_s = 0;   // this process's CPU over the window
-    double sandbox_cpu_s = 0;  // the stand-in's CPU over the window
+    double client_cpu_s = 0;         // this process's CPU over the window
+    double sandbox_cpu_s = 0;        // the stand-in's CPU over the window
     std::string first_failure;
     double rate() const { return window_s > 0 ? static_cast<double>(ok) / window_s : 0; }
 };

@@ -2,12 +2,12 @@
 
 #include <curl/curl.h>
 
-#include <csignal>
-#include <cstring>
 #include <spawn.h>
-#include <stdexcept>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
+#include <cstring>
+#include <stdexcept>
 
 extern char** environ;
 
@@ -20,8 +20,16 @@ SandboxProcess::SandboxProcess(const SandboxOptions& o) : tls_dir_(o.tls_dir) {
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
-    std::vector<std::string> argv = {o.binary.string(), "--port", "0", "--scenario", o.scenario_file.string(),
-                                     "--tls-dir", o.tls_dir.string(), "--threads", std::to_string(o.threads), "--quiet"};
+    std::vector<std::string> argv = {o.binary.string(),
+                                     "--port",
+                                     "0",
+                                     "--scenario",
+                                     o.scenario_file.string(),
+                                     "--tls-dir",
+                                     o.tls_dir.string(),
+                                     "--threads",
+                                     std::to_string(o.threads),
+                                     "--quiet"};
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -73,10 +81,11 @@ json::value SandboxProcess::control(const std::string& method, const std::string
     } else if (method == "POST") {
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
     }
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) {
-        static_cast<std::string*>(u)->append(d, s * n);
-        return s * n;
-    });
+    curl_easy_setopt(
+        h, CURLOPT_WRITEFUNCTION, +[](char* d, size_t s, size_t n, void* u) {
+            static_cast<std::string*>(u)->append(d, s * n);
+            return s * n;
+        });
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
     CURLcode code = curl_easy_perform(h);
     long status = 0;
@@ -95,8 +104,11 @@ std::vector<Grant> SandboxProcess::bulk_grants(const std::string& client_id, int
     for (int done = 0; done < count; done += kChunk) {
         int n = std::min(kChunk, count - done);
         json::value v = control("POST", "/_sandbox/bulk-grants",
-                                json::object{{"client_id", client_id}, {"users", n}, {"first", first + done},
-                                             {"prefix", "bulk"}, {"tenant", "contoso.example"}});
+                                json::object{{"client_id", client_id},
+                                             {"users", n},
+                                             {"first", first + done},
+                                             {"prefix", "bulk"},
+                                             {"tenant", "contoso.example"}});
         for (const auto& g : v.at("grants").as_array()) {
             Grant x;
             x.upn = json::value_to<std::string>(g.at("upn"));

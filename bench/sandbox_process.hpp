@@ -4,10 +4,10 @@
 
 #include "bench_util.hpp"
 
+#include <sys/types.h>
 #include <filesystem>
 #include <map>
 #include <string>
-#include <sys/types.h>
 #include <vector>
 
 namespace bench {
@@ -28,7 +28,7 @@ struct Grant {
 class SandboxProcess {
 public:
     explicit SandboxProcess(const SandboxOptions& options);  // waits for "listening on"
-    ~SandboxProcess();  // SIGTERM + wait
+    ~SandboxProcess();                                       // SIGTERM + wait
     SandboxProcess(const SandboxProcess&) = delete;
     SandboxProcess& operator=(const SandboxProcess&) = delete;
 

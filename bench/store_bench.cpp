@@ -12,9 +12,9 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include "store/sqlite_host_database.hpp"
 #include "store/pg_database.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/storage.hpp"
 
 #include <algorithm>
@@ -53,15 +53,19 @@ void seed(const host::StoreSettings& s, int accounts) {
         db.exec("BEGIN");
         host::Statement put(db, "INSERT INTO secrets (key, value, version) VALUES (?1, ?2, ?3)");
         for (int i = 0; i < accounts; ++i)
-            put.bind(1, key_of(i)).bind(2, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size()))
-                .bind(3, int64_t{i + 1}).run();
+            put.bind(1, key_of(i))
+                .bind(2, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(blob.data()), blob.size()))
+                .bind(3, int64_t{i + 1})
+                .run();
         host::Statement(db, "UPDATE secret_version_counter SET next = ?1").bind(1, int64_t{accounts + 1}).run();
         db.exec("COMMIT");
     } else {
         host::PgConnection c(s.pg_conninfo, "");
-        c.exec("INSERT INTO secrets (key, value, version) SELECT convert_to('outlook/account/acct' || g || '/grant', 'UTF8'), "
-               "convert_to(repeat('c', 600), 'UTF8'), g + 1 FROM generate_series(0, $1 - 1) g",
-               {int64_t{accounts}});
+        c.exec(
+            "INSERT INTO secrets (key, value, version) SELECT convert_to('outlook/account/acct' || g || '/grant', "
+            "'UTF8'), "
+            "convert_to(repeat('c', 600), 'UTF8'), g + 1 FROM generate_series(0, $1 - 1) g",
+            {int64_t{accounts}});
         c.exec("SELECT setval('secret_versions', $1)", {int64_t{accounts + 1}});
         c.exec("ANALYZE");
     }
@@ -108,8 +112,8 @@ double measure_outbox(const host::StoreSettings& s, const Sizes& sizes, int host
     std::vector<std::unique_ptr<host::Storage>> connections;
     for (int h = 0; h < hosts; ++h) connections.push_back(host::open_storage(s));
     for (int i = 0; i < sizes.nudges; ++i)
-        store.enqueue("u" + std::to_string(i % 50), "mock", "", R"({"to":[{"address":"a@example.org"}],"subject":"s","text":"t"})",
-                      "c" + std::to_string(i), 0);
+        store.enqueue("u" + std::to_string(i % 50), "mock", "",
+                      R"({"to":[{"address":"a@example.org"}],"subject":"s","text":"t"})", "c" + std::to_string(i), 0);
     std::atomic<int> done{0};
     auto t0 = Clock::now();
     std::vector<std::thread> threads;
@@ -124,7 +128,8 @@ double measure_outbox(const host::StoreSettings& s, const Sizes& sizes, int host
                     continue;
                 }
                 std::vector<host::HostStore::Outcome> outcomes;
-                for (const auto& n : due) outcomes.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+                for (const auto& n : due)
+                    outcomes.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
                 done += mine.record_outcomes(outcomes, lease, 2);
             }
         });
@@ -156,8 +161,10 @@ int main(int argc, char** argv) {
     Sizes sizes;
     std::string json_file;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--quick") == 0) sizes = Sizes{2000, 0.3, 300};
-        else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_file = argv[++i];
+        if (std::strcmp(argv[i], "--quick") == 0)
+            sizes = Sizes{2000, 0.3, 300};
+        else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+            json_file = argv[++i];
         else {
             std::fprintf(stderr, "usage: store_bench [--quick] [--json FILE]\n");
             return 2;
@@ -172,8 +179,9 @@ int main(int argc, char** argv) {
         pg.engine = host::StoreEngine::postgresql;
         pg.pg_conninfo = cluster.create_database();
 
-        std::printf("Storage engines, one run: %d accounts stored, %.1f s per throughput cell, %d nudges per outbox cell\n",
-                    sizes.accounts, sizes.seconds, sizes.nudges);
+        std::printf(
+            "Storage engines, one run: %d accounts stored, %.1f s per throughput cell, %d nudges per outbox cell\n",
+            sizes.accounts, sizes.seconds, sizes.nudges);
         EngineResult a = run_engine(sqlite, sizes);
         EngineResult b = run_engine(pg, sizes);
         std::printf("\n| what | SQLite | PostgreSQL | PostgreSQL / SQLite |\n|---|---|---|---|\n");
@@ -193,12 +201,14 @@ int main(int argc, char** argv) {
             if (f == nullptr) throw std::runtime_error("cannot write " + json_file);
             auto obj = [](const EngineResult& r) {
                 char buf[512];
-                std::snprintf(buf, sizeof buf,
-                              R"({"get_per_s":%.1f,"cas_put_per_s":%.1f,"status_p50_us":%.1f,"status_p99_us":%.1f,"outbox_1_host_per_s":%.1f,"outbox_3_hosts_per_s":%.1f})",
-                              r.get_per_s, r.cas_per_s, r.status_p50_us, r.status_p99_us, r.outbox_1_per_s, r.outbox_3_per_s);
+                std::snprintf(
+                    buf, sizeof buf,
+                    R"({"get_per_s":%.1f,"cas_put_per_s":%.1f,"status_p50_us":%.1f,"status_p99_us":%.1f,"outbox_1_host_per_s":%.1f,"outbox_3_hosts_per_s":%.1f})",
+                    r.get_per_s, r.cas_per_s, r.status_p50_us, r.status_p99_us, r.outbox_1_per_s, r.outbox_3_per_s);
                 return std::string(buf);
             };
-            std::fprintf(f, "{\"accounts\":%d,\"sqlite\":%s,\"postgresql\":%s}\n", sizes.accounts, obj(a).c_str(), obj(b).c_str());
+            std::fprintf(f, "{\"accounts\":%d,\"sqlite\":%s,\"postgresql\":%s}\n", sizes.accounts, obj(a).c_str(),
+                         obj(b).c_str());
             std::fclose(f);
         }
     } catch (const std::exception& e) {

@@ -23,8 +23,8 @@ struct ep_instance {
     const ep_host_api* host;
     mtx_t lock;
     cnd_t idle;
-    int in_flight;         /* accepted sends whose callback has not returned yet */
-    unsigned long sent;    /* numbers the request ids */
+    int in_flight;      /* accepted sends whose callback has not returned yet */
+    unsigned long sent; /* numbers the request ids */
 };
 
 /* ---- Documents ------------------------------------------------------------------------- */
@@ -137,7 +137,8 @@ static ep_status EP_CALL create(const ep_host_api* host, ep_str config, ep_insta
     out->data = NULL;
     out->len = 0;
     /* Adopt the host's table only if it has every function this provider calls. */
-    if (host == NULL || host->struct_size < offsetof(ep_host_api, secret_delete_prefix) + sizeof host->secret_delete_prefix)
+    if (host == NULL ||
+        host->struct_size < offsetof(ep_host_api, secret_delete_prefix) + sizeof host->secret_delete_prefix)
         return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_host_api", "the host services table is too small");
     ep_instance* in = calloc(1, sizeof *in);
     if (in == NULL) return EP_ERR_NO_MEMORY;
@@ -165,11 +166,12 @@ static ep_status EP_CALL begin_connect(ep_instance* in, ep_str account, ep_str r
     (void)request;
     char key[300];
     if (!valid_account(account) || !account_key(account, key, sizeof key))
-        return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account", "the account id is empty, too long or has control characters");
+        return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account",
+                     "the account id is empty, too long or has control characters");
     uint64_t version = 0;
-    ep_status s = in->host->secret_put(in->host->host_ctx, (ep_str){key, strlen(key)}, (ep_bytes){(const uint8_t*)"1", 1},
-                                       0, &version);
-    if (s != EP_OK && s != EP_ERR_CONFLICT)  /* a conflict: already connected */
+    ep_status s = in->host->secret_put(in->host->host_ctx, (ep_str){key, strlen(key)},
+                                       (ep_bytes){(const uint8_t*)"1", 1}, 0, &version);
+    if (s != EP_OK && s != EP_ERR_CONFLICT) /* a conflict: already connected */
         return error(out, EP_ERR_STORAGE, "storage", "the host's secret store failed");
     buffer b = {0};
     put_text(&b, "{\"action\":\"none\",\"status\":");
@@ -182,13 +184,15 @@ static ep_status EP_CALL complete_connect(ep_instance* in, ep_str account, ep_st
     (void)in;
     (void)account;
     (void)callback;
-    return error(out, EP_ERR_UNSUPPORTED, "unsupported", "this provider connects at once: there is no callback to complete");
+    return error(out, EP_ERR_UNSUPPORTED, "unsupported",
+                 "this provider connects at once: there is no callback to complete");
 }
 
 static ep_status EP_CALL get_status(ep_instance* in, ep_str account, ep_owned_str* out) {
     char key[300];
     if (!valid_account(account) || !account_key(account, key, sizeof key))
-        return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account", "the account id is empty, too long or has control characters");
+        return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account",
+                     "the account id is empty, too long or has control characters");
     int connected = is_connected(in, key);
     if (connected < 0) return error(out, EP_ERR_STORAGE, "storage", "the host's secret store failed");
     buffer b = {0};
@@ -199,7 +203,8 @@ static ep_status EP_CALL get_status(ep_instance* in, ep_str account, ep_owned_st
 static ep_status EP_CALL disconnect(ep_instance* in, ep_str account, ep_owned_str* out) {
     char key[300];
     if (!valid_account(account) || !account_key(account, key, sizeof key))
-        return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account", "the account id is empty, too long or has control characters");
+        return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account",
+                     "the account id is empty, too long or has control characters");
     if (in->host->secret_delete(in->host->host_ctx, (ep_str){key, strlen(key)}, 0) != EP_OK)
         return error(out, EP_ERR_STORAGE, "storage", "the host's secret store failed");
     buffer b = {0};
@@ -232,7 +237,8 @@ static int deliver(void* arg) {
     return 0;
 }
 
-static ep_status refuse(ep_owned_str* out, ep_status status, const char* outcome, const char* code, const char* message) {
+static ep_status refuse(ep_owned_str* out, ep_status status, const char* outcome, const char* code,
+                        const char* message) {
     buffer b = {0};
     put_text(&b, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"");
     put_text(&b, outcome);
@@ -244,8 +250,8 @@ static ep_status refuse(ep_owned_str* out, ep_status status, const char* outcome
     return finish(&b, out, status);
 }
 
-static ep_status EP_CALL send(ep_instance* in, ep_str account, ep_str message, ep_send_callback callback, void* callback_ctx,
-                              ep_owned_str* out) {
+static ep_status EP_CALL send(ep_instance* in, ep_str account, ep_str message, ep_send_callback callback,
+                              void* callback_ctx, ep_owned_str* out) {
     (void)message;
     char key[300];
     if (!valid_account(account) || !account_key(account, key, sizeof key))
@@ -253,7 +259,8 @@ static ep_status EP_CALL send(ep_instance* in, ep_str account, ep_str message, e
     if (callback == NULL) return refuse(out, EP_ERR_INVALID_ARGUMENT, "rejected", "invalid_argument", "no callback");
     int connected = is_connected(in, key);
     if (connected < 0) return refuse(out, EP_ERR_STORAGE, "transient", "storage", "the host's secret store failed");
-    if (!connected) return refuse(out, EP_ERR_INVALID_ARGUMENT, "rejected", "not_connected", "the account is not connected");
+    if (!connected)
+        return refuse(out, EP_ERR_INVALID_ARGUMENT, "rejected", "not_connected", "the account is not connected");
 
     delivery* d = malloc(sizeof *d);
     if (d == NULL) return refuse(out, EP_ERR_NO_MEMORY, "transient", "no_memory", "out of memory");

@@ -54,8 +54,8 @@ public:
         // Throws ep::sdk::Error naming the field: the SDK turns it into a "rejected" refusal.
         ep::message::Message message = ep::message::parse_message(message_json);
         if (!host_.secret_get(key(account)))
-            return {EP_ERR_INVALID_ARGUMENT,
-                    ep::sdk::send_refusal_document(EP_ERR_INVALID_ARGUMENT, "not_connected", "the account is not connected", "")};
+            return {EP_ERR_INVALID_ARGUMENT, ep::sdk::send_refusal_document(EP_ERR_INVALID_ARGUMENT, "not_connected",
+                                                                            "the account is not connected", "")};
         {
             std::lock_guard lock(mutex_);
             queue_.push_back(std::move(done));

@@ -90,17 +90,19 @@ std::string wrapped_base64(std::string_view b64) {
 std::string new_boundary() {
     unsigned char r[12];
     RAND_bytes(r, sizeof r);
-    return "=_mock_" + ep::message::base64_encode(std::string_view(reinterpret_cast<char*>(r), sizeof r)).substr(0, 16)
-                           .append("_");
+    return "=_mock_" +
+           ep::message::base64_encode(std::string_view(reinterpret_cast<char*>(r), sizeof r)).substr(0, 16).append("_");
 }
 
 // RFC 2231 filename parameter for non-ASCII names; a quoted string otherwise.
 std::string filename_param(std::string_view name) {
-    if (is_ascii(name) && name.find_first_of("\"\\") == std::string_view::npos) return "filename=\"" + std::string(name) + "\"";
+    if (is_ascii(name) && name.find_first_of("\"\\") == std::string_view::npos)
+        return "filename=\"" + std::string(name) + "\"";
     static constexpr char hex[] = "0123456789ABCDEF";
     std::string out = "filename*=UTF-8''";
     for (unsigned char c : name) {
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_') {
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+            c == '_') {
             out.push_back(static_cast<char>(c));
         } else {
             out.push_back('%');
@@ -112,17 +114,20 @@ std::string filename_param(std::string_view name) {
 }
 
 std::string text_part(std::string_view subtype, std::string_view body) {
-    return "Content-Type: text/" + std::string(subtype) + "; charset=utf-8\r\n"
-           "Content-Transfer-Encoding: base64\r\n\r\n" + wrapped_base64(ep::message::base64_encode(body));
+    return "Content-Type: text/" + std::string(subtype) +
+           "; charset=utf-8\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\n" +
+           wrapped_base64(ep::message::base64_encode(body));
 }
 
 std::string body_part(const ep::message::Message& m) {
     if (m.text && m.html) {
         std::string b = new_boundary();
-        return "Content-Type: multipart/alternative; boundary=\"" + b + "\"\r\n\r\n"
-               "--" + b + "\r\n" + text_part("plain", *m.text) +
-               "--" + b + "\r\n" + text_part("html", *m.html) +
-               "--" + b + "--\r\n";
+        return "Content-Type: multipart/alternative; boundary=\"" + b +
+               "\"\r\n\r\n"
+               "--" +
+               b + "\r\n" + text_part("plain", *m.text) + "--" + b + "\r\n" + text_part("html", *m.html) + "--" + b +
+               "--\r\n";
     }
     return m.html ? text_part("html", *m.html) : text_part("plain", *m.text);
 }

@@ -38,9 +38,12 @@ namespace reader = ep::json_reader;
 using ep::sdk::Error;
 using ep::sdk::iso_time;
 
-constexpr std::string_view kOutcomes[] = {"sent", "rejected", "auth_expired", "throttled", "transient", "indeterminate"};
+constexpr std::string_view kOutcomes[] = {"sent",      "rejected",  "auth_expired",
+                                          "throttled", "transient", "indeterminate"};
 
-bool is_outcome(std::string_view s) { return std::find(std::begin(kOutcomes), std::end(kOutcomes), s) != std::end(kOutcomes); }
+bool is_outcome(std::string_view s) {
+    return std::find(std::begin(kOutcomes), std::end(kOutcomes), s) != std::end(kOutcomes);
+}
 
 struct MockConfig {
     std::filesystem::path outbox_dir;
@@ -49,7 +52,7 @@ struct MockConfig {
     std::string outcome = "sent";
     int retry_after_seconds = 30;
     int queue_limit = 1000;
-    int send_delay_ms = 0;  // each send takes this long: tests that need nudges in flight
+    int send_delay_ms = 0;   // each send takes this long: tests that need nudges in flight
     int check_delay_ms = 0;  // each check takes this long: tests of a check that answers too late
 };
 
@@ -66,7 +69,8 @@ MockConfig read_config(const reader::Object& o) {
     c.display_name = o.string("display_name").value_or(c.display_name);
     c.outcome = o.string("outcome").value_or(c.outcome);
     if (!is_outcome(c.outcome)) o.fail("outcome", reader::must_be_one_of({std::begin(kOutcomes), std::end(kOutcomes)}));
-    c.retry_after_seconds = static_cast<int>(o.integer("retry_after_seconds", 0, 86400).value_or(c.retry_after_seconds));
+    c.retry_after_seconds =
+        static_cast<int>(o.integer("retry_after_seconds", 0, 86400).value_or(c.retry_after_seconds));
     c.queue_limit = static_cast<int>(o.integer("queue_limit", 1, 1000000).value_or(c.queue_limit));
     c.send_delay_ms = static_cast<int>(o.integer("send_delay_ms", 0, 60000).value_or(c.send_delay_ms));
     c.check_delay_ms = static_cast<int>(o.integer("check_delay_ms", 0, 60000).value_or(c.check_delay_ms));
@@ -91,7 +95,8 @@ MockConfig parse_config(std::string_view text) {
 
 std::string random_hex(std::size_t bytes) {
     std::vector<unsigned char> buf(bytes);
-    if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1) throw Error(EP_ERR_INTERNAL, "internal", "no randomness");
+    if (RAND_bytes(buf.data(), static_cast<int>(buf.size())) != 1)
+        throw Error(EP_ERR_INTERNAL, "internal", "no randomness");
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
     for (unsigned char b : buf) {
@@ -147,7 +152,8 @@ public:
             boost::system::error_code ec;
             json::value req = json::parse(request_json, ec);
             if (ec || !req.is_object())
-                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object",
+                            "request");
         }
         json::object record{{"email", config_.address},
                             {"display_name", config_.display_name},
@@ -161,7 +167,8 @@ public:
     }
 
     std::string complete_connect(std::string_view account, std::string_view) {
-        json::object out{{"outcome", "connected"}, {"message", "The mock provider connects without a callback."},
+        json::object out{{"outcome", "connected"},
+                         {"message", "The mock provider connects without a callback."},
                          {"status", status_object(account)}};
         return json::serialize(out);
     }
@@ -180,8 +187,7 @@ public:
 
     std::string forget_account(std::string_view account) { return disconnect(account); }
 
-    ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json,
-                                ep::sdk::SendCallback done) {
+    ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json, ep::sdk::SendCallback done) {
         ep::message::Message message;
         try {
             message = ep::message::parse_message(message_json);
@@ -190,10 +196,13 @@ public:
             return {EP_ERR_INVALID_ARGUMENT, result_document("rejected", e.code(), e.what(), e.field(), "", 0)};
         }
         std::lock_guard lock(mutex_);
-        if (stopping_) return {EP_ERR_SHUTTING_DOWN, result_document("transient", "shutting_down", "the provider is shutting down", "", "", 0)};
+        if (stopping_)
+            return {EP_ERR_SHUTTING_DOWN,
+                    result_document("transient", "shutting_down", "the provider is shutting down", "", "", 0)};
         if (queue_.size() >= static_cast<std::size_t>(config_.queue_limit))
             return {EP_ERR_BUSY, result_document("throttled", "queue_full", "the send queue is full", "", "", 1)};
-        queue_.push_back(Job{std::string(account), std::move(message), std::move(done), std::chrono::steady_clock::now()});
+        queue_.push_back(
+            Job{std::string(account), std::move(message), std::move(done), std::chrono::steady_clock::now()});
         cv_.notify_one();
         return ep::sdk::SendAdmission::accepted();
     }
@@ -220,8 +229,11 @@ private:
 
     json::object status_object(std::string_view account) {
         // developer_only: hosts keep it off their users' pages unless configured to show it.
-        json::object s{{"schema", "ep.status/1"}, {"account", account}, {"provider", "mock"},
-                       {"service_name", "Mock provider"}, {"developer_only", true}};
+        json::object s{{"schema", "ep.status/1"},
+                       {"account", account},
+                       {"provider", "mock"},
+                       {"service_name", "Mock provider"},
+                       {"developer_only", true}};
         auto blob = host_.secret_get(key(account));
         if (!blob) {
             s["state"] = "not_connected";
@@ -229,7 +241,8 @@ private:
             return s;
         }
         boost::system::error_code ec;
-        json::value record = json::parse(std::string_view(reinterpret_cast<const char*>(blob->bytes.data()), blob->bytes.size()), ec);
+        json::value record =
+            json::parse(std::string_view(reinterpret_cast<const char*>(blob->bytes.data()), blob->bytes.size()), ec);
         if (ec || !record.is_object()) {
             s["state"] = "expired";
             s["reason"] = "storage";
@@ -252,7 +265,9 @@ private:
     // The store could not be read: the check could not tell, which is not a state (SCHEMAS.md
     // "check_failed"); the host keeps what it knew.
     static std::string checked_status_failure(std::string_view account, std::string_view what) {
-        json::object s{{"schema", "ep.status/1"}, {"account", account}, {"provider", "mock"},
+        json::object s{{"schema", "ep.status/1"},
+                       {"account", account},
+                       {"provider", "mock"},
                        {"check_failed", json::object{{"code", "storage"}, {"message", what}}}};
         return json::serialize(s);
     }
@@ -279,7 +294,8 @@ private:
         std::string crid = m.client_request_id.empty() ? random_hex(16) : m.client_request_id;
         std::string outcome = forced_outcome(m);
         if (!is_outcome(outcome))
-            return result_document("rejected", "invalid_mock_outcome", "x-mock-outcome names no outcome", "headers", crid, 0);
+            return result_document("rejected", "invalid_mock_outcome", "x-mock-outcome names no outcome", "headers",
+                                   crid, 0);
         if (outcome != "sent") {
             return result_document(outcome, "mock_" + outcome, "the mock provider was configured to answer " + outcome,
                                    "", crid, config_.retry_after_seconds);
@@ -288,7 +304,8 @@ private:
             return result_document("auth_expired", "not_connected", "this account has not connected the mock provider",
                                    "", crid, 0);
         std::string id = random_hex(12);
-        mock::EmlHeaderInfo info{config_.address, config_.display_name, "<" + id + "@mock.invalid>", host_.now_unix_ms()};
+        mock::EmlHeaderInfo info{config_.address, config_.display_name, "<" + id + "@mock.invalid>",
+                                 host_.now_unix_ms()};
         std::string eml = mock::render_eml(m, info);
         auto path = write_atomically(config_.outbox_dir, std::to_string(info.date_unix_ms) + "-" + id + ".eml", eml);
         json::object r{{"schema", "ep.send_result/1"},
@@ -312,15 +329,18 @@ private:
             std::string result;
             try {
                 if (job.check) {
-                    if (config_.check_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.check_delay_ms));
+                    if (config_.check_delay_ms > 0)
+                        std::this_thread::sleep_for(std::chrono::milliseconds(config_.check_delay_ms));
                     result = checked_status(job.account);
                 } else {
-                    if (config_.send_delay_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(config_.send_delay_ms));
+                    if (config_.send_delay_ms > 0)
+                        std::this_thread::sleep_for(std::chrono::milliseconds(config_.send_delay_ms));
                     result = deliver(job);
                 }
             } catch (const std::exception& e) {
                 result = job.check ? checked_status_failure(job.account, e.what())
-                                   : result_document("transient", "write_failed", e.what(), "", job.message.client_request_id, 0);
+                                   : result_document("transient", "write_failed", e.what(), "",
+                                                     job.message.client_request_id, 0);
             }
             job.done(result);
             lock.lock();

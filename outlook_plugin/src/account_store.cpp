@@ -12,10 +12,14 @@ constexpr int kRecordFormat = 1;
 
 const char* state_name(GrantState s) {
     switch (s) {
-        case GrantState::connected: return "connected";
-        case GrantState::expired: return "expired";
-        case GrantState::permission_denied: return "permission_denied";
-        default: return "admin_approval_required";
+        case GrantState::connected:
+            return "connected";
+        case GrantState::expired:
+            return "expired";
+        case GrantState::permission_denied:
+            return "permission_denied";
+        default:
+            return "admin_approval_required";
     }
 }
 
@@ -60,9 +64,12 @@ json::value parse_secret_json(const SecretString& s) {
 std::string AccountStore::key_prefix(std::string_view account) {
     std::string out = "account/";
     for (char c : account) {
-        if (c == '%') out += "%25";
-        else if (c == '/') out += "%2F";
-        else out.push_back(c);
+        if (c == '%')
+            out += "%25";
+        else if (c == '/')
+            out += "%2F";
+        else
+            out.push_back(c);
     }
     return out + "/";
 }
@@ -81,11 +88,16 @@ AccountStore::LoadResult AccountStore::load_grant(std::string_view account) cons
         json::object& o = v.as_object();
         GrantRecord r;
         std::string state = str(o, "state");
-        if (state == "connected") r.state = GrantState::connected;
-        else if (state == "expired") r.state = GrantState::expired;
-        else if (state == "admin_approval_required") r.state = GrantState::admin_approval_required;
-        else if (state == "permission_denied") r.state = GrantState::permission_denied;
-        else throw VaultError(VaultError::Kind::malformed, "the stored record has an unknown state");
+        if (state == "connected")
+            r.state = GrantState::connected;
+        else if (state == "expired")
+            r.state = GrantState::expired;
+        else if (state == "admin_approval_required")
+            r.state = GrantState::admin_approval_required;
+        else if (state == "permission_denied")
+            r.state = GrantState::permission_denied;
+        else
+            throw VaultError(VaultError::Kind::malformed, "the stored record has an unknown state");
         if (auto it = o.find("refresh_token"); it != o.end() && it->value().is_string()) {
             r.refresh_token = SecretString(std::string_view(it->value().as_string()));
         }
@@ -144,8 +156,9 @@ std::optional<uint64_t> AccountStore::save_grant(std::string_view account, const
             o["refresh_lease_owner"] = r.refresh_lease_owner;
         }
         if (r.operator_error)
-            o["operator_error"] = json::object{
-                {"code", r.operator_error->code}, {"message", r.operator_error->message}, {"since_ms", r.operator_error->since_ms}};
+            o["operator_error"] = json::object{{"code", r.operator_error->code},
+                                               {"message", r.operator_error->message},
+                                               {"since_ms", r.operator_error->since_ms}};
     } else {
         o["reason"] = r.reason;
         o["message"] = r.message;
@@ -187,7 +200,8 @@ PendingFlows AccountStore::load_pending(std::string_view account) const {
             }
         if (auto it = o.find("consumed"); it != o.end() && it->value().is_array())
             for (const auto& c : it->value().as_array())
-                if (c.is_object()) p.consumed.emplace_back(str(c.as_object(), "state_hash"), num(c.as_object(), "at_ms"));
+                if (c.is_object())
+                    p.consumed.emplace_back(str(c.as_object(), "state_hash"), num(c.as_object(), "at_ms"));
         wipe_strings(v);
     } catch (const VaultError&) {
         // Unreadable in-progress sign-ins are simply dropped on the next write.
@@ -208,7 +222,8 @@ std::optional<uint64_t> AccountStore::save_pending(std::string_view account, con
                                      {"created_ms", f.created_ms},
                                      {"login_hint", f.login_hint}});
     for (const auto& [hash, at] : p.consumed) consumed.push_back(json::object{{"state_hash", hash}, {"at_ms", at}});
-    json::value doc(json::object{{"format", kRecordFormat}, {"flows", std::move(flows)}, {"consumed", std::move(consumed)}});
+    json::value doc(
+        json::object{{"format", kRecordFormat}, {"flows", std::move(flows)}, {"consumed", std::move(consumed)}});
     auto sealed = seal_json(*vault_, doc.as_object(), VaultContext{kProvider, account, "pending"});
     wipe_strings(doc);
     return host_.secret_put(key, sealed, p.version);

@@ -38,8 +38,8 @@ struct GrantRecord {
     SecretString refresh_token;
     SecretString access_token;
     int64_t access_expires_at_ms = 0;
-    int64_t refresh_after_ms = 0;  // proactive refresh point (refresh_in), 0 = none
-    std::string scopes;            // the requested permissions granted, space-separated
+    int64_t refresh_after_ms = 0;           // proactive refresh point (refresh_in), 0 = none
+    std::string scopes;                     // the requested permissions granted, space-separated
     std::vector<std::string> extra_scopes;  // also consented for this app, never used by it
     int64_t connected_at_ms = 0;
     int64_t last_refresh_ms = 0;
@@ -54,8 +54,8 @@ struct GrantRecord {
     std::string tenant_id;
     std::string cloud;
     // expired / admin_approval_required / permission_denied
-    std::string reason;  // ep.status/1 reason code
-    std::string message; // for the user
+    std::string reason;      // ep.status/1 reason code
+    std::string message;     // for the user
     std::string error_code;  // e.g. AADSTS700082
     std::string admin_consent_url;
     std::string claims;  // a claims challenge (CAE) the next sign-in must satisfy, JSON
@@ -99,7 +99,8 @@ public:
     };
     LoadResult load_grant(std::string_view account) const;
     // Compare-and-swap; returns the new version or nullopt on conflict.
-    std::optional<uint64_t> save_grant(std::string_view account, const GrantRecord& record, uint64_t expected_version) const;
+    std::optional<uint64_t> save_grant(std::string_view account, const GrantRecord& record,
+                                       uint64_t expected_version) const;
 
     // Pending flows that cannot be read are treated as none (the user just starts again).
     PendingFlows load_pending(std::string_view account) const;

@@ -66,7 +66,8 @@ std::string trim(std::string s) {
 }
 
 // An endpoint base: https, or http on loopback when explicitly allowed for tests.
-std::string endpoint(const reader::Object& o, std::string_view key, const std::string& value, bool allow_loopback_http) {
+std::string endpoint(const reader::Object& o, std::string_view key, const std::string& value,
+                     bool allow_loopback_http) {
     auto url = boost::urls::parse_absolute_uri(value);
     if (!url || url->host().empty() || url->has_query() || url->has_fragment())
         o.fail(key, "must be an absolute URL such as https://login.microsoftonline.com");
@@ -115,9 +116,10 @@ ClientCredential parse_credential(const json::value* v) {
         r.only({"type", "certificate_file", "private_key_file", "algorithm"});
         c.type = CredentialType::certificate;
         c.certificate_pem = read_text_file(r, "certificate_file", r.required_non_empty_string("certificate_file"));
-        c.private_key_pem = SecretString(read_text_file(r, "private_key_file", r.required_non_empty_string("private_key_file")));
-        c.algorithm = r.one_of<AssertionAlgorithm>("algorithm", {{"PS256", AssertionAlgorithm::ps256},
-                                                                 {"RS256", AssertionAlgorithm::rs256}})
+        c.private_key_pem =
+            SecretString(read_text_file(r, "private_key_file", r.required_non_empty_string("private_key_file")));
+        c.algorithm = r.one_of<AssertionAlgorithm>(
+                           "algorithm", {{"PS256", AssertionAlgorithm::ps256}, {"RS256", AssertionAlgorithm::rs256}})
                           .value_or(AssertionAlgorithm::ps256);
     } else {
         r.fail("type", "must be \"none\", \"secret\" or \"certificate\"");
@@ -149,7 +151,9 @@ std::string OutlookConfig::requested_scopes() const {
 }
 
 std::string OutlookConfig::token_endpoint() const { return login_base + "/" + authority + "/oauth2/v2.0/token"; }
-std::string OutlookConfig::authorize_endpoint() const { return login_base + "/" + authority + "/oauth2/v2.0/authorize"; }
+std::string OutlookConfig::authorize_endpoint() const {
+    return login_base + "/" + authority + "/oauth2/v2.0/authorize";
+}
 
 namespace {
 
@@ -161,8 +165,10 @@ void read_authority_and_cloud(const reader::Object& r, OutlookConfig& c) {
     if (c.authority != "common" && c.authority != "organizations" && c.authority != "consumers" &&
         !is_tenant_id_or_domain(c.authority))
         r.fail("authority", "must be common, organizations, consumers, a tenant id (GUID) or a tenant domain");
-    const CloudHosts* hosts = r.one_of<const CloudHosts*>("cloud", {{kClouds[0].name, &kClouds[0]}, {kClouds[1].name, &kClouds[1]},
-                                                                     {kClouds[2].name, &kClouds[2]}, {kClouds[3].name, &kClouds[3]}})
+    const CloudHosts* hosts = r.one_of<const CloudHosts*>("cloud", {{kClouds[0].name, &kClouds[0]},
+                                                                    {kClouds[1].name, &kClouds[1]},
+                                                                    {kClouds[2].name, &kClouds[2]},
+                                                                    {kClouds[3].name, &kClouds[3]}})
                                   .value_or(&kClouds[0]);
     c.cloud = hosts->cloud;
     c.scope_prefix = c.cloud == Cloud::global ? "" : std::string(hosts->graph) + "/";
@@ -196,7 +202,8 @@ void read_limits(const reader::Object& r, OutlookConfig& c) {
     }
     c.refresh_skew_ms = r.integer("refresh_skew_seconds", 0, 3000).value_or(300) * 1000;
     c.pending_connect_ttl_ms = r.integer("pending_connect_ttl_seconds", 60, 3600).value_or(600) * 1000;
-    if (auto s = r.object("send", {"queue_limit", "max_concurrency_per_mailbox", "max_attempts", "max_throttle_wait_seconds"},
+    if (auto s = r.object("send",
+                          {"queue_limit", "max_concurrency_per_mailbox", "max_attempts", "max_throttle_wait_seconds"},
                           "must be a JSON object")) {
         c.send_queue_limit = static_cast<std::size_t>(s->integer("queue_limit", 1, 10'000'000).value_or(10'000));
         c.max_concurrency_per_mailbox = static_cast<int>(s->integer("max_concurrency_per_mailbox", 1, 4).value_or(4));
@@ -209,9 +216,9 @@ void read_limits(const reader::Object& r, OutlookConfig& c) {
 
 OutlookConfig read_document(const json::value& root) {
     const reader::Object r(root, "",
-                           {"client_id", "authority", "cloud", "allow_insecure_loopback_http", "endpoints", "redirect_uri",
-                            "client_credential", "token_encryption", "tls", "timeouts", "refresh_skew_seconds",
-                            "pending_connect_ttl_seconds", "send", "access_token_cache_size"},
+                           {"client_id", "authority", "cloud", "allow_insecure_loopback_http", "endpoints",
+                            "redirect_uri", "client_credential", "token_encryption", "tls", "timeouts",
+                            "refresh_skew_seconds", "pending_connect_ttl_seconds", "send", "access_token_cache_size"},
                            reader::Null::is_absent, "must be a JSON object");
     OutlookConfig c;
     read_authority_and_cloud(r, c);

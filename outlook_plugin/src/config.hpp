@@ -23,19 +23,19 @@ enum class AssertionAlgorithm { ps256, rs256 };
 
 struct ClientCredential {
     CredentialType type = CredentialType::none;
-    SecretString secret;                  // type == secret
-    std::string certificate_pem;          // type == certificate (public: not a secret)
-    SecretString private_key_pem;         // type == certificate
+    SecretString secret;           // type == secret
+    std::string certificate_pem;   // type == certificate (public: not a secret)
+    SecretString private_key_pem;  // type == certificate
     AssertionAlgorithm algorithm = AssertionAlgorithm::ps256;
 };
 
 struct OutlookConfig {
-    std::string client_id;      // the application (client) id, shown to admins for verification
-    std::string authority;      // common | organizations | consumers | tenant id | domain
+    std::string client_id;  // the application (client) id, shown to admins for verification
+    std::string authority;  // common | organizations | consumers | tenant id | domain
     Cloud cloud = Cloud::global;
-    std::string login_base;     // e.g. https://login.microsoftonline.com (no trailing slash)
-    std::string graph_base;     // e.g. https://graph.microsoft.com/v1.0 (no trailing slash)
-    std::string scope_prefix;   // "" for global Graph short names, else "https://graph.microsoft.us/"
+    std::string login_base;    // e.g. https://login.microsoftonline.com (no trailing slash)
+    std::string graph_base;    // e.g. https://graph.microsoft.com/v1.0 (no trailing slash)
+    std::string scope_prefix;  // "" for global Graph short names, else "https://graph.microsoft.us/"
     std::string redirect_uri;
     ClientCredential credential;
     std::shared_ptr<const Vault> vault;
@@ -45,14 +45,14 @@ struct OutlookConfig {
     int64_t refresh_skew_ms = 300'000;
     int64_t pending_connect_ttl_ms = 600'000;
     std::size_t send_queue_limit = 10'000;
-    int max_concurrency_per_mailbox = 4;   // Graph's Outlook limit
-    int max_send_attempts = 3;             // only for outcomes that certainly did not take effect
-    int64_t max_throttle_wait_ms = 60'000; // longer waits go back to the host as "throttled"
+    int max_concurrency_per_mailbox = 4;    // Graph's Outlook limit
+    int max_send_attempts = 3;              // only for outcomes that certainly did not take effect
+    int64_t max_throttle_wait_ms = 60'000;  // longer waits go back to the host as "throttled"
     std::size_t access_token_cache_size = 10'000;
 
     // The scopes requested at sign-in, in order (offline_access, User.Read, Mail.Send).
     std::string requested_scopes() const;
-    std::string token_endpoint() const;      // for the configured authority
+    std::string token_endpoint() const;  // for the configured authority
     std::string authorize_endpoint() const;
 };
 

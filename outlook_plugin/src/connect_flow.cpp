@@ -44,20 +44,24 @@ ConnectRequest parse_connect_request(std::string_view request_json) {
     if (request_json.empty()) return request;
     boost::system::error_code ec;
     json::value v = json::parse(request_json, ec);
-    if (ec || !v.is_object()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
+    if (ec || !v.is_object())
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "connect request must be a JSON object", "request");
     for (const auto& kv : v.as_object()) {
         std::string key(kv.key());
         if (key == "admin_consent") {
-            if (!kv.value().is_bool()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "admin_consent must be true or false", key);
+            if (!kv.value().is_bool())
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "admin_consent must be true or false", key);
             request.admin_consent = kv.value().as_bool();
             continue;
         }
         if (key != "login_hint" && key != "prompt" && key != "tenant")
             throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
                         "this is not a connect option (login_hint, prompt, admin_consent, tenant)", "request");
-        if (!kv.value().is_string()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " must be a string", key);
+        if (!kv.value().is_string())
+            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", key + " must be a string", key);
     }
-    if (auto it = v.as_object().find("login_hint"); it != v.as_object().end()) request.login_hint = it->value().as_string();
+    if (auto it = v.as_object().find("login_hint"); it != v.as_object().end())
+        request.login_hint = it->value().as_string();
     if (auto it = v.as_object().find("prompt"); it != v.as_object().end()) request.prompt = it->value().as_string();
     if (auto it = v.as_object().find("tenant"); it != v.as_object().end()) request.tenant = it->value().as_string();
     return request;
@@ -69,7 +73,8 @@ std::string admin_consent_start(const OutlookConfig& config, std::string tenant,
     if (tenant.empty()) tenant = admin_consent_tenant(config, "", login_hint);
     if (tenant != "organizations" && !is_tenant_id_or_domain(tenant))
         throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request",
-                    "tenant must be a tenant id, a tenant domain or organizations (never common or consumers)", "tenant");
+                    "tenant must be a tenant id, a tenant domain or organizations (never common or consumers)",
+                    "tenant");
     json::object out{{"action", "redirect"},
                      {"purpose", "admin_consent"},
                      {"application_id", config.client_id},
@@ -81,20 +86,28 @@ std::string admin_consent_start(const OutlookConfig& config, std::string tenant,
 
 ConnectFlow::ConnectFlow(const OutlookConfig& config, const AccountStore& store, HttpEngine& http,
                          const TokenClient& token_client, TokenManager& tokens, ep::sdk::Host host, Log log)
-    : config_(config), store_(store), http_(http), token_client_(token_client), tokens_(tokens), host_(host),
+    : config_(config),
+      store_(store),
+      http_(http),
+      token_client_(token_client),
+      tokens_(tokens),
+      host_(host),
       log_(std::move(log)) {}
 
 std::string ConnectFlow::begin(std::string_view account, std::string_view request_json) {
     ConnectRequest request = parse_connect_request(request_json);
     if (request.admin_consent) return admin_consent_start(config_, request.tenant, request.login_hint);
     if (!request.tenant.empty())
-        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "tenant is only an option of an admin_consent request", "tenant");
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "tenant is only an option of an admin_consent request",
+                    "tenant");
     const std::string& login_hint = request.login_hint;
     const std::string& prompt = request.prompt;
     if (login_hint.size() > 320 || !ep::sdk::is_valid_utf8(login_hint))
-        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "login_hint must be valid UTF-8 of at most 320 bytes", "login_hint");
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "login_hint must be valid UTF-8 of at most 320 bytes",
+                    "login_hint");
     if (!prompt.empty() && prompt != "login" && prompt != "consent" && prompt != "select_account")
-        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "prompt must be login, consent or select_account", "prompt");
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_request", "prompt must be login, consent or select_account",
+                    "prompt");
 
     // A connection ended by a claims challenge (CAE): this sign-in must satisfy it.
     std::string claims;
@@ -107,14 +120,17 @@ std::string ConnectFlow::begin(std::string_view account, std::string_view reques
     int64_t now = host_.now_unix_ms();
     for (int attempt = 0; attempt < kMaxStoreRetries; ++attempt) {
         PendingFlows pending = store_.load_pending(account);
-        std::erase_if(pending.flows, [&](const PendingFlow& f) { return now - f.created_ms > config_.pending_connect_ttl_ms; });
-        std::erase_if(pending.consumed, [&](const auto& c) { return now - c.second > 2 * config_.pending_connect_ttl_ms; });
+        std::erase_if(pending.flows,
+                      [&](const PendingFlow& f) { return now - f.created_ms > config_.pending_connect_ttl_ms; });
+        std::erase_if(pending.consumed,
+                      [&](const auto& c) { return now - c.second > 2 * config_.pending_connect_ttl_ms; });
         pending.flows.push_back(PendingFlow{hex(sha256(state)), SecretString(pkce.verifier.view()), now, login_hint});
         if (pending.flows.size() > kMaxPendingFlows) pending.flows.erase(pending.flows.begin());
         if (store_.save_pending(account, pending)) {
-            json::object out{{"action", "redirect"},
-                             {"authorization_url", authorization_url(config_, state, pkce.challenge, login_hint, prompt, claims)},
-                             {"expires_at_ms", now + config_.pending_connect_ttl_ms}};
+            json::object out{
+                {"action", "redirect"},
+                {"authorization_url", authorization_url(config_, state, pkce.challenge, login_hint, prompt, claims)},
+                {"expires_at_ms", now + config_.pending_connect_ttl_ms}};
             return json::serialize(out);
         }
     }
@@ -137,9 +153,10 @@ std::string ConnectFlow::complete(std::string_view account, std::string_view cal
     // cannot be trusted, outlook_plugin/docs/microsoft-behaviour.md §5), nothing is stored.
     if (params.count("admin_consent")) {
         if (params.count("error"))
-            return result(account, "admin_consent_declined",
-                          "The administrator did not grant consent (" + quoted(param(params, "error_description")) + ").",
-                          "AADSTS" + std::to_string(aadsts_code(param(params, "error_description"))));
+            return result(
+                account, "admin_consent_declined",
+                "The administrator did not grant consent (" + quoted(param(params, "error_description")) + ").",
+                "AADSTS" + std::to_string(aadsts_code(param(params, "error_description"))));
         return result(account, "admin_consent_granted",
                       "An administrator approved this app for the organisation. People can now connect.");
     }
@@ -156,9 +173,11 @@ std::string ConnectFlow::complete(std::string_view account, std::string_view cal
     std::optional<PendingFlow> flow;
     for (int attempt = 0; attempt < kMaxStoreRetries && !flow; ++attempt) {
         PendingFlows pending = store_.load_pending(account);
-        auto it = std::find_if(pending.flows.begin(), pending.flows.end(), [&](const PendingFlow& f) { return f.state_hash == hash; });
+        auto it = std::find_if(pending.flows.begin(), pending.flows.end(),
+                               [&](const PendingFlow& f) { return f.state_hash == hash; });
         if (it == pending.flows.end()) {
-            bool reused = std::any_of(pending.consumed.begin(), pending.consumed.end(), [&](const auto& c) { return c.first == hash; });
+            bool reused = std::any_of(pending.consumed.begin(), pending.consumed.end(),
+                                      [&](const auto& c) { return c.first == hash; });
             log_(EP_LOG_WARN, std::string("refused a sign-in answer for account ") + std::string(account) +
                                   (reused ? ": its state was already used" : ": its state is unknown"));
             return result(account, "forgery_suspected",
@@ -193,8 +212,10 @@ std::string ConnectFlow::complete(std::string_view account, std::string_view cal
 std::string ConnectFlow::record_approval_required(std::string_view account, const std::string& code,
                                                   const std::string& login_hint, const std::string& tenant_id) {
     std::string url = admin_consent_url(config_, admin_consent_tenant(config_, tenant_id, login_hint));
-    std::string message = "Your organisation requires an administrator to approve this app. Ask your IT administrator "
-                          "to approve application " + config_.client_id + ", then connect again.";
+    std::string message =
+        "Your organisation requires an administrator to approve this app. Ask your IT administrator "
+        "to approve application " +
+        config_.client_id + ", then connect again.";
     // An existing working connection is not replaced by a failed attempt to reconnect.
     for (int attempt = 0; attempt < kMaxStoreRetries; ++attempt) {
         AccountStore::LoadResult current = store_.load_grant(account);
@@ -208,7 +229,9 @@ std::string ConnectFlow::record_approval_required(std::string_view account, cons
         r.since_ms = host_.now_unix_ms();
         r.tenant_id = tenant_id;
         r.cloud = to_string(config_.cloud);
-        uint64_t version = current.grant ? current.grant->version : current.unreadable ? current.unreadable->version : 0;
+        uint64_t version = current.grant        ? current.grant->version
+                           : current.unreadable ? current.unreadable->version
+                                                : 0;
         if (store_.save_grant(account, r, version)) break;
     }
     json::object out = json::parse(result(account, "admin_approval_required", message, code)).as_object();
@@ -228,16 +251,19 @@ std::string ConnectFlow::redirect_error(std::string_view account, const std::map
 
     if (error == "access_denied" && param(params, "error_subcode") == "cancel")
         return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
-    // Some tenants report a user's Cancel as consent_required without any AADSTS code (outlook_plugin/docs/microsoft-behaviour.md §9);
-    // an administrator's approval is only required when Microsoft names it (65001, 9009x).
+    // Some tenants report a user's Cancel as consent_required without any AADSTS code
+    // (outlook_plugin/docs/microsoft-behaviour.md §9); an administrator's approval is only required when Microsoft
+    // names it (65001, 9009x).
     if (error == "consent_required" && aad == 0)
         return result(account, "cancelled", "You cancelled the sign-in at Microsoft. Nothing was stored.", code);
     if (aad == 65004)
         return result(account, "declined",
-                      "You declined the permissions at Microsoft. Nothing was stored; connect again to accept them.", code);
+                      "You declined the permissions at Microsoft. Nothing was stored; connect again to accept them.",
+                      code);
     if (one_of(aad, {90094, 90095, 90093, 900941, 900981, 65001}) || error == "consent_required")
         return record_approval_required(account, code, login_hint, "");
-    if (one_of(aad, {50076, 50079, 50074, 50078, 50158}) || error == "interaction_required" || error == "login_required")
+    if (one_of(aad, {50076, 50079, 50074, 50078, 50158}) || error == "interaction_required" ||
+        error == "login_required")
         return result(account, "interaction_required",
                       "Microsoft needs you to complete an extra sign-in step (such as multi-factor authentication). "
                       "Connect again and complete it.",
@@ -256,16 +282,20 @@ std::string ConnectFlow::redirect_error(std::string_view account, const std::map
         error == "invalid_client" || error == "unsupported_response_type" || error == "invalid_request" ||
         error == "invalid_resource") {
         log_(EP_LOG_ERROR, "sign-in refused for a configuration problem: " + code + ": " + ms_text);
-        return result(account, "configuration_error",
-                      "This integration is not configured correctly. Your administrator has been told; try again later.",
-                      code, "Microsoft refused the sign-in request (" + code + ": " + ms_text + "). Check client_id, authority and redirect_uri.");
+        return result(
+            account, "configuration_error",
+            "This integration is not configured correctly. Your administrator has been told; try again later.", code,
+            "Microsoft refused the sign-in request (" + code + ": " + ms_text +
+                "). Check client_id, authority and redirect_uri.");
     }
     if (error == "server_error" || error == "temporarily_unavailable")
         return result(account, "temporarily_unavailable",
                       "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.", code);
     if (error == "access_denied")
-        return result(account, "declined", "Microsoft reports that access was denied (" + ms + "). Nothing was stored.", code);
-    return result(account, "failed", "The sign-in failed at Microsoft (" + code + (ms_text.empty() ? "" : ": " + ms_text) + ").", code);
+        return result(account, "declined", "Microsoft reports that access was denied (" + ms + "). Nothing was stored.",
+                      code);
+    return result(account, "failed",
+                  "The sign-in failed at Microsoft (" + code + (ms_text.empty() ? "" : ": " + ms_text) + ").", code);
 }
 
 std::string ConnectFlow::redeem(std::string_view account, std::string_view code, const SecretString& verifier,
@@ -291,19 +321,23 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
         std::string problem = "Microsoft did not grant " + join(granted.missing, ", ");
         log_(EP_LOG_WARN, "refused a token for account " + std::string(account) + ": " + problem);
         return result(account, "failed",
-                      problem + ". Nothing was stored; connect again and accept the permissions, or ask your IT "
-                                "administrator whether your organisation allows them.",
+                      problem +
+                          ". Nothing was stored; connect again and accept the permissions, or ask your IT "
+                          "administrator whether your organisation allows them.",
                       "unexpected_scopes");
     }
-    if (!granted.extras.empty()) log_(EP_LOG_WARN, "account " + std::string(account) + ": " + least_privilege_notice(granted.extras));
+    if (!granted.extras.empty())
+        log_(EP_LOG_WARN, "account " + std::string(account) + ": " + least_privilege_notice(granted.extras));
 
     HttpResponse me_response = http_.perform(profile_request(config_, s.access_token.view()));
     if (me_response.failure != TransferFailure::none || me_response.status != 200) {
         std::string why = me_response.failure != TransferFailure::none ? me_response.error
                                                                        : "HTTP " + std::to_string(me_response.status);
         if (auto ge = parse_graph_error(me_response.body.view())) why += " " + ge->code;
-        return result(account, me_response.status >= 500 || me_response.failure != TransferFailure::none
-                                   ? "temporarily_unavailable" : "failed",
+        return result(account,
+                      me_response.status >= 500 || me_response.failure != TransferFailure::none
+                          ? "temporarily_unavailable"
+                          : "failed",
                       "Your Microsoft profile could not be read (" + why + "). Nothing was stored; connect again.",
                       "profile_unavailable");
     }
@@ -311,7 +345,8 @@ std::string ConnectFlow::redeem(std::string_view account, std::string_view code,
     try {
         profile = parse_profile(me_response.body.view());
     } catch (const Error& e) {
-        return result(account, "failed", std::string(e.what()) + ". Nothing was stored; connect again.", "profile_unavailable");
+        return result(account, "failed", std::string(e.what()) + ". Nothing was stored; connect again.",
+                      "profile_unavailable");
     }
     return store_connection(account, s, granted, profile);
 }
@@ -321,11 +356,14 @@ std::string ConnectFlow::redemption_refused(std::string_view account, const Toke
     int aad = tr.error ? tr.error->code : 0;
     GrantFailure f = classify_token_failure(tr);
     if (aad == 54005)
-        return result(account, "code_redeemed", "This sign-in was already completed once. Start connecting again.", f.code);
+        return result(account, "code_redeemed", "This sign-in was already completed once. Start connecting again.",
+                      f.code);
     if (aad == 70008)
-        return result(account, "flow_expired", "The sign-in code expired before it was used. Start connecting again.", f.code);
+        return result(account, "flow_expired", "The sign-in code expired before it was used. Start connecting again.",
+                      f.code);
     if (one_of(aad, {501481, 50148}))
-        return result(account, "failed", "Microsoft could not verify this sign-in (PKCE). Start connecting again.", f.code);
+        return result(account, "failed", "Microsoft could not verify this sign-in (PKCE). Start connecting again.",
+                      f.code);
     if (one_of(aad, {500112, 50011, 700005})) {
         f.kind = GrantFailureKind::operator_error;
         f.message = "The token request did not match the sign-in (" + f.code + "): check redirect_uri and authority.";
@@ -335,18 +373,22 @@ std::string ConnectFlow::redemption_refused(std::string_view account, const Toke
     switch (f.kind) {
         case GrantFailureKind::operator_error:
             log_(EP_LOG_ERROR, "code redemption refused: " + f.message);
-            return result(account, "configuration_error",
-                          "This integration is not configured correctly. Your administrator has been told; try again later.",
-                          f.code, f.message);
+            return result(
+                account, "configuration_error",
+                "This integration is not configured correctly. Your administrator has been told; try again later.",
+                f.code, f.message);
         case GrantFailureKind::interaction:
-            return result(account, f.reason == "policy" ? "blocked_by_policy" : "interaction_required", f.message, f.code);
+            return result(account, f.reason == "policy" ? "blocked_by_policy" : "interaction_required", f.message,
+                          f.code);
         case GrantFailureKind::transient:
             return result(account, "temporarily_unavailable",
-                          "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.", f.code);
+                          "Microsoft's sign-in service had a temporary problem. Nothing was stored; connect again.",
+                          f.code);
         case GrantFailureKind::dead_grant:
             break;
     }
-    return result(account, "failed", "Microsoft did not complete the sign-in (" + f.code + "). Start connecting again.", f.code);
+    return result(account, "failed", "Microsoft did not complete the sign-in (" + f.code + "). Start connecting again.",
+                  f.code);
 }
 
 std::string ConnectFlow::store_connection(std::string_view account, TokenSuccess& s, const GrantedScopes& granted,
@@ -370,7 +412,9 @@ std::string ConnectFlow::store_connection(std::string_view account, TokenSuccess
     bool saved = false;
     for (int attempt = 0; attempt < kMaxStoreRetries && !saved; ++attempt) {
         AccountStore::LoadResult current = store_.load_grant(account);
-        uint64_t version = current.grant ? current.grant->version : current.unreadable ? current.unreadable->version : 0;
+        uint64_t version = current.grant        ? current.grant->version
+                           : current.unreadable ? current.unreadable->version
+                                                : 0;
         saved = store_.save_grant(account, r, version).has_value();
     }
     if (!saved) throw Error(EP_ERR_STORAGE, "storage", "could not store the new connection (the store kept changing)");
@@ -378,8 +422,9 @@ std::string ConnectFlow::store_connection(std::string_view account, TokenSuccess
     log_(EP_LOG_INFO, "account " + std::string(account) + " connected");
     std::string message = "Connected as " + r.email + ".";
     if (!r.extra_scopes.empty())
-        message += " Microsoft also lists permissions this app does not use (" + join(r.extra_scopes, ", ") +
-                   "), granted earlier or by your organisation; this app only sends mail and reads your name and address.";
+        message +=
+            " Microsoft also lists permissions this app does not use (" + join(r.extra_scopes, ", ") +
+            "), granted earlier or by your organisation; this app only sends mail and reads your name and address.";
     return result(account, "connected", message);
 }
 

@@ -27,8 +27,8 @@ class ConnectFlow {
 public:
     using Log = std::function<void(ep_log_level, const std::string&)>;
 
-    ConnectFlow(const OutlookConfig& config, const AccountStore& store, HttpEngine& http, const TokenClient& token_client,
-                TokenManager& tokens, ep::sdk::Host host, Log log);
+    ConnectFlow(const OutlookConfig& config, const AccountStore& store, HttpEngine& http,
+                const TokenClient& token_client, TokenManager& tokens, ep::sdk::Host host, Log log);
 
     // ep.connect_request/1 -> ep.connect_start/1
     std::string begin(std::string_view account, std::string_view request_json);
@@ -47,12 +47,13 @@ private:
     std::string redeem(std::string_view account, std::string_view code, const SecretString& verifier,
                        const std::string& login_hint);
     // Microsoft refused to redeem the code: each known refusal has its own outcome.
-    std::string redemption_refused(std::string_view account, const TokenResponse& response, const std::string& login_hint);
+    std::string redemption_refused(std::string_view account, const TokenResponse& response,
+                                   const std::string& login_hint);
     // Tokens granted and the profile read: the connection is stored and reported.
     std::string store_connection(std::string_view account, TokenSuccess& tokens, const GrantedScopes& granted,
                                  const Profile& profile);
-    std::string record_approval_required(std::string_view account, const std::string& code, const std::string& login_hint,
-                                         const std::string& tenant_id);
+    std::string record_approval_required(std::string_view account, const std::string& code,
+                                         const std::string& login_hint, const std::string& tenant_id);
 
     const OutlookConfig& config_;
     const AccountStore& store_;

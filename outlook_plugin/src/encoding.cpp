@@ -13,8 +13,10 @@ std::string base64url_encode(std::string_view bytes) {
     std::string s = ep::message::base64_encode(bytes);
     while (!s.empty() && s.back() == '=') s.pop_back();
     for (char& c : s) {
-        if (c == '+') c = '-';
-        else if (c == '/') c = '_';
+        if (c == '+')
+            c = '-';
+        else if (c == '/')
+            c = '_';
     }
     return s;
 }
@@ -22,9 +24,12 @@ std::string base64url_encode(std::string_view bytes) {
 std::string base64url_decode(std::string_view text) {
     std::string s(text);
     for (char& c : s) {
-        if (c == '-') c = '+';
-        else if (c == '_') c = '/';
-        else if (c == '+' || c == '/' || c == '=') throw std::invalid_argument("not base64url");
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        else if (c == '+' || c == '/' || c == '=')
+            throw std::invalid_argument("not base64url");
     }
     if (s.size() % 4 == 1) throw std::invalid_argument("not base64url");
     while (s.size() % 4 != 0) s.push_back('=');

@@ -123,13 +123,27 @@ private:
         }
         *p++ = '\\';
         switch (c) {
-            case '"': *p++ = '"'; break;
-            case '\\': *p++ = '\\'; break;
-            case '\b': *p++ = 'b'; break;
-            case '\f': *p++ = 'f'; break;
-            case '\n': *p++ = 'n'; break;
-            case '\r': *p++ = 'r'; break;
-            case '\t': *p++ = 't'; break;
+            case '"':
+                *p++ = '"';
+                break;
+            case '\\':
+                *p++ = '\\';
+                break;
+            case '\b':
+                *p++ = 'b';
+                break;
+            case '\f':
+                *p++ = 'f';
+                break;
+            case '\n':
+                *p++ = 'n';
+                break;
+            case '\r':
+                *p++ = 'r';
+                break;
+            case '\t':
+                *p++ = 't';
+                break;
             default: {
                 static constexpr char hex[] = "0123456789abcdef";
                 for (char u : {'u', '0', '0', hex[c >> 4], hex[c & 0xF]}) *p++ = u;
@@ -234,20 +248,21 @@ void check_headers_for_graph(const Message& m) {
                     "\"" + name + "\" must start with \"x-\" or \"X-\": Microsoft Graph only accepts custom headers");
     }
     if (m.headers.size() > kGraphMaxCustomHeaders)
-        invalid("headers", "has " + std::to_string(m.headers.size()) + " custom headers; Microsoft Graph accepts at most " +
+        invalid("headers", "has " + std::to_string(m.headers.size()) +
+                               " custom headers; Microsoft Graph accepts at most " +
                                std::to_string(kGraphMaxCustomHeaders));
 }
 
 void check_request_size(const Message& m, std::size_t body_size) {
     if (body_size <= kGraphMaxRequestBytes) return;
     const std::string field = !m.attachments.empty() ? "attachments" : m.html ? "html" : "text";
-    throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_message",
-                "the message is too large for Microsoft Graph's 4 MB request limit: it takes " +
-                    std::to_string(body_size) + " bytes as a Graph request and the limit is " +
-                    std::to_string(kGraphMaxRequestBytes) +
-                    " (attachments grow by a third when base64-encoded). Larger attachments would need the "
-                    "Mail.ReadWrite permission (upload sessions), which this integration deliberately does not request.",
-                field);
+    throw Error(
+        EP_ERR_INVALID_ARGUMENT, "invalid_message",
+        "the message is too large for Microsoft Graph's 4 MB request limit: it takes " + std::to_string(body_size) +
+            " bytes as a Graph request and the limit is " + std::to_string(kGraphMaxRequestBytes) +
+            " (attachments grow by a third when base64-encoded). Larger attachments would need the "
+            "Mail.ReadWrite permission (upload sessions), which this integration deliberately does not request.",
+        field);
 }
 
 // ---- Graph answers -----------------------------------------------------------------------
@@ -279,8 +294,7 @@ std::string displayable(std::string_view text, std::size_t max_bytes) {
     std::string out;
     for (std::size_t i = 0; i < text.size(); ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
-        const bool c1_control = c == 0xC2 && i + 1 < text.size() &&
-                                static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+        const bool c1_control = c == 0xC2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
                                 static_cast<unsigned char>(text[i + 1]) <= 0x9F;
         if (c < 0x20 || c == 0x7F || c1_control) {
             if (!out.empty() && out.back() != ' ') out.push_back(' ');
@@ -305,29 +319,34 @@ SendClassification rejected(std::string code, std::string user_message) {
 
 // A 4xx other than 401/408/429: Graph refused this message; the code says why.
 SendClassification classify_refusal(int http_status, std::string code, const std::optional<GraphError>& error) {
-    // Not the message's fault: the connection lost its permission to send (outlook_plugin/docs/microsoft-behaviour.md §9).
+    // Not the message's fault: the connection lost its permission to send (outlook_plugin/docs/microsoft-behaviour.md
+    // §9).
     if (is_any_of(code, {"ErrorAccessDenied", "accessDenied"}))
         return {SendOutcome::auth_expired, std::move(code), std::string(kPermissionDeniedMessage), false, true};
     if (is_any_of(code, {"ErrorSendAsDenied"}))
-        return rejected(std::move(code),
-                        "Microsoft refused to send as that sender address from this mailbox. Ask your IT admin to check "
-                        "the mailbox's send-as permissions.");
+        return rejected(
+            std::move(code),
+            "Microsoft refused to send as that sender address from this mailbox. Ask your IT admin to check "
+            "the mailbox's send-as permissions.");
     if (is_any_of(code, {"MailboxNotEnabledForRESTAPI", "MailboxNotSupportedForRESTAPI"}))
         return rejected(std::move(code),
                         "This Microsoft account has no Exchange Online mailbox that can send through Microsoft Graph "
                         "(for example an unlicensed or on-premises mailbox, or a personal account that is not an "
                         "Outlook.com address). Connect an Outlook or Microsoft 365 mailbox instead.");
     if (is_any_of(code, {"ErrorInvalidRecipients"})) {
-        std::string message = "Microsoft could not accept at least one recipient address. Check the addresses and send again.";
-        if (error && !error->message.empty()) message += " (Microsoft said: " + displayable(error->message, kMaxQuotedGraphText) + ")";
+        std::string message =
+            "Microsoft could not accept at least one recipient address. Check the addresses and send again.";
+        if (error && !error->message.empty())
+            message += " (Microsoft said: " + displayable(error->message, kMaxQuotedGraphText) + ")";
         return rejected(std::move(code), std::move(message));
     }
     if (http_status == 413 || is_any_of(code, {"ErrorMessageSizeExceeded", "RequestEntityTooLarge"}))
         return rejected(std::move(code),
                         "The message is too large for Outlook. Remove or shrink attachments and send again.");
     if (is_any_of(code, {"ErrorQuotaExceeded"}))
-        return rejected(std::move(code),
-                        "Your Outlook mailbox is full. Free up space (for example empty Deleted Items), then send again.");
+        return rejected(
+            std::move(code),
+            "Your Outlook mailbox is full. Free up space (for example empty Deleted Items), then send again.");
     if (is_any_of(code, {"ErrorExceededMessageLimit"}))
         return rejected(std::move(code),
                         "Your Outlook account has reached its daily sending limit. Try again tomorrow.");
@@ -512,12 +531,18 @@ std::optional<GraphError> parse_graph_error(std::string_view body) noexcept {
 
 const char* to_string(SendOutcome outcome) noexcept {
     switch (outcome) {
-        case SendOutcome::sent: return "sent";
-        case SendOutcome::rejected: return "rejected";
-        case SendOutcome::auth_expired: return "auth_expired";
-        case SendOutcome::throttled: return "throttled";
-        case SendOutcome::transient: return "transient";
-        case SendOutcome::indeterminate: return "indeterminate";
+        case SendOutcome::sent:
+            return "sent";
+        case SendOutcome::rejected:
+            return "rejected";
+        case SendOutcome::auth_expired:
+            return "auth_expired";
+        case SendOutcome::throttled:
+            return "throttled";
+        case SendOutcome::transient:
+            return "transient";
+        case SendOutcome::indeterminate:
+            return "indeterminate";
     }
     return "unknown";
 }
@@ -530,15 +555,17 @@ SendClassification classify_send_response(int http_status, std::string_view body
     if (code.find_first_not_of(' ') == std::string::npos) code = "http_" + std::to_string(http_status);
     const std::string status_text = "HTTP " + std::to_string(http_status);
 
-    const bool throttling_code = is_any_of(code, {"TooManyRequests", "ApplicationThrottled", "MailboxConcurrency",
-                                                  "activityLimitReached"});
+    const bool throttling_code =
+        is_any_of(code, {"TooManyRequests", "ApplicationThrottled", "MailboxConcurrency", "activityLimitReached"});
     if (http_status == 503 && has_retry_after && throttling_code)
-        return {SendOutcome::throttled, std::move(code),
-                "Outlook is limiting how fast this account can send; the message was not sent. It is sent again later."};
+        return {
+            SendOutcome::throttled, std::move(code),
+            "Outlook is limiting how fast this account can send; the message was not sent. It is sent again later."};
     if (http_status >= 500 && http_status <= 599)
         return {SendOutcome::indeterminate, std::move(code),
-                "Microsoft had a problem (" + status_text + ") and the message may or may not have been sent. "
-                "Check Sent Items in Outlook before sending it again."};
+                "Microsoft had a problem (" + status_text +
+                    ") and the message may or may not have been sent. "
+                    "Check Sent Items in Outlook before sending it again."};
     if (http_status == 401)
         return {SendOutcome::auth_expired, std::move(code),
                 "Microsoft no longer accepts this Outlook connection. Reconnect your Outlook account, then send again.",
@@ -552,8 +579,9 @@ SendClassification classify_send_response(int http_status, std::string_view body
                 "Microsoft timed out receiving the message, so it was not sent. Send it again."};
     if (http_status >= 400 && http_status <= 499) return classify_refusal(http_status, std::move(code), error);
     return {SendOutcome::indeterminate, "unexpected_response",
-            "Microsoft gave an unexpected answer (" + status_text + "), so the message may or may not have been sent. "
-            "Check Sent Items in Outlook before sending it again."};
+            "Microsoft gave an unexpected answer (" + status_text +
+                "), so the message may or may not have been sent. "
+                "Check Sent Items in Outlook before sending it again."};
 }
 
 BearerChallenge parse_bearer_challenge(std::string_view header) {
@@ -561,8 +589,8 @@ BearerChallenge parse_bearer_challenge(std::string_view header) {
     for (const AuthParam& p : auth_params(header)) {
         if (p.scheme != "bearer") continue;
         // An error code is an ASCII token; anything else is not Microsoft's and is dropped.
-        const bool ascii = std::all_of(p.value.begin(), p.value.end(),
-                                       [](unsigned char ch) { return ch >= 0x20 && ch < 0x7F; });
+        const bool ascii =
+            std::all_of(p.value.begin(), p.value.end(), [](unsigned char ch) { return ch >= 0x20 && ch < 0x7F; });
         if (p.name == "error" && c.error.empty() && ascii) c.error = displayable(p.value, 100);
         if (p.name == "claims" && c.claims.empty()) c.claims = decode_claims(p.value);
     }

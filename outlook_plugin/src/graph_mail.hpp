@@ -27,11 +27,10 @@ inline constexpr std::size_t kGraphMaxCustomHeaders = 5;
 // "attachments", or "html"/"text" for an oversized message without attachments).
 void validate_for_graph(const ep::message::Message& m);
 
-// The exact JSON body for POST /me/sendMail (outlook_plugin/docs/microsoft-behaviour.md §6b). Graph takes one body: when
-// the message has both html and text, HTML is sent (it is what recipients' clients show;
-// the text alternative would only matter to text-only readers). Empty recipient lists,
-// empty names, normal importance, absent headers and saveToSentItems=true (Graph's
-// default) are omitted. Does not validate: use build_validated_send_mail_body to send.
+// The exact JSON body for POST /me/sendMail (outlook_plugin/docs/microsoft-behaviour.md §6b). Graph takes one body:
+// when the message has both html and text, HTML is sent (it is what recipients' clients show; the text alternative
+// would only matter to text-only readers). Empty recipient lists, empty names, normal importance, absent headers and
+// saveToSentItems=true (Graph's default) are omitted. Does not validate: use build_validated_send_mail_body to send.
 std::string build_send_mail_body(const ep::message::Message& m);
 
 // Length in bytes of build_send_mail_body(m), without building it.
@@ -70,8 +69,8 @@ const char* to_string(SendOutcome outcome) noexcept;
 
 struct SendClassification {
     SendOutcome outcome;
-    std::string code;          // Graph's error code, else "http_<status>" or "unexpected_response"
-    std::string user_message;  // plain words for the person sending, saying what to do
+    std::string code;                     // Graph's error code, else "http_<status>" or "unexpected_response"
+    std::string user_message;             // plain words for the person sending, saying what to do
     bool retry_with_fresh_token = false;  // any 401: refresh once, retry once
     // 403 ErrorAccessDenied: the permission to send was removed or restricted by the
     // organisation; the connection is in the product page's "Permission denied" state.
@@ -94,8 +93,9 @@ inline constexpr std::string_view kPermissionDeniedMessage =
     "Mail.Send and offline_access), then connect again. Nudges are kept until then.";
 
 // A 401's `WWW-Authenticate: Bearer ...` challenge. Continuous access evaluation answers a
-// revoked session with error="insufficient_claims" and claims="<base64 JSON>" (outlook_plugin/docs/microsoft-behaviour.md §9):
-// only an interactive sign-in that carries those claims satisfies it, a refresh does not.
+// revoked session with error="insufficient_claims" and claims="<base64 JSON>"
+// (outlook_plugin/docs/microsoft-behaviour.md §9): only an interactive sign-in that carries those claims satisfies it,
+// a refresh does not.
 struct BearerChallenge {
     std::string error;   // e.g. insufficient_claims, invalid_token; empty when absent
     std::string claims;  // the decoded JSON object; empty when absent or not a JSON object
@@ -122,9 +122,7 @@ struct Profile {
     std::string user_principal_name;
 
     // The address to show: mail, else the UPN (a personal account's SMTP address), else the id.
-    std::string email() const {
-        return !mail.empty() ? mail : !user_principal_name.empty() ? user_principal_name : id;
-    }
+    std::string email() const { return !mail.empty() ? mail : !user_principal_name.empty() ? user_principal_name : id; }
 };
 
 // Throws ep::sdk::Error(EP_ERR_INTERNAL, "bad_profile") when the body is not a JSON object,

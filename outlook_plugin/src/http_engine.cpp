@@ -5,9 +5,9 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -257,7 +257,8 @@ private:
         HttpResponse& r = t->response;
         r.curl_code = code;
         r.elapsed_ms =
-            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t->started).count();
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t->started)
+                .count();
         r.body = SecretString(std::move(t->received));
         if (code == CURLE_OK) {
             r.status = static_cast<int>(status);
@@ -265,8 +266,8 @@ private:
             r.status = static_cast<int>(status);  // kept when a response started, e.g. a truncated body
             r.error = t->too_large ? "response larger than 1 MiB" : curl_easy_strerror(code);
             bool body_out = request_size > 0 && t->uploaded >= static_cast<curl_off_t>(t->body().size());
-            r.failure = (fails_before_sending(code) || !body_out) ? TransferFailure::not_sent
-                                                                   : TransferFailure::after_sending;
+            r.failure =
+                (fails_before_sending(code) || !body_out) ? TransferFailure::not_sent : TransferFailure::after_sending;
         }
         curl_slist_free_all(t->header_list);
         if (idle_handles_.size() < kMaxIdleHandles) {
@@ -347,7 +348,7 @@ private:
     bool stopping_ = false;
     std::atomic<int64_t> connections_opened_{0};
     std::vector<CURL*> idle_handles_;  // I/O thread only
-    std::thread thread_;  // last: starts after everything above exists
+    std::thread thread_;               // last: starts after everything above exists
 };
 
 HttpEngine::HttpEngine(TlsSettings tls, long max_connections)

@@ -47,7 +47,7 @@ struct HttpResponse {
     std::map<std::string, std::string> headers;  // lower-case names; last value wins
     SecretString body;                           // may carry tokens: wiped when dropped
     TransferFailure failure = TransferFailure::none;
-    std::string error;                           // libcurl's description when failure != none
+    std::string error;  // libcurl's description when failure != none
     int curl_code = 0;
     int64_t elapsed_ms = 0;
 

@@ -31,8 +31,8 @@ std::string str(const json::object& o, std::string_view key) {
     return {};
 }
 
-// The longest lifetime believed: CAE-capable tokens live up to 28 hours (outlook_plugin/docs/microsoft-behaviour.md §8); anything
-// beyond a week is a broken answer, and bounding it keeps now + lifetime from overflowing.
+// The longest lifetime believed: CAE-capable tokens live up to 28 hours (outlook_plugin/docs/microsoft-behaviour.md
+// §8); anything beyond a week is a broken answer, and bounding it keeps now + lifetime from overflowing.
 constexpr int64_t kMaxLifetimeSeconds = 7 * 24 * 3600;
 
 // expires_in arrives as a number; MSAL also tolerates numeric strings, and so do we.
@@ -42,9 +42,12 @@ int64_t seconds(const json::object& o, std::string_view key) {
     if (it == o.end()) return 0;
     const json::value& v = it->value();
     double value = 0;
-    if (v.is_int64()) value = static_cast<double>(v.as_int64());
-    else if (v.is_uint64()) value = static_cast<double>(v.as_uint64());
-    else if (v.is_double()) value = v.as_double();
+    if (v.is_int64())
+        value = static_cast<double>(v.as_int64());
+    else if (v.is_uint64())
+        value = static_cast<double>(v.as_uint64());
+    else if (v.is_double())
+        value = v.as_double();
     else if (v.is_string()) {
         try {
             value = std::stod(std::string(v.as_string()));
@@ -106,9 +109,11 @@ std::string authorization_url(const OutlookConfig& c, std::string_view state, st
     return url;
 }
 
-std::string admin_consent_tenant(const OutlookConfig& c, std::string_view known_tenant_id, std::string_view login_hint) {
+std::string admin_consent_tenant(const OutlookConfig& c, std::string_view known_tenant_id,
+                                 std::string_view login_hint) {
     if (c.authority != "common" && c.authority != "organizations" && c.authority != "consumers") return c.authority;
-    if (!known_tenant_id.empty() && known_tenant_id != "9188040d-6c67-4c5b-b112-36a304b66dad") return std::string(known_tenant_id);
+    if (!known_tenant_id.empty() && known_tenant_id != "9188040d-6c67-4c5b-b112-36a304b66dad")
+        return std::string(known_tenant_id);
     if (std::string d = domain_of(login_hint); !d.empty()) return d;
     return "organizations";
 }
@@ -164,8 +169,8 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         auto url = boost::urls::parse_uri_reference(std::string_view(it->value().as_string()));
         if (!url) throw invalid("callback_url", "is not a valid URL");
         add_query(url->encoded_query(), "callback_url");
-        // Microsoft's redirects may end in a bare '#' (outlook_plugin/docs/microsoft-behaviour.md §9); response_mode=fragment
-        // would put the answer after it, so parameters there are read too.
+        // Microsoft's redirects may end in a bare '#' (outlook_plugin/docs/microsoft-behaviour.md §9);
+        // response_mode=fragment would put the answer after it, so parameters there are read too.
         if (url->has_fragment() && url->encoded_fragment().find('=') != std::string_view::npos)
             add_query(url->encoded_fragment(), "callback_url");
     } else if (auto q = o.find("query"); q != o.end()) {
@@ -180,8 +185,9 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         if (!p.is_object()) throw invalid("params", "must be an object of strings");
         for (const auto& kv : p.as_object()) {
             if (!kv.value().is_string())
-                throw invalid(ep::sdk::is_valid_utf8(kv.key()) && kv.key().size() <= 64 ? "params." + std::string(kv.key())
-                                                                                        : std::string("params"),
+                throw invalid(ep::sdk::is_valid_utf8(kv.key()) && kv.key().size() <= 64
+                                  ? "params." + std::string(kv.key())
+                                  : std::string("params"),
                               "must be a string");
             params[std::string(kv.key())] = std::string(kv.value().as_string());
         }
@@ -190,7 +196,8 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
         // A key that is itself bad is not echoed back: it may be anything an attacker put in a link.
         if (!ep::sdk::is_valid_utf8(k) || k.size() > 64)
             throw invalid("callback", "has a parameter name that is not valid UTF-8 or is too long");
-        if (!ep::sdk::is_valid_utf8(val) || val.size() > 16384) throw invalid("callback." + k, "is not valid UTF-8 or is too long");
+        if (!ep::sdk::is_valid_utf8(val) || val.size() > 16384)
+            throw invalid("callback." + k, "is not valid UTF-8 or is too long");
     }
     return params;
 }
@@ -199,7 +206,8 @@ int aadsts_code(std::string_view d) {
     auto pos = d.find("AADSTS");
     if (pos == std::string_view::npos) return 0;
     int code = 0, digits = 0;
-    for (std::size_t i = pos + 6; i < d.size() && std::isdigit(static_cast<unsigned char>(d[i])) && digits < 9; ++i, ++digits)
+    for (std::size_t i = pos + 6; i < d.size() && std::isdigit(static_cast<unsigned char>(d[i])) && digits < 9;
+         ++i, ++digits)
         code = code * 10 + (d[i] - '0');
     return code;
 }
@@ -210,8 +218,9 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
     boost::system::error_code ec;
     json::value v = json::parse(body, ec);
     if (ec || !v.is_object()) {
-        r.problem = http_status ? "the token endpoint answered HTTP " + std::to_string(http_status) + " without a JSON body"
-                                : "no answer from the token endpoint";
+        r.problem = http_status
+                        ? "the token endpoint answered HTTP " + std::to_string(http_status) + " without a JSON body"
+                        : "no answer from the token endpoint";
         return r;
     }
     json::object& o = v.as_object();
@@ -224,7 +233,8 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
             s.refresh_token = SecretString(str(o, "refresh_token"));
             s.expires_in_s = seconds(o, "expires_in");
             s.refresh_in_s = seconds(o, "refresh_in");
-            if (auto it = o.find("scope"); it != o.end() && it->value().is_string()) s.scope = std::string(it->value().as_string());
+            if (auto it = o.find("scope"); it != o.end() && it->value().is_string())
+                s.scope = std::string(it->value().as_string());
             if (std::string info = str(o, "client_info"); !info.empty()) {
                 try {
                     json::value ci = json::parse(base64url_decode(info));
@@ -236,8 +246,10 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
                     // client_info is a convenience (the tenant for admin links); never fatal.
                 }
             }
-            if (s.access_token.empty() || s.expires_in_s <= 0) r.problem = "the token response has no access token or expiry";
-            else r.success = std::move(s);
+            if (s.access_token.empty() || s.expires_in_s <= 0)
+                r.problem = "the token response has no access token or expiry";
+            else
+                r.success = std::move(s);
         }
     } else if (o.contains("error")) {
         AadError e;
@@ -245,8 +257,8 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
         e.suberror = str(o, "suberror");
         std::string description = str(o, "error_description");
         e.description = first_line(description, 300);
-        if (auto it = o.find("error_codes"); it != o.end() && it->value().is_array() && !it->value().as_array().empty() &&
-                                             it->value().as_array()[0].is_int64())
+        if (auto it = o.find("error_codes"); it != o.end() && it->value().is_array() &&
+                                             !it->value().as_array().empty() && it->value().as_array()[0].is_int64())
             e.code = static_cast<int>(it->value().as_array()[0].as_int64());
         else
             e.code = aadsts_code(description);
@@ -286,8 +298,10 @@ GrantedScopes read_granted_scopes(const std::optional<std::string>& scope, bool 
             i = end + 1;
             if (name.empty()) continue;
             std::string lower = ascii_lower(name);
-            if (lower == "user.read") user_read = true;
-            else if (lower == "mail.send") mail_send = true;
+            if (lower == "user.read")
+                user_read = true;
+            else if (lower == "mail.send")
+                mail_send = true;
             // The sign-in scopes give no access to data beyond User.Read's; offline_access is asked for.
             else if (lower != "openid" && lower != "profile" && lower != "email" && lower != "offline_access" &&
                      seen.insert(lower).second && printable(name))
@@ -355,38 +369,80 @@ GrantFailure operator_error(std::string message, const std::string& code) {
 std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code) {
     switch (aadsts) {
         // Transient server-side conditions (outlook_plugin/docs/microsoft-behaviour.md §3).
-        case 90033: case 90006: case 90024: case 50033: case 70012: case 50087:
+        case 90033:
+        case 90006:
+        case 90024:
+        case 50033:
+        case 70012:
+        case 50087:
             return transient("Microsoft's sign-in service reported a temporary problem; will retry", code);
         case 700082:
-            return dead("inactivity", "The connection was not used for 90 days and Microsoft ended it. Connect again.", code);
-        case 50173: case 50133: case 50132:
-            return dead("password_changed", "Your Microsoft password was changed or your sessions were revoked. Connect again.", code);
+            return dead("inactivity", "The connection was not used for 90 days and Microsoft ended it. Connect again.",
+                        code);
+        case 50173:
+        case 50133:
+        case 50132:
+            return dead("password_changed",
+                        "Your Microsoft password was changed or your sessions were revoked. Connect again.", code);
         case 70008:
-            return dead("access_revoked", "Microsoft says this connection expired or was revoked. Connect again.", code);
+            return dead("access_revoked", "Microsoft says this connection expired or was revoked. Connect again.",
+                        code);
         case 65001:
-            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again (your administrator may need to approve it).", code);
+            return dead("consent_revoked",
+                        "The permission for this app was removed at Microsoft. Connect again (your administrator may "
+                        "need to approve it).",
+                        code);
         case 70043:
-            return dead("signin_frequency", "Your organisation requires you to sign in again periodically. Connect again.", code);
+            return dead("signin_frequency",
+                        "Your organisation requires you to sign in again periodically. Connect again.", code);
         case 50057:
             return dead("access_revoked", "Your Microsoft account is disabled. Contact your IT administrator.", code);
-        case 700084: case 9002313:
+        case 700084:
+        case 9002313:
             return dead("grant_invalid", "The stored connection is no longer valid. Connect again.", code);
-        case 50076: case 50079: case 50078: case 50074:
-            return interaction("mfa_required", "Your organisation now requires multi-factor sign-in. Connect again to complete it.", code);
-        case 53003: case 53000: case 53001: case 530003: case 530035:
-            return interaction("policy", "A sign-in policy of your organisation blocks this connection. Connect again, or contact your IT administrator.", code);
+        case 50076:
+        case 50079:
+        case 50078:
+        case 50074:
+            return interaction("mfa_required",
+                               "Your organisation now requires multi-factor sign-in. Connect again to complete it.",
+                               code);
+        case 53003:
+        case 53000:
+        case 53001:
+        case 530003:
+        case 530035:
+            return interaction("policy",
+                               "A sign-in policy of your organisation blocks this connection. Connect again, or "
+                               "contact your IT administrator.",
+                               code);
         case 7000215:
-            return operator_error("The client secret is invalid (AADSTS7000215): check that the secret's value, not its id, is configured.", code);
+            return operator_error(
+                "The client secret is invalid (AADSTS7000215): check that the secret's value, not its id, is "
+                "configured.",
+                code);
         case 7000222:
-            return operator_error("The client secret has expired (AADSTS7000222): create a new secret in the app registration and configure it.", code);
-        case 700027: case 50012:
-            return operator_error("The client certificate is not accepted (" + code + "): check that it is uploaded to the app registration.", code);
+            return operator_error(
+                "The client secret has expired (AADSTS7000222): create a new secret in the app registration and "
+                "configure it.",
+                code);
+        case 700027:
+        case 50012:
+            return operator_error("The client certificate is not accepted (" + code +
+                                      "): check that it is uploaded to the app registration.",
+                                  code);
         case 700024:
-            return operator_error("The client assertion is outside its validity window (AADSTS700024): check the server clock.", code);
+            return operator_error(
+                "The client assertion is outside its validity window (AADSTS700024): check the server clock.", code);
         case 700016:
-            return operator_error("The application (client) id is not known to Microsoft (AADSTS700016): check client_id and the tenant.", code);
-        case 7000218: case 700025:
-            return operator_error("The app registration's platform does not match the configured client credential (" + code + ").", code);
+            return operator_error(
+                "The application (client) id is not known to Microsoft (AADSTS700016): check client_id and the tenant.",
+                code);
+        case 7000218:
+        case 700025:
+            return operator_error(
+                "The app registration's platform does not match the configured client credential (" + code + ").",
+                code);
         default:
             return std::nullopt;
     }
@@ -395,25 +451,30 @@ std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code)
 // An error without a known AADSTS code: the OAuth error and its suberror decide.
 GrantFailure classify_oauth_error(const AadError& e, const std::string& code) {
     if (e.error == "invalid_client" || e.error == "unauthorized_client")
-        return operator_error("Microsoft refused the app's credentials (" + code + ": " + without_aadsts_prefix(e.description) + ").", code);
+        return operator_error(
+            "Microsoft refused the app's credentials (" + code + ": " + without_aadsts_prefix(e.description) + ").",
+            code);
     if (e.error == "invalid_grant") {
         if (e.suberror == "consent_required")
-            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again.", code);
+            return dead("consent_revoked", "The permission for this app was removed at Microsoft. Connect again.",
+                        code);
         if (e.suberror == "basic_action" || e.suberror == "additional_action" || e.suberror == "message_only")
             return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.", code);
         if (e.suberror == "user_password_expired")
-            return dead("password_changed", "Your Microsoft password has expired. Change it, then connect again.", code);
+            return dead("password_changed", "Your Microsoft password has expired. Change it, then connect again.",
+                        code);
         return dead("grant_invalid", "Microsoft no longer accepts this connection. Connect again.", code);
     }
     if (e.error == "interaction_required" || e.error == "consent_required")
         return interaction("mfa_required", "Microsoft needs you to sign in again. Connect again.", code);
-    return operator_error("Microsoft refused the token request (" + code + ": " + without_aadsts_prefix(e.description) + ").", code);
+    return operator_error(
+        "Microsoft refused the token request (" + code + ": " + without_aadsts_prefix(e.description) + ").", code);
 }
 
 }  // namespace
 
 GrantFailure classify_token_failure(const TokenResponse& r) {
-    std::string code = !r.error ? (r.http_status ? "http_" + std::to_string(r.http_status) : "network")
+    std::string code = !r.error        ? (r.http_status ? "http_" + std::to_string(r.http_status) : "network")
                        : r.error->code ? "AADSTS" + std::to_string(r.error->code)
                                        : r.error->error;
     if (!r.error) {
@@ -422,7 +483,8 @@ GrantFailure classify_token_failure(const TokenResponse& r) {
         return transient("Microsoft's sign-in service gave an unexpected answer (" + r.problem + "); will retry", code);
     }
     const AadError& e = *r.error;
-    if (r.http_status == 429 || r.http_status >= 500 || e.error == "temporarily_unavailable" || e.error == "server_error")
+    if (r.http_status == 429 || r.http_status >= 500 || e.error == "temporarily_unavailable" ||
+        e.error == "server_error")
         return transient("Microsoft's sign-in service is temporarily unavailable; will retry", code);
     if (std::optional<GrantFailure> known = classify_aadsts(e.code, code)) return *known;
     return classify_oauth_error(e, code);

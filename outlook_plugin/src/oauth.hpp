@@ -48,10 +48,10 @@ struct TokenSuccess {
     SecretString access_token;
     SecretString refresh_token;  // empty when offline_access was not granted
     int64_t expires_in_s = 0;
-    int64_t refresh_in_s = 0;  // 0 when absent
+    int64_t refresh_in_s = 0;          // 0 when absent
     std::optional<std::string> scope;  // as returned; absent means what was requested
-    std::string tenant_id;     // from client_info (utid) when present
-    std::string user_object_id;  // from client_info (uid) when present
+    std::string tenant_id;             // from client_info (utid) when present
+    std::string user_object_id;        // from client_info (uid) when present
 };
 
 struct AadError {
@@ -79,9 +79,9 @@ TokenResponse parse_token_response(int http_status, std::string_view body);
 int aadsts_code(std::string_view description);
 
 // What Microsoft granted, read against what this app needs. Scopes are additive
-// (outlook_plugin/docs/microsoft-behaviour.md §9): a token also lists what was consented earlier or by an administrator, so
-// extras are reported, never refused. Short and fully-qualified names count alike, in any
-// case; an absent `scope` means what was requested; a URL-encoded one is decoded.
+// (outlook_plugin/docs/microsoft-behaviour.md §9): a token also lists what was consented earlier or by an
+// administrator, so extras are reported, never refused. Short and fully-qualified names count alike, in any case; an
+// absent `scope` means what was requested; a URL-encoded one is decoded.
 struct GrantedScopes {
     std::vector<std::string> missing;  // "User.Read" / "Mail.Send" when not granted
     std::vector<std::string> extras;   // other permissions, short names as Microsoft wrote them, sorted
@@ -103,10 +103,10 @@ std::string first_line(std::string_view text, std::size_t max_bytes);
 
 // How a failed token request (refresh or code redemption) should be handled.
 enum class GrantFailureKind {
-    dead_grant,        // the refresh token will never work again: reconnect
-    interaction,       // MFA / consent / policy needs the user at Microsoft: reconnect
-    operator_error,    // the app registration or its credential is wrong: tokens kept
-    transient,         // retry later (429, 5xx, network, temporarily_unavailable)
+    dead_grant,      // the refresh token will never work again: reconnect
+    interaction,     // MFA / consent / policy needs the user at Microsoft: reconnect
+    operator_error,  // the app registration or its credential is wrong: tokens kept
+    transient,       // retry later (429, 5xx, network, temporarily_unavailable)
 };
 
 struct GrantFailure {

@@ -19,7 +19,8 @@ constexpr const char* kPersonalTenant = "9188040d-6c67-4c5b-b112-36a304b66dad";
 // Where people remove the app's access at Microsoft: the page the product documentation names
 // for personal accounts, My Apps for work and school accounts.
 std::string revoke_url(const std::string& tenant_id) {
-    return tenant_id == kPersonalTenant ? "https://account.microsoft.com/privacy/app-access" : "https://myapps.microsoft.com";
+    return tenant_id == kPersonalTenant ? "https://account.microsoft.com/privacy/app-access"
+                                        : "https://myapps.microsoft.com";
 }
 
 // The card's words for an "approval required" state (ep.status/1 user_action, admin_instructions,
@@ -29,11 +30,12 @@ void describe_approval(json::object& s, const std::string& code) {
     bool workflow = code == "AADSTS90095";
     s["admin_request"] = workflow ? "possible" : "unavailable";
     s["user_action"] =
-        workflow ? "If you clicked Request approval at Microsoft, your IT administrators have your request and you will "
-                   "get an email from Microsoft when they decide. If you did not, click Connect again and request "
-                   "approval there, or send your IT administrator the details below. Once approved, connect again."
-                 : "Your organisation does not let people request approval at Microsoft. Send your IT administrator the "
-                   "details below; once they have approved the app, connect again.";
+        workflow
+            ? "If you clicked Request approval at Microsoft, your IT administrators have your request and you will "
+              "get an email from Microsoft when they decide. If you did not, click Connect again and request "
+              "approval there, or send your IT administrator the details below. Once approved, connect again."
+            : "Your organisation does not let people request approval at Microsoft. Send your IT administrator the "
+              "details below; once they have approved the app, connect again.";
     s["admin_instructions"] =
         workflow ? "Please approve this app: in the Microsoft Entra admin center, open Enterprise applications > Admin "
                    "consent requests and review the request, or approve the app for the whole organisation with the "
@@ -83,8 +85,9 @@ void describe_grant(json::object& s, const GrantRecord& r) {
             s["connected_at"] = iso_time(r.connected_at_ms);
             s["last_refresh"] = iso_time(r.last_refresh_ms);
             s["revoke_url"] = revoke_url(r.tenant_id);
-            s["disconnect_hint"] = "Disconnecting deletes the sign-in this app keeps for you, right away. Your Microsoft "
-                                   "account still lists the app until you remove it there (the link below).";
+            s["disconnect_hint"] =
+                "Disconnecting deletes the sign-in this app keeps for you, right away. Your Microsoft "
+                "account still lists the app until you remove it there (the link below).";
             break;
         case GrantState::expired:
         case GrantState::permission_denied:
@@ -114,7 +117,8 @@ OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_jso
       http_(config_.tls),
       work_(2),
       token_client_(config_, [host] { return host.now_unix_ms(); }),
-      tokens_(config_, store_, http_, work_, token_client_, host_, [this](ep_log_level l, const std::string& m) { log(l, m); }),
+      tokens_(config_, store_, http_, work_, token_client_, host_,
+              [this](ep_log_level l, const std::string& m) { log(l, m); }),
       sends_(config_, http_, tokens_, host_, [this](ep_log_level l, const std::string& m) { log(l, m); }),
       connect_(config_, store_, http_, token_client_, tokens_, host_,
                [this](ep_log_level l, const std::string& m) { log(l, m); }) {
@@ -152,8 +156,9 @@ json::object OutlookProvider::status_object(std::string_view account) const {
     AccountStore::LoadResult loaded = store_.load_grant(account);
     if (loaded.absent()) {
         s["state"] = "not_connected";
-        s["connect_hint"] = "You will sign in at Microsoft and approve what this app may do: read your profile (name "
-                            "and address) and send mail as you. It cannot read your mail.";
+        s["connect_hint"] =
+            "You will sign in at Microsoft and approve what this app may do: read your profile (name "
+            "and address) and send mail as you. It cannot read your mail.";
         return s;
     }
     if (loaded.unreadable) {
@@ -215,8 +220,11 @@ void OutlookProvider::on_profile(const std::shared_ptr<Check>& check, HttpRespon
     };
     std::optional<GraphError> error = parse_graph_error(r.body.view());
     if (r.status == 403)
-        return end(ConnectionEnd{GrantState::permission_denied, "access_denied", std::string(kPermissionDeniedMessage),
-                                 error ? error->code : "ErrorAccessDenied", {}});
+        return end(ConnectionEnd{GrantState::permission_denied,
+                                 "access_denied",
+                                 std::string(kPermissionDeniedMessage),
+                                 error ? error->code : "ErrorAccessDenied",
+                                 {}});
     if (r.status == 401) {
         // The token was refreshed a moment ago: a refusal now is a challenge or a revoked session.
         BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
@@ -240,7 +248,9 @@ void OutlookProvider::finish_check(const std::shared_ptr<Check>& check, std::str
             s["check_failed"] = json::object{{"code", failed_code}, {"message", redact(std::string(failed_message))}};
         check->done(json::serialize(s));
     } catch (const std::exception& e) {
-        json::object s{{"schema", "ep.status/1"}, {"account", check->account}, {"provider", "outlook"},
+        json::object s{{"schema", "ep.status/1"},
+                       {"account", check->account},
+                       {"provider", "outlook"},
                        {"check_failed", json::object{{"code", "storage"}, {"message", redact(e.what())}}}};
         check->done(json::serialize(s));
     }
@@ -262,7 +272,8 @@ std::string OutlookProvider::disconnect(std::string_view account) {
                      {"disconnected", true},
                      {"message",
                       "Disconnected: this app deleted your Microsoft sign-in and can no longer send mail as you. "
-                      "Your Microsoft account still lists the app; to remove it there too, go to " + revoke + "."},
+                      "Your Microsoft account still lists the app; to remove it there too, go to " +
+                          revoke + "."},
                      {"revoke_url", revoke},
                      {"status", status_object(account)}};
     return json::serialize(out);

@@ -52,8 +52,10 @@ std::string_view quote_before(std::string_view text, std::size_t start) {
 std::size_t closing_quote(std::string_view text, std::size_t pos, std::string_view quote) {
     if (quote.size() == 1) {
         for (; pos < text.size(); ++pos) {
-            if (text[pos] == '\\') ++pos;
-            else if (text[pos] == quote[0]) return pos;
+            if (text[pos] == '\\')
+                ++pos;
+            else if (text[pos] == quote[0])
+                return pos;
         }
         return text.size();
     }
@@ -155,9 +157,12 @@ std::string redact(std::string_view text) {
         i = skip(text, start, is_word);
         const std::string_view word = text.substr(start, i - start);
         out.append(word);
-        if (is_secret_name(word)) i = redact_named_value(text, start, i, out);
-        else if (iequals(word, "bearer")) i = redact_after_scheme(text, i, out);
-        else if (iequals(word, "authorization")) i = redact_authorization(text, start, i, out);
+        if (is_secret_name(word))
+            i = redact_named_value(text, start, i, out);
+        else if (iequals(word, "bearer"))
+            i = redact_after_scheme(text, i, out);
+        else if (iequals(word, "authorization"))
+            i = redact_authorization(text, start, i, out);
     }
     return out;
 }

@@ -6,10 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <string_view>
-#include <set>
 #include <unordered_map>
 
 namespace outlook {

@@ -54,7 +54,8 @@ std::string SendEngine::result(const Job& job, std::string_view outcome, std::st
     append_json_string(r, outcome);
     r += ",\"client_request_id\":";
     append_json_string(r, job.client_request_id);
-    r += ",\"attempts\":" + std::to_string(job.attempts) + ",\"elapsed_ms\":" + std::to_string(since_ms(job.accepted_at));
+    r += ",\"attempts\":" + std::to_string(job.attempts) +
+         ",\"elapsed_ms\":" + std::to_string(since_ms(job.accepted_at));
     if (!code.empty()) {
         r += ",\"code\":";
         append_json_string(r, code);
@@ -91,8 +92,12 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
     }
 
     struct SubmitScope {
-        explicit SubmitScope(int* depth) : depth_(depth) { if (depth_) ++*depth_; }
-        ~SubmitScope() { if (depth_) --*depth_; }
+        explicit SubmitScope(int* depth) : depth_(depth) {
+            if (depth_) ++*depth_;
+        }
+        ~SubmitScope() {
+            if (depth_) --*depth_;
+        }
         int* depth_;
     } inside_submit(http_.on_io_thread() ? &io_thread_submit_depth_ : nullptr);
     auto job = std::make_shared<Job>(std::string(account), std::move(body), std::move(crid), std::move(done));
@@ -100,7 +105,8 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
     {
         std::lock_guard lock(mutex_);
         if (stopping_)
-            return refusal(EP_ERR_SHUTTING_DOWN, "transient", "shutting_down", "The provider is shutting down.", "", -1);
+            return refusal(EP_ERR_SHUTTING_DOWN, "transient", "shutting_down", "The provider is shutting down.", "",
+                           -1);
         if (queued_ >= config_.send_queue_limit)
             return refusal(EP_ERR_BUSY, "throttled", "queue_full",
                            "Too many messages are waiting to be sent; try again shortly.", "", 1000);
@@ -160,9 +166,11 @@ void SendEngine::dispatch(Ready ready) {
     for (auto& job : ready.start)
         tokens_.acquire(job->account, nullptr, [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
     for (auto& [job, wait_ms] : ready.throttled)
-        deliver(job, result(*job, "throttled", "mailbox_throttled",
-                            "Microsoft is limiting how fast this mailbox can send; the message was not sent. Try again later.",
-                            wait_ms));
+        deliver(
+            job,
+            result(*job, "throttled", "mailbox_throttled",
+                   "Microsoft is limiting how fast this mailbox can send; the message was not sent. Try again later.",
+                   wait_ms));
 }
 
 void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
@@ -180,9 +188,10 @@ void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
             return finish(job, result(*job, "transient", t.code, t.message, std::max<int64_t>(t.retry_after_ms, 0)));
     }
     job->token = t.token;
-    HttpRequest request = graph_request(config_, "POST", "/me/sendMail", t.token->view(),
-                                        {"Content-Type: application/json", "client-request-id: " + job->client_request_id,
-                                         "return-client-request-id: true"});
+    HttpRequest request =
+        graph_request(config_, "POST", "/me/sendMail", t.token->view(),
+                      {"Content-Type: application/json", "client-request-id: " + job->client_request_id,
+                       "return-client-request-id: true"});
     request.shared_body = job->body;
     request.wanted_headers = {"request-id", "retry-after", "www-authenticate"};
     ++job->attempts;
@@ -198,7 +207,8 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
         return finish(job, result(*job, "sent", "", "", -1, request_id));
     }
     if (r.failure == TransferFailure::cancelled)
-        return finish(job, result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
+        return finish(job,
+                      result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
     if (r.failure == TransferFailure::not_sent) {
         if (job->attempts < config_.max_send_attempts && !stopping_requested())
             return requeue_after(job, backoff_ms(job->attempts));
@@ -221,15 +231,18 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
         case SendOutcome::throttled: {
             int64_t wait = retry_after.value_or(backoff_ms(job->attempts));
             pause_mailbox(job->account, wait);  // throttling is per mailbox: its other messages wait too
-            if (job->attempts < config_.max_send_attempts && wait <= config_.max_throttle_wait_ms && !stopping_requested())
+            if (job->attempts < config_.max_send_attempts && wait <= config_.max_throttle_wait_ms &&
+                !stopping_requested())
                 return requeue_after(job, wait);
             return finish(job, result(*job, "throttled", c.code, c.user_message, wait, request_id));
         }
         case SendOutcome::indeterminate:
             if (retry_after) pause_mailbox(job->account, *retry_after);  // 503 + Retry-After: give the mailbox a rest
-            return finish(job, result(*job, "indeterminate", c.code, c.user_message, retry_after.value_or(-1), request_id));
+            return finish(job,
+                          result(*job, "indeterminate", c.code, c.user_message, retry_after.value_or(-1), request_id));
         case SendOutcome::rejected:
-            log_(EP_LOG_INFO, "message " + job->client_request_id + " for account " + job->account + " rejected: " + c.code);
+            log_(EP_LOG_INFO,
+                 "message " + job->client_request_id + " for account " + job->account + " rejected: " + c.code);
             return finish(job, result(*job, "rejected", c.code, c.user_message, -1, request_id));
         case SendOutcome::transient:
             return finish(job, result(*job, "transient", c.code, c.user_message, -1, request_id));
@@ -239,10 +252,11 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
 void SendEngine::on_token_refused(const JobPtr& job, const HttpResponse& r, const SendClassification& c,
                                   const std::string& request_id) {
     if (c.permission_denied)
-        return end_connection(job, ConnectionEnd{GrantState::permission_denied, "access_denied", c.user_message, c.code, {}},
-                              request_id);
+        return end_connection(
+            job, ConnectionEnd{GrantState::permission_denied, "access_denied", c.user_message, c.code, {}}, request_id);
     BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
-    // A claims challenge (CAE) is not cured by a refresh (outlook_plugin/docs/microsoft-behaviour.md §9): no retry for it.
+    // A claims challenge (CAE) is not cured by a refresh (outlook_plugin/docs/microsoft-behaviour.md §9): no retry for
+    // it.
     if (c.retry_with_fresh_token && !job->retried_after_401 && !challenge.claims_challenge()) {
         job->retried_after_401 = true;
         return tokens_.acquire(job->account, job->token,
@@ -261,10 +275,9 @@ void SendEngine::on_token_refused(const JobPtr& job, const HttpResponse& r, cons
 void SendEngine::end_connection(const JobPtr& job, ConnectionEnd end, const std::string& request_id) {
     std::string message = end.message + " The message was not sent.";
     std::string code = end.state == GrantState::permission_denied ? "permission_denied" : end.code;
-    tokens_.end_connection(job->account, job->token, std::move(end),
-                           [this, job, code, message, request_id] {
-                               finish(job, result(*job, "auth_expired", code, message, -1, request_id));
-                           });
+    tokens_.end_connection(job->account, job->token, std::move(end), [this, job, code, message, request_id] {
+        finish(job, result(*job, "auth_expired", code, message, -1, request_id));
+    });
 }
 
 void SendEngine::pause_mailbox(const std::string& account, int64_t delay_ms) {
@@ -303,7 +316,8 @@ void SendEngine::requeue_after(const JobPtr& job, int64_t delay_ms) {
             }
         }
         if (stopping)
-            return deliver(job, result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
+            return deliver(
+                job, result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
         dispatch(std::move(ready));
     });
 }
@@ -337,8 +351,10 @@ void SendEngine::deliver(const JobPtr& job, std::string result_json) {
         --pending_;
         drained_.notify_all();
     };
-    if (http_.on_io_thread() && io_thread_submit_depth_ == 0) run(false);
-    else http_.schedule(Clock::now(), std::move(run));
+    if (http_.on_io_thread() && io_thread_submit_depth_ == 0)
+        run(false);
+    else
+        http_.schedule(Clock::now(), std::move(run));
 }
 
 void SendEngine::cancel_account(const std::string& account) {

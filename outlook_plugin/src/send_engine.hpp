@@ -52,8 +52,8 @@ private:
     using JobPtr = std::shared_ptr<Job>;
     // What pump decided, acted on outside the lock.
     struct Ready {
-        std::vector<JobPtr> start;                            // may go now
-        std::vector<std::pair<JobPtr, int64_t>> throttled;    // mailbox paused too long: back to the host
+        std::vector<JobPtr> start;                          // may go now
+        std::vector<std::pair<JobPtr, int64_t>> throttled;  // mailbox paused too long: back to the host
     };
     void pump(const std::string& account, Ready& ready);  // under mutex_
     void dispatch(Ready ready);
@@ -86,8 +86,8 @@ private:
     std::mutex mutex_;
     std::condition_variable drained_;
     std::unordered_map<std::string, Mailbox> mailboxes_;  // only accounts with work
-    std::size_t queued_ = 0;    // accepted, not yet started
-    std::size_t pending_ = 0;   // accepted, completion not yet delivered
+    std::size_t queued_ = 0;                              // accepted, not yet started
+    std::size_t pending_ = 0;                             // accepted, completion not yet delivered
     bool stopping_ = false;
     // How deep the I/O thread is inside submit() (a host callback may send again): a completion
     // decided there must not reach the host before send() has returned. Only the I/O thread

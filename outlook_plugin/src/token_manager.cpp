@@ -24,8 +24,14 @@ int64_t backoff_ms(int failures) {
 
 TokenManager::TokenManager(const OutlookConfig& config, const AccountStore& store, HttpEngine& http, WorkQueue& work,
                            const TokenClient& token_client, ep::sdk::Host host, Log log)
-    : config_(config), store_(store), http_(http), work_(work), token_client_(token_client), host_(host),
-      log_(std::move(log)), instance_id_(random_uuid()) {}
+    : config_(config),
+      store_(store),
+      http_(http),
+      work_(work),
+      token_client_(token_client),
+      host_(host),
+      log_(std::move(log)),
+      instance_id_(random_uuid()) {}
 
 TokenOutcome TokenManager::failure(TokenOutcome::Kind kind, std::string code, std::string message) {
     TokenOutcome o;
@@ -87,7 +93,8 @@ void TokenManager::acquire(const std::string& account, const AccessToken& reject
         touch(account, e);
         bool refresh_early = e.refresh_after_ms && now >= e.refresh_after_ms && !e.refreshing;
         if (refresh_early) {
-            // Serve the current token and refresh in the background (refresh_in, outlook_plugin/docs/microsoft-behaviour.md §8).
+            // Serve the current token and refresh in the background (refresh_in,
+            // outlook_plugin/docs/microsoft-behaviour.md §8).
             e.refreshing = true;
             ++refreshes_in_flight_;
         }
@@ -170,7 +177,8 @@ void TokenManager::end_connection(const std::string& account, const AccessToken&
                     break;
                 if (store_.save_grant(account, ended_record(loaded.grant->record, end, host_.now_unix_ms()),
                                       loaded.grant->version)) {
-                    log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + end.code + " (" + end.reason + ")");
+                    log_(EP_LOG_WARN,
+                         "the connection of account " + account + " ended: " + end.code + " (" + end.reason + ")");
                     break;
                 }
             }
@@ -195,19 +203,21 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
                             nullptr);
         }
         if (loaded.unreadable) {
-            return complete(account,
-                            failure(TokenOutcome::Kind::expired, "storage",
-                                    "The stored connection cannot be read (" + loaded.unreadable->problem +
-                                        "). Connect again."),
-                            nullptr);
+            return complete(
+                account,
+                failure(TokenOutcome::Kind::expired, "storage",
+                        "The stored connection cannot be read (" + loaded.unreadable->problem + "). Connect again."),
+                nullptr);
         }
         StoredGrant& grant = *loaded.grant;
-        if (grant.record.state != GrantState::connected) return complete(account, outcome_for_record(grant.record), nullptr);
+        if (grant.record.state != GrantState::connected)
+            return complete(account, outcome_for_record(grant.record), nullptr);
 
         // Another instance (or our own connect) may already hold a fresh token in the store.
         int64_t now = host_.now_unix_ms();
         GrantRecord& r = grant.record;
-        bool stored_fresh = !force && !r.access_token.empty() && now < r.access_expires_at_ms - config_.refresh_skew_ms &&
+        bool stored_fresh = !force && !r.access_token.empty() &&
+                            now < r.access_expires_at_ms - config_.refresh_skew_ms &&
                             !(replace && r.access_token == *replace);
         if (stored_fresh) return complete(account, TokenOutcome{}, &r);
 
@@ -234,13 +244,12 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
 }
 
 void TokenManager::look_again_later(const std::string& account, AccessToken replace, int attempt, bool force) {
-    http_.schedule(std::chrono::steady_clock::now() + std::chrono::milliseconds(kLeasePollMs),
-                   [this, account, replace, attempt, force](bool cancelled) {
-                       if (cancelled) return complete(account, shutting_down(), nullptr);
-                       work_.post([this, account, replace, attempt, force] {
-                           start_refresh(account, replace, attempt, force);
-                       });
-                   });
+    http_.schedule(
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kLeasePollMs),
+        [this, account, replace, attempt, force](bool cancelled) {
+            if (cancelled) return complete(account, shutting_down(), nullptr);
+            work_.post([this, account, replace, attempt, force] { start_refresh(account, replace, attempt, force); });
+        });
 }
 
 void TokenManager::submit_refresh(const std::string& account, StoredGrant grant, int attempt) {
@@ -289,12 +298,15 @@ void TokenManager::store_refreshed(const std::string& account, StoredGrant grant
     GrantedScopes granted = read_granted_scopes(s.scope, true);
     if (!granted.missing.empty()) {
         // An administrator removed the permission (outlook_plugin/docs/microsoft-behaviour.md §9): "Permission denied".
-        ConnectionEnd end{GrantState::permission_denied, "permission_removed",
-                          std::string(kPermissionDeniedMessage), "missing_" + join(granted.missing, "_"), {}};
+        ConnectionEnd end{GrantState::permission_denied,
+                          "permission_removed",
+                          std::string(kPermissionDeniedMessage),
+                          "missing_" + join(granted.missing, "_"),
+                          {}};
         if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts)
             return start_refresh(account, nullptr, attempt + 1);
-        log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " +
-                              join(granted.missing, ", ") + " at Microsoft; the user must contact IT and reconnect");
+        log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " + join(granted.missing, ", ") +
+                              " at Microsoft; the user must contact IT and reconnect");
         return complete(account, failure(TokenOutcome::Kind::expired, "permission_denied", end.message), nullptr);
     }
     if (granted.extras != r.extra_scopes && !granted.extras.empty())
@@ -343,8 +355,8 @@ void TokenManager::refresh_refused(const std::string& account, StoredGrant grant
     // "expired" must find the same in the store, and the log must not claim what is not so.
     AccountStore::LoadResult current = store_.load_grant(account);
     if (current.grant) {
-        GrantRecord expired =
-            ended_record(grant.record, ConnectionEnd{GrantState::expired, verdict.reason, verdict.message, verdict.code, {}}, now);
+        GrantRecord expired = ended_record(
+            grant.record, ConnectionEnd{GrantState::expired, verdict.reason, verdict.message, verdict.code, {}}, now);
         bool recorded = current.grant->version == grant.version && store_.save_grant(account, expired, grant.version);
         if (!recorded) {
             if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);

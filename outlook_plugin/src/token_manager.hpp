@@ -82,7 +82,8 @@ public:
                         std::function<void()> done);
 
     // After a successful connect: cache the fresh token.
-    void remember(const std::string& account, const SecretString& token, int64_t expires_at_ms, int64_t refresh_after_ms);
+    void remember(const std::string& account, const SecretString& token, int64_t expires_at_ms,
+                  int64_t refresh_after_ms);
     // After disconnect: drop whatever is cached.
     void forget(const std::string& account);
 
@@ -115,7 +116,8 @@ private:
     void submit_refresh(const std::string& account, StoredGrant grant, int attempt);
     void finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt);
     // New tokens: stored with the grant (rotation), unless a required permission was removed.
-    void store_refreshed(const std::string& account, StoredGrant grant, TokenSuccess& tokens, int64_t now_ms, int attempt);
+    void store_refreshed(const std::string& account, StoredGrant grant, TokenSuccess& tokens, int64_t now_ms,
+                         int attempt);
     // Microsoft refused the refresh: retry later, report an operator error, or end the connection.
     void refresh_refused(const std::string& account, StoredGrant grant, const TokenResponse& response, int64_t now_ms,
                          int attempt);
@@ -141,7 +143,7 @@ private:
     mutable std::mutex mutex_;
     std::condition_variable idle_;
     std::unordered_map<std::string, Entry> entries_;
-    std::list<std::string> lru_;  // front: most recently used; only entries holding a token
+    std::list<std::string> lru_;   // front: most recently used; only entries holding a token
     int refreshes_in_flight_ = 0;  // refreshes and end_connection tasks: the destructor waits for both
     std::atomic<int64_t> refresh_requests_{0};
 };

@@ -2,9 +2,9 @@
 
 #include <email_provider/ep_sdk.hpp>
 
-#include <boost/json.hpp>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <boost/json.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -34,8 +34,8 @@ constexpr std::size_t kMaxKeyFileSize = 4096;
 std::string id_problem(std::string_view id) {
     bool allowed = !id.empty() && id.size() <= KeyRing::kMaxIdLength;
     for (char c : id) {
-        allowed = allowed && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                              c == '.' || c == '_' || c == '-');
+        allowed = allowed && ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                              c == '_' || c == '-');
     }
     if (allowed) return {};
     return "must be 1 to 32 characters of A-Z a-z 0-9 . _ - (got " + std::to_string(id.size()) + " characters)";
@@ -109,7 +109,8 @@ struct ScopedKey {
 // ---- Config errors ------------------------------------------------------------------------
 
 [[noreturn]] void config_error(const std::string& field, const std::string& what) {
-    throw ep::sdk::Error(EP_ERR_CONFIG, "invalid_config", (field.empty() ? "the key ring" : field) + ": " + what, field);
+    throw ep::sdk::Error(EP_ERR_CONFIG, "invalid_config", (field.empty() ? "the key ring" : field) + ": " + what,
+                         field);
 }
 
 std::string join_path(std::string_view base, std::string_view name) {
@@ -220,8 +221,8 @@ Header parse_header(std::span<const uint8_t> envelope) {
         throw VaultError(Kind::malformed, "not a vault envelope of a format this build reads (expected \"EPV1\")");
     const std::size_t id_length = envelope[kMagic.size()];
     if (id_length == 0 || id_length > KeyRing::kMaxIdLength)
-        throw VaultError(Kind::malformed, "envelope header has an invalid key id length (" +
-                                              std::to_string(id_length) + ")");
+        throw VaultError(Kind::malformed,
+                         "envelope header has an invalid key id length (" + std::to_string(id_length) + ")");
     const std::size_t nonce_offset = kIdOffset + id_length;
     const std::size_t minimum = nonce_offset + kNonceSize + kTagSize;
     if (envelope.size() < minimum)
@@ -279,8 +280,7 @@ void KeyRing::wipe_all() noexcept {
 }
 
 void KeyRing::add(std::string id, const Key& key) {
-    if (const std::string problem = id_problem(id); !problem.empty())
-        throw std::invalid_argument("key id " + problem);
+    if (const std::string problem = id_problem(id); !problem.empty()) throw std::invalid_argument("key id " + problem);
     if (contains(id)) throw std::invalid_argument("duplicate key id " + quoted(id));
     keys_.emplace(std::move(id), key);
 }
@@ -313,7 +313,8 @@ KeyRing KeyRing::from_json(const boost::json::value& config, std::string_view fi
     const std::string keys_path = join_path(base, "keys");
     const boost::json::value* keys = object->if_contains("keys");
     if (keys == nullptr)
-        config_error(keys_path, "is missing: list the keys as {\"id\": ..., \"file\": ...} or {\"id\": ..., \"env\": ...}");
+        config_error(keys_path,
+                     "is missing: list the keys as {\"id\": ..., \"file\": ...} or {\"id\": ..., \"env\": ...}");
     if (!keys->is_array()) config_error(keys_path, "must be an array of keys");
     if (keys->as_array().empty()) config_error(keys_path, "is empty: list at least one key");
 
@@ -390,13 +391,12 @@ std::vector<uint8_t> Vault::seal(std::string_view plaintext, const VaultContext&
     CipherContext ctx = new_context();
     int written = 0;
     int final_written = 0;
-    const bool ok =
-        EVP_EncryptInit_ex2(ctx.get(), cipher_.get(), key.data(), nonce, nullptr) == 1 &&
-        EVP_EncryptUpdate(ctx.get(), nullptr, &written, aad.data(), aad_length) == 1 &&
-        EVP_EncryptUpdate(ctx.get(), ciphertext, &written, reinterpret_cast<const uint8_t*>(plaintext.data()),
-                          plaintext_length) == 1 &&
-        EVP_EncryptFinal_ex(ctx.get(), ciphertext + written, &final_written) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize), tag) == 1;
+    const bool ok = EVP_EncryptInit_ex2(ctx.get(), cipher_.get(), key.data(), nonce, nullptr) == 1 &&
+                    EVP_EncryptUpdate(ctx.get(), nullptr, &written, aad.data(), aad_length) == 1 &&
+                    EVP_EncryptUpdate(ctx.get(), ciphertext, &written,
+                                      reinterpret_cast<const uint8_t*>(plaintext.data()), plaintext_length) == 1 &&
+                    EVP_EncryptFinal_ex(ctx.get(), ciphertext + written, &final_written) == 1 &&
+                    EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kTagSize), tag) == 1;
     if (!ok) throw std::runtime_error("vault: AES-256-GCM encryption failed inside OpenSSL");
     return envelope;
 }
@@ -443,9 +443,7 @@ SecretString Vault::open(std::span<const uint8_t> envelope, const VaultContext& 
     return SecretString(std::move(plaintext));
 }
 
-std::string Vault::key_id_of(std::span<const uint8_t> envelope) {
-    return std::string(parse_header(envelope).key_id);
-}
+std::string Vault::key_id_of(std::span<const uint8_t> envelope) { return std::string(parse_header(envelope).key_id); }
 
 bool Vault::needs_rewrap(std::span<const uint8_t> envelope) const {
     return parse_header(envelope).key_id != ring_.active_id();

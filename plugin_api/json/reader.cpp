@@ -47,7 +47,9 @@ struct Fd {
 }  // namespace
 
 FieldError::FieldError(std::string path, std::string problem)
-    : std::runtime_error(path.empty() ? problem : path + " " + problem), path_(std::move(path)), problem_(std::move(problem)) {}
+    : std::runtime_error(path.empty() ? problem : path + " " + problem),
+      path_(std::move(path)),
+      problem_(std::move(problem)) {}
 
 void fail(std::string path, std::string problem) { throw FieldError(std::move(path), std::move(problem)); }
 
@@ -83,7 +85,8 @@ Object Array::object(std::size_t i, std::string_view not_object) const {
     return Object((*array_)[i], path(i), null_, not_object);
 }
 
-Object Array::object(std::size_t i, std::initializer_list<std::string_view> known_keys, std::string_view not_object) const {
+Object Array::object(std::size_t i, std::initializer_list<std::string_view> known_keys,
+                     std::string_view not_object) const {
     return Object((*array_)[i], path(i), known_keys, null_, not_object);
 }
 

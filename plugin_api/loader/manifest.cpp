@@ -98,8 +98,8 @@ void read_capabilities(const reader::Object& p, Manifest& m) {
         std::string name = caps.string(i, "must be a non-empty string");
         if (name.empty()) reader::fail(caps.path(i), "must be a non-empty string");
         if (!is_known_capability(name)) {
-            std::string what = "\"" + name + "\" is not a capability of ABI " + std::to_string(EP_ABI_VERSION_MAJOR) + "." +
-                               std::to_string(EP_ABI_VERSION_MINOR) + " (known: " + known_capabilities() + ")";
+            std::string what = "\"" + name + "\" is not a capability of ABI " + std::to_string(EP_ABI_VERSION_MAJOR) +
+                               "." + std::to_string(EP_ABI_VERSION_MINOR) + " (known: " + known_capabilities() + ")";
             if (!newer_abi) reader::fail(caps.path(i), what);
             m.warnings.push_back("manifest " + m.manifest_path.string() + ": field '" + caps.path(i) + "' " + what +
                                  "; ignored");
@@ -184,8 +184,10 @@ std::vector<std::filesystem::path> manifest_search_dirs(const Getenv& getenv) {
     const char* home = getenv("HOME");
     std::string home_dir = home ? home : "";
     auto per_user = [&](const char* name, const char* under_home) {
-        if (const char* v = getenv(name); v && *v) dirs.push_back(std::filesystem::path(v) / sub);
-        else if (!home_dir.empty()) dirs.push_back(std::filesystem::path(home_dir) / under_home / sub);
+        if (const char* v = getenv(name); v && *v)
+            dirs.push_back(std::filesystem::path(v) / sub);
+        else if (!home_dir.empty())
+            dirs.push_back(std::filesystem::path(home_dir) / under_home / sub);
     };
     per_user("XDG_CONFIG_HOME", ".config");
     for (auto& d : split_paths(set_or("XDG_CONFIG_DIRS", "/etc/xdg").c_str())) dirs.push_back(d / sub);

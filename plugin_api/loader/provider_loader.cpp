@@ -21,9 +21,7 @@ namespace {
     throw LoadError("provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what);
 }
 
-std::string version_text(uint16_t major, uint16_t minor) {
-    return std::to_string(major) + "." + std::to_string(minor);
-}
+std::string version_text(uint16_t major, uint16_t minor) { return std::to_string(major) + "." + std::to_string(minor); }
 
 // An ELF file starts with these four bytes; anything else is "not a shared library", which
 // reads better than dlopen's "invalid ELF header".
@@ -31,7 +29,10 @@ bool looks_like_shared_library(const std::filesystem::path& p) {
     std::ifstream in(p, std::ios::binary);
     char magic[4] = {};
     in.read(magic, 4);
-    return in.gcount() == 4 && std::memcmp(magic, "\x7f" "ELF", 4) == 0;
+    return in.gcount() == 4 && std::memcmp(magic,
+                                           "\x7f"
+                                           "ELF",
+                                           4) == 0;
 }
 
 ep_str view(std::string_view s) { return ep_str{s.data(), s.size()}; }
@@ -72,8 +73,7 @@ void negotiate(const Manifest& m, const LoadOptions& options, LoadedProvider& lo
     if (io.plugin_abi_major != EP_ABI_VERSION_MAJOR)
         fail(m, "ABI major mismatch: plugin implements " + version_text(io.plugin_abi_major, io.plugin_abi_minor) +
                     ", host speaks " + version_text(EP_ABI_VERSION_MAJOR, options.host_abi_minor));
-    if (status != EP_OK)
-        fail(m, "negotiation refused by the plugin (status " + std::to_string(status) + ")");
+    if (status != EP_OK) fail(m, "negotiation refused by the plugin (status " + std::to_string(status) + ")");
     if (io.provider == nullptr) fail(m, "negotiation returned no provider table");
     if (m.abi_major != io.plugin_abi_major)
         fail(m, "manifest declares ABI " + version_text(m.abi_major, m.abi_minor) + " but the library implements " +
@@ -252,8 +252,10 @@ CallResult ProviderInstance::check_blocking(std::string_view account, std::chron
     std::unique_lock lock(waiter->mutex);
     if (!waiter->cv.wait_for(lock, timeout, [&] { return waiter->result.has_value(); }))
         // The callback keeps the waiter alive, so the plugin may still answer, unheard.
-        return CallResult{EP_OK, R"({"schema":"ep.status/1","check_failed":{"code":"timeout","message":"the provider did not answer the check within )" +
-                                     std::to_string(timeout.count()) + R"( ms"}})"};
+        return CallResult{
+            EP_OK,
+            R"({"schema":"ep.status/1","check_failed":{"code":"timeout","message":"the provider did not answer the check within )" +
+                std::to_string(timeout.count()) + R"( ms"}})"};
     return *waiter->result;
 }
 

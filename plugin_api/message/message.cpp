@@ -104,7 +104,8 @@ bool is_valid_address(std::string_view a) {
     std::size_t start = 0;
     while (start <= domain.size()) {
         std::size_t dot = domain.find('.', start);
-        std::string_view label = domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+        std::string_view label =
+            domain.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
         if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
         for (unsigned char c : label)
             if (!(c >= 0x80 || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))

@@ -26,7 +26,7 @@ namespace {
 using outlook::SendOutcome;
 
 constexpr std::array<int, 16> kStatuses = {202, 400, 401, 403, 404, 408, 413, 429,
-                                           500, 503, 200, 204, 302, 504, 0, 599};
+                                           500, 503, 200, 204, 302, 504, 0,   599};
 // Unix ms: the epoch, 1999-12-31, 2100-01-01 and 2026-06-01 (last, so that a seed starting
 // with an ASCII digit, 0x30-0x39, runs at a realistic time).
 constexpr std::array<std::int64_t, 4> kNow = {0, 946'598'400'000, 4'102'444'800'000, 1'780'272'000'000};

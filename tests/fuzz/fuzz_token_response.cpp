@@ -20,8 +20,7 @@
 
 namespace {
 
-constexpr std::array<int, 16> kStatuses = {200, 400, 401, 429, 500, 503, 0, 403,
-                                           404, 408, 200, 302, 504, 201, 999, -1};
+constexpr std::array<int, 16> kStatuses = {200, 400, 401, 429, 500, 503, 0, 403, 404, 408, 200, 302, 504, 201, 999, -1};
 
 // Largest lifetime in seconds for which now_ms + lifetime * 1000 stays in int64_t until 2100.
 constexpr std::int64_t kMaxSafeLifetimeS = (INT64_MAX - 4'102'444'800'000) / 1000;
@@ -52,8 +51,8 @@ void check_classification(const outlook::TokenResponse& r) {
     FUZZ_CHECK(!f.message.empty(), r.problem);
     FUZZ_CHECK(fuzz::is_document_safe(f.message), f.message);
     FUZZ_CHECK(fuzz::is_document_safe(f.code), f.code);
-    const bool expires = f.kind == outlook::GrantFailureKind::dead_grant ||
-                         f.kind == outlook::GrantFailureKind::interaction;
+    const bool expires =
+        f.kind == outlook::GrantFailureKind::dead_grant || f.kind == outlook::GrantFailureKind::interaction;
     // ep.status/1 "expired" needs a reason from its list; the other kinds carry none.
     FUZZ_CHECK(expires == !f.reason.empty(), f.reason);
     // Throttling and outages are never a reason to drop a user's connection. (Status 0 is

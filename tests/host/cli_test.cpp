@@ -29,8 +29,10 @@ struct CliTest : ::testing::Test {
     std::string config = (dir / "host.json").string();
 
     void SetUp() override {
-        dir.write("host.json", R"({"store":{"path":"host.db"},"providers":[
-            {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox","address":"rita@example.com"}},
+        dir.write("host.json",
+                  R"({"store":{"path":"host.db"},"providers":[
+            {"manifest":")" EP_BUILD_DIR
+                  R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox","address":"rita@example.com"}},
             {"manifest":"missing.json"}]})");
     }
     test_support::ProcessResult host(std::vector<std::string> args, const std::string& input = {}) {
@@ -71,7 +73,8 @@ TEST_F(CliTest, ConnectThenSendWritesAnEml) {
     auto r = host({"connect", "--provider", "mock", "--account", "alice"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
-    r = host({"send", "--provider", "mock", "--account", "alice", "--to", "bob@example.org", "--subject", "Hi", "--text", "Hello"});
+    r = host({"send", "--provider", "mock", "--account", "alice", "--to", "bob@example.org", "--subject", "Hi",
+              "--text", "Hello"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("sent"));
     int files = 0;
@@ -90,7 +93,8 @@ TEST_F(CliTest, CheckAsksTheProviderNowAndSaysWhen) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("connected as rita@example.com"));
     EXPECT_THAT(r.out, HasSubstr("checked at 20"));
-    EXPECT_THAT(r.err, ::testing::Not(HasSubstr("could not record"))) << "an account without a host user is recorded too";
+    EXPECT_THAT(r.err, ::testing::Not(HasSubstr("could not record")))
+        << "an account without a host user is recorded too";
     r = host({"--json", "check", "--provider", "mock", "--account", "alice"});
     EXPECT_THAT(r.out, HasSubstr(R"("checked_at":")"));
     r = host({"status", "--provider", "mock", "--account", "alice"});
@@ -106,7 +110,8 @@ TEST_F(CliTest, AnAdminConsentLinkFromAProviderWithoutOneIsRefused) {
 
 TEST_F(CliTest, InvalidMessageExitsNonZeroNamingTheField) {
     host({"connect", "--provider", "mock", "--account", "alice"});
-    auto r = host({"send", "--provider", "mock", "--account", "alice", "--to", "nobody", "--subject", "x", "--text", "y"});
+    auto r =
+        host({"send", "--provider", "mock", "--account", "alice", "--to", "nobody", "--subject", "x", "--text", "y"});
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_THAT(r.err, HasSubstr("to[0].address"));
     r = host({"--json", "send", "--provider", "mock", "--account", "alice", "--to", "a@example.org", "--subject", "x"});
@@ -142,8 +147,8 @@ TEST_F(CliTest, AConfigThatIsNotARegularFileIsAOneLineErrorAtOnce) {
 
 TEST_F(CliTest, AttachRefusesWhatIsNotARegularFile) {
     ASSERT_EQ(host({"connect", "--provider", "mock", "--account", "alice"}).exit_code, 0);
-    std::vector<std::string> send = {"send", "--provider", "mock", "--account", "alice", "--to", "a@example.org",
-                                     "--subject", "s", "--text", "t", "--attach"};
+    std::vector<std::string> send = {"send",          "--provider", "mock", "--account", "alice", "--to",
+                                     "a@example.org", "--subject",  "s",    "--text",    "t",     "--attach"};
     auto with = [&](const std::string& file) {
         auto args = send;
         args.push_back(file);
@@ -218,7 +223,8 @@ TEST_F(CliTest, NudgeRefusesAnInvalidMessageWhenQueued) {
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_THAT(r.err, HasSubstr("subject"));
     EXPECT_THAT(host({"outbox", "--user", "rita"}).out, HasSubstr("(empty)")) << "nothing invalid was queued";
-    EXPECT_EQ(host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "s", "--text", "t"}).exit_code, 0);
+    EXPECT_EQ(host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "s", "--text", "t"}).exit_code,
+              0);
 }
 
 TEST_F(CliTest, ControlCharactersInAManifestAreShownEscaped) {
@@ -245,7 +251,8 @@ TEST_F(CliTest, OutboxRequeueAndFailNameWhatIsWrong) {
     dir.write("host.json", R"({"store":{"path":"host.db"},"users":[{"id":"rita","display_name":"Rita"}],"providers":[
         {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
     ASSERT_EQ(host({"settings", "--user", "rita", "--email-provider", "mock"}).exit_code, 0);
-    ASSERT_EQ(host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "s", "--text", "t"}).exit_code, 0);
+    ASSERT_EQ(host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "s", "--text", "t"}).exit_code,
+              0);
 
     auto r = host({"outbox", "requeue", "--id", "abc"});
     EXPECT_EQ(r.exit_code, 2);
@@ -285,10 +292,12 @@ TEST_F(CliTest, ReloadSignalsOnlyALiveServeThatHoldsThePidFile) {
     EXPECT_THAT(r.err, HasSubstr("no serve holds it"));
 
     std::string pid_file = (dir / "serve.pid").string();
-    int pid = test_support::spawn_process({HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", pid_file},
-                                          dir / "serve.out", dir / "serve.err");
-    ASSERT_TRUE(test_support::wait_until([&] { return test_support::read_file(dir / "serve.out").find("Settings page") != std::string::npos; },
-                                         std::chrono::seconds(10)))
+    int pid = test_support::spawn_process(
+        {HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", pid_file}, dir / "serve.out",
+        dir / "serve.err");
+    ASSERT_TRUE(test_support::wait_until(
+        [&] { return test_support::read_file(dir / "serve.out").find("Settings page") != std::string::npos; },
+        std::chrono::seconds(10)))
         << test_support::read_file(dir / "serve.err");
     auto second = host({"serve", "--port", "0", "--pid-file", pid_file});
     EXPECT_EQ(second.exit_code, 1);
@@ -315,10 +324,12 @@ TEST_F(CliTest, ReloadSignalsOnlyALiveServeThatHoldsThePidFile) {
 // kernel who holds the lock and signal that process, never the pid the file names.
 TEST_F(CliTest, ReloadSignalsTheLockHolderNotThePidWrittenInTheFile) {
     std::string pid_file = (dir / "serve.pid").string();
-    int serve = test_support::spawn_process({HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", pid_file},
-                                            dir / "serve.out", dir / "serve.err");
-    ASSERT_TRUE(test_support::wait_until([&] { return test_support::read_file(dir / "serve.out").find("Settings page") != std::string::npos; },
-                                         std::chrono::seconds(10)))
+    int serve = test_support::spawn_process(
+        {HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", pid_file}, dir / "serve.out",
+        dir / "serve.err");
+    ASSERT_TRUE(test_support::wait_until(
+        [&] { return test_support::read_file(dir / "serve.out").find("Settings page") != std::string::npos; },
+        std::chrono::seconds(10)))
         << test_support::read_file(dir / "serve.err");
     int bystander = test_support::spawn_process({"/bin/sleep", "60"}, dir / "sleep.out", dir / "sleep.err");
     dir.write("serve.pid", std::to_string(bystander) + "\n");  // in place: serve keeps its lock
@@ -326,7 +337,8 @@ TEST_F(CliTest, ReloadSignalsTheLockHolderNotThePidWrittenInTheFile) {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     EXPECT_THAT(r.out, HasSubstr("asked serve (pid " + std::to_string(serve) + ")"));
     EXPECT_TRUE(test_support::wait_until(
-        [&] { return test_support::read_file(dir / "serve.err").find("providers reloaded from") != std::string::npos; }, std::chrono::seconds(10)))
+        [&] { return test_support::read_file(dir / "serve.err").find("providers reloaded from") != std::string::npos; },
+        std::chrono::seconds(10)))
         << test_support::read_file(dir / "serve.err");
     EXPECT_EQ(test_support::stop_process(bystander, SIGTERM), -SIGTERM) << "the pid in the file must not be signalled";
     EXPECT_EQ(test_support::stop_process(serve, SIGTERM), 0);
@@ -340,7 +352,8 @@ TEST_F(CliTest, PidFileThatIsNoRegularFileIsRefused) {
         {HOST_STUB_PATH, "--config", config, "serve", "--port", "0", "--pid-file", (dir / "link.pid").string()},
         dir / "serve.out", dir / "serve.err");
     int status = 0;
-    bool exited = test_support::wait_until([&] { return waitpid(serve, &status, WNOHANG) == serve; }, std::chrono::seconds(10));
+    bool exited =
+        test_support::wait_until([&] { return waitpid(serve, &status, WNOHANG) == serve; }, std::chrono::seconds(10));
     if (!exited) test_support::stop_process(serve, SIGTERM);
     ASSERT_TRUE(exited) << "serve took a pid file that is a symbolic link";
     EXPECT_EQ(WEXITSTATUS(status), 1);

@@ -16,7 +16,8 @@ protected:
     void SetUp() override {
         dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
             "keep_alive":{"enabled":false,"interval_days":0.01,"max_checks_per_second":2,"max_in_flight":1000},
-            "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+            "providers":[{"manifest":")" EP_BUILD_DIR
+                                R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
         rt_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
     }
 

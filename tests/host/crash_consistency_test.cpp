@@ -6,9 +6,9 @@
 // gave), every nudge is in exactly one state, none disappeared, and none was sent twice.
 #include "process.hpp"
 
+#include <ms_sandbox/sandbox.hpp>
 #include "store/sqlite_host_database.hpp"
 #include "store/sqlite_host_store.hpp"
-#include <ms_sandbox/sandbox.hpp>
 
 #include <boost/json.hpp>
 
@@ -41,7 +41,8 @@ std::string scenario() {
     auto& users = v.as_object()["users"].as_array();
     for (int i = 0; i < kUsers; ++i) {
         std::string upn = "crash" + std::to_string(i) + "@contoso.example";
-        users.push_back(json::object{{"upn", upn}, {"display_name", upn}, {"tenant", "contoso.example"}, {"mail", upn}});
+        users.push_back(
+            json::object{{"upn", upn}, {"display_name", upn}, {"tenant", "contoso.example"}, {"mail", upn}});
     }
     return json::serialize(v);
 }
@@ -61,13 +62,15 @@ protected:
         dir_.write("token.key", std::string(64, '7'));
         json::array users;
         for (int i = 0; i < kUsers; ++i) users.push_back(json::object{{"id", user(i)}, {"display_name", user(i)}});
-        json::object outlook{{"client_id", kClientId},
-                             {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
-                             {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
-                             {"redirect_uri", "http://127.0.0.1/callback"},
-                             {"timeouts", json::object{{"request_ms", 5000}}},
-                             {"token_encryption", json::object{{"active_key", "k"},
-                                                               {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
+        json::object outlook{
+            {"client_id", kClientId},
+            {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
+            {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
+            {"redirect_uri", "http://127.0.0.1/callback"},
+            {"timeouts", json::object{{"request_ms", 5000}}},
+            {"token_encryption",
+             json::object{{"active_key", "k"},
+                          {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
         json::object config{{"store", json::object{{"path", "host.db"}}},
                             {"log_level", "warn"},
                             {"users", users},
@@ -92,12 +95,14 @@ protected:
         std::string callback = sandbox_.autopilot(url, upn(i));
         auto done = host({"complete", "--provider", "outlook", "--account", user(i), "--callback", callback});
         ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
-        ASSERT_EQ(host({"settings", "--user", user(i), "--channel", "email", "--email-provider", "outlook"}).exit_code, 0);
+        ASSERT_EQ(host({"settings", "--user", user(i), "--channel", "email", "--email-provider", "outlook"}).exit_code,
+                  0);
     }
 
     int start_host() {
-        return test_support::spawn_process({HOST_STUB_PATH, "--config", (dir_ / "host.json").string(), "serve", "--port", "0"},
-                                           dir_ / "host.out", dir_ / "host.log");
+        return test_support::spawn_process(
+            {HOST_STUB_PATH, "--config", (dir_ / "host.json").string(), "serve", "--port", "0"}, dir_ / "host.out",
+            dir_ / "host.log");
     }
 
     TempDir dir_;
@@ -121,7 +126,8 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
                            {"subject", "crash test " + std::to_string(serial)},
                            {"text", "hello"},
                            {"client_request_id", crid}};
-            int64_t id = store.enqueue(user(static_cast<int>(serial % kUsers)), "outlook", "", json::serialize(m), crid, 0);
+            int64_t id =
+                store.enqueue(user(static_cast<int>(serial % kUsers)), "outlook", "", json::serialize(m), crid, 0);
             nudges[id] = crid;
         }
     };
@@ -132,7 +138,8 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
         enqueue(2);
         int pid = start_host();
         std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(random)));
-        EXPECT_EQ(test_support::stop_process(pid, SIGKILL), -SIGKILL) << "round " << round << ": the host died by itself";
+        EXPECT_EQ(test_support::stop_process(pid, SIGKILL), -SIGKILL)
+            << "round " << round << ": the host died by itself";
     }
 
     // A last, clean run drains the outbox (once it is up: a SIGTERM before `serve` blocks the
@@ -143,7 +150,8 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
     };
     auto before = starts();
     int pid = start_host();
-    test_support::wait_until([&] { return starts() != before; }, std::chrono::seconds(10), std::chrono::milliseconds(50));
+    test_support::wait_until([&] { return starts() != before; }, std::chrono::seconds(10),
+                             std::chrono::milliseconds(50));
     auto open_nudges = [&] {
         int open = 0;
         for (int i = 0; i < kUsers; ++i)
@@ -152,7 +160,8 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
                         n.state == host::NudgeState::throttled;
         return open;
     };
-    test_support::wait_until([&] { return open_nudges() == 0; }, std::chrono::seconds(60), std::chrono::milliseconds(100));
+    test_support::wait_until([&] { return open_nudges() == 0; }, std::chrono::seconds(60),
+                             std::chrono::milliseconds(100));
     EXPECT_EQ(test_support::stop_process(pid, SIGTERM), 0);
     EXPECT_EQ(open_nudges(), 0) << "the outbox drained after the last restart";
 
@@ -203,6 +212,6 @@ TEST_F(CrashConsistency, TwoHundredKillsLoseNothingAndSendNothingTwice) {
     std::cout << "crash consistency: " << kKills << " kills survived; " << nudges.size() << " nudges: ";
     for (const auto& [state, count] : by_state) std::cout << host::to_string(state) << " " << count << ", ";
     std::cout << "\n  " << sandbox_.messages().size() << " messages recorded by the stand-in (each at most once); "
-              << counters.token_by_grant["refresh_token"] << " refreshes; accounts connected " << connected << "/" << kUsers
-              << ", lost to a kill between rotation and write: " << lost_to_rotation << "\n";
+              << counters.token_by_grant["refresh_token"] << " refreshes; accounts connected " << connected << "/"
+              << kUsers << ", lost to a kill between rotation and write: " << lost_to_rotation << "\n";
 }

@@ -10,8 +10,8 @@
 #include <chrono>
 #include <cstdlib>
 
-using ::testing::AllOf;
 using test_support::TempDir;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 namespace {
@@ -47,10 +47,13 @@ TEST(HostConfig, EveryBadInputNamesTheFileAndTheField) {
     EXPECT_THAT(error_of("{}"), HasSubstr("field 'providers' is missing"));
     EXPECT_THAT(error_of(R"({"providers":{}})"), HasSubstr("field 'providers' must be an array"));
     EXPECT_THAT(error_of(R"({"providers":[{}]})"), HasSubstr("field 'providers[0].manifest' is missing"));
-    EXPECT_THAT(error_of(R"({"providers":[{"manifest":""}]})"), HasSubstr("'providers[0].manifest' must be a non-empty"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":""}]})"),
+                HasSubstr("'providers[0].manifest' must be a non-empty"));
     EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","enabled":"yes"}]})"), HasSubstr("'providers[0].enabled'"));
-    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","config":[]}]})"), HasSubstr("'providers[0].config' must be an object"));
-    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","typo":1}]})"), HasSubstr("'providers[0].typo' is not a known"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","config":[]}]})"),
+                HasSubstr("'providers[0].config' must be an object"));
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","typo":1}]})"),
+                HasSubstr("'providers[0].typo' is not a known"));
     EXPECT_THAT(error_of(R"({"providers":[],"log_level":"loud"})"), HasSubstr("'log_level' must be one of"));
     EXPECT_THAT(error_of(R"({"providers":[],"store":{"path":3}})"), HasSubstr("'store.path'"));
     EXPECT_THAT(error_of(R"({"providers":[],"web":{"port":70000}})"), HasSubstr("'web.port'"));
@@ -93,8 +96,10 @@ TEST(HostConfig, CallbackPathMayNotBeOneOfThePagesRoutes) {
 }
 
 TEST(HostConfig, PublicUrlMustBeAnHttpOrigin) {
-    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"ftp://host.example"}})"), HasSubstr("'web.public_url'"));
-    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"host.example:8080"}})"), HasSubstr("'web.public_url'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"ftp://host.example"}})"),
+                HasSubstr("'web.public_url'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"host.example:8080"}})"),
+                HasSubstr("'web.public_url'"));
     EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"https://host.example/app"}})"),
                 HasSubstr("must be an origin only"));
     EXPECT_THAT(error_of(R"({"providers":[],"web":{"public_url":"https://user@host.example"}})"),
@@ -106,8 +111,9 @@ TEST(HostConfig, TheProductNameAndDeveloperProvidersAreChecked) {
     auto c = host::parse_host_config(R"({"providers":[]})", "/etc/host/host.json");
     EXPECT_EQ(c.web.product_name, "Nudges");
     EXPECT_FALSE(c.web.show_developer_providers);
-    c = host::parse_host_config(R"({"providers":[],"web":{"product_name":"Acme Hiring","show_developer_providers":true}})",
-                                "/etc/host/host.json");
+    c = host::parse_host_config(
+        R"({"providers":[],"web":{"product_name":"Acme Hiring","show_developer_providers":true}})",
+        "/etc/host/host.json");
     EXPECT_EQ(c.web.product_name, "Acme Hiring");
     EXPECT_TRUE(c.web.show_developer_providers);
     EXPECT_THAT(error_of(R"({"providers":[],"web":{"product_name":""}})"), HasSubstr("'web.product_name'"));
@@ -141,7 +147,8 @@ TEST(HostConfig, StoreEngineIsSqliteUnlessPostgresqlIsNamed) {
     EXPECT_EQ(pg.store.pg_password, "from-the-file") << "read from the file, line end dropped";
     EXPECT_EQ(pg.store.outbox_lease_ms, 2500);
     auto from_env = host::parse_host_config(R"({"providers":[],"store":{"engine":"postgresql",
-        "postgresql":{"conninfo_env":"EP_TEST_CONNINFO"}}})", "/etc/host/host.json");
+        "postgresql":{"conninfo_env":"EP_TEST_CONNINFO"}}})",
+                                            "/etc/host/host.json");
     EXPECT_EQ(from_env.store.pg_conninfo, "host=/run/postgresql dbname=ep password=from-the-env");
     unsetenv("EP_TEST_CONNINFO");
 }
@@ -149,11 +156,14 @@ TEST(HostConfig, StoreEngineIsSqliteUnlessPostgresqlIsNamed) {
 TEST(HostConfig, StoreMistakesAreNamedAndNoPasswordIsRepeated) {
     EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"mysql"}})"),
                 HasSubstr("field 'store.engine' must be \"sqlite\" or \"postgresql\""));
-    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql"}})"), HasSubstr("field 'store.postgresql' must be"));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql"}})"),
+                HasSubstr("field 'store.postgresql' must be"));
     EXPECT_THAT(error_of(R"({"providers":[],"store":{"postgresql":{"conninfo":"dbname=ep"}}})"),
                 HasSubstr("'store.postgresql' is given but store.engine is not \"postgresql\""));
-    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"a=b","conninfo_env":"X"}}})"),
-                HasSubstr("exactly one of conninfo, conninfo_env, conninfo_file"));
+    EXPECT_THAT(
+        error_of(
+            R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"a=b","conninfo_env":"X"}}})"),
+        HasSubstr("exactly one of conninfo, conninfo_env, conninfo_file"));
     std::string inline_password = error_of(
         R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"host=db dbname=ep password=Hunter2-secret"}}})");
     EXPECT_THAT(inline_password, HasSubstr("'store.postgresql.conninfo' contains a password"));
@@ -162,15 +172,24 @@ TEST(HostConfig, StoreMistakesAreNamedAndNoPasswordIsRepeated) {
         R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"postgresql://ep:Hunter2-secret@db/ep"}}})");
     EXPECT_THAT(uri_password, HasSubstr("contains a password"));
     EXPECT_THAT(uri_password, ::testing::Not(HasSubstr("Hunter2-secret")));
-    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"host='unterminated Hunter2-secret"}}})"),
-                AllOf(HasSubstr("is not a valid libpq connection string"), ::testing::Not(HasSubstr("Hunter2-secret"))));
-    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo_env":"EP_SURELY_UNSET_VARIABLE"}}})"),
-                HasSubstr("names the environment variable EP_SURELY_UNSET_VARIABLE, which is not set"));
-    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"dbname=ep","password_file":"/nonexistent/pw"}}})"),
-                HasSubstr("names /nonexistent/pw, which cannot be read"));
-    EXPECT_THAT(error_of(R"({"providers":[],"store":{"outbox_lease_seconds":0}})"), HasSubstr("'store.outbox_lease_seconds'"));
-    EXPECT_THAT(error_of(R"({"providers":[],"store":{"engine":"postgresql","path":"x.db","postgresql":{"conninfo":"dbname=ep"}}})"),
-                HasSubstr("'store.path' is for the sqlite engine"));
+    EXPECT_THAT(
+        error_of(
+            R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"host='unterminated Hunter2-secret"}}})"),
+        AllOf(HasSubstr("is not a valid libpq connection string"), ::testing::Not(HasSubstr("Hunter2-secret"))));
+    EXPECT_THAT(
+        error_of(
+            R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo_env":"EP_SURELY_UNSET_VARIABLE"}}})"),
+        HasSubstr("names the environment variable EP_SURELY_UNSET_VARIABLE, which is not set"));
+    EXPECT_THAT(
+        error_of(
+            R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"dbname=ep","password_file":"/nonexistent/pw"}}})"),
+        HasSubstr("names /nonexistent/pw, which cannot be read"));
+    EXPECT_THAT(error_of(R"({"providers":[],"store":{"outbox_lease_seconds":0}})"),
+                HasSubstr("'store.outbox_lease_seconds'"));
+    EXPECT_THAT(
+        error_of(
+            R"({"providers":[],"store":{"engine":"postgresql","path":"x.db","postgresql":{"conninfo":"dbname=ep"}}})"),
+        HasSubstr("'store.path' is for the sqlite engine"));
 }
 
 // Issue 21: a key under users[] nobody reads (a typo such as "display-name") was accepted.
@@ -207,7 +226,9 @@ TEST(HostConfig, ASecretFileThatIsAFifoIsRefusedAtOnceNamingTheField) {
     TempDir dir;
     ASSERT_EQ(::mkfifo((dir / "pw").c_str(), 0600), 0);
     const std::string text = R"({"providers":[],"store":{"engine":"postgresql","postgresql":{"conninfo":"dbname=ep",)"
-                             R"("password_file":")" + (dir / "pw").string() + R"("}}})";
-    EXPECT_THAT(error_of(text), AllOf(HasSubstr("field 'store.postgresql.password_file'"),
-                                      HasSubstr("which cannot be read: the file is not a regular file (it is a FIFO)")));
+                             R"("password_file":")" +
+                             (dir / "pw").string() + R"("}}})";
+    EXPECT_THAT(error_of(text),
+                AllOf(HasSubstr("field 'store.postgresql.password_file'"),
+                      HasSubstr("which cannot be read: the file is not a regular file (it is a FIFO)")));
 }

@@ -5,9 +5,9 @@
 // any nudge was tried.
 #include "process.hpp"
 
+#include <ms_sandbox/sandbox.hpp>
 #include "core/host_runtime.hpp"
 #include "core/host_util.hpp"
-#include <ms_sandbox/sandbox.hpp>
 
 #include <boost/json.hpp>
 
@@ -34,12 +34,14 @@ protected:
 
     void SetUp() override {
         dir_.write("token.key", std::string(64, '7'));
-        json::object outlook{{"client_id", kClientId},
-                             {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
-                             {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
-                             {"redirect_uri", "http://127.0.0.1/callback"},
-                             {"token_encryption", json::object{{"active_key", "k"},
-                                                               {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
+        json::object outlook{
+            {"client_id", kClientId},
+            {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
+            {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
+            {"redirect_uri", "http://127.0.0.1/callback"},
+            {"token_encryption",
+             json::object{{"active_key", "k"},
+                          {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
         json::object config{{"store", json::object{{"path", "host.db"}}},
                             {"log_level", "error"},
                             {"users", json::array{json::object{{"id", "rita"}, {"display_name", "Rita"}}}},
@@ -49,13 +51,15 @@ protected:
         dir_.write("host.json", json::serialize(config));
         rt_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
         // The host's clock starts where the stand-in's is.
-        int64_t sandbox_ms = std::chrono::duration_cast<std::chrono::milliseconds>(sandbox_.now().time_since_epoch()).count();
+        int64_t sandbox_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(sandbox_.now().time_since_epoch()).count();
         ASSERT_TRUE(rt_->clock.advance(sandbox_ms - rt_->clock.now_ms()));
         rt_->store->save_settings("rita", host::CommunicationSettings{"email", "outlook"});
         auto& outlook_instance = *rt_->providers->instance("outlook");
         auto start = json::parse(outlook_instance.begin_connect("rita", "{}").document).as_object();
         std::string callback = sandbox_.autopilot(host::json_str(start, "authorization_url"), kUpn);
-        auto done = outlook_instance.complete_connect("rita", json::serialize(json::object{{"callback_url", callback}}));
+        auto done =
+            outlook_instance.complete_connect("rita", json::serialize(json::object{{"callback_url", callback}}));
         ASSERT_EQ(host::json_str(json::parse(done.document), "outcome"), "connected") << done.document;
     }
 
@@ -108,8 +112,10 @@ TEST_F(KeepAliveTest, HeldNudgesAreReleasedOnlyAfterACheckConfirmsTheConnection)
                          json::object{{"event", "session_revoked"}});
     };
     cae();
-    int64_t id = rt_->outbox->enqueue("rita", json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
-                                                          {"subject", "Nudge"}, {"text", "hello"}});
+    int64_t id =
+        rt_->outbox->enqueue("rita", json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
+                                                  {"subject", "Nudge"},
+                                                  {"text", "hello"}});
     ASSERT_TRUE(test_support::wait_until([&] { return rt_->store->nudge(id)->state == host::NudgeState::held; },
                                          std::chrono::seconds(10)));
     // Reconnect (the sign-in carries the challenge's claims), then another event at once:
@@ -117,9 +123,11 @@ TEST_F(KeepAliveTest, HeldNudgesAreReleasedOnlyAfterACheckConfirmsTheConnection)
     auto& outlook_instance = *rt_->providers->instance("outlook");
     auto start = json::parse(outlook_instance.begin_connect("rita", "{}").document).as_object();
     std::string callback = sandbox_.autopilot(host::json_str(start, "authorization_url"), kUpn);
-    ASSERT_EQ(host::json_str(json::parse(outlook_instance.complete_connect(
-                                             "rita", json::serialize(json::object{{"callback_url", callback}})).document),
-                             "outcome"),
+    ASSERT_EQ(host::json_str(
+                  json::parse(outlook_instance
+                                  .complete_connect("rita", json::serialize(json::object{{"callback_url", callback}}))
+                                  .document),
+                  "outcome"),
               "connected");
     sandbox_.advance_clock(std::chrono::seconds(1));
     cae();

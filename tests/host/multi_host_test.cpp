@@ -8,8 +8,8 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include "core/host_runtime.hpp"
 #include <ms_sandbox/sandbox.hpp>
+#include "core/host_runtime.hpp"
 #include "store/pg_database.hpp"
 
 #include <boost/json.hpp>
@@ -43,9 +43,9 @@ protected:
             {"log_level", "warn"},
             {"users", users},
             {"web", json::object{{"listen_address", "127.0.0.1"}, {"port", 0}}},
-            {"providers", json::array{json::object{
-                              {"manifest", EP_BUILD_DIR "/manifests/mock.json"},
-                              {"config", json::object{{"outbox_dir", "${config_dir}/eml"}, {"send_delay_ms", send_delay_ms}}}}}}};
+            {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/mock.json"},
+                                                   {"config", json::object{{"outbox_dir", "${config_dir}/eml"},
+                                                                           {"send_delay_ms", send_delay_ms}}}}}}};
         dir_.write("host.json", json::serialize(config));
         runtime_ = std::make_unique<host::HostRuntime>(dir_ / "host.json");
         for (int u = 0; u < kUsers; ++u) {
@@ -69,11 +69,14 @@ protected:
 
     int start_host(int n) {
         auto out = dir_ / ("host" + std::to_string(n) + ".out");
-        int pid = test_support::spawn_process({HOST_STUB_PATH, "--config", (dir_ / "host.json").string(), "serve", "--port", "0"},
-                                              out, dir_ / ("host" + std::to_string(n) + ".log"));
-        EXPECT_TRUE(test_support::wait_until([&] { return test_support::read_file(out).find("Settings page") != std::string::npos; },
-                                             std::chrono::seconds(20)))
-            << "host " << n << " did not start: " << test_support::read_file(dir_ / ("host" + std::to_string(n) + ".log"));
+        int pid = test_support::spawn_process(
+            {HOST_STUB_PATH, "--config", (dir_ / "host.json").string(), "serve", "--port", "0"}, out,
+            dir_ / ("host" + std::to_string(n) + ".log"));
+        EXPECT_TRUE(test_support::wait_until(
+            [&] { return test_support::read_file(out).find("Settings page") != std::string::npos; },
+            std::chrono::seconds(20)))
+            << "host " << n
+            << " did not start: " << test_support::read_file(dir_ / ("host" + std::to_string(n) + ".log"));
         return pid;
     }
 
@@ -101,8 +104,10 @@ protected:
             std::string text = test_support::read_file(e.path());
             auto start = text.find(header);
             auto end = start == std::string::npos ? start : text.find("\r\n", start + header.size());
-            if (end != std::string::npos) ++out[text.substr(start + header.size(), end - start - header.size())];
-            else ++out["(no subject)"];
+            if (end != std::string::npos)
+                ++out[text.substr(start + header.size(), end - start - header.size())];
+            else
+                ++out["(no subject)"];
         }
         return out;
     }
@@ -116,7 +121,8 @@ protected:
         EXPECT_EQ(total, enqueued_) << "no nudge disappeared";
         auto files = delivered();
         EXPECT_EQ(files.count("(no subject)"), 0u);
-        for (const auto& [subject, copies] : files) EXPECT_EQ(copies, 1) << subject << " was sent " << copies << " times";
+        for (const auto& [subject, copies] : files)
+            EXPECT_EQ(copies, 1) << subject << " was sent " << copies << " times";
         host::PgConnection c(conninfo_, "");
         host::PgResult sent = c.exec("SELECT message FROM outbox WHERE state = 'sent'", {}, true);
         for (int i = 0; i < sent.rows(); ++i) {
@@ -153,7 +159,8 @@ TEST_F(MultiHostTest, ThreeHostsSendAThousandNudgesForFiftyUsersEachExactlyOnce)
     EXPECT_EQ(states["sent"], 1000);
     EXPECT_EQ(delivered().size(), 1000u);
     host::PgConnection c(conninfo_, "");
-    host::PgResult by_host = c.exec("SELECT lease_owner, count(*) FROM outbox GROUP BY lease_owner ORDER BY 1", {}, true);
+    host::PgResult by_host =
+        c.exec("SELECT lease_owner, count(*) FROM outbox GROUP BY lease_owner ORDER BY 1", {}, true);
     std::cout << "nudges sent per host:";
     for (int i = 0; i < by_host.rows(); ++i) std::cout << " " << by_host.integer(i, 1);
     std::cout << "\n";
@@ -200,7 +207,8 @@ TEST_F(MultiHostTest, APostgresqlRestartInTheMiddleIsSurvivedByReconnecting) {
     enqueue(100);  // the test's own connection reconnects too
     EXPECT_TRUE(test_support::wait_until([&] { return open_nudges() == 0; }, std::chrono::seconds(90),
                                          std::chrono::milliseconds(200)));
-    for (int pid : hosts) EXPECT_EQ(test_support::stop_process(pid, SIGTERM), 0) << "a host gave up instead of reconnecting";
+    for (int pid : hosts)
+        EXPECT_EQ(test_support::stop_process(pid, SIGTERM), 0) << "a host gave up instead of reconnecting";
     auto states = check_nothing_lost_nothing_twice();
     print_states("after a PostgreSQL restart", states);
     // A claim whose answer the crash swallowed ends in review (its lease is not renewed);
@@ -231,7 +239,8 @@ protected:
         settings["old_refresh_token_stays_valid"] = false;  // a refresh token spent twice fails loudly
         auto& users = v.as_object()["users"].as_array();
         for (int i = 0; i < kAccounts; ++i)
-            users.push_back(json::object{{"upn", upn(i)}, {"display_name", upn(i)}, {"tenant", "contoso.example"}, {"mail", upn(i)}});
+            users.push_back(json::object{
+                {"upn", upn(i)}, {"display_name", upn(i)}, {"tenant", "contoso.example"}, {"mail", upn(i)}});
         ms_sandbox::Options o;
         o.scenario_json = json::serialize(v);
         o.log_requests = false;
@@ -243,19 +252,22 @@ protected:
         std::string conninfo = test_support::PgCluster::shared().create_database();
         json::array users;
         for (int i = 0; i < kAccounts; ++i) users.push_back(json::object{{"id", user(i)}, {"display_name", user(i)}});
-        json::object outlook{{"client_id", kClientId},
-                             {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
-                             {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
-                             {"redirect_uri", "http://127.0.0.1/callback"},
-                             {"token_encryption", json::object{{"active_key", "k"},
-                                                               {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
+        json::object outlook{
+            {"client_id", kClientId},
+            {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
+            {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
+            {"redirect_uri", "http://127.0.0.1/callback"},
+            {"token_encryption",
+             json::object{{"active_key", "k"},
+                          {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
         // Two hosts' configs: the same database, each its own file as on two machines.
         for (const char* name : {"host_a.json", "host_b.json"}) {
-            json::object config{{"store", json::object{{"engine", "postgresql"}, {"postgresql", json::object{{"conninfo", conninfo}}}}},
-                                {"log_level", "warn"},
-                                {"users", users},
-                                {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"},
-                                                                       {"config", outlook}}}}};
+            json::object config{
+                {"store", json::object{{"engine", "postgresql"}, {"postgresql", json::object{{"conninfo", conninfo}}}}},
+                {"log_level", "warn"},
+                {"users", users},
+                {"providers",
+                 json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"}, {"config", outlook}}}}};
             dir_.write(name, json::serialize(config));
         }
     }
@@ -275,7 +287,8 @@ protected:
         std::string url = begin.out.substr(0, begin.out.find('\n'));
         ASSERT_EQ(url.rfind(sandbox_.base_url(), 0), 0u) << begin.out << begin.err;
         std::string callback = sandbox_.autopilot(url, upn(i));
-        auto done = host("host_b.json", {"complete", "--provider", "outlook", "--account", user(i), "--callback", callback});
+        auto done =
+            host("host_b.json", {"complete", "--provider", "outlook", "--account", user(i), "--callback", callback});
         ASSERT_EQ(done.exit_code, 0) << done.out << done.err;
         auto status = host("host_a.json", {"--json", "status", "--provider", "outlook", "--account", user(i)});
         ASSERT_EQ(std::string(json::parse(status.out).as_object()["state"].as_string()), "connected") << status.out;
@@ -309,9 +322,10 @@ TEST_F(OutlookMultiHostTest, ARefreshStormAcrossThreeProcessesSpendsEachRefreshT
     for (int p = 0; p < 3; ++p)
         for (int i = 0; i < kAccounts; ++i)
             storm.emplace_back([&, p, i] {
-                results[p * kAccounts + i] = host(p % 2 ? "host_b.json" : "host_a.json",
-                                                  {"send", "--provider", "outlook", "--account", user(i), "--to",
-                                                   "casey@example.org", "--subject", "storm " + std::to_string(p), "--text", "hi"});
+                results[p * kAccounts + i] =
+                    host(p % 2 ? "host_b.json" : "host_a.json",
+                         {"send", "--provider", "outlook", "--account", user(i), "--to", "casey@example.org",
+                          "--subject", "storm " + std::to_string(p), "--text", "hi"});
             });
     for (auto& t : storm) t.join();
     for (const auto& r : results) EXPECT_EQ(r.exit_code, 0) << r.out << r.err;

@@ -10,9 +10,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <set>
 #include <thread>
 
@@ -62,9 +62,8 @@ protected:
     }
 
     host::NudgeState settle(int64_t id) {
-        return wait_state(id, [](host::NudgeState s) {
-            return s != host::NudgeState::queued && s != host::NudgeState::sending;
-        });
+        return wait_state(
+            id, [](host::NudgeState s) { return s != host::NudgeState::queued && s != host::NudgeState::sending; });
     }
 
     int eml_count() {
@@ -83,8 +82,10 @@ protected:
 TEST_F(OutboxTest, EachOutcomeLandsInItsState) {
     choose_mock("rita");
     const std::pair<const char*, host::NudgeState> cases[] = {
-        {"sent", host::NudgeState::sent},           {"rejected", host::NudgeState::failed},
-        {"auth_expired", host::NudgeState::held},   {"throttled", host::NudgeState::throttled},
+        {"sent", host::NudgeState::sent},
+        {"rejected", host::NudgeState::failed},
+        {"auth_expired", host::NudgeState::held},
+        {"throttled", host::NudgeState::throttled},
         {"indeterminate", host::NudgeState::needs_review},
     };
     for (const auto& [outcome, state] : cases) {
@@ -216,11 +217,12 @@ protected:
         for (const auto& [id, extra] : providers) {
             std::string manifest = id == "mock" ? EP_BUILD_DIR "/manifests/mock.json" : (dir_ / "spare.json").string();
             list += std::string(list.empty() ? "" : ",") + R"({"manifest":")" + manifest +
-                    R"(","config":{"outbox_dir":"${config_dir}/eml","retry_after_seconds":1)" + (extra.empty() ? "" : "," + extra) +
-                    "}}";
+                    R"(","config":{"outbox_dir":"${config_dir}/eml","retry_after_seconds":1)" +
+                    (extra.empty() ? "" : "," + extra) + "}}";
         }
         dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
-            "users":[{"id":"rita","display_name":"Rita"},{"id":"sam","display_name":"Sam"}],"providers":[)" + list + "]}");
+            "users":[{"id":"rita","display_name":"Rita"},{"id":"sam","display_name":"Sam"}],"providers":[)" +
+                                    list + "]}");
     }
 
     void choose(const std::string& user, const std::string& provider) {
@@ -321,7 +323,8 @@ TEST_F(ReloadTest, UsersAddedByAReloadMaySignInAndRemovedOnesMayNot) {
     EXPECT_TRUE(rt_->is_configured_user("rita"));
     dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
         "users":[{"id":"una","display_name":"Una"}],
-        "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+        "providers":[{"manifest":")" EP_BUILD_DIR
+                            R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
     rt_->reload();
     EXPECT_TRUE(rt_->is_configured_user("una"));
     EXPECT_TRUE(rt_->store->user("una")) << "added to the store";
@@ -372,16 +375,17 @@ TEST_F(ReloadTest, ReloadUnderLoadLosesNoNudgeAndSendsNoneTwice) {
         done = true;
     });
     const std::vector<std::vector<std::pair<std::string, std::string>>> configs = {
-        {{"mock", R"("send_delay_ms":3)"}},                    // replaced
-        {{"mock", R"("send_delay_ms":3)"}, {"spare", ""}},     // added
-        {{"spare", ""}},                                       // removed
-        {{"mock", R"("send_delay_ms":1)"}},                    // back; spare removed
+        {{"mock", R"("send_delay_ms":3)"}},                 // replaced
+        {{"mock", R"("send_delay_ms":3)"}, {"spare", ""}},  // added
+        {{"spare", ""}},                                    // removed
+        {{"mock", R"("send_delay_ms":1)"}},                 // back; spare removed
     };
     int reloads = 0, sending_at_reload = 0;
     while (!done) {
         write_config(configs[reloads % configs.size()]);
         for (const char* user : {"rita", "sam"})
-            for (const auto& n : rt_->store->outbox(user, 400)) sending_at_reload += n.state == host::NudgeState::sending;
+            for (const auto& n : rt_->store->outbox(user, 400))
+                sending_at_reload += n.state == host::NudgeState::sending;
         rt_->reload();
         ++reloads;
         std::this_thread::sleep_for(std::chrono::milliseconds(15));
@@ -445,7 +449,8 @@ TEST_F(OutboxTest, HeldNudgesAreStrandedWhenTheirProviderIsGoneUnavailableOrSwit
     EXPECT_THAT(switched->message, HasSubstr("Queued for " + name + ", but your email provider is now other"));
     EXPECT_THAT(host::stranding_of("mock", mock.get(), "", nullptr)->message, HasSubstr("is now none"));
 
-    EXPECT_FALSE(host::stranding_of("mock", mock.get(), "mock", mock.get())) << "back and chosen: waits for a reconnect";
+    EXPECT_FALSE(host::stranding_of("mock", mock.get(), "mock", mock.get()))
+        << "back and chosen: waits for a reconnect";
 }
 
 TEST_F(OutboxTest, AReleaseThatACheckDidNotConfirmIsCheckedAgainOnlyAfterAMinute) {

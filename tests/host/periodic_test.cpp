@@ -87,8 +87,10 @@ TEST(PeriodicRunner, RunsTheDueTasksTheLongestOverdueFirstAndOnlyThose) {
     std::vector<std::string> order;
     PeriodicRunner runner;
     for (auto [name, interval] : {std::pair{"slow", 300}, std::pair{"fast", 100}, std::pair{"mid", 200}})
-        runner.add(PeriodicTask(name, interval, c.clock()), [&order, name = std::string(name)] { order.push_back(name); });
-    EXPECT_EQ(runner.run_due(), (std::vector<std::string>{"slow", "fast", "mid"})) << "all due at once: in the order added";
+        runner.add(PeriodicTask(name, interval, c.clock()),
+                   [&order, name = std::string(name)] { order.push_back(name); });
+    EXPECT_EQ(runner.run_due(), (std::vector<std::string>{"slow", "fast", "mid"}))
+        << "all due at once: in the order added";
     EXPECT_TRUE(runner.run_due().empty()) << "nothing due right after a round";
     EXPECT_EQ(order, (std::vector<std::string>{"slow", "fast", "mid"}));
 
@@ -105,7 +107,8 @@ TEST(PeriodicRunner, RunsTheDueTasksTheLongestOverdueFirstAndOnlyThose) {
 
 TEST(PeriodicRunner, ItsThreadWakesForATaskAndStopsPromptly) {
     auto steady = [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
             .count();
     };
     std::atomic<int> rounds{0};

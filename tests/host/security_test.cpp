@@ -5,9 +5,9 @@
 // encryption key, and neither deleted account's encrypted blob.
 #include "process.hpp"
 
+#include <ms_sandbox/sandbox.hpp>
 #include "store/sqlite_host_database.hpp"
 #include "store/sqlite_secret_store.hpp"
-#include <ms_sandbox/sandbox.hpp>
 
 #include <boost/json.hpp>
 
@@ -38,13 +38,16 @@ protected:
         dir_.write("token.key", key_hex_ + "\n");
         client_secret_ = test_support::read_file(sandbox_.tls_dir() / "client-secret.txt");
         client_secret_.erase(client_secret_.find_last_not_of("\r\n") + 1);
-        json::object outlook{{"client_id", kSecretClientId},
-                             {"client_credential", json::object{{"type", "secret"}, {"file", (sandbox_.tls_dir() / "client-secret.txt").string()}}},
-                             {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
-                             {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
-                             {"redirect_uri", "http://127.0.0.1/callback"},
-                             {"token_encryption", json::object{{"active_key", "k"},
-                                                               {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
+        json::object outlook{
+            {"client_id", kSecretClientId},
+            {"client_credential",
+             json::object{{"type", "secret"}, {"file", (sandbox_.tls_dir() / "client-secret.txt").string()}}},
+            {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
+            {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
+            {"redirect_uri", "http://127.0.0.1/callback"},
+            {"token_encryption",
+             json::object{{"active_key", "k"},
+                          {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
         json::object config{{"store", json::object{{"path", "host.db"}}},
                             {"log_level", "trace"},  // the most talkative level: it must still say nothing secret
                             {"users", json::array{json::object{{"id", "ann"}, {"display_name", "Ann"}},
@@ -64,7 +67,8 @@ protected:
     void connect(const std::string& account, const std::string& upn) {
         auto begin = host({"connect", "--provider", "outlook", "--account", account});
         std::string url = begin.out.substr(0, begin.out.find('\n'));
-        auto done = host({"complete", "--provider", "outlook", "--account", account, "--callback", sandbox_.autopilot(url, upn)});
+        auto done = host(
+            {"complete", "--provider", "outlook", "--account", account, "--callback", sandbox_.autopilot(url, upn)});
         ASSERT_EQ(done.exit_code, 0) << done.err;
     }
 
@@ -91,8 +95,8 @@ TEST_F(SecurityTest, NoSecretInLogsOrStoreAndNothingLeftOfDeletedAccounts) {
     ASSERT_NO_FATAL_FAILURE(connect("bob", "megan.personal@outlook.com"));
     sandbox_.advance_clock(std::chrono::seconds(3600));  // the stand-in refuses the old access tokens...
     for (const char* account : {"ann", "bob"}) {
-        auto r = host({"send", "--provider", "outlook", "--account", account, "--to", "casey@example.org", "--subject", "s",
-                       "--text", "t"});
+        auto r = host({"send", "--provider", "outlook", "--account", account, "--to", "casey@example.org", "--subject",
+                       "s", "--text", "t"});
         EXPECT_EQ(r.exit_code, 0) << r.err;  // ...so a 401 makes the plugin refresh once and retry
     }
     std::vector<uint8_t> ann_blob = blob("outlook/account/ann/grant");
@@ -113,7 +117,8 @@ TEST_F(SecurityTest, NoSecretInLogsOrStoreAndNothingLeftOfDeletedAccounts) {
     secrets.push_back(client_secret_);
     secrets.push_back(key_hex_);
     std::string key_bytes;
-    for (std::size_t i = 0; i < key_hex_.size(); i += 2) key_bytes.push_back(static_cast<char>(std::stoi(key_hex_.substr(i, 2), nullptr, 16)));
+    for (std::size_t i = 0; i < key_hex_.size(); i += 2)
+        key_bytes.push_back(static_cast<char>(std::stoi(key_hex_.substr(i, 2), nullptr, 16)));
     secrets.push_back(key_bytes);
     int checked = 0;
     for (const auto& s : secrets) {
@@ -131,8 +136,9 @@ TEST_F(SecurityTest, NoSecretInLogsOrStoreAndNothingLeftOfDeletedAccounts) {
     EXPECT_TRUE(blob("outlook/account/ann/grant").empty());
     EXPECT_TRUE(blob("outlook/account/bob/grant").empty());
     EXPECT_GT(output_.size(), 1000u) << "the log at trace level was actually produced";
-    std::cout << "security: " << checked << " secrets (" << issued.codes.size() << " codes, " << issued.access_tokens.size()
-              << " access tokens, " << issued.refresh_tokens.size() << " refresh tokens, the client secret, the key) "
+    std::cout << "security: " << checked << " secrets (" << issued.codes.size() << " codes, "
+              << issued.access_tokens.size() << " access tokens, " << issued.refresh_tokens.size()
+              << " refresh tokens, the client secret, the key) "
               << "searched in " << output_.size() << " bytes of host output and " << db.size() + wal.size()
               << " bytes of SQLite files: none found\n";
 }

@@ -50,7 +50,8 @@ bool healthz(uint16_t port, std::chrono::milliseconds timeout = 2000ms) {
     if (fd < 0) return false;
     timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string request = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n\r\n";
+    std::string request =
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n\r\n";
     bool ok = ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size());
     char buf[64] = {};
     ok = ok && ::recv(fd, buf, sizeof buf - 1, 0) > 12 && std::string(buf).starts_with("HTTP/1.1 200");
@@ -85,16 +86,19 @@ class Server {
 public:
     Server(const TempDir& dir, std::optional<int> nofile_limit, uint16_t port = 0) : dir_(dir) {
         std::vector<std::string> argv;
-        if (nofile_limit) argv = {"/usr/bin/prlimit", "--nofile=" + std::to_string(*nofile_limit) + ":" + std::to_string(*nofile_limit)};
-        for (std::string a : {std::string(HOST_STUB_PATH), std::string("--config"), (dir / "host.json").string(), std::string("--json"),
-                              std::string("serve"), std::string("--port"), std::to_string(port)})
+        if (nofile_limit)
+            argv = {"/usr/bin/prlimit",
+                    "--nofile=" + std::to_string(*nofile_limit) + ":" + std::to_string(*nofile_limit)};
+        for (std::string a : {std::string(HOST_STUB_PATH), std::string("--config"), (dir / "host.json").string(),
+                              std::string("--json"), std::string("serve"), std::string("--port"), std::to_string(port)})
             argv.push_back(a);
         pid_ = test_support::spawn_process(argv, dir / "serve.out", dir / "serve.err");
         test_support::wait_until(
             [&] {
                 std::string out = test_support::read_file(dir / "serve.out");
                 if (out.find('\n') == std::string::npos) return false;
-                port_ = static_cast<uint16_t>(json::parse(out.substr(0, out.find('\n'))).as_object().at("port").as_int64());
+                port_ =
+                    static_cast<uint16_t>(json::parse(out.substr(0, out.find('\n'))).as_object().at("port").as_int64());
                 return true;
             },
             20s);
@@ -143,9 +147,11 @@ struct Flood {
 class ServeFloodTest : public ::testing::Test {
 protected:
     void write_config(const std::string& web) {
-        dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"warn","web":)" + web + R"(,
+        dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"warn","web":)" + web +
+                                    R"(,
             "users":[{"id":"rita","display_name":"Rita"}],
-            "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+            "providers":[{"manifest":")" EP_BUILD_DIR
+                                    R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
     }
     TempDir dir_;
 };
@@ -173,9 +179,10 @@ TEST_F(ServeFloodTest, MoreIdleConnectionsThanDescriptorsAndThePageAnswersAgain)
     }
     bool back = test_support::wait_until([&] { return healthz(server.port(), 500ms); }, 15s, 100ms);
     EXPECT_TRUE(back) << "the page did not answer again after the connections closed\n" << server.log();
-    std::cout << "flood: the page answered again "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
-              << " ms after the flood began\n";
+    std::cout
+        << "flood: the page answered again "
+        << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count()
+        << " ms after the flood began\n";
     EXPECT_NE(server.log().find("connections are open (web.max_connections)"), std::string::npos) << server.log();
     EXPECT_EQ(server.stop(), 0) << server.log();
 }
@@ -210,10 +217,11 @@ public:
     explicit Browser(std::string base) : base_(std::move(base)), curl_(curl_easy_init()) {
         curl_easy_setopt(curl_, CURLOPT_COOKIEFILE, "");
         curl_easy_setopt(curl_, CURLOPT_TIMEOUT, 30L);
-        curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t, size_t n, void* body) {
-            static_cast<std::string*>(body)->append(p, n);
-            return n;
-        });
+        curl_easy_setopt(
+            curl_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t, size_t n, void* body) {
+                static_cast<std::string*>(body)->append(p, n);
+                return n;
+            });
         curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &body_);
     }
     ~Browser() { curl_easy_cleanup(curl_); }
@@ -275,38 +283,46 @@ TEST_F(ServeSlowCallbackTest, TwoSlowCallbacksDoNotDelayOtherRequests) {
     const uint16_t port = free_port();
     const std::string base = "http://127.0.0.1:" + std::to_string(port);
     dir_.write("token.key", "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0\n");
-    json::object outlook{{"client_id", "22222222-3333-4444-8555-666666666666"},
-                         {"client_credential", json::object{{"type", "secret"}, {"file", (sandbox_.tls_dir() / "client-secret.txt").string()}}},
-                         {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
-                         {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
-                         {"redirect_uri", base + "/callback"},
-                         {"token_encryption", json::object{{"active_key", "k"},
-                                                           {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
+    json::object outlook{
+        {"client_id", "22222222-3333-4444-8555-666666666666"},
+        {"client_credential",
+         json::object{{"type", "secret"}, {"file", (sandbox_.tls_dir() / "client-secret.txt").string()}}},
+        {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
+        {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
+        {"redirect_uri", base + "/callback"},
+        {"token_encryption",
+         json::object{{"active_key", "k"},
+                      {"keys", json::array{json::object{{"id", "k"}, {"file", "${config_dir}/token.key"}}}}}}};
     json::object config{{"store", json::object{{"path", "host.db"}}},
                         {"log_level", "warn"},
                         {"web", json::object{{"listen_address", "127.0.0.1"}, {"public_url", base}}},
                         {"users", json::array{json::object{{"id", "ann"}, {"display_name", "Ann"}},
                                               json::object{{"id", "bob"}, {"display_name", "Bob"}}}},
-                        {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"}, {"config", outlook}}}}};
+                        {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"},
+                                                               {"config", outlook}}}}};
     dir_.write("host.json", json::serialize(config));
     Server server(dir_, std::nullopt, port);
     ASSERT_EQ(server.port(), port) << server.log();
 
     // Two people sign in and start connecting; the stand-in sends each back with a code.
     struct Person {
-        Person(std::string u, std::string m, const std::string& base) : user(std::move(u)), upn(std::move(m)), browser(base) {}
+        Person(std::string u, std::string m, const std::string& base)
+            : user(std::move(u)), upn(std::move(m)), browser(base) {}
         std::string user, upn;
         Browser browser;
         std::string callback;
         long status = 0;
     };
     std::vector<std::unique_ptr<Person>> people;
-    for (auto [user, upn] : {std::pair{"ann", "adele@contoso.example"}, std::pair{"bob", "megan.personal@outlook.com"}}) {
+    for (auto [user, upn] :
+         {std::pair{"ann", "adele@contoso.example"}, std::pair{"bob", "megan.personal@outlook.com"}}) {
         auto p = std::make_unique<Person>(user, upn, base);
         ASSERT_EQ(p->browser.request("/signin"), 200);
         ASSERT_EQ(p->browser.request("/signin", "user_id=" + p->user + "&csrf=" + p->browser.csrf(), true), 303);
         ASSERT_EQ(p->browser.request("/settings/communication"), 200);
-        ASSERT_EQ(p->browser.request("/settings/communication/connect", "provider=outlook&csrf=" + p->browser.csrf(), true), 303);
+        ASSERT_EQ(
+            p->browser.request("/settings/communication/connect", "provider=outlook&csrf=" + p->browser.csrf(), true),
+            303);
         p->callback = sandbox_.autopilot(p->browser.location(), p->upn);
         ASSERT_TRUE(p->callback.starts_with(base + "/callback?")) << p->callback;
         people.push_back(std::move(p));
@@ -327,7 +343,8 @@ TEST_F(ServeSlowCallbackTest, TwoSlowCallbacksDoNotDelayOtherRequests) {
     for (int i = 0; i < 5; ++i) {
         auto t0 = std::chrono::steady_clock::now();
         EXPECT_TRUE(healthz(port, 10000ms));
-        worst = std::max(worst, std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0));
+        worst = std::max(worst,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0));
         std::this_thread::sleep_for(200ms);
     }
     bool callbacks_still_waiting = std::chrono::steady_clock::now() - started < kTokenDelay;
@@ -340,7 +357,8 @@ TEST_F(ServeSlowCallbackTest, TwoSlowCallbacksDoNotDelayOtherRequests) {
         EXPECT_EQ(p->status, 303) << p->user;
         ASSERT_EQ(p->browser.request("/api/state"), 200);
         json::value state = json::parse(p->browser.body());
-        EXPECT_EQ(state.as_object().at("providers").as_object().at("outlook").as_object().at("state"), "connected") << p->user;
+        EXPECT_EQ(state.as_object().at("providers").as_object().at("outlook").as_object().at("state"), "connected")
+            << p->user;
     }
     EXPECT_EQ(server.stop(), 0) << server.log();
 }

@@ -6,9 +6,9 @@
 #include "pg_cluster.hpp"
 #include "process.hpp"
 
-#include "store/sqlite_host_database.hpp"
 #include "store/pg_database.hpp"
 #include "store/sqlite_db.hpp"
+#include "store/sqlite_host_database.hpp"
 #include "store/sqlite_secret_store.hpp"
 #include "store/storage.hpp"
 
@@ -33,7 +33,8 @@ protected:
     StoreTest() {
         settings_.engine = GetParam();
         settings_.sqlite_path = dir_ / "host.db";
-        if (GetParam() == host::StoreEngine::postgresql) settings_.pg_conninfo = test_support::PgCluster::shared().create_database();
+        if (GetParam() == host::StoreEngine::postgresql)
+            settings_.pg_conninfo = test_support::PgCluster::shared().create_database();
         storage_ = host::open_storage(settings_);
     }
 
@@ -257,8 +258,8 @@ TEST_P(StoreTest, AConnectionCheckIsClaimedByOneHostPerWindowAndRemembered) {
 // Holds one nudge of user0 via mock, queued from `mailbox`: claimed and answered auth_expired.
 int64_t held_nudge(host::HostStore& s, const std::string& mailbox, int n) {
     std::string crid = "crid-held-" + std::to_string(n);
-    int64_t id = s.enqueue("user0", "mock", mailbox, R"({"to":[{"address":"casey@example.org"}],"subject":"s","text":"t"})",
-                           crid, 1);
+    int64_t id = s.enqueue("user0", "mock", mailbox,
+                           R"({"to":[{"address":"casey@example.org"}],"subject":"s","text":"t"})", crid, 1);
     host::OutboxLease lease{"host-a", 60000};
     auto claimed = s.claim_due(10, 10, lease);
     host::HostStore::Outcome o;
@@ -383,7 +384,8 @@ TEST_P(StoreTest, ConcurrentClaimsTakeEachNudgeOnceAndHoldThePerUserCap) {
         int worst = 0;
         for (int u = 0; u < kUsers; ++u) {
             int sending = 0;
-            for (const auto& n : s.outbox("user" + std::to_string(u), 100)) sending += n.state == host::NudgeState::sending;
+            for (const auto& n : s.outbox("user" + std::to_string(u), 100))
+                sending += n.state == host::NudgeState::sending;
             worst = std::max(worst, sending);
         }
         return worst;
@@ -397,8 +399,7 @@ TEST_P(StoreTest, ConcurrentClaimsTakeEachNudgeOnceAndHoldThePerUserCap) {
                 auto due = s.claim_due(10, 7, lease);
                 int cap = sending_per_user(s);
                 int seen = worst_cap.load();
-                while (cap > seen && !worst_cap.compare_exchange_weak(seen, cap)) {
-                }
+                while (cap > seen && !worst_cap.compare_exchange_weak(seen, cap)) {}
                 std::vector<host::HostStore::Outcome> done;
                 for (const auto& n : due) {
                     std::lock_guard lock(m);
@@ -439,7 +440,8 @@ TEST_P(StoreTest, SimultaneousClaimsFromSixHostsNeverExceedTheCap) {
         for (int h = 0; h < kHosts; ++h) {
             total += claimed[h].size();
             std::vector<host::HostStore::Outcome> done;
-            for (const auto& n : claimed[h]) done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+            for (const auto& n : claimed[h])
+                done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
             hosts[h]->host().record_outcomes(done, host::OutboxLease{"host" + std::to_string(h), 60000}, 20);
         }
         EXPECT_EQ(total, 4u) << "round " << round << ": the user's cap is 4 across every host";
@@ -505,7 +507,8 @@ TEST(SqliteStore, TheDatabaseFilesAreReadableByTheirOwnerOnly) {
     store.put("k", bytes("v"), 0);
     for (const char* name : {"host.db", "host.db-wal"}) {
         auto perms = std::filesystem::status(dir / name).permissions();
-        EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all), std::filesystem::perms::none)
+        EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+                  std::filesystem::perms::none)
             << name;
     }
 }
@@ -529,15 +532,22 @@ TEST(SqliteStore, AFileFromBeforeVersioningIsMigratedInPlace) {
     TempDir dir;
     {
         host::SqliteDb old(dir / "host.db");
-        old.exec("CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, display_name TEXT NOT NULL, created_ms INTEGER NOT NULL)");
-        old.exec("CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
-                 " provider TEXT NOT NULL, message TEXT NOT NULL, client_request_id TEXT NOT NULL, state TEXT NOT NULL,"
-                 " attempts INTEGER NOT NULL DEFAULT 0, not_before_ms INTEGER NOT NULL DEFAULT 0, last_outcome TEXT NOT NULL DEFAULT '',"
-                 " last_code TEXT NOT NULL DEFAULT '', last_message TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL DEFAULT '',"
-                 " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, sent_ms INTEGER NOT NULL DEFAULT 0)");
+        old.exec(
+            "CREATE TABLE users (id TEXT PRIMARY KEY NOT NULL, display_name TEXT NOT NULL, created_ms INTEGER NOT "
+            "NULL)");
+        old.exec(
+            "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL REFERENCES users(id) ON "
+            "DELETE CASCADE,"
+            " provider TEXT NOT NULL, message TEXT NOT NULL, client_request_id TEXT NOT NULL, state TEXT NOT NULL,"
+            " attempts INTEGER NOT NULL DEFAULT 0, not_before_ms INTEGER NOT NULL DEFAULT 0, last_outcome TEXT NOT "
+            "NULL DEFAULT '',"
+            " last_code TEXT NOT NULL DEFAULT '', last_message TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL "
+            "DEFAULT '',"
+            " created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, sent_ms INTEGER NOT NULL DEFAULT 0)");
         old.exec("INSERT INTO users VALUES ('rita', 'Rita', 0)");
-        old.exec("INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms) "
-                 "VALUES ('rita', 'mock', '{}', 'c1', 'sending', 0, 0)");
+        old.exec(
+            "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms) "
+            "VALUES ('rita', 'mock', '{}', 'c1', 'sending', 0, 0)");
     }
     host::StoreSettings settings;
     settings.sqlite_path = dir / "host.db";

@@ -10,7 +10,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-
 using test_support::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -145,7 +144,8 @@ TEST_F(WebAppTest, ConnectSaveAndNudgeThroughTheForms) {
     auto page = request("GET", "/settings/communication").body;
     EXPECT_THAT(page, HasSubstr("id=\"status-mock\" data-state=\"connected\""));
     request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
-    r = request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=Hi+there&text=Hello&csrf=" + csrf);
+    r = request("POST", "/settings/communication/nudge",
+                "to=casey%40example.org&subject=Hi+there&text=Hello&csrf=" + csrf);
     EXPECT_EQ(r.status, 303);
     auto outbox = rt_->store->outbox("rita");
     ASSERT_EQ(outbox.size(), 1u);
@@ -258,7 +258,8 @@ TEST_F(WebAppTest, AForeignHostHeaderIsRefusedAgainstDnsRebinding) {
 
 TEST_F(WebAppTest, SignInRefusesAnotherSitesOrigin) {
     auto page = request("GET", "/signin");
-    auto r = request("POST", "/signin", "user_id=rita&csrf=" + csrf_in(page.body), {{"origin", "http://evil.example:8080"}});
+    auto r =
+        request("POST", "/signin", "user_id=rita&csrf=" + csrf_in(page.body), {{"origin", "http://evil.example:8080"}});
     EXPECT_EQ(r.status, 403);
     EXPECT_EQ(request("GET", "/settings/communication").status, 303);
 }
@@ -300,7 +301,8 @@ TEST_F(WebAppTest, ADeletedAccountsOtherSessionsCanNoLongerAct) {
     ASSERT_EQ(request("POST", "/settings/account/delete", "csrf=" + csrf).status, 303);
     cookie_ = other_browser;
     EXPECT_EQ(request("GET", "/api/state").status, 303);
-    auto r = request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + other_csrf);
+    auto r =
+        request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + other_csrf);
     EXPECT_EQ(r.status, 303);
     EXPECT_EQ(header(r, "Location"), "/signin");
     EXPECT_EQ(rt_->store->settings("rita").email_provider, "");
@@ -322,7 +324,8 @@ protected:
     void SetUp() override {
         dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
             "users":[{"id":"rita","display_name":"Rita"}],"web":{"debug_clock":true},
-            "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+            "providers":[{"manifest":")" EP_BUILD_DIR
+                                R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
         start("http://127.0.0.1:8080");
     }
     host::WebResponse advance(const std::string& body, const std::string& csrf,
@@ -370,14 +373,17 @@ TEST_F(DebugClockTest, HugeValuesAreRefusedNotOverflowed) {
 TEST_F(WebAppTest, TheOutboxAndTheCardsAreServedAsFragmentsForThePagesScript) {
     std::string csrf = sign_in();
     request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
-    request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=A+%3Cb%3Esubject&text=Hello&csrf=" + csrf);
+    request("POST", "/settings/communication/nudge",
+            "to=casey%40example.org&subject=A+%3Cb%3Esubject&text=Hello&csrf=" + csrf);
     auto outbox = request("GET", "/settings/communication/outbox");
     EXPECT_EQ(outbox.status, 200);
     EXPECT_TRUE(outbox.body.starts_with("<table id=\"outbox\">")) << outbox.body;
     EXPECT_THAT(outbox.body, HasSubstr("A &lt;b&gt;subject"));
     EXPECT_THAT(outbox.body, Not(HasSubstr("<th></th>"))) << "no empty table headers";
     // Via: the provider and the mailbox it is connected as.
-    EXPECT_THAT(outbox.body, HasSubstr("Mock provider (writes .eml files)<br><span class=\"muted mailbox\">mock.sender@example.com"));
+    EXPECT_THAT(
+        outbox.body,
+        HasSubstr("Mock provider (writes .eml files)<br><span class=\"muted mailbox\">mock.sender@example.com"));
     auto cards = request("GET", "/settings/communication/integrations");
     EXPECT_TRUE(cards.body.starts_with("<div id=\"integrations\">")) << cards.body;
     auto script = request("GET", "/settings/page.js");
@@ -391,10 +397,12 @@ TEST_F(WebAppTest, DisconnectAndDeleteAskFirstAndTheDisconnectSaysWhatHappened) 
     std::string csrf = sign_in();
     request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
     auto page = request("GET", "/settings/communication").body;
-    EXPECT_THAT(page, HasSubstr("action=\"/settings/communication/disconnect\" data-confirm=\"Disconnect Mock provider?"));
+    EXPECT_THAT(page,
+                HasSubstr("action=\"/settings/communication/disconnect\" data-confirm=\"Disconnect Mock provider?"));
     EXPECT_THAT(page, HasSubstr("action=\"/settings/account/delete\" data-confirm=\"Delete your account?"));
     request("POST", "/settings/communication/disconnect", "provider=mock&csrf=" + csrf);
-    EXPECT_THAT(request("GET", "/settings/communication").body, HasSubstr("Disconnected: the mock provider forgot this account."));
+    EXPECT_THAT(request("GET", "/settings/communication").body,
+                HasSubstr("Disconnected: the mock provider forgot this account."));
 }
 
 TEST_F(WebAppTest, ANudgeQueuedWhileTheProviderIsNotConnectedSaysItWaits) {
@@ -404,8 +412,10 @@ TEST_F(WebAppTest, ANudgeQueuedWhileTheProviderIsNotConnectedSaysItWaits) {
     request("GET", "/settings/communication");  // the disconnect's message
     request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=Hi&text=Hello&csrf=" + csrf);
     auto page = request("GET", "/settings/communication").body;
-    EXPECT_THAT(page, HasSubstr("class=\"flash warning\" role=\"status\">Nudge #1 is waiting: Mock provider (writes .eml files) "
-                                "is not connected"));
+    EXPECT_THAT(
+        page,
+        HasSubstr("class=\"flash warning\" role=\"status\">Nudge #1 is waiting: Mock provider (writes .eml files) "
+                  "is not connected"));
     EXPECT_THAT(page, Not(HasSubstr("Nudge #1 queued.")));
 }
 
@@ -425,7 +435,8 @@ TEST_F(WebAppTest, ChoosingAProviderThatNeedsNoSignInConnectsItAndOtherChannelsA
 TEST_F(WebAppTest, DeveloperOnlyProvidersAreHiddenUnlessTheConfigShowsThem) {
     dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
         "users":[{"id":"rita","display_name":"Rita"}],"web":{"public_url":"http://127.0.0.1:8080"},
-        "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
+        "providers":[{"manifest":")" EP_BUILD_DIR
+                            R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/eml"}}]})");
     start("http://127.0.0.1:8080");
     sign_in();
     auto page = request("GET", "/settings/communication").body;
@@ -442,17 +453,17 @@ host::view::Card approval_card(host::AdminRequest request) {
     c.name = "Acme Mail";
     c.available = true;
     c.interactive = true;
-    c.status = host::parse_status(boost::json::value{
-        {"state", "admin_approval_required"},
-        {"service_name", "Acme <Mail>"},
-        {"message", "An administrator must approve."},
-        {"user_action", "Ask IT & wait."},
-        {"admin_instructions", "Approve app \"x\" in the console."},
-        {"application_id", "1234-<id>"},
-        {"admin_consent_url", "https://login.example/consent?a=1&b=\"2\""},
-        {"admin_request", request == host::AdminRequest::sent       ? "sent"
-                          : request == host::AdminRequest::possible ? "possible"
-                                                                    : "unavailable"}});
+    c.status = host::parse_status(
+        boost::json::value{{"state", "admin_approval_required"},
+                           {"service_name", "Acme <Mail>"},
+                           {"message", "An administrator must approve."},
+                           {"user_action", "Ask IT & wait."},
+                           {"admin_instructions", "Approve app \"x\" in the console."},
+                           {"application_id", "1234-<id>"},
+                           {"admin_consent_url", "https://login.example/consent?a=1&b=\"2\""},
+                           {"admin_request", request == host::AdminRequest::sent       ? "sent"
+                                             : request == host::AdminRequest::possible ? "possible"
+                                                                                       : "unavailable"}});
     return c;
 }
 
@@ -470,9 +481,10 @@ TEST(SettingsView, TheApprovalCardSeparatesWhatYouDoFromWhatToSendIt) {
     EXPECT_THAT(html, HasSubstr("data-request=\"unavailable\">No request was sent"));
     EXPECT_THAT(html, HasSubstr("id=\"connect-acme\">Connect again after approval"));
     EXPECT_THAT(html, Not(HasSubstr("<id>")));
-    EXPECT_THAT(host::view::integration_card(approval_card(host::AdminRequest::sent), "tok"),
-                HasSubstr("data-request=\"sent\">Your request for approval was sent to your IT administrators. You will "
-                          "get an email when they decide."));
+    EXPECT_THAT(
+        host::view::integration_card(approval_card(host::AdminRequest::sent), "tok"),
+        HasSubstr("data-request=\"sent\">Your request for approval was sent to your IT administrators. You will "
+                  "get an email when they decide."));
     EXPECT_THAT(host::view::integration_card(approval_card(host::AdminRequest::possible), "tok"),
                 HasSubstr("data-request=\"possible\">"));
 }
@@ -498,9 +510,9 @@ TEST(SettingsView, TimesAreReadableWithTheMachineFormForTheScript) {
 }
 
 TEST(Documents, OneVocabularyReadsAndPrintsTheProvidersWords) {
-    for (auto s : {host::ConnectionState::not_connected, host::ConnectionState::connected, host::ConnectionState::expired,
-                   host::ConnectionState::permission_denied, host::ConnectionState::admin_approval_required,
-                   host::ConnectionState::configuration_error})
+    for (auto s : {host::ConnectionState::not_connected, host::ConnectionState::connected,
+                   host::ConnectionState::expired, host::ConnectionState::permission_denied,
+                   host::ConnectionState::admin_approval_required, host::ConnectionState::configuration_error})
         EXPECT_EQ(host::connection_state_from(host::to_string(s)), s);
     EXPECT_EQ(host::connection_state_from("on_fire"), host::ConnectionState::unknown);
     for (auto o : {host::SendOutcome::sent, host::SendOutcome::rejected, host::SendOutcome::auth_expired,
@@ -524,10 +536,11 @@ TEST_F(WebAppTest, AStrandedNudgeIsSentWithTheCurrentProviderOrDiscardedByForm) 
     auto& store = *rt_->store;
     std::vector<int64_t> ids;
     for (const char* crid : {"c1", "c2"})
-        ids.push_back(store.enqueue("rita", "gone", "rita@example.org",
-                                    R"({"to":[{"address":"casey@example.org"}],"subject":"s","text":"t","client_request_id":")" +
-                                        std::string(crid) + "\"}",
-                                    crid, 1));
+        ids.push_back(
+            store.enqueue("rita", "gone", "rita@example.org",
+                          R"({"to":[{"address":"casey@example.org"}],"subject":"s","text":"t","client_request_id":")" +
+                              std::string(crid) + "\"}",
+                          crid, 1));
     host::OutboxLease lease{"test", 60000};
     ASSERT_EQ(store.claim_due(2, 10, lease).size(), 2u);
     std::vector<host::HostStore::Outcome> held;
@@ -544,7 +557,9 @@ TEST_F(WebAppTest, AStrandedNudgeIsSentWithTheCurrentProviderOrDiscardedByForm) 
     // The same protections as every other form.
     EXPECT_EQ(request("POST", "/settings/communication/outbox/discard", discard).status, 403);
     EXPECT_EQ(request("POST", "/settings/communication/outbox/discard", discard + "&csrf=" + csrf,
-                      {{"origin", "https://evil.example"}}).status, 403);
+                      {{"origin", "https://evil.example"}})
+                  .status,
+              403);
     EXPECT_EQ(store.nudge(ids[1])->state, host::NudgeState::held);
 
     for (const char* bad : {"id=abc", "id=", "id=-3", "id=12x"}) {

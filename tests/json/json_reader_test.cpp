@@ -13,9 +13,9 @@
 #include <fstream>
 
 namespace reader = ep::json_reader;
+using test_support::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-using test_support::TempDir;
 
 namespace {
 
@@ -102,7 +102,10 @@ TEST(JsonReader, UnknownKeysAreRefusedInOneShapeNamingTheKeyAndItsPath) {
               "users[1].nick|is not a known setting (known: id, display_name)");
     EXPECT_EQ(error_of(R"({"web":{"prot":1}})", [](const reader::Object& o) { o.object("web", {"port"}); }),
               "web.prot|is not a known setting (known: port)");
-    EXPECT_EQ(error_of(R"({"extra":1})", [](const reader::Object& o) { o.only({"store", "web"}); }),
+    EXPECT_EQ(error_of(R"({"extra":1})",
+                       [](const reader::Object& o) {
+                           o.only({"store", "web"});
+                       }),
               "extra|is not a known setting (known: store, web)");
     EXPECT_EQ(error_of(R"({"newer_field":1})", [](const reader::Object&) {}), "(accepted)")
         << "without a list of keys, unknown keys are left alone";

@@ -144,9 +144,12 @@ TEST_F(LoaderTest, AcceptsNewerFormatMinorWithAWarning) {
 
 TEST_F(LoaderTest, RefusesEachMissingField) {
     const std::pair<std::string ManifestFields::*, const char*> fields[] = {
-        {&ManifestFields::format, "file_format_version"}, {&ManifestFields::id, "provider.id"},
-        {&ManifestFields::display_name, "provider.display_name"}, {&ManifestFields::library, "provider.library_path"},
-        {&ManifestFields::abi, "provider.abi_version"}, {&ManifestFields::capabilities, "provider.capabilities"}};
+        {&ManifestFields::format, "file_format_version"},
+        {&ManifestFields::id, "provider.id"},
+        {&ManifestFields::display_name, "provider.display_name"},
+        {&ManifestFields::library, "provider.library_path"},
+        {&ManifestFields::abi, "provider.abi_version"},
+        {&ManifestFields::capabilities, "provider.capabilities"}};
     for (const auto& [member, name] : fields) {
         ManifestFields f;
         f.*member = "";
@@ -253,7 +256,8 @@ TEST_F(LoaderTest, AConnectionCheckRunsOnThePluginsThreadAndSaysWhen) {
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})));
     test_support::FakeHost host;
     TempDir outbox;
-    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(),
+                                                         R"({"outbox_dir":")" + outbox.path().string() + R"("})");
     ASSERT_TRUE(instance->can_check());
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
     std::promise<std::thread::id> answered_on;
@@ -279,10 +283,14 @@ TEST_F(LoaderTest, ACheckThatDoesNotAnswerInTimeIsAFailedCheck) {
     auto r = instance->check_blocking("alice", std::chrono::milliseconds(50));
     EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(900));
     EXPECT_TRUE(r.ok());
-    EXPECT_THAT(r.document, HasSubstr(R"("check_failed":{"code":"timeout","message":"the provider did not answer the check within 50 ms"})"));
+    EXPECT_THAT(
+        r.document,
+        HasSubstr(
+            R"("check_failed":{"code":"timeout","message":"the provider did not answer the check within 50 ms"})"));
     EXPECT_THAT(r.document, Not(HasSubstr("state")));
     // In time, the same check answers.
-    EXPECT_THAT(instance->check_blocking("alice", std::chrono::seconds(10)).document, HasSubstr(R"("state":"connected")"));
+    EXPECT_THAT(instance->check_blocking("alice", std::chrono::seconds(10)).document,
+                HasSubstr(R"("state":"connected")"));
 }
 
 // A host offering 1.0 never calls what 1.0 does not have: the check is get_status's answer.
@@ -292,7 +300,8 @@ TEST_F(LoaderTest, AHostSpeaking10FallsBackToGetStatusForChecks) {
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})), options);
     test_support::FakeHost host;
     TempDir outbox;
-    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+    auto instance = ep::loader::ProviderInstance::create(loaded, host.api(),
+                                                         R"({"outbox_dir":")" + outbox.path().string() + R"("})");
     EXPECT_FALSE(instance->can_check());
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
     auto r = instance->check_blocking("alice");
@@ -308,7 +317,8 @@ TEST_F(LoaderTest, ReportsAnInstanceThatFailsToInitialise) {
     test_support::FakeHost host;
     TempDir outbox;
     try {
-        ep::loader::ProviderInstance::create(loaded, host.api(), R"({"outbox_dir":")" + outbox.path().string() + R"("})");
+        ep::loader::ProviderInstance::create(loaded, host.api(),
+                                             R"({"outbox_dir":")" + outbox.path().string() + R"("})");
         FAIL() << "create should have failed";
     } catch (const LoadError& e) {
         EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("instance creation failed"), HasSubstr("init_failed")));
@@ -383,13 +393,13 @@ TEST_F(LoaderTest, AProviderSetRefusesAFifoManifestWithoutHanging) {
 
 TEST(PluginExports, EachPluginExportsExactlyTheEntryPoint) {
     const std::pair<const char*, const char*> plugins[] = {
-        {MOCK_PROVIDER_PATH, "ep_negotiate\n"}, {MOCK_MINOR1_PATH, "ep_negotiate\n"},
-        {MOCK_ABI2_PATH, "ep_negotiate\n"},     {MOCK_NO_ENTRY_PATH, ""},
+        {MOCK_PROVIDER_PATH, "ep_negotiate\n"},  {MOCK_MINOR1_PATH, "ep_negotiate\n"},
+        {MOCK_ABI2_PATH, "ep_negotiate\n"},      {MOCK_NO_ENTRY_PATH, ""},
         {OUTLOOK_PLUGIN_PATH, "ep_negotiate\n"},
     };
     for (const auto& [path, expected] : plugins) {
-        auto r = test_support::run_process({"/bin/sh", "-c",
-                                            std::string("nm -D --defined-only '") + path + "' | awk '{print $3}'"});
+        auto r = test_support::run_process(
+            {"/bin/sh", "-c", std::string("nm -D --defined-only '") + path + "' | awk '{print $3}'"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
         EXPECT_EQ(r.out, expected) << path;
     }
@@ -442,10 +452,11 @@ TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {
 
     f.capabilities = R"(["interactive_connect", "html_body"])";
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
-    EXPECT_THAT(loaded->warnings,
-                ::testing::UnorderedElementsAre(
-                    HasSubstr("manifest lists capabilities the library does not advertise: interactive_connect"),
-                    HasSubstr("library advertises capabilities the manifest does not list: attachments, custom_headers")));
+    EXPECT_THAT(
+        loaded->warnings,
+        ::testing::UnorderedElementsAre(
+            HasSubstr("manifest lists capabilities the library does not advertise: interactive_connect"),
+            HasSubstr("library advertises capabilities the manifest does not list: attachments, custom_headers")));
 }
 
 TEST(ManifestSearch, FollowsTheDocumentedOrder) {
@@ -488,7 +499,8 @@ TEST_F(LoaderTest, TheHostRefusesAnInvalidMessageBeforeTheProviderSeesIt) {
     auto instance = ep::loader::ProviderInstance::create(loaded, host.api(), "{}");
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
 
-    auto refused = instance->send_blocking("alice", R"({"to":[{"address":"not an address"}],"subject":"s","text":"t"})");
+    auto refused =
+        instance->send_blocking("alice", R"({"to":[{"address":"not an address"}],"subject":"s","text":"t"})");
     EXPECT_EQ(refused.status, EP_ERR_INVALID_ARGUMENT);
     EXPECT_THAT(refused.document, AllOf(HasSubstr(R"("outcome":"rejected")"), HasSubstr(R"("field":"to[0].address")")));
     EXPECT_THAT(instance->send_blocking("alice", "[]").document, HasSubstr(R"("outcome":"rejected")"));

@@ -32,7 +32,8 @@ protected:
             "library_path":")" MOCK_PROVIDER_PATH R"(","abi_version":"1.0","capabilities":[]}})");
         auto loaded = ep::loader::load_provider(ep::loader::read_manifest(dir_ / "mock.json"));
         std::string config = R"({"outbox_dir":")" + (dir_ / "outbox").string() +
-                             R"(","address":"recruiter@example.com","display_name":"Rita Recruiter")" + extra_config + "}";
+                             R"(","address":"recruiter@example.com","display_name":"Rita Recruiter")" + extra_config +
+                             "}";
         instance_ = ep::loader::ProviderInstance::create(loaded, host_.api(), config);
     }
 
@@ -49,7 +50,8 @@ protected:
     }
 
     json::object parse_eml(const std::filesystem::path& file) {
-        auto r = test_support::run_process({"/usr/bin/env", "python3", EP_SOURCE_DIR "/tests/tools/parse_eml.py", file.string()});
+        auto r = test_support::run_process(
+            {"/usr/bin/env", "python3", EP_SOURCE_DIR "/tests/tools/parse_eml.py", file.string()});
         EXPECT_EQ(r.exit_code, 0) << "parser found defects: " << r.out << r.err;
         return json::parse(r.out).as_object();
     }
@@ -102,7 +104,8 @@ TEST_F(MockProviderTest, WritesAMessageThatParsesBackAsRfc5322) {
     EXPECT_EQ(h["Cc"], "Dävé Ünïcode <dave@example.com>");
     EXPECT_FALSE(h.contains("Bcc"));
     EXPECT_EQ(h["Reply-To"], "replies@example.com");
-    EXPECT_EQ(h["Subject"], "Nudge: Ünïcode subject that is long enough to need more than one encoded word in its header");
+    EXPECT_EQ(h["Subject"],
+              "Nudge: Ünïcode subject that is long enough to need more than one encoded word in its header");
     EXPECT_EQ(h["Importance"], "high");
     EXPECT_EQ(h["MIME-Version"], "1.0");
     EXPECT_EQ(eml["custom"].as_object()["x-nudge-id"], "n-42");
@@ -122,8 +125,9 @@ TEST_F(MockProviderTest, WritesAMessageThatParsesBackAsRfc5322) {
 TEST_F(MockProviderTest, RejectsAnInvalidMessageNamingTheFieldWithoutCallingBack) {
     ASSERT_TRUE(instance_->begin_connect("alice", "{}").ok());
     std::atomic<int> callbacks{0};
-    auto refusal = instance_->send("alice", R"({"to":[{"address":"bob@example.org"},{"address":"not an address"}],"text":"x"})",
-                                   [&](std::string_view) { ++callbacks; });
+    auto refusal =
+        instance_->send("alice", R"({"to":[{"address":"bob@example.org"},{"address":"not an address"}],"text":"x"})",
+                        [&](std::string_view) { ++callbacks; });
     ASSERT_TRUE(refusal.has_value());
     EXPECT_EQ(refusal->status, EP_ERR_INVALID_ARGUMENT);
     auto doc = json::parse(refusal->document).as_object();
@@ -146,8 +150,9 @@ TEST_F(MockProviderTest, AnswersTheConfiguredOutcome) {
 TEST_F(MockProviderTest, AnswersEachOutcomeChosenPerMessage) {
     ASSERT_TRUE(instance_->begin_connect("alice", "{}").ok());
     for (std::string outcome : {"rejected", "auth_expired", "throttled", "transient", "indeterminate", "sent"}) {
-        auto r = send(R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-mock-outcome","value":")" +
-                      outcome + "\"}]}");
+        auto r =
+            send(R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-mock-outcome","value":")" +
+                 outcome + "\"}]}");
         EXPECT_EQ(r["outcome"].as_string(), outcome);
     }
     EXPECT_EQ(eml_files().size(), 1u);
@@ -163,8 +168,9 @@ TEST_F(MockProviderTest, DestroyDeliversEveryAcceptedSendBeforeReturning) {
     std::atomic<int> callbacks{0};
     int accepted = 0;
     for (int i = 0; i < 50; ++i)
-        if (!instance_->send("alice", R"({"to":[{"address":"bob@example.org"}],"text":"x"})",
-                             [&](std::string_view r) { if (r.find("\"sent\"") != std::string_view::npos) ++callbacks; }))
+        if (!instance_->send("alice", R"({"to":[{"address":"bob@example.org"}],"text":"x"})", [&](std::string_view r) {
+                if (r.find("\"sent\"") != std::string_view::npos) ++callbacks;
+            }))
             ++accepted;
     instance_.reset();
     EXPECT_EQ(accepted, 50);
@@ -206,18 +212,22 @@ TEST_F(MockProviderTest, DisconnectingOneAccountLeavesAnAccountWhoseIdStartsTheS
 TEST_F(MockProviderTest, AMessageCannotSetFromOrAnyHeaderButXHeaders) {
     ASSERT_TRUE(instance_->begin_connect("alice", "{}").ok());
     for (const char* name : {"From", "Bcc", "Sender", "Content-Type"}) {
-        auto r = instance_->send("alice",
-                                 std::string(R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-ok","value":"1"},{"name":")") +
-                                     name + R"(","value":"boss@example.org"}]})",
-                                 [](std::string_view) {});
+        auto r = instance_->send(
+            "alice",
+            std::string(
+                R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-ok","value":"1"},{"name":")") +
+                name + R"(","value":"boss@example.org"}]})",
+            [](std::string_view) {});
         ASSERT_TRUE(r.has_value()) << name;
         auto doc = json::parse(r->document).as_object();
         EXPECT_EQ(doc["outcome"], "rejected") << name;
         EXPECT_EQ(doc["field"], "headers[1].name") << name;
     }
     // Line breaks in a header value never reach the file either (refused by the message model).
-    auto r = instance_->send("alice", R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-a","value":"1\r\nFrom: boss@example.org"}]})",
-                             [](std::string_view) {});
+    auto r = instance_->send(
+        "alice",
+        R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[{"name":"x-a","value":"1\r\nFrom: boss@example.org"}]})",
+        [](std::string_view) {});
     ASSERT_TRUE(r.has_value());
     EXPECT_EQ(json::parse(r->document).as_object()["field"], "headers[0].value");
     instance_.reset();
@@ -231,8 +241,8 @@ TEST_F(MockProviderTest, ARelativeOutboxDirIsRefused) {
         ep::loader::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":"mock-outbox"})");
         FAIL() << "a relative outbox_dir was accepted";
     } catch (const std::exception& e) {
-        EXPECT_THAT(std::string(e.what()), AllOf(HasSubstr("outbox_dir"), HasSubstr("must be an absolute path"),
-                                                 HasSubstr("${config_dir}")));
+        EXPECT_THAT(std::string(e.what()),
+                    AllOf(HasSubstr("outbox_dir"), HasSubstr("must be an absolute path"), HasSubstr("${config_dir}")));
     }
     EXPECT_FALSE(std::filesystem::exists("mock-outbox"));
 }
@@ -242,7 +252,8 @@ TEST_F(MockProviderTest, ARelativeOutboxDirIsRefused) {
 TEST_F(MockProviderTest, AnOutboxDirWithNonAsciiLettersIsAccepted) {
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(dir_ / "mock.json"));
     const std::filesystem::path outbox = dir_ / "Müller Ünïcode";
-    auto instance = ep::loader::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":")" + outbox.string() + R"("})");
+    auto instance =
+        ep::loader::ProviderInstance::create(loaded, host_.api(), R"({"outbox_dir":")" + outbox.string() + R"("})");
     ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
     auto r = instance->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"text":"x"})");
     EXPECT_THAT(r.document, HasSubstr(R"("outcome":"sent")"));

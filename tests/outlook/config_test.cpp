@@ -26,10 +26,12 @@ protected:
     void SetUp() override { dir_.write("k1.key", std::string(64, 'a') + "\n"); }
 
     json::object base() {
-        return json::object{{"client_id", "11111111-2222-4333-8444-555555555555"},
-                            {"redirect_uri", "https://host.example/callback"},
-                            {"token_encryption", json::object{{"active_key", "k1"},
-                                                              {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "k1.key").string()}}}}}}};
+        return json::object{
+            {"client_id", "11111111-2222-4333-8444-555555555555"},
+            {"redirect_uri", "https://host.example/callback"},
+            {"token_encryption",
+             json::object{{"active_key", "k1"},
+                          {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "k1.key").string()}}}}}}};
     }
 
     // The error (field and message) for a config, or "" when it is accepted.
@@ -163,13 +165,15 @@ TEST_F(ConfigTest, ACertificateCredentialMustBeReadable) {
 
 TEST_F(ConfigTest, TheKeyRingIsValidatedWithoutEchoingKeyMaterial) {
     auto cfg = base();
-    cfg["token_encryption"] = json::object{{"active_key", "k1"}, {"keys", json::array{json::object{{"id", "k1"}, {"key", "00112233"}}}}};
+    cfg["token_encryption"] =
+        json::object{{"active_key", "k1"}, {"keys", json::array{json::object{{"id", "k1"}, {"key", "00112233"}}}}};
     auto [field, message] = error_of(cfg);
     EXPECT_THAT(field, HasSubstr("token_encryption"));
     EXPECT_THAT(message, ::testing::Not(HasSubstr("00112233")));
     dir_.write("short.key", "abcd");
-    cfg["token_encryption"] = json::object{{"active_key", "k1"},
-                                           {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "short.key").string()}}}}};
+    cfg["token_encryption"] =
+        json::object{{"active_key", "k1"},
+                     {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "short.key").string()}}}}};
     EXPECT_THAT(error_of(cfg).second, HasSubstr("32 bytes"));
 }
 
@@ -180,12 +184,15 @@ TEST_F(ConfigTest, FilesTheConfigNamesMustBeRegularFilesAndAreRefusedAtOnce) {
     const std::string fifo = (dir_ / "fifo").string();
     dir_.write("c.pem", "x");
     const std::pair<const char*, json::object> cases[] = {
-        {"client_credential.file", json::object{{"client_credential", json::object{{"type", "secret"}, {"file", fifo}}}}},
+        {"client_credential.file",
+         json::object{{"client_credential", json::object{{"type", "secret"}, {"file", fifo}}}}},
         {"client_credential.certificate_file",
-         json::object{{"client_credential", json::object{{"type", "certificate"}, {"certificate_file", fifo},
+         json::object{{"client_credential", json::object{{"type", "certificate"},
+                                                         {"certificate_file", fifo},
                                                          {"private_key_file", (dir_ / "c.pem").string()}}}}},
         {"client_credential.private_key_file",
-         json::object{{"client_credential", json::object{{"type", "certificate"}, {"certificate_file", (dir_ / "c.pem").string()},
+         json::object{{"client_credential", json::object{{"type", "certificate"},
+                                                         {"certificate_file", (dir_ / "c.pem").string()},
                                                          {"private_key_file", fifo}}}}},
         {"tls.ca_file", json::object{{"tls", json::object{{"ca_file", fifo}}}}},
         {"tls.ca_file", json::object{{"tls", json::object{{"ca_file", "/dev/zero"}}}}},
@@ -204,8 +211,9 @@ TEST_F(ConfigTest, FilesTheConfigNamesMustBeRegularFilesAndAreRefusedAtOnce) {
 TEST_F(ConfigTest, AKeyFileThatIsAFifoIsRefusedAtOnce) {
     ASSERT_EQ(::mkfifo((dir_ / "fifo.key").c_str(), 0600), 0);
     auto cfg = base();
-    cfg["token_encryption"] = json::object{{"active_key", "k1"},
-                                           {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "fifo.key").string()}}}}};
+    cfg["token_encryption"] =
+        json::object{{"active_key", "k1"},
+                     {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "fifo.key").string()}}}}};
     const auto start = std::chrono::steady_clock::now();
     auto [field, message] = error_of(cfg);
     EXPECT_THAT(field, HasSubstr("token_encryption"));

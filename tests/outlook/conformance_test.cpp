@@ -25,8 +25,8 @@ constexpr const char* kTokenPath = "/common/oauth2/v2.0/token";
 constexpr const char* kMePath = "/v1.0/me";
 constexpr const char* kSendPath = "/v1.0/me/sendMail";
 
-// Sizes as measured on real traffic (outlook_plugin/docs/microsoft-behaviour.md §9): work-account access tokens are JWTs of
-// about 1.5-2.5 KB, refresh tokens several hundred bytes to 1.7 KB.
+// Sizes as measured on real traffic (outlook_plugin/docs/microsoft-behaviour.md §9): work-account access tokens are
+// JWTs of about 1.5-2.5 KB, refresh tokens several hundred bytes to 1.7 KB.
 std::string fake_access_token(char fill) {
     return "eyJ0eXAiOiJKV1QiLCJub25jZSI6ImNhbm5lZCIsImFsZyI6IlJTMjU2In0." + std::string(1800, fill) + ".c2lnbmF0dXJl";
 }
@@ -41,13 +41,17 @@ CannedResponse token_answer(const std::string& access, const std::string& refres
     o["ext_expires_in"] = 4372;
     o["access_token"] = access;
     o["refresh_token"] = refresh;
-    return {200, {{"Content-Type", "application/json; charset=utf-8"}, {"Cache-Control", "no-store, no-cache"}},
+    return {200,
+            {{"Content-Type", "application/json; charset=utf-8"}, {"Cache-Control", "no-store, no-cache"}},
             json::serialize(o)};
 }
 
 CannedResponse me_answer(json::object profile) {
-    profile["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#users(id,displayName,mail,userPrincipalName)/$entity";
-    return {200, {{"Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"}},
+    profile["@odata.context"] =
+        "https://graph.microsoft.com/v1.0/$metadata#users(id,displayName,mail,userPrincipalName)/$entity";
+    return {200,
+            {{"Content-Type",
+              "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"}},
             json::serialize(profile)};
 }
 
@@ -63,11 +67,13 @@ CannedResponse graph_error(int status, const std::string& code, const std::strin
                            std::vector<std::pair<std::string, std::string>> headers = {}) {
     headers.emplace_back("Content-Type", "application/json");
     headers.emplace_back("request-id", "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f");
-    json::object body{{"error", json::object{{"code", code},
-                                             {"message", message},
-                                             {"innerError", json::object{{"date", "2026-11-30T10:00:00"},
-                                                                         {"request-id", "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"},
-                                                                         {"client-request-id", "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"}}}}}};
+    json::object body{
+        {"error",
+         json::object{{"code", code},
+                      {"message", message},
+                      {"innerError", json::object{{"date", "2026-11-30T10:00:00"},
+                                                  {"request-id", "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"},
+                                                  {"client-request-id", "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"}}}}}};
     return {status, std::move(headers), json::serialize(body)};
 }
 
@@ -76,7 +82,8 @@ const CannedResponse kSent{202, {{"request-id", "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2
 // A CAE claims challenge as the Graph SDK test kits record it ("standard" case of the
 // Kiota/msgraph core CAE tests; shape also in MicrosoftDocs/azure-docs claims-challenge.md);
 // the body is Graph's InvalidAuthenticationToken with the CAE wording.
-const char* kCaeClaims = R"({"access_token":{"nbf":{"essential":true,"value":"1726077595"},"xms_caeerror":{"value":"10012"}}})";
+const char* kCaeClaims =
+    R"({"access_token":{"nbf":{"essential":true,"value":"1726077595"},"xms_caeerror":{"value":"10012"}}})";
 CannedResponse cae_challenge() {
     return graph_error(
         401, "InvalidAuthenticationToken",
@@ -133,12 +140,13 @@ protected:
     // A host (store in dir_) whose Outlook provider talks to the canned server; the fixture's
     // own instance is closed so that only the host's is left.
     std::unique_ptr<host::HostRuntime> start_host() {
-        json::object host_config{{"store", json::object{{"path", (dir_ / "host.db").string()}}},
-                                 {"log_level", "error"},
-                                 {"users", json::array{json::object{{"id", "rita"}, {"display_name", "Rita"}}}},
-                                 {"web", json::object{{"public_url", "http://127.0.0.1:8080"}}},
-                                 {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"},
-                                                                        {"config", canned_config()}}}}};
+        json::object host_config{
+            {"store", json::object{{"path", (dir_ / "host.db").string()}}},
+            {"log_level", "error"},
+            {"users", json::array{json::object{{"id", "rita"}, {"display_name", "Rita"}}}},
+            {"web", json::object{{"public_url", "http://127.0.0.1:8080"}}},
+            {"providers", json::array{json::object{{"manifest", EP_BUILD_DIR "/manifests/outlook.json"},
+                                                   {"config", canned_config()}}}}};
         dir_.write("host.json", json::serialize(host_config));
         outlook_.reset();
         return std::make_unique<host::HostRuntime>(dir_ / "host.json");
@@ -151,7 +159,8 @@ protected:
         ms_.script(kMePath, {me_answer(adele())});
         auto start = parse(outlook.begin_connect("rita", R"({"login_hint":"adele@contoso.example"})").document);
         std::string callback = callback_for(str(start, "authorization_url"), "code=0.AXoAcannedAuthorizationCode");
-        auto done = parse(outlook.complete_connect("rita", json::serialize(json::object{{"callback_url", callback}})).document);
+        auto done =
+            parse(outlook.complete_connect("rita", json::serialize(json::object{{"callback_url", callback}})).document);
         ASSERT_EQ(str(done, "outcome"), "connected") << json::serialize(done);
         rt.store->save_settings("rita", host::CommunicationSettings{"email", "outlook"});
     }
@@ -201,9 +210,14 @@ TEST_F(Conformance, CaeClaimsChallengeEndsTheConnectionAndTheNextSignInCarriesTh
 TEST_F(Conformance, A401AfterARefreshEndsTheConnectionInsteadOfLooping) {
     ASSERT_EQ(str(connect_work(), "outcome"), "connected");
     // Graph's 401 for a token it does not accept, with its plain Bearer challenge.
-    ms_.script(kSendPath, {graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.",
-                                       {{"WWW-Authenticate", R"(Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000")"}})});
-    ms_.script(kTokenPath, {token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("Mail.Send User.Read"))});
+    ms_.script(
+        kSendPath,
+        {graph_error(
+            401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.",
+            {{"WWW-Authenticate",
+              R"(Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000")"}})});
+    ms_.script(kTokenPath,
+               {token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("Mail.Send User.Read"))});
     auto r = send("alice");
     EXPECT_EQ(str(r, "outcome"), "auth_expired") << json::serialize(r);
     EXPECT_EQ(ms_.count(kSendPath), 2) << "one retry after one refresh";
@@ -222,8 +236,9 @@ TEST_F(Conformance, A401AfterARefreshEndsTheConnectionInsteadOfLooping) {
 // Microsoft Q&A 78683: the token lists every permission consented for the app (here an older
 // version's Calendars.Read and Mail.Read), plus the sign-in scopes.
 TEST_F(Conformance, ExtraConsentedPermissionsAreReportedNeverALockOut) {
-    auto r = connect_with(token_answer(fake_access_token('A'), fake_refresh_token('A'),
-                                       std::string("Calendars.Read Mail.Read Mail.Send User.Read email openid profile")));
+    auto r =
+        connect_with(token_answer(fake_access_token('A'), fake_refresh_token('A'),
+                                  std::string("Calendars.Read Mail.Read Mail.Send User.Read email openid profile")));
     ASSERT_EQ(str(r, "outcome"), "connected") << json::serialize(r);
     EXPECT_THAT(str(r, "message"), HasSubstr("Calendars.Read, Mail.Read"));
     auto s = status("alice");
@@ -236,9 +251,11 @@ TEST_F(Conformance, ExtraConsentedPermissionsAreReportedNeverALockOut) {
 
     // The same rule on refresh: still connected, still reported.
     advance(std::chrono::seconds(4400));
-    ms_.script(kTokenPath, {token_answer(fake_access_token('B'), fake_refresh_token('B'),
-                                         std::string("https://graph.microsoft.com/Calendars.Read https://graph.microsoft.com/Mail.Read "
-                                                     "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read"))});
+    ms_.script(
+        kTokenPath,
+        {token_answer(fake_access_token('B'), fake_refresh_token('B'),
+                      std::string("https://graph.microsoft.com/Calendars.Read https://graph.microsoft.com/Mail.Read "
+                                  "https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read"))});
     ms_.script(kSendPath, {kSent});
     EXPECT_EQ(str(send("alice"), "outcome"), "sent");
     EXPECT_EQ(ms_.count(kTokenPath), 1);
@@ -252,9 +269,11 @@ TEST_F(Conformance, AbsentUrlEncodedAndQualifiedScopesAreRead) {
         // MSAL's test kit answers without `scope` in places; absent means what was requested.
         {"absent", std::nullopt},
         // Microsoft's auth-code-flow documentation shows the scope URL-encoded.
-        {"url-encoded", std::string("https%3A%2F%2Fgraph.microsoft.com%2FMail.Send%20https%3A%2F%2Fgraph.microsoft.com%2FUser.Read")},
+        {"url-encoded",
+         std::string("https%3A%2F%2Fgraph.microsoft.com%2FMail.Send%20https%3A%2F%2Fgraph.microsoft.com%2FUser.Read")},
         // Fully qualified, in another case (tests/fuzz/findings/token_response-scope-prefix-case.bin).
-        {"qualified", std::string("HTTPS://graph.microsoft.com/Mail.Send https://graph.microsoft.com/user.read offline_access")},
+        {"qualified",
+         std::string("HTTPS://graph.microsoft.com/Mail.Send https://graph.microsoft.com/user.read offline_access")},
     };
     for (const auto& [name, scope] : cases) {
         SCOPED_TRACE(name);
@@ -273,8 +292,10 @@ TEST_F(Conformance, AbsentUrlEncodedAndQualifiedScopesAreRead) {
 TEST_F(Conformance, ARefreshWithoutMailSendIsPermissionDeniedUntilReconnected) {
     ASSERT_EQ(str(connect_work(), "outcome"), "connected");
     advance(std::chrono::seconds(4400));
-    // The administrator removed Mail.Send: the refreshed token's scope lacks it (outlook_plugin/docs/microsoft-behaviour.md §9).
-    ms_.script(kTokenPath, {token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("User.Read openid profile email"))});
+    // The administrator removed Mail.Send: the refreshed token's scope lacks it
+    // (outlook_plugin/docs/microsoft-behaviour.md §9).
+    ms_.script(kTokenPath, {token_answer(fake_access_token('B'), fake_refresh_token('B'),
+                                         std::string("User.Read openid profile email"))});
     ms_.script(kSendPath, {kSent});
     auto r = send("alice");
     EXPECT_EQ(str(r, "outcome"), "auth_expired") << json::serialize(r);
@@ -295,7 +316,8 @@ TEST_F(Conformance, ARefreshWithoutMailSendIsPermissionDeniedUntilReconnected) {
 
 TEST_F(Conformance, SendMail403ErrorAccessDeniedIsPermissionDeniedNotARejectedMessage) {
     ASSERT_EQ(str(connect_work(), "outcome"), "connected");
-    ms_.script(kSendPath, {graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")});
+    ms_.script(kSendPath,
+               {graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")});
     auto r = send("alice");
     EXPECT_EQ(str(r, "outcome"), "auth_expired") << json::serialize(r);
     EXPECT_EQ(str(r, "code"), "permission_denied");
@@ -311,8 +333,9 @@ TEST_F(Conformance, SendMail403ErrorAccessDeniedIsPermissionDeniedNotARejectedMe
 TEST_F(Conformance, AProfileWithoutUserPrincipalNameStillConnects) {
     json::object p = adele();
     p.erase("userPrincipalName");
-    auto r = connect_with(token_answer(fake_access_token('A'), fake_refresh_token('A'), std::string("Mail.Send User.Read")),
-                          me_answer(p));
+    auto r =
+        connect_with(token_answer(fake_access_token('A'), fake_refresh_token('A'), std::string("Mail.Send User.Read")),
+                     me_answer(p));
     EXPECT_EQ(str(r, "outcome"), "connected") << json::serialize(r);
     EXPECT_EQ(str(status("alice"), "email"), kWorkUser);
     r = connect_with(token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("Mail.Send User.Read")),
@@ -325,8 +348,8 @@ TEST_F(Conformance, AProfileWithoutUserPrincipalNameStillConnects) {
 // ---- 3, 5, 8. callbacks as Microsoft writes them ----------------------------------------------
 
 TEST_F(Conformance, CallbacksEndingInHashKeepTheirStateAndMeaning) {
-    // Each as Microsoft redirects (outlook_plugin/docs/microsoft-behaviour.md §9; the stand-in's identical shapes for the
-    // AADSTS texts), copied from an address bar with the trailing '#'.
+    // Each as Microsoft redirects (outlook_plugin/docs/microsoft-behaviour.md §9; the stand-in's identical shapes for
+    // the AADSTS texts), copied from an address bar with the trailing '#'.
     const std::vector<std::pair<std::string, std::string>> cases = {
         // The Back button: error_subcode=cancel without a description.
         {"error=access_denied&error_subcode=cancel", "cancelled"},
@@ -334,16 +357,20 @@ TEST_F(Conformance, CallbacksEndingInHashKeepTheirStateAndMeaning) {
         {"error=access_denied&error_subcode=cancel&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+"
          "the+app.%0d%0aTrace+ID%3a+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00",
          "cancelled"},
-        {"error=access_denied&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+the+app.%0d%0aTrace+ID%3a"
-         "+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00%0d%0aCorrelation+ID%3a+5e8f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b%0d%0aTimestamp%3a"
+        {"error=access_denied&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+the+app.%0d%0aTrace+"
+         "ID%3a"
+         "+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00%0d%0aCorrelation+ID%3a+5e8f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b%0d%"
+         "0aTimestamp%3a"
          "+2026-11-30+10%3a00%3a00Z&error_uri=https%3a%2f%2flogin.microsoftonline.com%2ferror%3fcode%3d65004",
          "declined"},
-        {"error=access_denied&error_description=AADSTS90095%3a+Admin+consent+is+required+for+the+permissions+requested+by+"
+        {"error=access_denied&error_description=AADSTS90095%3a+Admin+consent+is+required+for+the+permissions+requested+"
+         "by+"
          "this+application.+An+admin+consent+request+may+be+sent+to+the+admin.",
          "admin_approval_required"},
         {"code=0.AXoAcannedAuthorizationCode", "connected"},
     };
-    ms_.script(kTokenPath, {token_answer(fake_access_token('A'), fake_refresh_token('A'), std::string("Mail.Send User.Read"))});
+    ms_.script(kTokenPath,
+               {token_answer(fake_access_token('A'), fake_refresh_token('A'), std::string("Mail.Send User.Read"))});
     ms_.script(kMePath, {me_answer(adele())});
     for (const auto& [params, outcome] : cases) {
         SCOPED_TRACE(params);
@@ -361,17 +388,19 @@ TEST_F(Conformance, ConsentRequiredWithoutACodeIsTheUsersCancel) {
     EXPECT_EQ(str(status("alice"), "state"), "not_connected") << "nothing stored for a cancel";
     // With AADSTS65001 it is an approval Microsoft asks for.
     url = begin("alice", kWorkUser);
-    r = complete("alice", callback_for(url, "error=consent_required&error_description=AADSTS65001%3a+The+user+or+"
-                                            "administrator+has+not+consented+to+use+the+application."));
+    r = complete("alice", callback_for(url,
+                                       "error=consent_required&error_description=AADSTS65001%3a+The+user+or+"
+                                       "administrator+has+not+consented+to+use+the+application."));
     EXPECT_EQ(str(r, "outcome"), "admin_approval_required") << json::serialize(r);
     EXPECT_EQ(ms_.count(kTokenPath), 0);
 }
 
 TEST_F(Conformance, OperatorMessagesNameTheCodeOnce) {
     std::string url = begin("alice", kWorkUser);
-    auto r = complete("alice", callback_for(url, "error=invalid_request&error_description=AADSTS50011%3a+The+redirect+URI+"
-                                                 "%27http%3a%2f%2f127.0.0.1%2fcallback%27+specified+in+the+request+does+not+"
-                                                 "match+the+redirect+URIs+configured+for+the+application."));
+    auto r = complete("alice", callback_for(url,
+                                            "error=invalid_request&error_description=AADSTS50011%3a+The+redirect+URI+"
+                                            "%27http%3a%2f%2f127.0.0.1%2fcallback%27+specified+in+the+request+does+not+"
+                                            "match+the+redirect+URIs+configured+for+the+application."));
     EXPECT_EQ(str(r, "outcome"), "configuration_error") << json::serialize(r);
     EXPECT_THAT(str(r, "operator_message"), HasSubstr("(AADSTS50011: The redirect URI"));
     EXPECT_THAT(str(r, "operator_message"), Not(HasSubstr("AADSTS50011: AADSTS50011")));
@@ -407,12 +436,14 @@ TEST_F(Conformance, TheHostHoldsARefusedNudgeAndMakesNoFurtherRequests) {
     auto rt = start_host();
     ASSERT_NO_FATAL_FAILURE(connect_in_host(*rt, "Mail.Send User.Read"));
     ms_.script(kSendPath, {cae_challenge()});
-    ms_.script(kTokenPath, {token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("Mail.Send User.Read"))});
+    ms_.script(kTokenPath,
+               {token_answer(fake_access_token('B'), fake_refresh_token('B'), std::string("Mail.Send User.Read"))});
 
     rt->start_outbox();
-    int64_t id = rt->outbox->enqueue("rita", json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
-                                                          {"subject", "Nudge"},
-                                                          {"text", "Hello"}});
+    int64_t id =
+        rt->outbox->enqueue("rita", json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
+                                                 {"subject", "Nudge"},
+                                                 {"text", "Hello"}});
     // Two of the outbox's checks for reconnected users (every 5 s) pass meanwhile.
     std::this_thread::sleep_for(std::chrono::seconds(12));
     auto n = rt->store->nudge(id);
@@ -453,8 +484,8 @@ TEST_F(Conformance, TheSettingsPageAndTheCliShowExtraPermissionsAndPermissionDen
     };
     get("POST", "/signin", "user_id=rita&csrf=" + csrf_in(get("GET", "/signin")));
     auto cli_status = [&] {
-        return test_support::run_process({HOST_STUB_PATH, "--config", (dir_ / "host.json").string(), "status", "--provider",
-                                          "outlook", "--account", "rita"})
+        return test_support::run_process({HOST_STUB_PATH, "--config", (dir_ / "host.json").string(), "status",
+                                          "--provider", "outlook", "--account", "rita"})
             .out;
     };
 
@@ -463,7 +494,8 @@ TEST_F(Conformance, TheSettingsPageAndTheCliShowExtraPermissionsAndPermissionDen
     EXPECT_THAT(page, HasSubstr("Calendars.Read, Mail.Read"));
     EXPECT_THAT(cli_status(), HasSubstr("also granted but unused: Calendars.Read, Mail.Read"));
 
-    ms_.script(kSendPath, {graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")});
+    ms_.script(kSendPath,
+               {graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")});
     auto sent = parse(rt->providers->instance("outlook")->send_blocking("rita", message()).document);
     EXPECT_EQ(str(sent, "outcome"), "auth_expired") << json::serialize(sent);
     page = get("GET", "/settings/communication");

@@ -36,9 +36,9 @@ struct Fault {
     // Shapes of real Microsoft traffic the stand-in cannot send (issue 12; sources in
     // conformance_test.cpp), from a canned server in its place for the phase's endpoint.
     ms_sandbox::Answer answer = ms_sandbox::Answer::accept;  // the user's answer at Microsoft (connect)
-    std::string callback_suffix;                // appended to the redirect back (connect), e.g. "#"
-    std::optional<CannedResponse> canned_send;  // sendMail's answer (send)
-    std::optional<std::string> canned_scope;    // /token answers the stand-in's real tokens with this `scope`
+    std::string callback_suffix;                             // appended to the redirect back (connect), e.g. "#"
+    std::optional<CannedResponse> canned_send;               // sendMail's answer (send)
+    std::optional<std::string> canned_scope;  // /token answers the stand-in's real tokens with this `scope`
 };
 
 // What must come out of a cell.
@@ -103,8 +103,12 @@ std::vector<Case> cases() {
     // it served is transient and the connection stays; for send, see the send outcomes.
     const Expect c_tmp{"temporarily_unavailable", "not_connected"}, r_tmp{"transient", "connected"};
     add(fault("connection refused", [](Fault& f) { f.refused = true; }), c_tmp, r_tmp, {"transient", "connected"});
-    add(fault("timeout before sending", [](Fault& f) { f.silent = true; f.request_timeout_ms = 1000; }), c_tmp, r_tmp,
-        {"transient", "connected"});
+    add(fault("timeout before sending",
+              [](Fault& f) {
+                  f.silent = true;
+                  f.request_timeout_ms = 1000;
+              }),
+        c_tmp, r_tmp, {"transient", "connected"});
     // Whether the body left before the reset is a race: if it did, the send is indeterminate; if
     // not, it certainly did not take effect and is retried automatically, and sent once.
     add(rule_fault("reset before request body", json::object{{"action", "reset_before_body"}}), c_tmp, r_tmp,
@@ -123,8 +127,10 @@ std::vector<Case> cases() {
     add(rule_fault("truncated body", json::object{{"action", "truncated_body"}}), c_tmp, r_tmp, {"sent", "connected"});
     add(rule_fault("oversized body", json::object{{"action", "huge_body"}}), c_tmp, r_tmp, {"sent", "connected"});
     add(fault("wrong TLS CA", [](Fault& f) { f.wrong_ca = true; }), c_tmp, r_tmp, {"transient", "connected"});
-    add(fault("wrong hostname", [](Fault& f) { f.server_cert = "wrong-host"; }), c_tmp, r_tmp, {"transient", "connected"});
-    add(fault("expired certificate", [](Fault& f) { f.server_cert = "expired"; }), c_tmp, r_tmp, {"transient", "connected"});
+    add(fault("wrong hostname", [](Fault& f) { f.server_cert = "wrong-host"; }), c_tmp, r_tmp,
+        {"transient", "connected"});
+    add(fault("expired certificate", [](Fault& f) { f.server_cert = "expired"; }), c_tmp, r_tmp,
+        {"transient", "connected"});
     for (std::string reason : {"inactivity", "password_change", "consent_revoked", "mfa_required", "signin_frequency"})
         add(fault("dead grant: " + reason, [&](Fault& f) { f.revoke = reason; }), na, {"auth_expired", "expired"}, na);
     add(fault("invalid client", [](Fault& f) { f.invalid_client = true; }), {"configuration_error", "not_connected"},
@@ -134,17 +140,18 @@ std::vector<Case> cases() {
     // (a refresh does not cure it); a permission removed by an administrator is "Permission
     // denied", not a rejected message; extra consented scopes are no reason to refuse; a
     // redirect ending in '#' keeps its meaning.
-    add(fault("CAE claims challenge",
-              [](Fault& f) {
-                  f.canned_send = CannedResponse{
-                      401,
-                      {{"Content-Type", "application/json"},
-                       {"WWW-Authenticate",
-                        R"(Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", )"
-                        R"(error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMTcyNjI1ODEyMiJ9fX0=")"}},
-                      R"({"error":{"code":"InvalidAuthenticationToken","message":"Continuous access evaluation resulted in )"
-                      R"(challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp"}})"};
-              }),
+    add(fault(
+            "CAE claims challenge",
+            [](Fault& f) {
+                f.canned_send = CannedResponse{
+                    401,
+                    {{"Content-Type", "application/json"},
+                     {"WWW-Authenticate",
+                      R"(Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", )"
+                      R"(error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwgInZhbHVlIjoiMTcyNjI1ODEyMiJ9fX0=")"}},
+                    R"({"error":{"code":"InvalidAuthenticationToken","message":"Continuous access evaluation resulted in )"
+                    R"(challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp"}})"};
+            }),
         na, na, {"auth_expired", "expired"});
     add(rule_fault("permission removed", json::object{{"action", "access_denied"}}), na,
         {"auth_expired", "permission_denied"}, {"auth_expired", "permission_denied"});
@@ -245,8 +252,10 @@ protected:
         auto c = config_for(sandbox_.base_url(), sandbox_.ca_file().string(), f.request_timeout_ms);
         if (f.canned_send || f.canned_scope) c["allow_insecure_loopback_http"] = true;
         // Only the endpoint under test goes through the fault; the other stays healthy.
-        if (phase == Phase::send) c["endpoints"].as_object()["graph"] = base + "/v1.0";
-        else c["endpoints"].as_object()["login"] = base;
+        if (phase == Phase::send)
+            c["endpoints"].as_object()["graph"] = base + "/v1.0";
+        else
+            c["endpoints"].as_object()["login"] = base;
         // A trust problem concerns every endpoint the instance talks to.
         if (f.wrong_ca) c["tls"] = json::object{{"ca_file", ca}};
         outlook_ = create(c);
@@ -314,7 +323,8 @@ TEST_P(FaultMatrix, OutcomeStatusTokensAndRecordedMessages) {
     }
     std::string state = str(status("alice"), "state");
     record(c.fault.name, c.phase, outcome + " / " + state);
-    EXPECT_TRUE(matches(c.expect.outcome, outcome)) << c.fault.name << " (" << phase_name(c.phase) << "): got " << outcome;
+    EXPECT_TRUE(matches(c.expect.outcome, outcome))
+        << c.fault.name << " (" << phase_name(c.phase) << "): got " << outcome;
     EXPECT_EQ(state, c.expect.state) << c.fault.name << " (" << phase_name(c.phase) << ")";
     if (c.phase == Phase::refresh && c.expect.state == "connected") {
         // Once the fault is gone, the same stored connection works.
@@ -344,8 +354,8 @@ public:
                   << "send\n";
         for (const auto& r : g_table) {
             auto cell = [&](const char* p) { return r.cells.count(p) ? r.cells.at(p) : std::string("-"); };
-            std::cout << std::setw(30) << r.fault << std::setw(44) << cell("connect") << std::setw(36) << cell("refresh")
-                      << cell("send") << "\n";
+            std::cout << std::setw(30) << r.fault << std::setw(44) << cell("connect") << std::setw(36)
+                      << cell("refresh") << cell("send") << "\n";
         }
         std::cout << g_table.size() << " faults\n";
     }

@@ -95,7 +95,8 @@ TEST(GraphMailBody, MinimalMessageHasOnlyWhatGraphNeeds) {
     ASSERT_EQ(to.size(), 1u);
     EXPECT_EQ(to[0].at("emailAddress").at("address"), "ada@example.com");
     EXPECT_FALSE(to[0].at("emailAddress").as_object().contains("name"));
-    for (const char* absent : {"ccRecipients", "bccRecipients", "replyTo", "attachments", "internetMessageHeaders", "importance"})
+    for (const char* absent :
+         {"ccRecipients", "bccRecipients", "replyTo", "attachments", "internetMessageHeaders", "importance"})
         EXPECT_FALSE(msg.contains(absent)) << absent;
 }
 
@@ -154,7 +155,8 @@ TEST(GraphMailBody, FullMessageMapsEveryField) {
 }
 
 TEST(GraphMailBody, HtmlOnlyLowImportanceAndSaveToSentItemsTrue) {
-    Message m = parsed(R"({"to":[{"address":"ada@example.com"}],"html":"<b>x</b>","importance":"low","save_to_sent_items":true})");
+    Message m = parsed(
+        R"({"to":[{"address":"ada@example.com"}],"html":"<b>x</b>","importance":"low","save_to_sent_items":true})");
     const json::object body = body_of(m);
     EXPECT_FALSE(body.contains("saveToSentItems"));
     EXPECT_EQ(body.at("message").at("body").at("contentType"), "HTML");
@@ -165,7 +167,10 @@ TEST(GraphMailBody, HtmlOnlyLowImportanceAndSaveToSentItemsTrue) {
 TEST(GraphMailBody, SpecialAndNonAsciiCharactersRoundTrip) {
     Message m = minimal_message();
     m.subject = "Quote \" backslash \\ slash / Grüße 日本 😀";
-    m.text = "line1\nline2\r\ttab \b\f ctl\x01\x1f" " del\x7f" " end";
+    m.text =
+        "line1\nline2\r\ttab \b\f ctl\x01\x1f"
+        " del\x7f"
+        " end";
     m.to[0].name = "O'Brien, \"Pat\" — 山田";
     m.headers.push_back({"x-note", "a \"quoted\" \\ value"});
     const std::string body = outlook::build_send_mail_body(m);
@@ -271,12 +276,15 @@ TEST(GraphMailValidation, RealAttachmentsJustUnderAndOverTheLimit) {
     constexpr double MiB = 1024 * 1024;
     Message m = minimal_message();
     // 3.9 MiB and 4.1 MiB of base64 (random bytes, as a real PDF would be).
-    m.attachments.push_back(attachment_with_base64(ep::message::base64_encode(random_bytes(static_cast<std::size_t>(3.9 * MiB * 3 / 4)))));
+    m.attachments.push_back(
+        attachment_with_base64(ep::message::base64_encode(random_bytes(static_cast<std::size_t>(3.9 * MiB * 3 / 4)))));
     EXPECT_FALSE(graph_validation_error(m));
     const json::value sent = json::parse(outlook::build_validated_send_mail_body(m));
-    EXPECT_EQ(sent.at("message").at("attachments").at(0).at("contentBytes").as_string(), m.attachments[0].content_base64);
+    EXPECT_EQ(sent.at("message").at("attachments").at(0).at("contentBytes").as_string(),
+              m.attachments[0].content_base64);
 
-    m.attachments[0] = attachment_with_base64(ep::message::base64_encode(random_bytes(static_cast<std::size_t>(4.1 * MiB * 3 / 4))));
+    m.attachments[0] =
+        attachment_with_base64(ep::message::base64_encode(random_bytes(static_cast<std::size_t>(4.1 * MiB * 3 / 4))));
     const auto error = graph_validation_error(m);
     ASSERT_TRUE(error);
     EXPECT_EQ(error->field(), "attachments");
@@ -324,10 +332,10 @@ TEST(GraphMailError, ToleratesInnerErrorCasingAndNesting) {
 }
 
 TEST(GraphMailError, AnythingElseIsNotAGraphError) {
-    for (std::string_view body : {"", "   ", "not json", "<html><body>502 Bad Gateway</body></html>", "[]", "{}", "null",
-                                  R"({"error":"invalid_grant"})", R"({"error":{"message":"no code"}})",
-                                  R"({"error":{"code":42}})", R"({"error":{"code":""}})", R"({"error":{"code":"X"})",
-                                  "{\"error\":{\"code\":\"\xff\xfe\"}}"})
+    for (std::string_view body :
+         {"", "   ", "not json", "<html><body>502 Bad Gateway</body></html>", "[]", "{}", "null",
+          R"({"error":"invalid_grant"})", R"({"error":{"message":"no code"}})", R"({"error":{"code":42}})",
+          R"({"error":{"code":""}})", R"({"error":{"code":"X"})", "{\"error\":{\"code\":\"\xff\xfe\"}}"})
         EXPECT_FALSE(outlook::parse_graph_error(body)) << body;
     std::string huge = graph_error_body("ErrorAccessDenied", std::string(100'000, 'm'));
     EXPECT_FALSE(outlook::parse_graph_error(huge)) << "bodies over 64 KiB are not parsed";
@@ -352,8 +360,8 @@ TEST(GraphMailClassify, EveryStatusAndCode) {
          SendOutcome::auth_expired, "InvalidAuthenticationToken", "Reconnect"},
         {401, "", SendOutcome::auth_expired, "http_401", "Reconnect"},
         // Permission removed or restricted: the connection's problem, not the message's (issue 12).
-        {403, graph_error_body("ErrorAccessDenied", "Access is denied."), SendOutcome::auth_expired, "ErrorAccessDenied",
-         "Contact your IT administrator"},
+        {403, graph_error_body("ErrorAccessDenied", "Access is denied."), SendOutcome::auth_expired,
+         "ErrorAccessDenied", "Contact your IT administrator"},
         {403, graph_error_body("accessDenied"), SendOutcome::auth_expired, "accessDenied", "IT administrator"},
         {403, graph_error_body("ErrorSendAsDenied"), SendOutcome::rejected, "ErrorSendAsDenied", "send-as"},
         {404, graph_error_body("MailboxNotEnabledForRESTAPI", "REST API is not yet supported for this mailbox."),
@@ -362,11 +370,13 @@ TEST(GraphMailClassify, EveryStatusAndCode) {
          "personal account"},
         {400, graph_error_body("ErrorInvalidRecipients", "At least one recipient is not valid."), SendOutcome::rejected,
          "ErrorInvalidRecipients", "At least one recipient is not valid."},
-        {400, graph_error_body("ErrorMessageSizeExceeded"), SendOutcome::rejected, "ErrorMessageSizeExceeded", "too large"},
+        {400, graph_error_body("ErrorMessageSizeExceeded"), SendOutcome::rejected, "ErrorMessageSizeExceeded",
+         "too large"},
         {413, graph_error_body("RequestEntityTooLarge"), SendOutcome::rejected, "RequestEntityTooLarge", "too large"},
         {413, "", SendOutcome::rejected, "http_413", "too large"},
         {403, graph_error_body("ErrorQuotaExceeded"), SendOutcome::rejected, "ErrorQuotaExceeded", "mailbox is full"},
-        {403, graph_error_body("ErrorExceededMessageLimit"), SendOutcome::rejected, "ErrorExceededMessageLimit", "tomorrow"},
+        {403, graph_error_body("ErrorExceededMessageLimit"), SendOutcome::rejected, "ErrorExceededMessageLimit",
+         "tomorrow"},
         {400, graph_error_body("InvalidInternetMessageHeader"), SendOutcome::rejected, "InvalidInternetMessageHeader",
          "(InvalidInternetMessageHeader)"},
         {400, graph_error_body("InvalidInternetMessageHeaderCollection"), SendOutcome::rejected,
@@ -377,7 +387,8 @@ TEST(GraphMailClassify, EveryStatusAndCode) {
          "BadRequest", "maximum request length"},
         {400, "<html>Bad Request</html>", SendOutcome::rejected, "http_400", "(http_400)"},
         {404, "", SendOutcome::rejected, "http_404", "(http_404)"},
-        {429, graph_error_body("TooManyRequests", "Please retry again later."), SendOutcome::throttled, "TooManyRequests", "Wait"},
+        {429, graph_error_body("TooManyRequests", "Please retry again later."), SendOutcome::throttled,
+         "TooManyRequests", "Wait"},
         {429, graph_error_body("ApplicationThrottled"), SendOutcome::throttled, "ApplicationThrottled", "Wait"},
         {429, graph_error_body("MailboxConcurrency"), SendOutcome::throttled, "MailboxConcurrency", "Wait"},
         {429, "", SendOutcome::throttled, "http_429", "Wait"},
@@ -388,7 +399,8 @@ TEST(GraphMailClassify, EveryStatusAndCode) {
         {503, graph_error_body("serviceNotAvailable"), SendOutcome::indeterminate, "serviceNotAvailable", "HTTP 503"},
         {504, "", SendOutcome::indeterminate, "http_504", "may or may not"},
         {507, "", SendOutcome::indeterminate, "http_507", "may or may not"},
-        {503, graph_error_body("ErrorQuotaExceeded"), SendOutcome::indeterminate, "ErrorQuotaExceeded", "may or may not"},
+        {503, graph_error_body("ErrorQuotaExceeded"), SendOutcome::indeterminate, "ErrorQuotaExceeded",
+         "may or may not"},
         {200, R"({"value":[]})", SendOutcome::indeterminate, "unexpected_response", "HTTP 200"},
         {204, "", SendOutcome::indeterminate, "unexpected_response", "unexpected"},
         {302, "", SendOutcome::indeterminate, "unexpected_response", "HTTP 302"},
@@ -415,7 +427,8 @@ TEST(GraphMailChallenge, ReadsTheBearerClaimsChallengeAsMicrosoftSendsIt) {
         R"(Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", )"
         R"(error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnsibmJmIjp7ImVzc2VudGlhbCI6dHJ1ZSwidmFsdWUiOiIxNzI2MDc3NTk1In0sInhtc19jYWVlcnJvciI6eyJ2YWx1ZSI6IjEwMDEyIn19fQ==")");
     EXPECT_TRUE(c.claims_challenge());
-    EXPECT_EQ(c.claims, R"({"access_token":{"nbf":{"essential":true,"value":"1726077595"},"xms_caeerror":{"value":"10012"}}})");
+    EXPECT_EQ(c.claims,
+              R"({"access_token":{"nbf":{"essential":true,"value":"1726077595"},"xms_caeerror":{"value":"10012"}}})");
     c = outlook::parse_bearer_challenge(
         R"(PoP realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", )"
         R"(client_id="00000003-0000-0000-c000-000000000000", nonce="ey==", Bearer realm="", )"
@@ -436,7 +449,8 @@ TEST(GraphMailChallenge, ReadsTheBearerClaimsChallengeAsMicrosoftSendsIt) {
         R"(client_id="00000003-0000-0000-c000-000000000000")");
     EXPECT_FALSE(c.claims_challenge());
     EXPECT_FALSE(outlook::parse_bearer_challenge("").claims_challenge());
-    EXPECT_FALSE(outlook::parse_bearer_challenge(R"(PoP error="insufficient_claims", claims="e30=")").claims_challenge())
+    EXPECT_FALSE(
+        outlook::parse_bearer_challenge(R"(PoP error="insufficient_claims", claims="e30=")").claims_challenge())
         << "only the Bearer challenge counts";
 }
 
@@ -526,9 +540,27 @@ TEST(GraphMailRetryAfter, HttpDatesInAllThreeForms) {
 
 TEST(GraphMailRetryAfter, MalformedValues) {
     const std::int64_t now = kNov6_1994_084937_ms;
-    for (std::string_view bad : {"", "   ", "-1", "-0.5", "+5", "1e3", "1.", ".5", "1.2.3", "10s", "1 0", "0x10", "inf", "nan",
-                                 "soon", "Sun, 06 Nov 1994 08:49:37 PST", "Sun, 06 Nov 1994", "Sun, 06 Nov 1994 08:49:37 GMT junk",
-                                 "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 25:49:37 GMT"})
+    for (std::string_view bad : {"",
+                                 "   ",
+                                 "-1",
+                                 "-0.5",
+                                 "+5",
+                                 "1e3",
+                                 "1.",
+                                 ".5",
+                                 "1.2.3",
+                                 "10s",
+                                 "1 0",
+                                 "0x10",
+                                 "inf",
+                                 "nan",
+                                 "soon",
+                                 "Sun, 06 Nov 1994 08:49:37 PST",
+                                 "Sun, 06 Nov 1994",
+                                 "Sun, 06 Nov 1994 08:49:37 GMT junk",
+                                 "Sun, 06 Foo 1994 08:49:37 GMT",
+                                 "Sun, 32 Nov 1994 08:49:37 GMT",
+                                 "Sun, 06 Nov 1994 25:49:37 GMT"})
         EXPECT_FALSE(outlook::parse_retry_after_ms(bad, now)) << bad;
 }
 

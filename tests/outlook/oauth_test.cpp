@@ -25,11 +25,12 @@ outlook::OutlookConfig config(const std::string& authority = "common") {
 }
 
 std::string error_body(const std::string& error, int code, const std::string& suberror = "") {
-    boost::json::object o{{"error", error},
-                          {"error_description", "AADSTS" + std::to_string(code) + ": something.\r\nTrace ID: x\r\nCorrelation ID: y"},
-                          {"error_codes", boost::json::array{code}},
-                          {"trace_id", "t"},
-                          {"correlation_id", "c"}};
+    boost::json::object o{
+        {"error", error},
+        {"error_description", "AADSTS" + std::to_string(code) + ": something.\r\nTrace ID: x\r\nCorrelation ID: y"},
+        {"error_codes", boost::json::array{code}},
+        {"trace_id", "t"},
+        {"correlation_id", "c"}};
     if (!suberror.empty()) o["suberror"] = suberror;
     return boost::json::serialize(o);
 }
@@ -48,7 +49,8 @@ TEST(OAuthPkce, TheChallengeIsTheBase64UrlSha256OfTheVerifier) {
 
 TEST(OAuthUrls, AuthorizationUrlEncodesEveryValue) {
     auto url = outlook::authorization_url(config(), "st+ate/=", "chal", "a+b@contoso.com", "select_account");
-    EXPECT_THAT(url, ::testing::StartsWith("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?client_id="));
+    EXPECT_THAT(url,
+                ::testing::StartsWith("https://login.microsoftonline.com/common/oauth2/v2.0/authorize?client_id="));
     EXPECT_THAT(url, HasSubstr("&redirect_uri=http%3A%2F%2F127.0.0.1%3A8080%2Fcallback"));
     EXPECT_THAT(url, HasSubstr("&scope=offline_access%20User.Read%20Mail.Send"));
     EXPECT_THAT(url, HasSubstr("&state=st%2Bate%2F%3D"));
@@ -61,20 +63,27 @@ TEST(OAuthUrls, AuthorizationUrlEncodesEveryValue) {
 TEST(OAuthUrls, AdminConsentNamesTheRightTenantAndNeverCommon) {
     auto c = config();
     EXPECT_EQ(outlook::admin_consent_tenant(c, "", "rita@Contoso.com"), "contoso.com");
-    EXPECT_EQ(outlook::admin_consent_tenant(c, "72f988bf-86f1-41af-91ab-2d7cd011db47", ""), "72f988bf-86f1-41af-91ab-2d7cd011db47");
+    EXPECT_EQ(outlook::admin_consent_tenant(c, "72f988bf-86f1-41af-91ab-2d7cd011db47", ""),
+              "72f988bf-86f1-41af-91ab-2d7cd011db47");
     EXPECT_EQ(outlook::admin_consent_tenant(c, "9188040d-6c67-4c5b-b112-36a304b66dad", ""), "organizations");
     EXPECT_EQ(outlook::admin_consent_tenant(c, "", "not an address"), "organizations");
     EXPECT_EQ(outlook::admin_consent_tenant(config("fabrikam.com"), "", "x@contoso.com"), "fabrikam.com");
     auto url = outlook::admin_consent_url(c, "contoso.com");
-    EXPECT_THAT(url, ::testing::StartsWith("https://login.microsoftonline.com/contoso.com/v2.0/adminconsent?client_id=11111111"));
-    EXPECT_THAT(url, HasSubstr("scope=https%3A%2F%2Fgraph.microsoft.com%2FUser.Read%20https%3A%2F%2Fgraph.microsoft.com%2FMail.Send"));
+    EXPECT_THAT(url, ::testing::StartsWith(
+                         "https://login.microsoftonline.com/contoso.com/v2.0/adminconsent?client_id=11111111"));
+    EXPECT_THAT(
+        url,
+        HasSubstr(
+            "scope=https%3A%2F%2Fgraph.microsoft.com%2FUser.Read%20https%3A%2F%2Fgraph.microsoft.com%2FMail.Send"));
 }
 
 TEST(OAuthCallback, AcceptsAUrlAQueryOrFormParameters) {
-    auto p = outlook::parse_callback(R"({"callback_url":"http://127.0.0.1:8080/callback?code=0.AX%2Bb&state=s1&session_state=g"})");
+    auto p = outlook::parse_callback(
+        R"({"callback_url":"http://127.0.0.1:8080/callback?code=0.AX%2Bb&state=s1&session_state=g"})");
     EXPECT_EQ(p["code"], "0.AX+b");
     EXPECT_EQ(p["state"], "s1");
-    p = outlook::parse_callback(R"({"query":"?error=access_denied&error_description=AADSTS65004%3A+User+declined&error_subcode=cancel"})");
+    p = outlook::parse_callback(
+        R"({"query":"?error=access_denied&error_description=AADSTS65004%3A+User+declined&error_subcode=cancel"})");
     EXPECT_EQ(p["error_description"], "AADSTS65004: User declined");
     EXPECT_EQ(p["error_subcode"], "cancel");
     p = outlook::parse_callback(R"({"params":{"code":"c","state":"s"}})");
@@ -83,31 +92,32 @@ TEST(OAuthCallback, AcceptsAUrlAQueryOrFormParameters) {
     EXPECT_EQ(p["code"], "frag");
 }
 
-// Defect 3 of issue 12: Microsoft's redirects can end in '#' (outlook_plugin/docs/microsoft-behaviour.md §9: a URL copied
-// from the address bar, or passed on by a host, keeps it); the fragment is not part of the
-// query, so the last parameter (state, in error callbacks) must come out unchanged. The
-// bytes are as Microsoft writes them: '+' for spaces, lower-case "%3a", "%0d%0a" between the
-// description's lines, error_uri, session_state (shapes from MSAL's test kit, msal-common
-// test_kit/StringConstants.ts, and MicrosoftDocs/azure-docs #114009, as listed in outlook_plugin/docs/microsoft-behaviour.md §9).
+// Defect 3 of issue 12: Microsoft's redirects can end in '#' (outlook_plugin/docs/microsoft-behaviour.md §9: a URL
+// copied from the address bar, or passed on by a host, keeps it); the fragment is not part of the query, so the last
+// parameter (state, in error callbacks) must come out unchanged. The bytes are as Microsoft writes them: '+' for
+// spaces, lower-case "%3a", "%0d%0a" between the description's lines, error_uri, session_state (shapes from MSAL's test
+// kit, msal-common test_kit/StringConstants.ts, and MicrosoftDocs/azure-docs #114009, as listed in
+// outlook_plugin/docs/microsoft-behaviour.md §9).
 TEST(OAuthCallback, ATrailingHashIsNotPartOfTheLastParameter) {
     const std::string cancel =
         "error=access_denied&error_subcode=cancel&error_description=AADSTS65004%3a+User+declined+to+consent+to+access+"
         "the+app.%0d%0aTrace+ID%3a+0d3c4b1e-8f2a-4c1d-9b7e-2a6f5c4d3e00%0d%0aCorrelation+ID%3a+5e8f1a2b-3c4d-4e5f-8a9b-"
         "0c1d2e3f4a5b%0d%0aTimestamp%3a+2026-11-30+10%3a00%3a00Z&error_uri=https%3a%2f%2flogin.microsoftonline.com%2f"
         "error%3fcode%3d65004&state=St4te-_1#";
-    const std::string success = "code=0.AXoA3b-Q%2bk_x&state=St4te-_2&session_state=7c1c2c3e-0a1b-4c2d-8e3f-4a5b6c7d8e9f#";
-    for (const std::string& doc :
-         {R"({"callback_url":"http://127.0.0.1/callback?)" + cancel + R"("})", R"({"query":")" + cancel + R"("})",
-          R"({"query":"?)" + cancel + R"("})"}) {
+    const std::string success =
+        "code=0.AXoA3b-Q%2bk_x&state=St4te-_2&session_state=7c1c2c3e-0a1b-4c2d-8e3f-4a5b6c7d8e9f#";
+    for (const std::string& doc : {R"({"callback_url":"http://127.0.0.1/callback?)" + cancel + R"("})",
+                                   R"({"query":")" + cancel + R"("})", R"({"query":"?)" + cancel + R"("})"}) {
         SCOPED_TRACE(doc);
         auto p = outlook::parse_callback(doc);
         EXPECT_EQ(p["state"], "St4te-_1");
         EXPECT_EQ(p["error_subcode"], "cancel");
-        EXPECT_THAT(p["error_description"], ::testing::StartsWith("AADSTS65004: User declined to consent to access the app.\r\nTrace ID: "));
+        EXPECT_THAT(p["error_description"],
+                    ::testing::StartsWith("AADSTS65004: User declined to consent to access the app.\r\nTrace ID: "));
         EXPECT_EQ(p["error_uri"], "https://login.microsoftonline.com/error?code=65004");
     }
-    for (const std::string& doc : {R"({"callback_url":"http://127.0.0.1/callback?)" + success + R"("})",
-                                   R"({"query":")" + success + R"("})"}) {
+    for (const std::string& doc :
+         {R"({"callback_url":"http://127.0.0.1/callback?)" + success + R"("})", R"({"query":")" + success + R"("})"}) {
         SCOPED_TRACE(doc);
         auto p = outlook::parse_callback(doc);
         EXPECT_EQ(p["code"], "0.AXoA3b-Q+k_x");
@@ -138,9 +148,11 @@ TEST(OAuthCallback, MalformedDocumentsAreRefusedNamingTheField) {
 
 TEST(OAuthTokenResponse, ParsesSuccessWithClientInfoAndTolerantExpiry) {
     std::string client_info = "eyJ1aWQiOiJ1MSIsInV0aWQiOiJ0MSJ9";  // {"uid":"u1","utid":"t1"}
-    auto r = outlook::parse_token_response(200, R"({"token_type":"Bearer","scope":"https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read",
+    auto r = outlook::parse_token_response(
+        200,
+        R"({"token_type":"Bearer","scope":"https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read",
         "expires_in":"3599","ext_expires_in":3599,"refresh_in":1800,"access_token":"at","refresh_token":"rt","client_info":")" +
-                                                     client_info + "\"}");
+            client_info + "\"}");
     ASSERT_TRUE(r.success) << r.problem;
     EXPECT_EQ(r.success->expires_in_s, 3599);
     EXPECT_EQ(r.success->refresh_in_s, 1800);
@@ -149,7 +161,8 @@ TEST(OAuthTokenResponse, ParsesSuccessWithClientInfoAndTolerantExpiry) {
 }
 
 TEST(OAuthTokenResponse, RefusesWhatIsNotAUsableToken) {
-    EXPECT_FALSE(outlook::parse_token_response(200, R"({"token_type":"mac","access_token":"a","expires_in":1})").success);
+    EXPECT_FALSE(
+        outlook::parse_token_response(200, R"({"token_type":"mac","access_token":"a","expires_in":1})").success);
     EXPECT_FALSE(outlook::parse_token_response(200, R"({"token_type":"Bearer","access_token":"a"})").success);
     EXPECT_FALSE(outlook::parse_token_response(502, "<html>Bad gateway</html>").success);
     auto r = outlook::parse_token_response(502, "<html>Bad gateway</html>");
@@ -161,22 +174,24 @@ TEST(OAuthTokenResponse, RefusesWhatIsNotAUsableToken) {
 }
 
 // Defects 2 and 8 of issue 12: one rule at connect and refresh. Scopes are additive at
-// Microsoft (Microsoft Q&A 78683; outlook_plugin/docs/microsoft-behaviour.md §9), so extras are reported, never refused; the
-// sign-in scopes openid/profile/email are neither listed nor extras.
+// Microsoft (Microsoft Q&A 78683; outlook_plugin/docs/microsoft-behaviour.md §9), so extras are reported, never
+// refused; the sign-in scopes openid/profile/email are neither listed nor extras.
 TEST(OAuthScopes, UserReadAndMailSendMustBeGrantedAndExtrasAreReported) {
     auto g = outlook::read_granted_scopes(
         std::string("https://graph.microsoft.com/Mail.Send https://graph.microsoft.com/User.Read"), true);
     EXPECT_TRUE(g.missing.empty());
     EXPECT_TRUE(g.extras.empty());
     EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access");
-    g = outlook::read_granted_scopes(std::string("Calendars.Read Mail.Read Mail.Send User.Read email openid profile"), true);
+    g = outlook::read_granted_scopes(std::string("Calendars.Read Mail.Read Mail.Send User.Read email openid profile"),
+                                     true);
     EXPECT_TRUE(g.missing.empty());
     EXPECT_EQ(outlook::join(g.extras, ","), "Calendars.Read,Mail.Read");
     EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access") << "openid, profile and email are not listed";
     // Fully qualified, any case, repeated: counted once, as the short name.
     g = outlook::read_granted_scopes(
         std::string("HTTPS://GRAPH.MICROSOFT.COM/user.read https://graph.microsoft.com/Mail.Send "
-                    "https://graph.microsoft.com/Calendars.Read calendars.read"), false);
+                    "https://graph.microsoft.com/Calendars.Read calendars.read"),
+        false);
     EXPECT_TRUE(g.missing.empty());
     EXPECT_EQ(outlook::join(g.extras, ","), "Calendars.Read");
     EXPECT_EQ(g.scopes, "Mail.Send User.Read");
@@ -185,9 +200,9 @@ TEST(OAuthScopes, UserReadAndMailSendMustBeGrantedAndExtrasAreReported) {
     EXPECT_TRUE(g.missing.empty());
     EXPECT_EQ(g.scopes, "Mail.Send User.Read offline_access");
     // URL-encoded, as in Microsoft's auth-code-flow documentation example.
-    g = outlook::read_granted_scopes(
-        std::string("https%3A%2F%2Fgraph.microsoft.com%2FMail.Send%20https%3A%2F%2Fgraph.microsoft.com%2FUser.Read+offline_access"),
-        true);
+    g = outlook::read_granted_scopes(std::string("https%3A%2F%2Fgraph.microsoft.com%2FMail.Send%20https%3A%2F%2Fgraph."
+                                                 "microsoft.com%2FUser.Read+offline_access"),
+                                     true);
     EXPECT_TRUE(g.missing.empty()) << outlook::join(g.missing, ",");
     EXPECT_TRUE(g.extras.empty()) << outlook::join(g.extras, ",");
     // Missing: named.
@@ -234,8 +249,10 @@ TEST(OAuthClassification, EveryGrantFailureHasItsKindAndReason) {
     EXPECT_EQ(outlook::classify_token_failure(outlook::parse_token_response(429, "")).kind, K::transient);
     EXPECT_EQ(outlook::classify_token_failure(outlook::parse_token_response(503, "oops")).kind, K::transient);
     EXPECT_EQ(outlook::classify_token_failure(outlook::parse_token_response(0, "")).kind, K::transient);
-    EXPECT_THAT(outlook::classify_token_failure(outlook::parse_token_response(401, error_body("invalid_client", 7000222))).message,
-                HasSubstr("expired"));
+    EXPECT_THAT(
+        outlook::classify_token_failure(outlook::parse_token_response(401, error_body("invalid_client", 7000222)))
+            .message,
+        HasSubstr("expired"));
 }
 
 TEST(OAuthClassification, AadstsCodeIsReadFromADescription) {

@@ -67,25 +67,28 @@ TEST_P(OutlookCheckRevoked, ShowsAsTheRightStateBeforeAnyNudgeIsTried) {
 
 INSTANTIATE_TEST_SUITE_P(
     AtTheStandIn, OutlookCheckRevoked,
-    ::testing::Values(
-        Revocation{"PasswordChange",
-                   [](ms_sandbox::Sandbox& sb) { sb.revoke_grant(kWorkUser, ms_sandbox::RevokeReason::password_change); },
-                   "expired", "password_changed"},
-        Revocation{"AdminRevoke",
-                   [](ms_sandbox::Sandbox& sb) { sb.revoke_grant(kWorkUser, ms_sandbox::RevokeReason::consent_revoked); },
-                   "expired", "consent_revoked"},
-        Revocation{"CaeSessionRevoked",
-                   [](ms_sandbox::Sandbox& sb) {
-                       sb.control("POST", std::string("/_sandbox/users/") + kWorkUser + "/cae-event",
-                                  json::object{{"event", "session_revoked"}});
-                   },
-                   "expired", "signin_required"},
-        Revocation{"MailSendRemoved",
-                   [](ms_sandbox::Sandbox& sb) {
-                       sb.control("POST", std::string("/_sandbox/users/") + kWorkUser + "/consents",
-                                  json::object{{"remove", json::array{"Mail.Send"}}});
-                   },
-                   "permission_denied", "permission_removed"}),
+    ::testing::Values(Revocation{"PasswordChange",
+                                 [](ms_sandbox::Sandbox& sb) {
+                                     sb.revoke_grant(kWorkUser, ms_sandbox::RevokeReason::password_change);
+                                 },
+                                 "expired", "password_changed"},
+                      Revocation{"AdminRevoke",
+                                 [](ms_sandbox::Sandbox& sb) {
+                                     sb.revoke_grant(kWorkUser, ms_sandbox::RevokeReason::consent_revoked);
+                                 },
+                                 "expired", "consent_revoked"},
+                      Revocation{"CaeSessionRevoked",
+                                 [](ms_sandbox::Sandbox& sb) {
+                                     sb.control("POST", std::string("/_sandbox/users/") + kWorkUser + "/cae-event",
+                                                json::object{{"event", "session_revoked"}});
+                                 },
+                                 "expired", "signin_required"},
+                      Revocation{"MailSendRemoved",
+                                 [](ms_sandbox::Sandbox& sb) {
+                                     sb.control("POST", std::string("/_sandbox/users/") + kWorkUser + "/consents",
+                                                json::object{{"remove", json::array{"Mail.Send"}}});
+                                 },
+                                 "permission_denied", "permission_removed"}),
     [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST_F(OutlookCheck, AnUnreachableMicrosoftKeepsTheLastKnownStateAndSaysTheCheckFailed) {

@@ -109,12 +109,15 @@ TEST_F(OutlookConnect, ApprovalRequiredShowsTheApplicationIdAndTheTenantsAdminCo
         // what IT does; all from the provider, not the host.
         bool workflow = upn == std::string(kApprovalWorkflowUser);
         EXPECT_EQ(str(s, "admin_request"), workflow ? "possible" : "unavailable") << upn;
-        EXPECT_THAT(str(s, "user_action"), HasSubstr(workflow ? "Request approval" : "does not let people request")) << upn;
+        EXPECT_THAT(str(s, "user_action"), HasSubstr(workflow ? "Request approval" : "does not let people request"))
+            << upn;
         EXPECT_THAT(str(s, "admin_instructions"), HasSubstr("application ID matches")) << upn;
         EXPECT_EQ(str(s, "service_name"), "Microsoft Outlook");
     }
-    EXPECT_EQ(str(complete("x", "http://127.0.0.1/callback?error=access_denied&error_description=AADSTS90095%3A+x&state=zz"), "outcome"),
-              "forgery_suspected")
+    EXPECT_EQ(
+        str(complete("x", "http://127.0.0.1/callback?error=access_denied&error_description=AADSTS90095%3A+x&state=zz"),
+            "outcome"),
+        "forgery_suspected")
         << "an error answer without a known state is still refused";
 }
 
@@ -125,7 +128,8 @@ TEST_F(OutlookConnect, AfterAnAdministratorApprovesTheSameUserConnects) {
 }
 
 TEST_F(OutlookConnect, TheAdminConsentAnswerIsReportedWithoutConnectingAnyone) {
-    auto r = complete("itadmin", "http://127.0.0.1/callback?admin_consent=True&tenant=" + std::string(kContosoTenantId));
+    auto r =
+        complete("itadmin", "http://127.0.0.1/callback?admin_consent=True&tenant=" + std::string(kContosoTenantId));
     EXPECT_EQ(str(r, "outcome"), "admin_consent_granted");
     EXPECT_EQ(str(status("itadmin"), "state"), "not_connected");
 }
@@ -171,8 +175,10 @@ TEST_F(OutlookConnect, MfaConditionalAccessAndOperatorErrorsAtTheRedirectHaveThe
     for (const auto& [error, code, outcome] : cases) {
         std::string url = begin("alice", kWorkUser);
         sandbox_.control("POST", "/_sandbox/faults",
-                         json::object{{"endpoint", "authorize"}, {"action", "redirect_error"},
-                                      {"redirect_error", error}, {"error_code", code}});
+                         json::object{{"endpoint", "authorize"},
+                                      {"action", "redirect_error"},
+                                      {"redirect_error", error},
+                                      {"error_code", code}});
         std::string callback = authorize_redirect(url);
         ASSERT_THAT(callback, ::testing::StartsWith(kRedirectUri)) << code;
         auto r = complete("alice", callback);
@@ -216,9 +222,10 @@ TEST_F(OutlookConnect, OperatorErrorsAreAddressedToTheOperator) {
     EXPECT_THAT(str(r, "message"), Not(HasSubstr("secret")));  // the user is not told about secrets
     // A bad client assertion: a certificate the app registration does not know.
     config["client_id"] = kCertClientId;
-    config["client_credential"] = json::object{{"type", "certificate"},
-                                               {"certificate_file", (sandbox_.tls_dir() / "other-client-cert.pem").string()},
-                                               {"private_key_file", (sandbox_.tls_dir() / "other-client-key.pem").string()}};
+    config["client_credential"] =
+        json::object{{"type", "certificate"},
+                     {"certificate_file", (sandbox_.tls_dir() / "other-client-cert.pem").string()},
+                     {"private_key_file", (sandbox_.tls_dir() / "other-client-key.pem").string()}};
     outlook_ = create(config);
     url = begin("alice", kWorkUser);
     r = complete("alice", sandbox_.autopilot(url, kWorkUser));
@@ -236,10 +243,11 @@ TEST_F(OutlookConnect, ConfidentialClientsConnectWithASecretOrACertificate) {
     EXPECT_EQ(str(connect("alice", kWorkUser), "outcome"), "connected");
     for (const char* alg : {"PS256", "RS256"}) {
         config["client_id"] = kCertClientId;
-        config["client_credential"] = json::object{{"type", "certificate"},
-                                                   {"certificate_file", (sandbox_.tls_dir() / "client-cert.pem").string()},
-                                                   {"private_key_file", (sandbox_.tls_dir() / "client-key.pem").string()},
-                                                   {"algorithm", alg}};
+        config["client_credential"] =
+            json::object{{"type", "certificate"},
+                         {"certificate_file", (sandbox_.tls_dir() / "client-cert.pem").string()},
+                         {"private_key_file", (sandbox_.tls_dir() / "client-key.pem").string()},
+                         {"algorithm", alg}};
         outlook_ = create(config);
         EXPECT_EQ(str(connect(std::string("cert-") + alg, kWorkUser), "outcome"), "connected") << alg;
     }
@@ -361,8 +369,9 @@ TEST_P(OutlookRotation, EveryRefreshStoresTheRotatedRefreshToken) {
     EXPECT_EQ(str(status("alice"), "state"), "connected");
 }
 
-INSTANTIATE_TEST_SUITE_P(BothStandInModes, OutlookRotation, ::testing::Values(true, false),
-                         [](const auto& param_info) { return param_info.param ? "OldTokenStaysValid" : "OldTokenInvalidated"; });
+INSTANTIATE_TEST_SUITE_P(BothStandInModes, OutlookRotation, ::testing::Values(true, false), [](const auto& param_info) {
+    return param_info.param ? "OldTokenStaysValid" : "OldTokenInvalidated";
+});
 
 TEST_F(OutlookConnect, EachDeadGrantReasonExpiresTheConnectionAndDeletesItsTokens) {
     const std::tuple<ms_sandbox::RevokeReason, const char*, const char*> cases[] = {
@@ -447,10 +456,10 @@ TEST_F(OutlookConnect, KeyRotationReadsOldBlobsAndRewritesThemUnderTheActiveKey)
     ASSERT_EQ(str(connect("alice", kWorkUser), "outcome"), "connected");
     EXPECT_EQ(outlook::Vault::key_id_of(host_.secrets()["account/alice/grant"]), "k1");
     auto config = base_config();
-    config["token_encryption"] = json::object{
-        {"active_key", "k2"},
-        {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "k1.key").string()}},
-                             json::object{{"id", "k2"}, {"file", (dir_ / "k2.key").string()}}}}};
+    config["token_encryption"] =
+        json::object{{"active_key", "k2"},
+                     {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "k1.key").string()}},
+                                          json::object{{"id", "k2"}, {"file", (dir_ / "k2.key").string()}}}}};
     outlook_ = create(config);
     EXPECT_EQ(str(status("alice"), "state"), "connected") << "old-key blobs still open";
     advance(std::chrono::seconds(3600));
@@ -522,7 +531,8 @@ TEST_F(OutlookConnect, TheAdminConsentLinkIsAvailableOnItsOwn) {
     EXPECT_EQ(str(doc, "purpose"), "admin_consent");
     EXPECT_EQ(str(doc, "application_id"), kPublicClientId);
     EXPECT_THAT(str(doc, "authorization_url"),
-                ::testing::StartsWith(sandbox_.base_url() + "/fabrikam.example/v2.0/adminconsent?client_id=" + kPublicClientId));
+                ::testing::StartsWith(sandbox_.base_url() +
+                                      "/fabrikam.example/v2.0/adminconsent?client_id=" + kPublicClientId));
     EXPECT_EQ(host_.count_prefix("account/it-admin/"), 0u) << "nothing is stored for an admin link";
     // An administrator who follows it approves the app for the tenant; then its users connect.
     ms_sandbox::AutopilotRequest pilot;
@@ -533,7 +543,8 @@ TEST_F(OutlookConnect, TheAdminConsentLinkIsAvailableOnItsOwn) {
     EXPECT_EQ(str(complete("it-admin", *admin.callback_url), "outcome"), "admin_consent_granted");
     EXPECT_EQ(str(connect("ben", kApprovalWorkflowUser), "outcome"), "connected");
     // Never for "common", and the option is refused outside an admin-consent request.
-    EXPECT_EQ(outlook_->begin_connect("x", R"({"admin_consent":true,"tenant":"common"})").status, EP_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(outlook_->begin_connect("x", R"({"admin_consent":true,"tenant":"common"})").status,
+              EP_ERR_INVALID_ARGUMENT);
     EXPECT_EQ(outlook_->begin_connect("x", R"({"tenant":"fabrikam.example"})").status, EP_ERR_INVALID_ARGUMENT);
 }
 
@@ -572,7 +583,8 @@ TEST_F(OutlookConnect, BadArgumentsAtTheCBoundaryAreRefusedNotCrashed) {
     expect_refused(api.begin_connect(instance, ep_str{"a", 1}, ep_str{nullptr, 4}, &out), "NULL request with a length");
     expect_refused(api.complete_connect(instance, ep_str{"a", 1}, ep_str{"{}", 2}, &out), "callback without URL");
     const char* msg = R"({"to":[{"address":"x@example.org"}],"text":"t"})";
-    expect_refused(api.send(instance, ep_str{"a", 1}, ep_str{msg, std::strlen(msg)}, nullptr, nullptr, &out), "NULL callback");
+    expect_refused(api.send(instance, ep_str{"a", 1}, ep_str{msg, std::strlen(msg)}, nullptr, nullptr, &out),
+                   "NULL callback");
     ep_instance* refused = nullptr;
     EXPECT_EQ(api.create(host, ep_str{"{", 1}, &refused, &out), EP_ERR_CONFIG);
     EXPECT_NE(out.data, nullptr);

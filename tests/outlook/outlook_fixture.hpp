@@ -94,13 +94,13 @@ inline std::string scenario_json(const SandboxSettings& s) {
     json::value v = json::parse(text.str());
     auto& settings = v.as_object()["settings"].as_object();
     settings["old_refresh_token_stays_valid"] = s.old_refresh_token_stays_valid;
-    settings["mailbox_limits"] = json::object{{"concurrent_requests", s.concurrent_requests},
-                                              {"messages_per_minute", s.messages_per_minute}};
+    settings["mailbox_limits"] =
+        json::object{{"concurrent_requests", s.concurrent_requests}, {"messages_per_minute", s.messages_per_minute}};
     auto& users = v.as_object()["users"].as_array();
     for (int i = 0; i < s.extra_users; ++i) {
         std::string upn = "user" + std::to_string(i) + "@contoso.example";
-        users.push_back(json::object{{"upn", upn}, {"display_name", "User " + std::to_string(i)},
-                                     {"tenant", "contoso.example"}, {"mail", upn}});
+        users.push_back(json::object{
+            {"upn", upn}, {"display_name", "User " + std::to_string(i)}, {"tenant", "contoso.example"}, {"mail", upn}});
     }
     return json::serialize(v);
 }
@@ -146,14 +146,16 @@ protected:
     }
 
     json::object base_config() {
-        return json::object{{"client_id", kPublicClientId},
-                            {"authority", "common"},
-                            {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
-                            {"redirect_uri", kRedirectUri},
-                            {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
-                            {"token_encryption", json::object{{"active_key", "k1"},
-                                                              {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "k1.key").string()}}}}}},
-                            {"send", json::object{{"max_throttle_wait_seconds", 5}}}};
+        return json::object{
+            {"client_id", kPublicClientId},
+            {"authority", "common"},
+            {"endpoints", json::object{{"login", sandbox_.base_url()}, {"graph", sandbox_.base_url() + "/v1.0"}}},
+            {"redirect_uri", kRedirectUri},
+            {"tls", json::object{{"ca_file", sandbox_.ca_file().string()}}},
+            {"token_encryption",
+             json::object{{"active_key", "k1"},
+                          {"keys", json::array{json::object{{"id", "k1"}, {"file", (dir_ / "k1.key").string()}}}}}},
+            {"send", json::object{{"max_throttle_wait_seconds", 5}}}};
     }
 
     std::unique_ptr<ep::loader::ProviderInstance> create(const json::object& config) {
@@ -217,7 +219,8 @@ protected:
         std::string location;
         curl_easy_setopt(h, CURLOPT_URL, url.c_str());
         curl_easy_setopt(h, CURLOPT_CAINFO, sandbox_.ca_file().c_str());
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) { return s * n; });
+        curl_easy_setopt(
+            h, CURLOPT_WRITEFUNCTION, +[](char*, size_t s, size_t n, void*) { return s * n; });
         if (curl_easy_perform(h) == CURLE_OK) {
             char* loc = nullptr;
             curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc);

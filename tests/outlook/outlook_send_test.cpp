@@ -80,9 +80,11 @@ TEST_F(OutlookSend, ValidationErrorsNameTheFieldBeforeAnyNetworkCall) {
         {R"({"to":[],"text":"x"})", "to"},
         {R"({"to":[{"address":"casey@@example.org"}],"text":"x"})", "to[0].address"},
         {R"({"to":[{"address":"casey@example.org"}]})", "text"},
-        {R"({"to":[{"address":"casey@example.org"}],"text":"x","headers":[{"name":"Reply-By","value":"1"}]})", "headers[0].name"},
+        {R"({"to":[{"address":"casey@example.org"}],"text":"x","headers":[{"name":"Reply-By","value":"1"}]})",
+         "headers[0].name"},
         {R"({"to":[{"address":"casey@example.org"}],"text":"x","headers":[{"name":"x-1","value":"1"},{"name":"x-2","value":"1"},
-            {"name":"x-3","value":"1"},{"name":"x-4","value":"1"},{"name":"x-5","value":"1"},{"name":"x-6","value":"1"}]})", "headers"},
+            {"name":"x-3","value":"1"},{"name":"x-4","value":"1"},{"name":"x-5","value":"1"},{"name":"x-6","value":"1"}]})",
+         "headers"},
         {R"({"to":[{"address":"casey@example.org"}],"text":"x","attachments":[{"name":"a","content_base64":"not base64!"}]})",
          "attachments[0].content_base64"},
         {"{\"to\":[{\"address\":\"casey@example.org\"}],\"text\":\"bad \xff utf8\"}", "message"},
@@ -98,7 +100,8 @@ TEST_F(OutlookSend, ValidationErrorsNameTheFieldBeforeAnyNetworkCall) {
         EXPECT_EQ(called.load(), 0);
     }
     std::string many = R"({"to":[)";
-    for (int i = 0; i < 501; ++i) many += std::string(i ? "," : "") + R"({"address":"r)" + std::to_string(i) + R"(@example.org"})";
+    for (int i = 0; i < 501; ++i)
+        many += std::string(i ? "," : "") + R"({"address":"r)" + std::to_string(i) + R"(@example.org"})";
     many += R"(],"text":"x"})";
     auto refusal = outlook_->send("alice", many, [](std::string_view) {});
     ASSERT_TRUE(refusal);
@@ -235,7 +238,8 @@ TEST_F(OutlookSend, ThrottlingHonoursRetryAfterPerMailbox) {
     EXPECT_EQ(r["attempts"].as_int64(), 2);
     // A storm on alice's mailbox with a long Retry-After goes back to the host as throttled,
     // while megan's mailbox keeps sending at full speed.
-    fault(json::object{{"endpoint", "sendMail"}, {"user", kWorkUser}, {"status", 429}, {"retry_after", "30"}, {"times", -1}});
+    fault(json::object{
+        {"endpoint", "sendMail"}, {"user", kWorkUser}, {"status", 429}, {"retry_after", "30"}, {"times", -1}});
     Completions alice_done, megan_done;
     for (int i = 0; i < 8; ++i) EXPECT_FALSE(outlook_->send("alice", message(), alice_done.callback()));
     auto start = std::chrono::steady_clock::now();
@@ -304,8 +308,10 @@ TEST_F(OutlookSend, DestroyWithSendsInFlightCompletesEachExactlyOnceAndNeverAfte
             if (destroyed) late = true;
             ++callbacks;
             auto doc = parse(std::string(result));
-            if (str(doc, "outcome") == "sent") ++sent;
-            else if (str(doc, "outcome") == "transient" && str(doc, "code") == "cancelled") ++cancelled;
+            if (str(doc, "outcome") == "sent")
+                ++sent;
+            else if (str(doc, "outcome") == "transient" && str(doc, "code") == "cancelled")
+                ++cancelled;
         }));
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     outlook_.reset();

@@ -5,10 +5,10 @@
 
 #include <email_provider/ep_sdk.hpp>
 
-#include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <boost/json.hpp>
 
 #include <atomic>
 #include <cstdlib>
@@ -163,7 +163,9 @@ TEST(SecretString, WipeCleansesTheWholeCapacity) {
 }
 
 template <class T>
-concept Streamable = requires(std::ostream& out, const T& value) { out << value; };
+concept Streamable = requires(std::ostream& out, const T& value) {
+    out << value;
+};
 
 TEST(SecretString, CannotBeCopiedConvertedOrStreamed) {
     static_assert(!std::is_copy_constructible_v<SecretString>);
@@ -217,12 +219,12 @@ TEST(Vault, EverySealUsesAFreshNonce) {
 TEST(Vault, EnvelopeIsBoundToProviderAccountAndSlot) {
     const Vault vault(ring_of({{"k1", 1}}, "k1"));
     const std::vector<uint8_t> envelope = vault.seal("refresh-token", kGrant);
-    for (const VaultContext& other : {VaultContext{"outlook", "account-43", "grant"},
-                                      VaultContext{"outlook", "account-42", "pending"},
-                                      VaultContext{"mock", "account-42", "grant"},
-                                      VaultContext{"outlook", "account-42", ""}}) {
+    for (const VaultContext& other :
+         {VaultContext{"outlook", "account-43", "grant"}, VaultContext{"outlook", "account-42", "pending"},
+          VaultContext{"mock", "account-42", "grant"}, VaultContext{"outlook", "account-42", ""}}) {
         const VaultError error = open_error(vault, envelope, other);
-        EXPECT_EQ(error.kind(), VaultError::Kind::tampered) << other.provider << "/" << other.account << "/" << other.slot;
+        EXPECT_EQ(error.kind(), VaultError::Kind::tampered)
+            << other.provider << "/" << other.account << "/" << other.slot;
         EXPECT_THAT(error.what(), HasSubstr("\"k1\""));
     }
 }
@@ -465,7 +467,8 @@ TEST_F(KeyRingConfig, UppercaseHexIsAccepted) {
 
 TEST_F(KeyRingConfig, RefusesAShapelessSection) {
     EXPECT_EQ(refusal("[]").field(), "token_encryption");
-    EXPECT_THAT(refusal(R"({"active_key":"k1"})").what(), AllOf(HasSubstr("token_encryption.keys"), HasSubstr("missing")));
+    EXPECT_THAT(refusal(R"({"active_key":"k1"})").what(),
+                AllOf(HasSubstr("token_encryption.keys"), HasSubstr("missing")));
     EXPECT_EQ(refusal(R"({"active_key":"k1","keys":{}})").field(), "token_encryption.keys");
     const auto empty = refusal(R"({"active_key":"k1","keys":[]})");
     EXPECT_EQ(empty.field(), "token_encryption.keys");
@@ -526,7 +529,8 @@ TEST_F(KeyRingConfig, RequiresExactlyOneSource) {
     const auto typo = refusal(R"({"active_key":"k1","keys":[{"id":"k1","flie":")" + file + R"("}]})");
     EXPECT_EQ(typo.field(), "token_encryption.keys[0].flie");
     EXPECT_THAT(typo.what(), HasSubstr("not a known field"));
-    EXPECT_EQ(refusal(R"({"active_key":"k1","keys":[{"id":"k1","file":""}]})").field(), "token_encryption.keys[0].file");
+    EXPECT_EQ(refusal(R"({"active_key":"k1","keys":[{"id":"k1","file":""}]})").field(),
+              "token_encryption.keys[0].file");
     EXPECT_EQ(refusal(R"({"active_key":"k1","keys":[{"id":"k1","env":1}]})").field(), "token_encryption.keys[0].env");
 }
 
@@ -571,14 +575,20 @@ TEST_F(KeyRingConfig, RefusesKeysOfTheWrongShapeWithoutEchoingThem) {
     non_hex[10] = 'g';
     std::string loose_bits = base64;
     loose_bits[42] = static_cast<char>(loose_bits[42] + 1);  // nonzero bits past the 32 bytes
-    const std::vector<std::string> wrong = {hex.substr(0, 63),      hex + "00",   non_hex, base64.substr(0, 43),
-                                            base64.substr(0, 43) + "A", loose_bits, "base64:" + base64,
+    const std::vector<std::string> wrong = {hex.substr(0, 63),
+                                            hex + "00",
+                                            non_hex,
+                                            base64.substr(0, 43),
+                                            base64.substr(0, 43) + "A",
+                                            loose_bits,
+                                            "base64:" + base64,
                                             "correct horse battery staple"};
     for (const std::string& content : wrong) {
         const std::string file = write_file("wrong.key", content);
         const auto from_file = refusal(R"({"active_key":"k1","keys":[{"id":"k1","file":")" + file + R"("}]})");
         EXPECT_EQ(from_file.field(), "token_encryption.keys[0].file");
-        EXPECT_THAT(from_file.what(), AllOf(HasSubstr(file), HasSubstr("must be 32 bytes written as 64 hex digits or base64")));
+        EXPECT_THAT(from_file.what(),
+                    AllOf(HasSubstr(file), HasSubstr("must be 32 bytes written as 64 hex digits or base64")));
         EXPECT_THAT(from_file.what(), Not(HasSubstr(content)));
         expect_no_key_material(from_file.what(), key);
 
@@ -606,7 +616,8 @@ TEST_F(KeyRingConfig, ActiveKeyMustNameAKey) {
 TEST_F(KeyRingConfig, FieldPathFollowsTheCaller) {
     const auto error = [] {
         try {
-            KeyRing::from_json(boost::json::parse(R"({"active_key":"k1","keys":[{"id":"k1"}]})"), "providers[0].keys_x");
+            KeyRing::from_json(boost::json::parse(R"({"active_key":"k1","keys":[{"id":"k1"}]})"),
+                               "providers[0].keys_x");
         } catch (const ep::sdk::Error& e) {
             return std::string(e.field());
         }
@@ -619,9 +630,9 @@ TEST_F(KeyRingConfig, FieldPathFollowsTheCaller) {
 
 using outlook::redact;
 
-const std::vector<std::string> kSecretNames = {"code",          "state",         "code_verifier",    "code_challenge",
-                                               "client_secret", "client_assertion", "refresh_token", "access_token",
-                                               "id_token",      "assertion",     "password",         "session_state"};
+const std::vector<std::string> kSecretNames = {
+    "code",          "state",        "code_verifier", "code_challenge", "client_secret", "client_assertion",
+    "refresh_token", "access_token", "id_token",      "assertion",      "password",      "session_state"};
 
 std::string upper(std::string text) {
     for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -642,7 +653,8 @@ TEST(Redact, ParameterValues) {
 TEST(Redact, ParameterValueEndsAtDelimiters) {
     EXPECT_EQ(redact("code=abc def"), "code=[REDACTED] def");
     EXPECT_EQ(redact("code=abc&state=xyz"), "code=[REDACTED]&state=[REDACTED]");
-    EXPECT_EQ(redact(R"({"url":"https://a/cb?code=abc","ok":true})"), R"({"url":"https://a/cb?code=[REDACTED]","ok":true})");
+    EXPECT_EQ(redact(R"({"url":"https://a/cb?code=abc","ok":true})"),
+              R"({"url":"https://a/cb?code=[REDACTED]","ok":true})");
     EXPECT_EQ(redact("url='https://a/cb?state=xyz'"), "url='https://a/cb?state=[REDACTED]'");
     EXPECT_EQ(redact(R"(password="two words" user=bob)"), R"(password="[REDACTED]" user=bob)");
     EXPECT_EQ(redact("code=\ncode="), "code=\ncode=");  // empty values: nothing to hide
@@ -652,12 +664,14 @@ TEST(Redact, JsonFields) {
     for (const std::string& name : kSecretNames) {
         EXPECT_EQ(redact(R"({")" + name + R"(":"v-a.l_u~e","name":"Ada"})"),
                   R"({")" + name + R"(":"[REDACTED]","name":"Ada"})");
-        EXPECT_EQ(redact(R"({ ")" + upper(name) + R"(" : "value" })"), R"({ ")" + upper(name) + R"(" : "[REDACTED]" })");
+        EXPECT_EQ(redact(R"({ ")" + upper(name) + R"(" : "value" })"),
+                  R"({ ")" + upper(name) + R"(" : "[REDACTED]" })");
     }
     EXPECT_EQ(redact(R"({"password":"a\"b\\","next":"c"})"), R"({"password":"[REDACTED]","next":"c"})");
     EXPECT_EQ(redact(R"(log: "{\"refresh_token\":\"M.R3_BAY\",\"scope\":\"Mail.Send\"}")"),
               R"(log: "{\"refresh_token\":\"[REDACTED]\",\"scope\":\"Mail.Send\"}")");
-    EXPECT_EQ(redact("{'access_token': 'EwBwA8l6', 'expires_in': 3600}"), "{'access_token': '[REDACTED]', 'expires_in': 3600}");
+    EXPECT_EQ(redact("{'access_token': 'EwBwA8l6', 'expires_in': 3600}"),
+              "{'access_token': '[REDACTED]', 'expires_in': 3600}");
     EXPECT_EQ(redact(R"({"code":1234,"state":null})"), R"({"code":1234,"state":null})");  // not strings
     EXPECT_EQ(redact(R"({"id_token":"truncated)"), R"({"id_token":"[REDACTED])");
 }
@@ -679,7 +693,8 @@ TEST(Redact, AuthorizationOfAnyScheme) {
 
 TEST(Redact, JwtShapedStrings) {
     const std::string jws =
-        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+        "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ."
+        "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
     EXPECT_EQ(redact("token " + jws + " expired"), "token [REDACTED] expired");
     EXPECT_EQ(redact("(" + jws + ")"), "([REDACTED])");
     EXPECT_EQ(redact("unsecured eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0. end"), "unsecured [REDACTED] end");

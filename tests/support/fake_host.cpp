@@ -35,8 +35,8 @@ FakeHost::FakeHost() : now_ms_(1'790'000'000'000) {  // 2026-09-21T...
         receiver(rctx, ep_bytes{copy.data(), copy.size()}, version);
         return EP_OK;
     };
-    api_.secret_put = [](void* ctx, ep_str key, ep_bytes value, uint64_t expected, uint64_t* new_version) noexcept
-        -> ep_status {
+    api_.secret_put = [](void* ctx, ep_str key, ep_bytes value, uint64_t expected,
+                         uint64_t* new_version) noexcept -> ep_status {
         auto& h = self(ctx);
         if (h.fail_store_) return EP_ERR_STORAGE;
         std::lock_guard lock(h.mutex_);

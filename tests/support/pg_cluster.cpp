@@ -19,8 +19,9 @@ std::filesystem::path bindir() {
     std::filesystem::path dir;
 #endif
     if (dir.empty() || !std::filesystem::exists(dir / "initdb"))
-        throw std::runtime_error("the PostgreSQL server programs (initdb, pg_ctl) were not found when this test was "
-                                 "configured: scripts/install-deps.sh installs the postgresql package; reconfigure after");
+        throw std::runtime_error(
+            "the PostgreSQL server programs (initdb, pg_ctl) were not found when this test was "
+            "configured: scripts/install-deps.sh installs the postgresql package; reconfigure after");
     return dir;
 }
 
@@ -47,12 +48,15 @@ PgCluster::PgCluster(std::filesystem::path running) : dir_(std::move(running)), 
 PgCluster::PgCluster(bool durable) : durable_(durable) {
     auto bin = bindir();
     char pattern[] = "/tmp/ep-pg-XXXXXX";
-    if (mkdtemp(pattern) == nullptr) throw std::runtime_error("cannot create a directory for the PostgreSQL test server");
+    if (mkdtemp(pattern) == nullptr)
+        throw std::runtime_error("cannot create a directory for the PostgreSQL test server");
     dir_ = pattern;
     if (geteuid() == 0) {
         passwd* pw = getpwnam("postgres");
-        if (pw == nullptr) throw std::runtime_error("running as root, but there is no `postgres` user to run the test server as");
-        if (chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0) throw std::runtime_error("cannot hand " + dir_.string() + " to postgres");
+        if (pw == nullptr)
+            throw std::runtime_error("running as root, but there is no `postgres` user to run the test server as");
+        if (chown(dir_.c_str(), pw->pw_uid, pw->pw_gid) != 0)
+            throw std::runtime_error("cannot hand " + dir_.string() + " to postgres");
     }
     auto r = run_process(as_server_user({(bin / "initdb").string(), "-D", (dir_ / "data").string(), "-A", "trust", "-U",
                                          "postgres", "-E", "UTF8", "--locale=C", "--no-sync"}));
@@ -64,8 +68,7 @@ PgCluster::~PgCluster() {
     if (!owned_) return;
     try {
         stop(true);
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     std::error_code ec;
     std::filesystem::remove_all(dir_, ec);
 }
@@ -81,8 +84,8 @@ void PgCluster::start() {
     // Durability is the tests' subject only through crashes of the server process, which
     // fsync does not change; without it a database is created in milliseconds.
     std::string durability = durable_ ? "" : " -c fsync=off -c full_page_writes=off";
-    pg_ctl({"-o", "-k " + dir_.string() + " -c listen_addresses=''" + durability + " -c max_connections=200",
-            "-l", (dir_ / "server.log").string(), "-w", "-t", "60", "start"});
+    pg_ctl({"-o", "-k " + dir_.string() + " -c listen_addresses=''" + durability + " -c max_connections=200", "-l",
+            (dir_ / "server.log").string(), "-w", "-t", "60", "start"});
 }
 
 void PgCluster::stop(bool immediate) { pg_ctl({"-m", immediate ? "immediate" : "fast", "-w", "stop"}); }
@@ -93,8 +96,8 @@ std::string PgCluster::conninfo(const std::string& database) const {
 
 std::string PgCluster::create_database() {
     std::string name = "test_" + std::to_string(getpid()) + "_" + std::to_string(++databases_);
-    auto r = run_process({(bindir() / "psql").string(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo("postgres"), "-c",
-                          "CREATE DATABASE " + name});
+    auto r = run_process({(bindir() / "psql").string(), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conninfo("postgres"),
+                          "-c", "CREATE DATABASE " + name});
     if (r.exit_code != 0) throw std::runtime_error("cannot create a test database: " + r.err);
     return conninfo(name);
 }

@@ -1,7 +1,7 @@
 #include "checks/connection_checks.hpp"
 
-#include "providers/documents.hpp"
 #include "core/host_util.hpp"
+#include "providers/documents.hpp"
 
 #include <boost/json.hpp>
 
@@ -58,8 +58,9 @@ void ConnectionChecks::record(const Key& key, json::object status) {
         try {
             store_.record_check(key.first, key.second, now);
         } catch (const std::exception& e) {
-            logger_.log(EP_LOG_ERROR, "checks", "could not record the check of the " + key.second +
-                                                    " connection of user " + key.first + ": " + e.what());
+            logger_.log(EP_LOG_ERROR, "checks",
+                        "could not record the check of the " + key.second + " connection of user " + key.first + ": " +
+                            e.what());
         }
     }
     ConnectionState before, after;
@@ -75,10 +76,12 @@ void ConnectionChecks::record(const Key& key, json::object status) {
         --in_flight_;
         cv_.notify_all();
     }
-    if (before == ConnectionState::connected && after != ConnectionState::unknown && after != ConnectionState::connected)
+    if (before == ConnectionState::connected && after != ConnectionState::unknown &&
+        after != ConnectionState::connected)
         // The page tells the user; nudges stay held until they reconnect.
-        logger_.log(EP_LOG_WARN, "checks", "the " + key.second + " connection of user " + key.first + " is " + to_string(after) +
-                                               " (found by a check, before any nudge failed)");
+        logger_.log(EP_LOG_WARN, "checks",
+                    "the " + key.second + " connection of user " + key.first + " is " + to_string(after) +
+                        " (found by a check, before any nudge failed)");
 }
 
 std::shared_ptr<ProviderHandle> ConnectionChecks::begin_check(const Key& key) {

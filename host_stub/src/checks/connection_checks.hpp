@@ -5,11 +5,11 @@
 // starts the checks and keeps their answers: the last known state of each account.
 #pragma once
 
+#include "core/logger.hpp"
 #include "providers/documents.hpp"
 #include "providers/host_services.hpp"
-#include "store/host_store.hpp"
-#include "core/logger.hpp"
 #include "providers/provider_set.hpp"
+#include "store/host_store.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -33,7 +33,8 @@ public:
 
     // The settings page checks a connection it shows when its last check is older than
     // page_check_after_ms (config keep_alive.page_check_after_seconds).
-    ConnectionChecks(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t page_check_after_ms);
+    ConnectionChecks(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock,
+                     int64_t page_check_after_ms);
     ~ConnectionChecks();  // wait_idle()
 
     // Checks now and waits for the answer (the CLI, held nudges). Throws std::runtime_error

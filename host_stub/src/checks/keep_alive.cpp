@@ -19,7 +19,8 @@ uint64_t fnv1a(std::string_view a, std::string_view b) {
 
 // The sweep's tick is timed by a steady clock: it paces token requests, whatever the host clock says.
 int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 }  // namespace
@@ -112,8 +113,8 @@ int KeepAlive::sweep_once(int64_t now_ms) {
             checks_.start_check(key.second, key.first);
             ++started;
         } catch (const std::exception& e) {
-            logger_.log(EP_LOG_ERROR, "checks", "could not check the " + key.first + " connection of user " + key.second +
-                                                    ": " + e.what());
+            logger_.log(EP_LOG_ERROR, "checks",
+                        "could not check the " + key.first + " connection of user " + key.second + ": " + e.what());
         }
     }
     return started;

@@ -8,11 +8,11 @@
 
 #include "checks/connection_checks.hpp"
 #include "core/host_config.hpp"
+#include "core/logger.hpp"
 #include "core/periodic.hpp"
 #include "providers/host_services.hpp"
-#include "store/host_store.hpp"
-#include "core/logger.hpp"
 #include "providers/provider_set.hpp"
+#include "store/host_store.hpp"
 
 #include <cstdint>
 #include <map>
@@ -43,10 +43,10 @@ public:
     const KeepAliveSettings& settings() const { return settings_; }
 
 private:
-    using Key = std::pair<std::string, std::string>;  // provider, user_id: the schedule's order
-    std::vector<Key> list_accounts();                  // reads the store; not under mutex_
+    using Key = std::pair<std::string, std::string>;                          // provider, user_id: the schedule's order
+    std::vector<Key> list_accounts();                                         // reads the store; not under mutex_
     void refresh_accounts(const std::vector<Key>& accounts, int64_t now_ms);  // under mutex_
-    std::vector<Key> take_due(int64_t now_ms);  // the accounts whose check may start now
+    std::vector<Key> take_due(int64_t now_ms);                                // the accounts whose check may start now
 
     HostStore& store_;
     ProviderSet& providers_;

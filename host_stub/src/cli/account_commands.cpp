@@ -39,8 +39,10 @@ std::string describe_status(const host::ProviderStatus& s) {
         case host::ConnectionState::connected:
             return "connected as " + s.mailbox + (s.display_name.empty() ? "" : " (" + s.display_name + ")") +
                    (s.extra_permissions.empty() ? "" : "; also granted but unused: " + join(s.extra_permissions));
-        case host::ConnectionState::permission_denied: return "permission denied: " + s.message;
-        case host::ConnectionState::expired: return "expired: " + s.message;
+        case host::ConnectionState::permission_denied:
+            return "permission denied: " + s.message;
+        case host::ConnectionState::expired:
+            return "expired: " + s.message;
         case host::ConnectionState::admin_approval_required: {
             std::string text = "approval required: " + (s.user_action.empty() ? s.message : s.user_action);
             if (!s.admin_instructions.empty()) text += "\nfor your IT administrator: " + s.admin_instructions;
@@ -48,9 +50,12 @@ std::string describe_status(const host::ProviderStatus& s) {
             if (!s.admin_consent_url.empty()) text += "\nadmin approval link: " + s.admin_consent_url;
             return text;
         }
-        case host::ConnectionState::configuration_error: return "configuration error (operator): " + s.message;
-        case host::ConnectionState::not_connected: return "not connected";
-        case host::ConnectionState::unknown: break;
+        case host::ConnectionState::configuration_error:
+            return "configuration error (operator): " + s.message;
+        case host::ConnectionState::not_connected:
+            return "not connected";
+        case host::ConnectionState::unknown:
+            break;
     }
     return s.state_name.empty() ? "unknown status" : s.state_name;
 }
@@ -63,7 +68,8 @@ std::string read_attachment(const std::string& file, std::size_t limit) {
     std::string bytes;
     try {
         struct stat st {};
-        if (::fstat(fd, &st) != 0) throw std::runtime_error("--attach " + file + ": cannot be read: " + std::strerror(errno));
+        if (::fstat(fd, &st) != 0)
+            throw std::runtime_error("--attach " + file + ": cannot be read: " + std::strerror(errno));
         if (!S_ISREG(st.st_mode))
             throw std::runtime_error("--attach " + file + ": is not a regular file (a directory, device or pipe)");
         if (static_cast<std::size_t>(st.st_size) > limit)
@@ -101,9 +107,17 @@ int complete(host::HostRuntime& rt, const GlobalOptions& o, const std::string& u
 
 std::string content_type_for(const std::filesystem::path& p) {
     static const std::map<std::string, std::string> types = {
-        {".pdf", "application/pdf"}, {".txt", "text/plain"},  {".html", "text/html"},   {".png", "image/png"},
-        {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"}, {".gif", "image/gif"},    {".csv", "text/csv"},
-        {".ics", "text/calendar"},   {".zip", "application/zip"}, {".json", "application/json"},
+        {".pdf", "application/pdf"},
+        {".txt", "text/plain"},
+        {".html", "text/html"},
+        {".png", "image/png"},
+        {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},
+        {".csv", "text/csv"},
+        {".ics", "text/calendar"},
+        {".zip", "application/zip"},
+        {".json", "application/json"},
         {".doc", "application/msword"},
         {".docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"}};
     auto it = types.find(p.extension().string());
@@ -180,8 +194,9 @@ int cmd_connect(host::HostRuntime& rt, const GlobalOptions& o, const std::vector
             std::fprintf(stderr, "host_stub: provider '%s' has no admin-consent link\n", provider.c_str());
             return kNotSuccessful;
         }
-        print(o, r.result.document, "Send this link to the organisation's IT administrator (application " +
-                                 json_str(doc, "application_id") + "):\n" + json_str(doc, "authorization_url"));
+        print(o, r.result.document,
+              "Send this link to the organisation's IT administrator (application " + json_str(doc, "application_id") +
+                  "):\n" + json_str(doc, "authorization_url"));
         return kOk;
     }
     if (json_str(doc, "action") != "redirect") {
@@ -254,7 +269,8 @@ int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vec
     if (!r.result.ok()) return fail_call(r, "disconnect");
     std::string text = json_str(r.document, "message");
     if (text.empty()) text = "disconnected: every stored token for this account was deleted";
-    if (std::string revoke = json_str(r.document, "revoke_url"); !revoke.empty() && text.find(revoke) == std::string::npos)
+    if (std::string revoke = json_str(r.document, "revoke_url");
+        !revoke.empty() && text.find(revoke) == std::string::npos)
         text += "\nTo also remove the app's access at the provider, visit " + revoke;
     print(o, r.result.document, text);
     return kOk;
@@ -262,12 +278,13 @@ int cmd_disconnect(host::HostRuntime& rt, const GlobalOptions& o, const std::vec
 
 int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     auto desc = account_options("send");
-    desc.add_options()("to", po::value<std::vector<std::string>>(), "")("cc", po::value<std::vector<std::string>>(), "")(
-        "bcc", po::value<std::vector<std::string>>(), "")("reply-to", po::value<std::vector<std::string>>(), "")(
-        "subject", po::value<std::string>()->required(), "")("text", po::value<std::string>(), "")(
-        "html", po::value<std::string>(), "")("attach", po::value<std::vector<std::string>>(), "")(
-        "header", po::value<std::vector<std::string>>(), "")("importance", po::value<std::string>(), "")(
-        "no-save-to-sent-items", "")("client-request-id", po::value<std::string>(), "");
+    desc.add_options()("to", po::value<std::vector<std::string>>(), "")(
+        "cc", po::value<std::vector<std::string>>(), "")("bcc", po::value<std::vector<std::string>>(), "")(
+        "reply-to", po::value<std::vector<std::string>>(), "")("subject", po::value<std::string>()->required(), "")(
+        "text", po::value<std::string>(), "")("html", po::value<std::string>(), "")(
+        "attach", po::value<std::vector<std::string>>(), "")("header", po::value<std::vector<std::string>>(), "")(
+        "importance", po::value<std::string>(), "")("no-save-to-sent-items", "")("client-request-id",
+                                                                                 po::value<std::string>(), "");
     auto vm = parse(args, desc);
     json::object m = message_from(vm);
     auto r = rt.providers->require(vm["provider"].as<std::string>())
@@ -281,8 +298,10 @@ int cmd_send(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<st
     if (std::string field = json_str(doc, "field"); !field.empty()) text += " (field " + field + ")";
     if (std::string id = json_str(doc, "request_id"); !id.empty()) text += " [request-id " + id + "]";
     if (std::string file = json_str(doc, "file"); !file.empty()) text += " -> " + file;
-    if (o.json) std::cout << r.result.document << "\n";
-    else (sent ? std::cout : std::cerr) << (sent ? "" : "host_stub: send ") << text << "\n";
+    if (o.json)
+        std::cout << r.result.document << "\n";
+    else
+        (sent ? std::cout : std::cerr) << (sent ? "" : "host_stub: send ") << text << "\n";
     return sent ? kOk : kNotSuccessful;
 }
 

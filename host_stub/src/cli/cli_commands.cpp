@@ -19,7 +19,9 @@ using host::printable;
 int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
     json::array list;
     for (const auto& e : rt.providers->entries()) {
-        json::object p{{"id", e.id}, {"display_name", e.display_name}, {"manifest", e.manifest_path.string()},
+        json::object p{{"id", e.id},
+                       {"display_name", e.display_name},
+                       {"manifest", e.manifest_path.string()},
                        {"available", e.available()}};
         if (e.loaded) {
             p["abi_version"] = std::to_string(e.loaded->abi_major) + "." + std::to_string(e.loaded->abi_minor);
@@ -65,8 +67,10 @@ po::options_description account_options(const char* name) {
 }
 
 void print(const GlobalOptions& o, const std::string& document, const std::string& text) {
-    if (o.json) std::cout << document << "\n";
-    else std::cout << text << "\n";
+    if (o.json)
+        std::cout << document << "\n";
+    else
+        std::cout << text << "\n";
 }
 
 int fail_call(const host::ProviderAnswer& answer, const std::string& what) {
@@ -81,7 +85,8 @@ void require_user(host::HostRuntime& rt, const std::string& user_id, const std::
 int run_command(const std::string& command, const std::vector<std::string>& args, const GlobalOptions& options) {
     using Handler = int (*)(host::HostRuntime&, const GlobalOptions&, const std::vector<std::string>&);
     static const std::map<std::string, Handler> commands = {
-        {"providers", [](host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& a) {
+        {"providers",
+         [](host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& a) {
              if (!a.empty()) throw UsageError("providers takes no options");
              return cmd_providers(rt, o);
          }},

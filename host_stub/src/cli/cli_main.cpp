@@ -86,9 +86,12 @@ int main(int argc, char** argv) {
 
     cli::GlobalOptions options;
     options.json = vm.count("json") > 0;
-    if (vm.count("config")) options.config_path = vm["config"].as<std::string>();
-    else if (const char* env = std::getenv("HOST_STUB_CONFIG")) options.config_path = env;
-    else options.config_path = "host.json";
+    if (vm.count("config"))
+        options.config_path = vm["config"].as<std::string>();
+    else if (const char* env = std::getenv("HOST_STUB_CONFIG"))
+        options.config_path = env;
+    else
+        options.config_path = "host.json";
 
     return cli::run_command(vm["command"].as<std::string>(), rest, options);
 }

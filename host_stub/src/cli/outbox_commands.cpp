@@ -14,7 +14,8 @@ namespace json = boost::json;
 
 int64_t nudge_id_option(const po::variables_map& vm) {
     int64_t id = vm["id"].as<int64_t>();
-    if (id <= 0) throw UsageError("--id " + std::to_string(id) + ": a nudge id is a positive number (see `outbox --user ID`)");
+    if (id <= 0)
+        throw UsageError("--id " + std::to_string(id) + ": a nudge id is a positive number (see `outbox --user ID`)");
     return id;
 }
 
@@ -29,13 +30,17 @@ int cmd_outbox_decision(host::HostRuntime& rt, const GlobalOptions& o, const std
     int64_t id = nudge_id_option(vm);
     auto n = rt.store->nudge(id);
     if (!n) throw std::runtime_error("there is no nudge " + std::to_string(id) + " (see `outbox --user ID`)");
-    if (action == "requeue") rt.outbox->requeue(id, n->user_id);
-    else rt.outbox->fail(id, n->user_id, "failed_by_operator", "Failed by an operator: " + vm["reason"].as<std::string>());
+    if (action == "requeue")
+        rt.outbox->requeue(id, n->user_id);
+    else
+        rt.outbox->fail(id, n->user_id, "failed_by_operator",
+                        "Failed by an operator: " + vm["reason"].as<std::string>());
     auto after = rt.store->nudge(id);
     std::string state = after ? host::to_string(after->state) : "deleted";
-    print(o, json::serialize(json::object{{"id", id}, {"state", state}, {"provider", after ? after->provider : ""}}),
-          "nudge " + std::to_string(id) + " of " + n->user_id + ": " + state +
-              (action == "requeue" ? " via " + (after ? after->provider : std::string("?")) + " (sent by `serve`)" : ""));
+    print(
+        o, json::serialize(json::object{{"id", id}, {"state", state}, {"provider", after ? after->provider : ""}}),
+        "nudge " + std::to_string(id) + " of " + n->user_id + ": " + state +
+            (action == "requeue" ? " via " + (after ? after->provider : std::string("?")) + " (sent by `serve`)" : ""));
     return kOk;
 }
 
@@ -71,7 +76,9 @@ int cmd_settings(host::HostRuntime& rt, const GlobalOptions& o, const std::vecto
         s.email_provider = p;
     }
     rt.store->save_settings(user, s);
-    print(o, json::serialize(json::object{{"user", user}, {"preferred_channel", s.preferred_channel}, {"email_provider", s.email_provider}}),
+    print(o,
+          json::serialize(json::object{
+              {"user", user}, {"preferred_channel", s.preferred_channel}, {"email_provider", s.email_provider}}),
           user + ": preferred channel " + s.preferred_channel + ", email provider " +
               (s.email_provider.empty() ? "(none)" : s.email_provider));
     return kOk;
@@ -80,8 +87,9 @@ int cmd_settings(host::HostRuntime& rt, const GlobalOptions& o, const std::vecto
 // Queues a nudge in the durable outbox (sent by `serve`'s worker, like the settings page's).
 int cmd_nudge(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     po::options_description desc("nudge");
-    desc.add_options()("user", po::value<std::string>()->required(), "")("to", po::value<std::string>()->required(), "")(
-        "subject", po::value<std::string>()->required(), "")("text", po::value<std::string>()->required(), "");
+    desc.add_options()("user", po::value<std::string>()->required(), "")(
+        "to", po::value<std::string>()->required(), "")("subject", po::value<std::string>()->required(), "")(
+        "text", po::value<std::string>()->required(), "");
     auto vm = parse(args, desc);
     std::string user = vm["user"].as<std::string>();
     require_user(rt, user, " (users come from the host config)");
@@ -99,20 +107,30 @@ int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     if (!args.empty() && !args[0].starts_with("-"))
         throw UsageError("outbox: unknown action '" + args[0] + "' (known: requeue, fail; or --user ID to list)");
     po::options_description desc("outbox");
-    desc.add_options()("user", po::value<std::string>()->required(), "")("limit", po::value<int>()->default_value(50), "");
+    desc.add_options()("user", po::value<std::string>()->required(), "")("limit", po::value<int>()->default_value(50),
+                                                                         "");
     auto vm = parse(args, desc);
     json::array list;
     std::string text;
     for (const auto& n : rt.store->outbox(vm["user"].as<std::string>(), vm["limit"].as<int>())) {
-        list.push_back(json::object{{"id", n.id}, {"state", host::to_string(n.state)}, {"to", n.to}, {"subject", n.subject},
-                                    {"provider", n.provider}, {"attempts", n.attempts}, {"code", n.last_code},
-                                    {"message", n.last_message}, {"client_request_id", n.client_request_id},
-                                    {"mailbox", n.mailbox}, {"stranded", host::is_stranded(n)}});
-        text += std::to_string(n.id) + "\t" + host::to_string(n.state) + (host::is_stranded(n) ? " (stranded)" : "") + "\t" +
-                n.to + "\t" + n.subject + (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
+        list.push_back(json::object{{"id", n.id},
+                                    {"state", host::to_string(n.state)},
+                                    {"to", n.to},
+                                    {"subject", n.subject},
+                                    {"provider", n.provider},
+                                    {"attempts", n.attempts},
+                                    {"code", n.last_code},
+                                    {"message", n.last_message},
+                                    {"client_request_id", n.client_request_id},
+                                    {"mailbox", n.mailbox},
+                                    {"stranded", host::is_stranded(n)}});
+        text += std::to_string(n.id) + "\t" + host::to_string(n.state) + (host::is_stranded(n) ? " (stranded)" : "") +
+                "\t" + n.to + "\t" + n.subject + (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
     }
-    if (o.json) std::cout << json::serialize(json::object{{"outbox", list}}) << "\n";
-    else std::cout << (text.empty() ? "(empty)\n" : text);
+    if (o.json)
+        std::cout << json::serialize(json::object{{"outbox", list}}) << "\n";
+    else
+        std::cout << (text.empty() ? "(empty)\n" : text);
     return kOk;
 }
 

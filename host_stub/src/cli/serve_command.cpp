@@ -27,10 +27,12 @@ using host::printable;
 // that neither serve nor reload works on a file someone else points it at.
 int open_pid_file(const std::string& path, int flags) {
     int fd = ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0 && errno == ELOOP) throw std::runtime_error("--pid-file " + path + ": is a symbolic link; give the file itself");
+    if (fd < 0 && errno == ELOOP)
+        throw std::runtime_error("--pid-file " + path + ": is a symbolic link; give the file itself");
     if (fd < 0)
-        throw std::runtime_error("--pid-file " + path + ": cannot be " + ((flags & O_CREAT) ? "opened" : "read") + ": " +
-                                 std::strerror(errno) + ((flags & O_CREAT) ? "" : " (is serve running with it?)"));
+        throw std::runtime_error("--pid-file " + path + ": cannot be " + ((flags & O_CREAT) ? "opened" : "read") +
+                                 ": " + std::strerror(errno) +
+                                 ((flags & O_CREAT) ? "" : " (is serve running with it?)"));
     struct stat st {};
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         ::close(fd);
@@ -92,8 +94,7 @@ int cmd_reload(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     desc.add_options()("pid-file", po::value<std::string>()->required(), "the file `serve --pid-file` writes");
     auto vm = parse(args, desc);
     for (const auto& e : rt.providers->entries())
-        if (!e.available() && e.enabled)
-            std::cerr << "host_stub: reload: warning: " << printable(e.error) << "\n";
+        if (!e.available() && e.enabled) std::cerr << "host_stub: reload: warning: " << printable(e.error) << "\n";
     std::string path = vm["pid-file"].as<std::string>();
     int fd = open_pid_file(path, O_RDONLY);
     // The kernel names the process that holds serve's write lock: a read lock would conflict.
@@ -104,17 +105,20 @@ int cmd_reload(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
     int error = errno;
     ::close(fd);
     if (rc != 0) throw std::runtime_error("--pid-file " + path + ": cannot query its lock: " + std::strerror(error));
-    if (lock.l_type == F_UNLCK) throw std::runtime_error("--pid-file " + path + ": no serve holds it (a stale file): nothing to reload");
+    if (lock.l_type == F_UNLCK)
+        throw std::runtime_error("--pid-file " + path + ": no serve holds it (a stale file): nothing to reload");
     // 0 when the holder is in another pid namespace, -1 for an open file description lock
     // (not serve's): there is no pid here to signal.
     pid_t pid = lock.l_pid;
     if (pid <= 0)
-        throw std::runtime_error("--pid-file " + path +
-                                 ": its lock holder has no process id visible here (another pid namespace, or not a serve)");
+        throw std::runtime_error(
+            "--pid-file " + path +
+            ": its lock holder has no process id visible here (another pid namespace, or not a serve)");
     if (::kill(pid, SIGHUP) != 0)
         throw std::runtime_error("cannot signal serve (pid " + std::to_string(pid) + "): " + std::strerror(errno));
     print(o, json::serialize(json::object{{"reload_requested", pid}}),
-          "asked serve (pid " + std::to_string(pid) + ") to reload " + rt.config.file.string() + "; its log says what changed");
+          "asked serve (pid " + std::to_string(pid) + ") to reload " + rt.config.file.string() +
+              "; its log says what changed");
     return kOk;
 }
 
@@ -140,18 +144,23 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
         rt.config.web.listen_address, port,
         [&ready](const host::WebRequest& r) {
             if (host::WebApp* a = ready.load(std::memory_order_acquire)) return a->handle(r);
-            return host::WebResponse{503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
+            return host::WebResponse{
+                503, {{"Retry-After", "1"}, {"Content-Type", "text/plain"}}, "Starting; try again.\n"};
         },
         std::move(server_options));
     const std::string& listen = rt.config.web.listen_address;
     std::string public_url = rt.config.web.public_url.empty()
-                                 ? "http://" + (listen.find(':') != std::string::npos ? "[" + listen + "]" : listen) + ":" +
-                                       std::to_string(server.port())
+                                 ? "http://" + (listen.find(':') != std::string::npos ? "[" + listen + "]" : listen) +
+                                       ":" + std::to_string(server.port())
                                  : rt.config.web.public_url;
     app = std::make_unique<host::WebApp>(rt, public_url, server.port());
     ready.store(app.get(), std::memory_order_release);
-    if (o.json) std::cout << json::serialize(json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}}) << std::endl;
-    else std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
+    if (o.json)
+        std::cout << json::serialize(
+                         json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}})
+                  << std::endl;
+    else
+        std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
     sigset_t signals = serve_signals();
     int received = 0;
     // SIGHUP reloads the config and manifests (host_stub reload); the others stop.
@@ -159,7 +168,8 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
         try {
             rt.reload();
         } catch (const std::exception& e) {
-            rt.logger.log(EP_LOG_ERROR, "host", std::string("reload refused, the providers are unchanged: ") + e.what());
+            rt.logger.log(EP_LOG_ERROR, "host",
+                          std::string("reload refused, the providers are unchanged: ") + e.what());
         }
     }
     std::cerr << "host_stub: stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;

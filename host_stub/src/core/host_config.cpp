@@ -36,7 +36,8 @@ void refuse_non_finite(const json::value& v, const std::string& path) {
 void refuse_nul(const json::value& v, const std::string& path) {
     if (v.is_string() && v.as_string().find('\0') != json::string::npos) reader::fail(path, "contains a NUL byte");
     if (v.is_array())
-        for (std::size_t i = 0; i < v.as_array().size(); ++i) refuse_nul(v.as_array()[i], reader::element_path(path, i));
+        for (std::size_t i = 0; i < v.as_array().size(); ++i)
+            refuse_nul(v.as_array()[i], reader::element_path(path, i));
     if (v.is_object())
         for (const auto& kv : v.as_object()) {
             if (kv.key().find('\0') != json::string_view::npos)
@@ -47,7 +48,8 @@ void refuse_nul(const json::value& v, const std::string& path) {
 
 // The page's own routes: a callback_path equal to one of them would shadow it (or be shadowed).
 bool is_page_route(std::string_view path) {
-    for (std::string_view route : {"/", "/healthz", "/favicon.ico", "/signin", "/signout", "/api/state", "/_debug/clock"})
+    for (std::string_view route :
+         {"/", "/healthz", "/favicon.ico", "/signin", "/signout", "/api/state", "/_debug/clock"})
         if (path == route) return true;
     for (std::string_view tree : {"/settings", "/api/", "/_debug/"})
         if (path.starts_with(tree)) return true;
@@ -72,8 +74,9 @@ std::string validated_callback_path(const reader::Object& web, std::string path)
     if (!parsed || parsed->has_query() || path.find('#') != std::string::npos)
         web.fail("callback_path", "must be a plain path (no query, fragment, spaces or control characters)");
     if (is_page_route(path))
-        web.fail("callback_path", "\"" + path + "\" is one of the settings page's own routes; "
-                                  "choose another path such as \"/callback\"");
+        web.fail("callback_path", "\"" + path +
+                                      "\" is one of the settings page's own routes; "
+                                      "choose another path such as \"/callback\"");
     return path;
 }
 
@@ -106,7 +109,8 @@ std::filesystem::path resolve(const std::filesystem::path& base_dir, const std::
 // A secret named by the config (an environment variable or a file), never its value.
 std::string read_secret_source(const reader::Object& o, std::string_view env_key, std::string_view file_key,
                                const std::filesystem::path& file) {
-    if (o.has(env_key) && o.has(file_key)) o.fail(env_key, "and " + std::string(file_key) + " are both given: name one");
+    if (o.has(env_key) && o.has(file_key))
+        o.fail(env_key, "and " + std::string(file_key) + " are both given: name one");
     if (auto name = o.non_empty_string(env_key)) {
         const char* value = std::getenv(name->c_str());
         if (value == nullptr || *value == '\0')
@@ -138,34 +142,41 @@ std::string checked_conninfo(const reader::Object& pg, std::string conninfo) {
     }
     bool has_password = false;
     for (auto* opt = options; opt->keyword != nullptr; ++opt)
-        if (std::string_view(opt->keyword) == "password" && opt->val != nullptr && *opt->val != '\0') has_password = true;
+        if (std::string_view(opt->keyword) == "password" && opt->val != nullptr && *opt->val != '\0')
+            has_password = true;
     PQconninfoFree(options);
     if (has_password)
-        pg.fail("conninfo", "contains a password: give it with password_env or password_file "
-                            "(or name the whole string with conninfo_env / conninfo_file)");
+        pg.fail("conninfo",
+                "contains a password: give it with password_env or password_file "
+                "(or name the whole string with conninfo_env / conninfo_file)");
     return conninfo;
 }
 
 void read_postgresql(const reader::Object& pg, const std::filesystem::path& file, StoreSettings& store) {
     if (pg.has("conninfo") + pg.has("conninfo_env") + pg.has("conninfo_file") != 1)
         reader::fail(pg.path(), "must have exactly one of conninfo, conninfo_env, conninfo_file");
-    if (auto conninfo = pg.string("conninfo")) store.pg_conninfo = checked_conninfo(pg, *conninfo);
-    else store.pg_conninfo = read_secret_source(pg, "conninfo_env", "conninfo_file", file);
+    if (auto conninfo = pg.string("conninfo"))
+        store.pg_conninfo = checked_conninfo(pg, *conninfo);
+    else
+        store.pg_conninfo = read_secret_source(pg, "conninfo_env", "conninfo_file", file);
     store.pg_password = read_secret_source(pg, "password_env", "password_file", file);
 }
 
 void read_store(const reader::Object& s, const std::filesystem::path& file, StoreSettings& store) {
-    store.engine = s.one_of<StoreEngine>("engine", {{"sqlite", StoreEngine::sqlite}, {"postgresql", StoreEngine::postgresql}})
-                       .value_or(store.engine);
+    store.engine =
+        s.one_of<StoreEngine>("engine", {{"sqlite", StoreEngine::sqlite}, {"postgresql", StoreEngine::postgresql}})
+            .value_or(store.engine);
     if (auto path = s.non_empty_string("path")) store.sqlite_path = resolve(file.parent_path(), *path);
-    if (auto lease = s.number("outbox_lease_seconds", 1, 86400)) store.outbox_lease_ms = static_cast<int64_t>(*lease * 1000);
+    if (auto lease = s.number("outbox_lease_seconds", 1, 86400))
+        store.outbox_lease_ms = static_cast<int64_t>(*lease * 1000);
     if (store.engine == StoreEngine::sqlite) {
         if (s.has("postgresql")) s.fail("postgresql", "is given but store.engine is not \"postgresql\"");
         return;
     }
     if (s.has("path")) s.fail("path", "is for the sqlite engine; PostgreSQL is named by store.postgresql");
     const std::string_view needs = "must be an object naming the database (conninfo, conninfo_env or conninfo_file)";
-    auto pg = s.object("postgresql", {"conninfo", "conninfo_env", "conninfo_file", "password_env", "password_file"}, needs);
+    auto pg =
+        s.object("postgresql", {"conninfo", "conninfo_env", "conninfo_file", "password_env", "password_file"}, needs);
     if (!pg) s.fail("postgresql", std::string(needs));
     read_postgresql(*pg, file, store);
 }
@@ -195,8 +206,10 @@ void read_web(const reader::Object& w, WebSettings& web) {
 void read_keep_alive(const reader::Object& k, KeepAliveSettings& keep_alive) {
     keep_alive.enabled = k.boolean("enabled").value_or(keep_alive.enabled);
     // Below 90 days with room to spare, or the sweep cannot keep a grant alive.
-    if (auto days = k.number("interval_days", 0.0001, 60)) keep_alive.interval_ms = static_cast<int64_t>(*days * 86'400'000);
-    keep_alive.max_checks_per_second = k.number("max_checks_per_second", 0.001, 10'000).value_or(keep_alive.max_checks_per_second);
+    if (auto days = k.number("interval_days", 0.0001, 60))
+        keep_alive.interval_ms = static_cast<int64_t>(*days * 86'400'000);
+    keep_alive.max_checks_per_second =
+        k.number("max_checks_per_second", 0.001, 10'000).value_or(keep_alive.max_checks_per_second);
     if (auto n = k.number("max_in_flight", 1, 10'000)) keep_alive.max_in_flight = static_cast<int>(*n);
     if (auto seconds = k.number("page_check_after_seconds", 0, 86'400))
         keep_alive.page_check_after_ms = static_cast<int64_t>(*seconds * 1000);
@@ -242,7 +255,8 @@ HostConfig read_document(const json::value& root, const std::filesystem::path& f
     HostConfig c;
     c.file = file;
     c.store.sqlite_path = file.parent_path() / "host.db";
-    if (auto store = o.object("store", {"engine", "path", "postgresql", "outbox_lease_seconds"})) read_store(*store, file, c.store);
+    if (auto store = o.object("store", {"engine", "path", "postgresql", "outbox_lease_seconds"}))
+        read_store(*store, file, c.store);
     if (auto level = o.string("log_level")) c.log_level = read_log_level(*level);
     if (auto web = o.object("web", {"listen_address", "port", "public_url", "callback_path", "debug_clock",
                                     "max_connections", "product_name", "show_developer_providers"}))

@@ -48,11 +48,11 @@ struct ProviderSetting {
 struct WebSettings {
     std::string listen_address = "127.0.0.1";
     uint16_t port = 8080;
-    std::string public_url;             // e.g. http://127.0.0.1:8080 (default: from the listen address)
+    std::string public_url;                   // e.g. http://127.0.0.1:8080 (default: from the listen address)
     std::string callback_path = "/callback";  // where providers' redirect_uri points
-    bool debug_clock = false;           // POST /_debug/clock moves the host clock (demo and tests only)
-    std::size_t max_connections = 512;  // keep well below the process's file descriptor limit
-    std::string product_name = "Nudges";  // the page's header and title
+    bool debug_clock = false;                 // POST /_debug/clock moves the host clock (demo and tests only)
+    std::size_t max_connections = 512;        // keep well below the process's file descriptor limit
+    std::string product_name = "Nudges";      // the page's header and title
     // Providers whose status says developer_only (the mock) are left off the page unless true.
     bool show_developer_providers = false;
 };

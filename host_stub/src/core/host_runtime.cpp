@@ -1,7 +1,7 @@
 #include "core/host_runtime.hpp"
 
-#include "providers/documents.hpp"
 #include "core/host_util.hpp"
+#include "providers/documents.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -34,12 +34,12 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
     for (const auto& u : config.users) store->upsert_user(User{u.id, u.display_name});
     users_ = config.users;
     providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
-    outbox = std::make_unique<Outbox>(*store, *providers, logger, [this] { return clock.now_ms(); },
-                                      config.store.outbox_lease_ms);
-    checks = std::make_unique<ConnectionChecks>(*store, *providers, logger, [this] { return clock.now_ms(); },
-                                                config.keep_alive.page_check_after_ms);
-    keep_alive = std::make_unique<KeepAlive>(*store, *providers, *checks, logger, [this] { return clock.now_ms(); },
-                                             config.keep_alive);
+    outbox = std::make_unique<Outbox>(
+        *store, *providers, logger, [this] { return clock.now_ms(); }, config.store.outbox_lease_ms);
+    checks = std::make_unique<ConnectionChecks>(
+        *store, *providers, logger, [this] { return clock.now_ms(); }, config.keep_alive.page_check_after_ms);
+    keep_alive = std::make_unique<KeepAlive>(
+        *store, *providers, *checks, logger, [this] { return clock.now_ms(); }, config.keep_alive);
     // Held nudges go out again only when a check confirms the connection, not on the last
     // known state alone.
     outbox->set_release_check([this](const std::string& user_id, const std::string& provider) {

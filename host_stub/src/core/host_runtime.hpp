@@ -6,10 +6,10 @@
 #include "checks/connection_checks.hpp"
 #include "checks/keep_alive.hpp"
 #include "core/host_config.hpp"
-#include "store/host_store.hpp"
 #include "core/logger.hpp"
 #include "outbox/outbox.hpp"
 #include "providers/provider_set.hpp"
+#include "store/host_store.hpp"
 #include "store/storage.hpp"
 
 #include <atomic>
@@ -41,8 +41,8 @@ public:
     Logger logger;
     HostClock clock;
     std::unique_ptr<Storage> storage;  // the engine the config names
-    SecretStore* secrets = nullptr;     // storage->secrets()
-    HostStore* store = nullptr;         // storage->host()
+    SecretStore* secrets = nullptr;    // storage->secrets()
+    HostStore* store = nullptr;        // storage->host()
     std::unique_ptr<ProviderSet> providers;
     std::unique_ptr<Outbox> outbox;  // started by start_outbox()
     std::unique_ptr<ConnectionChecks> checks;

@@ -20,7 +20,8 @@ namespace host {
 // client request ids).
 inline std::string random_hex(std::size_t bytes) {
     std::vector<unsigned char> b(bytes);
-    if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1) throw std::runtime_error("the random number generator failed");
+    if (RAND_bytes(b.data(), static_cast<int>(b.size())) != 1)
+        throw std::runtime_error("the random number generator failed");
     static constexpr char digits[] = "0123456789abcdef";
     std::string out;
     out.reserve(bytes * 2);

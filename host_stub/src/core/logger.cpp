@@ -39,11 +39,16 @@ std::optional<ep_log_level> Logger::parse_level(std::string_view name) {
 
 const char* Logger::level_name(ep_log_level level) {
     switch (level) {
-        case EP_LOG_TRACE: return "TRACE";
-        case EP_LOG_DEBUG: return "DEBUG";
-        case EP_LOG_INFO: return "INFO";
-        case EP_LOG_WARN: return "WARN";
-        default: return "ERROR";
+        case EP_LOG_TRACE:
+            return "TRACE";
+        case EP_LOG_DEBUG:
+            return "DEBUG";
+        case EP_LOG_INFO:
+            return "INFO";
+        case EP_LOG_WARN:
+            return "WARN";
+        default:
+            return "ERROR";
     }
 }
 

@@ -22,8 +22,8 @@ int64_t PeriodicTask::ms_until_due() const {
 
 int64_t ms_until_earliest(std::initializer_list<const PeriodicTask*> tasks, int64_t shortest_ms, int64_t longest_ms) {
     if (shortest_ms > longest_ms)
-        throw std::invalid_argument("the shortest wait (" + std::to_string(shortest_ms) + " ms) is longer than the longest (" +
-                                    std::to_string(longest_ms) + " ms)");
+        throw std::invalid_argument("the shortest wait (" + std::to_string(shortest_ms) +
+                                    " ms) is longer than the longest (" + std::to_string(longest_ms) + " ms)");
     int64_t wait_ms = longest_ms;
     for (const PeriodicTask* task : tasks) wait_ms = std::clamp(task->ms_until_due(), shortest_ms, wait_ms);
     return wait_ms;

@@ -1,7 +1,7 @@
 #include "outbox/outbox.hpp"
 
-#include "providers/documents.hpp"
 #include "core/host_util.hpp"
+#include "providers/documents.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 #include <email_provider/message.hpp>
@@ -17,21 +17,22 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr int kMaxInFlight = 256;              // nudges handed to providers and not yet completed
-constexpr int64_t kHeldCheckIntervalMs = 5000; // how often held users' connections are looked at
+constexpr int kMaxInFlight = 256;               // nudges handed to providers and not yet completed
+constexpr int64_t kHeldCheckIntervalMs = 5000;  // how often held users' connections are looked at
 constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
 
-constexpr int64_t kRecordRetryMs = 500;       // after the database refused an outcome
-constexpr int64_t kDueRecheckMs = 50;         // due nudges this host could not claim
-constexpr int64_t kLongestSleepMs = 1000;     // the outbox is looked at again at least this often
-constexpr int64_t kShortestTimerSleepMs = 10; // a timer due now is not a busy loop
+constexpr int64_t kRecordRetryMs = 500;        // after the database refused an outcome
+constexpr int64_t kDueRecheckMs = 50;          // due nudges this host could not claim
+constexpr int64_t kLongestSleepMs = 1000;      // the outbox is looked at again at least this often
+constexpr int64_t kShortestTimerSleepMs = 10;  // a timer due now is not a busy loop
 
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
 
 // For the worker's own timers but the held sweep: the host clock may be moved
 // (web.debug_clock), these may not.
 int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 // The owner names the machine and process, for whoever reads the outbox table.
@@ -117,8 +118,9 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
         throw OutboxError(std::string("the nudge is not a valid message: ") + e.what());
     }
     int64_t id = store_.enqueue(user_id, settings.email_provider, mailbox, json::serialize(message), crid, clock_());
-    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " queued for " + user_id + " via " +
-                                           settings.email_provider + " (" + crid + ")");
+    logger_.log(EP_LOG_INFO, "outbox",
+                "nudge " + std::to_string(id) + " queued for " + user_id + " via " + settings.email_provider + " (" +
+                    crid + ")");
     wake();
     return id;
 }
@@ -157,17 +159,20 @@ void Outbox::requeue(int64_t id, const std::string& user_id) {
     std::string mailbox = p->connected_mailbox(user_id).value_or("");
     if (!store_.requeue(id, user_id, settings.email_provider, mailbox, clock_()))
         throw OutboxError("nudge " + std::to_string(id) + " changed meanwhile (it is no longer held): look again");
-    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " requeued via " +
-                                           settings.email_provider + " by a person");
+    logger_.log(
+        EP_LOG_INFO, "outbox",
+        "nudge " + std::to_string(id) + " of " + user_id + " requeued via " + settings.email_provider + " by a person");
     wake();
 }
 
 void Outbox::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message) {
     nudge_of_user(id, user_id);
     if (!store_.fail(id, user_id, code, message, clock_()))
-        throw OutboxError("nudge " + std::to_string(id) + " is " + to_string(nudge_of_user(id, user_id).state) +
-                          ": only a nudge that is not with a provider (queued, throttled, held, needs review) can be failed");
-    logger_.log(EP_LOG_INFO, "outbox", "nudge " + std::to_string(id) + " of " + user_id + " failed by a person (" + code + ")");
+        throw OutboxError(
+            "nudge " + std::to_string(id) + " is " + to_string(nudge_of_user(id, user_id).state) +
+            ": only a nudge that is not with a provider (queued, throttled, held, needs review) can be failed");
+    logger_.log(EP_LOG_INFO, "outbox",
+                "nudge " + std::to_string(id) + " of " + user_id + " failed by a person (" + code + ")");
 }
 
 std::vector<std::shared_ptr<ProviderHandle>> Outbox::release_instances() {
@@ -224,11 +229,18 @@ void Outbox::record(const std::vector<Completion>& completions) {
         o.message = json_str(r, "message");
         o.request_id = json_str(r, "request_id");
         int64_t retry_after = 0;
-        if (auto it = r.find("retry_after_ms"); it != r.end() && it->value().is_int64()) retry_after = it->value().as_int64();
+        if (auto it = r.find("retry_after_ms"); it != r.end() && it->value().is_int64())
+            retry_after = it->value().as_int64();
         switch (send_outcome_from(o.outcome)) {
-            case SendOutcome::sent: o.state = NudgeState::sent; break;
-            case SendOutcome::rejected: o.state = NudgeState::failed; break;
-            case SendOutcome::auth_expired: o.state = NudgeState::held; break;
+            case SendOutcome::sent:
+                o.state = NudgeState::sent;
+                break;
+            case SendOutcome::rejected:
+                o.state = NudgeState::failed;
+                break;
+            case SendOutcome::auth_expired:
+                o.state = NudgeState::held;
+                break;
             case SendOutcome::throttled:
                 o.state = NudgeState::throttled;
                 o.not_before_ms = now + std::max<int64_t>(retry_after, 1000);
@@ -263,7 +275,8 @@ void Outbox::renew_and_expire_leases() {
     int expired = store_.expire_leases(clock_());
     if (expired > 0)
         logger_.log(EP_LOG_WARN, "outbox",
-                    std::to_string(expired) + " nudge(s) of a host that stopped answering may have been sent; they need review");
+                    std::to_string(expired) +
+                        " nudge(s) of a host that stopped answering may have been sent; they need review");
 }
 
 // Held nudges go out again once their user is connected to the provider they wait for; those
@@ -287,8 +300,9 @@ void Outbox::release_or_strand_held(const std::string& user_id) {
         auto p = providers_.find(provider);
         if (auto why = stranding_of(provider, p.get(), s.email_provider, current.get())) {
             if (store_.strand_held(user_id, provider, std::string(why->code), why->message, clock_()) > 0)
-                logger_.log(EP_LOG_INFO, "outbox", "held nudges of " + user_id + " via " + provider + " are stranded (" +
-                                                       std::string(why->code) + ")");
+                logger_.log(EP_LOG_INFO, "outbox",
+                            "held nudges of " + user_id + " via " + provider + " are stranded (" +
+                                std::string(why->code) + ")");
             continue;
         }
         store_.unstrand_held(user_id, provider, clock_());
@@ -416,19 +430,22 @@ void Outbox::wait_for_work(std::unique_lock<std::mutex>& lock) {
     std::optional<int64_t> earliest;
     try {
         earliest = store_.earliest_not_before();
-    } catch (const std::exception&) {
-    }
+    } catch (const std::exception&) {}
     lock.lock();
     // Due now but not claimable (their users are at the cap, maybe on other hosts, whose
     // completions do not wake this one): look again soon.
-    int64_t wait_ms = earliest ? std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, kLongestSleepMs) : kLongestSleepMs;
+    int64_t wait_ms =
+        earliest ? std::clamp<int64_t>(*earliest - clock_(), kDueRecheckMs, kLongestSleepMs) : kLongestSleepMs;
     if (record_retry_.scheduled()) wait_ms = ms_until_earliest({&record_retry_}, kShortestTimerSleepMs, wait_ms);
     wait_ms = ms_until_earliest({&lease_renewal_}, kShortestTimerSleepMs, wait_ms);
-    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                 [&] { return woken_ || (!completions_.empty() && !record_retry_.scheduled()) || finishing_ || !dispatching_; });
+    cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] {
+        return woken_ || (!completions_.empty() && !record_retry_.scheduled()) || finishing_ || !dispatching_;
+    });
     woken_ = false;
     if (!dispatching_)
-        cv_.wait(lock, [&] { return (finishing_ && in_flight_ == 0) || (!completions_.empty() && !record_retry_.scheduled()); });
+        cv_.wait(lock, [&] {
+            return (finishing_ && in_flight_ == 0) || (!completions_.empty() && !record_retry_.scheduled());
+        });
 }
 
 }  // namespace host

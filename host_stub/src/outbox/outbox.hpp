@@ -19,25 +19,25 @@
 // kept and recorded once it answers again.
 #pragma once
 
-#include "store/host_store.hpp"
-#include "providers/host_services.hpp"
 #include "core/logger.hpp"
 #include "core/periodic.hpp"
 #include "outbox/stranded_policy.hpp"
+#include "providers/host_services.hpp"
 #include "providers/provider_set.hpp"
+#include "store/host_store.hpp"
 
 #include <boost/json/object.hpp>
 
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
-#include <optional>
 #include <map>
 #include <memory>
-#include <vector>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 namespace host {
 
@@ -117,7 +117,7 @@ private:
     ReleaseRetries release_retries_;  // the worker's own
 
     // The worker's periodic tasks (mutex_ guards held_sweep_, which recheck_held() wakes).
-    PeriodicTask record_retry_;  // outcomes the database refused, again
+    PeriodicTask record_retry_;   // outcomes the database refused, again
     PeriodicTask lease_renewal_;  // this host's claims renewed, dead hosts' expired
     PeriodicTask held_sweep_;     // held nudges released or stranded
 

@@ -5,14 +5,16 @@ namespace host {
 std::optional<Stranding> stranding_of(const std::string& provider, const ProviderHandle* entry,
                                       const std::string& current_provider, const ProviderHandle* current) {
     if (entry == nullptr)
-        return Stranding{stranded::provider_removed, "Its email provider '" + provider +
-                                                         "' was removed from this host: send it with your current email "
-                                                         "provider, or discard it."};
+        return Stranding{stranded::provider_removed,
+                         "Its email provider '" + provider +
+                             "' was removed from this host: send it with your current email "
+                             "provider, or discard it."};
     std::string name = entry->display_name().empty() ? provider : entry->display_name();
     if (!entry->available())
-        return Stranding{stranded::provider_unavailable, "Its email provider " + name +
-                                                             " is not available on this host: send it with your current "
-                                                             "email provider, or discard it."};
+        return Stranding{stranded::provider_unavailable,
+                         "Its email provider " + name +
+                             " is not available on this host: send it with your current "
+                             "email provider, or discard it."};
     if (provider != current_provider) {
         std::string now = current && !current->display_name().empty() ? current->display_name()
                           : current_provider.empty()                  ? std::string("none")

@@ -59,10 +59,14 @@ constexpr std::array<std::pair<AdminRequest, const char*>, 3> kAdminRequests{{
 }  // namespace
 
 const char* to_string(ConnectionState s) { return to_name(kStates, s); }
-ConnectionState connection_state_from(std::string_view name) { return from_names(kStates, name, ConnectionState::unknown); }
+ConnectionState connection_state_from(std::string_view name) {
+    return from_names(kStates, name, ConnectionState::unknown);
+}
 const char* to_string(SendOutcome o) { return to_name(kSendOutcomes, o); }
 SendOutcome send_outcome_from(std::string_view name) { return from_names(kSendOutcomes, name, SendOutcome::unknown); }
-ConnectOutcome connect_outcome_from(std::string_view name) { return from_names(kConnectOutcomes, name, ConnectOutcome::other); }
+ConnectOutcome connect_outcome_from(std::string_view name) {
+    return from_names(kConnectOutcomes, name, ConnectOutcome::other);
+}
 AdminRequest admin_request_from(std::string_view name) { return from_names(kAdminRequests, name, AdminRequest::none); }
 
 ProviderStatus parse_status(const json::value& doc) {

@@ -15,8 +15,15 @@
 namespace host {
 
 // ep.status/1 `state`. `unknown` is any value this host does not know (a newer provider).
-enum class ConnectionState { not_connected, connected, expired, permission_denied, admin_approval_required,
-                             configuration_error, unknown };
+enum class ConnectionState {
+    not_connected,
+    connected,
+    expired,
+    permission_denied,
+    admin_approval_required,
+    configuration_error,
+    unknown
+};
 const char* to_string(ConnectionState);
 ConnectionState connection_state_from(std::string_view);
 
@@ -54,7 +61,7 @@ struct ProviderStatus {
     AdminRequest admin_request = AdminRequest::none;
     bool developer_only = false;
     std::optional<std::string> check_failed;  // the message, when a check could not ask the service
-    boost::json::object document;  // the document as sent, for output that passes it on
+    boost::json::object document;             // the document as sent, for output that passes it on
 };
 
 // Reads an ep.status/1 object; a value that is not an object reads as state unknown.

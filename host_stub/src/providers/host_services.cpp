@@ -11,13 +11,17 @@ std::string_view view(ep_str s) { return s.data ? std::string_view(s.data, s.len
 
 Clock system_clock() {
     return [] {
-        return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::system_clock::now().time_since_epoch())
             .count();
     };
 }
 
 HostServices::HostServices(std::string provider_id, SecretStore& store, Logger& logger, Clock clock)
-    : provider_id_(std::move(provider_id)), prefix_(provider_id_ + "/"), store_(store), logger_(logger),
+    : provider_id_(std::move(provider_id)),
+      prefix_(provider_id_ + "/"),
+      store_(store),
+      logger_(logger),
       clock_(std::move(clock)) {
     api_.struct_size = sizeof api_;
     api_.host_ctx = this;
@@ -32,8 +36,7 @@ void HostServices::lend_log_and_clock() {
         try {
             auto& s = self(ctx);
             s.logger_.log(level, s.provider_id_, view(message));
-        } catch (...) {
-        }
+        } catch (...) {}
     };
     api_.log_enabled = [](void* ctx, ep_log_level level) noexcept -> int32_t {
         return self(ctx).logger_.enabled(level) ? 1 : 0;
@@ -50,7 +53,8 @@ void HostServices::lend_log_and_clock() {
 void HostServices::lend_secret_store() {
     api_.secret_get = [](void* ctx, ep_str key, ep_secret_receiver receiver, void* receiver_ctx) noexcept -> ep_status {
         auto& s = self(ctx);
-        if (receiver == nullptr || (key.data == nullptr && key.len != 0) || key.len == 0) return EP_ERR_INVALID_ARGUMENT;
+        if (receiver == nullptr || (key.data == nullptr && key.len != 0) || key.len == 0)
+            return EP_ERR_INVALID_ARGUMENT;
         try {
             auto entry = s.store_.get(s.namespaced(view(key)));
             if (!entry) return EP_ERR_NOT_FOUND;
@@ -61,8 +65,8 @@ void HostServices::lend_secret_store() {
             return EP_ERR_STORAGE;
         }
     };
-    api_.secret_put = [](void* ctx, ep_str key, ep_bytes value, uint64_t expected, uint64_t* new_version) noexcept
-        -> ep_status {
+    api_.secret_put = [](void* ctx, ep_str key, ep_bytes value, uint64_t expected,
+                         uint64_t* new_version) noexcept -> ep_status {
         auto& s = self(ctx);
         if (new_version == nullptr || key.len == 0 || key.data == nullptr || (value.data == nullptr && value.len != 0))
             return EP_ERR_INVALID_ARGUMENT;

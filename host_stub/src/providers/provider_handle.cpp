@@ -14,10 +14,12 @@ namespace json = boost::json;
 json::object check_answer(const ep::loader::CallResult& r) {
     ProviderAnswer a = read_answer(r);
     if (r.ok())
-        return a.readable ? std::move(a.document) : check_failed("unreadable", "the provider's answer could not be read");
+        return a.readable ? std::move(a.document)
+                          : check_failed("unreadable", "the provider's answer could not be read");
     std::string message = a.readable ? json_str(a.document, "message") : std::string();
-    return check_failed("call_failed", message.empty() ? "the provider refused the check (status " + std::to_string(r.status) + ")"
-                                                       : message);
+    return check_failed("call_failed", message.empty()
+                                           ? "the provider refused the check (status " + std::to_string(r.status) + ")"
+                                           : message);
 }
 
 // A provider in this process: calls go straight to its instance, which the entry (and so this
@@ -49,12 +51,15 @@ public:
     ProviderAnswer complete_connect(const std::string& user_id, std::string_view callback_json) override {
         return read_answer(instance().complete_connect(user_id, callback_json));
     }
-    ProviderAnswer disconnect(const std::string& user_id) override { return read_answer(instance().disconnect(user_id)); }
+    ProviderAnswer disconnect(const std::string& user_id) override {
+        return read_answer(instance().disconnect(user_id));
+    }
     ProviderAnswer forget_account(const std::string& user_id) override {
         return read_answer(instance().forget_account(user_id));
     }
 
-    std::optional<ProviderAnswer> send(const std::string& user_id, std::string_view message_json, SendDone done) override {
+    std::optional<ProviderAnswer> send(const std::string& user_id, std::string_view message_json,
+                                       SendDone done) override {
         auto refusal = instance().send(user_id, message_json, std::move(done));
         if (!refusal) return std::nullopt;
         return read_answer(std::move(*refusal));
@@ -66,7 +71,8 @@ public:
     void check(const std::string& user_id, CheckDone done) override {
         // The callback holds `done` only: never this handle, whose last reference (and with it
         // the instance's) must not drop on the plugin's own thread.
-        instance().check_connection(user_id, [done = std::move(done)](ep::loader::CallResult r) { done(check_answer(r)); });
+        instance().check_connection(user_id,
+                                    [done = std::move(done)](ep::loader::CallResult r) { done(check_answer(r)); });
     }
     json::object check_blocking(const std::string& user_id) override {
         return check_answer(instance().check_blocking(user_id));
@@ -100,7 +106,8 @@ ProviderUnavailable::ProviderUnavailable(std::string provider_id, std::optional<
       reason_(std::move(reason)) {}
 
 StatusUnreadable::StatusUnreadable(ProviderAnswer answer)
-    : std::runtime_error("the provider's status could not be read (status " + std::to_string(answer.result.status) + ")"),
+    : std::runtime_error("the provider's status could not be read (status " + std::to_string(answer.result.status) +
+                         ")"),
       answer_(std::move(answer)) {}
 
 ProviderStatus ProviderAnswer::status() const {

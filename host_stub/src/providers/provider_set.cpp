@@ -19,8 +19,7 @@ std::string fingerprint_of(const ProviderSetting& setting) {
     std::string manifest;
     try {
         manifest = ep::json_reader::read_regular_file(setting.manifest);
-    } catch (const ep::json_reader::FileError&) {
-    }
+    } catch (const ep::json_reader::FileError&) {}
     return manifest + '\n' + (setting.enabled ? "enabled" : "disabled") + '\n' + setting.config_json;
 }
 
@@ -67,9 +66,12 @@ ProviderSet::Entries ProviderSet::load(const HostConfig& config, const Entries& 
             std::string name = e->id.empty() ? setting.manifest.string() : e->id;
             bool was_there = false;
             for (const auto& k : keep) was_there = was_there || (!e->id.empty() && k->id == e->id);
-            if (!e->available()) report->failed.push_back(name);
-            else if (was_there) report->replaced.push_back(name);
-            else report->added.push_back(name);
+            if (!e->available())
+                report->failed.push_back(name);
+            else if (was_there)
+                report->replaced.push_back(name);
+            else
+                report->added.push_back(name);
         }
         out.push_back(std::move(e));
     }
@@ -96,7 +98,7 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
         for (const auto& other : loaded)
             if (other->id == m.id)
                 throw ep::loader::LoadError("manifest " + m.manifest_path.string() + ": field 'provider.id' \"" + m.id +
-                                          "\" is already used by " + other->manifest_path.string());
+                                            "\" is already used by " + other->manifest_path.string());
         if (!setting.enabled) {
             e->error = "disabled in " + config.file.string();
         } else {
@@ -104,11 +106,13 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
             e->warnings = e->loaded->warnings;
             auto running = std::make_shared<Running>();
             running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
-            running->instance = ep::loader::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
+            running->instance =
+                ep::loader::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
             e->instance = std::shared_ptr<ep::loader::ProviderInstance>(running, running->instance.get());
             logger_.log(EP_LOG_DEBUG, "host",
-                        "loaded provider '" + m.id + "' (" + e->loaded->provider_name + " " + e->loaded->provider_version +
-                            ", ABI " + std::to_string(e->loaded->abi_major) + "." + std::to_string(e->loaded->abi_minor) + ")");
+                        "loaded provider '" + m.id + "' (" + e->loaded->provider_name + " " +
+                            e->loaded->provider_version + ", ABI " + std::to_string(e->loaded->abi_major) + "." +
+                            std::to_string(e->loaded->abi_minor) + ")");
         }
     } catch (const std::exception& ex) {
         e->error = ex.what();

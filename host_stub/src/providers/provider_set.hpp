@@ -24,15 +24,15 @@ namespace host {
 
 struct ProviderEntry {
     std::filesystem::path manifest_path;
-    std::string id;            // empty when the manifest itself could not be read
+    std::string id;  // empty when the manifest itself could not be read
     std::string display_name;
     bool enabled = true;
-    std::string error;         // why it is not available (empty when loaded)
+    std::string error;  // why it is not available (empty when loaded)
     std::vector<std::string> warnings;
     std::shared_ptr<ep::loader::LoadedProvider> loaded;
     // Also owns the services the instance uses, destroyed after it.
     std::shared_ptr<ep::loader::ProviderInstance> instance;
-    std::string fingerprint;   // the manifest text and the config's settings it was made from
+    std::string fingerprint;  // the manifest text and the config's settings it was made from
 
     bool available() const { return instance != nullptr; }
 };

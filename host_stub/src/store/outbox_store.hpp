@@ -70,7 +70,7 @@ public:
     // in one transaction (one commit for a burst of completions). Returns how many applied.
     virtual int record_outcomes(const std::vector<Outcome>& outcomes, const OutboxLease& lease, int64_t now_ms) = 0;
     struct Release {
-        int released = 0;     // held -> queued
+        int released = 0;       // held -> queued
         int needs_confirm = 0;  // newly kept held: queued from another mailbox (code mailbox_changed)
     };
     // After a reconnect as `mailbox`: the user's held nudges for `provider` that were queued
@@ -79,7 +79,8 @@ public:
     virtual Release release_held(const std::string& user_id, const std::string& provider, const std::string& mailbox,
                                  int64_t now_ms) = 0;
     // How many of them release_held would release now (so a check is asked only when it matters).
-    virtual int count_releasable(const std::string& user_id, const std::string& provider, const std::string& mailbox) = 0;
+    virtual int count_releasable(const std::string& user_id, const std::string& provider,
+                                 const std::string& mailbox) = 0;
     // The providers a user's held nudges wait for.
     virtual std::vector<std::string> held_providers(const std::string& user_id) = 0;
     // Gives the user's held nudges for `provider` the reason they cannot go out as they are
@@ -92,8 +93,8 @@ public:
     // A held nudge of this user -> queued with `provider` and `mailbox` (a person's decision:
     // send with the current provider, or from the now connected mailbox). False when it is
     // not held (any more) or not this user's.
-    virtual bool requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
-                         int64_t now_ms) = 0;
+    virtual bool requeue(int64_t id, const std::string& user_id, const std::string& provider,
+                         const std::string& mailbox, int64_t now_ms) = 0;
     // A nudge that is not with a provider (held, queued, throttled, needs_review) -> failed
     // with `code` and `message` (a person's decision: discard). False otherwise.
     virtual bool fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,

@@ -48,9 +48,15 @@ PgResult PgAdapter::run(std::string_view sql, SqlParams params, bool retry_if_re
     values.reserve(params.size());
     for (const auto& p : params) {
         switch (p.kind()) {
-            case SqlValue::Kind::text: values.emplace_back(p.data()); break;
-            case SqlValue::Kind::integer: values.emplace_back(p.number()); break;
-            case SqlValue::Kind::bytes: values.push_back(PgParam::bytes(p.data())); break;
+            case SqlValue::Kind::text:
+                values.emplace_back(p.data());
+                break;
+            case SqlValue::Kind::integer:
+                values.emplace_back(p.number());
+                break;
+            case SqlValue::Kind::bytes:
+                values.push_back(PgParam::bytes(p.data()));
+                break;
         }
     }
     return connection_->exec(pg_placeholders(sql), values, retry_if_reconnected);

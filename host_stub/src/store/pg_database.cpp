@@ -36,8 +36,7 @@ const std::vector<Migration> kPgMigrations = {
       " created_ms bigint NOT NULL,"
       " updated_ms bigint NOT NULL,"
       " sent_ms bigint NOT NULL DEFAULT 0)",
-      "CREATE INDEX outbox_due ON outbox (state, not_before_ms)",
-      "CREATE INDEX outbox_user ON outbox (user_id, id)",
+      "CREATE INDEX outbox_due ON outbox (state, not_before_ms)", "CREATE INDEX outbox_user ON outbox (user_id, id)",
       "CREATE INDEX outbox_user_state ON outbox (user_id, state)",
       // Keys are bytea: compared bytewise, so a prefix is a range, never a LIKE pattern.
       "CREATE TABLE secrets (key bytea PRIMARY KEY, value bytea NOT NULL, version bigint NOT NULL)",
@@ -121,7 +120,8 @@ int64_t PgResult::integer(int row, int col) const {
 
 std::vector<uint8_t> PgResult::bytes(int row, int col) const {
     std::size_t length = 0;
-    unsigned char* raw = PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r_.get(), row, col)), &length);
+    unsigned char* raw =
+        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(r_.get(), row, col)), &length);
     if (raw == nullptr) throw StoreError("store postgresql: out of memory reading a bytea value");
     std::vector<uint8_t> out(raw, raw + length);
     PQfreemem(raw);
@@ -156,7 +156,8 @@ void PgConnection::connect() {
         throw StoreError(message);
     }
     // libpq prints the server's notices on stderr by default; the host says what matters itself.
-    PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn_, [](void*, const char*) {}, nullptr);
 }
 
 void PgConnection::fail(std::string_view what, const PGresult* r) {

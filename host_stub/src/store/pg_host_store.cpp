@@ -42,7 +42,8 @@ public:
 
     void delete_user(SqlAdapter& db, const std::string& id) const override {
         // One statement: the checks and the user go together.
-        db.exec("WITH checks AS (DELETE FROM connection_checks WHERE user_id = ?1) DELETE FROM users WHERE id = ?1", {id});
+        db.exec("WITH checks AS (DELETE FROM connection_checks WHERE user_id = ?1) DELETE FROM users WHERE id = ?1",
+                {id});
     }
 
     std::vector<Nudge> claim_due(SqlAdapter& db, int64_t now_ms, int limit, const OutboxLease& lease,
@@ -53,12 +54,13 @@ public:
         //    crowd of them could fill the limit and starve everyone behind; and no more users than
         //    the batch can fill are locked, so that hosts claiming together split the users.
         std::vector<std::string> locked;
-        db.exec("SELECT u.id FROM users u JOIN (SELECT user_id, min(not_before_ms) AS due FROM outbox "
-                "  WHERE state IN ('queued','throttled') AND not_before_ms <= ?1 GROUP BY user_id) d ON d.user_id = u.id "
-                "WHERE (SELECT count(*) FROM outbox b WHERE b.user_id = u.id AND b.state = 'sending') < ?3 "
-                "ORDER BY d.due LIMIT ?2 FOR NO KEY UPDATE OF u SKIP LOCKED",
-                {now_ms, (limit + per_user - 1) / per_user, per_user},
-                [&](const SqlRow& r) { locked.push_back(r.text(0)); });
+        db.exec(
+            "SELECT u.id FROM users u JOIN (SELECT user_id, min(not_before_ms) AS due FROM outbox "
+            "  WHERE state IN ('queued','throttled') AND not_before_ms <= ?1 GROUP BY user_id) d ON d.user_id = u.id "
+            "WHERE (SELECT count(*) FROM outbox b WHERE b.user_id = u.id AND b.state = 'sending') < ?3 "
+            "ORDER BY d.due LIMIT ?2 FOR NO KEY UPDATE OF u SKIP LOCKED",
+            {now_ms, (limit + per_user - 1) / per_user, per_user},
+            [&](const SqlRow& r) { locked.push_back(r.text(0)); });
         if (locked.empty()) return {};
         // 2. A new statement, so a new snapshot: it sees every claim committed before the locks
         //    were taken, and no other host can claim for these users until this commits.
@@ -87,7 +89,8 @@ public:
             request_ids.push_back(o.request_id);
         }
         return static_cast<int>(db.exec(
-            "UPDATE outbox o SET state = v.state, last_outcome = v.outcome, last_code = v.code, last_message = v.message, "
+            "UPDATE outbox o SET state = v.state, last_outcome = v.outcome, last_code = v.code, last_message = "
+            "v.message, "
             "request_id = v.request_id, not_before_ms = v.not_before_ms, updated_ms = ?8, "
             "sent_ms = CASE WHEN v.state = 'sent' THEN ?8 ELSE o.sent_ms END "
             "FROM unnest(?1::bigint[], ?2::text[], ?3::text[], ?4::text[], ?5::text[], ?6::text[], ?7::bigint[]) "
@@ -104,19 +107,22 @@ public:
     }
 
 private:
-    const std::string upsert_user_sql_ = std::string("INSERT INTO users (id, display_name, created_ms) VALUES (?1, ?2, ") +
-                                         kPgNowMs +
-                                         ") ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name "
-                                         "WHERE users.display_name IS DISTINCT FROM excluded.display_name";
+    const std::string upsert_user_sql_ =
+        std::string("INSERT INTO users (id, display_name, created_ms) VALUES (?1, ?2, ") + kPgNowMs +
+        ") ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name "
+        "WHERE users.display_name IS DISTINCT FROM excluded.display_name";
     const std::string claim_sql_ =
-        std::string("UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_ms = ?1, "
-                    "lease_owner = ?4, lease_expires_ms = ") +
+        std::string(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_ms = ?1, "
+            "lease_owner = ?4, lease_expires_ms = ") +
         kPgNowMs +
         " + ?5 "
         "WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued','throttled') AND id IN ("
-        "    SELECT id FROM (SELECT d.id, ROW_NUMBER() OVER (PARTITION BY d.user_id ORDER BY d.not_before_ms, d.id) AS position,"
+        "    SELECT id FROM (SELECT d.id, ROW_NUMBER() OVER (PARTITION BY d.user_id ORDER BY d.not_before_ms, d.id) AS "
+        "position,"
         "        (SELECT count(*) FROM outbox b WHERE b.user_id = d.user_id AND b.state = 'sending') AS busy"
-        "      FROM outbox d WHERE d.user_id = ANY(?6::text[]) AND d.state IN ('queued','throttled') AND d.not_before_ms <= ?1) c"
+        "      FROM outbox d WHERE d.user_id = ANY(?6::text[]) AND d.state IN ('queued','throttled') AND "
+        "d.not_before_ms <= ?1) c"
         "    WHERE position + busy <= ?3)"
         "  ORDER BY not_before_ms, id LIMIT ?2 FOR UPDATE SKIP LOCKED) RETURNING " +
         kNudgeColumns;

@@ -17,20 +17,27 @@ constexpr const char* kMailboxChanged =
     "'. Confirm to send it from ' || CAST(?4 AS TEXT) || ', or discard it.')";
 
 // Statements put together from the parts above, once.
-const std::string kReleaseHeld = std::string("UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?3, mailbox = ?4 "
-                                             "WHERE user_id = ?1 AND provider = ?2 AND state = 'held' "
-                                             "AND (mailbox = '' OR mailbox = ?4) AND NOT ") + kStrandedForItsProvider;
+const std::string kReleaseHeld =
+    std::string(
+        "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?3, mailbox = ?4 "
+        "WHERE user_id = ?1 AND provider = ?2 AND state = 'held' "
+        "AND (mailbox = '' OR mailbox = ?4) AND NOT ") +
+    kStrandedForItsProvider;
 const std::string kKeepHeldForMailbox =
     std::string("UPDATE outbox SET last_code = ?5, updated_ms = ?3, last_message = ") + kMailboxChanged +
     " WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND mailbox <> '' AND mailbox <> ?4 "
-    "AND NOT (last_code = ?5 AND last_message = " + kMailboxChanged + ") AND NOT " + kStrandedForItsProvider;
-const std::string kCountReleasable = std::string("SELECT count(*) FROM outbox WHERE user_id = ?1 AND provider = ?2 "
-                                                 "AND state = 'held' AND (mailbox = '' OR mailbox = ?3) AND NOT ") +
+    "AND NOT (last_code = ?5 AND last_message = " +
+    kMailboxChanged + ") AND NOT " + kStrandedForItsProvider;
+const std::string kCountReleasable = std::string(
+                                         "SELECT count(*) FROM outbox WHERE user_id = ?1 AND provider = ?2 "
+                                         "AND state = 'held' AND (mailbox = '' OR mailbox = ?3) AND NOT ") +
                                      kStrandedForItsProvider;
-const std::string kUnstrandHeld = std::string("UPDATE outbox SET last_code = ?3, last_message = ?4, updated_ms = ?5 "
-                                              "WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND ") +
+const std::string kUnstrandHeld = std::string(
+                                      "UPDATE outbox SET last_code = ?3, last_message = ?4, updated_ms = ?5 "
+                                      "WHERE user_id = ?1 AND provider = ?2 AND state = 'held' AND ") +
                                   kStrandedForItsProvider;
-const std::string kUserOutbox = std::string("SELECT ") + kNudgeColumns + " FROM outbox WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2";
+const std::string kUserOutbox =
+    std::string("SELECT ") + kNudgeColumns + " FROM outbox WHERE user_id = ?1 ORDER BY id DESC LIMIT ?2";
 const std::string kOneNudge = std::string("SELECT ") + kNudgeColumns + " FROM outbox WHERE id = ?1";
 
 std::vector<std::string> texts(SqlAdapter& db, std::string_view sql, SqlParams params) {
@@ -77,14 +84,16 @@ std::string expire_leases_sql(const HostStoreDialect& dialect) {
            std::string(dialect.now_ms());
 }
 
-SqlHostStore::SqlHostStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<std::mutex> mutex, const HostStoreDialect& dialect)
+SqlHostStore::SqlHostStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<std::mutex> mutex,
+                           const HostStoreDialect& dialect)
     : db_(std::move(db)),
       mutex_(std::move(mutex)),
       dialect_(dialect),
       expire_leases_sql_(expire_leases_sql(dialect)),
-      record_check_sql_("INSERT INTO connection_checks (user_id, provider, claimed_ms, checked_ms) VALUES (?1, ?2, ?3, ?3) "
-                        "ON CONFLICT (user_id, provider) DO UPDATE SET checked_ms = " +
-                        std::string(dialect.greatest()) + "(connection_checks.checked_ms, ?3)") {}
+      record_check_sql_(
+          "INSERT INTO connection_checks (user_id, provider, claimed_ms, checked_ms) VALUES (?1, ?2, ?3, ?3) "
+          "ON CONFLICT (user_id, provider) DO UPDATE SET checked_ms = " +
+          std::string(dialect.greatest()) + "(connection_checks.checked_ms, ?3)") {}
 
 // Users and settings.
 
@@ -96,16 +105,18 @@ void SqlHostStore::upsert_user(const User& u) {
 std::vector<User> SqlHostStore::users() {
     std::lock_guard lock(*mutex_);
     std::vector<User> out;
-    db_->read("SELECT id, display_name FROM users ORDER BY display_name, id", {},
-              [&](const SqlRow& r) { out.push_back(User{r.text(0), r.text(1)}); });
+    db_->read("SELECT id, display_name FROM users ORDER BY display_name, id", {}, [&](const SqlRow& r) {
+        out.push_back(User{r.text(0), r.text(1)});
+    });
     return out;
 }
 
 std::optional<User> SqlHostStore::user(const std::string& id) {
     std::lock_guard lock(*mutex_);
     std::optional<User> out;
-    db_->read_first("SELECT id, display_name FROM users WHERE id = ?1", {id},
-              [&](const SqlRow& r) { out = User{r.text(0), r.text(1)}; });
+    db_->read_first("SELECT id, display_name FROM users WHERE id = ?1", {id}, [&](const SqlRow& r) {
+        out = User{r.text(0), r.text(1)};
+    });
     return out;
 }
 
@@ -117,20 +128,21 @@ void SqlHostStore::delete_user(const std::string& id) {
 CommunicationSettings SqlHostStore::settings(const std::string& user_id) {
     std::lock_guard lock(*mutex_);
     CommunicationSettings c;
-    db_->read_first("SELECT preferred_channel, email_provider FROM communication_settings WHERE user_id = ?1", {user_id},
-              [&](const SqlRow& r) {
-                  c.preferred_channel = r.text(0);
-                  c.email_provider = r.text(1);
-              });
+    db_->read_first("SELECT preferred_channel, email_provider FROM communication_settings WHERE user_id = ?1",
+                    {user_id}, [&](const SqlRow& r) {
+                        c.preferred_channel = r.text(0);
+                        c.email_provider = r.text(1);
+                    });
     return c;
 }
 
 void SqlHostStore::save_settings(const std::string& user_id, const CommunicationSettings& c) {
     std::lock_guard lock(*mutex_);
-    db_->exec("INSERT INTO communication_settings (user_id, preferred_channel, email_provider) VALUES (?1, ?2, ?3) "
-              "ON CONFLICT (user_id) DO UPDATE SET preferred_channel = excluded.preferred_channel, "
-              "email_provider = excluded.email_provider",
-              {user_id, c.preferred_channel, c.email_provider});
+    db_->exec(
+        "INSERT INTO communication_settings (user_id, preferred_channel, email_provider) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (user_id) DO UPDATE SET preferred_channel = excluded.preferred_channel, "
+        "email_provider = excluded.email_provider",
+        {user_id, c.preferred_channel, c.email_provider});
 }
 
 // Outbox.
@@ -139,10 +151,11 @@ int64_t SqlHostStore::enqueue(const std::string& user_id, const std::string& pro
                               const std::string& message_json, const std::string& client_request_id, int64_t now_ms) {
     std::lock_guard lock(*mutex_);
     std::optional<int64_t> id;
-    db_->exec("INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms, mailbox) "
-              "VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?6) RETURNING id",
-              {user_id, provider, message_json, client_request_id, now_ms, mailbox},
-              [&](const SqlRow& r) { id = r.integer(0); });
+    db_->exec(
+        "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms, mailbox) "
+        "VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?6) RETURNING id",
+        {user_id, provider, message_json, client_request_id, now_ms, mailbox},
+        [&](const SqlRow& r) { id = r.integer(0); });
     if (!id) throw StoreError(db_->where() + ": enqueue returned no id");
     return *id;
 }
@@ -174,15 +187,15 @@ OutboxStore::Release SqlHostStore::release_held(const std::string& user_id, cons
     std::lock_guard lock(*mutex_);
     SqlTransaction tx(*db_);
     Release r;
-    r.released = static_cast<int>(
-        db_->exec(kReleaseHeld, {user_id, provider, now_ms, mailbox}));
+    r.released = static_cast<int>(db_->exec(kReleaseHeld, {user_id, provider, now_ms, mailbox}));
     r.needs_confirm = static_cast<int>(
         db_->exec(kKeepHeldForMailbox, {user_id, provider, now_ms, mailbox, stranded::mailbox_changed}));
     tx.commit();
     return r;
 }
 
-int SqlHostStore::count_releasable(const std::string& user_id, const std::string& provider, const std::string& mailbox) {
+int SqlHostStore::count_releasable(const std::string& user_id, const std::string& provider,
+                                   const std::string& mailbox) {
     std::lock_guard lock(*mutex_);
     return static_cast<int>(integer_or(*db_, kCountReleasable, {user_id, provider, mailbox}, 0));
 }
@@ -203,32 +216,35 @@ int SqlHostStore::strand_held(const std::string& user_id, const std::string& pro
 
 int SqlHostStore::unstrand_held(const std::string& user_id, const std::string& provider, int64_t now_ms) {
     std::lock_guard lock(*mutex_);
-    return static_cast<int>(
-        db_->exec(kUnstrandHeld, {user_id, provider, stranded::provider_back, stranded::provider_back_message, now_ms}));
+    return static_cast<int>(db_->exec(
+        kUnstrandHeld, {user_id, provider, stranded::provider_back, stranded::provider_back_message, now_ms}));
 }
 
-bool SqlHostStore::requeue(int64_t id, const std::string& user_id, const std::string& provider, const std::string& mailbox,
-                           int64_t now_ms) {
+bool SqlHostStore::requeue(int64_t id, const std::string& user_id, const std::string& provider,
+                           const std::string& mailbox, int64_t now_ms) {
     std::lock_guard lock(*mutex_);
-    return db_->exec("UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?5, provider = ?3, mailbox = ?4 "
-                     "WHERE id = ?1 AND user_id = ?2 AND state = 'held'",
-                     {id, user_id, provider, mailbox, now_ms}) == 1;
+    return db_->exec(
+               "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?5, provider = ?3, mailbox = ?4 "
+               "WHERE id = ?1 AND user_id = ?2 AND state = 'held'",
+               {id, user_id, provider, mailbox, now_ms}) == 1;
 }
 
 bool SqlHostStore::fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,
                         int64_t now_ms) {
     std::lock_guard lock(*mutex_);
-    return db_->exec("UPDATE outbox SET state = 'failed', last_code = ?3, last_message = ?4, updated_ms = ?5 "
-                     "WHERE id = ?1 AND user_id = ?2 AND state IN ('held','queued','throttled','needs_review')",
-                     {id, user_id, code, message, now_ms}) == 1;
+    return db_->exec(
+               "UPDATE outbox SET state = 'failed', last_code = ?3, last_message = ?4, updated_ms = ?5 "
+               "WHERE id = ?1 AND user_id = ?2 AND state IN ('held','queued','throttled','needs_review')",
+               {id, user_id, code, message, now_ms}) == 1;
 }
 
 bool SqlHostStore::resend(int64_t id, const std::string& user_id, int64_t now_ms) {
     std::lock_guard lock(*mutex_);
-    return db_->exec("UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?3, lease_owner = '', "
-                     "client_request_id = client_request_id || '-resend' || attempts "
-                     "WHERE id = ?1 AND user_id = ?2 AND state = 'needs_review'",
-                     {id, user_id, now_ms}) == 1;
+    return db_->exec(
+               "UPDATE outbox SET state = 'queued', not_before_ms = 0, updated_ms = ?3, lease_owner = '', "
+               "client_request_id = client_request_id || '-resend' || attempts "
+               "WHERE id = ?1 AND user_id = ?2 AND state = 'needs_review'",
+               {id, user_id, now_ms}) == 1;
 }
 
 int SqlHostStore::mark_interrupted(int64_t now_ms) {
@@ -239,8 +255,7 @@ int SqlHostStore::mark_interrupted(int64_t now_ms) {
 std::vector<Nudge> SqlHostStore::outbox(const std::string& user_id, int limit) {
     std::lock_guard lock(*mutex_);
     std::vector<Nudge> out;
-    db_->read(kUserOutbox, {user_id, limit},
-              [&](const SqlRow& r) { out.push_back(read_nudge(r)); });
+    db_->read(kUserOutbox, {user_id, limit}, [&](const SqlRow& r) { out.push_back(read_nudge(r)); });
     return out;
 }
 
@@ -259,9 +274,10 @@ std::vector<std::string> SqlHostStore::users_with_held() {
 std::optional<int64_t> SqlHostStore::earliest_not_before() {
     std::lock_guard lock(*mutex_);
     std::optional<int64_t> out;
-    db_->read_first("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled')", {}, [&](const SqlRow& r) {
-        if (!r.is_null(0)) out = r.integer(0);
-    });
+    db_->read_first("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled')", {},
+                    [&](const SqlRow& r) {
+                        if (!r.is_null(0)) out = r.integer(0);
+                    });
     return out;
 }
 
@@ -270,10 +286,11 @@ std::optional<int64_t> SqlHostStore::earliest_not_before() {
 bool SqlHostStore::claim_check(const std::string& user_id, const std::string& provider, int64_t now_ms,
                                int64_t unless_claimed_since_ms) {
     std::lock_guard lock(*mutex_);
-    return db_->exec("INSERT INTO connection_checks (user_id, provider, claimed_ms) VALUES (?1, ?2, ?3) "
-                     "ON CONFLICT (user_id, provider) DO UPDATE SET claimed_ms = excluded.claimed_ms "
-                     "WHERE connection_checks.claimed_ms < ?4",
-                     {user_id, provider, now_ms, unless_claimed_since_ms}) == 1;
+    return db_->exec(
+               "INSERT INTO connection_checks (user_id, provider, claimed_ms) VALUES (?1, ?2, ?3) "
+               "ON CONFLICT (user_id, provider) DO UPDATE SET claimed_ms = excluded.claimed_ms "
+               "WHERE connection_checks.claimed_ms < ?4",
+               {user_id, provider, now_ms, unless_claimed_since_ms}) == 1;
 }
 
 void SqlHostStore::record_check(const std::string& user_id, const std::string& provider, int64_t checked_ms) {

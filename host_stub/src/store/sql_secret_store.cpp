@@ -9,8 +9,8 @@ SqlSecretStore::SqlSecretStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<s
       dialect_(dialect),
       delete_range_sql_("DELETE FROM secrets WHERE key >= ?1 AND (" + std::string(dialect.upper_bound_is_empty()) +
                         " OR key < ?2)"),
-      count_range_sql_("SELECT count(*) FROM secrets WHERE key >= ?1 AND (" + std::string(dialect.upper_bound_is_empty()) +
-                       " OR key < ?2)") {}
+      count_range_sql_("SELECT count(*) FROM secrets WHERE key >= ?1 AND (" +
+                       std::string(dialect.upper_bound_is_empty()) + " OR key < ?2)") {}
 
 std::optional<SecretStore::Entry> SqlSecretStore::get(std::string_view key) {
     std::lock_guard lock(*mutex_);
@@ -21,7 +21,8 @@ std::optional<SecretStore::Entry> SqlSecretStore::get(std::string_view key) {
     return out;
 }
 
-std::optional<uint64_t> SqlSecretStore::put(std::string_view key, std::span<const uint8_t> value, uint64_t expected_version) {
+std::optional<uint64_t> SqlSecretStore::put(std::string_view key, std::span<const uint8_t> value,
+                                            uint64_t expected_version) {
     std::lock_guard lock(*mutex_);
     return dialect_.put(*db_, key, value, expected_version);
 }
@@ -50,7 +51,7 @@ std::size_t SqlSecretStore::count_prefix(std::string_view prefix) {
     std::lock_guard lock(*mutex_);
     std::size_t n = 0;
     db_->read_first(count_range_sql_, {dialect_.key(prefix), dialect_.key(bound)},
-              [&](const SqlRow& r) { n = static_cast<std::size_t>(r.integer(0)); });
+                    [&](const SqlRow& r) { n = static_cast<std::size_t>(r.integer(0)); });
     return n;
 }
 

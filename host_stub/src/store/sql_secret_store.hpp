@@ -34,10 +34,12 @@ public:
 class SqlSecretStore : public SecretStore {
 public:
     // `dialect` outlives the store (the engines' dialects are constants).
-    SqlSecretStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<std::mutex> mutex, const SecretStoreDialect& dialect);
+    SqlSecretStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<std::mutex> mutex,
+                   const SecretStoreDialect& dialect);
 
     std::optional<Entry> get(std::string_view key) override;
-    std::optional<uint64_t> put(std::string_view key, std::span<const uint8_t> value, uint64_t expected_version) override;
+    std::optional<uint64_t> put(std::string_view key, std::span<const uint8_t> value,
+                                uint64_t expected_version) override;
     bool erase(std::string_view key, uint64_t expected_version) override;
     void erase_prefix(std::string_view prefix) override;
     std::size_t count_prefix(std::string_view prefix) override;

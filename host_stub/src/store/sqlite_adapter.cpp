@@ -35,10 +35,15 @@ Statement& SqliteAdapter::prepared(std::string_view sql, SqlParams params) {
     int index = 1;
     for (const auto& p : params) {
         switch (p.kind()) {
-            case SqlValue::Kind::text: s.bind(index, p.data()); break;
-            case SqlValue::Kind::integer: s.bind(index, p.number()); break;
+            case SqlValue::Kind::text:
+                s.bind(index, p.data());
+                break;
+            case SqlValue::Kind::integer:
+                s.bind(index, p.number());
+                break;
             case SqlValue::Kind::bytes:
-                s.bind(index, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(p.data().data()), p.data().size()));
+                s.bind(index,
+                       std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(p.data().data()), p.data().size()));
                 break;
         }
         ++index;

@@ -5,8 +5,8 @@
 namespace host {
 
 SqliteDb::SqliteDb(const std::filesystem::path& path) : path_(path) {
-    int rc = sqlite3_open_v2(path.c_str(), &db_,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+    int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                             nullptr);
     if (rc != SQLITE_OK) {
         std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
         sqlite3_close(db_);
@@ -34,8 +34,8 @@ void SqliteDb::exec(std::string_view sql) {
 }
 
 Statement::Statement(SqliteDb& db, std::string_view sql) : db_(db), sql_(sql) {
-    if (sqlite3_prepare_v3(db.handle(), sql_.c_str(), static_cast<int>(sql_.size()), SQLITE_PREPARE_PERSISTENT,
-                           &stmt_, nullptr) != SQLITE_OK)
+    if (sqlite3_prepare_v3(db.handle(), sql_.c_str(), static_cast<int>(sql_.size()), SQLITE_PREPARE_PERSISTENT, &stmt_,
+                           nullptr) != SQLITE_OK)
         db.fail("cannot prepare \"" + sql_.substr(0, 60) + "\"");
 }
 
@@ -73,8 +73,7 @@ bool Statement::step() {
 }
 
 void Statement::run() {
-    while (step()) {
-    }
+    while (step()) {}
     reset();
 }
 

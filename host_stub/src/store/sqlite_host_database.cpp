@@ -50,7 +50,8 @@ const std::vector<Migration> kSqliteMigrations = {
       " version INTEGER NOT NULL) WITHOUT ROWID",
       // Versions come from one store-wide counter, so a key that is deleted and re-created
       // never reuses an old version (no ABA for compare-and-swap across processes).
-      "CREATE TABLE IF NOT EXISTS secret_version_counter (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT NULL)",
+      "CREATE TABLE IF NOT EXISTS secret_version_counter (id INTEGER PRIMARY KEY CHECK (id = 1), next INTEGER NOT "
+      "NULL)",
       "INSERT OR IGNORE INTO secret_version_counter (id, next) VALUES (1, 1)"}},
     {2,
      {"ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT ''",
@@ -103,7 +104,8 @@ SqliteHostDatabase SqliteHostDatabase::open(const std::filesystem::path& path) {
     ::close(fd);
     for (const char* suffix : {"", "-wal", "-shm"}) {
         std::error_code ec;
-        std::filesystem::permissions(path.string() + suffix, std::filesystem::perms::group_all | std::filesystem::perms::others_all,
+        std::filesystem::permissions(path.string() + suffix,
+                                     std::filesystem::perms::group_all | std::filesystem::perms::others_all,
                                      std::filesystem::perm_options::remove, ec);
     }
     auto db = std::make_shared<SqliteDb>(path);

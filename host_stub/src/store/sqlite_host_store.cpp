@@ -16,9 +16,10 @@ public:
     std::string_view greatest() const override { return "max"; }
 
     void upsert_user(SqlAdapter& db, const User& u) const override {
-        db.exec("INSERT INTO users (id, display_name, created_ms) VALUES (?1, ?2, strftime('%s','now') * 1000) "
-                "ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name",
-                {u.id, u.display_name});
+        db.exec(
+            "INSERT INTO users (id, display_name, created_ms) VALUES (?1, ?2, strftime('%s','now') * 1000) "
+            "ON CONFLICT (id) DO UPDATE SET display_name = excluded.display_name",
+            {u.id, u.display_name});
     }
 
     void delete_user(SqlAdapter& db, const std::string& id) const override {
@@ -52,13 +53,13 @@ public:
         SqlTransaction tx(db);
         int applied = 0;
         for (const auto& o : outcomes)
-            applied += static_cast<int>(
-                db.exec("UPDATE outbox SET state = ?2, last_outcome = ?3, last_code = ?4, last_message = ?5, request_id = ?6, "
-                        "not_before_ms = ?7, updated_ms = ?8, sent_ms = CASE WHEN ?2 = 'sent' THEN ?8 ELSE sent_ms END "
-                        "WHERE id = ?1 AND lease_owner = ?9 AND "
-                        "(state = 'sending' OR (state = 'needs_review' AND last_code = 'lease_expired'))",
-                        {o.id, to_string(o.state), o.outcome, o.code, o.message, o.request_id, o.not_before_ms, now_ms,
-                         lease.owner}));
+            applied += static_cast<int>(db.exec(
+                "UPDATE outbox SET state = ?2, last_outcome = ?3, last_code = ?4, last_message = ?5, request_id = ?6, "
+                "not_before_ms = ?7, updated_ms = ?8, sent_ms = CASE WHEN ?2 = 'sent' THEN ?8 ELSE sent_ms END "
+                "WHERE id = ?1 AND lease_owner = ?9 AND "
+                "(state = 'sending' OR (state = 'needs_review' AND last_code = 'lease_expired'))",
+                {o.id, to_string(o.state), o.outcome, o.code, o.message, o.request_id, o.not_before_ms, now_ms,
+                 lease.owner}));
         tx.commit();
         return applied;
     }
@@ -66,14 +67,16 @@ public:
     // One machine: a host starting finds no other host sending, so everything `sending` was
     // interrupted.
     int mark_interrupted(SqlAdapter& db, int64_t now_ms) const override {
-        return static_cast<int>(db.exec("UPDATE outbox SET state = 'needs_review', last_outcome = 'indeterminate', "
-                                        "last_code = 'interrupted', last_message = ?2, updated_ms = ?1 WHERE state = 'sending'",
-                                        {now_ms, kInterruptedMessage}));
+        return static_cast<int>(
+            db.exec("UPDATE outbox SET state = 'needs_review', last_outcome = 'indeterminate', "
+                    "last_code = 'interrupted', last_message = ?2, updated_ms = ?1 WHERE state = 'sending'",
+                    {now_ms, kInterruptedMessage}));
     }
 
 private:
     const std::string claim_sql_ =
-        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_ms = ?1, lease_owner = ?4, lease_expires_ms = " +
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_ms = ?1, lease_owner = ?4, "
+        "lease_expires_ms = " +
         std::string(kSqliteNowMs) +
         " + ?5 WHERE id IN (SELECT id FROM ("
         "  SELECT d.id, d.not_before_ms, ROW_NUMBER() OVER (PARTITION BY d.user_id "

@@ -31,7 +31,8 @@ public:
     }
 
     bool erase_version(SqlAdapter& db, std::string_view key, uint64_t expected_version) const override {
-        if (db.exec("DELETE FROM secrets WHERE key = ?1 AND version = ?2", {key, static_cast<int64_t>(expected_version)}) == 1)
+        if (db.exec("DELETE FROM secrets WHERE key = ?1 AND version = ?2",
+                    {key, static_cast<int64_t>(expected_version)}) == 1)
             return true;
         return !db.read_first("SELECT value, version FROM secrets WHERE key = ?1", {key}, [](const SqlRow&) {});
     }

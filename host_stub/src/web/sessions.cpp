@@ -117,10 +117,13 @@ std::size_t WebApp::session_count() {
 }
 
 std::string WebApp::session_cookie(const std::string& id) const {
-    return "ep_session=" + id + "; Path=/; HttpOnly; SameSite=Lax" + (public_url_.starts_with("https://") ? "; Secure" : "");
+    return "ep_session=" + id + "; Path=/; HttpOnly; SameSite=Lax" +
+           (public_url_.starts_with("https://") ? "; Secure" : "");
 }
 
-bool WebApp::host_allowed(const std::string& host_header) const { return allowed_hosts_.count(lower(host_header)) != 0; }
+bool WebApp::host_allowed(const std::string& host_header) const {
+    return allowed_hosts_.count(lower(host_header)) != 0;
+}
 
 // A browser sends Origin with every POST; "null" comes from privacy modes and is left to the
 // CSRF token. A missing Origin is a non-browser client, which has no ambient cookies to abuse.
@@ -180,15 +183,17 @@ WebResponse WebApp::sign_in_page(const std::string& existing, const std::string&
     }
     std::string body = "<h1>Sign in</h1><p class=\"crumb\">A local sign-in: pick a user.</p>";
     if (!error.empty()) body += "<div class=\"flash error\" role=\"alert\">" + esc(error) + "</div>";
-    if (!notice.empty()) body += "<div class=\"flash info\" role=\"status\" id=\"signin-notice\">" + esc(notice) + "</div>";
-    body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf) + "<fieldset><legend>User</legend>";
+    if (!notice.empty())
+        body += "<div class=\"flash info\" role=\"status\" id=\"signin-notice\">" + esc(notice) + "</div>";
+    body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf) +
+            "<fieldset><legend>User</legend>";
     auto users = rt_.store->users();
     std::erase_if(users, [&](const User& u) { return !user_may_sign_in(u.id); });
     if (users.empty()) body += "<p>No users are configured (host config \"users\").</p>";
     for (const auto& u : users)
-        body += "<label><input type=\"radio\" name=\"user_id\" id=\"user-" + esc(u.id) + "\" value=\"" + esc(u.id) + "\"" +
-                (u.id == users.front().id ? " checked" : "") + "> " + esc(u.display_name) + " <span class=\"muted\">(" +
-                esc(u.id) + ")</span></label>";
+        body += "<label><input type=\"radio\" name=\"user_id\" id=\"user-" + esc(u.id) + "\" value=\"" + esc(u.id) +
+                "\"" + (u.id == users.front().id ? " checked" : "") + "> " + esc(u.display_name) +
+                " <span class=\"muted\">(" + esc(u.id) + ")</span></label>";
     body += "</fieldset><p><button type=\"submit\" id=\"sign-in\">Sign in</button></p></form></div>";
     return html(200, page("Sign in", "", body), {{"Set-Cookie", session_cookie(sid)}});
 }

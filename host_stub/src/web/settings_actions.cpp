@@ -42,8 +42,10 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     std::string mailbox = provider_status(user_id, provider).mailbox;
     // Reconnecting: the same person again. A first connect: the person picks the account,
     // even when the browser is still signed in at the provider as someone else.
-    if (!mailbox.empty()) request["login_hint"] = mailbox;
-    else if (p->interactive_connect()) request["prompt"] = "select_account";
+    if (!mailbox.empty())
+        request["login_hint"] = mailbox;
+    else if (p->interactive_connect())
+        request["prompt"] = "select_account";
     auto r = p->begin_connect(user_id, json::serialize(request));
     if (!r.ok()) {
         flash(sid, "error", "Could not start connecting: " + r.result.document);
@@ -117,9 +119,10 @@ WebResponse WebApp::save_preferences(const std::string& sid, const Form& form) {
     }
     rt_.store->save_settings(user_id, s);
     auto chosen = rt_.providers->find(s.email_provider);
-    flash(sid, "success", chosen && s.preferred_channel == "email"
-                              ? "Preferences saved: your nudges go out by email through " + chosen->display_name() + "."
-                              : std::string("Preferences saved."));
+    flash(sid, "success",
+          chosen && s.preferred_channel == "email"
+              ? "Preferences saved: your nudges go out by email through " + chosen->display_name() + "."
+              : std::string("Preferences saved."));
     rt_.outbox->wake();
     return redirect("/settings/communication");
 }
@@ -139,8 +142,9 @@ WebResponse WebApp::send_test_nudge(const std::string& sid, const Form& form) {
         if (provider_status(user_id, provider).state == ConnectionState::connected)
             flash(sid, "success", "Nudge #" + std::to_string(id) + " queued.");
         else
-            flash(sid, "warning", "Nudge #" + std::to_string(id) + " is waiting: " + (p ? p->display_name() : provider) +
-                                      " is not connected, so it goes out once you connect it again.");
+            flash(sid, "warning",
+                  "Nudge #" + std::to_string(id) + " is waiting: " + (p ? p->display_name() : provider) +
+                      " is not connected, so it goes out once you connect it again.");
     } catch (const OutboxError& e) {
         flash(sid, "error", std::string("The nudge was not queued: ") + e.what() + ".");
     }
@@ -151,8 +155,7 @@ WebResponse WebApp::resend(const std::string& sid, const Form& form) {
     int64_t id = 0;
     try {
         id = std::stoll(form.count("id") ? form.at("id") : "0");
-    } catch (...) {
-    }
+    } catch (...) {}
     if (rt_.store->resend(id, user_of(sid), rt_.clock.now_ms())) {
         flash(sid, "info", "Nudge #" + std::to_string(id) + " will be sent again, as you chose.");
         rt_.outbox->wake();
@@ -172,8 +175,10 @@ WebResponse WebApp::decide_held(const std::string& sid, const Form& form, bool s
         return redirect("/settings/communication");
     }
     try {
-        if (send) rt_.outbox->requeue(id, user_of(sid));
-        else rt_.outbox->fail(id, user_of(sid), "discarded", "Discarded by you.");
+        if (send)
+            rt_.outbox->requeue(id, user_of(sid));
+        else
+            rt_.outbox->fail(id, user_of(sid), "discarded", "Discarded by you.");
         flash(sid, "success", "Nudge #" + std::to_string(id) + (send ? " will be sent now." : " was discarded."));
     } catch (const OutboxError& e) {
         flash(sid, "error", std::string("Nudge #") + std::to_string(id) + ": " + e.what());
@@ -213,7 +218,8 @@ WebResponse WebApp::debug_clock(const WebRequest& r) {
         return json_response(400, json::object{{"error", "expected {\"advance_seconds\": N} with |N| at most " +
                                                              std::to_string(kMaxClockStepSeconds) + " (a year)"}});
     if (!rt_.clock.advance(seconds->as_int64() * 1000))
-        return json_response(400, json::object{{"error", "the host clock would move more than 100 years from the system clock"}});
+        return json_response(
+            400, json::object{{"error", "the host clock would move more than 100 years from the system clock"}});
     rt_.outbox->wake();
     return json_response(200, json::object{{"now_ms", rt_.clock.now_ms()}});
 }

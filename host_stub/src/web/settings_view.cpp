@@ -47,46 +47,52 @@ std::string approval_required(const Card& c, const std::string& csrf) {
     const char* request = nullptr;
     switch (s.admin_request) {
         case AdminRequest::sent:
-            request = "Your request for approval was sent to your IT administrators. You will get an email when they decide.";
+            request =
+                "Your request for approval was sent to your IT administrators. You will get an email when they decide.";
             break;
         case AdminRequest::possible:
-            request = "Your organisation lets you request approval on the provider's sign-in page; this app cannot "
-                      "tell whether you sent a request.";
+            request =
+                "Your organisation lets you request approval on the provider's sign-in page; this app cannot "
+                "tell whether you sent a request.";
             break;
         case AdminRequest::unavailable:
-            request = "No request was sent: your organisation has no way to request approval on the provider's "
-                      "sign-in page, so your IT administrator must be asked directly.";
+            request =
+                "No request was sent: your organisation has no way to request approval on the provider's "
+                "sign-in page, so your IT administrator must be asked directly.";
             break;
-        case AdminRequest::none: break;
+        case AdminRequest::none:
+            break;
     }
     b += "<p id=\"approval-request-" + id + "\" data-request=\"" +
-         (s.admin_request == AdminRequest::sent        ? "sent"
-          : s.admin_request == AdminRequest::possible  ? "possible"
+         (s.admin_request == AdminRequest::sent          ? "sent"
+          : s.admin_request == AdminRequest::possible    ? "possible"
           : s.admin_request == AdminRequest::unavailable ? "unavailable"
-                                                       : "unknown") +
+                                                         : "unknown") +
          "\">" + (request ? esc(request) : esc(s.message)) + "</p>";
-    b += "<h4>What you do</h4><p id=\"user-action-" + id + "\">" + esc(s.user_action.empty() ? s.message : s.user_action) +
-         "</p>";
+    b += "<h4>What you do</h4><p id=\"user-action-" + id + "\">" +
+         esc(s.user_action.empty() ? s.message : s.user_action) + "</p>";
     b += "<h4>What to send your IT administrator</h4><div class=\"for-it\" id=\"for-it-" + id + "\">";
     std::string all = s.admin_instructions;
-    if (!s.admin_instructions.empty()) b += "<p id=\"admin-instructions-" + id + "\">" + esc(s.admin_instructions) + "</p>";
+    if (!s.admin_instructions.empty())
+        b += "<p id=\"admin-instructions-" + id + "\">" + esc(s.admin_instructions) + "</p>";
     b += "<dl>";
     if (!s.application_id.empty()) {
         b += "<dt>Application ID</dt><dd>" +
-             copyable("application ID", s.application_id, "<code id=\"application-id\">" + esc(s.application_id) + "</code>") +
+             copyable("application ID", s.application_id,
+                      "<code id=\"application-id\">" + esc(s.application_id) + "</code>") +
              "</dd>";
         all += "\nApplication ID: " + s.application_id;
     }
     if (!s.admin_consent_url.empty()) {
         b += "<dt>Approval link for the whole organisation</dt><dd>" +
              copyable("approval link", s.admin_consent_url,
-                      "<a id=\"admin-consent-link\" href=\"" + esc(s.admin_consent_url) + "\">" + esc(s.admin_consent_url) +
-                          "</a>") +
+                      "<a id=\"admin-consent-link\" href=\"" + esc(s.admin_consent_url) + "\">" +
+                          esc(s.admin_consent_url) + "</a>") +
              "</dd>";
         all += "\nApproval link: " + s.admin_consent_url;
     }
-    b += "</dl><p><button type=\"button\" class=\"secondary copy\" id=\"copy-for-it-" + id + "\" data-copy=\"" + esc(all) +
-         "\">Copy all of it</button></p></div></div>";
+    b += "</dl><p><button type=\"button\" class=\"secondary copy\" id=\"copy-for-it-" + id + "\" data-copy=\"" +
+         esc(all) + "\">Copy all of it</button></p></div></div>";
     return b + connect_form(c, csrf, "Connect again after approval");
 }
 
@@ -97,12 +103,23 @@ std::string esc(std::string_view s) {
     out.reserve(s.size());
     for (char c : s) {
         switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out.push_back(c);
+            case '&':
+                out += "&amp;";
+                break;
+            case '<':
+                out += "&lt;";
+                break;
+            case '>':
+                out += "&gt;";
+                break;
+            case '"':
+                out += "&quot;";
+                break;
+            case '\'':
+                out += "&#39;";
+                break;
+            default:
+                out.push_back(c);
         }
     }
     return out;
@@ -132,21 +149,26 @@ std::string connected_body(const Card& c, const std::string& csrf) {
          "</strong> <span class=\"muted\">" + esc(s.display_name) + "</span>";
     // Permissions granted to the app that it never uses: said, so that IT can remove them.
     if (!s.extra_permissions.empty())
-        b += "<p class=\"muted\" id=\"extra-permissions-" + id + "\">The provider also lists permissions this "
-             "app does not use: " + esc(joined(s.extra_permissions)) + " (granted earlier or by your "
+        b += "<p class=\"muted\" id=\"extra-permissions-" + id +
+             "\">The provider also lists permissions this "
+             "app does not use: " +
+             esc(joined(s.extra_permissions)) +
+             " (granted earlier or by your "
              "organisation). Your IT administrator can remove them.</p>";
     b += "</div>";
     if (!c.chosen)
         b += "<form method=\"post\" action=\"/settings/communication/preferences\" class=\"offer\">" +
-             hidden_csrf(csrf) + "<input type=\"hidden\" name=\"channel\" value=\"email\"><input type=\"hidden\" "
-             "name=\"email_provider\" value=\"" + id + "\"><p id=\"offer-" + id + "\">Send your nudges through " +
-             esc(c.name) + " (" + esc(s.mailbox) + ")? <button id=\"use-" + id + "\">Use for nudges</button></p></form>";
+             hidden_csrf(csrf) +
+             "<input type=\"hidden\" name=\"channel\" value=\"email\"><input type=\"hidden\" "
+             "name=\"email_provider\" value=\"" +
+             id + "\"><p id=\"offer-" + id + "\">Send your nudges through " + esc(c.name) + " (" + esc(s.mailbox) +
+             ")? <button id=\"use-" + id + "\">Use for nudges</button></p></form>";
     b += provider_form("/settings/communication/disconnect", c.id, csrf,
                        "Disconnect " + c.title() + "? Nudges are not sent through it until you connect again.") +
          "<p class=\"muted\" id=\"disconnect-hint-" + id + "\">" + esc(s.disconnect_hint) +
-         (s.revoke_url.empty() ? std::string()
-                               : " <a id=\"revoke-link-" + id + "\" href=\"" + esc(s.revoke_url) + "\">" +
-                                     esc(s.revoke_url) + "</a>") +
+         (s.revoke_url.empty()
+              ? std::string()
+              : " <a id=\"revoke-link-" + id + "\" href=\"" + esc(s.revoke_url) + "\">" + esc(s.revoke_url) + "</a>") +
          "</p><button class=\"secondary\" id=\"disconnect-" + id + "\">Disconnect</button></form>";
     return b;
 }
@@ -155,8 +177,8 @@ std::string connected_body(const Card& c, const std::string& csrf) {
 
 std::string integration_card(const Card& c, const std::string& csrf) {
     std::string id = esc(c.id);
-    std::string b = "<div class=\"card\" id=\"integration-" + id + "\"" + (c.checking ? " data-checking" : "") + "><h3>" +
-                    esc(c.title()) + "</h3>";
+    std::string b = "<div class=\"card\" id=\"integration-" + id + "\"" + (c.checking ? " data-checking" : "") +
+                    "><h3>" + esc(c.title()) + "</h3>";
     if (!c.available)
         return b + "<span class=\"badge bad\">Unavailable</span><p class=\"muted\" id=\"load-error-" + id +
                "\">This integration could not be loaded: " + esc(c.load_error) + "</p></div>";
@@ -172,8 +194,8 @@ std::string integration_card(const Card& c, const std::string& csrf) {
                  connect_form(c, csrf, "Connect again");
             break;
         case ConnectionState::permission_denied:
-            b += "<span class=\"badge bad\">Permission denied</span> " + who_and_since(s) + "<p id=\"reason-" + id + "\">" +
-                 esc(s.message) + "</p></div>" + connect_form(c, csrf, "Connect again");
+            b += "<span class=\"badge bad\">Permission denied</span> " + who_and_since(s) + "<p id=\"reason-" + id +
+                 "\">" + esc(s.message) + "</p></div>" + connect_form(c, csrf, "Connect again");
             break;
         case ConnectionState::admin_approval_required:
             b += approval_required(c, csrf);
@@ -185,11 +207,13 @@ std::string integration_card(const Card& c, const std::string& csrf) {
             break;
         case ConnectionState::not_connected:
             b += "<span class=\"badge off\">Not connected</span>";
-            if (!s.connect_hint.empty()) b += "<p class=\"muted\" id=\"connect-hint-" + id + "\">" + esc(s.connect_hint) + "</p>";
+            if (!s.connect_hint.empty())
+                b += "<p class=\"muted\" id=\"connect-hint-" + id + "\">" + esc(s.connect_hint) + "</p>";
             // A provider that needs no sign-in has nothing to click: choosing it connects it.
             b += c.interactive ? "</div>" + connect_form(c, csrf, "Connect")
-                               : "<p id=\"no-connect-" + id + "\">Nothing to connect: choose it as your email provider "
-                                 "below.</p></div>";
+                               : "<p id=\"no-connect-" + id +
+                                     "\">Nothing to connect: choose it as your email provider "
+                                     "below.</p></div>";
             break;
         case ConnectionState::unknown:
             b += "<span class=\"badge off\">" + esc(s.state_name.empty() ? "Unknown" : s.state_name) + "</span><p>" +
@@ -203,7 +227,8 @@ std::string integration_card(const Card& c, const std::string& csrf) {
              (c.checking ? " <span class=\"checking\">Checking now…</span>" : "") + "</p>";
     }
     if (!s.application_id.empty() && s.state != ConnectionState::admin_approval_required)
-        b += "<p class=\"muted\">Application ID, for your IT administrator: <code>" + esc(s.application_id) + "</code></p>";
+        b += "<p class=\"muted\">Application ID, for your IT administrator: <code>" + esc(s.application_id) +
+             "</code></p>";
     return b + "</div>";
 }
 
@@ -213,7 +238,8 @@ std::string integrations(const std::vector<Card>& cards, const std::string& csrf
     return b + "</div>";
 }
 
-std::string preferences(const std::vector<Card>& cards, const CommunicationSettings& settings, const std::string& csrf) {
+std::string preferences(const std::vector<Card>& cards, const CommunicationSettings& settings,
+                        const std::string& csrf) {
     std::string b = "<form method=\"post\" action=\"/settings/communication/preferences\">" + hidden_csrf(csrf) +
                     "<fieldset><legend>Preferred channel</legend><label><input type=\"radio\" name=\"channel\" "
                     "id=\"channel-email\" value=\"email\"" +
@@ -221,12 +247,13 @@ std::string preferences(const std::vector<Card>& cards, const CommunicationSetti
                     "> Email</label></fieldset><fieldset><legend>Email provider</legend>";
     for (const auto& c : cards) {
         if (!c.available) continue;
-        std::string note = c.connected() ? c.status.mailbox
+        std::string note = c.connected()   ? c.status.mailbox
                            : c.choosable() ? "connects when you choose it"
                                            : "not connected: connect it above first";
-        b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(c.id) + "\" value=\"" + esc(c.id) +
-             "\"" + (settings.email_provider == c.id ? " checked" : "") + (c.choosable() ? "" : " disabled") + "> " +
-             esc(c.name) + (note.empty() ? "" : " <span class=\"muted\">(" + esc(note) + ")</span>") + "</label>";
+        b += "<label><input type=\"radio\" name=\"email_provider\" id=\"provider-" + esc(c.id) + "\" value=\"" +
+             esc(c.id) + "\"" + (settings.email_provider == c.id ? " checked" : "") +
+             (c.choosable() ? "" : " disabled") + "> " + esc(c.name) +
+             (note.empty() ? "" : " <span class=\"muted\">(" + esc(note) + ")</span>") + "</label>";
     }
     return b + "</fieldset><p><button id=\"save-preferences\">Save</button></p></form>";
 }
@@ -237,18 +264,22 @@ std::string preferences(const std::vector<Card>& cards, const CommunicationSetti
 std::string held_nudge_actions(const Nudge& n, const std::string& csrf) {
     if (!is_stranded(n)) return {};
     std::string id = std::to_string(n.id);
-    std::string send_label = n.last_code == stranded::mailbox_changed ? "Confirm and send" : "Send with current provider";
+    std::string send_label =
+        n.last_code == stranded::mailbox_changed ? "Confirm and send" : "Send with current provider";
     return "<form method=\"post\" action=\"/settings/communication/outbox/send\" style=\"display:inline\">" +
            hidden_csrf(csrf) + "<input type=\"hidden\" name=\"id\" value=\"" + id + "\"><button id=\"send-held-" + id +
-           "\">" + send_label + "</button></form> <form method=\"post\" action=\"/settings/communication/outbox/discard\" "
-           "style=\"display:inline\">" + hidden_csrf(csrf) + "<input type=\"hidden\" name=\"id\" value=\"" + id +
+           "\">" + send_label +
+           "</button></form> <form method=\"post\" action=\"/settings/communication/outbox/discard\" "
+           "style=\"display:inline\">" +
+           hidden_csrf(csrf) + "<input type=\"hidden\" name=\"id\" value=\"" + id +
            "\"><button class=\"secondary\" id=\"discard-" + id + "\">Discard</button></form>";
 }
 
 std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string, Via>& via, const std::string& csrf) {
-    std::string b = "<table id=\"outbox\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">To</th><th scope=\"col\">"
-                    "Subject</th><th scope=\"col\">Via</th><th scope=\"col\">State</th><th scope=\"col\">Details</th>"
-                    "<th scope=\"col\">Actions</th></tr></thead><tbody>";
+    std::string b =
+        "<table id=\"outbox\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">To</th><th scope=\"col\">"
+        "Subject</th><th scope=\"col\">Via</th><th scope=\"col\">State</th><th scope=\"col\">Details</th>"
+        "<th scope=\"col\">Actions</th></tr></thead><tbody>";
     if (nudges.empty()) b += "<tr><td colspan=\"7\" class=\"muted\" id=\"outbox-empty\">No nudges yet.</td></tr>";
     for (const auto& n : nudges) {
         auto it = via.find(n.provider);
@@ -257,11 +288,13 @@ std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string,
         // nudges from before that was recorded.
         const std::string& mailbox = n.mailbox.empty() ? v.mailbox : n.mailbox;
         std::string state = to_string(n.state);
-        std::string badge = n.state == NudgeState::sent ? "ok"
+        std::string badge = n.state == NudgeState::sent                                              ? "ok"
                             : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
-                            : n.state == NudgeState::held || n.state == NudgeState::throttled ? "warn" : "off";
+                            : n.state == NudgeState::held || n.state == NudgeState::throttled        ? "warn"
+                                                                                                     : "off";
         std::string details = esc(n.last_message);
-        if (n.state == NudgeState::sent) details = "sent " + time_element(iso_time(n.sent_ms));
+        if (n.state == NudgeState::sent)
+            details = "sent " + time_element(iso_time(n.sent_ms));
         else if (n.state == NudgeState::held && is_stranded(n))
             details = esc(n.last_message);
         else if (n.state == NudgeState::held)

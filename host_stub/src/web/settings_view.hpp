@@ -23,14 +23,14 @@ std::string time_element(const std::string& iso);
 
 // One configured provider as its card shows it.
 struct Card {
-    std::string id;            // "unknown" when the manifest could not be read
-    std::string name;          // the manifest's display name (what is chosen for nudges)
+    std::string id;    // "unknown" when the manifest could not be read
+    std::string name;  // the manifest's display name (what is chosen for nudges)
     bool available = false;
     std::string load_error;    // why not available
     bool interactive = false;  // connecting sends the user to the provider (manifest capability)
     ProviderStatus status;
-    bool checking = false;     // a connection check is under way
-    bool chosen = false;       // the user's email provider, with Email as channel
+    bool checking = false;  // a connection check is under way
+    bool chosen = false;    // the user's email provider, with Email as channel
 
     std::string title() const { return status.service_name.empty() ? name : status.service_name; }
     bool connected() const { return status.state == ConnectionState::connected; }

@@ -27,15 +27,17 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
     if (admin_consent && provider.empty()) {
         // An IT administrator coming back from the admin-consent link: nothing to connect.
         bool declined = r.target.find("error=") != std::string::npos;
-        return html(200, page("Admin consent", "",
-                              declined ? "<h1>Consent was not granted</h1><p>The administrator declined. Nothing changed.</p>"
-                                       : "<h1>Thank you</h1><p id=\"admin-consent-done\">The application was approved for "
-                                         "your organisation. People can now connect their mailbox from Settings &gt; "
-                                         "Communication.</p>"));
+        return html(
+            200, page("Admin consent", "",
+                      declined ? "<h1>Consent was not granted</h1><p>The administrator declined. Nothing changed.</p>"
+                               : "<h1>Thank you</h1><p id=\"admin-consent-done\">The application was approved for "
+                                 "your organisation. People can now connect their mailbox from Settings &gt; "
+                                 "Communication.</p>"));
     }
     if (user_id.empty() || !user_may_sign_in(user_id)) return redirect("/signin");  // deleted or removed since
     if (provider.empty()) {
-        flash(sid, "error", "No sign-in was in progress in this browser session, so this answer was ignored. Start with Connect.");
+        flash(sid, "error",
+              "No sign-in was in progress in this browser session, so this answer was ignored. Start with Connect.");
         return redirect("/settings/communication");
     }
     auto p = rt_.providers->available(provider);
@@ -54,15 +56,21 @@ WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
             offer_to_use(sid, user_id, *p);
             break;
         case ConnectOutcome::admin_approval_required:
-            flash(sid, "warning", "Your organisation needs an administrator to approve this app: see below what you do "
-                                  "and what to send your IT administrator.");
+            flash(sid, "warning",
+                  "Your organisation needs an administrator to approve this app: see below what you do "
+                  "and what to send your IT administrator.");
             break;
         case ConnectOutcome::configuration_error:
-            flash(sid, "error", json_str(o, "message") + " (For the operator: " + json_str(o, "operator_message") + ")");
+            flash(sid, "error",
+                  json_str(o, "message") + " (For the operator: " + json_str(o, "operator_message") + ")");
             break;
         case ConnectOutcome::cancelled:
-        case ConnectOutcome::declined: flash(sid, "info", json_str(o, "message")); break;
-        case ConnectOutcome::other: flash(sid, "error", json_str(o, "message")); break;
+        case ConnectOutcome::declined:
+            flash(sid, "info", json_str(o, "message"));
+            break;
+        case ConnectOutcome::other:
+            flash(sid, "error", json_str(o, "message"));
+            break;
     }
     return redirect("/settings/communication");
 }

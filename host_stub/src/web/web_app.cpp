@@ -25,15 +25,17 @@ std::map<std::string, std::string> parse_form(std::string_view body) {
 WebResponse redirect(const std::string& location) { return WebResponse{303, {{"Location", location}}, ""}; }
 
 WebResponse html(int status, std::string body, std::vector<std::pair<std::string, std::string>> extra) {
-    extra.insert(extra.begin(), {{"Content-Type", "text/html; charset=utf-8"},
-                                 {"Cache-Control", "no-store"},
-                                 {"X-Frame-Options", "DENY"},
-                                 {"Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; form-action 'self' *"}});
+    extra.insert(extra.begin(),
+                 {{"Content-Type", "text/html; charset=utf-8"},
+                  {"Cache-Control", "no-store"},
+                  {"X-Frame-Options", "DENY"},
+                  {"Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; form-action 'self' *"}});
     return WebResponse{status, std::move(extra), std::move(body)};
 }
 
 WebResponse json_response(int status, const json::value& v) {
-    return WebResponse{status, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}}, json::serialize(v)};
+    return WebResponse{
+        status, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}}, json::serialize(v)};
 }
 
 std::string path_of(const std::string& target) { return target.substr(0, target.find('?')); }
@@ -79,8 +81,8 @@ WebApp::WebApp(HostRuntime& runtime, std::string public_url, uint16_t listen_por
 
 std::string WebApp::page(const std::string& title, const std::string& header_right, const std::string& content) const {
     const std::string& product = rt_.config.web.product_name;
-    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + esc(title) + " - " + esc(product) +
-           "</title><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" + kStyle +
+    return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" + esc(title) + " - " +
+           esc(product) + "</title><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">" + kStyle +
            "</head><body><header><strong id=\"product-name\">" + esc(product) + "</strong>" + header_right +
            "</header><main>" + content + "</main></body></html>";
 }
@@ -121,18 +123,24 @@ WebResponse WebApp::route(const WebRequest& r) {
     // DNS rebinding: a page at evil.example whose name now points at this server is same-origin
     // to the browser, but its requests still say Host: evil.example.
     if (!host_allowed(r.header("host")))
-        return WebResponse{421, {{"Content-Type", "text/plain; charset=utf-8"}},
+        return WebResponse{421,
+                           {{"Content-Type", "text/plain; charset=utf-8"}},
                            "Misdirected request: the Host header does not name this server.\n"};
     std::string sid = session_id_of(r);
-    if (path == "/_debug/clock" && !rt_.config.web.debug_clock) return html(404, page("Not found", "", "<p>Not found.</p>"));
+    if (path == "/_debug/clock" && !rt_.config.web.debug_clock)
+        return html(404, page("Not found", "", "<p>Not found.</p>"));
     if (path == "/favicon.ico") return WebResponse{404, {{"Content-Type", "text/plain"}}, ""};
     if (path == "/settings/page.js" && r.method == "GET")
-        return WebResponse{200, {{"Content-Type", "text/javascript; charset=utf-8"}, {"Cache-Control", "no-cache"}}, view::script()};
+        return WebResponse{
+            200, {{"Content-Type", "text/javascript; charset=utf-8"}, {"Cache-Control", "no-cache"}}, view::script()};
     if (path == "/signin" && r.method == "GET")
-        return sign_in_page(sid, {}, r.target.ends_with("?deleted=1") ? "Your account was deleted, with your settings, "
-                                                                        "your outbox and every stored connection." : "");
+        return sign_in_page(sid, {},
+                            r.target.ends_with("?deleted=1") ? "Your account was deleted, with your settings, "
+                                                               "your outbox and every stored connection."
+                                                             : "");
     if (path == "/signin" && r.method == "POST") {
-        if (!from_our_origin(r)) return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
+        if (!from_our_origin(r))
+            return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
         return sign_in(r);
     }
 
@@ -160,7 +168,8 @@ WebResponse WebApp::route_signed_in(const WebRequest& r, const std::string& path
 
     // Every state-changing request: from our own page, with the session's CSRF token (a form
     // field, or for the JSON debug clock an X-CSRF-Token header).
-    if (!from_our_origin(r)) return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
+    if (!from_our_origin(r))
+        return html(403, page("Refused", "", "<p>Refused: the request came from another site.</p>"));
     if (path == "/_debug/clock") {
         if (!web::same_secret(r.header("x-csrf-token"), csrf_of(sid)))
             return json_response(403, json::object{{"error", "send the session's CSRF token in X-CSRF-Token"}});
@@ -168,8 +177,9 @@ WebResponse WebApp::route_signed_in(const WebRequest& r, const std::string& path
     }
     Form form = web::parse_form(r.body);
     if (!web::same_secret(form["csrf"], csrf_of(sid)))
-        return html(403, page("Refused", "", "<p>Refused: the form is stale or did not come from this page. "
-                                              "<a href=\"/settings/communication\">Reload the page</a> and try again.</p>"));
+        return html(403, page("Refused", "",
+                              "<p>Refused: the form is stale or did not come from this page. "
+                              "<a href=\"/settings/communication\">Reload the page</a> and try again.</p>"));
     if (path == "/signout") {
         std::lock_guard lock(mutex_);
         erase_session(sid);
@@ -232,28 +242,34 @@ WebResponse WebApp::settings_page(const std::string& sid) {
     auto nudges = rt_.store->outbox(user_id);
     std::vector<view::Card> all = cards(user_id);
 
-    std::string header_right = "<form method=\"post\" action=\"/signout\">" + hidden(csrf) + "<span id=\"signed-in-as\">" +
-                               esc(user->display_name) + "</span> &nbsp;<button class=\"secondary\" id=\"sign-out\">Sign out</button></form>";
+    std::string header_right = "<form method=\"post\" action=\"/signout\">" + hidden(csrf) +
+                               "<span id=\"signed-in-as\">" + esc(user->display_name) +
+                               "</span> &nbsp;<button class=\"secondary\" id=\"sign-out\">Sign out</button></form>";
     std::string b = "<h1>Communication</h1><p class=\"crumb\">Settings &gt; Communication</p>";
     for (const auto& f : take_flashes(sid))
         b += "<div class=\"flash " + esc(f.kind) + "\" role=\"status\">" + esc(f.text) + "</div>";
     b += "<section aria-labelledby=\"integrations-heading\"><h2 id=\"integrations-heading\">Integrations</h2>" +
          view::integrations(all, csrf) + "</section>";
-    b += "<section class=\"card\" aria-labelledby=\"preferences-heading\"><h2 id=\"preferences-heading\">Preferences</h2>" +
+    b += "<section class=\"card\" aria-labelledby=\"preferences-heading\"><h2 "
+         "id=\"preferences-heading\">Preferences</h2>" +
          view::preferences(all, settings, csrf) + "</section>";
     b += "<section class=\"card\" aria-labelledby=\"nudge-heading\"><h2 id=\"nudge-heading\">Send a test nudge</h2>"
-         "<form method=\"post\" action=\"/settings/communication/nudge\">" + hidden(csrf) +
+         "<form method=\"post\" action=\"/settings/communication/nudge\">" +
+         hidden(csrf) +
          "<label>To <input type=\"email\" name=\"to\" id=\"nudge-to\" required></label>"
          "<label>Subject <input type=\"text\" name=\"subject\" id=\"nudge-subject\" value=\"Quick follow-up\"></label>"
-         "<label>Message <textarea name=\"text\" id=\"nudge-text\" rows=\"3\">Hi! Just following up on our conversation.</textarea></label>"
+         "<label>Message <textarea name=\"text\" id=\"nudge-text\" rows=\"3\">Hi! Just following up on our "
+         "conversation.</textarea></label>"
          "<p><button id=\"send-nudge\">Send test nudge</button></p></form></section>";
     b += "<section class=\"card\" aria-labelledby=\"outbox-heading\"><h2 id=\"outbox-heading\">Outbox</h2>" +
          outbox_html(nudges, all, csrf) + "</section>";
-    b += "<section class=\"card\" aria-labelledby=\"delete-heading\"><h2 id=\"delete-heading\">Delete my account</h2>"
-         "<form method=\"post\" action=\"/settings/account/delete\" data-confirm=\"Delete your account? Your settings, "
-         "your outbox and every connection are deleted, and this cannot be undone.\">" +
-         hidden(csrf) + "<p class=\"muted\">Deletes your user, your settings and outbox, and every token any provider "
-         "stored for you.</p><button class=\"danger\" id=\"delete-account\">Delete my account</button></form></section>";
+    b +=
+        "<section class=\"card\" aria-labelledby=\"delete-heading\"><h2 id=\"delete-heading\">Delete my account</h2>"
+        "<form method=\"post\" action=\"/settings/account/delete\" data-confirm=\"Delete your account? Your settings, "
+        "your outbox and every connection are deleted, and this cannot be undone.\">" +
+        hidden(csrf) +
+        "<p class=\"muted\">Deletes your user, your settings and outbox, and every token any provider "
+        "stored for you.</p><button class=\"danger\" id=\"delete-account\">Delete my account</button></form></section>";
     b += "<script src=\"/settings/page.js\"></script>";
     return html(200, page("Settings > Communication", header_right, b));
 }
@@ -274,13 +290,19 @@ WebResponse WebApp::api_state(const std::string& sid) {
         if (!e.id.empty()) {
             if (e.available()) check_if_stale(user_id, e.id);
             providers[e.id] = e.available() ? json::value(provider_status(user_id, e.id).document)
-                                                            : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
+                                            : json::value(json::object{{"state", "unavailable"}, {"error", e.error}});
         }
     json::array outbox;
     for (const auto& n : nudges)
-        outbox.push_back(json::object{{"id", n.id}, {"to", n.to}, {"subject", n.subject}, {"provider", n.provider},
-                                      {"state", to_string(n.state)}, {"code", n.last_code}, {"message", n.last_message},
-                                      {"client_request_id", n.client_request_id}, {"request_id", n.request_id},
+        outbox.push_back(json::object{{"id", n.id},
+                                      {"to", n.to},
+                                      {"subject", n.subject},
+                                      {"provider", n.provider},
+                                      {"state", to_string(n.state)},
+                                      {"code", n.last_code},
+                                      {"message", n.last_message},
+                                      {"client_request_id", n.client_request_id},
+                                      {"request_id", n.request_id},
                                       {"stranded", is_stranded(n)}});
     CommunicationSettings s = rt_.store->settings(user_id);
     return json_response(200, json::object{{"user", user_id},

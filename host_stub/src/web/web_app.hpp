@@ -67,7 +67,8 @@ private:
     // Routes (sessions.cpp: the sign-in; settings_actions.cpp: the forms; sign_in_callback.cpp).
     // Reuses the browser's signed-out session when it has one, so that another tab or a
     // stray request (a favicon) never makes the form on screen stale.
-    WebResponse sign_in_page(const std::string& session_id, const std::string& error = {}, const std::string& notice = {});
+    WebResponse sign_in_page(const std::string& session_id, const std::string& error = {},
+                             const std::string& notice = {});
     WebResponse sign_in(const WebRequest& request);
     WebResponse settings_page(const std::string& session_id);
     // GET /settings/communication/{outbox,integrations}: one part of the page, for its script.
@@ -88,8 +89,8 @@ private:
     std::string session_id_of(const WebRequest& request);
     Session* session(const std::string& id);  // under mutex_; nullptr when unknown or expired
     std::string create_session(const std::string& user_id, std::string csrf);  // under mutex_
-    void erase_session(const std::string& id);  // under mutex_
-    void expire_sessions();  // under mutex_
+    void erase_session(const std::string& id);                                 // under mutex_
+    void expire_sessions();                                                    // under mutex_
     std::list<std::string>& lru_of(const Session& s) { return s.user_id.empty() ? signed_out_lru_ : signed_in_lru_; }
     std::string session_cookie(const std::string& id) const;
     void flash(const std::string& session_id, std::string kind, std::string text);
@@ -100,7 +101,8 @@ private:
     // The page's parts (settings_view.hpp renders them).
     std::string page(const std::string& title, const std::string& header_right, const std::string& content) const;
     std::vector<view::Card> cards(const std::string& user_id);
-    std::string outbox_html(const std::vector<Nudge>& nudges, const std::vector<view::Card>& cards, const std::string& csrf);
+    std::string outbox_html(const std::vector<Nudge>& nudges, const std::vector<view::Card>& cards,
+                            const std::string& csrf);
     void offer_to_use(const std::string& session_id, const std::string& user_id, const ProviderHandle& provider);
 
     // The provider's status as the page shows it (state "unavailable" or "error" when there is

@@ -52,7 +52,8 @@ private:
     void on_read(beast::error_code ec) {
         if (ec == http::error::end_of_stream || ec == beast::error::timeout) return close();
         if (ec) {
-            if (ec == http::error::body_limit) return reply_error(http::status::payload_too_large, "request body too large");
+            if (ec == http::error::body_limit)
+                return reply_error(http::status::payload_too_large, "request body too large");
             return close();
         }
         auto& req = parser_->get();
@@ -72,11 +73,11 @@ private:
             try {
                 out = self->shared_.handler(r);
             } catch (const std::exception& e) {
-                out = WebResponse{500, {{"Content-Type", "text/plain; charset=utf-8"}}, std::string("internal error: ") + e.what()};
+                out = WebResponse{
+                    500, {{"Content-Type", "text/plain; charset=utf-8"}}, std::string("internal error: ") + e.what()};
             }
-            asio::post(self->stream_.get_executor(), [self, out = std::move(out), keep_alive]() mutable {
-                self->send(std::move(out), keep_alive);
-            });
+            asio::post(self->stream_.get_executor(),
+                       [self, out = std::move(out), keep_alive]() mutable { self->send(std::move(out), keep_alive); });
         });
     }
 
@@ -90,10 +91,11 @@ private:
         res->body() = std::move(out.body);
         res->keep_alive(keep_alive);
         res->prepare_payload();
-        http::async_write(stream_, *res, [self = shared_from_this(), res, keep_alive](beast::error_code ec, std::size_t) {
-            if (ec || !keep_alive) return self->close();
-            self->read();
-        });
+        http::async_write(stream_, *res,
+                          [self = shared_from_this(), res, keep_alive](beast::error_code ec, std::size_t) {
+                              if (ec || !keep_alive) return self->close();
+                              self->read();
+                          });
     }
 
     void close() {
@@ -110,7 +112,8 @@ private:
 }  // namespace
 
 struct WebServer::Impl {
-    explicit Impl(WebServerOptions o) : options(std::move(o)), handler_pool(static_cast<std::size_t>(options.handler_threads)) {
+    explicit Impl(WebServerOptions o)
+        : options(std::move(o)), handler_pool(static_cast<std::size_t>(options.handler_threads)) {
         shared.handler_pool = &handler_pool;
     }
 

@@ -18,7 +18,7 @@ namespace host {
 
 struct WebRequest {
     std::string method;
-    std::string target;  // path + query, as received
+    std::string target;                          // path + query, as received
     std::map<std::string, std::string> headers;  // lower-case names
     std::string body;
     std::string header(const std::string& lower_name) const {

@@ -46,11 +46,21 @@ inline void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
     for (unsigned char c : s) {
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (c < 0x20) {
                     char buf[8];
@@ -73,10 +83,17 @@ inline bool is_valid_utf8(std::string_view s) noexcept {
         if (c < 0x80) continue;
         int extra;
         uint32_t cp;
-        if ((c & 0xE0) == 0xC0) { extra = 1; cp = c & 0x1Fu; }
-        else if ((c & 0xF0) == 0xE0) { extra = 2; cp = c & 0x0Fu; }
-        else if ((c & 0xF8) == 0xF0) { extra = 3; cp = c & 0x07u; }
-        else return false;
+        if ((c & 0xE0) == 0xC0) {
+            extra = 1;
+            cp = c & 0x1Fu;
+        } else if ((c & 0xF0) == 0xE0) {
+            extra = 2;
+            cp = c & 0x0Fu;
+        } else if ((c & 0xF8) == 0xF0) {
+            extra = 3;
+            cp = c & 0x07u;
+        } else
+            return false;
         if (end - p < extra) return false;
         for (int i = 0; i < extra; ++i) {
             if ((p[i] & 0xC0) != 0x80) return false;
@@ -141,19 +158,24 @@ inline std::string send_refusal_document(ep_status status, std::string_view code
 // Account ids are opaque to providers but must be usable as store keys and in logs.
 inline void check_account_id(ep_str account) {
     if (account.data == nullptr && account.len != 0)
-        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id has a NULL pointer with a nonzero length", "account");
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id has a NULL pointer with a nonzero length",
+                    "account");
     std::string_view a = to_view(account);
     if (a.empty()) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id is empty", "account");
-    if (a.size() > 256) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id is longer than 256 bytes", "account");
-    if (!is_valid_utf8(a)) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id is not valid UTF-8", "account");
+    if (a.size() > 256)
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id is longer than 256 bytes", "account");
+    if (!is_valid_utf8(a))
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id is not valid UTF-8", "account");
     for (unsigned char c : a)
         if (c < 0x20 || c == 0x7F)
-            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id contains a control character", "account");
+            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_account", "account id contains a control character",
+                        "account");
 }
 
 inline std::string_view checked_document(ep_str doc, const char* what) {
     if (doc.data == nullptr && doc.len != 0)
-        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_document", std::string(what) + " has a NULL pointer with a nonzero length", what);
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_document",
+                    std::string(what) + " has a NULL pointer with a nonzero length", what);
     std::string_view v = to_view(doc);
     if (!is_valid_utf8(v))
         throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_document", std::string(what) + " is not valid UTF-8", what);
@@ -172,7 +194,8 @@ public:
 
     explicit Host(const ep_host_api* api) {
         if (api == nullptr || api->struct_size < required_size())
-            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_host_api", "host services table is missing or too small", "host");
+            throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_host_api", "host services table is missing or too small",
+                        "host");
         std::memcpy(&api_, api, std::min<std::size_t>(api->struct_size, sizeof api_));
         if (!api_.log || !api_.log_enabled || !api_.now_unix_ms || !api_.secret_get || !api_.secret_put ||
             !api_.secret_delete || !api_.secret_delete_prefix)
@@ -199,7 +222,8 @@ public:
         };
         ep_status s = api_.secret_get(api_.host_ctx, to_ep(key), receive, &blob);
         if (s == EP_ERR_NOT_FOUND) return std::nullopt;
-        if (s != EP_OK || blob.version == 0) throw Error(EP_ERR_STORAGE, "storage", "the host's secret store failed to read");
+        if (s != EP_OK || blob.version == 0)
+            throw Error(EP_ERR_STORAGE, "storage", "the host's secret store failed to read");
         return blob;
     }
 
@@ -207,8 +231,8 @@ public:
     std::optional<uint64_t> secret_put(std::string_view key, const std::vector<uint8_t>& value,
                                        uint64_t expected_version) const {
         uint64_t version = 0;
-        ep_status s = api_.secret_put(api_.host_ctx, to_ep(key), ep_bytes{value.data(), value.size()},
-                                      expected_version, &version);
+        ep_status s = api_.secret_put(api_.host_ctx, to_ep(key), ep_bytes{value.data(), value.size()}, expected_version,
+                                      &version);
         if (s == EP_ERR_CONFLICT) return std::nullopt;
         if (s != EP_OK) throw Error(EP_ERR_STORAGE, "storage", "the host's secret store failed to write");
         return version;
@@ -361,13 +385,17 @@ ep_status guard(ep_owned_str* out, Body&& body) noexcept {
     try {
         return body();
     } catch (const Error& e) {
-        try { set_owned_if_possible(out, error_document(e.code(), e.what(), e.field())); } catch (...) {}
+        try {
+            set_owned_if_possible(out, error_document(e.code(), e.what(), e.field()));
+        } catch (...) {}
         return e.status();
     } catch (const std::bad_alloc&) {
         set_owned_if_possible(out, "{\"error\":{\"code\":\"no_memory\",\"message\":\"out of memory\"}}");
         return EP_ERR_NO_MEMORY;
     } catch (const std::exception& e) {
-        try { set_owned_if_possible(out, error_document("internal", e.what())); } catch (...) {}
+        try {
+            set_owned_if_possible(out, error_document("internal", e.what()));
+        } catch (...) {}
         return EP_ERR_INTERNAL;
     } catch (...) {
         set_owned_if_possible(out, "{\"error\":{\"code\":\"internal\",\"message\":\"unknown failure\"}}");
@@ -377,7 +405,8 @@ ep_status guard(ep_owned_str* out, Body&& body) noexcept {
 
 inline Provider& provider_of(ep_instance* instance) {
     if (instance == nullptr || instance->magic != kInstanceMagic || instance->provider == nullptr)
-        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_instance", "instance handle is NULL or not an instance of this provider", "instance");
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_instance",
+                    "instance handle is NULL or not an instance of this provider", "instance");
     return *instance->provider;
 }
 
@@ -387,7 +416,8 @@ struct Exports {
                                     ep_owned_str* out) noexcept {
         if (instance) *instance = nullptr;
         return guard(out, [&] {
-            if (instance == nullptr) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "instance out-pointer is NULL", "instance");
+            if (instance == nullptr)
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "instance out-pointer is NULL", "instance");
             Host h(host);
             auto handle = std::make_unique<ep_instance>();
             auto provider = std::make_unique<P>(h, checked_document(config, "config"));
@@ -438,23 +468,34 @@ struct Exports {
         try {
             Provider& p = provider_of(i);
             check_account_id(a);
-            if (cb == nullptr) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "send callback is NULL", "callback");
+            if (cb == nullptr)
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "send callback is NULL", "callback");
             SendAdmission admission = p.send(to_view(a), checked_document(message, "message"), SendCallback(cb, ctx));
             // An accepted send stays accepted (its callback will run) even when its informational
             // document cannot be allocated; a refusal without its document is still a refusal.
             set_owned_if_possible(out, admission.document);
             return admission.status;
         } catch (const Error& e) {
-            try { set_owned_if_possible(out, send_refusal_document(e.status(), e.code(), e.what(), e.field())); } catch (...) {}
+            try {
+                set_owned_if_possible(out, send_refusal_document(e.status(), e.code(), e.what(), e.field()));
+            } catch (...) {}
             return e.status();
         } catch (const std::bad_alloc&) {
-            set_owned_if_possible(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"no_memory\",\"message\":\"out of memory\"}");
+            set_owned_if_possible(
+                out,
+                "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"no_memory\",\"message\":\"out "
+                "of memory\"}");
             return EP_ERR_NO_MEMORY;
         } catch (const std::exception& e) {
-            try { set_owned_if_possible(out, send_refusal_document(EP_ERR_INTERNAL, "internal", e.what(), "")); } catch (...) {}
+            try {
+                set_owned_if_possible(out, send_refusal_document(EP_ERR_INTERNAL, "internal", e.what(), ""));
+            } catch (...) {}
             return EP_ERR_INTERNAL;
         } catch (...) {
-            set_owned_if_possible(out, "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"internal\",\"message\":\"unknown failure\"}");
+            set_owned_if_possible(
+                out,
+                "{\"schema\":\"ep.send_result/"
+                "1\",\"outcome\":\"transient\",\"code\":\"internal\",\"message\":\"unknown failure\"}");
             return EP_ERR_INTERNAL;
         }
     }
@@ -462,7 +503,8 @@ struct Exports {
         return guard(nullptr, [&] {
             Provider& p = provider_of(i);
             check_account_id(a);
-            if (cb == nullptr) throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "check callback is NULL", "callback");
+            if (cb == nullptr)
+                throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_argument", "check callback is NULL", "callback");
             p.check_connection(to_view(a), CheckCallback(cb, ctx));
             return EP_OK;
         });
@@ -508,9 +550,8 @@ inline ep_status negotiate(ep_negotiation* io, const ep_provider_api* table, uin
 }  // namespace ep::sdk::detail
 
 // Defines the plugin's exported entry point for provider class `ProviderClass`.
-#define EP_DECLARE_PROVIDER(ProviderClass, name, version, capabilities)                             \
-    extern "C" EP_EXPORT ep_status EP_CALL ep_negotiate(ep_negotiation* io) {                       \
-        static constexpr ep_provider_api table = ::ep::sdk::detail::Exports<ProviderClass>::table(capabilities); \
-        return ::ep::sdk::detail::negotiate(io, &table, EP_ABI_VERSION_MAJOR, EP_ABI_VERSION_MINOR, name, \
-                                            version);                                               \
+#define EP_DECLARE_PROVIDER(ProviderClass, name, version, capabilities)                                             \
+    extern "C" EP_EXPORT ep_status EP_CALL ep_negotiate(ep_negotiation* io) {                                       \
+        static constexpr ep_provider_api table = ::ep::sdk::detail::Exports<ProviderClass>::table(capabilities);    \
+        return ::ep::sdk::detail::negotiate(io, &table, EP_ABI_VERSION_MAJOR, EP_ABI_VERSION_MINOR, name, version); \
     }

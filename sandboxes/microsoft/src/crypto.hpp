@@ -33,41 +33,41 @@ std::optional<std::string> base64url_decode(std::string_view text);
 
 // The sandbox's token-signing key: RSA 2048 with a self-signed certificate for the JWKS x5c.
 class SigningKey {
- public:
-  // Generated once per process (RSA key generation is slow under sanitizers).
-  static const SigningKey& instance();
-  ~SigningKey();
+public:
+    // Generated once per process (RSA key generation is slow under sanitizers).
+    static const SigningKey& instance();
+    ~SigningKey();
 
-  const std::string& kid() const { return kid_; }
-  std::string sign_rs256(std::string_view data) const;  // raw signature bytes
-  boost::json::object jwk() const;  // {"kty","use","kid","x5t","n","e","x5c"}
+    const std::string& kid() const { return kid_; }
+    std::string sign_rs256(std::string_view data) const;  // raw signature bytes
+    boost::json::object jwk() const;                      // {"kty","use","kid","x5t","n","e","x5c"}
 
- private:
-  SigningKey();
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-  std::string kid_;
+private:
+    SigningKey();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::string kid_;
 };
 
 // An X.509 certificate registered on a confidential app.
 class Certificate {
- public:
-  // Nullopt if the file is missing or not a PEM certificate.
-  static std::optional<Certificate> load(const std::filesystem::path& pem_file);
-  Certificate(Certificate&&) noexcept;
-  Certificate& operator=(Certificate&&) noexcept;
-  ~Certificate();
+public:
+    // Nullopt if the file is missing or not a PEM certificate.
+    static std::optional<Certificate> load(const std::filesystem::path& pem_file);
+    Certificate(Certificate&&) noexcept;
+    Certificate& operator=(Certificate&&) noexcept;
+    ~Certificate();
 
-  const std::string& x5t() const { return x5t_; }         // base64url SHA-1 of the DER
-  const std::string& x5t_s256() const { return x5t_s256_; }  // base64url SHA-256 of the DER
-  // alg: "RS256" (PKCS#1 v1.5) or "PS256" (PSS, MGF1-SHA256, salt length = 32 per RFC 7518).
-  bool verify(std::string_view alg, std::string_view signed_data, std::string_view signature) const;
+    const std::string& x5t() const { return x5t_; }            // base64url SHA-1 of the DER
+    const std::string& x5t_s256() const { return x5t_s256_; }  // base64url SHA-256 of the DER
+    // alg: "RS256" (PKCS#1 v1.5) or "PS256" (PSS, MGF1-SHA256, salt length = 32 per RFC 7518).
+    bool verify(std::string_view alg, std::string_view signed_data, std::string_view signature) const;
 
- private:
-  Certificate();
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-  std::string x5t_, x5t_s256_;
+private:
+    Certificate();
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+    std::string x5t_, x5t_s256_;
 };
 
 }  // namespace ms_sandbox::detail

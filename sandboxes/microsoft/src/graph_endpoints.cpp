@@ -1,5 +1,5 @@
-// Microsoft Graph: GET /v1.0/me and POST /v1.0/me/sendMail (outlook_plugin/docs/microsoft-behaviour.md §6): bearer-token
-// checks, per-mailbox limits, Graph-style payload validation and the record of sent mail.
+// Microsoft Graph: GET /v1.0/me and POST /v1.0/me/sendMail (outlook_plugin/docs/microsoft-behaviour.md §6):
+// bearer-token checks, per-mailbox limits, Graph-style payload validation and the record of sent mail.
 #include "crypto.hpp"
 #include "errors.hpp"
 #include "service.hpp"
@@ -20,432 +20,453 @@ constexpr std::size_t kMaxInternetHeaders = 5;
 
 // A validation failure: HTTP status + Graph code + message.
 struct GraphFailure {
-  int status;
-  std::string code, message;
+    int status;
+    std::string code, message;
 };
 
 GraphFailure body_read(const std::string& message) { return {400, "RequestBodyRead", message}; }
 
 // ---- /me ----
 
-constexpr std::array kUserProperties{"businessPhones", "displayName", "givenName", "jobTitle", "mail",
-                                     "mobilePhone", "officeLocation", "preferredLanguage", "surname",
-                                     "userPrincipalName", "id"};
+constexpr std::array kUserProperties{
+    "businessPhones", "displayName",       "givenName", "jobTitle",          "mail", "mobilePhone",
+    "officeLocation", "preferredLanguage", "surname",   "userPrincipalName", "id"};
 
 json::value opt(const std::optional<std::string>& v) { return v ? json::value(*v) : json::value(nullptr); }
 
 json::value user_property(const User& u, std::string_view name) {
-  if (name == "businessPhones") return json::array{};
-  if (name == "displayName") return json::value(u.display_name);
-  if (name == "givenName") return json::value(u.given_name);
-  if (name == "jobTitle") return opt(u.job_title);
-  if (name == "mail") return opt(u.mail);
-  if (name == "mobilePhone") return opt(u.mobile_phone);
-  if (name == "officeLocation") return opt(u.office_location);
-  if (name == "preferredLanguage") return opt(u.preferred_language);
-  if (name == "surname") return json::value(u.surname);
-  if (name == "userPrincipalName") return json::value(u.upn);
-  return json::value(u.id);
+    if (name == "businessPhones") return json::array{};
+    if (name == "displayName") return json::value(u.display_name);
+    if (name == "givenName") return json::value(u.given_name);
+    if (name == "jobTitle") return opt(u.job_title);
+    if (name == "mail") return opt(u.mail);
+    if (name == "mobilePhone") return opt(u.mobile_phone);
+    if (name == "officeLocation") return opt(u.office_location);
+    if (name == "preferredLanguage") return opt(u.preferred_language);
+    if (name == "surname") return json::value(u.surname);
+    if (name == "userPrincipalName") return json::value(u.upn);
+    return json::value(u.id);
 }
 
 HttpResponse get_me(Service& svc, const HttpRequest& request, const User& u, const RequestContext& ctx) {
-  auto query = parse_form(request.query).value_or(Params{});
-  std::vector<std::string> selected;
-  if (auto select = param(query, "$select")) {
-    std::size_t pos = 0;
-    while (pos <= select->size()) {
-      std::size_t end = select->find(',', pos);
-      if (end == std::string::npos) end = select->size();
-      std::string name = select->substr(pos, end - pos);
-      while (!name.empty() && name.front() == ' ') name.erase(0, 1);
-      while (!name.empty() && name.back() == ' ') name.pop_back();
-      pos = end + 1;
-      if (name.empty()) continue;
-      auto it = std::find_if(kUserProperties.begin(), kUserProperties.end(),
-                             [&](const char* p) { return iequals(p, name); });
-      if (it == kUserProperties.end())
-        return graph_error(400, "BadRequest",
-                           "Could not find a property named '" + name + "' on type 'microsoft.graph.user'.", ctx);
-      if (std::find(selected.begin(), selected.end(), *it) == selected.end()) selected.emplace_back(*it);
+    auto query = parse_form(request.query).value_or(Params{});
+    std::vector<std::string> selected;
+    if (auto select = param(query, "$select")) {
+        std::size_t pos = 0;
+        while (pos <= select->size()) {
+            std::size_t end = select->find(',', pos);
+            if (end == std::string::npos) end = select->size();
+            std::string name = select->substr(pos, end - pos);
+            while (!name.empty() && name.front() == ' ') name.erase(0, 1);
+            while (!name.empty() && name.back() == ' ') name.pop_back();
+            pos = end + 1;
+            if (name.empty()) continue;
+            auto it = std::find_if(kUserProperties.begin(), kUserProperties.end(),
+                                   [&](const char* p) { return iequals(p, name); });
+            if (it == kUserProperties.end())
+                return graph_error(400, "BadRequest",
+                                   "Could not find a property named '" + name + "' on type 'microsoft.graph.user'.",
+                                   ctx);
+            if (std::find(selected.begin(), selected.end(), *it) == selected.end()) selected.emplace_back(*it);
+        }
     }
-  }
-  json::object o;
-  std::string context = svc.base_url() + "/v1.0/$metadata#users";
-  if (!selected.empty()) {
-    context += "(";
-    for (std::size_t i = 0; i < selected.size(); ++i) context += (i ? "," : "") + selected[i];
-    context += ")";
-  }
-  o["@odata.context"] = context + "/$entity";
-  if (selected.empty())
-    for (const char* p : kUserProperties) o[p] = user_property(u, p);
-  else
-    for (const auto& p : selected) o[p] = user_property(u, p);
-  auto res = json_response(200, json::serialize(o));
-  res.set_header("Content-Type",
-                 "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8");
-  res.set_header("Cache-Control", "private");
-  return res;
+    json::object o;
+    std::string context = svc.base_url() + "/v1.0/$metadata#users";
+    if (!selected.empty()) {
+        context += "(";
+        for (std::size_t i = 0; i < selected.size(); ++i) context += (i ? "," : "") + selected[i];
+        context += ")";
+    }
+    o["@odata.context"] = context + "/$entity";
+    if (selected.empty())
+        for (const char* p : kUserProperties) o[p] = user_property(u, p);
+    else
+        for (const auto& p : selected) o[p] = user_property(u, p);
+    auto res = json_response(200, json::serialize(o));
+    res.set_header(
+        "Content-Type",
+        "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8");
+    res.set_header("Cache-Control", "private");
+    return res;
 }
 
 // ---- sendMail validation ----
 
 bool plausible_address(std::string_view a) {
-  const auto at = a.find('@');
-  return !a.empty() && at != std::string_view::npos && at > 0 && at + 1 < a.size() &&
-         a.find_first_of(" \t\r\n<>,;") == std::string_view::npos;
+    const auto at = a.find('@');
+    return !a.empty() && at != std::string_view::npos && at > 0 && at + 1 < a.size() &&
+           a.find_first_of(" \t\r\n<>,;") == std::string_view::npos;
 }
 
 std::optional<GraphFailure> read_recipients(const json::object& msg, const char* key, json::array& out) {
-  auto it = msg.find(key);
-  if (it == msg.end() || it->value().is_null()) return std::nullopt;
-  if (!it->value().is_array())
-    return body_read(std::string("The property '") + key + "' must be a collection of 'microsoft.graph.recipient'.");
-  for (const auto& r : it->value().as_array()) {
-    const json::object* ea = nullptr;
-    if (r.is_object())
-      if (auto e = r.as_object().find("emailAddress"); e != r.as_object().end() && e->value().is_object())
-        ea = &e->value().as_object();
-    if (!ea)
-      return body_read("Cannot convert the literal '" + json::serialize(r) +
-                       "' to the expected type 'microsoft.graph.recipient'.");
-    std::string address, name;
-    if (auto a = ea->find("address"); a != ea->end() && a->value().is_string()) address = a->value().as_string();
-    if (auto n = ea->find("name"); n != ea->end() && n->value().is_string()) name = n->value().as_string();
-    if (!plausible_address(address))
-      return GraphFailure{400, "ErrorInvalidRecipients",
-                          "At least one recipient is not valid., Recipient '" + address +
-                              "' is not resolved. All recipients must be resolved before a message can be submitted."};
-    out.push_back(json::object{{"address", address}, {"name", name}});
-  }
-  return std::nullopt;
+    auto it = msg.find(key);
+    if (it == msg.end() || it->value().is_null()) return std::nullopt;
+    if (!it->value().is_array())
+        return body_read(std::string("The property '") + key +
+                         "' must be a collection of 'microsoft.graph.recipient'.");
+    for (const auto& r : it->value().as_array()) {
+        const json::object* ea = nullptr;
+        if (r.is_object())
+            if (auto e = r.as_object().find("emailAddress"); e != r.as_object().end() && e->value().is_object())
+                ea = &e->value().as_object();
+        if (!ea)
+            return body_read("Cannot convert the literal '" + json::serialize(r) +
+                             "' to the expected type 'microsoft.graph.recipient'.");
+        std::string address, name;
+        if (auto a = ea->find("address"); a != ea->end() && a->value().is_string()) address = a->value().as_string();
+        if (auto n = ea->find("name"); n != ea->end() && n->value().is_string()) name = n->value().as_string();
+        if (!plausible_address(address))
+            return GraphFailure{
+                400, "ErrorInvalidRecipients",
+                "At least one recipient is not valid., Recipient '" + address +
+                    "' is not resolved. All recipients must be resolved before a message can be submitted."};
+        out.push_back(json::object{{"address", address}, {"name", name}});
+    }
+    return std::nullopt;
 }
 
 // from / sender other than the signed-in mailbox needs Send-As rights the sandbox never grants.
 std::optional<GraphFailure> check_sender(const json::object& msg, const User& u) {
-  for (const char* key : {"from", "sender"}) {
-    auto f = msg.find(key);
-    if (f == msg.end() || f->value().is_null()) continue;
-    json::array one;
-    json::object wrapper{{key, json::array{f->value()}}};
-    if (auto failure = read_recipients(wrapper, key, one)) return failure;
-    const std::string addr(one[0].as_object().at("address").as_string());
-    if (!iequals(addr, u.upn) && !(u.mail && iequals(addr, *u.mail)))
-      return GraphFailure{403, "ErrorSendAsDenied",
-                          "The user account which was used to submit this request does not have the right to send "
-                          "mail on behalf of the specified sending account., Cannot submit message."};
-  }
-  return std::nullopt;
+    for (const char* key : {"from", "sender"}) {
+        auto f = msg.find(key);
+        if (f == msg.end() || f->value().is_null()) continue;
+        json::array one;
+        json::object wrapper{{key, json::array{f->value()}}};
+        if (auto failure = read_recipients(wrapper, key, one)) return failure;
+        const std::string addr(one[0].as_object().at("address").as_string());
+        if (!iequals(addr, u.upn) && !(u.mail && iequals(addr, *u.mail)))
+            return GraphFailure{
+                403, "ErrorSendAsDenied",
+                "The user account which was used to submit this request does not have the right to send "
+                "mail on behalf of the specified sending account., Cannot submit message."};
+    }
+    return std::nullopt;
 }
 
 std::optional<GraphFailure> read_subject(const json::object& msg, std::string& subject) {
-  if (auto s = msg.find("subject"); s != msg.end() && !s->value().is_null()) {
-    if (!s->value().is_string()) return body_read("The property 'subject' must be a string.");
-    subject = s->value().as_string();
-  }
-  return std::nullopt;
+    if (auto s = msg.find("subject"); s != msg.end() && !s->value().is_null()) {
+        if (!s->value().is_string()) return body_read("The property 'subject' must be a string.");
+        subject = s->value().as_string();
+    }
+    return std::nullopt;
 }
 
 std::optional<GraphFailure> read_body(const json::object& msg, std::string& content_type, std::string& content) {
-  if (auto b = msg.find("body"); b != msg.end() && !b->value().is_null()) {
-    if (!b->value().is_object()) return body_read("Cannot convert the literal to the expected type 'microsoft.graph.itemBody'.");
-    const auto& bo = b->value().as_object();
-    if (auto ct = bo.find("contentType"); ct != bo.end() && !ct->value().is_null()) {
-      if (!ct->value().is_string()) return body_read("The property 'contentType' must be a string.");
-      const std::string v(ct->value().as_string());
-      if (iequals(v, "text")) content_type = "Text";
-      else if (iequals(v, "html")) content_type = "HTML";
-      else return body_read("Requested value '" + v + "' was not found.");
+    if (auto b = msg.find("body"); b != msg.end() && !b->value().is_null()) {
+        if (!b->value().is_object())
+            return body_read("Cannot convert the literal to the expected type 'microsoft.graph.itemBody'.");
+        const auto& bo = b->value().as_object();
+        if (auto ct = bo.find("contentType"); ct != bo.end() && !ct->value().is_null()) {
+            if (!ct->value().is_string()) return body_read("The property 'contentType' must be a string.");
+            const std::string v(ct->value().as_string());
+            if (iequals(v, "text"))
+                content_type = "Text";
+            else if (iequals(v, "html"))
+                content_type = "HTML";
+            else
+                return body_read("Requested value '" + v + "' was not found.");
+        }
+        if (auto c = bo.find("content"); c != bo.end() && !c->value().is_null()) {
+            if (!c->value().is_string()) return body_read("The property 'content' must be a string.");
+            content = c->value().as_string();
+        }
     }
-    if (auto c = bo.find("content"); c != bo.end() && !c->value().is_null()) {
-      if (!c->value().is_string()) return body_read("The property 'content' must be a string.");
-      content = c->value().as_string();
-    }
-  }
-  return std::nullopt;
+    return std::nullopt;
 }
 
 // One fileAttachment, recorded by name, type, size and digest rather than its bytes.
 std::optional<GraphFailure> read_attachment(const json::value& item, json::array& attachments) {
-  if (!item.is_object()) return body_read("Cannot convert the literal to the expected type 'microsoft.graph.attachment'.");
-  const auto& att = item.as_object();
-  std::string type;
-  if (auto t = att.find("@odata.type"); t != att.end() && t->value().is_string()) type = t->value().as_string();
-  if (!iequals(type, "#microsoft.graph.fileAttachment"))
-    return body_read(type.empty() ? "An attachment needs '@odata.type': '#microsoft.graph.fileAttachment'."
-                                  : "The attachment type '" + type + "' is not supported by sendMail here; use "
-                                    "'#microsoft.graph.fileAttachment'.");
-  std::string name;
-  if (auto n = att.find("name"); n != att.end() && n->value().is_string()) name = n->value().as_string();
-  if (name.empty()) return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: name."};
-  auto cb = att.find("contentBytes");
-  if (cb == att.end() || !cb->value().is_string())
-    return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: contentBytes."};
-  auto decoded = base64_decode(cb->value().as_string());
-  if (!decoded)
-    return body_read("Cannot convert the literal '" + std::string(cb->value().as_string()).substr(0, 32) +
-                     "' to the expected type 'Edm.Binary'.");
-  json::object rec_att;
-  rec_att["name"] = name;
-  auto ct = att.find("contentType");
-  rec_att["content_type"] = ct != att.end() && ct->value().is_string() ? ct->value() : json::value(nullptr);
-  rec_att["size"] = decoded->size();
-  auto inl = att.find("isInline");
-  if (inl != att.end() && !inl->value().is_null() && !inl->value().is_bool())
-    return body_read("The property 'isInline' must be a Boolean.");
-  rec_att["is_inline"] = inl != att.end() && inl->value().is_bool() && inl->value().as_bool();
-  auto cid = att.find("contentId");
-  rec_att["content_id"] = cid != att.end() && cid->value().is_string() ? cid->value() : json::value(nullptr);
-  rec_att["sha256"] = base64url_encode(sha256(*decoded));
-  attachments.push_back(std::move(rec_att));
-  return std::nullopt;
+    if (!item.is_object())
+        return body_read("Cannot convert the literal to the expected type 'microsoft.graph.attachment'.");
+    const auto& att = item.as_object();
+    std::string type;
+    if (auto t = att.find("@odata.type"); t != att.end() && t->value().is_string()) type = t->value().as_string();
+    if (!iequals(type, "#microsoft.graph.fileAttachment"))
+        return body_read(type.empty() ? "An attachment needs '@odata.type': '#microsoft.graph.fileAttachment'."
+                                      : "The attachment type '" + type +
+                                            "' is not supported by sendMail here; use "
+                                            "'#microsoft.graph.fileAttachment'.");
+    std::string name;
+    if (auto n = att.find("name"); n != att.end() && n->value().is_string()) name = n->value().as_string();
+    if (name.empty()) return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: name."};
+    auto cb = att.find("contentBytes");
+    if (cb == att.end() || !cb->value().is_string())
+        return GraphFailure{400, "ErrorRequiredPropertyMissing", "Required property is missing: contentBytes."};
+    auto decoded = base64_decode(cb->value().as_string());
+    if (!decoded)
+        return body_read("Cannot convert the literal '" + std::string(cb->value().as_string()).substr(0, 32) +
+                         "' to the expected type 'Edm.Binary'.");
+    json::object rec_att;
+    rec_att["name"] = name;
+    auto ct = att.find("contentType");
+    rec_att["content_type"] = ct != att.end() && ct->value().is_string() ? ct->value() : json::value(nullptr);
+    rec_att["size"] = decoded->size();
+    auto inl = att.find("isInline");
+    if (inl != att.end() && !inl->value().is_null() && !inl->value().is_bool())
+        return body_read("The property 'isInline' must be a Boolean.");
+    rec_att["is_inline"] = inl != att.end() && inl->value().is_bool() && inl->value().as_bool();
+    auto cid = att.find("contentId");
+    rec_att["content_id"] = cid != att.end() && cid->value().is_string() ? cid->value() : json::value(nullptr);
+    rec_att["sha256"] = base64url_encode(sha256(*decoded));
+    attachments.push_back(std::move(rec_att));
+    return std::nullopt;
 }
 
 std::optional<GraphFailure> read_attachments(const json::object& msg, json::array& attachments) {
-  if (auto a = msg.find("attachments"); a != msg.end() && !a->value().is_null()) {
-    if (!a->value().is_array()) return body_read("The property 'attachments' must be a collection.");
-    for (const auto& item : a->value().as_array())
-      if (auto f = read_attachment(item, attachments)) return f;
-  }
-  return std::nullopt;
+    if (auto a = msg.find("attachments"); a != msg.end() && !a->value().is_null()) {
+        if (!a->value().is_array()) return body_read("The property 'attachments' must be a collection.");
+        for (const auto& item : a->value().as_array())
+            if (auto f = read_attachment(item, attachments)) return f;
+    }
+    return std::nullopt;
 }
 
 std::optional<GraphFailure> read_internet_headers(const json::object& msg, json::array& headers) {
-  if (auto h = msg.find("internetMessageHeaders"); h != msg.end() && !h->value().is_null()) {
-    if (!h->value().is_array()) return body_read("The property 'internetMessageHeaders' must be a collection.");
-    const auto& arr = h->value().as_array();
-    if (arr.empty())
-      return GraphFailure{400, "InvalidInternetMessageHeaderCollection",
-                          "The internet message header collection must not be empty."};
-    if (arr.size() > kMaxInternetHeaders)
-      return GraphFailure{400, "InvalidInternetMessageHeaderCollection",
-                          "Maximum number of headers in one message should be less than or equal to 5."};
-    for (const auto& item : arr) {
-      std::string name, value;
-      if (item.is_object()) {
-        const auto& ho = item.as_object();
-        if (auto n = ho.find("name"); n != ho.end() && n->value().is_string()) name = n->value().as_string();
-        if (auto v = ho.find("value"); v != ho.end() && v->value().is_string()) value = v->value().as_string();
-      }
-      if (name.size() < 3 || !(name[0] == 'x' || name[0] == 'X') || name[1] != '-')
-        return GraphFailure{400, "InvalidInternetMessageHeader",
-                            "The internet message header name '" + name + "' should start with 'x-' or 'X-'."};
-      headers.push_back(json::object{{"name", name}, {"value", value}});
+    if (auto h = msg.find("internetMessageHeaders"); h != msg.end() && !h->value().is_null()) {
+        if (!h->value().is_array()) return body_read("The property 'internetMessageHeaders' must be a collection.");
+        const auto& arr = h->value().as_array();
+        if (arr.empty())
+            return GraphFailure{400, "InvalidInternetMessageHeaderCollection",
+                                "The internet message header collection must not be empty."};
+        if (arr.size() > kMaxInternetHeaders)
+            return GraphFailure{400, "InvalidInternetMessageHeaderCollection",
+                                "Maximum number of headers in one message should be less than or equal to 5."};
+        for (const auto& item : arr) {
+            std::string name, value;
+            if (item.is_object()) {
+                const auto& ho = item.as_object();
+                if (auto n = ho.find("name"); n != ho.end() && n->value().is_string()) name = n->value().as_string();
+                if (auto v = ho.find("value"); v != ho.end() && v->value().is_string()) value = v->value().as_string();
+            }
+            if (name.size() < 3 || !(name[0] == 'x' || name[0] == 'X') || name[1] != '-')
+                return GraphFailure{400, "InvalidInternetMessageHeader",
+                                    "The internet message header name '" + name + "' should start with 'x-' or 'X-'."};
+            headers.push_back(json::object{{"name", name}, {"value", value}});
+        }
     }
-  }
-  return std::nullopt;
+    return std::nullopt;
 }
 
 std::optional<GraphFailure> read_save_to_sent_items(const json::object& top, bool& save) {
-  if (auto s = top.find("saveToSentItems"); s != top.end() && !s->value().is_null()) {
-    if (s->value().is_bool()) save = s->value().as_bool();
-    else if (s->value().is_string() && iequals(s->value().as_string(), "true")) save = true;
-    else if (s->value().is_string() && iequals(s->value().as_string(), "false")) save = false;
-    else return body_read("Cannot convert the literal '" + json::serialize(s->value()) + "' to the expected type 'Edm.Boolean'.");
-  }
-  return std::nullopt;
+    if (auto s = top.find("saveToSentItems"); s != top.end() && !s->value().is_null()) {
+        if (s->value().is_bool())
+            save = s->value().as_bool();
+        else if (s->value().is_string() && iequals(s->value().as_string(), "true"))
+            save = true;
+        else if (s->value().is_string() && iequals(s->value().as_string(), "false"))
+            save = false;
+        else
+            return body_read("Cannot convert the literal '" + json::serialize(s->value()) +
+                             "' to the expected type 'Edm.Boolean'.");
+    }
+    return std::nullopt;
 }
 
 // Validates a JSON sendMail payload; on success fills the message record.
 std::optional<GraphFailure> validate_json_message(const std::string& body, const User& u, json::object& rec) {
-  boost::system::error_code ec;
-  json::value root = json::parse(body, ec);
-  if (ec || !root.is_object()) return GraphFailure{400, "UnableToDeserializePostBody", "were unable to deserialize "};
-  const auto& top = root.as_object();
-  auto m = top.find("message");
-  if (m == top.end() || !m->value().is_object())
-    return GraphFailure{400, "ErrorInvalidParameter", "The value of the parameter 'Message' is empty or missing."};
-  const auto& msg = m->value().as_object();
+    boost::system::error_code ec;
+    json::value root = json::parse(body, ec);
+    if (ec || !root.is_object()) return GraphFailure{400, "UnableToDeserializePostBody", "were unable to deserialize "};
+    const auto& top = root.as_object();
+    auto m = top.find("message");
+    if (m == top.end() || !m->value().is_object())
+        return GraphFailure{400, "ErrorInvalidParameter", "The value of the parameter 'Message' is empty or missing."};
+    const auto& msg = m->value().as_object();
 
-  json::array to, cc, bcc, reply_to;
-  for (auto [key, out] : {std::pair{"toRecipients", &to}, {"ccRecipients", &cc}, {"bccRecipients", &bcc},
-                          {"replyTo", &reply_to}})
-    if (auto f = read_recipients(msg, key, *out)) return f;
-  const std::size_t total = to.size() + cc.size() + bcc.size();
-  if (total == 0)
-    return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
-  if (total > kMaxRecipients)
-    return GraphFailure{400, "ErrorTooManyRecipients",
-                        "The message exceeds the maximum number of recipients (500) per message."};
-  if (auto f = check_sender(msg, u)) return f;
+    json::array to, cc, bcc, reply_to;
+    for (auto [key, out] :
+         {std::pair{"toRecipients", &to}, {"ccRecipients", &cc}, {"bccRecipients", &bcc}, {"replyTo", &reply_to}})
+        if (auto f = read_recipients(msg, key, *out)) return f;
+    const std::size_t total = to.size() + cc.size() + bcc.size();
+    if (total == 0)
+        return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
+    if (total > kMaxRecipients)
+        return GraphFailure{400, "ErrorTooManyRecipients",
+                            "The message exceeds the maximum number of recipients (500) per message."};
+    if (auto f = check_sender(msg, u)) return f;
 
-  std::string subject, content_type = "Text", content;
-  json::array attachments, headers;
-  bool save = true;
-  if (auto f = read_subject(msg, subject)) return f;
-  if (auto f = read_body(msg, content_type, content)) return f;
-  if (auto f = read_attachments(msg, attachments)) return f;
-  if (auto f = read_internet_headers(msg, headers)) return f;
-  if (auto f = read_save_to_sent_items(top, save)) return f;
+    std::string subject, content_type = "Text", content;
+    json::array attachments, headers;
+    bool save = true;
+    if (auto f = read_subject(msg, subject)) return f;
+    if (auto f = read_body(msg, content_type, content)) return f;
+    if (auto f = read_attachments(msg, attachments)) return f;
+    if (auto f = read_internet_headers(msg, headers)) return f;
+    if (auto f = read_save_to_sent_items(top, save)) return f;
 
-  rec["subject"] = subject;
-  rec["body"] = json::object{{"content_type", content_type}, {"content", content}};
-  rec["to"] = std::move(to);
-  rec["cc"] = std::move(cc);
-  rec["bcc"] = std::move(bcc);
-  rec["reply_to"] = std::move(reply_to);
-  rec["attachments"] = std::move(attachments);
-  rec["internet_message_headers"] = std::move(headers);
-  rec["save_to_sent_items"] = save;
-  rec["mime"] = false;
-  return std::nullopt;
+    rec["subject"] = subject;
+    rec["body"] = json::object{{"content_type", content_type}, {"content", content}};
+    rec["to"] = std::move(to);
+    rec["cc"] = std::move(cc);
+    rec["bcc"] = std::move(bcc);
+    rec["reply_to"] = std::move(reply_to);
+    rec["attachments"] = std::move(attachments);
+    rec["internet_message_headers"] = std::move(headers);
+    rec["save_to_sent_items"] = save;
+    rec["mime"] = false;
+    return std::nullopt;
 }
 
 // MIME send (Content-Type: text/plain, body = base64 of an RFC 5322 message). Hand-written,
 // minimal header parsing: enough to record Subject and To/Cc/Bcc addresses.
 std::optional<GraphFailure> validate_mime_message(const std::string& body, json::object& rec) {
-  std::string compact;
-  for (char c : body)
-    if (c != '\r' && c != '\n' && c != ' ' && c != '\t') compact += c;
-  auto mime = base64_decode(compact);
-  if (!mime || compact.empty())
-    return GraphFailure{400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."};
-  std::string subject;
-  json::array to, cc, bcc;
-  std::size_t pos = 0;
-  while (pos < mime->size()) {
-    std::size_t end = mime->find('\n', pos);
-    if (end == std::string::npos) end = mime->size();
-    std::string line = mime->substr(pos, end - pos);
-    pos = end + 1;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty()) break;  // end of headers
-    auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    const std::string name = lower(line.substr(0, colon));
-    std::string value = line.substr(colon + 1);
-    if (name == "subject") subject = value.substr(value.find_first_not_of(' ') == std::string::npos ? value.size() : value.find_first_not_of(' '));
-    json::array* target = name == "to" ? &to : name == "cc" ? &cc : name == "bcc" ? &bcc : nullptr;
-    if (!target) continue;
-    std::size_t p = 0;
-    while (p <= value.size()) {
-      std::size_t e = value.find(',', p);
-      if (e == std::string::npos) e = value.size();
-      std::string item = value.substr(p, e - p);
-      p = e + 1;
-      auto lt = item.find('<'), gt = item.find('>');
-      std::string addr = lt != std::string::npos && gt > lt ? item.substr(lt + 1, gt - lt - 1) : item;
-      addr.erase(0, addr.find_first_not_of(' '));
-      while (!addr.empty() && addr.back() == ' ') addr.pop_back();
-      if (!addr.empty()) target->push_back(json::object{{"address", addr}, {"name", ""}});
+    std::string compact;
+    for (char c : body)
+        if (c != '\r' && c != '\n' && c != ' ' && c != '\t') compact += c;
+    auto mime = base64_decode(compact);
+    if (!mime || compact.empty())
+        return GraphFailure{400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."};
+    std::string subject;
+    json::array to, cc, bcc;
+    std::size_t pos = 0;
+    while (pos < mime->size()) {
+        std::size_t end = mime->find('\n', pos);
+        if (end == std::string::npos) end = mime->size();
+        std::string line = mime->substr(pos, end - pos);
+        pos = end + 1;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty()) break;  // end of headers
+        auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string name = lower(line.substr(0, colon));
+        std::string value = line.substr(colon + 1);
+        if (name == "subject")
+            subject = value.substr(value.find_first_not_of(' ') == std::string::npos ? value.size()
+                                                                                     : value.find_first_not_of(' '));
+        json::array* target = name == "to" ? &to : name == "cc" ? &cc : name == "bcc" ? &bcc : nullptr;
+        if (!target) continue;
+        std::size_t p = 0;
+        while (p <= value.size()) {
+            std::size_t e = value.find(',', p);
+            if (e == std::string::npos) e = value.size();
+            std::string item = value.substr(p, e - p);
+            p = e + 1;
+            auto lt = item.find('<'), gt = item.find('>');
+            std::string addr = lt != std::string::npos && gt > lt ? item.substr(lt + 1, gt - lt - 1) : item;
+            addr.erase(0, addr.find_first_not_of(' '));
+            while (!addr.empty() && addr.back() == ' ') addr.pop_back();
+            if (!addr.empty()) target->push_back(json::object{{"address", addr}, {"name", ""}});
+        }
     }
-  }
-  if (to.size() + cc.size() + bcc.size() == 0)
-    return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
-  rec["subject"] = subject;
-  rec["body"] = json::object{{"content_type", "MIME"}, {"content", *mime}};
-  rec["to"] = std::move(to);
-  rec["cc"] = std::move(cc);
-  rec["bcc"] = std::move(bcc);
-  rec["reply_to"] = json::array{};
-  rec["attachments"] = json::array{};
-  rec["internet_message_headers"] = json::array{};
-  rec["save_to_sent_items"] = true;
-  rec["mime"] = true;
-  return std::nullopt;
+    if (to.size() + cc.size() + bcc.size() == 0)
+        return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
+    rec["subject"] = subject;
+    rec["body"] = json::object{{"content_type", "MIME"}, {"content", *mime}};
+    rec["to"] = std::move(to);
+    rec["cc"] = std::move(cc);
+    rec["bcc"] = std::move(bcc);
+    rec["reply_to"] = json::array{};
+    rec["attachments"] = json::array{};
+    rec["internet_message_headers"] = json::array{};
+    rec["save_to_sent_items"] = true;
+    rec["mime"] = true;
+    return std::nullopt;
 }
 
 HttpResponse unauthorized(Service& svc, const std::string& message, const RequestContext& ctx) {
-  auto res = graph_error(401, "InvalidAuthenticationToken", message, ctx);
-  res.set_header("WWW-Authenticate", "Bearer realm=\"\", authorization_uri=\"" + svc.base_url() +
-                                         "/common/oauth2/authorize\", client_id=\"" + kGraphAppId + "\"");
-  return res;
+    auto res = graph_error(401, "InvalidAuthenticationToken", message, ctx);
+    res.set_header("WWW-Authenticate", "Bearer realm=\"\", authorization_uri=\"" + svc.base_url() +
+                                           "/common/oauth2/authorize\", client_id=\"" + kGraphAppId + "\"");
+    return res;
 }
 
 // CAE: 401 with error="insufficient_claims" and the claims a new token must satisfy. Header
 // and claims as Graph sends them (MicrosoftDocs azure-docs claims-challenge.md; a captured
 // header in msgraph-sdk-dotnet-core's AuthenticationHandler tests, note the ", " in the JSON).
 HttpResponse cae_challenge(Service& svc, const CaeEvent& event, const RequestContext& ctx) {
-  const std::string why =
-      "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: "
-      "TokenIssuedBeforeRevocationTimestamp";
-  auto res = graph_error(401, "InvalidAuthenticationToken", why, ctx);
-  const std::string claims =
-      R"({"access_token":{"nbf":{"essential":true, "value":")" + std::to_string(event.at) + R"("}}})";
-  res.set_header("WWW-Authenticate", "Bearer realm=\"\", authorization_uri=\"" + svc.base_url() +
-                                         "/common/oauth2/authorize\", client_id=\"" + kGraphAppId +
-                                         "\", error_description=\"" + why +
-                                         "\", error=\"insufficient_claims\", claims=\"" + base64_encode(claims) + "\"");
-  return res;
+    const std::string why =
+        "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: "
+        "TokenIssuedBeforeRevocationTimestamp";
+    auto res = graph_error(401, "InvalidAuthenticationToken", why, ctx);
+    const std::string claims =
+        R"({"access_token":{"nbf":{"essential":true, "value":")" + std::to_string(event.at) + R"("}}})";
+    res.set_header("WWW-Authenticate",
+                   "Bearer realm=\"\", authorization_uri=\"" + svc.base_url() +
+                       "/common/oauth2/authorize\", client_id=\"" + kGraphAppId + "\", error_description=\"" + why +
+                       "\", error=\"insufficient_claims\", claims=\"" + base64_encode(claims) + "\"");
+    return res;
 }
 
 HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTokenRecord& token, const User& u,
                        const RequestContext& ctx) {
-  HttpResponse res;
-  // Outlook's per-mailbox concurrency: the slot stays taken until the response is written.
-  int in_flight = 0;
-  auto slot = svc.try_enter_mailbox(u.upn, u.limits.concurrent_requests, &in_flight);
-  if (!slot) {
-    res = graph_throttled("MailboxConcurrency", "Application is over its MailboxConcurrency limit.", "1", ctx);
-    return res;
-  }
-  auto finish = [&](HttpResponse r) {
-    r.in_flight = slot;
-    return r;
-  };
-  if (int wait = svc.rate_limit_wait(u.upn, u.limits.messages_per_minute))
-    return finish(graph_throttled("ApplicationThrottled",
-                                  "Mailbox has exceeded its message submission rate limit (" +
-                                      std::to_string(u.limits.messages_per_minute) + " messages per minute).",
-                                  std::to_string(wait), ctx));
-  if (!contains(token.scopes, "Mail.Send") || token.access_denied)
-    return finish(graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", ctx));
-  if (!u.mailbox_enabled)
-    return finish(graph_error(404, "MailboxNotEnabledForRESTAPI",
-                              "The mailbox is either inactive, soft-deleted, or is hosted on-premise.", ctx));
-  if (request.body.size() > kMaxRequestBytes)
-    return finish(graph_error(413, "RequestEntityTooLarge", "The maximum request length supported is 4MB.", ctx));
+    HttpResponse res;
+    // Outlook's per-mailbox concurrency: the slot stays taken until the response is written.
+    int in_flight = 0;
+    auto slot = svc.try_enter_mailbox(u.upn, u.limits.concurrent_requests, &in_flight);
+    if (!slot) {
+        res = graph_throttled("MailboxConcurrency", "Application is over its MailboxConcurrency limit.", "1", ctx);
+        return res;
+    }
+    auto finish = [&](HttpResponse r) {
+        r.in_flight = slot;
+        return r;
+    };
+    if (int wait = svc.rate_limit_wait(u.upn, u.limits.messages_per_minute))
+        return finish(graph_throttled("ApplicationThrottled",
+                                      "Mailbox has exceeded its message submission rate limit (" +
+                                          std::to_string(u.limits.messages_per_minute) + " messages per minute).",
+                                      std::to_string(wait), ctx));
+    if (!contains(token.scopes, "Mail.Send") || token.access_denied)
+        return finish(graph_error(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", ctx));
+    if (!u.mailbox_enabled)
+        return finish(graph_error(404, "MailboxNotEnabledForRESTAPI",
+                                  "The mailbox is either inactive, soft-deleted, or is hosted on-premise.", ctx));
+    if (request.body.size() > kMaxRequestBytes)
+        return finish(graph_error(413, "RequestEntityTooLarge", "The maximum request length supported is 4MB.", ctx));
 
-  json::object rec;
-  rec["sender"] = u.upn;
-  rec["from"] = u.mail.value_or(u.upn);
-  rec["client_id"] = token.client_id;
-  const bool mime = lower(request.header("content-type")).rfind("text/plain", 0) == 0;
-  auto failure = mime ? validate_mime_message(request.body, rec) : validate_json_message(request.body, u, rec);
-  if (failure) return finish(graph_error(failure->status, failure->code, failure->message, ctx));
+    json::object rec;
+    rec["sender"] = u.upn;
+    rec["from"] = u.mail.value_or(u.upn);
+    rec["client_id"] = token.client_id;
+    const bool mime = lower(request.header("content-type")).rfind("text/plain", 0) == 0;
+    auto failure = mime ? validate_mime_message(request.body, rec) : validate_json_message(request.body, u, rec);
+    if (failure) return finish(graph_error(failure->status, failure->code, failure->message, ctx));
 
-  rec["client_request_id"] = ctx.client_request_id.empty() ? json::value(nullptr) : json::value(ctx.client_request_id);
-  rec["request_id"] = ctx.request_id;
-  rec["sent_at"] = format_iso8601(ctx.now);
-  rec["sent_at_unix"] = ctx.now;
-  rec["concurrent_at_send"] = in_flight;
-  svc.state.messages.push_back(std::move(rec));
-  svc.record_accepted(u.upn);
-  res.status = 202;
-  res.set_header("Cache-Control", "private");
-  return finish(std::move(res));
+    rec["client_request_id"] =
+        ctx.client_request_id.empty() ? json::value(nullptr) : json::value(ctx.client_request_id);
+    rec["request_id"] = ctx.request_id;
+    rec["sent_at"] = format_iso8601(ctx.now);
+    rec["sent_at_unix"] = ctx.now;
+    rec["concurrent_at_send"] = in_flight;
+    svc.state.messages.push_back(std::move(rec));
+    svc.record_accepted(u.upn);
+    res.status = 202;
+    res.set_header("Cache-Control", "private");
+    return finish(std::move(res));
 }
 
 }  // namespace
 
 HttpResponse handle_graph(Service& svc, const Route& route, HttpRequest& request, RequestContext& ctx) {
-  if (route.endpoint != Endpoint::me && route.endpoint != Endpoint::send_mail) {
-    const std::string seg = route.segments.size() > 1 ? route.segments.back() : "";
-    return graph_error(400, "BadRequest", "Resource not found for the segment '" + seg + "'.", ctx);
-  }
-  const bool is_me = route.endpoint == Endpoint::me;
-  if ((is_me && request.method != "GET" && request.method != "HEAD") || (!is_me && request.method != "POST"))
-    return graph_error(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.", ctx);
+    if (route.endpoint != Endpoint::me && route.endpoint != Endpoint::send_mail) {
+        const std::string seg = route.segments.size() > 1 ? route.segments.back() : "";
+        return graph_error(400, "BadRequest", "Resource not found for the segment '" + seg + "'.", ctx);
+    }
+    const bool is_me = route.endpoint == Endpoint::me;
+    if ((is_me && request.method != "GET" && request.method != "HEAD") || (!is_me && request.method != "POST"))
+        return graph_error(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.", ctx);
 
-  std::string_view auth = request.header("authorization");
-  if (auth.size() < 7 || !iequals(auth.substr(0, 7), "bearer ") || auth.find_first_not_of(' ', 7) == std::string_view::npos)
-    return unauthorized(svc, "Access token is empty.", ctx);
-  auto it = svc.state.access_tokens.find(std::string(auth.substr(7)));
-  if (it == svc.state.access_tokens.end())
-    return unauthorized(svc, "CompactToken parsing failed with error code: 80049217", ctx);
-  const AccessTokenRecord& token = it->second;
-  if (ctx.now >= token.expires) return unauthorized(svc, "Access token has expired or is not yet valid.", ctx);
-  const User* u = svc.state.scenario.user(token.upn);
-  if (!u) return unauthorized(svc, "CompactToken parsing failed with error code: 80049217", ctx);
-  if (auto cae = svc.state.cae_events.find(lower(u->upn)); cae != svc.state.cae_events.end())
-    if (token.serial <= cae->second.serial || token.cae_challenged) return cae_challenge(svc, cae->second, ctx);
+    std::string_view auth = request.header("authorization");
+    if (auth.size() < 7 || !iequals(auth.substr(0, 7), "bearer ") ||
+        auth.find_first_not_of(' ', 7) == std::string_view::npos)
+        return unauthorized(svc, "Access token is empty.", ctx);
+    auto it = svc.state.access_tokens.find(std::string(auth.substr(7)));
+    if (it == svc.state.access_tokens.end())
+        return unauthorized(svc, "CompactToken parsing failed with error code: 80049217", ctx);
+    const AccessTokenRecord& token = it->second;
+    if (ctx.now >= token.expires) return unauthorized(svc, "Access token has expired or is not yet valid.", ctx);
+    const User* u = svc.state.scenario.user(token.upn);
+    if (!u) return unauthorized(svc, "CompactToken parsing failed with error code: 80049217", ctx);
+    if (auto cae = svc.state.cae_events.find(lower(u->upn)); cae != svc.state.cae_events.end())
+        if (token.serial <= cae->second.serial || token.cae_challenged) return cae_challenge(svc, cae->second, ctx);
 
-  if (is_me) {
-    if (!contains(token.scopes, "User.Read") && !contains(token.scopes, "User.ReadBasic.All"))
-      return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.", ctx);
-    return get_me(svc, request, *u, ctx);
-  }
-  return send_mail(svc, request, token, *u, ctx);
+    if (is_me) {
+        if (!contains(token.scopes, "User.Read") && !contains(token.scopes, "User.ReadBasic.All"))
+            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
+                               ctx);
+        return get_me(svc, request, *u, ctx);
+    }
+    return send_mail(svc, request, token, *u, ctx);
 }
 
 }  // namespace ms_sandbox::detail

@@ -14,9 +14,9 @@ namespace ms_sandbox::detail {
 using ScopeList = std::vector<std::string>;  // canonical names, no duplicates, request order
 
 struct ParsedScopes {
-  ScopeList scopes;
-  std::string invalid;  // first scope the sandbox does not know (empty if all fine)
-  bool qualified = false;  // a Graph scope was named by URI (or ".default"), not by short name
+    ScopeList scopes;
+    std::string invalid;     // first scope the sandbox does not know (empty if all fine)
+    bool qualified = false;  // a Graph scope was named by URI (or ".default"), not by short name
 };
 
 // Accepts "User.Read", "https://graph.microsoft.com/User.Read", "00000003-.../User.Read",

@@ -45,7 +45,8 @@ int main(int argc, char** argv) {
     std::filesystem::create_directories(dir);
 
     // Obviously fake token text: the shape of what the plugin stores, nothing real.
-    const std::string grant = R"({"refresh_token":"fake-refresh-token-0000","scope":"Mail.Send User.Read offline_access"})";
+    const std::string grant =
+        R"({"refresh_token":"fake-refresh-token-0000","scope":"Mail.Send User.Read offline_access"})";
     const Bytes k2 = sealed("k2", 2, grant);
     write(dir, "sealed-k2-active.bin", k2);
     write(dir, "sealed-k1-needs-rewrap.bin", sealed("k1", 1, grant));

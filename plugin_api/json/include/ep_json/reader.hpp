@@ -43,7 +43,7 @@ private:
 [[noreturn]] void fail(std::string path, std::string problem);
 
 std::string member_path(std::string_view parent, std::string_view key);  // "a.b", or "b" at the top
-std::string element_path(std::string_view array, std::size_t index);    // "a[3]"
+std::string element_path(std::string_view array, std::size_t index);     // "a[3]"
 
 // Parses a whole document: FieldError("", "is not valid JSON: ...") when it is not JSON.
 boost::json::value parse(std::string_view text);
@@ -104,10 +104,10 @@ public:
     const boost::json::value* find(std::string_view key) const;
     bool has(std::string_view key) const { return find(key) != nullptr; }
 
-    std::optional<std::string> string(std::string_view key) const;           // "must be a string"
-    std::string required_string(std::string_view key) const;                 // + "is missing"
-    std::optional<std::string> non_empty_string(std::string_view key) const; // "must be a non-empty string"
-    std::string required_non_empty_string(std::string_view key) const;       // + "is missing"
+    std::optional<std::string> string(std::string_view key) const;            // "must be a string"
+    std::string required_string(std::string_view key) const;                  // + "is missing"
+    std::optional<std::string> non_empty_string(std::string_view key) const;  // "must be a non-empty string"
+    std::string required_non_empty_string(std::string_view key) const;        // + "is missing"
     std::optional<int64_t> integer(std::string_view key, int64_t low, int64_t high) const;
     std::optional<double> number(std::string_view key, double low, double high) const;
     std::optional<bool> boolean(std::string_view key) const;  // "must be true or false"

@@ -69,8 +69,8 @@ public:
 
     // Creates an instance. `host` must outlive the instance. Throws LoadError naming the
     // provider and the plugin's error (e.g. the configuration field) on failure.
-    static std::unique_ptr<ProviderInstance> create(std::shared_ptr<LoadedProvider> provider,
-                                                     const ep_host_api* host, std::string_view config_json);
+    static std::unique_ptr<ProviderInstance> create(std::shared_ptr<LoadedProvider> provider, const ep_host_api* host,
+                                                    std::string_view config_json);
     ~ProviderInstance();
     ProviderInstance(const ProviderInstance&) = delete;
     ProviderInstance& operator=(const ProviderInstance&) = delete;

@@ -23,7 +23,7 @@ struct Attachment {
     std::string content_base64;  // validated, canonical standard base64
     std::size_t size = 0;        // decoded size in bytes
     bool is_inline = false;
-    std::string content_id;      // required when is_inline
+    std::string content_id;  // required when is_inline
 };
 
 struct Header {

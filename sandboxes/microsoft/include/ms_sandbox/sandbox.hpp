@@ -30,14 +30,14 @@ std::filesystem::path default_tls_dir();
 std::filesystem::path default_scenario_file();
 
 struct Options {
-  std::filesystem::path scenario_file;  // used when scenario_json is empty; empty = default scenario
-  std::string scenario_json;            // inline scenario (takes precedence)
-  std::filesystem::path tls_dir = default_tls_dir();
-  bool tls = true;                      // false: plain HTTP (still loopback only)
-  std::string server_cert = "good";     // "good" | "wrong-host" | "expired"
-  std::uint16_t port = 0;               // 0 = pick a free port
-  int threads = 2;
-  bool log_requests = true;             // one line per request to stderr (never secrets)
+    std::filesystem::path scenario_file;  // used when scenario_json is empty; empty = default scenario
+    std::string scenario_json;            // inline scenario (takes precedence)
+    std::filesystem::path tls_dir = default_tls_dir();
+    bool tls = true;                   // false: plain HTTP (still loopback only)
+    std::string server_cert = "good";  // "good" | "wrong-host" | "expired"
+    std::uint16_t port = 0;            // 0 = pick a free port
+    int threads = 2;
+    bool log_requests = true;  // one line per request to stderr (never secrets)
 };
 
 // back: the Back button on the first page shown (error_subcode=cancel without a description).
@@ -47,160 +47,160 @@ enum class SecretState { valid, expired, invalid };
 
 // A scripted fault; see README.md "Fault rules" for the semantics of each field.
 struct FaultRule {
-  std::string endpoint = "any";  // authorize | token | me | sendMail | adminconsent | any
-  std::optional<std::string> user;
-  std::optional<std::string> grant_type;
-  int after = 0;
-  int times = 1;                 // -1 = forever
-  std::string action = "status";  // status | delay | drop_before_response | reset_before_body |
-                                  // status_after_record | malformed_json | truncated_body |
-                                  // huge_body | access_denied | redirect_error
-  int status = 0;
-  std::optional<std::string> retry_after;  // "10", "2.128" or an HTTP date
-  int delay_ms = 0;
-  std::optional<bool> process_first;
-  std::string error_code;  // optional override (AADSTS number or Graph code)
-  std::string message;     // optional override
-  boost::json::value to_json() const;
+    std::string endpoint = "any";  // authorize | token | me | sendMail | adminconsent | any
+    std::optional<std::string> user;
+    std::optional<std::string> grant_type;
+    int after = 0;
+    int times = 1;                  // -1 = forever
+    std::string action = "status";  // status | delay | drop_before_response | reset_before_body |
+                                    // status_after_record | malformed_json | truncated_body |
+                                    // huge_body | access_denied | redirect_error
+    int status = 0;
+    std::optional<std::string> retry_after;  // "10", "2.128" or an HTTP date
+    int delay_ms = 0;
+    std::optional<bool> process_first;
+    std::string error_code;  // optional override (AADSTS number or Graph code)
+    std::string message;     // optional override
+    boost::json::value to_json() const;
 };
 
 struct RecordedAttachment {
-  std::string name;
-  std::optional<std::string> content_type;
-  std::size_t size = 0;
-  bool is_inline = false;
-  std::optional<std::string> content_id;
+    std::string name;
+    std::optional<std::string> content_type;
+    std::size_t size = 0;
+    bool is_inline = false;
+    std::optional<std::string> content_id;
 };
 
 struct Recipient {
-  std::string address, name;
+    std::string address, name;
 };
 
 struct RecordedMessage {
-  std::string sender;  // UPN of the mailbox that sent it
-  std::string subject;
-  std::string body_type;  // "Text", "HTML" or "MIME"
-  std::string body_content;
-  std::vector<Recipient> to, cc, bcc, reply_to;
-  std::vector<RecordedAttachment> attachments;
-  std::vector<std::pair<std::string, std::string>> headers;  // internetMessageHeaders
-  bool save_to_sent_items = true;
-  std::optional<std::string> client_request_id;
-  std::string request_id;
-  std::int64_t sent_at_unix = 0;  // sandbox clock
-  boost::json::value raw;         // the full record as served by GET /_sandbox/messages
+    std::string sender;  // UPN of the mailbox that sent it
+    std::string subject;
+    std::string body_type;  // "Text", "HTML" or "MIME"
+    std::string body_content;
+    std::vector<Recipient> to, cc, bcc, reply_to;
+    std::vector<RecordedAttachment> attachments;
+    std::vector<std::pair<std::string, std::string>> headers;  // internetMessageHeaders
+    bool save_to_sent_items = true;
+    std::optional<std::string> client_request_id;
+    std::string request_id;
+    std::int64_t sent_at_unix = 0;  // sandbox clock
+    boost::json::value raw;         // the full record as served by GET /_sandbox/messages
 };
 
 struct Counters {
-  std::map<std::string, int> requests;                               // endpoint -> count
-  std::map<std::string, int> token_by_grant;                         // grant_type -> count
-  std::map<std::string, std::map<std::string, int>> token_by_user;   // upn (lower case) -> grant -> count
-  std::map<std::string, int> max_concurrent_send;                    // upn (lower case) -> max in flight
+    std::map<std::string, int> requests;                              // endpoint -> count
+    std::map<std::string, int> token_by_grant;                        // grant_type -> count
+    std::map<std::string, std::map<std::string, int>> token_by_user;  // upn (lower case) -> grant -> count
+    std::map<std::string, int> max_concurrent_send;                   // upn (lower case) -> max in flight
 };
 
 struct IssuedSecrets {
-  std::vector<std::string> codes, access_tokens, refresh_tokens, id_tokens;
-  std::vector<std::string> all() const;
+    std::vector<std::string> codes, access_tokens, refresh_tokens, id_tokens;
+    std::vector<std::string> all() const;
 };
 
 struct AutopilotRequest {
-  std::string authorize_url;  // absolute or path+query; authorize or adminconsent
-  std::string user;           // UPN to sign in as
-  Answer answer = Answer::accept;
-  std::string justification;  // for request_approval
-  std::optional<std::string> password;
-  bool sso = false;  // pretend the browser already has a session for `user`
-  bool on_behalf_of_organization = false;  // admin ticks "Consent on behalf of your organization"
-  // The callback URL as a browser's address bar shows it, ending in '#'; unset = the
-  // scenario's redirect_trailing_hash setting.
-  std::optional<bool> address_bar;
+    std::string authorize_url;  // absolute or path+query; authorize or adminconsent
+    std::string user;           // UPN to sign in as
+    Answer answer = Answer::accept;
+    std::string justification;  // for request_approval
+    std::optional<std::string> password;
+    bool sso = false;                        // pretend the browser already has a session for `user`
+    bool on_behalf_of_organization = false;  // admin ticks "Consent on behalf of your organization"
+    // The callback URL as a browser's address bar shows it, ending in '#'; unset = the
+    // scenario's redirect_trailing_hash setting.
+    std::optional<bool> address_bar;
 };
 
 struct AutopilotResult {
-  std::optional<std::string> callback_url;  // where Microsoft would send the browser
-  std::optional<int> error_page_code;       // Microsoft showed its own error page instead
-  std::string error_page_message;
-  std::optional<int> interrupt_code;        // user left on an approval page (90093/90094/90095)
-  std::string page;                         // last page reached
-  bool consent_page_shown = false;
-  std::optional<std::string> approval_request_id;
-  boost::json::value raw;
+    std::optional<std::string> callback_url;  // where Microsoft would send the browser
+    std::optional<int> error_page_code;       // Microsoft showed its own error page instead
+    std::string error_page_message;
+    std::optional<int> interrupt_code;  // user left on an approval page (90093/90094/90095)
+    std::string page;                   // last page reached
+    bool consent_page_shown = false;
+    std::optional<std::string> approval_request_id;
+    boost::json::value raw;
 };
 
 // TEST-ONLY bulk seeding for load tests (POST /_sandbox/bulk-grants): for each user, what a
 // completed sign-in leaves at the stand-in (the user, its consent, an access + refresh token
 // minted by the token endpoint's own code), without the sign-in pages.
 struct BulkGrantsRequest {
-  std::string client_id;
-  std::vector<std::string> users;  // explicit UPNs; when empty, `count` generated users:
-  int count = 0;                   //   <prefix><first + i>@<tenant's domain>
-  int first = 0;
-  std::string prefix = "bulk";
-  std::string tenant = "contoso.example";  // work tenant (id or domain) for users that do not exist yet
-  std::vector<std::string> scopes = {"offline_access", "User.Read", "Mail.Send"};
+    std::string client_id;
+    std::vector<std::string> users;  // explicit UPNs; when empty, `count` generated users:
+    int count = 0;                   //   <prefix><first + i>@<tenant's domain>
+    int first = 0;
+    std::string prefix = "bulk";
+    std::string tenant = "contoso.example";  // work tenant (id or domain) for users that do not exist yet
+    std::vector<std::string> scopes = {"offline_access", "User.Read", "Mail.Send"};
 };
 
 struct BulkGrant {
-  std::string upn, user_id, tenant_id;
-  std::string access_token, refresh_token;
-  std::string scope;  // as /token returns it
-  std::int64_t expires_in = 0;
+    std::string upn, user_id, tenant_id;
+    std::string access_token, refresh_token;
+    std::string scope;  // as /token returns it
+    std::int64_t expires_in = 0;
 };
 
 class Sandbox {
- public:
-  // Loads the scenario and starts listening on 127.0.0.1; throws std::runtime_error on failure.
-  explicit Sandbox(Options options = {});
-  ~Sandbox();  // stops the server and joins its threads
-  Sandbox(const Sandbox&) = delete;
-  Sandbox& operator=(const Sandbox&) = delete;
+public:
+    // Loads the scenario and starts listening on 127.0.0.1; throws std::runtime_error on failure.
+    explicit Sandbox(Options options = {});
+    ~Sandbox();  // stops the server and joins its threads
+    Sandbox(const Sandbox&) = delete;
+    Sandbox& operator=(const Sandbox&) = delete;
 
-  std::uint16_t port() const;
-  std::string base_url() const;                // "https://127.0.0.1:PORT" (http:// with tls=false)
-  std::filesystem::path ca_file() const;        // the CA clients must trust
-  std::filesystem::path tls_dir() const;
+    std::uint16_t port() const;
+    std::string base_url() const;           // "https://127.0.0.1:PORT" (http:// with tls=false)
+    std::filesystem::path ca_file() const;  // the CA clients must trust
+    std::filesystem::path tls_dir() const;
 
-  // Generic access to any control endpoint: method, "/_sandbox/..." (+ query), JSON body.
-  // Throws std::runtime_error when the endpoint answers with an error status.
-  boost::json::value control(std::string_view method, std::string_view path, boost::json::value body = nullptr);
+    // Generic access to any control endpoint: method, "/_sandbox/..." (+ query), JSON body.
+    // Throws std::runtime_error when the endpoint answers with an error status.
+    boost::json::value control(std::string_view method, std::string_view path, boost::json::value body = nullptr);
 
-  // Clock (sandbox time = wall clock + offset; drives code/token/secret expiry and rate windows).
-  std::chrono::system_clock::time_point now() const;
-  void advance_clock(std::chrono::seconds by);
-  void set_clock(std::chrono::system_clock::time_point t);
+    // Clock (sandbox time = wall clock + offset; drives code/token/secret expiry and rate windows).
+    std::chrono::system_clock::time_point now() const;
+    void advance_clock(std::chrono::seconds by);
+    void set_clock(std::chrono::system_clock::time_point t);
 
-  // Faults.
-  int add_fault(const FaultRule& rule);  // returns the rule id
-  void clear_faults();
-  boost::json::value faults();           // rules with matched/fired counts
+    // Faults.
+    int add_fault(const FaultRule& rule);  // returns the rule id
+    void clear_faults();
+    boost::json::value faults();  // rules with matched/fired counts
 
-  // Grants, mailboxes, credentials, consent.
-  void revoke_grant(const std::string& upn, RevokeReason reason);
-  void set_mailbox_enabled(const std::string& upn, bool enabled);
-  void set_secret_state(const std::string& client_id, SecretState state);
-  void set_admin_consent(const std::string& tenant, bool granted, std::optional<std::string> client_id = {});
-  boost::json::value approval_requests();
-  void approve_request(const std::string& request_id);
+    // Grants, mailboxes, credentials, consent.
+    void revoke_grant(const std::string& upn, RevokeReason reason);
+    void set_mailbox_enabled(const std::string& upn, bool enabled);
+    void set_secret_state(const std::string& client_id, SecretState state);
+    void set_admin_consent(const std::string& tenant, bool granted, std::optional<std::string> client_id = {});
+    boost::json::value approval_requests();
+    void approve_request(const std::string& request_id);
 
-  // Observations.
-  Counters counters();
-  int token_requests(std::string_view grant_type, std::string_view user = {});
-  void reset_counters();
-  std::vector<RecordedMessage> messages(std::optional<std::string> user = {});
-  void clear_messages();
-  IssuedSecrets issued();
+    // Observations.
+    Counters counters();
+    int token_requests(std::string_view grant_type, std::string_view user = {});
+    void reset_counters();
+    std::vector<RecordedMessage> messages(std::optional<std::string> user = {});
+    void clear_messages();
+    IssuedSecrets issued();
 
-  // TEST-ONLY: users with tokens as if each had signed in (see BulkGrantsRequest).
-  std::vector<BulkGrant> bulk_grants(const BulkGrantsRequest& request);
+    // TEST-ONLY: users with tokens as if each had signed in (see BulkGrantsRequest).
+    std::vector<BulkGrant> bulk_grants(const BulkGrantsRequest& request);
 
-  // Drive the sign-in pages without a browser. Returns the callback URL, or throws
-  // std::runtime_error if Microsoft would show an error / approval page instead.
-  std::string autopilot(const std::string& authorize_url, const std::string& upn, Answer answer = Answer::accept);
-  AutopilotResult autopilot(const AutopilotRequest& request);
+    // Drive the sign-in pages without a browser. Returns the callback URL, or throws
+    // std::runtime_error if Microsoft would show an error / approval page instead.
+    std::string autopilot(const std::string& authorize_url, const std::string& upn, Answer answer = Answer::accept);
+    AutopilotResult autopilot(const AutopilotRequest& request);
 
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace ms_sandbox
