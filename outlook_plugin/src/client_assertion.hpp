@@ -1,7 +1,7 @@
 // Signed client assertions (RFC 7523 JWT bearer) for confidential clients that
 // authenticate with a certificate instead of a secret: PS256 with an x5t#S256 thumbprint
-// (Microsoft's current guidance) or RS256 with x5t (the older form), per outlook_plugin/docs/microsoft-behaviour.md
-// §2b.
+// (Microsoft's current guidance) or RS256 with x5t (the older form), per
+// outlook_plugin/docs/microsoft-behaviour.md §2b.
 #pragma once
 
 #include "config.hpp"

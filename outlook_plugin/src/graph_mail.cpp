@@ -319,8 +319,8 @@ SendClassification rejected(std::string code, std::string user_message) {
 
 // A 4xx other than 401/408/429: Graph refused this message; the code says why.
 SendClassification classify_refusal(int http_status, std::string code, const std::optional<GraphError>& error) {
-    // Not the message's fault: the connection lost its permission to send (outlook_plugin/docs/microsoft-behaviour.md
-    // §9).
+    // Not the message's fault: the connection lost its permission to send
+    // (outlook_plugin/docs/microsoft-behaviour.md §9).
     if (is_any_of(code, {"ErrorAccessDenied", "accessDenied"}))
         return {SendOutcome::auth_expired, std::move(code), std::string(kPermissionDeniedMessage), false, true};
     if (is_any_of(code, {"ErrorSendAsDenied"}))

@@ -31,8 +31,9 @@ std::string str(const json::object& o, std::string_view key) {
     return {};
 }
 
-// The longest lifetime believed: CAE-capable tokens live up to 28 hours (outlook_plugin/docs/microsoft-behaviour.md
-// §8); anything beyond a week is a broken answer, and bounding it keeps now + lifetime from overflowing.
+// The longest lifetime believed: CAE-capable tokens live up to 28 hours
+// (outlook_plugin/docs/microsoft-behaviour.md §8); anything beyond a week is a broken answer,
+// and bounding it keeps now + lifetime from overflowing.
 constexpr int64_t kMaxLifetimeSeconds = 7 * 24 * 3600;
 
 // expires_in arrives as a number; MSAL also tolerates numeric strings, and so do we.
@@ -365,8 +366,8 @@ GrantFailure operator_error(std::string message, const std::string& code) {
     return GrantFailure{GrantFailureKind::operator_error, "", std::move(message), code};
 }
 
-// The AADSTS codes whose meaning is known; nothing for the others.
-std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code) {
+// The known AADSTS codes that concern the user's grant or sign-in; nothing for the others.
+std::optional<GrantFailure> classify_user_aadsts(int aadsts, const std::string& code) {
     switch (aadsts) {
         // Transient server-side conditions (outlook_plugin/docs/microsoft-behaviour.md §3).
         case 90033:
@@ -416,6 +417,15 @@ std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code)
                                "A sign-in policy of your organisation blocks this connection. Connect again, or "
                                "contact your IT administrator.",
                                code);
+        default:
+            return std::nullopt;
+    }
+}
+
+// The known AADSTS codes that say the app's registration or credentials are wrong: the
+// operator's to fix, not the user's.
+std::optional<GrantFailure> classify_operator_aadsts(int aadsts, const std::string& code) {
+    switch (aadsts) {
         case 7000215:
             return operator_error(
                 "The client secret is invalid (AADSTS7000215): check that the secret's value, not its id, is "
@@ -446,6 +456,12 @@ std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code)
         default:
             return std::nullopt;
     }
+}
+
+// The AADSTS codes whose meaning is known; nothing for the others.
+std::optional<GrantFailure> classify_aadsts(int aadsts, const std::string& code) {
+    if (auto failure = classify_user_aadsts(aadsts, code)) return failure;
+    return classify_operator_aadsts(aadsts, code);
 }
 
 // An error without a known AADSTS code: the OAuth error and its suberror decide.

@@ -351,8 +351,8 @@ json::object mint_tokens(Service& svc, const App& app, const User& u, const Scop
                          const ScopeList& lineage_scopes, const MintOptions& options, const RequestContext& ctx) {
     auto& st = svc.state;
     const auto& settings = st.scenario.settings;
-    // Additive consent: whatever is consented for Graph is in every token (outlook_plugin/docs/microsoft-behaviour.md
-    // §9).
+    // Additive consent: whatever is consented for Graph is in every token
+    // (outlook_plugin/docs/microsoft-behaviour.md §9).
     ScopeList at_scopes;
     for (const auto& s : requested)
         if (!removed_by_admin(svc, u, s)) at_scopes.push_back(s);
@@ -545,8 +545,8 @@ HttpResponse redeem_refresh_token(Service& svc, const App& app, const Params& fo
     ScopeList at_scopes = rt.scopes;
     bool qualified = rt.qualified;
     if (requested) {
-        // A permission an administrator removed is left out, not refused (outlook_plugin/docs/microsoft-behaviour.md
-        // §9).
+        // A permission an administrator removed is left out, not refused
+        // (outlook_plugin/docs/microsoft-behaviour.md §9).
         ScopeList still_asked;
         for (const auto& sc : requested->scopes)
             if (!removed_by_admin(svc, *u, sc)) still_asked.push_back(sc);

@@ -27,8 +27,8 @@ protected:
 };
 
 // Work-account Graph tokens are signed JWTs of 1.5-2.5 KB with Graph's claims (access-tokens
-// doc https://learn.microsoft.com/entra/identity-platform/access-tokens; outlook_plugin/docs/microsoft-behaviour.md
-// §9).
+// doc https://learn.microsoft.com/entra/identity-platform/access-tokens;
+// outlook_plugin/docs/microsoft-behaviour.md §9).
 TEST_F(RealismTest, WorkAccessTokenIsASignedJwtOfRealSize) {
     auto t = sign_in(kAdele);
     EXPECT_GE(t.access_token.size(), 1500u);
