@@ -8,7 +8,7 @@ this check fails when:
     for any project document named the project's way, in capitals (`SCHEMAS.md`, `CONTRACT.md`);
   - a `microsoft-behaviour.md §N` names a section that document does not have;
   - a `§N` names no document at all (outside that document, where it means its own sections);
-  - a text points into a folder outside the repository (`../shared/`, `/work/shared/`).
+  - a text points into a folder outside the repository (a briefs folder beside the checkout, by a relative or an absolute path).
 
 Usage: citations_test.py REPOSITORY_ROOT
 """

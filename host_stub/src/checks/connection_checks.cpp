@@ -12,9 +12,10 @@ namespace {
 
 namespace json = boost::json;
 
-}  // namespace
-
+// What a check answered, as the provider's status document: its state.
 ConnectionState state_of(const json::object& s) { return connection_state_from(json_str(s, "state")); }
+
+}  // namespace
 
 ConnectionChecks::ConnectionChecks(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock,
                                    int64_t page_check_after_ms)

@@ -72,7 +72,4 @@ private:
     int64_t started_ = 0;
 };
 
-// What a check answered, as the provider's status document: its state (documents.hpp).
-ConnectionState state_of(const boost::json::object& status);
-
 }  // namespace host
