@@ -2,9 +2,9 @@
 // the sendMail body (parse + Graph validation + JSON), the token vault, the authorization URL
 // and callback parsing. Run: build/<preset>/bin/ep_microbench [--benchmark_filter=...]
 #include "config.hpp"
+#include "ep_kit/vault.hpp"
 #include "graph_mail.hpp"
 #include "oauth.hpp"
-#include "vault.hpp"
 
 #include <email_provider/message.hpp>
 
@@ -105,15 +105,15 @@ void BM_SendMailBody_BuildOnly_Small(benchmark::State& state) {
 }
 BENCHMARK(BM_SendMailBody_BuildOnly_Small);
 
-outlook::Vault make_vault() {
-    outlook::KeyRing ring;
-    outlook::KeyRing::Key k1{}, k2{};
+ep::kit::Vault make_vault() {
+    ep::kit::KeyRing ring;
+    ep::kit::KeyRing::Key k1{}, k2{};
     k1.fill(0x11);
     k2.fill(0x22);
     ring.add("k1", k1);
     ring.add("k2", k2);
     ring.set_active("k2");
-    return outlook::Vault(std::move(ring));
+    return ep::kit::Vault(std::move(ring));
 }
 
 // A grant record's size: two tokens (160 + 200 characters) plus profile fields, as JSON.
@@ -134,9 +134,9 @@ std::string grant_plaintext() {
 }
 
 void BM_VaultSeal(benchmark::State& state) {
-    outlook::Vault vault = make_vault();
+    ep::kit::Vault vault = make_vault();
     std::string plain = grant_plaintext();
-    outlook::VaultContext ctx{"outlook", "account-42", "grant"};
+    ep::kit::VaultContext ctx{"outlook", "account-42", "grant"};
     for (auto _ : state) {
         auto sealed = vault.seal(plain, ctx);
         benchmark::DoNotOptimize(sealed.data());
@@ -146,12 +146,12 @@ void BM_VaultSeal(benchmark::State& state) {
 BENCHMARK(BM_VaultSeal);
 
 void BM_VaultOpen(benchmark::State& state) {
-    outlook::Vault vault = make_vault();
+    ep::kit::Vault vault = make_vault();
     std::string plain = grant_plaintext();
-    outlook::VaultContext ctx{"outlook", "account-42", "grant"};
+    ep::kit::VaultContext ctx{"outlook", "account-42", "grant"};
     auto sealed = vault.seal(plain, ctx);
     for (auto _ : state) {
-        outlook::SecretString opened = vault.open(sealed, ctx);
+        ep::kit::SecretString opened = vault.open(sealed, ctx);
         benchmark::DoNotOptimize(opened.view().data());
     }
     state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * plain.size()));

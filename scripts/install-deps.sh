@@ -11,7 +11,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libpq-dev postgresql
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgmime-3.0-dev
   binutils curl python3
 )
 if [[ "${1:-}" == "--with-test-tools" ]]; then

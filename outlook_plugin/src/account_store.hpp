@@ -8,8 +8,9 @@
 // never a prefix of another's. Every write is a compare-and-swap on the store version.
 #pragma once
 
-#include "secret_string.hpp"
-#include "vault.hpp"
+#include "ep_kit/secret_string.hpp"
+#include "ep_kit/vault.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

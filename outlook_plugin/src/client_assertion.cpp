@@ -1,6 +1,7 @@
 #include "client_assertion.hpp"
 
-#include "encoding.hpp"
+#include "ep_kit/encoding.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

@@ -3,9 +3,10 @@
 // secret and the token-encryption keys come from environment variables or files.
 #pragma once
 
-#include "http_engine.hpp"
-#include "secret_string.hpp"
-#include "vault.hpp"
+#include "ep_kit/http_engine.hpp"
+#include "ep_kit/secret_string.hpp"
+#include "ep_kit/vault.hpp"
+#include "uses_kit.hpp"
 
 #include <cstdint>
 #include <memory>

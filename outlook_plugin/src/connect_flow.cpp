@@ -1,9 +1,10 @@
 #include "connect_flow.hpp"
 
-#include "encoding.hpp"
+#include "ep_kit/encoding.hpp"
 #include "graph_mail.hpp"
 #include "graph_request.hpp"
 #include "oauth.hpp"
+#include "uses_kit.hpp"
 
 #include <boost/json.hpp>
 

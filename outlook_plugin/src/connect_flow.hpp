@@ -6,9 +6,10 @@
 
 #include "account_store.hpp"
 #include "config.hpp"
-#include "http_engine.hpp"
+#include "ep_kit/http_engine.hpp"
 #include "token_client.hpp"
 #include "token_manager.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

@@ -1,6 +1,7 @@
 #include "graph_mail.hpp"
 
-#include "ascii.hpp"
+#include "ep_kit/ascii.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

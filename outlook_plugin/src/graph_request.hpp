@@ -4,8 +4,9 @@
 #pragma once
 
 #include "config.hpp"
-#include "encoding.hpp"
-#include "http_engine.hpp"
+#include "ep_kit/encoding.hpp"
+#include "ep_kit/http_engine.hpp"
+#include "uses_kit.hpp"
 
 #include <initializer_list>
 #include <string>

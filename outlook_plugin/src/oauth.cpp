@@ -1,7 +1,8 @@
 #include "oauth.hpp"
 
-#include "ascii.hpp"
-#include "encoding.hpp"
+#include "ep_kit/ascii.hpp"
+#include "ep_kit/encoding.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

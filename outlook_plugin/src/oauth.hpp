@@ -4,7 +4,8 @@
 #pragma once
 
 #include "config.hpp"
-#include "secret_string.hpp"
+#include "ep_kit/secret_string.hpp"
+#include "uses_kit.hpp"
 
 #include <cstdint>
 #include <map>

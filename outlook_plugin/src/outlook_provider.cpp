@@ -1,9 +1,10 @@
 #include "outlook_provider.hpp"
 
-#include "encoding.hpp"
+#include "ep_kit/encoding.hpp"
+#include "ep_kit/redact.hpp"
 #include "graph_mail.hpp"
 #include "graph_request.hpp"
-#include "redact.hpp"
+#include "uses_kit.hpp"
 
 #include <boost/json.hpp>
 

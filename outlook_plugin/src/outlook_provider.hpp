@@ -5,11 +5,12 @@
 #include "account_store.hpp"
 #include "config.hpp"
 #include "connect_flow.hpp"
-#include "http_engine.hpp"
+#include "ep_kit/http_engine.hpp"
+#include "ep_kit/work_queue.hpp"
 #include "send_engine.hpp"
 #include "token_client.hpp"
 #include "token_manager.hpp"
-#include "work_queue.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

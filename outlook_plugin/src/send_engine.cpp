@@ -1,8 +1,9 @@
 #include "send_engine.hpp"
 
-#include "encoding.hpp"
+#include "ep_kit/encoding.hpp"
 #include "graph_mail.hpp"
 #include "graph_request.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/message.hpp>
 

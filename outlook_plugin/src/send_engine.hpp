@@ -6,8 +6,9 @@
 #pragma once
 
 #include "config.hpp"
-#include "http_engine.hpp"
+#include "ep_kit/http_engine.hpp"
 #include "token_manager.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

@@ -1,7 +1,8 @@
 #include "token_client.hpp"
 
-#include "encoding.hpp"
+#include "ep_kit/encoding.hpp"
 #include "oauth.hpp"
+#include "uses_kit.hpp"
 
 namespace outlook {
 

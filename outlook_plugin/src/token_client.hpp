@@ -5,7 +5,8 @@
 
 #include "client_assertion.hpp"
 #include "config.hpp"
-#include "http_engine.hpp"
+#include "ep_kit/http_engine.hpp"
+#include "uses_kit.hpp"
 
 #include <functional>
 #include <memory>

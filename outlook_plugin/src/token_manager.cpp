@@ -1,7 +1,8 @@
 #include "token_manager.hpp"
 
-#include "encoding.hpp"
+#include "ep_kit/encoding.hpp"
 #include "graph_mail.hpp"
+#include "uses_kit.hpp"
 
 #include <algorithm>
 

@@ -8,10 +8,11 @@
 
 #include "account_store.hpp"
 #include "config.hpp"
-#include "http_engine.hpp"
+#include "ep_kit/http_engine.hpp"
+#include "ep_kit/work_queue.hpp"
 #include "oauth.hpp"
 #include "token_client.hpp"
-#include "work_queue.hpp"
+#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 

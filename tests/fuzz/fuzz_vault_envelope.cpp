@@ -1,4 +1,4 @@
-// fuzz_vault_envelope: outlook::Vault on arbitrary envelopes, and seal/open round trips.
+// fuzz_vault_envelope: ep::kit::Vault on arbitrary envelopes, and seal/open round trips.
 //
 // Every input is used twice:
 //  1. as an envelope read back from the host's secret store, which the plugin does not
@@ -11,7 +11,7 @@
 #include "fuzz_support.hpp"
 #include "vault_test_keys.hpp"
 
-#include <vault.hpp>
+#include <ep_kit/vault.hpp>
 
 #include <array>
 #include <optional>
@@ -20,9 +20,9 @@
 
 namespace {
 
-using outlook::Vault;
-using outlook::VaultContext;
-using outlook::VaultError;
+using ep::kit::Vault;
+using ep::kit::VaultContext;
+using ep::kit::VaultError;
 
 const Vault& vault() {
     static const Vault v(fuzz::harness_key_ring());
@@ -59,7 +59,7 @@ void check_envelope(std::span<const uint8_t> envelope) {
     // ...and with open, whose error kind tells the plugin what to report (a storage error
     // for "malformed" and "tampered", a configuration error for "unknown_key").
     try {
-        outlook::SecretString plaintext = vault().open(envelope, fuzz::kGrantContext);
+        ep::kit::SecretString plaintext = vault().open(envelope, fuzz::kGrantContext);
         FUZZ_CHECK(id && (*id == "k1" || *id == "k2"), hex_of(envelope));
     } catch (const VaultError& e) {
         const VaultError::Kind want = !id                            ? VaultError::Kind::malformed
@@ -71,7 +71,7 @@ void check_envelope(std::span<const uint8_t> envelope) {
 
 void expect_refused(std::span<const uint8_t> envelope, const VaultContext& context, std::string_view what) {
     try {
-        const outlook::SecretString opened = vault().open(envelope, context);
+        const ep::kit::SecretString opened = vault().open(envelope, context);
     } catch (const VaultError&) {
         return;
     }

@@ -4,8 +4,8 @@
 
 #include <account_store.hpp>
 #include <config.hpp>
+#include <ep_kit/vault.hpp>
 #include <token_manager.hpp>
-#include <vault.hpp>
 
 #include <boost/url/parse.hpp>
 
@@ -303,8 +303,8 @@ TEST_F(OutlookConnect, AThousandConcurrentTokenRequestsOnAnExpiredAccountMakeOne
     outlook::OutlookConfig config = outlook::parse_config(json::serialize(base_config()));
     ep::sdk::Host host(host_.api());
     outlook::AccountStore store(host, config.vault);
-    outlook::HttpEngine http(config.tls);
-    outlook::WorkQueue work(2);
+    ep::kit::HttpEngine http(config.tls);
+    ep::kit::WorkQueue work(2);
     outlook::TokenClient client(config, [this] { return host_.now_ms(); });
     outlook::TokenManager tokens(config, store, http, work, client, host, [](ep_log_level, const std::string&) {});
     constexpr int kCallers = 1000;
@@ -396,16 +396,16 @@ TEST_F(OutlookConnect, EachDeadGrantReasonExpiresTheConnectionAndDeletesItsToken
         EXPECT_EQ(str(s, "email"), kWorkUser) << "the UI still knows whose connection ended";
     }
     // No token survives in any expired record (decrypted with the same key ring).
-    outlook::KeyRing ring;
+    ep::kit::KeyRing ring;
     std::array<uint8_t, 32> key;
     key.fill(0x11);
     ring.add("k1", key);
     ring.set_active("k1");
-    auto vault = std::make_shared<const outlook::Vault>(std::move(ring));
+    auto vault = std::make_shared<const ep::kit::Vault>(std::move(ring));
     for (const auto& [k, blob] : host_.secrets()) {
         if (!k.ends_with("/grant")) continue;
         std::string account = k.substr(std::string("account/").size(), k.size() - std::string("account//grant").size());
-        auto plain = vault->open(blob, outlook::VaultContext{"outlook", account, "grant"});
+        auto plain = vault->open(blob, ep::kit::VaultContext{"outlook", account, "grant"});
         EXPECT_THAT(std::string(plain.view()), Not(HasSubstr("refresh_token"))) << k;
         EXPECT_THAT(std::string(plain.view()), Not(HasSubstr("access_token"))) << k;
     }
@@ -454,7 +454,7 @@ TEST_F(OutlookConnect, InvalidClientAtRefreshIsAnOperatorErrorThatKeepsTheTokens
 
 TEST_F(OutlookConnect, KeyRotationReadsOldBlobsAndRewritesThemUnderTheActiveKey) {
     ASSERT_EQ(str(connect("alice", kWorkUser), "outcome"), "connected");
-    EXPECT_EQ(outlook::Vault::key_id_of(host_.secrets()["account/alice/grant"]), "k1");
+    EXPECT_EQ(ep::kit::Vault::key_id_of(host_.secrets()["account/alice/grant"]), "k1");
     auto config = base_config();
     config["token_encryption"] =
         json::object{{"active_key", "k2"},
@@ -464,7 +464,7 @@ TEST_F(OutlookConnect, KeyRotationReadsOldBlobsAndRewritesThemUnderTheActiveKey)
     EXPECT_EQ(str(status("alice"), "state"), "connected") << "old-key blobs still open";
     advance(std::chrono::seconds(3600));
     ASSERT_EQ(str(send("alice"), "outcome"), "sent");
-    EXPECT_EQ(outlook::Vault::key_id_of(host_.secrets()["account/alice/grant"]), "k2") << "rewritten on write";
+    EXPECT_EQ(ep::kit::Vault::key_id_of(host_.secrets()["account/alice/grant"]), "k2") << "rewritten on write";
     // k1 retired: still readable; a ring without the key in use is a storage problem, not a crash.
     config["token_encryption"] = json::object{
         {"active_key", "k2"}, {"keys", json::array{json::object{{"id", "k2"}, {"file", (dir_ / "k2.key").string()}}}}};

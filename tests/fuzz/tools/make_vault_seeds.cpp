@@ -8,7 +8,7 @@
 // well, so the whole seed set is reproducible from one command.
 #include "vault_test_keys.hpp"
 
-#include <vault.hpp>
+#include <ep_kit/vault.hpp>
 
 #include <cstdio>
 #include <filesystem>
@@ -21,11 +21,11 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 Bytes sealed(std::string_view key_id, uint8_t key_seed, std::string_view plaintext,
-             const outlook::VaultContext& context = fuzz::kGrantContext) {
-    outlook::KeyRing ring;
+             const ep::kit::VaultContext& context = fuzz::kGrantContext) {
+    ep::kit::KeyRing ring;
     ring.add(std::string(key_id), fuzz::test_key(key_seed));
     ring.set_active(key_id);
-    return outlook::Vault(std::move(ring)).seal(plaintext, context);
+    return ep::kit::Vault(std::move(ring)).seal(plaintext, context);
 }
 
 void write(const std::filesystem::path& dir, const std::string& name, const Bytes& bytes) {

@@ -3,7 +3,7 @@
 // timers (retry-after, backoff) run on the same thread so nothing blocks a host thread.
 #pragma once
 
-#include "secret_string.hpp"
+#include "ep_kit/secret_string.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-namespace outlook {
+namespace ep::kit {
 
 struct TlsSettings {
     std::string ca_file;  // extra trust anchors (e.g. the local sandbox CA); empty: system store
@@ -87,4 +87,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -1,13 +1,13 @@
-#include "redact.hpp"
+#include "ep_kit/redact.hpp"
 
-#include "ascii.hpp"
+#include "ep_kit/ascii.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cstring>
 #include <mutex>
 
-namespace outlook {
+namespace ep::kit {
 namespace {
 
 constexpr std::array<std::string_view, 12> kSecretNames = {
@@ -215,7 +215,7 @@ std::string Redactor::redact(std::string_view text) const {
     std::string literal_free;
     {
         std::shared_lock lock(mutex_);
-        if (secrets_.empty()) return outlook::redact(text);
+        if (secrets_.empty()) return kit::redact(text);
         literal_free.reserve(text.size());
         std::size_t i = 0;
         while (i < text.size()) {
@@ -230,7 +230,7 @@ std::string Redactor::redact(std::string_view text) const {
             }
         }
     }
-    return outlook::redact(literal_free);
+    return kit::redact(literal_free);
 }
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -22,7 +22,7 @@
 // (old blobs are rewrapped on their next write) keeps every key far below that.
 #pragma once
 
-#include "secret_string.hpp"
+#include "ep_kit/secret_string.hpp"
 
 #include <boost/json/fwd.hpp>
 
@@ -40,7 +40,7 @@
 
 struct evp_cipher_st;
 
-namespace outlook {
+namespace ep::kit {
 
 // What a blob is bound to. `slot` names the record, e.g. "grant" or "pending".
 struct VaultContext {
@@ -138,4 +138,4 @@ private:
     std::unique_ptr<evp_cipher_st, CipherDeleter> cipher_;
 };
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -1,6 +1,6 @@
-#include "http_engine.hpp"
+#include "ep_kit/http_engine.hpp"
 
-#include "ascii.hpp"
+#include "ep_kit/ascii.hpp"
 
 #include <curl/curl.h>
 
@@ -15,11 +15,11 @@
 #include <stdexcept>
 #include <thread>
 
-namespace outlook {
+namespace ep::kit {
 namespace {
 
-// Responses larger than this are refused: nothing this plugin calls answers with more
-// (tokens, /me, Graph errors), and a hostile or broken server must not exhaust memory.
+// Responses larger than this are refused: nothing a provider calls answers with more
+// (tokens, profiles, API errors), and a hostile or broken server must not exhaust memory.
 constexpr std::size_t kMaxResponseBytes = 1 << 20;
 
 // Easy handles kept for reuse: enough for a full set of concurrent transfers.
@@ -372,4 +372,4 @@ HttpResponse HttpEngine::perform(HttpRequest request) {
 bool HttpEngine::on_io_thread() const { return impl_->on_io_thread(); }
 int64_t HttpEngine::connections_opened() const { return impl_->connections_opened(); }
 
-}  // namespace outlook
+}  // namespace ep::kit

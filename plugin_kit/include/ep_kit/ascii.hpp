@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace outlook {
+namespace ep::kit {
 
 inline char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -21,4 +21,4 @@ inline bool iequals(std::string_view a, std::string_view b) {
                       [](char x, char y) { return ascii_lower(x) == ascii_lower(y); });
 }
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -1,7 +1,7 @@
 // Unit tests of the token vault (envelopes, key ring), SecretString and log redaction.
-#include <redact.hpp>
-#include <secret_string.hpp>
-#include <vault.hpp>
+#include <ep_kit/redact.hpp>
+#include <ep_kit/secret_string.hpp>
+#include <ep_kit/vault.hpp>
 
 #include <email_provider/ep_sdk.hpp>
 
@@ -26,11 +26,11 @@
 
 namespace {
 
-using outlook::KeyRing;
-using outlook::SecretString;
-using outlook::Vault;
-using outlook::VaultContext;
-using outlook::VaultError;
+using ep::kit::KeyRing;
+using ep::kit::SecretString;
+using ep::kit::Vault;
+using ep::kit::VaultContext;
+using ep::kit::VaultError;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -157,7 +157,7 @@ TEST(SecretString, WipeCleansesTheWholeCapacity) {
     text.resize(10);  // the 90 bytes past the size still hold 'k'
     const char* buffer = text.data();
     const std::size_t capacity = text.capacity();
-    outlook::wipe(text);
+    ep::kit::wipe(text);
     EXPECT_TRUE(text.empty());
     EXPECT_TRUE(buffer_is_zero(buffer, capacity));
 }
@@ -628,7 +628,7 @@ TEST_F(KeyRingConfig, FieldPathFollowsTheCaller) {
 
 // ---- Redaction ----------------------------------------------------------------------------
 
-using outlook::redact;
+using ep::kit::redact;
 
 const std::vector<std::string> kSecretNames = {
     "code",          "state",        "code_verifier", "code_challenge", "client_secret", "client_assertion",
@@ -736,7 +736,7 @@ TEST(Redact, IsIdempotent) {
 }
 
 TEST(Redactor, HidesRegisteredSecretsAnywhere) {
-    outlook::Redactor redactor;
+    ep::kit::Redactor redactor;
     redactor.add_secret("client~secret.Value_123");
     redactor.add_secret("opaque-refresh-token");
     EXPECT_EQ(redactor.redact("cfg secret=client~secret.Value_123; tok:opaque-refresh-token!"),
@@ -746,7 +746,7 @@ TEST(Redactor, HidesRegisteredSecretsAnywhere) {
 }
 
 TEST(Redactor, PrefersTheLongestSecretAndIgnoresShortOnes) {
-    outlook::Redactor redactor;
+    ep::kit::Redactor redactor;
     redactor.add_secret("abcdefgh");
     redactor.add_secret("abcdefgh-ijkl");
     redactor.add_secret("short");
@@ -754,22 +754,22 @@ TEST(Redactor, PrefersTheLongestSecretAndIgnoresShortOnes) {
 }
 
 TEST(Redactor, SecretContainingADelimiterIsHiddenWhole) {
-    outlook::Redactor redactor;
+    ep::kit::Redactor redactor;
     redactor.add_secret("part-one&part-two");
     EXPECT_EQ(redactor.redact("client_secret=part-one&part-two&x=1"), "client_secret=[REDACTED]&x=1");
 }
 
 TEST(Redactor, KeepsOnlyTheMostRecentSecrets) {
-    outlook::Redactor redactor;
-    for (std::size_t i = 0; i <= outlook::Redactor::kCapacity; ++i) redactor.add_secret("secret-" + std::to_string(i));
-    redactor.add_secret("secret-" + std::to_string(outlook::Redactor::kCapacity));  // a duplicate changes nothing
+    ep::kit::Redactor redactor;
+    for (std::size_t i = 0; i <= ep::kit::Redactor::kCapacity; ++i) redactor.add_secret("secret-" + std::to_string(i));
+    redactor.add_secret("secret-" + std::to_string(ep::kit::Redactor::kCapacity));  // a duplicate changes nothing
     EXPECT_EQ(redactor.redact("old secret-0 end"), "old secret-0 end");
     EXPECT_EQ(redactor.redact("kept secret-1 end"), "kept [REDACTED] end");
     EXPECT_EQ(redactor.redact("new secret-10000 end"), "new [REDACTED] end");
 }
 
 TEST(Redactor, RegistersAndRedactsConcurrently) {
-    outlook::Redactor redactor;
+    ep::kit::Redactor redactor;
     std::atomic<int> leaks{0};
     std::vector<std::thread> threads;
     for (int t = 0; t < 4; ++t) {

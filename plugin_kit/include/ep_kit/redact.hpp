@@ -1,7 +1,7 @@
 // redact.hpp — the last filter between the plugin's log lines and the host's log service.
 #pragma once
 
-#include "secret_string.hpp"
+#include "ep_kit/secret_string.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +12,7 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace outlook {
+namespace ep::kit {
 
 inline constexpr std::string_view kRedacted = "[REDACTED]";
 
@@ -56,4 +56,4 @@ private:
     std::unordered_map<uint64_t, std::size_t> prefixes_;
 };
 
-}  // namespace outlook
+}  // namespace ep::kit

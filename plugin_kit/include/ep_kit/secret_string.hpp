@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-namespace outlook {
+namespace ep::kit {
 
 // Cleanses the whole buffer of `s` (its capacity, not only its size, so bytes left behind
 // by an earlier, longer content go too) and leaves it empty. Growing to capacity never
@@ -72,4 +72,4 @@ private:
     std::vector<char> bytes_;
 };
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -1,6 +1,6 @@
-#include "work_queue.hpp"
+#include "ep_kit/work_queue.hpp"
 
-namespace outlook {
+namespace ep::kit {
 
 WorkQueue::WorkQueue(int threads) {
     for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
@@ -42,4 +42,4 @@ void WorkQueue::run() {
     }
 }
 
-}  // namespace outlook
+}  // namespace ep::kit

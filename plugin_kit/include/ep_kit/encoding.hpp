@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace outlook {
+namespace ep::kit {
 
 std::string base64url_encode(std::string_view bytes);  // RFC 4648 §5, no padding
 std::string base64url_decode(std::string_view text);   // throws std::invalid_argument when malformed
@@ -17,4 +17,4 @@ std::string random_urlsafe(std::size_t bytes);         // base64url of `bytes` r
 std::string random_uuid();                             // RFC 4122 version 4
 std::string hex(std::string_view bytes);
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -1,4 +1,4 @@
-#include "encoding.hpp"
+#include "ep_kit/encoding.hpp"
 
 #include <email_provider/message.hpp>
 
@@ -7,7 +7,7 @@
 
 #include <stdexcept>
 
-namespace outlook {
+namespace ep::kit {
 
 std::string base64url_encode(std::string_view bytes) {
     std::string s = ep::message::base64_encode(bytes);
@@ -78,4 +78,4 @@ std::string hex(std::string_view bytes) {
     return out;
 }
 
-}  // namespace outlook
+}  // namespace ep::kit

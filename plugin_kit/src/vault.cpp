@@ -1,4 +1,4 @@
-#include "vault.hpp"
+#include "ep_kit/vault.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 
@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-namespace outlook {
+namespace ep::kit {
 namespace {
 
 constexpr std::array<uint8_t, 4> kMagic{'E', 'P', 'V', '1'};
@@ -449,4 +449,4 @@ bool Vault::needs_rewrap(std::span<const uint8_t> envelope) const {
     return parse_header(envelope).key_id != ring_.active_id();
 }
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-namespace outlook {
+namespace ep::kit {
 
 class WorkQueue {
 public:
@@ -34,4 +34,4 @@ private:
     std::vector<std::thread> threads_;
 };
 
-}  // namespace outlook
+}  // namespace ep::kit
