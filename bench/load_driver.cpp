@@ -11,8 +11,8 @@
 #include "raw_client.hpp"
 #include "sandbox_process.hpp"
 
-#include "account_store.hpp"
 #include "config.hpp"
+#include "ep_kit/account_store.hpp"
 #include "graph_mail.hpp"
 
 #include <email_provider/ep_sdk.hpp>
@@ -536,7 +536,7 @@ void section_store_and_memory(Run& run) {
             PluginHost h(db, clock);
             auto inst = ep::loader::ProviderInstance::create(loaded, h.api(), config);
             outlook::OutlookConfig parsed = outlook::parse_config(config);
-            outlook::AccountStore store(ep::sdk::Host(h.api()), parsed.vault);
+            ep::kit::AccountStore store(ep::sdk::Host(h.api()), parsed.vault, std::string(outlook::kProviderName));
             std::uniform_int_distribution<std::size_t> pick(0, n - 1);
             std::vector<double> status_us, load_us;
             int bad = 0;

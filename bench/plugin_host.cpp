@@ -1,7 +1,7 @@
 #include "plugin_host.hpp"
 
-#include "account_store.hpp"
 #include "config.hpp"
+#include "ep_kit/account_store.hpp"
 #include "oauth.hpp"
 
 #include <email_provider/ep_sdk.hpp>
@@ -49,7 +49,7 @@ std::string outlook_config(const std::string& base_url, const std::string& ca_fi
 void seed_accounts(PluginHost& host, const std::string& config_json, const std::vector<Grant>& grants,
                    std::size_t first_account, int64_t now_ms, bool fast) {
     outlook::OutlookConfig config = outlook::parse_config(config_json);  // the same key ring as the plugin's
-    outlook::AccountStore store(ep::sdk::Host(host.api()), config.vault);
+    ep::kit::AccountStore store(ep::sdk::Host(host.api()), config.vault, std::string(outlook::kProviderName));
     if (fast) host.database().db->exec("PRAGMA synchronous=OFF");
     for (std::size_t i = 0; i < grants.size(); ++i) {
         const Grant& g = grants[i];

@@ -5,6 +5,7 @@
 
 #include "ep_kit/http_engine.hpp"
 #include "ep_kit/secret_string.hpp"
+#include "ep_kit/token_manager.hpp"
 #include "ep_kit/vault.hpp"
 #include "uses_kit.hpp"
 
@@ -15,6 +16,9 @@
 #include <string_view>
 
 namespace outlook {
+
+// The name the plugin's sealed blobs are bound to (ep::kit::AccountStore, VaultContext).
+inline constexpr std::string_view kProviderName = "outlook";
 
 enum class Cloud { global, us_gov_l4, us_gov_l5, china };
 const char* to_string(Cloud);
@@ -55,6 +59,10 @@ struct OutlookConfig {
     std::string requested_scopes() const;
     std::string token_endpoint() const;  // for the configured authority
     std::string authorize_endpoint() const;
+    // For the kit's token manager: a refresh lease lasts as long as one token request may take.
+    TokenSettings token_settings() const {
+        return {refresh_skew_ms, access_token_cache_size, connect_timeout_ms + request_timeout_ms};
+    }
 };
 
 // Throws ep::sdk::Error(EP_ERR_CONFIG, "invalid_config", message, field).

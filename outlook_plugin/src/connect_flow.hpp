@@ -4,11 +4,12 @@
 // redeemed, network failures. Each outcome has its own result (SCHEMAS.md ep.connect_result/1).
 #pragma once
 
-#include "account_store.hpp"
 #include "config.hpp"
+#include "ep_kit/account_store.hpp"
 #include "ep_kit/http_engine.hpp"
+#include "ep_kit/token_manager.hpp"
+#include "oauth.hpp"
 #include "token_client.hpp"
-#include "token_manager.hpp"
 #include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>

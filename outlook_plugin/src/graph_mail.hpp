@@ -103,15 +103,6 @@ struct BearerChallenge {
 };
 BearerChallenge parse_bearer_challenge(std::string_view www_authenticate);
 
-// Longest wait honoured from Retry-After; anything later is capped to this.
-inline constexpr std::int64_t kMaxRetryAfterMs = 24LL * 60 * 60 * 1000;
-
-// Retry-After as milliseconds from now: delta-seconds ("10", or Graph's fractional "2.128",
-// rounded up to the next millisecond) or an HTTP-date (IMF-fixdate, RFC 850, asctime).
-// A date in the past gives 0; values are capped at kMaxRetryAfterMs. nullopt when
-// malformed or negative.
-std::optional<std::int64_t> parse_retry_after_ms(std::string_view header_value, std::int64_t now_unix_ms);
-
 // ---- /me ---------------------------------------------------------------------------------
 
 // GET /me?$select=id,displayName,mail,userPrincipalName

@@ -5,6 +5,7 @@
 
 #include "config.hpp"
 #include "ep_kit/secret_string.hpp"
+#include "ep_kit/token_protocol.hpp"
 #include "uses_kit.hpp"
 
 #include <cstdint>
@@ -70,7 +71,6 @@ struct TokenResponse {
     // Neither: no usable answer (network failure, 5xx HTML, malformed JSON); `problem` says why.
     std::string problem;
     int http_status = 0;
-    int64_t retry_after_ms = -1;  // from Retry-After when present
 };
 
 // Parses a token endpoint answer. Never throws. Wipes nothing: the caller owns `body`.
@@ -102,20 +102,8 @@ std::string without_aadsts_prefix(std::string_view description);
 // at most `max_bytes`, never ending inside a UTF-8 character.
 std::string first_line(std::string_view text, std::size_t max_bytes);
 
-// How a failed token request (refresh or code redemption) should be handled.
-enum class GrantFailureKind {
-    dead_grant,      // the refresh token will never work again: reconnect
-    interaction,     // MFA / consent / policy needs the user at Microsoft: reconnect
-    operator_error,  // the app registration or its credential is wrong: tokens kept
-    transient,       // retry later (429, 5xx, network, temporarily_unavailable)
-};
-
-struct GrantFailure {
-    GrantFailureKind kind;
-    std::string reason;   // ep.status/1 expired reason (dead_grant / interaction)
-    std::string message;  // for the user (or the operator for operator_error)
-    std::string code;     // AADSTSnnnnn or the OAuth error
-};
+// How a failed token request is handled (ep::kit::GrantFailure): the code is AADSTSnnnnn or the
+// OAuth error; temporarily_unavailable is transient.
 GrantFailure classify_token_failure(const TokenResponse& response);
 
 }  // namespace outlook

@@ -114,11 +114,11 @@ void describe_grant(json::object& s, const GrantRecord& r) {
 OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_json)
     : host_(host),
       config_(parse_config(config_json)),
-      store_(host_, config_.vault),
+      store_(host_, config_.vault, std::string(kProviderName)),
       http_(config_.tls),
       work_(2),
       token_client_(config_, [host] { return host.now_unix_ms(); }),
-      tokens_(config_, store_, http_, work_, token_client_, host_,
+      tokens_(config_.token_settings(), store_, http_, work_, token_client_, host_,
               [this](ep_log_level l, const std::string& m) { log(l, m); }),
       sends_(config_, http_, tokens_, host_, [this](ep_log_level l, const std::string& m) { log(l, m); }),
       connect_(config_, store_, http_, token_client_, tokens_, host_,

@@ -2,14 +2,14 @@
 // HTTP engine, token lifecycle, connect flows and the send engine behind the SDK interface.
 #pragma once
 
-#include "account_store.hpp"
 #include "config.hpp"
 #include "connect_flow.hpp"
+#include "ep_kit/account_store.hpp"
 #include "ep_kit/http_engine.hpp"
+#include "ep_kit/token_manager.hpp"
 #include "ep_kit/work_queue.hpp"
 #include "send_engine.hpp"
 #include "token_client.hpp"
-#include "token_manager.hpp"
 #include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>

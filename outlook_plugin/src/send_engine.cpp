@@ -1,6 +1,7 @@
 #include "send_engine.hpp"
 
 #include "ep_kit/encoding.hpp"
+#include "ep_kit/retry_after.hpp"
 #include "graph_mail.hpp"
 #include "graph_request.hpp"
 #include "uses_kit.hpp"

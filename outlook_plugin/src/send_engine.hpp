@@ -7,7 +7,7 @@
 
 #include "config.hpp"
 #include "ep_kit/http_engine.hpp"
-#include "token_manager.hpp"
+#include "ep_kit/token_manager.hpp"
 #include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>

@@ -1,6 +1,7 @@
 #include "token_client.hpp"
 
 #include "ep_kit/encoding.hpp"
+#include "graph_mail.hpp"
 #include "oauth.hpp"
 #include "uses_kit.hpp"
 
@@ -51,8 +52,38 @@ HttpRequest TokenClient::code_redemption(std::string_view code, std::string_view
                  {"code_verifier", verifier}});
 }
 
-HttpRequest TokenClient::refresh(std::string_view refresh_token) const {
+HttpRequest TokenClient::refresh_request(std::string_view refresh_token) const {
     return post({{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
+}
+
+RefreshAnswer TokenClient::read_refresh(const HttpResponse& response) const {
+    TokenResponse parsed = response.failure == TransferFailure::none
+                               ? parse_token_response(response.status, response.body.view())
+                               : TokenResponse{};
+    if (response.failure != TransferFailure::none) parsed.problem = response.error;
+    RefreshAnswer answer;
+    if (!parsed.success) {
+        answer.failure = classify_token_failure(parsed);
+        return answer;
+    }
+    TokenSuccess& s = *parsed.success;
+    // A refreshed token without Mail.Send or User.Read: an administrator removed the permission
+    // (outlook_plugin/docs/microsoft-behaviour.md §9).
+    GrantedScopes granted = read_granted_scopes(s.scope, true);
+    answer.tokens =
+        RefreshAnswer::Tokens{std::move(s.access_token), std::move(s.refresh_token), s.expires_in_s, s.refresh_in_s};
+    answer.missing = std::move(granted.missing);
+    answer.extras = std::move(granted.extras);
+    answer.scopes = std::move(granted.scopes);
+    return answer;
+}
+
+std::string TokenClient::not_connected_message() const { return "This account has not connected Microsoft Outlook."; }
+
+std::string TokenClient::permission_denied_message() const { return std::string(kPermissionDeniedMessage); }
+
+std::string TokenClient::least_privilege_notice(const std::vector<std::string>& extras) const {
+    return outlook::least_privilege_notice(extras);
 }
 
 }  // namespace outlook

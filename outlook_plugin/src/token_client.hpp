@@ -1,11 +1,12 @@
-// Builds requests to the token endpoint (authorization_code and refresh_token grants) with
-// the configured client authentication: none (public client + PKCE), a client secret, or a
-// signed client assertion.
+// Microsoft's token endpoint: builds its requests (authorization_code and refresh_token grants)
+// with the configured client authentication (none for a public client + PKCE, a client secret,
+// or a signed client assertion), and reads its refresh answers for the kit's token manager.
 #pragma once
 
 #include "client_assertion.hpp"
 #include "config.hpp"
 #include "ep_kit/http_engine.hpp"
+#include "ep_kit/token_protocol.hpp"
 #include "uses_kit.hpp"
 
 #include <functional>
@@ -13,13 +14,19 @@
 
 namespace outlook {
 
-class TokenClient {
+class TokenClient final : public TokenProtocol {
 public:
     using Clock = std::function<int64_t()>;  // Unix ms (the host's clock)
     TokenClient(const OutlookConfig& config, Clock clock);
 
     HttpRequest code_redemption(std::string_view code, std::string_view verifier) const;
-    HttpRequest refresh(std::string_view refresh_token) const;
+
+    HttpRequest refresh_request(std::string_view refresh_token) const override;
+    RefreshAnswer read_refresh(const HttpResponse& response) const override;
+    std::string service_name() const override { return "Microsoft"; }
+    std::string not_connected_message() const override;
+    std::string permission_denied_message() const override;
+    std::string least_privilege_notice(const std::vector<std::string>& extras) const override;
 
 private:
     HttpRequest post(std::vector<std::pair<std::string, std::string_view>> fields) const;

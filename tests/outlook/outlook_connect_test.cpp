@@ -2,10 +2,11 @@
 // against the local Microsoft stand-in over HTTPS.
 #include "outlook_fixture.hpp"
 
-#include <account_store.hpp>
 #include <config.hpp>
+#include <ep_kit/account_store.hpp>
+#include <ep_kit/token_manager.hpp>
 #include <ep_kit/vault.hpp>
-#include <token_manager.hpp>
+#include <token_client.hpp>
 
 #include <boost/url/parse.hpp>
 
@@ -302,11 +303,12 @@ TEST_F(OutlookConnect, AThousandConcurrentTokenRequestsOnAnExpiredAccountMakeOne
     // send limit) serialises the callers before they reach it.
     outlook::OutlookConfig config = outlook::parse_config(json::serialize(base_config()));
     ep::sdk::Host host(host_.api());
-    outlook::AccountStore store(host, config.vault);
+    ep::kit::AccountStore store(host, config.vault, std::string(outlook::kProviderName));
     ep::kit::HttpEngine http(config.tls);
     ep::kit::WorkQueue work(2);
     outlook::TokenClient client(config, [this] { return host_.now_ms(); });
-    outlook::TokenManager tokens(config, store, http, work, client, host, [](ep_log_level, const std::string&) {});
+    ep::kit::TokenManager tokens(config.token_settings(), store, http, work, client, host,
+                                 [](ep_log_level, const std::string&) {});
     constexpr int kCallers = 1000;
     std::mutex mutex;
     std::condition_variable cv;
@@ -316,10 +318,10 @@ TEST_F(OutlookConnect, AThousandConcurrentTokenRequestsOnAnExpiredAccountMakeOne
     for (int t = 0; t < 10; ++t)
         threads.emplace_back([&] {
             for (int i = 0; i < kCallers / 10; ++i)
-                tokens.acquire("alice", nullptr, [&](outlook::TokenOutcome o) {
+                tokens.acquire("alice", nullptr, [&](ep::kit::TokenOutcome o) {
                     std::lock_guard lock(mutex);
                     ++answered;
-                    if (o.kind == outlook::TokenOutcome::Kind::ok) {
+                    if (o.kind == ep::kit::TokenOutcome::Kind::ok) {
                         ++with_token;
                         distinct.insert(std::string(o.token->view()));
                     }

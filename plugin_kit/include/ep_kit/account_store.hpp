@@ -1,4 +1,5 @@
-// What the plugin keeps per account in the host's secret store, always sealed by the vault:
+// What a provider plugin keeps per account in the host's secret store, always sealed by the
+// vault under the provider's name:
 //
 //   account/<id>/grant    the connection: tokens and profile, or why it ended (expired,
 //                         approval required) without any token
@@ -10,7 +11,6 @@
 
 #include "ep_kit/secret_string.hpp"
 #include "ep_kit/vault.hpp"
-#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 
@@ -21,14 +21,14 @@
 #include <string_view>
 #include <vector>
 
-namespace outlook {
+namespace ep::kit {
 
-// permission_denied: Microsoft withdrew Mail.Send or User.Read (an administrator removed or
-// restricted the permission); like expired, it keeps no token and ends with a reconnect.
+// permission_denied: the provider withdrew a permission the plugin needs (an administrator
+// removed or restricted it); like expired, it keeps no token and ends with a reconnect.
 enum class GrantState { connected, expired, admin_approval_required, permission_denied };
 
 struct OperatorError {
-    std::string code;     // e.g. AADSTS7000222
+    std::string code;     // the provider's code, e.g. AADSTS7000222
     std::string message;  // for the operator
     int64_t since_ms = 0;
 };
@@ -51,15 +51,15 @@ struct GrantRecord {
     // identity (kept in every state, for the UI)
     std::string email;
     std::string display_name;
-    std::string user_id;
-    std::string tenant_id;
-    std::string cloud;
+    std::string user_id;    // the provider's stable id of the person
+    std::string tenant_id;  // their organisation at the provider (a tenant, a Workspace domain), if any
+    std::string cloud;      // the provider's cloud or region, if it has several
     // expired / admin_approval_required / permission_denied
-    std::string reason;      // ep.status/1 reason code
-    std::string message;     // for the user
-    std::string error_code;  // e.g. AADSTS700082
-    std::string admin_consent_url;
-    std::string claims;  // a claims challenge (CAE) the next sign-in must satisfy, JSON
+    std::string reason;             // ep.status/1 reason code
+    std::string message;            // for the user
+    std::string error_code;         // the provider's code, e.g. AADSTS700082
+    std::string admin_consent_url;  // where an administrator approves the app, when there is one
+    std::string claims;             // a challenge the next sign-in must satisfy (Microsoft's CAE claims, JSON)
     int64_t since_ms = 0;
 };
 
@@ -90,7 +90,8 @@ struct PendingFlows {
 
 class AccountStore {
 public:
-    AccountStore(ep::sdk::Host host, std::shared_ptr<const Vault> vault);
+    // `provider` binds every sealed blob to this provider (VaultContext): "outlook", "gmail".
+    AccountStore(ep::sdk::Host host, std::shared_ptr<const Vault> vault, std::string provider);
 
     // nullopt: no grant. Throws ep::sdk::Error(EP_ERR_STORAGE) when the store fails.
     struct LoadResult {
@@ -115,6 +116,7 @@ public:
 private:
     ep::sdk::Host host_;
     std::shared_ptr<const Vault> vault_;
+    std::string provider_;
 };
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -1,13 +1,12 @@
-#include "account_store.hpp"
+#include "ep_kit/account_store.hpp"
 
 #include <boost/json.hpp>
 
-namespace outlook {
+namespace ep::kit {
 namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view kProvider = "outlook";
 constexpr int kRecordFormat = 1;
 
 const char* state_name(GrantState s) {
@@ -74,14 +73,14 @@ std::string AccountStore::key_prefix(std::string_view account) {
     return out + "/";
 }
 
-AccountStore::AccountStore(ep::sdk::Host host, std::shared_ptr<const Vault> vault)
-    : host_(host), vault_(std::move(vault)) {}
+AccountStore::AccountStore(ep::sdk::Host host, std::shared_ptr<const Vault> vault, std::string provider)
+    : host_(host), vault_(std::move(vault)), provider_(std::move(provider)) {}
 
 AccountStore::LoadResult AccountStore::load_grant(std::string_view account) const {
     LoadResult result;
     auto blob = host_.secret_get(key_prefix(account) + "grant");
     if (!blob) return result;
-    VaultContext ctx{kProvider, account, "grant"};
+    VaultContext ctx{provider_, account, "grant"};
     try {
         SecretString plain = vault_->open(blob->bytes, ctx);
         json::value v = parse_secret_json(plain);
@@ -173,7 +172,7 @@ std::optional<uint64_t> AccountStore::save_grant(std::string_view account, const
     o["tenant_id"] = r.tenant_id;
     o["cloud"] = r.cloud;
     json::value doc(std::move(o));
-    auto sealed = seal_json(*vault_, doc.as_object(), VaultContext{kProvider, account, "grant"});
+    auto sealed = seal_json(*vault_, doc.as_object(), VaultContext{provider_, account, "grant"});
     wipe_strings(doc);
     return host_.secret_put(key_prefix(account) + "grant", sealed, expected_version);
 }
@@ -184,7 +183,7 @@ PendingFlows AccountStore::load_pending(std::string_view account) const {
     if (!blob) return p;
     p.version = blob->version;
     try {
-        SecretString plain = vault_->open(blob->bytes, VaultContext{kProvider, account, "pending"});
+        SecretString plain = vault_->open(blob->bytes, VaultContext{provider_, account, "pending"});
         json::value v = parse_secret_json(plain);
         const json::object& o = v.as_object();
         if (auto it = o.find("flows"); it != o.end() && it->value().is_array())
@@ -224,11 +223,11 @@ std::optional<uint64_t> AccountStore::save_pending(std::string_view account, con
     for (const auto& [hash, at] : p.consumed) consumed.push_back(json::object{{"state_hash", hash}, {"at_ms", at}});
     json::value doc(
         json::object{{"format", kRecordFormat}, {"flows", std::move(flows)}, {"consumed", std::move(consumed)}});
-    auto sealed = seal_json(*vault_, doc.as_object(), VaultContext{kProvider, account, "pending"});
+    auto sealed = seal_json(*vault_, doc.as_object(), VaultContext{provider_, account, "pending"});
     wipe_strings(doc);
     return host_.secret_put(key, sealed, p.version);
 }
 
 void AccountStore::erase_account(std::string_view account) const { host_.secret_delete_prefix(key_prefix(account)); }
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -6,13 +6,10 @@
 // transient failure changes nothing and backs off (honouring Retry-After).
 #pragma once
 
-#include "account_store.hpp"
-#include "config.hpp"
+#include "ep_kit/account_store.hpp"
 #include "ep_kit/http_engine.hpp"
+#include "ep_kit/token_protocol.hpp"
 #include "ep_kit/work_queue.hpp"
-#include "oauth.hpp"
-#include "token_client.hpp"
-#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 
@@ -26,7 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace outlook {
+namespace ep::kit {
 
 using AccessToken = std::shared_ptr<const SecretString>;
 
@@ -45,13 +42,19 @@ struct TokenOutcome {
     int64_t retry_after_ms = -1;
 };
 
-// How a connection Microsoft refused for good ends (see TokenManager::end_connection).
+// How a connection the provider refused for good ends (see TokenManager::end_connection).
 struct ConnectionEnd {
     GrantState state = GrantState::expired;  // expired or permission_denied
     std::string reason;                      // ep.status/1 reason code
     std::string message;                     // for the user
-    std::string code;                        // Microsoft's code
-    std::string claims;                      // a claims challenge the next sign-in must carry (JSON)
+    std::string code;                        // the provider's code
+    std::string claims;                      // a challenge the next sign-in must carry (Microsoft's CAE claims, JSON)
+};
+
+struct TokenSettings {
+    int64_t refresh_skew_ms = 300'000;             // refresh this long before an access token expires
+    std::size_t access_token_cache_size = 10'000;  // accounts whose access token stays in memory
+    int64_t refresh_lease_ms = 40'000;             // how long one instance may hold a grant's refresh
 };
 
 class TokenManager {
@@ -59,23 +62,23 @@ public:
     using Callback = std::function<void(TokenOutcome)>;
     using Log = std::function<void(ep_log_level, const std::string&)>;
 
-    TokenManager(const OutlookConfig& config, const AccountStore& store, HttpEngine& http, WorkQueue& work,
-                 const TokenClient& token_client, ep::sdk::Host host, Log log);
+    TokenManager(TokenSettings settings, const AccountStore& store, HttpEngine& http, WorkQueue& work,
+                 const TokenProtocol& protocol, ep::sdk::Host host, Log log);
     ~TokenManager();  // waits until no refresh is in flight
 
     // Calls `done` exactly once: right away (on this thread) when a fresh token is cached,
-    // otherwise later on a worker thread. `rejected` (may be null) is a token Graph refused
+    // otherwise later on a worker thread. `rejected` (may be null) is a token the API refused
     // with 401: it is never handed out again and forces a refresh.
     void acquire(const std::string& account, const AccessToken& rejected, Callback done);
 
-    // For a connection check: asks Microsoft for a new token even when a fresh one is cached
+    // For a connection check: asks the provider for a new token even when a fresh one is cached
     // (only the token endpoint knows about a password change or an administrator's revoke,
     // and a grant that is refreshed never dies of inactivity). A refresh already in flight
     // answers instead. The cached token stays in use until the refresh replaces it. `done`
     // runs once, on a worker thread, never on this one.
     void refresh_now(const std::string& account, Callback done);
 
-    // Graph refused `rejected` in a way no refresh cures (401 again after a refresh, a claims
+    // The API refused `rejected` in a way no refresh cures (401 again after a refresh, a claims
     // challenge, 403 ErrorAccessDenied): the stored connection leaves `connected` (its tokens
     // are deleted) unless it changed since that token was stored, and `done` runs afterwards on
     // a worker thread. Until the user reconnects nothing uses the grant, so nothing retries.
@@ -108,7 +111,7 @@ private:
 
     bool fresh(const Entry& e, int64_t now) const;
     // Worker thread. `replace` (may be null) is the token this refresh must not hand back:
-    // the one Graph rejected, or the cached one a proactive refresh replaces.
+    // the one the API rejected, or the cached one a proactive refresh replaces.
     // `force`: refresh even when the store holds a fresh token (refresh_now).
     void start_refresh(const std::string& account, AccessToken replace, int attempt, bool force = false);
     // Another instance holds the refresh lease: start_refresh again after a short wait.
@@ -117,11 +120,11 @@ private:
     void submit_refresh(const std::string& account, StoredGrant grant, int attempt);
     void finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt);
     // New tokens: stored with the grant (rotation), unless a required permission was removed.
-    void store_refreshed(const std::string& account, StoredGrant grant, TokenSuccess& tokens, int64_t now_ms,
+    void store_refreshed(const std::string& account, StoredGrant grant, RefreshAnswer& answer, int64_t now_ms,
                          int attempt);
-    // Microsoft refused the refresh: retry later, report an operator error, or end the connection.
-    void refresh_refused(const std::string& account, StoredGrant grant, const TokenResponse& response, int64_t now_ms,
-                         int attempt);
+    // The provider refused the refresh: retry later, report an operator error, or end the connection.
+    void refresh_refused(const std::string& account, StoredGrant grant, const GrantFailure& verdict,
+                         int64_t retry_after_ms, int64_t now_ms, int attempt);
     void complete(const std::string& account, const TokenOutcome& outcome, const GrantRecord* fresh_record);
     void touch(const std::string& account, Entry& e);  // under mutex_
     void evict_if_needed();                            // under mutex_
@@ -132,11 +135,11 @@ private:
     static TokenOutcome contention();
     static TokenOutcome shutting_down();
 
-    const OutlookConfig& config_;
+    const TokenSettings settings_;
     const AccountStore& store_;
     HttpEngine& http_;
     WorkQueue& work_;
-    const TokenClient& token_client_;
+    const TokenProtocol& protocol_;
     ep::sdk::Host host_;
     Log log_;
     const std::string instance_id_;  // names this instance's refresh leases in the shared store
@@ -149,4 +152,4 @@ private:
     std::atomic<int64_t> refresh_requests_{0};
 };
 
-}  // namespace outlook
+}  // namespace ep::kit

@@ -1,12 +1,13 @@
-#include "token_manager.hpp"
+#include "ep_kit/token_manager.hpp"
 
 #include "ep_kit/encoding.hpp"
-#include "graph_mail.hpp"
-#include "uses_kit.hpp"
+#include "ep_kit/retry_after.hpp"
+
+#include <boost/algorithm/string/join.hpp>
 
 #include <algorithm>
 
-namespace outlook {
+namespace ep::kit {
 namespace {
 
 // A refresh that loses a compare-and-swap or finds the grant rotated by another instance
@@ -23,13 +24,13 @@ int64_t backoff_ms(int failures) {
 
 }  // namespace
 
-TokenManager::TokenManager(const OutlookConfig& config, const AccountStore& store, HttpEngine& http, WorkQueue& work,
-                           const TokenClient& token_client, ep::sdk::Host host, Log log)
-    : config_(config),
+TokenManager::TokenManager(TokenSettings settings, const AccountStore& store, HttpEngine& http, WorkQueue& work,
+                           const TokenProtocol& protocol, ep::sdk::Host host, Log log)
+    : settings_(settings),
       store_(store),
       http_(http),
       work_(work),
-      token_client_(token_client),
+      protocol_(protocol),
       host_(host),
       log_(std::move(log)),
       instance_id_(random_uuid()) {}
@@ -57,7 +58,7 @@ TokenManager::~TokenManager() {
 }
 
 bool TokenManager::fresh(const Entry& e, int64_t now) const {
-    return e.token && now < e.expires_at_ms - config_.refresh_skew_ms;
+    return e.token && now < e.expires_at_ms - settings_.refresh_skew_ms;
 }
 
 void TokenManager::touch(const std::string& account, Entry& e) {
@@ -75,7 +76,7 @@ void TokenManager::evict_if_needed() {
     // Only the least recently used accounts lose their cached token; a refresh in progress is
     // never evicted (its waiters hold the entry).
     auto it = lru_.end();
-    while (lru_.size() > config_.access_token_cache_size && it != lru_.begin()) {
+    while (lru_.size() > settings_.access_token_cache_size && it != lru_.begin()) {
         --it;
         auto found = entries_.find(*it);
         if (found == entries_.end() || found->second.refreshing || !found->second.waiters.empty()) continue;
@@ -94,8 +95,8 @@ void TokenManager::acquire(const std::string& account, const AccessToken& reject
         touch(account, e);
         bool refresh_early = e.refresh_after_ms && now >= e.refresh_after_ms && !e.refreshing;
         if (refresh_early) {
-            // Serve the current token and refresh in the background (refresh_in,
-            // outlook_plugin/docs/microsoft-behaviour.md §8).
+            // Serve the current token and refresh in the background (the provider asked for an
+            // early refresh, as Microsoft's refresh_in does).
             e.refreshing = true;
             ++refreshes_in_flight_;
         }
@@ -198,10 +199,9 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
     try {
         AccountStore::LoadResult loaded = store_.load_grant(account);
         if (loaded.absent()) {
-            return complete(account,
-                            failure(TokenOutcome::Kind::not_connected, "not_connected",
-                                    "This account has not connected Microsoft Outlook."),
-                            nullptr);
+            return complete(
+                account, failure(TokenOutcome::Kind::not_connected, "not_connected", protocol_.not_connected_message()),
+                nullptr);
         }
         if (loaded.unreadable) {
             return complete(
@@ -218,7 +218,7 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
         int64_t now = host_.now_unix_ms();
         GrantRecord& r = grant.record;
         bool stored_fresh = !force && !r.access_token.empty() &&
-                            now < r.access_expires_at_ms - config_.refresh_skew_ms &&
+                            now < r.access_expires_at_ms - settings_.refresh_skew_ms &&
                             !(replace && r.access_token == *replace);
         if (stored_fresh) return complete(account, TokenOutcome{}, &r);
 
@@ -226,7 +226,7 @@ void TokenManager::start_refresh(const std::string& account, AccessToken replace
         // than spend a second refresh (it either stores fresh tokens or lets the lease go).
         if (r.refresh_lease_until_ms > now && r.refresh_lease_owner != instance_id_)
             return look_again_later(account, replace, attempt, force);
-        r.refresh_lease_until_ms = now + config_.request_timeout_ms + config_.connect_timeout_ms;
+        r.refresh_lease_until_ms = now + settings_.refresh_lease_ms;
         r.refresh_lease_owner = instance_id_;
         auto leased = store_.save_grant(account, r, grant.version);
         if (!leased) {
@@ -256,7 +256,7 @@ void TokenManager::look_again_later(const std::string& account, AccessToken repl
 void TokenManager::submit_refresh(const std::string& account, StoredGrant grant, int attempt) {
     ++refresh_requests_;
     log_(EP_LOG_DEBUG, "refreshing the access token of account " + account);
-    HttpRequest request = token_client_.refresh(grant.record.refresh_token.view());
+    HttpRequest request = protocol_.refresh_request(grant.record.refresh_token.view());
     auto shared_grant = std::make_shared<StoredGrant>(std::move(grant));
     http_.submit(std::move(request), [this, account, shared_grant, attempt](HttpResponse&& response) {
         auto shared_response = std::make_shared<HttpResponse>(std::move(response));
@@ -268,14 +268,11 @@ void TokenManager::submit_refresh(const std::string& account, StoredGrant grant,
 
 void TokenManager::finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt) {
     try {
-        TokenResponse parsed = response.failure == TransferFailure::none
-                                   ? parse_token_response(response.status, response.body.view())
-                                   : TokenResponse{};
-        if (response.failure != TransferFailure::none) parsed.problem = response.error;
+        RefreshAnswer answer = protocol_.read_refresh(response);
         int64_t now = host_.now_unix_ms();
-        parsed.retry_after_ms = parse_retry_after_ms(response.header("retry-after"), now).value_or(-1);
-        if (parsed.success) return store_refreshed(account, std::move(grant), *parsed.success, now, attempt);
-        refresh_refused(account, std::move(grant), parsed, now, attempt);
+        if (answer.tokens) return store_refreshed(account, std::move(grant), answer, now, attempt);
+        int64_t retry_after_ms = parse_retry_after_ms(response.header("retry-after"), now).value_or(-1);
+        refresh_refused(account, std::move(grant), answer.failure, retry_after_ms, now, attempt);
     } catch (const std::exception& e) {
         complete(account,
                  failure(TokenOutcome::Kind::transient, "storage",
@@ -284,9 +281,10 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
     }
 }
 
-void TokenManager::store_refreshed(const std::string& account, StoredGrant grant, TokenSuccess& s, int64_t now,
+void TokenManager::store_refreshed(const std::string& account, StoredGrant grant, RefreshAnswer& answer, int64_t now,
                                    int attempt) {
     GrantRecord& r = grant.record;
+    RefreshAnswer::Tokens& s = *answer.tokens;
     // Rotation: the new refresh token replaces the old one in the same write.
     if (!s.refresh_token.empty()) r.refresh_token = std::move(s.refresh_token);
     r.access_token = std::move(s.access_token);
@@ -296,24 +294,24 @@ void TokenManager::store_refreshed(const std::string& account, StoredGrant grant
     r.operator_error.reset();
     r.refresh_lease_until_ms = 0;
     r.refresh_lease_owner.clear();
-    GrantedScopes granted = read_granted_scopes(s.scope, true);
-    if (!granted.missing.empty()) {
-        // An administrator removed the permission (outlook_plugin/docs/microsoft-behaviour.md §9): "Permission denied".
+    if (!answer.missing.empty()) {
+        // An administrator removed a permission the app needs: "Permission denied".
         ConnectionEnd end{GrantState::permission_denied,
                           "permission_removed",
-                          std::string(kPermissionDeniedMessage),
-                          "missing_" + join(granted.missing, "_"),
+                          protocol_.permission_denied_message(),
+                          "missing_" + boost::algorithm::join(answer.missing, "_"),
                           {}};
         if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts)
             return start_refresh(account, nullptr, attempt + 1);
-        log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " + join(granted.missing, ", ") +
-                              " at Microsoft; the user must contact IT and reconnect");
+        log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " +
+                              boost::algorithm::join(answer.missing, ", ") + " at " + protocol_.service_name() +
+                              "; the user must contact IT and reconnect");
         return complete(account, failure(TokenOutcome::Kind::expired, "permission_denied", end.message), nullptr);
     }
-    if (granted.extras != r.extra_scopes && !granted.extras.empty())
-        log_(EP_LOG_WARN, "account " + account + ": " + least_privilege_notice(granted.extras));
-    r.scopes = granted.scopes;
-    r.extra_scopes = granted.extras;
+    if (answer.extras != r.extra_scopes && !answer.extras.empty())
+        log_(EP_LOG_WARN, "account " + account + ": " + protocol_.least_privilege_notice(answer.extras));
+    r.scopes = answer.scopes;
+    r.extra_scopes = answer.extras;
     auto saved = store_.save_grant(account, r, grant.version);
     if (saved) {
         log_(EP_LOG_DEBUG, "refreshed the access token of account " + account);
@@ -324,9 +322,8 @@ void TokenManager::store_refreshed(const std::string& account, StoredGrant grant
     complete(account, contention(), nullptr);
 }
 
-void TokenManager::refresh_refused(const std::string& account, StoredGrant grant, const TokenResponse& parsed,
-                                   int64_t now, int attempt) {
-    GrantFailure verdict = classify_token_failure(parsed);
+void TokenManager::refresh_refused(const std::string& account, StoredGrant grant, const GrantFailure& verdict,
+                                   int64_t retry_after_ms, int64_t now, int attempt) {
     if (verdict.kind != GrantFailureKind::dead_grant && verdict.kind != GrantFailureKind::interaction) {
         // Let other instances try again without waiting for the lease to run out.
         grant.record.refresh_lease_until_ms = 0;
@@ -335,7 +332,7 @@ void TokenManager::refresh_refused(const std::string& account, StoredGrant grant
     }
     if (verdict.kind == GrantFailureKind::transient) {
         TokenOutcome o = failure(TokenOutcome::Kind::transient, verdict.code, verdict.message);
-        o.retry_after_ms = parsed.retry_after_ms;
+        o.retry_after_ms = retry_after_ms;
         log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + verdict.code + ")");
         return complete(account, o, nullptr);
     }
@@ -436,4 +433,4 @@ std::size_t TokenManager::cached_accounts() const {
     return lru_.size();
 }
 
-}  // namespace outlook
+}  // namespace ep::kit
