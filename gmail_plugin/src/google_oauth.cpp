@@ -117,6 +117,10 @@ SecretString refresh_body(const GoogleClient& client, std::string_view client_se
 
 SecretString revoke_body(std::string_view token) { return SecretString(form_encode({{"token", token}})); }
 
+RevokeResult classify_revoke_response(int http_status) {
+    return http_status == 200 || http_status == 400 ? RevokeResult::revoked : RevokeResult::retry;
+}
+
 TokenResponse parse_token_response(int http_status, std::string_view body) {
     TokenResponse r;
     r.http_status = http_status;

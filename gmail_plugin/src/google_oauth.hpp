@@ -61,7 +61,15 @@ SecretString code_exchange_body(const GoogleClient& client, std::string_view cli
                                 std::string_view code_verifier);
 SecretString refresh_body(const GoogleClient& client, std::string_view client_secret, std::string_view refresh_token);
 // POST to revoke_endpoint: revoking any token removes every grant of the user to this project [web-server].
+// The token rides in the form body (RFC 7009 §2.1), which Google accepts as well as the query
+// its samples show: a query string ends up in access logs.
 SecretString revoke_body(std::string_view token);
+
+enum class RevokeResult {
+    revoked,  // 200; or 400, the token already dead (googleapis/google-api-ruby-client#796): nothing left to revoke
+    retry,    // no answer, 429 or 5xx: the grant may still be alive at Google
+};
+RevokeResult classify_revoke_response(int http_status);
 
 struct TokenSuccess {
     SecretString access_token;

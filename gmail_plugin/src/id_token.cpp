@@ -165,8 +165,9 @@ void check_issuer_and_audience(const json::object& claims, const IdTokenExpectat
     if (bare_issuer.starts_with("https://")) bare_issuer.remove_prefix(8);
     if (iss.empty() || (iss != expected.issuer && iss != bare_issuer))
         refuse("iss", "was not issued by " + std::string(expected.issuer));
-    // Google's `aud` is the client id (a string); OIDC Core §3.1.3.7 allows an array, which must
-    // then contain the client id and name it as `azp`.
+    // Google's `aud` is the client id (a string); OpenID Connect Core 1.0
+    // (https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation) allows an array, which must then
+    // contain the client id and name it as `azp`.
     auto aud = claims.find("aud");
     bool ours = false;
     if (aud != claims.end() && aud->value().is_string()) ours = aud->value().as_string() == expected.client_id;

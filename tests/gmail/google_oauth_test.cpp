@@ -95,6 +95,14 @@ TEST(GoogleTokenRequests, BodiesAreFormEncodedWithTheSecretInTheBody) {
     EXPECT_EQ(gmail::revoke_body("ya29.a/b").view(), "token=ya29.a%2Fb");
 }
 
+// 200 revoked; 400 when the token is already dead counts as revoked (googleapis/google-api-ruby-client#796).
+TEST(GoogleTokenRequests, RevokeAnswersSayWhetherAnythingIsLeftToRevoke) {
+    EXPECT_EQ(gmail::classify_revoke_response(200), gmail::RevokeResult::revoked);
+    EXPECT_EQ(gmail::classify_revoke_response(400), gmail::RevokeResult::revoked);
+    for (int status : {0, 429, 500, 503})
+        EXPECT_EQ(gmail::classify_revoke_response(status), gmail::RevokeResult::retry) << status;
+}
+
 // The success shape of [web-server] and google/oauth2l integration/fixtures/mock-token-response.json.
 TEST(GoogleTokenResponse, ReadsEverythingGoogleReturns) {
     auto r = gmail::parse_token_response(

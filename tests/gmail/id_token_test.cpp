@@ -221,7 +221,8 @@ TEST(IdToken, EveryClaimIsCheckedAndNamed) {
 
     // Within the 300 s skew (google-auth-library-nodejs CLOCK_SKEW_SECS) an expiry just past is fine.
     EXPECT_NO_THROW(verify(with("exp", kNow - 200)));
-    // An audience list naming this client and it as azp (OIDC Core §3.1.3.7).
+    // An audience list naming this client and it as azp
+    // (https://openid.net/specs/openid-connect-core-1_0.html#IDTokenValidation).
     EXPECT_NO_THROW(verify(with("aud", json::array{kClientId, "another"})));
 }
 
