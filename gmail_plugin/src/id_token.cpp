@@ -225,6 +225,8 @@ GoogleIdentity verify_id_token(std::string_view id_token, std::string_view jwks_
     const Jwt jwt = split(id_token);
     // RS256 only (Google's discovery: id_token_signing_alg_values_supported); never "none" or HS256.
     if (string_member(jwt.header, "alg") != "RS256") refuse("header.alg", "is not signed with RS256");
+    // RFC 7515 §4.1.11: a critical extension that is not understood makes the token invalid.
+    if (jwt.header.contains("crit")) refuse("header.crit", "has critical header extensions this check does not know");
     const std::string kid = string_member(jwt.header, "kid");
     if (kid.empty()) refuse("header.kid", "does not name its signing key (kid)");
     PkeyPtr key = key_for(jwks_json, kid);

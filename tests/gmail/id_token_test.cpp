@@ -98,12 +98,15 @@ json::object google_claims() {
             {"exp", kNow + 3590}};
 }
 
-std::string token(const json::object& claims, const Key& key = google_key(), std::string_view alg = "RS256",
-                  std::string_view kid = "") {
-    json::object header{{"alg", alg}, {"kid", kid.empty() ? key.kid : std::string(kid)}, {"typ", "JWT"}};
+std::string signed_token(const json::object& header, const json::object& claims, const Key& key) {
     std::string input =
         ep::kit::base64url_encode(json::serialize(header)) + "." + ep::kit::base64url_encode(json::serialize(claims));
     return input + "." + ep::kit::base64url_encode(key.sign(input));
+}
+
+std::string token(const json::object& claims, const Key& key = google_key(), std::string_view alg = "RS256",
+                  std::string_view kid = "") {
+    return signed_token({{"alg", alg}, {"kid", kid.empty() ? key.kid : std::string(kid)}, {"typ", "JWT"}}, claims, key);
 }
 
 gmail::IdTokenExpectations expected() {
@@ -191,6 +194,10 @@ TEST(IdToken, OnlyRs256IsAccepted) {
     expect_refused(token(google_claims(), google_key(), "none"), "header.alg");
     expect_refused(token(google_claims(), google_key(), "HS256"), "header.alg");
     expect_refused(token(google_claims(), google_key(), "RS512"), "header.alg");
+    // RFC 7515 §4.1.11: an extension the check does not know, marked critical.
+    expect_refused(signed_token({{"alg", "RS256"}, {"kid", google_key().kid}, {"crit", json::array{"exp"}}, {"exp", 1}},
+                                google_claims(), google_key()),
+                   "header.crit");
 }
 
 TEST(IdToken, EveryClaimIsCheckedAndNamed) {
