@@ -191,8 +191,10 @@ std::string missing_permission_message(const GrantedScopes& granted) {
     std::string what = send && email ? "to send email on your behalf and to see your email address"
                        : send        ? "to send email on your behalf (\"Send email on your behalf\")"
                                      : "to see your email address";
-    return "Google did not give this app permission " + what +
-           ": its box was not ticked on Google's consent screen. Nothing was stored. Connect again and tick the box.";
+    const char* boxes = send && email ? "their boxes were" : "its box was";
+    return "Google did not give this app permission " + what + ": " + boxes +
+           " not ticked on Google's consent screen. Nothing was stored. Connect again and tick " +
+           (send && email ? "both boxes." : "the box.");
 }
 
 AuthorizationCallback read_authorization_callback(std::string_view callback_json, std::string_view expected_issuer) {

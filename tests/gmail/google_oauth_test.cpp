@@ -184,6 +184,7 @@ TEST(GoogleScopes, AnUntickedGmailSendBoxIsNamedWithTheFix) {
     // Absent proves nothing: nothing is granted.
     g = gmail::read_granted_scopes(std::nullopt);
     EXPECT_THAT(g.missing, ::testing::ElementsAre("https://www.googleapis.com/auth/gmail.send", "email"));
+    EXPECT_THAT(gmail::missing_permission_message(g), HasSubstr("tick both boxes"));
     EXPECT_EQ(gmail::missing_permission_message(
                   gmail::read_granted_scopes(std::string("email https://www.googleapis.com/auth/gmail.send"))),
               "");
