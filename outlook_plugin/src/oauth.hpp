@@ -1,28 +1,22 @@
 // The Microsoft identity platform v2.0 protocol pieces (outlook_plugin/docs/microsoft-behaviour.md §1-5, §8) as pure
-// functions: PKCE, the authorization and admin-consent URLs, callback parsing, token request
-// bodies, token response parsing, scope checks, and the classification of AAD errors.
+// functions: the authorization and admin-consent URLs, token response parsing, scope checks,
+// and the classification of AAD errors. PKCE, form encoding and callback parsing are the kit's
+// (ep_kit/oauth2.hpp), shared with the other providers.
 #pragma once
 
 #include "config.hpp"
+#include "ep_kit/oauth2.hpp"
 #include "ep_kit/secret_string.hpp"
 #include "ep_kit/token_protocol.hpp"
 #include "uses_kit.hpp"
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace outlook {
-
-struct Pkce {
-    SecretString verifier;  // 86 characters of [A-Za-z0-9_-]
-    std::string challenge;  // base64url(SHA-256(verifier))
-};
-Pkce make_pkce();
-std::string pkce_challenge(std::string_view verifier);
 
 // The sign-in URL: response_type=code, response_mode=query, the exact redirect URI,
 // scopes "offline_access User.Read Mail.Send" (qualified in national clouds), PKCE S256.
@@ -38,13 +32,6 @@ std::string admin_consent_url(const OutlookConfig& config, std::string_view tena
 // tenant id, else the domain of the login hint, else "organizations".
 std::string admin_consent_tenant(const OutlookConfig& config, std::string_view known_tenant_id,
                                  std::string_view login_hint);
-
-// application/x-www-form-urlencoded, every value percent-encoded (including '+').
-std::string form_encode(const std::vector<std::pair<std::string, std::string_view>>& fields);
-
-// What came back to the redirect URI (ep.callback/1), as decoded parameters. Throws
-// ep::sdk::Error(EP_ERR_INVALID_ARGUMENT) naming the field when the document is malformed.
-std::map<std::string, std::string> parse_callback(std::string_view callback_json);
 
 struct TokenSuccess {
     SecretString access_token;
@@ -97,10 +84,6 @@ std::string least_privilege_notice(const std::vector<std::string>& extras);
 // An AAD description without its leading "AADSTSnnnnn: ", so that messages which already
 // name the code do not repeat it.
 std::string without_aadsts_prefix(std::string_view description);
-
-// Microsoft's descriptions carry trace and correlation lines: the first line, printable,
-// at most `max_bytes`, never ending inside a UTF-8 character.
-std::string first_line(std::string_view text, std::size_t max_bytes);
 
 // How a failed token request is handled (ep::kit::GrantFailure): the code is AADSTSnnnnn or the
 // OAuth error; temporarily_unavailable is transient.

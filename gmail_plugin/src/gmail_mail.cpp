@@ -1,0 +1,526 @@
+#include "gmail_mail.hpp"
+
+#include "ep_kit/encoding.hpp"
+#include "ep_kit/oauth2.hpp"
+#include "uses_kit.hpp"
+
+#include <email_provider/ep_sdk.hpp>
+
+#include <boost/json.hpp>
+
+#include <gmime/gmime.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <ctime>
+#include <initializer_list>
+#include <memory>
+#include <mutex>
+
+namespace gmail {
+namespace {
+
+namespace json = boost::json;
+using ep::message::Address;
+using ep::message::Attachment;
+using ep::message::Message;
+using ep::sdk::Error;
+
+[[noreturn]] void invalid(const std::string& field, const std::string& what) {
+    throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_message", field + " " + what, field);
+}
+
+// ---- GMime -------------------------------------------------------------------------------
+
+// GMime's global tables, set up once for the process and never torn down (another user of
+// GMime in the process may still need them).
+void ensure_gmime() {
+    static std::once_flag once;
+    std::call_once(once, [] { g_mime_init(); });
+}
+
+struct GObjectUnref {
+    void operator()(void* object) const { g_object_unref(object); }
+};
+template <class T>
+using GPtr = std::unique_ptr<T, GObjectUnref>;
+
+// The model's text may use CRLF or LF; GMime writes every line end as CRLF (DOS newline format),
+// so the content is given with LF only, or a CR would be encoded as =0D.
+std::string with_lf_line_ends(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    for (std::size_t i = 0; i < text.size(); ++i)
+        if (!(text[i] == '\r' && i + 1 < text.size() && text[i + 1] == '\n')) out.push_back(text[i]);
+    return out;
+}
+
+// A leaf part holding `content` as is; GMime picks its transfer encoding (g_mime_object_encode).
+GPtr<GMimePart> leaf_part(const std::string& content_type, std::string_view content) {
+    GPtr<GMimePart> part(g_mime_part_new());
+    GMimeContentType* type = g_mime_content_type_parse(nullptr, content_type.c_str());
+    g_mime_object_set_content_type(GMIME_OBJECT(part.get()), type);
+    g_object_unref(type);
+    GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(content.data(), content.size()));
+    GPtr<GMimeDataWrapper> wrapper(g_mime_data_wrapper_new_with_stream(stream.get(), GMIME_CONTENT_ENCODING_DEFAULT));
+    g_mime_part_set_content(part.get(), wrapper.get());
+    return part;
+}
+
+GPtr<GMimeObject> text_part(const char* subtype, std::string_view text) {
+    GPtr<GMimePart> part = leaf_part(std::string("text/") + subtype + "; charset=utf-8", with_lf_line_ends(text));
+    return GPtr<GMimeObject>(GMIME_OBJECT(part.release()));
+}
+
+GPtr<GMimeObject> attachment_part(const Attachment& a) {
+    std::optional<std::string> bytes = ep::message::base64_decode(a.content_base64);
+    if (!bytes) invalid("attachments", "holds content that is not base64");  // parse_message checked it
+    GPtr<GMimePart> part = leaf_part(a.content_type.empty() ? "application/octet-stream" : a.content_type, *bytes);
+    g_mime_part_set_filename(part.get(), a.name.c_str());  // RFC 2231 when not ASCII
+    g_mime_object_set_disposition(GMIME_OBJECT(part.get()), a.is_inline ? "inline" : "attachment");
+    if (!a.content_id.empty()) g_mime_part_set_content_id(part.get(), a.content_id.c_str());
+    return GPtr<GMimeObject>(GMIME_OBJECT(part.release()));
+}
+
+GPtr<GMimeObject> multipart(const char* subtype, std::vector<GPtr<GMimeObject>> parts) {
+    GPtr<GMimeMultipart> mp(g_mime_multipart_new_with_subtype(subtype));
+    for (const auto& p : parts) g_mime_multipart_add(mp.get(), p.get());  // takes its own reference
+    return GPtr<GMimeObject>(GMIME_OBJECT(mp.release()));
+}
+
+// text, html, or multipart/alternative of both, plain text first (RFC 2046 §5.1.4: the last is preferred).
+GPtr<GMimeObject> body_part(const Message& m) {
+    if (m.text && m.html) {
+        std::vector<GPtr<GMimeObject>> parts;
+        parts.push_back(text_part("plain", *m.text));
+        parts.push_back(text_part("html", *m.html));
+        return multipart("alternative", std::move(parts));
+    }
+    return m.html ? text_part("html", *m.html) : text_part("plain", m.text.value_or(""));
+}
+
+// mixed[ related[ body, inline... ], attachment... ], leaving out each level that would hold one part.
+GPtr<GMimeObject> content_part(const Message& m) {
+    std::vector<GPtr<GMimeObject>> related, mixed;
+    related.push_back(body_part(m));
+    for (const Attachment& a : m.attachments) (a.is_inline ? related : mixed).push_back(attachment_part(a));
+    GPtr<GMimeObject> body =
+        related.size() == 1 ? std::move(related.front()) : multipart("related", std::move(related));
+    if (mixed.empty()) return body;
+    mixed.insert(mixed.begin(), std::move(body));
+    return multipart("mixed", std::move(mixed));
+}
+
+std::string domain_of(std::string_view address) { return std::string(address.substr(address.rfind('@') + 1)); }
+
+// RFC 5322 §3.6.4: msg-id is dot-atom-text "@" ...; a client_request_id that is one keeps the
+// same Message-ID across retries of the same message.
+bool is_dot_atom_text(std::string_view s) {
+    if (s.empty() || s.front() == '.' || s.back() == '.' || s.find("..") != std::string_view::npos) return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) ||
+               std::string_view("!#$%&'*+-/=?^_`{|}~.").find(c) != std::string_view::npos;
+    });
+}
+
+std::string message_id(const Message& m, const MimeOptions& o) {
+    const std::string left = !o.message_id_left.empty()              ? o.message_id_left
+                             : is_dot_atom_text(m.client_request_id) ? m.client_request_id
+                                                                     : random_uuid();
+    return left + "@" + domain_of(o.from_address);
+}
+
+void add_mailboxes(GMimeMessage* message, GMimeAddressType type, const std::vector<Address>& list) {
+    for (const Address& a : list) g_mime_message_add_mailbox(message, type, a.name.c_str(), a.address.c_str());
+}
+
+void set_headers(GMimeMessage* message, const Message& m, const MimeOptions& o) {
+    g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_FROM, o.from_name.c_str(), o.from_address.c_str());
+    add_mailboxes(message, GMIME_ADDRESS_TYPE_TO, m.to);
+    add_mailboxes(message, GMIME_ADDRESS_TYPE_CC, m.cc);
+    add_mailboxes(message, GMIME_ADDRESS_TYPE_BCC, m.bcc);
+    add_mailboxes(message, GMIME_ADDRESS_TYPE_REPLY_TO, m.reply_to);
+    g_mime_message_set_subject(message, m.subject.c_str(), "utf-8");  // RFC 2047 when not ASCII
+    GDateTime* date = g_date_time_new_from_unix_utc(o.date_unix_s);
+    g_mime_message_set_date(message, date);
+    g_date_time_unref(date);
+    g_mime_message_set_message_id(message, message_id(m, o).c_str());
+    // Importance: RFC 2156 §5.3.4 (low, normal, high), which mail clients show.
+    if (m.importance != ep::message::Importance::normal)
+        g_mime_object_set_header(GMIME_OBJECT(message), "Importance",
+                                 m.importance == ep::message::Importance::high ? "high" : "low", nullptr);
+    for (const auto& h : m.headers)
+        g_mime_object_append_header(GMIME_OBJECT(message), h.name.c_str(), h.value.c_str(), "utf-8");
+}
+
+std::string to_bytes(GMimeObject* object) {
+    GMimeFormatOptions* format = g_mime_format_options_new();
+    g_mime_format_options_set_newline_format(format, GMIME_NEWLINE_FORMAT_DOS);  // RFC 5322 §2.1: CRLF
+    GPtr<GMimeStream> stream(g_mime_stream_mem_new());
+    const ssize_t written = g_mime_object_write_to_stream(object, format, stream.get());
+    g_mime_format_options_free(format);
+    if (written < 0) throw Error(EP_ERR_INTERNAL, "mime_failed", "GMime could not write the message");
+    GByteArray* bytes = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(stream.get()));
+    return std::string(reinterpret_cast<const char*>(bytes->data), bytes->len);
+}
+
+}  // namespace
+
+void validate_for_gmail(const Message& m) {
+    if (m.recipient_count() > kGmailMaxRecipients)
+        invalid("to", "has " + std::to_string(m.recipient_count()) +
+                          " recipients in to+cc+bcc; Gmail sends to at most " + std::to_string(kGmailMaxRecipients) +
+                          " per message through its API");
+    for (std::size_t i = 0; i < m.headers.size(); ++i) {
+        const std::string& name = m.headers[i].name;
+        if (name.size() < 3 || (name[0] != 'x' && name[0] != 'X') || name[1] != '-')
+            invalid("headers[" + std::to_string(i) + "].name",
+                    "\"" + name + "\" must start with \"X-\": the other headers are written from the message itself");
+    }
+}
+
+std::string build_mime_message(const Message& m, const MimeOptions& o) {
+    validate_for_gmail(m);
+    if (!ep::message::is_valid_address(o.from_address))
+        throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_sender", "the sender's address is not a valid address", "from");
+    ensure_gmime();
+    GPtr<GMimeMessage> message(g_mime_message_new(TRUE));
+    set_headers(message.get(), m, o);
+    GPtr<GMimeObject> content = content_part(m);
+    g_mime_message_set_mime_part(message.get(), content.get());
+    // Every part 7-bit: quoted-printable or base64 where the content needs it.
+    g_mime_object_encode(GMIME_OBJECT(message.get()), GMIME_ENCODING_CONSTRAINT_7BIT);
+    return to_bytes(GMIME_OBJECT(message.get()));
+}
+
+// ---- the request -------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::string_view kSendPath = "/gmail/v1/users/me/messages/send";
+constexpr std::string_view kUploadPath = "/upload/gmail/v1/users/me/messages/send?uploadType=multipart";
+
+// {"raw":"<base64url>"}: base64url has nothing to escape inside a JSON string.
+std::size_t raw_json_size(std::size_t message_bytes) { return 10 + (message_bytes * 4 + 2) / 3; }
+
+// The multipart/related body of [uploads]: the metadata (no threadId: a new thread) then the
+// message. Written here rather than with GMime: the message must pass byte for byte, and GMime
+// would parse and write it again (googleapis-common's apirequest.ts writes this body by hand too).
+SendRequest media_upload(std::string_view mime) {
+    std::string boundary;
+    do boundary = "gmail_upload_" + random_urlsafe(18);
+    while (mime.find(boundary) != std::string_view::npos);
+    SendRequest r;
+    r.path_and_query = kUploadPath;
+    r.content_type = "multipart/related; boundary=" + boundary;
+    r.media_upload = true;
+    r.body.reserve(mime.size() + 4 * boundary.size() + 128);
+    r.body += "--" + boundary + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n";
+    r.body += "--" + boundary + "\r\nContent-Type: message/rfc822\r\n\r\n";
+    r.body += mime;
+    r.body += "\r\n--" + boundary + "--\r\n";
+    return r;
+}
+
+}  // namespace
+
+SendRequest send_request_for(std::string_view mime) {
+    if (mime.size() > kGmailMaxMessageBytes)
+        invalid("attachments", "make the message too large for Gmail: it takes " + std::to_string(mime.size()) +
+                                   " bytes as an email and Gmail's limit is " + std::to_string(kGmailMaxMessageBytes) +
+                                   " bytes (35 MB; attachments grow by a third when encoded)");
+    if (raw_json_size(mime.size()) > kGmailMaxJsonRequestBytes) return media_upload(mime);
+    SendRequest r;
+    r.path_and_query = kSendPath;
+    r.content_type = "application/json";
+    r.body.reserve(raw_json_size(mime.size()));
+    r.body += R"({"raw":")";
+    r.body += base64url_encode(mime);
+    r.body += R"("})";
+    return r;
+}
+
+SendRequest build_send_request(const Message& m, const MimeOptions& options) {
+    return send_request_for(build_mime_message(m, options));
+}
+
+// ---- Gmail's answers ---------------------------------------------------------------------
+
+namespace {
+
+// Gmail's error documents are a few hundred bytes; anything far larger is not one.
+constexpr std::size_t kMaxErrorBodyBytes = 64 * 1024;
+constexpr std::size_t kMaxQuotedText = 300;
+
+std::string member(const json::object& o, std::string_view key) {
+    auto it = o.find(key);
+    return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
+}
+
+}  // namespace
+
+std::optional<SentMessage> parse_sent_message(std::string_view body) noexcept {
+    try {
+        boost::system::error_code ec;
+        const json::value v = json::parse(body, ec);
+        if (ec || !v.is_object()) return std::nullopt;
+        SentMessage sent{member(v.as_object(), "id"), member(v.as_object(), "threadId")};
+        if (sent.id.empty()) return std::nullopt;
+        return sent;
+    } catch (...) {  // only std::bad_alloc can get here; the contract is "nullopt, never throw"
+        return std::nullopt;
+    }
+}
+
+std::optional<GmailError> parse_gmail_error(std::string_view body) noexcept {
+    if (body.empty() || body.size() > kMaxErrorBodyBytes) return std::nullopt;
+    try {
+        boost::system::error_code ec;
+        const json::value v = json::parse(body, ec);
+        const json::value* error = !ec && v.is_object() ? v.as_object().if_contains("error") : nullptr;
+        if (error == nullptr || !error->is_object()) return std::nullopt;
+        const json::object& e = error->as_object();
+        GmailError out;
+        if (const json::value* code = e.if_contains("code"); code != nullptr && code->is_int64())
+            out.code = static_cast<int>(code->as_int64());
+        out.message = first_line(member(e, "message"), kMaxQuotedText);
+        out.status = first_line(member(e, "status"), 100);
+        if (const json::value* errors = e.if_contains("errors"); errors != nullptr && errors->is_array() &&
+                                                                 !errors->as_array().empty() &&
+                                                                 errors->as_array().front().is_object()) {
+            out.reason = first_line(member(errors->as_array().front().as_object(), "reason"), 100);
+            out.domain = first_line(member(errors->as_array().front().as_object(), "domain"), 100);
+        }
+        return out;
+    } catch (...) {
+        return std::nullopt;
+    }
+}
+
+const char* to_string(SendOutcome outcome) noexcept {
+    switch (outcome) {
+        case SendOutcome::sent:
+            return "sent";
+        case SendOutcome::rejected:
+            return "rejected";
+        case SendOutcome::auth_expired:
+            return "auth_expired";
+        case SendOutcome::throttled:
+            return "throttled";
+        case SendOutcome::transient:
+            return "transient";
+        case SendOutcome::indeterminate:
+            return "indeterminate";
+    }
+    return "unknown";
+}
+
+namespace {
+
+bool is_any_of(std::string_view value, std::initializer_list<std::string_view> values) {
+    return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
+// A time for people: "2026-12-07 18:03 UTC".
+std::string utc_minute(int64_t unix_ms) {
+    const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
+    return text;
+}
+
+// How long to wait when Gmail gives no time but the project, not the message, is at fault.
+constexpr int64_t kOperatorRetryMs = 60 * 60 * 1000;
+
+struct Answer {
+    int status;
+    std::optional<GmailError> error;
+    std::string code;
+    int64_t now_unix_ms;
+
+    SendClassification with(SendOutcome outcome, std::string message) const {
+        SendClassification c;
+        c.outcome = outcome;
+        c.code = code;
+        c.user_message = std::move(message);
+        return c;
+    }
+    std::string quoted() const {
+        return error && !error->message.empty() ? " (Google said: " + error->message + ")" : std::string();
+    }
+};
+
+// 429, 403 rateLimitExceeded/userRateLimitExceeded [errors]: not sent; the per-user limits of
+// [errors] and the sending limits of https://support.google.com/a/answer/166852.
+SendClassification classify_rate_limit(const Answer& a) {
+    SendClassification c = a.with(SendOutcome::throttled, "");
+    const std::string message = a.error ? a.error->message : std::string();
+    c.retry_at_unix_ms = parse_retry_after_text(message);
+    // "User-rate limit exceeded.  Retry after <time> (Mail sending)" [errors] (levz0r/gmail-tester#23):
+    // the account's sending limit, lifted at that time (the time can be wrong,
+    // googleapis/google-api-ruby-client#20544; it is still the best there is).
+    if (contains(message, "Mail sending") && c.retry_at_unix_ms) {
+        c.sending_limit = true;
+        c.user_message = "Your Gmail account has reached its sending limit. Google allows it to send again at " +
+                         utc_minute(*c.retry_at_unix_ms) + "; nudges are held until then and sent after.";
+    } else if (contains(message, "concurrent")) {
+        c.user_message =
+            "Gmail is limiting how many messages this account sends at once; the message was not sent. "
+            "It is sent again shortly.";
+    } else {
+        c.user_message =
+            "Gmail is limiting how fast this account can send; the message was not sent. It is sent "
+            "again later.";
+    }
+    return c;
+}
+
+// 403s other than rate limits [errors].
+SendClassification classify_forbidden(const Answer& a) {
+    const std::string reason = a.error ? a.error->reason : std::string();
+    // googleworkspace/cli#282: "Request had insufficient authentication scopes."
+    if (reason == "insufficientPermissions") {
+        SendClassification c = a.with(SendOutcome::auth_expired,
+                                      "Google no longer lets this app send email from your Gmail account (the "
+                                      "\"Send email on your behalf\" permission is gone). Connect again and tick that "
+                                      "box; nudges are kept until then.");
+        c.permission_denied = true;
+        return c;
+    }
+    if (reason == "domainPolicy") {
+        SendClassification c = a.with(SendOutcome::auth_expired,
+                                      "Your Google Workspace administrators have disabled Gmail apps for your "
+                                      "account. Ask IT to allow this app; nudges are kept until then.");
+        c.permission_denied = true;
+        return c;
+    }
+    // dailyLimitExceeded: the project's own cap; accessNotConfigured: the Gmail API is not
+    // enabled in the OAuth client's project (amd/gaia#2116). The operator's to fix.
+    if (is_any_of(reason, {"dailyLimitExceeded", "accessNotConfigured"})) {
+        SendClassification c =
+            a.with(SendOutcome::throttled, "This app's Google Cloud project cannot send email right now (" + reason +
+                                               "); the operator has been told. The message was not sent and is kept.");
+        c.operator_error = true;
+        c.retry_at_unix_ms = a.now_unix_ms + kOperatorRetryMs;
+        return c;
+    }
+    return a.with(SendOutcome::rejected, "Google refused the message (" + a.code + ")" + a.quoted() +
+                                             ". Sending it again unchanged will not help.");
+}
+
+// Other 4xx: this message was refused.
+SendClassification classify_refusal(const Answer& a) {
+    const std::string reason = a.error ? a.error->reason : std::string();
+    const std::string status = a.error ? a.error->status : std::string();
+    const std::string message = a.error ? a.error->message : std::string();
+    // "Request payload size exceeds the limit: 1048576 bytes." or 413 (googleapis/google-api-dotnet-client#856).
+    if (a.status == 413 || contains(message, "payload size exceeds"))
+        return a.with(SendOutcome::rejected,
+                      "The message is too large for Gmail. Remove or shrink attachments and "
+                      "send again.");
+    // "Mail service not enabled" (WPManageNinja/fluent-smtp#152, googleapis/google-api-java-client#1648).
+    if (reason == "failedPrecondition" || status == "FAILED_PRECONDITION")
+        return a.with(SendOutcome::rejected,
+                      "This Google account cannot send with Gmail (Gmail is not enabled for it)" + a.quoted() +
+                          ". Connect an account that has Gmail.");
+    // "Invalid To header", "Recipient address required" (googleapis/google-api-ruby-client#173,
+    // Byron/google-apis-rs#351).
+    if (reason == "invalidArgument" || status == "INVALID_ARGUMENT")
+        return a.with(SendOutcome::rejected,
+                      "Gmail refused the message as invalid" + a.quoted() + ". Check the addresses and send again.");
+    return a.with(SendOutcome::rejected, "Gmail refused the message (" + a.code + ")" + a.quoted() +
+                                             ". Sending it again unchanged will not help.");
+}
+
+}  // namespace
+
+SendClassification classify_send_response(int http_status, std::string_view body, int64_t now_unix_ms) {
+    Answer a{http_status, parse_gmail_error(body), "", now_unix_ms};
+    if (http_status >= 200 && http_status <= 299) return a.with(SendOutcome::sent, "Sent.");
+    a.code = a.error && !a.error->reason.empty()   ? a.error->reason
+             : a.error && !a.error->status.empty() ? a.error->status
+                                                   : "http_" + std::to_string(http_status);
+    const std::string reason = a.error ? a.error->reason : std::string();
+    // [errors]: 500 backendError, 502/503/504. Sending is not idempotent and gmail.send cannot
+    // read the Sent folder to check, so the message may have gone: never resend silently.
+    if (http_status >= 500 && http_status <= 599)
+        return a.with(SendOutcome::indeterminate,
+                      "Gmail had a problem (HTTP " + std::to_string(http_status) +
+                          ") and the message may or may not have been sent. Check Sent in Gmail before sending it "
+                          "again.");
+    // [errors] 401 authError "Invalid Credentials": refresh the access token once and resend.
+    if (http_status == 401) {
+        SendClassification c = a.with(SendOutcome::auth_expired,
+                                      "Google no longer accepts this Gmail connection. Connect your Gmail account "
+                                      "again; nudges are kept until then.");
+        c.retry_with_fresh_token = true;
+        return c;
+    }
+    if (http_status == 429 || is_any_of(reason, {"rateLimitExceeded", "userRateLimitExceeded"}) ||
+        (a.error && a.error->status == "RESOURCE_EXHAUSTED"))
+        return classify_rate_limit(a);
+    if (http_status == 403) return classify_forbidden(a);
+    // RFC 9110 §15.5.9: the server gave up waiting for the request, so it did not act on it.
+    if (http_status == 408)
+        return a.with(SendOutcome::transient,
+                      "Gmail timed out receiving the message, so it was not sent. It is "
+                      "sent again.");
+    if (http_status >= 400 && http_status <= 499) return classify_refusal(a);
+    return a.with(SendOutcome::indeterminate,
+                  "Gmail gave an unexpected answer (HTTP " + std::to_string(http_status) +
+                      "), so the message may or may not have been sent. Check Sent in Gmail before sending it again.");
+}
+
+namespace {
+
+// Reads `count` digits at `pos` into `out`; false when they are not all digits.
+bool digits(std::string_view s, std::size_t pos, std::size_t count, int& out) {
+    if (pos + count > s.size()) return false;
+    const char* first = s.data() + pos;
+    auto [end, ec] = std::from_chars(first, first + count, out);
+    return ec == std::errc() && end == first + count;
+}
+
+}  // namespace
+
+// Hand-written: C++20's std::chrono::parse is not in GCC 12's library, and strptime has no
+// fractional seconds or "Z". RFC 3339 §5.6 date-time.
+std::optional<int64_t> parse_retry_after_text(std::string_view message) {
+    const std::size_t at = message.find("Retry after ");
+    if (at == std::string_view::npos) return std::nullopt;
+    const std::string_view t = message.substr(at + 12);
+    int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+    if (!digits(t, 0, 4, year) || t.substr(4, 1) != "-" || !digits(t, 5, 2, month) || t.substr(7, 1) != "-" ||
+        !digits(t, 8, 2, day) || (t.substr(10, 1) != "T" && t.substr(10, 1) != "t") || !digits(t, 11, 2, hour) ||
+        t.substr(13, 1) != ":" || !digits(t, 14, 2, minute) || t.substr(16, 1) != ":" || !digits(t, 17, 2, second))
+        return std::nullopt;
+    std::size_t pos = 19;
+    int64_t millis = 0;
+    if (pos < t.size() && t[pos] == '.') {
+        int64_t scale = 100;
+        for (++pos; pos < t.size() && t[pos] >= '0' && t[pos] <= '9'; ++pos, scale /= 10)
+            millis += (t[pos] - '0') * scale;
+    }
+    int offset_minutes = 0;
+    if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) {
+        ++pos;
+    } else if (int oh = 0, om = 0; pos < t.size() && (t[pos] == '+' || t[pos] == '-') && digits(t, pos + 1, 2, oh) &&
+                                   t.substr(pos + 3, 1) == ":" && digits(t, pos + 4, 2, om)) {
+        offset_minutes = (t[pos] == '-' ? -1 : 1) * (oh * 60 + om);
+    } else {
+        return std::nullopt;
+    }
+    using namespace std::chrono;
+    const year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                              std::chrono::day{static_cast<unsigned>(day)}};
+    if (!date.ok() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+    const auto when = sys_days{date} + hours{hour} + minutes{minute - offset_minutes} + seconds{second};
+    return duration_cast<milliseconds>(when.time_since_epoch()).count() + millis;
+}
+
+}  // namespace gmail

@@ -1,0 +1,133 @@
+// Gmail send: the RFC 5322 message built with GMime 3 from the shared message model, the
+// users.messages.send request (JSON with a base64url `raw`, or the multipart media upload for
+// large messages), the answer, and how Gmail's errors map to a send outcome. No I/O here: the
+// HTTP layer calls these. Sources: https://developers.google.com/workspace/gmail/api/guides/sending
+// ("[sending]"), https://developers.google.com/workspace/gmail/api/guides/uploads ("[uploads]"),
+// https://developers.google.com/workspace/gmail/api/guides/handle-errors ("[errors]") and Gmail's
+// discovery document (googleapis/google-api-python-client
+// googleapiclient/discovery_cache/documents/gmail.v1.json, "[discovery]").
+#pragma once
+
+#include <email_provider/message.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace gmail {
+
+// ---- the message -------------------------------------------------------------------------
+
+// A JSON request to the metadata URI above this is refused: "Request payload size exceeds the
+// limit: 1048576 bytes." (googleapis/google-api-dotnet-client#856).
+inline constexpr std::size_t kGmailMaxJsonRequestBytes = 1048576;
+// messages.send's mediaUpload maxSize "35MB" [discovery], in bytes.
+inline constexpr std::size_t kGmailMaxMessageBytes = 36700160;
+// Recipients per message through the Gmail API (https://support.google.com/a/answer/166852).
+inline constexpr std::size_t kGmailMaxRecipients = 100;
+
+struct MimeOptions {
+    std::string from_address;  // the connected account's address; Gmail replaces any other (not a send-as alias)
+    std::string from_name;     // may be empty
+    int64_t date_unix_s = 0;   // the Date header
+    // The Message-ID's left part; empty: the message's client_request_id when it is a dot-atom,
+    // else a random UUID. The right part is the sender's domain.
+    std::string message_id_left;
+};
+
+// Gmail's rules that ep::message::parse_message does not know: at most 100 recipients, custom
+// header names start with "X-" (the others are the message's own, written from the model).
+// Throws ep::sdk::Error(EP_ERR_INVALID_ARGUMENT, "invalid_message") naming the field ("to",
+// "headers[2].name").
+void validate_for_gmail(const ep::message::Message& m);
+
+// The RFC 5322 message, CRLF line ends, every part 7-bit (GMime chooses quoted-printable or
+// base64): From, To, Cc, Bcc (Gmail reads the recipients from these three [discovery]), Reply-To,
+// Subject (RFC 2047 when not ASCII), Date, Message-ID, MIME-Version, Importance (when not normal),
+// the custom headers; the body as text, HTML, or multipart/alternative of both; inline
+// attachments with the HTML in multipart/related; other attachments in multipart/mixed.
+// Validates first (validate_for_gmail). Throws ep::sdk::Error(EP_ERR_INVALID_ARGUMENT) for a bad
+// from_address.
+std::string build_mime_message(const ep::message::Message& m, const MimeOptions& options);
+
+// ---- the request -------------------------------------------------------------------------
+
+// POST <root><path_and_query> with this Content-Type and body; <root> is https://gmail.googleapis.com
+// (or a stand-in's), and the path is the same for both forms except /upload.
+struct SendRequest {
+    std::string path_and_query;
+    std::string content_type;
+    std::string body;
+    bool media_upload = false;
+};
+
+// {"raw": base64url(message)} [sending] while that JSON fits kGmailMaxJsonRequestBytes; else the
+// multipart upload [uploads] (uploadType=multipart: a JSON part and the message/rfc822 part in
+// multipart/related). Throws ep::sdk::Error(EP_ERR_INVALID_ARGUMENT, "invalid_message", field
+// "attachments") above kGmailMaxMessageBytes.
+SendRequest send_request_for(std::string_view mime_message);
+
+// validate_for_gmail, build_mime_message and send_request_for in one.
+SendRequest build_send_request(const ep::message::Message& m, const MimeOptions& options);
+
+// ---- Gmail's answers ---------------------------------------------------------------------
+
+// 200: a Message resource, in practice {"id","threadId","labelIds":["SENT"]} [discovery].
+struct SentMessage {
+    std::string id;
+    std::string thread_id;
+};
+// nullopt when the body is not a JSON object with a non-empty string "id". Never throws.
+std::optional<SentMessage> parse_sent_message(std::string_view body) noexcept;
+
+// {"error":{"code","message","errors":[{"domain","reason","message"}],"status"}} [errors].
+struct GmailError {
+    int code = 0;
+    std::string message;
+    std::string status;  // INVALID_ARGUMENT, PERMISSION_DENIED, RESOURCE_EXHAUSTED, ...
+    std::string reason;  // the first errors[].reason: invalidArgument, rateLimitExceeded, ...
+    std::string domain;  // the first errors[].domain: global, usageLimits, ...
+};
+// nullopt when the body is not that shape (or larger than 64 KiB). Never throws.
+std::optional<GmailError> parse_gmail_error(std::string_view body) noexcept;
+
+// The same outcomes as the Outlook plugin's (ep.send_result/1).
+enum class SendOutcome {
+    sent,           // 200: Gmail took it
+    rejected,       // permanent: retrying the same message will not help
+    auth_expired,   // not sent: refresh once and retry once (401), or the connection must be renewed
+    throttled,      // not sent: retry at retry_at_unix_ms, else with exponential backoff
+    transient,      // certainly not taken effect: safe to retry
+    indeterminate,  // may have been sent: never resend silently
+};
+const char* to_string(SendOutcome outcome) noexcept;
+
+struct SendClassification {
+    SendOutcome outcome = SendOutcome::indeterminate;
+    std::string code;                     // Gmail's reason, else its status, else "http_<status>"
+    std::string user_message;             // plain words for the person sending, saying what to do
+    bool retry_with_fresh_token = false;  // 401: refresh once, retry once
+    // Google withdrew the permission to send (insufficientPermissions), or the Workspace
+    // administrators disabled Gmail apps (domainPolicy): IT must act; the connection is in the
+    // "Permission denied" state.
+    bool permission_denied = false;
+    // The OAuth client's Cloud project is the problem (the Gmail API is not enabled, or its
+    // daily quota is spent): the operator must act; the message is kept.
+    bool operator_error = false;
+    // The account's daily sending limit: nudges are held until retry_at_unix_ms.
+    bool sending_limit = false;
+    std::optional<int64_t> retry_at_unix_ms;  // from "Retry after <ISO-8601>" when Gmail gives it
+};
+
+// Maps the HTTP status and body of users.messages.send to an outcome [errors]. Gmail text quoted
+// in user_message is capped and stripped of control characters.
+SendClassification classify_send_response(int http_status, std::string_view body, int64_t now_unix_ms);
+
+// "Retry after 2026-12-07T18:03:21.554Z" inside Gmail's message: that time in Unix milliseconds.
+// nullopt when there is none or it is malformed. Accepts a 'Z' or a ±hh:mm offset, with or
+// without fractional seconds.
+std::optional<int64_t> parse_retry_after_text(std::string_view message);
+
+}  // namespace gmail
