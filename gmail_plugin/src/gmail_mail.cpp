@@ -298,24 +298,6 @@ std::optional<GmailError> parse_gmail_error(std::string_view body) noexcept {
     }
 }
 
-const char* to_string(SendOutcome outcome) noexcept {
-    switch (outcome) {
-        case SendOutcome::sent:
-            return "sent";
-        case SendOutcome::rejected:
-            return "rejected";
-        case SendOutcome::auth_expired:
-            return "auth_expired";
-        case SendOutcome::throttled:
-            return "throttled";
-        case SendOutcome::transient:
-            return "transient";
-        case SendOutcome::indeterminate:
-            return "indeterminate";
-    }
-    return "unknown";
-}
-
 namespace {
 
 bool is_any_of(std::string_view value, std::initializer_list<std::string_view> values) {

@@ -8,6 +8,9 @@
 // googleapiclient/discovery_cache/documents/gmail.v1.json, "[discovery]").
 #pragma once
 
+#include "ep_kit/send_outcome.hpp"
+#include "uses_kit.hpp"
+
 #include <email_provider/message.hpp>
 
 #include <cstddef>
@@ -93,33 +96,8 @@ struct GmailError {
 // nullopt when the body is not that shape (or larger than 64 KiB). Never throws.
 std::optional<GmailError> parse_gmail_error(std::string_view body) noexcept;
 
-// The same outcomes as the Outlook plugin's (ep.send_result/1).
-enum class SendOutcome {
-    sent,           // 200: Gmail took it
-    rejected,       // permanent: retrying the same message will not help
-    auth_expired,   // not sent: refresh once and retry once (401), or the connection must be renewed
-    throttled,      // not sent: retry at retry_at_unix_ms, else with exponential backoff
-    transient,      // certainly not taken effect: safe to retry
-    indeterminate,  // may have been sent: never resend silently
-};
-const char* to_string(SendOutcome outcome) noexcept;
-
-struct SendClassification {
-    SendOutcome outcome = SendOutcome::indeterminate;
-    std::string code;                     // Gmail's reason, else its status, else "http_<status>"
-    std::string user_message;             // plain words for the person sending, saying what to do
-    bool retry_with_fresh_token = false;  // 401: refresh once, retry once
-    // Google withdrew the permission to send (insufficientPermissions), or the Workspace
-    // administrators disabled Gmail apps (domainPolicy): IT must act; the connection is in the
-    // "Permission denied" state.
-    bool permission_denied = false;
-    // The OAuth client's Cloud project is the problem (the Gmail API is not enabled, or its
-    // daily quota is spent): the operator must act; the message is kept.
-    bool operator_error = false;
-    // The account's daily sending limit: nudges are held until retry_at_unix_ms.
-    bool sending_limit = false;
-    std::optional<int64_t> retry_at_unix_ms;  // from "Retry after <ISO-8601>" when Gmail gives it
-};
+// Gmail's answers map to the outcomes every provider shares (ep_kit/send_outcome.hpp); its
+// "Retry after <ISO-8601>" becomes retry_at_unix_ms.
 
 // Maps the HTTP status and body of users.messages.send to an outcome [errors]. Gmail text quoted
 // in user_message is capped and stripped of control characters.

@@ -479,24 +479,6 @@ std::optional<GraphError> parse_graph_error(std::string_view body) noexcept {
     }
 }
 
-const char* to_string(SendOutcome outcome) noexcept {
-    switch (outcome) {
-        case SendOutcome::sent:
-            return "sent";
-        case SendOutcome::rejected:
-            return "rejected";
-        case SendOutcome::auth_expired:
-            return "auth_expired";
-        case SendOutcome::throttled:
-            return "throttled";
-        case SendOutcome::transient:
-            return "transient";
-        case SendOutcome::indeterminate:
-            return "indeterminate";
-    }
-    return "unknown";
-}
-
 SendClassification classify_send_response(int http_status, std::string_view body, bool has_retry_after) {
     if (http_status == 202) return {SendOutcome::sent, "", "Sent."};
 

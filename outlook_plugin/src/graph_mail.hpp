@@ -3,6 +3,9 @@
 // and the /me profile. No I/O here: the HTTP layer calls these (outlook_plugin/docs/microsoft-behaviour.md §6).
 #pragma once
 
+#include "ep_kit/send_outcome.hpp"
+#include "uses_kit.hpp"
+
 #include <email_provider/message.hpp>
 
 #include <cstddef>
@@ -56,26 +59,8 @@ struct GraphError {
 // shape (not JSON, no error.code string, larger than 64 KiB). Never throws.
 std::optional<GraphError> parse_graph_error(std::string_view body) noexcept;
 
-// What the host can rely on after a send (SCHEMAS.md ep.send_result/1).
-enum class SendOutcome {
-    sent,           // 202: handed to Exchange transport
-    rejected,       // permanent: retrying the same message will not help
-    auth_expired,   // 401: refresh the token once and retry once, else reconnect
-    throttled,      // wait Retry-After (parse_retry_after_ms), then retry
-    transient,      // certainly not taken effect: safe to retry
-    indeterminate,  // may have been sent: never resend silently
-};
-const char* to_string(SendOutcome outcome) noexcept;
-
-struct SendClassification {
-    SendOutcome outcome;
-    std::string code;                     // Graph's error code, else "http_<status>" or "unexpected_response"
-    std::string user_message;             // plain words for the person sending, saying what to do
-    bool retry_with_fresh_token = false;  // any 401: refresh once, retry once
-    // 403 ErrorAccessDenied: the permission to send was removed or restricted by the
-    // organisation; the connection is in the product page's "Permission denied" state.
-    bool permission_denied = false;
-};
+// Graph's answers map to the outcomes every provider shares (ep_kit/send_outcome.hpp, SCHEMAS.md
+// ep.send_result/1).
 
 // Maps the HTTP status and body of POST /me/sendMail to an outcome. The status decides the
 // class; within 4xx the Graph code picks the explanation. A 5xx is indeterminate (a 503 or

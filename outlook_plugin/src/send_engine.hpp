@@ -7,6 +7,7 @@
 
 #include "config.hpp"
 #include "ep_kit/http_engine.hpp"
+#include "ep_kit/send_outcome.hpp"
 #include "ep_kit/token_manager.hpp"
 #include "uses_kit.hpp"
 
@@ -21,8 +22,6 @@
 #include <unordered_map>
 
 namespace outlook {
-
-struct SendClassification;
 
 class SendEngine {
 public:
