@@ -42,16 +42,6 @@ std::string digest(const EVP_MD* md, std::string_view data) {
     return std::string(reinterpret_cast<char*>(out), len);
 }
 
-std::string hex(std::string_view raw) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : raw) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
-}
-
 std::string format_guid(std::string h) {  // 32 hex chars -> 8-4-4-4-12
     return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
            h.substr(20, 12);
@@ -74,6 +64,16 @@ std::string bn_bytes(const BIGNUM* bn) {
 
 }  // namespace
 
+std::string to_hex(std::string_view raw) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
 std::string random_urlsafe(std::size_t length) {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::vector<unsigned char> raw(length);
@@ -89,16 +89,16 @@ std::string random_guid() {
     if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("RAND_bytes failed");
     raw[6] = static_cast<unsigned char>((raw[6] & 0x0f) | 0x40);
     raw[8] = static_cast<unsigned char>((raw[8] & 0x3f) | 0x80);
-    return format_guid(hex(std::string_view(reinterpret_cast<char*>(raw), sizeof raw)));
+    return format_guid(to_hex(std::string_view(reinterpret_cast<char*>(raw), sizeof raw)));
 }
 
 std::string guid_from_name(std::string_view name) {
-    std::string h = hex(sha256(name)).substr(0, 32);
+    std::string h = to_hex(sha256(name)).substr(0, 32);
     h[12] = '5';  // name-based
     return format_guid(h);
 }
 
-std::string hex16_from_name(std::string_view name) { return hex(sha256(name)).substr(0, 16); }
+std::string hex16_from_name(std::string_view name) { return to_hex(sha256(name)).substr(0, 16); }
 
 std::string sha256(std::string_view data) { return digest(EVP_sha256(), data); }
 std::string sha1(std::string_view data) { return digest(EVP_sha1(), data); }

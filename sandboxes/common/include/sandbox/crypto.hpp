@@ -19,6 +19,7 @@ std::string random_guid();
 std::string guid_from_name(std::string_view name);
 std::string hex16_from_name(std::string_view name);
 
+std::string to_hex(std::string_view raw);   // lower case
 std::string sha256(std::string_view data);  // raw 32 bytes
 std::string sha1(std::string_view data);    // raw 20 bytes
 
