@@ -137,6 +137,12 @@ Answer_ dispatch(Service& svc, std::string_view method, const std::string& path,
     if (path == "/_sandbox/autopilot" && post) return autopilot(svc, object);
     if (path == "/_sandbox/domains" && post) return set_domain(svc, object);
     if (path == "/_sandbox/reauth" && post) return set_reauth(svc, object);
+    if (path == "/_sandbox/faults" && post) return ok(json::object{{"id", svc.state.faults.add(parse_fault(body))}});
+    if (path == "/_sandbox/faults" && method == "DELETE") {
+        svc.state.faults.clear();
+        return ok();
+    }
+    if (path == "/_sandbox/faults") return ok(json::object{{"faults", svc.state.faults.to_json()}});
     return {404, json::object{{"error", "no control endpoint " + std::string(method) + " " + path}}};
 }
 

@@ -241,6 +241,27 @@ bool may_send(const AccessToken& at) {
 
 }  // namespace
 
+// Status texts as the handle-errors guide lists them.
+HttpResponse gmail_error_for_status(int status) {
+    switch (status) {
+        case 400:
+            return invalid("Invalid argument");
+        case 401:
+            return auth_error();
+        case 403:
+            return api_error(403, "Rate Limit Exceeded", "rateLimitExceeded", "PERMISSION_DENIED", "usageLimits");
+        case 429:
+            return api_error(429, "Too many concurrent requests for user", "rateLimitExceeded", "RESOURCE_EXHAUSTED",
+                             "usageLimits");
+        case 500:
+            return api_error(500, "Backend Error", "backendError", "INTERNAL");
+        case 503:
+            return api_error(503, "The service is currently unavailable.", "backendError", "UNAVAILABLE");
+        default:
+            return api_error(status, "Backend Error", "backendError", status == 504 ? "DEADLINE_EXCEEDED" : "UNKNOWN");
+    }
+}
+
 HttpResponse handle_send(Service& svc, const HttpRequest& request, const std::string& user_id, bool upload) {
     if (request.method != "POST") return api_error(405, "Method Not Allowed", "httpMethodNotAllowed", "UNIMPLEMENTED");
     const AccessToken* at = bearer_token(svc, request);

@@ -117,6 +117,21 @@ std::optional<DeadCause> Sandbox::dead_cause(const std::string& refresh_token) {
     return it->second.dead;
 }
 
+json::value FaultRule::to_json() const {
+    json::object o{{"endpoint", endpoint}, {"after", after}, {"times", times}, {"action", action}};
+    if (user) o["user"] = *user;
+    if (status) o["status"] = status;
+    if (delay_ms) o["delay_ms"] = delay_ms;
+    if (process_first) o["process_first"] = *process_first;
+    return o;
+}
+
+int Sandbox::add_fault(const FaultRule& rule) {
+    return static_cast<int>(control("POST", "/_sandbox/faults", rule.to_json()).at("id").as_int64());
+}
+void Sandbox::clear_faults() { control("DELETE", "/_sandbox/faults"); }
+json::value Sandbox::faults() { return control("GET", "/_sandbox/faults").at("faults"); }
+
 std::vector<SentMessage> Sandbox::messages(std::optional<std::string> user) {
     std::lock_guard lock(impl_->service.mutex);
     std::vector<SentMessage> out;

@@ -22,10 +22,87 @@ std::int64_t Service::now() const {
     return wall.count() + clock_offset_.load();
 }
 
-bool Service::reset_before_body(const HttpRequest&) { return false; }
+namespace {
+
+// The fault-rule name of the endpoint a path reaches, or "" (control API, unknown paths).
+std::string endpoint_of(const std::string& path) {
+    if (path.rfind("/o/oauth2/v2/auth", 0) == 0) return "authorize";
+    if (path == "/token" || path == "/revoke") return path.substr(1);
+    if (path == "/v1/userinfo") return "userinfo";
+    if (path == "/.well-known/openid-configuration" || path.rfind("/oauth2/", 0) == 0) return "certs";
+    if (path.rfind("/gmail/", 0) == 0 || path.rfind("/upload/gmail/", 0) == 0) return "send";
+    return "";
+}
+
+// The account a request concerns, where it names one: the Bearer token's owner, the code's or
+// refresh token's owner at /token, the login_hint at /authorize.
+std::string request_user(Service& svc, const std::string& endpoint, const HttpRequest& request) {
+    if (const AccessToken* at = bearer_token(svc, request)) return at->email;
+    const auto query = sandbox::parse_form(request.query).value_or(Params{});
+    if (endpoint == "authorize") return sandbox::param(query, "login_hint").value_or("");
+    const auto form = sandbox::parse_form(request.body).value_or(Params{});
+    if (auto code = svc.state.codes.find(sandbox::param(form, "code").value_or("")); code != svc.state.codes.end())
+        return code->second.email;
+    auto token = sandbox::param(form, "refresh_token");
+    if (!token) token = sandbox::param(query, "token");
+    if (auto rt = svc.state.refresh_tokens.find(token.value_or("")); rt != svc.state.refresh_tokens.end())
+        return rt->second.email;
+    return "";
+}
+
+HttpResponse fault_status(const std::string& endpoint, int status) {
+    if (endpoint == "send") return gmail_error_for_status(status);
+    if (endpoint == "authorize")
+        return html_response(
+            status, "<!DOCTYPE html><div id=\"error-code\">Error " + std::to_string(status) + ": server_error</div>");
+    // google-auth-library-python google/oauth2/_client.py (_can_retry) names these errors.
+    return json_response(status, json::object{{"error", status >= 500 ? "internal_failure" : "invalid_request"},
+                                              {"error_description", "Scripted fault"}});
+}
+
+HttpResponse apply_fault(const Fault& fault, const std::string& endpoint, HttpResponse r) {
+    switch (fault.action) {
+        case FaultAction::status:
+            r = fault_status(endpoint, fault.status);
+            break;
+        case FaultAction::drop_before_response:
+            r.transport = sandbox::Transport::drop_before_response;
+            break;
+        case FaultAction::malformed_json:
+            r.status = 200;
+            r.set_header("Content-Type", "application/json; charset=utf-8");
+            r.body = "{\"id\": \"";
+            break;
+        case FaultAction::delay:
+        case FaultAction::reset_before_body:
+            break;
+    }
+    r.delay = std::chrono::milliseconds(fault.delay_ms);
+    return r;
+}
+
+}  // namespace
+
+bool Service::reset_before_body(const HttpRequest& request) {
+    const std::string endpoint = endpoint_of(request.path);
+    if (endpoint.empty()) return false;
+    std::lock_guard lock(mutex);
+    return state.faults.match(endpoint, request_user(*this, endpoint, request), true).has_value();
+}
+
+HttpResponse Service::respond(HttpRequest& request) {
+    const std::string endpoint = endpoint_of(request.path);
+    std::optional<Fault> fault;
+    if (!endpoint.empty()) {
+        std::lock_guard lock(mutex);
+        fault = state.faults.match(endpoint, request_user(*this, endpoint, request), false);
+    }
+    if (!fault) return route(request);
+    return apply_fault(*fault, endpoint, fault->process_first ? route(request) : HttpResponse{});
+}
 
 HttpResponse Service::handle(HttpRequest& request) {
-    HttpResponse r = route(request);
+    HttpResponse r = respond(request);
     if (log_requests_) log_line(request.method + " " + request.path + " " + std::to_string(r.status));
     return r;
 }

@@ -3,6 +3,7 @@
 // gmail_send.cpp, control_api.cpp) work on Service::State with Service::mutex held.
 #pragma once
 
+#include "faults.hpp"
 #include "google_sandbox/sandbox.hpp"
 #include "scenario.hpp"
 
@@ -102,6 +103,7 @@ public:
         std::map<std::string, std::deque<std::int64_t>> sends;                        // email -> send times
         std::vector<SentMessage> messages;
         std::set<std::string> reauth_required;  // accounts whose refreshes answer invalid_rapt
+        Faults faults;
         std::uint64_t next_serial = 1;
     };
     std::mutex mutex;
@@ -111,6 +113,7 @@ public:
 
 private:
     HttpResponse route(HttpRequest& request);
+    HttpResponse respond(HttpRequest& request);  // route(), with the faults applied
     std::string base_url_;
     std::atomic<std::int64_t> clock_offset_{0};
     bool log_requests_;
@@ -131,6 +134,8 @@ HttpResponse handle_token(Service& svc, const HttpRequest& request);
 HttpResponse handle_revoke(Service& svc, const HttpRequest& request);
 HttpResponse handle_userinfo(Service& svc, const HttpRequest& request);
 HttpResponse handle_send(Service& svc, const HttpRequest& request, const std::string& user_id, bool upload);
+// A Gmail API error body for a scripted status (500 backendError, 503, 429 ...).
+HttpResponse gmail_error_for_status(int status);
 
 void kill_refresh_tokens(Service& svc, const std::string& email, DeadCause cause,
                          const std::optional<std::string>& client_id);

@@ -81,6 +81,19 @@ struct SentMessage {
     std::int64_t sent_at_unix = 0;         // sandbox clock
 };
 
+// A scripted fault; see README.md "Faults" for the semantics of each field.
+struct FaultRule {
+    std::string endpoint = "any";  // authorize | token | revoke | userinfo | certs | send | any
+    std::optional<std::string> user;
+    int after = 0;
+    int times = 1;                  // -1 = forever
+    std::string action = "status";  // status | delay | drop_before_response | reset_before_body | malformed_json
+    int status = 0;
+    int delay_ms = 0;
+    std::optional<bool> process_first;
+    boost::json::value to_json() const;
+};
+
 class Sandbox {
 public:
     // Loads the scenario and starts listening on 127.0.0.1; throws std::runtime_error on failure.
@@ -108,6 +121,10 @@ public:
     void kill_refresh_tokens(const std::string& user, DeadCause cause, std::optional<std::string> client_id = {});
     // The cause recorded for a refresh token, or nullopt while it is alive.
     std::optional<DeadCause> dead_cause(const std::string& refresh_token);
+
+    int add_fault(const FaultRule& rule);  // returns the rule id
+    void clear_faults();
+    boost::json::value faults();  // the rules with their matched/fired counts
 
     std::vector<SentMessage> messages(std::optional<std::string> user = {});
     void clear_messages();
