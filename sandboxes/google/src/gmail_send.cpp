@@ -109,7 +109,7 @@ std::vector<std::string> addresses(InternetAddressList* list) {
     return out;
 }
 
-// The RFC 5322 message's sender, recipients and subject.
+// The RFC 5322 message's recipients and subject.
 std::optional<SentMessage> read_message(const std::string& raw) {
     gmime_init_once();
     GPtr<GMimeStream> stream;
@@ -117,8 +117,6 @@ std::optional<SentMessage> read_message(const std::string& raw) {
     GPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), nullptr));
     if (!message) return std::nullopt;
     SentMessage m;
-    const auto from = addresses(g_mime_message_get_from(message.get()));
-    m.from = from.empty() ? "" : from.front();
     m.to = addresses(g_mime_message_get_to(message.get()));
     m.cc = addresses(g_mime_message_get_cc(message.get()));
     m.bcc = addresses(g_mime_message_get_bcc(message.get()));
@@ -286,7 +284,9 @@ HttpResponse handle_send(Service& svc, const HttpRequest& request, const std::st
     message->id = sandbox::to_hex(sandbox::sha256(sandbox::random_urlsafe(32))).substr(0, 16);
     message->thread_id = send.thread_id.empty() ? message->id : send.thread_id;
     message->user = account.email;
-    if (message->from.empty()) message->from = account.email;  // Gmail fills in the primary address
+    // Gmail sends from the primary address when From is absent or names an address the account
+    // may not send as (googleapis/google-api-php-client#2393); send-as aliases are not modelled.
+    message->from = account.email;
     message->upload_type = send.upload_type;
     message->sent_at_unix = svc.now();
     svc.state.messages.push_back(*message);

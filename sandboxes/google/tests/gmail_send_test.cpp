@@ -55,6 +55,12 @@ TEST_F(GmailSendTest, JsonSendIsRecorded) {
     EXPECT_EQ(listed.at("messages").as_array().size(), 1u);
 }
 
+TEST_F(GmailSendTest, FromIsTheAccountsAddress) {
+    // googleapis/google-api-php-client#2393: an address the account may not send as is replaced.
+    ASSERT_EQ(send_raw(token(kGrace), message()).status, 200);  // the message says From: alan@acme.example
+    EXPECT_EQ(sandbox->messages().at(0).from, kGrace);
+}
+
 TEST_F(GmailSendTest, ThreadIdIsKept) {
     const std::string body =
         json::serialize(json::object{{"raw", b64url(message())}, {"threadId", "18c0ffee00000001"}});
