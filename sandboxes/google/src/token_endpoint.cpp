@@ -258,14 +258,13 @@ void kill_refresh_tokens(Service& svc, const std::string& email, DeadCause cause
     auto& st = svc.state;
     for (auto& [_, rt] : st.refresh_tokens)
         if (rt.email == email && (!client_id || rt.client_id == *client_id) && !rt.dead) rt.dead = cause;
-    // Revoking and password changes also end the access tokens and the grant; the time limits
-    // leave live access tokens to expire.
-    if (cause != DeadCause::revoked_by_user && cause != DeadCause::revoked_by_app &&
-        cause != DeadCause::password_change)
-        return;
+    // Revoking and password changes also end the access tokens; the time limits leave live
+    // access tokens to expire. Only a revocation removes the grant (the consent) itself.
+    const bool revoked = cause == DeadCause::revoked_by_user || cause == DeadCause::revoked_by_app;
+    if (!revoked && cause != DeadCause::password_change) return;
     for (auto& [_, at] : st.access_tokens)
         if (at.email == email && (!client_id || at.client_id == *client_id)) at.revoked = true;
-    for (auto it = st.grants.begin(); it != st.grants.end();)
+    for (auto it = st.grants.begin(); revoked && it != st.grants.end();)
         it = it->first.first == email && (!client_id || it->first.second == *client_id) ? st.grants.erase(it) : ++it;
 }
 

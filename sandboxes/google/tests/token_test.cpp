@@ -138,6 +138,19 @@ TEST_F(TokenTest, DeadRefreshTokensReadTheSameWhateverTheCause) {
     expect_error(refresh("1//0unknown"), 400, "invalid_grant", "Bad Request");
 }
 
+TEST_F(TokenTest, PasswordChangeEndsTokensButNotTheConsent) {
+    auto t = sign_in(kGrace);
+    sandbox->kill_refresh_tokens(kGrace, DeadCause::password_change);
+    EXPECT_EQ(get("/v1/userinfo", {"Authorization: Bearer " + std::string(t.at("access_token").as_string())}).status,
+              401);
+    google_sandbox::AutopilotRequest again{authorize_path(), kGrace, google_sandbox::Answer::allow, {}};
+    auto r = sandbox->autopilot(again);
+    ASSERT_TRUE(r.callback_url);
+    EXPECT_FALSE(r.consent_page_shown);
+    // No live refresh token: the offline exchange brings a new one without prompt=consent.
+    EXPECT_TRUE(redeem(query_params(*r.callback_url).at("code")).json().as_object().contains("refresh_token"));
+}
+
 TEST_F(TokenTest, UnusedForSixMonthsDies) {
     const std::string rt(sign_in(kGrace).at("refresh_token").as_string());
     sandbox->advance_clock(std::chrono::hours(24 * 100));
