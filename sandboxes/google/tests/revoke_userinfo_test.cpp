@@ -4,6 +4,9 @@
 // endpoint and its claims in https://developers.google.com/identity/openid-connect/openid-connect.
 #include "support.hpp"
 
+#include <iostream>
+#include <sstream>
+
 namespace gst {
 namespace {
 
@@ -56,6 +59,37 @@ TEST_F(RevokeTest, UserinfoAnswersWhoTheUserIs) {
     sandbox->advance_clock(std::chrono::seconds(3600));  // expires_in 3599
     EXPECT_EQ(get("/v1/userinfo", {"Authorization: Bearer " + std::string(t.at("access_token").as_string())}).status,
               401);
+}
+
+// The request log names method, path and status, never a query, a body or a token.
+class LogTest : public GoogleSandboxTest {
+protected:
+    // A sign-in, a refresh and a revoke with the request log on; returns the secrets they used.
+    std::vector<std::string> exercise() {
+        google_sandbox::Options o;  // log_requests defaults to true
+        sandbox = std::make_unique<google_sandbox::Sandbox>(o);
+        auto cb = callback_for(kGrace);
+        auto tokens = redeem(cb.at("code")).json().as_object();
+        std::vector<std::string> secrets{cb.at("code"), secret, std::string(tokens.at("access_token").as_string()),
+                                         std::string(tokens.at("refresh_token").as_string())};
+        refresh(secrets[3]);
+        request("POST", "/revoke?token=" + url_escape(secrets[3]));
+        sandbox.reset();  // joins the I/O threads: every line is written
+        return secrets;
+    }
+};
+
+TEST_F(LogTest, SecretsNeverReachTheLog) {
+    sandbox.reset();
+    std::ostringstream captured;
+    std::streambuf* original = std::clog.rdbuf(captured.rdbuf());
+    const auto secrets = exercise();
+    std::clog.rdbuf(original);
+    const std::string log = captured.str();
+    EXPECT_NE(log.find("POST /token 200"), std::string::npos) << log;
+    EXPECT_NE(log.find("POST /revoke 200"), std::string::npos) << log;
+    for (const auto& s : secrets) EXPECT_EQ(log.find(s), std::string::npos);
+    EXPECT_EQ(log.find("token="), std::string::npos);
 }
 
 }  // namespace
