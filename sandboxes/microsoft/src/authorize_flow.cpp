@@ -3,7 +3,7 @@
 // so a browser click and an autopilot answer run exactly the same code.
 #include "identity.hpp"
 
-#include "crypto.hpp"
+#include "common.hpp"
 #include "errors.hpp"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // /_sandbox/... : the test-only control API (JSON in, JSON out), also reached in-process by
 // the C++ Sandbox methods through Service::control. Documented in README.md.
-#include "crypto.hpp"
+#include "common.hpp"
 #include "identity.hpp"
 
 #include <boost/json.hpp>

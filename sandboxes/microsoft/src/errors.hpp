@@ -3,7 +3,7 @@
 // (outlook_plugin/docs/microsoft-behaviour.md §6).
 #pragma once
 
-#include "http_types.hpp"
+#include "common.hpp"
 
 #include <string>
 

@@ -1,6 +1,6 @@
 // Microsoft Graph: GET /v1.0/me and POST /v1.0/me/sendMail (outlook_plugin/docs/microsoft-behaviour.md §6):
 // bearer-token checks, per-mailbox limits, Graph-style payload validation and the record of sent mail.
-#include "crypto.hpp"
+#include "common.hpp"
 #include "errors.hpp"
 #include "service.hpp"
 

@@ -1,6 +1,6 @@
 // HTTP glue for the identity platform: /authorize, the page form posts, /adminconsent and the
 // discovery documents. The decisions are in authorize_flow.cpp, /token in token_endpoint.cpp.
-#include "crypto.hpp"
+#include "common.hpp"
 #include "errors.hpp"
 #include "html_pages.hpp"
 #include "identity.hpp"
@@ -131,7 +131,7 @@ HttpResponse jwks(Service& svc, const std::string& tenant_segment) {
     std::string issuer_tenant = "{tenantid}";
     if (tp.kind == TenantPath::specific) issuer_tenant = tp.tenant->id;
     if (tp.kind == TenantPath::consumers) issuer_tenant = kConsumersTenantId;
-    json::object key = SigningKey::instance().jwk();
+    json::object key = signing_jwk();
     key["issuer"] = svc.base_url() + "/" + issuer_tenant + "/v2.0";
     json::object o;
     o["keys"] = json::array{std::move(key)};

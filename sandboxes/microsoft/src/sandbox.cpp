@@ -2,7 +2,7 @@
 // Service::control, the same code as the /_sandbox HTTP endpoints.
 #include "ms_sandbox/sandbox.hpp"
 
-#include "http_server.hpp"
+#include "common.hpp"
 #include "scenario.hpp"
 #include "service.hpp"
 

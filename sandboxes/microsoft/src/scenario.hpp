@@ -3,7 +3,7 @@
 // consent) are changed by the control API under the service mutex.
 #pragma once
 
-#include "crypto.hpp"
+#include "common.hpp"
 
 #include <boost/json/value.hpp>
 

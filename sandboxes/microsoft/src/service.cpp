@@ -1,6 +1,6 @@
 #include "service.hpp"
 
-#include "crypto.hpp"
+#include "common.hpp"
 #include "errors.hpp"
 #include "html_pages.hpp"
 #include "identity.hpp"
@@ -101,7 +101,7 @@ std::string graph_message_for_status(int status) {
 
 Service::Service(Scenario scenario, LogSink log) : log_(std::move(log)) {
     state.scenario = std::move(scenario);
-    (void)SigningKey::instance();  // generate the token key before the first request
+    (void)signing_key();  // generate the token key before the first request
 }
 
 std::int64_t Service::now_ms() const {

@@ -4,8 +4,8 @@
 // Service::mutex held.
 #pragma once
 
+#include "common.hpp"
 #include "faults.hpp"
-#include "http_types.hpp"
 #include "scenario.hpp"
 #include "scopes.hpp"
 

@@ -1,7 +1,7 @@
 // POST /{tenant}/oauth2/v2.0/token: client authentication (secret, certificate assertion,
 // none for public clients), the authorization_code and refresh_token grants, and the
 // success / error JSON of outlook_plugin/docs/microsoft-behaviour.md §2.
-#include "crypto.hpp"
+#include "common.hpp"
 #include "errors.hpp"
 #include "identity.hpp"
 
@@ -261,7 +261,7 @@ std::optional<AadError> authenticate_client(Service& svc, const App& app, const 
 
 std::string id_token(Service& svc, const App& app, const User& u, const ScopeList& scopes, const std::string& nonce,
                      std::int64_t now) {
-    json::object header{{"typ", "JWT"}, {"alg", "RS256"}, {"kid", SigningKey::instance().kid()}};
+    json::object header{{"typ", "JWT"}, {"alg", "RS256"}, {"kid", signing_kid()}};
     json::object c;
     c["aud"] = app.client_id;
     c["iss"] = svc.base_url() + "/" + u.tenant_id + "/v2.0";
@@ -280,7 +280,7 @@ std::string id_token(Service& svc, const App& app, const User& u, const ScopeLis
     c["ver"] = "2.0";
     const std::string signing_input =
         base64url_encode(json::serialize(header)) + "." + base64url_encode(json::serialize(c));
-    return signing_input + "." + base64url_encode(SigningKey::instance().sign_rs256(signing_input));
+    return signing_input + "." + base64url_encode(signing_key().sign_rs256(signing_input));
 }
 
 // A work account's Graph access token: a v1.0 JWT signed with the key in the JWKS, with the
@@ -288,7 +288,7 @@ std::string id_token(Service& svc, const App& app, const User& u, const ScopeLis
 // of varying length in real tokens) to about the configured size.
 std::string work_access_token(Service& svc, const App& app, const User& u, const ScopeList& scopes, std::int64_t now,
                               std::int64_t exp) {
-    const std::string& kid = SigningKey::instance().kid();
+    const std::string kid = signing_kid();
     json::object header{{"typ", "JWT"}, {"alg", "RS256"}, {"x5t", kid}, {"kid", kid}};
     json::object c;
     c["aud"] = kGraphResource;
@@ -333,7 +333,7 @@ std::string work_access_token(Service& svc, const App& app, const User& u, const
     if (target > fixed && (target - fixed) * 3 / 4 > payload_now)
         c["aio"] = random_urlsafe(24 + (target - fixed) * 3 / 4 - payload_now);
     const std::string signing_input = header_b64 + "." + base64url_encode(json::serialize(c));
-    return signing_input + "." + base64url_encode(SigningKey::instance().sign_rs256(signing_input));
+    return signing_input + "." + base64url_encode(signing_key().sign_rs256(signing_input));
 }
 
 // "scope" as the settings shape it (README "Scopes in tokens"); absent when switched off.

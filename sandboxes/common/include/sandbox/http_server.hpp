@@ -2,13 +2,13 @@
 // http_server.cpp pays the Beast/Asio SSL compile cost.
 #pragma once
 
-#include "http_types.hpp"
+#include "sandbox/http_types.hpp"
 
 #include <cstdint>
 #include <memory>
 #include <string>
 
-namespace ms_sandbox::detail {
+namespace sandbox {
 
 struct ServerConfig {
     bool tls = true;
@@ -17,7 +17,7 @@ struct ServerConfig {
     std::uint16_t port = 0;  // 0 = let the kernel pick
     int threads = 2;
     std::uint32_t header_limit = 64 * 1024;       // larger headers get a 400 "Request Too Long"
-    std::uint64_t body_limit = 32 * 1024 * 1024;  // Graph's 4 MB rule is enforced above this layer
+    std::uint64_t body_limit = 32 * 1024 * 1024;  // each vendor's own limit is enforced above this
 };
 
 class HttpServer {
@@ -40,4 +40,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace ms_sandbox::detail
+}  // namespace sandbox

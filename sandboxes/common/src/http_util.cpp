@@ -1,4 +1,4 @@
-#include "http_types.hpp"
+#include "sandbox/http_types.hpp"
 
 #include <boost/url/encode.hpp>
 #include <boost/url/params_view.hpp>
@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace ms_sandbox::detail {
+namespace sandbox {
 
 namespace {
 bool iequals(std::string_view a, std::string_view b) {
@@ -117,4 +117,4 @@ std::string html_escape(std::string_view raw) {
     return out;
 }
 
-}  // namespace ms_sandbox::detail
+}  // namespace sandbox

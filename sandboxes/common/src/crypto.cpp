@@ -1,4 +1,4 @@
-#include "crypto.hpp"
+#include "sandbox/crypto.hpp"
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -8,13 +8,11 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
-#include <boost/json/array.hpp>
-
 #include <cstdio>
 #include <stdexcept>
 #include <vector>
 
-namespace ms_sandbox::detail {
+namespace sandbox {
 
 namespace {
 
@@ -44,16 +42,6 @@ std::string digest(const EVP_MD* md, std::string_view data) {
     return std::string(reinterpret_cast<char*>(out), len);
 }
 
-std::string hex(std::string_view raw) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : raw) {
-        out += digits[c >> 4];
-        out += digits[c & 15];
-    }
-    return out;
-}
-
 std::string format_guid(std::string h) {  // 32 hex chars -> 8-4-4-4-12
     return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" +
            h.substr(20, 12);
@@ -76,6 +64,16 @@ std::string bn_bytes(const BIGNUM* bn) {
 
 }  // namespace
 
+std::string to_hex(std::string_view raw) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : raw) {
+        out += digits[c >> 4];
+        out += digits[c & 15];
+    }
+    return out;
+}
+
 std::string random_urlsafe(std::size_t length) {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::vector<unsigned char> raw(length);
@@ -91,16 +89,16 @@ std::string random_guid() {
     if (RAND_bytes(raw, sizeof raw) != 1) throw std::runtime_error("RAND_bytes failed");
     raw[6] = static_cast<unsigned char>((raw[6] & 0x0f) | 0x40);
     raw[8] = static_cast<unsigned char>((raw[8] & 0x3f) | 0x80);
-    return format_guid(hex(std::string_view(reinterpret_cast<char*>(raw), sizeof raw)));
+    return format_guid(to_hex(std::string_view(reinterpret_cast<char*>(raw), sizeof raw)));
 }
 
 std::string guid_from_name(std::string_view name) {
-    std::string h = hex(sha256(name)).substr(0, 32);
+    std::string h = to_hex(sha256(name)).substr(0, 32);
     h[12] = '5';  // name-based
     return format_guid(h);
 }
 
-std::string hex16_from_name(std::string_view name) { return hex(sha256(name)).substr(0, 16); }
+std::string hex16_from_name(std::string_view name) { return to_hex(sha256(name)).substr(0, 16); }
 
 std::string sha256(std::string_view data) { return digest(EVP_sha256(), data); }
 std::string sha1(std::string_view data) { return digest(EVP_sha1(), data); }
@@ -168,7 +166,7 @@ struct SigningKey::Impl {
     X509Ptr cert;
 };
 
-SigningKey::SigningKey() : impl_(std::make_unique<Impl>()) {
+SigningKey::SigningKey(std::string_view subject_common_name) : impl_(std::make_unique<Impl>()) {
     impl_->key.reset(EVP_RSA_gen(2048));
     if (!impl_->key) throw std::runtime_error("RSA key generation failed");
     impl_->cert.reset(X509_new());
@@ -179,19 +177,15 @@ SigningKey::SigningKey() : impl_(std::make_unique<Impl>()) {
     X509_gmtime_adj(X509_getm_notAfter(c), 10L * 365 * 24 * 3600);
     X509_set_pubkey(c, impl_->key.get());
     X509_NAME* name = X509_get_subject_name(c);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, bytes("accounts.sandbox.invalid"), -1, -1, 0);
+    const std::string cn(subject_common_name);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, bytes(cn), -1, -1, 0);
     X509_set_issuer_name(c, name);
     if (X509_sign(c, impl_->key.get(), EVP_sha256()) == 0)
         throw std::runtime_error("self-signing the token key failed");
-    kid_ = base64url_encode(sha1(der_of(c)));  // Entra uses the x5t as kid
+    certificate_der_ = der_of(c);
 }
 
 SigningKey::~SigningKey() = default;
-
-const SigningKey& SigningKey::instance() {
-    static const SigningKey key;  // thread-safe initialisation
-    return key;
-}
 
 std::string SigningKey::sign_rs256(std::string_view data) const {
     MdCtxPtr ctx(EVP_MD_CTX_new());
@@ -206,22 +200,26 @@ std::string SigningKey::sign_rs256(std::string_view data) const {
     return sig;
 }
 
-boost::json::object SigningKey::jwk() const {
-    BIGNUM* n = nullptr;
-    BIGNUM* e = nullptr;
-    EVP_PKEY_get_bn_param(impl_->key.get(), "n", &n);
-    EVP_PKEY_get_bn_param(impl_->key.get(), "e", &e);
-    std::unique_ptr<BIGNUM, BnFree> nn(n), ee(e);
-    boost::json::object jwk;
-    jwk["kty"] = "RSA";
-    jwk["use"] = "sig";
-    jwk["kid"] = kid_;
-    jwk["x5t"] = kid_;
-    jwk["n"] = n ? base64url_encode(bn_bytes(n)) : "";
-    jwk["e"] = e ? base64url_encode(bn_bytes(e)) : "";
-    jwk["x5c"] = boost::json::array{base64_encode(der_of(impl_->cert.get()))};
-    return jwk;
+std::string SigningKey::certificate_pem() const {
+    const std::string body = base64_encode(certificate_der_);
+    std::string pem = "-----BEGIN CERTIFICATE-----\n";
+    for (std::size_t i = 0; i < body.size(); i += 64) pem += body.substr(i, 64) + "\n";
+    return pem + "-----END CERTIFICATE-----\n";
 }
+
+std::string SigningKey::x5t() const { return base64url_encode(sha1(certificate_der_)); }
+
+namespace {
+std::string rsa_param_b64url(EVP_PKEY* key, const char* param) {
+    BIGNUM* value = nullptr;
+    EVP_PKEY_get_bn_param(key, param, &value);
+    const std::unique_ptr<BIGNUM, BnFree> owned(value);
+    return value ? base64url_encode(bn_bytes(value)) : "";
+}
+}  // namespace
+
+std::string SigningKey::modulus_b64url() const { return rsa_param_b64url(impl_->key.get(), "n"); }
+std::string SigningKey::exponent_b64url() const { return rsa_param_b64url(impl_->key.get(), "e"); }
 
 // ---------------------------------------------------------------------------------------------
 
@@ -280,4 +278,4 @@ bool Certificate::verify(std::string_view alg, std::string_view signed_data, std
     return ok;
 }
 
-}  // namespace ms_sandbox::detail
+}  // namespace sandbox

@@ -1,8 +1,6 @@
-// OpenSSL-backed primitives: randomness, digests, base64, RSA signing (id_tokens) and
-// certificate-based signature verification (client assertions).
+// OpenSSL-backed primitives shared by the stand-ins: randomness, digests, base64, RSA signing
+// (id_tokens) and certificate-based signature verification (client assertions).
 #pragma once
-
-#include <boost/json/object.hpp>
 
 #include <filesystem>
 #include <memory>
@@ -10,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace ms_sandbox::detail {
+namespace sandbox {
 
 // `length` random characters from [A-Za-z0-9_-]; every issued secret goes through this.
 std::string random_urlsafe(std::size_t length);
@@ -21,6 +19,7 @@ std::string random_guid();
 std::string guid_from_name(std::string_view name);
 std::string hex16_from_name(std::string_view name);
 
+std::string to_hex(std::string_view raw);   // lower case
 std::string sha256(std::string_view data);  // raw 32 bytes
 std::string sha1(std::string_view data);    // raw 20 bytes
 
@@ -31,22 +30,27 @@ std::string base64url_encode(std::string_view raw);  // no padding
 // Accepts unpadded (JWT style) and padded base64url; nullopt if invalid.
 std::optional<std::string> base64url_decode(std::string_view text);
 
-// The sandbox's token-signing key: RSA 2048 with a self-signed certificate for the JWKS x5c.
+// A token-signing key: RSA 2048 with a self-signed certificate (for a JWKS x5c or a PEM key map).
+// Each stand-in decides how its key set names and shapes the key (kid, JWK members).
 class SigningKey {
 public:
-    // Generated once per process (RSA key generation is slow under sanitizers).
-    static const SigningKey& instance();
+    // Generates a fresh key; slow under sanitizers, so stand-ins keep one per process or instance.
+    explicit SigningKey(std::string_view subject_common_name);
     ~SigningKey();
+    SigningKey(const SigningKey&) = delete;
+    SigningKey& operator=(const SigningKey&) = delete;
 
-    const std::string& kid() const { return kid_; }
     std::string sign_rs256(std::string_view data) const;  // raw signature bytes
-    boost::json::object jwk() const;                      // {"kty","use","kid","x5t","n","e","x5c"}
+    const std::string& certificate_der() const { return certificate_der_; }
+    std::string certificate_pem() const;  // "-----BEGIN CERTIFICATE-----\n...", 64-column lines
+    std::string x5t() const;              // base64url SHA-1 of the certificate's DER
+    std::string modulus_b64url() const;   // the JWK "n"
+    std::string exponent_b64url() const;  // the JWK "e"
 
 private:
-    SigningKey();
     struct Impl;
     std::unique_ptr<Impl> impl_;
-    std::string kid_;
+    std::string certificate_der_;
 };
 
 // An X.509 certificate registered on a confidential app.
@@ -70,4 +74,4 @@ private:
     std::string x5t_, x5t_s256_;
 };
 
-}  // namespace ms_sandbox::detail
+}  // namespace sandbox

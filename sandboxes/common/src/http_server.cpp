@@ -1,7 +1,7 @@
 // The transport: accepts connections, speaks HTTP/1.1 (optionally inside TLS), hands parsed
 // requests to the RequestHandler and carries out the transport-level faults it asks for
 // (delays, dropped connections, truncated bodies, resets before the body is read).
-#include "http_server.hpp"
+#include "sandbox/http_server.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -23,7 +23,7 @@
 #include <type_traits>
 #include <vector>
 
-namespace ms_sandbox::detail {
+namespace sandbox {
 
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -317,4 +317,4 @@ void HttpServer::stop() {
         if (t.joinable()) t.join();
 }
 
-}  // namespace ms_sandbox::detail
+}  // namespace sandbox

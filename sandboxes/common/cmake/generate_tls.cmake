@@ -11,6 +11,7 @@
 #   other-client-cert.pem / -key.pem    a credential no app registers
 #   client-secret.txt                   the confidential app's client secret (scenario "value_file")
 #   expired-client-secret.txt           a second secret the scenario marks as expired
+#   google-client-secret.txt            the Google stand-in's web client secret ("GOCSPX-" + 28)
 # All leaves share server-key.pem so that only the certificate differs between fault modes.
 cmake_minimum_required(VERSION 3.25)
 if(NOT OPENSSL_EXECUTABLE OR NOT OUT_DIR)
@@ -81,10 +82,17 @@ foreach(secret IN ITEMS client-secret expired-client-secret)
   endif()
   file(WRITE "${work}/${secret}.txt" "Sbx8Q~${random}\n")
 endforeach()
+# Google's client secrets read "GOCSPX-" and 28 more characters.
+execute_process(COMMAND "${OPENSSL_EXECUTABLE}" rand -hex 14 OUTPUT_VARIABLE random OUTPUT_STRIP_TRAILING_WHITESPACE
+                RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "openssl rand failed")
+endif()
+file(WRITE "${work}/google-client-secret.txt" "GOCSPX-${random}\n")
 
 foreach(f ca.pem ca-key.pem other-ca.pem other-ca-key.pem server.pem server-key.pem wrong-host.pem
           expired.pem client-cert.pem client-key.pem other-client-cert.pem other-client-key.pem
-          client-secret.txt expired-client-secret.txt)
+          client-secret.txt expired-client-secret.txt google-client-secret.txt)
   file(COPY_FILE "${work}/${f}" "${OUT_DIR}/${f}")
 endforeach()
 file(REMOVE_RECURSE "${work}")

@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace ms_sandbox::detail {
+namespace sandbox {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;  // names lower-cased
 
@@ -54,7 +54,7 @@ struct HttpResponse {
 // Problems the transport detects before a request can be handed to the application.
 enum class MalformedRequest { bad_syntax, header_too_large, body_too_large };
 
-// Implemented by the application (service.cpp). Called from the server's I/O threads.
+// Implemented by each stand-in's service. Called from the server's I/O threads.
 class RequestHandler {
 public:
     virtual ~RequestHandler() = default;
@@ -86,4 +86,4 @@ std::optional<std::vector<std::string>> split_path(std::string_view path);
 // Minimal HTML escaping for the pages.
 std::string html_escape(std::string_view raw);
 
-}  // namespace ms_sandbox::detail
+}  // namespace sandbox
