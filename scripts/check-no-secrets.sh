@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Searches test output for every secret the Microsoft stand-ins issued during the run
-# (written one per line to MS_SANDBOX_ISSUED_FILE by the stand-in) and for the build's
+# Searches test output for every secret the stand-ins (Microsoft's and Google's) issued during
+# the run (written one per line to SANDBOX_ISSUED_FILE by the stand-ins) and for the build's
 # generated client secrets. Prints counts and file names only, never a secret.
 #
 #   scripts/check-no-secrets.sh ISSUED_FILE BUILD_DIR FILE_OR_DIR...
@@ -10,7 +10,7 @@ issued="$1"; build_dir="$2"; shift 2
 patterns="$(mktemp)"
 trap 'rm -f "$patterns"' EXIT
 [[ -f "$issued" ]] && grep -v '^$' "$issued" | sort -u >"$patterns" || true
-for f in "$build_dir"/sandbox-tls/client-secret.txt "$build_dir"/sandbox-tls/expired-client-secret.txt; do
+for f in "$build_dir"/sandbox-tls/{client-secret,expired-client-secret,google-client-secret}.txt; do
   [[ -f "$f" ]] && head -n1 "$f" >>"$patterns"
 done
 count=$(wc -l <"$patterns")

@@ -33,7 +33,7 @@ run_tests() {
   local preset="$1"; shift
   local issued="build/$preset/issued-secrets.txt"
   rm -f "$issued"
-  MS_SANDBOX_ISSUED_FILE="$PWD/$issued" ctest --preset "$preset" -j "$jobs" --timeout 300 "$@"
+  SANDBOX_ISSUED_FILE="$PWD/$issued" ctest --preset "$preset" -j "$jobs" --timeout 300 "$@"
   scripts/check-no-secrets.sh "$issued" "build/$preset" "build/$preset/Testing/Temporary" "build/$preset/e2e-artifacts"
 }
 

@@ -9,6 +9,9 @@
 #include <openssl/x509.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
 #include <stdexcept>
 #include <vector>
 
@@ -82,6 +85,14 @@ std::string random_urlsafe(std::size_t length) {
     std::string out(length, 'A');
     for (std::size_t i = 0; i < length; ++i) out[i] = alphabet[raw[i] & 63];  // 64 symbols: no bias
     return out;
+}
+
+void record_issued_secret(const std::string& secret) {
+    static const char* file = std::getenv("SANDBOX_ISSUED_FILE");
+    if (file == nullptr || *file == '\0') return;
+    static std::mutex file_mutex;  // several stand-ins may live in one process
+    std::lock_guard lock(file_mutex);
+    std::ofstream(file, std::ios::app) << secret << '\n';
 }
 
 std::string random_guid() {

@@ -185,6 +185,7 @@ FlowOutcome issue_code(Service& svc, const PendingFlow& flow, const Account& acc
         code = "4/0A" + sandbox::random_urlsafe(settings.code_length - 4);
         code[20] = '/';  // a '/' inside, as in Google's codes: clients must decode exactly once
     } while (st.codes.count(code));
+    sandbox::record_issued_secret(code);
     AuthCode rec;
     rec.client_id = flow.params.client_id;
     rec.redirect_uri = flow.params.redirect_uri;

@@ -4,6 +4,8 @@
 // https://developers.google.com/identity/openid-connect/openid-connect.
 #include "service.hpp"
 
+#include <sandbox/crypto.hpp>
+
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -107,6 +109,7 @@ std::string mint_access_token(Service& svc, const std::string& client_id, const 
     std::string token = "ya29." + sandbox::random_urlsafe(settings.access_token_length - 5);
     st.access_tokens[token] =
         AccessToken{client_id, email, refresh_token, scopes, svc.now() + settings.access_token_lifetime_seconds, false};
+    sandbox::record_issued_secret(token);
     return token;
 }
 
@@ -117,6 +120,7 @@ std::string mint_refresh_token(Service& svc, const std::string& client_id, const
     auto& st = svc.state;
     std::string token = "1//0" + sandbox::random_urlsafe(st.scenario.settings.refresh_token_length - 4);
     st.refresh_tokens[token] = RefreshToken{client_id, email, scopes, svc.now(), svc.now(), st.next_serial++, {}};
+    sandbox::record_issued_secret(token);
     std::vector<RefreshToken*> live;
     for (auto& [_, rt] : st.refresh_tokens)
         if (rt.client_id == client_id && rt.email == email && !rt.dead) live.push_back(&rt);
@@ -147,7 +151,9 @@ std::string id_token(Service& svc, const Client& client, const Account& account,
     c["iat"] = now;
     c["exp"] = now + 3600;
     const std::string input = b64url_json({{"alg", "RS256"}, {"kid", svc.kid}, {"typ", "JWT"}}) + "." + b64url_json(c);
-    return input + "." + sandbox::base64url_encode(svc.signing_key.sign_rs256(input));
+    std::string token = input + "." + sandbox::base64url_encode(svc.signing_key.sign_rs256(input));
+    sandbox::record_issued_secret(token);
+    return token;
 }
 
 json::object token_answer(Service& svc, const Client& client, const Account& account, const ScopeList& scopes,

@@ -521,11 +521,7 @@ Service::ControlResult Service::control(std::string_view method, std::string_vie
 
 void Service::record_issued(std::vector<std::string>& list, const std::string& secret) {
     list.push_back(secret);
-    static const char* file = std::getenv("MS_SANDBOX_ISSUED_FILE");
-    if (file == nullptr || *file == '\0') return;
-    static std::mutex file_mutex;  // several stand-ins may live in one process
-    std::lock_guard lock(file_mutex);
-    std::ofstream(file, std::ios::app) << secret << '\n';
+    sandbox::record_issued_secret(secret);
 }
 
 }  // namespace ms_sandbox::detail

@@ -122,9 +122,8 @@ public:
     using LogSink = std::function<void(std::string_view)>;
     Service(Scenario scenario, LogSink log);
 
-    // Remembers a secret handed out (for GET /_sandbox/issued) and, when the environment
-    // variable MS_SANDBOX_ISSUED_FILE names a file, appends it there too, so that a whole test
-    // run's output can be searched for every secret any stand-in issued. Call under `mutex`.
+    // Remembers a secret handed out (for GET /_sandbox/issued) and records it for the whole
+    // run's secret scan (sandbox::record_issued_secret). Call under `mutex`.
     void record_issued(std::vector<std::string>& list, const std::string& secret);
 
     void set_base_url(std::string url) { base_url_ = std::move(url); }

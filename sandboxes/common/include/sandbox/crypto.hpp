@@ -12,6 +12,11 @@ namespace sandbox {
 
 // `length` random characters from [A-Za-z0-9_-]; every issued secret goes through this.
 std::string random_urlsafe(std::size_t length);
+
+// Appends a secret a stand-in handed out (a code, a token) to the file the environment variable
+// SANDBOX_ISSUED_FILE names, when it names one, so that a whole test run's output can be searched
+// for every secret any stand-in issued (scripts/check-no-secrets.sh). Thread-safe.
+void record_issued_secret(const std::string& secret);
 // Random RFC 4122 v4 GUID, lower case.
 std::string random_guid();
 // Deterministic GUID-shaped / 16-hex identifiers derived from a name (stable ids for scenario
