@@ -56,7 +56,7 @@ HttpRequest TokenClient::refresh_request(std::string_view refresh_token) const {
     return post({{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}});
 }
 
-RefreshAnswer TokenClient::read_refresh(const HttpResponse& response) const {
+RefreshAnswer TokenClient::read_refresh(const HttpResponse& response, const GrantRecord&, int64_t) const {
     TokenResponse parsed = response.failure == TransferFailure::none
                                ? parse_token_response(response.status, response.body.view())
                                : TokenResponse{};

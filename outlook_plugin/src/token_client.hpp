@@ -22,7 +22,8 @@ public:
     HttpRequest code_redemption(std::string_view code, std::string_view verifier) const;
 
     HttpRequest refresh_request(std::string_view refresh_token) const override;
-    RefreshAnswer read_refresh(const HttpResponse& response) const override;
+    RefreshAnswer read_refresh(const HttpResponse& response, const GrantRecord& grant,
+                               int64_t now_unix_ms) const override;
     std::string service_name() const override { return "Microsoft"; }
     std::string not_connected_message() const override;
     std::string permission_denied_message() const override;

@@ -268,8 +268,8 @@ void TokenManager::submit_refresh(const std::string& account, StoredGrant grant,
 
 void TokenManager::finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt) {
     try {
-        RefreshAnswer answer = protocol_.read_refresh(response);
         int64_t now = host_.now_unix_ms();
+        RefreshAnswer answer = protocol_.read_refresh(response, grant.record, now);
         if (answer.tokens) return store_refreshed(account, std::move(grant), answer, now, attempt);
         int64_t retry_after_ms = parse_retry_after_ms(response.header("retry-after"), now).value_or(-1);
         refresh_refused(account, std::move(grant), answer.failure, retry_after_ms, now, attempt);

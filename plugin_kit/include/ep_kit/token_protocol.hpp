@@ -4,6 +4,7 @@
 // the provider owns its protocol.
 #pragma once
 
+#include "ep_kit/account_store.hpp"
 #include "ep_kit/http_engine.hpp"
 #include "ep_kit/secret_string.hpp"
 
@@ -52,8 +53,10 @@ public:
     virtual ~TokenProtocol() = default;
 
     virtual HttpRequest refresh_request(std::string_view refresh_token) const = 0;
-    // Reads the answer to refresh_request, transport failures included. Never throws.
-    virtual RefreshAnswer read_refresh(const HttpResponse& response) const = 0;
+    // Reads the answer to refresh_request, transport failures included. Never throws. `grant` is
+    // the connection being refreshed: some providers tell a refusal's likely cause from its age.
+    virtual RefreshAnswer read_refresh(const HttpResponse& response, const GrantRecord& grant,
+                                       int64_t now_unix_ms) const = 0;
 
     // The words users and the log see.
     virtual std::string service_name() const = 0;           // "Microsoft", "Google"
