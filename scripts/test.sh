@@ -71,7 +71,7 @@ if [[ " $stages " == *" tsan "* ]]; then
   cmake --preset tsan >/dev/null
   cmake --build build/tsan -j "$jobs" --target "${concurrent_targets[@]}"
   stage "tsan: concurrent suites"
-  run_tests tsan -R "$concurrent_tests" -E "^Conformance\.MsalNodeAndGraphClient$"  # JS suite: not a concurrent C++ suite
+  run_tests tsan -R "$concurrent_tests" -E "^Conformance\.(MsalNodeAndGraphClient|GoogleAuthAndGmail)$"  # JS suites: not concurrent C++ suites
 fi
 
 if [[ " $stages " == *" fuzz "* ]]; then
