@@ -4,7 +4,8 @@
 #   0. first, in seconds: every C/C++ file is formatted as .clang-format says (check-format.sh);
 #   1. the normal build (dev preset) and every test: unit, integration against the Microsoft
 #      stand-in, the fault matrix, crash consistency, security, the Chromium end-to-end test,
-#      Microsoft's msal-node and graph-client against the stand-in (conformance), and a smoke
+#      Microsoft's msal-node and graph-client and Google's google-auth-library and @googleapis/gmail
+#      against their stand-ins (conformance), and a smoke
 #      run of the load driver; then the whole run's output is searched for every
 #      secret the stand-ins issued;
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (asan preset);
