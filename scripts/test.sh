@@ -4,7 +4,8 @@
 #   0. first, in seconds: every C/C++ file is formatted as .clang-format says (check-format.sh);
 #   1. the normal build (dev preset) and every test: unit, integration against the Microsoft
 #      stand-in, the fault matrix, crash consistency, security, the Chromium end-to-end test,
-#      Microsoft's msal-node and graph-client against the stand-in (conformance), and a smoke
+#      Microsoft's msal-node and graph-client and Google's google-auth-library and @googleapis/gmail
+#      against their stand-ins (conformance), and a smoke
 #      run of the load driver; then the whole run's output is searched for every
 #      secret the stand-ins issued;
 #   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (asan preset);
@@ -71,7 +72,7 @@ if [[ " $stages " == *" tsan "* ]]; then
   cmake --preset tsan >/dev/null
   cmake --build build/tsan -j "$jobs" --target "${concurrent_targets[@]}"
   stage "tsan: concurrent suites"
-  run_tests tsan -R "$concurrent_tests" -E "^Conformance\.MsalNodeAndGraphClient$"  # JS suite: not a concurrent C++ suite
+  run_tests tsan -R "$concurrent_tests" -E "^Conformance\.(MsalNodeAndGraphClient|GoogleAuthAndGmail)$"  # JS suites: not concurrent C++ suites
 fi
 
 if [[ " $stages " == *" fuzz "* ]]; then

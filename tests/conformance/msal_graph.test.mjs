@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import * as msal from '@azure/msal-node';
 import { Client, GraphError } from '@microsoft/microsoft-graph-client';
 
-import { StandIn } from './standin.mjs';
+import { MicrosoftStandIn } from './standin.mjs';
 
 const CLIENT_ID = '11111111-2222-4333-8444-555555555555';  // the default scenario's public app
 const REDIRECT = 'http://127.0.0.1/callback';
@@ -18,7 +18,7 @@ const ADELE = 'adele@contoso.example';
 const MEGAN = 'megan.personal@outlook.com';
 
 let s;
-before(async () => { s = await StandIn.start(process.env.CONFORMANCE_BUILD_DIR); });
+before(async () => { s = await MicrosoftStandIn.start(process.env.CONFORMANCE_BUILD_DIR); });
 after(async () => { await s?.stop(); });
 
 function newApp() {
