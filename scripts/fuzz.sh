@@ -22,7 +22,8 @@ cd "$root"
 seconds=${1:-10}
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "usage: $0 [seconds-per-target] [target...]" >&2; exit 2; }
 shift $(( $# > 0 ? 1 : 0 ))
-all_targets=(manifest host_config oauth_callback token_response graph_error vault_envelope message)
+all_targets=(manifest host_config oauth_callback token_response graph_error vault_envelope message
+             google_token_response google_callback gmail_error google_id_token)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do

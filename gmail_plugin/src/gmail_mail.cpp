@@ -460,9 +460,11 @@ SendClassification classify_send_response(int http_status, std::string_view body
 
 namespace {
 
-// Reads `count` digits at `pos` into `out`; false when they are not all digits.
+// Reads `count` digits at `pos` into `out`; false when they are not all digits (from_chars alone
+// would take a minus sign: "-1" as an hour).
 bool digits(std::string_view s, std::size_t pos, std::size_t count, int& out) {
-    if (pos + count > s.size()) return false;
+    if (pos + count > s.size() || s.substr(pos, count).find_first_not_of("0123456789") != std::string_view::npos)
+        return false;
     const char* first = s.data() + pos;
     auto [end, ec] = std::from_chars(first, first + count, out);
     return ec == std::errc() && end == first + count;

@@ -35,7 +35,7 @@ struct GoogleIdentity {
 // Verifies `id_token` against `jwks_json` ({"keys":[{"kid","kty":"RSA","alg":"RS256","use":"sig","n","e"}]}).
 // Throws ep::sdk::Error(EP_ERR_INVALID_ARGUMENT, "invalid_id_token") whose message says what is wrong and
 // whose field() names it ("token", "header", "header.alg", "header.crit", "header.kid", "jwks", "signature", "iss",
-// "aud", "exp", "iat", "nonce", "sub", "email", "email_verified"); neither ever quotes the token or its claims.
+// "aud", "exp", "iat", "nonce", "sub", "email", "email_verified", "hd"); neither ever quotes the token or its claims.
 GoogleIdentity verify_id_token(std::string_view id_token, std::string_view jwks_json,
                                const IdTokenExpectations& expected);
 

@@ -102,10 +102,17 @@ std::map<std::string, std::string> parse_callback(std::string_view callback_json
 
 std::string first_line(std::string_view text, std::size_t max_bytes) {
     std::string out;
-    for (char c : text) {
+    for (std::size_t i = 0; i < text.size() && out.size() < max_bytes; ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
         if (c == '\r' || c == '\n') break;
-        if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
-        if (out.size() >= max_bytes) break;
+        // C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F; U+0085 is a line break to some readers)
+        // are no more printable than DEL or the C0 controls.
+        const auto next = i + 1 < text.size() ? static_cast<unsigned char>(text[i + 1]) : 0;
+        if (c == 0xC2 && next >= 0x80 && next <= 0x9F) {
+            ++i;
+            continue;
+        }
+        if (c >= 0x20 && c != 0x7F) out.push_back(static_cast<char>(c));
     }
     // Never end inside a UTF-8 character: these texts end up in JSON documents.
     while (!out.empty() && !ep::sdk::is_valid_utf8(out)) out.pop_back();

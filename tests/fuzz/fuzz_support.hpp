@@ -11,13 +11,16 @@
 
 #include <email_provider/ep_sdk.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 namespace fuzz {
 
@@ -50,6 +53,24 @@ inline std::span<const uint8_t> as_bytes(const uint8_t* data, std::size_t size) 
 // writes byte for byte (append_json_string): a message or field that is not UTF-8 makes the
 // whole document unreadable to the host's JSON parser.
 inline bool is_document_safe(std::string_view s) { return ep::sdk::is_valid_utf8(s); }
+
+// True when `text` contains a run of `run` bytes of `input`. Compared
+// by hashes alone, never with memcmp or find: libFuzzer records the operands of every memcmp and
+// copies them into later inputs, so comparing the input with an error message would teach it the
+// message, and inputs would then "quote" the message by construction. (A 64-bit hash collision
+// would be a false report; at these sizes it does not happen.) Runs inside `allowed`, a value the
+// text may name (an expected issuer), do not count.
+inline bool quotes_input(std::string_view text, std::string_view input, std::size_t run,
+                         std::string_view allowed = {}) {
+    if (run == 0 || input.size() < run || text.size() < run) return false;
+    const std::hash<std::string_view> hash;
+    std::unordered_set<std::size_t> windows;
+    for (std::size_t i = 0; i + run <= text.size(); ++i) windows.insert(hash(text.substr(i, run)));
+    for (std::size_t i = 0; i + run <= allowed.size(); ++i) windows.erase(hash(allowed.substr(i, run)));
+    for (std::size_t i = 0; i + run <= input.size(); ++i)
+        if (windows.count(hash(input.substr(i, run))) != 0) return true;
+    return false;
+}
 
 }  // namespace fuzz
 

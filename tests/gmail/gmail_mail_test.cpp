@@ -321,6 +321,21 @@ TEST(GmailAnswers, TheErrorDocumentIsRead) {
     EXPECT_FALSE(gmail::parse_gmail_error(std::string(70000, ' ')));
 }
 
+// Found by fuzz_gmail_error: DEL and the C1 controls (U+0085 NEL breaks lines for some readers)
+// came through into the code and the quoted text that the person sending sees.
+TEST(GmailAnswers, ControlCharactersInGmailTextAreDropped) {
+    auto e = gmail::parse_gmail_error(
+        error_body(403, "rate\x7fLimitExceeded", "Rate limit\xc2\x85 exceeded\xc2\x9b", "PERMISSION\x7f_DENIED"));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->reason, "rateLimitExceeded");
+    EXPECT_EQ(e->status, "PERMISSION_DENIED");
+    EXPECT_EQ(e->message, "Rate limit exceeded");
+    // Other non-ASCII text stays as it is.
+    e = gmail::parse_gmail_error(error_body(400, "invalidArgument", "Ung\xc3\xbcltiger \xc2\xa0Header", "X"));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(e->message, "Ung\xc3\xbcltiger \xc2\xa0Header");
+}
+
 // Each row of the mapping, as Gmail answers it.
 TEST(GmailAnswers, BadRequestsAreRejected) {
     using O = gmail::SendOutcome;
@@ -416,5 +431,10 @@ TEST(GmailAnswers, RetryAfterTimesAreReadInAnyOffset) {
     EXPECT_FALSE(gmail::parse_retry_after_text("Retry after tomorrow"));
     EXPECT_FALSE(gmail::parse_retry_after_text("Retry after 2026-02-30T00:00:00Z"));
     EXPECT_FALSE(gmail::parse_retry_after_text("Retry after 2026-12-07T18:03:21"));
+    // Found by fuzz_gmail_error: a minus sign was read as part of a number.
+    for (const char* signed_field :
+         {"Retry after -170-02-01T01:00:00Z", "Retry after 2026-12-07T-1:03:21Z", "Retry after 2026-12-07T18:-3:21Z",
+          "Retry after 2026-12-07T18:03:-1Z", "Retry after 2026-12-07T18:03:21+-1:00"})
+        EXPECT_FALSE(gmail::parse_retry_after_text(signed_field)) << signed_field;
     EXPECT_FALSE(gmail::parse_retry_after_text("no time here"));
 }
