@@ -2,6 +2,7 @@
 
 #include "ep_kit/encoding.hpp"
 #include "ep_kit/oauth2.hpp"
+#include "ep_kit/retry_after.hpp"
 #include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
@@ -343,6 +344,10 @@ SendClassification classify_rate_limit(const Answer& a) {
     SendClassification c = a.with(SendOutcome::throttled, "");
     const std::string message = a.error ? a.error->message : std::string();
     c.retry_at_unix_ms = parse_retry_after_text(message);
+    // Over a sending limit an account cannot send "for up to 24 hours" (https://support.google.com/a/answer/166852):
+    // a time further out, or already past, is Google's mistake, not a reason to hold nudges for longer.
+    if (c.retry_at_unix_ms)
+        c.retry_at_unix_ms = std::clamp(*c.retry_at_unix_ms, a.now_unix_ms, a.now_unix_ms + kMaxRetryAfterMs);
     // "User-rate limit exceeded.  Retry after <time> (Mail sending)" [errors] (levz0r/gmail-tester#23):
     // the account's sending limit, lifted at that time (the time can be wrong,
     // googleapis/google-api-ruby-client#20544; it is still the best there is).

@@ -397,14 +397,21 @@ TEST(GmailAnswers, RateLimitsAreThrottledAndTheSendingLimitHoldsUntilItsTime) {
         EXPECT_FALSE(c.sending_limit);
         EXPECT_FALSE(c.retry_at_unix_ms);
     }
-    auto c = classify(429, error_body(429, "rateLimitExceeded",
-                                      "User-rate limit exceeded.  Retry after 2026-12-07T18:03:21.554Z (Mail sending)",
-                                      "RESOURCE_EXHAUSTED"));
+    const auto sending_limit_until = [](const std::string& time) {
+        return error_body(429, "rateLimitExceeded", "User-rate limit exceeded.  Retry after " + time + " (Mail sending)",
+                          "RESOURCE_EXHAUSTED");
+    };
+    const int64_t noon = 1796644800000;  // 2026-12-07T12:00:00Z
+    auto c = classify(429, sending_limit_until("2026-12-07T18:03:21.554Z"), noon);
     EXPECT_EQ(c.outcome, O::throttled);
     EXPECT_TRUE(c.sending_limit);
     ASSERT_TRUE(c.retry_at_unix_ms);
     EXPECT_EQ(*c.retry_at_unix_ms, 1796666601554);
     EXPECT_THAT(c.user_message, HasSubstr("2026-12-07 18:03 UTC"));
+    // Google holds an account for up to 24 hours (https://support.google.com/a/answer/166852): a time
+    // further out is capped there, one already past means now.
+    EXPECT_EQ(classify(429, sending_limit_until("2026-12-10T12:00:00Z"), noon).retry_at_unix_ms, noon + 86'400'000);
+    EXPECT_EQ(classify(429, sending_limit_until("2026-12-06T12:00:00Z"), noon).retry_at_unix_ms, noon);
     c = classify(429,
                  error_body(429, "rateLimitExceeded", "Too many concurrent requests for user", "RESOURCE_EXHAUSTED"));
     EXPECT_EQ(c.outcome, O::throttled);
