@@ -398,8 +398,8 @@ TEST(GmailAnswers, RateLimitsAreThrottledAndTheSendingLimitHoldsUntilItsTime) {
         EXPECT_FALSE(c.retry_at_unix_ms);
     }
     const auto sending_limit_until = [](const std::string& time) {
-        return error_body(429, "rateLimitExceeded", "User-rate limit exceeded.  Retry after " + time + " (Mail sending)",
-                          "RESOURCE_EXHAUSTED");
+        return error_body(429, "rateLimitExceeded",
+                          "User-rate limit exceeded.  Retry after " + time + " (Mail sending)", "RESOURCE_EXHAUSTED");
     };
     const int64_t noon = 1796644800000;  // 2026-12-07T12:00:00Z
     auto c = classify(429, sending_limit_until("2026-12-07T18:03:21.554Z"), noon);

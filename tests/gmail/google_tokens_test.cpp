@@ -95,7 +95,8 @@ TEST(GoogleTokens, ARefreshWithoutGmailSendEndsTheConnectionAsPermissionDenied) 
 TEST(GoogleTokens, AnAnswerWithoutScopeLeavesTheGrantAsItWas) {
     ep::kit::GrantRecord g = grant_connected_days_ago(3);
     g.extra_scopes = {"https://www.googleapis.com/auth/drive.file"};
-    auto a = tokens().read_refresh(answer(200, R"({"access_token":"ya29.new","expires_in":3599,"token_type":"Bearer"})"), g, kNow);
+    auto a = tokens().read_refresh(
+        answer(200, R"({"access_token":"ya29.new","expires_in":3599,"token_type":"Bearer"})"), g, kNow);
     ASSERT_TRUE(a.tokens);
     EXPECT_THAT(a.missing, IsEmpty());
     EXPECT_EQ(a.scopes, g.scopes);
@@ -103,10 +104,9 @@ TEST(GoogleTokens, AnAnswerWithoutScopeLeavesTheGrantAsItWas) {
 }
 
 TEST(GoogleTokens, EarlierGrantsAreReportedAsExtrasNotRefused) {
-    auto a = tokens().read_refresh(
-        answer(200, R"({"access_token":"ya29.new","expires_in":3599,"token_type":"Bearer",
+    auto a = tokens().read_refresh(answer(200, R"({"access_token":"ya29.new","expires_in":3599,"token_type":"Bearer",
             "scope":"openid email https://www.googleapis.com/auth/gmail.send https://www.googleapis.com/auth/drive.file"})"),
-        grant_connected_days_ago(3), kNow);
+                                   grant_connected_days_ago(3), kNow);
     ASSERT_TRUE(a.tokens);
     EXPECT_THAT(a.missing, IsEmpty());
     EXPECT_THAT(a.extras, ElementsAre("https://www.googleapis.com/auth/drive.file"));
