@@ -16,8 +16,6 @@ namespace {
 namespace json = boost::json;
 using ep::sdk::Error;
 
-constexpr std::size_t kMaxPendingFlows = 5;     // per account; the oldest is dropped
-constexpr std::size_t kMaxConsumedStates = 10;  // remembered to tell "reused" from "unknown"
 constexpr int kMaxStoreRetries = 5;
 
 bool one_of(int code, std::initializer_list<int> codes) {
@@ -92,6 +90,7 @@ ConnectFlow::ConnectFlow(const OutlookConfig& config, const AccountStore& store,
       http_(http),
       token_client_(token_client),
       tokens_(tokens),
+      pending_(store, config.pending_connect_ttl_ms),
       host_(host),
       log_(std::move(log)) {}
 
@@ -119,23 +118,12 @@ std::string ConnectFlow::begin(std::string_view account, std::string_view reques
     Pkce pkce = make_pkce();
     std::string state = random_urlsafe(32);
     int64_t now = host_.now_unix_ms();
-    for (int attempt = 0; attempt < kMaxStoreRetries; ++attempt) {
-        PendingFlows pending = store_.load_pending(account);
-        std::erase_if(pending.flows,
-                      [&](const PendingFlow& f) { return now - f.created_ms > config_.pending_connect_ttl_ms; });
-        std::erase_if(pending.consumed,
-                      [&](const auto& c) { return now - c.second > 2 * config_.pending_connect_ttl_ms; });
-        pending.flows.push_back(PendingFlow{hex(sha256(state)), SecretString(pkce.verifier.view()), now, login_hint});
-        if (pending.flows.size() > kMaxPendingFlows) pending.flows.erase(pending.flows.begin());
-        if (store_.save_pending(account, pending)) {
-            json::object out{
-                {"action", "redirect"},
-                {"authorization_url", authorization_url(config_, state, pkce.challenge, login_hint, prompt, claims)},
-                {"expires_at_ms", now + config_.pending_connect_ttl_ms}};
-            return json::serialize(out);
-        }
-    }
-    throw Error(EP_ERR_STORAGE, "storage", "could not record the sign-in in progress (the store kept changing)");
+    pending_.start(account, {state, pkce.verifier, login_hint, {}}, now);
+    json::object out{
+        {"action", "redirect"},
+        {"authorization_url", authorization_url(config_, state, pkce.challenge, login_hint, prompt, claims)},
+        {"expires_at_ms", now + config_.pending_connect_ttl_ms}};
+    return json::serialize(out);
 }
 
 std::string ConnectFlow::result(std::string_view account, std::string_view outcome, const std::string& message,
@@ -168,46 +156,30 @@ std::string ConnectFlow::complete(std::string_view account, std::string_view cal
                       "The answer from Microsoft carries no state, so it cannot be matched to a sign-in started here. "
                       "Nothing was stored.",
                       "state_missing");
-    std::string hash = hex(sha256(state));
-    int64_t now = host_.now_unix_ms();
-
-    std::optional<PendingFlow> flow;
-    for (int attempt = 0; attempt < kMaxStoreRetries && !flow; ++attempt) {
-        PendingFlows pending = store_.load_pending(account);
-        auto it = std::find_if(pending.flows.begin(), pending.flows.end(),
-                               [&](const PendingFlow& f) { return f.state_hash == hash; });
-        if (it == pending.flows.end()) {
-            bool reused = std::any_of(pending.consumed.begin(), pending.consumed.end(),
-                                      [&](const auto& c) { return c.first == hash; });
-            log_(EP_LOG_WARN, std::string("refused a sign-in answer for account ") + std::string(account) +
-                                  (reused ? ": its state was already used" : ": its state is unknown"));
-            return result(account, "forgery_suspected",
-                          reused ? "This sign-in answer was already used. Nothing was stored; start connecting again."
-                                 : "This sign-in answer does not match a sign-in started for this account, so it was "
-                                   "refused as a possible forgery. Nothing was stored; start connecting again.",
-                          reused ? "state_reused" : "state_unknown");
-        }
-        PendingFlow candidate{it->state_hash, SecretString(it->verifier.view()), it->created_ms, it->login_hint};
-        pending.flows.erase(it);
-        pending.consumed.emplace_back(hash, now);
-        if (pending.consumed.size() > kMaxConsumedStates) pending.consumed.erase(pending.consumed.begin());
-        // Consumed before anything else happens: a state works once, even if this call fails later.
-        if (store_.save_pending(account, pending)) flow = std::move(candidate);
+    PendingSignIns::Answer answer = pending_.consume(account, state, host_.now_unix_ms());
+    if (answer.match == PendingSignIns::Match::unknown || answer.match == PendingSignIns::Match::reused) {
+        const bool reused = answer.match == PendingSignIns::Match::reused;
+        log_(EP_LOG_WARN, std::string("refused a sign-in answer for account ") + std::string(account) +
+                              (reused ? ": its state was already used" : ": its state is unknown"));
+        return result(account, "forgery_suspected",
+                      reused ? "This sign-in answer was already used. Nothing was stored; start connecting again."
+                             : "This sign-in answer does not match a sign-in started for this account, so it was "
+                               "refused as a possible forgery. Nothing was stored; start connecting again.",
+                      reused ? "state_reused" : "state_unknown");
     }
-    if (!flow) throw Error(EP_ERR_STORAGE, "storage", "could not record the sign-in answer (the store kept changing)");
-
-    if (now - flow->created_ms > config_.pending_connect_ttl_ms)
+    const PendingFlow& flow = *answer.flow;
+    if (answer.match == PendingSignIns::Match::expired)
         return result(account, "flow_expired",
                       "The sign-in took longer than " + std::to_string(config_.pending_connect_ttl_ms / 60000) +
                           " minutes and expired. Nothing was stored; start connecting again.",
                       "flow_expired");
-    if (params.count("error")) return redirect_error(account, params, flow->login_hint);
+    if (params.count("error")) return redirect_error(account, params, flow.login_hint);
     std::string code = param(params, "code");
     if (code.empty())
         return result(account, "failed", "Microsoft's answer has neither a code nor an error. Start connecting again.",
                       "no_code");
     SecretString secret_code(std::move(code));
-    return redeem(account, secret_code.view(), flow->verifier, flow->login_hint);
+    return redeem(account, secret_code.view(), flow.verifier, flow.login_hint);
 }
 
 std::string ConnectFlow::record_approval_required(std::string_view account, const std::string& code,

@@ -7,6 +7,7 @@
 #include "config.hpp"
 #include "ep_kit/account_store.hpp"
 #include "ep_kit/http_engine.hpp"
+#include "ep_kit/pending_sign_ins.hpp"
 #include "ep_kit/token_manager.hpp"
 #include "oauth.hpp"
 #include "token_client.hpp"
@@ -62,6 +63,7 @@ private:
     HttpEngine& http_;
     const TokenClient& token_client_;
     TokenManager& tokens_;
+    PendingSignIns pending_;
     ep::sdk::Host host_;
     Log log_;
     StatusBuilder status_;

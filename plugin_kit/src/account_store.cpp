@@ -195,6 +195,7 @@ PendingFlows AccountStore::load_pending(std::string_view account) const {
                 flow.verifier = SecretString(str(fo, "verifier"));
                 flow.created_ms = num(fo, "created_ms");
                 flow.login_hint = str(fo, "login_hint");
+                flow.nonce = str(fo, "nonce");
                 p.flows.push_back(std::move(flow));
             }
         if (auto it = o.find("consumed"); it != o.end() && it->value().is_array())
@@ -215,11 +216,14 @@ std::optional<uint64_t> AccountStore::save_pending(std::string_view account, con
         return host_.secret_delete(key, p.version) ? std::optional<uint64_t>(0) : std::nullopt;
     }
     json::array flows, consumed;
-    for (const auto& f : p.flows)
-        flows.push_back(json::object{{"state_hash", f.state_hash},
-                                     {"verifier", f.verifier.view()},
-                                     {"created_ms", f.created_ms},
-                                     {"login_hint", f.login_hint}});
+    for (const auto& f : p.flows) {
+        json::object flow{{"state_hash", f.state_hash},
+                          {"verifier", f.verifier.view()},
+                          {"created_ms", f.created_ms},
+                          {"login_hint", f.login_hint}};
+        if (!f.nonce.empty()) flow["nonce"] = f.nonce;
+        flows.push_back(std::move(flow));
+    }
     for (const auto& [hash, at] : p.consumed) consumed.push_back(json::object{{"state_hash", hash}, {"at_ms", at}});
     json::value doc(
         json::object{{"format", kRecordFormat}, {"flows", std::move(flows)}, {"consumed", std::move(consumed)}});

@@ -80,6 +80,7 @@ struct PendingFlow {
     SecretString verifier;
     int64_t created_ms = 0;
     std::string login_hint;
+    std::string nonce;  // OpenID Connect's, echoed in the ID token; empty when the provider has none
 };
 
 struct PendingFlows {
