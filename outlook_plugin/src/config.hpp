@@ -5,6 +5,7 @@
 
 #include "ep_kit/http_engine.hpp"
 #include "ep_kit/secret_string.hpp"
+#include "ep_kit/send_protocol.hpp"
 #include "ep_kit/token_manager.hpp"
 #include "ep_kit/vault.hpp"
 #include "uses_kit.hpp"
@@ -62,6 +63,9 @@ struct OutlookConfig {
     // For the kit's token manager: a refresh lease lasts as long as one token request may take.
     TokenSettings token_settings() const {
         return {refresh_skew_ms, access_token_cache_size, connect_timeout_ms + request_timeout_ms};
+    }
+    SendSettings send_settings() const {
+        return {send_queue_limit, max_concurrency_per_mailbox, max_send_attempts, max_throttle_wait_ms};
     }
 };
 

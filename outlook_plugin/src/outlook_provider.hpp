@@ -6,9 +6,10 @@
 #include "connect_flow.hpp"
 #include "ep_kit/account_store.hpp"
 #include "ep_kit/http_engine.hpp"
+#include "ep_kit/send_engine.hpp"
 #include "ep_kit/token_manager.hpp"
 #include "ep_kit/work_queue.hpp"
-#include "send_engine.hpp"
+#include "graph_send.hpp"
 #include "token_client.hpp"
 #include "uses_kit.hpp"
 
@@ -60,6 +61,7 @@ private:
     WorkQueue work_;
     TokenClient token_client_;
     TokenManager tokens_;
+    GraphSend graph_send_;
     SendEngine sends_;
     ConnectFlow connect_;
 

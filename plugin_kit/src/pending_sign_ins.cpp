@@ -27,7 +27,8 @@ void PendingSignIns::start(std::string_view account, const Start& flow, int64_t 
         if (pending.flows.size() > kMaxPendingFlows) pending.flows.erase(pending.flows.begin());
         if (store_.save_pending(account, pending)) return;
     }
-    throw ep::sdk::Error(EP_ERR_STORAGE, "storage", "could not record the sign-in in progress (the store kept changing)");
+    throw ep::sdk::Error(EP_ERR_STORAGE, "storage",
+                         "could not record the sign-in in progress (the store kept changing)");
 }
 
 PendingSignIns::Answer PendingSignIns::consume(std::string_view account, std::string_view state, int64_t now) const {

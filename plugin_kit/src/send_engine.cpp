@@ -1,10 +1,7 @@
-#include "send_engine.hpp"
+#include "ep_kit/send_engine.hpp"
 
 #include "ep_kit/encoding.hpp"
 #include "ep_kit/retry_after.hpp"
-#include "graph_mail.hpp"
-#include "graph_request.hpp"
-#include "uses_kit.hpp"
 
 #include <email_provider/message.hpp>
 
@@ -12,7 +9,7 @@
 
 #include <algorithm>
 
-namespace outlook {
+namespace ep::kit {
 namespace {
 
 namespace json = boost::json;
@@ -22,14 +19,14 @@ int64_t since_ms(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
-// Backoff when Graph throttles without Retry-After, or a connection fails: 1 s, 2 s, 4 s...
+// Backoff when the API throttles without Retry-After, or a connection fails: 1 s, 2 s, 4 s...
 int64_t backoff_ms(int attempt) { return std::min<int64_t>(int64_t{1000} << std::min(attempt - 1, 8), 60'000); }
 
 }  // namespace
 
 struct SendEngine::Job {
     std::string account;
-    std::shared_ptr<const std::string> body;  // the Graph JSON, built once
+    PreparedMessage message;  // built once
     std::string client_request_id;
     ep::sdk::SendCallback done;
     Clock::time_point accepted_at = Clock::now();
@@ -38,12 +35,13 @@ struct SendEngine::Job {
     AccessToken token;
     bool in_flight = false;
 
-    Job(std::string a, std::shared_ptr<const std::string> b, std::string crid, ep::sdk::SendCallback d)
-        : account(std::move(a)), body(std::move(b)), client_request_id(std::move(crid)), done(std::move(d)) {}
+    Job(std::string a, PreparedMessage m, std::string crid, ep::sdk::SendCallback d)
+        : account(std::move(a)), message(std::move(m)), client_request_id(std::move(crid)), done(std::move(d)) {}
 };
 
-SendEngine::SendEngine(const OutlookConfig& config, HttpEngine& http, TokenManager& tokens, ep::sdk::Host host, Log log)
-    : config_(config), http_(http), tokens_(tokens), host_(host), log_(std::move(log)) {}
+SendEngine::SendEngine(SendSettings settings, const SendProtocol& protocol, HttpEngine& http, TokenManager& tokens,
+                       ep::sdk::Host host, Log log)
+    : settings_(settings), protocol_(protocol), http_(http), tokens_(tokens), host_(host), log_(std::move(log)) {}
 
 SendEngine::~SendEngine() { shutdown(); }
 
@@ -83,11 +81,11 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
         if (retry_after_ms >= 0) r["retry_after_ms"] = retry_after_ms;
         return ep::sdk::SendAdmission{status, json::serialize(r)};
     };
-    std::shared_ptr<const std::string> body;
+    PreparedMessage prepared;
     std::string crid;
     try {
         ep::message::Message m = ep::message::parse_message(message_json);
-        body = std::make_shared<const std::string>(build_validated_send_mail_body(m));
+        prepared = protocol_.prepare(m);
         crid = m.client_request_id.empty() ? random_uuid() : m.client_request_id;
     } catch (const ep::sdk::Error& e) {
         return refusal(e.status(), "rejected", e.code(), e.what(), e.field(), -1);
@@ -102,14 +100,14 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
         }
         int* depth_;
     } inside_submit(http_.on_io_thread() ? &io_thread_submit_depth_ : nullptr);
-    auto job = std::make_shared<Job>(std::string(account), std::move(body), std::move(crid), std::move(done));
+    auto job = std::make_shared<Job>(std::string(account), std::move(prepared), std::move(crid), std::move(done));
     Ready to_start;
     {
         std::lock_guard lock(mutex_);
         if (stopping_)
             return refusal(EP_ERR_SHUTTING_DOWN, "transient", "shutting_down", "The provider is shutting down.", "",
                            -1);
-        if (queued_ >= config_.send_queue_limit)
+        if (queued_ >= settings_.queue_limit)
             return refusal(EP_ERR_BUSY, "throttled", "queue_full",
                            "Too many messages are waiting to be sent; try again shortly.", "", 1000);
         mailboxes_[job->account].queue.push_back(job);
@@ -128,7 +126,7 @@ void SendEngine::pump(const std::string& account, Ready& ready) {
     auto now = Clock::now();
     if (mb.paused_until > now) {
         auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(mb.paused_until - now).count();
-        if (wait_ms > config_.max_throttle_wait_ms) {
+        if (wait_ms > settings_.max_throttle_wait_ms) {
             // A long pause goes back to the host (which keeps the message durably) instead of
             // holding messages here for minutes.
             for (auto& job : mb.queue) ready.throttled.emplace_back(std::move(job), wait_ms);
@@ -140,7 +138,7 @@ void SendEngine::pump(const std::string& account, Ready& ready) {
         }
         return;
     }
-    while (mb.in_flight < config_.max_concurrency_per_mailbox && !mb.queue.empty()) {
+    while (mb.in_flight < settings_.max_concurrency_per_mailbox && !mb.queue.empty()) {
         JobPtr job = std::move(mb.queue.front());
         mb.queue.pop_front();
         --queued_;
@@ -168,11 +166,7 @@ void SendEngine::dispatch(Ready ready) {
     for (auto& job : ready.start)
         tokens_.acquire(job->account, nullptr, [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
     for (auto& [job, wait_ms] : ready.throttled)
-        deliver(
-            job,
-            result(*job, "throttled", "mailbox_throttled",
-                   "Microsoft is limiting how fast this mailbox can send; the message was not sent. Try again later.",
-                   wait_ms));
+        deliver(job, result(*job, "throttled", "mailbox_throttled", protocol_.mailbox_throttled_message(), wait_ms));
 }
 
 void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
@@ -190,19 +184,14 @@ void SendEngine::send_with_token(const JobPtr& job, TokenOutcome t) {
             return finish(job, result(*job, "transient", t.code, t.message, std::max<int64_t>(t.retry_after_ms, 0)));
     }
     job->token = t.token;
-    HttpRequest request =
-        graph_request(config_, "POST", "/me/sendMail", t.token->view(),
-                      {"Content-Type: application/json", "client-request-id: " + job->client_request_id,
-                       "return-client-request-id: true"});
-    request.shared_body = job->body;
-    request.wanted_headers = {"request-id", "retry-after", "www-authenticate"};
+    HttpRequest request = protocol_.request(job->message, t.token->view(), job->client_request_id);
     ++job->attempts;
     http_.submit(std::move(request), [this, job](HttpResponse&& r) { on_response(job, std::move(r)); });
 }
 
 void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
-    std::string request_id = r.header("request-id");
-    if (r.status == 202) {
+    std::string request_id = protocol_.request_id(r);
+    if (protocol_.accepted(r)) {
         if (host_.log_enabled(EP_LOG_DEBUG))
             log_(EP_LOG_DEBUG, "sent message " + job->client_request_id + " for account " + job->account +
                                    " (request-id " + request_id + ")");
@@ -212,10 +201,11 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
         return finish(job,
                       result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
     if (r.failure == TransferFailure::not_sent) {
-        if (job->attempts < config_.max_send_attempts && !stopping_requested())
+        if (job->attempts < settings_.max_send_attempts && !stopping_requested())
             return requeue_after(job, backoff_ms(job->attempts));
-        return finish(job, result(*job, "transient", "network",
-                                  "Microsoft Graph could not be reached (" + r.error + "); the message was not sent."));
+        return finish(
+            job, result(*job, "transient", "network",
+                        protocol_.api_name() + " could not be reached (" + r.error + "); the message was not sent."));
     }
     if (r.failure == TransferFailure::after_sending && r.status == 0)
         return finish(job, result(*job, "indeterminate", "no_response",
@@ -224,16 +214,19 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
                                   -1, request_id));
 
     auto retry_after = parse_retry_after_ms(r.header("retry-after"), host_.now_unix_ms());
-    SendClassification c = classify_send_response(r.status, r.body.view(), retry_after.has_value());
+    SendClassification c = protocol_.classify(r, retry_after.has_value(), host_.now_unix_ms());
     switch (c.outcome) {
         case SendOutcome::sent:
             return finish(job, result(*job, "sent", "", "", -1, request_id));
         case SendOutcome::auth_expired:
             return on_token_refused(job, r, c, request_id);
         case SendOutcome::throttled: {
-            int64_t wait = retry_after.value_or(backoff_ms(job->attempts));
+            // Retry-After, else a time the answer names (a daily sending limit), else backoff.
+            int64_t wait = retry_after          ? *retry_after
+                           : c.retry_at_unix_ms ? std::max<int64_t>(*c.retry_at_unix_ms - host_.now_unix_ms(), 0)
+                                                : backoff_ms(job->attempts);
             pause_mailbox(job->account, wait);  // throttling is per mailbox: its other messages wait too
-            if (job->attempts < config_.max_send_attempts && wait <= config_.max_throttle_wait_ms &&
+            if (job->attempts < settings_.max_send_attempts && wait <= settings_.max_throttle_wait_ms &&
                 !stopping_requested())
                 return requeue_after(job, wait);
             return finish(job, result(*job, "throttled", c.code, c.user_message, wait, request_id));
@@ -253,25 +246,15 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
 
 void SendEngine::on_token_refused(const JobPtr& job, const HttpResponse& r, const SendClassification& c,
                                   const std::string& request_id) {
-    if (c.permission_denied)
-        return end_connection(
-            job, ConnectionEnd{GrantState::permission_denied, "access_denied", c.user_message, c.code, {}}, request_id);
-    BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
-    // A claims challenge (CAE) is not cured by a refresh (outlook_plugin/docs/microsoft-behaviour.md §9): no retry for
-    // it.
-    if (c.retry_with_fresh_token && !job->retried_after_401 && !challenge.claims_challenge()) {
+    SendProtocol::TokenRefusal refusal = protocol_.token_refused(r, c);
+    if (refusal.refresh_may_cure && !job->retried_after_401) {
         job->retried_after_401 = true;
         return tokens_.acquire(job->account, job->token,
                                [this, job](TokenOutcome t) { send_with_token(job, std::move(t)); });
     }
-    // Refused again with a fresh token, or challenged: only signing in again helps, and
+    // Refused again with a fresh token, or refused for good: only signing in again helps, and
     // until then nothing may retry (the host holds the message while not connected).
-    end_connection(job,
-                   ConnectionEnd{GrantState::expired, "signin_required",
-                                 "Microsoft requires you to sign in again (for example after a password "
-                                 "reset or a change of your organisation's security policy). Connect again.",
-                                 challenge.claims_challenge() ? "insufficient_claims" : c.code, challenge.claims},
-                   request_id);
+    end_connection(job, std::move(refusal.end), request_id);
 }
 
 void SendEngine::end_connection(const JobPtr& job, ConnectionEnd end, const std::string& request_id) {
@@ -392,4 +375,4 @@ void SendEngine::shutdown() {
     drained_.wait(lock, [&] { return pending_ == 0; });
 }
 
-}  // namespace outlook
+}  // namespace ep::kit

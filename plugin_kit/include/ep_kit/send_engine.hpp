@@ -1,15 +1,14 @@
-// Asynchronous sending through Graph: a bounded queue, at most N requests in flight per
-// mailbox (Graph's Outlook limit is 4), throttling honoured per mailbox so one throttled
-// mailbox never slows another, one token refresh and retry on 401, and automatic retries
-// only when the request certainly did not take effect. Every accepted send gets exactly
-// one completion, on a plugin thread.
+// Asynchronous sending through a provider's API (its SendProtocol): a bounded queue, at most N
+// requests in flight per mailbox (Graph's Outlook limit is 4), throttling honoured per mailbox
+// so one throttled mailbox never slows another, one token refresh and retry on 401, and
+// automatic retries only when the request certainly did not take effect. Every accepted send
+// gets exactly one completion, on a plugin thread.
 #pragma once
 
-#include "config.hpp"
 #include "ep_kit/http_engine.hpp"
 #include "ep_kit/send_outcome.hpp"
+#include "ep_kit/send_protocol.hpp"
 #include "ep_kit/token_manager.hpp"
-#include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
 
@@ -21,13 +20,14 @@
 #include <string>
 #include <unordered_map>
 
-namespace outlook {
+namespace ep::kit {
 
 class SendEngine {
 public:
     using Log = std::function<void(ep_log_level, const std::string&)>;
 
-    SendEngine(const OutlookConfig& config, HttpEngine& http, TokenManager& tokens, ep::sdk::Host host, Log log);
+    SendEngine(SendSettings settings, const SendProtocol& protocol, HttpEngine& http, TokenManager& tokens,
+               ep::sdk::Host host, Log log);
     ~SendEngine();  // shutdown() if not done
 
     // Validates and queues; see ep::sdk::Provider::send.
@@ -59,7 +59,7 @@ private:
     void dispatch(Ready ready);
     void send_with_token(const JobPtr& job, TokenOutcome token);
     void on_response(const JobPtr& job, HttpResponse&& response);
-    // Graph refused the token (401, or 403 for a removed permission): one retry with a fresh
+    // The API refused the token (401, or 403 for a removed permission): one retry with a fresh
     // token where a refresh can cure it, otherwise the connection ends.
     void on_token_refused(const JobPtr& job, const HttpResponse& response, const SendClassification& verdict,
                           const std::string& request_id);
@@ -77,7 +77,8 @@ private:
     std::string result(const Job& job, std::string_view outcome, std::string_view code, std::string_view message,
                        int64_t retry_after_ms = -1, std::string_view request_id = {}) const;
 
-    const OutlookConfig& config_;
+    const SendSettings settings_;
+    const SendProtocol& protocol_;
     HttpEngine& http_;
     TokenManager& tokens_;
     ep::sdk::Host host_;
@@ -96,4 +97,4 @@ private:
     int io_thread_submit_depth_ = 0;
 };
 
-}  // namespace outlook
+}  // namespace ep::kit
