@@ -12,10 +12,10 @@ PreparedMessage GraphSend::prepare(const ep::message::Message& message) const {
 
 HttpRequest GraphSend::request(const PreparedMessage& message, std::string_view access_token,
                                std::string_view client_request_id) const {
-    HttpRequest request = graph_request(config_, "POST", message.path, access_token,
-                                        {"Content-Type: " + message.content_type,
-                                         "client-request-id: " + std::string(client_request_id),
-                                         "return-client-request-id: true"});
+    HttpRequest request =
+        graph_request(config_, "POST", message.path, access_token,
+                      {"Content-Type: " + message.content_type, "client-request-id: " + std::string(client_request_id),
+                       "return-client-request-id: true"});
     request.shared_body = message.body;
     request.wanted_headers = {"request-id", "retry-after", "www-authenticate"};
     return request;
@@ -31,12 +31,10 @@ SendProtocol::TokenRefusal GraphSend::token_refused(const HttpResponse& response
         return {false, {GrantState::permission_denied, "access_denied", verdict.user_message, verdict.code, {}}};
     BearerChallenge challenge = parse_bearer_challenge(response.header("www-authenticate"));
     return {verdict.retry_with_fresh_token && !challenge.claims_challenge(),
-            {GrantState::expired,
-             "signin_required",
+            {GrantState::expired, "signin_required",
              "Microsoft requires you to sign in again (for example after a password reset or a change of your "
              "organisation's security policy). Connect again.",
-             challenge.claims_challenge() ? "insufficient_claims" : verdict.code,
-             challenge.claims}};
+             challenge.claims_challenge() ? "insufficient_claims" : verdict.code, challenge.claims}};
 }
 
 }  // namespace outlook
