@@ -12,6 +12,7 @@
 // Retry-After waits are never negative nor longer than the cap.
 #include "fuzz_support.hpp"
 
+#include <ep_kit/retry_after.hpp>
 #include <graph_mail.hpp>
 
 #include <email_provider/ep_sdk.hpp>
@@ -58,12 +59,12 @@ void check_classification(int status, std::string_view body) {
 }
 
 void check_retry_after(std::string_view value, std::int64_t now_ms) {
-    const std::optional<std::int64_t> ms = outlook::parse_retry_after_ms(value, now_ms);
+    const std::optional<std::int64_t> ms = ep::kit::parse_retry_after_ms(value, now_ms);
     if (!ms) return;
-    FUZZ_CHECK(*ms >= 0 && *ms <= outlook::kMaxRetryAfterMs, std::to_string(*ms));
+    FUZZ_CHECK(*ms >= 0 && *ms <= ep::kit::kMaxRetryAfterMs, std::to_string(*ms));
     // Whole delta-seconds below the cap are exact: Retry-After: 120 means 120 000 ms.
     if (!value.empty() && value.size() <= 5 && value.find_first_not_of("0123456789") == std::string_view::npos)
-        FUZZ_CHECK(*ms == std::min<std::int64_t>(std::stoll(std::string(value)) * 1000, outlook::kMaxRetryAfterMs),
+        FUZZ_CHECK(*ms == std::min<std::int64_t>(std::stoll(std::string(value)) * 1000, ep::kit::kMaxRetryAfterMs),
                    value);
 }
 
