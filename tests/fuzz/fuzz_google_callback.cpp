@@ -39,6 +39,13 @@ void check_accepted(const gmail::AuthorizationCallback& cb) {
     FUZZ_CHECK(!f.message.empty() && fuzz::is_document_safe(f.message), f.message);
 }
 
+// Every refusal text the reader writes once the kit has read the document. A code may by chance
+// be part of them ("unts.google.com" is in the issuer): that is the text, not a quote of the code.
+constexpr std::string_view kRefusalTexts =
+    "callback.iss is not the expected issuer https://accounts.google.com (RFC 9207: the answer may come from "
+    "another authorization server)\ncallback.state is missing\ncallback.error is empty\ncallback has neither a "
+    "code nor an error\ncallback.code is not a Google authorization code (percent-encoded twice?)";
+
 // The code as the kit reads it from any of the three forms (query, callback_url, params).
 void check_code_not_quoted(std::string_view document, std::string_view message) {
     std::map<std::string, std::string> params;
@@ -49,7 +56,7 @@ void check_code_not_quoted(std::string_view document, std::string_view message) 
     }
     const auto code = params.find("code");
     if (code != params.end() && code->second.size() >= 6)
-        FUZZ_CHECK(!fuzz::quotes_input(message, code->second, code->second.size()), message);
+        FUZZ_CHECK(!fuzz::quotes_input(message, code->second, code->second.size(), kRefusalTexts), message);
 }
 
 }  // namespace
