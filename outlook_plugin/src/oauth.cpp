@@ -185,8 +185,7 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
     } else {
         r.problem = "the token endpoint answered HTTP " + std::to_string(http_status) + " with an unexpected body";
     }
-    for (auto& kv : o)
-        if (kv.value().is_string()) OPENSSL_cleanse(kv.value().as_string().data(), kv.value().as_string().size());
+    wipe_strings(v);
     return r;
 }
 

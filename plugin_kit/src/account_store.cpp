@@ -32,17 +32,6 @@ int64_t num(const json::object& o, std::string_view key) {
     return (it != o.end() && it->value().is_int64()) ? it->value().as_int64() : 0;
 }
 
-// JSON documents here hold tokens and PKCE verifiers: wipe every string before freeing.
-void wipe_strings(json::value& v) {
-    if (v.is_string()) {
-        OPENSSL_cleanse(v.as_string().data(), v.as_string().size());
-    } else if (v.is_array()) {
-        for (auto& e : v.as_array()) wipe_strings(e);
-    } else if (v.is_object()) {
-        for (auto& kv : v.as_object()) wipe_strings(kv.value());
-    }
-}
-
 // Serialises, seals, and wipes the plaintext JSON.
 std::vector<uint8_t> seal_json(const Vault& vault, const json::object& o, const VaultContext& ctx) {
     std::string text = json::serialize(o);

@@ -45,8 +45,6 @@ public:
     // keeps changing.
     Answer consume(std::string_view account, std::string_view state, int64_t now_ms) const;
 
-    int64_t time_limit_ms() const { return time_limit_ms_; }
-
 private:
     const AccountStore& store_;
     const int64_t time_limit_ms_;

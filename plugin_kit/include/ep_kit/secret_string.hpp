@@ -3,6 +3,8 @@
 
 #include <openssl/crypto.h>
 
+#include <boost/json/fwd.hpp>
+
 #include <cstddef>
 #include <iosfwd>
 #include <string>
@@ -20,6 +22,10 @@ inline void wipe(std::string& s) noexcept {
     OPENSSL_cleanse(s.data(), s.size());
     s.clear();
 }
+
+// Cleanses every string in a parsed JSON document (token answers, stored grants, pending
+// sign-ins hold tokens, codes and verifiers), at any depth, before it is freed.
+void wipe_strings(boost::json::value& document) noexcept;
 
 // The storage is a std::vector<char> sized exactly once, not a std::string: a short
 // std::string keeps its bytes inside the object (small-string optimisation), so moving it
