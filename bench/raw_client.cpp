@@ -17,9 +17,9 @@ size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
 }  // namespace
 
 struct RawClient::Impl {
-    Impl(std::string u, std::string ca, std::string b, RawVariant v)
-        : url(std::move(u)), ca_file(std::move(ca)), body(std::move(b)), variant(v) {}
-    std::string url, ca_file, body;
+    Impl(RawTarget t, std::string ca, RawVariant v) : target(std::move(t)), ca_file(std::move(ca)), variant(v) {}
+    RawTarget target;
+    std::string ca_file;
     RawVariant variant;
     struct Upload {
         const std::string* body;
@@ -45,8 +45,8 @@ struct RawClient::Impl {
         }
         CURL* e = curl_easy_init();
         if (!e) throw std::runtime_error("curl_easy_init failed");
-        // The same transfer settings as the plugin's HttpEngine (outlook_plugin/src/http_engine.cpp).
-        curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+        // The same transfer settings as the plugins' HttpEngine (plugin_kit/src/http_engine.cpp).
+        curl_easy_setopt(e, CURLOPT_URL, target.url.c_str());
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https,http");
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
@@ -56,8 +56,8 @@ struct RawClient::Impl {
         curl_easy_setopt(e, CURLOPT_CAINFO, ca_file.c_str());
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &discard);
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        if (!variant.read_callback_upload) curl_easy_setopt(e, CURLOPT_POSTFIELDS, body.data());  // not copied
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+        if (!variant.read_callback_upload) curl_easy_setopt(e, CURLOPT_POSTFIELDS, target.body.data());  // not copied
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(target.body.size()));
         return e;
     }
 
@@ -77,8 +77,8 @@ struct RawClient::Impl {
     }
 };
 
-RawClient::RawClient(std::string url, std::string ca_file, std::string body, long max_connections, RawVariant variant)
-    : impl_(new Impl(std::move(url), std::move(ca_file), std::move(body), variant)) {
+RawClient::RawClient(RawTarget target, std::string ca_file, long max_connections, RawVariant variant)
+    : impl_(new Impl(std::move(target), std::move(ca_file), variant)) {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     impl_->multi = curl_multi_init();
     curl_multi_setopt(impl_->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
@@ -116,14 +116,14 @@ LoadRun RawClient::run(const std::vector<std::string>& tokens, const LoadSpec& s
         r->easy = im.take_easy();
         // Same headers as the plugin, in the same order, plus the same "Expect:" suppression.
         r->headers = curl_slist_append(nullptr, auth[r->account].c_str());
-        r->headers = curl_slist_append(r->headers, "Content-Type: application/json");
-        r->headers = curl_slist_append(r->headers, ("client-request-id: " + fast_uuid(im.uuid_state)).c_str());
-        r->headers = curl_slist_append(r->headers, "return-client-request-id: true");
+        for (const RawHeader& h : im.target.headers)
+            r->headers = curl_slist_append(r->headers,
+                                           h.fresh_uuid ? (h.text + fast_uuid(im.uuid_state)).c_str() : h.text.c_str());
         r->headers = curl_slist_append(r->headers, "Expect:");
         curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
         curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
         if (im.variant.read_callback_upload) {
-            r->upload = Impl::Upload{&im.body, 0};
+            r->upload = Impl::Upload{&im.target.body, 0};
             curl_easy_setopt(r->easy, CURLOPT_READFUNCTION, &Impl::read_body);
             curl_easy_setopt(r->easy, CURLOPT_READDATA, &r->upload);
         }
@@ -174,7 +174,7 @@ LoadRun RawClient::run(const std::vector<std::string>& tokens, const LoadSpec& s
             curl_slist_free_all(r->headers);
             auto done = Clock::now();
             if (done >= measure_from && done <= measure_to) {  // the window is by timestamps only
-                if (code == CURLE_OK && status == 202) {
+                if (code == CURLE_OK && status == im.target.success_status) {
                     ++result.ok;
                     result.latency_us.push_back(us_between(r->issued, done));
                 } else {

@@ -1,7 +1,8 @@
-// The baseline: a good libcurl client posting byte-identical sendMail bodies with the same
-// headers to the same endpoint as the plugin. One multi handle for its whole life (so
-// connections are reused across runs, as the plugin's are), reused easy handles, the same
-// TLS trust anchors, HTTP version preference and connection limits as the plugin's HttpEngine.
+// The baseline: a good libcurl client posting the plugin's request bodies with the same headers
+// to the same endpoint as the plugin (Graph's sendMail, Gmail's users.messages.send). One multi
+// handle for its whole life (so connections are reused across runs, as the plugin's are), reused
+// easy handles, the same TLS trust anchors, HTTP version preference and connection limits as the
+// plugin's HttpEngine.
 #pragma once
 
 #include "bench_util.hpp"
@@ -36,17 +37,32 @@ struct RawVariant {
     bool fresh_easy_handles = false;    // curl_easy_init + full setup + curl_easy_cleanup per request
 };
 
+// One header line after "Authorization: Bearer <token>"; `fresh_uuid`: the line is a header name
+// ("client-request-id: ") completed with a new UUID per request, as the plugin's are.
+struct RawHeader {
+    std::string text;
+    bool fresh_uuid = false;
+};
+
+// The request the plugin makes for a send: POST `body` to `url` with Authorization first, then
+// `headers` in the plugin's order, then "Expect:" (HttpEngine suppresses it for every request).
+struct RawTarget {
+    std::string url;
+    std::string body;
+    std::vector<RawHeader> headers;
+    long success_status = 200;  // what the provider answers an accepted send with
+};
+
 class RawClient {
 public:
-    // url: {sandbox}/v1.0/me/sendMail; body: the exact bytes the plugin sends.
-    RawClient(std::string url, std::string ca_file, std::string body, long max_connections, RawVariant variant = {});
+    RawClient(RawTarget target, std::string ca_file, long max_connections, RawVariant variant = {});
     ~RawClient();
     RawClient(const RawClient&) = delete;
     RawClient& operator=(const RawClient&) = delete;
 
     // Closed loop: `concurrency` logical requests outstanding; account i % tokens.size() for
     // the i-th request; latency from issue (including any wait for the per-account cap) to
-    // completion. 202 is success.
+    // completion. target.success_status is success.
     LoadRun run(const std::vector<std::string>& tokens, const LoadSpec& spec, pid_t sandbox_pid);
 
 private:

@@ -49,7 +49,7 @@ SandboxProcess::SandboxProcess(const SandboxOptions& o) : tls_dir_(o.tls_dir) {
     if (at == std::string::npos) {
         kill(pid_, SIGTERM);
         waitpid(pid_, nullptr, 0);
-        throw std::runtime_error("microsoft-sandbox did not start (printed: " + text + ")");
+        throw std::runtime_error(o.binary.filename().string() + " did not start (printed: " + text + ")");
     }
     base_url_ = text.substr(at + marker.size());
     while (!base_url_.empty() && (base_url_.back() == '\n' || base_url_.back() == '\r')) base_url_.pop_back();
@@ -145,6 +145,19 @@ std::string relaxed_scenario(const std::filesystem::path& default_scenario_file)
     auto& settings = v.as_object()["settings"];
     if (!settings.is_object()) settings = json::object{};
     settings.as_object()["mailbox_limits"] = json::object{{"concurrent_requests", 0}, {"messages_per_minute", 0}};
+    return json::serialize(v);
+}
+
+std::string unthrottled_google_scenario(const std::filesystem::path& default_scenario_file,
+                                        const std::vector<std::string>& emails) {
+    json::value v = json::parse(read_file(default_scenario_file));
+    auto& settings = v.as_object()["settings"];
+    if (!settings.is_object()) settings = json::object{};
+    settings.as_object()["send_units_per_minute"] = kUnthrottledGoogleUnitsPerMinute;
+    settings.as_object()["daily_send_limit"] = kUnthrottledGoogleDailyLimit;
+    auto& accounts = v.as_object()["accounts"].as_array();
+    for (std::size_t i = 0; i < emails.size(); ++i)
+        accounts.push_back(json::object{{"email", emails[i]}, {"name", fmt("Bench %06zu", i)}});
     return json::serialize(v);
 }
 

@@ -1,5 +1,5 @@
-// The Microsoft stand-in as a separate process (the microsoft-sandbox binary), with its
-// control API over HTTPS and its CPU use read from /proc.
+// A stand-in as a separate process (the microsoft-sandbox or google-sandbox binary: same flags,
+// same "listening on" line), with its control API over HTTPS and its CPU use read from /proc.
 #pragma once
 
 #include "bench_util.hpp"
@@ -40,11 +40,12 @@ public:
     // Any /_sandbox/... endpoint; throws on an HTTP error.
     json::value control(const std::string& method, const std::string& path, const json::value& body = nullptr) const;
 
-    // `count` users bulk<first..first+count-1>@contoso.example with tokens, in chunks.
+    // Microsoft's stand-in only: `count` users bulk<first..first+count-1>@contoso.example with
+    // tokens, in chunks.
     std::vector<Grant> bulk_grants(const std::string& client_id, int first, int count) const;
     void advance_clock(int64_t seconds) const;
     void reset_counters() const;
-    // token_requests.by_user: lower-case UPN -> refresh_token requests.
+    // Microsoft's stand-in only. token_requests.by_user: lower-case UPN -> refresh_token requests.
     std::map<std::string, int> refreshes_by_user() const;
     void clear_messages() const;
 
@@ -58,5 +59,14 @@ private:
 // The default scenario with mailbox limits relaxed (no per-mailbox concurrency cap, no
 // message-rate limit), so the stand-in never throttles the load; written at run time.
 std::string relaxed_scenario(const std::filesystem::path& default_scenario_file);
+
+// The Google stand-in's default scenario plus `emails` as consumer accounts (named "Bench <n>"
+// after their position, so every sent message has the same size), with the per-user quota and
+// the daily sending limit raised so far that the stand-in never answers 429; written at run time.
+// The stand-in's largest values: 1,000,000 sends a minute per account (a send costs 100 units).
+inline constexpr int kUnthrottledGoogleUnitsPerMinute = 100'000'000;
+inline constexpr int kUnthrottledGoogleDailyLimit = 100'000'000;
+std::string unthrottled_google_scenario(const std::filesystem::path& default_scenario_file,
+                                        const std::vector<std::string>& emails);
 
 }  // namespace bench
