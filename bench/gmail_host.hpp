@@ -31,10 +31,12 @@ void connect_gmail_accounts(ep::loader::ProviderInstance& plugin, const SandboxP
 // What raw libcurl sends for `accounts`: the access token the plugin stored for each (unsealed with
 // the key ring `config_json` names), and the request the plugin makes for `message_json` from the
 // first account (gmail::build_send_request, the plugin's own call: {"raw": base64url(the RFC 5322
-// message GMime builds)}, the same headers as GmailSend::request).
+// message GMime builds)}, the same headers as GmailSend::request). `build_us`: what the plugin
+// does to every message before sending it (parse_message + build_send_request), timed alone.
 struct GmailRawLoad {
     RawTarget target;
     std::vector<std::string> tokens;
+    double build_us = 0;  // mean of 1,000 calls, one thread
 };
 GmailRawLoad gmail_raw_load(PluginHost& host, const std::string& config_json, const std::vector<std::string>& accounts,
                             const std::string& message_json);
