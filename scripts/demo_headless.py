@@ -151,8 +151,10 @@ class Demo:
         gmail = self.connect("gmail", self.google, GMAIL_USER, "allow")
         if gmail["email"] != GMAIL_USER:
             raise SystemExit(f"demo: Gmail connected as {gmail['email']}, not {GMAIL_USER}")
-        self.step(f"connected Gmail through the Google stand-in: {gmail['email']} ({gmail['display_name']}); "
-                  f"Outlook stays {self.state()['providers']['outlook']['state']}")
+        # No name without the profile scope, which the plugin does not ask for: display_name is optional.
+        name = f" ({gmail['display_name']})" if "display_name" in gmail else ""
+        self.step(f"connected Gmail through the Google stand-in: {gmail['email']}{name}, scopes "
+                  f"{' '.join(gmail['scopes'])}; Outlook stays {self.state()['providers']['outlook']['state']}")
 
     def choose(self, provider, name):
         self.post_form("/settings/communication/preferences", {"channel": "email", "email_provider": provider})
