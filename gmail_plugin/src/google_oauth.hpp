@@ -28,6 +28,10 @@ inline constexpr std::string_view kRequestedScopes = "openid email https://www.g
 // Google's issuer, from its discovery document (https://accounts.google.com/.well-known/openid-configuration).
 inline constexpr std::string_view kGoogleIssuer = "https://accounts.google.com";
 
+// Where people see and remove the apps that have access to their Google Account
+// (https://support.google.com/accounts/answer/13533235).
+inline constexpr std::string_view kGoogleConnectionsUrl = "https://myaccount.google.com/connections";
+
 // Where Google (or a stand-in for it) is, and who this app is to it. The defaults are Google's
 // endpoints from its discovery document.
 struct GoogleClient {

@@ -6,16 +6,30 @@
 
 namespace gmail {
 
-HttpRequest GoogleTokens::refresh_request(std::string_view refresh_token) const {
+HttpRequest GoogleTokens::form_post(std::string url, SecretString body) const {
     HttpRequest r;
     r.method = "POST";
-    r.url = settings_.client.token_endpoint;
+    r.url = std::move(url);
     r.headers = {"Content-Type: application/x-www-form-urlencoded", "Accept: application/json"};
-    r.body = refresh_body(settings_.client, settings_.client_secret.view(), refresh_token);
+    r.body = std::move(body);
     r.wanted_headers = {"retry-after"};
     r.connect_timeout_ms = settings_.connect_timeout_ms;
     r.timeout_ms = settings_.request_timeout_ms;
     return r;
+}
+
+HttpRequest GoogleTokens::refresh_request(std::string_view refresh_token) const {
+    return form_post(settings_.client.token_endpoint,
+                     refresh_body(settings_.client, settings_.client_secret.view(), refresh_token));
+}
+
+HttpRequest GoogleTokens::code_exchange_request(std::string_view code, std::string_view code_verifier) const {
+    return form_post(settings_.client.token_endpoint,
+                     code_exchange_body(settings_.client, settings_.client_secret.view(), code, code_verifier));
+}
+
+HttpRequest GoogleTokens::revoke_request(std::string_view token) const {
+    return form_post(settings_.client.revoke_endpoint, revoke_body(token));
 }
 
 RefreshAnswer GoogleTokens::read_refresh(const HttpResponse& response, const GrantRecord& grant,

@@ -30,6 +30,10 @@ public:
     explicit GoogleTokens(GoogleTokenSettings settings) : settings_(std::move(settings)) {}
 
     HttpRequest refresh_request(std::string_view refresh_token) const override;
+    // The sign-in's code for tokens (PKCE), and a revocation (of a refresh or access token).
+    HttpRequest code_exchange_request(std::string_view code, std::string_view code_verifier) const;
+    HttpRequest revoke_request(std::string_view token) const;
+    const GoogleTokenSettings& settings() const { return settings_; }
     RefreshAnswer read_refresh(const HttpResponse& response, const GrantRecord& grant,
                                int64_t now_unix_ms) const override;
     std::string service_name() const override { return "Google"; }
@@ -38,6 +42,8 @@ public:
     std::string least_privilege_notice(const std::vector<std::string>& extras) const override;
 
 private:
+    HttpRequest form_post(std::string url, SecretString body) const;
+
     GoogleTokenSettings settings_;
 };
 

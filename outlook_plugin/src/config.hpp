@@ -3,11 +3,8 @@
 // secret and the token-encryption keys come from environment variables or files.
 #pragma once
 
-#include "ep_kit/http_engine.hpp"
+#include "ep_kit/plugin_settings.hpp"
 #include "ep_kit/secret_string.hpp"
-#include "ep_kit/send_protocol.hpp"
-#include "ep_kit/token_manager.hpp"
-#include "ep_kit/vault.hpp"
 #include "uses_kit.hpp"
 
 #include <cstdint>
@@ -35,7 +32,8 @@ struct ClientCredential {
     AssertionAlgorithm algorithm = AssertionAlgorithm::ps256;
 };
 
-struct OutlookConfig {
+// The kit's settings (vault, TLS, timeouts, limits) and Microsoft's own.
+struct OutlookConfig : PluginSettings {
     std::string client_id;  // the application (client) id, shown to admins for verification
     std::string authority;  // common | organizations | consumers | tenant id | domain
     Cloud cloud = Cloud::global;
@@ -44,29 +42,11 @@ struct OutlookConfig {
     std::string scope_prefix;  // "" for global Graph short names, else "https://graph.microsoft.us/"
     std::string redirect_uri;
     ClientCredential credential;
-    std::shared_ptr<const Vault> vault;
-    TlsSettings tls;
-    long connect_timeout_ms = 10000;
-    long request_timeout_ms = 30000;
-    int64_t refresh_skew_ms = 300'000;
-    int64_t pending_connect_ttl_ms = 600'000;
-    std::size_t send_queue_limit = 10'000;
-    int max_concurrency_per_mailbox = 4;    // Graph's Outlook limit
-    int max_send_attempts = 3;              // only for outcomes that certainly did not take effect
-    int64_t max_throttle_wait_ms = 60'000;  // longer waits go back to the host as "throttled"
-    std::size_t access_token_cache_size = 10'000;
 
     // The scopes requested at sign-in, in order (offline_access, User.Read, Mail.Send).
     std::string requested_scopes() const;
     std::string token_endpoint() const;  // for the configured authority
     std::string authorize_endpoint() const;
-    // For the kit's token manager: a refresh lease lasts as long as one token request may take.
-    TokenSettings token_settings() const {
-        return {refresh_skew_ms, access_token_cache_size, connect_timeout_ms + request_timeout_ms};
-    }
-    SendSettings send_settings() const {
-        return {send_queue_limit, max_concurrency_per_mailbox, max_send_attempts, max_throttle_wait_ms};
-    }
 };
 
 // Throws ep::sdk::Error(EP_ERR_CONFIG, "invalid_config", message, field).
@@ -74,8 +54,5 @@ OutlookConfig parse_config(std::string_view json_text);
 
 // Whether `s` names one tenant: its id (a GUID) or one of its domains.
 bool is_tenant_id_or_domain(std::string_view s);
-
-// Whether `uri` is http(s) on 127.0.0.1 / localhost / [::1].
-bool is_loopback_url(std::string_view uri);
 
 }  // namespace outlook

@@ -28,7 +28,7 @@ std::string param(const std::map<std::string, std::string>& p, const std::string
 }
 
 // Text from Microsoft shown to people: first line, printable, bounded.
-std::string quoted(std::string_view s) { return first_line(s, 240); }
+std::string shown_text(std::string_view s) { return first_line(s, 240); }
 
 // ep.connect_request/1, checked for its shape: known options of the right types.
 struct ConnectRequest {
@@ -144,7 +144,7 @@ std::string ConnectFlow::complete(std::string_view account, std::string_view cal
         if (params.count("error"))
             return result(
                 account, "admin_consent_declined",
-                "The administrator did not grant consent (" + quoted(param(params, "error_description")) + ").",
+                "The administrator did not grant consent (" + shown_text(param(params, "error_description")) + ").",
                 "AADSTS" + std::to_string(aadsts_code(param(params, "error_description"))));
         return result(account, "admin_consent_granted",
                       "An administrator approved this app for the organisation. People can now connect.");
@@ -219,7 +219,7 @@ std::string ConnectFlow::redirect_error(std::string_view account, const std::map
     std::string description = param(params, "error_description");
     int aad = aadsts_code(description);
     std::string code = aad ? "AADSTS" + std::to_string(aad) : error;
-    std::string ms = quoted(description);
+    std::string ms = shown_text(description);
     std::string ms_text = without_aadsts_prefix(ms);  // where the message names the code already
 
     if (error == "access_denied" && param(params, "error_subcode") == "cancel")

@@ -5,7 +5,7 @@
 
 namespace outlook {
 
-PreparedMessage GraphSend::prepare(const ep::message::Message& message) const {
+PreparedMessage GraphSend::prepare(std::string_view, const ep::message::Message& message) const {
     return {std::make_shared<const std::string>(build_validated_send_mail_body(message)), "application/json",
             "/me/sendMail"};
 }

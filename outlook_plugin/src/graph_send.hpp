@@ -13,7 +13,7 @@ class GraphSend final : public SendProtocol {
 public:
     explicit GraphSend(const OutlookConfig& config) : config_(config) {}
 
-    PreparedMessage prepare(const ep::message::Message& message) const override;
+    PreparedMessage prepare(std::string_view account, const ep::message::Message& message) const override;
     HttpRequest request(const PreparedMessage& message, std::string_view access_token,
                         std::string_view client_request_id) const override;
     bool accepted(const HttpResponse& response) const override { return response.status == 202; }

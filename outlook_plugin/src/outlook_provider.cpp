@@ -2,13 +2,12 @@
 
 #include "ep_kit/encoding.hpp"
 #include "ep_kit/redact.hpp"
+#include "ep_kit/status_fields.hpp"
 #include "graph_mail.hpp"
 #include "graph_request.hpp"
 #include "uses_kit.hpp"
 
 #include <boost/json.hpp>
-
-#include <ctime>
 
 namespace outlook {
 namespace {
@@ -46,66 +45,20 @@ void describe_approval(json::object& s, const std::string& code) {
                    "that the application ID matches before approving.";
 }
 
-// A status time (ep::sdk::iso_time); null for 0, a time never recorded.
-json::value iso_time(int64_t unix_ms) {
-    if (unix_ms <= 0) return nullptr;
-    return json::string(ep::sdk::iso_time(unix_ms));
-}
-
-json::array scope_list(std::string_view scopes) {
-    json::array out;
-    std::size_t i = 0;
-    while (i < scopes.size()) {
-        std::size_t j = scopes.find(' ', i);
-        if (j == std::string_view::npos) j = scopes.size();
-        if (j > i) out.emplace_back(scopes.substr(i, j - i));
-        i = j + 1;
-    }
-    return out;
-}
-
-// The part of ep.status/1 a stored grant decides: who is connected and in which state.
+// The part of ep.status/1 a stored grant decides: who is connected and in which state, with
+// Microsoft's own fields.
 void describe_grant(json::object& s, const GrantRecord& r) {
-    if (!r.email.empty()) s["email"] = r.email;
-    if (!r.display_name.empty()) s["display_name"] = r.display_name;
-    switch (r.state) {
-        case GrantState::connected:
-            if (r.operator_error) {
-                s["state"] = "configuration_error";
-                s["message"] = r.operator_error->message;
-                s["code"] = r.operator_error->code;
-                s["since"] = iso_time(r.operator_error->since_ms);
-                break;
-            }
-            s["state"] = "connected";
-            s["tenant"] = r.tenant_id;
-            s["cloud"] = r.cloud;
-            s["scopes"] = scope_list(r.scopes);
-            // Consented for this app but never used by it: shown so the user and IT can see them.
-            if (!r.extra_scopes.empty()) s["extra_permissions"] = json::value_from(r.extra_scopes);
-            s["connected_at"] = iso_time(r.connected_at_ms);
-            s["last_refresh"] = iso_time(r.last_refresh_ms);
-            s["revoke_url"] = revoke_url(r.tenant_id);
-            s["disconnect_hint"] =
-                "Disconnecting deletes the sign-in this app keeps for you, right away. Your Microsoft "
-                "account still lists the app until you remove it there (the link below).";
-            break;
-        case GrantState::expired:
-        case GrantState::permission_denied:
-            s["state"] = r.state == GrantState::expired ? "expired" : "permission_denied";
-            s["reason"] = r.reason;
-            s["message"] = r.message;
-            s["code"] = r.error_code;
-            s["since"] = iso_time(r.since_ms);
-            break;
-        case GrantState::admin_approval_required:
-            s["state"] = "admin_approval_required";
-            s["admin_consent_url"] = r.admin_consent_url;
-            s["message"] = r.message;
-            s["code"] = r.error_code;
-            s["since"] = iso_time(r.since_ms);
-            describe_approval(s, r.error_code);
-            break;
+    describe_stored_grant(s, r);
+    if (r.state == GrantState::connected && !r.operator_error) {
+        s["tenant"] = r.tenant_id;
+        s["cloud"] = r.cloud;
+        s["revoke_url"] = revoke_url(r.tenant_id);
+        s["disconnect_hint"] =
+            "Disconnecting deletes the sign-in this app keeps for you, right away. Your Microsoft "
+            "account still lists the app until you remove it there (the link below).";
+    } else if (r.state == GrantState::admin_approval_required) {
+        s["admin_consent_url"] = r.admin_consent_url;
+        describe_approval(s, r.error_code);
     }
 }
 
@@ -132,8 +85,7 @@ OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_jso
 
 OutlookProvider::~OutlookProvider() {
     sends_.shutdown();
-    std::unique_lock lock(checks_mutex_);
-    checks_idle_.wait(lock, [&] { return checks_in_flight_ == 0; });
+    checks_.wait_until_idle();
 }
 
 void OutlookProvider::log(ep_log_level level, const std::string& message) const {
@@ -153,7 +105,7 @@ std::string OutlookProvider::status(std::string_view account) { return json::ser
 json::object OutlookProvider::status_object(std::string_view account) const {
     json::object s{{"schema", "ep.status/1"},
                    {"account", account},
-                   {"provider", "outlook"},
+                   {"provider", kProviderName},
                    {"application_id", config_.client_id},
                    {"service_name", "Microsoft Outlook"}};
     AccountStore::LoadResult loaded = store_.load_grant(account);
@@ -186,10 +138,7 @@ struct OutlookProvider::Check {
 // access evaluation and a blocked mailbox show at Graph).
 void OutlookProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
     auto check = std::make_shared<Check>(Check{std::string(account), std::move(done), nullptr});
-    {
-        std::lock_guard lock(checks_mutex_);
-        ++checks_in_flight_;
-    }
+    checks_.begin();
     tokens_.refresh_now(check->account, [this, check](TokenOutcome t) { check_with_token(check, std::move(t)); });
 }
 
@@ -245,22 +194,14 @@ void OutlookProvider::finish_check(const std::shared_ptr<Check>& check, std::str
                                    std::string_view failed_message) {
     try {
         json::object s = status_object(check->account);
-        if (failed_code.empty())
-            s["checked_at"] = iso_time(host_.now_unix_ms());
-        else
-            s["check_failed"] = json::object{{"code", failed_code}, {"message", redact(std::string(failed_message))}};
+        mark_checked(s, host_.now_unix_ms(), failed_code, failed_message);
         check->done(json::serialize(s));
     } catch (const std::exception& e) {
-        json::object s{{"schema", "ep.status/1"},
-                       {"account", check->account},
-                       {"provider", "outlook"},
-                       {"check_failed", json::object{{"code", "storage"}, {"message", redact(e.what())}}}};
+        json::object s{{"schema", "ep.status/1"}, {"account", check->account}, {"provider", kProviderName}};
+        mark_checked(s, 0, "storage", e.what());
         check->done(json::serialize(s));
     }
-    // Last: the destructor waits for this, so nothing here may touch the provider afterwards.
-    std::lock_guard lock(checks_mutex_);
-    --checks_in_flight_;
-    checks_idle_.notify_all();
+    checks_.end();  // last: the destructor waits for this
 }
 
 std::string OutlookProvider::disconnect(std::string_view account) {

@@ -7,6 +7,7 @@
 #include "ep_kit/account_store.hpp"
 #include "ep_kit/http_engine.hpp"
 #include "ep_kit/send_engine.hpp"
+#include "ep_kit/status_fields.hpp"
 #include "ep_kit/token_manager.hpp"
 #include "ep_kit/work_queue.hpp"
 #include "graph_send.hpp"
@@ -17,9 +18,7 @@
 
 #include <boost/json/object.hpp>
 
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 
 namespace outlook {
 
@@ -65,10 +64,8 @@ private:
     SendEngine sends_;
     ConnectFlow connect_;
 
-    // Checks in flight: the destructor waits for them (no callback after destroy returns).
-    std::mutex checks_mutex_;
-    std::condition_variable checks_idle_;
-    int checks_in_flight_ = 0;
+    // The destructor waits for checks in flight (no callback after destroy returns).
+    ChecksInFlight checks_;
 };
 
 }  // namespace outlook

@@ -85,10 +85,12 @@ ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_
     std::string crid;
     try {
         ep::message::Message m = ep::message::parse_message(message_json);
-        prepared = protocol_.prepare(m);
+        prepared = protocol_.prepare(account, m);
         crid = m.client_request_id.empty() ? random_uuid() : m.client_request_id;
     } catch (const ep::sdk::Error& e) {
         return refusal(e.status(), "rejected", e.code(), e.what(), e.field(), -1);
+    } catch (const NotConnected& e) {
+        return refusal(EP_ERR_NOT_FOUND, "auth_expired", "not_connected", e.what(), "", -1);
     }
 
     struct SubmitScope {

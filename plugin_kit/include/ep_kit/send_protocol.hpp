@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -25,13 +26,20 @@ struct PreparedMessage {
     std::string path;          // after the API's base, e.g. /me/sendMail
 };
 
+// The account has no connection to send from: the send is answered auth_expired, as one that
+// found no token would be.
+struct NotConnected : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
 class SendProtocol {
 public:
     virtual ~SendProtocol() = default;
 
-    // Validates `message` against the API's own rules and builds its request body. Throws
-    // ep::sdk::Error naming the field.
-    virtual PreparedMessage prepare(const ep::message::Message& message) const = 0;
+    // Validates `message` against the API's own rules and builds its request body for
+    // `account`. Throws ep::sdk::Error naming the field, or NotConnected when the body needs
+    // the account's connection (its address) and there is none.
+    virtual PreparedMessage prepare(std::string_view account, const ep::message::Message& message) const = 0;
     virtual HttpRequest request(const PreparedMessage& message, std::string_view access_token,
                                 std::string_view client_request_id) const = 0;
 
