@@ -157,7 +157,7 @@ describe('The Gmail card in Chromium', { concurrency: 1 }, () => {
     assert.equal(await text('#integration-gmail h3'), 'Gmail', "the card's title is the provider's service name");
     assert.equal(await page.getAttribute('#status-gmail', 'data-state'), 'not_connected');
     assert.match(await text('#status-gmail'), /^Not connected\b/);
-    assert.match(await text('#connect-hint-gmail'), /Google/, "the provider's connect hint");
+    assert.match(await text('#connect-hint-gmail'), /^You will sign in at Google\b.*It cannot read your mail\.$/, "the provider's connect hint");
     assert.equal(await text('#connect-gmail'), 'Connect');
     assert.equal(await page.getAttribute('#status-outlook', 'data-state'), 'not_connected');
     for (const [id, name] of [['gmail', 'Personal Gmail'], ['outlook', 'Personal Outlook']]) {
@@ -192,6 +192,7 @@ describe('The Gmail card in Chromium', { concurrency: 1 }, () => {
     assert.match(await text('#status-gmail'), /^Connected grace@gmail\.example\b/);
     assert.equal(await text('#email-gmail'), GMAIL_USER);
     assert.equal(await page.locator('.flash.error').count(), 0, `no error message: ${JSON.stringify(await flashes())}`);
+    await assertFlash('success', /^Connected as grace@gmail\.example\.$/);
     await assertFlash('info', /^Use Personal Gmail for your nudges\?/);
     assert.equal(await text('#offer-gmail'), `Send your nudges through Personal Gmail (${GMAIL_USER})? Use for nudges`);
     assert.equal(await page.getAttribute('#revoke-link-gmail', 'href'), GMAIL_REVOKE_URL);
@@ -241,7 +242,7 @@ describe('The Gmail card in Chromium', { concurrency: 1 }, () => {
     const info = await page.locator('.flash.info').allInnerTexts();
     assert.equal(info.length, 1, `one message: ${JSON.stringify(await flashes())}`);
     assert.notEqual(info[0], 'Personal Gmail was disconnected.', "the provider's own words, not the host's fallback");
-    assert.match(info[0], /Google/, `the message is about Google: ${info[0]}`);
+    assert.match(info[0], /^Disconnected\b.*\bGoogle\b/, 'it says what happened, at Google too');
     assert.equal(await page.getAttribute('#status-gmail', 'data-state'), 'not_connected');
     assert.equal(await text('#connect-gmail'), 'Connect');
     assert.ok(await page.isDisabled('#provider-gmail'), 'Personal Gmail cannot be used until connected again');

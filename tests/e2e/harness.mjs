@@ -103,8 +103,11 @@ export class Harness {
     this.buildDir = resolveBuildDir(this.gmail);
     this.artifacts = path.resolve(process.env.E2E_ARTIFACTS_DIR || path.join(this.buildDir, 'e2e-artifacts'));
     if (this.name) this.artifacts = path.join(this.artifacts, this.name);
-    fs.rmSync(this.artifacts, { recursive: true, force: true });
     fs.mkdirSync(this.artifacts, { recursive: true });
+    // Empty it, but keep the other test files' subdirectories: run.sh runs the files in turn, and
+    // an earlier one's screenshots must survive a later one's start.
+    for (const entry of fs.readdirSync(this.artifacts, { withFileTypes: true }))
+      if (this.name || !entry.isDirectory()) fs.rmSync(path.join(this.artifacts, entry.name), { recursive: true, force: true });
     this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'ep-e2e-'));
     this.tlsDir = path.join(this.buildDir, 'sandbox-tls');
     this.ca = fs.readFileSync(path.join(this.tlsDir, 'ca.pem'));
