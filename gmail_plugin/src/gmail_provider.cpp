@@ -76,7 +76,9 @@ json::object GmailProvider::status_object(std::string_view account) const {
         s["state"] = "not_connected";
         s["connect_hint"] =
             "You will sign in at Google and choose what this app may do: see your email address and send email as "
-            "you. It cannot read your mail.";
+            "you. It cannot read your mail. If Google answers \"admin_policy_enforced\" or \"org_internal\", "
+            "your organisation's Google Workspace does not allow this app yet: ask your IT administrator to trust "
+            "it (its ID is below).";
         return s;
     }
     if (loaded.unreadable) {
