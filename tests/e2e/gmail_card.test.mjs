@@ -157,7 +157,7 @@ describe('The Gmail card in Chromium', { concurrency: 1 }, () => {
     assert.equal(await text('#integration-gmail h3'), 'Gmail', "the card's title is the provider's service name");
     assert.equal(await page.getAttribute('#status-gmail', 'data-state'), 'not_connected');
     assert.match(await text('#status-gmail'), /^Not connected\b/);
-    assert.match(await text('#connect-hint-gmail'), /^You will sign in at Google\b.*It cannot read your mail\.$/, "the provider's connect hint");
+    assert.match(await text('#connect-hint-gmail'), /^You will sign in at Google\b.*It cannot read your mail\./, "the provider's connect hint");
     assert.equal(await text('#connect-gmail'), 'Connect');
     assert.equal(await page.getAttribute('#status-outlook', 'data-state'), 'not_connected');
     for (const [id, name] of [['gmail', 'Personal Gmail'], ['outlook', 'Personal Outlook']]) {
@@ -269,6 +269,11 @@ describe('The Gmail card in Chromium', { concurrency: 1 }, () => {
     assert.equal(await page.getAttribute('#status-gmail', 'data-state'), 'not_connected');
     assert.equal(await text('#integrations'), integrationsBefore, 'the cards are as before');
     assert.equal(await text('#outbox'), outboxBefore, 'the outbox is as before');
+    // What the person can do about it is on the card: the hint names the code Google showed, and
+    // the app's ID to give IT is below it.
+    assert.match(await text('#connect-hint-gmail'), /"admin_policy_enforced".*ask your IT administrator/);
+    const card = await text('#integration-gmail');
+    assert.ok(card.includes(`Application ID, for your IT administrator: ${GOOGLE_CLIENT_ID}`), `the card gives the app's ID: ${card}`);
     const { messages } = await h.google('GET', '/_sandbox/messages');
     assert.equal(messages.length, 1, 'nothing more was sent');
     await shot('settings-unchanged-after-admin-block');
