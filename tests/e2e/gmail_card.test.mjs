@@ -33,7 +33,6 @@ const h = new Harness({ name: 'gmail_card', gmail: true });
 let page;
 let failedStep = null;
 let shotNo = 0;
-let sendPermissionLabel;  // the consent page's words for gmail.send, from step 2
 
 async function shot(name) {
   shotNo += 1;
@@ -169,7 +168,7 @@ describe('The Gmail card in Chromium', { concurrency: 1 }, () => {
 
   step('2. Connect with "Send email" unticked: not connected, told what to tick; again ticked: Connected', async () => {
     await connectAndChoose(GMAIL_USER);
-    sendPermissionLabel = await readConsentPage();
+    const sendPermissionLabel = await readConsentPage();  // the consent page's words for gmail.send
     assert.equal(sendPermissionLabel, 'Send email on your behalf');
     await page.uncheck(`#scopes input[data-scope="${GMAIL_SEND}"]`);
     await shot('google-consent-send-unticked');
