@@ -426,7 +426,8 @@ TEST_F(WebAppTest, ANudgeQueuedWhileTheProviderIsNotConnectedSaysItWaits) {
 // A mailbox over its daily sending limit is held for hours (Gmail names the time): the row says
 // when the next attempt is, in the browser's own time format.
 TEST_F(WebAppTest, AThrottledNudgeSaysWhenItIsTriedAgain) {
-    dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error","users":[{"id":"rita","display_name":"Rita"}],
+    dir_.write("host.json",
+               R"({"store":{"path":"host.db"},"log_level":"error","users":[{"id":"rita","display_name":"Rita"}],
         "web":{"public_url":"http://127.0.0.1:8080","show_developer_providers":true},
         "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json",
                       "config":{"outbox_dir":"${config_dir}/eml","outcome":"throttled","retry_after_seconds":7200}}]})");
