@@ -43,32 +43,44 @@ start_stand_in() {
   [[ -n "$stand_in_url" ]] || { echo "demo: the $name stand-in did not start:" >&2; cat "$work/$binary.log" >&2; exit 1; }
 }
 
+# with_redirect_uris <stand-in> <clients key> <client id> <uri>...: writes $work/<stand-in>-scenario.json,
+# a copy of the stand-in's default scenario in which that client also registers these redirect URIs.
+with_redirect_uris() {
+  python3 - "$here/../sandboxes/$1/scenarios/default.json" "$work/$1-scenario.json" "${@:2}" <<'PY'
+import json
+import sys
+
+source, target, clients_key, client_id, *uris = sys.argv[1:]
+with open(source) as f:
+    scenario = json.load(f)
+client = next(c for c in scenario[clients_key] if c["client_id"] == client_id)
+client["redirect_uris"] += uris
+with open(target, "w") as f:
+    json.dump(scenario, f, indent=2)
+PY
+}
+
 # 1. The hosts' ports come first: Google matches a web client's redirect URI exactly, port
 #    included (https://developers.google.com/identity/protocols/oauth2/web-server#uri-validation),
-#    so its stand-in must know each host's callback before it starts.
+#    so its stand-in must know each host's callback before it starts. Each provider comes back
+#    to its own path (/callback/<provider id>), so that sign-ins started in two tabs each reach
+#    their own provider.
 host_port="$(free_port)"
 host_ports=("$host_port")
 if [[ -n "$postgres" ]]; then
   second_port="$(free_port)"
   host_ports+=("$second_port")
 fi
+gmail_callbacks=()
+for port in "${host_ports[@]}"; do gmail_callbacks+=("http://127.0.0.1:$port/callback/gmail"); done
 
-# 2. The stand-ins. Microsoft accepts any port on a loopback redirect URI; Google's gets a copy
-#    of its default scenario whose Recruiting Nudges client also registers each host's callback.
-start_stand_in Microsoft microsoft-sandbox
+# 2. The stand-ins, each on a copy of its default scenario that registers the hosts' callbacks.
+#    Microsoft ignores the port of a loopback redirect URI
+#    (https://learn.microsoft.com/en-us/entra/identity-platform/reply-url#localhost-exceptions).
+with_redirect_uris microsoft apps 11111111-2222-4333-8444-555555555555 "http://127.0.0.1/callback/outlook"
+start_stand_in Microsoft microsoft-sandbox --scenario "$work/microsoft-scenario.json"
 microsoft_url="$stand_in_url"
-python3 - "$here/../sandboxes/google/scenarios/default.json" "$work/google-scenario.json" "${host_ports[@]}" <<'PY'
-import json
-import sys
-
-source, target, *ports = sys.argv[1:]
-with open(source) as f:
-    scenario = json.load(f)
-client = next(c for c in scenario["clients"] if c["client_id"] == "1234567890-recruiting.apps.googleusercontent.com")
-client["redirect_uris"] += [f"http://127.0.0.1:{port}/callback" for port in ports]
-with open(target, "w") as f:
-    json.dump(scenario, f, indent=2)
-PY
+with_redirect_uris google clients 1234567890-recruiting.apps.googleusercontent.com "${gmail_callbacks[@]}"
 start_stand_in Google google-sandbox --scenario "$work/google-scenario.json"
 google_url="$stand_in_url"
 
@@ -106,14 +118,14 @@ cat >"$1" <<JSON
         "authority": "common",
         "endpoints": { "login": "$microsoft_url", "graph": "$microsoft_url/v1.0" },
         "tls": { "ca_file": "$build_dir/sandbox-tls/ca.pem" },
-        "redirect_uri": "http://127.0.0.1:$2/callback",
+        "redirect_uri": "http://127.0.0.1:$2/callback/outlook",
         "token_encryption": { "active_key": "demo", "keys": [ { "id": "demo", "file": "\${config_dir}/token-key" } ] }
       } },
     { "manifest": "$build_dir/manifests/gmail.json",
       "config": {
         "client_id": "1234567890-recruiting.apps.googleusercontent.com",
         "client_secret": { "file": "$build_dir/sandbox-tls/google-client-secret.txt" },
-        "redirect_uri": "http://127.0.0.1:$2/callback",
+        "redirect_uri": "http://127.0.0.1:$2/callback/gmail",
         "publishing_status": "production",
         "endpoints": { "accounts": "$google_url", "oauth2": "$google_url", "openidconnect": "$google_url",
                        "googleapis": "$google_url", "gmail": "$google_url" },
