@@ -102,14 +102,14 @@ class Demo:
     def state(self):
         return self.host_json("/api/state")
 
-    def wait_for(self, what, predicate, timeout=30):
+    def wait_for(self, what, predicate, timeout=30, explain=None):
         deadline = time.time() + timeout
         while time.time() < deadline:
             value = predicate()
             if value:
                 return value
             time.sleep(0.2)
-        raise SystemExit(f"demo: timed out waiting for {what}")
+        raise SystemExit(f"demo: timed out waiting for {what}" + (f"; {explain()}" if explain else ""))
 
     def step(self, text):
         self.steps.append(text)
@@ -178,8 +178,12 @@ class Demo:
         return nudge if nudge["stranded"] else None
 
     def wait_until_sent(self, subjects):
-        self.wait_for(f"{', '.join(subjects)} to be sent",
-                      lambda: all(self.outbox().get(s, {}).get("state") == "sent" for s in subjects))
+        def seen():
+            outbox = self.outbox()
+            return {s: (outbox[s]["state"], outbox[s]["code"]) if s in outbox else ("missing", "") for s in subjects}
+
+        self.wait_for("nudges to be sent", lambda: all(state == "sent" for state, _ in seen().values()),
+                      explain=lambda: f"the outbox shows {seen()}")
 
     def an_hour_later(self):
         """Every clock moves on together: the host's and both stand-ins' (tokens expire by them)."""
