@@ -240,6 +240,7 @@ class Demo:
         """A nudge held for Outlook does not follow the switch by itself: the recruiter confirms it."""
         held_subject = "Nudge 7: held for Outlook, sent through Gmail"
         self.outlook_grant_dies(held_subject)
+        # Queued for Outlook; once the recruiter confirms it after the switch, it leaves through Gmail.
         self.expected["outlook"].remove(held_subject)
         self.expected["gmail"].append(held_subject)
         self.choose("gmail", "Personal Gmail")
