@@ -135,7 +135,7 @@ bool GmailProvider::revoke_at_google(const GrantRecord& grant) {
         log(EP_LOG_WARN, "Google's revoke endpoint could not be reached: " + r.error);
         return false;
     }
-    if (classify_revoke_response(r.status) == RevokeResult::revoked) return true;
+    if (classify_revoke_response(r.status, r.body.view()) == RevokeResult::revoked) return true;
     log(EP_LOG_WARN, "Google's revoke endpoint answered HTTP " + std::to_string(r.status));
     return false;
 }

@@ -87,9 +87,8 @@ const char* endpoint_of(Step s) {
 //   disconnect: "revoked" or "not_revoked" (revoked_at_provider)
 struct Expect {
     std::string outcome;
-    std::string state;          // ep.status/1 state afterwards
-    std::string source;         // [key] of the header
-    bool plugin_wrong = false;  // the plugin does otherwise today: the row is disabled (see its comment)
+    std::string state;   // ep.status/1 state afterwards
+    std::string source;  // [key] of the header
 };
 
 struct Row {
@@ -185,16 +184,14 @@ std::vector<Row> rows() {
          check_unavailable,
          not_revoked});
     // The stand-in's 400 at /revoke is invalid_request: an error condition [W], not the already-dead
-    // token of [RUBY] (invalid_token). PLUGIN WRONG: classify_revoke_response (google_oauth.cpp)
-    // takes every 400 for "revoked" without reading the error code, so disconnect claims
-    // "Google withdrew the app's access" while the grant may still be alive at Google.
+    // token of [RUBY] (invalid_token), so the grant may still be alive at Google.
     add("400", status_rule(400),
         {connect_misconfigured,
          keys_later,
          refresh_misconfigured,
          {"rejected", "connected", "[GE]"},
          check_unavailable,
-         {"not_revoked", "not_connected", "[W]", true}});
+         {"not_revoked", "not_connected", "[W]"}});
     // Google acted (code redeemed, token refreshed, message recorded, grant revoked), the answer is lost.
     add("drop before response", action_rule("drop_before_response"),
         {connect_later,
@@ -220,12 +217,10 @@ std::vector<Row> rows() {
          not_revoked});
     // HTTP 200 with a cut JSON body. A 200 from send is Gmail's acceptance [GE], from revoke a
     // revocation [W], from userinfo an accepted token; a token or key set that cannot be read is
-    // no answer. PLUGIN WRONG at certs: SigningKeys (google_connect.cpp) keeps the unreadable key
-    // set for an hour and reports "failed"/invalid_id_token ("did not pass this app's checks"),
-    // so every connect in that hour fails too.
+    // no answer, and an unreadable key set is not kept for the next sign-in.
     add("malformed JSON", action_rule("malformed_json"),
         {connect_later,
-         {"temporarily_unavailable", "not_connected", "[OIDC]", true},
+         {"temporarily_unavailable", "not_connected", "[OIDC]"},
          refresh_later,
          {"sent", "connected", "[GE]"},
          {"checked", "connected", "[BEARER]"},
@@ -401,13 +396,6 @@ TEST_P(GmailFaultMatrix, OutcomeStatusAndInvariants) {
     }
 }
 
-std::vector<Row> rows_the_plugin_gets(bool wrong) {
-    std::vector<Row> out;
-    for (Row& r : rows())
-        if (r.expect.plugin_wrong == wrong) out.push_back(std::move(r));
-    return out;
-}
-
 std::string row_name(const ::testing::TestParamInfo<Row>& param_info) {
     std::string name = std::string(step_name(param_info.param.step)) + "_" + param_info.param.fault;
     for (char& ch : name)
@@ -415,12 +403,7 @@ std::string row_name(const ::testing::TestParamInfo<Row>& param_info) {
     return name;
 }
 
-INSTANTIATE_TEST_SUITE_P(Google, GmailFaultMatrix, ::testing::ValuesIn(rows_the_plugin_gets(false)), row_name);
-// The rows the plugin gets wrong today, disabled until it is fixed (the suite's DISABLED_ prefix
-// is what both gtest and CTest's gtest_discover_tests skip); run them with
-// --gtest_also_run_disabled_tests.
-INSTANTIATE_TEST_SUITE_P(DISABLED_PluginWrong, GmailFaultMatrix, ::testing::ValuesIn(rows_the_plugin_gets(true)),
-                         row_name);
+INSTANTIATE_TEST_SUITE_P(Google, GmailFaultMatrix, ::testing::ValuesIn(rows()), row_name);
 
 // Prints the matrix after the suite, so a reader of the test log sees every cell at once.
 class MatrixPrinter : public ::testing::Environment {
