@@ -2,7 +2,7 @@
 # The two commands of the README.
 #
 #   ./run.sh demo   installs what is missing, builds, and runs the sandbox demo
-#                   (host + plugins + the local Microsoft stand-in)
+#                   (host + plugins + the local Microsoft and Google stand-ins)
 #   ./run.sh test   installs what is missing, builds, and runs the whole test suite
 #
 # Options after the command are passed to the demo (e.g. ./run.sh demo --headless, or

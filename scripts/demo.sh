@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The sandbox demo: the local Microsoft stand-in, and the reference host with both providers
-# (Personal Outlook and the mock provider) serving its settings page.
+# The sandbox demo: the local Microsoft and Google stand-ins, and the reference host with three
+# providers (Personal Outlook, Personal Gmail and the mock provider) serving its settings page.
 #
 #   scripts/demo.sh BUILD_DIR              interactive: open the printed URL; Ctrl-C stops all
 #   scripts/demo.sh BUILD_DIR --headless   drive the whole story without a browser and summarise
@@ -31,14 +31,60 @@ trap 'exit 130' INT TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# 1. The Microsoft stand-in (HTTPS, with the test CA generated at build time).
-"$build_dir/bin/microsoft-sandbox" --port 0 --tls-dir "$build_dir/sandbox-tls" --quiet >"$work/sandbox.out" 2>"$work/sandbox.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^listening on ' "$work/sandbox.out" 2>/dev/null && break; sleep 0.1; done
-sandbox_url="$(sed -n 's/^listening on //p' "$work/sandbox.out")"
-[[ -n "$sandbox_url" ]] || { echo "demo: the Microsoft stand-in did not start:" >&2; cat "$work/sandbox.log" >&2; exit 1; }
+# start_stand_in <name> <binary> [flags...]: starts a stand-in (HTTPS, with the test CA generated
+# at build time) and sets stand_in_url to the address it listens on.
+start_stand_in() {
+  local name="$1" binary="$2"; shift 2
+  "$build_dir/bin/$binary" --port 0 --tls-dir "$build_dir/sandbox-tls" --quiet "$@" \
+    >"$work/$binary.out" 2>"$work/$binary.log" &
+  pids+=($!)
+  for _ in $(seq 100); do grep -q '^listening on ' "$work/$binary.out" 2>/dev/null && break; sleep 0.1; done
+  stand_in_url="$(sed -n 's/^listening on //p' "$work/$binary.out")"
+  [[ -n "$stand_in_url" ]] || { echo "demo: the $name stand-in did not start:" >&2; cat "$work/$binary.log" >&2; exit 1; }
+}
 
-# 2. With --postgres: a throw-away cluster on a Unix socket only (as the postgres user when
+# with_redirect_uris <stand-in> <clients key> <client id> <uri>...: writes $work/<stand-in>-scenario.json,
+# a copy of the stand-in's default scenario in which that client also registers these redirect URIs.
+with_redirect_uris() {
+  python3 - "$here/../sandboxes/$1/scenarios/default.json" "$work/$1-scenario.json" "${@:2}" <<'PY'
+import json
+import sys
+
+source, target, clients_key, client_id, *uris = sys.argv[1:]
+with open(source) as f:
+    scenario = json.load(f)
+client = next(c for c in scenario[clients_key] if c["client_id"] == client_id)
+client["redirect_uris"] += uris
+with open(target, "w") as f:
+    json.dump(scenario, f, indent=2)
+PY
+}
+
+# 1. The hosts' ports come first: Google matches a web client's redirect URI exactly, port
+#    included (https://developers.google.com/identity/protocols/oauth2/web-server#uri-validation),
+#    so its stand-in must know each host's callback before it starts. Each provider comes back
+#    to its own path (/callback/<provider id>), so that sign-ins started in two tabs each reach
+#    their own provider.
+host_port="$(free_port)"
+host_ports=("$host_port")
+if [[ -n "$postgres" ]]; then
+  second_port="$(free_port)"
+  host_ports+=("$second_port")
+fi
+gmail_callbacks=()
+for port in "${host_ports[@]}"; do gmail_callbacks+=("http://127.0.0.1:$port/callback/gmail"); done
+
+# 2. The stand-ins, each on a copy of its default scenario that registers the hosts' callbacks.
+#    Microsoft ignores the port of a loopback redirect URI
+#    (https://learn.microsoft.com/en-us/entra/identity-platform/reply-url#localhost-exceptions).
+with_redirect_uris microsoft apps 11111111-2222-4333-8444-555555555555 "http://127.0.0.1/callback/outlook"
+start_stand_in Microsoft microsoft-sandbox --scenario "$work/microsoft-scenario.json"
+microsoft_url="$stand_in_url"
+with_redirect_uris google clients 1234567890-recruiting.apps.googleusercontent.com "${gmail_callbacks[@]}"
+start_stand_in Google google-sandbox --scenario "$work/google-scenario.json"
+google_url="$stand_in_url"
+
+# 3. With --postgres: a throw-away cluster on a Unix socket only (as the postgres user when
 #    run as root), removed on exit. The connection string holds no password (trust on a
 #    private socket), so the config may name it.
 store='{ "path": "host.db" }'
@@ -50,9 +96,10 @@ if [[ -n "$postgres" ]]; then
              "postgresql": { "conninfo": "host='"$pg_dir"' user=postgres dbname=postgres" } }'
 fi
 
-# 3. The host: a fresh token-encryption key (never committed) and a config naming both providers.
+# 4. The host: a fresh token-encryption key (never committed) and a config naming the three
+#    providers. Each host's own port is in its redirect URIs: the callback must reach the page
+#    that started the sign-in.
 openssl rand -hex 32 >"$work/token-key"
-host_port="$(free_port)"
 write_config() {  # write_config <file> <port>
 cat >"$1" <<JSON
 {
@@ -69,9 +116,20 @@ cat >"$1" <<JSON
       "config": {
         "client_id": "11111111-2222-4333-8444-555555555555",
         "authority": "common",
-        "endpoints": { "login": "$sandbox_url", "graph": "$sandbox_url/v1.0" },
+        "endpoints": { "login": "$microsoft_url", "graph": "$microsoft_url/v1.0" },
         "tls": { "ca_file": "$build_dir/sandbox-tls/ca.pem" },
-        "redirect_uri": "http://127.0.0.1:$host_port/callback",
+        "redirect_uri": "http://127.0.0.1:$2/callback/outlook",
+        "token_encryption": { "active_key": "demo", "keys": [ { "id": "demo", "file": "\${config_dir}/token-key" } ] }
+      } },
+    { "manifest": "$build_dir/manifests/gmail.json",
+      "config": {
+        "client_id": "1234567890-recruiting.apps.googleusercontent.com",
+        "client_secret": { "file": "$build_dir/sandbox-tls/google-client-secret.txt" },
+        "redirect_uri": "http://127.0.0.1:$2/callback/gmail",
+        "publishing_status": "production",
+        "endpoints": { "accounts": "$google_url", "oauth2": "$google_url", "openidconnect": "$google_url",
+                       "googleapis": "$google_url", "gmail": "$google_url" },
+        "tls": { "ca_file": "$build_dir/sandbox-tls/ca.pem" },
         "token_encryption": { "active_key": "demo", "keys": [ { "id": "demo", "file": "\${config_dir}/token-key" } ] }
       } },
     { "manifest": "$build_dir/manifests/mock.json",
@@ -83,14 +141,14 @@ JSON
 }
 write_config "$work/host.json" "$host_port"
 "$build_dir/bin/host_stub" --config "$work/host.json" serve >"$work/host.out" 2>"$work/host.log" &
-pids+=($!)
+host_pid=$!
+pids+=("$host_pid")
 second_host=""
 if [[ -n "$postgres" ]]; then
   # A second host on the same database: it shares the users, tokens and outbox (its page is
   # another door to the same data; sign-in sessions stay with the page that made them).
   mkdir -p "$work/second"
   cp "$work/token-key" "$work/second/token-key"
-  second_port="$(free_port)"
   write_config "$work/second/host.json" "$second_port"
   "$build_dir/bin/host_stub" --config "$work/second/host.json" serve >"$work/second/host.out" 2>"$work/second/host.log" &
   pids+=($!)
@@ -104,22 +162,28 @@ settings_url="$(sed -n 's/^Settings page: //p' "$work/host.out")"
 
 if [[ "$mode" == "--headless" ]]; then
   [[ -n "$second_host" ]] && echo "demo: two hosts on one PostgreSQL database: $settings_url and $second_host"
-  python3 "$here/demo_headless.py" --host "http://127.0.0.1:$host_port" --sandbox "$sandbox_url" \
-    --ca "$build_dir/sandbox-tls/ca.pem"
+  python3 "$here/demo_headless.py" --host "http://127.0.0.1:$host_port" --microsoft "$microsoft_url" \
+    --google "$google_url" --ca "$build_dir/sandbox-tls/ca.pem"
   exit $?
 fi
 
 cat <<TEXT
 
-  Microsoft stand-in : $sandbox_url   (sign in as adele@contoso.example; password any)
+  Microsoft stand-in : $microsoft_url
+                       sign in as adele@contoso.example (password any); others to try:
+                       ben@fabrikam.example (approval required), megan.personal@outlook.com (personal)
+  Google stand-in    : $google_url
+                       choose grace@gmail.example and Continue; others to try: alan@acme.example
+                       (Workspace), bea@strict.example (the admin blocks unverified apps),
+                       nomail@gmail.example (Gmail not enabled); untick the Gmail box to see the
+                       missing permission
   Settings page      : $settings_url
   Host log           : $work/host.log
 ${second_host:+  Second host        : $second_host (same PostgreSQL database: $pg_dir)
 }
-  Open the settings page, sign in as Rita, click Connect on Microsoft Outlook, sign in at the
-  stand-in and Accept, choose Email and "Personal Outlook", and send a test nudge.
-  Other users to try at the stand-in: ben@fabrikam.example (approval required),
-  megan.personal@outlook.com (personal account). Ctrl-C stops everything.
+  Open the settings page, sign in as Rita, click Connect on Microsoft Outlook (or on Gmail),
+  sign in at the stand-in and accept, choose Email and "Personal Outlook" (or "Personal Gmail"),
+  and send a test nudge; switch the email provider and send another. Ctrl-C stops everything.
 
 TEXT
-wait "${pids[1]}"
+wait "$host_pid"

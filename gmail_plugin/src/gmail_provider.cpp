@@ -40,16 +40,16 @@ GmailProvider::GmailProvider(ep::sdk::Host host, std::string_view config_json)
       connect_(
           config_, store_, http_, google_, tokens_, senders_, host_,
           [this](ep_log_level l, const std::string& m) { log(l, m); },
-          [this](std::string_view account) { return status_object(account); }) {
+          [this](std::string_view account) { return status_object(account); }),
+      checks_(
+          tokens_, http_, host_, std::string(kProviderName),
+          [this](std::string_view account) { return status_object(account); }, userinfo_probe()) {
     log(EP_LOG_INFO,
         "Personal Gmail ready: OAuth client " + google_.settings().client.client_id +
             (google_.settings().app_in_testing ? " (publishing status Testing: connections last 7 days)" : ""));
 }
 
-GmailProvider::~GmailProvider() {
-    sends_.shutdown();
-    checks_.wait_until_idle();
-}
+GmailProvider::~GmailProvider() { sends_.shutdown(); }
 
 void GmailProvider::log(ep_log_level level, const std::string& message) const {
     if (host_.log_enabled(level)) host_.log(level, redact(message));
@@ -76,87 +76,56 @@ json::object GmailProvider::status_object(std::string_view account) const {
         s["state"] = "not_connected";
         s["connect_hint"] =
             "You will sign in at Google and choose what this app may do: see your email address and send email as "
-            "you. It cannot read your mail.";
+            "you. It cannot read your mail. If Google answers \"admin_policy_enforced\" or \"org_internal\", "
+            "your organisation's Google Workspace does not allow this app yet: ask your IT administrator to trust "
+            "it (its ID is below).";
         return s;
     }
     if (loaded.unreadable) {
-        s["state"] = "expired";
-        s["reason"] = "storage";
-        s["message"] = "The stored connection cannot be read, so it cannot be used. Connect again.";
-        s["detail"] = loaded.unreadable->problem;
+        describe_unreadable(s, loaded.unreadable->problem);
         return s;
     }
     describe_grant(s, loaded.grant->record);
     return s;
 }
 
-struct GmailProvider::Check {
-    std::string account;
-    ep::sdk::CheckCallback done;
-    AccessToken token;
-};
-
-// A check is a forced refresh (a revoked grant, a password change, the Testing week and six
-// idle months all show at the token endpoint, and a refreshed grant is not idle) and then
-// userinfo with the new token (a session Google ended shows there).
 void GmailProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
-    auto check = std::make_shared<Check>(Check{std::string(account), std::move(done), nullptr});
-    checks_.begin();
-    tokens_.refresh_now(check->account, [this, check](TokenOutcome t) { check_with_token(check, std::move(t)); });
+    checks_.check(account, std::move(done));
 }
 
-void GmailProvider::check_with_token(const std::shared_ptr<Check>& check, TokenOutcome t) {
-    using Kind = TokenOutcome::Kind;
-    switch (t.kind) {
-        case Kind::ok:
-            break;
-        case Kind::not_connected:
-        case Kind::expired:
-            return finish_check(check);
-        case Kind::transient:
-        case Kind::configuration_error:
-            return finish_check(check, t.code, t.message);
-    }
-    check->token = t.token;
-    HttpRequest me;
-    me.url = config_.endpoints.userinfo();
-    me.headers = {"Authorization: Bearer " + std::string(t.token->view()), "Accept: application/json"};
-    me.connect_timeout_ms = config_.connect_timeout_ms;
-    me.timeout_ms = config_.request_timeout_ms;
-    me.wanted_headers = {"www-authenticate"};
-    http_.submit(std::move(me), [this, check](HttpResponse&& r) { on_userinfo(check, std::move(r)); });
-}
-
-void GmailProvider::on_userinfo(const std::shared_ptr<Check>& check, HttpResponse&& r) {
-    if (r.failure != TransferFailure::none)
-        return finish_check(check, "network", "Google's userinfo endpoint could not be reached (" + r.error + ").");
-    if (r.status == 200) return finish_check(check);
-    if (r.status == 401)
-        // A token refreshed a moment ago and refused now: Google ended the session.
-        return tokens_.end_connection(check->account, check->token,
-                                      ConnectionEnd{GrantState::expired,
-                                                    "signin_required",
-                                                    "Google no longer accepts this Gmail connection (for example "
-                                                    "after you signed out of all devices). Connect again.",
-                                                    "invalid_token",
-                                                    {}},
-                                      [this, check] { finish_check(check); });
-    finish_check(check, "userinfo_unavailable",
-                 "Google's userinfo endpoint answered HTTP " + std::to_string(r.status) + ".");
-}
-
-void GmailProvider::finish_check(const std::shared_ptr<Check>& check, std::string_view failed_code,
-                                 std::string_view failed_message) {
-    try {
-        json::object s = status_object(check->account);
-        mark_checked(s, host_.now_unix_ms(), failed_code, failed_message);
-        check->done(json::serialize(s));
-    } catch (const std::exception& e) {
-        json::object s{{"schema", "ep.status/1"}, {"account", check->account}, {"provider", kProviderName}};
-        mark_checked(s, 0, "storage", e.what());
-        check->done(json::serialize(s));
-    }
-    checks_.end();  // last: the destructor waits for this
+// Userinfo with a token refreshed a moment ago: a session Google ended shows there.
+ConnectionChecker::Probe GmailProvider::userinfo_probe() const {
+    return {
+        [this](std::string_view access_token) {
+            HttpRequest me;
+            me.url = config_.endpoints.userinfo();
+            me.headers = {"Authorization: Bearer " + std::string(access_token), "Accept: application/json"};
+            me.connect_timeout_ms = config_.connect_timeout_ms;
+            me.timeout_ms = config_.request_timeout_ms;
+            me.wanted_headers = {"www-authenticate"};
+            return me;
+        },
+        [](const HttpResponse& r) {
+            using Kind = ProbeVerdict::Kind;
+            if (r.failure != TransferFailure::none)
+                return ProbeVerdict{
+                    Kind::failed, "network", "Google's userinfo endpoint could not be reached (" + r.error + ").", {}};
+            if (r.status == 200) return ProbeVerdict{};
+            if (r.status == 401)
+                return ProbeVerdict{Kind::ended,
+                                    {},
+                                    {},
+                                    ConnectionEnd{GrantState::expired,
+                                                  "signin_required",
+                                                  "Google no longer accepts this Gmail connection (for example "
+                                                  "after you signed out of all devices). Connect again.",
+                                                  "invalid_token",
+                                                  {}}};
+            return ProbeVerdict{Kind::failed,
+                                "userinfo_unavailable",
+                                "Google's userinfo endpoint answered HTTP " + std::to_string(r.status) + ".",
+                                {}};
+        }};
 }
 
 bool GmailProvider::revoke_at_google(const GrantRecord& grant) {
@@ -166,7 +135,7 @@ bool GmailProvider::revoke_at_google(const GrantRecord& grant) {
         log(EP_LOG_WARN, "Google's revoke endpoint could not be reached: " + r.error);
         return false;
     }
-    if (classify_revoke_response(r.status) == RevokeResult::revoked) return true;
+    if (classify_revoke_response(r.status, r.body.view()) == RevokeResult::revoked) return true;
     log(EP_LOG_WARN, "Google's revoke endpoint answered HTTP " + std::to_string(r.status));
     return false;
 }

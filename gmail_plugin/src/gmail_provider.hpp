@@ -3,6 +3,7 @@
 #pragma once
 
 #include "ep_kit/account_store.hpp"
+#include "ep_kit/connection_checker.hpp"
 #include "ep_kit/http_engine.hpp"
 #include "ep_kit/send_engine.hpp"
 #include "ep_kit/status_fields.hpp"
@@ -41,11 +42,8 @@ public:
 
 private:
     boost::json::object status_object(std::string_view account) const;
-    struct Check;
-    void check_with_token(const std::shared_ptr<Check>& check, TokenOutcome token);
-    void on_userinfo(const std::shared_ptr<Check>& check, HttpResponse&& response);
-    void finish_check(const std::shared_ptr<Check>& check, std::string_view failed_code = {},
-                      std::string_view failed_message = {});
+    // The identity request of a connection check, and what Google's answers mean.
+    ConnectionChecker::Probe userinfo_probe() const;
     // Asks Google to revoke the stored grant; true when Google holds no grant for it afterwards.
     bool revoke_at_google(const GrantRecord& grant);
     void log(ep_log_level level, const std::string& message) const;
@@ -63,7 +61,7 @@ private:
     GmailSend gmail_send_;
     SendEngine sends_;
     GoogleConnect connect_;
-    ChecksInFlight checks_;
+    ConnectionChecker checks_;  // last: destroyed first, after waiting for checks in flight
 };
 
 }  // namespace gmail

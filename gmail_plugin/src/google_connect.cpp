@@ -63,6 +63,13 @@ std::string SigningKeys::fetch() {
         throw Error(EP_ERR_INTERNAL, "keys_unavailable",
                     "Google's signing keys could not be fetched (" +
                         (r.failure != TransferFailure::none ? r.error : "HTTP " + std::to_string(r.status)) + ")");
+    // A broken answer is never cached: the next sign-in fetches again instead of failing for an hour.
+    boost::system::error_code ec;
+    json::value keys = json::parse(r.body.view(), ec);
+    const json::object* o = !ec ? keys.if_object() : nullptr;
+    const json::value* list = o ? o->if_contains("keys") : nullptr;
+    if (!list || !list->is_array() || list->as_array().empty())
+        throw Error(EP_ERR_INTERNAL, "keys_unavailable", "Google's signing keys answer is not a key set");
     return std::string(r.body.view());
 }
 

@@ -117,8 +117,13 @@ SecretString refresh_body(const GoogleClient& client, std::string_view client_se
 
 SecretString revoke_body(std::string_view token) { return SecretString(form_encode({{"token", token}})); }
 
-RevokeResult classify_revoke_response(int http_status) {
-    return http_status == 200 || http_status == 400 ? RevokeResult::revoked : RevokeResult::retry;
+RevokeResult classify_revoke_response(int http_status, std::string_view body) {
+    if (http_status == 200) return RevokeResult::revoked;
+    if (http_status != 400) return RevokeResult::not_revoked;
+    boost::system::error_code ec;
+    json::value v = json::parse(body, ec);
+    const bool dead_token = !ec && v.is_object() && str(v.as_object(), "error") == "invalid_token";
+    return dead_token ? RevokeResult::revoked : RevokeResult::not_revoked;
 }
 
 TokenResponse parse_token_response(int http_status, std::string_view body) {

@@ -71,10 +71,13 @@ SecretString refresh_body(const GoogleClient& client, std::string_view client_se
 SecretString revoke_body(std::string_view token);
 
 enum class RevokeResult {
-    revoked,  // 200; or 400, the token already dead (googleapis/google-api-ruby-client#796): nothing left to revoke
-    retry,    // no answer, 429 or 5xx: the grant may still be alive at Google
+    // 200; or 400 invalid_token, the token already dead (googleapis/google-api-ruby-client#796):
+    // nothing left to revoke.
+    revoked,
+    // No answer, 429, 5xx, or any other error: the grant may still be alive at Google [web-server].
+    not_revoked,
 };
-RevokeResult classify_revoke_response(int http_status);
+RevokeResult classify_revoke_response(int http_status, std::string_view body);
 
 struct TokenSuccess {
     SecretString access_token;

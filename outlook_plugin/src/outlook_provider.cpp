@@ -77,16 +77,16 @@ OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_jso
       sends_(config_.send_settings(), graph_send_, http_, tokens_, host_,
              [this](ep_log_level l, const std::string& m) { log(l, m); }),
       connect_(config_, store_, http_, token_client_, tokens_, host_,
-               [this](ep_log_level l, const std::string& m) { log(l, m); }) {
+               [this](ep_log_level l, const std::string& m) { log(l, m); }),
+      checks_(
+          tokens_, http_, host_, std::string(kProviderName),
+          [this](std::string_view account) { return status_object(account); }, profile_probe()) {
     connect_.set_status_builder([this](std::string_view account) { return status_object(account); });
     log(EP_LOG_INFO, std::string("Personal Outlook ready: application ") + config_.client_id + ", authority " +
                          config_.authority + ", cloud " + to_string(config_.cloud));
 }
 
-OutlookProvider::~OutlookProvider() {
-    sends_.shutdown();
-    checks_.wait_until_idle();
-}
+OutlookProvider::~OutlookProvider() { sends_.shutdown(); }
 
 void OutlookProvider::log(ep_log_level level, const std::string& message) const {
     if (host_.log_enabled(level)) host_.log(level, redact(message));
@@ -117,91 +117,61 @@ json::object OutlookProvider::status_object(std::string_view account) const {
         return s;
     }
     if (loaded.unreadable) {
-        s["state"] = "expired";
-        s["reason"] = "storage";
-        s["message"] = "The stored connection cannot be read, so it cannot be used. Connect again.";
-        s["detail"] = loaded.unreadable->problem;
+        describe_unreadable(s, loaded.unreadable->problem);
         return s;
     }
     describe_grant(s, loaded.grant->record);
     return s;
 }
 
-struct OutlookProvider::Check {
-    std::string account;
-    ep::sdk::CheckCallback done;
-    AccessToken token;
-};
-
-// A check is a forced refresh (password change, admin revoke, removed permission and
-// inactivity all show at the token endpoint) and then GET /me with the new token (continuous
-// access evaluation and a blocked mailbox show at Graph).
 void OutlookProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
-    auto check = std::make_shared<Check>(Check{std::string(account), std::move(done), nullptr});
-    checks_.begin();
-    tokens_.refresh_now(check->account, [this, check](TokenOutcome t) { check_with_token(check, std::move(t)); });
+    checks_.check(account, std::move(done));
 }
 
-void OutlookProvider::check_with_token(const std::shared_ptr<Check>& check, TokenOutcome t) {
-    using Kind = TokenOutcome::Kind;
-    // No default: a new kind must decide whether it confirms a state or fails the check.
-    switch (t.kind) {
-        case Kind::ok:
-            break;
-        case Kind::not_connected:
-        case Kind::expired:
-            // What Microsoft said is in the store (or no grant is): the status reports it.
-            return finish_check(check);
-        case Kind::transient:
-        case Kind::configuration_error:
-            // Microsoft could not be asked, or refused the app itself: nothing was confirmed.
-            return finish_check(check, t.code, t.message);
-    }
-    check->token = t.token;
-    HttpRequest me = profile_request(config_, t.token->view());
-    me.wanted_headers = {"www-authenticate"};
-    http_.submit(std::move(me), [this, check](HttpResponse&& r) { on_profile(check, std::move(r)); });
-}
-
-void OutlookProvider::on_profile(const std::shared_ptr<Check>& check, HttpResponse&& r) {
-    if (r.failure != TransferFailure::none)
-        return finish_check(check, "network", "Microsoft Graph could not be reached (" + r.error + ").");
-    if (r.status == 200) return finish_check(check);
-    auto end = [&](ConnectionEnd e) {
-        tokens_.end_connection(check->account, check->token, std::move(e), [this, check] { finish_check(check); });
-    };
-    std::optional<GraphError> error = parse_graph_error(r.body.view());
-    if (r.status == 403)
-        return end(ConnectionEnd{GrantState::permission_denied,
-                                 "access_denied",
-                                 std::string(kPermissionDeniedMessage),
-                                 error ? error->code : "ErrorAccessDenied",
-                                 {}});
-    if (r.status == 401) {
-        // The token was refreshed a moment ago: a refusal now is a challenge or a revoked session.
-        BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
-        return end(ConnectionEnd{GrantState::expired, "signin_required",
-                                 "Microsoft requires you to sign in again (for example after a password reset or a "
-                                 "change of your organisation's security policy). Connect again.",
-                                 challenge.claims_challenge() ? "insufficient_claims" : "InvalidAuthenticationToken",
-                                 challenge.claims});
-    }
-    finish_check(check, "graph_unavailable",
-                 "Microsoft Graph answered HTTP " + std::to_string(r.status) + (error ? " " + error->code : "") + ".");
-}
-
-void OutlookProvider::finish_check(const std::shared_ptr<Check>& check, std::string_view failed_code,
-                                   std::string_view failed_message) {
-    try {
-        json::object s = status_object(check->account);
-        mark_checked(s, host_.now_unix_ms(), failed_code, failed_message);
-        check->done(json::serialize(s));
-    } catch (const std::exception& e) {
-        json::object s{{"schema", "ep.status/1"}, {"account", check->account}, {"provider", kProviderName}};
-        mark_checked(s, 0, "storage", e.what());
-        check->done(json::serialize(s));
-    }
-    checks_.end();  // last: the destructor waits for this
+// GET /me with a token refreshed a moment ago: continuous access evaluation and a blocked
+// mailbox show at Graph.
+ConnectionChecker::Probe OutlookProvider::profile_probe() const {
+    return {
+        [this](std::string_view access_token) {
+            HttpRequest me = profile_request(config_, access_token);
+            me.wanted_headers = {"www-authenticate"};
+            return me;
+        },
+        [](const HttpResponse& r) {
+            using Kind = ProbeVerdict::Kind;
+            if (r.failure != TransferFailure::none)
+                return ProbeVerdict{
+                    Kind::failed, "network", "Microsoft Graph could not be reached (" + r.error + ").", {}};
+            if (r.status == 200) return ProbeVerdict{};
+            std::optional<GraphError> error = parse_graph_error(r.body.view());
+            if (r.status == 403)
+                return ProbeVerdict{Kind::ended,
+                                    {},
+                                    {},
+                                    ConnectionEnd{GrantState::permission_denied,
+                                                  "access_denied",
+                                                  std::string(kPermissionDeniedMessage),
+                                                  error ? error->code : "ErrorAccessDenied",
+                                                  {}}};
+            if (r.status == 401) {
+                // Refused right after a refresh: a claims challenge or a revoked session.
+                BearerChallenge challenge = parse_bearer_challenge(r.header("www-authenticate"));
+                return ProbeVerdict{
+                    Kind::ended,
+                    {},
+                    {},
+                    ConnectionEnd{GrantState::expired, "signin_required",
+                                  "Microsoft requires you to sign in again (for example after a password reset or a "
+                                  "change of your organisation's security policy). Connect again.",
+                                  challenge.claims_challenge() ? "insufficient_claims" : "InvalidAuthenticationToken",
+                                  challenge.claims}};
+            }
+            return ProbeVerdict{
+                Kind::failed,
+                "graph_unavailable",
+                "Microsoft Graph answered HTTP " + std::to_string(r.status) + (error ? " " + error->code : "") + ".",
+                {}};
+        }};
 }
 
 std::string OutlookProvider::disconnect(std::string_view account) {

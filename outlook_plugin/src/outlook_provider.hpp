@@ -5,6 +5,7 @@
 #include "config.hpp"
 #include "connect_flow.hpp"
 #include "ep_kit/account_store.hpp"
+#include "ep_kit/connection_checker.hpp"
 #include "ep_kit/http_engine.hpp"
 #include "ep_kit/send_engine.hpp"
 #include "ep_kit/status_fields.hpp"
@@ -42,13 +43,8 @@ public:
 
 private:
     boost::json::object status_object(std::string_view account) const;
-    struct Check;
-    void check_with_token(const std::shared_ptr<Check>& check, TokenOutcome token);
-    void on_profile(const std::shared_ptr<Check>& check, HttpResponse&& response);
-    // Answers the check with the stored status: checked_at when Microsoft answered, else
-    // check_failed (code, message) and the last known state.
-    void finish_check(const std::shared_ptr<Check>& check, std::string_view failed_code = {},
-                      std::string_view failed_message = {});
+    // The identity request of a connection check, and what Graph's answers mean.
+    ConnectionChecker::Probe profile_probe() const;
     void log(ep_log_level level, const std::string& message) const;
 
     // Declaration order is construction order; destruction runs backwards so that sends and
@@ -64,8 +60,7 @@ private:
     SendEngine sends_;
     ConnectFlow connect_;
 
-    // The destructor waits for checks in flight (no callback after destroy returns).
-    ChecksInFlight checks_;
+    ConnectionChecker checks_;  // last: destroyed first, after waiting for checks in flight
 };
 
 }  // namespace outlook

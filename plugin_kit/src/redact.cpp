@@ -10,9 +10,10 @@
 namespace ep::kit {
 namespace {
 
-constexpr std::array<std::string_view, 12> kSecretNames = {
+constexpr std::array<std::string_view, 13> kSecretNames = {
     "code",          "state",        "code_verifier", "code_challenge", "client_secret", "client_assertion",
     "refresh_token", "access_token", "id_token",      "assertion",      "password",      "session_state",
+    "token",  // Google's revoke endpoint
 };
 constexpr std::size_t kLongestSecretName = 16;  // "client_assertion"
 

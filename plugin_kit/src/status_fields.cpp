@@ -70,27 +70,18 @@ void describe_stored_grant(json::object& s, const GrantRecord& r) {
     s["since"] = iso_time_or_null(r.since_ms);
 }
 
+void describe_unreadable(json::object& s, const std::string& problem) {
+    s["state"] = "expired";
+    s["reason"] = "storage";
+    s["message"] = "The stored connection cannot be read, so it cannot be used. Connect again.";
+    s["detail"] = problem;
+}
+
 void mark_checked(json::object& s, int64_t now_unix_ms, std::string_view failed_code, std::string_view failed_message) {
     if (failed_code.empty())
         s["checked_at"] = iso_time_or_null(now_unix_ms);
     else
         s["check_failed"] = json::object{{"code", failed_code}, {"message", redact(std::string(failed_message))}};
-}
-
-void ChecksInFlight::begin() {
-    std::lock_guard lock(mutex_);
-    ++in_flight_;
-}
-
-void ChecksInFlight::end() {
-    std::lock_guard lock(mutex_);
-    --in_flight_;
-    idle_.notify_all();
-}
-
-void ChecksInFlight::wait_until_idle() {
-    std::unique_lock lock(mutex_);
-    idle_.wait(lock, [&] { return in_flight_ == 0; });
 }
 
 }  // namespace ep::kit

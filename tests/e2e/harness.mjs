@@ -2,6 +2,8 @@
 // scripts/demo.sh does (fresh token key, free ports, users rita and sam, the Personal Outlook
 // provider pointed at the stand-in and the mock provider writing to a temp folder), launches the
 // Debian Chromium through playwright-core, and tears everything down again, also on failure.
+// With `gmail: true` it also starts the local Google stand-in and adds the Personal Gmail
+// provider, pointed at it, between the two.
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
@@ -15,6 +17,12 @@ export const APPROVAL_USER = 'ben@fabrikam.example';
 export const CLIENT_ID = '11111111-2222-4333-8444-555555555555';
 export const NO_WORKFLOW_USER = 'nora@northwind.example';  // a tenant without the admin consent workflow
 export const PRODUCT_NAME = 'Recruiting Nudges';
+// The Google stand-in's default scenario (sandboxes/google/scenarios/default.json): the host's
+// OAuth client and two of its accounts.
+export const GOOGLE_CLIENT_ID = '1234567890-recruiting.apps.googleusercontent.com';
+export const GMAIL_USER = 'grace@gmail.example';           // a consumer account
+export const GMAIL_BLOCKED_USER = 'bea@strict.example';    // a Workspace domain that blocks unverified apps
+const GOOGLE_SCENARIO = new URL('../../sandboxes/google/scenarios/default.json', import.meta.url);
 
 // Flags for a headless Chromium on a machine without a network: nothing may phone home.
 export const CHROMIUM_FLAGS = [
@@ -26,12 +34,14 @@ export function fail(message) {
   throw new Error(`e2e: ${message}`);
 }
 
-function resolveBuildDir() {
+function resolveBuildDir(gmail) {
   const dir = process.env.E2E_BUILD_DIR;
   if (!dir) fail('E2E_BUILD_DIR is not set: point it at a build directory (e.g. build/dev), or use tests/e2e/run.sh BUILD_DIR');
   const abs = path.resolve(dir);
-  for (const rel of ['bin/host_stub', 'bin/microsoft-sandbox', 'manifests/outlook.json', 'manifests/mock.json',
-                     'lib/liboutlook_plugin.so', 'lib/libmock_provider.so', 'sandbox-tls/ca.pem', 'sandbox-tls/server-key.pem'])
+  const needed = ['bin/host_stub', 'bin/microsoft-sandbox', 'manifests/outlook.json', 'manifests/mock.json',
+                  'lib/liboutlook_plugin.so', 'lib/libmock_provider.so', 'sandbox-tls/ca.pem', 'sandbox-tls/server-key.pem'];
+  if (gmail) needed.push('bin/google-sandbox', 'manifests/gmail.json', 'lib/libgmail_plugin.so', 'sandbox-tls/google-client-secret.txt');
+  for (const rel of needed)
     if (!fs.existsSync(path.join(abs, rel))) fail(`${path.join(abs, rel)} is missing: build first (cmake --build ${dir})`);
   return abs;
 }
@@ -80,19 +90,24 @@ export async function readOutboxRow(page, subject) {
 
 export class Harness {
   // `name`: a subdirectory of the artifacts directory for this test file's screenshots.
-  constructor({ name } = {}) {
+  // `gmail`: also start the Google stand-in and configure Personal Gmail.
+  constructor({ name, gmail = false } = {}) {
     this.name = name;
+    this.gmail = gmail;
     this.children = [];
     this.logs = {};
     this.consoleErrors = [];
   }
 
   async start() {
-    this.buildDir = resolveBuildDir();
+    this.buildDir = resolveBuildDir(this.gmail);
     this.artifacts = path.resolve(process.env.E2E_ARTIFACTS_DIR || path.join(this.buildDir, 'e2e-artifacts'));
     if (this.name) this.artifacts = path.join(this.artifacts, this.name);
-    fs.rmSync(this.artifacts, { recursive: true, force: true });
     fs.mkdirSync(this.artifacts, { recursive: true });
+    // Empty it, but keep the other test files' subdirectories: run.sh runs the files in turn, and
+    // an earlier one's screenshots must survive a later one's start.
+    for (const entry of fs.readdirSync(this.artifacts, { withFileTypes: true }))
+      if (this.name || !entry.isDirectory()) fs.rmSync(path.join(this.artifacts, entry.name), { recursive: true, force: true });
     this.work = fs.mkdtempSync(path.join(os.tmpdir(), 'ep-e2e-'));
     this.tlsDir = path.join(this.buildDir, 'sandbox-tls');
     this.ca = fs.readFileSync(path.join(this.tlsDir, 'ca.pem'));
@@ -106,11 +121,12 @@ export class Harness {
     this.sandboxUrl = await waitForLine(sandbox.out, /^listening on (\S+)$/m, sandbox.child, 'the Microsoft stand-in');
     this.sandboxOrigin = new URL(this.sandboxUrl).origin;
 
-    // 2. The host: a fresh token-encryption key (never committed) and a config naming both providers.
+    // 2. The host: a fresh token-encryption key (never committed) and a config naming the providers.
     fs.writeFileSync(path.join(this.work, 'token-key'),
                      execFileSync('openssl', ['rand', '-hex', '32']).toString(), { mode: 0o600 });
     const hostPort = await freePort();
     this.hostUrl = `http://127.0.0.1:${hostPort}`;
+    const gmailProvider = this.gmail ? [await this.startGoogle()] : [];
     const config = {
       store: { path: 'host.db' },
       log_level: 'info',
@@ -127,6 +143,7 @@ export class Harness {
             redirect_uri: `${this.hostUrl}/callback`,
             token_encryption: { active_key: 'e2e', keys: [{ id: 'e2e', file: '${config_dir}/token-key' }] },
           } },
+        ...gmailProvider,
         { manifest: path.join(this.buildDir, 'manifests/mock.json'),
           config: { outbox_dir: '${config_dir}/mock-outbox', address: 'rita.recruiter@example.com',
                     display_name: 'Rita Recruiter' } },
@@ -150,6 +167,36 @@ export class Harness {
       args: [...CHROMIUM_FLAGS, `--ignore-certificate-errors-spki-list=${this.spki}`],
       timeout: 30000,
     });
+  }
+
+  // The Google stand-in (same TLS directory, so the same pinned key) and the Personal Gmail
+  // provider's entry for the host config. Google matches redirect URIs exactly, port included
+  // (https://developers.google.com/identity/protocols/oauth2/web-server#uri-validation), so the
+  // default scenario's client gets this host's callback.
+  async startGoogle() {
+    const scenario = JSON.parse(fs.readFileSync(GOOGLE_SCENARIO, 'utf8'));
+    const client = scenario.clients.find((c) => c.client_id === GOOGLE_CLIENT_ID);
+    if (!client) fail(`${GOOGLE_SCENARIO.pathname} has no client ${GOOGLE_CLIENT_ID}`);
+    client.redirect_uris.push(`${this.hostUrl}/callback`);
+    const scenarioFile = path.join(this.work, 'google-scenario.json');
+    fs.writeFileSync(scenarioFile, JSON.stringify(scenario, null, 2));
+    const google = this.spawn('google', path.join(this.buildDir, 'bin/google-sandbox'),
+                              ['--port', '0', '--tls-dir', this.tlsDir, '--scenario', scenarioFile, '--quiet']);
+    this.googleUrl = await waitForLine(google.out, /^listening on (\S+)$/m, google.child, 'the Google stand-in');
+    this.googleOrigin = new URL(this.googleUrl).origin;
+    const endpoints = Object.fromEntries(['accounts', 'oauth2', 'openidconnect', 'googleapis', 'gmail'].map((k) => [k, this.googleUrl]));
+    return {
+      manifest: path.join(this.buildDir, 'manifests/gmail.json'),
+      config: {
+        client_id: GOOGLE_CLIENT_ID,
+        client_secret: { file: path.join(this.tlsDir, 'google-client-secret.txt') },
+        redirect_uri: `${this.hostUrl}/callback`,
+        publishing_status: 'production',
+        endpoints,
+        tls: { ca_file: path.join(this.tlsDir, 'ca.pem') },
+        token_encryption: { active_key: 'e2e', keys: [{ id: 'e2e', file: '${config_dir}/token-key' }] },
+      },
+    };
   }
 
   writeConfig(config) {
@@ -205,9 +252,18 @@ export class Harness {
     return file;
   }
 
-  // The stand-in's control API over HTTPS, verified against the test CA (never unverified).
+  // The Microsoft stand-in's control API over HTTPS, verified against the test CA (never unverified).
   sandbox(method, pathAndQuery, body) {
-    const url = new URL(pathAndQuery, this.sandboxUrl);
+    return this.control(this.sandboxUrl, method, pathAndQuery, body);
+  }
+
+  // The Google stand-in's control API, the same way.
+  google(method, pathAndQuery, body) {
+    return this.control(this.googleUrl, method, pathAndQuery, body);
+  }
+
+  control(baseUrl, method, pathAndQuery, body) {
+    const url = new URL(pathAndQuery, baseUrl);
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise((resolve, reject) => {
       const req = https.request(url, {

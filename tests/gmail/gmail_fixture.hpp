@@ -40,9 +40,11 @@ inline std::string str(const json::object& o, std::string_view key) {
     return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
 }
 
-// One file per test process: the stand-in reads the variable once.
+// Where the stand-in records what it issues: the run's file when CI set one (its secret scan
+// reads it), else one per test process. The stand-in reads the variable once.
 inline std::string issued_file() {
     static const std::string path = [] {
+        if (const char* set = std::getenv("SANDBOX_ISSUED_FILE"); set && *set) return std::string(set);
         std::string p = "/tmp/gmail-test-issued-" + std::to_string(::getpid()) + ".txt";
         ::setenv("SANDBOX_ISSUED_FILE", p.c_str(), 1);
         return p;

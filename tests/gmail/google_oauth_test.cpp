@@ -95,12 +95,19 @@ TEST(GoogleTokenRequests, BodiesAreFormEncodedWithTheSecretInTheBody) {
     EXPECT_EQ(gmail::revoke_body("ya29.a/b").view(), "token=ya29.a%2Fb");
 }
 
-// 200 revoked; 400 when the token is already dead counts as revoked (googleapis/google-api-ruby-client#796).
+// 200 revoked; 400 invalid_token, the token already dead, counts as revoked
+// (googleapis/google-api-ruby-client#796); any other error leaves the grant possibly alive.
 TEST(GoogleTokenRequests, RevokeAnswersSayWhetherAnythingIsLeftToRevoke) {
-    EXPECT_EQ(gmail::classify_revoke_response(200), gmail::RevokeResult::revoked);
-    EXPECT_EQ(gmail::classify_revoke_response(400), gmail::RevokeResult::revoked);
-    for (int status : {0, 429, 500, 503})
-        EXPECT_EQ(gmail::classify_revoke_response(status), gmail::RevokeResult::retry) << status;
+    using gmail::RevokeResult;
+    EXPECT_EQ(gmail::classify_revoke_response(200, "{}"), RevokeResult::revoked);
+    EXPECT_EQ(gmail::classify_revoke_response(
+                  400, R"({"error":"invalid_token","error_description":"Token expired or revoked"})"),
+              RevokeResult::revoked);
+    EXPECT_EQ(gmail::classify_revoke_response(400, R"({"error":"invalid_request"})"), RevokeResult::not_revoked);
+    EXPECT_EQ(gmail::classify_revoke_response(400, "<html>Bad Request</html>"), RevokeResult::not_revoked);
+    for (int status : {0, 401, 429, 500, 503})
+        EXPECT_EQ(gmail::classify_revoke_response(status, R"({"error":"invalid_token"})"), RevokeResult::not_revoked)
+            << status;
 }
 
 // The success shape of [web-server] and google/oauth2l integration/fixtures/mock-token-response.json.

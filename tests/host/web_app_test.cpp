@@ -5,10 +5,14 @@
 #include "core/host_runtime.hpp"
 #include "web/web_app.hpp"
 
+#include <email_provider/ep_sdk.hpp>
+
 #include <boost/json.hpp>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <thread>
 
 using test_support::TempDir;
 using ::testing::HasSubstr;
@@ -417,6 +421,27 @@ TEST_F(WebAppTest, ANudgeQueuedWhileTheProviderIsNotConnectedSaysItWaits) {
         HasSubstr("class=\"flash warning\" role=\"status\">Nudge #1 is waiting: Mock provider (writes .eml files) "
                   "is not connected"));
     EXPECT_THAT(page, Not(HasSubstr("Nudge #1 queued.")));
+}
+
+// A mailbox over its daily sending limit is held for hours (Gmail names the time): the row says
+// when the next attempt is, in the browser's own time format.
+TEST_F(WebAppTest, AThrottledNudgeSaysWhenItIsTriedAgain) {
+    dir_.write("host.json",
+               R"({"store":{"path":"host.db"},"log_level":"error","users":[{"id":"rita","display_name":"Rita"}],
+        "web":{"public_url":"http://127.0.0.1:8080","show_developer_providers":true},
+        "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json",
+                      "config":{"outbox_dir":"${config_dir}/eml","outcome":"throttled","retry_after_seconds":7200}}]})");
+    start("http://127.0.0.1:8080");
+    rt_->start_outbox();
+    std::string csrf = sign_in();
+    request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
+    request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=Hi&text=Hello&csrf=" + csrf);
+    for (int i = 0; i < 200 && rt_->store->outbox("rita").at(0).state != host::NudgeState::throttled; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const host::Nudge n = rt_->store->outbox("rita").at(0);
+    ASSERT_EQ(n.state, host::NudgeState::throttled);
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr(" Next attempt: <time datetime=\"" + ep::sdk::iso_time(n.not_before_ms) + "\""));
 }
 
 TEST_F(WebAppTest, ChoosingAProviderThatNeedsNoSignInConnectsItAndOtherChannelsAreRefused) {

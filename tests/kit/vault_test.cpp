@@ -631,8 +631,11 @@ TEST_F(KeyRingConfig, FieldPathFollowsTheCaller) {
 using ep::kit::redact;
 
 const std::vector<std::string> kSecretNames = {
-    "code",          "state",        "code_verifier", "code_challenge", "client_secret", "client_assertion",
-    "refresh_token", "access_token", "id_token",      "assertion",      "password",      "session_state"};
+    "code", "state", "code_verifier", "code_challenge", "client_secret", "client_assertion", "refresh_token",
+    "access_token", "id_token", "assertion", "password", "session_state",
+    // Google's revoke endpoint takes the grant's token as `token`
+    // (https://developers.google.com/identity/protocols/oauth2/web-server#tokenrevoke).
+    "token"};
 
 std::string upper(std::string text) {
     for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));

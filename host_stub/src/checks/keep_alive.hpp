@@ -1,6 +1,7 @@
 // The keep-alive sweep (config "keep_alive", KeepAliveSettings): every connected account is
-// checked (connection_checks.hpp) at an interval well inside the refresh token's 90 days of
-// allowed inactivity, so a grant in use never dies of it. The sweep spreads accounts evenly
+// checked (connection_checks.hpp) at an interval well inside the shortest inactivity limit a
+// provider documents for its refresh tokens (90 days; six months for another), so a grant in
+// use never dies of it. The sweep spreads accounts evenly
 // over the interval (each at its own fixed offset) and never starts more than
 // max_checks_per_second, so 100,000 accounts cost 100,000 / 7 days ≈ 0.17 token requests a
 // second, never a storm.

@@ -205,7 +205,8 @@ void read_web(const reader::Object& w, WebSettings& web) {
 
 void read_keep_alive(const reader::Object& k, KeepAliveSettings& keep_alive) {
     keep_alive.enabled = k.boolean("enabled").value_or(keep_alive.enabled);
-    // Below 90 days with room to spare, or the sweep cannot keep a grant alive.
+    // Below the shortest provider limit (90 days) with room to spare, or the sweep cannot keep
+    // a grant alive.
     if (auto days = k.number("interval_days", 0.0001, 60))
         keep_alive.interval_ms = static_cast<int64_t>(*days * 86'400'000);
     keep_alive.max_checks_per_second =

@@ -77,9 +77,9 @@ struct StoreSettings {
 // "max_checks_per_second", "max_in_flight", "page_check_after_seconds"}.
 struct KeepAliveSettings {
     bool enabled = true;
-    // Well inside the 90 days of disuse after which a refresh token may die (the first real
-    // provider's limit, documented with its plugin): a host down for a few intervals still
-    // finds every grant alive.
+    // Well inside the shortest disuse after which a provider's refresh token may die (90 days,
+    // six months for another; each documented with its plugin): a host down for a few
+    // intervals still finds every grant alive.
     int64_t interval_ms = int64_t{7} * 24 * 3600 * 1000;
     double max_checks_per_second = 20;
     int max_in_flight = 16;

@@ -90,7 +90,7 @@ std::string WebApp::create_session(const std::string& user_id, std::string csrf)
     while (!lru.empty() && lru.size() >= cap) erase_session(lru.front());
     std::string id = random_hex(32);
     lru.push_back(id);
-    sessions_[id] = Session{user_id, std::move(csrf), "", {}, limits_.now(), std::prev(lru.end())};
+    sessions_[id] = Session{user_id, std::move(csrf), {}, {}, limits_.now(), std::prev(lru.end())};
     return id;
 }
 

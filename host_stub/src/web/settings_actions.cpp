@@ -54,7 +54,10 @@ WebResponse WebApp::connect(const std::string& sid, const Form& form) {
     if (json_str(r.document, "action") == "redirect") {
         {
             std::lock_guard lock(mutex_);
-            if (Session* s = session(sid)) s->connecting_provider = provider;
+            if (Session* s = session(sid)) {
+                std::erase(s->connecting_providers, provider);
+                s->connecting_providers.push_back(provider);
+            }
         }
         return redirect(json_str(r.document, "authorization_url"));
     }

@@ -300,6 +300,9 @@ std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string,
         else if (n.state == NudgeState::held)
             details = esc(v.connected ? "Held: it goes out shortly, now that " + v.name + " is connected again."
                                       : "Held: it goes out when you connect " + v.name + " again.");
+        else if (n.state == NudgeState::throttled && n.not_before_ms > 0)
+            // A mailbox's daily limit can hold nudges for hours: say when the next try is.
+            details = esc(n.last_message) + " Next attempt: " + time_element(iso_time(n.not_before_ms)) + ".";
         else if (n.state == NudgeState::queued && !v.connected)
             details = esc("Waiting: " + v.name + " is not connected; it goes out once you connect it.");
         b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +

@@ -8,19 +8,29 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <iterator>
+
 namespace host {
 
 namespace json = boost::json;
 using web::html;
 using web::redirect;
 
-WebResponse WebApp::callback(const std::string& sid, const WebRequest& r) {
+WebResponse WebApp::callback(const std::string& sid, const WebRequest& r, const std::string& path_provider) {
     std::string user_id, provider;
     {
         std::lock_guard lock(mutex_);
         if (Session* s = session(sid)) {
             user_id = s->user_id;
-            provider = std::exchange(s->connecting_provider, "");
+            auto& connecting = s->connecting_providers;
+            // The provider the path names, if its sign-in started here; else the latest one.
+            auto it = path_provider.empty() ? (connecting.empty() ? connecting.end() : std::prev(connecting.end()))
+                                            : std::find(connecting.begin(), connecting.end(), path_provider);
+            if (it != connecting.end()) {
+                provider = *it;
+                connecting.erase(it);
+            }
         }
     }
     bool admin_consent = r.target.find("admin_consent=") != std::string::npos;

@@ -145,7 +145,10 @@ WebResponse WebApp::route(const WebRequest& r) {
     }
 
     // A provider sends an administrator's admin-consent answer here too; it needs no session.
-    if (path == rt_.config.web.callback_path && r.method == "GET") return callback(sid, r);
+    if (r.method == "GET" && (path == rt_.config.web.callback_path ||
+                              (path.starts_with(rt_.config.web.callback_path + "/") &&
+                               path.find('/', rt_.config.web.callback_path.size() + 1) == std::string::npos)))
+        return callback(sid, r, path.substr(std::min(path.size(), rt_.config.web.callback_path.size() + 1)));
 
     std::string user = user_of(sid);
     if (!user.empty() && !user_may_sign_in(user)) {

@@ -50,7 +50,9 @@ private:
     struct Session {
         std::string user_id;
         std::string csrf;
-        std::string connecting_provider;  // set while a sign-in at a provider is in progress
+        // Providers whose sign-in is in progress in this browser, the latest last: a sign-in
+        // comes back to <callback_path>/<provider id>, or to <callback_path> for the latest.
+        std::vector<std::string> connecting_providers;
         std::vector<Flash> flashes;
         std::chrono::steady_clock::time_point last_seen;
         std::list<std::string>::iterator lru_position;  // in signed_in_lru_ or signed_out_lru_
@@ -74,7 +76,8 @@ private:
     // GET /settings/communication/{outbox,integrations}: one part of the page, for its script.
     WebResponse fragment(const std::string& session_id, const std::string& part);
     WebResponse connect(const std::string& session_id, const Form& form);
-    WebResponse callback(const std::string& session_id, const WebRequest& request);
+    // `path_provider`: the provider id after <callback_path>/, or "" for <callback_path> itself.
+    WebResponse callback(const std::string& session_id, const WebRequest& request, const std::string& path_provider);
     WebResponse disconnect(const std::string& session_id, const Form& form);
     WebResponse save_preferences(const std::string& session_id, const Form& form);
     WebResponse send_test_nudge(const std::string& session_id, const Form& form);

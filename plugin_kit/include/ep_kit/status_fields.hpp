@@ -1,5 +1,4 @@
-// The parts of ep.status/1 every provider writes the same way from its stored grant, and the
-// bookkeeping of connection checks in flight (an instance must not be destroyed under one).
+// The parts of ep.status/1 every provider writes the same way from its stored grant.
 #pragma once
 
 #include "ep_kit/account_store.hpp"
@@ -7,9 +6,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
+#include <string>
 #include <string_view>
 
 namespace ep::kit {
@@ -23,22 +21,12 @@ boost::json::value iso_time_or_null(int64_t unix_ms);
 // since. The provider adds its own fields (where to revoke, its organisation, approvals).
 void describe_stored_grant(boost::json::object& status, const GrantRecord& record);
 
+// A stored grant that cannot be read (ep::kit::UnreadableGrant): expired, reason storage.
+void describe_unreadable(boost::json::object& status, const std::string& problem);
+
 // The answer of a connection check: the status, with checked_at when the service answered, or
 // check_failed {code, message} (redacted) and the last known state when it could not be asked.
 void mark_checked(boost::json::object& status, int64_t now_unix_ms, std::string_view failed_code,
                   std::string_view failed_message);
-
-// Counts connection checks in flight; the provider's destructor waits for the last one.
-class ChecksInFlight {
-public:
-    void begin();
-    void end();  // last thing a check does: nothing may touch the provider afterwards
-    void wait_until_idle();
-
-private:
-    std::mutex mutex_;
-    std::condition_variable idle_;
-    int in_flight_ = 0;
-};
 
 }  // namespace ep::kit
