@@ -6,9 +6,10 @@ secret store), and drives one account through connect, status, send and disconne
     host.py MANIFEST [--config JSON] [--account ID] [--to ADDRESS]
 
 Prints each document the provider returns; exits 0 when the message was sent, 1 otherwise.
-The structures below mirror plugin_api/include/email_provider/ep_abi.h (ABI 1.1) field by
+The structures below mirror plugin_api/include/email_provider/ep_abi.h (ABI 1.2) field by
 field; the test that runs this host also checks them against the header's layout guard. It
-offers ABI 1.0 in negotiation: it never checks connections (1.1's check_connection).
+offers ABI 1.0 in negotiation: it never checks connections (1.1's check_connection) nor asks for
+sending limits (1.2's get_sending_limits).
 """
 import argparse
 import ctypes as C
@@ -65,7 +66,8 @@ class ProviderApi(C.Structure):  # ep_provider_api
                 ("get_status", ACCOUNT_CALL), ("disconnect", ACCOUNT_CALL), ("forget_account", ACCOUNT_CALL),
                 ("send", C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, Str, SEND_CALLBACK, C.c_void_p, C.POINTER(OwnedStr))),
                 ("free_str", C.CFUNCTYPE(None, C.POINTER(OwnedStr))),
-                ("check_connection", C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, SEND_CALLBACK, C.c_void_p))]
+                ("check_connection", C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, SEND_CALLBACK, C.c_void_p)),
+                ("get_sending_limits", ACCOUNT_CALL)]
 
 
 class Negotiation(C.Structure):  # ep_negotiation

@@ -237,6 +237,18 @@ void ProviderInstance::check_connection(std::string_view account, CheckDone done
     done(status(account));
 }
 
+bool ProviderInstance::threads_messages() const {
+    return provider_->abi_minor >= 2 && (provider_->api.capabilities & EP_CAP_THREADING) != 0;
+}
+
+CallResult ProviderInstance::sending_limits(std::string_view account) {
+    if (provider_->abi_minor < 2 || provider_->api.get_sending_limits == nullptr)
+        return CallResult{EP_ERR_UNSUPPORTED,
+                          ep::sdk::error_document("unsupported", "the provider declares no sending limits")};
+    ep_owned_str out{};
+    return take(provider_->api.get_sending_limits(instance_, view(account), &out), out);
+}
+
 CallResult ProviderInstance::check_blocking(std::string_view account, std::chrono::milliseconds timeout) {
     struct Waiter {
         std::mutex mutex;

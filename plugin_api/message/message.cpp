@@ -87,7 +87,39 @@ bool is_b64_char(char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
 }
 
+bool is_dtext(unsigned char c) { return c >= 33 && c <= 126 && c != '[' && c != ']' && c != '\\'; }
+
+bool is_dot_atom_text(std::string_view s) {
+    if (s.empty() || s.front() == '.' || s.back() == '.' || s.find("..") != std::string_view::npos) return false;
+    for (unsigned char c : s)
+        if (c != '.' && (c >= 0x80 || !is_atext(c))) return false;
+    return true;
+}
+
+std::string message_id_field(const reader::Object& o, std::string_view key) {
+    std::string id = text_field(o, key, false);
+    if (!id.empty() && !is_valid_message_id(id))
+        o.fail(key, "must be a message id such as \"<a1b2@example.org>\" (RFC 5322 msg-id, at most " +
+                        std::to_string(kMaxMessageIdLength) + " characters)");
+    return id;
+}
+
 }  // namespace
+
+bool is_valid_message_id(std::string_view id) {
+    if (id.size() < 5 || id.size() > kMaxMessageIdLength || id.front() != '<' || id.back() != '>') return false;
+    id = id.substr(1, id.size() - 2);
+    const auto at = id.find('@');
+    if (at == std::string_view::npos) return false;
+    std::string_view left = id.substr(0, at), right = id.substr(at + 1);
+    if (!is_dot_atom_text(left)) return false;
+    if (right.size() >= 2 && right.front() == '[' && right.back() == ']') {
+        for (unsigned char c : right.substr(1, right.size() - 2))
+            if (!is_dtext(c)) return false;
+        return true;
+    }
+    return is_dot_atom_text(right);
+}
 
 bool is_valid_address(std::string_view a) {
     if (a.empty() || a.size() > kMaxAddressLength || !ep::sdk::is_valid_utf8(a)) return false;
@@ -185,6 +217,26 @@ void read_options(const reader::Object& o, Message& m) {
         if (c <= 0x20 || c >= 0x7F) o.fail("client_request_id", "must be printable ASCII without spaces");
 }
 
+void read_threading(const reader::Object& o, Message& m) {
+    m.message_id = message_id_field(o, "message_id");
+    m.in_reply_to = message_id_field(o, "in_reply_to");
+    if (auto arr = o.array("references")) {
+        if (arr->size() > kMaxReferences)
+            o.fail("references", "has " + std::to_string(arr->size()) + " message ids; the limit is " +
+                                     std::to_string(kMaxReferences));
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            std::string id = arr->string(i);
+            if (!is_valid_message_id(id))
+                reader::fail(arr->path(i), "must be a message id such as \"<a1b2@example.org>\" (RFC 5322 msg-id)");
+            m.references.push_back(std::move(id));
+        }
+    }
+    m.thread_id = text_field(o, "thread_id", false);
+    if (m.thread_id.size() > kMaxThreadIdLength) o.fail("thread_id", "is longer than 256 characters");
+    for (unsigned char c : m.thread_id)
+        if (c <= 0x20 || c >= 0x7F) o.fail("thread_id", "must be printable ASCII without spaces");
+}
+
 }  // namespace
 
 // Keys that ep.message/1 does not name are ignored, as they always were.
@@ -196,6 +248,7 @@ Message parse_message(std::string_view json_text) {
         read_recipients(o, m);
         read_content(o, m);
         read_options(o, m);
+        read_threading(o, m);
         return m;
     } catch (const reader::FieldError& e) {
         const std::string field = e.path().empty() ? "message" : e.path();

@@ -56,8 +56,8 @@ class LayoutGuard(unittest.TestCase):
     def test_refuses_a_removed_field_naming_it(self):
         r = Variant(self, "drop_last").compile_released_layout_guard()
         self.assertNotEqual(r.returncode, 0)
-        self.assertIn("ep_provider_api.check_connection", r.stderr)
-        self.assertRegex(r.stderr, r"no member named .?check_connection")
+        self.assertIn("ep_provider_api.get_sending_limits", r.stderr)
+        self.assertRegex(r.stderr, r"no member named .?get_sending_limits")
 
     def test_accepts_the_next_minor(self):
         r = Variant(self, "next_minor").compile_released_layout_guard()
@@ -69,7 +69,7 @@ class LayoutGuard(unittest.TestCase):
                             os.path.join(v.dir, "email_provider", "ep_abi.h"), os.path.join(HERE, "ep_abi_layout.h")],
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
-        self.assertIn("+EP_LAYOUT_ASSERT(offsetof(struct ep_provider_api, next_minor_probe) == 96", r.stdout)
+        self.assertIn("+EP_LAYOUT_ASSERT(offsetof(struct ep_provider_api, next_minor_probe) == 104", r.stdout)
 
 
 class AbidiffBaseline(unittest.TestCase):
@@ -88,7 +88,7 @@ class AbidiffBaseline(unittest.TestCase):
         r = Variant(self, "drop_last").abi_check()
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertIn("1 data member deletion", r.stdout)
-        self.assertIn("check_connection", r.stdout)
+        self.assertIn("get_sending_limits", r.stdout)
 
     def test_refuses_an_append_without_a_minor_bump(self):
         r = Variant(self, "append_only").abi_check()

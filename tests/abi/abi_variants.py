@@ -6,7 +6,7 @@
     abi_variants.py append_only IN OUT   the same append without the minor bump
     abi_variants.py reorder     IN OUT   get_status and disconnect swapped in ep_provider_api
     abi_variants.py retype      IN OUT   ep_provider_api.abi_minor made signed
-    abi_variants.py drop_last   IN OUT   ep_provider_api's last field (free_str) removed
+    abi_variants.py drop_last   IN OUT   ep_provider_api's last field removed
 
 next_minor also builds the loader test's "newer minor" plugin, so that it has the layout a
 plugin built from the next release's header would have, not one invented by the test.

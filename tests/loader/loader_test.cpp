@@ -32,7 +32,7 @@ struct ManifestFields {
     std::string id = "\"mock\"";
     std::string display_name = "\"Mock\"";
     std::string library = "\"" MOCK_PROVIDER_PATH "\"";
-    std::string abi = "\"1.1\"";
+    std::string abi = "\"1.2\"";
     std::string capabilities = "[\"html_body\"]";
 
     std::string json() const {
@@ -75,11 +75,11 @@ protected:
 
 }  // namespace
 
-TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates11) {
+TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates12) {
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})));
     EXPECT_EQ(loaded->manifest.id, "mock");
     EXPECT_EQ(loaded->abi_major, 1);
-    EXPECT_EQ(loaded->abi_minor, 1);
+    EXPECT_EQ(loaded->abi_minor, 2);
     EXPECT_EQ(loaded->provider_name, "Mock provider");
     EXPECT_EQ(loaded->api.struct_size, sizeof(ep_provider_api));
     EXPECT_NE(loaded->api.capabilities & EP_CAP_HTML_BODY, 0u);
@@ -223,7 +223,7 @@ TEST_F(LoaderTest, RefusesATableTooSmall) {
 TEST_F(LoaderTest, RefusesManifestWhoseAbiMajorDisagreesWithTheLibrary) {
     ManifestFields f;
     f.abi = "\"2.0\"";
-    EXPECT_THAT(load_error(f), HasSubstr("manifest declares ABI 2.0 but the library implements 1.1"));
+    EXPECT_THAT(load_error(f), HasSubstr("manifest declares ABI 2.0 but the library implements 1.2"));
 }
 
 TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
@@ -422,8 +422,8 @@ TEST_F(LoaderTest, RefusesACapabilityOutsideTheVocabulary) {
     ManifestFields f;
     f.capabilities = R"(["html_body", "teleport"])";
     EXPECT_THAT(load_error(f), AllOf(HasSubstr("field 'provider.capabilities[1]'"),
-                                     HasSubstr("\"teleport\" is not a capability of ABI 1.1"),
-                                     HasSubstr("known: interactive_connect, html_body, attachments, custom_headers")));
+                                     HasSubstr("\"teleport\" is not a capability of ABI 1.2"),
+                                     HasSubstr("known: interactive_connect, html_body, attachments, custom_headers, threading")));
 }
 
 TEST_F(LoaderTest, IgnoresAnUnknownCapabilityOfANewerMinorManifestWithAWarning) {
@@ -442,7 +442,7 @@ TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
     f.capabilities = R"(["html_body", "attachments", "custom_headers"])";
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     ASSERT_EQ(loaded->warnings.size(), 1u);
-    EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.1"));
+    EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.2"));
 }
 
 TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {

@@ -1,5 +1,5 @@
 /*
- * ep_abi.h — the email-provider plugin ABI, version 1.1.
+ * ep_abi.h — the email-provider plugin ABI, version 1.2.
  *
  * ABI POLICY
  *   - This header is pure C11 and the only contract between a host and a provider plugin.
@@ -26,6 +26,7 @@
  * VERSION HISTORY (a release adds a line; released lines are never edited)
  *   1.0  ep_negotiate; ep_negotiation (8 fields), ep_provider_api (13), ep_host_api (9).
  *   1.1  ep_provider_api.check_connection (14 fields) and its callback type ep_check_callback.
+ *   1.2  ep_provider_api.get_sending_limits (15 fields); capability EP_CAP_THREADING.
  *
  * CONVENTIONS
  *   - Every name is prefixed ep_ / EP_.
@@ -49,7 +50,7 @@ extern "C" {
 /* ==== Version and linkage ================================================================ */
 
 #define EP_ABI_VERSION_MAJOR 1
-#define EP_ABI_VERSION_MINOR 1
+#define EP_ABI_VERSION_MINOR 2
 
 /* The one symbol a plugin exports; the host looks it up by this name. */
 #define EP_ENTRY_POINT_NAME "ep_negotiate"
@@ -97,6 +98,11 @@ enum {
 #define EP_CAP_HTML_BODY (UINT64_C(1) << 1)
 #define EP_CAP_ATTACHMENTS (UINT64_C(1) << 2)
 #define EP_CAP_CUSTOM_HEADERS (UINT64_C(1) << 3)
+/* 1.2: the provider sets ep.message's threading fields (message_id, in_reply_to, references,
+ * thread_id) on the message it sends and reports internet_message_id / thread_id in the send
+ * result. A host sends those fields only to a plugin that advertises this bit and negotiated
+ * 1.2 or later; any other plugin ignores them. */
+#define EP_CAP_THREADING (UINT64_C(1) << 4)
 
 /* A borrowed UTF-8 string view.
  * OWNERSHIP: the side that passes it keeps ownership.
@@ -279,6 +285,16 @@ typedef struct ep_provider_api {
      * get_status. Account ids are copied before it returns. */
     ep_status(EP_CALL* check_connection)(ep_instance* instance, ep_str account, ep_check_callback callback,
                                          void* callback_ctx);
+
+    /* ---- 1.2 ---- (NULL, or absent by struct_size, in a 1.0 or 1.1 plugin: the host then
+     * paces nothing and learns a mailbox's limits from refusals) */
+
+    /* Returns the account's sending limits document (SCHEMAS.md "sending limits"): how many
+     * messages a minute and a day, and recipients a day, the provider's service accepts from
+     * this mailbox, so that the host paces its outbox instead of sending to be refused. The
+     * limits may depend on the connected account (e.g. a consumer or a business mailbox).
+     * Never blocks on the network. EP_ERR_UNSUPPORTED: the provider declares none. */
+    ep_status(EP_CALL* get_sending_limits)(ep_instance* instance, ep_str account, ep_owned_str* out);
 } ep_provider_api;
 
 /* ==== Entry point ======================================================================== */

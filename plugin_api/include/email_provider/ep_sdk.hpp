@@ -322,6 +322,11 @@ public:
     virtual void check_connection(std::string_view /*account*/, CheckCallback /*done*/) {
         throw Error(EP_ERR_UNSUPPORTED, "unsupported", "this provider does not check connections");
     }
+    // ABI 1.2: the account's ep.sending_limits/1 document (SCHEMAS.md). Never blocks on the
+    // network. The default declares none, and hosts then pace nothing.
+    virtual std::string sending_limits(std::string_view /*account*/) {
+        throw Error(EP_ERR_UNSUPPORTED, "unsupported", "this provider declares no sending limits");
+    }
 };
 
 // A Unix-milliseconds time as the documents write their `*_at` times (SCHEMAS.md): ISO 8601
@@ -461,6 +466,9 @@ struct Exports {
     static ep_status EP_CALL forget_account(ep_instance* i, ep_str a, ep_owned_str* out) noexcept {
         return account_call(i, a, out, [](Provider& p, std::string_view acc) { return p.forget_account(acc); });
     }
+    static ep_status EP_CALL get_sending_limits(ep_instance* i, ep_str a, ep_owned_str* out) noexcept {
+        return account_call(i, a, out, [](Provider& p, std::string_view acc) { return p.sending_limits(acc); });
+    }
     static ep_status EP_CALL send(ep_instance* i, ep_str a, ep_str message, ep_send_callback cb, void* ctx,
                                   ep_owned_str* out) noexcept {
         // A refused send always answers with a send-result document, never an error document,
@@ -526,6 +534,7 @@ struct Exports {
         t.send = &send;
         t.free_str = &free_str;
         t.check_connection = &check_connection;
+        t.get_sending_limits = &get_sending_limits;
         return t;
     }
 };

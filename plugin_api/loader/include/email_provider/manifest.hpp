@@ -57,6 +57,7 @@ inline constexpr CapabilityName kCapabilityNames[] = {
     {"html_body", EP_CAP_HTML_BODY},
     {"attachments", EP_CAP_ATTACHMENTS},
     {"custom_headers", EP_CAP_CUSTOM_HEADERS},
+    {"threading", EP_CAP_THREADING},
 };
 
 // The EP_CAP_* bits of capability names this loader knows (unknown names add nothing).

@@ -106,6 +106,13 @@ public:
     // as a failed check; the plugin's late answer is then dropped.
     CallResult check_blocking(std::string_view account, std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+    // True when the plugin sets ep.message's threading fields (ABI 1.2, EP_CAP_THREADING):
+    // hosts send them to no other plugin.
+    bool threads_messages() const;
+    // The account's ep.sending_limits/1 document (ABI 1.2); EP_ERR_UNSUPPORTED with an error
+    // document when the plugin is older or declares none.
+    CallResult sending_limits(std::string_view account);
+
 private:
     ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance);
     CallResult take(ep_status status, ep_owned_str& out) const;

@@ -44,6 +44,13 @@ struct Message {
     bool save_to_sent_items = true;
     std::string client_request_id;  // may be empty: providers then make one
 
+    // Threading (ABI 1.2, providers advertising EP_CAP_THREADING). Each id is an RFC 5322
+    // msg-id with its angle brackets, "<left@right>"; empty / none when absent.
+    std::string message_id;               // the Message-ID the message carries; empty: the provider's own
+    std::string in_reply_to;              // the msg-id of the message it follows
+    std::vector<std::string> references;  // the thread's msg-ids, oldest first (RFC 5322 §3.6.4)
+    std::string thread_id;                // a provider's thread id from an earlier send result
+
     std::size_t recipient_count() const { return to.size() + cc.size() + bcc.size(); }
 };
 
@@ -53,6 +60,9 @@ inline constexpr std::size_t kMaxLocalPartLength = 64;
 inline constexpr std::size_t kMaxRecipients = 500;  // Exchange Online's per-message limit
 inline constexpr std::size_t kMaxSubjectBytes = 998;
 inline constexpr std::size_t kMaxClientRequestIdLength = 128;
+inline constexpr std::size_t kMaxMessageIdLength = 250;  // a header line stays far below 998
+inline constexpr std::size_t kMaxReferences = 100;
+inline constexpr std::size_t kMaxThreadIdLength = 256;
 
 // Parses and validates a message document. Throws ep::sdk::Error (EP_ERR_INVALID_ARGUMENT,
 // code "invalid_message") whose field() is the JSON path of the offending value, e.g.
@@ -62,6 +72,10 @@ Message parse_message(std::string_view json_text);
 // addr-spec check: dot-atom local part (UTF-8 allowed), a domain with at least one dot,
 // RFC 5321 lengths.
 bool is_valid_address(std::string_view address);
+
+// RFC 5322 §3.6.4 msg-id without comments or folding: "<" dot-atom-text "@" (dot-atom-text
+// or "[" dtext "]") ">", at most kMaxMessageIdLength bytes.
+bool is_valid_message_id(std::string_view id);
 
 // Strict standard base64 (RFC 4648 §4, padded, no whitespace). Returns the decoded size,
 // or nullopt when malformed.

@@ -1,0 +1,117 @@
+// Host side of the ABI: loads a provider library named by a manifest, negotiates the ABI
+// version, adopts the provider table by struct_size, and wraps instances in RAII objects.
+#pragma once
+
+#include "email_provider/manifest.hpp"
+
+#include <email_provider/ep_abi.h>
+
+#include <boost/dll/shared_library.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ep::loader {
+
+// The smallest provider table this host accepts: ABI 1.0's table.
+inline constexpr std::size_t kMinProviderTableSize =
+    offsetof(ep_provider_api, free_str) + sizeof(ep_provider_api::free_str);
+
+struct LoadOptions {
+    // The minor this host offers. Tests offer newer minors to check that a 1.0 plugin still
+    // works in a newer host.
+    uint16_t host_abi_minor = EP_ABI_VERSION_MINOR;
+};
+
+// A loaded provider library. Never unloaded while an instance lives (every ProviderInstance
+// holds a shared_ptr to it), and in fact never unloaded at all: the loader pins it resident.
+class LoadedProvider {
+public:
+    // Declared first so it is destroyed last, after everything that points into the library.
+    boost::dll::shared_library library;
+    Manifest manifest;
+    // Copy of the plugin's table; fields it does not have are NULL. struct_size is the plugin's
+    // own: larger than sizeof(api) for a plugin of a newer minor, whose extra fields are not copied.
+    ep_provider_api api{};
+    uint16_t abi_major = 0;
+    uint16_t abi_minor = 0;  // effective minor: min(host, plugin)
+    uint16_t plugin_abi_minor = 0;
+    std::string provider_name;
+    std::string provider_version;
+    // The manifest's warnings, then where the manifest and what negotiation returned disagree
+    // (ABI minor, capabilities): loaded anyway, the library's answer wins; worth logging.
+    std::vector<std::string> warnings;
+};
+
+// Loads, negotiates and adopts. Throws LoadError with a message naming the manifest and
+// the cause (library not found, not a shared library, entry point missing, ABI mismatch,
+// negotiation refused, table too small).
+std::shared_ptr<LoadedProvider> load_provider(const Manifest& manifest, const LoadOptions& options = {});
+
+// A plugin's answer: its status and the document it returned (result or error).
+struct CallResult {
+    ep_status status = EP_OK;
+    std::string document;
+    bool ok() const { return status == EP_OK; }
+};
+
+// One instance of a provider. Thread-safe like the ABI (concurrent calls allowed; the
+// destructor must not race other calls).
+class ProviderInstance {
+public:
+    using SendDone = std::function<void(std::string_view result_json)>;
+
+    // Creates an instance. `host` must outlive the instance. Throws LoadError naming the
+    // provider and the plugin's error (e.g. the configuration field) on failure.
+    static std::unique_ptr<ProviderInstance> create(std::shared_ptr<LoadedProvider> provider, const ep_host_api* host,
+                                                    std::string_view config_json);
+    ~ProviderInstance();
+    ProviderInstance(const ProviderInstance&) = delete;
+    ProviderInstance& operator=(const ProviderInstance&) = delete;
+
+    const LoadedProvider& provider() const { return *provider_; }
+    const std::string& id() const { return provider_->manifest.id; }
+
+    CallResult begin_connect(std::string_view account, std::string_view request_json);
+    CallResult complete_connect(std::string_view account, std::string_view callback_json);
+    CallResult status(std::string_view account);
+    CallResult disconnect(std::string_view account);
+    CallResult forget_account(std::string_view account);
+
+    // Asynchronous send. When accepted (returns nullopt), `done` runs exactly once on a
+    // plugin thread. Otherwise the refusal is returned and `done` is never called.
+    std::optional<CallResult> send(std::string_view account, std::string_view message_json, SendDone done);
+
+    // Convenience for tools and tests: waits for the outcome and returns the send-result
+    // document (a refusal's document when not accepted).
+    CallResult send_blocking(std::string_view account, std::string_view message_json);
+
+    // True when the plugin checks accounts against its service (ABI 1.1 check_connection).
+    bool can_check() const;
+
+    // Finds out whether a send now would go out and passes the status document to `done`,
+    // exactly once: on a plugin thread after the plugin checked (ABI 1.1), or before this
+    // returns with get_status's answer when the plugin is 1.0 or refused to start a check.
+    using CheckDone = std::function<void(CallResult status)>;
+    void check_connection(std::string_view account, CheckDone done);
+    // Waits for check_connection's status document, at most `timeout`: hosts call it on their
+    // outbox thread, which a check that never answers must not stall. On timeout it returns a
+    // status with check_failed {"code":"timeout"} and no state (SCHEMAS.md), which hosts read
+    // as a failed check; the plugin's late answer is then dropped.
+    CallResult check_blocking(std::string_view account, std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+private:
+    ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance);
+    CallResult take(ep_status status, ep_owned_str& out) const;
+
+    std::shared_ptr<LoadedProvider> provider_;
+    ep_instance* instance_;
+};
+
+}  // namespace ep::loader
