@@ -421,9 +421,10 @@ TEST(PluginExports, OurPluginsHaveNoThreadLocalStorage) {
 TEST_F(LoaderTest, RefusesACapabilityOutsideTheVocabulary) {
     ManifestFields f;
     f.capabilities = R"(["html_body", "teleport"])";
-    EXPECT_THAT(load_error(f), AllOf(HasSubstr("field 'provider.capabilities[1]'"),
-                                     HasSubstr("\"teleport\" is not a capability of ABI 1.2"),
-                                     HasSubstr("known: interactive_connect, html_body, attachments, custom_headers, threading")));
+    EXPECT_THAT(
+        load_error(f),
+        AllOf(HasSubstr("field 'provider.capabilities[1]'"), HasSubstr("\"teleport\" is not a capability of ABI 1.2"),
+              HasSubstr("known: interactive_connect, html_body, attachments, custom_headers, threading")));
 }
 
 TEST_F(LoaderTest, IgnoresAnUnknownCapabilityOfANewerMinorManifestWithAWarning) {
