@@ -29,7 +29,7 @@ PreparedMessage GmailSend::prepare(std::string_view account, const ep::message::
     MimeOptions options{sender->address, sender->name, now_() / 1000, {}};
     SendRequest built = build_send_request(message, options);
     return {std::make_shared<const std::string>(std::move(built.body)), std::move(built.content_type),
-            std::move(built.path_and_query)};
+            std::move(built.path_and_query), ""};
 }
 
 HttpRequest GmailSend::request(const PreparedMessage& message, std::string_view access_token, std::string_view) const {

@@ -7,7 +7,7 @@ namespace outlook {
 
 PreparedMessage GraphSend::prepare(std::string_view, const ep::message::Message& message) const {
     return {std::make_shared<const std::string>(build_validated_send_mail_body(message)), "application/json",
-            "/me/sendMail"};
+            "/me/sendMail", ""};
 }
 
 HttpRequest GraphSend::request(const PreparedMessage& message, std::string_view access_token,

@@ -72,6 +72,22 @@ std::string SendEngine::result(const Job& job, std::string_view outcome, std::st
     return r + "}";
 }
 
+// A sent result with the ids a follow-up threads on (SCHEMAS.md, ABI 1.2).
+std::string SendEngine::sent_result(const Job& job, const HttpResponse& r, std::string_view request_id) const {
+    using ep::sdk::append_json_string;
+    std::string doc = result(job, "sent", "", "", -1, request_id);
+    doc.pop_back();
+    if (!job.message.internet_message_id.empty()) {
+        doc += ",\"internet_message_id\":";
+        append_json_string(doc, job.message.internet_message_id);
+    }
+    if (std::string thread = protocol_.thread_id(r); !thread.empty()) {
+        doc += ",\"thread_id\":";
+        append_json_string(doc, thread);
+    }
+    return doc + "}";
+}
+
 ep::sdk::SendAdmission SendEngine::submit(std::string_view account, std::string_view message_json,
                                           ep::sdk::SendCallback done) {
     auto refusal = [](ep_status status, std::string_view outcome, const std::string& code, const std::string& message,
@@ -197,7 +213,7 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
         if (host_.log_enabled(EP_LOG_DEBUG))
             log_(EP_LOG_DEBUG, "sent message " + job->client_request_id + " for account " + job->account +
                                    " (request-id " + request_id + ")");
-        return finish(job, result(*job, "sent", "", "", -1, request_id));
+        return finish(job, sent_result(*job, r, request_id));
     }
     if (r.failure == TransferFailure::cancelled)
         return finish(job,
@@ -219,7 +235,7 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
     SendClassification c = protocol_.classify(r, retry_after.has_value(), host_.now_unix_ms());
     switch (c.outcome) {
         case SendOutcome::sent:
-            return finish(job, result(*job, "sent", "", "", -1, request_id));
+            return finish(job, sent_result(*job, r, request_id));
         case SendOutcome::auth_expired:
             return on_token_refused(job, r, c, request_id);
         case SendOutcome::throttled: {
@@ -231,7 +247,10 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
             if (job->attempts < settings_.max_send_attempts && wait <= settings_.max_throttle_wait_ms &&
                 !stopping_requested())
                 return requeue_after(job, wait);
-            return finish(job, result(*job, "throttled", c.code, c.user_message, wait, request_id));
+            std::string doc = result(*job, "throttled", c.code, c.user_message, wait, request_id);
+            // The mailbox's daily limit: the host holds every message of it until then (SCHEMAS.md).
+            if (c.sending_limit) doc.insert(doc.size() - 1, ",\"sending_limit\":\"daily\"");
+            return finish(job, std::move(doc));
         }
         case SendOutcome::indeterminate:
             if (retry_after) pause_mailbox(job->account, *retry_after);  // 503 + Retry-After: give the mailbox a rest

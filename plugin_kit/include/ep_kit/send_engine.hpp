@@ -76,6 +76,7 @@ private:
     void resume(const std::string& account);
     std::string result(const Job& job, std::string_view outcome, std::string_view code, std::string_view message,
                        int64_t retry_after_ms = -1, std::string_view request_id = {}) const;
+    std::string sent_result(const Job& job, const HttpResponse& accepted, std::string_view request_id) const;
 
     const SendSettings settings_;
     const SendProtocol& protocol_;

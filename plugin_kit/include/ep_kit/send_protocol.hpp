@@ -24,6 +24,9 @@ struct PreparedMessage {
     std::shared_ptr<const std::string> body;
     std::string content_type;  // e.g. application/json
     std::string path;          // after the API's base, e.g. /me/sendMail
+    // The Message-ID the built message carries (ABI 1.2 threading), reported when it is sent;
+    // empty when the provider's service chooses it unseen.
+    std::string internet_message_id;
 };
 
 // The account has no connection to send from: the send is answered auth_expired, as one that
@@ -47,6 +50,9 @@ public:
     virtual bool accepted(const HttpResponse& response) const = 0;
     // The id the API gave this request or message, for the result and the log; may be empty.
     virtual std::string request_id(const HttpResponse& response) const = 0;
+    // The provider's id of the conversation an accepted message went into (ABI 1.2), for a
+    // follow-up's thread_id; empty when the API has none (the default).
+    virtual std::string thread_id(const HttpResponse& /*accepted*/) const { return {}; }
     virtual SendClassification classify(const HttpResponse& response, bool has_retry_after,
                                         int64_t now_unix_ms) const = 0;
 
