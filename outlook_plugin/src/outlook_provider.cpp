@@ -124,6 +124,15 @@ json::object OutlookProvider::status_object(std::string_view account) const {
     return s;
 }
 
+// Exchange Online's sending limits, the same for every mailbox of the service (an administrator
+// may lower them; a refusal then still says so):
+// https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits-1
+std::string OutlookProvider::sending_limits(std::string_view) {
+    return R"({"schema":"ep.sending_limits/1","messages_per_minute":30,"recipients_per_day":10000,"day":"rolling_24h",)"
+           R"("source":"https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/)"
+           R"(exchange-online-limits#sending-limits-1"})";
+}
+
 void OutlookProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
     checks_.check(account, std::move(done));
 }
