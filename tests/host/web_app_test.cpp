@@ -569,7 +569,8 @@ TEST_F(WebAppTest, AStrandedNudgeIsSentWithTheCurrentProviderOrDiscardedByForm) 
     host::OutboxLease lease{"test", 60000};
     ASSERT_EQ(store.claim_due(2, 10, lease).size(), 2u);
     std::vector<host::HostStore::Outcome> held;
-    for (int64_t id : ids) held.push_back({id, host::NudgeState::held, "auth_expired", "provider_removed", "", "", 0});
+    for (int64_t id : ids)
+        held.push_back({id, host::NudgeState::held, "auth_expired", "provider_removed", "", "", 0, "", ""});
     ASSERT_EQ(store.record_outcomes(held, lease, 3), 2);
     store.strand_held("rita", "gone", "provider_removed", "Its email provider 'gone' was removed from this host.", 4);
     const std::string send = "id=" + std::to_string(ids[0]), discard = "id=" + std::to_string(ids[1]);
