@@ -453,8 +453,7 @@ TEST_F(WebAppTest, AFollowUpSaysWhichThreadItIsIn) {
     request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=Hi&text=Hello&csrf=" + csrf);
     request("POST", "/settings/communication/nudge",
             "to=casey%40example.org&subject=&text=Again&follows=1&csrf=" + csrf);
-    request("POST", "/settings/communication/nudge",
-            "to=casey%40example.org&subject=x&text=x&follows=42&csrf=" + csrf);
+    request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=x&text=x&follows=42&csrf=" + csrf);
     auto page = request("GET", "/settings/communication").body;
     EXPECT_THAT(page, HasSubstr("Nudge #2 queued."));
     EXPECT_THAT(page, HasSubstr("The nudge was not queued: nudge #42 is not one of your nudges."));
