@@ -29,7 +29,7 @@ PreparedMessage GmailSend::prepare(std::string_view account, const ep::message::
     MimeOptions options{sender->address, sender->name, now_() / 1000, {}};
     SendRequest built = build_send_request(message, options);
     return {std::make_shared<const std::string>(std::move(built.body)), std::move(built.content_type),
-            std::move(built.path_and_query), ""};
+            std::move(built.path_and_query), std::move(built.message_id)};
 }
 
 HttpRequest GmailSend::request(const PreparedMessage& message, std::string_view access_token, std::string_view) const {
@@ -49,6 +49,14 @@ std::string GmailSend::request_id(const HttpResponse& response) const {
     if (response.status != 200) return {};
     std::optional<SentMessage> sent = parse_sent_message(response.body.view());
     return sent ? sent->id : std::string();
+}
+
+// users.messages.send answers the sent Message resource, whose threadId names the thread it went
+// into [discovery]: the requested one, or a new one when Gmail did not add it there.
+std::string GmailSend::thread_id(const HttpResponse& response) const {
+    if (response.status != 200) return {};
+    std::optional<SentMessage> sent = parse_sent_message(response.body.view());
+    return sent ? sent->thread_id : std::string();
 }
 
 SendClassification GmailSend::classify(const HttpResponse& response, bool, int64_t now_unix_ms) const {

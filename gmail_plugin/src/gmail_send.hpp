@@ -52,6 +52,8 @@ public:
     bool accepted(const HttpResponse& response) const override { return response.status == 200; }
     // Gmail's id of the sent message.
     std::string request_id(const HttpResponse& response) const override;
+    // The threadId of the sent message (ABI 1.2).
+    std::string thread_id(const HttpResponse& response) const override;
     SendClassification classify(const HttpResponse& response, bool has_retry_after, int64_t now_unix_ms) const override;
     TokenRefusal token_refused(const HttpResponse& response, const SendClassification& verdict) const override;
     std::string api_name() const override { return "the Gmail API"; }
