@@ -77,4 +77,23 @@ SendProtocol::TokenRefusal GmailSend::token_refused(const HttpResponse&, const S
              {}}};
 }
 
+// Gmail's per-user limits, shared by every way the account sends (https://developers.google.com/
+// workspace/gmail/api/guides/handle-errors). Per day, over a rolling 24 hours:
+// - Workspace: 2,000 messages, 10,000 recipients (https://support.google.com/a/answer/166852;
+//   500 messages for a trial account, which Google's answers do not tell apart).
+// - Consumer Gmail: Google's page names 500 recipients (https://support.google.com/mail/answer/22839);
+//   500 messages a day is widely quoted. Declaring 500 of each keeps under both readings, and it
+//   is the answer for an account of unknown kind.
+// Per minute: 6,000 quota units per user per project, messages.send costing 100 units
+// (https://developers.google.com/workspace/gmail/api/reference/quota): 60 sends, this plugin's only
+// Gmail API call. Older projects keep 15,000 units (150 sends), so 60 never trips
+// userRateLimitExceeded from this app's sends.
+std::string sending_limits_document(AccountKind kind) {
+    if (kind == AccountKind::workspace)
+        return R"({"schema":"ep.sending_limits/1","messages_per_minute":60,"messages_per_day":2000,)"
+               R"("recipients_per_day":10000,"day":"rolling_24h","source":"https://support.google.com/a/answer/166852"})";
+    return R"({"schema":"ep.sending_limits/1","messages_per_minute":60,"messages_per_day":500,)"
+           R"("recipients_per_day":500,"day":"rolling_24h","source":"https://support.google.com/mail/answer/22839"})";
+}
+
 }  // namespace gmail

@@ -67,4 +67,12 @@ private:
     Clock now_;
 };
 
+// What the stored grant says about the account: a Workspace account (Google gave an hd), a
+// consumer one, or unknown (not connected, unreadable).
+enum class AccountKind { workspace, consumer, unknown };
+
+// The ep.sending_limits/1 document for an account of this kind; unknown gets the consumer
+// limits, the lower ones.
+std::string sending_limits_document(AccountKind kind);
+
 }  // namespace gmail

@@ -277,6 +277,32 @@ TEST_F(GmailProviderTest, AFollowUpThatNamesNoMessageOfTheThreadReportsTheNewThr
     EXPECT_EQ(str(stray, "thread_id"), sandbox_.messages(kConsumerUser).back().thread_id);
 }
 
+// support.google.com/mail/answer/22839 (consumer) and support.google.com/a/answer/166852 (Workspace);
+// 6,000 quota units a minute per user, 100 a send (developers.google.com/workspace/gmail/api/reference/quota).
+TEST_F(GmailProviderTest, SendingLimitsFollowTheAccountKind) {
+    const auto limits = [&](const std::string& account) {
+        auto r = gmail_->sending_limits(account);
+        EXPECT_TRUE(r.ok()) << r.document;
+        return parse(r.document);
+    };
+    json::object unknown = limits("nobody");
+    EXPECT_EQ(str(unknown, "schema"), "ep.sending_limits/1");
+    EXPECT_EQ(unknown.at("messages_per_day").to_number<int>(), 500) << "unknown: the lower, consumer limits";
+    ASSERT_EQ(str(connect("rita", kConsumerUser), "outcome"), "connected");
+    ASSERT_EQ(str(connect("alan", kWorkspaceUser), "outcome"), "connected");
+    json::object consumer = limits("rita"), workspace = limits("alan");
+    EXPECT_EQ(consumer.at("messages_per_day").to_number<int>(), 500);
+    EXPECT_EQ(consumer.at("recipients_per_day").to_number<int>(), 500);
+    EXPECT_EQ(str(consumer, "source"), "https://support.google.com/mail/answer/22839");
+    EXPECT_EQ(workspace.at("messages_per_day").to_number<int>(), 2000);
+    EXPECT_EQ(workspace.at("recipients_per_day").to_number<int>(), 10000);
+    EXPECT_EQ(str(workspace, "source"), "https://support.google.com/a/answer/166852");
+    for (const json::object* l : {&unknown, &consumer, &workspace}) {
+        EXPECT_EQ(l->at("messages_per_minute").to_number<int>(), 60);
+        EXPECT_EQ(str(*l, "day"), "rolling_24h");
+    }
+}
+
 TEST_F(GmailProviderTest, AConfigWithoutASecretOrWithAnInlineOneNamesTheField) {
     json::object c = base_config();
     c["client_secret"] = json::object{{"value", "GOCSPX-inline"}};
