@@ -64,7 +64,7 @@ TEST_F(CliTest, ProvidersListsLoadedOnesAndWhyOthersFailed) {
     auto& list = doc["providers"].as_array();
     ASSERT_EQ(list.size(), 2u);
     EXPECT_EQ(list[0].as_object().at("id"), "mock");
-    EXPECT_EQ(list[0].as_object().at("abi_version"), "1.1");
+    EXPECT_EQ(list[0].as_object().at("abi_version"), "1.2");
     EXPECT_EQ(list[1].as_object().at("available"), false);
     EXPECT_THAT(std::string(list[1].as_object().at("error").as_string()), HasSubstr("missing.json"));
 }
@@ -225,6 +225,20 @@ TEST_F(CliTest, NudgeRefusesAnInvalidMessageWhenQueued) {
     EXPECT_THAT(host({"outbox", "--user", "rita"}).out, HasSubstr("(empty)")) << "nothing invalid was queued";
     EXPECT_EQ(host({"nudge", "--user", "rita", "--to", "casey@example.org", "--subject", "s", "--text", "t"}).exit_code,
               0);
+}
+
+// A provider that declares sending limits: the listing says how many more may go out today
+// from the connected mailbox (and --json gives the limits and the count).
+TEST_F(CliTest, OutboxSaysHowManyMoreMayGoOutToday) {
+    dir.write("host.json", R"({"store":{"path":"host.db"},"users":[{"id":"rita","display_name":"Rita"}],"providers":[
+        {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox",
+         "sending_limits":{"messages_per_day":50}}}]})");
+    ASSERT_EQ(host({"settings", "--user", "rita", "--channel", "email", "--email-provider", "mock"}).exit_code, 0);
+    ASSERT_EQ(host({"connect", "--provider", "mock", "--account", "rita"}).exit_code, 0);
+    EXPECT_THAT(host({"outbox", "--user", "rita"}).out,
+                HasSubstr("From mock.sender@example.com: about 50 more today (limit 50 in 24 hours)."));
+    auto listed = boost::json::parse(host({"--json", "outbox", "--user", "rita"}).out).as_object();
+    EXPECT_EQ(listed["sending_limits"].as_object()["messages_per_day"], 50);
 }
 
 TEST_F(CliTest, ControlCharactersInAManifestAreShownEscaped) {

@@ -57,6 +57,13 @@ const std::vector<Migration> kPgMigrations = {
       " PRIMARY KEY (user_id, provider))"}},
     // The mailbox a nudge was queued from (empty for older nudges: none was recorded).
     {4, {"ALTER TABLE outbox ADD COLUMN mailbox text NOT NULL DEFAULT ''"}},
+    // What the pacing counts (when a nudge was handed to its provider, to how many recipients),
+    // and the state paced.
+    {6,
+     {"ALTER TABLE outbox ADD COLUMN handed_ms bigint, ADD COLUMN recipients integer NOT NULL DEFAULT 0, "
+      "DROP CONSTRAINT outbox_state_check, ADD CONSTRAINT outbox_state_check CHECK (state IN "
+      "('queued','sending','sent','held','throttled','failed','needs_review','paced'))",
+      "CREATE INDEX outbox_mailbox_sends ON outbox (user_id, provider, mailbox, handed_ms)"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.
