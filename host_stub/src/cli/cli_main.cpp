@@ -43,7 +43,8 @@ commands:
                                    show or change a user's communication settings
   nudge      --user ID --to ADDR --subject S --text T
                                    queue a nudge in the durable outbox (sent by `serve`)
-  outbox     --user ID [--limit N] list a user's nudges and their states
+  outbox     --user ID [--limit N] list a user's nudges and their states (a paced one: when it goes
+                                   out), and how many more its mailbox may send today
   outbox requeue --id N            send a held (stranded) nudge with its user's current provider
   outbox fail --id N [--reason R]  give up on a nudge that is not with a provider
   reload     --pid-file FILE       ask the running serve to re-read the config and manifests
