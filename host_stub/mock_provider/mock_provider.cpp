@@ -2,7 +2,9 @@
 // without Microsoft. Connect succeeds at once with a configured address; send validates the
 // message like a real provider and writes it as an RFC 5322 .eml file (temp name, fsync,
 // rename). It can be told to answer any other outcome, for the whole instance ("outcome" in
-// the config) or per message (header "x-mock-outcome").
+// the config) or per message (header "x-mock-outcome"; with "x-mock-sending-limit: daily", a
+// throttled answer says the mailbox reached its daily limit). It declares the sending limits
+// its config gives ("sending_limits"), none without.
 //
 // This file is compiled once; mock_entry.cpp adds the exported entry point, once per variant.
 
@@ -22,12 +24,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <condition_variable>
 #include <ctime>
 #include <deque>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace {
@@ -54,6 +58,9 @@ struct MockConfig {
     int queue_limit = 1000;
     int send_delay_ms = 0;   // each send takes this long: tests that need nudges in flight
     int check_delay_ms = 0;  // each check takes this long: tests of a check that answers too late
+    // What get_sending_limits answers: the configured object as given (with "schema" added when
+    // absent), so tests can hand the host any document, a malformed one too; absent: none.
+    std::optional<json::object> sending_limits;
 };
 
 MockConfig read_config(const reader::Object& o) {
@@ -74,6 +81,7 @@ MockConfig read_config(const reader::Object& o) {
     c.queue_limit = static_cast<int>(o.integer("queue_limit", 1, 1000000).value_or(c.queue_limit));
     c.send_delay_ms = static_cast<int>(o.integer("send_delay_ms", 0, 60000).value_or(c.send_delay_ms));
     c.check_delay_ms = static_cast<int>(o.integer("check_delay_ms", 0, 60000).value_or(c.check_delay_ms));
+    if (auto limits = o.object("sending_limits")) c.sending_limits = limits->json();
     std::error_code fs_ec;
     std::filesystem::create_directories(c.outbox_dir, fs_ec);
     if (fs_ec) o.fail("outbox_dir", "cannot be created: " + fs_ec.message());
@@ -85,7 +93,7 @@ MockConfig parse_config(std::string_view text) {
         const json::value root = reader::parse(text);
         return read_config(reader::Object(root, "",
                                           {"outbox_dir", "address", "display_name", "outcome", "retry_after_seconds",
-                                           "queue_limit", "send_delay_ms", "check_delay_ms"},
+                                           "queue_limit", "send_delay_ms", "check_delay_ms", "sending_limits"},
                                           reader::Null::is_wrong_type, "must be a JSON object"));
     } catch (const reader::FieldError& e) {
         const std::string field = e.path().empty() ? "config" : e.path();
@@ -209,6 +217,14 @@ public:
 
     // The mock has no service to ask: a check answers the stored state, on the worker like a
     // real provider's (never inside the call), stamped with when it was checked.
+    std::string sending_limits() const {
+        if (!config_.sending_limits)
+            throw Error(EP_ERR_UNSUPPORTED, "unsupported", "this mock provider was configured with no sending limits");
+        json::object o = *config_.sending_limits;
+        if (!o.contains("schema")) o["schema"] = "ep.sending_limits/1";
+        return json::serialize(o);
+    }
+
     void check_connection(std::string_view account, ep::sdk::CheckCallback done) {
         std::lock_guard lock(mutex_);
         if (stopping_) throw Error(EP_ERR_SHUTTING_DOWN, "shutting_down", "the provider is shutting down");
@@ -283,10 +299,16 @@ private:
         return json::serialize(r);
     }
 
-    std::string forced_outcome(const ep::message::Message& m) const {
+    static std::optional<std::string> header(const ep::message::Message& m, std::string_view lower_name) {
         for (const auto& h : m.headers)
-            if (h.name == "x-mock-outcome" || h.name == "X-Mock-Outcome") return h.value;
-        return config_.outcome;
+            if (std::equal(h.name.begin(), h.name.end(), lower_name.begin(), lower_name.end(),
+                           [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; }))
+                return h.value;
+        return std::nullopt;
+    }
+
+    std::string forced_outcome(const ep::message::Message& m) const {
+        return header(m, "x-mock-outcome").value_or(config_.outcome);
     }
 
     std::string deliver(Job& job) {
@@ -297,8 +319,16 @@ private:
             return result_document("rejected", "invalid_mock_outcome", "x-mock-outcome names no outcome", "headers",
                                    crid, 0);
         if (outcome != "sent") {
-            return result_document(outcome, "mock_" + outcome, "the mock provider was configured to answer " + outcome,
-                                   "", crid, config_.retry_after_seconds);
+            std::string r =
+                result_document(outcome, "mock_" + outcome, "the mock provider was configured to answer " + outcome, "",
+                                crid, config_.retry_after_seconds);
+            // A throttled answer that names the limit (SCHEMAS.md ep.send_result/1 sending_limit).
+            if (auto limit = header(m, "x-mock-sending-limit"); limit && outcome == "throttled") {
+                json::object o = json::parse(r).as_object();
+                o["sending_limit"] = *limit;
+                r = json::serialize(o);
+            }
+            return r;
         }
         if (!host_.secret_get(key(job.account)))
             return result_document("auth_expired", "not_connected", "this account has not connected the mock provider",
@@ -383,6 +413,8 @@ ep::sdk::SendAdmission MockProvider::send(std::string_view account, std::string_
                                           ep::sdk::SendCallback done) {
     return impl_->core.send(account, message_json, std::move(done));
 }
+
+std::string MockProvider::sending_limits(std::string_view) { return impl_->core.sending_limits(); }
 
 void MockProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
     impl_->core.check_connection(account, std::move(done));

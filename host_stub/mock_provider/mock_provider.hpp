@@ -24,6 +24,7 @@ public:
     ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json,
                                 ep::sdk::SendCallback done) override;
     void check_connection(std::string_view account, ep::sdk::CheckCallback done) override;
+    std::string sending_limits(std::string_view account) override;
 
 private:
     struct Impl;

@@ -227,6 +227,20 @@ TEST_F(CliTest, NudgeRefusesAnInvalidMessageWhenQueued) {
               0);
 }
 
+// A provider that declares sending limits: the listing says how many more may go out today
+// from the connected mailbox (and --json gives the limits and the count).
+TEST_F(CliTest, OutboxSaysHowManyMoreMayGoOutToday) {
+    dir.write("host.json", R"({"store":{"path":"host.db"},"users":[{"id":"rita","display_name":"Rita"}],"providers":[
+        {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox",
+         "sending_limits":{"messages_per_day":50}}}]})");
+    ASSERT_EQ(host({"settings", "--user", "rita", "--channel", "email", "--email-provider", "mock"}).exit_code, 0);
+    ASSERT_EQ(host({"connect", "--provider", "mock", "--account", "rita"}).exit_code, 0);
+    EXPECT_THAT(host({"outbox", "--user", "rita"}).out,
+                HasSubstr("From mock.sender@example.com: about 50 more today (limit 50 in 24 hours)."));
+    auto listed = boost::json::parse(host({"--json", "outbox", "--user", "rita"}).out).as_object();
+    EXPECT_EQ(listed["sending_limits"].as_object()["messages_per_day"], 50);
+}
+
 TEST_F(CliTest, ControlCharactersInAManifestAreShownEscaped) {
     dir.write("evil.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock",
         "display_name":"Mock\u001b[2J\nfake\tline","library_path":")" MOCK_PROVIDER_PATH R"(","abi_version":"1.0",

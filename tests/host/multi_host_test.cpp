@@ -193,6 +193,59 @@ TEST_F(MultiHostTest, AHostKilledInTheMiddleLosesNothingAndTheOthersCarryOn) {
     EXPECT_LE(states["needs_review"], 4 * kUsers) << "at most what the cap let one host hold";
 }
 
+// Two host runtimes on one database pace one mailbox together: the pacing's count is taken in
+// the claim's transaction, under the claimed user's row lock, so the two never both use the
+// minute's last slot.
+TEST(MultiHostPacing, TwoHostsTogetherSendNoMoreThanTheMailboxesLimitPerMinute) {
+    constexpr int kLimit = 5, kNudges = 12;
+    TempDir dir;
+    json::object config{
+        {"store",
+         json::object{{"engine", "postgresql"},
+                      {"postgresql", json::object{{"conninfo", test_support::PgCluster::shared().create_database()}}}}},
+        {"log_level", "error"},
+        {"users", json::array{json::object{{"id", "rita"}, {"display_name", "Rita"}}}},
+        {"providers",
+         json::array{json::object{
+             {"manifest", EP_BUILD_DIR "/manifests/mock.json"},
+             {"config", json::object{{"outbox_dir", "${config_dir}/eml"},
+                                     {"sending_limits", json::object{{"messages_per_minute", kLimit}}}}}}}}};
+    dir.write("host.json", json::serialize(config));
+    std::vector<std::unique_ptr<host::HostRuntime>> hosts;
+    for (int h = 0; h < 2; ++h) hosts.push_back(std::make_unique<host::HostRuntime>(dir / "host.json"));
+    hosts[0]->store->save_settings("rita", host::CommunicationSettings{"email", "mock"});
+    ASSERT_TRUE(hosts[0]->providers->instance("mock")->begin_connect("rita", "{}").ok());
+    for (int i = 0; i < kNudges; ++i)
+        hosts[i % 2]->outbox->enqueue("rita",
+                                      json::object{{"to", json::array{json::object{{"address", "c@example.org"}}}},
+                                                   {"subject", "paced " + std::to_string(i)},
+                                                   {"text", "hello"}});
+    for (auto& h : hosts) h->start_outbox();
+    auto count = [&](host::NudgeState state) {
+        int n = 0;
+        for (const auto& nudge : hosts[0]->store->outbox("rita", 100)) n += nudge.state == state;
+        return n;
+    };
+    // None queued or sending, and every paced one due later: nothing more goes out this minute.
+    auto settled = [&] {
+        for (const auto& n : hosts[0]->store->outbox("rita", 100))
+            if (n.state == host::NudgeState::queued || n.state == host::NudgeState::sending ||
+                (n.state == host::NudgeState::paced && n.not_before_ms <= hosts[0]->clock.now_ms()))
+                return false;
+        return true;
+    };
+    for (int minute = 1; minute <= 3; ++minute) {
+        ASSERT_TRUE(test_support::wait_until(settled, std::chrono::seconds(10))) << "minute " << minute;
+        EXPECT_EQ(count(host::NudgeState::sent), std::min(kNudges, kLimit * minute)) << "minute " << minute;
+        for (auto& h : hosts) {
+            h->clock.advance(61000);
+            h->outbox->wake();
+        }
+    }
+    EXPECT_EQ(count(host::NudgeState::failed), 0);
+    EXPECT_EQ(count(host::NudgeState::throttled), 0);
+}
+
 TEST_F(MultiHostTest, APostgresqlRestartInTheMiddleIsSurvivedByReconnecting) {
     test_support::PgCluster cluster;  // its own server, restarted below
     ASSERT_NO_FATAL_FAILURE(prepare(cluster.create_database(), 5, 30));

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -462,4 +463,140 @@ TEST_F(OutboxTest, AReleaseThatACheckDidNotConfirmIsCheckedAgainOnlyAfterAMinute
     EXPECT_TRUE(retries.may_check("rita", "mock", 1000 + host::ReleaseRetries::kRetryMs));
     retries.checked("rita", "mock", true, 2000);
     EXPECT_TRUE(retries.may_check("rita", "mock", 2000)) << "confirmed: no wait";
+}
+
+// ---- pacing by each mailbox's sending limits (issue 25) -----------------------------------
+
+namespace {
+
+// The mock declares its config's sending limits; retry-afters are an hour, so that a
+// throttled nudge waits while the test looks.
+class PacingTest : public OutboxTest {
+protected:
+    void SetUp() override {
+        write_config(R"("sending_limits":{"messages_per_minute":3,"messages_per_day":100})");
+        start();
+    }
+
+    void write_config(const std::string& extra) {
+        dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
+            "users":[{"id":"rita","display_name":"Rita"},{"id":"sam","display_name":"Sam"}],
+            "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json",
+                          "config":{"outbox_dir":"${config_dir}/eml","retry_after_seconds":3600,)" +
+                                    extra + "}}]}");
+    }
+
+    std::map<host::NudgeState, int> states(const std::string& user) {
+        std::map<host::NudgeState, int> out;
+        for (const auto& n : rt_->store->outbox(user, 1000)) ++out[n.state];
+        return out;
+    }
+
+    // Waits until `user` has `sent` nudges sent and none sending or queued.
+    bool wait_sent(const std::string& user, int sent) {
+        return test_support::wait_until(
+            [&] {
+                auto s = states(user);
+                return s[host::NudgeState::sent] == sent && s[host::NudgeState::sending] == 0 &&
+                       s[host::NudgeState::queued] == 0;
+            },
+            std::chrono::seconds(8));
+    }
+
+    void next_minute() {
+        rt_->clock.advance(61000);
+        rt_->outbox->wake();
+    }
+
+    static json::object daily_limit_refusal(const std::string& subject) {
+        json::object m = nudge(subject, "throttled");
+        m["headers"].as_array().push_back(json::object{{"name", "x-mock-sending-limit"}, {"value", "daily"}});
+        return m;
+    }
+};
+
+}  // namespace
+
+TEST_F(PacingTest, AMailboxSendsAtItsLimitPerMinuteAndTheRestWaitPacedNoneLost) {
+    choose_mock("rita");
+    choose_mock("sam");
+    for (int i = 0; i < 8; ++i) rt_->outbox->enqueue("rita", nudge("r" + std::to_string(i)));
+    ASSERT_TRUE(wait_sent("rita", 3));
+    EXPECT_EQ(states("rita")[host::NudgeState::paced], 5);
+    EXPECT_EQ(eml_count(), 3) << "a paced nudge is never handed to the provider";
+    for (const auto& n : rt_->store->outbox("rita"))
+        if (n.state == host::NudgeState::paced) {
+            EXPECT_GT(n.not_before_ms, rt_->clock.now_ms());
+        }
+    // Another user's mailbox has its own window.
+    for (int i = 0; i < 3; ++i) rt_->outbox->enqueue("sam", nudge("s" + std::to_string(i)));
+    ASSERT_TRUE(wait_sent("sam", 3));
+    auto allowance = rt_->outbox->daily_allowance("rita");
+    ASSERT_TRUE(allowance);
+    EXPECT_EQ(host::describe(*allowance),
+              "From mock.sender@example.com: about 97 more today (limit 100 in 24 hours), at most 3 a minute.");
+
+    next_minute();
+    ASSERT_TRUE(wait_sent("rita", 6));
+    EXPECT_EQ(states("rita")[host::NudgeState::paced], 2);
+    next_minute();
+    ASSERT_TRUE(wait_sent("rita", 8));
+    for (const auto& n : rt_->store->outbox("rita")) EXPECT_EQ(n.attempts, 1) << "nudge " << n.id;
+    EXPECT_EQ(eml_count(), 11);
+}
+
+TEST_F(PacingTest, ADailyLimitRefusalHoldsEveryWaitingNudgeOfThatMailboxAndFailsNone) {
+    choose_mock("rita");
+    choose_mock("sam");
+    int64_t throttled = rt_->outbox->enqueue("rita", nudge("waiting", "throttled"));
+    int64_t other = rt_->outbox->enqueue("sam", nudge("sam's", "throttled"));
+    ASSERT_EQ(settle(throttled), host::NudgeState::throttled);
+    ASSERT_EQ(settle(other), host::NudgeState::throttled);
+    int64_t refused = rt_->outbox->enqueue("rita", daily_limit_refusal("refused"));
+    ASSERT_EQ(settle(refused), host::NudgeState::paced);
+    auto r = rt_->store->nudge(refused);
+    EXPECT_EQ(r->last_code, "daily_limit");
+    EXPECT_THAT(r->last_message, HasSubstr("daily sending limit"));
+    EXPECT_GE(r->not_before_ms, rt_->clock.now_ms() + 3500 * 1000) << "until the provider's retry-after";
+    auto w = rt_->store->nudge(throttled);
+    EXPECT_EQ(w->state, host::NudgeState::paced) << "the mailbox's waiting nudges are held too";
+    EXPECT_EQ(w->not_before_ms, r->not_before_ms);
+    EXPECT_EQ(rt_->store->nudge(other)->state, host::NudgeState::throttled) << "another mailbox is not held";
+
+    // Queued meanwhile: held without being handed over; another mailbox sends on.
+    int64_t later = rt_->outbox->enqueue("rita", nudge("later"));
+    int64_t sams = rt_->outbox->enqueue("sam", nudge("sam sends"));
+    EXPECT_EQ(settle(sams), host::NudgeState::sent);
+    EXPECT_EQ(settle(later), host::NudgeState::paced);
+    EXPECT_EQ(rt_->store->nudge(later)->attempts, 0);
+    EXPECT_EQ(eml_count(), 1);
+    EXPECT_EQ(states("rita")[host::NudgeState::failed], 0);
+
+    // When the limit resets, they go out.
+    rt_->clock.advance(3601 * 1000);
+    rt_->outbox->wake();
+    EXPECT_EQ(wait_state(later, [](host::NudgeState s) { return s == host::NudgeState::sent; }),
+              host::NudgeState::sent);
+}
+
+TEST_F(PacingTest, AMailboxWhoseLimitsCannotBeReadIsSentFromWithoutPacing) {
+    rt_.reset();
+    write_config(R"("sending_limits":{"messages_per_minute":"thirty"})");
+    start();
+    choose_mock("rita");
+    for (int i = 0; i < 5; ++i) rt_->outbox->enqueue("rita", nudge("r" + std::to_string(i)));
+    ASSERT_TRUE(wait_sent("rita", 5)) << "no pacing, and nothing lost";
+    EXPECT_FALSE(rt_->outbox->daily_allowance("rita"));
+    try {
+        host::parse_sending_limits(R"({"schema":"ep.sending_limits/1","messages_per_minute":"thirty"})");
+        ADD_FAILURE() << "a malformed document was read";
+    } catch (const std::runtime_error& e) {
+        EXPECT_THAT(e.what(), HasSubstr("messages_per_minute")) << "the field is named";
+    }
+    EXPECT_THROW(host::parse_sending_limits(R"({"schema":"ep.sending_limits/2"})"), std::runtime_error);
+    EXPECT_THROW(host::parse_sending_limits(R"({"schema":"ep.sending_limits/1","day":"calendar"})"),
+                 std::runtime_error);
+    auto ok = host::parse_sending_limits(R"({"schema":"ep.sending_limits/1","recipients_per_day":10000,"new":1})");
+    EXPECT_EQ(ok.recipients_per_day, 10000);
+    EXPECT_FALSE(ok.messages_per_minute);
 }

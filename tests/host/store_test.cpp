@@ -12,15 +12,19 @@
 #include "store/sqlite_secret_store.hpp"
 #include "store/storage.hpp"
 
+#include <boost/json.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <latch>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
+namespace json = boost::json;
 using test_support::TempDir;
 using ::testing::HasSubstr;
 
@@ -74,6 +78,38 @@ protected:
                          R"({"to":[{"address":"casey@example.org"}],"subject":"nudge )" + std::to_string(n) +
                              R"(","text":"hi","client_request_id":")" + crid + "\"}",
                          crid, 1);
+    }
+
+    // Takes the database back to before version 6 (pacing), as an older host left it.
+    void drop_pacing_columns() {
+        exec("DROP INDEX outbox_mailbox_sends");
+        exec("ALTER TABLE outbox DROP COLUMN handed_ms");
+        exec("ALTER TABLE outbox DROP COLUMN recipients");
+    }
+
+    // A nudge of `user` from `mailbox` to `recipients` addresses.
+    int64_t enqueue_from(host::HostStore& s, const std::string& user, const std::string& mailbox, int n,
+                         int recipients = 1) {
+        json::array to;
+        for (int r = 0; r < recipients; ++r)
+            to.push_back(json::object{{"address", "c" + std::to_string(r) + "@example.org"}});
+        std::string crid = "crid-" + user + "-" + mailbox + "-" + std::to_string(n);
+        json::object m{{"to", to}, {"subject", "s"}, {"text", "t"}, {"client_request_id", crid}};
+        return s.enqueue(user, "mock", mailbox, json::serialize(m), crid, 1);
+    }
+
+    static void record_all(host::HostStore& s, const std::vector<host::Nudge>& claimed, const host::OutboxLease& lease,
+                           int64_t now, host::NudgeState state = host::NudgeState::sent) {
+        std::vector<host::HostStore::Outcome> done;
+        for (const auto& n : claimed)
+            done.push_back(host::HostStore::Outcome{n.id, state, host::to_string(state), "", "", "", 0});
+        s.record_outcomes(done, lease, now);
+    }
+
+    std::map<host::NudgeState, int> states_of(const std::string& user) {
+        std::map<host::NudgeState, int> out;
+        for (const auto& n : host_store().outbox(user, 1000)) ++out[n.state];
+        return out;
     }
 
     TempDir dir_;
@@ -217,9 +253,9 @@ TEST_P(StoreTest, ANewerSchemaIsRefusedWithAClearMessage) {
         another();
         FAIL() << "a schema newer than the host knows must be refused";
     } catch (const host::StoreError& e) {
-        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (5)"));
+        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (6)"));
     }
-    set_schema_version(5);
+    set_schema_version(6);
     storage_ = another();
     EXPECT_TRUE(store().get("kept")) << "nothing was touched by the refusal";
 }
@@ -368,6 +404,7 @@ TEST_P(StoreTest, AVersion3DatabaseGainsTheMailboxColumn) {
     add_users(host_store(), 1);
     int64_t id = enqueue(host_store(), "user0", 1);
     storage_.reset();
+    drop_pacing_columns();
     drop_thread_columns();
     exec("ALTER TABLE outbox DROP COLUMN mailbox");
     set_schema_version(3);
@@ -381,6 +418,7 @@ TEST_P(StoreTest, AVersion4DatabaseGainsTheThreadColumns) {
     add_users(host_store(), 1);
     int64_t id = enqueue(host_store(), "user0", 1);
     storage_.reset();
+    drop_pacing_columns();
     drop_thread_columns();
     set_schema_version(4);
     storage_ = another();
@@ -528,6 +566,170 @@ TEST_P(StoreTest, OnlyTheLeaseOwnersCompletionLands) {
 
 // ---- SQLite only: the file itself ----------------------------------------------------
 
+// ---- Pacing (issue 25): each mailbox's sending limits, counted inside the claim ----------
+
+namespace {
+host::SendingLimitsByUser limits_for(const std::string& user, std::optional<int64_t> per_minute,
+                                     std::optional<int64_t> recipients_per_day = std::nullopt) {
+    return {{{"mock", user}, host::SendingLimits{per_minute, std::nullopt, recipients_per_day}}};
+}
+constexpr int64_t kT0 = 1'800'000'000'000;
+}  // namespace
+
+TEST_P(StoreTest, AClaimOverTheMinuteLimitPacesTheRestUntilTheSlotComes) {
+    add_users(host_store(), 1);
+    for (int i = 0; i < 5; ++i) enqueue_from(host_store(), "user0", "rita@example.org", i);
+    auto limits = limits_for("user0", 2);
+    host::OutboxLease lease{"a", 60000};
+    auto first = host_store().claim_due(kT0, 10, lease, 4, &limits);
+    ASSERT_EQ(first.size(), 2u) << "two a minute";
+    auto s = states_of("user0");
+    EXPECT_EQ(s[host::NudgeState::sending], 2);
+    EXPECT_EQ(s[host::NudgeState::paced], 3) << "the rest wait, none failed";
+    int64_t slot = 0;
+    for (const auto& n : host_store().outbox("user0"))
+        if (n.state == host::NudgeState::paced) {
+            EXPECT_EQ(n.last_code, "messages_per_minute");
+            EXPECT_EQ(n.attempts, 0) << "a paced nudge was not handed over";
+            slot = n.not_before_ms;
+        }
+    EXPECT_EQ(slot, kT0 + 60000 + 1000) << "when the first send leaves the window (plus the margin)";
+    record_all(host_store(), first, lease, kT0 + 10);
+    EXPECT_TRUE(host_store().claim_due(kT0 + 30000, 10, lease, 4, &limits).empty()) << "not due yet";
+    EXPECT_EQ(host_store().earliest_not_before(), slot) << "the worker wakes for the slot";
+    auto second = host_store().claim_due(slot, 10, lease, 4, &limits);
+    EXPECT_EQ(second.size(), 2u);
+    // A send the provider refused (throttled) does not count: its slot is free again.
+    record_all(host_store(), second, lease, slot + 10, host::NudgeState::throttled);
+    EXPECT_EQ(host_store().claim_due(slot + 20, 10, lease, 4, &limits).size(), 2u)
+        << "the fifth and one refused (both refused are due again; the limit is two)";
+}
+
+TEST_P(StoreTest, OtherMailboxesAndProvidersWithoutLimitsAreNotPaced) {
+    add_users(host_store(), 2);
+    for (int i = 0; i < 3; ++i) {
+        enqueue_from(host_store(), "user0", "rita@example.org", i);
+        enqueue_from(host_store(), "user1", "sam@example.org", i);
+    }
+    host::SendingLimitsByUser limits = limits_for("user0", 1);
+    limits[{"mock", "user1"}] = std::nullopt;  // declares none
+    auto claimed = host_store().claim_due(kT0, 10, host::OutboxLease{"a", 60000}, 4, &limits);
+    EXPECT_EQ(claimed.size(), 4u) << "one of user0's, all three of user1's";
+    EXPECT_EQ(states_of("user1")[host::NudgeState::paced], 0);
+    EXPECT_EQ(states_of("user0")[host::NudgeState::paced], 2);
+}
+
+TEST_P(StoreTest, ANudgeWhoseLimitsAreNotKnownYetWaitsForTheNextClaim) {
+    add_users(host_store(), 1);
+    int64_t id = enqueue_from(host_store(), "user0", "rita@example.org", 1);
+    host::SendingLimitsByUser none;
+    EXPECT_TRUE(host_store().claim_due(kT0, 10, host::OutboxLease{"a", 60000}, 4, &none).empty());
+    auto n = host_store().nudge(id);
+    EXPECT_EQ(n->state, host::NudgeState::queued);
+    EXPECT_EQ(n->attempts, 0);
+}
+
+TEST_P(StoreTest, RecipientsPerDayCountEveryAddress) {
+    add_users(host_store(), 1);
+    enqueue_from(host_store(), "user0", "rita@example.org", 1, 3);
+    enqueue_from(host_store(), "user0", "rita@example.org", 2, 3);
+    auto limits = limits_for("user0", std::nullopt, 5);
+    host::OutboxLease lease{"a", 60000};
+    EXPECT_EQ(host_store().claim_due(kT0, 10, lease, 4, &limits).size(), 1u) << "3 + 3 recipients > 5";
+    auto today = host_store().sent_today("user0", "mock", "rita@example.org", kT0);
+    EXPECT_EQ(today.messages, 1);
+    EXPECT_EQ(today.recipients, 3);
+    for (const auto& n : host_store().outbox("user0"))
+        if (n.state == host::NudgeState::paced) {
+            EXPECT_EQ(n.last_code, "recipients_per_day");
+            EXPECT_EQ(n.not_before_ms, kT0 + 24 * 3600 * 1000 + 1000);
+        }
+}
+
+// Hosts claim for one mailbox at the same instant, round after round: together they never hand
+// over more than its limit (each counts the others' claims, or skips the user another locks).
+TEST_P(StoreTest, SimultaneousClaimsFromSixHostsNeverShareTheLastSlot) {
+    constexpr int kHosts = 6, kRounds = 4, kLimit = 3;
+    add_users(host_store(), 1);
+    for (int i = 0; i < 30; ++i) enqueue_from(host_store(), "user0", "rita@example.org", i);
+    std::vector<std::unique_ptr<host::Storage>> hosts;
+    for (int h = 0; h < kHosts; ++h) hosts.push_back(another());
+    auto limits = limits_for("user0", kLimit);
+    std::size_t total = 0;
+    for (int round = 0; round < kRounds; ++round) {
+        std::latch start(kHosts);
+        std::vector<std::vector<host::Nudge>> claimed(kHosts);
+        std::vector<std::thread> threads;
+        for (int h = 0; h < kHosts; ++h)
+            threads.emplace_back([&, h] {
+                start.arrive_and_wait();
+                claimed[h] = hosts[h]->host().claim_due(kT0 + round, 10,
+                                                        host::OutboxLease{"h" + std::to_string(h), 60000}, 4, &limits);
+            });
+        for (auto& t : threads) t.join();
+        for (int h = 0; h < kHosts; ++h) {
+            total += claimed[h].size();
+            record_all(hosts[h]->host(), claimed[h], host::OutboxLease{"h" + std::to_string(h), 60000}, kT0 + round);
+        }
+    }
+    EXPECT_EQ(total, static_cast<std::size_t>(kLimit)) << "three in the minute, across every host and round";
+    EXPECT_EQ(states_of("user0")[host::NudgeState::sent], kLimit);
+    EXPECT_EQ(states_of("user0")[host::NudgeState::paced], 30 - kLimit);
+}
+
+TEST_P(StoreTest, ADailyHoldPacesEveryWaitingNudgeOfThatMailboxOnly) {
+    add_users(host_store(), 2);
+    int64_t refused = enqueue_from(host_store(), "user0", "rita@example.org", 1);
+    int64_t waiting = enqueue_from(host_store(), "user0", "rita@example.org", 2);
+    int64_t other_mailbox = enqueue_from(host_store(), "user0", "rita@other.example", 3);
+    int64_t other_user = enqueue_from(host_store(), "user1", "rita@example.org", 4);
+    host::OutboxLease lease{"a", 60000};
+    auto claimed = host_store().claim_due(kT0, 1, lease);
+    ASSERT_EQ(claimed.size(), 1u);
+    ASSERT_EQ(claimed[0].id, refused);
+    host_store().record_outcomes(
+        {host::HostStore::Outcome{refused, host::NudgeState::paced, "throttled", "limit", "daily", "", kT0 + 3600000}},
+        lease, kT0);
+    EXPECT_EQ(host_store().hold_mailbox(refused, kT0 + 3600000, "The mailbox reached its daily limit.", kT0), 2);
+    for (int64_t id : {refused, waiting}) {
+        auto n = host_store().nudge(id);
+        EXPECT_EQ(n->state, host::NudgeState::paced) << id;
+        EXPECT_EQ(n->not_before_ms, kT0 + 3600000) << id;
+        EXPECT_EQ(n->last_code, "daily_limit") << id;
+    }
+    EXPECT_EQ(host_store().nudge(other_mailbox)->state, host::NudgeState::queued);
+    EXPECT_EQ(host_store().nudge(other_user)->state, host::NudgeState::queued);
+    // A nudge queued later waits for the hold too, without being handed over.
+    enqueue_from(host_store(), "user0", "rita@example.org", 5);
+    host::SendingLimitsByUser no_limits{{{"mock", "user0"}, std::nullopt}, {{"mock", "user1"}, std::nullopt}};
+    auto next = host_store().claim_due(kT0 + 10, 10, lease, 4, &no_limits);
+    EXPECT_EQ(next.size(), 2u) << "the other mailbox's and the other user's";
+    EXPECT_EQ(states_of("user0")[host::NudgeState::paced], 3);
+    EXPECT_TRUE(host_store().fail(waiting, "user0", "discarded", "Discarded.", kT0)) << "a person may discard it";
+}
+
+TEST_P(StoreTest, AVersion4DatabaseGainsThePacedState) {
+    add_users(host_store(), 1);
+    int64_t id = enqueue_from(host_store(), "user0", "rita@example.org", 1);
+    storage_.reset();
+    drop_pacing_columns();
+    drop_thread_columns();
+    if (GetParam() == host::StoreEngine::sqlite) {
+        host::SqliteDb db(settings_.sqlite_path);
+        db.exec("PRAGMA writable_schema = ON");
+        db.exec("UPDATE sqlite_schema SET sql = replace(sql, ',''paced''', '') WHERE name = 'outbox'");
+        db.exec("PRAGMA writable_schema = OFF");
+    } else {
+        exec(
+            "ALTER TABLE outbox DROP CONSTRAINT outbox_state_check, ADD CONSTRAINT outbox_state_check CHECK (state IN "
+            "('queued','sending','sent','held','throttled','failed','needs_review'))");
+    }
+    set_schema_version(4);
+    storage_ = another();
+    EXPECT_EQ(host_store().hold_mailbox(id, kT0, "held", kT0), 1) << "the state paced is allowed now";
+    EXPECT_EQ(host_store().nudge(id)->state, host::NudgeState::paced);
+}
+
 TEST(SqliteStore, TheDatabaseFilesAreReadableByTheirOwnerOnly) {
     TempDir dir;
     auto db = host::SqliteHostDatabase::open(dir / "host.db");
@@ -585,7 +787,7 @@ TEST(SqliteStore, AFileFromBeforeVersioningIsMigratedInPlace) {
     host::SqliteDb check(dir / "host.db");
     host::Statement version(check, "SELECT version FROM schema_version");
     ASSERT_TRUE(version.step());
-    EXPECT_EQ(version.column_int(0), 5);
+    EXPECT_EQ(version.column_int(0), 6);
     EXPECT_EQ(storage->host().nudge(1)->mailbox, "") << "no mailbox was recorded for it";
 }
 

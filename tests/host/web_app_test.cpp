@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <thread>
 
 using test_support::TempDir;
@@ -464,6 +465,37 @@ TEST_F(WebAppTest, AFollowUpSaysWhichThreadItIsIn) {
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[0].at("in_thread_with"), "in thread with #1");
     EXPECT_EQ(rows[0].at("follows"), 1);
+}
+
+// A mailbox at its sending limit: the row says when the paced nudge goes out, and the outbox
+// how many more may go out today.
+TEST_F(WebAppTest, APacedNudgeSaysWhenItGoesOutAndTheOutboxWhatIsLeftToday) {
+    dir_.write("host.json",
+               R"({"store":{"path":"host.db"},"log_level":"error","users":[{"id":"rita","display_name":"Rita"}],
+        "web":{"public_url":"http://127.0.0.1:8080","show_developer_providers":true},
+        "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json",
+                      "config":{"outbox_dir":"${config_dir}/eml",
+                                "sending_limits":{"messages_per_minute":1,"messages_per_day":20}}}]})");
+    start("http://127.0.0.1:8080");
+    rt_->start_outbox();
+    std::string csrf = sign_in();
+    request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
+    for (int i = 0; i < 2; ++i)
+        request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=Hi&text=Hello&csrf=" + csrf);
+    auto paced = [&] {
+        for (const auto& n : rt_->store->outbox("rita"))
+            if (n.state == host::NudgeState::paced) return std::optional<host::Nudge>(n);
+        return std::optional<host::Nudge>();
+    };
+    for (int i = 0; i < 200 && !paced(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(paced());
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page,
+                HasSubstr("Paced: goes out at <time datetime=\"" + ep::sdk::iso_time(paced()->not_before_ms) + "\""));
+    EXPECT_THAT(page, HasSubstr("data-state=\"paced\""));
+    EXPECT_THAT(page,
+                HasSubstr("<caption id=\"outbox-allowance\" class=\"muted\">From mock.sender@example.com: about 19 "
+                          "more today (limit 20 in 24 hours), at most 1 a minute.</caption>"));
 }
 
 TEST_F(WebAppTest, ChoosingAProviderThatNeedsNoSignInConnectsItAndOtherChannelsAreRefused) {

@@ -158,6 +158,25 @@ TEST_F(MockProviderTest, AnswersEachOutcomeChosenPerMessage) {
     EXPECT_EQ(eml_files().size(), 1u);
 }
 
+// For hosts' pacing tests: the limits the config gives (none without), and a throttled answer
+// that says the mailbox reached its daily limit (SCHEMAS.md ep.send_result/1 sending_limit).
+TEST_F(MockProviderTest, DeclaresItsConfiguredSendingLimitsAndCanRefuseForTheDailyLimit) {
+    EXPECT_EQ(instance_->sending_limits("alice").status, EP_ERR_UNSUPPORTED) << "none configured: none declared";
+    create(R"(,"sending_limits":{"messages_per_minute":3,"recipients_per_day":50})");
+    auto limits = instance_->sending_limits("alice");
+    ASSERT_TRUE(limits.ok()) << limits.document;
+    auto doc = json::parse(limits.document).as_object();
+    EXPECT_EQ(doc["schema"], "ep.sending_limits/1");
+    EXPECT_EQ(doc["messages_per_minute"], 3);
+    EXPECT_EQ(doc["recipients_per_day"], 50);
+    ASSERT_TRUE(instance_->begin_connect("alice", "{}").ok());
+    auto r = send(R"({"to":[{"address":"bob@example.org"}],"text":"x","headers":[)"
+                  R"({"name":"x-mock-outcome","value":"throttled"},{"name":"X-Mock-Sending-Limit","value":"daily"}]})");
+    EXPECT_EQ(r["outcome"], "throttled");
+    EXPECT_EQ(r["sending_limit"], "daily");
+    EXPECT_GT(r["retry_after_ms"].as_int64(), 0);
+}
+
 TEST_F(MockProviderTest, SendingFromAnAccountThatNeverConnectedIsAuthExpired) {
     auto r = send(R"({"to":[{"address":"bob@example.org"}],"text":"x"})");
     EXPECT_EQ(r["outcome"], "auth_expired");

@@ -45,7 +45,8 @@ commands:
                                    queue a nudge in the durable outbox (sent by `serve`);
                                    --follows: a follow-up, in that nudge's (or message's)
                                    conversation; without --subject it is "Re: " the first
-  outbox     --user ID [--limit N] list a user's nudges and their states
+  outbox     --user ID [--limit N] list a user's nudges and their states (a paced one: when it goes
+                                   out), and how many more its mailbox may send today
   outbox requeue --id N            send a held (stranded) nudge with its user's current provider
   outbox fail --id N [--reason R]  give up on a nudge that is not with a provider
   reload     --pid-file FILE       ask the running serve to re-read the config and manifests

@@ -3,9 +3,12 @@
 
 #include "core/host_util.hpp"
 
+#include <email_provider/ep_sdk.hpp>
+
 #include <boost/json.hpp>
 
 #include <iostream>
+#include <optional>
 
 namespace cli {
 namespace {
@@ -106,6 +109,27 @@ int cmd_nudge(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     return kOk;
 }
 
+// When a paced nudge goes out, after its line's message.
+std::string paced_note(const host::Nudge& n) {
+    if (n.state != host::NudgeState::paced) return {};
+    return "\tPaced: goes out at " + ep::sdk::iso_time(n.not_before_ms);
+}
+
+// What the user's connected mailbox may still send today, for the listing's first line and
+// its JSON (nullopt: no limits declared).
+std::optional<std::string> allowance_line(host::HostRuntime& rt, const std::string& user, json::object& out) {
+    auto a = rt.outbox->daily_allowance(user);
+    if (!a) return std::nullopt;
+    json::object limits{
+        {"mailbox", a->mailbox},
+        {"sent_today", json::object{{"messages", a->sent.messages}, {"recipients", a->sent.recipients}}}};
+    if (a->limits.messages_per_minute) limits["messages_per_minute"] = *a->limits.messages_per_minute;
+    if (a->limits.messages_per_day) limits["messages_per_day"] = *a->limits.messages_per_day;
+    if (a->limits.recipients_per_day) limits["recipients_per_day"] = *a->limits.recipients_per_day;
+    out["sending_limits"] = std::move(limits);
+    return host::describe(*a);
+}
+
 int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     if (!args.empty() && (args[0] == "requeue" || args[0] == "fail"))
         return cmd_outbox_decision(rt, o, args[0], {args.begin() + 1, args.end()});
@@ -116,7 +140,9 @@ int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
                                                                          "");
     auto vm = parse(args, desc);
     json::array list;
+    json::object out;
     std::string text;
+    if (auto line = allowance_line(rt, vm["user"].as<std::string>(), out)) text = *line + "\n";
     for (const auto& n : rt.store->outbox(vm["user"].as<std::string>(), vm["limit"].as<int>())) {
         list.push_back(json::object{{"id", n.id},
                                     {"state", host::to_string(n.state)},
@@ -133,14 +159,16 @@ int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
                                     {"in_thread_with", host::thread_label(n)},
                                     {"message_id", n.thread.message_id},
                                     {"sent_message_id", n.thread.sent_message_id},
-                                    {"provider_thread_id", n.thread.provider_thread_id}});
+                                    {"provider_thread_id", n.thread.provider_thread_id},
+                                    {"not_before_ms", n.not_before_ms}});
         std::string thread = host::thread_label(n);
         text += std::to_string(n.id) + "\t" + host::to_string(n.state) + (host::is_stranded(n) ? " (stranded)" : "") +
                 "\t" + n.to + "\t" + n.subject + (thread.empty() ? "" : " (" + thread + ")") +
-                (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
+                (n.last_message.empty() ? "" : "\t" + n.last_message) + paced_note(n) + "\n";
     }
+    out["outbox"] = std::move(list);
     if (o.json)
-        std::cout << json::serialize(json::object{{"outbox", list}}) << "\n";
+        std::cout << json::serialize(out) << "\n";
     else
         std::cout << (text.empty() ? "(empty)\n" : text);
     return kOk;

@@ -17,7 +17,10 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr int kMaxInFlight = 256;               // nudges handed to providers and not yet completed
+constexpr int kMaxInFlight = 256;    // nudges handed to providers and not yet completed
+constexpr int kPerUserInFlight = 4;  // of one user, across every host
+// A daily-limit refusal without a retry-after: the mailbox is tried again after this long.
+constexpr int64_t kDailyHoldWithoutRetryAfterMs = 60 * 60 * 1000;
 constexpr int64_t kHeldCheckIntervalMs = 5000;  // how often held users' connections are looked at
 constexpr int64_t kMaxBackoffMs = 10 * 60 * 1000;
 
@@ -61,6 +64,7 @@ Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock c
       logger_(logger),
       clock_(std::move(clock)),
       lease_{lease_owner(), lease_ms},
+      sending_limits_(logger, clock_),
       record_retry_("record outcomes", kRecordRetryMs, steady_ms),
       lease_renewal_("renew and expire leases", std::max<int64_t>(lease_ms / 3, 100), steady_ms),
       held_sweep_("release or strand held nudges", kHeldCheckIntervalMs, clock_) {}
@@ -132,6 +136,7 @@ void Outbox::on_connected(const std::string& user_id, const std::string& provide
     if (p == nullptr) return;  // the held sweep strands them
     auto mailbox = p->connected_mailbox(user_id);
     if (!mailbox) return;
+    sending_limits_.forget(provider, user_id);  // maybe another mailbox, with other limits
     auto r = store_.release_held(user_id, provider, *mailbox, clock_());
     if (r.released > 0)
         logger_.log(EP_LOG_INFO, "outbox", std::to_string(r.released) + " held nudge(s) of " + user_id + " resumed");
@@ -140,6 +145,16 @@ void Outbox::on_connected(const std::string& user_id, const std::string& provide
                     std::to_string(r.needs_confirm) + " held nudge(s) of " + user_id +
                         " were queued from another mailbox: kept until the user confirms");
     wake();
+}
+
+std::optional<DailyAllowance> Outbox::daily_allowance(const std::string& user_id) {
+    CommunicationSettings settings = store_.settings(user_id);
+    auto p = settings.preferred_channel == "email" ? providers_.available(settings.email_provider) : nullptr;
+    auto mailbox = p ? p->connected_mailbox(user_id) : std::nullopt;
+    if (!mailbox) return std::nullopt;
+    auto limits = sending_limits_.limits(*p, user_id);
+    if (!limits) return std::nullopt;
+    return DailyAllowance{*mailbox, *limits, store_.sent_today(user_id, p->id(), *mailbox, clock_())};
 }
 
 Nudge Outbox::nudge_of_user(int64_t id, const std::string& user_id) {
@@ -172,7 +187,7 @@ void Outbox::fail(int64_t id, const std::string& user_id, const std::string& cod
     if (!store_.fail(id, user_id, code, message, clock_()))
         throw OutboxError(
             "nudge " + std::to_string(id) + " is " + to_string(nudge_of_user(id, user_id).state) +
-            ": only a nudge that is not with a provider (queued, throttled, held, needs review) can be failed");
+            ": only a nudge that is not with a provider (queued, throttled, paced, held, needs review) can be failed");
     logger_.log(EP_LOG_INFO, "outbox",
                 "nudge " + std::to_string(id) + " of " + user_id + " failed by a person (" + code + ")");
 }
@@ -219,9 +234,22 @@ void Outbox::dispatch(const Nudge& n) {
     if (refusal) completion(refusal->result.document);
 }
 
+// Asked before the claim, outside the store's lock (a provider may take a moment to answer):
+// a pair that became due meanwhile has no entry, and the claim leaves its nudges for the
+// next round. A provider that is not available gets no pacing: dispatch holds its nudges.
+SendingLimitsByUser Outbox::limits_of_due_senders(int64_t now_ms) {
+    SendingLimitsByUser out;
+    for (auto& [provider, user_id] : store_.due_senders(now_ms)) {
+        auto p = providers_.available(provider);
+        out[{provider, user_id}] = p ? sending_limits_.limits(*p, user_id) : std::nullopt;
+    }
+    return out;
+}
+
 void Outbox::record(const std::vector<Completion>& completions) {
     int64_t now = clock_();
     std::vector<HostStore::Outcome> outcomes;
+    std::vector<std::pair<int64_t, int64_t>> holds;  // nudge, until: its mailbox reached its daily limit
     for (auto& c : completions) {
         HostStore::Outcome o;
         o.id = c.id;
@@ -250,6 +278,11 @@ void Outbox::record(const std::vector<Completion>& completions) {
             case SendOutcome::throttled:
                 o.state = NudgeState::throttled;
                 o.not_before_ms = now + std::max<int64_t>(retry_after, 1000);
+                if (json_str(r, "sending_limit") == "daily") {
+                    o.state = NudgeState::paced;
+                    if (retry_after <= 0) o.not_before_ms = now + kDailyHoldWithoutRetryAfterMs;
+                    holds.emplace_back(o.id, o.not_before_ms);
+                }
                 break;
             case SendOutcome::transient:
                 o.state = NudgeState::queued;
@@ -268,6 +301,22 @@ void Outbox::record(const std::vector<Completion>& completions) {
         outcomes.push_back(std::move(o));
     }
     store_.record_outcomes(outcomes, lease_, now);
+    hold_mailboxes(holds, now);
+}
+
+// Nothing from a mailbox at its daily limit goes out before the provider's retry-after, so
+// its waiting nudges wait (paced) instead of each being sent to be refused. Run again when the
+// batch is recorded again after an error: the hold is the same.
+void Outbox::hold_mailboxes(const std::vector<std::pair<int64_t, int64_t>>& holds, int64_t now_ms) {
+    for (const auto& [id, until] : holds) {
+        int held = store_.hold_mailbox(
+            id, until,
+            "The mailbox reached its daily sending limit: its nudges go out from " + ep::sdk::iso_time(until) + ".",
+            now_ms);
+        logger_.log(EP_LOG_WARN, "outbox",
+                    "nudge " + std::to_string(id) + ": its mailbox reached its daily sending limit; " +
+                        std::to_string(held) + " nudge(s) wait until " + ep::sdk::iso_time(until));
+    }
 }
 
 // Live hosts keep their claims; claims of hosts that died turn needs_review.
@@ -410,7 +459,8 @@ bool Outbox::dispatch_due(std::unique_lock<std::mutex>& lock) {
     }
     std::vector<Nudge> due;
     try {
-        due = store_.claim_due(now, room, lease_);
+        SendingLimitsByUser limits = limits_of_due_senders(now);
+        due = store_.claim_due(now, room, lease_, kPerUserInFlight, &limits);
     } catch (const std::exception& e) {
         logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());
     }

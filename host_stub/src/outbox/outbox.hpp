@@ -8,6 +8,11 @@
 //                                      (stranded_policy.hpp) until the user or an operator
 //                                      requeues it (current provider and mailbox) or fails it
 //                     -> throttled     rescheduled at the provider's retry-after
+//                     -> paced         the provider's daily limit was reached: every waiting
+//                                      nudge of that mailbox waits until its retry-after
+//   queued/throttled  -> paced         the mailbox's sending limits (sending_limits.hpp) leave
+//                                      no slot now: claimed again when its slot comes, never
+//                                      sent to be refused (store/sql_pacing.hpp)
 //                     -> failed        rejected, with the reason
 //                     -> needs_review  may have been sent (indeterminate): never resent
 //                                      automatically; a person may choose to resend
@@ -21,6 +26,7 @@
 
 #include "core/logger.hpp"
 #include "core/periodic.hpp"
+#include "outbox/sending_limits.hpp"
 #include "outbox/stranded_policy.hpp"
 #include "outbox/threading.hpp"
 #include "providers/host_services.hpp"
@@ -83,6 +89,9 @@ public:
     // not started (the outcomes are still recorded by finish()).
     std::vector<std::shared_ptr<ProviderHandle>> release_instances();
     void wake();
+    // What the user's chosen, connected mailbox may still send today; nullopt when none is
+    // connected or its provider declares no limits.
+    std::optional<DailyAllowance> daily_allowance(const std::string& user_id);
     // Asked before held nudges of a user whose last known state is connected go out again:
     // false keeps them held. Set before start(); without it the last known state decides.
     void set_release_check(std::function<bool(const std::string& user_id, const std::string& provider)> check) {
@@ -104,7 +113,9 @@ private:
     void wait_for_work(std::unique_lock<std::mutex>& lock);
 
     void dispatch(const Nudge& n);
+    SendingLimitsByUser limits_of_due_senders(int64_t now_ms);
     void record(const std::vector<Completion>& completions);
+    void hold_mailboxes(const std::vector<std::pair<int64_t, int64_t>>& holds, int64_t now_ms);
     void renew_and_expire_leases();
     void release_or_strand_held();
     void release_or_strand_held(const std::string& user_id);
@@ -118,6 +129,7 @@ private:
     OutboxLease lease_;  // this process's claim on the nudges it sends
     std::function<bool(const std::string&, const std::string&)> release_check_;
     ReleaseRetries release_retries_;  // the worker's own
+    SendingLimitsCache sending_limits_;
 
     // The worker's periodic tasks (mutex_ guards held_sweep_, which recheck_held() wakes).
     PeriodicTask record_retry_;   // outcomes the database refused, again

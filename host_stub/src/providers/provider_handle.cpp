@@ -69,6 +69,10 @@ public:
         return read_answer(instance().send_blocking(user_id, message_json));
     }
 
+    ProviderAnswer sending_limits(const std::string& user_id) override {
+        return read_answer(instance().sending_limits(user_id));
+    }
+
     void check(const std::string& user_id, CheckDone done) override {
         // The callback holds `done` only: never this handle, whose last reference (and with it
         // the instance's) must not drop on the plugin's own thread.

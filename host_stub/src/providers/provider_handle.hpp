@@ -103,6 +103,10 @@ public:
     // For the command line: waits for the outcome (a refusal's document when not accepted).
     virtual ProviderAnswer send_blocking(const std::string& user_id, std::string_view message_json) = 0;
 
+    // The account's ep.sending_limits/1 (ABI 1.2), as answered; EP_ERR_UNSUPPORTED when the
+    // provider declares none. Never blocks on the network (the SDK's contract).
+    virtual ProviderAnswer sending_limits(const std::string& user_id) = 0;
+
     // Asks the provider whether a send now would go out. `done` gets its ep.status/1, or a
     // status with check_failed {code, message} and no state when the check got no answer.
     virtual void check(const std::string& user_id, CheckDone done) = 0;

@@ -4,15 +4,18 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace host {
 
-// queued -> sending -> sent | held | throttled | failed | needs_review (see outbox.hpp)
-enum class NudgeState { queued, sending, sent, held, throttled, failed, needs_review };
+// queued -> sending -> sent | held | throttled | failed | needs_review (see outbox.hpp);
+// queued | throttled -> paced (the mailbox's sending limit) -> sending when its slot comes.
+enum class NudgeState { queued, sending, sent, held, throttled, failed, needs_review, paced };
 const char* to_string(NudgeState);
 std::optional<NudgeState> nudge_state_from(std::string_view);
 
@@ -54,6 +57,16 @@ struct OutboxLease {
     int64_t duration_ms = 60000;
 };
 
+// What a mailbox may send (ep.sending_limits/1, SCHEMAS.md): each limit absent when the provider
+// declares none. Days are the 24 hours before now (the schema's only `day`, rolling_24h).
+struct SendingLimits {
+    std::optional<int64_t> messages_per_minute, messages_per_day, recipients_per_day;
+};
+// The limits of each (provider, user) whose nudges may be claimed, looked up before the claim;
+// a pair with no entry is not claimed this round (its limits are not known yet); an entry
+// without limits is not paced.
+using SendingLimitsByUser = std::map<std::pair<std::string, std::string>, std::optional<SendingLimits>>;
+
 // Every method commits before it returns and throws StoreError on an engine failure.
 class OutboxStore {
 public:
@@ -71,10 +84,25 @@ public:
     virtual int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
                             const std::string& message_json, const std::string& client_request_id, int64_t now_ms,
                             const NudgeThread& thread = {}) = 0;
-    // Atomically moves up to `limit` due nudges (queued/throttled with not_before <= now) to
-    // sending under `lease`, at most `per_user` sending per user across every host, and
-    // returns them.
-    virtual std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4) = 0;
+    // Atomically moves up to `limit` due nudges (queued/throttled/paced with not_before <= now)
+    // to sending under `lease`, at most `per_user` sending per user across every host, and
+    // returns them. With `limits`, in the same transaction, each is counted against its
+    // mailbox's sending limits; one over a limit goes to paced until its slot comes, with the
+    // waiting nudges of that mailbox behind it (see sql_pacing.hpp).
+    virtual std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4,
+                                         const SendingLimitsByUser* limits = nullptr) = 0;
+    // The (provider, user) pairs with nudges due now: whose limits a claim needs.
+    virtual std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms) = 0;
+    // The mailbox of nudge `id` reached its daily limit: every waiting nudge of it (queued,
+    // throttled, paced; this one too) goes to paced until `until_ms` with `message`. Returns how many.
+    virtual int hold_mailbox(int64_t id, int64_t until_ms, const std::string& message, int64_t now_ms) = 0;
+    // What the mailbox (the user's, with this provider) sent in the 24 hours before now:
+    // messages and recipients, as the pacing counts them.
+    struct SentToday {
+        int64_t messages = 0, recipients = 0;
+    };
+    virtual SentToday sent_today(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                                 int64_t now_ms) = 0;
     // Extends the lease on these nudges (still sending under lease.owner) by lease.duration_ms.
     virtual void renew_leases(const std::vector<int64_t>& ids, const OutboxLease& lease) = 0;
     // sending nudges whose lease ran out (their host died or lost the database) -> needs_review.
@@ -110,7 +138,7 @@ public:
     // not held (any more) or not this user's.
     virtual bool requeue(int64_t id, const std::string& user_id, const std::string& provider,
                          const std::string& mailbox, int64_t now_ms) = 0;
-    // A nudge that is not with a provider (held, queued, throttled, needs_review) -> failed
+    // A nudge that is not with a provider (held, queued, throttled, paced, needs_review) -> failed
     // with `code` and `message` (a person's decision: discard). False otherwise.
     virtual bool fail(int64_t id, const std::string& user_id, const std::string& code, const std::string& message,
                       int64_t now_ms) = 0;
@@ -123,7 +151,7 @@ public:
     virtual std::vector<Nudge> outbox(const std::string& user_id, int limit = 50) = 0;
     virtual std::optional<Nudge> nudge(int64_t id) = 0;
     virtual std::vector<std::string> users_with_held() = 0;
-    // When the next queued or throttled nudge is due (maybe already); nullopt when none waits.
+    // When the next queued, throttled or paced nudge is due (maybe already); nullopt when none waits.
     virtual std::optional<int64_t> earliest_not_before() = 0;
 };
 
@@ -146,7 +174,18 @@ inline constexpr std::string_view provider_back_message =
 }  // namespace stranded
 bool is_stranded(const Nudge& n);
 
+// Why a nudge is paced (its last_code): the limit its slot waits for, or the provider's refusal
+// with sending_limit daily, which holds the whole mailbox.
+namespace paced {
+inline constexpr std::string_view messages_per_minute = "messages_per_minute";
+inline constexpr std::string_view messages_per_day = "messages_per_day";
+inline constexpr std::string_view recipients_per_day = "recipients_per_day";
+inline constexpr std::string_view daily_limit = "daily_limit";
+}  // namespace paced
+
 // Fills a nudge's listing fields (to, subject) from its message.
 void describe_message(Nudge& n);
+// How many recipients an ep.message/1 has (to + cc + bcc, each counted), as sending limits count them.
+int64_t recipient_count(const std::string& message_json);
 
 }  // namespace host

@@ -62,6 +62,13 @@ const std::vector<Migration> kPgMigrations = {
      {"ALTER TABLE outbox ADD COLUMN message_id text NOT NULL DEFAULT '', "
       "ADD COLUMN follows_id bigint NOT NULL DEFAULT 0, ADD COLUMN thread_root_id bigint NOT NULL DEFAULT 0, "
       "ADD COLUMN sent_message_id text NOT NULL DEFAULT '', ADD COLUMN provider_thread_id text NOT NULL DEFAULT ''"}},
+    // What the pacing counts (when a nudge was handed to its provider, to how many recipients),
+    // and the state paced.
+    {6,
+     {"ALTER TABLE outbox ADD COLUMN handed_ms bigint, ADD COLUMN recipients integer NOT NULL DEFAULT 0, "
+      "DROP CONSTRAINT outbox_state_check, ADD CONSTRAINT outbox_state_check CHECK (state IN "
+      "('queued','sending','sent','held','throttled','failed','needs_review','paced'))",
+      "CREATE INDEX outbox_mailbox_sends ON outbox (user_id, provider, mailbox, handed_ms)"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.

@@ -48,7 +48,6 @@ public:
 
     std::vector<Nudge> claim_due(SqlAdapter& db, int64_t now_ms, int limit, const OutboxLease& lease,
                                  int per_user) const override {
-        SqlTransaction tx(db);
         // 1. Lock the users this host serves in this round; users another host is claiming for
         //    right now are skipped, not waited for. Users already at the cap are left out, or a
         //    crowd of them could fill the limit and starve everyone behind; and no more users than
@@ -56,7 +55,8 @@ public:
         std::vector<std::string> locked;
         db.exec(
             "SELECT u.id FROM users u JOIN (SELECT user_id, min(not_before_ms) AS due FROM outbox "
-            "  WHERE state IN ('queued','throttled') AND not_before_ms <= ?1 GROUP BY user_id) d ON d.user_id = u.id "
+            "  WHERE state IN ('queued','throttled','paced') AND not_before_ms <= ?1 GROUP BY user_id) d ON d.user_id "
+            "= u.id "
             "WHERE (SELECT count(*) FROM outbox b WHERE b.user_id = u.id AND b.state = 'sending') < ?3 "
             "ORDER BY d.due LIMIT ?2 FOR NO KEY UPDATE OF u SKIP LOCKED",
             {now_ms, (limit + per_user - 1) / per_user, per_user},
@@ -67,7 +67,7 @@ public:
         std::vector<Nudge> out;
         db.exec(claim_sql_, {now_ms, limit, per_user, lease.owner, lease.duration_ms, text_array(locked)},
                 [&](const SqlRow& r) { out.push_back(read_nudge(r)); });
-        tx.commit();
+        // The locks stay until the caller commits, after pacing what was claimed (sql_pacing.hpp).
         return out;
     }
 
@@ -95,7 +95,8 @@ public:
             "v.message, "
             "request_id = v.request_id, not_before_ms = v.not_before_ms, updated_ms = ?8, "
             "sent_ms = CASE WHEN v.state = 'sent' THEN ?8 ELSE o.sent_ms END, sent_message_id = v.sent_id, "
-            "provider_thread_id = v.thread_id "
+            "provider_thread_id = v.thread_id, "
+            "handed_ms = CASE WHEN v.state IN ('sent','needs_review') THEN o.handed_ms END "
             "FROM unnest(?1::bigint[], ?2::text[], ?3::text[], ?4::text[], ?5::text[], ?6::text[], ?7::bigint[], "
             "?10::text[], ?11::text[]) AS v(id, state, outcome, code, message, request_id, not_before_ms, sent_id, "
             "thread_id) "
@@ -122,11 +123,11 @@ private:
             "lease_owner = ?4, lease_expires_ms = ") +
         kPgNowMs +
         " + ?5 "
-        "WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued','throttled') AND id IN ("
+        "WHERE id IN (SELECT id FROM outbox WHERE state IN ('queued','throttled','paced') AND id IN ("
         "    SELECT id FROM (SELECT d.id, ROW_NUMBER() OVER (PARTITION BY d.user_id ORDER BY d.not_before_ms, d.id) AS "
         "position,"
         "        (SELECT count(*) FROM outbox b WHERE b.user_id = d.user_id AND b.state = 'sending') AS busy"
-        "      FROM outbox d WHERE d.user_id = ANY(?6::text[]) AND d.state IN ('queued','throttled') AND "
+        "      FROM outbox d WHERE d.user_id = ANY(?6::text[]) AND d.state IN ('queued','throttled','paced') AND "
         "d.not_before_ms <= ?1) c"
         "    WHERE position + busy <= ?3)"
         "  ORDER BY not_before_ms, id LIMIT ?2 FOR UPDATE SKIP LOCKED) RETURNING " +

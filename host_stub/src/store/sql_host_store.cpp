@@ -1,6 +1,7 @@
 #include "store/sql_host_store.hpp"
 
 #include "store/secret_store.hpp"
+#include "store/sql_pacing.hpp"
 
 namespace host {
 namespace {
@@ -94,7 +95,11 @@ SqlHostStore::SqlHostStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<std::
       record_check_sql_(
           "INSERT INTO connection_checks (user_id, provider, claimed_ms, checked_ms) VALUES (?1, ?2, ?3, ?3) "
           "ON CONFLICT (user_id, provider) DO UPDATE SET checked_ms = " +
-          std::string(dialect.greatest()) + "(connection_checks.checked_ms, ?3)") {}
+          std::string(dialect.greatest()) + "(connection_checks.checked_ms, ?3)"),
+      hold_mailbox_sql_("UPDATE outbox SET state = 'paced', not_before_ms = " + std::string(dialect.greatest()) +
+                        "(not_before_ms, ?2), last_code = ?3, last_message = ?4, updated_ms = ?5 "
+                        "WHERE state IN ('queued','throttled','paced') AND (user_id, provider, mailbox) = "
+                        "(SELECT user_id, provider, mailbox FROM outbox WHERE id = ?1)") {}
 
 // Users and settings.
 
@@ -164,9 +169,35 @@ int64_t SqlHostStore::enqueue(const std::string& user_id, const std::string& pro
     return *id;
 }
 
-std::vector<Nudge> SqlHostStore::claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user) {
+std::vector<Nudge> SqlHostStore::claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user,
+                                           const SendingLimitsByUser* limits) {
     std::lock_guard lock(*mutex_);
-    return dialect_.claim_due(*db_, now_ms, limit, lease, per_user);
+    SqlTransaction tx(*db_);  // SQLite: BEGIN IMMEDIATE, one claimer at a time, across processes too
+    std::vector<Nudge> out = dialect_.claim_due(*db_, now_ms, limit, lease, per_user);
+    if (limits != nullptr && !out.empty()) out = pace_claimed(*db_, std::move(out), *limits, now_ms);
+    tx.commit();
+    return out;
+}
+
+std::vector<std::pair<std::string, std::string>> SqlHostStore::due_senders(int64_t now_ms) {
+    std::lock_guard lock(*mutex_);
+    std::vector<std::pair<std::string, std::string>> out;
+    db_->read(
+        "SELECT DISTINCT provider, user_id FROM outbox WHERE state IN ('queued','throttled','paced') "
+        "AND not_before_ms <= ?1",
+        {now_ms}, [&](const SqlRow& r) { out.emplace_back(r.text(0), r.text(1)); });
+    return out;
+}
+
+int SqlHostStore::hold_mailbox(int64_t id, int64_t until_ms, const std::string& message, int64_t now_ms) {
+    std::lock_guard lock(*mutex_);
+    return static_cast<int>(db_->exec(hold_mailbox_sql_, {id, until_ms, paced::daily_limit, message, now_ms}));
+}
+
+OutboxStore::SentToday SqlHostStore::sent_today(const std::string& user_id, const std::string& provider,
+                                                const std::string& mailbox, int64_t now_ms) {
+    std::lock_guard lock(*mutex_);
+    return mailbox_sent_today(*db_, user_id, provider, mailbox, now_ms);
 }
 
 void SqlHostStore::renew_leases(const std::vector<int64_t>& ids, const OutboxLease& lease) {
@@ -238,7 +269,7 @@ bool SqlHostStore::fail(int64_t id, const std::string& user_id, const std::strin
     std::lock_guard lock(*mutex_);
     return db_->exec(
                "UPDATE outbox SET state = 'failed', last_code = ?3, last_message = ?4, updated_ms = ?5 "
-               "WHERE id = ?1 AND user_id = ?2 AND state IN ('held','queued','throttled','needs_review')",
+               "WHERE id = ?1 AND user_id = ?2 AND state IN ('held','queued','throttled','paced','needs_review')",
                {id, user_id, code, message, now_ms}) == 1;
 }
 
@@ -278,7 +309,7 @@ std::vector<std::string> SqlHostStore::users_with_held() {
 std::optional<int64_t> SqlHostStore::earliest_not_before() {
     std::lock_guard lock(*mutex_);
     std::optional<int64_t> out;
-    db_->read_first("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled')", {},
+    db_->read_first("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled','paced')", {},
                     [&](const SqlRow& r) {
                         if (!r.is_null(0)) out = r.integer(0);
                     });

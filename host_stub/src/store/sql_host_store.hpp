@@ -24,6 +24,7 @@ public:
 
     virtual void upsert_user(SqlAdapter& db, const User& u) const = 0;
     virtual void delete_user(SqlAdapter& db, const std::string& id) const = 0;
+    // Inside the caller's transaction (which paces what it claims before committing).
     virtual std::vector<Nudge> claim_due(SqlAdapter& db, int64_t now_ms, int limit, const OutboxLease& lease,
                                          int per_user) const = 0;
     virtual void renew_leases(SqlAdapter& db, const std::vector<int64_t>& ids, const OutboxLease& lease) const = 0;
@@ -48,7 +49,12 @@ public:
     int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
                     const std::string& message_json, const std::string& client_request_id, int64_t now_ms,
                     const NudgeThread& thread = {}) override;
-    std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4) override;
+    std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4,
+                                 const SendingLimitsByUser* limits = nullptr) override;
+    std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms) override;
+    int hold_mailbox(int64_t id, int64_t until_ms, const std::string& message, int64_t now_ms) override;
+    SentToday sent_today(const std::string& user_id, const std::string& provider, const std::string& mailbox,
+                         int64_t now_ms) override;
     void renew_leases(const std::vector<int64_t>& ids, const OutboxLease& lease) override;
     int expire_leases(int64_t now_ms) override;
     int record_outcomes(const std::vector<Outcome>& outcomes, const OutboxLease& lease, int64_t now_ms) override;
@@ -82,6 +88,7 @@ private:
     // Statements with a dialect's part in them, put together once.
     const std::string expire_leases_sql_;
     const std::string record_check_sql_;
+    const std::string hold_mailbox_sql_;
 };
 
 // For the dialects: the outbox's columns as read_nudge reads them, in that order.

@@ -14,7 +14,9 @@ namespace {
 
 // Version 1 is the schema from before versioning (hence IF NOT EXISTS: such a file is already
 // at version 1); version 2 adds the outbox leases, version 3 the connection checks, version 4
-// the mailbox a nudge was queued from (empty for older nudges: none was recorded).
+// the mailbox a nudge was queued from (empty for older nudges: none was recorded), version 6
+// what the pacing counts (when a nudge was handed to its provider, to how many recipients) and
+// the state paced (allow_paced_state).
 const std::vector<Migration> kSqliteMigrations = {
     {1,
      {"CREATE TABLE IF NOT EXISTS users ("
@@ -72,7 +74,31 @@ const std::vector<Migration> kSqliteMigrations = {
       "ALTER TABLE outbox ADD COLUMN thread_root_id INTEGER NOT NULL DEFAULT 0",
       "ALTER TABLE outbox ADD COLUMN sent_message_id TEXT NOT NULL DEFAULT ''",
       "ALTER TABLE outbox ADD COLUMN provider_thread_id TEXT NOT NULL DEFAULT ''"}},
+    {6,
+     {"ALTER TABLE outbox ADD COLUMN handed_ms INTEGER",
+      "ALTER TABLE outbox ADD COLUMN recipients INTEGER NOT NULL DEFAULT 0",
+      "CREATE INDEX outbox_mailbox_sends ON outbox (user_id, provider, mailbox, handed_ms)"}},
 };
+constexpr int kPacedStateVersion = 6;
+
+// The outbox's CHECK on state gains 'paced'. SQLite's ALTER TABLE cannot change a CHECK; a
+// looser one changes nothing stored, so the table's definition is edited in place as SQLite
+// documents for such changes (https://www.sqlite.org/lang_altertable.html#otheralter): the
+// schema version bumped in the same transaction, so every connection re-reads it. A table from
+// before versioning has no CHECK: nothing to edit.
+void allow_paced_state(SqliteDb& db) {
+    int64_t schema_version = 0;
+    {
+        Statement s(db, "PRAGMA schema_version");
+        if (s.step()) schema_version = s.column_int(0);
+    }
+    db.exec("PRAGMA writable_schema = ON");
+    db.exec(
+        "UPDATE sqlite_schema SET sql = replace(sql, '''needs_review''))', '''needs_review'',''paced''))') "
+        "WHERE type = 'table' AND name = 'outbox' AND sql NOT LIKE '%''paced''%'");
+    db.exec("PRAGMA schema_version = " + std::to_string(schema_version + 1));
+    db.exec("PRAGMA writable_schema = OFF");
+}
 
 void migrate(SqliteDb& db) {
     Transaction tx(db);  // BEGIN IMMEDIATE: two hosts starting at once migrate one after the other
@@ -87,6 +113,7 @@ void migrate(SqliteDb& db) {
     for (const auto& m : kSqliteMigrations) {
         if (m.version <= current) continue;
         for (auto sql : m.statements) db.exec(sql);
+        if (m.version == kPacedStateVersion) allow_paced_state(db);
     }
     if (current < known) {
         db.exec("DELETE FROM schema_version");

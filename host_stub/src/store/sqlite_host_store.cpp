@@ -8,7 +8,8 @@ namespace {
 // The database's wall clock in ms.
 constexpr const char* kSqliteNowMs = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
 
-// What SQLite does its own way: one machine, one claimer at a time (BEGIN IMMEDIATE), and
+// What SQLite does its own way: one machine, one claimer at a time (the claim's transaction is
+// BEGIN IMMEDIATE), and
 // batches as one prepared statement run per item inside one transaction.
 class SqliteHostDialect final : public HostStoreDialect {
 public:
@@ -31,14 +32,12 @@ public:
 
     std::vector<Nudge> claim_due(SqlAdapter& db, int64_t now_ms, int limit, const OutboxLease& lease,
                                  int per_user) const override {
-        SqlTransaction tx(db);  // BEGIN IMMEDIATE: one claimer at a time, across processes too
         std::vector<Nudge> out;
         // At most `per_user` nudges of one user are with the provider at a time: a nudge marked
         // sending becomes needs_review after a crash, so nothing is marked sending that is
         // only going to wait in the provider's own queue.
         db.exec(claim_sql_, {now_ms, limit, per_user, lease.owner, lease.duration_ms},
                 [&](const SqlRow& r) { out.push_back(read_nudge(r)); });
-        tx.commit();
         return out;
     }
 
@@ -56,7 +55,8 @@ public:
             applied += static_cast<int>(db.exec(
                 "UPDATE outbox SET state = ?2, last_outcome = ?3, last_code = ?4, last_message = ?5, request_id = ?6, "
                 "not_before_ms = ?7, updated_ms = ?8, sent_ms = CASE WHEN ?2 = 'sent' THEN ?8 ELSE sent_ms END, "
-                "sent_message_id = ?10, provider_thread_id = ?11 "
+                "sent_message_id = ?10, provider_thread_id = ?11, "
+                "handed_ms = CASE WHEN ?2 IN ('sent','needs_review') THEN handed_ms END "
                 "WHERE id = ?1 AND lease_owner = ?9 AND "
                 "(state = 'sending' OR (state = 'needs_review' AND last_code = 'lease_expired'))",
                 {o.id, to_string(o.state), o.outcome, o.code, o.message, o.request_id, o.not_before_ms, now_ms,
@@ -83,7 +83,7 @@ private:
         "  SELECT d.id, d.not_before_ms, ROW_NUMBER() OVER (PARTITION BY d.user_id "
         "      ORDER BY d.not_before_ms, d.id) AS position,"
         "    (SELECT count(*) FROM outbox b WHERE b.user_id = d.user_id AND b.state = 'sending') AS busy"
-        "  FROM outbox d WHERE d.state IN ('queued','throttled') AND d.not_before_ms <= ?1)"
+        "  FROM outbox d WHERE d.state IN ('queued','throttled','paced') AND d.not_before_ms <= ?1)"
         " WHERE position + busy <= ?3 ORDER BY not_before_ms, id LIMIT ?2) RETURNING " +
         kNudgeColumns;
     const std::string renew_sql_ = "UPDATE outbox SET lease_expires_ms = " + std::string(kSqliteNowMs) +

@@ -282,11 +282,22 @@ std::string thread_note(const Nudge& n) {
     return label.empty() ? "" : "<br><span class=\"muted thread\">" + esc(label) + "</span>";
 }
 
-std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string, Via>& via, const std::string& csrf) {
-    std::string b =
-        "<table id=\"outbox\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">To</th><th scope=\"col\">"
-        "Subject</th><th scope=\"col\">Via</th><th scope=\"col\">State</th><th scope=\"col\">Details</th>"
-        "<th scope=\"col\">Actions</th></tr></thead><tbody>";
+// What a paced nudge waits for, and when its slot comes.
+std::string paced_details(const Nudge& n) {
+    return "Paced: goes out at " + time_element(iso_time(n.not_before_ms)) + ". " + esc(n.last_message);
+}
+
+std::string daily_allowance(const std::optional<DailyAllowance>& allowance) {
+    std::string text = allowance ? describe(*allowance) : std::string();
+    return text.empty() ? text : "<caption id=\"outbox-allowance\" class=\"muted\">" + esc(text) + "</caption>";
+}
+
+std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string, Via>& via, const std::string& csrf,
+                   std::string_view caption) {
+    std::string b = "<table id=\"outbox\">" + std::string(caption) +
+                    "<thead><tr><th scope=\"col\">#</th><th scope=\"col\">To</th><th scope=\"col\">"
+                    "Subject</th><th scope=\"col\">Via</th><th scope=\"col\">State</th><th scope=\"col\">Details</th>"
+                    "<th scope=\"col\">Actions</th></tr></thead><tbody>";
     if (nudges.empty()) b += "<tr><td colspan=\"7\" class=\"muted\" id=\"outbox-empty\">No nudges yet.</td></tr>";
     for (const auto& n : nudges) {
         auto it = via.find(n.provider);
@@ -295,10 +306,11 @@ std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string,
         // nudges from before that was recorded.
         const std::string& mailbox = n.mailbox.empty() ? v.mailbox : n.mailbox;
         std::string state = to_string(n.state);
-        std::string badge = n.state == NudgeState::sent                                              ? "ok"
-                            : (n.state == NudgeState::failed || n.state == NudgeState::needs_review) ? "bad"
-                            : n.state == NudgeState::held || n.state == NudgeState::throttled        ? "warn"
-                                                                                                     : "off";
+        std::string badge =
+            n.state == NudgeState::sent                                                                       ? "ok"
+            : (n.state == NudgeState::failed || n.state == NudgeState::needs_review)                          ? "bad"
+            : n.state == NudgeState::held || n.state == NudgeState::throttled || n.state == NudgeState::paced ? "warn"
+                                                                                                              : "off";
         std::string details = esc(n.last_message);
         if (n.state == NudgeState::sent)
             details = "sent " + time_element(iso_time(n.sent_ms));
@@ -310,6 +322,8 @@ std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string,
         else if (n.state == NudgeState::throttled && n.not_before_ms > 0)
             // A mailbox's daily limit can hold nudges for hours: say when the next try is.
             details = esc(n.last_message) + " Next attempt: " + time_element(iso_time(n.not_before_ms)) + ".";
+        else if (n.state == NudgeState::paced)
+            details = paced_details(n);
         else if (n.state == NudgeState::queued && !v.connected)
             details = esc("Waiting: " + v.name + " is not connected; it goes out once you connect it.");
         b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +

@@ -5,10 +5,12 @@
 // from its documents (ProviderStatus) or its manifest.
 #pragma once
 
+#include "outbox/sending_limits.hpp"
 #include "providers/documents.hpp"
 #include "store/host_store.hpp"
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,7 +52,11 @@ struct Via {
     std::string mailbox;
     bool connected = false;
 };
-std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string, Via>& via, const std::string& csrf);
+// `caption`: daily_allowance's, or empty.
+std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string, Via>& via, const std::string& csrf,
+                   std::string_view caption = {});
+// The outbox's caption: what the connected mailbox may still send today (empty: nothing to say).
+std::string daily_allowance(const std::optional<DailyAllowance>& allowance);
 
 // The page's script (served as /settings/page.js: the Content-Security-Policy allows no inline
 // script): confirmations, copy buttons, local times, and the live outbox and cards.

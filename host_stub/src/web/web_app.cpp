@@ -225,12 +225,12 @@ std::vector<view::Card> WebApp::cards(const std::string& user_id) {
     return out;
 }
 
-std::string WebApp::outbox_html(const std::vector<Nudge>& nudges, const std::vector<view::Card>& cards,
-                                const std::string& csrf) {
+std::string WebApp::outbox_html(const std::string& user_id, const std::vector<Nudge>& nudges,
+                                const std::vector<view::Card>& cards, const std::string& csrf) {
     std::map<std::string, view::Via> via;
     // The mailbox is the account's as its provider knows it, also once the connection ended.
     for (const auto& c : cards) via[c.id] = view::Via{c.name, c.status.mailbox, c.connected()};
-    return view::outbox(nudges, via, csrf);
+    return view::outbox(nudges, via, csrf, view::daily_allowance(rt_.outbox->daily_allowance(user_id)));
 }
 
 WebResponse WebApp::settings_page(const std::string& sid) {
@@ -268,7 +268,7 @@ WebResponse WebApp::settings_page(const std::string& sid) {
          "placeholder=\"e.g. 12\"></label>"
          "<p><button id=\"send-nudge\">Send test nudge</button></p></form></section>";
     b += "<section class=\"card\" aria-labelledby=\"outbox-heading\"><h2 id=\"outbox-heading\">Outbox</h2>" +
-         outbox_html(nudges, all, csrf) + "</section>";
+         outbox_html(user_id, nudges, all, csrf) + "</section>";
     b +=
         "<section class=\"card\" aria-labelledby=\"delete-heading\"><h2 id=\"delete-heading\">Delete my account</h2>"
         "<form method=\"post\" action=\"/settings/account/delete\" data-confirm=\"Delete your account? Your settings, "
@@ -285,7 +285,8 @@ WebResponse WebApp::fragment(const std::string& sid, const std::string& part) {
     std::string user_id = user_of(sid);
     auto nudges = rt_.store->outbox(user_id);  // before the states, as on the page
     std::vector<view::Card> all = cards(user_id);
-    return html(200, part == "outbox" ? outbox_html(nudges, all, csrf_of(sid)) : view::integrations(all, csrf_of(sid)));
+    return html(200, part == "outbox" ? outbox_html(user_id, nudges, all, csrf_of(sid))
+                                      : view::integrations(all, csrf_of(sid)));
 }
 
 WebResponse WebApp::api_state(const std::string& sid) {

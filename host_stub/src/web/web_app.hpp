@@ -104,8 +104,8 @@ private:
     // The page's parts (settings_view.hpp renders them).
     std::string page(const std::string& title, const std::string& header_right, const std::string& content) const;
     std::vector<view::Card> cards(const std::string& user_id);
-    std::string outbox_html(const std::vector<Nudge>& nudges, const std::vector<view::Card>& cards,
-                            const std::string& csrf);
+    std::string outbox_html(const std::string& user_id, const std::vector<Nudge>& nudges,
+                            const std::vector<view::Card>& cards, const std::string& csrf);
     void offer_to_use(const std::string& session_id, const std::string& user_id, const ProviderHandle& provider);
 
     // The provider's status as the page shows it (state "unavailable" or "error" when there is
