@@ -102,7 +102,7 @@ protected:
                            int64_t now, host::NudgeState state = host::NudgeState::sent) {
         std::vector<host::HostStore::Outcome> done;
         for (const auto& n : claimed)
-            done.push_back(host::HostStore::Outcome{n.id, state, host::to_string(state), "", "", "", 0});
+            done.push_back(host::HostStore::Outcome{n.id, state, host::to_string(state), "", "", "", 0, "", ""});
         s.record_outcomes(done, lease, now);
     }
 
@@ -687,9 +687,9 @@ TEST_P(StoreTest, ADailyHoldPacesEveryWaitingNudgeOfThatMailboxOnly) {
     auto claimed = host_store().claim_due(kT0, 1, lease);
     ASSERT_EQ(claimed.size(), 1u);
     ASSERT_EQ(claimed[0].id, refused);
-    host_store().record_outcomes(
-        {host::HostStore::Outcome{refused, host::NudgeState::paced, "throttled", "limit", "daily", "", kT0 + 3600000}},
-        lease, kT0);
+    host_store().record_outcomes({host::HostStore::Outcome{refused, host::NudgeState::paced, "throttled", "limit",
+                                                           "daily", "", kT0 + 3600000, "", ""}},
+                                 lease, kT0);
     EXPECT_EQ(host_store().hold_mailbox(refused, kT0 + 3600000, "The mailbox reached its daily limit.", kT0), 2);
     for (int64_t id : {refused, waiting}) {
         auto n = host_store().nudge(id);
