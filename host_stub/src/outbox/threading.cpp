@@ -139,7 +139,8 @@ NudgeThread thread_new_nudge(HostStore& store, const std::string& user_id, const
 }
 
 bool on_its_way(NudgeState s) {
-    return s == NudgeState::queued || s == NudgeState::sending || s == NudgeState::throttled || s == NudgeState::held;
+    return s == NudgeState::queued || s == NudgeState::sending || s == NudgeState::throttled ||
+           s == NudgeState::paced || s == NudgeState::held;
 }
 
 OutgoingMessage message_for_provider(HostStore& store, const Nudge& n, bool provider_threads) {
