@@ -714,6 +714,28 @@ TEST(GraphMime, WithoutAMessageIdOneIsMadeAtTheSendersDomain) {
     EXPECT_EQ(header(parsed_back.get(), "References"), "");
 }
 
+// SCHEMAS.md allows 100 References; RFC 5322 §2.1.1 allows 998 characters a line, so GMime must fold them.
+TEST(GraphMime, AHundredReferencesAreFoldedAndAllSurvive) {
+    Message m = minimal_message();
+    for (int i = 0; i < 100; ++i) m.references.push_back("<nudge." + std::to_string(i) + ".7f3a9c0e@contoso.example>");
+    m.in_reply_to = m.references.back();
+    const outlook::MimeSendMail built = outlook::build_validated_mime_send_mail(m, kAdele, 1796000000);
+    const std::string bytes = ep::message::base64_decode(built.body).value();
+    std::size_t line_start = 0;
+    for (std::size_t end = bytes.find("\r\n"); end != std::string::npos; end = bytes.find("\r\n", line_start)) {
+        EXPECT_LE(end - line_start, 998u) << "line at byte " << line_start;
+        line_start = end + 2;
+    }
+    GPtr<GMimeMessage> parsed_back = parse_back(built.body);
+    ASSERT_TRUE(parsed_back);
+    GMimeReferences* refs = g_mime_references_parse(nullptr, header(parsed_back.get(), "References").c_str());
+    ASSERT_NE(refs, nullptr);
+    ASSERT_EQ(g_mime_references_length(refs), 100);
+    EXPECT_STREQ(g_mime_references_get_message_id(refs, 0), "nudge.0.7f3a9c0e@contoso.example");
+    EXPECT_STREQ(g_mime_references_get_message_id(refs, 99), "nudge.99.7f3a9c0e@contoso.example");
+    g_mime_references_free(refs);
+}
+
 TEST(GraphMime, TheJsonFormsRulesStillHold) {
     Message m = threaded_message();
     m.headers = {{"List-Id", "x"}};

@@ -206,6 +206,28 @@ TEST_F(OutlookSend, AFollowUpWithoutAMessageIdGetsOneAtTheMailboxsDomain) {
     EXPECT_EQ(sandbox_.messages(kWorkUser).at(0).internet_message_id.value_or(""), str(r, "internet_message_id"));
 }
 
+// Whether Exchange keeps a MIME message's Message-ID is unverified (outlook_plugin/docs/microsoft-behaviour.md §6d).
+// With the stand-in replacing each one, nothing in the plugin breaks or reads it back: each follow-up still carries the
+// whole thread the host gave it in References, and reports the id it submitted.
+TEST_F(OutlookSend, WhenExchangeReplacesMessageIdsFollowUpsStillCarryTheThreadTheHostGave) {
+    sandbox_.control("POST", "/_sandbox/settings", json::object{{"replace_message_id", true}});
+    const std::string to = R"("to":[{"address":"casey@example.org"}],"subject":"Your interview","text":"x")";
+    auto first = send("alice", "{" + to + R"(,"message_id":"<n1@contoso.example>"})");
+    auto second = send("alice", "{" + to + R"(,"message_id":"<n2@contoso.example>",
+        "in_reply_to":"<n1@contoso.example>","references":["<n1@contoso.example>"]})");
+    auto third = send("alice", "{" + to + R"(,"message_id":"<n3@contoso.example>",
+        "in_reply_to":"<n2@contoso.example>","references":["<n1@contoso.example>","<n2@contoso.example>"]})");
+    EXPECT_EQ(str(first, "internet_message_id"), "<n1@contoso.example>") << json::serialize(first);
+    EXPECT_EQ(str(second, "internet_message_id"), "<n2@contoso.example>");
+    EXPECT_EQ(str(third, "internet_message_id"), "<n3@contoso.example>");
+    auto messages = sandbox_.messages(kWorkUser);
+    ASSERT_EQ(messages.size(), 3u);
+    EXPECT_EQ(messages[2].submitted_message_id.value_or(""), "<n3@contoso.example>");
+    EXPECT_NE(messages[2].internet_message_id.value_or(""), "<n3@contoso.example>") << "the switch replaced it";
+    EXPECT_EQ(messages[2].in_reply_to.value_or(""), "<n2@contoso.example>");
+    EXPECT_EQ(messages[2].references, (std::vector<std::string>{"<n1@contoso.example>", "<n2@contoso.example>"}));
+}
+
 TEST_F(OutlookSend, AMessageWithoutThreadingFieldsKeepsTheJsonForm) {
     auto r = send("alice");
     ASSERT_EQ(str(r, "outcome"), "sent") << json::serialize(r);

@@ -316,6 +316,7 @@ std::optional<GraphFailure> validate_json_message(const std::string& body, const
     rec["mime"] = false;
     // Exchange gives a JSON-form message its own Message-ID, which sendMail does not return.
     rec["internet_message_id"] = nullptr;
+    rec["submitted_message_id"] = nullptr;
     rec["in_reply_to"] = nullptr;
     rec["references"] = json::array{};
     return std::nullopt;
@@ -342,7 +343,18 @@ std::optional<GraphFailure> check_mime_recipients(const MimeMessage& mime) {
 // text/plain, the body the base64 of an RFC 5322 message, read with GMime. The page documents one
 // answer to malformed MIME content, 400 ErrorMimeContentInvalidBase64String "Invalid base64 string
 // for MIME content."; the stand-in gives it for bad base64 and for bytes that hold no message.
-std::optional<GraphFailure> validate_mime_message(const std::string& body, const User& u, json::object& rec) {
+// The Message-ID recipients see: the submitted one, or with the replace_message_id switch one of
+// the stand-in's at the mailbox's domain, as Exchange might make it (UNVERIFIED).
+json::value delivered_message_id(const MimeMessage& mime, const User& u, bool replace) {
+    if (replace) {
+        const std::string address = u.mail.value_or(u.upn);
+        return json::value("<" + random_guid() + "@" + address.substr(address.rfind('@') + 1) + ">");
+    }
+    return mime.message_id.empty() ? json::value(nullptr) : json::value(mime.message_id);
+}
+
+std::optional<GraphFailure> validate_mime_message(const std::string& body, const User& u, bool replace_message_id,
+                                                  json::object& rec) {
     const GraphFailure malformed{400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."};
     std::string compact;  // Microsoft's example wraps the base64 in lines of 76
     for (char c : body)
@@ -365,7 +377,8 @@ std::optional<GraphFailure> validate_mime_message(const std::string& body, const
     rec["internet_message_headers"] = json::array{};
     rec["save_to_sent_items"] = true;  // "This method saves the message in the Sent Items folder."
     rec["mime"] = true;
-    rec["internet_message_id"] = mime->message_id.empty() ? json::value(nullptr) : json::value(mime->message_id);
+    rec["internet_message_id"] = delivered_message_id(*mime, u, replace_message_id);
+    rec["submitted_message_id"] = mime->message_id.empty() ? json::value(nullptr) : json::value(mime->message_id);
     rec["in_reply_to"] = mime->in_reply_to.empty() ? json::value(nullptr) : json::value(mime->in_reply_to);
     json::array references;
     for (const auto& id : mime->references) references.emplace_back(id);
@@ -439,7 +452,8 @@ HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTok
     rec["from"] = u.mail.value_or(u.upn);
     rec["client_id"] = token.client_id;
     const bool mime = lower(request.header("content-type")).rfind("text/plain", 0) == 0;
-    auto failure = mime ? validate_mime_message(request.body, u, rec) : validate_json_message(request.body, u, rec);
+    auto failure = mime ? validate_mime_message(request.body, u, svc.state.scenario.settings.replace_message_id, rec)
+                        : validate_json_message(request.body, u, rec);
     if (failure) return finish(graph_error(failure->status, failure->code, failure->message, ctx));
     const int recipients =
         static_cast<int>(rec["to"].as_array().size() + rec["cc"].as_array().size() + rec["bcc"].as_array().size());

@@ -150,6 +150,7 @@ Settings parse_settings(const json::value& v, Settings st, const std::string& wh
     st.token_scope_url_encoded = f.boolean("token_scope_url_encoded", st.token_scope_url_encoded);
     st.token_scope_omitted = f.boolean("token_scope_omitted", st.token_scope_omitted);
     st.redirect_trailing_hash = f.boolean("redirect_trailing_hash", st.redirect_trailing_hash);
+    st.replace_message_id = f.boolean("replace_message_id", st.replace_message_id);
     return st;
 }
 
@@ -173,6 +174,7 @@ json::object settings_json(const Settings& s) {
     o["token_scope_url_encoded"] = s.token_scope_url_encoded;
     o["token_scope_omitted"] = s.token_scope_omitted;
     o["redirect_trailing_hash"] = s.redirect_trailing_hash;
+    o["replace_message_id"] = s.replace_message_id;
     return o;
 }
 

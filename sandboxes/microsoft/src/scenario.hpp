@@ -55,6 +55,9 @@ struct Settings {
     bool token_scope_omitted = false;
     // Redirects as the address bar shows them: the query-mode callback URL ends in '#'.
     bool redirect_trailing_hash = false;
+    // A MIME sendMail's Message-ID replaced by one of the stand-in's, as Exchange might do
+    // (UNVERIFIED, outlook_plugin/docs/microsoft-behaviour.md §6d).
+    bool replace_message_id = false;
 };
 
 struct Tenant {

@@ -88,7 +88,8 @@ struct RecordedMessage {
     bool save_to_sent_items = true;
     // The threading headers of a MIME message, msg-ids with their angle brackets; the JSON form
     // carries none (Exchange gives it its own Message-ID).
-    std::optional<std::string> internet_message_id;
+    std::optional<std::string> internet_message_id;   // as recipients see it
+    std::optional<std::string> submitted_message_id;  // as the client sent it (switch replace_message_id)
     std::optional<std::string> in_reply_to;
     std::vector<std::string> references;
     std::optional<std::string> client_request_id;
