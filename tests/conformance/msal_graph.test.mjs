@@ -338,7 +338,7 @@ describe('graph-client against the stand-in', () => {
     assert.equal(m.subject, 'conformance: mime follow-up');
     assert.equal(m.from, ADELE);
     assert.deepEqual(m.to.map((r) => r.address), ['candidate@example.org']);
-    assert.equal(m.internet_message_id, '<nudge.3@contoso.example>');
+    assert.equal(m.message_id, '<nudge.3@contoso.example>');
     assert.equal(m.in_reply_to, '<nudge.2@contoso.example>');
     assert.deepEqual(m.references, ['<nudge.1@contoso.example>', '<nudge.2@contoso.example>']);
   });

@@ -192,8 +192,8 @@ TEST_F(OutlookSend, AFollowUpGoesAsMimeWithItsThreadingHeaders) {
     EXPECT_EQ(m.subject, "Re: Your interview");
     ASSERT_EQ(m.to.size(), 1u);
     EXPECT_EQ(m.to[0].address, "casey@example.org");
-    EXPECT_EQ(m.internet_message_id.value_or(""), "<nudge.2@contoso.example>");
-    EXPECT_EQ(m.in_reply_to.value_or(""), "<nudge.1@contoso.example>");
+    EXPECT_EQ(m.message_id, "<nudge.2@contoso.example>");
+    EXPECT_EQ(m.in_reply_to, "<nudge.1@contoso.example>");
     EXPECT_EQ(m.references, std::vector<std::string>{"<nudge.1@contoso.example>"});
     EXPECT_THAT(m.body_content, HasSubstr("x-nudge-id: n-2"));
 }
@@ -203,7 +203,7 @@ TEST_F(OutlookSend, AFollowUpWithoutAMessageIdGetsOneAtTheMailboxsDomain) {
         "in_reply_to":"<nudge.1@contoso.example>","references":["<nudge.1@contoso.example>"]})");
     ASSERT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
     EXPECT_THAT(str(r, "internet_message_id"), ::testing::MatchesRegex("<.+@contoso\\.example>"));
-    EXPECT_EQ(sandbox_.messages(kWorkUser).at(0).internet_message_id.value_or(""), str(r, "internet_message_id"));
+    EXPECT_EQ(sandbox_.messages(kWorkUser).at(0).message_id, str(r, "internet_message_id"));
 }
 
 // Whether Exchange keeps a MIME message's Message-ID is unverified (outlook_plugin/docs/microsoft-behaviour.md §6d).
@@ -222,9 +222,9 @@ TEST_F(OutlookSend, WhenExchangeReplacesMessageIdsFollowUpsStillCarryTheThreadTh
     EXPECT_EQ(str(third, "internet_message_id"), "<n3@contoso.example>");
     auto messages = sandbox_.messages(kWorkUser);
     ASSERT_EQ(messages.size(), 3u);
-    EXPECT_EQ(messages[2].submitted_message_id.value_or(""), "<n3@contoso.example>");
-    EXPECT_NE(messages[2].internet_message_id.value_or(""), "<n3@contoso.example>") << "the switch replaced it";
-    EXPECT_EQ(messages[2].in_reply_to.value_or(""), "<n2@contoso.example>");
+    EXPECT_EQ(messages[2].submitted_message_id, "<n3@contoso.example>");
+    EXPECT_NE(messages[2].message_id, "<n3@contoso.example>") << "the switch replaced it";
+    EXPECT_EQ(messages[2].in_reply_to, "<n2@contoso.example>");
     EXPECT_EQ(messages[2].references, (std::vector<std::string>{"<n1@contoso.example>", "<n2@contoso.example>"}));
 }
 
@@ -234,7 +234,7 @@ TEST_F(OutlookSend, AMessageWithoutThreadingFieldsKeepsTheJsonForm) {
     EXPECT_FALSE(r.contains("internet_message_id")) << "Exchange chooses it, and sendMail does not return it";
     auto m = sandbox_.messages(kWorkUser).at(0);
     EXPECT_NE(m.body_type, "MIME");
-    EXPECT_FALSE(m.internet_message_id);
+    EXPECT_EQ(m.message_id, "");
 }
 
 // The 4 MB request limit holds for the MIME form too, where base64 grows the whole message by 4/3.

@@ -314,10 +314,11 @@ std::optional<GraphFailure> validate_json_message(const std::string& body, const
     rec["internet_message_headers"] = std::move(headers);
     rec["save_to_sent_items"] = save;
     rec["mime"] = false;
-    // Exchange gives a JSON-form message its own Message-ID, which sendMail does not return.
-    rec["internet_message_id"] = nullptr;
-    rec["submitted_message_id"] = nullptr;
-    rec["in_reply_to"] = nullptr;
+    // Exchange gives a JSON-form message its own Message-ID, which sendMail does not return:
+    // recorded as "" (none known), as the Google stand-in records an absent header.
+    rec["message_id"] = "";
+    rec["submitted_message_id"] = "";
+    rec["in_reply_to"] = "";
     rec["references"] = json::array{};
     return std::nullopt;
 }
@@ -345,12 +346,10 @@ std::optional<GraphFailure> check_mime_recipients(const MimeMessage& mime) {
 // for MIME content."; the stand-in gives it for bad base64 and for bytes that hold no message.
 // The Message-ID recipients see: the submitted one, or with the replace_message_id switch one of
 // the stand-in's at the mailbox's domain, as Exchange might make it (UNVERIFIED).
-json::value delivered_message_id(const MimeMessage& mime, const User& u, bool replace) {
-    if (replace) {
-        const std::string address = u.mail.value_or(u.upn);
-        return json::value("<" + random_guid() + "@" + address.substr(address.rfind('@') + 1) + ">");
-    }
-    return mime.message_id.empty() ? json::value(nullptr) : json::value(mime.message_id);
+std::string delivered_message_id(const MimeMessage& mime, const User& u, bool replace) {
+    if (!replace) return mime.message_id;
+    const std::string address = u.mail.value_or(u.upn);
+    return "<" + random_guid() + "@" + address.substr(address.rfind('@') + 1) + ">";
 }
 
 std::optional<GraphFailure> validate_mime_message(const std::string& body, const User& u, bool replace_message_id,
@@ -377,9 +376,9 @@ std::optional<GraphFailure> validate_mime_message(const std::string& body, const
     rec["internet_message_headers"] = json::array{};
     rec["save_to_sent_items"] = true;  // "This method saves the message in the Sent Items folder."
     rec["mime"] = true;
-    rec["internet_message_id"] = delivered_message_id(*mime, u, replace_message_id);
-    rec["submitted_message_id"] = mime->message_id.empty() ? json::value(nullptr) : json::value(mime->message_id);
-    rec["in_reply_to"] = mime->in_reply_to.empty() ? json::value(nullptr) : json::value(mime->in_reply_to);
+    rec["message_id"] = delivered_message_id(*mime, u, replace_message_id);
+    rec["submitted_message_id"] = mime->message_id;
+    rec["in_reply_to"] = mime->in_reply_to;
     json::array references;
     for (const auto& id : mime->references) references.emplace_back(id);
     rec["references"] = std::move(references);

@@ -291,9 +291,9 @@ std::vector<RecordedMessage> Sandbox::messages(std::optional<std::string> user) 
         for (const auto& h : o.at("internet_message_headers").as_array())
             r.headers.emplace_back(str(h.at("name")), str(h.at("value")));
         r.save_to_sent_items = o.at("save_to_sent_items").as_bool();
-        r.internet_message_id = opt_str(o.if_contains("internet_message_id"));
-        r.submitted_message_id = opt_str(o.if_contains("submitted_message_id"));
-        r.in_reply_to = opt_str(o.if_contains("in_reply_to"));
+        r.message_id = str(o.at("message_id"));
+        r.submitted_message_id = str(o.at("submitted_message_id"));
+        r.in_reply_to = str(o.at("in_reply_to"));
         for (const auto& id : o.at("references").as_array()) r.references.push_back(str(id));
         r.client_request_id = opt_str(o.if_contains("client_request_id"));
         r.request_id = str(o.at("request_id"));

@@ -265,8 +265,8 @@ TEST_F(GraphTest, MimeSendIsAcceptedAndRecordedWithItsThreadingHeaders) {
     EXPECT_EQ(m.to.at(0).address, "cand@example.org");
     EXPECT_EQ(m.to.at(1).address, "hm@contoso.example");
     EXPECT_TRUE(m.save_to_sent_items);
-    EXPECT_EQ(m.internet_message_id.value_or(""), "<n3@contoso.example>");
-    EXPECT_EQ(m.in_reply_to.value_or(""), "<n2@contoso.example>");
+    EXPECT_EQ(m.message_id, "<n3@contoso.example>");
+    EXPECT_EQ(m.in_reply_to, "<n2@contoso.example>");
     EXPECT_EQ(m.references, (std::vector<std::string>{"<n1@contoso.example>", "<n2@contoso.example>"}));
 }
 

@@ -86,11 +86,11 @@ struct RecordedMessage {
     std::vector<RecordedAttachment> attachments;
     std::vector<std::pair<std::string, std::string>> headers;  // internetMessageHeaders
     bool save_to_sent_items = true;
-    // The threading headers of a MIME message, msg-ids with their angle brackets; the JSON form
-    // carries none (Exchange gives it its own Message-ID).
-    std::optional<std::string> internet_message_id;   // as recipients see it
-    std::optional<std::string> submitted_message_id;  // as the client sent it (switch replace_message_id)
-    std::optional<std::string> in_reply_to;
+    // The threading headers of a MIME message, msg-ids with their angle brackets, "" when absent;
+    // the JSON form carries none (Exchange gives it its own Message-ID).
+    std::string message_id;            // as recipients see it
+    std::string submitted_message_id;  // as the client sent it (differs under the switch replace_message_id)
+    std::string in_reply_to;
     std::vector<std::string> references;
     std::optional<std::string> client_request_id;
     std::string request_id;
