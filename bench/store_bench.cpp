@@ -129,7 +129,8 @@ double measure_outbox(const host::StoreSettings& s, const Sizes& sizes, int host
                 }
                 std::vector<host::HostStore::Outcome> outcomes;
                 for (const auto& n : due)
-                    outcomes.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+                    outcomes.push_back(
+                        host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0, "", ""});
                 done += mine.record_outcomes(outcomes, lease, 2);
             }
         });

@@ -9,6 +9,8 @@ Gmail: the recruiter connects Gmail through the Google stand-in, switches to Per
 sends a nudge through it, switches back to Personal Outlook and sends one more; then the Outlook
 grant dies again with a nudge held for it, the recruiter switches to Personal Gmail, the held
 nudge waits for the recruiter's decision and, once confirmed, goes out through Gmail.
+Threads: through Outlook and then Gmail, a first nudge and two follow-ups ("Follows nudge #"), which
+each stand-in records as one conversation (In-Reply-To and References; one Gmail threadId).
 Each stand-in must have recorded exactly the nudges meant for it, once each. Prints a short
 summary; exits non-zero if any step does not happen."""
 import argparse
@@ -48,10 +50,18 @@ class StandIn:
         with urllib.request.urlopen(req, context=self.tls, timeout=30) as resp:
             return json.loads(resp.read().decode() or "null")
 
-    def subjects(self, user=None):
-        """The subjects of the messages the stand-in recorded (of `user`, or of everyone)."""
+    def messages(self, user=None):
+        """The messages the stand-in recorded (of `user`, or of everyone), in sending order."""
         query = "?user=" + urllib.parse.quote(user) if user else ""
-        return [m["subject"] for m in self.control("GET", "/_sandbox/messages" + query)["messages"]]
+        return self.control("GET", "/_sandbox/messages" + query)["messages"]
+
+    def subjects(self, user=None):
+        return [m["subject"] for m in self.messages(user)]
+
+
+def thread_ids(record):
+    """(Message-ID, In-Reply-To, References) of a recorded message: the stand-ins record them."""
+    return record.get("message_id", ""), record.get("in_reply_to", ""), list(record.get("references", []))
 
 
 class Demo:
@@ -163,11 +173,19 @@ class Demo:
             raise SystemExit(f"demo: choosing {name} did not take: the email provider is '{state['email_provider']}'")
         self.switches.append(name)
 
-    def nudge(self, subject, provider):
-        """Queue a nudge meant to leave through `provider` (in the end: the demo checks where it went)."""
-        self.post_form("/settings/communication/nudge",
-                       {"to": CANDIDATE, "subject": subject, "text": "Hi! Following up on your application."})
+    def nudge(self, subject, provider, follows=None):
+        """Queue a nudge meant to leave through `provider` (in the end: the demo checks where it went);
+        a follow-up of nudge `follows` when given. Returns its id."""
+        form = {"to": CANDIDATE, "subject": subject, "text": "Hi! Following up on your application."}
+        if follows:
+            form["follows"] = str(follows)
+        self.post_form("/settings/communication/nudge", form)
         self.expected[provider].append(subject)
+        return max(n["id"] for n in self.state()["outbox"] if n["subject"] == subject)
+
+    def rows(self, ids):
+        by_id = {n["id"]: n for n in self.state()["outbox"]}
+        return [by_id[i] for i in ids]
 
     def outbox(self):
         return {n["subject"]: n for n in self.state()["outbox"]}
@@ -236,6 +254,40 @@ class Demo:
         self.step(f"switched back to Personal Outlook and sent a nudge: the Microsoft stand-in now has "
                   f"{len(self.microsoft.subjects(WORK_USER))} messages from {WORK_USER}")
 
+    def thread(self, provider, stand_in, user, subject):
+        """A first nudge and two follow-ups, each answering the one before: the stand-in must record
+        one conversation (In-Reply-To and References naming the earlier messages; Gmail: one threadId)."""
+        first = self.nudge(subject, provider)
+        second = self.nudge("Re: " + subject, provider, follows=first)
+        third = self.nudge("Re: " + subject, provider, follows=second)
+        ids = [first, second, third]
+        self.wait_for("the thread to be sent", lambda: all(n["state"] == "sent" for n in self.rows(ids)),
+                      explain=lambda: f"the outbox shows {self.rows(ids)}")
+        rows = self.rows(ids)
+        recorded = {thread_ids(m)[0]: m for m in stand_in.messages(user)}
+        sent = [recorded.get(r["sent_message_id"]) for r in rows]
+        if None in sent:
+            raise SystemExit(f"demo: the {stand_in.name} stand-in has no message with the Message-IDs "
+                             f"{[r['sent_message_id'] for r in rows]}")
+        (id1, _, _), (id2, reply2, refs2), (id3, reply3, refs3) = (thread_ids(m) for m in sent)
+        if (reply2, refs2, reply3, refs3) != (id1, [id1], id2, [id1, id2]):
+            raise SystemExit(f"demo: the follow-ups do not answer the messages before them: {sent}")
+        threads = {m.get("threadId") for m in sent}
+        if provider == "gmail" and len(threads) != 1:
+            raise SystemExit(f"demo: Gmail put the follow-ups in {len(threads)} threads: {threads}")
+        if any(r["in_thread_with"] != f"in thread with #{first}" for r in rows[1:]):
+            raise SystemExit(f"demo: the outbox does not say the follow-ups are in thread with #{first}: {rows}")
+        where = f", all in Gmail thread {threads.pop()}" if provider == "gmail" else ""
+        self.step(f"sent nudge #{first} and two follow-ups through {stand_in.name}'s stand-in: each one's "
+                  f"In-Reply-To and References name the messages before it{where}; the outbox shows "
+                  f"'in thread with #{first}'")
+
+    def threads_story(self):
+        self.thread("outlook", self.microsoft, WORK_USER, "Your interview next week")
+        self.choose("gmail", "Personal Gmail")
+        self.thread("gmail", self.google, GMAIL_USER, "Your offer")
+        self.choose("outlook", "Personal Outlook")
+
     def switch_with_held_nudge(self):
         """A nudge held for Outlook does not follow the switch by itself: the recruiter confirms it."""
         held_subject = "Nudge 7: held for Outlook, sent through Gmail"
@@ -265,19 +317,20 @@ class Demo:
                                  f"expected {self.expected[provider]}")
             if stand_in.subjects(user) != recorded:
                 raise SystemExit(f"demo: the {stand_in.name} stand-in recorded messages of someone else than {user}")
-        outbox = self.outbox()
+        rows = self.state()["outbox"]
         for provider, subjects in self.expected.items():
-            for s in subjects:
-                if outbox[s]["state"] != "sent" or outbox[s]["provider"] != provider:
-                    raise SystemExit(f"demo: the outbox shows '{s}' as {outbox[s]}")
-        if len(outbox) != sum(len(s) for s in self.expected.values()):
-            raise SystemExit(f"demo: the outbox has nudges the demo did not send: {sorted(outbox)}")
+            sent = [n["subject"] for n in rows if n["state"] == "sent" and n["provider"] == provider]
+            if collections.Counter(sent) != collections.Counter(subjects):
+                raise SystemExit(f"demo: the outbox shows {sent} sent through {provider}, expected {subjects}")
+        if len(rows) != sum(len(s) for s in self.expected.values()):
+            raise SystemExit(f"demo: the outbox has nudges the demo did not send: {[n['subject'] for n in rows]}")
 
     def run(self):
         print("Sandbox demo (headless):")
         self.sign_in("rita")
         self.outlook_story()
         self.gmail_story()
+        self.threads_story()
         self.switch_with_held_nudge()
         self.check_nothing_lost_or_doubled()
         outlook, gmail = len(self.expected["outlook"]), len(self.expected["gmail"])

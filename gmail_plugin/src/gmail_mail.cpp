@@ -42,13 +42,6 @@ bool is_dot_atom_text(std::string_view s) {
     });
 }
 
-std::string message_id(const Message& m, const MimeOptions& o) {
-    const std::string left = !o.message_id_left.empty()              ? o.message_id_left
-                             : is_dot_atom_text(m.client_request_id) ? m.client_request_id
-                                                                     : random_uuid();
-    return left + "@" + domain_of(o.from_address);
-}
-
 }  // namespace
 
 void validate_for_gmail(const Message& m) {
@@ -64,9 +57,25 @@ void validate_for_gmail(const Message& m) {
     }
 }
 
+std::string message_id_for(const Message& m, const MimeOptions& o) {
+    if (!m.message_id.empty()) return m.message_id;  // the host's (ABI 1.2), checked by parse_message
+    const std::string left = !o.message_id_left.empty()              ? o.message_id_left
+                             : is_dot_atom_text(m.client_request_id) ? m.client_request_id
+                                                                     : random_uuid();
+    return "<" + left + "@" + domain_of(o.from_address) + ">";
+}
+
 std::string build_mime_message(const Message& m, const MimeOptions& o) {
+    return build_mime_message(m, o, message_id_for(m, o));
+}
+
+std::string build_mime_message(const Message& m, const MimeOptions& o, std::string_view message_id) {
     validate_for_gmail(m);
-    return ep::kit::build_mime_message(m, {o.from_address, o.from_name, o.date_unix_s, message_id(m, o), {}, {}});
+    // In-Reply-To and References (RFC 5322 §3.6.4): with the threadId of the request, Gmail needs them
+    // "in compliance with the RFC 2822 standard" to add the message to the thread
+    // (https://developers.google.com/workspace/gmail/api/guides/threads). Mail clients thread by them.
+    return ep::kit::build_mime_message(
+        m, {o.from_address, o.from_name, o.date_unix_s, std::string(message_id), m.in_reply_to, m.references});
 }
 
 // ---- the request -------------------------------------------------------------------------
@@ -79,10 +88,21 @@ constexpr std::string_view kUploadPath = "/upload/gmail/v1/users/me/messages/sen
 // {"raw":"<base64url>"}: base64url has nothing to escape inside a JSON string.
 std::size_t raw_json_size(std::size_t message_bytes) { return 10 + (message_bytes * 4 + 2) / 3; }
 
-// The multipart/related body of [uploads]: the metadata (no threadId: a new thread) then the
+// ,"threadId":"..." for a follow-up (ABI 1.2): the Message resource's threadId, which Gmail needs to
+// add the message to that thread [discovery] (https://developers.google.com/workspace/gmail/api/guides/threads);
+// empty for a new thread.
+std::string thread_id_member(std::string_view thread_id) {
+    std::string member;
+    if (thread_id.empty()) return member;
+    member = R"(,"threadId":)";
+    ep::sdk::append_json_string(member, thread_id);
+    return member;
+}
+
+// The multipart/related body of [uploads]: the metadata (the threadId, if any) then the
 // message. Written here rather than with GMime: the message must pass byte for byte, and GMime
 // would parse and write it again (googleapis-common's apirequest.ts writes this body by hand too).
-SendRequest media_upload(std::string_view mime) {
+SendRequest media_upload(std::string_view mime, std::string_view thread_member) {
     std::string boundary;
     do boundary = "gmail_upload_" + random_urlsafe(18);
     while (mime.find(boundary) != std::string_view::npos);
@@ -91,7 +111,9 @@ SendRequest media_upload(std::string_view mime) {
     r.content_type = "multipart/related; boundary=" + boundary;
     r.media_upload = true;
     r.body.reserve(mime.size() + 4 * boundary.size() + 128);
-    r.body += "--" + boundary + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{}\r\n";
+    r.body += "--" + boundary + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{";
+    if (!thread_member.empty()) r.body += thread_member.substr(1);  // without its leading comma
+    r.body += "}\r\n";
     r.body += "--" + boundary + "\r\nContent-Type: message/rfc822\r\n\r\n";
     r.body += mime;
     r.body += "\r\n--" + boundary + "--\r\n";
@@ -100,24 +122,31 @@ SendRequest media_upload(std::string_view mime) {
 
 }  // namespace
 
-SendRequest send_request_for(std::string_view mime) {
+SendRequest send_request_for(std::string_view mime, std::string_view thread_id) {
     if (mime.size() > kGmailMaxMessageBytes)
         invalid("attachments", "make the message too large for Gmail: it takes " + std::to_string(mime.size()) +
                                    " bytes as an email and Gmail's limit is " + std::to_string(kGmailMaxMessageBytes) +
                                    " bytes (35 MB; attachments grow by a third when encoded)");
-    if (raw_json_size(mime.size()) > kGmailMaxJsonRequestBytes) return media_upload(mime);
+    const std::string thread_member = thread_id_member(thread_id);
+    const std::size_t json_size = raw_json_size(mime.size()) + thread_member.size();
+    if (json_size > kGmailMaxJsonRequestBytes) return media_upload(mime, thread_member);
     SendRequest r;
     r.path_and_query = kSendPath;
     r.content_type = "application/json";
-    r.body.reserve(raw_json_size(mime.size()));
+    r.body.reserve(json_size);
     r.body += R"({"raw":")";
     r.body += base64url_encode(mime);
-    r.body += R"("})";
+    r.body += '"';
+    r.body += thread_member;
+    r.body += '}';
     return r;
 }
 
 SendRequest build_send_request(const Message& m, const MimeOptions& options) {
-    return send_request_for(build_mime_message(m, options));
+    std::string message_id = message_id_for(m, options);
+    SendRequest r = send_request_for(build_mime_message(m, options, message_id), m.thread_id);
+    r.message_id = std::move(message_id);
+    return r;
 }
 
 // ---- Gmail's answers ---------------------------------------------------------------------
@@ -279,6 +308,12 @@ SendClassification classify_refusal(const Answer& a) {
         return a.with(SendOutcome::rejected,
                       "This Google account cannot send with Gmail (Gmail is not enabled for it)" + a.quoted() +
                           ". Connect an account that has Gmail.");
+    // "Invalid thread_id value" (PipedreamHQ/pipedream#15223): the follow-up's threadId names no
+    // thread of this mailbox (deleted, or taken from another mailbox).
+    if (contains(message, "thread_id"))
+        return a.with(SendOutcome::rejected,
+                      "Gmail no longer has the conversation this follow-up belongs to (it may have been deleted)" +
+                          a.quoted() + ". Send it as a new message.");
     // "Invalid To header", "Recipient address required" (googleapis/google-api-ruby-client#173,
     // Byron/google-apis-rs#351).
     if (reason == "invalidArgument" || status == "INVALID_ARGUMENT")

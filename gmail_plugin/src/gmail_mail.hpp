@@ -52,8 +52,16 @@ void validate_for_gmail(const ep::message::Message& m);
 // the custom headers; the body as text, HTML, or multipart/alternative of both; inline
 // attachments with the HTML in multipart/related; other attachments in multipart/mixed.
 // Validates first (validate_for_gmail). Throws ep::sdk::Error(EP_ERR_INVALID_ARGUMENT) for a bad
-// from_address.
+// from_address. Threading (ABI 1.2): In-Reply-To and References from the message.
 std::string build_mime_message(const ep::message::Message& m, const MimeOptions& options);
+// The same with this Message-ID ("<left@right>", as message_id_for gives it).
+std::string build_mime_message(const ep::message::Message& m, const MimeOptions& options, std::string_view message_id);
+
+// The Message-ID the message carries, with its angle brackets: the message's own message_id
+// (ABI 1.2) when it has one; else made here, so that the sent result reports it and a
+// follow-up can name it: options.message_id_left, else the client_request_id when it is a
+// dot-atom (the same id across retries), else a random UUID; "@" the sender's domain.
+std::string message_id_for(const ep::message::Message& m, const MimeOptions& options);
 
 // ---- the request -------------------------------------------------------------------------
 
@@ -64,15 +72,18 @@ struct SendRequest {
     std::string content_type;
     std::string body;
     bool media_upload = false;
+    std::string message_id;  // the Message-ID the message carries (build_send_request), "<left@right>"
 };
 
 // {"raw": base64url(message)} [sending] while that JSON fits kGmailMaxJsonRequestBytes; else the
 // multipart upload [uploads] (uploadType=multipart: a JSON part and the message/rfc822 part in
-// multipart/related). Throws ep::sdk::Error(EP_ERR_INVALID_ARGUMENT, "invalid_message", field
-// "attachments") above kGmailMaxMessageBytes.
-SendRequest send_request_for(std::string_view mime_message);
+// multipart/related). A thread_id goes in as the Message resource's "threadId" in either form
+// (the JSON body, or the upload's JSON part) [discovery]. Throws ep::sdk::Error(
+// EP_ERR_INVALID_ARGUMENT, "invalid_message", field "attachments") above kGmailMaxMessageBytes.
+SendRequest send_request_for(std::string_view mime_message, std::string_view thread_id = {});
 
-// validate_for_gmail, build_mime_message and send_request_for in one.
+// validate_for_gmail, build_mime_message and send_request_for (with the message's thread_id) in
+// one; the request's message_id is the one the message carries.
 SendRequest build_send_request(const ep::message::Message& m, const MimeOptions& options);
 
 // ---- Gmail's answers ---------------------------------------------------------------------

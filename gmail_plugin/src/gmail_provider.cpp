@@ -89,6 +89,15 @@ json::object GmailProvider::status_object(std::string_view account) const {
     return s;
 }
 
+std::string GmailProvider::sending_limits(std::string_view account) {
+    AccountStore::LoadResult loaded = store_.load_grant(account);
+    if (!loaded.grant || loaded.grant->record.state != GrantState::connected)
+        return sending_limits_document(AccountKind::unknown);
+    // The same test as status's account_kind: Google names a Workspace domain (hd).
+    return sending_limits_document(loaded.grant->record.tenant_id.empty() ? AccountKind::consumer
+                                                                          : AccountKind::workspace);
+}
+
 void GmailProvider::check_connection(std::string_view account, ep::sdk::CheckCallback done) {
     checks_.check(account, std::move(done));
 }

@@ -36,6 +36,8 @@ public:
     ep::sdk::SendAdmission send(std::string_view account, std::string_view message_json,
                                 ep::sdk::SendCallback done) override;
     void check_connection(std::string_view account, ep::sdk::CheckCallback done) override;
+    // Google's limits for the account's kind (ABI 1.2).
+    std::string sending_limits(std::string_view account) override;
 
     // For tests and benchmarks.
     int64_t refresh_requests() const { return tokens_.refresh_requests(); }

@@ -52,6 +52,8 @@ public:
     bool accepted(const HttpResponse& response) const override { return response.status == 200; }
     // Gmail's id of the sent message.
     std::string request_id(const HttpResponse& response) const override;
+    // The threadId of the sent message (ABI 1.2).
+    std::string thread_id(const HttpResponse& response) const override;
     SendClassification classify(const HttpResponse& response, bool has_retry_after, int64_t now_unix_ms) const override;
     TokenRefusal token_refused(const HttpResponse& response, const SendClassification& verdict) const override;
     std::string api_name() const override { return "the Gmail API"; }
@@ -64,5 +66,13 @@ private:
     const Senders& senders_;
     Clock now_;
 };
+
+// What the stored grant says about the account: a Workspace account (Google gave an hd), a
+// consumer one, or unknown (not connected, unreadable).
+enum class AccountKind { workspace, consumer, unknown };
+
+// The ep.sending_limits/1 document for an account of this kind; unknown gets the consumer
+// limits, the lower ones.
+std::string sending_limits_document(AccountKind kind);
 
 }  // namespace gmail

@@ -161,6 +161,13 @@ std::string render_eml(const ep::message::Message& m, const EmlHeaderInfo& info)
     h += "Subject: " + encode_header_text(m.subject) + "\r\n";
     h += "Date: " + rfc5322_date(info.date_unix_ms) + "\r\n";
     h += "Message-ID: " + info.message_id + "\r\n";
+    // Threading (ABI 1.2): msg-ids are validated by the message model, so they go in as they are.
+    if (!m.in_reply_to.empty()) h += "In-Reply-To: " + m.in_reply_to + "\r\n";
+    if (!m.references.empty()) {
+        h += "References:";
+        for (const auto& id : m.references) h += "\r\n " + id;  // folded: one msg-id a line
+        h += "\r\n";
+    }
     if (m.importance != ep::message::Importance::normal)
         h += std::string("Importance: ") + (m.importance == ep::message::Importance::high ? "high" : "low") + "\r\n";
     for (const auto& x : m.headers) h += x.name + ": " + encode_header_text(x.value) + "\r\n";

@@ -304,14 +304,15 @@ private:
             return result_document("auth_expired", "not_connected", "this account has not connected the mock provider",
                                    "", crid, 0);
         std::string id = random_hex(12);
-        mock::EmlHeaderInfo info{config_.address, config_.display_name, "<" + id + "@mock.invalid>",
+        mock::EmlHeaderInfo info{config_.address, config_.display_name,
+                                 m.message_id.empty() ? "<" + id + "@mock.invalid>" : m.message_id,
                                  host_.now_unix_ms()};
         std::string eml = mock::render_eml(m, info);
         auto path = write_atomically(config_.outbox_dir, std::to_string(info.date_unix_ms) + "-" + id + ".eml", eml);
         json::object r{{"schema", "ep.send_result/1"},
                        {"outcome", "sent"},
                        {"client_request_id", crid},
-                       {"message_id", info.message_id},
+                       {"internet_message_id", info.message_id},
                        {"file", path.string()}};
         auto elapsed = std::chrono::steady_clock::now() - job.accepted_at;
         r["elapsed_ms"] = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();

@@ -8,7 +8,8 @@
 
 namespace mock {
 
-inline constexpr uint64_t kCapabilities = EP_CAP_HTML_BODY | EP_CAP_ATTACHMENTS | EP_CAP_CUSTOM_HEADERS;
+inline constexpr uint64_t kCapabilities =
+    EP_CAP_HTML_BODY | EP_CAP_ATTACHMENTS | EP_CAP_CUSTOM_HEADERS | EP_CAP_THREADING;
 
 class MockProvider : public ep::sdk::Provider {
 public:

@@ -470,14 +470,13 @@ bool wants_mime_form(const Message& m) {
 
 MimeSendMail build_validated_mime_send_mail(const Message& m, const Sender& from, int64_t date_unix_s) {
     check_headers_for_graph(m);
-    // The model's msg-ids carry their angle brackets (SCHEMAS.md); GMime adds them to a Message-ID.
-    const std::string id = !m.message_id.empty()
-                               ? m.message_id.substr(1, m.message_id.size() - 2)
-                               : random_uuid() + "@" + from.address.substr(from.address.rfind('@') + 1);
+    std::string id = !m.message_id.empty()
+                         ? m.message_id
+                         : "<" + random_uuid() + "@" + from.address.substr(from.address.rfind('@') + 1) + ">";
     const std::string mime =
         ep::kit::build_mime_message(m, {from.address, from.name, date_unix_s, id, m.in_reply_to, m.references});
     check_request_size(m, (mime.size() + 2) / 3 * 4);  // base64 (RFC 4648 §4) of the message
-    return {ep::message::base64_encode(mime), "<" + id + ">"};
+    return {ep::message::base64_encode(mime), std::move(id)};
 }
 
 // ---- Graph answers -----------------------------------------------------------------------

@@ -103,6 +103,11 @@ void add_mailboxes(GMimeMessage* message, GMimeAddressType type, const std::vect
     for (const Address& a : list) g_mime_message_add_mailbox(message, type, a.name.c_str(), a.address.c_str());
 }
 
+// "<left@right>" as GMime takes it: it writes the angle brackets itself.
+std::string without_angle_brackets(std::string_view id) {
+    return std::string(id.size() >= 2 && id.front() == '<' && id.back() == '>' ? id.substr(1, id.size() - 2) : id);
+}
+
 // RFC 5322 §3.6.4: In-Reply-To and References are lists of msg-ids; GMime folds a long References.
 void set_threading_headers(GMimeMessage* message, const MimeEnvelope& e) {
     if (!e.in_reply_to.empty())
@@ -123,7 +128,7 @@ void set_headers(GMimeMessage* message, const Message& m, const MimeEnvelope& e)
     GDateTime* date = g_date_time_new_from_unix_utc(e.date_unix_s);
     g_mime_message_set_date(message, date);
     g_date_time_unref(date);
-    g_mime_message_set_message_id(message, e.message_id.c_str());
+    if (!e.message_id.empty()) g_mime_message_set_message_id(message, without_angle_brackets(e.message_id).c_str());
     set_threading_headers(message, e);
     // Importance: RFC 2156 §5.3.4 (low, normal, high), which mail clients show.
     if (m.importance != ep::message::Importance::normal)

@@ -224,15 +224,60 @@ describe('@googleapis/gmail users.messages.send against the stand-in', () => {
   // workspace/gmail/api/guides/uploads: with metadata the library sends uploadType=multipart
   // (multipart/related, JSON then the message), with media alone uploadType=media
   // (googleapis-common src/apirequest.ts).
+  // The metadata part is the Message resource, so its threadId threads the upload (guides/threads).
   test('media with requestBody → multipart upload; media alone → media upload', async () => {
-    const media = (subject) => ({ mimeType: 'message/rfc822', body: mime('candidate@example.org', subject) });
-    const multi = await gmail().users.messages.send({ userId: 'me', requestBody: { threadId: 'thread-42' }, media: media('Multipart') }, perCall());
-    assert.deepEqual(multi.data.labelIds, ['SENT']);
-    assert.equal(multi.data.threadId, 'thread-42');
-    const plain = await gmail().users.messages.send({ userId: 'me', media: media('Media') }, perCall());
+    const media = (subject, headers = []) =>
+      ({ mimeType: 'message/rfc822', body: [...headers, mime('candidate@example.org', subject)].join('\r\n') });
+    const plain = await gmail().users.messages.send(
+      { userId: 'me', media: media('Media', ['Message-ID: <media.1@gmail.example>']) }, perCall());
     assert.deepEqual(plain.data.labelIds, ['SENT']);
+    const multi = await gmail().users.messages.send(
+      { userId: 'me', requestBody: { threadId: plain.data.threadId },
+        media: media('Re: Media', ['In-Reply-To: <media.1@gmail.example>']) }, perCall());
+    assert.deepEqual(multi.data.labelIds, ['SENT']);
+    assert.equal(multi.data.threadId, plain.data.threadId);
     const byType = Object.fromEntries((await sent()).map((m) => [m.subject, m.upload_type]));
-    assert.deepEqual(byType, { Multipart: 'multipart', Media: 'media' });
+    assert.deepEqual(byType, { 'Re: Media': 'multipart', Media: 'media' });
+  });
+
+  // workspace/gmail/api/guides/threads "Adding drafts and messages to threads": the requested
+  // threadId, References and In-Reply-To per RFC 2822, and a matching Subject; the answer is the
+  // Message with the threadId it joined (Message.threadId in the discovery document).
+  const threaded = (subject, headers) => Buffer.from([...headers, mime('candidate@example.org', subject)].join('\r\n')).toString('base64url');
+  test('requestBody {raw, threadId}: a first message and two follow-ups share one threadId', async () => {
+    const send = (requestBody) => gmail().users.messages.send({ userId: 'me', requestBody }, perCall());
+    const first = await send({ raw: threaded('Interview', ['Message-ID: <t.1@gmail.example>']) });
+    const thread = first.data.threadId;
+    const second = await send({ threadId: thread, raw: threaded('Re: Interview',
+      ['Message-ID: <t.2@gmail.example>', 'In-Reply-To: <t.1@gmail.example>', 'References: <t.1@gmail.example>']) });
+    assert.equal(second.data.threadId, thread);
+    const third = await send({ threadId: thread, raw: threaded('Re: Interview',
+      ['Message-ID: <t.3@gmail.example>', 'In-Reply-To: <t.2@gmail.example>',
+       'References: <t.1@gmail.example> <t.2@gmail.example>']) });
+    assert.equal(third.data.threadId, thread);
+    const recorded = await sent();
+    assert.deepEqual(recorded.map((m) => m.threadId), [thread, thread, thread]);
+    assert.deepEqual(recorded[2].references, ['<t.1@gmail.example>', '<t.2@gmail.example>']);
+    assert.equal(recorded[2].in_reply_to, '<t.2@gmail.example>');
+  });
+
+  // A follow-up that misses a criterion (here the Subject) is answered with a new thread; a threadId
+  // the mailbox has no thread of is refused (the text reported in PipedreamHQ/pipedream#15223).
+  // Both are the stand-in's reading: sandboxes/google/README.md "Threads".
+  test('another Subject → a new threadId; an unknown threadId → GaxiosError 400 "Invalid thread_id value"', async () => {
+    const send = (requestBody) => gmail().users.messages.send({ userId: 'me', requestBody }, perCall());
+    const first = await send({ raw: threaded('Interview', ['Message-ID: <u.1@gmail.example>']) });
+    const other = await send({ threadId: first.data.threadId,
+                               raw: threaded('Something else', ['In-Reply-To: <u.1@gmail.example>']) });
+    assert.notEqual(other.data.threadId, first.data.threadId);
+    assert.equal(other.data.threadId, other.data.id);
+    const e = await rejection(send({ threadId: '18c0ffee00000001',
+                                     raw: threaded('Re: Interview', ['In-Reply-To: <u.1@gmail.example>']) }));
+    assert.ok(e instanceof gaxios.GaxiosError);
+    assert.equal(e.status, 400);
+    assert.equal(e.message, 'Invalid thread_id value');
+    assert.equal(e.response.data.error.errors[0].reason, 'invalidArgument');
+    assert.equal((await sent()).length, 2);
   });
 
   // workspace/gmail/api/guides/handle-errors: errors come as {"error": {code, message, errors[],

@@ -445,3 +445,121 @@ TEST(GmailAnswers, RetryAfterTimesAreReadInAnyOffset) {
         EXPECT_FALSE(gmail::parse_retry_after_text(signed_field)) << signed_field;
     EXPECT_FALSE(gmail::parse_retry_after_text("no time here"));
 }
+
+// ---- threading (ABI 1.2) -------------------------------------------------------------------
+// Gmail adds a sent message to a thread when the request names the threadId, References and
+// In-Reply-To are set per RFC 2822 and the Subject matches
+// (https://developers.google.com/workspace/gmail/api/guides/threads).
+
+namespace {
+
+ep::message::Message follow_up() {
+    auto m = nudge();
+    m.subject = "Re: " + m.subject;
+    m.message_id = "<nudge.3@contoso.com>";
+    m.in_reply_to = "<nudge.2@contoso.com>";
+    m.references = {"<nudge.1@contoso.com>", "<nudge.2@contoso.com>"};
+    m.thread_id = "18c2f0a9d3b4e5f6";
+    return m;
+}
+
+std::vector<std::string> msg_ids(GMimeMessage* message, const char* header) {
+    std::vector<std::string> out;
+    const char* value = g_mime_object_get_header(GMIME_OBJECT(message), header);
+    if (value == nullptr) return out;
+    GMimeReferences* ids = g_mime_references_parse(nullptr, value);
+    for (int i = 0; ids != nullptr && i < g_mime_references_length(ids); ++i)
+        out.push_back(g_mime_references_get_message_id(ids, i));
+    if (ids != nullptr) g_mime_references_free(ids);
+    return out;
+}
+
+}  // namespace
+
+TEST(GmailThreading, TheMessageCarriesItsMessageIdInReplyToAndReferences) {
+    const gmail::SendRequest r = gmail::build_send_request(follow_up(), options());
+    EXPECT_EQ(r.message_id, "<nudge.3@contoso.com>") << "the host's Message-ID is kept";
+    const std::string mime = ep::kit::base64url_decode(std::string(boost::json::parse(r.body).at("raw").as_string()));
+    auto message = parse(mime);
+    ASSERT_TRUE(message);
+    EXPECT_STREQ(g_mime_message_get_message_id(message.get()), "nudge.3@contoso.com");
+    EXPECT_THAT(msg_ids(message.get(), "In-Reply-To"), ::testing::ElementsAre("nudge.2@contoso.com"));
+    EXPECT_THAT(msg_ids(message.get(), "References"),
+                ::testing::ElementsAre("nudge.1@contoso.com", "nudge.2@contoso.com"));
+    EXPECT_THAT(mime, HasSubstr("\r\nIn-Reply-To: <nudge.2@contoso.com>\r\n"));
+}
+
+// RFC 5322 §2.1.1: a line is at most 998 characters; the model allows 100 references of 250.
+TEST(GmailThreading, AHundredLongReferencesStayWithinTheLineLimitAndReadBackInOrder) {
+    auto m = follow_up();
+    m.references.clear();
+    for (int i = 0; i < 100; ++i)
+        m.references.push_back("<" + std::to_string(i) + "." + std::string(230, 'r') + "@contoso.com>");
+    const std::string mime = gmail::build_mime_message(m, options());
+    for (std::size_t start = 0, end; (end = mime.find("\r\n", start)) != std::string::npos; start = end + 2)
+        ASSERT_LE(end - start, 998u) << mime.substr(start, 80);
+    auto message = parse(mime);
+    const auto read = msg_ids(message.get(), "References");
+    ASSERT_EQ(read.size(), 100u);
+    for (int i = 0; i < 100; ++i) EXPECT_EQ("<" + read[i] + ">", m.references[i]);
+}
+
+// Without the host's Message-ID the plugin makes one, so the sent result reports it and the next
+// follow-up can name it; the client_request_id keeps it the same across retries.
+TEST(GmailThreading, AMessageWithoutMessageIdGetsOneTheRequestReports) {
+    auto m = nudge();
+    EXPECT_EQ(gmail::message_id_for(m, options()), "<req-123.abc@gmail.com>");
+    m.client_request_id = "not a dot atom";
+    const gmail::SendRequest r = gmail::build_send_request(m, options());
+    ASSERT_THAT(r.message_id, ::testing::MatchesRegex("<[0-9a-f-]{36}@gmail\\.com>"));
+    auto message = parse(ep::kit::base64url_decode(std::string(boost::json::parse(r.body).at("raw").as_string())));
+    EXPECT_EQ("<" + std::string(g_mime_message_get_message_id(message.get())) + ">", r.message_id)
+        << "the reported id is the one the message carries";
+    EXPECT_EQ(msg_ids(message.get(), "In-Reply-To").size(), 0u) << "a first message names no parent";
+    EXPECT_EQ(g_mime_object_get_header(GMIME_OBJECT(message.get()), "References"), nullptr);
+}
+
+// [discovery] Message.threadId beside raw; any thread id the model allows stays valid JSON.
+TEST(GmailThreading, TheJsonFormCarriesTheThreadId) {
+    const gmail::SendRequest r = gmail::build_send_request(follow_up(), options());
+    ASSERT_FALSE(r.media_upload);
+    const boost::json::value v = boost::json::parse(r.body);
+    EXPECT_EQ(v.at("threadId").as_string(), "18c2f0a9d3b4e5f6");
+    EXPECT_EQ(v.as_object().size(), 2u);
+    const boost::json::value odd = boost::json::parse(gmail::send_request_for("x", R"(a"b\c)").body);
+    EXPECT_EQ(odd.at("threadId").as_string(), R"(a"b\c)");
+    EXPECT_FALSE(boost::json::parse(gmail::send_request_for("x").body).as_object().contains("threadId"));
+}
+
+// The threadId counts toward the 1 MiB of the JSON form (googleapis/google-api-dotnet-client#856).
+TEST(GmailThreading, TheThreadIdCountsTowardTheJsonLimit) {
+    EXPECT_FALSE(gmail::send_request_for(std::string(786424, 'a')).media_upload);
+    EXPECT_TRUE(gmail::send_request_for(std::string(786424, 'a'), "t").media_upload);
+}
+
+// [uploads] "Multipart upload": the metadata part is the Message resource, threadId included.
+TEST(GmailThreading, TheMultipartUploadCarriesTheThreadIdInItsMetadata) {
+    const std::string mime = gmail::build_mime_message(follow_up(), options());
+    const gmail::SendRequest r = gmail::send_request_for(mime + std::string(800 * 1024, ' '), "18c2f0a9d3b4e5f6");
+    ASSERT_TRUE(r.media_upload);
+    init_gmime();
+    const std::string entity = "Content-Type: " + r.content_type + "\r\n\r\n" + r.body;
+    GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(entity.data(), entity.size()));
+    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+    GPtr<GMimeObject> related(g_mime_parser_construct_part(parser.get(), nullptr));
+    ASSERT_TRUE(related);
+    ASSERT_EQ(g_mime_multipart_get_count(GMIME_MULTIPART(related.get())), 2);
+    EXPECT_EQ(boost::json::parse(decoded_content(child(related.get(), 0))),
+              (boost::json::object{{"threadId", "18c2f0a9d3b4e5f6"}}));
+}
+
+// "Invalid thread_id value" (PipedreamHQ/pipedream#15223): the mailbox has no such thread.
+TEST(GmailThreading, AThreadIdGmailDoesNotKnowIsRejectedSayingSo) {
+    const auto c = gmail::classify_send_response(
+        400,
+        R"({"error":{"code":400,"message":"Invalid thread_id value","errors":[{"message":"Invalid thread_id value",)"
+        R"("domain":"global","reason":"invalidArgument"}],"status":"INVALID_ARGUMENT"}})",
+        0);
+    EXPECT_EQ(c.outcome, gmail::SendOutcome::rejected);
+    EXPECT_THAT(c.user_message, HasSubstr("conversation"));
+}

@@ -216,6 +216,91 @@ TEST_F(GmailDailyLimitTest, TheDailyLimitHoldsTheNudgeUntilGooglesResetTime) {
     // The window is a rolling day: the first send leaves it about 24 hours after it went out.
     EXPECT_GT(r.at("retry_after_ms").to_number<int64_t>(), 23 * 3600 * 1000LL);
     EXPECT_EQ(sandbox_.messages(kConsumerUser).size(), 2u);
+    // The whole mailbox is held, not only this nudge (plugin_api/SCHEMAS.md ep.send_result/1).
+    EXPECT_EQ(str(r, "sending_limit"), "daily");
+}
+
+// ---- threading and sending limits (ABI 1.2) ---------------------------------------------------
+
+// A follow-up to the message sent before it: Re: its subject, In-Reply-To its Message-ID,
+// References the thread so far, and Gmail's threadId from its sent result.
+std::string follow_up(const json::object& previous_sent, const std::vector<std::string>& thread_ids,
+                      const std::string& message_id) {
+    json::array references(thread_ids.begin(), thread_ids.end());
+    return json::serialize(json::object{{"to", json::array{json::object{{"address", "casey@example.org"}}}},
+                                        {"subject", "Re: Interview on Monday"},
+                                        {"text", "Just checking in"},
+                                        {"message_id", message_id},
+                                        {"in_reply_to", thread_ids.back()},
+                                        {"references", references},
+                                        {"thread_id", previous_sent.at("thread_id")}});
+}
+
+// https://developers.google.com/workspace/gmail/api/guides/threads: the threadId with matching
+// References/In-Reply-To and Subject; users.messages.send answers the Message with its threadId.
+TEST_F(GmailProviderTest, AFirstMessageAndTwoFollowUpsGoOutInOneThread) {
+    EXPECT_TRUE(gmail_->threads_messages()) << "EP_CAP_THREADING";
+    ASSERT_EQ(str(connect("rita", kConsumerUser), "outcome"), "connected");
+    json::object first = send("rita", message("Interview on Monday"));
+    ASSERT_EQ(str(first, "outcome"), "sent") << json::serialize(first);
+    const std::string first_id = str(first, "internet_message_id");
+    ASSERT_THAT(first_id, ::testing::MatchesRegex("<.+@gmail\\.example>"))
+        << "made by the plugin, at the sender's domain";
+    json::object second = send("rita", follow_up(first, {first_id}, "<nudge.2@recruiting.example>"));
+    ASSERT_EQ(str(second, "outcome"), "sent") << json::serialize(second);
+    EXPECT_EQ(str(second, "internet_message_id"), "<nudge.2@recruiting.example>");
+    json::object third =
+        send("rita", follow_up(second, {first_id, "<nudge.2@recruiting.example>"}, "<nudge.3@recruiting.example>"));
+    ASSERT_EQ(str(third, "outcome"), "sent") << json::serialize(third);
+
+    EXPECT_EQ(str(second, "thread_id"), str(first, "thread_id"));
+    EXPECT_EQ(str(third, "thread_id"), str(first, "thread_id"));
+    const auto recorded = sandbox_.messages(kConsumerUser);
+    ASSERT_EQ(recorded.size(), 3u);
+    for (const auto& m : recorded) EXPECT_EQ(m.thread_id, str(first, "thread_id")) << m.subject;
+    EXPECT_EQ(recorded[0].message_id, first_id);
+    EXPECT_EQ(recorded[2].message_id, "<nudge.3@recruiting.example>");
+    EXPECT_EQ(recorded[2].in_reply_to, "<nudge.2@recruiting.example>");
+    EXPECT_THAT(recorded[2].references, ::testing::ElementsAre(first_id, "<nudge.2@recruiting.example>"));
+    EXPECT_EQ(recorded[2].requested_thread_id, str(first, "thread_id"));
+}
+
+// A follow-up whose headers name no message of the thread is not added to it: the result reports
+// the new thread Gmail answered, so the host threads the next one there.
+TEST_F(GmailProviderTest, AFollowUpThatNamesNoMessageOfTheThreadReportsTheNewThread) {
+    ASSERT_EQ(str(connect("rita", kConsumerUser), "outcome"), "connected");
+    json::object first = send("rita", message("Interview on Monday"));
+    json::object stray =
+        send("rita", follow_up(first, {"<unknown@elsewhere.example>"}, "<nudge.9@recruiting.example>"));
+    ASSERT_EQ(str(stray, "outcome"), "sent") << json::serialize(stray);
+    EXPECT_NE(str(stray, "thread_id"), str(first, "thread_id"));
+    EXPECT_EQ(str(stray, "thread_id"), sandbox_.messages(kConsumerUser).back().thread_id);
+}
+
+// support.google.com/mail/answer/22839 (consumer) and support.google.com/a/answer/166852 (Workspace);
+// 6,000 quota units a minute per user, 100 a send (developers.google.com/workspace/gmail/api/reference/quota).
+TEST_F(GmailProviderTest, SendingLimitsFollowTheAccountKind) {
+    const auto limits = [&](const std::string& account) {
+        auto r = gmail_->sending_limits(account);
+        EXPECT_TRUE(r.ok()) << r.document;
+        return parse(r.document);
+    };
+    json::object unknown = limits("nobody");
+    EXPECT_EQ(str(unknown, "schema"), "ep.sending_limits/1");
+    EXPECT_EQ(unknown.at("messages_per_day").to_number<int>(), 500) << "unknown: the lower, consumer limits";
+    ASSERT_EQ(str(connect("rita", kConsumerUser), "outcome"), "connected");
+    ASSERT_EQ(str(connect("alan", kWorkspaceUser), "outcome"), "connected");
+    json::object consumer = limits("rita"), workspace = limits("alan");
+    EXPECT_EQ(consumer.at("messages_per_day").to_number<int>(), 500);
+    EXPECT_EQ(consumer.at("recipients_per_day").to_number<int>(), 500);
+    EXPECT_EQ(str(consumer, "source"), "https://support.google.com/mail/answer/22839");
+    EXPECT_EQ(workspace.at("messages_per_day").to_number<int>(), 2000);
+    EXPECT_EQ(workspace.at("recipients_per_day").to_number<int>(), 10000);
+    EXPECT_EQ(str(workspace, "source"), "https://support.google.com/a/answer/166852");
+    for (const json::object* l : {&unknown, &consumer, &workspace}) {
+        EXPECT_EQ(l->at("messages_per_minute").to_number<int>(), 60);
+        EXPECT_EQ(str(*l, "day"), "rolling_24h");
+    }
 }
 
 TEST_F(GmailProviderTest, AConfigWithoutASecretOrWithAnInlineOneNamesTheField) {

@@ -44,6 +44,13 @@ protected:
     // Writes the schema version behind the host's back, as a newer host would have.
     void set_schema_version(int version) { exec("UPDATE schema_version SET version = " + std::to_string(version)); }
 
+    // The columns schema version 5 added (a nudge's thread), as a version 4 database lacks them.
+    void drop_thread_columns() {
+        for (const char* column :
+             {"message_id", "follows_id", "thread_root_id", "sent_message_id", "provider_thread_id"})
+            exec(std::string("ALTER TABLE outbox DROP COLUMN ") + column);
+    }
+
     void exec(const std::string& sql) {
         if (GetParam() == host::StoreEngine::sqlite) {
             host::SqliteDb db(settings_.sqlite_path);
@@ -210,9 +217,9 @@ TEST_P(StoreTest, ANewerSchemaIsRefusedWithAClearMessage) {
         another();
         FAIL() << "a schema newer than the host knows must be refused";
     } catch (const host::StoreError& e) {
-        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (4)"));
+        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (5)"));
     }
-    set_schema_version(4);
+    set_schema_version(5);
     storage_ = another();
     EXPECT_TRUE(store().get("kept")) << "nothing was touched by the refusal";
 }
@@ -361,12 +368,29 @@ TEST_P(StoreTest, AVersion3DatabaseGainsTheMailboxColumn) {
     add_users(host_store(), 1);
     int64_t id = enqueue(host_store(), "user0", 1);
     storage_.reset();
+    drop_thread_columns();
     exec("ALTER TABLE outbox DROP COLUMN mailbox");
     set_schema_version(3);
     storage_ = another();
     EXPECT_EQ(host_store().nudge(id)->mailbox, "") << "older nudges have no mailbox recorded";
     int64_t next = host_store().enqueue("user0", "mock", "rita@example.org", R"({"subject":"s"})", "crid-next", 2);
     EXPECT_EQ(host_store().nudge(next)->mailbox, "rita@example.org");
+}
+
+TEST_P(StoreTest, AVersion4DatabaseGainsTheThreadColumns) {
+    add_users(host_store(), 1);
+    int64_t id = enqueue(host_store(), "user0", 1);
+    storage_.reset();
+    drop_thread_columns();
+    set_schema_version(4);
+    storage_ = another();
+    EXPECT_EQ(host_store().nudge(id)->thread.message_id, "") << "older nudges start no thread";
+    int64_t next = host_store().enqueue("user0", "mock", "", R"({"subject":"s"})", "crid-next", 2,
+                                        host::NudgeThread{"<b@x.org>", id, id, "", ""});
+    auto n = host_store().nudge(next);
+    EXPECT_EQ(n->thread.message_id, "<b@x.org>");
+    EXPECT_EQ(n->thread.follows_id, id);
+    EXPECT_EQ(n->thread.root_id, id);
 }
 
 TEST_P(StoreTest, ConcurrentClaimsTakeEachNudgeOnceAndHoldThePerUserCap) {
@@ -404,7 +428,8 @@ TEST_P(StoreTest, ConcurrentClaimsTakeEachNudgeOnceAndHoldThePerUserCap) {
                 for (const auto& n : due) {
                     std::lock_guard lock(m);
                     ++claims[n.id];
-                    done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+                    done.push_back(
+                        host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0, "", ""});
                 }
                 EXPECT_EQ(s.record_outcomes(done, lease, 20), static_cast<int>(done.size()));
                 std::lock_guard lock(m);
@@ -441,7 +466,7 @@ TEST_P(StoreTest, SimultaneousClaimsFromSixHostsNeverExceedTheCap) {
             total += claimed[h].size();
             std::vector<host::HostStore::Outcome> done;
             for (const auto& n : claimed[h])
-                done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0});
+                done.push_back(host::HostStore::Outcome{n.id, host::NudgeState::sent, "sent", "", "", "", 0, "", ""});
             hosts[h]->host().record_outcomes(done, host::OutboxLease{"host" + std::to_string(h), 60000}, 20);
         }
         EXPECT_EQ(total, 4u) << "round " << round << ": the user's cap is 4 across every host";
@@ -484,7 +509,8 @@ TEST_P(StoreTest, OnlyTheLeaseOwnersCompletionLands) {
     ASSERT_EQ(host_store().claim_due(10, 1, owner).size(), 1u);
     // Text that an array literal must quote: a batch of outcomes is one statement on PostgreSQL.
     std::string awkward = "a \"quoted\", back\\slash {braces} NULL\nnew line é";
-    host::HostStore::Outcome sent{id, host::NudgeState::sent, "sent", "code,1", awkward, "req\"id", 0};
+    host::HostStore::Outcome sent{id, host::NudgeState::sent, "sent", "code,1", awkward, "req\"id",
+                                  0,  "<a,\"b\"@x.org>",      awkward};
     EXPECT_EQ(host_store().record_outcomes({sent}, host::OutboxLease{"someone else", 1}, 20), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     ASSERT_EQ(host_store().expire_leases(20), 1);
@@ -495,6 +521,8 @@ TEST_P(StoreTest, OnlyTheLeaseOwnersCompletionLands) {
     EXPECT_EQ(n->last_message, awkward);
     EXPECT_EQ(n->last_code, "code,1");
     EXPECT_EQ(n->request_id, "req\"id");
+    EXPECT_EQ(n->thread.sent_message_id, "<a,\"b\"@x.org>");
+    EXPECT_EQ(n->thread.provider_thread_id, awkward);
     EXPECT_EQ(host_store().record_outcomes({sent}, owner, 40), 0) << "a duplicate completion changes nothing";
 }
 
@@ -557,7 +585,7 @@ TEST(SqliteStore, AFileFromBeforeVersioningIsMigratedInPlace) {
     host::SqliteDb check(dir / "host.db");
     host::Statement version(check, "SELECT version FROM schema_version");
     ASSERT_TRUE(version.step());
-    EXPECT_EQ(version.column_int(0), 4);
+    EXPECT_EQ(version.column_int(0), 5);
     EXPECT_EQ(storage->host().nudge(1)->mailbox, "") << "no mailbox was recorded for it";
 }
 

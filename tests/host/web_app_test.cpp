@@ -444,6 +444,28 @@ TEST_F(WebAppTest, AThrottledNudgeSaysWhenItIsTriedAgain) {
     EXPECT_THAT(page, HasSubstr(" Next attempt: <time datetime=\"" + ep::sdk::iso_time(n.not_before_ms) + "\""));
 }
 
+// A follow-up (the form's "Follows nudge #") goes out in the first nudge's conversation, and the
+// outbox row says which; a number that names no nudge of the user is refused, saying so.
+TEST_F(WebAppTest, AFollowUpSaysWhichThreadItIsIn) {
+    rt_->start_outbox();
+    std::string csrf = sign_in();
+    request("POST", "/settings/communication/preferences", "channel=email&email_provider=mock&csrf=" + csrf);
+    request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=Hi&text=Hello&csrf=" + csrf);
+    request("POST", "/settings/communication/nudge",
+            "to=casey%40example.org&subject=&text=Again&follows=1&csrf=" + csrf);
+    request("POST", "/settings/communication/nudge", "to=casey%40example.org&subject=x&text=x&follows=42&csrf=" + csrf);
+    auto page = request("GET", "/settings/communication").body;
+    EXPECT_THAT(page, HasSubstr("Nudge #2 queued."));
+    EXPECT_THAT(page, HasSubstr("The nudge was not queued: nudge #42 is not one of your nudges."));
+    EXPECT_THAT(page, HasSubstr("<td>Re: Hi<br><span class=\"muted thread\">in thread with #1</span></td>"));
+    EXPECT_THAT(page, HasSubstr("id=\"nudge-follows\""));
+    auto state = boost::json::parse(request("GET", "/api/state").body).as_object();
+    auto& rows = state["outbox"].as_array();
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].at("in_thread_with"), "in thread with #1");
+    EXPECT_EQ(rows[0].at("follows"), 1);
+}
+
 TEST_F(WebAppTest, ChoosingAProviderThatNeedsNoSignInConnectsItAndOtherChannelsAreRefused) {
     std::string csrf = sign_in();
     auto r = request("POST", "/settings/communication/preferences", "channel=sms&email_provider=mock&csrf=" + csrf);
@@ -569,7 +591,8 @@ TEST_F(WebAppTest, AStrandedNudgeIsSentWithTheCurrentProviderOrDiscardedByForm) 
     host::OutboxLease lease{"test", 60000};
     ASSERT_EQ(store.claim_due(2, 10, lease).size(), 2u);
     std::vector<host::HostStore::Outcome> held;
-    for (int64_t id : ids) held.push_back({id, host::NudgeState::held, "auth_expired", "provider_removed", "", "", 0});
+    for (int64_t id : ids)
+        held.push_back({id, host::NudgeState::held, "auth_expired", "provider_removed", "", "", 0, "", ""});
     ASSERT_EQ(store.record_outcomes(held, lease, 3), 2);
     store.strand_held("rita", "gone", "provider_removed", "Its email provider 'gone' was removed from this host.", 4);
     const std::string send = "id=" + std::to_string(ids[0]), discard = "id=" + std::to_string(ids[1]);

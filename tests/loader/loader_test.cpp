@@ -440,7 +440,7 @@ TEST_F(LoaderTest, IgnoresAnUnknownCapabilityOfANewerMinorManifestWithAWarning) 
 TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
     ManifestFields f;
     f.abi = "\"1.7\"";
-    f.capabilities = R"(["html_body", "attachments", "custom_headers"])";
+    f.capabilities = R"(["html_body", "attachments", "custom_headers", "threading"])";
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     ASSERT_EQ(loaded->warnings.size(), 1u);
     EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.2"));
@@ -448,7 +448,7 @@ TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
 
 TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {
     ManifestFields f;
-    f.capabilities = R"(["html_body", "attachments", "custom_headers"])";  // what the mock advertises
+    f.capabilities = R"(["html_body", "attachments", "custom_headers", "threading"])";  // what the mock advertises
     EXPECT_THAT(ep::loader::load_provider(ep::loader::read_manifest(write(f)))->warnings, ::testing::IsEmpty());
 
     f.capabilities = R"(["interactive_connect", "html_body"])";
@@ -457,7 +457,8 @@ TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {
         loaded->warnings,
         ::testing::UnorderedElementsAre(
             HasSubstr("manifest lists capabilities the library does not advertise: interactive_connect"),
-            HasSubstr("library advertises capabilities the manifest does not list: attachments, custom_headers")));
+            HasSubstr(
+                "library advertises capabilities the manifest does not list: attachments, custom_headers, threading")));
 }
 
 TEST(ManifestSearch, FollowsTheDocumentedOrder) {

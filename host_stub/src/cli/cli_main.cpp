@@ -41,8 +41,10 @@ commands:
              [--no-save-to-sent-items] [--client-request-id ID]
   settings   --user ID [--channel email] [--email-provider ID]
                                    show or change a user's communication settings
-  nudge      --user ID --to ADDR --subject S --text T
-                                   queue a nudge in the durable outbox (sent by `serve`)
+  nudge      --user ID --to ADDR --subject S --text T [--follows N|<message-id>]
+                                   queue a nudge in the durable outbox (sent by `serve`);
+                                   --follows: a follow-up, in that nudge's (or message's)
+                                   conversation; without --subject it is "Re: " the first
   outbox     --user ID [--limit N] list a user's nudges and their states
   outbox requeue --id N            send a held (stranded) nudge with its user's current provider
   outbox fail --id N [--reason R]  give up on a nudge that is not with a provider

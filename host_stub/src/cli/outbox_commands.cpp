@@ -87,16 +87,21 @@ int cmd_settings(host::HostRuntime& rt, const GlobalOptions& o, const std::vecto
 // Queues a nudge in the durable outbox (sent by `serve`'s worker, like the settings page's).
 int cmd_nudge(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<std::string>& args) {
     po::options_description desc("nudge");
-    desc.add_options()("user", po::value<std::string>()->required(), "")(
-        "to", po::value<std::string>()->required(), "")("subject", po::value<std::string>()->required(), "")(
-        "text", po::value<std::string>()->required(), "");
+    desc.add_options()("user", po::value<std::string>()->required(), "")("to", po::value<std::string>()->required(),
+                                                                         "")("subject", po::value<std::string>(), "")(
+        "text", po::value<std::string>()->required(), "")("follows", po::value<std::string>(), "");
     auto vm = parse(args, desc);
     std::string user = vm["user"].as<std::string>();
     require_user(rt, user, " (users come from the host config)");
+    // A follow-up may leave the subject to the host: "Re: " and the followed nudge's.
+    if (!vm.count("subject") && !vm.count("follows"))
+        throw UsageError("nudge: --subject is required (unless --follows names the nudge it answers)");
     json::object message{{"to", json::array{json::object{{"address", vm["to"].as<std::string>()}}}},
-                         {"subject", vm["subject"].as<std::string>()},
+                         {"subject", vm.count("subject") ? vm["subject"].as<std::string>() : std::string()},
                          {"text", vm["text"].as<std::string>()}};
-    int64_t id = rt.outbox->enqueue(user, std::move(message));
+    host::FollowUp follows =
+        vm.count("follows") ? host::parse_follow_up(vm["follows"].as<std::string>()) : host::FollowUp{};
+    int64_t id = rt.outbox->enqueue(user, std::move(message), follows);
     print(o, json::serialize(json::object{{"id", id}}), "queued nudge " + std::to_string(id));
     return kOk;
 }
@@ -123,9 +128,16 @@ int cmd_outbox(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<
                                     {"message", n.last_message},
                                     {"client_request_id", n.client_request_id},
                                     {"mailbox", n.mailbox},
-                                    {"stranded", host::is_stranded(n)}});
+                                    {"stranded", host::is_stranded(n)},
+                                    {"follows", n.thread.follows_id},
+                                    {"in_thread_with", host::thread_label(n)},
+                                    {"message_id", n.thread.message_id},
+                                    {"sent_message_id", n.thread.sent_message_id},
+                                    {"provider_thread_id", n.thread.provider_thread_id}});
+        std::string thread = host::thread_label(n);
         text += std::to_string(n.id) + "\t" + host::to_string(n.state) + (host::is_stranded(n) ? " (stranded)" : "") +
-                "\t" + n.to + "\t" + n.subject + (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
+                "\t" + n.to + "\t" + n.subject + (thread.empty() ? "" : " (" + thread + ")") +
+                (n.last_message.empty() ? "" : "\t" + n.last_message) + "\n";
     }
     if (o.json)
         std::cout << json::serialize(json::object{{"outbox", list}}) << "\n";

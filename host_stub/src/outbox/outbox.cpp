@@ -101,7 +101,7 @@ void Outbox::wake() {
     cv_.notify_all();
 }
 
-int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
+int64_t Outbox::enqueue(const std::string& user_id, json::object message, const FollowUp& follows) {
     CommunicationSettings settings = store_.settings(user_id);
     if (settings.preferred_channel != "email")
         throw OutboxError("the preferred channel is not Email: choose Email in Settings > Communication");
@@ -111,16 +111,18 @@ int64_t Outbox::enqueue(const std::string& user_id, json::object message) {
     std::string mailbox = p->connected_mailbox(user_id).value_or("");
     std::string crid = "nudge-" + random_hex(16);
     message["client_request_id"] = crid;
+    NudgeThread thread = thread_new_nudge(store_, user_id, mailbox, follows, message);
     // Refused now, with the field named, rather than queued to fail at the provider later.
     try {
         ep::message::parse_message(json::serialize(message));
     } catch (const ep::sdk::Error& e) {
         throw OutboxError(std::string("the nudge is not a valid message: ") + e.what());
     }
-    int64_t id = store_.enqueue(user_id, settings.email_provider, mailbox, json::serialize(message), crid, clock_());
+    int64_t id =
+        store_.enqueue(user_id, settings.email_provider, mailbox, json::serialize(message), crid, clock_(), thread);
     logger_.log(EP_LOG_INFO, "outbox",
                 "nudge " + std::to_string(id) + " queued for " + user_id + " via " + settings.email_provider + " (" +
-                    crid + ")");
+                    crid + (thread.follows_id ? ", follows nudge " + std::to_string(thread.follows_id) : "") + ")");
     wake();
     return id;
 }
@@ -211,7 +213,9 @@ void Outbox::dispatch(const Nudge& n) {
         std::lock_guard lock(mutex_);
         claimed_[n.id] = p;
     }
-    auto refusal = p->send(n.user_id, n.message_json, completion);
+    OutgoingMessage outgoing = message_for_provider(store_, n, p->threads_messages());
+    if (outgoing.waits_for != 0) return completion(waiting_for_followed_result(outgoing.waits_for));
+    auto refusal = p->send(n.user_id, outgoing.json, completion);
     if (refusal) completion(refusal->result.document);
 }
 
@@ -234,6 +238,8 @@ void Outbox::record(const std::vector<Completion>& completions) {
         switch (send_outcome_from(o.outcome)) {
             case SendOutcome::sent:
                 o.state = NudgeState::sent;
+                o.sent_message_id = json_str(r, "internet_message_id");
+                o.provider_thread_id = json_str(r, "thread_id");
                 break;
             case SendOutcome::rejected:
                 o.state = NudgeState::failed;

@@ -22,6 +22,7 @@
 #include "core/logger.hpp"
 #include "core/periodic.hpp"
 #include "outbox/stranded_policy.hpp"
+#include "outbox/threading.hpp"
 #include "providers/host_services.hpp"
 #include "providers/provider_set.hpp"
 #include "store/host_store.hpp"
@@ -60,9 +61,11 @@ public:
     void finish();
 
     // Persists a nudge for the user's selected email provider. `message` is an ep.message/1
-    // object without client_request_id (one is assigned). Throws OutboxError saying why
-    // (no provider chosen, provider unavailable).
-    int64_t enqueue(const std::string& user_id, boost::json::object message);
+    // object without client_request_id (one is assigned) and without threading fields (the
+    // host gives it a Message-ID, and a follow-up of `follows` its place in that conversation:
+    // threading.hpp). Throws OutboxError saying why (no provider chosen, provider unavailable,
+    // nothing to follow).
+    int64_t enqueue(const std::string& user_id, boost::json::object message, const FollowUp& follows = {});
 
     // After a successful (re)connect: held nudges of this user and provider go out again, those
     // queued from the mailbox now connected; the others wait for the user to confirm.

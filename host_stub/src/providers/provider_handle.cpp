@@ -38,6 +38,7 @@ public:
         return available() && (entry_->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
     }
     bool can_check() const override { return available() && entry_->instance->can_check(); }
+    bool threads_messages() const override { return available() && entry_->instance->threads_messages(); }
 
     ProviderStatus status(const std::string& user_id) override {
         ProviderAnswer a = read_answer(instance().status(user_id));

@@ -81,6 +81,9 @@ public:
     virtual bool interactive_connect() const = 0;
     // Whether a check reaches the provider's service (ABI 1.1); false when unavailable.
     virtual bool can_check() const = 0;
+    // Whether the provider puts a message's threading fields on what it sends (ABI 1.2,
+    // EP_CAP_THREADING); false when unavailable.
+    virtual bool threads_messages() const = 0;
 
     // The account's ep.status/1, read. Throws StatusUnreadable when there is none to read.
     virtual ProviderStatus status(const std::string& user_id) = 0;

@@ -16,6 +16,17 @@ enum class NudgeState { queued, sending, sent, held, throttled, failed, needs_re
 const char* to_string(NudgeState);
 std::optional<NudgeState> nudge_state_from(std::string_view);
 
+// A nudge's place in a conversation with its candidate (ABI 1.2 threading): the Message-ID the
+// host gave it, the nudge it follows and the first nudge of that thread (0: none), and once it is
+// sent, the ids its provider reported.
+struct NudgeThread {
+    std::string message_id;
+    int64_t follows_id = 0;
+    int64_t root_id = 0;
+    std::string sent_message_id;     // the Message-ID the provider says the sent message carries
+    std::string provider_thread_id;  // the provider's conversation id (Gmail's threadId), if any
+};
+
 struct Nudge {
     int64_t id = 0;
     std::string user_id;
@@ -30,6 +41,7 @@ struct Nudge {
     // The address the user's provider was connected as when the nudge was queued (empty when
     // none was known): a held nudge never leaves from another mailbox without the user's say.
     std::string mailbox;
+    NudgeThread thread;
     // For listings: taken from the message.
     std::string to, subject;
 };
@@ -50,12 +62,15 @@ public:
         NudgeState state = NudgeState::sent;
         std::string outcome, code, message, request_id;
         int64_t not_before_ms = 0;
+        std::string sent_message_id, provider_thread_id;  // a sent result's ids (NudgeThread)
     };
 
     virtual ~OutboxStore() = default;
 
+    // `thread` gives the message id, follows and root ids; its sent ids are recorded by record_outcomes.
     virtual int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
-                            const std::string& message_json, const std::string& client_request_id, int64_t now_ms) = 0;
+                            const std::string& message_json, const std::string& client_request_id, int64_t now_ms,
+                            const NudgeThread& thread = {}) = 0;
     // Atomically moves up to `limit` due nudges (queued/throttled with not_before <= now) to
     // sending under `lease`, at most `per_user` sending per user across every host, and
     // returns them.

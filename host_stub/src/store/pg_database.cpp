@@ -57,6 +57,11 @@ const std::vector<Migration> kPgMigrations = {
       " PRIMARY KEY (user_id, provider))"}},
     // The mailbox a nudge was queued from (empty for older nudges: none was recorded).
     {4, {"ALTER TABLE outbox ADD COLUMN mailbox text NOT NULL DEFAULT ''"}},
+    // A nudge's place in its candidate's conversation (NudgeThread).
+    {5,
+     {"ALTER TABLE outbox ADD COLUMN message_id text NOT NULL DEFAULT '', "
+      "ADD COLUMN follows_id bigint NOT NULL DEFAULT 0, ADD COLUMN thread_root_id bigint NOT NULL DEFAULT 0, "
+      "ADD COLUMN sent_message_id text NOT NULL DEFAULT '', ADD COLUMN provider_thread_id text NOT NULL DEFAULT ''"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.

@@ -78,7 +78,7 @@ public:
     int record_outcomes(SqlAdapter& db, const std::vector<OutboxStore::Outcome>& outcomes, const OutboxLease& lease,
                         int64_t now_ms) const override {
         std::vector<int64_t> ids, not_before;
-        std::vector<std::string> states, results, codes, messages, request_ids;
+        std::vector<std::string> states, results, codes, messages, request_ids, sent_ids, thread_ids;
         for (const auto& o : outcomes) {
             ids.push_back(o.id);
             not_before.push_back(o.not_before_ms);
@@ -87,18 +87,23 @@ public:
             codes.push_back(o.code);
             messages.push_back(o.message);
             request_ids.push_back(o.request_id);
+            sent_ids.push_back(o.sent_message_id);
+            thread_ids.push_back(o.provider_thread_id);
         }
         return static_cast<int>(db.exec(
             "UPDATE outbox o SET state = v.state, last_outcome = v.outcome, last_code = v.code, last_message = "
             "v.message, "
             "request_id = v.request_id, not_before_ms = v.not_before_ms, updated_ms = ?8, "
-            "sent_ms = CASE WHEN v.state = 'sent' THEN ?8 ELSE o.sent_ms END "
-            "FROM unnest(?1::bigint[], ?2::text[], ?3::text[], ?4::text[], ?5::text[], ?6::text[], ?7::bigint[]) "
-            "  AS v(id, state, outcome, code, message, request_id, not_before_ms) "
+            "sent_ms = CASE WHEN v.state = 'sent' THEN ?8 ELSE o.sent_ms END, sent_message_id = v.sent_id, "
+            "provider_thread_id = v.thread_id "
+            "FROM unnest(?1::bigint[], ?2::text[], ?3::text[], ?4::text[], ?5::text[], ?6::text[], ?7::bigint[], "
+            "?10::text[], ?11::text[]) AS v(id, state, outcome, code, message, request_id, not_before_ms, sent_id, "
+            "thread_id) "
             "WHERE o.id = v.id AND o.lease_owner = ?9 "
             "AND (o.state = 'sending' OR (o.state = 'needs_review' AND o.last_code = 'lease_expired'))",
             {int_array(ids), text_array(states), text_array(results), text_array(codes), text_array(messages),
-             text_array(request_ids), int_array(not_before), now_ms, lease.owner}));
+             text_array(request_ids), int_array(not_before), now_ms, lease.owner, text_array(sent_ids),
+             text_array(thread_ids)}));
     }
 
     // Other hosts may be sending right now: only what no live host's lease covers.

@@ -74,6 +74,7 @@ Nudge read_nudge(const SqlRow& r) {
     n.updated_ms = r.integer(13);
     n.sent_ms = r.integer(14);
     n.mailbox = r.text(15);
+    n.thread = {r.text(16), r.integer(17), r.integer(18), r.text(19), r.text(20)};
     describe_message(n);
     return n;
 }
@@ -148,13 +149,16 @@ void SqlHostStore::save_settings(const std::string& user_id, const Communication
 // Outbox.
 
 int64_t SqlHostStore::enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
-                              const std::string& message_json, const std::string& client_request_id, int64_t now_ms) {
+                              const std::string& message_json, const std::string& client_request_id, int64_t now_ms,
+                              const NudgeThread& thread) {
     std::lock_guard lock(*mutex_);
     std::optional<int64_t> id;
     db_->exec(
-        "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms, mailbox) "
-        "VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?6) RETURNING id",
-        {user_id, provider, message_json, client_request_id, now_ms, mailbox},
+        "INSERT INTO outbox (user_id, provider, message, client_request_id, state, created_ms, updated_ms, mailbox, "
+        "message_id, follows_id, thread_root_id) VALUES (?1, ?2, ?3, ?4, 'queued', ?5, ?5, ?6, ?7, ?8, ?9) RETURNING "
+        "id",
+        {user_id, provider, message_json, client_request_id, now_ms, mailbox, thread.message_id, thread.follows_id,
+         thread.root_id},
         [&](const SqlRow& r) { id = r.integer(0); });
     if (!id) throw StoreError(db_->where() + ": enqueue returned no id");
     return *id;

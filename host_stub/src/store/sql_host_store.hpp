@@ -46,7 +46,8 @@ public:
     void save_settings(const std::string& user_id, const CommunicationSettings& s) override;
 
     int64_t enqueue(const std::string& user_id, const std::string& provider, const std::string& mailbox,
-                    const std::string& message_json, const std::string& client_request_id, int64_t now_ms) override;
+                    const std::string& message_json, const std::string& client_request_id, int64_t now_ms,
+                    const NudgeThread& thread = {}) override;
     std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4) override;
     void renew_leases(const std::vector<int64_t>& ids, const OutboxLease& lease) override;
     int expire_leases(int64_t now_ms) override;
@@ -86,7 +87,8 @@ private:
 // For the dialects: the outbox's columns as read_nudge reads them, in that order.
 inline constexpr const char* kNudgeColumns =
     "id, user_id, provider, message, client_request_id, state, attempts, not_before_ms, last_outcome, last_code, "
-    "last_message, request_id, created_ms, updated_ms, sent_ms, mailbox";
+    "last_message, request_id, created_ms, updated_ms, sent_ms, mailbox, message_id, follows_id, thread_root_id, "
+    "sent_message_id, provider_thread_id";
 Nudge read_nudge(const SqlRow& row);
 
 // sending nudges whose lease ran out -> needs_review (code lease_expired), on `dialect`'s clock.

@@ -66,6 +66,12 @@ const std::vector<Migration> kSqliteMigrations = {
       " checked_ms INTEGER NOT NULL DEFAULT 0,"
       " PRIMARY KEY (user_id, provider)) WITHOUT ROWID"}},
     {4, {"ALTER TABLE outbox ADD COLUMN mailbox TEXT NOT NULL DEFAULT ''"}},
+    {5,
+     {"ALTER TABLE outbox ADD COLUMN message_id TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE outbox ADD COLUMN follows_id INTEGER NOT NULL DEFAULT 0",
+      "ALTER TABLE outbox ADD COLUMN thread_root_id INTEGER NOT NULL DEFAULT 0",
+      "ALTER TABLE outbox ADD COLUMN sent_message_id TEXT NOT NULL DEFAULT ''",
+      "ALTER TABLE outbox ADD COLUMN provider_thread_id TEXT NOT NULL DEFAULT ''"}},
 };
 
 void migrate(SqliteDb& db) {

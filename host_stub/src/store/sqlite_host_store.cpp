@@ -55,11 +55,12 @@ public:
         for (const auto& o : outcomes)
             applied += static_cast<int>(db.exec(
                 "UPDATE outbox SET state = ?2, last_outcome = ?3, last_code = ?4, last_message = ?5, request_id = ?6, "
-                "not_before_ms = ?7, updated_ms = ?8, sent_ms = CASE WHEN ?2 = 'sent' THEN ?8 ELSE sent_ms END "
+                "not_before_ms = ?7, updated_ms = ?8, sent_ms = CASE WHEN ?2 = 'sent' THEN ?8 ELSE sent_ms END, "
+                "sent_message_id = ?10, provider_thread_id = ?11 "
                 "WHERE id = ?1 AND lease_owner = ?9 AND "
                 "(state = 'sending' OR (state = 'needs_review' AND last_code = 'lease_expired'))",
                 {o.id, to_string(o.state), o.outcome, o.code, o.message, o.request_id, o.not_before_ms, now_ms,
-                 lease.owner}));
+                 lease.owner, o.sent_message_id, o.provider_thread_id}));
         tx.commit();
         return applied;
     }

@@ -138,7 +138,8 @@ WebResponse WebApp::send_test_nudge(const std::string& sid, const Form& form) {
                          {"headers", json::array{json::object{{"name", "x-nudge-source"}, {"value", "test-nudge"}}}}};
     try {
         std::string user_id = user_of(sid);
-        int64_t id = rt_.outbox->enqueue(user_id, std::move(message));
+        FollowUp follows = get("follows").empty() ? FollowUp{} : parse_follow_up(get("follows"));
+        int64_t id = rt_.outbox->enqueue(user_id, std::move(message), follows);
         // Queued is not on its way when the provider cannot send: the nudge waits, and says so.
         std::string provider = rt_.store->settings(user_id).email_provider;
         auto p = rt_.providers->find(provider);

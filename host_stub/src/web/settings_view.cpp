@@ -1,6 +1,7 @@
 #include "web/settings_view.hpp"
 
 #include "core/host_util.hpp"
+#include "outbox/threading.hpp"
 
 #include <ctime>
 
@@ -275,6 +276,12 @@ std::string held_nudge_actions(const Nudge& n, const std::string& csrf) {
            "\"><button class=\"secondary\" id=\"discard-" + id + "\">Discard</button></form>";
 }
 
+// Under a follow-up's subject: the conversation it continues ("in thread with #N").
+std::string thread_note(const Nudge& n) {
+    std::string label = thread_label(n);
+    return label.empty() ? "" : "<br><span class=\"muted thread\">" + esc(label) + "</span>";
+}
+
 std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string, Via>& via, const std::string& csrf) {
     std::string b =
         "<table id=\"outbox\"><thead><tr><th scope=\"col\">#</th><th scope=\"col\">To</th><th scope=\"col\">"
@@ -306,7 +313,7 @@ std::string outbox(const std::vector<Nudge>& nudges, const std::map<std::string,
         else if (n.state == NudgeState::queued && !v.connected)
             details = esc("Waiting: " + v.name + " is not connected; it goes out once you connect it.");
         b += "<tr id=\"nudge-" + std::to_string(n.id) + "\" data-state=\"" + state + "\"><td>" + std::to_string(n.id) +
-             "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + "</td><td>" + esc(v.name) +
+             "</td><td>" + esc(n.to) + "</td><td>" + esc(n.subject) + thread_note(n) + "</td><td>" + esc(v.name) +
              (mailbox.empty() ? "" : "<br><span class=\"muted mailbox\">" + esc(mailbox) + "</span>") +
              "</td><td><span class=\"badge " + badge + "\">" + esc(state == "needs_review" ? "needs review" : state) +
              "</span></td><td class=\"muted\">" + details + "</td><td>";

@@ -263,6 +263,9 @@ WebResponse WebApp::settings_page(const std::string& sid) {
          "<label>Subject <input type=\"text\" name=\"subject\" id=\"nudge-subject\" value=\"Quick follow-up\"></label>"
          "<label>Message <textarea name=\"text\" id=\"nudge-text\" rows=\"3\">Hi! Just following up on our "
          "conversation.</textarea></label>"
+         "<label>Follows nudge # <span class=\"muted\">(optional: it goes out in that conversation)</span> "
+         "<input type=\"text\" name=\"follows\" id=\"nudge-follows\" inputmode=\"numeric\" "
+         "placeholder=\"e.g. 12\"></label>"
          "<p><button id=\"send-nudge\">Send test nudge</button></p></form></section>";
     b += "<section class=\"card\" aria-labelledby=\"outbox-heading\"><h2 id=\"outbox-heading\">Outbox</h2>" +
          outbox_html(nudges, all, csrf) + "</section>";
@@ -306,7 +309,13 @@ WebResponse WebApp::api_state(const std::string& sid) {
                                       {"message", n.last_message},
                                       {"client_request_id", n.client_request_id},
                                       {"request_id", n.request_id},
-                                      {"stranded", is_stranded(n)}});
+                                      {"stranded", is_stranded(n)},
+                                      {"follows", n.thread.follows_id},
+                                      {"thread_root", n.thread.root_id},
+                                      {"in_thread_with", thread_label(n)},
+                                      {"message_id", n.thread.message_id},
+                                      {"sent_message_id", n.thread.sent_message_id},
+                                      {"provider_thread_id", n.thread.provider_thread_id}});
     CommunicationSettings s = rt_.store->settings(user_id);
     return json_response(200, json::object{{"user", user_id},
                                            {"preferred_channel", s.preferred_channel},

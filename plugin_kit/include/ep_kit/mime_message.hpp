@@ -15,8 +15,8 @@ struct MimeEnvelope {
     std::string from_address;  // the connected mailbox's address
     std::string from_name;     // may be empty
     int64_t date_unix_s = 0;   // the Date header
-    std::string message_id;    // the Message-ID without its angle brackets: "left@right"
-    // RFC 5322 §3.6.4 threading, each msg-id with its angle brackets; empty: no such header.
+    // RFC 5322 §3.6.4, each msg-id with its angle brackets: "<left@right>"; empty: no such header.
+    std::string message_id;
     std::string in_reply_to;
     std::vector<std::string> references;
 };

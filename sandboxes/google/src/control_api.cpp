@@ -30,7 +30,11 @@ json::object message_json(const SentMessage& m) {
             {"subject", m.subject},
             {"size", m.size},
             {"upload_type", m.upload_type},
-            {"sent_at", m.sent_at_unix}};
+            {"sent_at", m.sent_at_unix},
+            {"message_id", m.message_id},
+            {"in_reply_to", m.in_reply_to},
+            {"references", list(m.references)},
+            {"requested_thread_id", m.requested_thread_id}};
 }
 
 std::optional<DeadCause> cause_named(std::string_view name) {

@@ -1,4 +1,5 @@
-// users.messages.send, as JSON {raw, threadId} and as an upload (uploadType=media|multipart).
+// users.messages.send, as JSON {raw, threadId} and as an upload (uploadType=media|multipart), and
+// the thread each sent message joins.
 // The message is parsed with GMime, never by hand. Facts: Gmail's discovery document
 // (googleapis/google-api-python-client discovery_cache/documents/gmail.v1.json: the upload
 // path, message/* and maxSize 35 MB), https://developers.google.com/workspace/gmail/api/guides/
@@ -10,9 +11,12 @@
 #include <gmime/gmime.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <string_view>
+#include <vector>
 
 namespace google_sandbox::detail {
 
@@ -109,7 +113,19 @@ std::vector<std::string> addresses(InternetAddressList* list) {
     return out;
 }
 
-// The RFC 5322 message's recipients and subject.
+// The msg-ids of an In-Reply-To or References header, with their angle brackets, as GMime reads them.
+std::vector<std::string> msg_ids(GMimeObject* object, const char* header) {
+    std::vector<std::string> out;
+    const char* value = g_mime_object_get_header(object, header);
+    GMimeReferences* ids = value ? g_mime_references_parse(nullptr, value) : nullptr;
+    if (!ids) return out;
+    for (int i = 0; i < g_mime_references_length(ids); ++i)
+        out.push_back("<" + std::string(g_mime_references_get_message_id(ids, i)) + ">");
+    g_mime_references_free(ids);
+    return out;
+}
+
+// The RFC 5322 message's recipients, subject and threading headers.
 std::optional<SentMessage> read_message(const std::string& raw) {
     gmime_init_once();
     GPtr<GMimeStream> stream;
@@ -122,6 +138,11 @@ std::optional<SentMessage> read_message(const std::string& raw) {
     m.bcc = addresses(g_mime_message_get_bcc(message.get()));
     const char* subject = g_mime_message_get_subject(message.get());
     m.subject = subject ? subject : "";
+    const char* message_id = g_mime_message_get_message_id(message.get());
+    if (message_id) m.message_id = "<" + std::string(message_id) + ">";
+    const std::vector<std::string> in_reply_to = msg_ids(GMIME_OBJECT(message.get()), "In-Reply-To");
+    if (!in_reply_to.empty()) m.in_reply_to = in_reply_to.front();
+    m.references = msg_ids(GMIME_OBJECT(message.get()), "References");
     m.size = raw.size();
     return m;
 }
@@ -229,6 +250,56 @@ std::optional<HttpResponse> check_quota(Service& svc, const Account& account) {
     return std::nullopt;
 }
 
+// ---- threads ------------------------------------------------------------------------------
+// Gmail adds a message to a thread when "the requested threadId" is given, "the References and
+// In-Reply-To headers" are set per RFC 2822 and "the Subject headers match"
+// (https://developers.google.com/workspace/gmail/api/guides/threads, and Message.threadId in the
+// discovery document). Guesses (README "Threads"): a threadId the user has no thread of is
+// refused with the text PipedreamHQ/pipedream#15223 reports; a message that misses a criterion
+// silently starts a new thread; subjects match after reply/forward prefixes.
+
+// The subject without "Re:", "Fwd:", "Fw:" prefixes (any case) and surrounding spaces: Gmail's own
+// replies add "Re: " and stay in the thread.
+std::string thread_subject(std::string_view subject) {
+    const auto trim = [&] {
+        while (!subject.empty() && (subject.front() == ' ' || subject.front() == '\t')) subject.remove_prefix(1);
+        while (!subject.empty() && (subject.back() == ' ' || subject.back() == '\t')) subject.remove_suffix(1);
+    };
+    for (bool stripped = true; stripped;) {
+        trim();
+        stripped = false;
+        for (std::string_view prefix : {"re:", "fwd:", "fw:"})
+            if (subject.size() >= prefix.size() &&
+                std::equal(prefix.begin(), prefix.end(), subject.begin(),
+                           [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+                subject.remove_prefix(prefix.size());
+                stripped = true;
+            }
+    }
+    return std::string(subject);
+}
+
+// Sets message.thread_id: the requested thread when the message belongs there, else a new one;
+// a refusal when the user has no such thread.
+std::optional<HttpResponse> assign_thread(const Service& svc, const std::string& requested, SentMessage& message) {
+    message.requested_thread_id = requested;
+    message.thread_id = message.id;
+    if (requested.empty()) return std::nullopt;
+    bool exists = false, subject_matches = false, names_a_member = false;
+    for (const SentMessage& earlier : svc.state.messages) {
+        if (earlier.user != message.user || earlier.thread_id != requested) continue;
+        exists = true;
+        subject_matches = subject_matches || thread_subject(earlier.subject) == thread_subject(message.subject);
+        const auto& refs = message.references;
+        names_a_member = names_a_member || (!earlier.message_id.empty() &&
+                                            (message.in_reply_to == earlier.message_id ||
+                                             std::find(refs.begin(), refs.end(), earlier.message_id) != refs.end()));
+    }
+    if (!exists) return invalid("Invalid thread_id value");
+    if (subject_matches && names_a_member) message.thread_id = requested;
+    return std::nullopt;
+}
+
 bool may_send(const AccessToken& at) {
     static const char* senders[] = {kGmailSendScope, "https://www.googleapis.com/auth/gmail.compose",
                                     "https://www.googleapis.com/auth/gmail.modify", "https://mail.google.com/"};
@@ -279,11 +350,11 @@ HttpResponse handle_send(Service& svc, const HttpRequest& request, const std::st
     // googleapis/google-api-ruby-client#173, Byron/google-apis-rs#351.
     if (!message || message->to.size() + message->cc.size() + message->bcc.size() == 0)
         return invalid("Recipient address required");
+    message->id = sandbox::to_hex(sandbox::sha256(sandbox::random_urlsafe(32))).substr(0, 16);
+    message->user = account.email;
+    if (auto refusal = assign_thread(svc, send.thread_id, *message)) return *refusal;
     if (auto refusal = check_quota(svc, account)) return *refusal;
     svc.state.sends[account.email].push_back(svc.now());
-    message->id = sandbox::to_hex(sandbox::sha256(sandbox::random_urlsafe(32))).substr(0, 16);
-    message->thread_id = send.thread_id.empty() ? message->id : send.thread_id;
-    message->user = account.email;
     // Gmail sends from the primary address when From is absent or names an address the account
     // may not send as (googleapis/google-api-php-client#2393); send-as aliases are not modelled.
     message->from = account.email;

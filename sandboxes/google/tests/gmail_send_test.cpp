@@ -36,6 +36,18 @@ protected:
         o.scenario_json = json::serialize(doc);
         sandbox = std::make_unique<google_sandbox::Sandbox>(o);
     }
+    // A message with its own Message-ID and, for a follow-up, the headers naming its parent.
+    static std::string threaded(const std::string& subject, const std::string& id, const std::string& parent = "",
+                                const std::string& references = "") {
+        std::string headers = "Message-ID: " + id + "\r\n";
+        if (!parent.empty()) headers += "In-Reply-To: " + parent + "\r\n";
+        if (!references.empty()) headers += "References: " + references + "\r\n";
+        return headers + message("candidate@example.org", subject);
+    }
+    HttpResult send_in_thread(const std::string& access_token, const std::string& raw, const std::string& thread_id) {
+        const std::string body = json::serialize(json::object{{"raw", b64url(raw)}, {"threadId", thread_id}});
+        return request("POST", "/gmail/v1/users/me/messages/send", body, {"Authorization: Bearer " + access_token});
+    }
 };
 
 TEST_F(GmailSendTest, JsonSendIsRecorded) {
@@ -61,11 +73,64 @@ TEST_F(GmailSendTest, FromIsTheAccountsAddress) {
     EXPECT_EQ(sandbox->messages().at(0).from, kGrace);
 }
 
-TEST_F(GmailSendTest, ThreadIdIsKept) {
-    const std::string body =
-        json::serialize(json::object{{"raw", b64url(message())}, {"threadId", "18c0ffee00000001"}});
-    auto r = request("POST", "/gmail/v1/users/me/messages/send", body, {"Authorization: Bearer " + token()});
-    EXPECT_EQ(r.json().at("threadId").as_string(), "18c0ffee00000001");
+// ---- threads: https://developers.google.com/workspace/gmail/api/guides/threads ("Adding drafts
+// and messages to threads": the requested threadId, References and In-Reply-To per RFC 2822,
+// a matching Subject); the refusal text is PipedreamHQ/pipedream#15223's. README "Threads".
+
+TEST_F(GmailSendTest, AFirstMessageAndTwoFollowUpsShareOneThreadAndTheirHeadersAreRecorded) {
+    const std::string alan = token();
+    auto first = send_raw(alan, threaded("Interview", "<n1@acme.example>"));
+    ASSERT_EQ(first.status, 200) << first.body;
+    const std::string thread(first.json().at("threadId").as_string());
+    auto second = send_in_thread(
+        alan, threaded("Re: Interview", "<n2@acme.example>", "<n1@acme.example>", "<n1@acme.example>"), thread);
+    ASSERT_EQ(second.status, 200) << second.body;
+    EXPECT_EQ(second.json().at("threadId").as_string(), thread);
+    auto third = send_in_thread(alan,
+                                threaded("RE: Fwd: Interview", "<n3@acme.example>", "<n2@acme.example>",
+                                         "<n1@acme.example>\r\n <n2@acme.example>"),
+                                thread);
+    EXPECT_EQ(third.json().at("threadId").as_string(), thread) << "prefixes and a folded References";
+
+    auto sent = sandbox->messages(kAlan);
+    ASSERT_EQ(sent.size(), 3u);
+    EXPECT_EQ(sent[2].message_id, "<n3@acme.example>");
+    EXPECT_EQ(sent[2].in_reply_to, "<n2@acme.example>");
+    EXPECT_EQ(sent[2].references, (std::vector<std::string>{"<n1@acme.example>", "<n2@acme.example>"}));
+    EXPECT_EQ(sent[2].requested_thread_id, thread);
+    EXPECT_EQ(sent[0].requested_thread_id, "");
+    auto listed = sandbox->control("GET", "/_sandbox/messages?user=" + url_escape(kAlan)).at("messages");
+    EXPECT_EQ(listed.at(2).at("threadId").as_string(), thread);
+    EXPECT_EQ(listed.at(2).at("in_reply_to").as_string(), "<n2@acme.example>");
+    EXPECT_EQ(listed.at(2).at("references"), (json::array{"<n1@acme.example>", "<n2@acme.example>"}));
+    EXPECT_EQ(listed.at(1).at("message_id").as_string(), "<n2@acme.example>");
+}
+
+TEST_F(GmailSendTest, AFollowUpMissingACriterionStartsANewThread) {
+    const std::string alan = token();
+    const std::string thread(
+        send_raw(alan, threaded("Interview", "<n1@acme.example>")).json().at("threadId").as_string());
+    const auto new_thread = [&](const std::string& raw, const char* why) {
+        auto r = send_in_thread(alan, raw, thread);
+        ASSERT_EQ(r.status, 200) << r.body;
+        EXPECT_NE(r.json().at("threadId").as_string(), thread) << why;
+        EXPECT_EQ(r.json().at("threadId").as_string(), r.json().at("id").as_string()) << why;
+    };
+    new_thread(threaded("Another subject", "<n2@acme.example>", "<n1@acme.example>"), "the Subject differs");
+    new_thread(threaded("Re: Interview", "<n3@acme.example>"), "no In-Reply-To or References");
+    new_thread(threaded("Re: Interview", "<n4@acme.example>", "<other@acme.example>"), "names no thread message");
+}
+
+TEST_F(GmailSendTest, AThreadIdTheUserHasNoThreadOfIsRefused) {
+    auto grace_first = send_raw(token(kGrace), threaded("Interview", "<g1@gmail.example>"));
+    const std::string graces_thread(grace_first.json().at("threadId").as_string());
+    const std::string alan = token();
+    for (const std::string& thread : {std::string("18c0ffee00000001"), graces_thread}) {
+        auto r = send_in_thread(alan, threaded("Re: Interview", "<n2@acme.example>", "<g1@gmail.example>"), thread);
+        expect_google_error(r, 400, "invalidArgument", "INVALID_ARGUMENT");
+        EXPECT_EQ(error_of(r).at("message").as_string(), "Invalid thread_id value");
+    }
+    EXPECT_EQ(sandbox->messages(kAlan).size(), 0u);
 }
 
 TEST_F(GmailSendTest, AuthAndScopeRefusals) {
@@ -125,22 +190,25 @@ TEST_F(GmailSendTest, DailySendingLimit) {
 
 TEST_F(GmailSendTest, MediaAndMultipartUploads) {
     const std::string auth = "Authorization: Bearer " + token();
-    auto media = request("POST", "/upload/gmail/v1/users/me/messages/send?uploadType=media", message(),
+    auto media = request("POST", "/upload/gmail/v1/users/me/messages/send?uploadType=media",
+                         "Message-ID: <m1@acme.example>\r\n" + message("someone@example.org", "Multipart"),
                          {auth, "Content-Type: message/rfc822"});
     ASSERT_EQ(media.status, 200) << media.body;
+    const std::string thread(media.json().at("threadId").as_string());
+    // The metadata part is the Message resource: its threadId threads the upload.
     const std::string multipart_body =
-        "--b0undary\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"threadId\":\"18c0ffee00000002\"}\r\n"
-        "--b0undary\r\nContent-Type: message/rfc822\r\n\r\n" +
-        message("someone@example.org", "Multipart") + "\r\n--b0undary--\r\n";
+        "--b0undary\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"threadId\":\"" + thread +
+        "\"}\r\n--b0undary\r\nContent-Type: message/rfc822\r\n\r\nIn-Reply-To: <m1@acme.example>\r\n" +
+        message("someone@example.org", "Re: Multipart") + "\r\n--b0undary--\r\n";
     auto multi = request("POST", "/upload/gmail/v1/users/me/messages/send?uploadType=multipart", multipart_body,
                          {auth, "Content-Type: multipart/related; boundary=b0undary"});
     ASSERT_EQ(multi.status, 200) << multi.body;
-    EXPECT_EQ(multi.json().at("threadId").as_string(), "18c0ffee00000002");
+    EXPECT_EQ(multi.json().at("threadId").as_string(), thread);
     auto sent = sandbox->messages();
     ASSERT_EQ(sent.size(), 2u);
     EXPECT_EQ(sent[0].upload_type, "media");
     EXPECT_EQ(sent[1].upload_type, "multipart");
-    EXPECT_EQ(sent[1].subject, "Multipart");
+    EXPECT_EQ(sent[1].subject, "Re: Multipart");
     EXPECT_EQ(sent[1].to, (std::vector<std::string>{"someone@example.org"}));
 }
 

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The loader's namespace: today's (ep::loader), or the one a frozen loader was released with.
 #ifndef FROZEN_LOADER_NAMESPACE
@@ -64,6 +65,37 @@ TEST(FROZEN_SUITE, ConnectStatusSendDisconnect) {
 
     ASSERT_TRUE(instance->disconnect("alice").ok());
     EXPECT_THAT(instance->status("alice").document, HasSubstr(R"("state":"not_connected")"));
+}
+
+// ABI 1.2 across releases. Today's host asks a provider of any release whether it threads and
+// what its sending limits are; the C example (of every release) does neither, and a message with
+// threading fields still goes out: a plugin that does not know them ignores them. A host of 1.2
+// gets today's mock's Message-ID back; a host of an older release never puts threading fields in
+// a message (it has none to put), and today's mock still sends what it gets.
+TEST(FROZEN_SUITE, ThreadingAcrossReleases) {
+    test_support::TempDir dir;
+    dir.write("provider.json", R"({"file_format_version":"1.0.0","provider":{"id":"frozen","display_name":"Frozen",
+        "library_path":")" PLUGIN_PATH R"(","abi_version":")" FROZEN_RELEASE R"(","capabilities":[]}})");
+    auto loaded = loader::load_provider(loader::read_manifest(dir / "provider.json"));
+    test_support::FakeHost host;
+    auto instance = loader::ProviderInstance::create(loaded, host.api(), config_for(dir.path()));
+    ASSERT_TRUE(instance->begin_connect("alice", "{}").ok());
+    const std::string plain = R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t")";
+    const std::string threaded = plain + R"(,"message_id":"<b@x.org>","in_reply_to":"<a@x.org>","references":["<a@x.org>"]})";
+#ifdef FROZEN_PROVIDER
+    EXPECT_FALSE(instance->threads_messages());
+    EXPECT_EQ(instance->sending_limits("alice").status, EP_ERR_UNSUPPORTED);
+    auto sent = instance->send_blocking("alice", threaded);
+    EXPECT_THAT(sent.document, HasSubstr(R"("outcome":"sent")"));
+#elif EP_ABI_VERSION_MINOR >= 2
+    EXPECT_TRUE(instance->threads_messages());
+    auto sent = instance->send_blocking("alice", threaded);
+    EXPECT_THAT(sent.document, HasSubstr(R"("internet_message_id":"<b@x.org>")"));
+#else
+    auto sent = instance->send_blocking("alice", plain + "}");
+    EXPECT_THAT(sent.document, HasSubstr(R"("outcome":"sent")"));
+    EXPECT_THAT(sent.document, Not(HasSubstr("<b@x.org>")));
+#endif
 }
 
 #ifndef FROZEN_PROVIDER

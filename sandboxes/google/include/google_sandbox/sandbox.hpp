@@ -79,6 +79,11 @@ struct SentMessage {
     std::size_t size = 0;                  // bytes of the RFC 5322 message
     std::string upload_type;               // "json", "media" or "multipart"
     std::int64_t sent_at_unix = 0;         // sandbox clock
+    // Threading (README "Threads"): the message's own headers, each msg-id with its angle
+    // brackets, and the threadId the request asked for (empty: none); thread_id is where it went.
+    std::string message_id, in_reply_to;
+    std::vector<std::string> references;
+    std::string requested_thread_id;
 };
 
 // A scripted fault; see README.md "Faults" for the semantics of each field.
