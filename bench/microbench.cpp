@@ -105,6 +105,27 @@ void BM_SendMailBody_BuildOnly_Small(benchmark::State& state) {
 }
 BENCHMARK(BM_SendMailBody_BuildOnly_Small);
 
+// The same messages in sendMail's MIME form (GMime, then base64), the form a follow-up takes: what
+// choosing MIME for every message would cost over JSON (outlook_plugin/docs/microsoft-behaviour.md §6d).
+void mime_send_mail_body(benchmark::State& state, const std::string& message_json) {
+    const outlook::Sender from{"rita.recruiter@contoso.example", "Rita Recruiter"};
+    std::size_t bytes = 0;
+    for (auto _ : state) {
+        ep::message::Message m = ep::message::parse_message(message_json);
+        m.in_reply_to = "<nudge.1@contoso.example>";
+        outlook::MimeSendMail body = outlook::build_validated_mime_send_mail(m, from, 1796000000);
+        bytes = body.body.size();
+        benchmark::DoNotOptimize(body.body.data());
+    }
+    state.counters["body_bytes"] = static_cast<double>(bytes);
+    state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * message_json.size()));
+}
+
+void BM_SendMailMime_Small(benchmark::State& state) { mime_send_mail_body(state, small_message()); }
+void BM_SendMailMime_AttachmentHeavy(benchmark::State& state) { mime_send_mail_body(state, heavy_message()); }
+BENCHMARK(BM_SendMailMime_Small);
+BENCHMARK(BM_SendMailMime_AttachmentHeavy)->Unit(benchmark::kMillisecond);
+
 ep::kit::Vault make_vault() {
     ep::kit::KeyRing ring;
     ep::kit::KeyRing::Key k1{}, k2{};

@@ -1,6 +1,9 @@
 #include "graph_mail.hpp"
 
 #include "ep_kit/ascii.hpp"
+#include "ep_kit/encoding.hpp"
+#include "ep_kit/mime_message.hpp"
+#include "ep_kit/retry_after.hpp"
 #include "uses_kit.hpp"
 
 #include <email_provider/ep_sdk.hpp>
@@ -313,6 +316,18 @@ SendClassification rejected(std::string code, std::string user_message) {
     return {SendOutcome::rejected, std::move(code), std::move(user_message)};
 }
 
+// Exchange's daily sending limit (ErrorExceededMessageLimit): the mailbox, not the message, is
+// refused, so the host holds all its nudges until `retry_at_ms` (SCHEMAS.md sending_limit).
+SendClassification daily_limit_reached(std::string code, int64_t retry_at_ms) {
+    SendClassification c{SendOutcome::throttled, std::move(code),
+                         "Your Outlook mailbox has reached its daily sending limit. Nudges are held and go out "
+                         "automatically after " +
+                             utc_minute(retry_at_ms) + "."};
+    c.sending_limit = true;
+    c.retry_at_unix_ms = retry_at_ms;
+    return c;
+}
+
 // A 4xx other than 401/408/429: Graph refused this message; the code says why.
 SendClassification classify_refusal(int http_status, std::string code, const std::optional<GraphError>& error) {
     // Not the message's fault: the connection lost its permission to send
@@ -343,9 +358,6 @@ SendClassification classify_refusal(int http_status, std::string code, const std
         return rejected(
             std::move(code),
             "Your Outlook mailbox is full. Free up space (for example empty Deleted Items), then send again.");
-    if (is_any_of(code, {"ErrorExceededMessageLimit"}))
-        return rejected(std::move(code),
-                        "Your Outlook account has reached its daily sending limit. Try again tomorrow.");
     std::string message = "Microsoft refused the message (" + code + ")";
     if (error && !error->message.empty()) message += ": " + displayable(error->message, kMaxQuotedGraphText);
     message += ". Sending it again unchanged will not help; if this keeps happening, contact support with this code.";
@@ -450,6 +462,23 @@ std::string build_validated_send_mail_body(const Message& m) {
     return build_body_of_size(m, size);
 }
 
+// ---- sendMail in MIME form --------------------------------------------------------------
+
+bool wants_mime_form(const Message& m) {
+    return !m.message_id.empty() || !m.in_reply_to.empty() || !m.references.empty();
+}
+
+MimeSendMail build_validated_mime_send_mail(const Message& m, const Sender& from, int64_t date_unix_s) {
+    check_headers_for_graph(m);
+    std::string id = !m.message_id.empty()
+                         ? m.message_id
+                         : "<" + random_uuid() + "@" + from.address.substr(from.address.rfind('@') + 1) + ">";
+    const std::string mime =
+        ep::kit::build_mime_message(m, {from.address, from.name, date_unix_s, id, m.in_reply_to, m.references});
+    check_request_size(m, (mime.size() + 2) / 3 * 4);  // base64 (RFC 4648 §4) of the message
+    return {ep::message::base64_encode(mime), std::move(id)};
+}
+
 // ---- Graph answers -----------------------------------------------------------------------
 
 std::optional<GraphError> parse_graph_error(std::string_view body) noexcept {
@@ -479,7 +508,8 @@ std::optional<GraphError> parse_graph_error(std::string_view body) noexcept {
     }
 }
 
-SendClassification classify_send_response(int http_status, std::string_view body, bool has_retry_after) {
+SendClassification classify_send_response(int http_status, std::string_view body, bool has_retry_after,
+                                          int64_t now_unix_ms, std::optional<int64_t> retry_at_ms) {
     if (http_status == 202) return {SendOutcome::sent, "", "Sent."};
 
     const std::optional<GraphError> error = parse_graph_error(body);
@@ -502,6 +532,9 @@ SendClassification classify_send_response(int http_status, std::string_view body
         return {SendOutcome::auth_expired, std::move(code),
                 "Microsoft no longer accepts this Outlook connection. Reconnect your Outlook account, then send again.",
                 true};
+    // Checked before 429: whatever its status, this code is the day's limit, not a minute's.
+    if (http_status >= 400 && http_status <= 499 && is_any_of(code, {"ErrorExceededMessageLimit"}))
+        return daily_limit_reached(std::move(code), retry_at_ms.value_or(now_unix_ms + kDailyLimitHoldMs));
     if (http_status == 429 || (http_status >= 400 && http_status <= 499 && throttling_code))
         return {SendOutcome::throttled, std::move(code),
                 "Outlook is limiting how fast this account can send. Wait a few minutes, then send again."};

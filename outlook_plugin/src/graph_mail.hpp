@@ -43,6 +43,37 @@ std::size_t send_mail_body_size(const ep::message::Message& m);
 // measured once, checked, and the body is written into a buffer of exactly that size.
 std::string build_validated_send_mail_body(const ep::message::Message& m);
 
+// ---- sendMail in MIME form --------------------------------------------------------------
+//
+// POST /me/sendMail with `Content-Type: text/plain` and the RFC 5322 message base64-encoded as the
+// body (https://learn.microsoft.com/graph/api/user-sendmail, "Example 4: Send a new message using
+// MIME format"). It needs no more than Mail.Send, and it is the only form that carries Message-ID,
+// In-Reply-To and References: the JSON form's internetMessageHeaders take x- headers only. The
+// MIME form has no saveToSentItems: "This method saves the message in the Sent Items folder"
+// (same page), so a threaded message is saved there whatever save_to_sent_items says
+// (outlook_plugin/docs/microsoft-behaviour.md §6d).
+
+// Whether the message goes in MIME form: it carries a threading field (message_id, in_reply_to,
+// references). Every other message keeps the JSON form.
+bool wants_mime_form(const ep::message::Message& m);
+
+// The connected mailbox, the message's From (Graph refuses another sender: ErrorSendAsDenied).
+struct Sender {
+    std::string address;
+    std::string name;
+};
+
+struct MimeSendMail {
+    std::string body;                 // the base64 of the RFC 5322 message
+    std::string internet_message_id;  // the Message-ID it carries, with its angle brackets
+};
+
+// The same rules as the JSON form (x- custom headers, at most 5, the 4 MB request limit measured on
+// the base64 body, 4/3 of the message), then the message built with GMime (ep_kit/mime_message.hpp):
+// Message-ID = message_id, else a new "<uuid@sender's domain>"; In-Reply-To, References. Throws
+// ep::sdk::Error(EP_ERR_INVALID_ARGUMENT) naming the field.
+MimeSendMail build_validated_mime_send_mail(const ep::message::Message& m, const Sender& from, int64_t date_unix_s);
+
 // ---- Graph answers -----------------------------------------------------------------------
 
 // {"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}
@@ -68,7 +99,16 @@ std::optional<GraphError> parse_graph_error(std::string_view body) noexcept;
 // that proves it was not processed: 503 with Retry-After whose Graph code is a throttling
 // code — throttled requests fail before they are processed (Graph's throttling guidance).
 // Graph text quoted in user_message is capped and stripped of control characters.
-SendClassification classify_send_response(int http_status, std::string_view body, bool has_retry_after = false);
+// ErrorExceededMessageLimit is the mailbox's daily sending limit: throttled with sending_limit,
+// held until retry_at_ms when a Retry-After named it, else for kDailyLimitHoldMs from now_unix_ms.
+SendClassification classify_send_response(int http_status, std::string_view body, bool has_retry_after = false,
+                                          int64_t now_unix_ms = 0, std::optional<int64_t> retry_at_ms = std::nullopt);
+
+// Exchange Online counts a mailbox's recipients over a rolling 24 hours and names no time when the
+// limit is reached, so a refused mailbox is held for a whole window: by then every recipient counted
+// has left it. Source:
+// https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits#sending-limits-1
+inline constexpr int64_t kDailyLimitHoldMs = 24LL * 60 * 60 * 1000;
 
 // For the user, when Microsoft withdrew the permission to send (403 ErrorAccessDenied, or a
 // refreshed token without Mail.Send): the product page's "Permission denied" state.

@@ -73,7 +73,7 @@ OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_jso
       token_client_(config_, [host] { return host.now_unix_ms(); }),
       tokens_(config_.token_settings(), store_, http_, work_, token_client_, host_,
               [this](ep_log_level l, const std::string& m) { log(l, m); }),
-      graph_send_(config_),
+      graph_send_(config_, store_, [host] { return host.now_unix_ms(); }),
       sends_(config_.send_settings(), graph_send_, http_, tokens_, host_,
              [this](ep_log_level l, const std::string& m) { log(l, m); }),
       connect_(config_, store_, http_, token_client_, tokens_, host_,

@@ -66,4 +66,13 @@ std::optional<std::int64_t> parse_retry_after_ms(std::string_view header_value, 
     return std::clamp<std::int64_t>(*at_ms - now_unix_ms, 0, kMaxRetryAfterMs);
 }
 
+std::string utc_minute(std::int64_t unix_ms) {
+    const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M UTC", &tm);
+    return text;
+}
+
 }  // namespace ep::kit

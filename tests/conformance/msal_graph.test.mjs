@@ -309,6 +309,54 @@ describe('graph-client against the stand-in', () => {
     assert.deepEqual(messages.map((m) => m.subject), ['conformance: hello']);
   });
 
+  // MIME sendMail (learn.microsoft.com/graph/api/user-sendmail, "Example 4: Send a new message
+  // using MIME format"): Content-Type text/plain, the RFC 5322 message base64-encoded; 202.
+  // graph-client sends a string body as it is. The stand-in records the threading headers.
+  test('MIME sendMail through graph-client: accepted and recorded with its headers', async () => {
+    const app = newApp();
+    const { account } = await connect(app, ADELE);
+    await s.control('DELETE', '/_sandbox/messages');
+    const mime = [
+      `From: Adele Vance <${ADELE}>`,
+      'To: Candidate <candidate@example.org>',
+      'Subject: conformance: mime follow-up',
+      'Message-ID: <nudge.3@contoso.example>',
+      'In-Reply-To: <nudge.2@contoso.example>',
+      'References: <nudge.1@contoso.example> <nudge.2@contoso.example>',
+      'MIME-Version: 1.0',
+      'Content-Type: text/plain; charset=utf-8',
+      '',
+      'Hello again',
+      '',
+    ].join('\r\n');
+    await graph(app, account).api('/me/sendMail').header('Content-Type', 'text/plain')
+      .post(Buffer.from(mime).toString('base64'));
+    const { messages } = await s.control('GET', `/_sandbox/messages?user=${ADELE}`);
+    assert.equal(messages.length, 1);
+    const [m] = messages;
+    assert.equal(m.mime, true);
+    assert.equal(m.subject, 'conformance: mime follow-up');
+    assert.equal(m.from, ADELE);
+    assert.deepEqual(m.to.map((r) => r.address), ['candidate@example.org']);
+    assert.equal(m.message_id, '<nudge.3@contoso.example>');
+    assert.equal(m.in_reply_to, '<nudge.2@contoso.example>');
+    assert.deepEqual(m.references, ['<nudge.1@contoso.example>', '<nudge.2@contoso.example>']);
+  });
+
+  // The same page: malformed MIME content is 400 ErrorMimeContentInvalidBase64String.
+  test('MIME sendMail with a body that is not base64 is a 400 GraphError', async () => {
+    const app = newApp();
+    const { account } = await connect(app, ADELE);
+    await s.control('DELETE', '/_sandbox/messages');
+    const e = await rejection(graph(app, account).api('/me/sendMail').header('Content-Type', 'text/plain')
+      .post('!!! not base64 !!!'));
+    assert.ok(e instanceof GraphError, e.name);
+    assert.equal(e.statusCode, 400);
+    assert.equal(e.code, 'ErrorMimeContentInvalidBase64String');
+    const { messages } = await s.control('GET', `/_sandbox/messages?user=${ADELE}`);
+    assert.equal(messages.length, 0);
+  });
+
   // Graph error JSON (learn.microsoft.com/graph/errors) parsed into GraphError.
   test('a 403 ErrorAccessDenied becomes a GraphError with code and request id', async () => {
     const app = newApp();

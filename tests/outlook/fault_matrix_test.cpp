@@ -119,6 +119,11 @@ std::vector<Case> cases() {
         {"indeterminate", "connected"});
     add(rule_fault("429 with Retry-After", status_rule(429, "120")), c_tmp, r_tmp, {"throttled", "connected"});
     add(rule_fault("429 without Retry-After", status_rule(429)), c_tmp, r_tmp, {"sent", "connected"});
+    // Issue 25: Exchange's daily sending limit holds the mailbox (sending_limit "daily"), it is no
+    // refusal of the message.
+    json::object daily_limit = status_rule(403);
+    daily_limit["error_code"] = "ErrorExceededMessageLimit";
+    add(rule_fault("daily sending limit", std::move(daily_limit)), na, na, {"throttled", "connected"});
     for (int s : {500, 502, 503, 504})
         add(rule_fault(std::to_string(s), status_rule(s)), c_tmp, r_tmp, {"indeterminate", "connected"});
     add(rule_fault("504 after recording", json::object{{"action", "status_after_record"}, {"status", 504}}), na, na,

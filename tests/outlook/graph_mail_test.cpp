@@ -1,5 +1,7 @@
 #include <graph_mail.hpp>
 
+#include <gmime/gmime.h>
+
 #include <email_provider/ep_sdk.hpp>
 #include <email_provider/message.hpp>
 
@@ -9,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -375,8 +378,8 @@ TEST(GraphMailClassify, EveryStatusAndCode) {
         {413, graph_error_body("RequestEntityTooLarge"), SendOutcome::rejected, "RequestEntityTooLarge", "too large"},
         {413, "", SendOutcome::rejected, "http_413", "too large"},
         {403, graph_error_body("ErrorQuotaExceeded"), SendOutcome::rejected, "ErrorQuotaExceeded", "mailbox is full"},
-        {403, graph_error_body("ErrorExceededMessageLimit"), SendOutcome::rejected, "ErrorExceededMessageLimit",
-         "tomorrow"},
+        {403, graph_error_body("ErrorExceededMessageLimit"), SendOutcome::throttled, "ErrorExceededMessageLimit",
+         "daily sending limit"},
         {400, graph_error_body("InvalidInternetMessageHeader"), SendOutcome::rejected, "InvalidInternetMessageHeader",
          "(InvalidInternetMessageHeader)"},
         {400, graph_error_body("InvalidInternetMessageHeaderCollection"), SendOutcome::rejected,
@@ -568,4 +571,200 @@ TEST(GraphMailProfile, BadBodiesAreRefusedWithAReason) {
             EXPECT_THAT(e.what(), HasSubstr(c.says));
         }
     }
+}
+
+// ---- the daily sending limit -------------------------------------------------------------
+
+namespace {
+
+constexpr int64_t kNow = 1'796'000'000'000;  // 2026-11-30 00:53:20 UTC
+
+}  // namespace
+
+TEST(GraphDailyLimit, ExceededMessageLimitHoldsTheMailboxForADayAndSaysUntilWhen) {
+    const outlook::SendClassification r = outlook::classify_send_response(
+        403, graph_error_body("ErrorExceededMessageLimit", "Cannot send mail."), false, kNow);
+    EXPECT_STREQ(outlook::to_string(r.outcome), "throttled");
+    EXPECT_TRUE(r.sending_limit);
+    ASSERT_TRUE(r.retry_at_unix_ms);
+    EXPECT_EQ(*r.retry_at_unix_ms, kNow + 24LL * 60 * 60 * 1000);
+    EXPECT_THAT(r.user_message, HasSubstr("daily sending limit"));
+    EXPECT_THAT(r.user_message, HasSubstr("go out automatically after 2026-12-01 00:53 UTC"));
+}
+
+TEST(GraphDailyLimit, ARetryAfterSetsTheTimeInstead) {
+    const int64_t in_two_hours = kNow + 2LL * 60 * 60 * 1000;
+    const outlook::SendClassification r =
+        outlook::classify_send_response(429, graph_error_body("ErrorExceededMessageLimit"), true, kNow, in_two_hours);
+    EXPECT_STREQ(outlook::to_string(r.outcome), "throttled");
+    EXPECT_TRUE(r.sending_limit);
+    EXPECT_EQ(r.retry_at_unix_ms, in_two_hours);
+    EXPECT_THAT(r.user_message, HasSubstr("2026-11-30 02:53 UTC"));
+}
+
+TEST(GraphDailyLimit, OtherThrottlingIsNotADailyLimit) {
+    const outlook::SendClassification r =
+        outlook::classify_send_response(429, graph_error_body("ApplicationThrottled"), true, kNow);
+    EXPECT_STREQ(outlook::to_string(r.outcome), "throttled");
+    EXPECT_FALSE(r.sending_limit);
+}
+
+// ---- sendMail in MIME form ---------------------------------------------------------------
+
+namespace {
+
+struct GObjectUnref {
+    void operator()(void* object) const { g_object_unref(object); }
+};
+template <class T>
+using GPtr = std::unique_ptr<T, GObjectUnref>;
+
+const outlook::Sender kAdele{"adele@contoso.example", "Adele Vance"};
+
+Message threaded_message() {
+    return parsed(R"({"to":[{"address":"cand@example.org","name":"Cand Idate"}],
+        "cc":[{"address":"hm@contoso.example"}], "bcc":[{"address":"log@contoso.example"}],
+        "reply_to":[{"address":"jobs@contoso.example"}],
+        "subject":"Following up", "text":"Hello again", "html":"<p>Hello again</p>", "importance":"high",
+        "headers":[{"name":"X-Nudge-Id","value":"42"}],
+        "attachments":[{"name":"role.txt","content_type":"text/plain","content_base64":"Um9sZQ=="}],
+        "message_id":"<nudge.3@contoso.example>", "in_reply_to":"<nudge.2@contoso.example>",
+        "references":["<nudge.1@contoso.example>","<nudge.2@contoso.example>"]})");
+}
+
+// Decodes the request body and parses the message back with GMime, as a receiving server would.
+GPtr<GMimeMessage> parse_back(const std::string& base64_body) {
+    g_mime_init();
+    const std::optional<std::string> bytes = ep::message::base64_decode(base64_body);
+    EXPECT_TRUE(bytes) << "the sendMail MIME body must be standard base64";
+    if (!bytes) return nullptr;
+    GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(bytes->data(), bytes->size()));
+    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+    return GPtr<GMimeMessage>(g_mime_parser_construct_message(parser.get(), nullptr));
+}
+
+std::string header(GMimeMessage* m, const char* name) {
+    const char* v = g_mime_object_get_header(GMIME_OBJECT(m), name);
+    return v ? v : "";
+}
+
+std::string first_address(GMimeMessage* m, GMimeAddressType type) {
+    InternetAddressList* list = g_mime_message_get_addresses(m, type);
+    if (!list || internet_address_list_length(list) == 0) return "";
+    return internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(internet_address_list_get_address(list, 0)));
+}
+
+}  // namespace
+
+TEST(GraphMime, OnlyAThreadedMessageTakesTheMimeForm) {
+    EXPECT_FALSE(outlook::wants_mime_form(minimal_message()));
+    Message m = minimal_message();
+    m.in_reply_to = "<a@b.example>";
+    EXPECT_TRUE(outlook::wants_mime_form(m));
+    m = minimal_message();
+    m.references = {"<a@b.example>"};
+    EXPECT_TRUE(outlook::wants_mime_form(m));
+    m = minimal_message();
+    m.message_id = "<a@b.example>";
+    EXPECT_TRUE(outlook::wants_mime_form(m));
+}
+
+TEST(GraphMime, TheMessageCarriesEveryFieldAndTheThreadingHeaders) {
+    const outlook::MimeSendMail built = outlook::build_validated_mime_send_mail(threaded_message(), kAdele, 1796000000);
+    EXPECT_EQ(built.internet_message_id, "<nudge.3@contoso.example>");
+    GPtr<GMimeMessage> m = parse_back(built.body);
+    ASSERT_TRUE(m);
+    EXPECT_STREQ(g_mime_message_get_message_id(m.get()), "nudge.3@contoso.example");
+    EXPECT_EQ(header(m.get(), "In-Reply-To"), "<nudge.2@contoso.example>");
+    GMimeReferences* refs = g_mime_references_parse(nullptr, header(m.get(), "References").c_str());
+    ASSERT_NE(refs, nullptr);
+    ASSERT_EQ(g_mime_references_length(refs), 2);
+    EXPECT_STREQ(g_mime_references_get_message_id(refs, 0), "nudge.1@contoso.example");
+    EXPECT_STREQ(g_mime_references_get_message_id(refs, 1), "nudge.2@contoso.example");
+    g_mime_references_free(refs);
+    EXPECT_EQ(first_address(m.get(), GMIME_ADDRESS_TYPE_FROM), "adele@contoso.example");
+    EXPECT_EQ(first_address(m.get(), GMIME_ADDRESS_TYPE_TO), "cand@example.org");
+    EXPECT_EQ(first_address(m.get(), GMIME_ADDRESS_TYPE_CC), "hm@contoso.example");
+    EXPECT_EQ(first_address(m.get(), GMIME_ADDRESS_TYPE_BCC), "log@contoso.example");
+    EXPECT_EQ(first_address(m.get(), GMIME_ADDRESS_TYPE_REPLY_TO), "jobs@contoso.example");
+    EXPECT_STREQ(g_mime_message_get_subject(m.get()), "Following up");
+    EXPECT_EQ(header(m.get(), "Importance"), "high");
+    EXPECT_EQ(header(m.get(), "X-Nudge-Id"), "42");
+    // mixed[ alternative[ text/plain, text/html ], the attachment ]
+    GMimeObject* top = g_mime_message_get_mime_part(m.get());
+    ASSERT_TRUE(GMIME_IS_MULTIPART(top));
+    EXPECT_STREQ(g_mime_content_type_get_media_subtype(g_mime_object_get_content_type(top)), "mixed");
+    GMimeMultipart* mixed = GMIME_MULTIPART(top);
+    ASSERT_EQ(g_mime_multipart_get_count(mixed), 2);
+    GMimeObject* body = g_mime_multipart_get_part(mixed, 0);
+    EXPECT_STREQ(g_mime_content_type_get_media_subtype(g_mime_object_get_content_type(body)), "alternative");
+    GMimeObject* attachment = g_mime_multipart_get_part(mixed, 1);
+    ASSERT_TRUE(GMIME_IS_PART(attachment));
+    EXPECT_STREQ(g_mime_part_get_filename(GMIME_PART(attachment)), "role.txt");
+}
+
+TEST(GraphMime, WithoutAMessageIdOneIsMadeAtTheSendersDomain) {
+    Message m = minimal_message();
+    m.in_reply_to = "<nudge.2@contoso.example>";
+    const outlook::MimeSendMail built = outlook::build_validated_mime_send_mail(m, kAdele, 1796000000);
+    EXPECT_THAT(built.internet_message_id, ::testing::MatchesRegex("<[0-9a-f-]{36}@contoso\\.example>"));
+    GPtr<GMimeMessage> parsed_back = parse_back(built.body);
+    ASSERT_TRUE(parsed_back);
+    EXPECT_EQ("<" + std::string(g_mime_message_get_message_id(parsed_back.get())) + ">", built.internet_message_id);
+    EXPECT_EQ(header(parsed_back.get(), "References"), "");
+}
+
+// SCHEMAS.md allows 100 References; RFC 5322 §2.1.1 allows 998 characters a line, so GMime must fold them.
+TEST(GraphMime, AHundredReferencesAreFoldedAndAllSurvive) {
+    Message m = minimal_message();
+    for (int i = 0; i < 100; ++i) m.references.push_back("<nudge." + std::to_string(i) + ".7f3a9c0e@contoso.example>");
+    m.in_reply_to = m.references.back();
+    const outlook::MimeSendMail built = outlook::build_validated_mime_send_mail(m, kAdele, 1796000000);
+    const std::string bytes = ep::message::base64_decode(built.body).value();
+    std::size_t line_start = 0;
+    for (std::size_t end = bytes.find("\r\n"); end != std::string::npos; end = bytes.find("\r\n", line_start)) {
+        EXPECT_LE(end - line_start, 998u) << "line at byte " << line_start;
+        line_start = end + 2;
+    }
+    GPtr<GMimeMessage> parsed_back = parse_back(built.body);
+    ASSERT_TRUE(parsed_back);
+    GMimeReferences* refs = g_mime_references_parse(nullptr, header(parsed_back.get(), "References").c_str());
+    ASSERT_NE(refs, nullptr);
+    ASSERT_EQ(g_mime_references_length(refs), 100);
+    EXPECT_STREQ(g_mime_references_get_message_id(refs, 0), "nudge.0.7f3a9c0e@contoso.example");
+    EXPECT_STREQ(g_mime_references_get_message_id(refs, 99), "nudge.99.7f3a9c0e@contoso.example");
+    g_mime_references_free(refs);
+}
+
+TEST(GraphMime, TheJsonFormsRulesStillHold) {
+    Message m = threaded_message();
+    m.headers = {{"List-Id", "x"}};
+    try {
+        outlook::build_validated_mime_send_mail(m, kAdele, 0);
+        FAIL() << "a header other than x- must be refused in MIME form too";
+    } catch (const ep::sdk::Error& e) {
+        EXPECT_EQ(e.field(), "headers[0].name");
+    }
+    m = threaded_message();
+    for (int i = 0; i < 6; ++i) m.headers.push_back({"X-H" + std::to_string(i), "v"});
+    EXPECT_THROW(outlook::build_validated_mime_send_mail(m, kAdele, 0), ep::sdk::Error);
+}
+
+// Base64 grows the message by 4/3: the 4 MB limit is on the request body, as in the JSON form.
+TEST(GraphMime, TheFourMegabyteLimitIsMeasuredOnTheBase64Body) {
+    constexpr std::size_t kMiB = 1024 * 1024;
+    Message m = threaded_message();
+    // 2.9 MiB of attachment: about 3.9 MiB as a base64 part, and 5.2 MiB once the message is base64 again.
+    m.attachments = {attachment_with_base64(ep::message::base64_encode(random_bytes(29 * kMiB / 10)))};
+    try {
+        outlook::build_validated_mime_send_mail(m, kAdele, 0);
+        FAIL() << "a message over 4 MB as a request must be refused before it is sent";
+    } catch (const ep::sdk::Error& e) {
+        EXPECT_EQ(e.field(), "attachments");
+        EXPECT_THAT(e.what(), HasSubstr("4 MB"));
+    }
+    m.attachments = {attachment_with_base64(ep::message::base64_encode(random_bytes(2 * kMiB)))};
+    const outlook::MimeSendMail built = outlook::build_validated_mime_send_mail(m, kAdele, 0);
+    EXPECT_LE(built.body.size(), outlook::kGraphMaxRequestBytes);
+    EXPECT_GT(built.body.size(), 2 * kMiB * 4 / 3 * 4 / 3);
 }

@@ -6,6 +6,7 @@
 #include <email_provider/message.hpp>
 
 #include <atomic>
+#include <random>
 #include <thread>
 
 using namespace outlook_test;
@@ -125,7 +126,6 @@ TEST_F(OutlookSend, A39MegabyteMessageIsSentAndA41MegabyteOneIsRefusedWithTheRea
 TEST_F(OutlookSend, GraphRejectionsCarryGraphsCodeAndAMessageForTheUser) {
     const std::tuple<int, const char*, const char*> cases[] = {
         {400, "ErrorInvalidRecipients", "recipient"},
-        {403, "ErrorExceededMessageLimit", "limit"},
         {507, "ErrorQuotaExceeded", ""},  // a 5xx stays indeterminate whatever its code
         {413, "ErrorMessageSizeExceeded", "large"},
     };
@@ -142,6 +142,122 @@ TEST_F(OutlookSend, GraphRejectionsCarryGraphsCodeAndAMessageForTheUser) {
         EXPECT_EQ(r["attempts"].as_int64(), 1) << "a rejection is never retried";
     }
     EXPECT_EQ(recorded(), 0u);
+}
+
+// Exchange's daily sending limit holds the mailbox, not the message: throttled with
+// sending_limit "daily" for 24 hours (Exchange names no time; its recipient limit is a rolling day).
+TEST_F(OutlookSend, TheDailySendingLimitHoldsTheMailboxForADay) {
+    fault(json::object{{"endpoint", "sendMail"}, {"status", 403}, {"error_code", "ErrorExceededMessageLimit"}});
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "throttled") << json::serialize(r);
+    EXPECT_EQ(str(r, "code"), "ErrorExceededMessageLimit");
+    EXPECT_EQ(str(r, "sending_limit"), "daily");
+    EXPECT_NEAR(static_cast<double>(r["retry_after_ms"].as_int64()), 24.0 * 60 * 60 * 1000, 1000.0);
+    EXPECT_THAT(str(r, "message"), HasSubstr("go out automatically after"));
+    EXPECT_EQ(recorded(), 0u);
+}
+
+// The stand-in enforces Exchange Online's 10,000 recipients a day (scenario mailbox_limits); the
+// plugin turns its refusal into the same daily hold.
+TEST_F(OutlookSend, TheStandInsRecipientLimitReachesThePluginAsADailyHold) {
+    std::string to;
+    for (int i = 0; i < 500; ++i)
+        to += std::string(i ? "," : "") + R"({"address":"r)" + std::to_string(i) + R"(@example.org"})";
+    const std::string big = R"({"to":[)" + to + R"(],"subject":"Many","text":"x"})";
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(str(send("alice", big), "outcome"), "sent") << i;
+        sandbox_.advance_clock(std::chrono::seconds(61));  // stay under 30 a minute
+    }
+    auto r = send("alice");
+    EXPECT_EQ(str(r, "outcome"), "throttled") << json::serialize(r);
+    EXPECT_EQ(str(r, "code"), "ErrorExceededMessageLimit");
+    EXPECT_EQ(str(r, "sending_limit"), "daily");
+    EXPECT_EQ(recorded(), 20u);
+}
+
+// A follow-up (threading fields) goes in sendMail's MIME form, which carries Message-ID,
+// In-Reply-To and References; the result reports the Message-ID it carries.
+TEST_F(OutlookSend, AFollowUpGoesAsMimeWithItsThreadingHeaders) {
+    auto r = send("alice", R"({"to":[{"address":"casey@example.org"}],"subject":"Re: Your interview","text":"Any news?",
+        "headers":[{"name":"x-nudge-id","value":"n-2"}],
+        "message_id":"<nudge.2@contoso.example>","in_reply_to":"<nudge.1@contoso.example>",
+        "references":["<nudge.1@contoso.example>"]})");
+    ASSERT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_EQ(str(r, "internet_message_id"), "<nudge.2@contoso.example>");
+    auto messages = sandbox_.messages(kWorkUser);
+    ASSERT_EQ(messages.size(), 1u);
+    const auto& m = messages[0];
+    EXPECT_EQ(m.body_type, "MIME");
+    EXPECT_EQ(m.from, kWorkUser);
+    EXPECT_EQ(m.subject, "Re: Your interview");
+    ASSERT_EQ(m.to.size(), 1u);
+    EXPECT_EQ(m.to[0].address, "casey@example.org");
+    EXPECT_EQ(m.message_id, "<nudge.2@contoso.example>");
+    EXPECT_EQ(m.in_reply_to, "<nudge.1@contoso.example>");
+    EXPECT_EQ(m.references, std::vector<std::string>{"<nudge.1@contoso.example>"});
+    EXPECT_THAT(m.body_content, HasSubstr("x-nudge-id: n-2"));
+}
+
+TEST_F(OutlookSend, AFollowUpWithoutAMessageIdGetsOneAtTheMailboxsDomain) {
+    auto r = send("alice", R"({"to":[{"address":"casey@example.org"}],"text":"Any news?",
+        "in_reply_to":"<nudge.1@contoso.example>","references":["<nudge.1@contoso.example>"]})");
+    ASSERT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_THAT(str(r, "internet_message_id"), ::testing::MatchesRegex("<.+@contoso\\.example>"));
+    EXPECT_EQ(sandbox_.messages(kWorkUser).at(0).message_id, str(r, "internet_message_id"));
+}
+
+// Whether Exchange keeps a MIME message's Message-ID is unverified (outlook_plugin/docs/microsoft-behaviour.md §6d).
+// With the stand-in replacing each one, nothing in the plugin breaks or reads it back: each follow-up still carries the
+// whole thread the host gave it in References, and reports the id it submitted.
+TEST_F(OutlookSend, WhenExchangeReplacesMessageIdsFollowUpsStillCarryTheThreadTheHostGave) {
+    sandbox_.control("POST", "/_sandbox/settings", json::object{{"replace_message_id", true}});
+    const std::string to = R"("to":[{"address":"casey@example.org"}],"subject":"Your interview","text":"x")";
+    auto first = send("alice", "{" + to + R"(,"message_id":"<n1@contoso.example>"})");
+    auto second = send("alice", "{" + to + R"(,"message_id":"<n2@contoso.example>",
+        "in_reply_to":"<n1@contoso.example>","references":["<n1@contoso.example>"]})");
+    auto third = send("alice", "{" + to + R"(,"message_id":"<n3@contoso.example>",
+        "in_reply_to":"<n2@contoso.example>","references":["<n1@contoso.example>","<n2@contoso.example>"]})");
+    EXPECT_EQ(str(first, "internet_message_id"), "<n1@contoso.example>") << json::serialize(first);
+    EXPECT_EQ(str(second, "internet_message_id"), "<n2@contoso.example>");
+    EXPECT_EQ(str(third, "internet_message_id"), "<n3@contoso.example>");
+    auto messages = sandbox_.messages(kWorkUser);
+    ASSERT_EQ(messages.size(), 3u);
+    EXPECT_EQ(messages[2].submitted_message_id, "<n3@contoso.example>");
+    EXPECT_NE(messages[2].message_id, "<n3@contoso.example>") << "the switch replaced it";
+    EXPECT_EQ(messages[2].in_reply_to, "<n2@contoso.example>");
+    EXPECT_EQ(messages[2].references, (std::vector<std::string>{"<n1@contoso.example>", "<n2@contoso.example>"}));
+}
+
+TEST_F(OutlookSend, AMessageWithoutThreadingFieldsKeepsTheJsonForm) {
+    auto r = send("alice");
+    ASSERT_EQ(str(r, "outcome"), "sent") << json::serialize(r);
+    EXPECT_FALSE(r.contains("internet_message_id")) << "Exchange chooses it, and sendMail does not return it";
+    auto m = sandbox_.messages(kWorkUser).at(0);
+    EXPECT_NE(m.body_type, "MIME");
+    EXPECT_EQ(m.message_id, "");
+}
+
+// The 4 MB request limit holds for the MIME form too, where base64 grows the whole message by 4/3.
+TEST_F(OutlookSend, AFollowUpOverFourMegabytesAsBase64IsRefusedBeforeSending) {
+    constexpr std::size_t kMiB = 1024 * 1024;
+    // Random bytes, so that GMime base64-encodes the attachment (it would pick quoted-printable for text).
+    std::mt19937 rng(7);
+    std::string content(29 * kMiB / 10, '\0');
+    for (char& c : content) c = static_cast<char>(rng());
+    json::object msg{
+        {"to", json::array{json::object{{"address", "casey@example.org"}}}},
+        {"text", "see attachment"},
+        {"attachments",
+         json::array{json::object{{"name", "big.bin"}, {"content_base64", ep::message::base64_encode(content)}}}}};
+    auto ok = send("alice", json::serialize(msg));
+    ASSERT_EQ(str(ok, "outcome"), "sent") << "3.9 MB fits as JSON";
+    msg["in_reply_to"] = "<nudge.1@contoso.example>";
+    auto refusal = outlook_->send("alice", json::serialize(msg), [](std::string_view) {});
+    ASSERT_TRUE(refusal) << "as MIME the same message is about 5.3 MB once base64-encoded";
+    auto doc = parse(refusal->document);
+    EXPECT_EQ(str(doc, "field"), "attachments");
+    EXPECT_THAT(str(doc, "message"), HasSubstr("4 MB"));
+    EXPECT_EQ(sendmail_requests(), 1);
 }
 
 TEST_F(OutlookSend, AnAccountWithoutAMailboxIsRejectedPermanently) {

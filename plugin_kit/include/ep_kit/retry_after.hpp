@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace ep::kit {
@@ -16,5 +17,8 @@ inline constexpr std::int64_t kMaxRetryAfterMs = 24LL * 60 * 60 * 1000;
 // A date in the past gives 0; values are capped at kMaxRetryAfterMs. nullopt when
 // malformed or negative.
 std::optional<std::int64_t> parse_retry_after_ms(std::string_view header_value, std::int64_t now_unix_ms);
+
+// A retry time for people: "2026-12-07 18:03 UTC".
+std::string utc_minute(std::int64_t unix_ms);
 
 }  // namespace ep::kit

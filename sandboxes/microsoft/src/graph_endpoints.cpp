@@ -2,6 +2,7 @@
 // bearer-token checks, per-mailbox limits, Graph-style payload validation and the record of sent mail.
 #include "common.hpp"
 #include "errors.hpp"
+#include "mime_message.hpp"
 #include "service.hpp"
 
 #include <boost/json.hpp>
@@ -125,6 +126,25 @@ std::optional<GraphFailure> read_recipients(const json::object& msg, const char*
     return std::nullopt;
 }
 
+bool is_own_address(const User& u, std::string_view address) {
+    return iequals(address, u.upn) || (u.mail && iequals(address, *u.mail));
+}
+
+GraphFailure send_as_denied() {
+    return {403, "ErrorSendAsDenied",
+            "The user account which was used to submit this request does not have the right to send "
+            "mail on behalf of the specified sending account., Cannot submit message."};
+}
+
+std::optional<GraphFailure> check_recipient_count(std::size_t total) {
+    if (total == 0)
+        return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
+    if (total > kMaxRecipients)
+        return GraphFailure{400, "ErrorTooManyRecipients",
+                            "The message exceeds the maximum number of recipients (500) per message."};
+    return std::nullopt;
+}
+
 // from / sender other than the signed-in mailbox needs Send-As rights the sandbox never grants.
 std::optional<GraphFailure> check_sender(const json::object& msg, const User& u) {
     for (const char* key : {"from", "sender"}) {
@@ -133,12 +153,7 @@ std::optional<GraphFailure> check_sender(const json::object& msg, const User& u)
         json::array one;
         json::object wrapper{{key, json::array{f->value()}}};
         if (auto failure = read_recipients(wrapper, key, one)) return failure;
-        const std::string addr(one[0].as_object().at("address").as_string());
-        if (!iequals(addr, u.upn) && !(u.mail && iequals(addr, *u.mail)))
-            return GraphFailure{
-                403, "ErrorSendAsDenied",
-                "The user account which was used to submit this request does not have the right to send "
-                "mail on behalf of the specified sending account., Cannot submit message."};
+        if (!is_own_address(u, std::string(one[0].as_object().at("address").as_string()))) return send_as_denied();
     }
     return std::nullopt;
 }
@@ -277,12 +292,7 @@ std::optional<GraphFailure> validate_json_message(const std::string& body, const
     for (auto [key, out] :
          {std::pair{"toRecipients", &to}, {"ccRecipients", &cc}, {"bccRecipients", &bcc}, {"replyTo", &reply_to}})
         if (auto f = read_recipients(msg, key, *out)) return f;
-    const std::size_t total = to.size() + cc.size() + bcc.size();
-    if (total == 0)
-        return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
-    if (total > kMaxRecipients)
-        return GraphFailure{400, "ErrorTooManyRecipients",
-                            "The message exceeds the maximum number of recipients (500) per message."};
+    if (auto f = check_recipient_count(to.size() + cc.size() + bcc.size())) return f;
     if (auto f = check_sender(msg, u)) return f;
 
     std::string subject, content_type = "Text", content;
@@ -304,62 +314,74 @@ std::optional<GraphFailure> validate_json_message(const std::string& body, const
     rec["internet_message_headers"] = std::move(headers);
     rec["save_to_sent_items"] = save;
     rec["mime"] = false;
+    // Exchange gives a JSON-form message its own Message-ID, which sendMail does not return:
+    // recorded as "" (none known), as the Google stand-in records an absent header.
+    rec["message_id"] = "";
+    rec["submitted_message_id"] = "";
+    rec["in_reply_to"] = "";
+    rec["references"] = json::array{};
     return std::nullopt;
 }
 
-// MIME send (Content-Type: text/plain, body = base64 of an RFC 5322 message). Hand-written,
-// minimal header parsing: enough to record Subject and To/Cc/Bcc addresses.
-std::optional<GraphFailure> validate_mime_message(const std::string& body, json::object& rec) {
-    std::string compact;
+json::array recipient_records(const std::vector<MimeMailbox>& list) {
+    json::array out;
+    for (const auto& r : list) out.push_back(json::object{{"address", r.address}, {"name", r.name}});
+    return out;
+}
+
+std::optional<GraphFailure> check_mime_recipients(const MimeMessage& mime) {
+    for (const auto* list : {&mime.to, &mime.cc, &mime.bcc})
+        for (const auto& r : *list)
+            if (!plausible_address(r.address))
+                return GraphFailure{
+                    400, "ErrorInvalidRecipients",
+                    "At least one recipient is not valid., Recipient '" + r.address +
+                        "' is not resolved. All recipients must be resolved before a message can be submitted."};
+    return check_recipient_count(mime.to.size() + mime.cc.size() + mime.bcc.size());
+}
+
+// MIME send (https://learn.microsoft.com/graph/api/user-sendmail, "Example 4"): Content-Type
+// text/plain, the body the base64 of an RFC 5322 message, read with GMime. The page documents one
+// answer to malformed MIME content, 400 ErrorMimeContentInvalidBase64String "Invalid base64 string
+// for MIME content."; the stand-in gives it for bad base64 and for bytes that hold no message.
+// The Message-ID recipients see: the submitted one, or with the replace_message_id switch one of
+// the stand-in's at the mailbox's domain, as Exchange might make it (UNVERIFIED).
+std::string delivered_message_id(const MimeMessage& mime, const User& u, bool replace) {
+    if (!replace) return mime.message_id;
+    const std::string address = u.mail.value_or(u.upn);
+    return "<" + random_guid() + "@" + address.substr(address.rfind('@') + 1) + ">";
+}
+
+std::optional<GraphFailure> validate_mime_message(const std::string& body, const User& u, bool replace_message_id,
+                                                  json::object& rec) {
+    const GraphFailure malformed{400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."};
+    std::string compact;  // Microsoft's example wraps the base64 in lines of 76
     for (char c : body)
         if (c != '\r' && c != '\n' && c != ' ' && c != '\t') compact += c;
-    auto mime = base64_decode(compact);
-    if (!mime || compact.empty())
-        return GraphFailure{400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."};
-    std::string subject;
-    json::array to, cc, bcc;
-    std::size_t pos = 0;
-    while (pos < mime->size()) {
-        std::size_t end = mime->find('\n', pos);
-        if (end == std::string::npos) end = mime->size();
-        std::string line = mime->substr(pos, end - pos);
-        pos = end + 1;
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.empty()) break;  // end of headers
-        auto colon = line.find(':');
-        if (colon == std::string::npos) continue;
-        const std::string name = lower(line.substr(0, colon));
-        std::string value = line.substr(colon + 1);
-        if (name == "subject")
-            subject = value.substr(value.find_first_not_of(' ') == std::string::npos ? value.size()
-                                                                                     : value.find_first_not_of(' '));
-        json::array* target = name == "to" ? &to : name == "cc" ? &cc : name == "bcc" ? &bcc : nullptr;
-        if (!target) continue;
-        std::size_t p = 0;
-        while (p <= value.size()) {
-            std::size_t e = value.find(',', p);
-            if (e == std::string::npos) e = value.size();
-            std::string item = value.substr(p, e - p);
-            p = e + 1;
-            auto lt = item.find('<'), gt = item.find('>');
-            std::string addr = lt != std::string::npos && gt > lt ? item.substr(lt + 1, gt - lt - 1) : item;
-            addr.erase(0, addr.find_first_not_of(' '));
-            while (!addr.empty() && addr.back() == ' ') addr.pop_back();
-            if (!addr.empty()) target->push_back(json::object{{"address", addr}, {"name", ""}});
-        }
-    }
-    if (to.size() + cc.size() + bcc.size() == 0)
-        return GraphFailure{400, "ErrorInvalidRecipients", "At least one recipient is required, but none were found."};
-    rec["subject"] = subject;
-    rec["body"] = json::object{{"content_type", "MIME"}, {"content", *mime}};
-    rec["to"] = std::move(to);
-    rec["cc"] = std::move(cc);
-    rec["bcc"] = std::move(bcc);
-    rec["reply_to"] = json::array{};
+    auto bytes = base64_decode(compact);
+    if (!bytes || compact.empty()) return malformed;
+    std::optional<MimeMessage> mime = parse_mime_message(*bytes);
+    if (!mime) return malformed;
+    if (auto f = check_mime_recipients(*mime)) return f;
+    for (const auto& sender : mime->from)
+        if (!is_own_address(u, sender.address)) return send_as_denied();
+
+    rec["subject"] = mime->subject;
+    rec["body"] = json::object{{"content_type", "MIME"}, {"content", *bytes}};
+    rec["to"] = recipient_records(mime->to);
+    rec["cc"] = recipient_records(mime->cc);
+    rec["bcc"] = recipient_records(mime->bcc);
+    rec["reply_to"] = recipient_records(mime->reply_to);
     rec["attachments"] = json::array{};
     rec["internet_message_headers"] = json::array{};
-    rec["save_to_sent_items"] = true;
+    rec["save_to_sent_items"] = true;  // "This method saves the message in the Sent Items folder."
     rec["mime"] = true;
+    rec["message_id"] = delivered_message_id(*mime, u, replace_message_id);
+    rec["submitted_message_id"] = mime->message_id;
+    rec["in_reply_to"] = mime->in_reply_to;
+    json::array references;
+    for (const auto& id : mime->references) references.emplace_back(id);
+    rec["references"] = std::move(references);
     return std::nullopt;
 }
 
@@ -385,6 +407,16 @@ HttpResponse cae_challenge(Service& svc, const CaeEvent& event, const RequestCon
                        "/common/oauth2/authorize\", client_id=\"" + kGraphAppId + "\", error_description=\"" + why +
                        "\", error=\"insufficient_claims\", claims=\"" + base64_encode(claims) + "\"");
     return res;
+}
+
+// Exchange Online's recipient rate limit, 10,000 recipients a day (exchange-online-limits#sending-limits-1).
+// The code is the one Exchange gives a mailbox over its sending limit; the status (403), the text
+// and the absence of Retry-After are UNVERIFIED against the real service (README, Guesses).
+HttpResponse daily_limit_exceeded(const User& u, const RequestContext& ctx) {
+    return graph_error(403, "ErrorExceededMessageLimit",
+                       "Cannot send mail. The mailbox has reached its limit of " +
+                           std::to_string(u.limits.recipients_per_day) + " recipients in 24 hours.",
+                       ctx);
 }
 
 HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTokenRecord& token, const User& u,
@@ -419,8 +451,13 @@ HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTok
     rec["from"] = u.mail.value_or(u.upn);
     rec["client_id"] = token.client_id;
     const bool mime = lower(request.header("content-type")).rfind("text/plain", 0) == 0;
-    auto failure = mime ? validate_mime_message(request.body, rec) : validate_json_message(request.body, u, rec);
+    auto failure = mime ? validate_mime_message(request.body, u, svc.state.scenario.settings.replace_message_id, rec)
+                        : validate_json_message(request.body, u, rec);
     if (failure) return finish(graph_error(failure->status, failure->code, failure->message, ctx));
+    const int recipients =
+        static_cast<int>(rec["to"].as_array().size() + rec["cc"].as_array().size() + rec["bcc"].as_array().size());
+    if (svc.over_recipient_limit(u.upn, u.limits.recipients_per_day, recipients))
+        return finish(daily_limit_exceeded(u, ctx));
 
     rec["client_request_id"] =
         ctx.client_request_id.empty() ? json::value(nullptr) : json::value(ctx.client_request_id);
@@ -429,7 +466,7 @@ HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTok
     rec["sent_at_unix"] = ctx.now;
     rec["concurrent_at_send"] = in_flight;
     svc.state.messages.push_back(std::move(rec));
-    svc.record_accepted(u.upn);
+    svc.record_accepted(u.upn, recipients);
     res.status = 202;
     res.set_header("Cache-Control", "private");
     return finish(std::move(res));

@@ -271,6 +271,7 @@ std::vector<RecordedMessage> Sandbox::messages(std::optional<std::string> user) 
         const auto& o = m.as_object();
         RecordedMessage r;
         r.sender = str(o.at("sender"));
+        r.from = str(o.at("from"));
         r.subject = str(o.at("subject"));
         r.body_type = str(o.at("body").at("content_type"));
         r.body_content = str(o.at("body").at("content"));
@@ -290,6 +291,10 @@ std::vector<RecordedMessage> Sandbox::messages(std::optional<std::string> user) 
         for (const auto& h : o.at("internet_message_headers").as_array())
             r.headers.emplace_back(str(h.at("name")), str(h.at("value")));
         r.save_to_sent_items = o.at("save_to_sent_items").as_bool();
+        r.message_id = str(o.at("message_id"));
+        r.submitted_message_id = str(o.at("submitted_message_id"));
+        r.in_reply_to = str(o.at("in_reply_to"));
+        for (const auto& id : o.at("references").as_array()) r.references.push_back(str(id));
         r.client_request_id = opt_str(o.if_contains("client_request_id"));
         r.request_id = str(o.at("request_id"));
         r.sent_at_unix = o.at("sent_at_unix").to_number<std::int64_t>();

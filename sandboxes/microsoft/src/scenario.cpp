@@ -95,7 +95,9 @@ MailboxLimits parse_limits(const json::value* v, const std::string& where, Mailb
     Fields f(*v, where);
     def.concurrent_requests = static_cast<int>(f.integer("concurrent_requests", def.concurrent_requests));
     def.messages_per_minute = static_cast<int>(f.integer("messages_per_minute", def.messages_per_minute));
-    if (def.concurrent_requests < 0 || def.messages_per_minute < 0) fail(where, "limits must be >= 0");
+    def.recipients_per_day = static_cast<int>(f.integer("recipients_per_day", def.recipients_per_day));
+    if (def.concurrent_requests < 0 || def.messages_per_minute < 0 || def.recipients_per_day < 0)
+        fail(where, "limits must be >= 0");
     return def;
 }
 
@@ -148,6 +150,7 @@ Settings parse_settings(const json::value& v, Settings st, const std::string& wh
     st.token_scope_url_encoded = f.boolean("token_scope_url_encoded", st.token_scope_url_encoded);
     st.token_scope_omitted = f.boolean("token_scope_omitted", st.token_scope_omitted);
     st.redirect_trailing_hash = f.boolean("redirect_trailing_hash", st.redirect_trailing_hash);
+    st.replace_message_id = f.boolean("replace_message_id", st.replace_message_id);
     return st;
 }
 
@@ -161,7 +164,8 @@ json::object settings_json(const Settings& s) {
     o["pkce_mismatch_code"] = s.pkce_mismatch_code;
     o["client_assertion_clock_skew_seconds"] = s.assertion_clock_skew;
     o["mailbox_limits"] = json::object{{"concurrent_requests", s.mailbox_limits.concurrent_requests},
-                                       {"messages_per_minute", s.mailbox_limits.messages_per_minute}};
+                                       {"messages_per_minute", s.mailbox_limits.messages_per_minute},
+                                       {"recipients_per_day", s.mailbox_limits.recipients_per_day}};
     o["token_sizes"] = json::object{{"work_access_token", s.token_sizes.work_access_token},
                                     {"personal_access_token", s.token_sizes.personal_access_token},
                                     {"refresh_token", s.token_sizes.refresh_token},
@@ -170,6 +174,7 @@ json::object settings_json(const Settings& s) {
     o["token_scope_url_encoded"] = s.token_scope_url_encoded;
     o["token_scope_omitted"] = s.token_scope_omitted;
     o["redirect_trailing_hash"] = s.redirect_trailing_hash;
+    o["replace_message_id"] = s.replace_message_id;
     return o;
 }
 

@@ -25,6 +25,8 @@ inline constexpr const char* kGraphAppId = "00000003-0000-0000-c000-000000000000
 struct MailboxLimits {
     int concurrent_requests = 4;   // 0 = unlimited
     int messages_per_minute = 30;  // 0 = unlimited
+    // Exchange Online's recipient rate limit: to + cc + bcc over a rolling 24 hours; 0 = unlimited.
+    int recipients_per_day = 10000;
 };
 
 // Lengths of issued secrets (README "Token shapes"); measured from real traffic, see
@@ -53,6 +55,9 @@ struct Settings {
     bool token_scope_omitted = false;
     // Redirects as the address bar shows them: the query-mode callback URL ends in '#'.
     bool redirect_trailing_hash = false;
+    // A MIME sendMail's Message-ID replaced by one of the stand-in's, as Exchange might do
+    // (UNVERIFIED, outlook_plugin/docs/microsoft-behaviour.md §6d).
+    bool replace_message_id = false;
 };
 
 struct Tenant {

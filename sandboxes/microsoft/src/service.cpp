@@ -494,9 +494,23 @@ int Service::rate_limit_wait(const std::string& upn, int per_minute) {
     return static_cast<int>(std::max<std::int64_t>(1, (wait_ms + 999) / 1000));
 }
 
-void Service::record_accepted(const std::string& upn) {
+bool Service::over_recipient_limit(const std::string& upn, int per_day, int recipients) {
+    if (per_day <= 0) return false;
     std::lock_guard lock(load_mutex_);
-    loads_[lower(upn)].accepted_ms.push_back(now_ms());
+    auto& window = loads_[lower(upn)].recipients_ms;
+    const std::int64_t t = now_ms();
+    constexpr std::int64_t kDayMs = 24LL * 60 * 60 * 1000;
+    while (!window.empty() && (window.front().first <= t - kDayMs || window.front().first > t)) window.pop_front();
+    int sent = 0;
+    for (const auto& entry : window) sent += entry.second;
+    return sent + recipients > per_day;
+}
+
+void Service::record_accepted(const std::string& upn, int recipients) {
+    std::lock_guard lock(load_mutex_);
+    auto& load = loads_[lower(upn)];
+    load.accepted_ms.push_back(now_ms());
+    load.recipients_ms.emplace_back(now_ms(), recipients);
 }
 
 // ---- control entry ----

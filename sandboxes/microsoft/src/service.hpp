@@ -114,7 +114,8 @@ struct Revocation {
 struct MailboxLoad {
     int in_flight = 0;
     int max_in_flight = 0;
-    std::deque<std::int64_t> accepted_ms;  // sandbox-clock times of accepted messages (rate window)
+    std::deque<std::int64_t> accepted_ms;                    // sandbox-clock times of accepted messages (rate window)
+    std::deque<std::pair<std::int64_t, int>> recipients_ms;  // (time, recipients) of accepted messages (24 h)
 };
 
 class Service final : public RequestHandler {
@@ -181,7 +182,9 @@ public:
     void reset_max_concurrent();
     // Message-rate window (sliding 60 s on the sandbox clock). Returns seconds to wait, or 0.
     int rate_limit_wait(const std::string& upn, int per_minute);
-    void record_accepted(const std::string& upn);
+    // Recipient window (rolling 24 h on the sandbox clock): whether `recipients` more would pass `per_day`.
+    bool over_recipient_limit(const std::string& upn, int per_day, int recipients);
+    void record_accepted(const std::string& upn, int recipients);
 
     RequestContext make_context(const HttpRequest& request) const;
 

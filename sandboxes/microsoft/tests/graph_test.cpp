@@ -1,6 +1,7 @@
 // Graph: /me, sendMail validation and recording, per-mailbox limits.
 #include "support.hpp"
 
+#include <fstream>
 #include <thread>
 
 namespace mst {
@@ -233,24 +234,84 @@ TEST_F(GraphTest, MessagesPerMinuteLimit) {
     EXPECT_EQ(send_mail(at, simple_message()).status, 202);
 }
 
-TEST_F(GraphTest, MimeSend) {
-    const std::string mime =
-        "To: Cand <cand@example.org>\r\nSubject: Mime hello\r\nList-Unsubscribe: <mailto:u@x>\r\n\r\nBody\r\n";
-    std::string b64 = b64url(mime);
+std::string base64(const std::string& raw) {
+    std::string b64 = b64url(raw);
     for (auto& c : b64) c = c == '-' ? '+' : c == '_' ? '/' : c;
     while (b64.size() % 4) b64 += '=';
+    return b64;
+}
+
+// learn.microsoft.com/graph/api/user-sendmail, "Example 4": Content-Type text/plain, the message
+// base64-encoded (Microsoft's example wraps it in lines of 76); malformed MIME content is 400
+// ErrorMimeContentInvalidBase64String.
+TEST_F(GraphTest, MimeSendIsAcceptedAndRecordedWithItsThreadingHeaders) {
+    const std::string mime =
+        "From: Adele Vance <adele@contoso.example>\r\nTo: Cand <cand@example.org>, hm@contoso.example\r\n"
+        "Subject: Mime hello\r\nMessage-ID: <n3@contoso.example>\r\nIn-Reply-To: <n2@contoso.example>\r\n"
+        "References: <n1@contoso.example>\r\n <n2@contoso.example>\r\nList-Unsubscribe: <mailto:u@x>\r\n\r\nBody\r\n";
+    std::string wrapped = base64(mime);
+    for (std::size_t i = 76; i < wrapped.size(); i += 78) wrapped.insert(i, "\r\n");
     Request req;
     req.method = "POST";
     req.ca_file = sandbox->ca_file().string();
     req.headers = {"Authorization: Bearer " + at, "Content-Type: text/plain"};
-    req.body = b64;
+    req.body = wrapped;
     EXPECT_EQ(http(url("/v1.0/me/sendMail"), req).status, 202);
     auto m = sandbox->messages().at(0);
     EXPECT_EQ(m.body_type, "MIME");
     EXPECT_EQ(m.subject, "Mime hello");
+    EXPECT_EQ(m.from, kAdele);
+    ASSERT_EQ(m.to.size(), 2u);
     EXPECT_EQ(m.to.at(0).address, "cand@example.org");
+    EXPECT_EQ(m.to.at(1).address, "hm@contoso.example");
+    EXPECT_TRUE(m.save_to_sent_items);
+    EXPECT_EQ(m.message_id, "<n3@contoso.example>");
+    EXPECT_EQ(m.in_reply_to, "<n2@contoso.example>");
+    EXPECT_EQ(m.references, (std::vector<std::string>{"<n1@contoso.example>", "<n2@contoso.example>"}));
+}
+
+TEST_F(GraphTest, MimeSendRefusesWhatJsonRefuses) {
+    Request req;
+    req.method = "POST";
+    req.ca_file = sandbox->ca_file().string();
+    req.headers = {"Authorization: Bearer " + at, "Content-Type: text/plain"};
     req.body = "!!!not base64!!!";
     expect_graph_error(http(url("/v1.0/me/sendMail"), req), 400, "ErrorMimeContentInvalidBase64String");
+    req.body = base64("no header here, only text\r\n");
+    expect_graph_error(http(url("/v1.0/me/sendMail"), req), 400, "ErrorMimeContentInvalidBase64String");
+    req.body = base64("Subject: nobody\r\n\r\nBody\r\n");
+    expect_graph_error(http(url("/v1.0/me/sendMail"), req), 400, "ErrorInvalidRecipients");
+    req.body = base64("From: someone.else@contoso.example\r\nTo: cand@example.org\r\n\r\nBody\r\n");
+    expect_graph_error(http(url("/v1.0/me/sendMail"), req), 403, "ErrorSendAsDenied");
+    req.body = std::string(4 * 1024 * 1024 + 1, 'A');
+    expect_graph_error(http(url("/v1.0/me/sendMail"), req), 413, "RequestEntityTooLarge");
+    EXPECT_TRUE(sandbox->messages().empty());
+}
+
+// Exchange Online's recipient rate limit over a rolling 24 hours, here 5 recipients a day.
+class RecipientLimitTest : public GraphTest {
+    ms_sandbox::Options options() override {
+        ms_sandbox::Options o;
+        std::ifstream in(ms_sandbox::default_scenario_file());
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        auto doc = json::parse(text);
+        doc.at("settings").as_object()["mailbox_limits"] = json::object{{"recipients_per_day", 5}};
+        o.scenario_json = json::serialize(doc);
+        return o;
+    }
+};
+
+TEST_F(RecipientLimitTest, RecipientsPerDayAreCountedOverARolling24Hours) {
+    ASSERT_EQ(send(message({{"toRecipients", recipients(3)}})).status, 202);
+    sandbox->advance_clock(std::chrono::hours(12));
+    at = sign_in(kAdele).access_token;  // the last one expired an hour after it was issued
+    ASSERT_EQ(send(message({{"toRecipients", recipients(2)}})).status, 202);
+    expect_graph_error(send(message({{"toRecipients", recipients(1)}})), 403, "ErrorExceededMessageLimit");
+    sandbox->advance_clock(std::chrono::hours(12) + std::chrono::seconds(1));  // the first 3 leave the window
+    at = sign_in(kAdele).access_token;
+    EXPECT_EQ(send(message({{"toRecipients", recipients(3)}})).status, 202);
+    expect_graph_error(send(message({{"toRecipients", recipients(1)}})), 403, "ErrorExceededMessageLimit");
+    EXPECT_EQ(sandbox->messages().size(), 3u);
 }
 
 }  // namespace

@@ -78,6 +78,7 @@ struct Recipient {
 
 struct RecordedMessage {
     std::string sender;  // UPN of the mailbox that sent it
+    std::string from;    // the mailbox's address (a MIME message's From, which must be it)
     std::string subject;
     std::string body_type;  // "Text", "HTML" or "MIME"
     std::string body_content;
@@ -85,6 +86,12 @@ struct RecordedMessage {
     std::vector<RecordedAttachment> attachments;
     std::vector<std::pair<std::string, std::string>> headers;  // internetMessageHeaders
     bool save_to_sent_items = true;
+    // The threading headers of a MIME message, msg-ids with their angle brackets, "" when absent;
+    // the JSON form carries none (Exchange gives it its own Message-ID).
+    std::string message_id;            // as recipients see it
+    std::string submitted_message_id;  // as the client sent it (differs under the switch replace_message_id)
+    std::string in_reply_to;
+    std::vector<std::string> references;
     std::optional<std::string> client_request_id;
     std::string request_id;
     std::int64_t sent_at_unix = 0;  // sandbox clock
