@@ -43,8 +43,8 @@ run_tests() {
 # test server starts as a CTest fixture); the mock's worker; the
 # settings page's I/O threads and handler pool under a flood and slow callbacks (serve_test);
 # the connection checks (the host's sweep thread and the plugin's forced refresh beside sends).
-concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test keep_alive_test outlook_check_test gmail_provider_test outlook_plugin gmail_plugin mock_provider host_stub manifests)
-concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|ReloadTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest|ConnectionCheckerTest|KeepAliveTest|OutlookCheck|AtTheStandIn/OutlookCheckRevoked|GmailProviderTest|GmailDailyLimitTest)\.'
+concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test keep_alive_test outlook_check_test gmail_provider_test outlook_pacing_test threading_test outlook_plugin gmail_plugin mock_provider host_stub manifests)
+concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|ReloadTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest|ConnectionCheckerTest|KeepAliveTest|OutlookCheck|AtTheStandIn/OutlookCheckRevoked|GmailProviderTest|GmailDailyLimitTest|PacingTest|OutboxPacingWithOutlook|ThreadingTest)\.'
 
 if [[ " $stages " == *" format "* ]]; then
   stage "format: every C/C++ file as .clang-format says"
