@@ -1,5 +1,6 @@
 #include "gmail_provider.hpp"
 
+#include "ep_kit/mime_message.hpp"
 #include "ep_kit/redact.hpp"
 
 #include <boost/json.hpp>
@@ -44,6 +45,7 @@ GmailProvider::GmailProvider(ep::sdk::Host host, std::string_view config_json)
       checks_(
           tokens_, http_, host_, std::string(kProviderName),
           [this](std::string_view account) { return status_object(account); }, userinfo_probe()) {
+    ep::kit::init_mime();  // on the host's thread, before any send builds a MIME message
     log(EP_LOG_INFO,
         "Personal Gmail ready: OAuth client " + google_.settings().client.client_id +
             (google_.settings().app_in_testing ? " (publishing status Testing: connections last 7 days)" : ""));

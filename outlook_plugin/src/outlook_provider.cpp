@@ -1,6 +1,7 @@
 #include "outlook_provider.hpp"
 
 #include "ep_kit/encoding.hpp"
+#include "ep_kit/mime_message.hpp"
 #include "ep_kit/redact.hpp"
 #include "ep_kit/status_fields.hpp"
 #include "graph_mail.hpp"
@@ -81,6 +82,7 @@ OutlookProvider::OutlookProvider(ep::sdk::Host host, std::string_view config_jso
       checks_(
           tokens_, http_, host_, std::string(kProviderName),
           [this](std::string_view account) { return status_object(account); }, profile_probe()) {
+    ep::kit::init_mime();  // on the host's thread, before any send builds a MIME message
     connect_.set_status_builder([this](std::string_view account) { return status_object(account); });
     log(EP_LOG_INFO, std::string("Personal Outlook ready: application ") + config_.client_id + ", authority " +
                          config_.authority + ", cloud " + to_string(config_.cloud));

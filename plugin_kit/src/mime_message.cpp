@@ -20,11 +20,6 @@ using ep::sdk::Error;
 
 // GMime's global tables, set up once for the process and never torn down (another user of
 // GMime in the process may still need them).
-void ensure_gmime() {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
-}
-
 struct GObjectUnref {
     void operator()(void* object) const { g_object_unref(object); }
 };
@@ -151,10 +146,15 @@ std::string to_bytes(GMimeObject* object) {
 
 }  // namespace
 
+void init_mime() {
+    static std::once_flag once;
+    std::call_once(once, [] { g_mime_init(); });
+}
+
 std::string build_mime_message(const Message& m, const MimeEnvelope& e) {
     if (!ep::message::is_valid_address(e.from_address))
         throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_sender", "the sender's address is not a valid address", "from");
-    ensure_gmime();
+    init_mime();  // a safety net: providers have called it already (init_mime says why)
     GPtr<GMimeMessage> message(g_mime_message_new(TRUE));
     set_headers(message.get(), m, e);
     GPtr<GMimeObject> content = content_part(m);

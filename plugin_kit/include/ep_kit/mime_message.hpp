@@ -10,6 +10,12 @@
 
 namespace ep::kit {
 
+// Initializes GMime for this process. g_mime_init is not thread-safe and GMime's type tables are
+// process-wide, shared by every plugin in the host that uses GMime (each with its own copy of this
+// kit): a provider calls this while it is created, on the host's thread, so that no I/O thread
+// initializes GMime while another builds or parses a message. Idempotent.
+void init_mime();
+
 // The header fields a provider decides, beside those written from the message itself.
 struct MimeEnvelope {
     std::string from_address;  // the connected mailbox's address

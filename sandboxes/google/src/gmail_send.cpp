@@ -88,11 +88,6 @@ struct GObjectFree {
 template <class T>
 using GPtr = std::unique_ptr<T, GObjectFree<T>>;
 
-void gmime_init_once() {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
-}
-
 GPtr<GMimeParser> parser_over(const std::string& bytes, GPtr<GMimeStream>& stream) {
     stream.reset(g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size()));
     return GPtr<GMimeParser>(g_mime_parser_new_with_stream(stream.get()));
@@ -127,7 +122,7 @@ std::vector<std::string> msg_ids(GMimeObject* object, const char* header) {
 
 // The RFC 5322 message's recipients, subject and threading headers.
 std::optional<SentMessage> read_message(const std::string& raw) {
-    gmime_init_once();
+    init_gmime();
     GPtr<GMimeStream> stream;
     auto parser = parser_over(raw, stream);
     GPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), nullptr));
@@ -164,7 +159,7 @@ std::string part_bytes(GMimeObject* object) {
 // multipart/related: the JSON metadata, then the message (Gmail's upload guide, "Multipart upload").
 std::optional<std::pair<std::string, std::string>> split_multipart(const std::string& content_type,
                                                                    const std::string& body) {
-    gmime_init_once();
+    init_gmime();
     const std::string entity = "Content-Type: " + content_type + "\r\n\r\n" + body;
     GPtr<GMimeStream> stream;
     auto parser = parser_over(entity, stream);
@@ -177,6 +172,11 @@ std::optional<std::pair<std::string, std::string>> split_multipart(const std::st
 }
 
 }  // namespace
+
+void init_gmime() {
+    static std::once_flag once;
+    std::call_once(once, [] { g_mime_init(); });
+}
 
 namespace {
 

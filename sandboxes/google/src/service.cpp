@@ -14,6 +14,7 @@ Service::Service(Scenario scenario, bool log_requests)
       kid(sandbox::to_hex(sandbox::sha1(signing_key.certificate_der()))),
       log_requests_(log_requests) {
     state.scenario = std::move(scenario);
+    init_gmime();
 }
 
 std::int64_t Service::now() const {

@@ -134,6 +134,9 @@ HttpResponse handle_token(Service& svc, const HttpRequest& request);
 HttpResponse handle_revoke(Service& svc, const HttpRequest& request);
 HttpResponse handle_userinfo(Service& svc, const HttpRequest& request);
 HttpResponse handle_send(Service& svc, const HttpRequest& request, const std::string& user_id, bool upload);
+// GMime's one-time set-up, which is not thread-safe: the service calls it when it is made, before
+// its threads parse (a plugin in the same test process initializes GMime too).
+void init_gmime();
 // A Gmail API error body for a scripted status (500 backendError, 503, 429 ...).
 HttpResponse gmail_error_for_status(int status);
 

@@ -14,11 +14,6 @@ struct GObjectUnref {
 template <class T>
 using GPtr = std::unique_ptr<T, GObjectUnref>;
 
-void ensure_gmime() {
-    static std::once_flag once;
-    std::call_once(once, [] { g_mime_init(); });
-}
-
 // Mailboxes of an address list, a group's members included.
 void append_mailboxes(InternetAddressList* list, std::vector<MimeMailbox>& out) {
     const int n = list ? internet_address_list_length(list) : 0;
@@ -54,8 +49,13 @@ std::vector<std::string> msg_ids(GMimeMessage* message, const char* header) {
 
 }  // namespace
 
+void init_gmime() {
+    static std::once_flag once;
+    std::call_once(once, [] { g_mime_init(); });
+}
+
 std::optional<MimeMessage> parse_mime_message(std::string_view bytes) {
-    ensure_gmime();
+    init_gmime();
     GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size()));
     GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
     GPtr<GMimeMessage> message(g_mime_parser_construct_message(parser.get(), nullptr));

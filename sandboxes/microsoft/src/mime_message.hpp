@@ -24,5 +24,8 @@ struct MimeMessage {
 
 // nullopt when GMime finds no message: not a single header field before the body.
 std::optional<MimeMessage> parse_mime_message(std::string_view bytes);
+// GMime's one-time set-up, which is not thread-safe: the service calls it when it is made, before
+// its threads parse (a plugin in the same test process initializes GMime too, see ep_kit/mime_message.hpp).
+void init_gmime();
 
 }  // namespace ms_sandbox::detail

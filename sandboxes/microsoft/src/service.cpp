@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "html_pages.hpp"
 #include "identity.hpp"
+#include "mime_message.hpp"
 
 #include <boost/json.hpp>
 
@@ -102,6 +103,7 @@ std::string graph_message_for_status(int status) {
 Service::Service(Scenario scenario, LogSink log) : log_(std::move(log)) {
     state.scenario = std::move(scenario);
     (void)signing_key();  // generate the token key before the first request
+    init_gmime();
 }
 
 std::int64_t Service::now_ms() const {
