@@ -144,14 +144,15 @@ bool on_its_way(NudgeState s) {
 }
 
 OutgoingMessage message_for_provider(HostStore& store, const Nudge& n, bool provider_threads) {
+    // The common case, a first message to a provider that threads, goes as queued, unparsed.
+    if (n.thread.follows_id == 0 && provider_threads) return {n.message_json};
     json::object m = message_object(n);
     if (m.empty()) return {n.message_json};  // the provider refuses it, naming what is wrong
-    if (n.thread.follows_id == 0 && !provider_threads) {
+    if (n.thread.follows_id == 0) {
         bool had = false;
         for (auto key : kThreadingFields) had = m.erase(key) > 0 || had;
         return {had ? json::serialize(m) : n.message_json};
     }
-    if (n.thread.follows_id == 0) return {n.message_json};
     std::optional<Nudge> followed;
     try {
         followed = store.nudge(n.thread.follows_id);
