@@ -135,7 +135,19 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
 // ---- ProviderInstance ----------------------------------------------------------------
 
 ProviderInstance::ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance)
-    : provider_(std::move(provider)), instance_(instance) {}
+    : provider_(std::move(provider)), instance_(instance) {
+    const LoadedProvider& p = *provider_;
+    info_.manifest = p.manifest;
+    info_.abi_major = p.abi_major;
+    info_.abi_minor = p.abi_minor;
+    info_.plugin_abi_minor = p.plugin_abi_minor;
+    info_.capabilities = p.api.capabilities;
+    info_.can_check = p.abi_minor >= 1 && p.api.check_connection != nullptr;
+    info_.threads_messages = p.abi_minor >= 2 && (p.api.capabilities & EP_CAP_THREADING) != 0;
+    info_.provider_name = p.provider_name;
+    info_.provider_version = p.provider_version;
+    info_.warnings = p.warnings;
+}
 
 ProviderInstance::~ProviderInstance() { provider_->api.destroy(instance_); }
 
@@ -211,10 +223,6 @@ std::optional<CallResult> ProviderInstance::send(std::string_view account, std::
     return take(status, out);
 }
 
-bool ProviderInstance::can_check() const {
-    return provider_->abi_minor >= 1 && provider_->api.check_connection != nullptr;
-}
-
 void ProviderInstance::check_connection(std::string_view account, CheckDone done) {
     if (can_check()) {
         auto ctx = std::make_unique<CheckDone>(std::move(done));
@@ -237,10 +245,6 @@ void ProviderInstance::check_connection(std::string_view account, CheckDone done
     done(status(account));
 }
 
-bool ProviderInstance::threads_messages() const {
-    return provider_->abi_minor >= 2 && (provider_->api.capabilities & EP_CAP_THREADING) != 0;
-}
-
 CallResult ProviderInstance::sending_limits(std::string_view account) {
     if (provider_->abi_minor < 2 || provider_->api.get_sending_limits == nullptr)
         return CallResult{EP_ERR_UNSUPPORTED,
@@ -249,7 +253,7 @@ CallResult ProviderInstance::sending_limits(std::string_view account) {
     return take(provider_->api.get_sending_limits(instance_, view(account), &out), out);
 }
 
-CallResult ProviderInstance::check_blocking(std::string_view account, std::chrono::milliseconds timeout) {
+CallResult Provider::check_blocking(std::string_view account, std::chrono::milliseconds timeout) {
     struct Waiter {
         std::mutex mutex;
         std::condition_variable cv;
@@ -271,7 +275,7 @@ CallResult ProviderInstance::check_blocking(std::string_view account, std::chron
     return *waiter->result;
 }
 
-CallResult ProviderInstance::send_blocking(std::string_view account, std::string_view message_json) {
+CallResult Provider::send_blocking(std::string_view account, std::string_view message_json) {
     struct Waiter {
         std::mutex mutex;
         std::condition_variable cv;

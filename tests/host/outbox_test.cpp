@@ -438,7 +438,7 @@ TEST_F(OutboxTest, HeldNudgesAreStrandedWhenTheirProviderIsGoneUnavailableOrSwit
     ASSERT_NE(entry, entries.end());
     auto copy = std::make_shared<host::ProviderEntry>(*entry);
     copy->instance.reset();
-    auto unloaded = host::in_process_handle(copy);
+    auto unloaded = host::loaded_provider_handle(copy);
     auto unavailable = host::stranding_of("mock", unloaded.get(), "mock", unloaded.get());
     ASSERT_TRUE(unavailable);
     EXPECT_EQ(unavailable->code, host::stranded::provider_unavailable);

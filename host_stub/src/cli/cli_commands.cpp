@@ -22,12 +22,14 @@ int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
         json::object p{{"id", e.id},
                        {"display_name", e.display_name},
                        {"manifest", e.manifest_path.string()},
-                       {"available", e.available()}};
-        if (e.loaded) {
-            p["abi_version"] = std::to_string(e.loaded->abi_major) + "." + std::to_string(e.loaded->abi_minor);
-            p["provider_version"] = e.loaded->provider_version;
+                       {"available", e.available()},
+                       {"isolation", e.isolated ? "process" : "in_process"}};
+        if (e.instance) {
+            const ep::loader::ProviderInfo& info = e.instance->info();
+            p["abi_version"] = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor);
+            p["provider_version"] = info.provider_version;
         }
-        if (!e.error.empty()) p["error"] = e.error;
+        if (!e.available()) p["error"] = e.reason();
         list.push_back(std::move(p));
     }
     if (o.json) {

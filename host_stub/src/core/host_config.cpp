@@ -236,13 +236,47 @@ std::string provider_config_json(const json::value& config, const std::string& p
     return json::serialize(copy);
 }
 
+// Where a provider runs: its own runner process unless the operator trusts it into the host's.
+bool read_isolated(const reader::Object& p) {
+    std::string isolation = p.string("isolation").value_or("process");
+    if (isolation != "process" && isolation != "in_process")
+        p.fail("isolation",
+               "must be \"process\" (the default: the provider runs in its own process) or "
+               "\"in_process\" (loaded into the host: for trusted providers and benchmarks)");
+    return isolation == "process";
+}
+
+// "isolation": {"runner", "address_space_mb", "open_files", "deadline_seconds": {...},
+// "quarantine_crashes", "quarantine_window_seconds"}: the same for every isolated provider.
+void read_isolation(const reader::Object& o, const std::filesystem::path& dir, ep::loader::IsolationOptions& iso) {
+    if (auto runner = o.non_empty_string("runner")) iso.runner = resolve(dir, *runner);
+    if (auto mb = o.integer("address_space_mb", 64, 1 << 20)) iso.address_space_bytes = uint64_t(*mb) << 20;
+    if (auto n = o.integer("open_files", 16, 1 << 20)) iso.open_files = uint64_t(*n);
+    if (auto d = o.object("deadline_seconds", {"load", "quick", "slow", "check", "send_completion", "shutdown"})) {
+        auto seconds = [&](std::string_view key, std::chrono::milliseconds& field) {
+            if (auto s = d->number(key, 0.1, 86'400))
+                field = std::chrono::milliseconds(static_cast<int64_t>(*s * 1000));
+        };
+        seconds("load", iso.deadlines.hello);
+        seconds("quick", iso.deadlines.quick);
+        seconds("slow", iso.deadlines.slow);
+        seconds("check", iso.deadlines.check);
+        seconds("send_completion", iso.deadlines.send_completion);
+        seconds("shutdown", iso.deadlines.shutdown);
+    }
+    if (auto n = o.integer("quarantine_crashes", 1, 1000)) iso.restart.quarantine_crashes = static_cast<int>(*n);
+    if (auto s = o.number("quarantine_window_seconds", 1, 86'400))
+        iso.restart.quarantine_window = std::chrono::milliseconds(static_cast<int64_t>(*s * 1000));
+}
+
 std::vector<ProviderSetting> read_providers(const reader::Array& providers, const std::filesystem::path& dir) {
     std::vector<ProviderSetting> out;
     for (std::size_t i = 0; i < providers.size(); ++i) {
-        const reader::Object p = providers.object(i, {"manifest", "enabled", "config"});
+        const reader::Object p = providers.object(i, {"manifest", "enabled", "isolation", "config"});
         ProviderSetting s;
         s.manifest = resolve(dir, p.required_non_empty_string("manifest"));
         s.enabled = p.boolean("enabled").value_or(true);
+        s.isolated = read_isolated(p);
         s.config_json = p.object("config") ? provider_config_json(*p.find("config"), p.path("config"), dir) : "{}";
         out.push_back(std::move(s));
     }
@@ -252,7 +286,7 @@ std::vector<ProviderSetting> read_providers(const reader::Array& providers, cons
 HostConfig read_document(const json::value& root, const std::filesystem::path& file) {
     if (!root.is_object()) reader::fail("", "must contain a JSON object");
     refuse_nul(root, "");
-    const reader::Object o(root, "", {"store", "log_level", "providers", "users", "web", "keep_alive"});
+    const reader::Object o(root, "", {"store", "log_level", "providers", "isolation", "users", "web", "keep_alive"});
     HostConfig c;
     c.file = file;
     c.store.sqlite_path = file.parent_path() / "host.db";
@@ -265,6 +299,9 @@ HostConfig read_document(const json::value& root, const std::filesystem::path& f
     if (auto keep_alive = o.object("keep_alive", {"enabled", "interval_days", "max_checks_per_second", "max_in_flight",
                                                   "page_check_after_seconds"}))
         read_keep_alive(*keep_alive, c.keep_alive);
+    if (auto isolation = o.object("isolation", {"runner", "address_space_mb", "open_files", "deadline_seconds",
+                                                "quarantine_crashes", "quarantine_window_seconds"}))
+        read_isolation(*isolation, file.parent_path(), c.isolation);
     if (auto users = o.array("users", "must be an array of {\"id\", \"display_name\"}")) c.users = read_users(*users);
     c.providers = read_providers(o.required_array("providers"), file.parent_path());
     return c;

@@ -8,8 +8,12 @@
 //                "outbox_lease_seconds": 60 },
 //     "log_level": "info",
 //     "providers": [
-//       { "manifest": "mock.json", "enabled": true, "config": { "outbox_dir": "${config_dir}/outbox" } }
-//     ]
+//       { "manifest": "mock.json", "enabled": true, "isolation": "process",
+//         "config": { "outbox_dir": "${config_dir}/outbox" } }
+//     ],
+//     "isolation": { "address_space_mb": 2048, "open_files": 1024,
+//                    "deadline_seconds": { "quick": 10, "slow": 60, "check": 60, "send_completion": 900 },
+//                    "quarantine_crashes": 3, "quarantine_window_seconds": 300 }
 //   }
 //
 // Relative paths (store.path, providers[].manifest) are relative to the config file's
@@ -23,6 +27,7 @@
 #pragma once
 
 #include <email_provider/ep_abi.h>
+#include <email_provider/isolation.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -42,6 +47,9 @@ public:
 struct ProviderSetting {
     std::filesystem::path manifest;  // absolute
     bool enabled = true;
+    // "isolation": "process" (the default: an ep-provider-runner serves it, so that its
+    // crashes and hangs cannot take the host down) or "in_process".
+    bool isolated = true;
     std::string config_json;  // "{}" when absent
 };
 
@@ -100,6 +108,7 @@ struct HostConfig {
     std::vector<HostUserSetting> users;  // the reference host's local users (sign-in picker)
     WebSettings web;
     KeepAliveSettings keep_alive;
+    ep::loader::IsolationOptions isolation;  // for every provider whose isolation is "process"
 };
 
 // The file (and any password_file / conninfo_file it names) must be a regular file of at

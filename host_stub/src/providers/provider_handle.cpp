@@ -22,20 +22,20 @@ json::object check_answer(const ep::loader::CallResult& r) {
                                            : message);
 }
 
-// A provider in this process: calls go straight to its instance, which the entry (and so this
-// handle) keeps alive.
-class InProcessProvider final : public ProviderHandle {
+// A provider loaded by the set: calls go to its instance (in this process, or its runner's
+// client), which the entry (and so this handle) keeps alive.
+class LoadedProviderHandle final : public ProviderHandle {
 public:
-    explicit InProcessProvider(std::shared_ptr<const ProviderEntry> entry) : entry_(std::move(entry)) {}
+    explicit LoadedProviderHandle(std::shared_ptr<const ProviderEntry> entry) : entry_(std::move(entry)) {}
 
     const std::string& id() const override { return entry_->id; }
     const std::string& display_name() const override { return entry_->display_name; }
     bool available() const override { return entry_->available(); }
     void require_available() const override {
-        if (!available()) throw ProviderUnavailable(entry_->id, entry_->error);
+        if (!available()) throw ProviderUnavailable(entry_->id, entry_->reason());
     }
     bool interactive_connect() const override {
-        return available() && (entry_->loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
+        return available() && (entry_->instance->info().capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
     }
     bool can_check() const override { return available() && entry_->instance->can_check(); }
     bool threads_messages() const override { return available() && entry_->instance->threads_messages(); }
@@ -84,7 +84,7 @@ public:
     }
 
 private:
-    ep::loader::ProviderInstance& instance() const {
+    ep::loader::Provider& instance() const {
         require_available();
         return *entry_->instance;
     }
@@ -138,8 +138,8 @@ std::optional<std::string> ProviderHandle::connected_mailbox(const std::string& 
     }
 }
 
-std::shared_ptr<ProviderHandle> in_process_handle(std::shared_ptr<const ProviderEntry> entry) {
-    return std::make_shared<InProcessProvider>(std::move(entry));
+std::shared_ptr<ProviderHandle> loaded_provider_handle(std::shared_ptr<const ProviderEntry> entry) {
+    return std::make_shared<LoadedProviderHandle>(std::move(entry));
 }
 
 json::object check_failed(std::string_view code, std::string message) {

@@ -114,8 +114,9 @@ public:
     virtual boost::json::object check_blocking(const std::string& user_id) = 0;
 };
 
-// The handle of a provider loaded into this process (entry->instance, null when unavailable).
-std::shared_ptr<ProviderHandle> in_process_handle(std::shared_ptr<const ProviderEntry> entry);
+// The handle of a provider the set loaded, in this process or isolated in a runner
+// (entry->instance, null when it failed to load).
+std::shared_ptr<ProviderHandle> loaded_provider_handle(std::shared_ptr<const ProviderEntry> entry);
 
 // A status saying that a check got no answer: what ProviderHandle::check passes on then.
 boost::json::object check_failed(std::string_view code, std::string message);

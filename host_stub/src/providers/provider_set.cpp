@@ -10,7 +10,7 @@ namespace {
 // The instance and the services it uses, destroyed in that order (members go in reverse).
 struct Running {
     std::unique_ptr<HostServices> services;
-    std::unique_ptr<ep::loader::ProviderInstance> instance;
+    std::unique_ptr<ep::loader::Provider> instance;
 };
 
 std::string fingerprint_of(const ProviderSetting& setting) {
@@ -20,7 +20,8 @@ std::string fingerprint_of(const ProviderSetting& setting) {
     try {
         manifest = ep::json_reader::read_regular_file(setting.manifest);
     } catch (const ep::json_reader::FileError&) {}
-    return manifest + '\n' + (setting.enabled ? "enabled" : "disabled") + '\n' + setting.config_json;
+    return manifest + '\n' + (setting.enabled ? "enabled" : "disabled") + '\n' +
+           (setting.isolated ? "process" : "in_process") + '\n' + setting.config_json;
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -89,6 +90,7 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
     auto e = std::make_shared<ProviderEntry>();
     e->manifest_path = setting.manifest;
     e->enabled = setting.enabled;
+    e->isolated = setting.isolated;
     e->fingerprint = std::move(fingerprint);
     try {
         ep::loader::Manifest m = ep::loader::read_manifest(setting.manifest);
@@ -102,22 +104,28 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
         if (!setting.enabled) {
             e->error = "disabled in " + config.file.string();
         } else {
-            e->loaded = ep::loader::load_provider(m, options_);
-            e->warnings = e->loaded->warnings;
             auto running = std::make_shared<Running>();
             running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
-            running->instance =
-                ep::loader::ProviderInstance::create(e->loaded, running->services->api(), setting.config_json);
-            e->instance = std::shared_ptr<ep::loader::ProviderInstance>(running, running->instance.get());
+            if (setting.isolated) {
+                ep::loader::IsolationOptions isolation = config.isolation;
+                isolation.host_abi_minor = options_.host_abi_minor;
+                running->instance =
+                    ep::loader::start_isolated(m, running->services->api(), setting.config_json, isolation);
+            } else {
+                running->instance = ep::loader::ProviderInstance::create(ep::loader::load_provider(m, options_),
+                                                                         running->services->api(), setting.config_json);
+            }
+            e->instance = std::shared_ptr<ep::loader::Provider>(running, running->instance.get());
+            const ep::loader::ProviderInfo& info = e->instance->info();
+            e->warnings = info.warnings;
             logger_.log(EP_LOG_DEBUG, "host",
-                        "loaded provider '" + m.id + "' (" + e->loaded->provider_name + " " +
-                            e->loaded->provider_version + ", ABI " + std::to_string(e->loaded->abi_major) + "." +
-                            std::to_string(e->loaded->abi_minor) + ")");
+                        "loaded provider '" + m.id + "' (" + info.provider_name + " " + info.provider_version +
+                            ", ABI " + std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor) +
+                            (setting.isolated ? ", in its own process)" : ", in this process)"));
         }
     } catch (const std::exception& ex) {
         e->error = ex.what();
         e->instance.reset();
-        e->loaded.reset();
         logger_.log(EP_LOG_ERROR, "host", e->error);
     }
     for (const auto& w : e->warnings) logger_.log(EP_LOG_WARN, "host", w);
@@ -162,33 +170,39 @@ std::shared_ptr<const ProviderEntry> ProviderSet::entry(std::string_view id) con
 std::vector<std::shared_ptr<ProviderHandle>> ProviderSet::handles() const {
     std::lock_guard lock(mutex_);
     std::vector<std::shared_ptr<ProviderHandle>> out;
-    for (const auto& e : entries_) out.push_back(in_process_handle(e));
+    for (const auto& e : entries_) out.push_back(loaded_provider_handle(e));
     return out;
 }
 
 std::shared_ptr<ProviderHandle> ProviderSet::find(std::string_view id) const {
     auto e = entry(id);
-    return e ? in_process_handle(std::move(e)) : nullptr;
+    return e ? loaded_provider_handle(std::move(e)) : nullptr;
 }
 
 std::shared_ptr<ProviderHandle> ProviderSet::available(std::string_view id) const {
     auto e = entry(id);
-    return e && e->available() ? in_process_handle(std::move(e)) : nullptr;
+    return e && e->available() ? loaded_provider_handle(std::move(e)) : nullptr;
 }
 
 std::shared_ptr<ProviderHandle> ProviderSet::require(std::string_view id) const {
     auto e = entry(id);
     if (e == nullptr) throw ProviderUnavailable(std::string(id), std::nullopt);
-    auto handle = in_process_handle(e);
+    auto handle = loaded_provider_handle(e);
     handle->require_available();
     return handle;
 }
 
-std::shared_ptr<ep::loader::ProviderInstance> ProviderSet::instance(std::string_view id) const {
+std::shared_ptr<ep::loader::Provider> ProviderSet::instance(std::string_view id) const {
     auto e = entry(id);
     if (e == nullptr) throw ProviderUnavailable(std::string(id), std::nullopt);
-    if (!e->available()) throw ProviderUnavailable(std::string(id), e->error);
+    if (!e->available()) throw ProviderUnavailable(std::string(id), e->reason());
     return e->instance;
+}
+
+std::string ProviderEntry::reason() const {
+    if (!error.empty()) return error;
+    if (instance == nullptr) return {};
+    return instance->unavailable_reason().value_or(std::string());
 }
 
 }  // namespace host

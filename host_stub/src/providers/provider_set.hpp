@@ -29,12 +29,16 @@ struct ProviderEntry {
     bool enabled = true;
     std::string error;  // why it is not available (empty when loaded)
     std::vector<std::string> warnings;
-    std::shared_ptr<ep::loader::LoadedProvider> loaded;
+    bool isolated = true;  // served by an ep-provider-runner process (else loaded into this one)
     // Also owns the services the instance uses, destroyed after it.
-    std::shared_ptr<ep::loader::ProviderInstance> instance;
+    std::shared_ptr<ep::loader::Provider> instance;
     std::string fingerprint;  // the manifest text and the config's settings it was made from
 
-    bool available() const { return instance != nullptr; }
+    // Loaded, and able to take calls now (an isolated provider's runner may be restarting, or
+    // quarantined after crashing again and again).
+    bool available() const { return instance != nullptr && !instance->unavailable_reason(); }
+    // Why it is not available (empty when it is).
+    std::string reason() const;
 };
 
 // What a reload changed, by provider id (or manifest path when the manifest is unreadable).
@@ -45,6 +49,7 @@ struct ReloadReport {
 
 class ProviderSet {
 public:
+    // `options` are for tests that load providers as an older host would (in this process).
     ProviderSet(const HostConfig& config, SecretStore& store, Logger& logger, Clock clock,
                 ep::loader::LoadOptions options = {});
     ~ProviderSet();
@@ -62,7 +67,7 @@ public:
     std::shared_ptr<ProviderHandle> require(std::string_view id) const;
     // The instance itself, for tests and tools that drive a plugin directly (the host reaches
     // providers through handles); throws ProviderUnavailable like require().
-    std::shared_ptr<ep::loader::ProviderInstance> instance(std::string_view id) const;
+    std::shared_ptr<ep::loader::Provider> instance(std::string_view id) const;
 
     // Takes the providers `config` names: an entry whose manifest and settings did not change
     // keeps its instance; others are loaded anew (a failed one is retried). Safe while other

@@ -211,13 +211,13 @@ std::vector<view::Card> WebApp::cards(const std::string& user_id) {
         c.id = e.id.empty() ? "unknown" : e.id;
         c.name = e.display_name.empty() ? c.id : e.display_name;
         c.available = e.available();
-        c.load_error = e.error;
+        c.load_error = e.reason();
         if (c.available) {
             check_if_stale(user_id, e.id);
             c.status = provider_status(user_id, e.id);
             if (c.status.developer_only && !rt_.config.web.show_developer_providers) continue;
             c.checking = c.status.document.contains("checking");
-            c.interactive = (e.loaded->api.capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
+            c.interactive = (e.instance->info().capabilities & EP_CAP_INTERACTIVE_CONNECT) != 0;
             c.chosen = settings.preferred_channel == "email" && settings.email_provider == e.id;
         }
         out.push_back(std::move(c));

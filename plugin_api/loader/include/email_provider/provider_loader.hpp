@@ -2,6 +2,7 @@
 // version, adopts the provider table by struct_size, and wraps instances in RAII objects.
 #pragma once
 
+#include "email_provider/isolation.hpp"
 #include "email_provider/manifest.hpp"
 
 #include <email_provider/ep_abi.h>
@@ -10,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -61,45 +63,61 @@ struct CallResult {
     bool ok() const { return status == EP_OK; }
 };
 
-// One instance of a provider. Thread-safe like the ABI (concurrent calls allowed; the
-// destructor must not race other calls).
-class ProviderInstance {
+// What a host knows of a running provider, wherever it runs: read from the library in this
+// process, or reported by its runner.
+struct ProviderInfo {
+    Manifest manifest;
+    uint16_t abi_major = 0;
+    uint16_t abi_minor = 0;  // effective minor: min(host, plugin)
+    uint16_t plugin_abi_minor = 0;
+    uint64_t capabilities = 0;      // the library's EP_CAP_* bits
+    bool can_check = false;         // ABI 1.1 check_connection is there
+    bool threads_messages = false;  // ABI 1.2 and EP_CAP_THREADING
+    std::string provider_name;
+    std::string provider_version;
+    std::vector<std::string> warnings;  // as LoadedProvider::warnings
+};
+
+// One instance of a provider: loaded into this process (ProviderInstance) or served by an
+// ep-provider-runner process (start_isolated, ISOLATION.md). Thread-safe like the ABI
+// (concurrent calls allowed; the destructor must not race other calls).
+class Provider {
 public:
     using SendDone = std::function<void(std::string_view result_json)>;
+    using CheckDone = std::function<void(CallResult status)>;
 
-    // Creates an instance. `host` must outlive the instance. Throws LoadError naming the
-    // provider and the plugin's error (e.g. the configuration field) on failure.
-    static std::unique_ptr<ProviderInstance> create(std::shared_ptr<LoadedProvider> provider, const ep_host_api* host,
-                                                    std::string_view config_json);
-    ~ProviderInstance();
-    ProviderInstance(const ProviderInstance&) = delete;
-    ProviderInstance& operator=(const ProviderInstance&) = delete;
+    virtual ~Provider() = default;
 
-    const LoadedProvider& provider() const { return *provider_; }
-    const std::string& id() const { return provider_->manifest.id; }
+    virtual const ProviderInfo& info() const = 0;
+    const std::string& id() const { return info().manifest.id; }
+    // Why the provider cannot take calls now (its runner is restarting after a crash, or is
+    // quarantined after crashing again and again); nullopt when it can. Calls made anyway
+    // answer EP_ERR_INTERNAL with an error document saying the same.
+    virtual std::optional<std::string> unavailable_reason() const { return std::nullopt; }
 
-    CallResult begin_connect(std::string_view account, std::string_view request_json);
-    CallResult complete_connect(std::string_view account, std::string_view callback_json);
-    CallResult status(std::string_view account);
-    CallResult disconnect(std::string_view account);
-    CallResult forget_account(std::string_view account);
+    virtual CallResult begin_connect(std::string_view account, std::string_view request_json) = 0;
+    virtual CallResult complete_connect(std::string_view account, std::string_view callback_json) = 0;
+    virtual CallResult status(std::string_view account) = 0;
+    virtual CallResult disconnect(std::string_view account) = 0;
+    virtual CallResult forget_account(std::string_view account) = 0;
 
     // Asynchronous send. When accepted (returns nullopt), `done` runs exactly once on a
-    // plugin thread. Otherwise the refusal is returned and `done` is never called.
-    std::optional<CallResult> send(std::string_view account, std::string_view message_json, SendDone done);
+    // provider thread. Otherwise the refusal (an ep.send_result/1 document) is returned and
+    // `done` is never called. The message is validated with the shared model first
+    // (CONTRACT.md EP_HOST_9).
+    virtual std::optional<CallResult> send(std::string_view account, std::string_view message_json, SendDone done) = 0;
 
     // Convenience for tools and tests: waits for the outcome and returns the send-result
     // document (a refusal's document when not accepted).
     CallResult send_blocking(std::string_view account, std::string_view message_json);
 
     // True when the plugin checks accounts against its service (ABI 1.1 check_connection).
-    bool can_check() const;
+    bool can_check() const { return info().can_check; }
 
     // Finds out whether a send now would go out and passes the status document to `done`,
-    // exactly once: on a plugin thread after the plugin checked (ABI 1.1), or before this
+    // exactly once: on a provider thread after the plugin checked (ABI 1.1), or before this
     // returns with get_status's answer when the plugin is 1.0 or refused to start a check.
-    using CheckDone = std::function<void(CallResult status)>;
-    void check_connection(std::string_view account, CheckDone done);
+    virtual void check_connection(std::string_view account, CheckDone done) = 0;
     // Waits for check_connection's status document, at most `timeout`: hosts call it on their
     // outbox thread, which a check that never answers must not stall. On timeout it returns a
     // status with check_failed {"code":"timeout"} and no state (SCHEMAS.md), which hosts read
@@ -108,10 +126,34 @@ public:
 
     // True when the plugin sets ep.message's threading fields (ABI 1.2, EP_CAP_THREADING):
     // hosts send them to no other plugin.
-    bool threads_messages() const;
+    bool threads_messages() const { return info().threads_messages; }
     // The account's ep.sending_limits/1 document (ABI 1.2); EP_ERR_UNSUPPORTED with an error
     // document when the plugin is older or declares none.
-    CallResult sending_limits(std::string_view account);
+    virtual CallResult sending_limits(std::string_view account) = 0;
+};
+
+// A provider loaded into this process.
+class ProviderInstance final : public Provider {
+public:
+    // Creates an instance. `host` must outlive the instance. Throws LoadError naming the
+    // provider and the plugin's error (e.g. the configuration field) on failure.
+    static std::unique_ptr<ProviderInstance> create(std::shared_ptr<LoadedProvider> provider, const ep_host_api* host,
+                                                    std::string_view config_json);
+    ~ProviderInstance() override;
+    ProviderInstance(const ProviderInstance&) = delete;
+    ProviderInstance& operator=(const ProviderInstance&) = delete;
+
+    const LoadedProvider& provider() const { return *provider_; }
+    const ProviderInfo& info() const override { return info_; }
+
+    CallResult begin_connect(std::string_view account, std::string_view request_json) override;
+    CallResult complete_connect(std::string_view account, std::string_view callback_json) override;
+    CallResult status(std::string_view account) override;
+    CallResult disconnect(std::string_view account) override;
+    CallResult forget_account(std::string_view account) override;
+    std::optional<CallResult> send(std::string_view account, std::string_view message_json, SendDone done) override;
+    void check_connection(std::string_view account, CheckDone done) override;
+    CallResult sending_limits(std::string_view account) override;
 
 private:
     ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance);
@@ -119,6 +161,16 @@ private:
 
     std::shared_ptr<LoadedProvider> provider_;
     ep_instance* instance_;
+    ProviderInfo info_;
 };
+
+// ---- Isolation (ISOLATION.md) --------------------------------------------------------
+
+// Starts a runner for the provider `manifest` names and creates its instance there, with
+// `host` serving the runner's log, clock and secret store (so `host` must outlive the
+// provider). Throws LoadError naming the cause when the library cannot be loaded (including
+// when it crashes while loading), negotiation fails or create fails.
+std::unique_ptr<Provider> start_isolated(const Manifest& manifest, const ep_host_api* host,
+                                         std::string_view config_json, const IsolationOptions& options = {});
 
 }  // namespace ep::loader
