@@ -129,6 +129,8 @@ public:
         write_line(channel::frame(channel::request(id, method, std::move(params))));
     }
     void close_channel() const { ::shutdown(fd_, SHUT_RDWR); }
+    // From now on the runner's host-service requests get JSON-RPC errors.
+    void answer_with_errors() { answer_with_errors_ = true; }
 
     // The next message that is not a host-service request (those are answered on the way).
     json::object next(std::chrono::milliseconds timeout = 10s) {
@@ -141,7 +143,9 @@ public:
                 const json::object& params = channel::params_of(*message);
                 const json::value* key = params.if_contains("key");
                 host_calls_.push_back(std::string(*method) + " " + (key ? std::string(key->as_string()) : ""));
-                write_line(channel::frame(channel::response(*id, answer_host_request(*host_.api(), *method, params))));
+                write_line(channel::frame(
+                    answer_with_errors_ ? channel::error_response(*id, -32603, "the host's store is down")
+                                        : channel::response(*id, answer_host_request(*host_.api(), *method, params))));
             }
             const auto left =
                 std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
@@ -189,6 +193,7 @@ private:
     int exit_code_ = kRunning;
     channel::LineReader reader_;
     std::vector<std::string> host_calls_;
+    bool answer_with_errors_ = false;
 };
 
 class RunnerTest : public ::testing::Test {
@@ -289,6 +294,24 @@ TEST_F(RunnerTest, RefusedSendIsAnsweredWithoutSendDone) {
     EXPECT_EQ(runner_.result_of(3).at("status"), EP_OK);  // the next message: no send_done came
 }
 
+// A host that answers a secret request with an error is a store failure to the plugin
+// (EP_ERR_STORAGE), exactly as a store that fails in process.
+TEST_F(RunnerTest, HostServiceErrorsReachThePluginAsStoreFailures) {
+    start();
+    connect(2, "alice");
+    runner_.answer_with_errors();
+    runner_.request(3, "get_status", {{"account", "alice"}});
+    const json::object over_the_channel = runner_.result_of(3);
+
+    RunnerProcess failing_store;
+    failing_store.request(1, "hello", hello_params(manifest(), config()));
+    failing_store.result_of(1);
+    failing_store.host().fail_store(true);
+    failing_store.request(2, "get_status", {{"account", "alice"}});
+    EXPECT_EQ(over_the_channel, failing_store.result_of(2));
+    EXPECT_THAT(std::string(over_the_channel.at("document").as_string()), HasSubstr("storage"));
+}
+
 TEST_F(RunnerTest, CheckConnectionIsAnsweredWhenTheCheckIsDone) {
     start(R"(,"check_delay_ms":200)");
     connect(2, "alice");
@@ -296,6 +319,30 @@ TEST_F(RunnerTest, CheckConnectionIsAnsweredWhenTheCheckIsDone) {
     json::object status = runner_.result_of(3);
     EXPECT_EQ(status.at("status"), EP_OK);
     EXPECT_THAT(std::string(status.at("document").as_string()), HasSubstr(R"("schema":"ep.status/1")"));
+}
+
+// The plugin's log crosses only at the levels hello enabled, and log_enabled answers from that
+// mask: Personal Outlook logs "ready" at INFO when created.
+TEST_F(RunnerTest, LogsCrossOnlyAtTheLevelsTheHostEnabled) {
+    dir_.write("k1.key", std::string(64, 'a') + "\n");
+    const std::string outlook_config =
+        R"({"client_id":"11111111-2222-4333-8444-555555555555","redirect_uri":"https://host.example/callback",)"
+        R"("token_encryption":{"active_key":"k1","keys":[{"id":"k1","file":")" +
+        (dir_ / "k1.key").string() + R"("}]}})";
+    json::object params = hello_params(manifest(OUTLOOK_PLUGIN_PATH), outlook_config);
+    params["log_levels"] = 1 << EP_LOG_INFO;
+    runner_.request(1, "hello", params);
+    json::object log = runner_.next();
+    ASSERT_EQ(channel::method_of(log), "log") << json::serialize(log);
+    EXPECT_EQ(channel::params_of(log).at("level"), EP_LOG_INFO);
+    EXPECT_THAT(std::string(channel::string_member(channel::params_of(log), "message")),
+                HasSubstr("Personal Outlook ready"));
+    runner_.result_of(1);
+
+    RunnerProcess quiet;
+    params["log_levels"] = 1 << EP_LOG_ERROR;
+    quiet.request(1, "hello", params);
+    quiet.result_of(1);  // the next message: no log line came before it
 }
 
 TEST_F(RunnerTest, BadRequestsAreErrorsTheRunnerSurvives) {
