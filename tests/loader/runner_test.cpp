@@ -1,6 +1,7 @@
 // ep-provider-runner driven as a host drives it (ISOLATION.md): raw JSON-RPC 2.0 lines over a
 // socketpair whose other end is the runner's descriptor 3, the host services answered from a
 // FakeHost. The runner is started with fork/exec here; the host's own spawner is tested apart.
+#include "runner.hpp"
 #include "channel/channel.hpp"
 #include "fake_host.hpp"
 #include "process.hpp"
@@ -439,7 +440,18 @@ TEST(Runner, AppliesItsLimitsBeforeLoading) {
     runner.error_of(1);
     const std::string limits = test_support::read_file("/proc/" + std::to_string(runner.pid()) + "/limits");
     EXPECT_THAT(limits, ::testing::ContainsRegex("Max open files +64 +64 "));
-    EXPECT_THAT(limits, ::testing::ContainsRegex("Max address space +8589934592 +8589934592 "));
+    if (ep::runner::kAddressSpaceLimitApplies) {
+        EXPECT_THAT(limits, ::testing::ContainsRegex("Max address space +8589934592 +8589934592 "));
+    }
+}
+
+// Each worker thread's stack is address space: under a limit too tight for them the runner says
+// so and exits 2, instead of aborting or hanging (as boost::asio::thread_pool would).
+TEST(Runner, SaysWhenItsAddressSpaceLimitLeavesNoRoomForItsThreads) {
+    if (!ep::runner::kAddressSpaceLimitApplies) GTEST_SKIP() << "sanitizer builds keep the inherited limit";
+    RunnerProcess runner({"--address-space-bytes", std::to_string(uint64_t{16} << 20)});
+    EXPECT_EQ(runner.wait_exit(), 2);
+    EXPECT_THAT(runner.stderr_text(), HasSubstr("worker threads"));
 }
 
 TEST(Runner, RefusesBadArguments) {
