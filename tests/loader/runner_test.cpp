@@ -133,6 +133,8 @@ public:
     void close_channel() const { ::shutdown(fd_, SHUT_RDWR); }
     // From now on the runner's host-service requests get JSON-RPC errors.
     void answer_with_errors() { answer_with_errors_ = true; }
+    // From now on next() returns the runner's host-service requests unanswered.
+    void return_host_requests() { return_host_requests_ = true; }
 
     // The next message that is not a host-service request (those are answered on the way).
     json::object next(std::chrono::milliseconds timeout = 10s) {
@@ -141,7 +143,7 @@ public:
             while (auto message = reader_.next()) {
                 const auto method = channel::method_of(*message);
                 const auto id = channel::id_of(*message);
-                if (!method || !id) return std::move(*message);
+                if (!method || !id || return_host_requests_) return std::move(*message);
                 const json::object& params = channel::params_of(*message);
                 const json::value* key = params.if_contains("key");
                 host_calls_.push_back(std::string(*method) + " " + (key ? std::string(key->as_string()) : ""));
@@ -196,6 +198,7 @@ private:
     channel::LineReader reader_;
     std::vector<std::string> host_calls_;
     bool answer_with_errors_ = false;
+    bool return_host_requests_ = false;
 };
 
 class RunnerTest : public ::testing::Test {
@@ -422,6 +425,17 @@ TEST_F(RunnerTest, ShutdownWaitsForSendsInFlightThenExitsZero) {
 
 TEST_F(RunnerTest, ClosedChannelEndsTheRunner) {
     start();
+    runner_.close_channel();
+    EXPECT_EQ(runner_.wait_exit(), 0);
+}
+
+// A plugin thread waiting for the host's answer when the channel closes gets a store failure at
+// once, so the instance can go and the runner exits.
+TEST_F(RunnerTest, ClosedChannelReleasesPluginThreadsWaitingForTheHost) {
+    start();
+    runner_.return_host_requests();
+    runner_.request(2, "get_status", {{"account", "alice"}});
+    EXPECT_EQ(channel::method_of(runner_.next()), "secret_get");
     runner_.close_channel();
     EXPECT_EQ(runner_.wait_exit(), 0);
 }
