@@ -19,9 +19,11 @@
 namespace ep::loader {
 namespace {
 
-[[noreturn]] void fail(const Manifest& m, const std::string& what) {
-    throw LoadError("provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what);
+std::string about(const Manifest& m, const std::string& what) {
+    return "provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what;
 }
+
+[[noreturn]] void fail(const Manifest& m, const std::string& what) { throw LoadError(about(m, what)); }
 
 std::string version_text(uint16_t major, uint16_t minor) { return std::to_string(major) + "." + std::to_string(minor); }
 
@@ -162,7 +164,9 @@ std::unique_ptr<ProviderInstance> ProviderInstance::create(std::shared_ptr<Loade
     provider->api.free_str(&out);
     if (status != EP_OK || instance == nullptr) {
         if (instance) provider->api.destroy(instance);
-        fail(provider->manifest, "instance creation failed (status " + std::to_string(status) + "): " + document);
+        throw CreateError(
+            about(provider->manifest, "instance creation failed (status " + std::to_string(status) + "): " + document),
+            status == EP_OK ? EP_ERR_INTERNAL : status, document);
     }
     return std::unique_ptr<ProviderInstance>(new ProviderInstance(std::move(provider), instance));
 }
