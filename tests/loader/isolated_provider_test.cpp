@@ -7,6 +7,7 @@
 #include "process.hpp"
 
 #include "isolated/host_services.hpp"
+#include "isolated/runner_process.hpp"
 
 #include <email_provider/manifest.hpp>
 #include <email_provider/provider_loader.hpp>
@@ -205,22 +206,28 @@ TEST_F(IsolatedProviderTest, ALibraryWithoutEntryPointIsALoadError) {
     EXPECT_THAT(load_error(MOCK_NO_ENTRY_PATH, config()), HasSubstr("entry point"));
 }
 
-TEST_F(IsolatedProviderTest, AMissingRunnerIsALoadErrorNamingEveryPlaceLooked) {
+TEST_F(IsolatedProviderTest, AMissingRunnerIsALoadErrorNamingWhereItLooked) {
     options_.runner = dir_ / "no-such-runner";
     EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, config()),
                 AllOf(HasSubstr("provider 'mock'"), HasSubstr("no-such-runner (isolation.runner)")));
+}
 
-    options_.runner.clear();
+// Without isolation.runner: $EP_PROVIDER_RUNNER, then next to the program, then the installed one.
+TEST(IsolatedRunnerLookup, TriesTheEnvironmentThenNextToTheProgramThenTheInstalledOne) {
     const char* before = std::getenv("EP_PROVIDER_RUNNER");
     const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
-    ::setenv("EP_PROVIDER_RUNNER", (dir_ / "nowhere").c_str(), 1);
-    const std::string error = load_error(MOCK_PROVIDER_PATH, config());
+    ::setenv("EP_PROVIDER_RUNNER", "/nowhere/runner", 1);
+    const auto candidates = ep::loader::isolated::runner_candidates({});
     if (saved)
         ::setenv("EP_PROVIDER_RUNNER", saved->c_str(), 1);
     else
         ::unsetenv("EP_PROVIDER_RUNNER");
-    EXPECT_THAT(error, AllOf(HasSubstr("nowhere ($EP_PROVIDER_RUNNER)"), HasSubstr("(next to this program)"),
-                             HasSubstr("email-provider/ep-provider-runner (installed)")));
+    ASSERT_EQ(candidates.size(), 3u);
+    EXPECT_EQ(candidates[0].path, "/nowhere/runner");
+    EXPECT_EQ(candidates[0].source, "$EP_PROVIDER_RUNNER");
+    EXPECT_EQ(candidates[1].path, std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ep-provider-runner");
+    EXPECT_EQ(candidates[2].source, "installed");
+    EXPECT_THAT(candidates[2].path.string(), HasSubstr("/email-provider/ep-provider-runner"));
 }
 
 TEST_F(IsolatedProviderTest, ARunnerThatDiesDuringHelloIsALoadErrorSayingHow) {
