@@ -337,6 +337,8 @@ TEST_F(IsolatedProviderTest, ThreeCrashesWithinTheWindowQuarantineTheProvider) {
     }
     EXPECT_EQ(*provider->unavailable_reason(),
               "quarantined: stopped unexpectedly 3 times in 5 minutes (last: killed by signal 9, SIGKILL)");
+    EXPECT_THAT(host_.log_text(), HasSubstr("provider 'mock' restarting after it stopped unexpectedly"));
+    EXPECT_THAT(host_.log_text(), HasSubstr("provider 'mock' quarantined: stopped unexpectedly 3 times"));
     std::this_thread::sleep_for(300ms);  // longer than any backoff: it stays quarantined
     EXPECT_TRUE(provider->unavailable_reason().has_value());
     EXPECT_TRUE(runner_pids().empty());

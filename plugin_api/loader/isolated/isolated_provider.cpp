@@ -247,6 +247,11 @@ void IsolatedProvider::supervise() {
             const std::string how = session_->end_description();
             retired_.push_back(std::move(session_));
             note_crash(lock, how);
+            const std::string line = "provider '" + info_.manifest.id + "' " + reason_locked();
+            lock.unlock();  // the host's log is host code: never under this lock
+            host_->log(host_->host_ctx, EP_LOG_WARN, ep_str{line.data(), line.size()});
+            lock.lock();
+            continue;  // stopping_ may have changed meanwhile
         }
         if (state_ == State::restarting && Clock::now() >= restart_at_) {
             restart(lock);
