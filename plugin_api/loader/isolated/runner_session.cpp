@@ -168,9 +168,9 @@ std::optional<CallResult> RunnerSession::settle_send(uint64_t id, Reply reply) {
             sends_.erase(it);
             lock.unlock();
             complete_send(std::move(accepted), std::move(*result));
-        } else {
+        } else if (schedule(it->second.deadline)) {
             lock.unlock();
-            context_.on_change();  // a new completion deadline
+            context_.on_change();
         }
         return std::nullopt;
     }
@@ -195,11 +195,13 @@ std::optional<CallResult> RunnerSession::settle_send(uint64_t id, Reply reply) {
 
 void RunnerSession::check(std::string_view account, Provider::CheckDone done, std::chrono::milliseconds deadline) {
     uint64_t id = 0;
+    bool wake = false;
     {
         std::lock_guard lock(mutex_);
         if (!ended_) {
             id = next_id_++;
-            checks_.emplace(id, Check{std::move(done), Clock::now() + deadline, deadline});
+            auto [it, added] = checks_.emplace(id, Check{std::move(done), Clock::now() + deadline, deadline});
+            wake = schedule(it->second.deadline);
         }
     }
     if (id == 0) {
@@ -209,7 +211,7 @@ void RunnerSession::check(std::string_view account, Provider::CheckDone done, st
                                                                                "checking the connection"))});
         return;
     }
-    context_.on_change();  // a new deadline
+    if (wake) context_.on_change();
     write(channel::request(id, "check_connection", json::object{{"account", account}}));
 }
 
@@ -237,6 +239,7 @@ Clock::time_point RunnerSession::expire(Clock::time_point now) {
                 ++it;
             }
         }
+        scheduled_ = next;
     }
     const std::string& who = context_.display_name;
     // The runner keeps running for a send (its late send_done is dropped: no entry is left) ...
@@ -257,6 +260,14 @@ Clock::time_point RunnerSession::expire(Clock::time_point now) {
                                                                                         cause + ").")});
     }
     return next;
+}
+
+// Called with mutex_ held. Every send's completion deadline is the same length, so a new one is
+// almost never the earliest: the supervisor is woken only when it is, not once per send.
+bool RunnerSession::schedule(Clock::time_point deadline) {
+    if (deadline >= scheduled_) return false;
+    scheduled_ = deadline;
+    return true;
 }
 
 void RunnerSession::shut_down(std::chrono::milliseconds deadline) {

@@ -121,6 +121,7 @@ private:
     void finish(const std::optional<std::string>& protocol_error);
     void answer_unfinished(std::vector<Send>& sends, std::vector<Check>& checks);
     std::optional<CallResult> settle_send(uint64_t id, Reply reply);
+    bool schedule(Clock::time_point deadline);
 
     void complete_send(Send send, std::string result);
     void complete_check(Check check, CallResult status);
@@ -135,7 +136,8 @@ private:
     std::map<uint64_t, std::shared_ptr<Waiter>> waiters_;
     std::map<uint64_t, Send> sends_;
     std::map<uint64_t, Check> checks_;
-    std::optional<std::string> kill_cause_;  // why the host killed it, when it did
+    Clock::time_point scheduled_ = Clock::time_point::max();  // when the supervisor next calls expire()
+    std::optional<std::string> kill_cause_;                   // why the host killed it, when it did
     bool ended_ = false;
     std::string end_description_;
     std::condition_variable ended_cv_;
