@@ -347,6 +347,20 @@ TEST_F(RunnerTest, CheckConnectionIsAnsweredWhenTheCheckIsDone) {
     EXPECT_THAT(std::string(status.at("document").as_string()), HasSubstr(R"("schema":"ep.status/1")"));
 }
 
+TEST_F(RunnerTest, SendingLimitsAndForgetAccountReachThePlugin) {
+    start(R"(,"sending_limits":{"messages_per_minute":3})");
+    connect(2, "alice");
+    runner_.request(3, "get_sending_limits", {{"account", "alice"}});
+    json::object limits = runner_.result_of(3);
+    EXPECT_EQ(limits.at("status"), EP_OK);
+    EXPECT_THAT(std::string(limits.at("document").as_string()), HasSubstr(R"("messages_per_minute":3)"));
+    runner_.request(4, "complete_connect", {{"account", "alice"}, {"document", "{}"}});
+    EXPECT_EQ(runner_.result_of(4).at("status"), EP_OK);
+    runner_.request(5, "forget_account", {{"account", "alice"}});
+    EXPECT_EQ(runner_.result_of(5).at("status"), EP_OK);
+    EXPECT_FALSE(runner_.host().has_key("account/alice"));
+}
+
 // The plugin's log crosses only at the levels hello enabled, and log_enabled answers from that
 // mask: Personal Outlook logs "ready" at INFO when created.
 TEST_F(RunnerTest, LogsCrossOnlyAtTheLevelsTheHostEnabled) {
