@@ -46,7 +46,7 @@ IsolatedProvider::~IsolatedProvider() {
         stopping_ = true;
     }
     supervisor_cv_.notify_all();
-    if (supervisor_.joinable()) supervisor_.join();  // never this thread: it runs no host code
+    if (supervisor_.joinable()) supervisor_.join();  // never this thread: it runs no callback of the host's
     // No other thread changes session_ or retired_ now.
     if (session_ && !session_->ended()) session_->shut_down(options_.deadlines.shutdown);
     if (session_) session_->join_reader();

@@ -6,8 +6,9 @@
 //   Callers take it only to pick the current session, never while waiting for a runner.
 // - Each RunnerSession guards its own tables; its lock is taken after mutex_ (supervisor ->
 //   expire()), never before it (the session's on_change takes mutex_ with no lock held).
-// - The supervisor thread accounts crashes, restarts runners and expires deadlines; it runs no
-//   host code. Readers run none either (but log lines). Host code runs on the two pools.
+// - The supervisor thread accounts crashes, restarts runners and expires deadlines; of the
+//   host's code it calls only the log. Readers call only the log too. Completions and host
+//   services run on the two pools.
 // - info_ is written once, before start_isolated returns, and only read afterwards.
 #pragma once
 
