@@ -1,5 +1,7 @@
 #include "email_provider/provider_loader.hpp"
 
+#include "message_check.hpp"
+
 #include <email_provider/ep_sdk.hpp>
 #include <email_provider/message.hpp>
 
@@ -17,9 +19,11 @@
 namespace ep::loader {
 namespace {
 
-[[noreturn]] void fail(const Manifest& m, const std::string& what) {
-    throw LoadError("provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what);
+std::string about(const Manifest& m, const std::string& what) {
+    return "provider '" + m.id + "' (manifest " + m.manifest_path.string() + "): " + what;
 }
+
+[[noreturn]] void fail(const Manifest& m, const std::string& what) { throw LoadError(about(m, what)); }
 
 std::string version_text(uint16_t major, uint16_t minor) { return std::to_string(major) + "." + std::to_string(minor); }
 
@@ -160,7 +164,9 @@ std::unique_ptr<ProviderInstance> ProviderInstance::create(std::shared_ptr<Loade
     provider->api.free_str(&out);
     if (status != EP_OK || instance == nullptr) {
         if (instance) provider->api.destroy(instance);
-        fail(provider->manifest, "instance creation failed (status " + std::to_string(status) + "): " + document);
+        throw CreateError(
+            about(provider->manifest, "instance creation failed (status " + std::to_string(status) + "): " + document),
+            status == EP_OK ? EP_ERR_INTERNAL : status, document);
     }
     return std::unique_ptr<ProviderInstance>(new ProviderInstance(std::move(provider), instance));
 }
@@ -192,15 +198,21 @@ CallResult ProviderInstance::forget_account(std::string_view account) {
     return take(provider_->api.forget_account(instance_, view(account), &out), out);
 }
 
-std::optional<CallResult> ProviderInstance::send(std::string_view account, std::string_view message_json,
-                                                 SendDone done) {
+std::optional<CallResult> refuse_invalid_message(std::string_view message_json, std::string* client_request_id) {
     // The host validates every message with the shared model before any provider sees it
     // (CONTRACT.md EP_HOST_9), so a provider in any language gets well-formed messages only.
     try {
-        ep::message::parse_message(message_json);
+        ep::message::Message m = ep::message::parse_message(message_json);
+        if (client_request_id != nullptr) *client_request_id = std::move(m.client_request_id);
+        return std::nullopt;
     } catch (const ep::sdk::Error& e) {
         return CallResult{e.status(), ep::sdk::send_refusal_document(e.status(), e.code(), e.what(), e.field())};
     }
+}
+
+std::optional<CallResult> ProviderInstance::send(std::string_view account, std::string_view message_json,
+                                                 SendDone done) {
+    if (auto refusal = refuse_invalid_message(message_json)) return refusal;
     // The context lives until the plugin calls back. It holds no reference to the library:
     // the instance does, and destroy waits for every callback.
     auto ctx = std::make_unique<SendDone>(std::move(done));

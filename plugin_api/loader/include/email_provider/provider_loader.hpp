@@ -56,6 +56,20 @@ public:
 // negotiation refused, table too small).
 std::shared_ptr<LoadedProvider> load_provider(const Manifest& manifest, const LoadOptions& options = {});
 
+// create refused: a LoadError that also keeps the plugin's status and error document, so a
+// runner can pass them on to its host (ISOLATION.md, hello's error data).
+class CreateError : public LoadError {
+public:
+    CreateError(const std::string& what, ep_status status, std::string document)
+        : LoadError(what), status_(status), document_(std::move(document)) {}
+    ep_status status() const { return status_; }
+    const std::string& document() const { return document_; }
+
+private:
+    ep_status status_;
+    std::string document_;
+};
+
 // A plugin's answer: its status and the document it returned (result or error).
 struct CallResult {
     ep_status status = EP_OK;
@@ -135,7 +149,7 @@ public:
 // A provider loaded into this process.
 class ProviderInstance final : public Provider {
 public:
-    // Creates an instance. `host` must outlive the instance. Throws LoadError naming the
+    // Creates an instance. `host` must outlive the instance. Throws CreateError naming the
     // provider and the plugin's error (e.g. the configuration field) on failure.
     static std::unique_ptr<ProviderInstance> create(std::shared_ptr<LoadedProvider> provider, const ep_host_api* host,
                                                     std::string_view config_json);

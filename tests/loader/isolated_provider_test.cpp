@@ -1,0 +1,425 @@
+// Isolated providers (ISOLATION.md) through the real ep-provider-runner and the mock provider:
+// the calls, the host services across the channel, and every fault the host side handles
+// (crash, deadline, restart, quarantine, shutdown). Faults are made from outside the mock: the
+// runner is killed (SIGKILL) or frozen (SIGSTOP), and fake runners (shell scripts) stand in for
+// runners that die while starting.
+#include "fake_host.hpp"
+#include "process.hpp"
+
+#include <email_provider/manifest.hpp>
+#include <email_provider/provider_loader.hpp>
+
+#include <boost/json.hpp>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+using ep::loader::LoadError;
+using test_support::TempDir;
+using test_support::wait_until;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::string_view kMessage = R"({"to":[{"address":"bob@example.org"}],"text":"hello"})";
+
+json::object parse(std::string_view text) { return json::parse(text).as_object(); }
+
+std::string error_code(const ep::loader::CallResult& r) {
+    return std::string(parse(r.document).at("error").at("code").as_string());
+}
+
+// The live runners this test process started: children whose program is the runner (a zombie
+// has no exe link, so one already dead is not counted).
+std::vector<pid_t> runner_pids() {
+    std::vector<pid_t> pids;
+    const std::filesystem::path runner = std::filesystem::canonical(RUNNER_PATH);
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream stat(entry.path() / "stat");
+        std::string line;
+        std::getline(stat, line);
+        // pid (comm) state ppid ...: comm may hold spaces, so read after its ")".
+        const auto close = line.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(line.substr(close + 2));
+        char state = 0;
+        pid_t ppid = 0;
+        rest >> state >> ppid;
+        std::error_code ec;
+        if (ppid == ::getpid() && std::filesystem::read_symlink(entry.path() / "exe", ec) == runner)
+            pids.push_back(std::stoi(name));
+    }
+    return pids;
+}
+
+pid_t the_runner() {
+    std::vector<pid_t> pids;
+    wait_until([&] { return (pids = runner_pids()).size() == 1; }, 5s);
+    return pids.size() == 1 ? pids[0] : -1;
+}
+
+// Collects send outcomes from the pool threads.
+struct Outcomes {
+    std::mutex mutex;
+    std::vector<std::string> documents;
+    ep::loader::Provider::SendDone collector() {
+        return [this](std::string_view result) {
+            std::lock_guard lock(mutex);
+            documents.emplace_back(result);
+        };
+    }
+    std::size_t size() {
+        std::lock_guard lock(mutex);
+        return documents.size();
+    }
+    std::vector<std::string> all() {
+        std::lock_guard lock(mutex);
+        return documents;
+    }
+};
+
+class IsolatedProviderTest : public ::testing::Test {
+protected:
+    IsolatedProviderTest() {
+        options_.runner = RUNNER_PATH;
+        options_.restart.first_backoff = 50ms;
+        options_.restart.max_backoff = 200ms;
+    }
+
+    ep::loader::Manifest manifest(const std::string& library = MOCK_PROVIDER_PATH) {
+        dir_.write("mock.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock","display_name":"Mock Mail",)"
+                                R"("library_path":")" +
+                                    library + R"(","abi_version":"1.2","capabilities":["html_body"]}})");
+        return ep::loader::read_manifest(dir_ / "mock.json");
+    }
+    std::string config(const std::string& extra = "") const {
+        return R"({"outbox_dir":")" + (dir_ / "outbox").string() + "\"" + extra + "}";
+    }
+    std::unique_ptr<ep::loader::Provider> start(const std::string& extra_config = "") {
+        return ep::loader::start_isolated(manifest(), host_.api(), config(extra_config), options_);
+    }
+    std::string load_error(const std::string& library, const std::string& config_json) {
+        try {
+            ep::loader::start_isolated(manifest(library), host_.api(), config_json, options_);
+        } catch (const LoadError& e) {
+            return e.what();
+        }
+        return "(started without error)";
+    }
+    // A stand-in runner: a shell script.
+    std::filesystem::path fake_runner(const std::string& body) {
+        dir_.write("fake-runner.sh", "#!/bin/sh\n" + body + "\n");
+        ::chmod((dir_ / "fake-runner.sh").c_str(), 0755);
+        return dir_ / "fake-runner.sh";
+    }
+
+    TempDir dir_;
+    test_support::FakeHost host_;
+    ep::loader::IsolationOptions options_;
+};
+
+}  // namespace
+
+// ---- Through a runner ---------------------------------------------------------------------
+
+TEST_F(IsolatedProviderTest, StartsARunnerAndReportsWhatHelloSaid) {
+    const auto started = std::chrono::steady_clock::now();
+    auto provider = start();
+    const auto cold_start = std::chrono::steady_clock::now() - started;
+    const ep::loader::ProviderInfo& info = provider->info();
+    EXPECT_EQ(info.manifest.id, "mock");
+    EXPECT_EQ(info.provider_name, "Mock provider");
+    EXPECT_EQ(info.abi_major, 1);
+    EXPECT_EQ(info.abi_minor, 2);
+    EXPECT_TRUE(info.can_check);
+    EXPECT_NE(info.capabilities & EP_CAP_HTML_BODY, 0u);
+    EXPECT_EQ(provider->unavailable_reason(), std::nullopt);
+    EXPECT_GT(the_runner(), 0);
+    std::printf("cold start (spawn, hello, create): %.2f ms\n",
+                std::chrono::duration<double, std::milli>(cold_start).count());
+}
+
+TEST_F(IsolatedProviderTest, ConnectsAndSendsThroughTheRunnerWithSecretsInTheHostsStore) {
+    auto provider = start();
+    ep::loader::CallResult connect = provider->begin_connect("alice", "{}");
+    ASSERT_TRUE(connect.ok()) << connect.document;
+    // The mock keeps the connection in the secret store: it is the host's, not the runner's.
+    EXPECT_EQ(host_.secrets().size(), 1u);
+    ep::loader::CallResult status = provider->status("alice");
+    ASSERT_TRUE(status.ok()) << status.document;
+    EXPECT_EQ(parse(status.document).at("state"), "connected");
+
+    ep::loader::CallResult sent = provider->send_blocking("alice", kMessage);
+    EXPECT_EQ(parse(sent.document).at("outcome"), "sent") << sent.document;
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_ / "outbox"), {}), 1);
+    EXPECT_EQ(parse(provider->check_blocking("alice", 5s).document).at("state"), "connected");
+
+    ASSERT_TRUE(provider->disconnect("alice").ok());
+    EXPECT_TRUE(host_.secrets().empty());
+}
+
+TEST_F(IsolatedProviderTest, RefusesAnInvalidMessageWithTheSharedModelNamingTheField) {
+    auto provider = start();
+    auto refusal = provider->send("alice", R"({"to":[{"address":"not an address"}],"text":"x"})",
+                                  [](std::string_view) { ADD_FAILURE() << "a refused send called back"; });
+    ASSERT_TRUE(refusal.has_value());
+    EXPECT_EQ(refusal->status, EP_ERR_INVALID_ARGUMENT);
+    EXPECT_EQ(parse(refusal->document).at("outcome"), "rejected");
+    EXPECT_EQ(parse(refusal->document).at("field"), "to[0].address");
+}
+
+// ---- Starting ---------------------------------------------------------------------------
+
+TEST_F(IsolatedProviderTest, ACreateFailureIsALoadErrorNamingTheField) {
+    EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, R"({"outbox_dir":"relative"})"),
+                AllOf(HasSubstr("mock"), HasSubstr("outbox_dir"), HasSubstr("absolute")));
+    EXPECT_THAT(load_error(MOCK_CREATE_FAILS_PATH, config()), HasSubstr("mock provider built to fail at create"));
+}
+
+TEST_F(IsolatedProviderTest, ALibraryWithoutEntryPointIsALoadError) {
+    EXPECT_THAT(load_error(MOCK_NO_ENTRY_PATH, config()), HasSubstr("entry point"));
+}
+
+TEST_F(IsolatedProviderTest, AMissingRunnerIsALoadErrorNamingEveryPlaceLooked) {
+    options_.runner = dir_ / "no-such-runner";
+    EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, config()),
+                AllOf(HasSubstr("provider 'mock'"), HasSubstr("no-such-runner (isolation.runner)")));
+
+    options_.runner.clear();
+    const char* before = std::getenv("EP_PROVIDER_RUNNER");
+    const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
+    ::setenv("EP_PROVIDER_RUNNER", (dir_ / "nowhere").c_str(), 1);
+    const std::string error = load_error(MOCK_PROVIDER_PATH, config());
+    if (saved)
+        ::setenv("EP_PROVIDER_RUNNER", saved->c_str(), 1);
+    else
+        ::unsetenv("EP_PROVIDER_RUNNER");
+    EXPECT_THAT(error, AllOf(HasSubstr("nowhere ($EP_PROVIDER_RUNNER)"), HasSubstr("(next to this program)"),
+                             HasSubstr("email-provider/ep-provider-runner (installed)")));
+}
+
+TEST_F(IsolatedProviderTest, ARunnerThatDiesDuringHelloIsALoadErrorSayingHow) {
+    options_.runner = fake_runner("kill -ABRT $$");
+    EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, config()),
+                AllOf(HasSubstr("died while loading"), HasSubstr("killed by signal 6, SIGABRT")));
+    options_.runner = fake_runner("exit 0");
+    EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, config()), HasSubstr("exited with status 0"));
+}
+
+// The runner inherits descriptor 3 and nothing else, a scrubbed environment, and its limits
+// as arguments.
+TEST_F(IsolatedProviderTest, TheRunnerGetsOnlyItsChannelAnAllowListedEnvironmentAndItsLimits) {
+    const auto report = dir_ / "report.txt";
+    options_.runner = fake_runner("exec > " + report.string() + "; echo \"args: $*\"; env; echo FDS; ls /proc/self/fd");
+    options_.address_space_bytes = 1u << 30;
+    options_.open_files = 64;
+    options_.pass_environment = {"EP_TEST_PASSED"};
+    ::setenv("EP_TEST_SECRET", "leaked", 1);
+    ::setenv("EP_TEST_PASSED", "kept", 1);
+    ::setenv("TSAN_OPTIONS_X", "not a sanitizer's", 1);
+    load_error(MOCK_PROVIDER_PATH, config());
+    ::unsetenv("EP_TEST_SECRET");
+    ::unsetenv("EP_TEST_PASSED");
+    ::unsetenv("TSAN_OPTIONS_X");
+    const std::string seen = test_support::read_file(report);
+    EXPECT_THAT(seen, AllOf(HasSubstr("args: --address-space-bytes 1073741824 --open-files 64"),
+                            HasSubstr("EP_TEST_PASSED=kept"), HasSubstr("PATH=")));
+    EXPECT_THAT(seen, AllOf(::testing::Not(HasSubstr("EP_TEST_SECRET")), ::testing::Not(HasSubstr("TSAN_OPTIONS_X"))));
+    // ls lists 0 1 2 3 and the descriptor it reads the directory with: nothing else.
+    std::istringstream lines(seen.substr(seen.rfind("FDS\n")));
+    std::vector<std::string> fds;
+    for (std::string line; std::getline(lines, line);)
+        if (!line.empty() && line.find_first_not_of("0123456789") == std::string::npos) fds.push_back(line);
+    EXPECT_EQ(fds.size(), 5u) << seen;
+    EXPECT_THAT(fds, ::testing::IsSupersetOf({"0", "1", "2", "3"}));
+}
+
+// ---- Faults -------------------------------------------------------------------------------
+
+// Every send the runner had taken was handed to the plugin (send_started came first), so after
+// the kill each one may have gone: indeterminate, never resent. Then the runner restarts.
+TEST_F(IsolatedProviderTest, SendsInFlightWhenTheRunnerIsKilledAreIndeterminateThenItRestarts) {
+    auto provider = start(R"(,"send_delay_ms":5000)");
+    Outcomes outcomes;
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(provider->send("alice", kMessage, outcomes.collector()), std::nullopt);
+    ASSERT_EQ(::kill(the_runner(), SIGKILL), 0);
+    ASSERT_TRUE(wait_until([&] { return outcomes.size() == 3; }, 5s));
+    for (const std::string& d : outcomes.all()) {
+        EXPECT_EQ(parse(d).at("outcome"), "indeterminate") << d;
+        EXPECT_EQ(parse(d).at("code"), "provider_crashed") << d;
+        EXPECT_THAT(d, HasSubstr("Mock Mail stopped unexpectedly (killed by signal 9, SIGKILL) while sending"));
+    }
+    // Restarting: calls are answered at once, saying so; then it works again.
+    ASSERT_TRUE(wait_until([&] { return provider->unavailable_reason().has_value(); }, 2s));
+    EXPECT_THAT(*provider->unavailable_reason(),
+                HasSubstr("restarting after it stopped unexpectedly (killed by signal 9, SIGKILL)"));
+    ASSERT_TRUE(wait_until([&] { return !provider->unavailable_reason(); }, 5s));
+    EXPECT_TRUE(provider->status("alice").ok());
+}
+
+TEST_F(IsolatedProviderTest, ASyncCallWhoseRunnerIsKilledAnswersProviderCrashedInWordsForPeople) {
+    auto provider = start();
+    const pid_t runner = the_runner();
+    ASSERT_EQ(::kill(runner, SIGSTOP), 0);  // so that the call is surely waiting when it dies
+    auto status = std::async(std::launch::async, [&] { return provider->begin_connect("alice", "{}"); });
+    std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(::kill(runner, SIGKILL), 0);
+    ep::loader::CallResult r = status.get();
+    EXPECT_EQ(r.status, EP_ERR_INTERNAL);
+    EXPECT_EQ(error_code(r), "provider_crashed");
+    EXPECT_THAT(r.document, HasSubstr("Mock Mail stopped unexpectedly (killed by signal 9, SIGKILL) while connecting; "
+                                      "try again in a moment."));
+}
+
+TEST_F(IsolatedProviderTest, WhileRestartingCallsAndSendsAreAnsweredAtOnce) {
+    options_.restart.first_backoff = 2s;
+    auto provider = start();
+    ASSERT_EQ(::kill(the_runner(), SIGKILL), 0);
+    ASSERT_TRUE(wait_until([&] { return provider->unavailable_reason().has_value(); }, 2s));
+    ep::loader::CallResult status = provider->status("alice");
+    EXPECT_EQ(status.status, EP_ERR_INTERNAL);
+    EXPECT_EQ(error_code(status), "provider_restarting");
+    auto refusal = provider->send("alice", kMessage, [](std::string_view) { ADD_FAILURE() << "called back"; });
+    ASSERT_TRUE(refusal.has_value());
+    EXPECT_EQ(parse(refusal->document).at("outcome"), "transient");  // hosts retry it
+    EXPECT_EQ(parse(refusal->document).at("code"), "provider_restarting");
+    EXPECT_THAT(parse(provider->check_blocking("alice", 1s).document).at("check_failed").at("code").as_string(),
+                "provider_restarting");
+}
+
+TEST_F(IsolatedProviderTest, ThreeCrashesWithinTheWindowQuarantineTheProvider) {
+    auto provider = start();
+    for (int crash = 1; crash <= 3; ++crash) {
+        ASSERT_TRUE(wait_until([&] { return !provider->unavailable_reason(); }, 5s)) << "crash " << crash;
+        ASSERT_EQ(::kill(the_runner(), SIGKILL), 0);
+        ASSERT_TRUE(wait_until([&] { return provider->unavailable_reason().has_value(); }, 2s));
+    }
+    EXPECT_EQ(*provider->unavailable_reason(),
+              "quarantined: stopped unexpectedly 3 times in 5 minutes (last: killed by signal 9, SIGKILL)");
+    std::this_thread::sleep_for(300ms);  // longer than any backoff: it stays quarantined
+    EXPECT_TRUE(provider->unavailable_reason().has_value());
+    EXPECT_TRUE(runner_pids().empty());
+    ep::loader::CallResult status = provider->status("alice");
+    EXPECT_EQ(error_code(status), "provider_quarantined");
+    EXPECT_THAT(status.document, HasSubstr("Mock Mail is unavailable: quarantined"));
+}
+
+// A call past its deadline: the runner is killed, the call says which deadline, the runner
+// restarts. SIGSTOP makes it hang without any help from the mock.
+TEST_F(IsolatedProviderTest, ACallPastItsDeadlineKillsTheHungRunnerWhichThenRestarts) {
+    options_.deadlines.quick = 300ms;
+    auto provider = start();
+    const pid_t hung = the_runner();
+    ASSERT_EQ(::kill(hung, SIGSTOP), 0);
+    const auto asked = std::chrono::steady_clock::now();
+    ep::loader::CallResult status = provider->status("alice");
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+    EXPECT_EQ(status.status, EP_ERR_INTERNAL);
+    EXPECT_EQ(error_code(status), "deadline_exceeded");
+    EXPECT_THAT(status.document, HasSubstr("get_status did not answer within 300 ms"));
+    ASSERT_TRUE(wait_until([&] { return provider->unavailable_reason().has_value(); }, 2s));
+    ASSERT_TRUE(wait_until([&] { return !provider->unavailable_reason(); }, 5s));
+    EXPECT_NE(the_runner(), hung);
+    EXPECT_TRUE(provider->status("alice").ok());
+}
+
+// A send taken by a runner that then hangs before reading it: send_started never came, so it
+// certainly was not sent.
+TEST_F(IsolatedProviderTest, ASendTheHungRunnerNeverStartedIsTransient) {
+    options_.deadlines.quick = 300ms;
+    auto provider = start();
+    ASSERT_EQ(::kill(the_runner(), SIGSTOP), 0);
+    auto refusal = provider->send("alice", kMessage, [](std::string_view) { ADD_FAILURE() << "called back"; });
+    ASSERT_TRUE(refusal.has_value());
+    EXPECT_EQ(parse(refusal->document).at("outcome"), "transient") << refusal->document;
+    EXPECT_EQ(parse(refusal->document).at("code"), "deadline_exceeded");
+}
+
+TEST_F(IsolatedProviderTest, ASendThatDoesNotCallBackInTimeIsIndeterminateAndItsLateAnswerDropped) {
+    options_.deadlines.send_completion = 200ms;
+    auto provider = start(R"(,"send_delay_ms":1000)");
+    const pid_t runner = the_runner();
+    Outcomes outcomes;
+    ASSERT_EQ(provider->send("alice", kMessage, outcomes.collector()), std::nullopt);
+    ASSERT_TRUE(wait_until([&] { return outcomes.size() == 1; }, 2s));
+    EXPECT_EQ(parse(outcomes.all()[0]).at("outcome"), "indeterminate");
+    EXPECT_EQ(parse(outcomes.all()[0]).at("code"), "deadline_exceeded");
+    std::this_thread::sleep_for(1500ms);  // the mock's late send_done came and went
+    EXPECT_EQ(outcomes.size(), 1u);
+    EXPECT_EQ(the_runner(), runner);  // a slow send does not cost the runner
+    EXPECT_EQ(provider->unavailable_reason(), std::nullopt);
+}
+
+TEST_F(IsolatedProviderTest, ACheckPastItsDeadlineFailsAndTheRunnerIsKilled) {
+    options_.deadlines.check = 300ms;
+    auto provider = start(R"(,"check_delay_ms":5000)");
+    const pid_t runner = the_runner();
+    json::object status = parse(provider->check_blocking("alice", 5s).document);
+    EXPECT_EQ(status.at("check_failed").at("code"), "deadline_exceeded");
+    EXPECT_THAT(std::string(status.at("check_failed").at("message").as_string()),
+                HasSubstr("check_connection did not answer within 300 ms"));
+    ASSERT_TRUE(wait_until([&] { return !provider->unavailable_reason() && the_runner() != runner; }, 5s));
+}
+
+// ---- Shutting down ----------------------------------------------------------------------
+
+TEST_F(IsolatedProviderTest, DestroyingTheProviderLetsEveryAcceptedSendCallBack) {
+    auto provider = start(R"(,"send_delay_ms":100)");
+    Outcomes outcomes;
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(provider->send("alice", kMessage, outcomes.collector()), std::nullopt);
+    provider.reset();
+    EXPECT_EQ(outcomes.size(), 3u);
+    for (const std::string& d : outcomes.all()) EXPECT_EQ(parse(d).at("outcome"), "sent") << d;
+    EXPECT_TRUE(runner_pids().empty());
+}
+
+TEST_F(IsolatedProviderTest, ARunnerThatDoesNotShutDownInTimeIsKilledAndItsSendsAnswered) {
+    options_.deadlines.shutdown = 300ms;
+    auto provider = start(R"(,"send_delay_ms":5000)");
+    Outcomes outcomes;
+    ASSERT_EQ(provider->send("alice", kMessage, outcomes.collector()), std::nullopt);
+    const auto asked = std::chrono::steady_clock::now();
+    provider.reset();
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 3s);
+    ASSERT_EQ(outcomes.size(), 1u);
+    EXPECT_EQ(parse(outcomes.all()[0]).at("outcome"), "indeterminate");
+    EXPECT_TRUE(runner_pids().empty());
+}
+
+// A completion that drops the provider's last reference destroys it on the pool's own thread.
+TEST_F(IsolatedProviderTest, TheLastReferenceMayBeDroppedInsideACompletion) {
+    std::shared_ptr<ep::loader::Provider> provider = start();
+    std::promise<std::string> outcome;
+    auto* raw = provider.get();
+    ASSERT_EQ(raw->send("alice", kMessage,
+                        [keep = std::move(provider), &outcome](std::string_view result) mutable {
+                            const std::string copy(result);
+                            keep.reset();  // the destructor runs here, on a completion thread
+                            outcome.set_value(copy);
+                        }),
+              std::nullopt);
+    auto future = outcome.get_future();
+    ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(parse(future.get()).at("outcome"), "sent");
+    EXPECT_TRUE(wait_until([] { return runner_pids().empty(); }, 5s));
+}
