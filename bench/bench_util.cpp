@@ -62,12 +62,32 @@ double process_cpu_seconds(pid_t pid) {
     return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-long self_rss_kb() {
-    std::ifstream in("/proc/self/status");
+long rss_kb(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/status");
     std::string line;
     while (std::getline(in, line))
         if (line.rfind("VmRSS:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
     return -1;
+}
+
+long self_rss_kb() { return rss_kb(getpid()); }
+
+pid_t newest_child_named(std::string_view comm) {
+    pid_t newest = 0;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+        const std::string name = entry.path().filename().string();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream in(entry.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto open = text.find('('), close = text.rfind(')');
+        if (open == std::string::npos || close == std::string::npos || close + 4 >= text.size()) continue;
+        // After "pid (comm) ": state ppid ...; comm is cut to 15 bytes by the kernel.
+        if (text.compare(open + 1, close - open - 1, std::string(comm.substr(0, 15))) != 0) continue;
+        const pid_t parent = static_cast<pid_t>(std::strtol(text.c_str() + close + 4, nullptr, 10));
+        const pid_t pid = static_cast<pid_t>(std::stol(name));
+        if (parent == getpid() && pid > newest) newest = pid;
+    }
+    return newest;
 }
 
 void CpuMeter::restart() {

@@ -33,6 +33,9 @@ double median(std::vector<double> v);
 double process_cpu_seconds(pid_t pid);
 // Resident set size of this process in KiB (VmRSS from /proc/self/status).
 long self_rss_kb();
+long rss_kb(pid_t pid);  // the same for another process; -1 when it is gone
+// The newest child process of this one whose command name is `comm` (0 when none).
+pid_t newest_child_named(std::string_view comm);
 
 // CPU use of a process over an interval, as % of one core.
 class CpuMeter {

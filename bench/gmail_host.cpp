@@ -47,7 +47,7 @@ std::string string_field(const std::string& document, std::string_view key) {
 
 }  // namespace
 
-void connect_gmail_accounts(ep::loader::ProviderInstance& plugin, const SandboxProcess& sandbox,
+void connect_gmail_accounts(ep::loader::Provider& plugin, const SandboxProcess& sandbox,
                             const std::vector<std::string>& accounts, const std::vector<std::string>& users) {
     for (std::size_t i = 0; i < accounts.size(); ++i) {
         auto begun = plugin.begin_connect(accounts[i], json::serialize(json::object{{"login_hint", users[i]}}));

@@ -25,7 +25,7 @@ std::string gmail_config(const std::string& base_url, const std::string& ca_file
 // Connects accounts[i] as the stand-in's users[i] the way a user does: begin_connect with the
 // user as login_hint, the stand-in's pages (chooser and consent) through POST
 // /_sandbox/autopilot, complete_connect with the callback URL. Throws unless each is connected.
-void connect_gmail_accounts(ep::loader::ProviderInstance& plugin, const SandboxProcess& sandbox,
+void connect_gmail_accounts(ep::loader::Provider& plugin, const SandboxProcess& sandbox,
                             const std::vector<std::string>& accounts, const std::vector<std::string>& users);
 
 // What raw libcurl sends for `accounts`: the access token the plugin stored for each (unsealed with

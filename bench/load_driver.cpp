@@ -6,6 +6,7 @@
 //   4. load time (manifest + dlopen + negotiate + create, cold in fresh child processes)
 //   5. memory (RSS per connected account, fresh child process per size)
 //   6. the Personal Gmail plugin's send path vs raw libcurl, against the Google stand-in
+//   7. isolation: the Outlook plugin in an ep-provider-runner vs in this process
 // and prints tables (stdout), optionally JSON (--json FILE). --quick is a smoke run for CI.
 #include "bench_util.hpp"
 #include "gmail_host.hpp"
@@ -46,7 +47,7 @@ constexpr int64_t kExpireSkipSeconds = 3600;  // > the stand-in's 3599 s access-
 struct Options {
     bool quick = false;
     std::string json_path;
-    std::set<int> sections = {1, 2, 3, 4, 5, 6};
+    std::set<int> sections = {1, 2, 3, 4, 5, 6, 7};
     int sandbox_threads = 2;
     int rounds = 3;          // section 1: runs per row and client, alternating order; medians
     double measure_s = 2.0;  // section 1: measured window per run
@@ -59,6 +60,7 @@ struct Options {
     fs::path google_scenario_file = BENCH_GOOGLE_SCENARIO_FILE;
     fs::path manifest_dir = BENCH_MANIFEST_DIR;
     fs::path load_probe = BENCH_LOAD_PROBE;
+    fs::path runner = BENCH_RUNNER;
 };
 
 // Shared run-time state: the work directory (key, scenario, databases) and the report.
@@ -138,7 +140,7 @@ struct Aggregate {
 // Both clients over the same accounts: ids[i] through the plugin, tokens[i] (that account's
 // access token) through raw libcurl. A row uses the first N accounts.
 struct SendPathLoad {
-    ep::loader::ProviderInstance& plugin;
+    ep::loader::Provider& plugin;
     RawClient& raw;
     const SandboxProcess& sb;
     std::vector<std::string> ids, tokens;
@@ -163,7 +165,7 @@ std::vector<std::string> first_n(const std::vector<std::string>& v, std::size_t 
 // Every account sends once through the plugin (its access token is now cached), and both
 // clients open their connections.
 void warm_send_path(const SendPathLoad& load, bool quick) {
-    std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
+    std::vector<std::pair<ep::loader::Provider*, std::string>> sends;
     for (const auto& id : load.ids) sends.emplace_back(&load.plugin, id);
     auto warm = burst(sends, load.message, 256);
     if (warm.other) throw std::runtime_error("warm-up send failed: " + warm.first_other);
@@ -488,7 +490,7 @@ void section_refresh_storm(Run& run) {
 
     // Every account sends once: its access token is cached (the cache holds 10,000 by default).
     {
-        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::Provider*, std::string>> sends;
         for (std::size_t i = 0; i < n_accounts; ++i) sends.emplace_back(a.get(), account_id(i));
         auto warm = burst(sends, message, 256);
         if (warm.other) throw std::runtime_error("warm-up send failed: " + warm.first_other);
@@ -539,8 +541,7 @@ void section_refresh_storm(Run& run) {
     // (a) many concurrent sends on one account.
     {
         expire_all();
-        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends(one_account_sends,
-                                                                                 {a.get(), account_id(0)});
+        std::vector<std::pair<ep::loader::Provider*, std::string>> sends(one_account_sends, {a.get(), account_id(0)});
         CpuMeter m(sb->pid());
         auto b = burst(sends, message);
         all_ok &= report_case(fmt("%zu concurrent sends, 1 account, 1 instance", one_account_sends), sends.size(), b,
@@ -549,7 +550,7 @@ void section_refresh_storm(Run& run) {
     // (b) every account expiring together.
     {
         expire_all();
-        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::Provider*, std::string>> sends;
         for (std::size_t i = 0; i < n_accounts; ++i) sends.emplace_back(a.get(), account_id(i));
         CpuMeter m(sb->pid());
         auto b = burst(sends, message);
@@ -562,7 +563,7 @@ void section_refresh_storm(Run& run) {
     auto b_inst = ep::loader::ProviderInstance::create(loaded, host_b.api(), config);
     {
         expire_all();
-        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::Provider*, std::string>> sends;
         for (std::size_t i = 0; i < one_account_sends; ++i)
             sends.emplace_back(i % 2 ? b_inst.get() : a.get(), account_id(0));
         CpuMeter m(sb->pid());
@@ -573,7 +574,7 @@ void section_refresh_storm(Run& run) {
     }
     {
         expire_all();
-        std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
+        std::vector<std::pair<ep::loader::Provider*, std::string>> sends;
         for (std::size_t i = 0; i < n_accounts; ++i) {
             sends.emplace_back(a.get(), account_id(i));
             sends.emplace_back(b_inst.get(), account_id(i));
@@ -833,6 +834,122 @@ void section_load_time(Run& run) {
                                    worst_load <= 5000 ? "MET" : "MISSED", worst_load / 1000));
 }
 
+// ---- 7. isolation ------------------------------------------------------------------------------
+
+// Cold starts of an isolated Outlook plugin (spawn + load + negotiate + create, answered by the
+// runner), each a fresh ep-provider-runner; the runner's RSS right after.
+struct ColdStarts {
+    std::vector<double> start_ms, stop_ms;
+    std::vector<double> rss_kb;
+};
+ColdStarts measure_cold_starts(const ep::loader::Manifest& manifest, PluginHost& host, const std::string& config,
+                               const ep::loader::IsolationOptions& iso, int samples) {
+    ColdStarts c;
+    for (int i = 0; i < samples; ++i) {
+        auto t0 = Clock::now();
+        auto provider = ep::loader::start_isolated(manifest, host.api(), config, iso);
+        auto t1 = Clock::now();
+        c.rss_kb.push_back(static_cast<double>(rss_kb(newest_child_named("ep-provider-runner"))));
+        provider.reset();
+        c.start_ms.push_back(us_between(t0, t1) / 1000);
+        c.stop_ms.push_back(us_between(t1, Clock::now()) / 1000);
+    }
+    return c;
+}
+
+// One row of the isolated-vs-in-process table: each client `rounds` times, alternating.
+json::object isolation_row(const GridTiming& t, ep::loader::Provider& in_process, ep::loader::Provider& isolated,
+                           pid_t runner, const std::vector<std::string>& ids, const std::string& message,
+                           const SandboxProcess& sb, int conc, double& worst_ratio, double& worst_extra_cpu) {
+    const LoadSpec spec{conc, 4, t.warmup_s, t.measure_s};
+    Aggregate a, b;
+    for (int r = 0; r < t.rounds; ++r) {
+        if (r % 2 == 0) {
+            a.add(plugin_run(in_process, ids, message, spec, sb.pid()));
+            b.add(plugin_run(isolated, ids, message, spec, sb.pid(), runner));
+        } else {
+            b.add(plugin_run(isolated, ids, message, spec, sb.pid(), runner));
+            a.add(plugin_run(in_process, ids, message, spec, sb.pid()));
+        }
+        sb.clear_messages();
+    }
+    const double ratio = a.rate() > 0 ? b.rate() / a.rate() : 0;
+    const double extra_cpu = median(b.cpu_per_req_us) - median(a.cpu_per_req_us);
+    worst_ratio = std::min(worst_ratio, ratio);
+    worst_extra_cpu = std::max(worst_extra_cpu, extra_cpu);
+    Summary sa = summarize(a.latency_us), sbs = summarize(b.latency_us);
+    std::printf("%8zu %5d | %9s %8s %8s %6.0f | %9s %8s %8s %6.0f | %6.3f %7.1f %5lld\n", ids.size(), conc,
+                thousands(a.rate()).c_str(), ms(sa.p50).c_str(), ms(sa.p99).c_str(), median(a.cpu_per_req_us),
+                thousands(b.rate()).c_str(), ms(sbs.p50).c_str(), ms(sbs.p99).c_str(), median(b.cpu_per_req_us), ratio,
+                extra_cpu, static_cast<long long>(a.failed + b.failed));
+    std::fflush(stdout);
+    return json::object{{"accounts", ids.size()},
+                        {"concurrency", conc},
+                        {"in_process", a.to_json()},
+                        {"isolated", b.to_json()},
+                        {"ratio_isolated_over_in_process", ratio},
+                        {"extra_cpu_us_per_send", extra_cpu}};
+}
+
+void section_isolation(Run& run) {
+    const Options& o = run.opt;
+    heading("7. Isolation: the Outlook plugin in an ep-provider-runner vs in this process");
+    const std::size_t max_accounts = o.quick ? 100 : 1000;
+    auto sb = start_sandbox(run, o.sandbox_bin, run.scenario_file);
+    auto grants = sb->bulk_grants(kClientId, 0, static_cast<int>(max_accounts));
+    auto clock = std::make_shared<HostClock>();
+    PluginHost host(run.work / "isolation.db", clock);
+    const std::string config = outlook_config(sb->base_url(), sb->ca_file(), run.key_file);
+    seed_accounts(host, config, grants, 0, clock->now(), true);
+    const ep::loader::Manifest manifest = ep::loader::read_manifest(o.manifest_dir / "outlook.json");
+    ep::loader::IsolationOptions iso;
+    iso.runner = o.runner;
+
+    const ColdStarts cold = measure_cold_starts(manifest, host, config, iso, o.quick ? 3 : 21);
+    auto in_process =
+        ep::loader::ProviderInstance::create(load_manifest(o.manifest_dir / "outlook.json"), host.api(), config);
+    auto isolated = ep::loader::start_isolated(manifest, host.api(), config, iso);
+    const pid_t runner = newest_child_named("ep-provider-runner");
+    const std::string message = small_message();
+    const std::vector<std::string> ids = account_ids(max_accounts);
+    for (ep::loader::Provider* p : {static_cast<ep::loader::Provider*>(in_process.get()), isolated.get()}) {
+        std::vector<std::pair<ep::loader::Provider*, std::string>> sends;
+        for (const auto& id : ids) sends.emplace_back(p, id);
+        auto warm = burst(sends, message, 256);
+        if (warm.other) throw std::runtime_error("warm-up send failed: " + warm.first_other);
+    }
+    const long runner_rss_warm = rss_kb(runner);
+    sb->clear_messages();
+
+    std::printf(
+        "Cold start (spawn + load + negotiate + create, answered): median %.2f ms, max %.2f ms over %zu;\n"
+        "stop (shutdown, runner gone): median %.2f ms. Runner RSS: %.1f MiB after start, %.1f MiB after %zu "
+        "accounts sent once.\n",
+        median(cold.start_ms), summarize(cold.start_ms).max, cold.start_ms.size(), median(cold.stop_ms),
+        median(cold.rss_kb) / 1024, static_cast<double>(runner_rss_warm) / 1024, max_accounts);
+    std::printf(
+        "cpu us/send = CPU of this process, plus the runner's for the isolated client, per completed send.\n\n");
+    std::printf("%8s %5s | %9s %8s %8s %6s | %9s %8s %8s %6s | %6s %7s %5s\n", "accounts", "conc", "in-proc/s", "p50",
+                "p99", "cpu", "isolated/s", "p50", "p99", "cpu", "ratio", "+cpu us", "fail");
+    double worst_ratio = 1e9, worst_extra_cpu = -1e9;
+    json::array rows;
+    for (auto [accounts, conc] : {std::pair<std::size_t, int>{1, 1}, {max_accounts, 16}})
+        rows.push_back(isolation_row(grid_timing(o), *in_process, *isolated, runner, first_n(ids, accounts), message,
+                                     *sb, conc, worst_ratio, worst_extra_cpu));
+    const double cold_ms = median(cold.start_ms);
+    run.report["isolation"] = json::object{{"cold_start_ms", cold_ms},
+                                           {"stop_ms", median(cold.stop_ms)},
+                                           {"runner_rss_kb_after_start", median(cold.rss_kb)},
+                                           {"runner_rss_kb_warm", runner_rss_warm},
+                                           {"rows", std::move(rows)}};
+    run.target_lines.push_back(fmt("Isolated throughput >= 0.9x in-process at 1:1 and %zu:16: %s (worst %.3f)",
+                                   max_accounts, worst_ratio >= 0.9 ? "MET" : "MISSED", worst_ratio));
+    run.target_lines.push_back(fmt("Isolation costs <= 30 us more CPU per send: %s (worst %+.1f us)",
+                                   worst_extra_cpu <= 30 ? "MET" : "MISSED", worst_extra_cpu));
+    run.target_lines.push_back(
+        fmt("Runner cold start <= 20 ms (median): %s (%.2f ms)", cold_ms <= 20 ? "MET" : "MISSED", cold_ms));
+}
+
 // ---- child: memory ----------------------------------------------------------------------------
 
 int child_memory(int argc, char** argv) {
@@ -855,7 +972,7 @@ int child_memory(int argc, char** argv) {
     auto inst = ep::loader::ProviderInstance::create(loaded, host.api(), read_file(config_file));
     malloc_trim(0);
     long idle = self_rss_kb();
-    std::vector<std::pair<ep::loader::ProviderInstance*, std::string>> sends;
+    std::vector<std::pair<ep::loader::Provider*, std::string>> sends;
     for (std::size_t i = 0; i < accounts; ++i) sends.emplace_back(inst.get(), account_id(i));
     BurstResult b;
     if (!sends.empty()) b = burst(sends, small_message(), 64);
@@ -875,12 +992,12 @@ int child_memory(int argc, char** argv) {
 
 void usage() {
     std::printf(
-        "usage: load_driver [--quick] [--json FILE] [--sections 1,2,3,4,5,6] [--sandbox-threads N]\n"
+        "usage: load_driver [--quick] [--json FILE] [--sections 1,2,3,4,5,6,7] [--sandbox-threads N]\n"
         "                   [--rounds N] [--measure-seconds S]\n"
         "  --quick            short smoke run (CI checks that it runs; never judge speed from it)\n"
         "  --json FILE        also write every number as JSON\n"
         "  --sections LIST    1 send path, 2 refresh storms, 3 store scale, 4 load time, 5 memory,\n"
-        "                     6 Gmail send path\n"
+        "                     6 Gmail send path, 7 isolation (runner vs in-process)\n"
         "  --sandbox-threads  I/O threads of the microsoft-sandbox and google-sandbox processes (default 2)\n"
         "  --rounds N         sections 1 and 6: runs per cell and client (default 3)\n"
         "  --measure-seconds  sections 1 and 6: measured window per run (default 2)\n"
@@ -929,7 +1046,7 @@ int main(int argc, char** argv) {
                 o.sections.clear();
                 std::string list = value();
                 for (char c : list)
-                    if (c >= '1' && c <= '6') o.sections.insert(c - '0');
+                    if (c >= '1' && c <= '7') o.sections.insert(c - '0');
             } else if (a == "--help" || a == "-h") {
                 usage();
                 return 0;
@@ -965,6 +1082,7 @@ int main(int argc, char** argv) {
         if (o.sections.count(4)) section_load_time(run);
         if (o.sections.count(1)) section_send_path(run);
         if (o.sections.count(6)) section_gmail_send_path(run);
+        if (o.sections.count(7)) section_isolation(run);
         if (o.sections.count(2)) section_refresh_storm(run);
         if (o.sections.count(3) || o.sections.count(5)) section_store_and_memory(run);
 

@@ -92,12 +92,12 @@ bool is_sent(std::string_view result) { return result.find("\"outcome\":\"sent\"
 
 }  // namespace
 
-LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std::string>& accounts,
-                   const std::string& message_json, const LoadSpec& spec, pid_t sandbox_pid) {
+LoadRun plugin_run(ep::loader::Provider& instance, const std::vector<std::string>& accounts,
+                   const std::string& message_json, const LoadSpec& spec, pid_t sandbox_pid, pid_t runner_pid) {
     struct Loop {
-        Loop(ep::loader::ProviderInstance& i, const std::vector<std::string>& a, const std::string& m)
+        Loop(ep::loader::Provider& i, const std::vector<std::string>& a, const std::string& m)
             : instance(i), accounts(a), message(m) {}
-        ep::loader::ProviderInstance& instance;
+        ep::loader::Provider& instance;
         const std::vector<std::string>& accounts;
         const std::string& message;
         std::atomic<std::size_t> next{0};
@@ -180,7 +180,10 @@ LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std
         }
     };
     serve_deferred_until(loop.measure_from);
-    double cpu0 = process_cpu_seconds(getpid()), sb0 = process_cpu_seconds(sandbox_pid);
+    auto client_cpu = [&] {
+        return process_cpu_seconds(getpid()) + (runner_pid ? process_cpu_seconds(runner_pid) : 0);
+    };
+    double cpu0 = client_cpu(), sb0 = process_cpu_seconds(sandbox_pid);
     loop.measuring = true;
     serve_deferred_until(loop.measure_to);
     {
@@ -189,7 +192,7 @@ LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std
         loop.outstanding -= loop.deferred;  // deferred resubmissions are not made
         loop.deferred = 0;
     }
-    loop.result.client_cpu_s = process_cpu_seconds(getpid()) - cpu0;
+    loop.result.client_cpu_s = client_cpu() - cpu0;
     loop.result.sandbox_cpu_s = process_cpu_seconds(sandbox_pid) - sb0;
     loop.result.window_s = std::chrono::duration<double>(loop.measure_to - loop.measure_from).count();
     std::unique_lock lock(loop.mutex);
@@ -197,7 +200,7 @@ LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std
     return std::move(loop.result);
 }
 
-BurstResult burst(const std::vector<std::pair<ep::loader::ProviderInstance*, std::string>>& sends,
+BurstResult burst(const std::vector<std::pair<ep::loader::Provider*, std::string>>& sends,
                   const std::string& message_json, int max_outstanding) {
     struct Shared {
         std::mutex mutex;

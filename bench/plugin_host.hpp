@@ -65,8 +65,10 @@ std::shared_ptr<ep::loader::LoadedProvider> load_manifest(const std::filesystem:
 // Closed-loop load through the plugin's ABI send: `concurrency` sends outstanding, the i-th
 // to accounts[i % n]; a completion submits the next send from the callback (as soon as the
 // plugin reports). Latency from send() to the completion callback; "sent" is success.
-LoadRun plugin_run(ep::loader::ProviderInstance& instance, const std::vector<std::string>& accounts,
-                   const std::string& message_json, const LoadSpec& spec, pid_t sandbox_pid);
+// `runner_pid` (when not 0): a process whose CPU counts as the client's too (an isolated
+// provider's ep-provider-runner).
+LoadRun plugin_run(ep::loader::Provider& instance, const std::vector<std::string>& accounts,
+                   const std::string& message_json, const LoadSpec& spec, pid_t sandbox_pid, pid_t runner_pid = 0);
 
 // Submits every (instance, account) send at once from this thread and waits for all.
 struct BurstResult {
@@ -76,7 +78,7 @@ struct BurstResult {
     std::string first_other;
     std::vector<double> latency_us;
 };
-BurstResult burst(const std::vector<std::pair<ep::loader::ProviderInstance*, std::string>>& sends,
+BurstResult burst(const std::vector<std::pair<ep::loader::Provider*, std::string>>& sends,
                   const std::string& message_json, int max_outstanding = 0 /* 0 = no limit */);
 
 // A plain one-recipient text message (ep.message/1), as in the outlook tests.

@@ -23,7 +23,7 @@ seconds=${1:-10}
 [[ "$seconds" =~ ^[0-9]+$ && "$seconds" -gt 0 ]] || { echo "usage: $0 [seconds-per-target] [target...]" >&2; exit 2; }
 shift $(( $# > 0 ? 1 : 0 ))
 all_targets=(manifest host_config oauth_callback token_response graph_error vault_envelope message
-             google_token_response google_callback gmail_error google_id_token)
+             google_token_response google_callback gmail_error google_id_token runner_channel)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all_targets[@]}")
 for t in "${targets[@]}"; do

@@ -232,3 +232,33 @@ TEST(HostConfig, ASecretFileThatIsAFifoIsRefusedAtOnceNamingTheField) {
                 AllOf(HasSubstr("field 'store.postgresql.password_file'"),
                       HasSubstr("which cannot be read: the file is not a regular file (it is a FIFO)")));
 }
+
+TEST(HostConfig, ProvidersRunInTheirOwnProcessUnlessTrustedInAndIsolationIsChecked) {
+    auto c = host::parse_host_config(
+        R"({"providers":[{"manifest":"a.json"},{"manifest":"b.json","isolation":"in_process"}],
+            "isolation":{"runner":"bin/ep-provider-runner","address_space_mb":512,"open_files":256,
+                         "deadline_seconds":{"quick":2.5,"check":30},"pass_environment":["HTTPS_PROXY"],
+                         "quarantine_crashes":5,"quarantine_window_seconds":60}})",
+        "/etc/host/host.json");
+    ASSERT_EQ(c.providers.size(), 2u);
+    EXPECT_TRUE(c.providers[0].isolated) << "the default";
+    EXPECT_FALSE(c.providers[1].isolated);
+    EXPECT_EQ(c.isolation.runner, "/etc/host/bin/ep-provider-runner");
+    EXPECT_EQ(c.isolation.address_space_bytes, 512u << 20);
+    EXPECT_EQ(c.isolation.open_files, 256u);
+    EXPECT_EQ(c.isolation.deadlines.quick, std::chrono::milliseconds(2500));
+    EXPECT_EQ(c.isolation.deadlines.check, std::chrono::milliseconds(30000));
+    EXPECT_EQ(c.isolation.deadlines.slow, std::chrono::milliseconds(60000)) << "untouched";
+    EXPECT_EQ(c.isolation.pass_environment, std::vector<std::string>{"HTTPS_PROXY"});
+    EXPECT_EQ(c.isolation.restart.quarantine_crashes, 5);
+    EXPECT_EQ(c.isolation.restart.quarantine_window, std::chrono::milliseconds(60000));
+
+    EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a.json","isolation":"sandbox"}]})"),
+                AllOf(HasSubstr("field 'providers[0].isolation'"), HasSubstr("\"in_process\"")));
+    EXPECT_THAT(error_of(R"({"providers":[],"isolation":{"deadline_seconds":{"quick":0}}})"),
+                HasSubstr("field 'isolation.deadline_seconds.quick'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"isolation":{"address_space_mb":1}})"),
+                HasSubstr("field 'isolation.address_space_mb'"));
+    EXPECT_THAT(error_of(R"({"providers":[],"isolation":{"seccomp":true}})"),
+                HasSubstr("field 'isolation.seccomp' is not a known setting"));
+}

@@ -40,7 +40,8 @@ int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
         const auto& p = v.as_object();
         if (p.at("available").as_bool())
             std::cout << printable(json_str(v, "id")) << "\t" << printable(json_str(v, "display_name")) << "\tABI "
-                      << json_str(v, "abi_version") << "\n";
+                      << json_str(v, "abi_version") << "\t"
+                      << (json_str(v, "isolation") == "process" ? "own process" : "in the host's process") << "\n";
         else
             std::cout << (json_str(v, "id").empty() ? "?" : printable(json_str(v, "id"))) << "\tunavailable\t"
                       << printable(json_str(v, "error")) << "\n";

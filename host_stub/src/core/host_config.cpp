@@ -247,7 +247,8 @@ bool read_isolated(const reader::Object& p) {
 }
 
 // "isolation": {"runner", "address_space_mb", "open_files", "deadline_seconds": {...},
-// "quarantine_crashes", "quarantine_window_seconds"}: the same for every isolated provider.
+// "pass_environment", "quarantine_crashes", "quarantine_window_seconds"}: the same for every
+// isolated provider.
 void read_isolation(const reader::Object& o, const std::filesystem::path& dir, ep::loader::IsolationOptions& iso) {
     if (auto runner = o.non_empty_string("runner")) iso.runner = resolve(dir, *runner);
     if (auto mb = o.integer("address_space_mb", 64, 1 << 20)) iso.address_space_bytes = uint64_t(*mb) << 20;
@@ -264,6 +265,8 @@ void read_isolation(const reader::Object& o, const std::filesystem::path& dir, e
         seconds("send_completion", iso.deadlines.send_completion);
         seconds("shutdown", iso.deadlines.shutdown);
     }
+    if (auto names = o.array("pass_environment", "must be an array of environment variable names"))
+        for (std::size_t i = 0; i < names->size(); ++i) iso.pass_environment.push_back(names->string(i));
     if (auto n = o.integer("quarantine_crashes", 1, 1000)) iso.restart.quarantine_crashes = static_cast<int>(*n);
     if (auto s = o.number("quarantine_window_seconds", 1, 86'400))
         iso.restart.quarantine_window = std::chrono::milliseconds(static_cast<int64_t>(*s * 1000));
@@ -300,7 +303,7 @@ HostConfig read_document(const json::value& root, const std::filesystem::path& f
                                                   "page_check_after_seconds"}))
         read_keep_alive(*keep_alive, c.keep_alive);
     if (auto isolation = o.object("isolation", {"runner", "address_space_mb", "open_files", "deadline_seconds",
-                                                "quarantine_crashes", "quarantine_window_seconds"}))
+                                                "pass_environment", "quarantine_crashes", "quarantine_window_seconds"}))
         read_isolation(*isolation, file.parent_path(), c.isolation);
     if (auto users = o.array("users", "must be an array of {\"id\", \"display_name\"}")) c.users = read_users(*users);
     c.providers = read_providers(o.required_array("providers"), file.parent_path());

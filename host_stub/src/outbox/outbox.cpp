@@ -220,7 +220,8 @@ void Outbox::dispatch(const Nudge& n) {
         // Held, not failed: the held sweep says why and the user decides.
         json::object r{{"outcome", "auth_expired"},
                        {"code", p == nullptr ? stranded::provider_removed : stranded::provider_unavailable},
-                       {"message", "The email provider '" + n.provider + "' is not available."}};
+                       {"message", "The email provider '" + n.provider + "' is not available" +
+                                       (p == nullptr ? std::string(".") : ": " + p->unavailable_reason())}};
         completion(json::serialize(r));
         return;
     }

@@ -10,11 +10,13 @@ std::optional<Stranding> stranding_of(const std::string& provider, const Provide
                              "' was removed from this host: send it with your current email "
                              "provider, or discard it."};
     std::string name = entry->display_name().empty() ? provider : entry->display_name();
-    if (!entry->available())
+    if (!entry->available()) {
+        std::string why = entry->unavailable_reason();
         return Stranding{stranded::provider_unavailable,
-                         "Its email provider " + name +
-                             " is not available on this host: send it with your current "
-                             "email provider, or discard it."};
+                         "Its email provider " + name + " is not available on this host" +
+                             (why.empty() ? "" : " (" + why + ")") +
+                             ": send it with your current email provider, or discard it."};
+    }
     if (provider != current_provider) {
         std::string now = current && !current->display_name().empty() ? current->display_name()
                           : current_provider.empty()                  ? std::string("none")

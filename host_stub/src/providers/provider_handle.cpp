@@ -31,6 +31,7 @@ public:
     const std::string& id() const override { return entry_->id; }
     const std::string& display_name() const override { return entry_->display_name; }
     bool available() const override { return entry_->available(); }
+    std::string unavailable_reason() const override { return entry_->reason(); }
     void require_available() const override {
         if (!available()) throw ProviderUnavailable(entry_->id, entry_->reason());
     }

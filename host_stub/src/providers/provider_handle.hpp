@@ -75,6 +75,8 @@ public:
     virtual const std::string& id() const = 0;
     virtual const std::string& display_name() const = 0;
     virtual bool available() const = 0;
+    // Why it is not available (failed to load, disabled, quarantined); empty when it is.
+    virtual std::string unavailable_reason() const = 0;
     // Returns when available(); else throws ProviderUnavailable with the reason.
     virtual void require_available() const = 0;
     // Whether connecting sends the user to the provider's sign-in (else it needs nothing).

@@ -2,6 +2,8 @@
 
 #include <ep_json/reader.hpp>
 
+#include <boost/json/parse.hpp>
+
 #include <stdexcept>
 
 namespace host {
@@ -22,6 +24,28 @@ std::string fingerprint_of(const ProviderSetting& setting) {
     } catch (const ep::json_reader::FileError&) {}
     return manifest + '\n' + (setting.enabled ? "enabled" : "disabled") + '\n' +
            (setting.isolated ? "process" : "in_process") + '\n' + setting.config_json;
+}
+
+// The environment variables a provider's config names as {"env": "NAME"} (the kit's way to
+// give a secret: ep_kit/plugin_settings.hpp), which its runner keeps: only its own.
+void add_named_variables(const boost::json::value& v, std::vector<std::string>& names) {
+    if (v.is_array())
+        for (const auto& e : v.as_array()) add_named_variables(e, names);
+    if (!v.is_object()) return;
+    for (const auto& [key, value] : v.as_object()) {
+        if (key == "env" && value.is_string()) names.emplace_back(value.as_string());
+        add_named_variables(value, names);
+    }
+}
+
+ep::loader::IsolationOptions isolation_for(const HostConfig& config, const ProviderSetting& setting,
+                                           uint16_t host_abi_minor) {
+    ep::loader::IsolationOptions isolation = config.isolation;
+    isolation.host_abi_minor = host_abi_minor;
+    boost::system::error_code ec;
+    boost::json::value provider_config = boost::json::parse(setting.config_json, ec);
+    if (!ec) add_named_variables(provider_config, isolation.pass_environment);
+    return isolation;
 }
 
 std::string join(const std::vector<std::string>& names) {
@@ -107,10 +131,8 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
             auto running = std::make_shared<Running>();
             running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
             if (setting.isolated) {
-                ep::loader::IsolationOptions isolation = config.isolation;
-                isolation.host_abi_minor = options_.host_abi_minor;
-                running->instance =
-                    ep::loader::start_isolated(m, running->services->api(), setting.config_json, isolation);
+                running->instance = ep::loader::start_isolated(m, running->services->api(), setting.config_json,
+                                                               isolation_for(config, setting, options_.host_abi_minor));
             } else {
                 running->instance = ep::loader::ProviderInstance::create(ep::loader::load_provider(m, options_),
                                                                          running->services->api(), setting.config_json);

@@ -182,7 +182,8 @@ std::string integration_card(const Card& c, const std::string& csrf) {
                     "><h3>" + esc(c.title()) + "</h3>";
     if (!c.available)
         return b + "<span class=\"badge bad\">Unavailable</span><p class=\"muted\" id=\"load-error-" + id +
-               "\">This integration could not be loaded: " + esc(c.load_error) + "</p></div>";
+               "\">This integration " + (c.loaded ? "is not available: " : "could not be loaded: ") +
+               esc(c.load_error) + "</p></div>";
     const ProviderStatus& s = c.status;
     b += "<div id=\"status-" + id + "\" data-state=\"" + esc(s.state_name) + "\">";
     switch (s.state) {

@@ -29,6 +29,7 @@ struct Card {
     std::string name;  // the manifest's display name (what is chosen for nudges)
     bool available = false;
     std::string load_error;    // why not available
+    bool loaded = false;       // it loaded, and was put aside later (a quarantined runner)
     bool interactive = false;  // connecting sends the user to the provider (manifest capability)
     ProviderStatus status;
     bool checking = false;  // a connection check is under way

@@ -212,6 +212,7 @@ std::vector<view::Card> WebApp::cards(const std::string& user_id) {
         c.name = e.display_name.empty() ? c.id : e.display_name;
         c.available = e.available();
         c.load_error = e.reason();
+        c.loaded = e.instance != nullptr;
         if (c.available) {
             check_if_stale(user_id, e.id);
             c.status = provider_status(user_id, e.id);

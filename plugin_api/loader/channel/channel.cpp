@@ -13,29 +13,28 @@ namespace ep::loader::channel {
 namespace json = boost::json;
 
 void LineReader::feed(std::string_view bytes) {
-    if (consumed_ > 0 && consumed_ == buffer_.size()) {
-        buffer_.clear();
-        consumed_ = scanned_ = 0;
-    }
+    if (consumed_ == buffer_.size()) compact();
+    const std::size_t old_size = buffer_.size();
     buffer_.append(bytes);
-    if (buffer_.find('\n', scanned_) == std::string::npos) {
-        scanned_ = buffer_.size();
-        if (buffer_.size() - consumed_ > max_line_bytes_)
-            throw ProtocolError("a message is longer than " + std::to_string(max_line_bytes_) + " bytes");
-    }
+    // Only the new bytes can hold a later newline.
+    const std::size_t last = std::string_view(buffer_).substr(old_size).rfind('\n');
+    if (last != std::string_view::npos) tail_start_ = old_size + last + 1;
+    if (buffer_.size() - tail_start_ > max_line_bytes_)
+        throw ProtocolError("a message is longer than " + std::to_string(max_line_bytes_) + " bytes");
+}
+
+void LineReader::compact() {
+    buffer_.erase(0, consumed_);
+    tail_start_ -= consumed_;
+    consumed_ = 0;
 }
 
 std::optional<json::object> LineReader::next() {
     for (;;) {
-        std::size_t end = buffer_.find('\n', consumed_);
+        const std::size_t end = consumed_ < tail_start_ ? buffer_.find('\n', consumed_) : std::string::npos;
         if (end == std::string::npos) {
-            scanned_ = buffer_.size();
             // Keep the unfinished line at the front, so that the buffer does not grow without end.
-            if (consumed_ > 0) {
-                buffer_.erase(0, consumed_);
-                scanned_ -= consumed_;
-                consumed_ = 0;
-            }
+            if (consumed_ > 0) compact();
             return std::nullopt;
         }
         std::string_view line(buffer_.data() + consumed_, end - consumed_);

@@ -39,9 +39,11 @@ public:
     std::optional<boost::json::object> next();
 
 private:
+    void compact();
+
     std::string buffer_;
-    std::size_t consumed_ = 0;  // bytes of buffer_ already returned as messages
-    std::size_t scanned_ = 0;   // bytes of buffer_ known to hold no newline
+    std::size_t consumed_ = 0;    // bytes of buffer_ already returned as messages
+    std::size_t tail_start_ = 0;  // where the unfinished line (after the last newline) starts
     std::size_t max_line_bytes_;
 };
 

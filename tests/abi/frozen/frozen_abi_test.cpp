@@ -67,6 +67,26 @@ TEST(FROZEN_SUITE, ConnectStatusSendDisconnect) {
     EXPECT_THAT(instance->status("alice").document, HasSubstr(R"("state":"not_connected")"));
 }
 
+#ifdef FROZEN_PROVIDER
+// A provider of any release runs in an ep-provider-runner unchanged (ISOLATION.md): the runner
+// negotiates with it as today's loader does, and its answers cross the channel as they are.
+TEST(FROZEN_SUITE, RunsIsolatedUnchanged) {
+    test_support::TempDir dir;
+    dir.write("provider.json", R"({"file_format_version":"1.0.0","provider":{"id":"frozen","display_name":"Frozen",
+        "library_path":")" PLUGIN_PATH R"(","abi_version":")" FROZEN_RELEASE R"(","capabilities":[]}})");
+    test_support::FakeHost host;
+    auto provider = loader::start_isolated(loader::read_manifest(dir / "provider.json"), host.api(), "{}");
+    EXPECT_EQ(provider->info().plugin_abi_minor, std::stoi(std::string(FROZEN_RELEASE).substr(2)));
+    EXPECT_FALSE(provider->can_check());
+    ASSERT_TRUE(provider->begin_connect("alice", "{}").ok());
+    EXPECT_THAT(provider->check_blocking("alice").document, HasSubstr(R"("state":"connected")"));
+    auto sent = provider->send_blocking("alice", R"({"to":[{"address":"bob@example.org"}],"subject":"s","text":"t"})");
+    EXPECT_THAT(sent.document, HasSubstr(R"("outcome":"sent")"));
+    ASSERT_TRUE(provider->disconnect("alice").ok());
+    EXPECT_THAT(provider->status("alice").document, HasSubstr(R"("state":"not_connected")"));
+}
+#endif
+
 // ABI 1.2 across releases. Today's host asks a provider of any release whether it threads and
 // what its sending limits are; the C example (of every release) does neither, and a message with
 // threading fields still goes out: a plugin that does not know them ignores them. A host of 1.2

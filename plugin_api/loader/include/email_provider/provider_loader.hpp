@@ -104,9 +104,10 @@ public:
 
     virtual const ProviderInfo& info() const = 0;
     const std::string& id() const { return info().manifest.id; }
-    // Why the provider cannot take calls now (its runner is restarting after a crash, or is
-    // quarantined after crashing again and again); nullopt when it can. Calls made anyway
-    // answer EP_ERR_INTERNAL with an error document saying the same.
+    // Why the provider cannot take calls until the host replaces it (its runner was quarantined
+    // after crashing again and again); nullopt when it can. Calls made anyway answer
+    // EP_ERR_INTERNAL with an error document saying the same. (A runner restarting after one
+    // crash is still available: its calls fail for a moment, and its sends are transient.)
     virtual std::optional<std::string> unavailable_reason() const { return std::nullopt; }
 
     virtual CallResult begin_connect(std::string_view account, std::string_view request_json) = 0;
