@@ -115,8 +115,11 @@ protected:
     std::string config(const std::string& extra = "") const {
         return R"({"outbox_dir":")" + (dir_ / "outbox").string() + "\"" + extra + "}";
     }
+    // A provider with "alice" connected (the mock sends for connected accounts only).
     std::unique_ptr<ep::loader::Provider> start(const std::string& extra_config = "") {
-        return ep::loader::start_isolated(manifest(), host_.api(), config(extra_config), options_);
+        auto provider = ep::loader::start_isolated(manifest(), host_.api(), config(extra_config), options_);
+        EXPECT_TRUE(provider->begin_connect("alice", "{}").ok());
+        return provider;
     }
     std::string load_error(const std::string& library, const std::string& config_json) {
         try {
@@ -161,8 +164,6 @@ TEST_F(IsolatedProviderTest, StartsARunnerAndReportsWhatHelloSaid) {
 
 TEST_F(IsolatedProviderTest, ConnectsAndSendsThroughTheRunnerWithSecretsInTheHostsStore) {
     auto provider = start();
-    ep::loader::CallResult connect = provider->begin_connect("alice", "{}");
-    ASSERT_TRUE(connect.ok()) << connect.document;
     // The mock keeps the connection in the secret store: it is the host's, not the runner's.
     EXPECT_EQ(host_.secrets().size(), 1u);
     ep::loader::CallResult status = provider->status("alice");
@@ -281,7 +282,7 @@ TEST_F(IsolatedProviderTest, ASyncCallWhoseRunnerIsKilledAnswersProviderCrashedI
     auto provider = start();
     const pid_t runner = the_runner();
     ASSERT_EQ(::kill(runner, SIGSTOP), 0);  // so that the call is surely waiting when it dies
-    auto status = std::async(std::launch::async, [&] { return provider->begin_connect("alice", "{}"); });
+    auto status = std::async(std::launch::async, [&] { return provider->begin_connect("bob", "{}"); });
     std::this_thread::sleep_for(100ms);
     ASSERT_EQ(::kill(runner, SIGKILL), 0);
     ep::loader::CallResult r = status.get();

@@ -6,8 +6,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/pidfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +23,10 @@ namespace ep::loader::isolated {
 namespace {
 
 constexpr const char* kRunnerName = "ep-provider-runner";
+
+// pidfd_open(2) and pidfd_send_signal(2) (Linux 5.3 / 5.1) through syscall(2): glibc 2.36's
+// <sys/pidfd.h> declares them without C linkage for C++.
+int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
 bool is_executable_file(const std::filesystem::path& p) {
     std::error_code ec;
@@ -153,7 +157,7 @@ RunnerProcess RunnerProcess::spawn(const std::filesystem::path& runner, const Is
     const timeval send_timeout{static_cast<time_t>(limit.count() / 1'000'000),
                                static_cast<suseconds_t>(limit.count() % 1'000'000)};
     ::setsockopt(ends[0], SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
-    int pidfd = ::pidfd_open(pid, 0);
+    int pidfd = open_pidfd(pid);
     if (pidfd < 0) {
         const std::string error = system_error("pidfd_open");
         ::kill(pid, SIGKILL);  // not reaped yet, so the pid is still the runner's
@@ -179,7 +183,7 @@ RunnerProcess::~RunnerProcess() {
     ::close(channel_);
 }
 
-void RunnerProcess::kill() const { ::pidfd_send_signal(pidfd_, SIGKILL, nullptr, 0); }
+void RunnerProcess::kill() const { ::syscall(SYS_pidfd_send_signal, pidfd_, SIGKILL, nullptr, 0); }
 
 std::optional<std::string> RunnerProcess::wait_exit(std::chrono::milliseconds timeout) {
     if (exit_) return exit_;
