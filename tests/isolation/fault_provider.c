@@ -92,20 +92,33 @@ static void hang(void) {
     for (;;) thrd_sleep(&(struct timespec){.tv_sec = 1}, NULL);
 }
 
-static void append_line(const char* path, const char* line) {
-    if (path[0] == '\0') return;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+static int open_log(const char* path) {
+    return path[0] == '\0' ? -1 : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+}
+
+/* One write per line: O_APPEND makes each land whole, even from several threads. */
+static void write_line(int fd, const char* line) {
     if (fd < 0) return;
-    /* One write per line: O_APPEND makes each land whole, even from several threads. */
     ssize_t written = write(fd, line, strlen(line));
     (void)written;
-    close(fd);
+}
+
+static void append_line(const char* path, const char* line) {
+    int fd = open_log(path);
+    write_line(fd, line);
+    if (fd >= 0) close(fd);
+}
+
+static void trace_to(int fd, const char* what, long count) {
+    char line[160];
+    snprintf(line, sizeof line, "%s %ld\n", what, count);
+    write_line(fd, line);
 }
 
 static void trace(const ep_instance* in, const char* what, long count) {
-    char line[160];
-    snprintf(line, sizeof line, "%s %ld\n", what, count);
-    append_line(in->trace_log, line);
+    int fd = open_log(in->trace_log);
+    trace_to(fd, what, count);
+    if (fd >= 0) close(fd);
 }
 
 static void hog_memory(const ep_instance* in) {
@@ -123,9 +136,10 @@ static void hog_memory(const ep_instance* in) {
 }
 
 static void leak_descriptors(const ep_instance* in) {
+    int log = open_log(in->trace_log); /* opened first: once the leak is done, nothing opens */
     for (long opened = 0;; ++opened) {
         if (open("/dev/null", O_RDONLY) < 0) {
-            trace(in, errno == EMFILE ? "fd_leak_emfile" : "fd_leak_failed", opened);
+            trace_to(log, errno == EMFILE ? "fd_leak_emfile" : "fd_leak_failed", opened);
             abort();
         }
     }
