@@ -15,7 +15,9 @@
  *   get_status: allocates and touches 1 MiB blocks until malloc fails, then aborts as a
  *   program that assumes malloc succeeds would; stops at 8 GiB and hangs instead, so a missing
  *   limit cannot take the machine's memory), fd_leak (in get_status: opens /dev/null until
- *   open fails, then aborts).
+ *   open fails, then aborts), garbage_on_channel and closes_channel (in get_status: writes a
+ *   line that is not JSON-RPC to descriptor 3, or closes it: a plugin that scribbles on a
+ *   descriptor it does not own, which in a runner is the channel, ISOLATION.md).
  *
  * Faults while loading are separate libraries built from this file (tests/CMakeLists.txt):
  * FAULT_CONSTRUCTOR_ABORTS, FAULT_CONSTRUCTOR_EXITS (a library constructor that calls abort()
@@ -51,6 +53,9 @@ typedef enum {
     FAULT_SEND_NEVER_CALLS_BACK,
     FAULT_MEMORY_HOG,
     FAULT_FD_LEAK,
+    FAULT_GARBAGE_ON_CHANNEL,
+    FAULT_CLOSES_CHANNEL,
+    FAULT_COUNT
 } fault_kind;
 
 static const char* const fault_names[] = {
@@ -64,7 +69,10 @@ static const char* const fault_names[] = {
     "send_never_calls_back",
     "memory_hog",
     "fd_leak",
+    "garbage_on_channel",
+    "closes_channel",
 };
+_Static_assert(sizeof fault_names / sizeof fault_names[0] == FAULT_COUNT, "a name for every fault, in order");
 
 struct ep_instance {
     const ep_host_api* host;
@@ -143,6 +151,15 @@ static void leak_descriptors(const ep_instance* in) {
             abort();
         }
     }
+}
+
+/* The runner's channel is descriptor 3 (ISOLATION.md "The channel"). */
+enum { RUNNER_CHANNEL_FD = 3 };
+
+static void scribble_on_channel(void) {
+    static const char garbage[] = "this is not JSON-RPC\n";
+    ssize_t written = write(RUNNER_CHANNEL_FD, garbage, sizeof garbage - 1);
+    (void)written;
 }
 
 /* ---- Configuration --------------------------------------------------------------------------- */
@@ -425,6 +442,8 @@ static ep_status EP_CALL get_status(ep_instance* in, ep_str account, ep_owned_st
     if (fires(in, FAULT_LOOP_IN_GET_STATUS, account)) hang();
     if (fires(in, FAULT_MEMORY_HOG, account)) hog_memory(in);
     if (fires(in, FAULT_FD_LEAK, account)) leak_descriptors(in);
+    if (fires(in, FAULT_GARBAGE_ON_CHANNEL, account)) scribble_on_channel();
+    if (fires(in, FAULT_CLOSES_CHANNEL, account)) close(RUNNER_CHANNEL_FD);
     int connected = is_connected(in, account);
     if (connected < 0) return error(out, EP_ERR_STORAGE, "storage", "the host's secret store failed");
     char doc[512];
