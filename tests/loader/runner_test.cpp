@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -280,6 +281,27 @@ TEST_F(RunnerTest, SendStartsThenIsAcceptedThenReportsDone) {
     EXPECT_EQ(channel::params_of(done).at("id"), 3);
     EXPECT_THAT(std::string(channel::string_member(channel::params_of(done), "document")),
                 HasSubstr(R"("outcome":"sent")"));
+}
+
+// Many sends at once to the C example provider, which calls back at once on a thread of its
+// own, while workers still write responses: for each, send_started, its response, send_done.
+TEST_F(RunnerTest, EverySendsDoneFollowsItsResponse) {
+    runner_.request(1, "hello", hello_params(manifest(C_PROVIDER_PATH), "{}"));
+    runner_.result_of(1);
+    connect(2, "alice");
+    constexpr uint64_t kFirst = 10, kSends = 40;
+    for (uint64_t id = kFirst; id < kFirst + kSends; ++id)
+        runner_.request(id, "send",
+                        {{"account", "alice"}, {"document", R"({"to":[{"address":"bob@example.org"}],"text":"x"})"}});
+    std::map<uint64_t, std::string> seen;  // id -> what came so far, in order
+    for (uint64_t n = 0; n < 3 * kSends; ++n) {
+        json::object m = runner_.next();
+        const auto method = channel::method_of(m);
+        const uint64_t id = method ? channel::params_of(m).at("id").to_number<uint64_t>() : *channel::id_of(m);
+        seen[id] += method ? std::string(*method) + " " : "response ";
+    }
+    ASSERT_EQ(seen.size(), kSends);
+    for (const auto& [id, order] : seen) EXPECT_EQ(order, "send_started response send_done ") << "send " << id;
 }
 
 TEST_F(RunnerTest, RefusedSendIsAnsweredWithoutSendDone) {
