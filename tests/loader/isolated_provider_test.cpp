@@ -227,6 +227,15 @@ TEST_F(IsolatedProviderTest, ARunnerThatDiesDuringHelloIsALoadErrorSayingHow) {
     EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, config()), HasSubstr("exited with status 0"));
 }
 
+// A process the runner started still holds the channel open: the runner's death is seen by its
+// pidfd, not by an end of stream that never comes.
+TEST_F(IsolatedProviderTest, ARunnerThatDiesWhileItsChildHoldsTheChannelIsSeenDeadAtOnce) {
+    options_.runner = fake_runner("sleep 3 >/dev/null 2>&1 & kill -SEGV $$");  // not holding the test's output
+    const auto asked = std::chrono::steady_clock::now();
+    EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, config()), HasSubstr("killed by signal 11, SIGSEGV"));
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+}
+
 // The runner inherits descriptor 3 and nothing else, a scrubbed environment, and its limits
 // as arguments.
 TEST_F(IsolatedProviderTest, TheRunnerGetsOnlyItsChannelAnAllowListedEnvironmentAndItsLimits) {

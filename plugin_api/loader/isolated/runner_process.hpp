@@ -35,6 +35,8 @@ public:
 
     int channel() const { return channel_; }
     pid_t pid() const { return pid_; }
+    // Readable once the runner has ended (pidfd_open(2)).
+    int pidfd() const { return pidfd_; }
     // SIGKILL; harmless once the runner has ended.
     void kill() const;
     // Waits at most `timeout` for the runner to end and reaps it: how it ended, or nullopt

@@ -5,7 +5,10 @@
 
 #include <boost/json/serialize.hpp>
 
+#include <poll.h>
 #include <sys/socket.h>
+
+#include <cerrno>
 
 #include <vector>
 
@@ -291,12 +294,23 @@ void RunnerSession::complete_check(Check check, CallResult status) {
 
 // ---- The reader thread ---------------------------------------------------------------
 
+// Waits until the channel has bytes (true) or the runner ended with none left to read (false).
+// Watching the pidfd too catches a runner that died while a process it forked still holds its
+// end of the channel open: no end of stream would ever come.
+bool RunnerSession::channel_readable() const {
+    pollfd fds[2] = {{process_.channel(), POLLIN, 0}, {process_.pidfd(), POLLIN, 0}};
+    while (::poll(fds, 2, -1) < 0)
+        if (errno != EINTR) return true;  // let the read report it
+    return fds[0].revents != 0 || fds[1].revents == 0;
+}
+
 void RunnerSession::read_loop() {
     channel::LineReader reader;
     std::optional<std::string> protocol_error;
     try {
-        for (std::string bytes = channel::read_some(process_.channel()); !bytes.empty();
-             bytes = channel::read_some(process_.channel())) {
+        while (channel_readable()) {
+            const std::string bytes = channel::read_some(process_.channel());
+            if (bytes.empty()) break;  // end of stream
             reader.feed(bytes);
             while (std::optional<json::object> message = reader.next()) dispatch(std::move(*message));
         }
@@ -355,8 +369,9 @@ void RunnerSession::on_notification(std::string_view method, const json::object&
     if (method == "log") {
         const ep_host_api& host = *context_.host;
         const std::string_view text = channel::string_member(params, "message");
-        host.log(host.host_ctx, static_cast<ep_log_level>(channel::integer_member(params, "level")),
-                 ep_str{text.data(), text.size()});
+        const int64_t level = channel::integer_member(params, "level");
+        if (level < EP_LOG_TRACE || level > EP_LOG_ERROR) throw channel::ProtocolError("a log line's level is unknown");
+        host.log(host.host_ctx, static_cast<ep_log_level>(level), ep_str{text.data(), text.size()});
         return;
     }
     if (method != "send_started" && method != "send_done") return;  // a newer runner's news: not ours

@@ -112,6 +112,7 @@ private:
                std::chrono::milliseconds deadline);
     bool write(const boost::json::object& message);
 
+    bool channel_readable() const;
     void read_loop();
     void dispatch(boost::json::object message);
     void on_response(uint64_t id, boost::json::object message);
