@@ -408,14 +408,14 @@ static void EP_CALL destroy(ep_instance* in) {
     free(in);
 }
 
-#define REQUIRE_ACCOUNT(account, out)                             \
-    if (!valid_account(account))                                  \
-    return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account", \
-                 "the account id is empty, too long or not printable ASCII")
+static ep_status bad_account(ep_owned_str* out) {
+    return error(out, EP_ERR_INVALID_ARGUMENT, "invalid_account",
+                 "the account id is empty, too long or not printable ASCII");
+}
 
 static ep_status EP_CALL begin_connect(ep_instance* in, ep_str account, ep_str request, ep_owned_str* out) {
     (void)request;
-    REQUIRE_ACCOUNT(account, out);
+    if (!valid_account(account)) return bad_account(out);
     if (fires(in, FAULT_ABORT_IN_BEGIN_CONNECT, account)) abort();
     char key[MAX_ACCOUNT + 16];
     account_key(account, key, sizeof key);
@@ -438,7 +438,7 @@ static ep_status EP_CALL complete_connect(ep_instance* in, ep_str account, ep_st
 }
 
 static ep_status EP_CALL get_status(ep_instance* in, ep_str account, ep_owned_str* out) {
-    REQUIRE_ACCOUNT(account, out);
+    if (!valid_account(account)) return bad_account(out);
     if (fires(in, FAULT_LOOP_IN_GET_STATUS, account)) hang();
     if (fires(in, FAULT_MEMORY_HOG, account)) hog_memory(in);
     if (fires(in, FAULT_FD_LEAK, account)) leak_descriptors(in);
@@ -452,7 +452,7 @@ static ep_status EP_CALL get_status(ep_instance* in, ep_str account, ep_owned_st
 }
 
 static ep_status EP_CALL disconnect(ep_instance* in, ep_str account, ep_owned_str* out) {
-    REQUIRE_ACCOUNT(account, out);
+    if (!valid_account(account)) return bad_account(out);
     char key[MAX_ACCOUNT + 16];
     account_key(account, key, sizeof key);
     ep_status s = in->host->secret_delete(in->host->host_ctx, (ep_str){key, strlen(key)}, 0);
