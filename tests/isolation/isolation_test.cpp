@@ -194,6 +194,33 @@ TEST_F(IsolationTest, SegfaultOnTheCompletionThreadIsIndeterminate) {
     EXPECT_TRUE(comes_back());
 }
 
+// A runner that stops reading (SIGSTOP: a hang the plugin cannot cause itself) never wrote
+// send_started: the send certainly had not started, so it is refused transient, and the same
+// message sent again goes out once. (Through the outbox the host's get_status before a send
+// meets the stopped runner first, so the provider's send is asked directly.)
+TEST_F(IsolationTest, ASendTheRunnerNeverStartedIsTransientAndGoesOutOnceWhenRetried) {
+    start(R"(,"fault":"none")");
+    choose("sam", "fault");
+    pid_t runner = runner_pids(dir_ / "trace.log").back();
+    ASSERT_NE(runner, ::getpid()) << "the provider runs in this process: it is not isolated";
+    ASSERT_EQ(::kill(runner, SIGSTOP), 0);
+    json::object message = nudge("not started");
+    message["client_request_id"] = "not-started-1";
+    std::optional<ep::loader::CallResult> refusal;
+    auto took = timed([&] { refusal = fault()->send("sam", json::serialize(message), [](std::string_view) {}); });
+    ASSERT_TRUE(refusal) << "not accepted";
+    json::object r = json::parse(refusal->document).as_object();
+    EXPECT_EQ(r["outcome"], "transient") << refusal->document;
+    EXPECT_EQ(r["code"], "deadline_exceeded");
+    EXPECT_LT(took.count(), kQuick * 1000 + 1500);
+    saw("runner stopped before send_started", refusal->document);
+    ASSERT_TRUE(comes_back());
+    auto sent = fault()->send_blocking("sam", json::serialize(message));
+    EXPECT_THAT(sent.document, HasSubstr(R"("outcome":"sent")"));
+    EXPECT_EQ(lines_of(dir_ / "sent.log"), std::vector<std::string>{"not-started-1"});
+    EXPECT_EQ(runner_starts(), 2u);
+}
+
 TEST_F(IsolationTest, ASendThatNeverCallsBackTurnsIndeterminateAtItsDeadlineAndTheRunnerLives) {
     start(R"(,"fault":"send_never_calls_back")");
     choose("sam", "fault");
