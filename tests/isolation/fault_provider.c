@@ -8,12 +8,14 @@
  *   "sent_log":      a file that gets one line per message reported sent (its
  *                    client_request_id), appended with one write(2) just before the callback:
  *                    the tests count sends, and find duplicates, in it.
- *   "trace_log":     a file that gets one line per fault fired (what it reached before dying).
+ *   "trace_log":     a file that gets a line "created_pid <pid>" per instance created (the
+ *                    tests find, count and kill runners by it) and one per fault fired (what
+ *                    it reached before dying).
  *   "send_delay_ms": how long a send takes between being accepted and reported sent.
  * Faults: segv_in_send, segv_on_completion_thread, abort_in_create, abort_in_begin_connect,
  *   loop_in_get_status, loop_in_check_connection, send_never_calls_back, memory_hog (in
  *   get_status: allocates and touches 1 MiB blocks until malloc fails, then aborts as a
- *   program that assumes malloc succeeds would; stops at 8 GiB and hangs instead, so a missing
+ *   program that assumes malloc succeeds would; stops at 2 GiB and hangs instead, so a missing
  *   limit cannot take the machine's memory), fd_leak (in get_status: opens /dev/null until
  *   open fails, then aborts), garbage_on_channel and closes_channel (in get_status: writes a
  *   line that is not JSON-RPC to descriptor 3, or closes it: a plugin that scribbles on a
@@ -131,7 +133,7 @@ static void trace(const ep_instance* in, const char* what, long count) {
 
 static void hog_memory(const ep_instance* in) {
     const size_t block = (size_t)1 << 20;
-    for (long mib = 0; mib < 8192; ++mib) {
+    for (long mib = 0; mib < 2048; ++mib) {
         char* p = malloc(block);
         if (p == NULL) {
             trace(in, "memory_hog_mib", mib);
@@ -139,7 +141,7 @@ static void hog_memory(const ep_instance* in) {
         }
         memset(p, 1, block); /* touched, so that it is really used */
     }
-    trace(in, "memory_hog_unlimited", 8192);
+    trace(in, "memory_hog_unlimited", 2048);
     hang();
 }
 

@@ -314,7 +314,7 @@ TEST_F(IsolationTest, AMemoryHogIsStoppedByTheAddressSpaceLimit) {
     int mib = 0;
     for (const auto& line : trace)
         if (line.rfind("memory_hog_mib ", 0) == 0) mib = std::stoi(line.substr(15));
-    EXPECT_GT(mib, 0) << "malloc failed under the limit, before the provider's own 8 GiB stop";
+    EXPECT_GT(mib, 0) << "malloc failed under the limit, before the provider's own 2 GiB stop";
     EXPECT_LT(mib, 512);
     saw("memory_hog", r.document + " after " + std::to_string(mib) + " MiB");
     expect_mock_still_sends();
