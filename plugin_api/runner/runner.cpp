@@ -5,8 +5,9 @@
 #include <email_provider/message.hpp>
 #include <email_provider/provider_loader.hpp>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/json/array.hpp>
 
 #include <sys/resource.h>
@@ -27,6 +28,8 @@
 #include <stdexcept>
 #include <string_view>
 #include <system_error>
+#include <thread>
+#include <vector>
 
 namespace ep::runner {
 namespace {
@@ -47,6 +50,42 @@ constexpr int64_t kNotReady = -32001;     // no hello yet, a second hello, or sh
 // Plugin calls run on these threads, never on the reader: a call may wait for a host service
 // whose answer only the reader can deliver.
 constexpr std::size_t kWorkerThreads = 8;
+
+// The threads that make plugin calls: Asio's queue, threads started here. Not
+// boost::asio::thread_pool: when one of its threads cannot start (a tight RLIMIT_AS), its
+// constructor throws and then waits for ever on the threads that did start.
+class Workers {
+public:
+    explicit Workers(std::size_t count) {
+        try {
+            while (threads_.size() < count) threads_.emplace_back([this] { io_.run(); });
+        } catch (...) {
+            io_.stop();
+            join();
+            throw;
+        }
+    }
+    ~Workers() { join(); }
+    Workers(const Workers&) = delete;
+    Workers& operator=(const Workers&) = delete;
+
+    template <typename Task>
+    void post(Task&& task) {
+        boost::asio::post(io_, std::forward<Task>(task));
+    }
+    // Returns once every task posted so far has run.
+    void join() {
+        idle_guard_.reset();
+        for (std::thread& t : threads_)
+            if (t.joinable()) t.join();
+    }
+
+private:
+    boost::asio::io_context io_;
+    // Keeps the threads waiting for tasks while the queue is empty, until join.
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> idle_guard_{io_.get_executor()};
+    std::vector<std::thread> threads_;
+};
 
 // A request the runner answers with a JSON-RPC error.
 class RequestError : public std::runtime_error {
@@ -161,7 +200,7 @@ private:
     bool stopping_ = false;
 
     // Declared last: destroyed (joined) first, while everything its threads use still exists.
-    boost::asio::thread_pool workers_{kWorkerThreads};
+    Workers workers_{kWorkerThreads};
 };
 
 int Runner::run() {
@@ -195,7 +234,7 @@ void Runner::route(json::object message) {
     }
     // The host sends no notifications; one it might add later is ignored, as JSON-RPC 2.0 allows.
     if (!id) return;
-    boost::asio::post(workers_, [this, id = *id, method = std::string(*method), message = std::move(message)] {
+    workers_.post([this, id = *id, method = std::string(*method), message = std::move(message)] {
         serve_request(id, method, message);
     });
 }
@@ -477,13 +516,27 @@ Limits parse_arguments(int argc, const char* const* argv) {
 }
 
 void apply_limits(const Limits& limits) {
-    lower_limit(RLIMIT_AS, "RLIMIT_AS", limits.address_space_bytes);
+    if (kAddressSpaceLimitApplies)
+        lower_limit(RLIMIT_AS, "RLIMIT_AS", limits.address_space_bytes);
+    else if (limits.address_space_bytes != 0)
+        std::fputs("ep-provider-runner: a sanitizer build keeps the inherited address-space limit\n", stderr);
     lower_limit(RLIMIT_NOFILE, "RLIMIT_NOFILE", limits.open_files);
 }
 
 int serve(int fd) {
-    Runner runner(fd);
-    return runner.run();
+    std::optional<Runner> runner;
+    try {
+        runner.emplace(fd);
+    } catch (const std::exception& e) {
+        // Starting the workers is all the constructor does that can fail; each one's stack is
+        // address space, which a tight RLIMIT_AS may not have.
+        std::fprintf(
+            stderr,
+            "ep-provider-runner: cannot start its %zu worker threads (%s); is the address-space limit too low?\n",
+            kWorkerThreads, e.what());
+        return kExitUsage;
+    }
+    return runner->run();
 }
 
 }  // namespace ep::runner

@@ -12,6 +12,18 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 2;     // not started by a host (no channel), or bad arguments
 inline constexpr int kExitProtocol = 3;  // the host broke the channel's framing
 
+// False in sanitizer builds: they map terabytes of shadow memory, which RLIMIT_AS counts
+// (https://clang.llvm.org/docs/AddressSanitizer.html#limitations), so no useful limit would let
+// such a runner start. It then keeps the inherited limit and says so on stderr.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kAddressSpaceLimitApplies = false;
+#elif defined(__has_feature)
+inline constexpr bool kAddressSpaceLimitApplies =
+    !(__has_feature(address_sanitizer) || __has_feature(thread_sanitizer));
+#else
+inline constexpr bool kAddressSpaceLimitApplies = true;
+#endif
+
 // Limits the runner sets on itself before it loads any library; 0 leaves the inherited one.
 struct Limits {
     uint64_t address_space_bytes = 0;  // RLIMIT_AS

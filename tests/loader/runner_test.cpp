@@ -1,6 +1,7 @@
 // ep-provider-runner driven as a host drives it (ISOLATION.md): raw JSON-RPC 2.0 lines over a
 // socketpair whose other end is the runner's descriptor 3, the host services answered from a
 // FakeHost. The runner is started with fork/exec here; the host's own spawner is tested apart.
+#include "runner.hpp"
 #include "channel/channel.hpp"
 #include "fake_host.hpp"
 #include "process.hpp"
@@ -132,6 +133,8 @@ public:
     void close_channel() const { ::shutdown(fd_, SHUT_RDWR); }
     // From now on the runner's host-service requests get JSON-RPC errors.
     void answer_with_errors() { answer_with_errors_ = true; }
+    // From now on next() returns the runner's host-service requests unanswered.
+    void return_host_requests() { return_host_requests_ = true; }
 
     // The next message that is not a host-service request (those are answered on the way).
     json::object next(std::chrono::milliseconds timeout = 10s) {
@@ -140,7 +143,7 @@ public:
             while (auto message = reader_.next()) {
                 const auto method = channel::method_of(*message);
                 const auto id = channel::id_of(*message);
-                if (!method || !id) return std::move(*message);
+                if (!method || !id || return_host_requests_) return std::move(*message);
                 const json::object& params = channel::params_of(*message);
                 const json::value* key = params.if_contains("key");
                 host_calls_.push_back(std::string(*method) + " " + (key ? std::string(key->as_string()) : ""));
@@ -195,6 +198,7 @@ private:
     channel::LineReader reader_;
     std::vector<std::string> host_calls_;
     bool answer_with_errors_ = false;
+    bool return_host_requests_ = false;
 };
 
 class RunnerTest : public ::testing::Test {
@@ -425,6 +429,17 @@ TEST_F(RunnerTest, ClosedChannelEndsTheRunner) {
     EXPECT_EQ(runner_.wait_exit(), 0);
 }
 
+// A plugin thread waiting for the host's answer when the channel closes gets a store failure at
+// once, so the instance can go and the runner exits.
+TEST_F(RunnerTest, ClosedChannelReleasesPluginThreadsWaitingForTheHost) {
+    start();
+    runner_.return_host_requests();
+    runner_.request(2, "get_status", {{"account", "alice"}});
+    EXPECT_EQ(channel::method_of(runner_.next()), "secret_get");
+    runner_.close_channel();
+    EXPECT_EQ(runner_.wait_exit(), 0);
+}
+
 TEST_F(RunnerTest, GarbageFromTheHostEndsTheRunnerWithExit3) {
     start();
     runner_.write_line("this is not JSON\n");
@@ -439,7 +454,18 @@ TEST(Runner, AppliesItsLimitsBeforeLoading) {
     runner.error_of(1);
     const std::string limits = test_support::read_file("/proc/" + std::to_string(runner.pid()) + "/limits");
     EXPECT_THAT(limits, ::testing::ContainsRegex("Max open files +64 +64 "));
-    EXPECT_THAT(limits, ::testing::ContainsRegex("Max address space +8589934592 +8589934592 "));
+    if (ep::runner::kAddressSpaceLimitApplies) {
+        EXPECT_THAT(limits, ::testing::ContainsRegex("Max address space +8589934592 +8589934592 "));
+    }
+}
+
+// Each worker thread's stack is address space: under a limit too tight for them the runner says
+// so and exits 2, instead of aborting or hanging (as boost::asio::thread_pool would).
+TEST(Runner, SaysWhenItsAddressSpaceLimitLeavesNoRoomForItsThreads) {
+    if (!ep::runner::kAddressSpaceLimitApplies) GTEST_SKIP() << "sanitizer builds keep the inherited limit";
+    RunnerProcess runner({"--address-space-bytes", std::to_string(uint64_t{16} << 20)});
+    EXPECT_EQ(runner.wait_exit(), 2);
+    EXPECT_THAT(runner.stderr_text(), HasSubstr("worker threads"));
 }
 
 TEST(Runner, RefusesBadArguments) {
