@@ -6,6 +6,9 @@
 #include "fake_host.hpp"
 #include "process.hpp"
 
+#include "isolated/host_services.hpp"
+#include "isolated/runner_process.hpp"
+
 #include <email_provider/manifest.hpp>
 #include <email_provider/provider_loader.hpp>
 
@@ -23,8 +26,10 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -201,22 +206,28 @@ TEST_F(IsolatedProviderTest, ALibraryWithoutEntryPointIsALoadError) {
     EXPECT_THAT(load_error(MOCK_NO_ENTRY_PATH, config()), HasSubstr("entry point"));
 }
 
-TEST_F(IsolatedProviderTest, AMissingRunnerIsALoadErrorNamingEveryPlaceLooked) {
+TEST_F(IsolatedProviderTest, AMissingRunnerIsALoadErrorNamingWhereItLooked) {
     options_.runner = dir_ / "no-such-runner";
     EXPECT_THAT(load_error(MOCK_PROVIDER_PATH, config()),
                 AllOf(HasSubstr("provider 'mock'"), HasSubstr("no-such-runner (isolation.runner)")));
+}
 
-    options_.runner.clear();
+// Without isolation.runner: $EP_PROVIDER_RUNNER, then next to the program, then the installed one.
+TEST(IsolatedRunnerLookup, TriesTheEnvironmentThenNextToTheProgramThenTheInstalledOne) {
     const char* before = std::getenv("EP_PROVIDER_RUNNER");
     const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
-    ::setenv("EP_PROVIDER_RUNNER", (dir_ / "nowhere").c_str(), 1);
-    const std::string error = load_error(MOCK_PROVIDER_PATH, config());
+    ::setenv("EP_PROVIDER_RUNNER", "/nowhere/runner", 1);
+    const auto candidates = ep::loader::isolated::runner_candidates({});
     if (saved)
         ::setenv("EP_PROVIDER_RUNNER", saved->c_str(), 1);
     else
         ::unsetenv("EP_PROVIDER_RUNNER");
-    EXPECT_THAT(error, AllOf(HasSubstr("nowhere ($EP_PROVIDER_RUNNER)"), HasSubstr("(next to this program)"),
-                             HasSubstr("email-provider/ep-provider-runner (installed)")));
+    ASSERT_EQ(candidates.size(), 3u);
+    EXPECT_EQ(candidates[0].path, "/nowhere/runner");
+    EXPECT_EQ(candidates[0].source, "$EP_PROVIDER_RUNNER");
+    EXPECT_EQ(candidates[1].path, std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ep-provider-runner");
+    EXPECT_EQ(candidates[2].source, "installed");
+    EXPECT_THAT(candidates[2].path.string(), HasSubstr("/email-provider/ep-provider-runner"));
 }
 
 TEST_F(IsolatedProviderTest, ARunnerThatDiesDuringHelloIsALoadErrorSayingHow) {
@@ -432,4 +443,71 @@ TEST_F(IsolatedProviderTest, TheLastReferenceMayBeDroppedInsideACompletion) {
     ASSERT_EQ(future.wait_for(10s), std::future_status::ready);
     EXPECT_EQ(parse(future.get()).at("outcome"), "sent");
     EXPECT_TRUE(wait_until([] { return runner_pids().empty(); }, 5s));
+}
+
+TEST_F(IsolatedProviderTest, GarbageFromTheRunnerIsAProtocolErrorAndEndsIt) {
+    options_.runner = fake_runner("echo 'not json' >&3; sleep 5");
+    const auto asked = std::chrono::steady_clock::now();
+    EXPECT_THAT(
+        load_error(MOCK_PROVIDER_PATH, config()),
+        AllOf(HasSubstr("died while loading"), HasSubstr("broke the channel protocol: a line is not a JSON object")));
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 2s);
+}
+
+// Issue 22: SIGKILL a runner during many in-flight sends: each gets exactly one outcome, none is
+// lost, and every one reported sent was written (indeterminate ones may have been too).
+TEST_F(IsolatedProviderTest, EverySendInFlightWhenTheRunnerIsKilledGetsExactlyOneOutcome) {
+    constexpr int kSends = 300;
+    auto provider = start(R"(,"send_delay_ms":2)");
+    Outcomes outcomes;
+    for (int i = 0; i < kSends; ++i) {
+        const std::string message =
+            R"({"to":[{"address":"bob@example.org"}],"text":"x","client_request_id":"m)" + std::to_string(i) + "\"}";
+        auto refusal = provider->send("alice", message, outcomes.collector());
+        if (refusal) outcomes.collector()(refusal->document);  // refused: its one outcome
+    }
+    std::this_thread::sleep_for(100ms);
+    ASSERT_EQ(::kill(the_runner(), SIGKILL), 0);
+    ASSERT_TRUE(wait_until([&] { return outcomes.size() == kSends; }, 10s)) << outcomes.size();
+    std::this_thread::sleep_for(200ms);
+    std::set<std::string> ids;
+    std::map<std::string, int> by_outcome;
+    for (const std::string& d : outcomes.all()) {
+        const json::object o = parse(d);
+        ids.insert(std::string(o.at("client_request_id").as_string()));
+        ++by_outcome[std::string(o.at("outcome").as_string())];
+    }
+    EXPECT_EQ(outcomes.size(), std::size_t{kSends});  // none twice
+    EXPECT_EQ(ids.size(), std::size_t{kSends});       // none lost
+    const auto written = std::distance(std::filesystem::directory_iterator(dir_ / "outbox"), {});
+    EXPECT_GE(written, by_outcome["sent"]);
+    EXPECT_LE(written, by_outcome["sent"] + by_outcome["indeterminate"]);
+    EXPECT_GT(by_outcome["indeterminate"] + by_outcome["transient"], 0);
+    std::printf("%d sends: %d sent, %d indeterminate, %d transient\n", kSends, by_outcome["sent"],
+                by_outcome["indeterminate"], by_outcome["transient"]);
+}
+
+// The host services a runner asks for, answered from the host's table.
+TEST(IsolatedHostServices, AnswerFromTheHostsTableAndNameWhatIsWrong) {
+    test_support::FakeHost host;
+    const ep_host_api& api = *host.api();
+    const json::object put = ep::loader::isolated::answer_host_request(
+        api, 7, "secret_put", json::object{{"key", "k"}, {"value", "c2VjcmV0"}, {"expected_version", 0}});
+    EXPECT_EQ(put.at("id"), 7);
+    EXPECT_EQ(put.at("result").at("status"), EP_OK);
+    EXPECT_EQ(host.secrets().at("k"), std::vector<uint8_t>({'s', 'e', 'c', 'r', 'e', 't'}));
+    const json::object got =
+        ep::loader::isolated::answer_host_request(api, 8, "secret_get", json::object{{"key", "k"}});
+    EXPECT_EQ(got.at("result").at("value"), "c2VjcmV0");
+    EXPECT_EQ(ep::loader::isolated::answer_host_request(api, 9, "secret_get", json::object{{"key", "absent"}})
+                  .at("result")
+                  .at("status"),
+              EP_ERR_NOT_FOUND);
+    EXPECT_EQ(ep::loader::isolated::answer_host_request(api, 10, "now", {}).at("result").at("ms"), host.now_ms());
+    // JSON-RPC 2.0 section 5.1: -32602 invalid params, -32601 method not found.
+    const json::object bad = ep::loader::isolated::answer_host_request(
+        api, 11, "secret_put", json::object{{"key", "k"}, {"value", "not base64!"}, {"expected_version", 0}});
+    EXPECT_EQ(bad.at("error").at("code"), -32602);
+    EXPECT_THAT(std::string(bad.at("error").at("message").as_string()), HasSubstr("\"value\" is not base64"));
+    EXPECT_EQ(ep::loader::isolated::answer_host_request(api, 12, "format_disk", {}).at("error").at("code"), -32601);
 }

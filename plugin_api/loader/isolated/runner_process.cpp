@@ -98,31 +98,26 @@ pid_t spawn_with_channel(const std::filesystem::path& runner, int child_end, con
 
 }  // namespace
 
+std::vector<RunnerCandidate> runner_candidates(const IsolationOptions& options) {
+    if (!options.runner.empty()) return {{options.runner, "isolation.runner"}};
+    std::vector<RunnerCandidate> candidates;
+    if (const char* env = std::getenv("EP_PROVIDER_RUNNER"); env != nullptr && *env != '\0')
+        candidates.push_back({env, "$EP_PROVIDER_RUNNER"});
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (!ec) candidates.push_back({self.parent_path() / kRunnerName, "next to this program"});
+    candidates.push_back({EP_INSTALLED_RUNNER, "installed"});
+    return candidates;
+}
+
 std::filesystem::path find_runner(const IsolationOptions& options) {
-    std::vector<std::filesystem::path> candidates;
-    std::vector<std::string> looked;
-    if (!options.runner.empty()) {
-        candidates.push_back(options.runner);
-        looked.push_back(options.runner.string() + " (isolation.runner)");
-    } else {
-        if (const char* env = std::getenv("EP_PROVIDER_RUNNER"); env != nullptr && *env != '\0') {
-            candidates.emplace_back(env);
-            looked.push_back(std::string(env) + " ($EP_PROVIDER_RUNNER)");
-        }
-        std::error_code ec;
-        std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-        if (!ec) {
-            candidates.push_back(self.parent_path() / kRunnerName);
-            looked.push_back(candidates.back().string() + " (next to this program)");
-        }
-        candidates.emplace_back(EP_INSTALLED_RUNNER);
-        looked.push_back(std::string(EP_INSTALLED_RUNNER) + " (installed)");
+    const std::vector<RunnerCandidate> candidates = runner_candidates(options);
+    std::string looked;
+    for (const RunnerCandidate& c : candidates) {
+        if (is_executable_file(c.path)) return c.path;
+        looked += (looked.empty() ? " " : ", ") + c.path.string() + " (" + c.source + ")";
     }
-    for (const auto& c : candidates)
-        if (is_executable_file(c)) return c;
-    std::string message = "no provider runner (ep-provider-runner) found; looked at";
-    for (std::size_t i = 0; i < looked.size(); ++i) message += (i == 0 ? " " : ", ") + looked[i];
-    throw LoadError(message);
+    throw LoadError("no provider runner (ep-provider-runner) found; looked at" + looked);
 }
 
 std::string describe_exit(int code, int status) {

@@ -9,11 +9,19 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ep::loader::isolated {
 
-// options.runner, else $EP_PROVIDER_RUNNER, else ep-provider-runner next to this program, else
-// the installed one. Throws LoadError naming every place looked when none is an executable file.
+// Where a runner is looked for, in order, each with what made it a candidate:
+// options.runner alone when set, else $EP_PROVIDER_RUNNER, ep-provider-runner next to this
+// program, and the installed one.
+struct RunnerCandidate {
+    std::filesystem::path path;
+    std::string source;  // "isolation.runner", "$EP_PROVIDER_RUNNER", "next to this program", "installed"
+};
+std::vector<RunnerCandidate> runner_candidates(const IsolationOptions& options);
+// The first candidate that is an executable file. Throws LoadError naming every place looked.
 std::filesystem::path find_runner(const IsolationOptions& options);
 
 // "exited with status 0", "killed by signal 11, SIGSEGV": how a waited-for child ended.
