@@ -882,6 +882,8 @@ json::object isolation_row(const GridTiming& t, ep::loader::Provider& in_process
                 thousands(a.rate()).c_str(), ms(sa.p50).c_str(), ms(sa.p99).c_str(), median(a.cpu_per_req_us),
                 thousands(b.rate()).c_str(), ms(sbs.p50).c_str(), ms(sbs.p99).c_str(), median(b.cpu_per_req_us), ratio,
                 extra_cpu, static_cast<long long>(a.failed + b.failed));
+    if (!a.first_failure.empty()) std::printf("    in-process failure: %s\n", a.first_failure.c_str());
+    if (!b.first_failure.empty()) std::printf("    isolated failure: %s\n", b.first_failure.c_str());
     std::fflush(stdout);
     return json::object{{"accounts", ids.size()},
                         {"concurrency", conc},
@@ -1070,7 +1072,8 @@ int main(int argc, char** argv) {
 
         std::printf(
             "load_driver%s: Personal Outlook plugin vs the Microsoft stand-in (microsoft-sandbox, %d I/O threads,\n"
-            "--quiet, scenario written at run time with mailbox_limits relaxed to unlimited), %u cores.\n"
+            "--quiet, scenario written at run time with mailbox_limits (minute, day, concurrency) relaxed to "
+            "unlimited), %u cores.\n"
             "Absolute numbers are for this machine and run only; compare ratios within the run.\n",
             o.quick ? " --quick (smoke run: sizes reduced, numbers not meaningful)" : "", o.sandbox_threads,
             std::thread::hardware_concurrency());

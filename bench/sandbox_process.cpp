@@ -144,7 +144,8 @@ std::string relaxed_scenario(const std::filesystem::path& default_scenario_file)
     json::value v = json::parse(read_file(default_scenario_file));
     auto& settings = v.as_object()["settings"];
     if (!settings.is_object()) settings = json::object{};
-    settings.as_object()["mailbox_limits"] = json::object{{"concurrent_requests", 0}, {"messages_per_minute", 0}};
+    settings.as_object()["mailbox_limits"] =
+        json::object{{"concurrent_requests", 0}, {"messages_per_minute", 0}, {"recipients_per_day", 0}};
     return json::serialize(v);
 }
 

@@ -145,6 +145,29 @@ private:
     std::optional<json::object> held_;
 };
 
+// The host's clock as of its last request (every request carries it), run on with this
+// process's steady clock: a plugin reads the time often, and a round trip per reading would cost
+// more than the send it times. A host that moves its clock (tests, the demo) is followed at its
+// next request.
+class HostClock {
+public:
+    void set(int64_t host_now_ms) {
+        std::lock_guard lock(mutex_);
+        host_ms_ = host_now_ms;
+        at_ = std::chrono::steady_clock::now();
+    }
+    int64_t now() const {
+        std::lock_guard lock(mutex_);
+        return host_ms_ +
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - at_).count();
+    }
+
+private:
+    mutable std::mutex mutex_;
+    int64_t host_ms_ = 0;
+    std::chrono::steady_clock::time_point at_ = std::chrono::steady_clock::now();
+};
+
 class Runner {
 public:
     explicit Runner(int fd) : fd_(fd), writer_(fd) {}
@@ -186,6 +209,7 @@ private:
     const ep_host_api host_api_{sizeof(ep_host_api), this,        &log,           &log_enabled,         &now_unix_ms,
                                 &secret_get,         &secret_put, &secret_delete, &secret_delete_prefix};
     std::atomic<uint32_t> log_levels_{0};
+    HostClock host_clock_;
 
     // Requests to the host waiting for their answers, by id.
     std::mutex waiters_mutex_;
@@ -234,6 +258,9 @@ void Runner::route(json::object message) {
     }
     // The host sends no notifications; one it might add later is ignored, as JSON-RPC 2.0 allows.
     if (!id) return;
+    if (const json::value* params = message.if_contains("params"); params != nullptr && params->is_object())
+        if (const json::value* now = params->as_object().if_contains("now"); now != nullptr && now->is_int64())
+            host_clock_.set(now->as_int64());
     workers_.post([this, id = *id, method = std::string(*method), message = std::move(message)] {
         serve_request(id, method, message);
     });
@@ -417,14 +444,7 @@ int32_t Runner::log_enabled(void* ctx, ep_log_level level) {
     return level >= 0 && level < 32 && ((self(ctx).log_levels_.load() >> level) & 1u);
 }
 
-int64_t Runner::now_unix_ms(void* ctx) {
-    try {
-        if (auto result = self(ctx).call_host("now", {})) return channel::integer_member(*result, "ms");
-    } catch (const std::exception&) {
-        // No usable answer: 0, as when the channel is gone.
-    }
-    return 0;
-}
+int64_t Runner::now_unix_ms(void* ctx) { return self(ctx).host_clock_.now(); }
 
 ep_status Runner::secret_get(void* ctx, ep_str key, ep_secret_receiver receiver, void* receiver_ctx) {
     try {

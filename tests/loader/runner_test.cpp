@@ -47,7 +47,6 @@ json::object answer_host_request(const ep_host_api& host, std::string_view metho
         return ep_str{s.data(), s.size()};
     };
     auto version = [&](std::string_view key) { return static_cast<uint64_t>(channel::integer_member(params, key)); };
-    if (method == "now") return {{"ms", host.now_unix_ms(host.host_ctx)}};
     if (method == "secret_get") {
         json::object result;
         auto receiver = [](void* ctx, ep_bytes blob, uint64_t v) {

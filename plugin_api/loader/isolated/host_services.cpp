@@ -69,7 +69,6 @@ json::object secret_delete_prefix(const ep_host_api& host, const json::object& p
 json::object answer_host_request(const ep_host_api& host, uint64_t id, std::string_view method,
                                  const json::object& params) {
     try {
-        if (method == "now") return channel::response(id, json::object{{"ms", host.now_unix_ms(host.host_ctx)}});
         if (method == "secret_get") return channel::response(id, secret_get(host, params));
         if (method == "secret_put") return channel::response(id, secret_put(host, params));
         if (method == "secret_delete") return channel::response(id, secret_delete(host, params));

@@ -227,7 +227,13 @@ void IsolatedProvider::check_connection(std::string_view account, CheckDone done
 
 std::optional<std::string> IsolatedProvider::unavailable_reason() const {
     std::lock_guard lock(mutex_);
-    if (state_ == State::running || state_ == State::starting) return std::nullopt;
+    if (state_ != State::quarantined) return std::nullopt;
+    return reason_locked();
+}
+
+std::optional<std::string> IsolatedProvider::restarting() const {
+    std::lock_guard lock(mutex_);
+    if (state_ != State::restarting) return std::nullopt;
     return reason_locked();
 }
 

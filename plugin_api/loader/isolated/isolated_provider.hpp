@@ -43,6 +43,7 @@ public:
 
     const ProviderInfo& info() const override { return info_; }
     std::optional<std::string> unavailable_reason() const override;
+    std::optional<std::string> restarting() const override;
 
     CallResult begin_connect(std::string_view account, std::string_view request_json) override;
     CallResult complete_connect(std::string_view account, std::string_view callback_json) override;

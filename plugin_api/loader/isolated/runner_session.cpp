@@ -81,6 +81,13 @@ bool RunnerSession::write(const json::object& message) {
     return false;
 }
 
+// Every request carries the host's clock: the runner's clock is the host's as of the last
+// request, run on from there (ISOLATION.md), so that a plugin's reading costs no round trip.
+json::object RunnerSession::stamped(json::object params) const {
+    params["now"] = context_.host->now_unix_ms(context_.host->host_ctx);
+    return params;
+}
+
 uint64_t RunnerSession::register_waiter(const std::shared_ptr<Waiter>& waiter) {
     std::lock_guard lock(mutex_);
     if (ended_) return 0;
@@ -93,7 +100,7 @@ Reply RunnerSession::call(std::string_view method, json::object params, std::chr
     auto waiter = std::make_shared<Waiter>();
     const uint64_t id = register_waiter(waiter);
     if (id == 0) return Reply{std::nullopt, std::nullopt, "provider_crashed", end_description()};
-    write(channel::request(id, method, std::move(params)));
+    write(channel::request(id, method, stamped(std::move(params))));
     return wait(id, waiter, method, deadline);
 }
 
@@ -135,7 +142,7 @@ std::optional<CallResult> RunnerSession::send(std::string_view account, std::str
                                                false, "provider_crashed",
                                                stopped_while(context_.display_name, end_description(), "sending") + ".",
                                                client_request_id)};
-    write(channel::request(id, "send", json::object{{"account", account}, {"document", message_json}}));
+    write(channel::request(id, "send", stamped(json::object{{"account", account}, {"document", message_json}})));
     return settle_send(id, wait(id, waiter, "send", deadlines.quick));
 }
 
@@ -212,7 +219,7 @@ void RunnerSession::check(std::string_view account, Provider::CheckDone done, st
         return;
     }
     if (wake) context_.on_change();
-    write(channel::request(id, "check_connection", json::object{{"account", account}}));
+    write(channel::request(id, "check_connection", stamped(json::object{{"account", account}})));
 }
 
 Clock::time_point RunnerSession::expire(Clock::time_point now) {

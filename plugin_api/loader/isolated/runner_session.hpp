@@ -107,6 +107,7 @@ private:
     };
 
     RunnerSession(RunnerProcess process, SessionContext context);
+    boost::json::object stamped(boost::json::object params) const;
     uint64_t register_waiter(const std::shared_ptr<Waiter>& waiter);
     Reply wait(uint64_t id, const std::shared_ptr<Waiter>& waiter, std::string_view method,
                std::chrono::milliseconds deadline);

@@ -109,6 +109,8 @@ public:
     // EP_ERR_INTERNAL with an error document saying the same. (A runner restarting after one
     // crash is still available: its calls fail for a moment, and its sends are transient.)
     virtual std::optional<std::string> unavailable_reason() const { return std::nullopt; }
+    // Why calls fail for a moment (its runner is restarting after a crash); nullopt otherwise.
+    virtual std::optional<std::string> restarting() const { return std::nullopt; }
 
     virtual CallResult begin_connect(std::string_view account, std::string_view request_json) = 0;
     virtual CallResult complete_connect(std::string_view account, std::string_view callback_json) = 0;
