@@ -52,9 +52,11 @@ run_tests() {
 # refresh and send engine; the host's outbox worker and its store on both engines (the PostgreSQL
 # test server starts as a CTest fixture); the mock's worker; the
 # settings page's I/O threads and handler pool under a flood and slow callbacks (serve_test);
-# the connection checks (the host's sweep thread and the plugin's forced refresh beside sends).
-concurrent_targets=(outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test keep_alive_test outlook_check_test gmail_provider_test outlook_pacing_test threading_test outlook_plugin gmail_plugin mock_provider host_stub manifests)
-concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|ReloadTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest|ConnectionCheckerTest|KeepAliveTest|OutlookCheck|AtTheStandIn/OutlookCheckRevoked|GmailProviderTest|GmailDailyLimitTest|PacingTest|OutboxPacingWithOutlook|ThreadingTest)\.'
+# the connection checks (the host's sweep thread and the plugin's forced refresh beside sends);
+# isolated providers (the runner's reader and workers, the host's reader, pools and supervisor,
+# and the channel between them, with faults injected).
+concurrent_targets=(ep-provider-runner runner_test isolated_provider_test isolation_test outlook_send_test outlook_connect_test conformance_test host_test mock_provider_test serve_test keep_alive_test outlook_check_test gmail_provider_test outlook_pacing_test threading_test outlook_plugin gmail_plugin mock_provider host_stub manifests)
+concurrent_tests='^(OutlookSend|OutlookSendMany|OutlookConnect|Conformance|BothStandInModes|OutboxTest|ReloadTest|Store/StoreTest|MockProviderTest|ServeFloodTest|ServeSlowCallbackTest|ConnectionCheckerTest|KeepAliveTest|OutlookCheck|AtTheStandIn/OutlookCheckRevoked|GmailProviderTest|GmailDailyLimitTest|PacingTest|OutboxPacingWithOutlook|ThreadingTest|RunnerTest|IsolatedProviderTest|IsolationTest|Faults/ChannelFaultTest)\.'
 
 if [[ " $stages " == *" format "* ]]; then
   stage "format: every C/C++ file as .clang-format says"
