@@ -283,6 +283,9 @@ TEST_F(IsolatedProviderTest, SendsInFlightWhenTheRunnerIsKilledAreIndeterminateT
     auto provider = start(R"(,"send_delay_ms":5000)");
     Outcomes outcomes;
     for (int i = 0; i < 3; ++i) ASSERT_EQ(provider->send("alice", kMessage, outcomes.collector()), std::nullopt);
+    // send() does not wait for the runner to take the message; these are taken within
+    // milliseconds, and then held by the mock for 5 s.
+    std::this_thread::sleep_for(500ms);
     ASSERT_EQ(::kill(the_runner(), SIGKILL), 0);
     ASSERT_TRUE(wait_until([&] { return outcomes.size() == 3; }, 5s));
     for (const std::string& d : outcomes.all()) {
@@ -367,16 +370,20 @@ TEST_F(IsolatedProviderTest, ACallPastItsDeadlineKillsTheHungRunnerWhichThenRest
     EXPECT_TRUE(provider->status("alice").ok());
 }
 
-// A send taken by a runner that then hangs before reading it: send_started never came, so it
-// certainly was not sent.
+// A send taken by a runner that then hangs before reading it: send() does not wait (so it
+// returns at once), the runner is killed when the send is not taken within the deadline, and
+// send_started never came, so it certainly was not sent.
 TEST_F(IsolatedProviderTest, ASendTheHungRunnerNeverStartedIsTransient) {
     options_.deadlines.quick = 300ms;
     auto provider = start();
-    ASSERT_EQ(::kill(the_runner(), SIGSTOP), 0);
-    auto refusal = provider->send("alice", kMessage, [](std::string_view) { ADD_FAILURE() << "called back"; });
-    ASSERT_TRUE(refusal.has_value());
-    EXPECT_EQ(parse(refusal->document).at("outcome"), "transient") << refusal->document;
-    EXPECT_EQ(parse(refusal->document).at("code"), "deadline_exceeded");
+    const pid_t hung = the_runner();
+    ASSERT_EQ(::kill(hung, SIGSTOP), 0);
+    Outcomes outcomes;
+    ASSERT_EQ(provider->send("alice", kMessage, outcomes.collector()), std::nullopt) << "not waited for";
+    ASSERT_TRUE(wait_until([&] { return outcomes.size() == 1; }, 3s));
+    EXPECT_EQ(parse(outcomes.all()[0]).at("outcome"), "transient") << outcomes.all()[0];
+    EXPECT_THAT(outcomes.all()[0], HasSubstr("send did not answer within 300 ms"));
+    ASSERT_TRUE(wait_until([&] { return !provider->restarting() && the_runner() != hung; }, 5s));
 }
 
 TEST_F(IsolatedProviderTest, ASendThatDoesNotCallBackInTimeIsIndeterminateAndItsLateAnswerDropped) {

@@ -126,15 +126,16 @@ Reply RunnerSession::wait(uint64_t id, const std::shared_ptr<Waiter>& waiter, st
 std::optional<CallResult> RunnerSession::send(std::string_view account, std::string_view message_json,
                                               std::string client_request_id, Provider::SendDone done,
                                               const CallDeadlines& deadlines) {
-    auto waiter = std::make_shared<Waiter>();
     uint64_t id = 0;
+    bool wake = false;
     {
         std::lock_guard lock(mutex_);
         if (!ended_) {
             id = next_id_++;
-            waiters_.emplace(id, waiter);
-            sends_.emplace(id, Send{std::move(done), client_request_id, false, true, std::nullopt,
-                                    Clock::time_point::max(), deadlines.send_completion});
+            auto [it, added] =
+                sends_.emplace(id, Send{std::move(done), client_request_id, false, true, std::nullopt,
+                                        Clock::now() + deadlines.quick, deadlines.quick, deadlines.send_completion});
+            wake = schedule(it->second.deadline);
         }
     }
     if (id == 0)
@@ -142,32 +143,22 @@ std::optional<CallResult> RunnerSession::send(std::string_view account, std::str
                                                false, "provider_crashed",
                                                stopped_while(context_.display_name, end_description(), "sending") + ".",
                                                client_request_id)};
+    if (wake) context_.on_change();
+    // Not waited for: the caller goes on, and the runner's acceptance or refusal is read by the
+    // reader (on_send_response). A caller waiting here would cost a wake-up per send.
     write(channel::request(id, "send", stamped(json::object{{"account", account}, {"document", message_json}})));
-    return settle_send(id, wait(id, waiter, "send", deadlines.quick));
+    return std::nullopt;
 }
 
-std::optional<CallResult> RunnerSession::settle_send(uint64_t id, Reply reply) {
+// The runner's answer to a `send`: accepted (its send_done, or the completion deadline, ends it)
+// or refused (the refusal goes to `done`). Called on the reader with mutex_ held by `lock`.
+void RunnerSession::on_send_response(std::map<uint64_t, Send>::iterator it, const json::object& message,
+                                     std::unique_lock<std::mutex>& lock) {
     std::optional<CallResult> outcome;
-    try {
-        if (reply.result) outcome = call_result_of(*reply.result);
-    } catch (const channel::ProtocolError& e) {
-        kill(std::string("broke the channel protocol (") + e.what() + ")");
-        reply.failure_code = "provider_crashed";
-        reply.failure = std::string("it broke the channel protocol: ") + e.what();
-    }
-    std::unique_lock lock(mutex_);
-    auto it = sends_.find(id);
-    if (outcome && outcome->ok() && ended_) {  // accepted, but the runner ended before send() knew
-        Send accepted = std::move(it->second);
-        sends_.erase(it);
-        const std::string message = stopped_while(context_.display_name, end_description_, "sending") + ".";
-        lock.unlock();
-        const std::string crid = accepted.client_request_id;
-        const bool started = accepted.started;
-        complete_send(std::move(accepted), unfinished_send_document(started, "provider_crashed", message, crid));
-        return std::nullopt;
-    }
-    if (outcome && outcome->ok()) {  // accepted: completed by send_done, expire() or the end
+    // A malformed result throws ProtocolError: the reader ends the channel, and the end answers
+    // this send with the others.
+    if (const json::value* result = message.if_contains("result")) outcome = call_result_of(*result);
+    if (outcome && outcome->ok()) {
         it->second.accepting = false;
         it->second.deadline = Clock::now() + it->second.completion_deadline;
         if (std::optional<std::string> result = std::move(it->second.early_result)) {
@@ -179,25 +170,18 @@ std::optional<CallResult> RunnerSession::settle_send(uint64_t id, Reply reply) {
             lock.unlock();
             context_.on_change();
         }
-        return std::nullopt;
+        return;
     }
-    const bool started = it->second.started;
-    const std::string client_request_id = it->second.client_request_id;
+    Send refused = std::move(it->second);
     sends_.erase(it);
     lock.unlock();
-    if (outcome) return outcome;  // the provider's refusal
-    const std::string& who = context_.display_name;
-    if (reply.error)
-        return CallResult{
-            EP_ERR_INTERNAL,
-            send_result_document("transient", "internal",
-                                 who + "'s runner could not take the message: " + error_message(*reply.error),
-                                 client_request_id)};
-    const std::string message = reply.failure_code == "deadline_exceeded"
-                                    ? who + " did not take the message in time (" + reply.failure + ")."
-                                    : stopped_while(who, reply.failure, "sending") + ".";
-    return CallResult{EP_ERR_INTERNAL,
-                      unfinished_send_document(started, reply.failure_code, message, client_request_id)};
+    if (outcome) return complete_send(std::move(refused), std::move(outcome->document));
+    const json::value* error = message.if_contains("error");
+    const std::string why = error != nullptr && error->is_object() ? error_message(error->as_object()) : "no answer";
+    const std::string crid = refused.client_request_id;
+    complete_send(std::move(refused),
+                  send_result_document("transient", "internal",
+                                       context_.display_name + "'s runner could not take the message: " + why, crid));
 }
 
 void RunnerSession::check(std::string_view account, Provider::CheckDone done, std::chrono::milliseconds deadline) {
@@ -225,11 +209,18 @@ void RunnerSession::check(std::string_view account, Provider::CheckDone done, st
 Clock::time_point RunnerSession::expire(Clock::time_point now) {
     std::vector<Send> sends;
     std::vector<Check> checks;
+    std::optional<std::chrono::milliseconds> hung;  // a send not taken in time
     Clock::time_point next = Clock::time_point::max();
     {
         std::lock_guard lock(mutex_);
         for (auto it = sends_.begin(); it != sends_.end();) {
-            if (!it->second.accepting && it->second.deadline <= now) {
+            if (it->second.accepting && it->second.deadline <= now) {
+                // The runner did not even take the message: it is stuck. Killed below; its end
+                // answers this send (transient or indeterminate, by send_started) with the others.
+                hung = it->second.accept_deadline;
+                it->second.deadline = Clock::time_point::max();
+                ++it;
+            } else if (!it->second.accepting && it->second.deadline <= now) {
                 sends.push_back(std::move(it->second));
                 it = sends_.erase(it);
             } else {
@@ -249,6 +240,7 @@ Clock::time_point RunnerSession::expire(Clock::time_point now) {
         scheduled_ = next;
     }
     const std::string& who = context_.display_name;
+    if (hung) kill("killed after send did not answer within " + duration_text(*hung));
     // The runner keeps running for a send (its late send_done is dropped: no entry is left) ...
     for (Send& s : sends) {
         const std::string message =
@@ -364,6 +356,7 @@ void RunnerSession::on_response(uint64_t id, json::object message) {
         waiters_.erase(w);
         return;
     }
+    if (auto s = sends_.find(id); s != sends_.end() && s->second.accepting) return on_send_response(s, message, lock);
     auto c = checks_.find(id);
     if (c == checks_.end()) return;  // an answer after its deadline: dropped
     Check check = std::move(c->second);
@@ -432,14 +425,8 @@ void RunnerSession::finish(const std::optional<std::string>& protocol_error) {
             waiter->cv.notify_all();
         }
         waiters_.clear();
-        for (auto it = sends_.begin(); it != sends_.end();) {
-            if (it->second.accepting) {  // send() is told by its waiter, and answers itself
-                ++it;
-                continue;
-            }
-            sends.push_back(std::move(it->second));
-            it = sends_.erase(it);
-        }
+        for (auto& [id, send] : sends_) sends.push_back(std::move(send));
+        sends_.clear();
         for (auto& [id, check] : checks_) checks.push_back(std::move(check));
         checks_.clear();
         ended_cv_.notify_all();

@@ -63,9 +63,9 @@ public:
 
     // Requests `method` and waits at most `deadline`; past it the runner is killed.
     Reply call(std::string_view method, boost::json::object params, std::chrono::milliseconds deadline);
-    // Requests `send` and waits for the acceptance. Accepted: nullopt, and `done` runs once on
-    // the completions pool (the runner's send_done, else an outcome made here). Not accepted:
-    // the refusal, and `done` never runs.
+    // Requests `send` and returns at once (nullopt): `done` runs once on the completions pool,
+    // with the runner's send_done, its refusal, or an outcome made here (a deadline, a crash).
+    // Only when the runner had already ended is the refusal returned, and `done` never runs.
     std::optional<CallResult> send(std::string_view account, std::string_view message_json,
                                    std::string client_request_id, Provider::SendDone done,
                                    const CallDeadlines& deadlines);
@@ -94,10 +94,11 @@ private:
     struct Send {
         Provider::SendDone done;
         std::string client_request_id;
-        bool started = false;                     // its send_started was read
-        bool accepting = true;                    // send() still waits for the acceptance
-        std::optional<std::string> early_result;  // send_done read before the acceptance
-        Clock::time_point deadline = Clock::time_point::max();
+        bool started = false;                                   // its send_started was read
+        bool accepting = true;                                  // the runner has not answered the request yet
+        std::optional<std::string> early_result;                // send_done read before the acceptance
+        Clock::time_point deadline = Clock::time_point::max();  // of the acceptance, then of send_done
+        std::chrono::milliseconds accept_deadline{};
         std::chrono::milliseconds completion_deadline{};
     };
     struct Check {
@@ -121,7 +122,8 @@ private:
     void serve(uint64_t id, const std::string& method, const boost::json::object& params);
     void finish(const std::optional<std::string>& protocol_error);
     void answer_unfinished(std::vector<Send>& sends, std::vector<Check>& checks);
-    std::optional<CallResult> settle_send(uint64_t id, Reply reply);
+    void on_send_response(std::map<uint64_t, Send>::iterator it, const boost::json::object& message,
+                          std::unique_lock<std::mutex>& lock);
     bool schedule(Clock::time_point deadline);
 
     void complete_send(Send send, std::string result);

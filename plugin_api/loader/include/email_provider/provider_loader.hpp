@@ -121,7 +121,9 @@ public:
     // Asynchronous send. When accepted (returns nullopt), `done` runs exactly once on a
     // provider thread. Otherwise the refusal (an ep.send_result/1 document) is returned and
     // `done` is never called. The message is validated with the shared model first
-    // (CONTRACT.md EP_HOST_9).
+    // (CONTRACT.md EP_HOST_9). An isolated provider does not wait for its runner's answer: a
+    // refusal from the plugin then reaches `done`, as an ep.send_result/1 all the same, so a host
+    // must treat a returned refusal and one passed to `done` alike.
     virtual std::optional<CallResult> send(std::string_view account, std::string_view message_json, SendDone done) = 0;
 
     // Convenience for tools and tests: waits for the outcome and returns the send-result
