@@ -87,6 +87,13 @@ struct ep_instance {
     mtx_t lock;
     cnd_t idle;
     int in_flight; /* accepted sends and checks whose callback has not returned yet */
+    /* send_never_calls_back: the sends it sits on, called back only by destroy (the ABI's last
+     * word), so that the runner's context for them is not leaked at exit. */
+    struct {
+        ep_send_callback callback;
+        void* ctx;
+    } withheld[64];
+    int withheld_count;
 };
 
 /* ---- Crashing and hanging, as real bugs do ------------------------------------------------- */
@@ -405,6 +412,10 @@ static void EP_CALL destroy(ep_instance* in) {
     mtx_lock(&in->lock);
     while (in->in_flight > 0) cnd_wait(&in->idle, &in->lock);
     mtx_unlock(&in->lock);
+    static const char cancelled[] =
+        "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"cancelled\"}";
+    for (int i = 0; i < in->withheld_count; ++i)
+        in->withheld[i].callback(in->withheld[i].ctx, (ep_str){cancelled, sizeof cancelled - 1});
     cnd_destroy(&in->idle);
     mtx_destroy(&in->lock);
     free(in);
@@ -484,7 +495,16 @@ static ep_status EP_CALL send(ep_instance* in, ep_str account, ep_str message, e
                       connected < 0 ? "transient" : "auth_expired", connected < 0 ? "storage" : "not_connected");
     out->data = NULL;
     out->len = 0;
-    if (fires(in, FAULT_SEND_NEVER_CALLS_BACK, account)) return EP_OK; /* and the callback never comes */
+    if (fires(in, FAULT_SEND_NEVER_CALLS_BACK, account)) { /* no callback before destroy */
+        mtx_lock(&in->lock);
+        int kept = in->withheld_count < 64;
+        if (kept) {
+            in->withheld[in->withheld_count].callback = callback;
+            in->withheld[in->withheld_count++].ctx = callback_ctx;
+        }
+        mtx_unlock(&in->lock);
+        return kept ? EP_OK : refuse(out, EP_ERR_BUSY, "throttled", "busy");
+    }
     job* j = calloc(1, sizeof *j);
     char* text = j == NULL ? NULL : calloc(1, message.len + 1);
     if (text == NULL) {
