@@ -84,7 +84,11 @@ if [[ " $stages " == *" tsan "* ]]; then
   cmake --preset tsan >/dev/null
   cmake --build build/tsan -j "$jobs" --target "${concurrent_targets[@]}"
   stage "tsan: concurrent suites"
-  run_tests tsan -R "$concurrent_tests" -E "^Conformance\.(MsalNodeAndGraphClient|GoogleAuthAndGmail)$"  # JS suites: not concurrent C++ suites
+  # Not here: the JS suites (no concurrent C++ of their own), and the runner test that drives the
+  # C example provider, whose C11 threads GCC 12's TSan cannot follow (glibc's thrd_create
+  # bypasses the pthread_create it intercepts: the runner crashes inside TSan's runtime).
+  run_tests tsan -R "$concurrent_tests" \
+    -E "^(Conformance\.(MsalNodeAndGraphClient|GoogleAuthAndGmail)|RunnerTest\.EverySendsDoneFollowsItsResponse)$"
 fi
 
 if [[ " $stages " == *" fuzz "* ]]; then

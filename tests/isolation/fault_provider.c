@@ -25,6 +25,10 @@
  * FAULT_CONSTRUCTOR_ABORTS, FAULT_CONSTRUCTOR_EXITS (a library constructor that calls abort()
  * or exit(0)) and FAULT_NEGOTIATE_SEGV (ep_negotiate dereferences a null pointer).
  *
+ * It uses POSIX threads, not C11 <threads.h> as the C example does: GCC 12's ThreadSanitizer
+ * does not see C11 threads (glibc's thrd_create and mtx_lock bypass the pthread functions it
+ * intercepts), and this provider runs in the TSan stage.
+ *
  * A provider this small reads its configuration by hand: the ABI gives it a JSON text and
  * nothing to read it with, and a test provider should depend on nothing else. It reads flat
  * keys only, with the escapes \" \\ \/ in strings. */
@@ -33,11 +37,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,8 +88,8 @@ struct ep_instance {
     char sent_log[MAX_PATH_LEN];
     char trace_log[MAX_PATH_LEN];
     long send_delay_ms;
-    mtx_t lock;
-    cnd_t idle;
+    pthread_mutex_t lock;
+    pthread_cond_t idle;
     int in_flight; /* accepted sends and checks whose callback has not returned yet */
     /* send_never_calls_back: the sends it sits on, called back only by destroy (the ABI's last
      * word), so that the runner's context for them is not leaked at exit. */
@@ -106,7 +110,7 @@ static void segfault(void) { raise(SIGSEGV); }
 /* An endless loop that sleeps, so that it costs the shared test machine no CPU: to the host a
  * call that never returns looks the same either way. */
 static void hang(void) {
-    for (;;) thrd_sleep(&(struct timespec){.tv_sec = 1}, NULL);
+    for (;;) nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
 }
 
 static int open_log(const char* path) {
@@ -305,15 +309,15 @@ typedef struct {
 static void finish_job(job* j) {
     ep_instance* in = j->in;
     free(j);
-    mtx_lock(&in->lock);
-    if (--in->in_flight == 0) cnd_broadcast(&in->idle);
-    mtx_unlock(&in->lock);
+    pthread_mutex_lock(&in->lock);
+    if (--in->in_flight == 0) pthread_cond_broadcast(&in->idle);
+    pthread_mutex_unlock(&in->lock);
 }
 
 static void complete_send(job* j) {
     ep_instance* in = j->in;
     if (in->send_delay_ms > 0)
-        thrd_sleep(
+        nanosleep(
             &(struct timespec){.tv_sec = in->send_delay_ms / 1000, .tv_nsec = (in->send_delay_ms % 1000) * 1000000L},
             NULL);
     if (fires(in, FAULT_SEGV_ON_COMPLETION_THREAD, (ep_str){j->account, strlen(j->account)})) segfault();
@@ -338,27 +342,27 @@ static void complete_check(job* j) {
     j->check_done(j->callback_ctx, (ep_str){doc, strlen(doc)});
 }
 
-static int run_job(void* arg) {
+static void* run_job(void* arg) {
     job* j = arg;
     if (j->send_done != NULL)
         complete_send(j);
     else
         complete_check(j);
     finish_job(j);
-    return 0;
+    return NULL;
 }
 
 /* Starts `j` on a thread of its own; 0 when no thread could be started (j is freed). */
 static int start_job(job* j) {
-    mtx_lock(&j->in->lock);
+    pthread_mutex_lock(&j->in->lock);
     ++j->in->in_flight;
-    mtx_unlock(&j->in->lock);
-    thrd_t t;
-    if (thrd_create(&t, run_job, j) != thrd_success) {
+    pthread_mutex_unlock(&j->in->lock);
+    pthread_t t;
+    if (pthread_create(&t, NULL, run_job, j) != 0) {
         finish_job(j);
         return 0;
     }
-    thrd_detach(t);
+    pthread_detach(t);
     return 1;
 }
 
@@ -398,7 +402,7 @@ static ep_status EP_CALL create(const ep_host_api* host, ep_str config, ep_insta
     }
     trace(in, "created_pid", (long)getpid()); /* tests find the runner to kill by it */
     if (in->fault == FAULT_ABORT_IN_CREATE) abort();
-    if (mtx_init(&in->lock, mtx_plain) != thrd_success || cnd_init(&in->idle) != thrd_success) {
+    if (pthread_mutex_init(&in->lock, NULL) != 0 || pthread_cond_init(&in->idle, NULL) != 0) {
         free(in);
         return error(out, EP_ERR_INTERNAL, "internal", "cannot create a mutex");
     }
@@ -409,15 +413,15 @@ static ep_status EP_CALL create(const ep_host_api* host, ep_str config, ep_insta
 
 static void EP_CALL destroy(ep_instance* in) {
     if (in == NULL) return;
-    mtx_lock(&in->lock);
-    while (in->in_flight > 0) cnd_wait(&in->idle, &in->lock);
-    mtx_unlock(&in->lock);
+    pthread_mutex_lock(&in->lock);
+    while (in->in_flight > 0) pthread_cond_wait(&in->idle, &in->lock);
+    pthread_mutex_unlock(&in->lock);
     static const char cancelled[] =
         "{\"schema\":\"ep.send_result/1\",\"outcome\":\"transient\",\"code\":\"cancelled\"}";
     for (int i = 0; i < in->withheld_count; ++i)
         in->withheld[i].callback(in->withheld[i].ctx, (ep_str){cancelled, sizeof cancelled - 1});
-    cnd_destroy(&in->idle);
-    mtx_destroy(&in->lock);
+    pthread_cond_destroy(&in->idle);
+    pthread_mutex_destroy(&in->lock);
     free(in);
 }
 
@@ -496,13 +500,13 @@ static ep_status EP_CALL send(ep_instance* in, ep_str account, ep_str message, e
     out->data = NULL;
     out->len = 0;
     if (fires(in, FAULT_SEND_NEVER_CALLS_BACK, account)) { /* no callback before destroy */
-        mtx_lock(&in->lock);
+        pthread_mutex_lock(&in->lock);
         int kept = in->withheld_count < 64;
         if (kept) {
             in->withheld[in->withheld_count].callback = callback;
             in->withheld[in->withheld_count++].ctx = callback_ctx;
         }
-        mtx_unlock(&in->lock);
+        pthread_mutex_unlock(&in->lock);
         return kept ? EP_OK : refuse(out, EP_ERR_BUSY, "throttled", "busy");
     }
     job* j = calloc(1, sizeof *j);
