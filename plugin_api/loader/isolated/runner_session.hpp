@@ -46,7 +46,6 @@ struct Reply {
     std::optional<boost::json::object> error;
     std::string failure_code;  // provider_crashed | deadline_exceeded, when neither came
     std::string failure;       // how the runner ended, or which deadline passed
-    bool answered() const { return result || error; }
 };
 
 // The {"status", "document"} a call answers; ProtocolError when it is not that.
