@@ -168,6 +168,48 @@ private:
     std::chrono::steady_clock::time_point at_ = std::chrono::steady_clock::now();
 };
 
+// Requests reach the instance in the order they arrived as far as shutdown is concerned: a
+// send the host wrote before "shutdown" must be the plugin's to answer, not refused because a
+// worker took the shutdown first (the host pipelines sends and does not wait for acceptance).
+class ArrivalOrder {
+public:
+    // On the reader thread: the number of requests routed so far, this one included.
+    uint64_t arrived() { return ++arrived_; }
+    uint64_t arrived_so_far() const { return arrived_; }
+    void started() {
+        std::lock_guard lock(mutex_);
+        ++started_;
+        all_started_.notify_all();
+    }
+    void wait_until_started(uint64_t count) {
+        std::unique_lock lock(mutex_);
+        all_started_.wait(lock, [&] { return started_ >= count; });
+    }
+
+private:
+    uint64_t arrived_ = 0;  // the reader's alone
+    std::mutex mutex_;
+    std::condition_variable all_started_;
+    uint64_t started_ = 0;
+};
+
+// Marks a request started once it holds the instance (or when it ends without needing it).
+class StartMark {
+public:
+    explicit StartMark(ArrivalOrder& order) : order_(order) {}
+    StartMark(const StartMark&) = delete;
+    StartMark& operator=(const StartMark&) = delete;
+    ~StartMark() { now(); }
+    void now() {
+        if (!marked_) order_.started();
+        marked_ = true;
+    }
+
+private:
+    ArrivalOrder& order_;
+    bool marked_ = false;
+};
+
 class Runner {
 public:
     explicit Runner(int fd) : fd_(fd), writer_(fd) {}
@@ -185,12 +227,14 @@ private:
     ep_status host_status(std::string_view method, json::object params, json::object* result = nullptr);
 
     // ---- the host's requests
-    void serve_request(uint64_t id, const std::string& method, const json::object& message);
-    std::optional<json::value> dispatch(uint64_t id, const std::string& method, const json::object& params);
-    std::optional<json::value> call_instance(uint64_t id, const std::string& method, const json::object& params);
+    void serve_request(uint64_t id, const std::string& method, const json::object& message, StartMark& mark);
+    std::optional<json::value> dispatch(uint64_t id, const std::string& method, const json::object& params,
+                                        StartMark& mark);
+    std::optional<json::value> call_instance(uint64_t id, const std::string& method, const json::object& params,
+                                             StartMark& mark);
     json::value hello(const json::object& params);
     void send(uint64_t id, ProviderInstance& instance, std::string_view account, std::string_view message);
-    void shutdown(uint64_t id);
+    void shutdown(uint64_t id, uint64_t after_requests);
     void close_instance();
 
     // ---- the ep_host_api the provider gets
@@ -222,6 +266,7 @@ private:
     std::shared_mutex instance_mutex_;
     std::unique_ptr<ProviderInstance> instance_;
     bool stopping_ = false;
+    ArrivalOrder arrival_order_;
 
     // Declared last: destroyed (joined) first, while everything its threads use still exists.
     Workers workers_{kWorkerThreads};
@@ -261,8 +306,14 @@ void Runner::route(json::object message) {
     if (const json::value* params = message.if_contains("params"); params != nullptr && params->is_object())
         if (const json::value* now = params->as_object().if_contains("now"); now != nullptr && now->is_int64())
             host_clock_.set(now->as_int64());
+    if (*method == "shutdown") {
+        workers_.post([this, id = *id, before = arrival_order_.arrived_so_far()] { shutdown(id, before); });
+        return;
+    }
+    arrival_order_.arrived();
     workers_.post([this, id = *id, method = std::string(*method), message = std::move(message)] {
-        serve_request(id, method, message);
+        StartMark mark(arrival_order_);
+        serve_request(id, method, message, mark);
     });
 }
 
@@ -313,9 +364,9 @@ ep_status Runner::host_status(std::string_view method, json::object params, json
     }
 }
 
-void Runner::serve_request(uint64_t id, const std::string& method, const json::object& message) {
+void Runner::serve_request(uint64_t id, const std::string& method, const json::object& message, StartMark& mark) {
     try {
-        if (auto result = dispatch(id, method, channel::params_of(message)))
+        if (auto result = dispatch(id, method, channel::params_of(message), mark))
             writer_.write(channel::response(id, std::move(*result)));
     } catch (const RequestError& e) {
         writer_.write(channel::error_response(id, e.code(), e.what(), e.data()));
@@ -328,16 +379,14 @@ void Runner::serve_request(uint64_t id, const std::string& method, const json::o
 }
 
 // The result to answer with; nullopt when the answer is written later or elsewhere.
-std::optional<json::value> Runner::dispatch(uint64_t id, const std::string& method, const json::object& params) {
+std::optional<json::value> Runner::dispatch(uint64_t id, const std::string& method, const json::object& params,
+                                            StartMark& mark) {
     if (method == "hello") return hello(params);
-    if (method == "shutdown") {
-        shutdown(id);
-        return std::nullopt;
-    }
-    return call_instance(id, method, params);
+    return call_instance(id, method, params, mark);
 }
 
-std::optional<json::value> Runner::call_instance(uint64_t id, const std::string& method, const json::object& params) {
+std::optional<json::value> Runner::call_instance(uint64_t id, const std::string& method, const json::object& params,
+                                                 StartMark& mark) {
     using AccountCall = CallResult (ProviderInstance::*)(std::string_view);
     using DocumentCall = CallResult (ProviderInstance::*)(std::string_view, std::string_view);
     static const std::map<std::string, AccountCall, std::less<>> account_calls{
@@ -354,6 +403,7 @@ std::optional<json::value> Runner::call_instance(uint64_t id, const std::string&
         throw RequestError(kMethodNotFound, "unknown method \"" + method + "\"");
 
     std::shared_lock lock(instance_mutex_);
+    mark.now();
     if (stopping_) throw RequestError(kNotReady, method + ": the runner is shutting down");
     if (!instance_) throw RequestError(kNotReady, method + ": no provider is loaded (hello first)");
     ProviderInstance& instance = *instance_;
@@ -412,7 +462,9 @@ void Runner::send(uint64_t id, ProviderInstance& instance, std::string_view acco
     order->responded(writer_);
 }
 
-void Runner::shutdown(uint64_t id) {
+// Waits for the requests that arrived before it to reach the instance, then destroys it.
+void Runner::shutdown(uint64_t id, uint64_t after_requests) {
+    arrival_order_.wait_until_started(after_requests);
     close_instance();
     writer_.write(channel::response(id, json::object{}));
     // Ends the reader's read (it then sees the end of the stream); writes still go out.
