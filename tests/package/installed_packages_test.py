@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import demo_headless  # noqa: E402  (the recruiter's steps, shared with the demo)
 
 OUTLOOK_CLIENT = "11111111-2222-4333-8444-555555555555"  # an app of the stand-in's default scenario
+SENDS_METRIC = "ep_host_sends_total"  # sends by provider and outcome (README.md, metrics)
 
 
 def free_port():
@@ -113,7 +114,7 @@ class Run:
         host, out = self.start("host", [str(self.root / "usr/bin/host_stub"), "--config",
                                         str(self.work / "host.json"), "serve"], env=env)
         wait_for_line(out, "Settings page: ", host, "the installed host")
-        return host, out, f"http://127.0.0.1:{port}"
+        return host, f"http://127.0.0.1:{port}"
 
     def runners_from_root(self, host):
         """The host's child processes that run the installed ep-provider-runner."""
@@ -128,20 +129,28 @@ class Run:
                 continue
         return found
 
-    def scrape_metrics(self, host_out):
-        """The nudge counted at /metrics: a sample naming the outlook provider and a sent outcome."""
-        url = wait_for_line(host_out, "Metrics: ", self.processes[-1][1], "the metrics endpoint")
+    def scrape_metrics(self):
+        """The nudge counted at /metrics, whose address the host logs as it starts."""
+        url = self.wait_for_log(re.compile(r"serving (http://\S+/metrics)"), "the metrics endpoint")
         text = urllib.request.urlopen(url, timeout=10).read().decode()
         sent = [line for line in text.splitlines()
-                if not line.startswith("#") and 'provider="outlook"' in line and '"sent"' in line
+                if line.startswith(SENDS_METRIC + "{") and 'provider="outlook"' in line and 'outcome="sent"' in line
                 and float(line.rsplit(" ", 1)[1]) >= 1]
         if not sent:
-            raise RuntimeError(f"/metrics at {url} does not count the nudge sent through outlook")
+            raise RuntimeError(f"/metrics at {url} does not count the nudge sent through outlook in {SENDS_METRIC}")
         return sent[0]
+
+    def wait_for_log(self, pattern, what):
+        for _ in range(100):
+            found = pattern.search((self.work / "host.log").read_text())
+            if found:
+                return found.group(1)
+            time.sleep(0.1)
+        raise RuntimeError(f"the host's log does not name {what}")
 
     def run(self):
         microsoft = self.start_stand_in()
-        host, host_out, host_url = self.start_host(microsoft)
+        host, host_url = self.start_host(microsoft)
         demo = demo_headless.Demo(host_url, microsoft, microsoft, str(self.build / "sandbox-tls/ca.pem"))
         demo.sign_in("rita")
         providers = demo.state()["providers"]
@@ -161,7 +170,7 @@ class Run:
             raise RuntimeError("no provider runner from the installed root is running under the host")
         print(f"  - the stand-in received the nudge; {len(runners)} provider runner(s) from {self.root}")
         if self.check_metrics:
-            print(f"  - /metrics: {self.scrape_metrics(host_out)}")
+            print(f"  - /metrics: {self.scrape_metrics()}")
 
 
 def main():
