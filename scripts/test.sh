@@ -8,15 +8,20 @@
 #      against their stand-ins (conformance), and a smoke
 #      run of the load driver; then the whole run's output is searched for every
 #      secret the stand-ins issued;
-#   2. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (asan preset);
-#   3. the concurrent suites under ThreadSanitizer (tsan preset);
-#   4. a short smoke run of every libFuzzer target (fuzz preset, clang).
+#   2. the Debian packages from that build, without compiling anything (scripts/package.sh: cpack
+#      and lintian, which must report no error), extracted into a throw-away root in which the
+#      installed host, finding the installed providers by search path, sends a nudge through the
+#      installed Outlook provider to the Microsoft stand-in (tests/package/run.sh);
+#   3. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (asan preset);
+#   4. the concurrent suites under ThreadSanitizer (tsan preset);
+#   5. a short smoke run of every libFuzzer target (fuzz preset, clang).
 #
-# STAGES="format dev asan tsan fuzz" (default: all) runs a subset; JOBS sets build parallelism.
+# STAGES="format dev package asan tsan fuzz" (default: all) runs a subset (package needs a built
+# build/dev); JOBS sets build parallelism.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs="${JOBS:-$(nproc)}"
-stages="${STAGES:-format dev asan tsan fuzz}"
+stages="${STAGES:-format dev package asan tsan fuzz}"
 start=$(date +%s)
 timings=()
 
@@ -69,6 +74,12 @@ if [[ " $stages " == *" dev "* ]]; then
   cmake --build build/dev -j "$jobs"
   stage "dev: all tests"
   run_tests dev
+fi
+
+if [[ " $stages " == *" package "* ]]; then
+  stage "package: .deb files from build/dev, lintian, a nudge through the packages in a throw-away root"
+  scripts/package.sh build/dev
+  tests/package/run.sh build/dev
 fi
 
 if [[ " $stages " == *" asan "* ]]; then

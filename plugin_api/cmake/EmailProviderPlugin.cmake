@@ -7,9 +7,11 @@
 #     ep_negotiate, and no undefined symbols at link time (-z defs; ALLOW_UNDEFINED lifts it,
 #     for sanitizer builds whose runtime only the executable links).
 #
-#   email_provider_install_manifest(<target> ID <id> DISPLAY_NAME <name> [CAPABILITIES <cap>...])
-#     Installs <target> into the library directory and a manifest naming it into
-#     <datadir>/email-provider/providers, where hosts look for providers (MANIFEST.md).
+#   email_provider_install_manifest(<target> ID <id> DISPLAY_NAME <name> [CAPABILITIES <cap>...]
+#                                   [COMPONENT <component>])
+#     Installs <target> into <libdir>/email-provider/providers and a manifest naming it into
+#     <datadir>/email-provider/providers.d, where hosts look for providers (MANIFEST.md); both in
+#     the install component <component> when given (one package per provider with CPack).
 
 set(_email_provider_exports_map "${CMAKE_CURRENT_LIST_DIR}/plugin_exports.map")
 
@@ -25,15 +27,21 @@ function(email_provider_plugin target)
 endfunction()
 
 function(email_provider_install_manifest target)
-  cmake_parse_arguments(M "" "ID;DISPLAY_NAME" "CAPABILITIES" ${ARGN})
+  cmake_parse_arguments(M "" "ID;DISPLAY_NAME;COMPONENT" "CAPABILITIES" ${ARGN})
   if(NOT M_ID OR NOT M_DISPLAY_NAME)
     message(FATAL_ERROR "email_provider_install_manifest(${target}): ID and DISPLAY_NAME are required")
   endif()
   include(GNUInstallDirs)
-  set(dir "${CMAKE_INSTALL_DATADIR}/email-provider/providers")
+  set(dir "${CMAKE_INSTALL_DATADIR}/email-provider/providers.d")
+  set(plugin_dir "${CMAKE_INSTALL_LIBDIR}/email-provider/providers")
   # The library path is relative to the manifest, so the installed tree can move.
-  cmake_path(RELATIVE_PATH CMAKE_INSTALL_FULL_LIBDIR BASE_DIRECTORY "${CMAKE_INSTALL_FULL_DATADIR}/email-provider/providers"
+  cmake_path(RELATIVE_PATH CMAKE_INSTALL_FULL_LIBDIR BASE_DIRECTORY "${CMAKE_INSTALL_FULL_DATADIR}/email-provider/providers.d"
              OUTPUT_VARIABLE libdir)
+  string(APPEND libdir "/email-provider/providers")
+  set(component "")
+  if(M_COMPONENT)
+    set(component COMPONENT "${M_COMPONENT}")
+  endif()
   set(caps "")
   foreach(c ${M_CAPABILITIES})
     string(APPEND caps "${sep}\"${c}\"")
@@ -50,6 +58,6 @@ function(email_provider_install_manifest target)
   }
 }
 ")
-  install(TARGETS ${target} LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}")
-  install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${M_ID}.json" DESTINATION "${dir}")
+  install(TARGETS ${target} LIBRARY DESTINATION "${plugin_dir}" ${component})
+  install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${M_ID}.json" DESTINATION "${dir}" ${component})
 endfunction()

@@ -12,8 +12,10 @@ prefix="$work/prefix"
 rm -rf "$work"
 mkdir -p "$work"
 
-echo "== cmake --install $build --prefix $prefix"
-cmake --install "$build" --prefix "$prefix" >/dev/null
+echo "== cmake --install $build --prefix $prefix --component dev"
+cmake --install "$build" --prefix "$prefix" --component dev >/dev/null
+# The build's libdir: lib/<triplet> when it was configured for /usr (the presets), else lib.
+sdk_libdir="$(dirname "$(find "$prefix" -name email-provider.pc -path '*/pkgconfig/*')")/.."
 
 for example in c_provider:C:$cc cpp_provider:CXX:$cxx; do
   IFS=: read -r example lang compiler <<<"$example"
@@ -25,14 +27,15 @@ for example in c_provider:C:$cc cpp_provider:CXX:$cxx; do
 done
 
 echo "== examples/c_provider with pkg-config only (no CMake)"
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+export PKG_CONFIG_PATH="$sdk_libdir/pkgconfig"
 # shellcheck disable=SC2046  # the flags are meant to split
 "$cc" -std=c11 -pedantic -Wall -Wextra -Werror -fPIC -shared -fvisibility=hidden $(pkg-config --cflags email-provider) \
       "$src/examples/c_provider/c_provider.c" -o "$work/libc_provider_pkgconfig.so" \
       -Wl,--version-script="$(pkg-config --variable=plugin_exports_map email-provider)" -Wl,-z,defs
 
-manifests="$prefix/share/email-provider/providers"
-for lib in "$prefix/lib/libc_provider.so" "$prefix/lib/libcpp_provider.so" "$work/libc_provider_pkgconfig.so"; do
+manifests="$prefix/share/email-provider/providers.d"
+plugins="$prefix/lib/email-provider/providers"  # the examples' own libdir (prefix not /usr): lib
+for lib in "$plugins/libc_provider.so" "$plugins/libcpp_provider.so" "$work/libc_provider_pkgconfig.so"; do
   exported=$(nm -D --defined-only "$lib" | awk '{print $3}')
   [[ "$exported" == "ep_negotiate" ]] || { echo "FAIL: $lib exports: $exported"; exit 1; }
 done

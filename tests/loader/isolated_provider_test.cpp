@@ -212,8 +212,10 @@ TEST_F(IsolatedProviderTest, AMissingRunnerIsALoadErrorNamingWhereItLooked) {
                 AllOf(HasSubstr("provider 'mock'"), HasSubstr("no-such-runner (isolation.runner)")));
 }
 
-// Without isolation.runner: $EP_PROVIDER_RUNNER, then next to the program, then the installed one.
-TEST(IsolatedRunnerLookup, TriesTheEnvironmentThenNextToTheProgramThenTheInstalledOne) {
+// Without isolation.runner: $EP_PROVIDER_RUNNER, then next to the program, then the installed one
+// relative to the program (an installed tree extracted elsewhere, as the package test does, finds
+// its own runner), then the installed one at its absolute path.
+TEST(IsolatedRunnerLookup, TriesTheEnvironmentThenNextToTheProgramThenTheInstalledOnes) {
     const char* before = std::getenv("EP_PROVIDER_RUNNER");
     const std::optional<std::string> saved = before ? std::optional<std::string>(before) : std::nullopt;
     ::setenv("EP_PROVIDER_RUNNER", "/nowhere/runner", 1);
@@ -222,12 +224,15 @@ TEST(IsolatedRunnerLookup, TriesTheEnvironmentThenNextToTheProgramThenTheInstall
         ::setenv("EP_PROVIDER_RUNNER", saved->c_str(), 1);
     else
         ::unsetenv("EP_PROVIDER_RUNNER");
-    ASSERT_EQ(candidates.size(), 3u);
+    ASSERT_EQ(candidates.size(), 4u);
     EXPECT_EQ(candidates[0].path, "/nowhere/runner");
     EXPECT_EQ(candidates[0].source, "$EP_PROVIDER_RUNNER");
-    EXPECT_EQ(candidates[1].path, std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ep-provider-runner");
-    EXPECT_EQ(candidates[2].source, "installed");
-    EXPECT_THAT(candidates[2].path.string(), HasSubstr("/email-provider/ep-provider-runner"));
+    const std::filesystem::path program_dir = std::filesystem::read_symlink("/proc/self/exe").parent_path();
+    EXPECT_EQ(candidates[1].path, program_dir / "ep-provider-runner");
+    EXPECT_EQ(candidates[2].source, "installed, relative to this program");
+    EXPECT_EQ(candidates[2].path, program_dir.parent_path() / "libexec/email-provider/ep-provider-runner");
+    EXPECT_EQ(candidates[3].source, "installed");
+    EXPECT_THAT(candidates[3].path.string(), HasSubstr("/email-provider/ep-provider-runner"));
 }
 
 TEST_F(IsolatedProviderTest, ARunnerThatDiesDuringHelloIsALoadErrorSayingHow) {

@@ -105,7 +105,11 @@ std::vector<RunnerCandidate> runner_candidates(const IsolationOptions& options) 
         candidates.push_back({env, "$EP_PROVIDER_RUNNER"});
     std::error_code ec;
     const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
-    if (!ec) candidates.push_back({self.parent_path() / kRunnerName, "next to this program"});
+    if (!ec) {
+        candidates.push_back({self.parent_path() / kRunnerName, "next to this program"});
+        candidates.push_back(
+            {(self.parent_path() / EP_RUNNER_FROM_BINDIR).lexically_normal(), "installed, relative to this program"});
+    }
     candidates.push_back({EP_INSTALLED_RUNNER, "installed"});
     return candidates;
 }

@@ -15,10 +15,12 @@ namespace ep::loader::isolated {
 
 // Where a runner is looked for, in order, each with what made it a candidate:
 // options.runner alone when set, else $EP_PROVIDER_RUNNER, ep-provider-runner next to this
-// program, and the installed one.
+// program, the installed one relative to this program (<bindir>/../libexec/email-provider/, for
+// an installed tree that moved or was extracted elsewhere), and the installed one.
 struct RunnerCandidate {
     std::filesystem::path path;
-    std::string source;  // "isolation.runner", "$EP_PROVIDER_RUNNER", "next to this program", "installed"
+    std::string source;  // "isolation.runner", "$EP_PROVIDER_RUNNER", "next to this program",
+                         // "installed, relative to this program", "installed"
 };
 std::vector<RunnerCandidate> runner_candidates(const IsolationOptions& options);
 // The first candidate that is an executable file. Throws LoadError naming every place looked.
