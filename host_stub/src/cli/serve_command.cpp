@@ -172,7 +172,7 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
                           std::string("reload refused, the providers are unchanged: ") + e.what());
         }
     }
-    std::cerr << "host_stub: stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;
+    rt.logger.log(EP_LOG_INFO, "host", std::string("stopping (") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ")");
     return kOk;
 }
 
