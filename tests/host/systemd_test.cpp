@@ -32,6 +32,128 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
 namespace {
+
+// The service manager's end: a datagram socket that NOTIFY_SOCKET names for the child.
+class NotifySocket {
+public:
+    explicit NotifySocket(const std::filesystem::path& path) {
+        fd_ = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::string p = path.string();
+        if (fd_ < 0 || p.size() >= sizeof addr.sun_path) throw std::runtime_error("cannot make the notify socket");
+        std::copy(p.begin(), p.end(), addr.sun_path);
+        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            throw std::runtime_error("cannot bind the notify socket " + p);
+    }
+    ~NotifySocket() { ::close(fd_); }
+    NotifySocket(const NotifySocket&) = delete;
+    NotifySocket& operator=(const NotifySocket&) = delete;
+
+    // Receives until a message from index `from` on contains `text` (true) or `timeout` passed.
+    bool wait_for(const std::string& text, std::chrono::milliseconds timeout, std::size_t from = 0) {
+        return receive_until([&] { return index_of(text, from) < messages.size(); }, timeout);
+    }
+    // Receives everything that arrives within `duration`.
+    void collect_for(std::chrono::milliseconds duration) {
+        receive_until([] { return false; }, duration);
+    }
+    std::size_t count(const std::string& text) const {
+        return static_cast<std::size_t>(std::count_if(
+            messages.begin(), messages.end(), [&](const std::string& m) { return m.find(text) != std::string::npos; }));
+    }
+    // The index of the first message from `from` on that contains `text`, or messages.size().
+    std::size_t index_of(const std::string& text, std::size_t from = 0) const {
+        for (std::size_t i = from; i < messages.size(); ++i)
+            if (messages[i].find(text) != std::string::npos) return i;
+        return messages.size();
+    }
+
+    std::vector<std::string> messages;
+
+private:
+    bool receive_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!done()) {
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+            char buf[4096];
+            ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n > 0) messages.emplace_back(buf, static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+
+    int fd_ = -1;
+};
+
+class ServeNotifyTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"warn",
+            "providers":[{"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json",
+                          "config":{"outbox_dir":"${config_dir}/eml"}}]})");
+        ::setenv("NOTIFY_SOCKET", (dir_ / "notify").c_str(), 1);
+    }
+    void TearDown() override {
+        ::unsetenv("NOTIFY_SOCKET");
+        ::unsetenv("WATCHDOG_USEC");
+    }
+    // serve through a shell that sets WATCHDOG_PID to its own pid and execs host_stub, so the
+    // variable names serve's pid as systemd's would (sd_watchdog_enabled(3) checks it).
+    int start_serve(const std::string& watchdog_pid) {
+        return test_support::spawn_process(
+            {"/bin/sh", "-c", "WATCHDOG_PID=" + watchdog_pid + " exec \"$0\" \"$@\"", HOST_STUB_PATH, "--config",
+             (dir_ / "host.json").string(), "serve", "--port", "0"},
+            dir_ / "serve.out", dir_ / "serve.err");
+    }
+    std::string log() const { return test_support::read_file(dir_ / "serve.err"); }
+
+    TempDir dir_;
+};
+
+}  // namespace
+
+TEST_F(ServeNotifyTest, ReadyReloadWatchdogAndStoppingReachTheServiceManager) {
+    NotifySocket manager(dir_ / "notify");
+    ::setenv("WATCHDOG_USEC", "400000", 1);  // a ping every 200 ms
+    int pid = start_serve("$$");
+    ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << log();
+    std::size_t ready = manager.index_of("READY=1");
+    EXPECT_THAT(manager.messages[ready], HasSubstr("STATUS=Serving http://127.0.0.1:"));
+    EXPECT_THAT(manager.messages[ready], HasSubstr("1 of 1 enabled providers loaded"));
+
+    // Several pings, from the page's event loop, while nothing else happens.
+    auto pings_before = manager.count("WATCHDOG=1");
+    manager.collect_for(1s);
+    EXPECT_GE(manager.count("WATCHDOG=1") - pings_before, 3u) << "expected a ping every 200 ms";
+
+    ASSERT_EQ(::kill(pid, SIGHUP), 0);
+    ASSERT_TRUE(manager.wait_for("RELOADING=1", 10s)) << log();
+    std::size_t reloading = manager.index_of("RELOADING=1");
+    EXPECT_THAT(manager.messages[reloading], HasSubstr("MONOTONIC_USEC="));
+    EXPECT_TRUE(manager.wait_for("READY=1", 10s, reloading + 1)) << "no READY=1 after the reload\n" << log();
+
+    int exit_code = test_support::stop_process(pid, SIGTERM);
+    EXPECT_EQ(exit_code, 0) << log();
+    EXPECT_TRUE(manager.wait_for("STOPPING=1", 1s, manager.index_of("READY=1", reloading + 1)));
+}
+
+// WATCHDOG_PID naming another process (a watchdog meant for serve's parent) is not serve's.
+TEST_F(ServeNotifyTest, NoWatchdogPingsWhenTheWatchdogIsForAnotherProcess) {
+    NotifySocket manager(dir_ / "notify");
+    ::setenv("WATCHDOG_USEC", "200000", 1);
+    int pid = start_serve(std::to_string(::getpid()));
+    ASSERT_TRUE(manager.wait_for("READY=1", 20s)) << log();
+    manager.collect_for(700ms);
+    EXPECT_EQ(manager.count("WATCHDOG=1"), 0u);
+    EXPECT_EQ(test_support::stop_process(pid, SIGTERM), 0) << log();
+}
+
+namespace {
 const auto kWhen = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'767'323'045'678));  // 2026-01-02
 }
 
