@@ -90,9 +90,10 @@ TEST(HostConfig, CredentialsAndStateDirectoriesComeFromTheServiceManager) {
     EXPECT_THAT(error_of(text),
                 AllOf(HasSubstr("field 'providers[0].config.cache'"), HasSubstr("$STATE_DIRECTORY is not set")));
     ::unsetenv("CREDENTIALS_DIRECTORY");
-    // A config that uses neither needs neither.
-    EXPECT_NO_THROW(host::parse_host_config(R"({"providers":[{"manifest":"m.json","config":{"a":"${config_dir}"}}]})",
-                                            "/etc/host/host.json"));
+    // A config that uses neither needs neither, and a directory's own text is not expanded again.
+    auto odd = host::parse_host_config(R"({"providers":[{"manifest":"m.json","config":{"a":"${config_dir}/x"}}]})",
+                                       "/etc/${state_dir}/host.json");
+    EXPECT_EQ(odd.providers[0].config_json, R"({"a":"/etc/${state_dir}/x"})");
 }
 
 TEST(HostConfig, MissingFileIsNamed) {

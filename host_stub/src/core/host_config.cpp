@@ -106,19 +106,29 @@ std::optional<std::string> directory_from_environment(const char* variable) {
     return dir.substr(0, dir.find(':'));
 }
 
+// One pass from left to right: a directory's own text is never expanded again.
+std::string expanded(std::string_view text, const std::string& path, const std::vector<Placeholder>& placeholders) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        auto hit = std::find_if(placeholders.begin(), placeholders.end(),
+                                [&](const Placeholder& p) { return text.substr(i).starts_with(p.token); });
+        if (hit == placeholders.end()) {
+            out.push_back(text[i++]);
+            continue;
+        }
+        if (!hit->dir)
+            reader::fail(path, "uses " + std::string(hit->token) + " but $" + std::string(hit->variable) +
+                                   " is not set (systemd sets it for the service; see the README)");
+        out += *hit->dir;
+        i += hit->token.size();
+    }
+    return out;
+}
+
 void expand_placeholders(json::value& v, const std::string& path, const std::vector<Placeholder>& placeholders) {
     if (v.is_string()) {
-        std::string s(v.as_string());
-        for (const auto& p : placeholders) {
-            auto pos = s.find(p.token);
-            if (pos == std::string::npos) continue;
-            if (!p.dir)
-                reader::fail(path, "uses " + std::string(p.token) + " but $" + std::string(p.variable) +
-                                       " is not set (systemd sets it for the service; see the README)");
-            for (; pos != std::string::npos; pos = s.find(p.token, pos + p.dir->size()))
-                s.replace(pos, p.token.size(), *p.dir);
-        }
-        v = s;
+        v = expanded(v.as_string(), path, placeholders);
     } else if (v.is_array()) {
         for (std::size_t i = 0; i < v.as_array().size(); ++i)
             expand_placeholders(v.as_array()[i], reader::element_path(path, i), placeholders);
