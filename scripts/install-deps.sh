@@ -6,7 +6,7 @@ set -euo pipefail
 # Boost only under its 1.81 names: the unversioned libboost-*-dev packages pull in 1.74,
 # which conflicts with libboost1.81-dev. libpq-dev: the host's PostgreSQL engine; postgresql:
 # the server the tests and `./run.sh demo --postgres` start as throw-away clusters.
-# prometheus-cpp-dev: the host's /metrics; libsystemd-dev: its sd_notify.
+# prometheus-cpp-dev: the host's /metrics; libsystemd-dev: sd_notify for `serve` under systemd.
 packages=(
   build-essential cmake ninja-build pkg-config ca-certificates openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
@@ -20,8 +20,9 @@ if [[ "${1:-}" == "--with-test-tools" ]]; then
   # Browser end-to-end test, fuzzing, the ABI guards (clang's AST for the layout guard,
   # abidw/abidiff for the baseline check), and the format check (scripts/check-format.sh).
   packages+=(chromium clang-14 libclang-rt-14-dev abigail-tools clang-format-14)
-  # The packaging stage: dpkg-shlibdeps and dpkg-deb (dpkg-dev), and lintian.
-  packages+=(dpkg-dev lintian)
+  # The packaging stage: dpkg-shlibdeps and dpkg-deb (dpkg-dev), and lintian; systemd for
+  # systemd-analyze, which checks the service unit (nothing is started: no systemd runs as PID 1).
+  packages+=(dpkg-dev lintian systemd)
   # Node.js may already come from elsewhere (e.g. NodeSource, whose nodejs bundles npm and
   # conflicts with Debian's npm package): only install Debian's when the commands are missing.
   command -v node >/dev/null || packages+=(nodejs)

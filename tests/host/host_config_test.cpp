@@ -60,6 +60,42 @@ TEST(HostConfig, EveryBadInputNamesTheFileAndTheField) {
     EXPECT_THAT(error_of(R"({"providers":[],"extra":1})"), HasSubstr("'extra' is not a known setting"));
 }
 
+TEST(HostConfig, LogFormatIsTextUnlessJsonIsAsked) {
+    EXPECT_EQ(host::parse_host_config(R"({"providers":[]})", "/etc/host/host.json").log_format, host::LogFormat::text);
+    EXPECT_EQ(host::parse_host_config(R"({"providers":[],"log_format":"json"})", "/etc/host/host.json").log_format,
+              host::LogFormat::json);
+    EXPECT_THAT(error_of(R"({"providers":[],"log_format":"xml"})"),
+                AllOf(HasSubstr("field 'log_format'"), HasSubstr("text"), HasSubstr("json")));
+}
+
+// The directories systemd gives the service (LoadCredential=, StateDirectory=), in provider
+// configs as ${credentials_dir} and ${state_dir}; refused, naming the field and the variable,
+// when the service manager did not set them.
+TEST(HostConfig, CredentialsAndStateDirectoriesComeFromTheServiceManager) {
+    const std::string text = R"({"providers":[{"manifest":"m.json","config":{
+        "secret":{"file":"${credentials_dir}/client-secret"},"keys":["${credentials_dir}/k1"],
+        "cache":"${state_dir}/cache"}}]})";
+    ::setenv("CREDENTIALS_DIRECTORY", "/run/credentials/email-provider-host.service", 1);
+    ::setenv("STATE_DIRECTORY", "/var/lib/email-provider:/var/lib/other", 1);
+    auto c = host::parse_host_config(text, "/etc/host/host.json");
+    EXPECT_EQ(c.providers[0].config_json,
+              R"({"secret":{"file":"/run/credentials/email-provider-host.service/client-secret"},)"
+              R"("keys":["/run/credentials/email-provider-host.service/k1"],"cache":"/var/lib/email-provider/cache"})");
+
+    ::unsetenv("CREDENTIALS_DIRECTORY");
+    EXPECT_THAT(error_of(text), AllOf(HasSubstr("field 'providers[0].config.secret.file'"),
+                                      HasSubstr("${credentials_dir}"), HasSubstr("$CREDENTIALS_DIRECTORY is not set")));
+    ::setenv("CREDENTIALS_DIRECTORY", "/run/credentials/x", 1);
+    ::unsetenv("STATE_DIRECTORY");
+    EXPECT_THAT(error_of(text),
+                AllOf(HasSubstr("field 'providers[0].config.cache'"), HasSubstr("$STATE_DIRECTORY is not set")));
+    ::unsetenv("CREDENTIALS_DIRECTORY");
+    // A config that uses neither needs neither, and a directory's own text is not expanded again.
+    auto odd = host::parse_host_config(R"({"providers":[{"manifest":"m.json","config":{"a":"${config_dir}/x"}}]})",
+                                       "/etc/${state_dir}/host.json");
+    EXPECT_EQ(odd.providers[0].config_json, R"({"a":"/etc/${state_dir}/x"})");
+}
+
 TEST(HostConfig, MissingFileIsNamed) {
     try {
         host::read_host_config("/nonexistent/host.json");

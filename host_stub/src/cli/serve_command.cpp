@@ -2,6 +2,7 @@
 #include "cli/cli_support.hpp"
 
 #include "core/host_util.hpp"
+#include "core/service_manager.hpp"
 #include "web/web_app.hpp"
 #include "web/web_server.hpp"
 
@@ -75,6 +76,36 @@ private:
     int fd_ = -1;
 };
 
+// What `systemctl status` shows while serve runs.
+std::string serving_status(const host::HostRuntime& rt, const std::string& page_url) {
+    std::size_t loaded = 0, enabled = 0;
+    for (const auto& e : rt.providers->entries()) {
+        enabled += e.enabled ? 1 : 0;
+        loaded += e.enabled && e.available() ? 1 : 0;
+    }
+    return "Serving " + page_url + "; " + std::to_string(loaded) + " of " + std::to_string(enabled) +
+           " enabled providers loaded";
+}
+
+// Until SIGINT or SIGTERM; SIGHUP reloads the config and manifests (host_stub reload), with
+// the service manager told that a reload is under way until it has ended, refused or not.
+int wait_for_stop(host::HostRuntime& rt, const std::string& page_url) {
+    sigset_t signals = serve_signals();
+    int received = 0;
+    while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+        host::service_manager::reloading();
+        try {
+            rt.reload();
+        } catch (const std::exception& e) {
+            rt.logger.log(EP_LOG_ERROR, "host",
+                          std::string("reload refused, the providers are unchanged: ") + e.what());
+        }
+        host::service_manager::ready(serving_status(rt, page_url));
+    }
+    host::service_manager::stopping();
+    return received;
+}
+
 }  // namespace
 
 sigset_t serve_signals() {
@@ -140,6 +171,12 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     host::WebServerOptions server_options;
     server_options.max_connections = rt.config.web.max_connections;
     server_options.warn = [&rt](const std::string& text) { rt.logger.log(EP_LOG_WARN, "web", text); };
+    // The watchdog hears from the page's event loop, so a page that stopped serving gets the
+    // service restarted (systemd.service(5), WatchdogSec=).
+    if (auto interval = host::service_manager::watchdog_ping_interval()) {
+        server_options.heartbeat_interval = *interval;
+        server_options.heartbeat = host::service_manager::watchdog;
+    }
     host::WebServer server(
         rt.config.web.listen_address, port,
         [&ready](const host::WebRequest& r) {
@@ -155,24 +192,14 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
                                  : rt.config.web.public_url;
     app = std::make_unique<host::WebApp>(rt, public_url, server.port());
     ready.store(app.get(), std::memory_order_release);
+    const std::string page_url = public_url + "/settings/communication";
     if (o.json)
-        std::cout << json::serialize(
-                         json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}})
-                  << std::endl;
+        std::cout << json::serialize(json::object{{"url", page_url}, {"port", server.port()}}) << std::endl;
     else
-        std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
-    sigset_t signals = serve_signals();
-    int received = 0;
-    // SIGHUP reloads the config and manifests (host_stub reload); the others stop.
-    while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
-        try {
-            rt.reload();
-        } catch (const std::exception& e) {
-            rt.logger.log(EP_LOG_ERROR, "host",
-                          std::string("reload refused, the providers are unchanged: ") + e.what());
-        }
-    }
-    std::cerr << "host_stub: stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;
+        std::cout << "Settings page: " << page_url << std::endl;
+    host::service_manager::ready(serving_status(rt, page_url));
+    int received = wait_for_stop(rt, page_url);
+    rt.logger.log(EP_LOG_INFO, "host", std::string("stopping (") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ")");
     return kOk;
 }
 

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 #include <set>
 
 namespace host {
@@ -87,17 +88,53 @@ std::string validated_product_name(const reader::Object& web, std::string name) 
     return name;
 }
 
-void expand_config_dir(json::value& v, const std::string& dir) {
+// A "${name}" a provider config's strings may use, and the directory it stands for (nullopt:
+// the environment variable it comes from is not set).
+struct Placeholder {
+    std::string_view token;
+    std::optional<std::string> dir;
+    std::string_view variable;  // where dir comes from, for the error when it is not set
+};
+
+// The directories systemd gives a service, from the environment it sets (systemd.exec(5)):
+// LoadCredential='s credentials and StateDirectory=. With several StateDirectory= entries the
+// variable lists them all, separated by ':': the first is the state directory.
+std::optional<std::string> directory_from_environment(const char* variable) {
+    const char* value = std::getenv(variable);
+    if (value == nullptr || *value == '\0') return std::nullopt;
+    std::string dir(value);
+    return dir.substr(0, dir.find(':'));
+}
+
+// One pass from left to right: a directory's own text is never expanded again.
+std::string expanded(std::string_view text, const std::string& path, const std::vector<Placeholder>& placeholders) {
+    std::string out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        auto hit = std::find_if(placeholders.begin(), placeholders.end(),
+                                [&](const Placeholder& p) { return text.substr(i).starts_with(p.token); });
+        if (hit == placeholders.end()) {
+            out.push_back(text[i++]);
+            continue;
+        }
+        if (!hit->dir)
+            reader::fail(path, "uses " + std::string(hit->token) + " but $" + std::string(hit->variable) +
+                                   " is not set (systemd sets it for the service; see the README)");
+        out += *hit->dir;
+        i += hit->token.size();
+    }
+    return out;
+}
+
+void expand_placeholders(json::value& v, const std::string& path, const std::vector<Placeholder>& placeholders) {
     if (v.is_string()) {
-        std::string s(v.as_string());
-        const std::string token = "${config_dir}";
-        for (auto pos = s.find(token); pos != std::string::npos; pos = s.find(token, pos + dir.size()))
-            s.replace(pos, token.size(), dir);
-        v = s;
+        v = expanded(v.as_string(), path, placeholders);
     } else if (v.is_array()) {
-        for (auto& e : v.as_array()) expand_config_dir(e, dir);
+        for (std::size_t i = 0; i < v.as_array().size(); ++i)
+            expand_placeholders(v.as_array()[i], reader::element_path(path, i), placeholders);
     } else if (v.is_object()) {
-        for (auto& kv : v.as_object()) expand_config_dir(kv.value(), dir);
+        for (auto& kv : v.as_object())
+            expand_placeholders(kv.value(), reader::member_path(path, kv.key()), placeholders);
     }
 }
 
@@ -228,11 +265,16 @@ std::vector<HostUserSetting> read_users(const reader::Array& users) {
     return out;
 }
 
-// The provider's own config, passed on as JSON text with ${config_dir} expanded.
+// The provider's own config, passed on as JSON text with ${config_dir}, ${credentials_dir}
+// and ${state_dir} expanded.
 std::string provider_config_json(const json::value& config, const std::string& path, const std::filesystem::path& dir) {
     refuse_non_finite(config, path);
     json::value copy = config;
-    expand_config_dir(copy, dir.string());
+    expand_placeholders(
+        copy, path,
+        {{"${config_dir}", dir.string(), ""},
+         {"${credentials_dir}", directory_from_environment("CREDENTIALS_DIRECTORY"), "CREDENTIALS_DIRECTORY"},
+         {"${state_dir}", directory_from_environment("STATE_DIRECTORY"), "STATE_DIRECTORY"}});
     return json::serialize(copy);
 }
 
@@ -289,13 +331,16 @@ std::vector<ProviderSetting> read_providers(const reader::Array& providers, cons
 HostConfig read_document(const json::value& root, const std::filesystem::path& file) {
     if (!root.is_object()) reader::fail("", "must contain a JSON object");
     refuse_nul(root, "");
-    const reader::Object o(root, "", {"store", "log_level", "providers", "isolation", "users", "web", "keep_alive"});
+    const reader::Object o(
+        root, "", {"store", "log_level", "log_format", "providers", "isolation", "users", "web", "keep_alive"});
     HostConfig c;
     c.file = file;
     c.store.sqlite_path = file.parent_path() / "host.db";
     if (auto store = o.object("store", {"engine", "path", "postgresql", "outbox_lease_seconds"}))
         read_store(*store, file, c.store);
     if (auto level = o.string("log_level")) c.log_level = read_log_level(*level);
+    c.log_format = o.one_of<LogFormat>("log_format", {{"text", LogFormat::text}, {"json", LogFormat::json}})
+                       .value_or(c.log_format);
     if (auto web = o.object("web", {"listen_address", "port", "public_url", "callback_path", "debug_clock",
                                     "max_connections", "product_name", "show_developer_providers"}))
         read_web(*web, c.web);

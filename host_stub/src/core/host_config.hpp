@@ -7,6 +7,7 @@
 //                                "password_file": "/run/secrets/ep-db-password" },
 //                "outbox_lease_seconds": 60 },
 //     "log_level": "info",
+//     "log_format": "text",                          (or "json": one JSON object per line)
 //     "providers": [
 //       { "manifest": "mock.json", "enabled": true, "isolation": "process",
 //         "config": { "outbox_dir": "${config_dir}/outbox" } }
@@ -18,13 +19,17 @@
 //
 // Relative paths (store.path, providers[].manifest) are relative to the config file's
 // directory. In provider configs, "${config_dir}" inside any string is replaced by that
-// directory; nothing else is interpreted, the provider validates its own config.
+// directory, "${credentials_dir}" by $CREDENTIALS_DIRECTORY (systemd's LoadCredential=) and
+// "${state_dir}" by $STATE_DIRECTORY (StateDirectory=), refused naming the field when the
+// variable is not set; nothing else is interpreted, the provider validates its own config.
 //
 // Refused with the field named: a key the host does not know (outside providers[].config), a
 // NUL byte in any string, duplicate user ids, a public_url that is not an http(s) origin, a
 // callback_path that is one of the page's own routes, and listening on every interface
 // without a public_url (the page checks Host against it).
 #pragma once
+
+#include "core/logger.hpp"
 
 #include <email_provider/ep_abi.h>
 #include <email_provider/isolation.hpp>
@@ -104,6 +109,7 @@ struct HostConfig {
     std::filesystem::path file;
     StoreSettings store;
     ep_log_level log_level = EP_LOG_INFO;
+    LogFormat log_format = LogFormat::text;
     std::vector<ProviderSetting> providers;
     std::vector<HostUserSetting> users;  // the reference host's local users (sign-in picker)
     WebSettings web;

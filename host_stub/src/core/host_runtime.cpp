@@ -28,6 +28,7 @@ bool HostClock::advance(int64_t ms) {
 
 HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read_host_config(config_file)) {
     logger.set_level(config.log_level);
+    logger.set_format(config.log_format);
     storage = open_storage(config.store);
     secrets = &storage->secrets();
     store = &storage->host();

@@ -122,6 +122,7 @@ struct WebServer::Impl {
     asio::io_context io;
     tcp::acceptor acceptor{io};
     asio::steady_timer accept_retry{io};
+    asio::steady_timer heartbeat_timer{io};
     std::chrono::milliseconds accept_retry_delay = kFirstAcceptRetry;
     bool refusing = false;  // at the connection limit; warned once until a connection is taken again
     asio::thread_pool handler_pool;
@@ -148,6 +149,18 @@ struct WebServer::Impl {
                 std::make_shared<Session>(std::move(socket), shared)->start();
             }
             accept();
+        });
+    }
+
+    // A timer on the I/O threads' own loop, not a thread of its own: if that loop stops turning
+    // (every I/O thread stuck), the heartbeats stop with it.
+    void beat_later() {
+        if (options.heartbeat_interval.count() <= 0 || !options.heartbeat) return;
+        heartbeat_timer.expires_after(options.heartbeat_interval);
+        heartbeat_timer.async_wait([this](beast::error_code ec) {
+            if (ec || !acceptor.is_open()) return;  // shutting down
+            options.heartbeat();
+            beat_later();
         });
     }
 
@@ -181,6 +194,7 @@ WebServer::WebServer(const std::string& address, uint16_t port, Handler handler,
                     ") leaves less than 64 of the process's " + std::to_string(files.rlim_cur) +
                     " file descriptors for the store and the providers");
     impl_->accept();
+    impl_->beat_later();
     for (int i = 0; i < impl_->options.io_threads; ++i) impl_->io_threads.emplace_back([this] { impl_->io.run(); });
 }
 
@@ -189,6 +203,7 @@ WebServer::~WebServer() {
         beast::error_code ignored;
         impl_->acceptor.close(ignored);
         impl_->accept_retry.cancel();
+        impl_->heartbeat_timer.cancel();
     });
     impl_->io.stop();
     for (auto& t : impl_->io_threads) t.join();

@@ -6,6 +6,7 @@
 // the provider's token endpoint) and a waiting I/O thread would freeze the page for everyone.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -40,6 +41,10 @@ struct WebServerOptions {
     // connections cannot take every file descriptor the process has.
     std::size_t max_connections = 512;
     std::function<void(const std::string&)> warn;  // accept failures, refused connections
+    // Called on an I/O thread every heartbeat_interval (when both are set), from the event loop
+    // that accepts and serves connections: a sign of life for a watchdog. Must return quickly.
+    std::chrono::microseconds heartbeat_interval{0};
+    std::function<void()> heartbeat;
 };
 
 class WebServer {
