@@ -63,7 +63,7 @@ settings page and a durable outbox. Each provider plugin runs in a process of
 its own (ep-provider-runner). Providers come in packages of their own, found
 in /usr/share/email-provider/providers.d.")
 set(CPACK_DEBIAN_HOST_PACKAGE_RECOMMENDS "email-provider-outlook | email-provider-gmail")
-install(FILES "${CMAKE_CURRENT_LIST_DIR}/host.example.json"
+install(FILES "${PROJECT_SOURCE_DIR}/manifests/host.packaged.json"
         DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/email-provider-host/examples" RENAME host.json COMPONENT host)
 
 # Providers depend on no version of the host: the ABI is their contract with any host (negotiated
