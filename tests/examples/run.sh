@@ -31,8 +31,9 @@ export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
       "$src/examples/c_provider/c_provider.c" -o "$work/libc_provider_pkgconfig.so" \
       -Wl,--version-script="$(pkg-config --variable=plugin_exports_map email-provider)" -Wl,-z,defs
 
-manifests="$prefix/share/email-provider/providers"
-for lib in "$prefix/lib/libc_provider.so" "$prefix/lib/libcpp_provider.so" "$work/libc_provider_pkgconfig.so"; do
+manifests="$prefix/share/email-provider/providers.d"
+plugins="$prefix/lib/email-provider/providers"
+for lib in "$plugins/libc_provider.so" "$plugins/libcpp_provider.so" "$work/libc_provider_pkgconfig.so"; do
   exported=$(nm -D --defined-only "$lib" | awk '{print $3}')
   [[ "$exported" == "ep_negotiate" ]] || { echo "FAIL: $lib exports: $exported"; exit 1; }
 done

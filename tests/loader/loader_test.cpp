@@ -469,12 +469,12 @@ TEST(ManifestSearch, FollowsTheDocumentedOrder) {
     };
     using P = std::filesystem::path;
     EXPECT_EQ(ep::loader::manifest_search_dirs(getenv),
-              (std::vector<P>{"/opt/a", "/opt/b", "/home/rita/.config/email-provider/providers",
-                              "/etc/xdg/email-provider/providers", "/etc/email-provider/providers",
-                              "/home/rita/.local/share/email-provider/providers",
-                              "/usr/local/share/email-provider/providers", "/usr/share/email-provider/providers"}));
+              (std::vector<P>{"/opt/a", "/opt/b", "/home/rita/.config/email-provider/providers.d",
+                              "/etc/xdg/email-provider/providers.d", "/etc/email-provider/providers.d",
+                              "/home/rita/.local/share/email-provider/providers.d",
+                              "/usr/local/share/email-provider/providers.d", "/usr/share/email-provider/providers.d"}));
     env["XDG_DATA_DIRS"] = "/srv/share";
-    EXPECT_EQ(ep::loader::manifest_search_dirs(getenv).back(), P("/srv/share/email-provider/providers"));
+    EXPECT_EQ(ep::loader::manifest_search_dirs(getenv).back(), P("/srv/share/email-provider/providers.d"));
     env["EP_PROVIDER_PATH"] = "/only/here";
     EXPECT_EQ(ep::loader::manifest_search_dirs(getenv), std::vector<P>{"/only/here"});
 }
@@ -487,6 +487,39 @@ TEST(ManifestSearch, FindsJsonFilesSortedPerDirectoryInSearchOrder) {
     dir.write("second/0.json", "{}");
     EXPECT_EQ(ep::loader::find_manifests({dir / "first", dir / "absent", dir / "second"}),
               (std::vector<std::filesystem::path>{dir / "first/a.json", dir / "first/b.json", dir / "second/0.json"}));
+}
+
+// What an administrator's /etc override and a package's /usr/share manifest of one id give.
+TEST_F(LoaderTest, DiscoveryLetsTheFirstDirectoryWinAndReportsShadowedAndBrokenManifests) {
+    ManifestFields admin;
+    admin.display_name = "\"Mock (site override)\"";
+    write(admin, "etc/mock.json");
+    write({}, "share/mock.json");
+    ManifestFields other;
+    other.id = "\"other\"";
+    write(other, "share/other.json");
+    dir_.write("share/broken.json", "{ not json");
+    // Reached twice (a directory listed twice, a symlink to a file already read): counted once.
+    std::filesystem::create_symlink(dir_ / "share/other.json", dir_ / "etc/other-link.json");
+
+    auto found = ep::loader::discover_manifests({dir_ / "etc", dir_ / "share", dir_ / "etc", dir_ / "absent"});
+    EXPECT_EQ(found.searched, (std::vector<std::filesystem::path>{dir_ / "etc", dir_ / "share", dir_ / "absent"}));
+    ASSERT_EQ(found.providers.size(), 2u);
+    const auto* mock = found.find("mock");
+    ASSERT_NE(mock, nullptr);
+    EXPECT_EQ(mock->winner.directory, dir_ / "etc");
+    EXPECT_EQ(mock->winner.file, dir_ / "etc/mock.json");
+    EXPECT_EQ(mock->winner.manifest.display_name, "Mock (site override)");
+    ASSERT_EQ(mock->shadowed.size(), 1u);
+    EXPECT_EQ(mock->shadowed[0].file, dir_ / "share/mock.json");
+    const auto* linked = found.find("other");
+    ASSERT_NE(linked, nullptr);
+    EXPECT_EQ(linked->winner.file, dir_ / "etc/other-link.json");
+    EXPECT_TRUE(linked->shadowed.empty()) << "the same file is not its own shadow";
+    ASSERT_EQ(found.refused.size(), 1u);
+    EXPECT_EQ(found.refused[0].directory, dir_ / "share");
+    EXPECT_THAT(found.refused[0].error, AllOf(HasSubstr("broken.json"), HasSubstr("not valid JSON")));
+    EXPECT_EQ(found.find("absent"), nullptr);
 }
 
 // ---- Messages are validated by the host (CONTRACT.md EP_HOST_9) -------------------------
