@@ -391,6 +391,52 @@ TEST_F(LoaderTest, AProviderSetRefusesAFifoManifestWithoutHanging) {
     EXPECT_THAT(loading.get(), AllOf(HasSubstr("fifo.json"), HasSubstr("is not a regular file")));
 }
 
+// Issue 26: providers enabled by id are found by the search path at start, and again at
+// reload (a package installed since is picked up); a path and an id that disagree are refused.
+TEST_F(LoaderTest, AProviderSetFindsIdsInTheSearchPathAgainAtEachReload) {
+    write({}, "etc/mock.json");
+    write({}, "share/mock.json");
+    ManifestFields other;
+    other.id = "\"other\"";
+    TempDir outbox;
+    const std::string cfg = R"("isolation":"in_process","config":{"outbox_dir":")" + outbox.path().string() + "\"}";
+    dir_.write("host.json", R"({"providers":[{"id":"mock",)" + cfg + R"(},{"id":"other",)" + cfg +
+                                R"(},{"id":"elsewhere","manifest":"share/mock.json"}]})");
+    auto config = host::read_host_config(dir_ / "host.json");
+    config.provider_search_path = {dir_ / "etc", dir_ / "share"};
+    struct NullStore final : host::SecretStore {
+        std::optional<Entry> get(std::string_view) override { return std::nullopt; }
+        std::optional<uint64_t> put(std::string_view, std::span<const uint8_t>, uint64_t) override { return 1; }
+        bool erase(std::string_view, uint64_t) override { return true; }
+        void erase_prefix(std::string_view) override {}
+        std::size_t count_prefix(std::string_view) override { return 0; }
+    } store;
+    std::vector<std::string> errors;
+    host::Logger logger(EP_LOG_ERROR,
+                        [&](ep_log_level, std::string_view, std::string_view m) { errors.emplace_back(m); });
+    host::ProviderSet set(config, store, logger, [] { return int64_t{0}; });
+
+    auto entries = set.entries();
+    ASSERT_EQ(entries.size(), 3u);
+    EXPECT_TRUE(entries[0].available()) << entries[0].error;
+    EXPECT_EQ(entries[0].manifest_path, dir_ / "etc/mock.json");
+    EXPECT_EQ(entries[0].manifest_found_in, (dir_ / "etc").string());
+    EXPECT_EQ(entries[1].id, "other");
+    EXPECT_THAT(entries[1].error, AllOf(HasSubstr("provider \"other\" has no manifest"),
+                                        HasSubstr((dir_ / "etc").string() + ", " + (dir_ / "share").string())));
+    EXPECT_THAT(errors, ::testing::Contains(entries[1].error)) << "logged, as a manifest that fails to load is";
+    EXPECT_THAT(entries[2].error, AllOf(HasSubstr("provider \"elsewhere\" names the manifest"),
+                                        HasSubstr("share/mock.json"), HasSubstr("provider.id is \"mock\"")));
+    ASSERT_EQ(set.discovered()->find("mock")->shadowed.size(), 1u);
+
+    write(other, "share/other.json");  // a provider package installed while the host runs
+    auto report = set.reload(config);
+    EXPECT_EQ(report.unchanged, std::vector<std::string>{"mock"});
+    EXPECT_EQ(report.failed, std::vector<std::string>{"elsewhere"});
+    EXPECT_TRUE(set.find("other")->available());
+    EXPECT_EQ(set.entries()[1].manifest_found_in, (dir_ / "share").string());
+}
+
 TEST(PluginExports, EachPluginExportsExactlyTheEntryPoint) {
     const std::pair<const char*, const char*> plugins[] = {
         {MOCK_PROVIDER_PATH, "ep_negotiate\n"},  {MOCK_MINOR1_PATH, "ep_negotiate\n"},
