@@ -10,8 +10,10 @@
 #   email_provider_install_manifest(<target> ID <id> DISPLAY_NAME <name> [CAPABILITIES <cap>...]
 #                                   [COMPONENT <component>])
 #     Installs <target> into <libdir>/email-provider/providers and a manifest naming it into
-#     <datadir>/email-provider/providers.d, where hosts look for providers (MANIFEST.md); both in
-#     the install component <component> when given (one package per provider with CPack).
+#     <datadir>/email-provider/providers.d, where hosts look for providers (MANIFEST.md), with
+#     the library path relative to the manifest. With Debian's prefix /usr:
+#     /usr/lib/<triplet>/email-provider/providers and /usr/share/email-provider/providers.d.
+#     COMPONENT puts both files in that install component (one package per provider).
 
 set(_email_provider_exports_map "${CMAKE_CURRENT_LIST_DIR}/plugin_exports.map")
 
@@ -32,12 +34,13 @@ function(email_provider_install_manifest target)
     message(FATAL_ERROR "email_provider_install_manifest(${target}): ID and DISPLAY_NAME are required")
   endif()
   include(GNUInstallDirs)
-  set(dir "${CMAKE_INSTALL_DATADIR}/email-provider/providers.d")
-  set(plugin_dir "${CMAKE_INSTALL_LIBDIR}/email-provider/providers")
+  # Plugins are no libraries for the linker to find: a subdirectory of the library directory
+  # keeps them (FHS 3.0 4.6, https://refspecs.linuxfoundation.org/FHS_3.0/fhs/ch04s06.html).
+  set(libdir "${CMAKE_INSTALL_LIBDIR}/email-provider/providers")
+  set(manifestdir "${CMAKE_INSTALL_DATADIR}/email-provider/providers.d")
   # The library path is relative to the manifest, so the installed tree can move.
   cmake_path(RELATIVE_PATH CMAKE_INSTALL_FULL_LIBDIR BASE_DIRECTORY "${CMAKE_INSTALL_FULL_DATADIR}/email-provider/providers.d"
-             OUTPUT_VARIABLE libdir)
-  string(APPEND libdir "/email-provider/providers")
+             OUTPUT_VARIABLE relative_libdir)
   set(component "")
   if(M_COMPONENT)
     set(component COMPONENT "${M_COMPONENT}")
@@ -52,12 +55,12 @@ function(email_provider_install_manifest target)
   \"provider\": {
     \"id\": \"${M_ID}\",
     \"display_name\": \"${M_DISPLAY_NAME}\",
-    \"library_path\": \"${libdir}/$<TARGET_FILE_NAME:${target}>\",
+    \"library_path\": \"${relative_libdir}/email-provider/providers/$<TARGET_FILE_NAME:${target}>\",
     \"abi_version\": \"${EmailProvider_ABI_VERSION}\",
     \"capabilities\": [${caps}]
   }
 }
 ")
-  install(TARGETS ${target} LIBRARY DESTINATION "${plugin_dir}" ${component})
-  install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${M_ID}.json" DESTINATION "${dir}" ${component})
+  install(TARGETS ${target} LIBRARY DESTINATION "${libdir}" ${component})
+  install(FILES "${CMAKE_CURRENT_BINARY_DIR}/${M_ID}.json" DESTINATION "${manifestdir}" ${component})
 endfunction()

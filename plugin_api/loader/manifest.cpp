@@ -46,13 +46,6 @@ bool parse_version(std::string_view text, int parts_wanted_min, int parts_wanted
     return count >= parts_wanted_min && count <= parts_wanted_max;
 }
 
-bool is_valid_id(std::string_view id) {
-    if (id.empty() || id.size() > 64) return false;
-    for (char c : id)
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
-    return true;
-}
-
 bool is_known_capability(std::string_view name) {
     for (const auto& c : kCapabilityNames)
         if (c.name == name) return true;
@@ -119,7 +112,8 @@ Manifest read_document(std::string_view json_text, const std::filesystem::path& 
 
     const reader::Object p = top.required_object("provider");
     m.id = required_text(p, "id");
-    if (!is_valid_id(m.id)) p.fail("id", "must be 1-64 characters of a-z, 0-9, '_' or '-', got \"" + m.id + "\"");
+    if (!is_valid_provider_id(m.id))
+        p.fail("id", "must be 1-64 characters of a-z, 0-9, '_' or '-', got \"" + m.id + "\"");
     m.display_name = required_text(p, "display_name");
     std::filesystem::path lib = required_text(p, "library_path");
     m.library_path = lib.is_absolute() ? lib : (file.parent_path() / lib).lexically_normal();
@@ -129,6 +123,13 @@ Manifest read_document(std::string_view json_text, const std::filesystem::path& 
 }
 
 }  // namespace
+
+bool is_valid_provider_id(std::string_view id) {
+    if (id.empty() || id.size() > 64) return false;
+    for (char c : id)
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    return true;
+}
 
 Manifest parse_manifest(std::string_view json_text, const std::filesystem::path& file) {
     if (json_text.size() > kMaxManifestBytes) fail(file, "", "is larger than 64 KiB");
@@ -176,7 +177,8 @@ std::vector<std::filesystem::path> split_paths(const char* list) {
 std::vector<std::filesystem::path> manifest_search_dirs(const Getenv& getenv) {
     if (const char* only = getenv("EP_PROVIDER_PATH"); only && *only) return split_paths(only);
     std::vector<std::filesystem::path> dirs = split_paths(getenv("EP_ADD_PROVIDER_PATH"));
-    const std::filesystem::path sub = "email-provider/providers";
+    // Debian's *.d convention, as Vulkan's icd.d: packages drop a file in, nothing else changes.
+    const std::filesystem::path sub = "email-provider/providers.d";
     auto set_or = [&](const char* name, const char* fallback) {
         const char* v = getenv(name);
         return std::string(v && *v ? v : fallback);
@@ -208,6 +210,48 @@ std::vector<std::filesystem::path> find_manifests(const std::vector<std::filesys
         found.insert(found.end(), here.begin(), here.end());
     }
     return found;
+}
+
+namespace {
+
+void add_found(ManifestDiscovery& discovery, FoundManifest found) {
+    for (auto& provider : discovery.providers)
+        if (provider.winner.manifest.id == found.manifest.id) {
+            provider.shadowed.push_back(std::move(found));
+            return;
+        }
+    discovery.providers.push_back(DiscoveredProvider{std::move(found), {}});
+}
+
+}  // namespace
+
+const DiscoveredProvider* ManifestDiscovery::find(std::string_view id) const {
+    for (const auto& provider : providers)
+        if (provider.winner.manifest.id == id) return &provider;
+    return nullptr;
+}
+
+ManifestDiscovery discover_manifests(const std::vector<std::filesystem::path>& dirs) {
+    ManifestDiscovery discovery;
+    std::vector<std::filesystem::path> files_read;  // canonical
+    for (const auto& dir : dirs) {
+        const auto normal = dir.lexically_normal();
+        if (std::find(discovery.searched.begin(), discovery.searched.end(), normal) != discovery.searched.end())
+            continue;
+        discovery.searched.push_back(normal);
+        for (const auto& file : find_manifests({normal})) {
+            std::error_code ec;
+            const auto canonical = std::filesystem::canonical(file, ec);
+            if (!ec && std::find(files_read.begin(), files_read.end(), canonical) != files_read.end()) continue;
+            if (!ec) files_read.push_back(canonical);
+            try {
+                add_found(discovery, FoundManifest{normal, file, read_manifest(file)});
+            } catch (const LoadError& e) {
+                discovery.refused.push_back(RefusedManifest{normal, file, e.what()});
+            }
+        }
+    }
+    return discovery;
 }
 
 }  // namespace ep::loader

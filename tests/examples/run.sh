@@ -34,18 +34,18 @@ export PKG_CONFIG_PATH="$sdk_libdir/pkgconfig"
       -Wl,--version-script="$(pkg-config --variable=plugin_exports_map email-provider)" -Wl,-z,defs
 
 manifests="$prefix/share/email-provider/providers.d"
-plugins="$prefix/lib/email-provider/providers"  # the examples' own libdir (prefix not /usr): lib
+plugins="$prefix/lib/email-provider/providers"
 for lib in "$plugins/libc_provider.so" "$plugins/libcpp_provider.so" "$work/libc_provider_pkgconfig.so"; do
   exported=$(nm -D --defined-only "$lib" | awk '{print $3}')
   [[ "$exported" == "ep_negotiate" ]] || { echo "FAIL: $lib exports: $exported"; exit 1; }
 done
 
-echo "== the reference host loads both from their installed manifests and sends through each"
+echo "== the reference host finds both by id in the installed providers.d and sends through each"
 cat > "$work/host.json" <<JSON
 {"store": {"path": "host.db"}, "log_level": "warn",
- "providers": [{"manifest": "$manifests/c_example.json", "config": {}},
-               {"manifest": "$manifests/cpp_example.json", "config": {}}]}
+ "providers": [{"id": "c_example", "config": {}}, {"id": "cpp_example", "config": {}}]}
 JSON
+export EP_PROVIDER_PATH="$manifests"
 for id in c_example cpp_example; do
   "$host_stub" --config "$work/host.json" connect --provider "$id" --account rita
   out=$("$host_stub" --config "$work/host.json" --json send --provider "$id" --account rita \

@@ -35,9 +35,12 @@ struct CliTest : ::testing::Test {
                   R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox","address":"rita@example.com"}},
             {"manifest":"missing.json"}]})");
     }
+    // Only the test's own provider search path: what this machine has installed stays out.
+    std::vector<std::string> env = {"EP_PROVIDER_PATH=" + (dir / "providers.d").string()};
+
     test_support::ProcessResult host(std::vector<std::string> args, const std::string& input = {}) {
         args.insert(args.begin(), {HOST_STUB_PATH, "--config", config});
-        return run_process(args, input);
+        return run_process(args, input, env);
     }
 };
 
@@ -67,6 +70,69 @@ TEST_F(CliTest, ProvidersListsLoadedOnesAndWhyOthersFailed) {
     EXPECT_EQ(list[0].as_object().at("abi_version"), "1.2");
     EXPECT_EQ(list[1].as_object().at("available"), false);
     EXPECT_THAT(std::string(list[1].as_object().at("error").as_string()), HasSubstr("missing.json"));
+}
+
+// Issue 26: an administrator's /etc manifest overrides a package's /usr/share one of the same
+// id, and `providers` says where each was found, which one is shadowed and what is installed
+// but not enabled.
+TEST_F(CliTest, ProvidersSaysWhereEachManifestWasFoundAndWhatIsShadowedOrNotEnabled) {
+    std::filesystem::create_directories(dir / "etc");
+    // The build tree's manifest, linked in as an administrator links a package's manifest.
+    std::filesystem::create_symlink(EP_BUILD_DIR "/manifests/mock.json", dir / "etc/mock.json");
+    const std::string packaged = R"({"file_format_version":"1.0.0","provider":{"id":"ID","display_name":"NAME",
+        "library_path":")" MOCK_PROVIDER_PATH R"(","abi_version":"1.2","capabilities":[]}})";
+    auto manifest = [&](const std::string& id, const std::string& name) {
+        std::string m = packaged;
+        m.replace(m.find("ID"), 2, id);
+        return m.replace(m.find("NAME"), 4, name);
+    };
+    dir.write("share/mock.json", manifest("mock", "Packaged mock"));
+    dir.write("share/spare.json", manifest("spare", "Spare provider"));
+    dir.write("share/broken.json", "{");
+    dir.write("host.json", R"({"store":{"path":"host.db"},"providers":[
+        {"id":"mock","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+    env = {"EP_PROVIDER_PATH=" + (dir / "etc").string() + ":" + (dir / "share").string()};
+
+    auto r = host({"--json", "providers"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto text = [](const boost::json::value& v) { return std::string(v.as_string()); };
+    auto doc = boost::json::parse(r.out).as_object();
+    const auto& mock = doc["providers"].as_array().at(0).as_object();
+    EXPECT_EQ(mock.at("available"), true);
+    EXPECT_EQ(mock.at("display_name"), "Mock provider (writes .eml files)") << "the /etc one wins";
+    EXPECT_EQ(text(mock.at("manifest")), (dir / "etc/mock.json").string());
+    EXPECT_EQ(text(mock.at("found_in")), (dir / "etc").string());
+    const auto& search = doc["search_path"].as_object();
+    ASSERT_EQ(search.at("shadowed").as_array().size(), 1u);
+    const auto& shadowed = search.at("shadowed").as_array()[0].as_object();
+    EXPECT_EQ(text(shadowed.at("manifest")), (dir / "share/mock.json").string());
+    EXPECT_EQ(text(shadowed.at("shadowed_by")), (dir / "etc/mock.json").string());
+    ASSERT_EQ(search.at("not_enabled").as_array().size(), 1u);
+    EXPECT_EQ(search.at("not_enabled").as_array()[0].as_object().at("id"), "spare");
+    ASSERT_EQ(search.at("invalid").as_array().size(), 1u);
+
+    r = host({"providers"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("mock\tMock provider (writes .eml files)\tABI 1.2\town process\tfound in " +
+                                 (dir / "etc").string() + "\n"));
+    EXPECT_THAT(
+        r.out, HasSubstr("spare\tSpare provider\tinstalled, not enabled\tfound in " + (dir / "share").string() + "\n"));
+    EXPECT_THAT(r.out, HasSubstr("mock\tshadowed by " + (dir / "etc/mock.json").string() + "\t" +
+                                 (dir / "share/mock.json").string() + "\n"));
+    EXPECT_THAT(r.out, HasSubstr("?\tinvalid manifest\tmanifest " + (dir / "share/broken.json").string()));
+}
+
+TEST_F(CliTest, AnEnabledIdNoSearchDirectoryHasIsNamedWithTheDirectoriesAndOthersStillLoad) {
+    dir.write("host.json", R"({"store":{"path":"host.db"},"providers":[{"id":"absent"},
+        {"manifest":")" EP_BUILD_DIR R"(/manifests/mock.json","config":{"outbox_dir":"${config_dir}/outbox"}}]})");
+    auto r = host({"providers"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string why = "provider \"absent\" has no manifest in the provider search path (searched, in order: " +
+                            (dir / "providers.d").string() + ")";
+    EXPECT_THAT(r.out, HasSubstr("absent\tunavailable\tconfig " + (dir / "host.json").string() + ": " + why));
+    EXPECT_THAT(r.err, HasSubstr(why)) << "logged at start";
+    EXPECT_THAT(r.out, HasSubstr("mock\tMock provider (writes .eml files)\tABI 1.2\town process\tmanifest " EP_BUILD_DIR
+                                 "/manifests/mock.json (config)\n"));
 }
 
 TEST_F(CliTest, ConnectThenSendWritesAnEml) {

@@ -2,6 +2,8 @@
 
 #include "core/host_config.hpp"
 
+#include <email_provider/manifest.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -46,7 +48,7 @@ TEST(HostConfig, EveryBadInputNamesTheFileAndTheField) {
     EXPECT_THAT(error_of("[]"), HasSubstr("must contain a JSON object"));
     EXPECT_THAT(error_of("{}"), HasSubstr("field 'providers' is missing"));
     EXPECT_THAT(error_of(R"({"providers":{}})"), HasSubstr("field 'providers' must be an array"));
-    EXPECT_THAT(error_of(R"({"providers":[{}]})"), HasSubstr("field 'providers[0].manifest' is missing"));
+    EXPECT_THAT(error_of(R"({"providers":[{}]})"), HasSubstr("field 'providers[0]' must name the provider"));
     EXPECT_THAT(error_of(R"({"providers":[{"manifest":""}]})"),
                 HasSubstr("'providers[0].manifest' must be a non-empty"));
     EXPECT_THAT(error_of(R"({"providers":[{"manifest":"a","enabled":"yes"}]})"), HasSubstr("'providers[0].enabled'"));
@@ -297,4 +299,68 @@ TEST(HostConfig, ProvidersRunInTheirOwnProcessUnlessTrustedInAndIsolationIsCheck
                 HasSubstr("field 'isolation.address_space_mb'"));
     EXPECT_THAT(error_of(R"({"providers":[],"isolation":{"seccomp":true}})"),
                 HasSubstr("field 'isolation.seccomp' is not a known setting"));
+}
+
+// Issue 26: a provider package installs its manifest where the loader's search path finds it;
+// the config then enables it by id alone.
+TEST(HostConfig, AProviderIsNamedByIdByManifestOrByBoth) {
+    auto c = host::parse_host_config(
+        R"({"providers":[{"id":"outlook"},{"manifest":"mock.json"},{"id":"gmail","manifest":"/opt/gmail.json"}]})",
+        "/etc/host/host.json");
+    ASSERT_EQ(c.providers.size(), 3u);
+    EXPECT_EQ(c.providers[0].id, "outlook");
+    EXPECT_TRUE(c.providers[0].manifest.empty()) << "located at start and at each reload";
+    EXPECT_EQ(c.providers[0].manifest_source, "");
+    EXPECT_EQ(c.providers[1].id, "");
+    EXPECT_EQ(c.providers[1].manifest, "/etc/host/mock.json");
+    EXPECT_EQ(c.providers[1].manifest_source, "config");
+    EXPECT_EQ(c.providers[2].id, "gmail");
+    EXPECT_EQ(c.providers[2].manifest, "/opt/gmail.json");
+
+    EXPECT_THAT(error_of(R"({"providers":[{"enabled":true}]})"),
+                AllOf(HasSubstr("field 'providers[0]' must name the provider"), HasSubstr("\"id\""),
+                      HasSubstr("\"manifest\"")));
+    EXPECT_THAT(error_of(R"({"providers":[{"id":""}]})"), HasSubstr("field 'providers[0].id' must be a non-empty"));
+    EXPECT_THAT(error_of(R"({"providers":[{"id":"../outlook"}]})"),
+                AllOf(HasSubstr("field 'providers[0].id' must be 1-64 characters"), HasSubstr("\"../outlook\"")));
+    EXPECT_THAT(error_of(R"({"providers":[{"id":"outlook"},{"id":"outlook","enabled":false}]})"),
+                AllOf(HasSubstr("field 'providers[1].id'"), HasSubstr("\"outlook\" is the id of an earlier provider")));
+}
+
+TEST(HostConfig, TheSearchPathIsTheLoadersInTheHostsEnvironment) {
+    const char* before = std::getenv("EP_PROVIDER_PATH");
+    const std::string saved = before ? before : "";
+    ::setenv("EP_PROVIDER_PATH", "/srv/etc/providers.d:/srv/share/providers.d", 1);
+    auto c = host::parse_host_config(R"({"providers":[]})", "/etc/host/host.json");
+    before ? ::setenv("EP_PROVIDER_PATH", saved.c_str(), 1) : ::unsetenv("EP_PROVIDER_PATH");
+    EXPECT_EQ(c.provider_search_path,
+              (std::vector<std::filesystem::path>{"/srv/etc/providers.d", "/srv/share/providers.d"}));
+}
+
+TEST(HostConfig, AnIdIsLocatedWhereTheSearchPathFirstHasItAndAnUnknownOneNamesEveryDirectory) {
+    TempDir dir;
+    auto manifest = [](const std::string& id, const std::string& name) {
+        return R"({"file_format_version":"1.0.0","provider":{"id":")" + id + R"(","display_name":")" + name +
+               R"(","library_path":"libx.so","abi_version":"1.2","capabilities":[]}})";
+    };
+    dir.write("etc/outlook.json", manifest("outlook", "Site override"));
+    dir.write("share/outlook.json", manifest("outlook", "Packaged"));
+    const auto found = ep::loader::discover_manifests({dir / "etc", dir / "share"});
+    auto c = host::parse_host_config(R"({"providers":[{"id":"outlook"},{"manifest":"mock.json"},{"id":"gmail"}]})",
+                                     "/etc/host/host.json");
+
+    const host::ProviderSetting outlook = host::locate_manifest(c.providers[0], found, c.file);
+    EXPECT_EQ(outlook.manifest, dir / "etc/outlook.json") << "/etc overrides /usr/share";
+    EXPECT_EQ(outlook.manifest_source, (dir / "etc").string());
+    const host::ProviderSetting named = host::locate_manifest(c.providers[1], found, c.file);
+    EXPECT_EQ(named.manifest, "/etc/host/mock.json");
+    EXPECT_EQ(named.manifest_source, "config");
+    try {
+        host::locate_manifest(c.providers[2], found, c.file);
+        FAIL() << "an id no directory has was located";
+    } catch (const host::ConfigError& e) {
+        EXPECT_THAT(std::string(e.what()),
+                    AllOf(HasSubstr("/etc/host/host.json"), HasSubstr("provider \"gmail\" has no manifest"),
+                          HasSubstr((dir / "etc").string() + ", " + (dir / "share").string())));
+    }
 }

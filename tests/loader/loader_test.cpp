@@ -391,6 +391,52 @@ TEST_F(LoaderTest, AProviderSetRefusesAFifoManifestWithoutHanging) {
     EXPECT_THAT(loading.get(), AllOf(HasSubstr("fifo.json"), HasSubstr("is not a regular file")));
 }
 
+// Issue 26: providers enabled by id are found by the search path at start, and again at
+// reload (a package installed since is picked up); a path and an id that disagree are refused.
+TEST_F(LoaderTest, AProviderSetFindsIdsInTheSearchPathAgainAtEachReload) {
+    write({}, "etc/mock.json");
+    write({}, "share/mock.json");
+    ManifestFields other;
+    other.id = "\"other\"";
+    TempDir outbox;
+    const std::string cfg = R"("isolation":"in_process","config":{"outbox_dir":")" + outbox.path().string() + "\"}";
+    dir_.write("host.json", R"({"providers":[{"id":"mock",)" + cfg + R"(},{"id":"other",)" + cfg +
+                                R"(},{"id":"elsewhere","manifest":"share/mock.json"}]})");
+    auto config = host::read_host_config(dir_ / "host.json");
+    config.provider_search_path = {dir_ / "etc", dir_ / "share"};
+    struct NullStore final : host::SecretStore {
+        std::optional<Entry> get(std::string_view) override { return std::nullopt; }
+        std::optional<uint64_t> put(std::string_view, std::span<const uint8_t>, uint64_t) override { return 1; }
+        bool erase(std::string_view, uint64_t) override { return true; }
+        void erase_prefix(std::string_view) override {}
+        std::size_t count_prefix(std::string_view) override { return 0; }
+    } store;
+    std::vector<std::string> errors;
+    host::Logger logger(EP_LOG_ERROR,
+                        [&](ep_log_level, std::string_view, std::string_view m) { errors.emplace_back(m); });
+    host::ProviderSet set(config, store, logger, [] { return int64_t{0}; });
+
+    auto entries = set.entries();
+    ASSERT_EQ(entries.size(), 3u);
+    EXPECT_TRUE(entries[0].available()) << entries[0].error;
+    EXPECT_EQ(entries[0].manifest_path, dir_ / "etc/mock.json");
+    EXPECT_EQ(entries[0].manifest_found_in, (dir_ / "etc").string());
+    EXPECT_EQ(entries[1].id, "other");
+    EXPECT_THAT(entries[1].error, AllOf(HasSubstr("provider \"other\" has no manifest"),
+                                        HasSubstr((dir_ / "etc").string() + ", " + (dir_ / "share").string())));
+    EXPECT_THAT(errors, ::testing::Contains(entries[1].error)) << "logged, as a manifest that fails to load is";
+    EXPECT_THAT(entries[2].error, AllOf(HasSubstr("provider \"elsewhere\" names the manifest"),
+                                        HasSubstr("share/mock.json"), HasSubstr("provider.id is \"mock\"")));
+    ASSERT_EQ(set.discovered()->find("mock")->shadowed.size(), 1u);
+
+    write(other, "share/other.json");  // a provider package installed while the host runs
+    auto report = set.reload(config);
+    EXPECT_EQ(report.unchanged, std::vector<std::string>{"mock"});
+    EXPECT_EQ(report.failed, std::vector<std::string>{"elsewhere"});
+    EXPECT_TRUE(set.find("other")->available());
+    EXPECT_EQ(set.entries()[1].manifest_found_in, (dir_ / "share").string());
+}
+
 TEST(PluginExports, EachPluginExportsExactlyTheEntryPoint) {
     const std::pair<const char*, const char*> plugins[] = {
         {MOCK_PROVIDER_PATH, "ep_negotiate\n"},  {MOCK_MINOR1_PATH, "ep_negotiate\n"},
@@ -469,12 +515,12 @@ TEST(ManifestSearch, FollowsTheDocumentedOrder) {
     };
     using P = std::filesystem::path;
     EXPECT_EQ(ep::loader::manifest_search_dirs(getenv),
-              (std::vector<P>{"/opt/a", "/opt/b", "/home/rita/.config/email-provider/providers",
-                              "/etc/xdg/email-provider/providers", "/etc/email-provider/providers",
-                              "/home/rita/.local/share/email-provider/providers",
-                              "/usr/local/share/email-provider/providers", "/usr/share/email-provider/providers"}));
+              (std::vector<P>{"/opt/a", "/opt/b", "/home/rita/.config/email-provider/providers.d",
+                              "/etc/xdg/email-provider/providers.d", "/etc/email-provider/providers.d",
+                              "/home/rita/.local/share/email-provider/providers.d",
+                              "/usr/local/share/email-provider/providers.d", "/usr/share/email-provider/providers.d"}));
     env["XDG_DATA_DIRS"] = "/srv/share";
-    EXPECT_EQ(ep::loader::manifest_search_dirs(getenv).back(), P("/srv/share/email-provider/providers"));
+    EXPECT_EQ(ep::loader::manifest_search_dirs(getenv).back(), P("/srv/share/email-provider/providers.d"));
     env["EP_PROVIDER_PATH"] = "/only/here";
     EXPECT_EQ(ep::loader::manifest_search_dirs(getenv), std::vector<P>{"/only/here"});
 }
@@ -487,6 +533,39 @@ TEST(ManifestSearch, FindsJsonFilesSortedPerDirectoryInSearchOrder) {
     dir.write("second/0.json", "{}");
     EXPECT_EQ(ep::loader::find_manifests({dir / "first", dir / "absent", dir / "second"}),
               (std::vector<std::filesystem::path>{dir / "first/a.json", dir / "first/b.json", dir / "second/0.json"}));
+}
+
+// What an administrator's /etc override and a package's /usr/share manifest of one id give.
+TEST_F(LoaderTest, DiscoveryLetsTheFirstDirectoryWinAndReportsShadowedAndBrokenManifests) {
+    ManifestFields admin;
+    admin.display_name = "\"Mock (site override)\"";
+    write(admin, "etc/mock.json");
+    write({}, "share/mock.json");
+    ManifestFields other;
+    other.id = "\"other\"";
+    write(other, "share/other.json");
+    dir_.write("share/broken.json", "{ not json");
+    // Reached twice (a directory listed twice, a symlink to a file already read): counted once.
+    std::filesystem::create_symlink(dir_ / "share/other.json", dir_ / "etc/other-link.json");
+
+    auto found = ep::loader::discover_manifests({dir_ / "etc", dir_ / "share", dir_ / "etc", dir_ / "absent"});
+    EXPECT_EQ(found.searched, (std::vector<std::filesystem::path>{dir_ / "etc", dir_ / "share", dir_ / "absent"}));
+    ASSERT_EQ(found.providers.size(), 2u);
+    const auto* mock = found.find("mock");
+    ASSERT_NE(mock, nullptr);
+    EXPECT_EQ(mock->winner.directory, dir_ / "etc");
+    EXPECT_EQ(mock->winner.file, dir_ / "etc/mock.json");
+    EXPECT_EQ(mock->winner.manifest.display_name, "Mock (site override)");
+    ASSERT_EQ(mock->shadowed.size(), 1u);
+    EXPECT_EQ(mock->shadowed[0].file, dir_ / "share/mock.json");
+    const auto* linked = found.find("other");
+    ASSERT_NE(linked, nullptr);
+    EXPECT_EQ(linked->winner.file, dir_ / "etc/other-link.json");
+    EXPECT_TRUE(linked->shadowed.empty()) << "the same file is not its own shadow";
+    ASSERT_EQ(found.refused.size(), 1u);
+    EXPECT_EQ(found.refused[0].directory, dir_ / "share");
+    EXPECT_THAT(found.refused[0].error, AllOf(HasSubstr("broken.json"), HasSubstr("not valid JSON")));
+    EXPECT_EQ(found.find("absent"), nullptr);
 }
 
 // ---- Messages are validated by the host (CONTRACT.md EP_HOST_9) -------------------------

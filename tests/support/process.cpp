@@ -32,7 +32,15 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     std::vector<std::string> env_storage;
-    for (char** e = environ; *e; ++e) env_storage.emplace_back(*e);
+    // An extra variable replaces the inherited one of its name (getenv would find the first).
+    auto overridden = [&](std::string_view inherited) {
+        for (const auto& e : extra_env)
+            if (inherited.substr(0, inherited.find('=') + 1) == std::string_view(e).substr(0, e.find('=') + 1))
+                return true;
+        return false;
+    };
+    for (char** e = environ; *e; ++e)
+        if (!overridden(*e)) env_storage.emplace_back(*e);
     for (const auto& e : extra_env) env_storage.push_back(e);
     std::vector<char*> env;
     for (auto& e : env_storage) env.push_back(e.data());

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -16,36 +17,88 @@ namespace json = boost::json;
 using host::json_str;
 using host::printable;
 
-int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
-    json::array list;
-    for (const auto& e : rt.providers->entries()) {
-        json::object p{{"id", e.id},
-                       {"display_name", e.display_name},
-                       {"manifest", e.manifest_path.string()},
-                       {"available", e.available()},
-                       {"isolation", e.isolated ? "process" : "in_process"}};
-        if (e.instance) {
-            const ep::loader::ProviderInfo& info = e.instance->info();
-            p["abi_version"] = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor);
-            p["provider_version"] = info.provider_version;
+json::object configured_provider(const host::ProviderEntry& e) {
+    json::object p{{"id", e.id},
+                   {"display_name", e.display_name},
+                   {"manifest", e.manifest_path.string()},
+                   {"found_in", e.manifest_found_in},
+                   {"available", e.available()},
+                   {"isolation", e.isolated ? "process" : "in_process"}};
+    if (e.instance) {
+        const ep::loader::ProviderInfo& info = e.instance->info();
+        p["abi_version"] = std::to_string(info.abi_major) + "." + std::to_string(info.abi_minor);
+        p["provider_version"] = info.provider_version;
+    }
+    if (!e.available()) p["error"] = e.reason();
+    return p;
+}
+
+json::object found_manifest(const ep::loader::FoundManifest& f) {
+    return {{"id", f.manifest.id},
+            {"display_name", f.manifest.display_name},
+            {"manifest", f.file.string()},
+            {"found_in", f.directory.string()}};
+}
+
+// What the provider search path holds besides what the config enables, so that an operator
+// sees what a package added: providers not enabled, manifests shadowed by an earlier
+// directory's (an /etc override), and files that are no valid manifest.
+json::object search_path_report(const ep::loader::ManifestDiscovery& found,
+                                const std::vector<host::ProviderEntry>& entries) {
+    json::array directories, not_enabled, shadowed, invalid;
+    for (const auto& d : found.searched) directories.emplace_back(d.string());
+    for (const auto& provider : found.providers) {
+        const std::string& id = provider.winner.manifest.id;
+        if (std::none_of(entries.begin(), entries.end(), [&](const host::ProviderEntry& e) { return e.id == id; }))
+            not_enabled.push_back(found_manifest(provider.winner));
+        for (const auto& later : provider.shadowed) {
+            json::object s = found_manifest(later);
+            s["shadowed_by"] = provider.winner.file.string();
+            shadowed.push_back(std::move(s));
         }
-        if (!e.available()) p["error"] = e.reason();
-        list.push_back(std::move(p));
     }
-    if (o.json) {
-        std::cout << json::serialize(json::object{{"providers", list}}) << "\n";
-        return kOk;
-    }
+    for (const auto& r : found.refused)
+        invalid.push_back(
+            json::object{{"manifest", r.file.string()}, {"found_in", r.directory.string()}, {"error", r.error}});
+    return {{"directories", directories}, {"not_enabled", not_enabled}, {"shadowed", shadowed}, {"invalid", invalid}};
+}
+
+std::string where_found(const json::value& p) {
+    const std::string found_in = json_str(p, "found_in");
+    if (found_in == host::kManifestFromConfig) return "manifest " + printable(json_str(p, "manifest")) + " (config)";
+    return "found in " + printable(found_in);
+}
+
+void print_providers(const json::array& list, const json::object& search) {
     for (const auto& v : list) {
-        const auto& p = v.as_object();
-        if (p.at("available").as_bool())
+        if (v.as_object().at("available").as_bool())
             std::cout << printable(json_str(v, "id")) << "\t" << printable(json_str(v, "display_name")) << "\tABI "
                       << json_str(v, "abi_version") << "\t"
-                      << (json_str(v, "isolation") == "process" ? "own process" : "in the host's process") << "\n";
+                      << (json_str(v, "isolation") == "process" ? "own process" : "in the host's process") << "\t"
+                      << where_found(v) << "\n";
         else
             std::cout << (json_str(v, "id").empty() ? "?" : printable(json_str(v, "id"))) << "\tunavailable\t"
                       << printable(json_str(v, "error")) << "\n";
     }
+    for (const auto& v : search.at("not_enabled").as_array())
+        std::cout << printable(json_str(v, "id")) << "\t" << printable(json_str(v, "display_name"))
+                  << "\tinstalled, not enabled\t" << where_found(v) << "\n";
+    for (const auto& v : search.at("shadowed").as_array())
+        std::cout << printable(json_str(v, "id")) << "\tshadowed by " << printable(json_str(v, "shadowed_by")) << "\t"
+                  << printable(json_str(v, "manifest")) << "\n";
+    for (const auto& v : search.at("invalid").as_array())
+        std::cout << "?\tinvalid manifest\t" << printable(json_str(v, "error")) << "\n";
+}
+
+int cmd_providers(host::HostRuntime& rt, const GlobalOptions& o) {
+    const std::vector<host::ProviderEntry> entries = rt.providers->entries();
+    json::array list;
+    for (const auto& e : entries) list.push_back(configured_provider(e));
+    const json::object search = search_path_report(*rt.providers->discovered(), entries);
+    if (o.json)
+        std::cout << json::serialize(json::object{{"providers", list}, {"search_path", search}}) << "\n";
+    else
+        print_providers(list, search);
     return kOk;
 }
 

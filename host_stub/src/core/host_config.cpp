@@ -314,12 +314,31 @@ void read_isolation(const reader::Object& o, const std::filesystem::path& dir, e
         iso.restart.quarantine_window = std::chrono::milliseconds(static_cast<int64_t>(*s * 1000));
 }
 
+// "id" (found by the search path), "manifest" (a path), or both (which must agree: checked
+// when the manifest is read).
+void read_provider_name(const reader::Object& p, const std::filesystem::path& dir, ProviderSetting& s) {
+    if (!p.has("id") && !p.has("manifest"))
+        reader::fail(p.path(), "must name the provider: \"id\" (found in the provider search path) or \"manifest\"");
+    if (auto id = p.non_empty_string("id")) {
+        if (!ep::loader::is_valid_provider_id(*id))
+            p.fail("id", "must be 1-64 characters of a-z, 0-9, '_' or '-', got \"" + *id + "\"");
+        s.id = *id;
+    }
+    if (auto manifest = p.non_empty_string("manifest")) {
+        s.manifest = resolve(dir, *manifest);
+        s.manifest_source = kManifestFromConfig;
+    }
+}
+
 std::vector<ProviderSetting> read_providers(const reader::Array& providers, const std::filesystem::path& dir) {
     std::vector<ProviderSetting> out;
+    std::set<std::string> ids;
     for (std::size_t i = 0; i < providers.size(); ++i) {
-        const reader::Object p = providers.object(i, {"manifest", "enabled", "isolation", "config"});
+        const reader::Object p = providers.object(i, {"id", "manifest", "enabled", "isolation", "config"});
         ProviderSetting s;
-        s.manifest = resolve(dir, p.required_non_empty_string("manifest"));
+        read_provider_name(p, dir, s);
+        if (!s.id.empty() && !ids.insert(s.id).second)
+            p.fail("id", "\"" + s.id + "\" is the id of an earlier provider too");
         s.enabled = p.boolean("enabled").value_or(true);
         s.isolated = read_isolated(p);
         s.config_json = p.object("config") ? provider_config_json(*p.find("config"), p.path("config"), dir) : "{}";
@@ -352,7 +371,14 @@ HostConfig read_document(const json::value& root, const std::filesystem::path& f
         read_isolation(*isolation, file.parent_path(), c.isolation);
     if (auto users = o.array("users", "must be an array of {\"id\", \"display_name\"}")) c.users = read_users(*users);
     c.providers = read_providers(o.required_array("providers"), file.parent_path());
+    c.provider_search_path = ep::loader::manifest_search_dirs();
     return c;
+}
+
+std::string joined(const std::vector<std::filesystem::path>& dirs) {
+    std::string out;
+    for (const auto& d : dirs) out += (out.empty() ? "" : ", ") + d.string();
+    return out.empty() ? "(none)" : out;
 }
 
 }  // namespace
@@ -377,6 +403,21 @@ HostConfig read_host_config(const std::filesystem::path& file) {
         throw ConfigError("config " + file.string() + ": " + e.what());
     }
     return parse_host_config(text, canonical);
+}
+
+ProviderSetting locate_manifest(const ProviderSetting& setting, const ep::loader::ManifestDiscovery& found,
+                                const std::filesystem::path& config_file) {
+    if (!setting.manifest.empty()) return setting;
+    const ep::loader::DiscoveredProvider* provider = found.find(setting.id);
+    if (provider == nullptr)
+        throw ConfigError(
+            "config " + config_file.string() + ": provider \"" + setting.id +
+            "\" has no manifest in the provider search path (searched, in order: " + joined(found.searched) +
+            "); install its package, set EP_PROVIDER_PATH, or name its manifest with \"manifest\"");
+    ProviderSetting located = setting;
+    located.manifest = provider->winner.file;
+    located.manifest_source = provider->winner.directory.string();
+    return located;
 }
 
 }  // namespace host

@@ -9,6 +9,7 @@
 //     "log_level": "info",
 //     "log_format": "text",                          (or "json": one JSON object per line)
 //     "providers": [
+//       { "id": "example", "config": { ... } },          (found by the provider search path)
 //       { "manifest": "mock.json", "enabled": true, "isolation": "process",
 //         "config": { "outbox_dir": "${config_dir}/outbox" } }
 //     ],
@@ -17,6 +18,12 @@
 //                    "quarantine_crashes": 3, "quarantine_window_seconds": 300 }
 //   }
 //
+// A provider is named by "id", by "manifest" or by both. An "id" alone is found by the loader's
+// search path (plugin_api/MANIFEST.md "Where hosts find manifests": EP_PROVIDER_PATH, then
+// /etc/email-provider/providers.d before /usr/share/email-provider/providers.d), afresh at every
+// start and reload, so an installed provider package needs no path here. A "manifest" path is
+// used as it is; given with "id", the manifest's provider.id must be that id.
+//
 // Relative paths (store.path, providers[].manifest) are relative to the config file's
 // directory. In provider configs, "${config_dir}" inside any string is replaced by that
 // directory, "${credentials_dir}" by $CREDENTIALS_DIRECTORY (systemd's LoadCredential=) and
@@ -24,15 +31,17 @@
 // variable is not set; nothing else is interpreted, the provider validates its own config.
 //
 // Refused with the field named: a key the host does not know (outside providers[].config), a
-// NUL byte in any string, duplicate user ids, a public_url that is not an http(s) origin, a
-// callback_path that is one of the page's own routes, and listening on every interface
-// without a public_url (the page checks Host against it).
+// NUL byte in any string, a provider with neither id nor manifest, duplicate provider or user
+// ids, a public_url that is not an http(s) origin, a callback_path that is one of the page's
+// own routes, and listening on every interface without a public_url (the page checks Host
+// against it).
 #pragma once
 
 #include "core/logger.hpp"
 
 #include <email_provider/ep_abi.h>
 #include <email_provider/isolation.hpp>
+#include <email_provider/manifest.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -49,8 +58,15 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// Where a provider's manifest came from, when the config names its path.
+inline constexpr std::string_view kManifestFromConfig = "config";
+
 struct ProviderSetting {
-    std::filesystem::path manifest;  // absolute
+    std::string id;                  // empty when only "manifest" is given
+    std::filesystem::path manifest;  // absolute; empty until an "id" alone is located
+    // "config" (kManifestFromConfig) for a path the config names, else the search directory
+    // that held the manifest (set by locate_manifest).
+    std::string manifest_source;
     bool enabled = true;
     // "isolation": "process" (the default: an ep-provider-runner serves it, so that its
     // crashes and hangs cannot take the host down) or "in_process".
@@ -115,11 +131,20 @@ struct HostConfig {
     WebSettings web;
     KeepAliveSettings keep_alive;
     ep::loader::IsolationOptions isolation;  // for every provider whose isolation is "process"
+    // Where providers named by id are looked for, in order: the loader's search path in this
+    // process's environment when the config was read.
+    std::vector<std::filesystem::path> provider_search_path;
 };
 
 // The file (and any password_file / conninfo_file it names) must be a regular file of at
 // most 1 MiB; anything else (a FIFO, /dev/zero) is refused at once, naming the file.
 HostConfig read_host_config(const std::filesystem::path& file);
 HostConfig parse_host_config(std::string_view json_text, const std::filesystem::path& file);
+
+// `setting` with its manifest located: a path the config names as it is, an id alone where
+// `found` has it. Throws ConfigError naming the id, the config file and every directory searched
+// when none has a manifest of that id.
+ProviderSetting locate_manifest(const ProviderSetting& setting, const ep::loader::ManifestDiscovery& found,
+                                const std::filesystem::path& config_file);
 
 }  // namespace host

@@ -64,7 +64,8 @@ std::string ReloadReport::summary() const {
 ProviderSet::ProviderSet(const HostConfig& config, SecretStore& store, Logger& logger, Clock clock,
                          ep::loader::LoadOptions options)
     : store_(store), logger_(logger), clock_(std::move(clock)), options_(options) {
-    entries_ = load(config, {}, nullptr);
+    discovered_ = discover(config);
+    entries_ = load(config, *discovered_, {}, nullptr);
 }
 
 ProviderSet::~ProviderSet() {
@@ -72,13 +73,29 @@ ProviderSet::~ProviderSet() {
     while (!entries_.empty()) entries_.pop_back();
 }
 
-ProviderSet::Entries ProviderSet::load(const HostConfig& config, const Entries& keep, ReloadReport* report) {
+ProviderSet::Discovery ProviderSet::discover(const HostConfig& config) {
+    auto found =
+        std::make_shared<ep::loader::ManifestDiscovery>(ep::loader::discover_manifests(config.provider_search_path));
+    for (const auto& refused : found->refused)
+        logger_.log(EP_LOG_WARN, "host", refused.error + " (skipped in the provider search path)");
+    return found;
+}
+
+ProviderSet::Entries ProviderSet::load(const HostConfig& config, const ep::loader::ManifestDiscovery& found,
+                                       const Entries& keep, ReloadReport* report) {
     Entries out;
-    for (const auto& setting : config.providers) {
+    for (const auto& configured : config.providers) {
+        ProviderSetting setting = configured;
+        std::string not_found_error;
+        try {
+            setting = locate_manifest(configured, found, config.file);
+        } catch (const ConfigError& e) {
+            not_found_error = e.what();
+        }
         std::string fingerprint = fingerprint_of(setting);
         std::shared_ptr<const ProviderEntry> previous;
         for (const auto& k : keep)
-            if (k->manifest_path == setting.manifest) previous = k;
+            if (!setting.manifest.empty() && k->manifest_path == setting.manifest) previous = k;
         bool id_taken = false;  // a manifest named twice: loaded again below, to be refused as a duplicate
         for (const auto& other : out) id_taken = id_taken || (previous && other->id == previous->id);
         if (previous && previous->available() && previous->fingerprint == fingerprint && !id_taken) {
@@ -86,7 +103,8 @@ ProviderSet::Entries ProviderSet::load(const HostConfig& config, const Entries& 
             if (report) report->unchanged.push_back(previous->id);
             continue;
         }
-        auto e = load_one(config, setting, std::move(fingerprint), out);
+        auto e = not_found_error.empty() ? load_one(config, setting, std::move(fingerprint), out)
+                                         : not_found(setting, not_found_error);
         if (report) {
             std::string name = e->id.empty() ? setting.manifest.string() : e->id;
             bool was_there = false;
@@ -113,11 +131,17 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
                                                      std::string fingerprint, const Entries& loaded) {
     auto e = std::make_shared<ProviderEntry>();
     e->manifest_path = setting.manifest;
+    e->manifest_found_in = setting.manifest_source;
+    e->id = setting.id;  // the config's, until the manifest says
     e->enabled = setting.enabled;
     e->isolated = setting.isolated;
     e->fingerprint = std::move(fingerprint);
     try {
         ep::loader::Manifest m = ep::loader::read_manifest(setting.manifest);
+        if (!setting.id.empty() && m.id != setting.id)
+            throw ep::loader::LoadError("config " + config.file.string() + ": provider \"" + setting.id +
+                                        "\" names the manifest " + setting.manifest.string() +
+                                        ", whose provider.id is \"" + m.id + "\": they must be the same");
         e->id = m.id;
         e->display_name = m.display_name;
         e->warnings = m.warnings;
@@ -154,6 +178,20 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
     return e;
 }
 
+std::shared_ptr<ProviderEntry> ProviderSet::not_found(const ProviderSetting& setting, const std::string& error) {
+    auto e = std::make_shared<ProviderEntry>();
+    e->id = setting.id;
+    e->enabled = setting.enabled;
+    e->isolated = setting.isolated;
+    if (setting.enabled) {
+        e->error = error;
+        logger_.log(EP_LOG_ERROR, "host", error);
+    } else {
+        e->error = "disabled; " + error;
+    }
+    return e;
+}
+
 ReloadReport ProviderSet::reload(const HostConfig& config) {
     std::lock_guard reloading(reload_mutex_);
     Entries old;
@@ -162,10 +200,12 @@ ReloadReport ProviderSet::reload(const HostConfig& config) {
         old = entries_;
     }
     ReloadReport report;
-    auto next = load(config, old, &report);
+    Discovery found = discover(config);
+    auto next = load(config, *found, old, &report);
     {
         std::lock_guard lock(mutex_);
         entries_.swap(next);
+        discovered_ = std::move(found);
     }
     // `next` now holds the old entries: instances nobody else holds are destroyed here (each
     // waits for its in-flight work); the others go with their last user.
@@ -180,6 +220,11 @@ std::vector<ProviderEntry> ProviderSet::entries() const {
     std::vector<ProviderEntry> out;
     for (const auto& e : entries_) out.push_back(*e);
     return out;
+}
+
+std::shared_ptr<const ep::loader::ManifestDiscovery> ProviderSet::discovered() const {
+    std::lock_guard lock(mutex_);
+    return discovered_;
 }
 
 std::shared_ptr<const ProviderEntry> ProviderSet::entry(std::string_view id) const {

@@ -1,6 +1,7 @@
-// The providers a host runs: every manifest named by the config is read, loaded and
-// instantiated; one that fails is kept with its reason (the others still load), so the
-// settings page and `host_stub providers` can say what went wrong.
+// The providers a host runs: every provider the config names (by manifest path, or by id through
+// the loader's search path) is read, loaded and instantiated; one that fails (or whose id no
+// search directory has) is kept with its reason (the others still load), so the settings page
+// and `host_stub providers` can say what went wrong.
 //
 // The host reaches a provider through its ProviderHandle (provider_handle.hpp). reload() swaps
 // in what a re-read config names while sends are in flight: callers hold a provider's handle
@@ -23,7 +24,9 @@
 namespace host {
 
 struct ProviderEntry {
-    std::filesystem::path manifest_path;
+    std::filesystem::path manifest_path;  // empty when the search path has no manifest of the id
+    // "config" when the config names the manifest's path, else the search directory that held it.
+    std::string manifest_found_in;
     std::string id;  // empty when the manifest itself could not be read
     std::string display_name;
     bool enabled = true;
@@ -69,14 +72,24 @@ public:
     // providers through handles); throws ProviderUnavailable like require().
     std::shared_ptr<ep::loader::Provider> instance(std::string_view id) const;
 
+    // What the provider search path held at the last start or reload: every manifest found,
+    // those the config does not name and those shadowed by an earlier directory included.
+    std::shared_ptr<const ep::loader::ManifestDiscovery> discovered() const;
+
     // Takes the providers `config` names: an entry whose manifest and settings did not change
-    // keeps its instance; others are loaded anew (a failed one is retried). Safe while other
-    // threads use the set.
+    // keeps its instance; others are loaded anew (a failed one is retried). Ids are looked up
+    // in the search path again, so a provider package installed since is found. Safe while
+    // other threads use the set.
     ReloadReport reload(const HostConfig& config);
 
 private:
     using Entries = std::vector<std::shared_ptr<const ProviderEntry>>;
-    Entries load(const HostConfig& config, const Entries& keep, ReloadReport* report);
+    using Discovery = std::shared_ptr<const ep::loader::ManifestDiscovery>;
+    Discovery discover(const HostConfig& config);
+    Entries load(const HostConfig& config, const ep::loader::ManifestDiscovery& found, const Entries& keep,
+                 ReloadReport* report);
+    // An entry for a provider whose id the search path does not have.
+    std::shared_ptr<ProviderEntry> not_found(const ProviderSetting& setting, const std::string& error);
     // A new entry for `setting`: loaded and instantiated, or with the reason it is not.
     // `loaded` are the entries taken so far (an id may be used once).
     std::shared_ptr<ProviderEntry> load_one(const HostConfig& config, const ProviderSetting& setting,
@@ -90,6 +103,7 @@ private:
     std::mutex reload_mutex_;  // one reload at a time
     mutable std::mutex mutex_;
     Entries entries_;
+    Discovery discovered_;
 };
 
 }  // namespace host

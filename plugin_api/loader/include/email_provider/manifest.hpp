@@ -67,6 +67,9 @@ uint64_t capability_bits(const std::vector<std::string>& names);
 inline constexpr int kManifestFormatMajor = 1;
 inline constexpr int kManifestFormatMinor = 0;
 
+// Whether `id` is a valid provider.id: 1-64 characters of a-z, 0-9, '_' or '-'.
+bool is_valid_provider_id(std::string_view id);
+
 // Reads and validates a manifest file: a regular file of at most 64 KiB, refused at once when it
 // is anything else (a FIFO, a device). Throws LoadError.
 Manifest read_manifest(const std::filesystem::path& file);
@@ -78,11 +81,47 @@ Manifest parse_manifest(std::string_view json_text, const std::filesystem::path&
 using Getenv = std::function<const char*(const char*)>;
 
 // The directories a host that discovers providers searches, in order (MANIFEST.md "Where
-// hosts find manifests": EP_PROVIDER_PATH, EP_ADD_PROVIDER_PATH, then the XDG directories).
+// hosts find manifests": EP_PROVIDER_PATH, EP_ADD_PROVIDER_PATH, then the XDG directories,
+// each + "/email-provider/providers.d", with /etc/email-provider/providers.d between them).
 std::vector<std::filesystem::path> manifest_search_dirs(const Getenv& getenv = std::getenv);
 
 // Every *.json file in `dirs` (missing directories are skipped), sorted by name within each
 // directory, in the order of `dirs`.
 std::vector<std::filesystem::path> find_manifests(const std::vector<std::filesystem::path>& dirs);
+
+// A manifest the search found, and the search directory it was found in.
+struct FoundManifest {
+    std::filesystem::path directory;  // as the search path lists it
+    std::filesystem::path file;       // in `directory` (manifest.manifest_path is its canonical path)
+    Manifest manifest;
+};
+
+// A *.json file in a search directory that is not a valid manifest. It is reported and skipped:
+// the other manifests still count, and its id (unknown) falls to the next directory that has it.
+struct RefusedManifest {
+    std::filesystem::path directory;
+    std::filesystem::path file;
+    std::string error;  // names the file and what is wrong
+};
+
+// One provider id: the first manifest of it in search order wins, and shadows the later ones
+// (so /etc/email-provider/providers.d overrides /usr/share/email-provider/providers.d).
+struct DiscoveredProvider {
+    FoundManifest winner;
+    std::vector<FoundManifest> shadowed;  // in search order
+};
+
+struct ManifestDiscovery {
+    std::vector<std::filesystem::path> searched;  // the directories, in order
+    std::vector<DiscoveredProvider> providers;    // in the order their winners were found
+    std::vector<RefusedManifest> refused;
+    // The provider with this id; nullptr when no searched directory has a valid manifest of it.
+    const DiscoveredProvider* find(std::string_view id) const;
+};
+
+// Reads every manifest in `dirs` (find_manifests()) and groups them by id. A directory listed
+// twice is searched once, and a file reached twice (a symlink to a manifest another directory
+// holds) counts once, where it was first found. Never throws for a bad manifest.
+ManifestDiscovery discover_manifests(const std::vector<std::filesystem::path>& dirs);
 
 }  // namespace ep::loader
