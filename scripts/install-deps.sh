@@ -6,11 +6,13 @@ set -euo pipefail
 # Boost only under its 1.81 names: the unversioned libboost-*-dev packages pull in 1.74,
 # which conflicts with libboost1.81-dev. libpq-dev: the host's PostgreSQL engine; postgresql:
 # the server the tests and `./run.sh demo --postgres` start as throw-away clusters.
+# prometheus-cpp-dev: the host's /metrics endpoint.
 packages=(
   build-essential cmake ninja-build pkg-config ca-certificates openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-program-options1.81-dev
   libcurl4-openssl-dev libssl-dev libsqlite3-dev
   libpq-dev postgresql
+  prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgmime-3.0-dev
   binutils curl python3
 )

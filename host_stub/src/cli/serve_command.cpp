@@ -75,6 +75,17 @@ private:
     int fd_ = -1;
 };
 
+// /metrics on the config's metrics.listen, or nothing when the config has no "metrics" block.
+std::unique_ptr<host::MetricsEndpoint> start_metrics(host::HostRuntime& rt) {
+    const std::string& listen = rt.config.metrics.listen;
+    if (listen.empty()) return nullptr;
+    auto endpoint = rt.metrics->serve(listen);
+    const std::string host = listen.substr(0, listen.rfind(':'));
+    rt.logger.log(EP_LOG_INFO, "metrics",
+                  "serving http://" + host + ":" + std::to_string(endpoint->port()) + "/metrics");
+    return endpoint;
+}
+
 }  // namespace
 
 sigset_t serve_signals() {
@@ -132,6 +143,8 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     std::optional<PidFile> pid_file;
     if (vm.count("pid-file")) pid_file.emplace(vm["pid-file"].as<std::string>());
     uint16_t port = vm.count("port") ? static_cast<uint16_t>(vm["port"].as<int>()) : rt.config.web.port;
+    // Before anything starts, so that an address in use stops serve at once, naming it.
+    std::unique_ptr<host::MetricsEndpoint> metrics = start_metrics(rt);
     rt.start_outbox();
     // The page needs its public address, which needs the port the server got: a request that
     // arrives before the page exists (possible with a fixed port) is told to retry.
@@ -155,12 +168,13 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
                                  : rt.config.web.public_url;
     app = std::make_unique<host::WebApp>(rt, public_url, server.port());
     ready.store(app.get(), std::memory_order_release);
-    if (o.json)
-        std::cout << json::serialize(
-                         json::object{{"url", public_url + "/settings/communication"}, {"port", server.port()}})
-                  << std::endl;
-    else
+    if (o.json) {
+        json::object started{{"url", public_url + "/settings/communication"}, {"port", server.port()}};
+        if (metrics) started["metrics_port"] = metrics->port();
+        std::cout << json::serialize(started) << std::endl;
+    } else {
         std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
+    }
     sigset_t signals = serve_signals();
     int received = 0;
     // SIGHUP reloads the config and manifests (host_stub reload); the others stop.
