@@ -335,18 +335,6 @@ void IsolatedProvider::restart(std::unique_lock<std::mutex>& lock) {
 
 namespace ep::loader {
 
-const char* to_string(RunnerEvent event) {
-    switch (event) {
-        case RunnerEvent::crashed:
-            return "crashed";
-        case RunnerEvent::restarted:
-            return "restarted";
-        case RunnerEvent::quarantined:
-            return "quarantined";
-    }
-    return "unknown";
-}
-
 std::unique_ptr<Provider> start_isolated(const Manifest& manifest, const ep_host_api* host,
                                          std::string_view config_json, const IsolationOptions& options) {
     std::filesystem::path runner;

@@ -41,7 +41,6 @@ enum class RunnerEvent {
     restarted,    // a new runner took over after a crash
     quarantined,  // too many crashes in the window: unavailable until the host replaces the provider
 };
-const char* to_string(RunnerEvent event);
 
 // Called on the provider's supervisor thread with no lock of the loader's held. It must return
 // quickly (the supervisor also enforces the deadlines) and must not call the provider.
