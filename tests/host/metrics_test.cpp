@@ -197,6 +197,14 @@ TEST_F(MetricsHostTest, TheOutboxDepthIsReadFromTheStoreWhenScrapedAtMostOncePer
     EXPECT_EQ(sample(rt_->metrics->text(), queued), 3);
 }
 
+TEST_F(MetricsHostTest, AConnectionCheckIsCountedByTheResultItsAnswerGives) {
+    start(kMockProvider);
+    json::object answer = rt_->checks->check_now("rita", "mock");
+    const std::string series =
+        R"(ep_host_connection_checks_total{provider="mock",result=")" + host::connection_check_result(answer) + R"("})";
+    EXPECT_EQ(sample(rt_->metrics->text(), series), 1) << json::serialize(answer);
+}
+
 TEST_F(MetricsHostTest, ReadyzIs200WhenTheDatabaseAnswersAndEveryEnabledProviderIsAvailable) {
     start(kMockProvider + R"(,{"manifest":"missing.json","enabled":false})");
     auto r = get("/readyz");
