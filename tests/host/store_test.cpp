@@ -17,6 +17,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <latch>
 #include <map>
@@ -277,6 +278,21 @@ TEST_P(StoreTest, UsersSettingsAndOutboxRoundTripAndDeleteCascades) {
     EXPECT_FALSE(host_store().nudge(id)) << "the user's outbox goes with the user";
     EXPECT_TRUE(host_store().user("user1"));
     EXPECT_FALSE(host_store().earliest_not_before()) << "nothing waits";
+}
+
+// The metrics' outbox depth and /readyz's trivial query, on both engines.
+TEST_P(StoreTest, NudgesAreCountedByTheStatesAskedForAndTheDatabaseAnswersAPing) {
+    add_users(host_store(), 1);
+    for (int i = 1; i <= 3; ++i) enqueue(host_store(), "user0", i);
+    host::OutboxLease lease{"this-host", 60000};
+    ASSERT_EQ(host_store().claim_due(1000, 1, lease).size(), 1u);
+    const std::array asked{host::NudgeState::queued, host::NudgeState::sending, host::NudgeState::held};
+    auto counts = host_store().count_by_state(asked);
+    EXPECT_EQ(counts,
+              (std::map<host::NudgeState, int64_t>{{host::NudgeState::queued, 2}, {host::NudgeState::sending, 1}}))
+        << "a state with none is absent";
+    EXPECT_EQ(host_store().count_by_state(std::array{host::NudgeState::sent}).size(), 0u);
+    EXPECT_NO_THROW(host_store().ping());
 }
 
 // Connection checks: a claim holds for its window against every host, the last check is kept

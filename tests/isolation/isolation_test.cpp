@@ -14,6 +14,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -365,6 +366,21 @@ TEST_F(IsolationTest, ThreeCrashesQuarantineTheProviderAndEveryViewSaysWhy) {
             why = e.reason();
         }
     EXPECT_THAT(why, HasSubstr("quarantined"));
+    // The supervisor told the host's metrics (IsolationOptions::on_runner_event), just after
+    // the state changed.
+    const std::vector<std::string> counted{R"(ep_host_provider_runner_crashes_total{provider="fault"} 3)",
+                                           R"(ep_host_provider_runner_restarts_total{provider="fault"} 2)",
+                                           R"(ep_host_provider_runner_quarantines_total{provider="fault"} 1)"};
+    std::string metrics;
+    EXPECT_TRUE(test_support::wait_until(
+        [&] {
+            metrics = rt_->metrics->text();
+            return std::all_of(counted.begin(), counted.end(),
+                               [&](const std::string& line) { return metrics.find(line + "\n") != std::string::npos; });
+        },
+        3s))
+        << metrics;
+    EXPECT_EQ(metrics.find(R"(ep_host_provider_runner_crashes_total{provider="mock"})"), std::string::npos);
     rt_->outbox->recheck_held();
     ASSERT_TRUE(test_support::wait_until([&] { return host::is_stranded(*rt_->store->nudge(held)); }, 8s));
     auto n = rt_->store->nudge(held);

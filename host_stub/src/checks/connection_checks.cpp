@@ -18,12 +18,13 @@ ConnectionState state_of(const json::object& s) { return connection_state_from(j
 }  // namespace
 
 ConnectionChecks::ConnectionChecks(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock,
-                                   int64_t page_check_after_ms)
+                                   int64_t page_check_after_ms, HostMetrics* metrics)
     : store_(store),
       providers_(providers),
       logger_(logger),
       clock_(std::move(clock)),
-      page_check_after_ms_(page_check_after_ms) {}
+      page_check_after_ms_(page_check_after_ms),
+      metrics_(metrics) {}
 
 // Answers record into this object: it must outlive every check it started.
 ConnectionChecks::~ConnectionChecks() { wait_idle(); }
@@ -54,6 +55,7 @@ void ConnectionChecks::record(const Key& key, json::object status) {
     // Checked only when the provider reached its service: not a failed check, nor the last
     // known state a provider that cannot check (or refused to) answers instead.
     bool checked = status.contains("checked_at") && !status.contains("check_failed");
+    if (metrics_ != nullptr) metrics_->connection_check(key.second, connection_check_result(status));
     int64_t now = clock_();
     if (checked) {
         try {

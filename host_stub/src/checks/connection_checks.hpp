@@ -6,6 +6,7 @@
 #pragma once
 
 #include "core/logger.hpp"
+#include "metrics/host_metrics.hpp"
 #include "providers/documents.hpp"
 #include "providers/host_services.hpp"
 #include "providers/provider_set.hpp"
@@ -32,9 +33,10 @@ public:
     };
 
     // The settings page checks a connection it shows when its last check is older than
-    // page_check_after_ms (config keep_alive.page_check_after_seconds).
-    ConnectionChecks(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock,
-                     int64_t page_check_after_ms);
+    // page_check_after_ms (config keep_alive.page_check_after_seconds). `metrics` (may be null)
+    // counts the answers by result.
+    ConnectionChecks(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t page_check_after_ms,
+                     HostMetrics* metrics = nullptr);
     ~ConnectionChecks();  // wait_idle()
 
     // Checks now and waits for the answer (the CLI, held nudges). Throws std::runtime_error
@@ -64,6 +66,7 @@ private:
     Logger& logger_;
     Clock clock_;
     const int64_t page_check_after_ms_;
+    HostMetrics* metrics_;
 
     mutable std::mutex mutex_;
     std::condition_variable cv_;

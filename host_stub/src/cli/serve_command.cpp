@@ -106,6 +106,17 @@ int wait_for_stop(host::HostRuntime& rt, const std::string& page_url) {
     return received;
 }
 
+// /metrics on the config's metrics.listen, or nothing when the config has no "metrics" block.
+std::unique_ptr<host::MetricsEndpoint> start_metrics(host::HostRuntime& rt) {
+    const std::string& listen = rt.config.metrics.listen;
+    if (listen.empty()) return nullptr;
+    auto endpoint = rt.metrics->serve(listen);
+    const std::string host = listen.substr(0, listen.rfind(':'));
+    rt.logger.log(EP_LOG_INFO, "metrics",
+                  "serving http://" + host + ":" + std::to_string(endpoint->port()) + "/metrics");
+    return endpoint;
+}
+
 }  // namespace
 
 sigset_t serve_signals() {
@@ -163,6 +174,8 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     std::optional<PidFile> pid_file;
     if (vm.count("pid-file")) pid_file.emplace(vm["pid-file"].as<std::string>());
     uint16_t port = vm.count("port") ? static_cast<uint16_t>(vm["port"].as<int>()) : rt.config.web.port;
+    // Before anything starts, so that an address in use stops serve at once, naming it.
+    std::unique_ptr<host::MetricsEndpoint> metrics = start_metrics(rt);
     rt.start_outbox();
     // The page needs its public address, which needs the port the server got: a request that
     // arrives before the page exists (possible with a fixed port) is told to retry.
@@ -200,6 +213,27 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     host::service_manager::ready(serving_status(rt, page_url));
     int received = wait_for_stop(rt, page_url);
     rt.logger.log(EP_LOG_INFO, "host", std::string("stopping (") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ")");
+}
+
+    if (o.json) {
+        json::object started{{"url", public_url + "/settings/communication"}, {"port", server.port()}};
+        if (metrics) started["metrics_port"] = metrics->port();
+        std::cout << json::serialize(started) << std::endl;
+    } else {
+        std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
+    }
+    sigset_t signals = serve_signals();
+    int received = 0;
+    // SIGHUP reloads the config and manifests (host_stub reload); the others stop.
+    while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
+        try {
+            rt.reload();
+        } catch (const std::exception& e) {
+            rt.logger.log(EP_LOG_ERROR, "host",
+                          std::string("reload refused, the providers are unchanged: ") + e.what());
+        }
+    }
+    std::cerr << "host_stub: stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;
     return kOk;
 }
 

@@ -3,7 +3,9 @@
 #include "core/logger.hpp"
 
 #include <boost/json.hpp>
+#include <boost/url/grammar/parse.hpp>
 #include <boost/url/parse.hpp>
+#include <boost/url/rfc/authority_rule.hpp>
 
 #include <ep_json/reader.hpp>
 
@@ -50,7 +52,7 @@ void refuse_nul(const json::value& v, const std::string& path) {
 // The page's own routes: a callback_path equal to one of them would shadow it (or be shadowed).
 bool is_page_route(std::string_view path) {
     for (std::string_view route :
-         {"/", "/healthz", "/favicon.ico", "/signin", "/signout", "/api/state", "/_debug/clock"})
+         {"/", "/healthz", "/readyz", "/favicon.ico", "/signin", "/signout", "/api/state", "/_debug/clock"})
         if (path == route) return true;
     for (std::string_view tree : {"/settings", "/api/", "/_debug/"})
         if (path.starts_with(tree)) return true;
@@ -253,6 +255,23 @@ void read_keep_alive(const reader::Object& k, KeepAliveSettings& keep_alive) {
         keep_alive.page_check_after_ms = static_cast<int64_t>(*seconds * 1000);
 }
 
+// "metrics": {"listen": "address:port"}: civetweb (under prometheus-cpp's Exposer) listens on
+// an IP address and a port only, and Debian's civetweb 1.15 is built without IPv6 (`civetweb -I`
+// lists no IPv6 feature; "[::1]:9464" is "an invalid port spec"), so that is an IPv4 address.
+void read_metrics(const reader::Object& m, MetricsSettings& metrics) {
+    metrics.listen = m.string("listen").value_or("127.0.0.1:9464");
+    const std::string_view example = " (for example \"127.0.0.1:9464\"; port 0: any free port)";
+    auto authority = boost::urls::grammar::parse(metrics.listen, boost::urls::authority_rule);
+    if (!authority || authority->has_userinfo() || !authority->has_port() || authority->port().empty())
+        m.fail("listen", "must be an IPv4 address and a port" + std::string(example));
+    if (authority->host_type() != boost::urls::host_type::ipv4)
+        m.fail("listen",
+               "must name an IPv4 address (not a host name; the metrics server has no IPv6)" + std::string(example));
+    // The rule allows only digits in a port: at most five of them, and not above 65535.
+    if (authority->port().size() > 5 || std::stoul(std::string(authority->port())) > 65535)
+        m.fail("listen", "has a port outside 0-65535" + std::string(example));
+}
+
 std::vector<HostUserSetting> read_users(const reader::Array& users) {
     std::vector<HostUserSetting> out;
     std::set<std::string> ids;
@@ -350,8 +369,9 @@ std::vector<ProviderSetting> read_providers(const reader::Array& providers, cons
 HostConfig read_document(const json::value& root, const std::filesystem::path& file) {
     if (!root.is_object()) reader::fail("", "must contain a JSON object");
     refuse_nul(root, "");
-    const reader::Object o(
-        root, "", {"store", "log_level", "log_format", "providers", "isolation", "users", "web", "keep_alive"});
+    const reader::Object o(root, "",
+                           {"store", "log_level", "log_format", "providers", "isolation", "users", "web", "keep_alive",
+                            "metrics"});
     HostConfig c;
     c.file = file;
     c.store.sqlite_path = file.parent_path() / "host.db";
@@ -366,6 +386,7 @@ HostConfig read_document(const json::value& root, const std::filesystem::path& f
     if (auto keep_alive = o.object("keep_alive", {"enabled", "interval_days", "max_checks_per_second", "max_in_flight",
                                                   "page_check_after_seconds"}))
         read_keep_alive(*keep_alive, c.keep_alive);
+    if (auto metrics = o.object("metrics", {"listen"})) read_metrics(*metrics, c.metrics);
     if (auto isolation = o.object("isolation", {"runner", "address_space_mb", "open_files", "deadline_seconds",
                                                 "pass_environment", "quarantine_crashes", "quarantine_window_seconds"}))
         read_isolation(*isolation, file.parent_path(), c.isolation);

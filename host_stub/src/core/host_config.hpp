@@ -13,6 +13,7 @@
 //       { "manifest": "mock.json", "enabled": true, "isolation": "process",
 //         "config": { "outbox_dir": "${config_dir}/outbox" } }
 //     ],
+//     "metrics": { "listen": "127.0.0.1:9464" },      (absent: no /metrics endpoint)
 //     "isolation": { "address_space_mb": 2048, "open_files": 1024,
 //                    "deadline_seconds": { "quick": 10, "slow": 60, "check": 60, "send_completion": 900 },
 //                    "quarantine_crashes": 3, "quarantine_window_seconds": 300 }
@@ -116,6 +117,13 @@ struct KeepAliveSettings {
     int64_t page_check_after_ms = int64_t{5} * 60 * 1000;
 };
 
+// The Prometheus endpoint (README.md, "Metrics"), on its own address, apart from the page's.
+struct MetricsSettings {
+    // "address:port" with an IPv4 address ("127.0.0.1:9464"; port 0: any free port); empty
+    // when the config has no "metrics" block: no endpoint.
+    std::string listen;
+};
+
 struct HostUserSetting {
     std::string id;
     std::string display_name;
@@ -130,6 +138,7 @@ struct HostConfig {
     std::vector<HostUserSetting> users;  // the reference host's local users (sign-in picker)
     WebSettings web;
     KeepAliveSettings keep_alive;
+    MetricsSettings metrics;
     ep::loader::IsolationOptions isolation;  // for every provider whose isolation is "process"
     // Where providers named by id are looked for, in order: the loader's search path in this
     // process's environment when the config was read.

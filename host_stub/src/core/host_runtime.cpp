@@ -26,9 +26,14 @@ bool HostClock::advance(int64_t ms) {
     return true;
 }
 
-HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read_host_config(config_file)) {
+HostRuntime::HostRuntime(const std::filesystem::path& config_file)
+    : config(read_host_config(config_file)), metrics(std::make_unique<HostMetrics>()) {
     logger.set_level(config.log_level);
     logger.set_format(config.log_format);
+    // Every isolated provider's supervisor reports here (the options are copied into each).
+    config.isolation.on_runner_event = [m = metrics.get()](std::string_view provider, ep::loader::RunnerEvent e) {
+        m->runner_event(provider, e);
+    };
     storage = open_storage(config.store);
     secrets = &storage->secrets();
     store = &storage->host();
@@ -36,9 +41,11 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file) : config(read
     users_ = config.users;
     providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
     outbox = std::make_unique<Outbox>(
-        *store, *providers, logger, [this] { return clock.now_ms(); }, config.store.outbox_lease_ms);
+        *store, *providers, logger, [this] { return clock.now_ms(); }, config.store.outbox_lease_ms, metrics.get());
     checks = std::make_unique<ConnectionChecks>(
-        *store, *providers, logger, [this] { return clock.now_ms(); }, config.keep_alive.page_check_after_ms);
+        *store, *providers, logger, [this] { return clock.now_ms(); }, config.keep_alive.page_check_after_ms,
+        metrics.get());
+    metrics->watch_outbox(*store);
     keep_alive = std::make_unique<KeepAlive>(
         *store, *providers, *checks, logger, [this] { return clock.now_ms(); }, config.keep_alive);
     // Held nudges go out again only when a check confirms the connection, not on the last
@@ -75,6 +82,7 @@ void HostRuntime::start_outbox() {
 
 ReloadReport HostRuntime::reload() {
     HostConfig next = read_host_config(config.file);
+    next.isolation.on_runner_event = config.isolation.on_runner_event;
     for (const auto& u : next.users) store->upsert_user(User{u.id, u.display_name});
     ReloadReport report = providers->reload(next);
     {
@@ -89,6 +97,24 @@ ReloadReport HostRuntime::reload() {
 bool HostRuntime::is_configured_user(const std::string& id) const {
     std::lock_guard lock(users_mutex_);
     return std::any_of(users_.begin(), users_.end(), [&](const HostUserSetting& u) { return u.id == id; });
+}
+
+std::vector<std::string> HostRuntime::not_ready() {
+    std::vector<std::string> out;
+    try {
+        store->ping();
+    } catch (const std::exception&) {
+        out.push_back("database: does not answer");  // its error may name the server: the log has it
+    }
+    for (const auto& e : providers->entries()) {
+        if (!e.enabled) continue;
+        const std::string who = "provider " + (e.id.empty() ? e.manifest_path.filename().string() : e.id);
+        if (e.instance == nullptr)
+            out.push_back(who + ": not loaded");
+        else if (!e.available())
+            out.push_back(who + ": not available");
+    }
+    return out;
 }
 
 void HostRuntime::delete_user(const std::string& user_id) {

@@ -7,6 +7,7 @@
 #include "checks/keep_alive.hpp"
 #include "core/host_config.hpp"
 #include "core/logger.hpp"
+#include "metrics/host_metrics.hpp"
 #include "outbox/outbox.hpp"
 #include "providers/provider_set.hpp"
 #include "store/host_store.hpp"
@@ -40,6 +41,9 @@ public:
     HostConfig config;
     Logger logger;
     HostClock clock;
+    // Before everything that reports to it, so that it outlives them; `serve` exposes it when
+    // the config has a "metrics" block.
+    std::unique_ptr<HostMetrics> metrics;
     std::unique_ptr<Storage> storage;  // the engine the config names
     SecretStore* secrets = nullptr;    // storage->secrets()
     HostStore* store = nullptr;        // storage->host()
@@ -61,6 +65,9 @@ public:
     void delete_user(const std::string& user_id);
     // Whether `id` is a user of the config as last (re)loaded: who may sign in.
     bool is_configured_user(const std::string& id) const;
+    // /readyz: what keeps this host from serving (the database does not answer, an enabled
+    // provider is not loaded or not available), one short line each; empty when ready.
+    std::vector<std::string> not_ready();
 
 private:
     mutable std::mutex users_mutex_;

@@ -58,11 +58,13 @@ std::shared_ptr<ProviderHandle> email_provider(const ProviderSet& providers, con
 
 }  // namespace
 
-Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms)
+Outbox::Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms,
+               HostMetrics* metrics)
     : store_(store),
       providers_(providers),
       logger_(logger),
       clock_(std::move(clock)),
+      metrics_(metrics),
       lease_{lease_owner(), lease_ms},
       sending_limits_(logger, clock_),
       record_retry_("record outcomes", kRecordRetryMs, steady_ms),
@@ -210,9 +212,10 @@ void Outbox::recheck_held() {
 void Outbox::dispatch(const Nudge& n) {
     auto p = providers_.find(n.provider);
     // Holds nothing of the instance: the last reference must never go on a plugin thread.
-    auto completion = [this, id = n.id, attempts = n.attempts](std::string_view result) {
+    auto completion = [this, id = n.id, attempts = n.attempts, provider = n.provider,
+                       created_ms = n.created_ms](std::string_view result) {
         std::lock_guard lock(mutex_);
-        completions_.push_back(Completion{id, std::string(result), attempts});
+        completions_.push_back(Completion{id, std::string(result), attempts, provider, created_ms});
         --in_flight_;
         cv_.notify_all();
     };
@@ -302,7 +305,21 @@ void Outbox::record(const std::vector<Completion>& completions) {
         outcomes.push_back(std::move(o));
     }
     store_.record_outcomes(outcomes, lease_, now);
+    count_recorded(completions, outcomes, now);
     hold_mailboxes(holds, now);
+}
+
+// Counted once recorded: a batch the database refused is recorded (and counted) again later.
+void Outbox::count_recorded(const std::vector<Completion>& completions, const std::vector<HostStore::Outcome>& outcomes,
+                            int64_t now_ms) {
+    if (metrics_ == nullptr) return;
+    for (std::size_t i = 0; i < completions.size(); ++i) {
+        SendOutcome outcome = send_outcome_from(outcomes[i].outcome);
+        metrics_->send_recorded(completions[i].provider, outcome);
+        if (outcome == SendOutcome::sent)
+            metrics_->queued_to_sent(completions[i].provider,
+                                     static_cast<double>(now_ms - completions[i].created_ms) / 1000);
+    }
 }
 
 // Nothing from a mailbox at its daily limit goes out before the provider's retry-after, so

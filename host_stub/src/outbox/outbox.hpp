@@ -26,6 +26,7 @@
 
 #include "core/logger.hpp"
 #include "core/periodic.hpp"
+#include "metrics/host_metrics.hpp"
 #include "outbox/sending_limits.hpp"
 #include "outbox/stranded_policy.hpp"
 #include "outbox/threading.hpp"
@@ -55,7 +56,9 @@ public:
 
 class Outbox {
 public:
-    Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms = 60000);
+    // `metrics` (may be null) counts the outcomes recorded and times the sent ones.
+    Outbox(HostStore& store, ProviderSet& providers, Logger& logger, Clock clock, int64_t lease_ms = 60000,
+           HostMetrics* metrics = nullptr);
     ~Outbox();
 
     void start();
@@ -103,6 +106,8 @@ private:
         int64_t id;
         std::string result_json;
         int attempts;
+        std::string provider;  // for the metrics
+        int64_t created_ms;
     };
 
     // The worker's loop and its steps, each called with mutex_ held in `lock`.
@@ -115,6 +120,8 @@ private:
     void dispatch(const Nudge& n);
     SendingLimitsByUser limits_of_due_senders(int64_t now_ms);
     void record(const std::vector<Completion>& completions);
+    void count_recorded(const std::vector<Completion>& completions, const std::vector<HostStore::Outcome>& outcomes,
+                        int64_t now_ms);
     void hold_mailboxes(const std::vector<std::pair<int64_t, int64_t>>& holds, int64_t now_ms);
     void renew_and_expire_leases();
     void release_or_strand_held();
@@ -126,6 +133,7 @@ private:
     ProviderSet& providers_;
     Logger& logger_;
     Clock clock_;
+    HostMetrics* metrics_;
     OutboxLease lease_;  // this process's claim on the nudges it sends
     std::function<bool(const std::string&, const std::string&)> release_check_;
     ReleaseRetries release_retries_;  // the worker's own

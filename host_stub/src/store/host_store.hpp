@@ -11,6 +11,10 @@
 namespace host {
 
 // All three on one database, for the parts of the host that use more than one.
-class HostStore : public UserStore, public OutboxStore, public CheckStore {};
+class HostStore : public UserStore, public OutboxStore, public CheckStore {
+public:
+    // Runs a trivial query (readiness); throws StoreError when the database does not answer.
+    virtual void ping() = 0;
+};
 
 }  // namespace host

@@ -316,6 +316,25 @@ std::optional<int64_t> SqlHostStore::earliest_not_before() {
     return out;
 }
 
+std::map<NudgeState, int64_t> SqlHostStore::count_by_state(std::span<const NudgeState> states) {
+    std::map<NudgeState, int64_t> out;
+    if (states.empty()) return out;
+    // The names are this enum's own constants, never input: written into the statement.
+    std::string in;
+    for (NudgeState s : states) in += std::string(in.empty() ? "'" : ",'") + to_string(s) + "'";
+    std::lock_guard lock(*mutex_);
+    db_->read("SELECT state, count(*) FROM outbox WHERE state IN (" + in + ") GROUP BY state", {},
+              [&](const SqlRow& r) {
+                  if (auto state = nudge_state_from(r.text(0))) out[*state] = r.integer(1);
+              });
+    return out;
+}
+
+void SqlHostStore::ping() {
+    std::lock_guard lock(*mutex_);
+    db_->read_first("SELECT 1", {}, [](const SqlRow&) {});
+}
+
 // Connection checks.
 
 bool SqlHostStore::claim_check(const std::string& user_id, const std::string& provider, int64_t now_ms,

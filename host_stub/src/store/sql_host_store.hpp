@@ -75,6 +75,8 @@ public:
     std::optional<Nudge> nudge(int64_t id) override;
     std::vector<std::string> users_with_held() override;
     std::optional<int64_t> earliest_not_before() override;
+    std::map<NudgeState, int64_t> count_by_state(std::span<const NudgeState> states) override;
+    void ping() override;
 
     bool claim_check(const std::string& user_id, const std::string& provider, int64_t now_ms,
                      int64_t unless_claimed_since_ms) override;

@@ -162,7 +162,20 @@ std::string WebApp::csrf_of(const std::string& id) {
 }
 
 WebResponse WebApp::handle(const WebRequest& r) {
-    WebResponse out = route(r);
+    const auto started = std::chrono::steady_clock::now();
+    auto observe = [&](int status) {
+        if (rt_.metrics == nullptr) return;
+        const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+        rt_.metrics->http_request(route_pattern(web::path_of(r.target)), status, took.count());
+    };
+    WebResponse out;
+    try {
+        out = route(r);
+    } catch (...) {
+        observe(500);  // the server answers 500
+        throw;
+    }
+    observe(out.status);
     out.headers.emplace_back("X-Content-Type-Options", "nosniff");
     out.headers.emplace_back("Referrer-Policy", "same-origin");
     return out;

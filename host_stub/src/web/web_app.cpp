@@ -117,9 +117,46 @@ void WebApp::check_if_stale(const std::string& user_id, const std::string& provi
 
 // ---- routing -------------------------------------------------------------------------------
 
+std::string WebApp::route_pattern(const std::string& path) const {
+    static const std::set<std::string, std::less<>> kRoutes{"/",
+                                                            "/healthz",
+                                                            "/readyz",
+                                                            "/favicon.ico",
+                                                            "/signin",
+                                                            "/signout",
+                                                            "/api/state",
+                                                            "/_debug/clock",
+                                                            "/settings/page.js",
+                                                            "/settings/communication",
+                                                            "/settings/communication/outbox",
+                                                            "/settings/communication/integrations",
+                                                            "/settings/communication/connect",
+                                                            "/settings/communication/disconnect",
+                                                            "/settings/communication/preferences",
+                                                            "/settings/communication/nudge",
+                                                            "/settings/communication/resend",
+                                                            "/settings/communication/outbox/send",
+                                                            "/settings/communication/outbox/discard",
+                                                            "/settings/account/delete"};
+    const std::string& callback = rt_.config.web.callback_path;
+    if (path == callback ||
+        (path.starts_with(callback + "/") && path.find('/', callback.size() + 1) == std::string::npos))
+        return "{callback}";
+    return kRoutes.contains(path) ? path : "other";
+}
+
+// Not behind the Host check (like /healthz): load balancers and probes name the server as they like.
+WebResponse WebApp::readyz() {
+    std::vector<std::string> problems = rt_.not_ready();
+    json::array not_ready(problems.begin(), problems.end());
+    return json_response(problems.empty() ? 200 : 503,
+                         json::object{{"ready", problems.empty()}, {"not_ready", std::move(not_ready)}});
+}
+
 WebResponse WebApp::route(const WebRequest& r) {
     std::string path = web::path_of(r.target);
     if (path == "/healthz") return WebResponse{200, {{"Content-Type", "text/plain"}}, "ok\n"};
+    if (path == "/readyz") return readyz();
     // DNS rebinding: a page at evil.example whose name now points at this server is same-origin
     // to the browser, but its requests still say Host: evil.example.
     if (!host_allowed(r.header("host")))

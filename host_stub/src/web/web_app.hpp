@@ -6,7 +6,7 @@
 // redirect back from a provider's sign-in is a cross-site top-level navigation that must carry it;
 // Secure when the public URL is https); every form carries the session's CSRF token.
 // Sessions expire when idle and their number is capped: the least recently used go first.
-// Every request but /healthz must name this host in its Host header (public URL or listen
+// Every request but /healthz and /readyz must name this host in its Host header (public URL or listen
 // address), which defeats DNS rebinding.
 #pragma once
 
@@ -60,6 +60,11 @@ private:
     using Form = std::map<std::string, std::string>;
 
     WebResponse route(const WebRequest& request);
+    // The metrics' route label: one of the page's routes, "{callback}", or "other" (never the
+    // raw path, which anyone can vary).
+    std::string route_pattern(const std::string& path) const;
+    // GET /readyz: 200 when the database answers and every enabled provider is available.
+    WebResponse readyz();
     // A signed-in session's requests: the page and its parts, then the forms that change things.
     WebResponse route_signed_in(const WebRequest& request, const std::string& path, const std::string& session_id);
     bool host_allowed(const std::string& host_header) const;

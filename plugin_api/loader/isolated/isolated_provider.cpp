@@ -254,13 +254,22 @@ void IsolatedProvider::supervise() {
             retired_.push_back(std::move(session_));
             note_crash(lock, how);
             const std::string line = "provider '" + info_.manifest.id + "' " + reason_locked();
-            lock.unlock();  // the host's log is host code: never under this lock
+            const bool quarantined = state_ == State::quarantined;
+            lock.unlock();  // the host's log and observer are host code: never under this lock
             host_->log(host_->host_ctx, EP_LOG_WARN, ep_str{line.data(), line.size()});
+            report_crash(quarantined);
             lock.lock();
             continue;  // stopping_ may have changed meanwhile
         }
         if (state_ == State::restarting && Clock::now() >= restart_at_) {
             restart(lock);
+            const bool restarted = state_ == State::running, quarantined = state_ == State::quarantined;
+            lock.unlock();
+            if (restarted)
+                report(RunnerEvent::restarted);
+            else
+                report_crash(quarantined);  // the new runner failed to start: a crash too
+            lock.lock();
             continue;
         }
         Clock::time_point next = session_ ? session_->expire(Clock::now()) : Clock::time_point::max();
@@ -289,6 +298,15 @@ void IsolatedProvider::note_crash(std::unique_lock<std::mutex>&, const std::stri
     for (std::size_t i = 1; i < crashes_.size() && backoff < policy.max_backoff; ++i) backoff *= 2;
     restart_at_ = now + std::min(backoff, policy.max_backoff);
     state_ = State::restarting;
+}
+
+void IsolatedProvider::report(RunnerEvent event) const {
+    if (options_.on_runner_event) options_.on_runner_event(info_.manifest.id, event);
+}
+
+void IsolatedProvider::report_crash(bool quarantined) const {
+    report(RunnerEvent::crashed);
+    if (quarantined) report(RunnerEvent::quarantined);
 }
 
 void IsolatedProvider::restart(std::unique_lock<std::mutex>& lock) {

@@ -7,8 +7,8 @@
 // - Each RunnerSession guards its own tables; its lock is taken after mutex_ (supervisor ->
 //   expire()), never before it (the session's on_change takes mutex_ with no lock held).
 // - The supervisor thread accounts crashes, restarts runners and expires deadlines; of the
-//   host's code it calls only the log. Readers call only the log too. Completions and host
-//   services run on the two pools.
+//   host's code it calls only the log and on_runner_event, with mutex_ released. Readers call only the log too.
+//   Completions and host services run on the two pools.
 // - info_ is written once, before start_isolated returns, and only read afterwards.
 #pragma once
 
@@ -73,6 +73,9 @@ private:
     void supervise();
     void note_crash(std::unique_lock<std::mutex>& lock, const std::string& how);
     void restart(std::unique_lock<std::mutex>& lock);
+    // Tells the host's observer, if any, what the last crash (or restart) led to; with mutex_ released.
+    void report_crash(bool quarantined) const;
+    void report(RunnerEvent event) const;
     std::string reason_locked() const;
 
     const ep_host_api* host_;

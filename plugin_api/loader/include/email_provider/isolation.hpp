@@ -8,7 +8,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ep::loader {
@@ -33,6 +35,17 @@ struct RestartPolicy {
     std::chrono::milliseconds quarantine_window{5 * 60'000};  // ...within this long: quarantined
 };
 
+// What happened to a provider's runner, for a host's metrics (ISOLATION.md, "Observing runners").
+enum class RunnerEvent {
+    crashed,      // a runner stopped unexpectedly (or was killed past a deadline), or failed to start again
+    restarted,    // a new runner took over after a crash
+    quarantined,  // too many crashes in the window: unavailable until the host replaces the provider
+};
+
+// Called on the provider's supervisor thread with no lock of the loader's held. It must return
+// quickly (the supervisor also enforces the deadlines) and must not call the provider.
+using RunnerObserver = std::function<void(std::string_view provider_id, RunnerEvent event)>;
+
 struct IsolationOptions {
     // The ep-provider-runner program. Empty: $EP_PROVIDER_RUNNER, else ep-provider-runner next
     // to this program, else the installed one (libexec).
@@ -46,6 +59,7 @@ struct IsolationOptions {
     // sanitizers' *SAN_OPTIONS (everything else is scrubbed).
     std::vector<std::string> pass_environment;
     uint16_t host_abi_minor = EP_ABI_VERSION_MINOR;
+    RunnerObserver on_runner_event;  // empty: nobody is told
 };
 
 }  // namespace ep::loader
