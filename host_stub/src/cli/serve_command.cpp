@@ -206,34 +206,16 @@ int cmd_serve(host::HostRuntime& rt, const GlobalOptions& o, const std::vector<s
     app = std::make_unique<host::WebApp>(rt, public_url, server.port());
     ready.store(app.get(), std::memory_order_release);
     const std::string page_url = public_url + "/settings/communication";
-    if (o.json)
-        std::cout << json::serialize(json::object{{"url", page_url}, {"port", server.port()}}) << std::endl;
-    else
-        std::cout << "Settings page: " << page_url << std::endl;
-    host::service_manager::ready(serving_status(rt, page_url));
-    int received = wait_for_stop(rt, page_url);
-    rt.logger.log(EP_LOG_INFO, "host", std::string("stopping (") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ")");
-}
-
     if (o.json) {
-        json::object started{{"url", public_url + "/settings/communication"}, {"port", server.port()}};
+        json::object started{{"url", page_url}, {"port", server.port()}};
         if (metrics) started["metrics_port"] = metrics->port();
         std::cout << json::serialize(started) << std::endl;
     } else {
-        std::cout << "Settings page: " << public_url << "/settings/communication" << std::endl;
+        std::cout << "Settings page: " << page_url << std::endl;
     }
-    sigset_t signals = serve_signals();
-    int received = 0;
-    // SIGHUP reloads the config and manifests (host_stub reload); the others stop.
-    while (sigwait(&signals, &received) == 0 && received == SIGHUP) {
-        try {
-            rt.reload();
-        } catch (const std::exception& e) {
-            rt.logger.log(EP_LOG_ERROR, "host",
-                          std::string("reload refused, the providers are unchanged: ") + e.what());
-        }
-    }
-    std::cerr << "host_stub: stopping (" << (received == SIGINT ? "SIGINT" : "SIGTERM") << ")" << std::endl;
+    host::service_manager::ready(serving_status(rt, page_url));
+    int received = wait_for_stop(rt, page_url);
+    rt.logger.log(EP_LOG_INFO, "host", std::string("stopping (") + (received == SIGINT ? "SIGINT" : "SIGTERM") + ")");
     return kOk;
 }
 
