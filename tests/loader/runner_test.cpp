@@ -205,13 +205,14 @@ protected:
     std::string manifest(const std::string& library = MOCK_PROVIDER_PATH) {
         dir_.write("mock.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock","display_name":"Mock",)"
                                 R"("library_path":")" +
-                                    library + R"(","abi_version":"1.2","capabilities":["html_body"]}})");
+                                    library + R"(","abi_version":"1.3","capabilities":["html_body"]}})");
         return (dir_ / "mock.json").string();
     }
     std::string config(const std::string& extra = "") {
         return R"({"outbox_dir":")" + (dir_ / "outbox").string() + "\"" + extra + "}";
     }
-    json::object hello_params(const std::string& manifest_path, const std::string& config_json, int minor = 2) {
+    json::object hello_params(const std::string& manifest_path, const std::string& config_json,
+                              int minor = EP_ABI_VERSION_MINOR) {
         return {{"manifest", manifest_path}, {"config", config_json}, {"host_abi_minor", minor}, {"log_levels", 0x1f}};
     }
     // A runner serving the mock provider.
@@ -233,8 +234,8 @@ TEST_F(RunnerTest, HelloReportsWhatTheLibraryNegotiated) {
     json::object info = runner_.result_of(1);
     EXPECT_EQ(info.at("provider_name"), "Mock provider");
     EXPECT_EQ(info.at("abi_major"), 1);
-    EXPECT_EQ(info.at("abi_minor"), 2);
-    EXPECT_EQ(info.at("plugin_abi_minor"), 2);
+    EXPECT_EQ(info.at("abi_minor"), 3);
+    EXPECT_EQ(info.at("plugin_abi_minor"), 3);
     EXPECT_EQ(info.at("can_check"), true);
     EXPECT_EQ(info.at("threads_messages"), true);
     EXPECT_NE(info.at("capabilities").to_number<uint64_t>() & EP_CAP_HTML_BODY, 0u);
