@@ -69,6 +69,10 @@ public:
     // providers through handles); throws ProviderUnavailable like require().
     std::shared_ptr<ep::loader::Provider> instance(std::string_view id) const;
 
+    // Where every provider's counted events go (ABI 1.3 count_event; host_services.hpp), for
+    // those loaded already and those loaded later. Until set, events are dropped.
+    void set_event_sink(EventSink sink) { events_->set(std::move(sink)); }
+
     // Takes the providers `config` names: an entry whose manifest and settings did not change
     // keeps its instance; others are loaded anew (a failed one is retried). Safe while other
     // threads use the set.
@@ -87,6 +91,7 @@ private:
     Logger& logger_;
     Clock clock_;
     ep::loader::LoadOptions options_;
+    std::shared_ptr<EventSinkSlot> events_ = std::make_shared<EventSinkSlot>();
     std::mutex reload_mutex_;  // one reload at a time
     mutable std::mutex mutex_;
     Entries entries_;
