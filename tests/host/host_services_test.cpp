@@ -3,6 +3,7 @@
 // "events" get through, so that no plugin can grow the host's metrics without bound.
 #include "process.hpp"
 
+#include "core/host_runtime.hpp"
 #include "core/logger.hpp"
 #include "providers/host_services.hpp"
 #include "store/sqlite_host_database.hpp"
@@ -11,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -76,4 +78,23 @@ TEST_F(HostEvents, ASinkSetLaterOrReplacedServesProvidersAlreadyRunningAndNoSink
     slot->set({});
     count(services, "token_refresh", "ok");
     EXPECT_EQ(seen(), std::vector<std::string>{"acme token_refresh transient"});
+}
+
+// The whole path: the runtime's providers, one in its runner and one in this process, each count
+// an event (the probe counts one per status read) that reaches the runtime's sink with its id.
+TEST_F(HostEvents, TheRuntimesProvidersCountThroughItsSinkWhereverTheyRun) {
+    for (const char* id : {"probe", "inproc"})
+        dir_.write(std::string("rt/") + id + ".json",
+                   std::string(R"({"file_format_version":"1.0.0","provider":{"id":")") + id +
+                       R"(","display_name":"Probe","library_path":")" EVENT_PROBE_PATH
+                       R"(","abi_version":"1.3","capabilities":[]}})");
+    dir_.write("rt/host.json", R"({"store":{"path":"host.db"},"log_level":"error","providers":[
+        {"manifest":"probe.json","config":{}},
+        {"manifest":"inproc.json","isolation":"in_process","config":{}}]})");
+    host::HostRuntime runtime(dir_ / "rt/host.json");
+    runtime.providers->set_event_sink(sink());
+    ASSERT_TRUE(runtime.providers->instance("probe")->status("alice").ok());
+    ASSERT_TRUE(runtime.providers->instance("inproc")->status("alice").ok());
+    test_support::wait_until([&] { return seen().size() >= 2; }, std::chrono::seconds(5));
+    EXPECT_THAT(seen(), ::testing::UnorderedElementsAre("probe token_refresh ok", "inproc token_refresh ok"));
 }
