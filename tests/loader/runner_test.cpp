@@ -385,6 +385,25 @@ TEST_F(RunnerTest, LogsCrossOnlyAtTheLevelsTheHostEnabled) {
     quiet.result_of(1);  // the next message: no log line came before it
 }
 
+// ABI 1.3: the plugin's count_event crosses as a notification before the answer of the call that
+// counted (the probe counts one per status read); a host that said hello with minor 2 gets none.
+TEST_F(RunnerTest, CountedEventsCrossAsNotificationsOnlyToAHostOf13) {
+    runner_.request(1, "hello", hello_params(manifest(EVENT_PROBE_PATH), "{}"));
+    runner_.result_of(1);
+    runner_.request(2, "get_status", {{"account", "alice"}});
+    const json::object event = runner_.next();
+    ASSERT_EQ(channel::method_of(event), "count_event") << json::serialize(event);
+    EXPECT_FALSE(channel::id_of(event)) << "a notification: the plugin does not wait";
+    EXPECT_EQ(channel::params_of(event), (json::object{{"event", "token_refresh"}, {"outcome", "ok"}}));
+    EXPECT_EQ(runner_.result_of(2).at("status"), EP_OK);
+
+    RunnerProcess older_host;
+    older_host.request(1, "hello", hello_params(manifest(EVENT_PROBE_PATH), "{}", 2));
+    older_host.result_of(1);
+    older_host.request(2, "get_status", {{"account", "alice"}});
+    EXPECT_EQ(older_host.result_of(2).at("status"), EP_OK);  // the next message: no count_event came
+}
+
 TEST_F(RunnerTest, BadRequestsAreErrorsTheRunnerSurvives) {
     runner_.request(1, "get_status", {{"account", "alice"}});
     EXPECT_EQ(runner_.error_of(1).at("code"), -32001);  // no hello yet
