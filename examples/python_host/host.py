@@ -6,10 +6,10 @@ secret store), and drives one account through connect, status, send and disconne
     host.py MANIFEST [--config JSON] [--account ID] [--to ADDRESS]
 
 Prints each document the provider returns; exits 0 when the message was sent, 1 otherwise.
-The structures below mirror plugin_api/include/email_provider/ep_abi.h (ABI 1.2) field by
+The structures below mirror plugin_api/include/email_provider/ep_abi.h (ABI 1.3) field by
 field; the test that runs this host also checks them against the header's layout guard. It
 offers ABI 1.0 in negotiation: it never checks connections (1.1's check_connection) nor asks for
-sending limits (1.2's get_sending_limits).
+sending limits (1.2's get_sending_limits), and it lends no count_event (1.3: left NULL).
 """
 import argparse
 import ctypes as C
@@ -44,13 +44,15 @@ SECRET_GET = C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, RECEIVER, C.c_void_p)
 SECRET_PUT = C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, Bytes, C.c_uint64, C.POINTER(C.c_uint64))
 SECRET_DELETE = C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, C.c_uint64)
 SECRET_DELETE_PREFIX = C.CFUNCTYPE(C.c_int32, C.c_void_p, Str)
+COUNT_EVENT = C.CFUNCTYPE(None, C.c_void_p, Str, Str)
 SEND_CALLBACK = C.CFUNCTYPE(None, C.c_void_p, Str)
 
 
 class HostApi(C.Structure):  # ep_host_api
     _fields_ = [("struct_size", C.c_uint32), ("host_ctx", C.c_void_p), ("log", LOG), ("log_enabled", LOG_ENABLED),
                 ("now_unix_ms", NOW), ("secret_get", SECRET_GET), ("secret_put", SECRET_PUT),
-                ("secret_delete", SECRET_DELETE), ("secret_delete_prefix", SECRET_DELETE_PREFIX)]
+                ("secret_delete", SECRET_DELETE), ("secret_delete_prefix", SECRET_DELETE_PREFIX),
+                ("count_event", COUNT_EVENT)]
 
 
 ACCOUNT_CALL = C.CFUNCTYPE(C.c_int32, C.c_void_p, Str, C.POINTER(OwnedStr))

@@ -41,6 +41,17 @@ bool looks_like_shared_library(const std::filesystem::path& p) {
 
 ep_str view(std::string_view s) { return ep_str{s.data(), s.size()}; }
 
+// The host's table cut to what the negotiated minor has (CONTRACT.md EP_HOST_13): a plugin of 1.3
+// in a host offering 1.2 must not find count_event. nullptr when the host's table fits as it is.
+std::unique_ptr<ep_host_api> host_table_as_negotiated(const ep_host_api* host, uint16_t abi_minor) {
+    constexpr std::size_t kSizeBefore13 = offsetof(ep_host_api, count_event);
+    if (host == nullptr || abi_minor >= 3 || host->struct_size <= kSizeBefore13) return nullptr;
+    auto lent = std::make_unique<ep_host_api>();
+    std::memcpy(lent.get(), host, kSizeBefore13);
+    lent->struct_size = kSizeBefore13;
+    return lent;
+}
+
 // Opens the library with the flags a provider needs and keeps it resident.
 void open_library(const Manifest& m, LoadedProvider& loaded) {
     std::error_code fs_ec;
@@ -138,8 +149,9 @@ std::shared_ptr<LoadedProvider> load_provider(const Manifest& m, const LoadOptio
 
 // ---- ProviderInstance ----------------------------------------------------------------
 
-ProviderInstance::ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance)
-    : provider_(std::move(provider)), instance_(instance) {
+ProviderInstance::ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance,
+                                   std::unique_ptr<ep_host_api> lent_host)
+    : provider_(std::move(provider)), instance_(instance), lent_host_(std::move(lent_host)) {
     const LoadedProvider& p = *provider_;
     info_.manifest = p.manifest;
     info_.abi_major = p.abi_major;
@@ -157,9 +169,10 @@ ProviderInstance::~ProviderInstance() { provider_->api.destroy(instance_); }
 
 std::unique_ptr<ProviderInstance> ProviderInstance::create(std::shared_ptr<LoadedProvider> provider,
                                                            const ep_host_api* host, std::string_view config_json) {
+    std::unique_ptr<ep_host_api> lent_host = host_table_as_negotiated(host, provider->abi_minor);
     ep_instance* instance = nullptr;
     ep_owned_str out{};
-    ep_status status = provider->api.create(host, view(config_json), &instance, &out);
+    ep_status status = provider->api.create(lent_host ? lent_host.get() : host, view(config_json), &instance, &out);
     std::string document = out.data ? std::string(out.data, out.len) : std::string();
     provider->api.free_str(&out);
     if (status != EP_OK || instance == nullptr) {
@@ -168,7 +181,7 @@ std::unique_ptr<ProviderInstance> ProviderInstance::create(std::shared_ptr<Loade
             about(provider->manifest, "instance creation failed (status " + std::to_string(status) + "): " + document),
             status == EP_OK ? EP_ERR_INTERNAL : status, document);
     }
-    return std::unique_ptr<ProviderInstance>(new ProviderInstance(std::move(provider), instance));
+    return std::unique_ptr<ProviderInstance>(new ProviderInstance(std::move(provider), instance, std::move(lent_host)));
 }
 
 CallResult ProviderInstance::take(ep_status status, ep_owned_str& out) const {

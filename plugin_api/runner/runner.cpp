@@ -247,11 +247,13 @@ private:
                                 uint64_t* new_version);
     static ep_status secret_delete(void* ctx, ep_str key, uint64_t expected_version);
     static ep_status secret_delete_prefix(void* ctx, ep_str prefix);
+    static void count_event(void* ctx, ep_str event, ep_str outcome);
 
     int fd_;
     channel::LineWriter writer_;
-    const ep_host_api host_api_{sizeof(ep_host_api), this,        &log,           &log_enabled,         &now_unix_ms,
-                                &secret_get,         &secret_put, &secret_delete, &secret_delete_prefix};
+    // The loader cuts it to the minor hello negotiated (a host of 1.2 lends no count_event).
+    const ep_host_api host_api_{sizeof(ep_host_api), this,        &log,           &log_enabled,          &now_unix_ms,
+                                &secret_get,         &secret_put, &secret_delete, &secret_delete_prefix, &count_event};
     std::atomic<uint32_t> log_levels_{0};
     HostClock host_clock_;
 
@@ -545,6 +547,25 @@ ep_status Runner::secret_delete_prefix(void* ctx, ep_str prefix) {
         return self(ctx).host_status("secret_delete_prefix", {{"prefix", view(prefix)}});
     } catch (const std::exception&) {
         return EP_ERR_STORAGE;
+    }
+}
+
+// Events and outcomes are words (SCHEMAS.md "events"); anything else is dropped here, as bytes
+// that are not UTF-8 would break the channel's JSON.
+bool is_word(std::string_view s) {
+    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+    });
+}
+
+// A notification, like log: the plugin does not wait for the host to count.
+void Runner::count_event(void* ctx, ep_str event, ep_str outcome) {
+    if (!is_word(view(event)) || !is_word(view(outcome))) return;
+    try {
+        self(ctx).writer_.write(
+            channel::notification("count_event", {{"event", view(event)}, {"outcome", view(outcome)}}));
+    } catch (...) {
+        // An event that cannot be written is not counted.
     }
 }
 

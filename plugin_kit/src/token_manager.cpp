@@ -6,6 +6,7 @@
 #include <boost/algorithm/string/join.hpp>
 
 #include <algorithm>
+#include <utility>
 
 namespace ep::kit {
 namespace {
@@ -23,6 +24,21 @@ int64_t backoff_ms(int failures) {
 }
 
 }  // namespace
+
+// Reports the refresh that just finished to the host's metrics (ABI 1.3 count_event), once
+// whichever way it ended: the first outcome reported is the refresh's.
+class TokenManager::RefreshReport {
+public:
+    explicit RefreshReport(const ep::sdk::Host& host) : host_(host) {}
+    void operator()(std::string_view outcome) {
+        if (std::exchange(reported_, true)) return;
+        host_.count_event(kTokenRefreshEvent, outcome);
+    }
+
+private:
+    const ep::sdk::Host& host_;
+    bool reported_ = false;
+};
 
 TokenManager::TokenManager(TokenSettings settings, const AccountStore& store, HttpEngine& http, WorkQueue& work,
                            const TokenProtocol& protocol, ep::sdk::Host host, Log log)
@@ -267,13 +283,15 @@ void TokenManager::submit_refresh(const std::string& account, StoredGrant grant,
 }
 
 void TokenManager::finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt) {
+    RefreshReport report(host_);
     try {
         int64_t now = host_.now_unix_ms();
         RefreshAnswer answer = protocol_.read_refresh(response, grant.record, now);
-        if (answer.tokens) return store_refreshed(account, std::move(grant), answer, now, attempt);
+        if (answer.tokens) return store_refreshed(account, std::move(grant), answer, now, attempt, report);
         int64_t retry_after_ms = parse_retry_after_ms(response.header("retry-after"), now).value_or(-1);
-        refresh_refused(account, std::move(grant), answer.failure, retry_after_ms, now, attempt);
+        refresh_refused(account, std::move(grant), answer.failure, retry_after_ms, now, attempt, report);
     } catch (const std::exception& e) {
+        report(kRefreshTransient);
         complete(account,
                  failure(TokenOutcome::Kind::transient, "storage",
                          std::string("The refreshed connection could not be stored: ") + e.what()),
@@ -282,7 +300,7 @@ void TokenManager::finish_refresh(const std::string& account, StoredGrant grant,
 }
 
 void TokenManager::store_refreshed(const std::string& account, StoredGrant grant, RefreshAnswer& answer, int64_t now,
-                                   int attempt) {
+                                   int attempt, RefreshReport& report) {
     GrantRecord& r = grant.record;
     RefreshAnswer::Tokens& s = *answer.tokens;
     // Rotation: the new refresh token replaces the old one in the same write.
@@ -301,8 +319,11 @@ void TokenManager::store_refreshed(const std::string& account, StoredGrant grant
                           protocol_.permission_denied_message(),
                           "missing_" + boost::algorithm::join(answer.missing, "_"),
                           {}};
-        if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts)
+        if (!store_.save_grant(account, ended_record(r, end, now), grant.version) && attempt < kMaxRefreshAttempts) {
+            report(kRefreshConflict);
             return start_refresh(account, nullptr, attempt + 1);
+        }
+        report(kRefreshPermissionDenied);
         log_(EP_LOG_WARN, "the connection of account " + account + " lost permission " +
                               boost::algorithm::join(answer.missing, ", ") + " at " + protocol_.service_name() +
                               "; the user must contact IT and reconnect");
@@ -314,16 +335,18 @@ void TokenManager::store_refreshed(const std::string& account, StoredGrant grant
     r.extra_scopes = answer.extras;
     auto saved = store_.save_grant(account, r, grant.version);
     if (saved) {
+        report(kRefreshOk);
         log_(EP_LOG_DEBUG, "refreshed the access token of account " + account);
         return complete(account, TokenOutcome{}, &r);
     }
     // The grant changed under our lease (a reconnect or disconnect): use what is there now.
+    report(kRefreshConflict);
     if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
     complete(account, contention(), nullptr);
 }
 
 void TokenManager::refresh_refused(const std::string& account, StoredGrant grant, const GrantFailure& verdict,
-                                   int64_t retry_after_ms, int64_t now, int attempt) {
+                                   int64_t retry_after_ms, int64_t now, int attempt, RefreshReport& report) {
     if (verdict.kind != GrantFailureKind::dead_grant && verdict.kind != GrantFailureKind::interaction) {
         // Let other instances try again without waiting for the lease to run out.
         grant.record.refresh_lease_until_ms = 0;
@@ -333,6 +356,7 @@ void TokenManager::refresh_refused(const std::string& account, StoredGrant grant
     if (verdict.kind == GrantFailureKind::transient) {
         TokenOutcome o = failure(TokenOutcome::Kind::transient, verdict.code, verdict.message);
         o.retry_after_ms = retry_after_ms;
+        report(kRefreshTransient);
         log_(EP_LOG_WARN, "token refresh for account " + account + " failed temporarily (" + verdict.code + ")");
         return complete(account, o, nullptr);
     }
@@ -342,6 +366,7 @@ void TokenManager::refresh_refused(const std::string& account, StoredGrant grant
             r.operator_error = OperatorError{verdict.code, verdict.message, now};
             store_.save_grant(account, r, grant.version);  // best effort: a conflict means newer news
         }
+        report(kRefreshConfigurationError);
         log_(EP_LOG_ERROR, "token refresh for account " + account + " failed: " + verdict.message);
         return complete(account, failure(TokenOutcome::Kind::configuration_error, verdict.code, verdict.message),
                         nullptr);
@@ -357,10 +382,12 @@ void TokenManager::refresh_refused(const std::string& account, StoredGrant grant
             grant.record, ConnectionEnd{GrantState::expired, verdict.reason, verdict.message, verdict.code, {}}, now);
         bool recorded = current.grant->version == grant.version && store_.save_grant(account, expired, grant.version);
         if (!recorded) {
+            report(kRefreshConflict);
             if (attempt < kMaxRefreshAttempts) return start_refresh(account, nullptr, attempt + 1);
             return complete(account, contention(), nullptr);
         }
     }
+    report(verdict.kind == GrantFailureKind::dead_grant ? kRefreshInvalidGrant : kRefreshInteractionRequired);
     log_(EP_LOG_WARN, "the connection of account " + account + " ended: " + verdict.code + " (" + verdict.reason + ")");
     complete(account, failure(TokenOutcome::Kind::expired, verdict.code, verdict.message), nullptr);
 }

@@ -112,6 +112,7 @@ TEST_F(GmailProviderTest, AnHourLaterTheTokenIsRefreshedOnceAndTheSendGoesOut) {
     ASSERT_EQ(str(send("rita"), "outcome"), "sent");
     EXPECT_EQ(sandbox_.messages(kConsumerUser).size(), 2u);
     EXPECT_FALSE(str(status("rita"), "last_refresh").empty());
+    EXPECT_EQ(host_.events(), std::vector<std::string>{"token_refresh/ok"}) << "counted once (ABI 1.3)";
 }
 
 // "Token has been expired or revoked." (https://developers.google.com/identity/protocols/oauth2#expiration)
@@ -126,6 +127,7 @@ TEST_F(GmailProviderTest, ARevokedGrantEndsTheConnectionAndHoldsTheNudge) {
     EXPECT_EQ(str(s, "reason"), "grant_invalid");
     EXPECT_THAT(str(s, "message"), HasSubstr("removed this app's access"));
     EXPECT_TRUE(sandbox_.messages(kConsumerUser).empty());
+    EXPECT_EQ(host_.events(), std::vector<std::string>{"token_refresh/invalid_grant"}) << "counted once (ABI 1.3)";
 }
 
 TEST_F(GmailProviderTest, ACheckRefreshesAndAsksGoogleWhoTheUserIs) {

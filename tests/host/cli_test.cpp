@@ -67,7 +67,7 @@ TEST_F(CliTest, ProvidersListsLoadedOnesAndWhyOthersFailed) {
     auto& list = doc["providers"].as_array();
     ASSERT_EQ(list.size(), 2u);
     EXPECT_EQ(list[0].as_object().at("id"), "mock");
-    EXPECT_EQ(list[0].as_object().at("abi_version"), "1.2");
+    EXPECT_EQ(list[0].as_object().at("abi_version"), "1.3");
     EXPECT_EQ(list[1].as_object().at("available"), false);
     EXPECT_THAT(std::string(list[1].as_object().at("error").as_string()), HasSubstr("missing.json"));
 }

@@ -93,7 +93,7 @@ protected:
                const std::string& library = FAULT_PROVIDER_PATH) {
         dir_.write("fault.json", R"({"file_format_version":"1.0.0","provider":{"id":"fault",
             "display_name":"Faulty provider","library_path":")" +
-                                     library + R"(","abi_version":"1.2","capabilities":[]}})");
+                                     library + R"(","abi_version":"1.3","capabilities":[]}})");
         dir_.write("host.json", R"({"store":{"path":"host.db"},"log_level":"error",
             "users":[{"id":"rita","display_name":"Rita"},{"id":"sam","display_name":"Sam"}],
             "isolation":{)" + kDeadlines +

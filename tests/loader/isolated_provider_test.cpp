@@ -114,7 +114,7 @@ protected:
     ep::loader::Manifest manifest(const std::string& library = MOCK_PROVIDER_PATH) {
         dir_.write("mock.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock","display_name":"Mock Mail",)"
                                 R"("library_path":")" +
-                                    library + R"(","abi_version":"1.2","capabilities":["html_body"]}})");
+                                    library + R"(","abi_version":"1.3","capabilities":["html_body"]}})");
         return ep::loader::read_manifest(dir_ / "mock.json");
     }
     std::string config(const std::string& extra = "") const {
@@ -158,7 +158,7 @@ TEST_F(IsolatedProviderTest, StartsARunnerAndReportsWhatHelloSaid) {
     EXPECT_EQ(info.manifest.id, "mock");
     EXPECT_EQ(info.provider_name, "Mock provider");
     EXPECT_EQ(info.abi_major, 1);
-    EXPECT_EQ(info.abi_minor, 2);
+    EXPECT_EQ(info.abi_minor, 3);
     EXPECT_TRUE(info.can_check);
     EXPECT_NE(info.capabilities & EP_CAP_HTML_BODY, 0u);
     EXPECT_EQ(provider->unavailable_reason(), std::nullopt);
@@ -526,4 +526,19 @@ TEST(IsolatedHostServices, AnswerFromTheHostsTableAndNameWhatIsWrong) {
     EXPECT_EQ(bad.at("error").at("code"), -32602);
     EXPECT_THAT(std::string(bad.at("error").at("message").as_string()), HasSubstr("\"value\" is not base64"));
     EXPECT_EQ(ep::loader::isolated::answer_host_request(api, 12, "format_disk", {}).at("error").at("code"), -32601);
+}
+
+// ABI 1.3: what a plugin counts crosses the runner's channel as a count_event notification and
+// reaches the host's own count_event, once; a host offering 1.2 lends none, so nothing is counted.
+TEST_F(IsolatedProviderTest, CountedEventsCrossTheRunnerToTheHostsCountEvent) {
+    for (uint16_t host_minor : {uint16_t{2}, uint16_t{EP_ABI_VERSION_MINOR}}) {
+        options_.host_abi_minor = host_minor;
+        test_support::FakeHost host;
+        auto provider = ep::loader::start_isolated(manifest(EVENT_PROBE_PATH), host.api(), "{}", options_);
+        ASSERT_TRUE(provider->status("alice").ok());
+        provider.reset();  // the services pool runs what the reader posted before it stops
+        EXPECT_EQ(host.events(),
+                  host_minor >= 3 ? std::vector<std::string>{"token_refresh/ok"} : std::vector<std::string>{})
+            << "host offering 1." << host_minor;
+    }
 }

@@ -32,7 +32,7 @@ struct ManifestFields {
     std::string id = "\"mock\"";
     std::string display_name = "\"Mock\"";
     std::string library = "\"" MOCK_PROVIDER_PATH "\"";
-    std::string abi = "\"1.2\"";
+    std::string abi = "\"1.3\"";
     std::string capabilities = "[\"html_body\"]";
 
     std::string json() const {
@@ -75,11 +75,11 @@ protected:
 
 }  // namespace
 
-TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates12) {
+TEST_F(LoaderTest, LoadsTheMockProviderAndNegotiates13) {
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})));
     EXPECT_EQ(loaded->manifest.id, "mock");
     EXPECT_EQ(loaded->abi_major, 1);
-    EXPECT_EQ(loaded->abi_minor, 2);
+    EXPECT_EQ(loaded->abi_minor, 3);
     EXPECT_EQ(loaded->provider_name, "Mock provider");
     EXPECT_EQ(loaded->api.struct_size, sizeof(ep_provider_api));
     EXPECT_NE(loaded->api.capabilities & EP_CAP_HTML_BODY, 0u);
@@ -223,7 +223,7 @@ TEST_F(LoaderTest, RefusesATableTooSmall) {
 TEST_F(LoaderTest, RefusesManifestWhoseAbiMajorDisagreesWithTheLibrary) {
     ManifestFields f;
     f.abi = "\"2.0\"";
-    EXPECT_THAT(load_error(f), HasSubstr("manifest declares ABI 2.0 but the library implements 1.2"));
+    EXPECT_THAT(load_error(f), HasSubstr("manifest declares ABI 2.0 but the library implements 1.3"));
 }
 
 TEST_F(LoaderTest, NewerMinorPluginWorksInA10Host) {
@@ -249,6 +249,23 @@ TEST_F(LoaderTest, TodaysPluginWorksInANewerMinorHost) {
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write({})), options);
     EXPECT_EQ(loaded->plugin_abi_minor, EP_ABI_VERSION_MINOR);
     EXPECT_EQ(loaded->abi_minor, EP_ABI_VERSION_MINOR);
+}
+
+// ABI 1.3: the host's table is lent as the negotiated minor has it (CONTRACT.md EP_HOST_13), so a
+// plugin of 1.3 loaded by a host offering 1.2 finds no count_event and counts nothing.
+TEST_F(LoaderTest, CountEventIsLentOnlyToAPluginThatNegotiated13) {
+    ManifestFields f;
+    f.library = "\"" EVENT_PROBE_PATH "\"";
+    const auto manifest = ep::loader::read_manifest(write(f));
+    for (uint16_t host_minor : {uint16_t{2}, uint16_t{EP_ABI_VERSION_MINOR}}) {
+        test_support::FakeHost host;
+        auto instance = ep::loader::ProviderInstance::create(
+            ep::loader::load_provider(manifest, ep::loader::LoadOptions{host_minor}), host.api(), "{}");
+        ASSERT_TRUE(instance->status("alice").ok());
+        EXPECT_EQ(host.events(),
+                  host_minor >= 3 ? std::vector<std::string>{"token_refresh/ok"} : std::vector<std::string>{})
+            << "host offering 1." << host_minor;
+    }
 }
 
 // ABI 1.1: the mock answers a check on its worker thread, stamped with checked_at.
@@ -469,7 +486,7 @@ TEST_F(LoaderTest, RefusesACapabilityOutsideTheVocabulary) {
     f.capabilities = R"(["html_body", "teleport"])";
     EXPECT_THAT(
         load_error(f),
-        AllOf(HasSubstr("field 'provider.capabilities[1]'"), HasSubstr("\"teleport\" is not a capability of ABI 1.2"),
+        AllOf(HasSubstr("field 'provider.capabilities[1]'"), HasSubstr("\"teleport\" is not a capability of ABI 1.3"),
               HasSubstr("known: interactive_connect, html_body, attachments, custom_headers, threading")));
 }
 
@@ -489,7 +506,7 @@ TEST_F(LoaderTest, WarnsWhenTheManifestClaimsAnotherMinorThanTheLibrary) {
     f.capabilities = R"(["html_body", "attachments", "custom_headers", "threading"])";
     auto loaded = ep::loader::load_provider(ep::loader::read_manifest(write(f)));
     ASSERT_EQ(loaded->warnings.size(), 1u);
-    EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.2"));
+    EXPECT_THAT(loaded->warnings[0], HasSubstr("manifest declares ABI 1.7 but the library implements 1.3"));
 }
 
 TEST_F(LoaderTest, WarnsWhenTheManifestsCapabilitiesDisagreeWithTheTable) {

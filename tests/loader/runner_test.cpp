@@ -205,13 +205,14 @@ protected:
     std::string manifest(const std::string& library = MOCK_PROVIDER_PATH) {
         dir_.write("mock.json", R"({"file_format_version":"1.0.0","provider":{"id":"mock","display_name":"Mock",)"
                                 R"("library_path":")" +
-                                    library + R"(","abi_version":"1.2","capabilities":["html_body"]}})");
+                                    library + R"(","abi_version":"1.3","capabilities":["html_body"]}})");
         return (dir_ / "mock.json").string();
     }
     std::string config(const std::string& extra = "") {
         return R"({"outbox_dir":")" + (dir_ / "outbox").string() + "\"" + extra + "}";
     }
-    json::object hello_params(const std::string& manifest_path, const std::string& config_json, int minor = 2) {
+    json::object hello_params(const std::string& manifest_path, const std::string& config_json,
+                              int minor = EP_ABI_VERSION_MINOR) {
         return {{"manifest", manifest_path}, {"config", config_json}, {"host_abi_minor", minor}, {"log_levels", 0x1f}};
     }
     // A runner serving the mock provider.
@@ -233,8 +234,8 @@ TEST_F(RunnerTest, HelloReportsWhatTheLibraryNegotiated) {
     json::object info = runner_.result_of(1);
     EXPECT_EQ(info.at("provider_name"), "Mock provider");
     EXPECT_EQ(info.at("abi_major"), 1);
-    EXPECT_EQ(info.at("abi_minor"), 2);
-    EXPECT_EQ(info.at("plugin_abi_minor"), 2);
+    EXPECT_EQ(info.at("abi_minor"), 3);
+    EXPECT_EQ(info.at("plugin_abi_minor"), 3);
     EXPECT_EQ(info.at("can_check"), true);
     EXPECT_EQ(info.at("threads_messages"), true);
     EXPECT_NE(info.at("capabilities").to_number<uint64_t>() & EP_CAP_HTML_BODY, 0u);
@@ -382,6 +383,25 @@ TEST_F(RunnerTest, LogsCrossOnlyAtTheLevelsTheHostEnabled) {
     params["log_levels"] = 1 << EP_LOG_ERROR;
     quiet.request(1, "hello", params);
     quiet.result_of(1);  // the next message: no log line came before it
+}
+
+// ABI 1.3: the plugin's count_event crosses as a notification before the answer of the call that
+// counted (the probe counts one per status read); a host that said hello with minor 2 gets none.
+TEST_F(RunnerTest, CountedEventsCrossAsNotificationsOnlyToAHostOf13) {
+    runner_.request(1, "hello", hello_params(manifest(EVENT_PROBE_PATH), "{}"));
+    runner_.result_of(1);
+    runner_.request(2, "get_status", {{"account", "alice"}});
+    const json::object event = runner_.next();
+    ASSERT_EQ(channel::method_of(event), "count_event") << json::serialize(event);
+    EXPECT_FALSE(channel::id_of(event)) << "a notification: the plugin does not wait";
+    EXPECT_EQ(channel::params_of(event), (json::object{{"event", "token_refresh"}, {"outcome", "ok"}}));
+    EXPECT_EQ(runner_.result_of(2).at("status"), EP_OK);
+
+    RunnerProcess older_host;
+    older_host.request(1, "hello", hello_params(manifest(EVENT_PROBE_PATH), "{}", 2));
+    older_host.result_of(1);
+    older_host.request(2, "get_status", {{"account", "alice"}});
+    EXPECT_EQ(older_host.result_of(2).at("status"), EP_OK);  // the next message: no count_event came
 }
 
 TEST_F(RunnerTest, BadRequestsAreErrorsTheRunnerSurvives) {

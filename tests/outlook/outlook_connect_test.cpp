@@ -375,6 +375,28 @@ INSTANTIATE_TEST_SUITE_P(BothStandInModes, OutlookRotation, ::testing::Values(tr
     return param_info.param ? "OldTokenStaysValid" : "OldTokenInvalidated";
 });
 
+// ABI 1.3: the kit's token manager counts each call to the token endpoint once, with how it
+// ended, through the host's count_event (a host's metrics: "token refreshes and their results").
+TEST_F(OutlookConnect, EachRefreshIsCountedOnceWithItsOutcome) {
+    ASSERT_EQ(str(connect("alice", kWorkUser), "outcome"), "connected");
+    EXPECT_TRUE(host_.events().empty()) << "a connect redeems a code; it refreshes nothing";
+    advance(std::chrono::seconds(3600));
+    EXPECT_EQ(str(send("alice"), "outcome"), "sent");
+    EXPECT_EQ(str(send("alice"), "outcome"), "sent");  // the refreshed token, cached
+    EXPECT_EQ(host_.events(), std::vector<std::string>{"token_refresh/ok"});
+
+    sandbox_.revoke_grant(kWorkUser, ms_sandbox::RevokeReason::password_change);
+    advance(std::chrono::seconds(3600));
+    EXPECT_EQ(str(send("alice"), "outcome"), "auth_expired");
+    ASSERT_EQ(str(connect("bob", kWorkUser), "outcome"), "connected");
+    sandbox_.revoke_grant(kWorkUser, ms_sandbox::RevokeReason::mfa_required);
+    advance(std::chrono::seconds(3600));
+    EXPECT_EQ(str(send("bob"), "outcome"), "auth_expired");
+    EXPECT_EQ(host_.events(), (std::vector<std::string>{"token_refresh/ok", "token_refresh/invalid_grant",
+                                                        "token_refresh/interaction_required"}));
+    EXPECT_EQ(refreshes(), 3);
+}
+
 TEST_F(OutlookConnect, EachDeadGrantReasonExpiresTheConnectionAndDeletesItsTokens) {
     const std::tuple<ms_sandbox::RevokeReason, const char*, const char*> cases[] = {
         {ms_sandbox::RevokeReason::inactivity, "inactivity", "90 days"},

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -97,4 +98,20 @@ TEST(SdkIsoTime, WritesUtcToTheSecondAndNothingForNever) {
     EXPECT_EQ(ep::sdk::iso_time(1000), "1970-01-01T00:00:01Z");
     EXPECT_EQ(ep::sdk::iso_time(0), "");
     EXPECT_EQ(ep::sdk::iso_time(-5), "");
+}
+
+// ABI 1.3: Host::count_event reaches the host only when its table has count_event; a table of
+// 1.2's size, or one whose size ends inside the field, has none, and counting does nothing.
+TEST(SdkHost, CountsEventsOnlyThroughATableThatHasCountEvent) {
+    test_support::FakeHost host;
+    ep::sdk::Host(host.api()).count_event("token_refresh", "ok");
+    EXPECT_EQ(host.events(), std::vector<std::string>{"token_refresh/ok"});
+
+    for (uint32_t size :
+         {uint32_t(offsetof(ep_host_api, count_event)), uint32_t(offsetof(ep_host_api, count_event) + 4)}) {
+        ep_host_api older = *host.api();
+        older.struct_size = size;
+        ep::sdk::Host(&older).count_event("token_refresh", "transient");
+        EXPECT_EQ(host.events().size(), 1u) << "a table of " << size << " bytes";
+    }
 }

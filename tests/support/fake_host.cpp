@@ -19,6 +19,13 @@ FakeHost::FakeHost() : now_ms_(1'790'000'000'000) {  // 2026-09-21T...
         h.log_.push_back({level, key_of(message)});
     };
     api_.log_enabled = [](void*, ep_log_level) noexcept -> int32_t { return 1; };
+#if EP_ABI_VERSION_MINOR >= 3  // also built from released headers, for the frozen-ABI host tests
+    api_.count_event = [](void* ctx, ep_str event, ep_str outcome) noexcept {
+        auto& h = self(ctx);
+        std::lock_guard lock(h.mutex_);
+        h.events_.push_back(key_of(event) + "/" + key_of(outcome));
+    };
+#endif
     api_.now_unix_ms = [](void* ctx) noexcept -> int64_t { return self(ctx).now_ms_.load(); };
     api_.secret_get = [](void* ctx, ep_str key, ep_secret_receiver receiver, void* rctx) noexcept -> ep_status {
         auto& h = self(ctx);
@@ -102,6 +109,11 @@ void FakeHost::overwrite(const std::string& key, std::vector<uint8_t> value) {
 std::vector<FakeHost::LogLine> FakeHost::log_lines() const {
     std::lock_guard lock(mutex_);
     return log_;
+}
+
+std::vector<std::string> FakeHost::events() const {
+    std::lock_guard lock(mutex_);
+    return events_;
 }
 
 std::string FakeHost::log_text() const {

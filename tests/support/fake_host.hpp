@@ -44,6 +44,10 @@ public:
     std::vector<LogLine> log_lines() const;
     std::string log_text() const;  // every line, newline-separated
 
+    // What the plugin counted through count_event (ABI 1.3), as "event/outcome", in order.
+    // Always empty in a host built from an older header, which lends no count_event.
+    std::vector<std::string> events() const;
+
 private:
     struct Entry {
         std::vector<uint8_t> value;
@@ -54,6 +58,7 @@ private:
     std::map<std::string, Entry> store_;
     uint64_t next_version_ = 1;
     std::vector<LogLine> log_;
+    std::vector<std::string> events_;
     std::atomic<int64_t> now_ms_;
     std::atomic<int> puts_{0};
     std::atomic<int> conflicts_{0};

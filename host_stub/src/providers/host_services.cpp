@@ -1,11 +1,24 @@
 #include "providers/host_services.hpp"
 
+#include <array>
 #include <chrono>
 
 namespace host {
 namespace {
 
 std::string_view view(ep_str s) { return s.data ? std::string_view(s.data, s.len) : std::string_view(); }
+
+// plugin_api/SCHEMAS.md "events": each event the host counts, with the outcomes it knows.
+struct KnownEvent {
+    std::string_view name;
+    std::array<std::string_view, 7> outcomes;
+};
+constexpr std::array<KnownEvent, 1> kKnownEvents{{
+    {"token_refresh",
+     {"ok", "invalid_grant", "interaction_required", "permission_denied", "configuration_error", "transient",
+      "conflict"}},
+}};
+constexpr std::string_view kOtherOutcome = "other";
 
 }  // namespace
 
@@ -17,18 +30,56 @@ Clock system_clock() {
     };
 }
 
-HostServices::HostServices(std::string provider_id, SecretStore& store, Logger& logger, Clock clock)
+void EventSinkSlot::set(EventSink sink) {
+    auto shared = sink ? std::make_shared<const EventSink>(std::move(sink)) : nullptr;
+    std::lock_guard lock(mutex_);
+    sink_ = std::move(shared);
+}
+
+void EventSinkSlot::count(std::string_view provider_id, std::string_view event, std::string_view outcome) const {
+    for (const KnownEvent& known : kKnownEvents) {
+        if (known.name != event) continue;
+        std::string_view counted = kOtherOutcome;
+        for (std::string_view o : known.outcomes)
+            if (o == outcome) counted = o;
+        std::shared_ptr<const EventSink> sink;
+        {
+            std::lock_guard lock(mutex_);
+            sink = sink_;
+        }
+        // Called outside the lock: a sink may take its own (the metrics registry's).
+        if (sink) (*sink)(provider_id, known.name, counted);
+        return;
+    }
+}
+
+HostServices::HostServices(std::string provider_id, SecretStore& store, Logger& logger, Clock clock,
+                           std::shared_ptr<const EventSinkSlot> events)
     : provider_id_(std::move(provider_id)),
       prefix_(provider_id_ + "/"),
       store_(store),
       logger_(logger),
-      clock_(std::move(clock)) {
+      clock_(std::move(clock)),
+      events_(std::move(events)) {
     api_.struct_size = sizeof api_;
     api_.host_ctx = this;
     // Every service is noexcept at the boundary: store failures become EP_ERR_STORAGE and are
     // logged here with the cause (the plugin only sees the status).
     lend_log_and_clock();
     lend_secret_store();
+    lend_event_counter();
+}
+
+void HostServices::lend_event_counter() {
+    api_.count_event = [](void* ctx, ep_str event, ep_str outcome) noexcept {
+        auto& s = self(ctx);
+        if (!s.events_) return;
+        try {
+            s.events_->count(s.provider_id_, view(event), view(outcome));
+        } catch (...) {
+            // A sink that fails loses the count, never the plugin's work.
+        }
+    };
 }
 
 void HostServices::lend_log_and_clock() {

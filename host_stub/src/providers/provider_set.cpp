@@ -153,7 +153,7 @@ std::shared_ptr<ProviderEntry> ProviderSet::load_one(const HostConfig& config, c
             e->error = "disabled in " + config.file.string();
         } else {
             auto running = std::make_shared<Running>();
-            running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_);
+            running->services = std::make_unique<HostServices>(m.id, store_, logger_, clock_, events_);
             if (setting.isolated) {
                 running->instance = ep::loader::start_isolated(m, running->services->api(), setting.config_json,
                                                                isolation_for(config, setting, options_.host_abi_minor));

@@ -76,6 +76,10 @@ public:
     // those the config does not name and those shadowed by an earlier directory included.
     std::shared_ptr<const ep::loader::ManifestDiscovery> discovered() const;
 
+    // Where every provider's counted events go (ABI 1.3 count_event; host_services.hpp), for
+    // those loaded already and those loaded later. Until set, events are dropped.
+    void set_event_sink(EventSink sink) { events_->set(std::move(sink)); }
+
     // Takes the providers `config` names: an entry whose manifest and settings did not change
     // keeps its instance; others are loaded anew (a failed one is retried). Ids are looked up
     // in the search path again, so a provider package installed since is found. Safe while
@@ -100,6 +104,7 @@ private:
     Logger& logger_;
     Clock clock_;
     ep::loader::LoadOptions options_;
+    std::shared_ptr<EventSinkSlot> events_ = std::make_shared<EventSinkSlot>();
     std::mutex reload_mutex_;  // one reload at a time
     mutable std::mutex mutex_;
     Entries entries_;

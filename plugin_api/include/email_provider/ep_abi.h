@@ -1,5 +1,5 @@
 /*
- * ep_abi.h — the email-provider plugin ABI, version 1.2.
+ * ep_abi.h — the email-provider plugin ABI, version 1.3.
  *
  * ABI POLICY
  *   - This header is pure C11 and the only contract between a host and a provider plugin.
@@ -27,6 +27,7 @@
  *   1.0  ep_negotiate; ep_negotiation (8 fields), ep_provider_api (13), ep_host_api (9).
  *   1.1  ep_provider_api.check_connection (14 fields) and its callback type ep_check_callback.
  *   1.2  ep_provider_api.get_sending_limits (15 fields); capability EP_CAP_THREADING.
+ *   1.3  ep_host_api.count_event (10 fields).
  *
  * CONVENTIONS
  *   - Every name is prefixed ep_ / EP_.
@@ -50,7 +51,7 @@ extern "C" {
 /* ==== Version and linkage ================================================================ */
 
 #define EP_ABI_VERSION_MAJOR 1
-#define EP_ABI_VERSION_MINOR 2
+#define EP_ABI_VERSION_MINOR 3
 
 /* The one symbol a plugin exports; the host looks it up by this name. */
 #define EP_ENTRY_POINT_NAME "ep_negotiate"
@@ -188,6 +189,18 @@ typedef struct ep_host_api {
     /* Deletes every key that starts with `prefix` (e.g. everything of one account) in one
      * atomic step. An empty prefix is refused with EP_ERR_INVALID_ARGUMENT. */
     ep_status(EP_CALL* secret_delete_prefix)(void* host_ctx, ep_str prefix);
+
+    /* ---- 1.3 ---- (absent by struct_size, or NULL: a plugin then reports nothing) */
+
+    /* Counts one occurrence of `event` that ended with `outcome`, for the host's metrics (e.g.
+     * a Prometheus counter labelled by provider, event and outcome). Both are words from the
+     * vocabulary in SCHEMAS.md "events", never free text: they must not carry secrets, account
+     * ids or addresses. A host drops an event it does not know and counts an outcome it does
+     * not know as "other", so a plugin cannot grow its metrics without bound. Returns nothing
+     * and never fails the plugin's work; it should return quickly (the plugin calls it on its
+     * own threads). A plugin calls it only when struct_size covers it and it is not NULL; a
+     * host lends it only to a plugin that negotiated 1.3 or later. */
+    void(EP_CALL* count_event)(void* host_ctx, ep_str event, ep_str outcome);
 } ep_host_api;
 
 /* ==== Provider (implemented by the plugin) =============================================== */

@@ -197,6 +197,8 @@ public:
             throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_host_api", "host services table is missing or too small",
                         "host");
         std::memcpy(&api_, api, std::min<std::size_t>(api->struct_size, sizeof api_));
+        // A size that ends inside a field leaves it absent, not half copied.
+        if (api->struct_size < offsetof(ep_host_api, count_event) + sizeof api_.count_event) api_.count_event = nullptr;
         if (!api_.log || !api_.log_enabled || !api_.now_unix_ms || !api_.secret_get || !api_.secret_put ||
             !api_.secret_delete || !api_.secret_delete_prefix)
             throw Error(EP_ERR_INVALID_ARGUMENT, "invalid_host_api", "host services table has a NULL function", "host");
@@ -249,6 +251,13 @@ public:
     void secret_delete_prefix(std::string_view prefix) const {
         if (api_.secret_delete_prefix(api_.host_ctx, to_ep(prefix)) != EP_OK)
             throw Error(EP_ERR_STORAGE, "storage", "the host's secret store failed to delete");
+    }
+
+    // ABI 1.3: counts one `event` that ended with `outcome` for the host's metrics. Both must be
+    // words of SCHEMAS.md "events" (never account ids, addresses or secrets). Does nothing in a
+    // host that lends no count_event (an older host's table is too small for it).
+    void count_event(std::string_view event, std::string_view outcome) const noexcept {
+        if (api_.count_event) api_.count_event(api_.host_ctx, to_ep(event), to_ep(outcome));
     }
 
 private:

@@ -4,6 +4,7 @@
 
 #include <email_provider/message.hpp>
 
+#include <cstddef>
 #include <string>
 
 namespace ep::loader::isolated {
@@ -65,6 +66,11 @@ json::object secret_delete_prefix(const ep_host_api& host, const json::object& p
 }
 
 }  // namespace
+
+void count_host_event(const ep_host_api& host, std::string_view event, std::string_view outcome) {
+    if (host.struct_size < offsetof(ep_host_api, count_event) + sizeof host.count_event || !host.count_event) return;
+    host.count_event(host.host_ctx, view(event), view(outcome));
+}
 
 json::object answer_host_request(const ep_host_api& host, uint64_t id, std::string_view method,
                                  const json::object& params) {

@@ -385,6 +385,14 @@ void RunnerSession::on_notification(std::string_view method, const json::object&
         host.log(host.host_ctx, static_cast<ep_log_level>(level), ep_str{text.data(), text.size()});
         return;
     }
+    if (method == "count_event") {
+        // Host code, so on the services pool like the secret store, never on this reader.
+        context_.services->post([host = context_.host, event = std::string(channel::string_member(params, "event")),
+                                 outcome = std::string(channel::string_member(params, "outcome"))] {
+            count_host_event(*host, event, outcome);
+        });
+        return;
+    }
     if (method != "send_started" && method != "send_done") return;  // a newer runner's news: not ours
     const auto id = static_cast<uint64_t>(channel::integer_member(params, "id"));
     std::string document;

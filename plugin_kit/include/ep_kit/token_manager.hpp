@@ -20,12 +20,24 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace ep::kit {
 
 using AccessToken = std::shared_ptr<const SecretString>;
+
+// What the manager reports to the host's metrics through ep::sdk::Host::count_event (ABI 1.3):
+// one event per call to the token endpoint, with how it ended (SCHEMAS.md "events").
+inline constexpr std::string_view kTokenRefreshEvent = "token_refresh";
+inline constexpr std::string_view kRefreshOk = "ok";                                     // new tokens stored
+inline constexpr std::string_view kRefreshInvalidGrant = "invalid_grant";                // the grant is dead: reconnect
+inline constexpr std::string_view kRefreshInteractionRequired = "interaction_required";  // the user must act
+inline constexpr std::string_view kRefreshPermissionDenied = "permission_denied";        // a needed permission removed
+inline constexpr std::string_view kRefreshConfigurationError = "configuration_error";    // the app's registration
+inline constexpr std::string_view kRefreshTransient = "transient";  // network, 5xx, 429, the store failed
+inline constexpr std::string_view kRefreshConflict = "conflict";    // another instance changed the grant first
 
 struct TokenOutcome {
     enum class Kind {
@@ -96,6 +108,7 @@ public:
     std::size_t cached_accounts() const;
 
 private:
+    class RefreshReport;
     struct Entry {
         AccessToken token;
         int64_t expires_at_ms = 0;
@@ -121,10 +134,10 @@ private:
     void finish_refresh(const std::string& account, StoredGrant grant, HttpResponse response, int attempt);
     // New tokens: stored with the grant (rotation), unless a required permission was removed.
     void store_refreshed(const std::string& account, StoredGrant grant, RefreshAnswer& answer, int64_t now_ms,
-                         int attempt);
+                         int attempt, RefreshReport& report);
     // The provider refused the refresh: retry later, report an operator error, or end the connection.
     void refresh_refused(const std::string& account, StoredGrant grant, const GrantFailure& verdict,
-                         int64_t retry_after_ms, int64_t now_ms, int attempt);
+                         int64_t retry_after_ms, int64_t now_ms, int attempt, RefreshReport& report);
     void complete(const std::string& account, const TokenOutcome& outcome, const GrantRecord* fresh_record);
     void touch(const std::string& account, Entry& e);  // under mutex_
     void evict_if_needed();                            // under mutex_

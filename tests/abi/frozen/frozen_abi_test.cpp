@@ -14,6 +14,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <string>
+#include <vector>
+
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -131,5 +135,34 @@ TEST(FROZEN_SUITE, NegotiatesWithEachOfTodaysPlugins) {
         EXPECT_EQ(loaded->abi_major, EP_ABI_VERSION_MAJOR) << path;
         EXPECT_GE(loaded->api.struct_size, sizeof(ep_provider_api)) << path;
     }
+}
+#endif
+
+#ifndef FROZEN_PROVIDER
+// ABI 1.3 across releases: today's plugin counts its events through count_event (the probe counts
+// one per status read) only in a host that lends it. A host of an older release has a smaller
+// table; here it is followed by a function where 1.3's count_event would be, which a plugin that
+// read past the table's struct_size would call.
+TEST(FROZEN_SUITE, CountsEventsOnlyInAHostThatLendsCountEvent) {
+    test_support::TempDir dir;
+    dir.write("provider.json", R"({"file_format_version":"1.0.0","provider":{"id":"probe","display_name":"Probe",
+        "library_path":")" EVENT_PROBE_PATH R"(","abi_version":")" FROZEN_RELEASE R"(","capabilities":[]}})");
+    auto loaded = loader::load_provider(loader::read_manifest(dir / "provider.json"));
+    test_support::FakeHost host;
+#if EP_ABI_VERSION_MINOR >= 3
+    auto instance = loader::ProviderInstance::create(loaded, host.api(), "{}");
+    ASSERT_TRUE(instance->status("alice").ok());
+    EXPECT_EQ(host.events(), std::vector<std::string>{"token_refresh/ok"});
+#else
+    static std::atomic<int> past_the_table{0};
+    struct TableAndMore {
+        ep_host_api api;
+        void(EP_CALL* next)(void*, ep_str, ep_str);
+    } table{*host.api(), [](void*, ep_str, ep_str) { ++past_the_table; }};
+    auto instance = loader::ProviderInstance::create(loaded, &table.api, "{}");
+    ASSERT_TRUE(instance->status("alice").ok());
+    EXPECT_EQ(past_the_table.load(), 0);
+    EXPECT_TRUE(host.events().empty());
+#endif
 }
 #endif

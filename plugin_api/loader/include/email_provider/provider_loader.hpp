@@ -175,11 +175,15 @@ public:
     CallResult sending_limits(std::string_view account) override;
 
 private:
-    ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance);
+    ProviderInstance(std::shared_ptr<LoadedProvider> provider, ep_instance* instance,
+                     std::unique_ptr<ep_host_api> lent_host);
     CallResult take(ep_status status, ep_owned_str& out) const;
 
     std::shared_ptr<LoadedProvider> provider_;
     ep_instance* instance_;
+    // The host's table as the negotiated minor has it, when that is less than the host's own;
+    // the plugin uses it until destroy returns, so it goes after (members go after the body).
+    std::unique_ptr<ep_host_api> lent_host_;
     ProviderInfo info_;
 };
 
