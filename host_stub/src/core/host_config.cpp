@@ -369,9 +369,9 @@ std::vector<ProviderSetting> read_providers(const reader::Array& providers, cons
 HostConfig read_document(const json::value& root, const std::filesystem::path& file) {
     if (!root.is_object()) reader::fail("", "must contain a JSON object");
     refuse_nul(root, "");
-    const reader::Object o(root, "",
-                           {"store", "log_level", "log_format", "providers", "isolation", "users", "web", "keep_alive",
-                            "metrics"});
+    const reader::Object o(
+        root, "",
+        {"store", "log_level", "log_format", "providers", "isolation", "users", "web", "keep_alive", "metrics"});
     HostConfig c;
     c.file = file;
     c.store.sqlite_path = file.parent_path() / "host.db";

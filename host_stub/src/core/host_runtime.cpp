@@ -40,6 +40,10 @@ HostRuntime::HostRuntime(const std::filesystem::path& config_file)
     for (const auto& u : config.users) store->upsert_user(User{u.id, u.display_name});
     users_ = config.users;
     providers = std::make_unique<ProviderSet>(config, *secrets, logger, [this] { return clock.now_ms(); });
+    providers->set_event_sink(
+        [m = metrics.get()](std::string_view provider, std::string_view event, std::string_view outcome) {
+            if (event == "token_refresh") m->token_refresh(provider, outcome);
+        });
     outbox = std::make_unique<Outbox>(
         *store, *providers, logger, [this] { return clock.now_ms(); }, config.store.outbox_lease_ms, metrics.get());
     checks = std::make_unique<ConnectionChecks>(

@@ -1,5 +1,7 @@
 #include "metrics/host_metrics.hpp"
 
+#include "providers/host_services.hpp"
+
 #include "core/host_util.hpp"
 
 #include <prometheus/collectable.h>
@@ -20,7 +22,7 @@ namespace host {
 namespace {
 
 namespace prom = prometheus;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 // From a nudge that goes out at once (tens of milliseconds) to one that waited out a throttle,
 // a backoff or its mailbox's pacing (up to an hour; longer ones land in +Inf).
@@ -33,8 +35,6 @@ const prom::Histogram::BucketBoundaries kHttpBuckets{0.005, 0.01, 0.025, 0.05, 0
 // leaving them out keeps the scrape's query on the live rows however large the table grows.
 constexpr std::array kWaitingStates{NudgeState::queued, NudgeState::sending, NudgeState::throttled,
                                     NudgeState::paced,  NudgeState::held,    NudgeState::needs_review};
-
-constexpr std::array<std::string_view, 4> kTokenRefreshResults{"ok", "invalid_grant", "transient", "conflict"};
 
 std::string status_class(int status) {
     if (status < 100 || status > 599) return "other";
@@ -85,7 +85,7 @@ struct HostMetrics::Impl : prom::Collectable {
     mutable std::mutex depth_mutex;  // one store query at a time; guards the fields below
     OutboxStore* store = nullptr;
     std::chrono::milliseconds cache_for{0};
-    mutable Clock::time_point read_at{};
+    mutable SteadyClock::time_point read_at{};
     mutable bool read_once = false;
 
     std::vector<prom::MetricFamily> Collect() const override {
@@ -95,8 +95,8 @@ struct HostMetrics::Impl : prom::Collectable {
 
     void refresh_depth() const {
         std::lock_guard lock(depth_mutex);
-        if (store == nullptr || (read_once && Clock::now() - read_at < cache_for)) return;
-        read_at = Clock::now();
+        if (store == nullptr || (read_once && SteadyClock::now() - read_at < cache_for)) return;
+        read_at = SteadyClock::now();
         read_once = true;
         try {
             std::map<NudgeState, int64_t> counts = store->count_by_state(kWaitingStates);
@@ -130,10 +130,8 @@ void HostMetrics::queued_to_sent(std::string_view provider, double seconds) {
 }
 
 void HostMetrics::token_refresh(std::string_view provider, std::string_view result) {
-    bool known =
-        std::find(kTokenRefreshResults.begin(), kTokenRefreshResults.end(), result) != kTokenRefreshResults.end();
-    impl_->token_refreshes.Add({{"provider", std::string(provider)}, {"result", known ? std::string(result) : "other"}})
-        .Increment();
+    const std::string counted(counted_outcome("token_refresh", result).value_or("other"));
+    impl_->token_refreshes.Add({{"provider", std::string(provider)}, {"result", counted}}).Increment();
 }
 
 void HostMetrics::connection_check(std::string_view provider, std::string_view result) {

@@ -51,8 +51,9 @@ public:
     void send_recorded(std::string_view provider, SendOutcome outcome);
     // A sent nudge: from its queueing to the outcome being recorded, in seconds.
     void queued_to_sent(std::string_view provider, double seconds);
-    // A plugin's token refresh and its result (ok, invalid_grant, transient, conflict; any
-    // other value is counted as "other", so that a plugin cannot add label values).
+    // A plugin's token refresh and its result: a token_refresh outcome of plugin_api/SCHEMAS.md
+    // "events" (ok, invalid_grant, transient, conflict, ...); any other value is counted as
+    // "other", so that a plugin cannot add label values.
     void token_refresh(std::string_view provider, std::string_view result);
     // A connection check's answer: the state it found, "failed" or "unchecked"
     // (connection_check_result).

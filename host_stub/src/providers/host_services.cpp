@@ -36,21 +36,26 @@ void EventSinkSlot::set(EventSink sink) {
     sink_ = std::move(shared);
 }
 
-void EventSinkSlot::count(std::string_view provider_id, std::string_view event, std::string_view outcome) const {
+std::optional<std::string_view> counted_outcome(std::string_view event, std::string_view outcome) {
     for (const KnownEvent& known : kKnownEvents) {
         if (known.name != event) continue;
-        std::string_view counted = kOtherOutcome;
         for (std::string_view o : known.outcomes)
-            if (o == outcome) counted = o;
-        std::shared_ptr<const EventSink> sink;
-        {
-            std::lock_guard lock(mutex_);
-            sink = sink_;
-        }
-        // Called outside the lock: a sink may take its own (the metrics registry's).
-        if (sink) (*sink)(provider_id, known.name, counted);
-        return;
+            if (o == outcome) return o;
+        return kOtherOutcome;
     }
+    return std::nullopt;
+}
+
+void EventSinkSlot::count(std::string_view provider_id, std::string_view event, std::string_view outcome) const {
+    const std::optional<std::string_view> counted = counted_outcome(event, outcome);
+    if (!counted) return;
+    std::shared_ptr<const EventSink> sink;
+    {
+        std::lock_guard lock(mutex_);
+        sink = sink_;
+    }
+    // Called outside the lock: a sink may take its own (the metrics registry's).
+    if (sink) (*sink)(provider_id, event, *counted);
 }
 
 HostServices::HostServices(std::string provider_id, SecretStore& store, Logger& logger, Clock clock,

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,10 @@ Clock system_clock();
 // Receives the events providers count (ABI 1.3 count_event), e.g. for the host's metrics. The
 // event and outcome are words of plugin_api/SCHEMAS.md "events", never what a plugin made up.
 using EventSink = std::function<void(std::string_view provider_id, std::string_view event, std::string_view outcome)>;
+
+// The outcome as the host counts it: `outcome` itself when plugin_api/SCHEMAS.md "events" lists
+// it for `event`, else "other"; nullopt for an event the host does not count.
+std::optional<std::string_view> counted_outcome(std::string_view event, std::string_view outcome);
 
 // The sink every provider's services pass their events to, which the host runtime may set (or
 // replace) at any time, while providers run. Until it is set, events are dropped.
