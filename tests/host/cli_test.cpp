@@ -113,7 +113,7 @@ TEST_F(CliTest, ProvidersSaysWhereEachManifestWasFoundAndWhatIsShadowedOrNotEnab
 
     r = host({"providers"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_THAT(r.out, HasSubstr("mock\tMock provider (writes .eml files)\tABI 1.2\town process\tfound in " +
+    EXPECT_THAT(r.out, HasSubstr("mock\tMock provider (writes .eml files)\tABI 1.3\town process\tfound in " +
                                  (dir / "etc").string() + "\n"));
     EXPECT_THAT(
         r.out, HasSubstr("spare\tSpare provider\tinstalled, not enabled\tfound in " + (dir / "share").string() + "\n"));
@@ -131,7 +131,7 @@ TEST_F(CliTest, AnEnabledIdNoSearchDirectoryHasIsNamedWithTheDirectoriesAndOther
                             (dir / "providers.d").string() + ")";
     EXPECT_THAT(r.out, HasSubstr("absent\tunavailable\tconfig " + (dir / "host.json").string() + ": " + why));
     EXPECT_THAT(r.err, HasSubstr(why)) << "logged at start";
-    EXPECT_THAT(r.out, HasSubstr("mock\tMock provider (writes .eml files)\tABI 1.2\town process\tmanifest " EP_BUILD_DIR
+    EXPECT_THAT(r.out, HasSubstr("mock\tMock provider (writes .eml files)\tABI 1.3\town process\tmanifest " EP_BUILD_DIR
                                  "/manifests/mock.json (config)\n"));
 }
 

@@ -6,7 +6,8 @@ Microsoft stand-in from the build tree, writes a host config that enables the pr
 (no manifest path: the host finds them through EP_PROVIDER_PATH=ROOT/usr/share/email-provider/
 providers.d), runs ROOT/usr/bin/host_stub serve, connects a user's Outlook mailbox against the
 stand-in, sends one nudge and checks that the stand-in received it, that the provider ran in the
-runner from ROOT, and (with --check-metrics) that /metrics counted it. The recruiter's steps are
+runner from ROOT. Two hours later (both clocks moved) a second nudge needs a token refresh; /metrics
+must count both sends and the refresh, and /readyz must answer ready. The recruiter's steps are
 scripts/demo_headless.py's. Exits non-zero, with the host's log, if any step does not happen."""
 import argparse
 import json
@@ -27,7 +28,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 import demo_headless  # noqa: E402  (the recruiter's steps, shared with the demo)
 
 OUTLOOK_CLIENT = "11111111-2222-4333-8444-555555555555"  # an app of the stand-in's default scenario
-SENDS_METRIC = "ep_host_sends_total"  # sends by provider and outcome (README.md, metrics)
+# README.md, "Metrics": sends by provider and outcome; token refreshes the provider counted (ABI 1.3).
+SENT = 'ep_host_sends_total{outcome="sent",provider="outlook"}'
+REFRESHED = 'ep_host_token_refreshes_total{provider="outlook",result="ok"}'
 
 
 def free_port():
@@ -50,8 +53,8 @@ def wait_for_line(path, prefix, process, what):
 
 
 class Run:
-    def __init__(self, root, build, work, check_metrics):
-        self.root, self.build, self.work, self.check_metrics = root, build, work, check_metrics
+    def __init__(self, root, build, work):
+        self.root, self.build, self.work = root, build, work
         self.processes = []
 
     def start(self, name, argv, env=None):
@@ -88,7 +91,9 @@ class Run:
             "store": {"path": "host.db"},
             "log_level": "info",
             "users": [{"id": "rita", "display_name": "Rita Recruiter"}],
-            "web": {"listen_address": "127.0.0.1", "port": port, "product_name": "Recruiting Nudges"},
+            "web": {"listen_address": "127.0.0.1", "port": port, "product_name": "Recruiting Nudges",
+                    "debug_clock": True},  # two hours pass, so that a token is refreshed
+            "metrics": {"listen": "127.0.0.1:0"},
             # By id only: the installed manifests are found on the search path.
             "providers": [
                 {"id": "outlook", "config": {
@@ -101,8 +106,6 @@ class Run:
                     "redirect_uri": f"http://127.0.0.1:{port}/callback/gmail", "token_encryption": keys}},
             ],
         }
-        if self.check_metrics:
-            config["metrics"] = {"listen": "127.0.0.1:0"}
         return config
 
     def start_host(self, microsoft):
@@ -130,15 +133,18 @@ class Run:
         return found
 
     def scrape_metrics(self):
-        """The nudge counted at /metrics, whose address the host logs as it starts."""
+        """Each sample of /metrics, whose address the host logs as it starts, by its series."""
         url = self.wait_for_log(re.compile(r"serving (http://\S+/metrics)"), "the metrics endpoint")
         text = urllib.request.urlopen(url, timeout=10).read().decode()
-        sent = [line for line in text.splitlines()
-                if line.startswith(SENDS_METRIC + "{") and 'provider="outlook"' in line and 'outcome="sent"' in line
-                and float(line.rsplit(" ", 1)[1]) >= 1]
-        if not sent:
-            raise RuntimeError(f"/metrics at {url} does not count the nudge sent through outlook in {SENDS_METRIC}")
-        return sent[0]
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line and not line.startswith("#")}
+
+    def check_counted(self, sent, refreshed):
+        samples = self.scrape_metrics()
+        for series, least in ((SENT, sent), (REFRESHED, refreshed)):
+            if samples.get(series, 0) < least:
+                raise RuntimeError(f"/metrics has {series} = {samples.get(series)}, expected at least {least}")
+        return f"{SENT} {samples[SENT]:g}, {REFRESHED} {samples.get(REFRESHED, 0):g}"
 
     def wait_for_log(self, pattern, what):
         for _ in range(100):
@@ -169,20 +175,27 @@ class Run:
         if not runners:
             raise RuntimeError("no provider runner from the installed root is running under the host")
         print(f"  - the stand-in received the nudge; {len(runners)} provider runner(s) from {self.root}")
-        if self.check_metrics:
-            print(f"  - /metrics: {self.scrape_metrics()}")
+        print(f"  - /metrics: {self.check_counted(sent=1, refreshed=0)}")
+
+        # Two hours later the access token has expired: the next nudge needs a refresh.
+        demo.microsoft.control("POST", "/_sandbox/clock", {"advance_seconds": 7200})
+        demo.host_json("/_debug/clock", {"advance_seconds": 7200}, csrf=demo.csrf())
+        later = "Installed from packages, two hours later"
+        demo.nudge(later, "outlook")
+        demo.wait_until_sent([later])
+        print(f"  - two hours later: /metrics: {self.check_counted(sent=2, refreshed=1)}")
+        ready = urllib.request.urlopen(f"{host_url}/readyz", timeout=10)
+        print(f"  - /readyz: {ready.status} {ready.read().decode().strip()}")
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--root", required=True, type=pathlib.Path, help="the packages, extracted")
     p.add_argument("--build", required=True, type=pathlib.Path, help="the build tree with the stand-in")
-    # LEAD: pass --check-metrics from tests/package/run.sh once /metrics (issue 26, item 4) is merged.
-    p.add_argument("--check-metrics", action="store_true", help="scrape /metrics for the nudge")
     a = p.parse_args()
     print(f"Installed packages in {a.root}:")
     with tempfile.TemporaryDirectory(prefix="ep-package-test-") as work:
-        run = Run(a.root.resolve(), a.build.resolve(), pathlib.Path(work), a.check_metrics)
+        run = Run(a.root.resolve(), a.build.resolve(), pathlib.Path(work))
         try:
             run.run()
         except (RuntimeError, SystemExit, OSError) as e:
