@@ -63,6 +63,10 @@ settings page and a durable outbox. Each provider plugin runs in a process of
 its own (ep-provider-runner). Providers come in packages of their own, found
 in /usr/share/email-provider/providers.d.")
 set(CPACK_DEBIAN_HOST_PACKAGE_RECOMMENDS "email-provider-outlook | email-provider-gmail")
+# The unit's maintainer scripts (daemon-reload; stop on removal), as dh_installsystemd would write
+# them, but enabling nothing: the service needs a config the administrator writes first.
+set(CPACK_DEBIAN_HOST_PACKAGE_CONTROL_EXTRA "${CMAKE_CURRENT_LIST_DIR}/host/postinst;${CMAKE_CURRENT_LIST_DIR}/host/prerm;${CMAKE_CURRENT_LIST_DIR}/host/postrm")
+set(CPACK_DEBIAN_HOST_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 install(FILES "${PROJECT_SOURCE_DIR}/manifests/host.packaged.json"
         DESTINATION "${CMAKE_INSTALL_DATADIR}/doc/email-provider-host/examples" RENAME host.json COMPONENT host)
 
