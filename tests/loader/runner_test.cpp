@@ -229,6 +229,19 @@ protected:
     RunnerProcess runner_;
 };
 
+// A reader stops at a line past its limit, but not before the whole messages read with it: a
+// runner's last send_done ahead of garbage still reaches the host (fuzz finding
+// runner_channel-message-before-overlong-line).
+TEST(LineReader, DeliversTheMessagesBeforeALineThatIsTooLongThenRefusesIt) {
+    channel::LineReader reader(32);
+    reader.feed("{\"jsonrpc\":\"2.0\",\"id\":7}\n" + std::string(40, 'x'));
+    reader.feed("{\"jsonrpc\":\"2.0\",\"id\":8}\n");  // after the broken line: never read
+    const std::optional<json::object> first = reader.next();
+    ASSERT_TRUE(first.has_value());
+    EXPECT_EQ(channel::id_of(*first), 7u);
+    EXPECT_THROW(reader.next(), channel::ProtocolError);
+}
+
 TEST_F(RunnerTest, HelloReportsWhatTheLibraryNegotiated) {
     runner_.request(1, "hello", hello_params(manifest(), config()));
     json::object info = runner_.result_of(1);

@@ -13,14 +13,16 @@ namespace ep::loader::channel {
 namespace json = boost::json;
 
 void LineReader::feed(std::string_view bytes) {
+    // The channel is broken at that line: nothing after it will be read, so nothing is kept.
+    if (tail_too_long_) return;
     if (consumed_ == buffer_.size()) compact();
     const std::size_t old_size = buffer_.size();
     buffer_.append(bytes);
     // Only the new bytes can hold a later newline.
     const std::size_t last = std::string_view(buffer_).substr(old_size).rfind('\n');
     if (last != std::string_view::npos) tail_start_ = old_size + last + 1;
-    if (buffer_.size() - tail_start_ > max_line_bytes_)
-        throw ProtocolError("a message is longer than " + std::to_string(max_line_bytes_) + " bytes");
+    // Not thrown here: the whole messages before it (a send's outcome, say) are still delivered.
+    if (buffer_.size() - tail_start_ > max_line_bytes_) tail_too_long_ = true;
 }
 
 void LineReader::compact() {
@@ -33,6 +35,8 @@ std::optional<json::object> LineReader::next() {
     for (;;) {
         const std::size_t end = consumed_ < tail_start_ ? buffer_.find('\n', consumed_) : std::string::npos;
         if (end == std::string::npos) {
+            if (tail_too_long_)
+                throw ProtocolError("a message is longer than " + std::to_string(max_line_bytes_) + " bytes");
             // Keep the unfinished line at the front, so that the buffer does not grow without end.
             if (consumed_ > 0) compact();
             return std::nullopt;

@@ -32,10 +32,11 @@ class LineReader {
 public:
     explicit LineReader(std::size_t max_line_bytes = kMaxLineBytes) : max_line_bytes_(max_line_bytes) {}
 
-    // Appends what was read. Throws ProtocolError when an unfinished line is already too long.
+    // Appends what was read (nothing more once an unfinished line is too long).
     void feed(std::string_view bytes);
     // The next whole message; nullopt when no whole line is buffered. Throws ProtocolError when
-    // the line is not a JSON-RPC 2.0 object (empty lines are skipped).
+    // the line is not a JSON-RPC 2.0 object (empty lines are skipped), or when every message
+    // before an unfinished line that is already too long has been returned.
     std::optional<boost::json::object> next();
 
 private:
@@ -45,6 +46,7 @@ private:
     std::size_t consumed_ = 0;    // bytes of buffer_ already returned as messages
     std::size_t tail_start_ = 0;  // where the unfinished line (after the last newline) starts
     std::size_t max_line_bytes_;
+    bool tail_too_long_ = false;
 };
 
 // One message as a line.
