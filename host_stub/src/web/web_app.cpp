@@ -138,11 +138,15 @@ std::string WebApp::route_pattern(const std::string& path) const {
                                                             "/settings/communication/outbox/send",
                                                             "/settings/communication/outbox/discard",
                                                             "/settings/account/delete"};
-    const std::string& callback = rt_.config.web.callback_path;
-    if (path == callback ||
-        (path.starts_with(callback + "/") && path.find('/', callback.size() + 1) == std::string::npos))
-        return "{callback}";
+    if (is_callback(path)) return "{callback}";
     return kRoutes.contains(path) ? path : "other";
+}
+
+// The callback path itself, or one segment below it (a provider's own callback).
+bool WebApp::is_callback(const std::string& path) const {
+    const std::string& callback = rt_.config.web.callback_path;
+    return path == callback ||
+           (path.starts_with(callback + "/") && path.find('/', callback.size() + 1) == std::string::npos);
 }
 
 // Not behind the Host check (like /healthz): load balancers and probes name the server as they like.
@@ -182,9 +186,7 @@ WebResponse WebApp::route(const WebRequest& r) {
     }
 
     // A provider sends an administrator's admin-consent answer here too; it needs no session.
-    if (r.method == "GET" && (path == rt_.config.web.callback_path ||
-                              (path.starts_with(rt_.config.web.callback_path + "/") &&
-                               path.find('/', rt_.config.web.callback_path.size() + 1) == std::string::npos)))
+    if (r.method == "GET" && is_callback(path))
         return callback(sid, r, path.substr(std::min(path.size(), rt_.config.web.callback_path.size() + 1)));
 
     std::string user = user_of(sid);

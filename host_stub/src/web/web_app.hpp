@@ -63,6 +63,7 @@ private:
     // The metrics' route label: one of the page's routes, "{callback}", or "other" (never the
     // raw path, which anyone can vary).
     std::string route_pattern(const std::string& path) const;
+    bool is_callback(const std::string& path) const;
     // GET /readyz: 200 when the database answers and every enabled provider is available.
     WebResponse readyz();
     // A signed-in session's requests: the page and its parts, then the forms that change things.
