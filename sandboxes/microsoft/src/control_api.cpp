@@ -2,9 +2,12 @@
 // the C++ Sandbox methods through Service::control. Documented in README.md.
 #include "common.hpp"
 #include "identity.hpp"
+#include "stateless_tokens.hpp"
 
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+
+#include <algorithm>
 
 #include <stdexcept>
 
@@ -245,16 +248,7 @@ Result grant_to_users(Service& svc, const App& app, const ParsedScopes& scopes, 
     for (const auto& upn : upns) {
         User* existing = st.scenario.user(upn);
         if (!existing) {
-            // As parse_scenario builds a work user that names only upn and tenant.
-            User u;
-            u.upn = upn;
-            u.display_name = upn;
-            u.given_name = upn.substr(0, upn.find('@'));
-            u.mail = upn;
-            u.tenant_id = tenant.id;
-            u.id = guid_from_name(upn);
-            u.limits = st.scenario.settings.mailbox_limits;
-            existing = &st.scenario.add_user(std::move(u));
+            existing = &st.scenario.add_user(bulk_work_user(st.scenario.settings, tenant, upn));
             ++created;
         }
         targets.push_back(existing);
@@ -277,6 +271,75 @@ Result grant_to_users(Service& svc, const App& app, const ParsedScopes& scopes, 
         grants.push_back(std::move(t));
     }
     return ok(json::object{{"grants", std::move(grants)}, {"created_users", created}});
+}
+
+// Bulk mode (README "Bulk mode"): `count` generated users get stateless tokens the stand-in
+// verifies by their MAC; no user, consent or token is stored, so a million cost no memory and
+// no RSA. The answer has the stateful form's fields.
+Result stateless_grants(Service& svc, const App& app, const ParsedScopes& scopes, const Tenant& tenant,
+                        std::int64_t count, std::int64_t first, const std::string& prefix,
+                        std::optional<std::int64_t> expires_in) {
+    const auto& settings = svc.state.scenario.settings;
+    if (contains(scopes.scopes, "openid")) return error(400, "stateless grants issue no id_token: leave out openid");
+    if (prefix.size() > 64) return error(400, "prefix: at most 64 characters");
+    if (first < 0) return error(400, "first must not be negative");
+    const std::int64_t lifetime = expires_in.value_or(settings.access_token_lifetime);
+    const std::int64_t ext_expires_in = expires_in.value_or(settings.ext_expires_in);
+
+    HttpRequest fake;
+    const RequestContext ctx = svc.make_context(fake);
+    // Additive consent as mint_tokens applies it; the same for every generated user (none of
+    // them has grants of its own), so worked out once.
+    const User sample = bulk_work_user(settings, tenant, prefix + std::to_string(first) + "@" + tenant.domain);
+    ScopeList at_scopes;
+    for (const auto& s : scopes.scopes)
+        if (!removed_by_admin(svc, sample, s)) at_scopes.push_back(s);
+    at_scopes = merged(at_scopes, consented_graph_scopes(svc, sample, app));
+    ScopeList graph_scopes;
+    for (const auto& s : at_scopes)
+        if (!is_oidc_scope(s)) graph_scopes.push_back(s);
+    json::object shape;
+    shape["token_type"] = "Bearer";
+    set_scope(settings, shape, at_scopes, scopes.qualified);
+    shape["expires_in"] = lifetime;
+    shape["ext_expires_in"] = ext_expires_in;
+
+    StatelessToken at;
+    at.kind = StatelessToken::Kind::access;
+    at.qualified = scopes.qualified;
+    at.issued = ctx.now;
+    at.expires = ctx.now + lifetime;
+    at.client_id = app.client_id;
+    at.tenant_id = tenant.id;
+    at.prefix = prefix;
+    at.scopes = graph_scopes;
+    StatelessToken rt = at;
+    rt.kind = StatelessToken::Kind::refresh;
+    rt.expires = 0;
+    rt.scopes = scopes.scopes;
+    const bool with_refresh = contains(scopes.scopes, "offline_access");
+
+    json::array grants;
+    grants.reserve(static_cast<std::size_t>(count));
+    for (std::int64_t i = 0; i < count; ++i) {
+        const auto number = static_cast<std::uint64_t>(first + i);
+        const std::string upn = prefix + std::to_string(number) + "@" + tenant.domain;
+        json::object g = shape;
+        at.number = rt.number = number;
+        std::string at_text = mint_stateless(svc.stateless_key(), at, settings.token_sizes.work_access_token);
+        sandbox::record_issued_secret(at_text);  // only when SANDBOX_ISSUED_FILE is set
+        g["access_token"] = std::move(at_text);
+        if (with_refresh) {
+            std::string rt_text = mint_stateless(svc.stateless_key(), rt, settings.token_sizes.refresh_token);
+            sandbox::record_issued_secret(rt_text);
+            g["refresh_token"] = std::move(rt_text);
+        }
+        g["upn"] = upn;
+        g["user_id"] = guid_from_name(upn);
+        g["tenant_id"] = tenant.id;
+        grants.push_back(std::move(g));
+    }
+    return ok(json::object{{"grants", std::move(grants)}, {"created_users", 0}, {"stateless", true}});
 }
 
 // POST /_sandbox/bulk-grants (test-only: load tests): for each user, the state a completed
@@ -313,6 +376,20 @@ Result bulk_grants(Service& svc, const json::object& body) {
     std::vector<std::string> upns;
     auto users_it = body.find("users");
     if (users_it == body.end()) return error(400, "users is required: a count or an array of UPNs");
+    const bool stateless = bool_field(body, "stateless", false);
+    const auto expires_in = int_field(body, "expires_in");
+    if (expires_in && *expires_in <= 0) return error(400, "expires_in must be a number of seconds > 0");
+    if (expires_in && !stateless) return error(400, "expires_in applies to stateless grants only");
+    if (stateless) {
+        if (users_it->value().is_array())
+            return error(400,
+                         "stateless grants take a count (users: N with first and prefix), not an array of UPNs: a "
+                         "stateless token rebuilds its user from prefix, number and tenant");
+        const auto count = int_field(body, "users");
+        if (!count || *count < 0 || *count > 1'000'000) return error(400, "users must be a count (0..1000000)");
+        return stateless_grants(svc, *app, scopes, *tenant, *count, int_field(body, "first").value_or(0),
+                                str_field(body, "prefix").value_or("bulk"), expires_in);
+    }
     if (users_it->value().is_array()) {
         for (const auto& v : users_it->value().as_array()) {
             if (!v.is_string() || v.as_string().find('@') == json::string::npos)
@@ -531,6 +608,7 @@ Result messages_route(Service& svc, const Params& query, bool del) {
     auto& st = svc.state;
     if (del) {
         st.messages.clear();
+        st.message_tally = MessageTally{};
         return ok();
     }
     const auto user = param(query, "user");
@@ -538,6 +616,32 @@ Result messages_route(Service& svc, const Params& query, bool del) {
     for (const auto& m : st.messages)
         if (!user || iequals(m.at("sender").as_string(), *user)) out.push_back(m);
     return ok(json::object{{"messages", std::move(out)}});
+}
+
+// /_sandbox/message-tally: the compact ledger of every accepted sendMail (stateless users'
+// messages are kept only here): totals and the keys seen more than once (at most 100 listed,
+// most frequent first). DELETE forgets it.
+Result message_tally_route(Service& svc, bool get, bool del) {
+    auto& tally = svc.state.message_tally;
+    if (del) {
+        tally = MessageTally{};
+        return ok();
+    }
+    if (!get) return error(405, "GET or DELETE");
+    std::vector<std::pair<std::string, std::uint32_t>> duplicates;
+    for (const auto& [key, count] : tally.by_key)
+        if (count > 1) duplicates.emplace_back(key, count);
+    const std::size_t duplicate_keys = duplicates.size();
+    std::sort(duplicates.begin(), duplicates.end(), [](const auto& a, const auto& b) {
+        return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    if (duplicates.size() > 100) duplicates.resize(100);
+    json::array listed;
+    for (const auto& [key, count] : duplicates) listed.push_back(json::object{{"key", key}, {"count", count}});
+    return ok(json::object{{"total", tally.total},
+                           {"distinct", tally.by_key.size()},
+                           {"duplicates", std::move(listed)},
+                           {"duplicate_keys", duplicate_keys}});
 }
 
 Result issued_json(Service& svc) {
@@ -581,6 +685,7 @@ Service::ControlResult handle_control(Service& svc, std::string_view method, con
     if (first == "counters" && one && get) return ok(counters_json(svc));
     if (first == "reset-counters" && one && post) return reset_counters(svc);
     if (first == "messages" && one) return messages_route(svc, query, del);
+    if (first == "message-tally" && one) return message_tally_route(svc, get, del);
     if (first == "issued" && one && get) return issued_json(svc);
     if (first == "autopilot" && one && post) return autopilot(svc, body);
     if (first == "bulk-grants" && one && post) return bulk_grants(svc, body);

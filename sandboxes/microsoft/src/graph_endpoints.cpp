@@ -4,6 +4,7 @@
 #include "errors.hpp"
 #include "mime_message.hpp"
 #include "service.hpp"
+#include "stateless_tokens.hpp"
 
 #include <boost/json.hpp>
 
@@ -419,8 +420,18 @@ HttpResponse daily_limit_exceeded(const User& u, const RequestContext& ctx) {
                        ctx);
 }
 
+// The compact ledger: one count per key (the client-request-id, else the subject).
+void tally_message(Service& svc, const json::object& rec, const RequestContext& ctx) {
+    auto& tally = svc.state.message_tally;
+    ++tally.total;
+    const std::string key =
+        ctx.client_request_id.empty() ? std::string(rec.at("subject").as_string()) : ctx.client_request_id;
+    ++tally.by_key[key];
+}
+
+// `stateless`: the token is a bulk-mode one; its message is tallied, not kept in full.
 HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTokenRecord& token, const User& u,
-                       const RequestContext& ctx) {
+                       const RequestContext& ctx, bool stateless) {
     HttpResponse res;
     // Outlook's per-mailbox concurrency: the slot stays taken until the response is written.
     int in_flight = 0;
@@ -465,11 +476,33 @@ HttpResponse send_mail(Service& svc, const HttpRequest& request, const AccessTok
     rec["sent_at"] = format_iso8601(ctx.now);
     rec["sent_at_unix"] = ctx.now;
     rec["concurrent_at_send"] = in_flight;
-    svc.state.messages.push_back(std::move(rec));
+    tally_message(svc, rec, ctx);
+    if (!stateless) svc.state.messages.push_back(std::move(rec));
     svc.record_accepted(u.upn, recipients);
     res.status = 202;
     res.set_header("Cache-Control", "private");
     return finish(std::move(res));
+}
+
+HttpResponse me_or_denied(Service& svc, const HttpRequest& request, const AccessTokenRecord& token, const User& u,
+                          const RequestContext& ctx) {
+    if (!contains(token.scopes, "User.Read") && !contains(token.scopes, "User.ReadBasic.All"))
+        return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
+                           ctx);
+    return get_me(svc, request, u, ctx);
+}
+
+// A stateless bulk access token (README "Bulk mode"): verified by its MAC, then expiry on the
+// stand-in's clock; the user is built from the token, not looked up. No CAE for these users.
+HttpResponse stateless_graph(Service& svc, const HttpRequest& request, std::string_view bearer, bool is_me,
+                             const RequestContext& ctx) {
+    auto t = verify_stateless(svc.stateless_key(), bearer);
+    std::optional<User> u = t && t->kind == StatelessToken::Kind::access ? stateless_user(svc, *t) : std::nullopt;
+    if (!u) return unauthorized(svc, "CompactToken parsing failed with error code: 80049217", ctx);
+    if (ctx.now >= t->expires) return unauthorized(svc, "Access token has expired or is not yet valid.", ctx);
+    AccessTokenRecord token{t->client_id, u->upn, t->scopes, t->expires, 0, false, false};
+    if (is_me) return me_or_denied(svc, request, token, *u, ctx);
+    return send_mail(svc, request, token, *u, ctx, true);
 }
 
 }  // namespace
@@ -488,8 +521,10 @@ HttpResponse handle_graph(Service& svc, const Route& route, HttpRequest& request
         auth.find_first_not_of(' ', 7) == std::string_view::npos)
         return unauthorized(svc, "Access token is empty.", ctx);
     auto it = svc.state.access_tokens.find(std::string(auth.substr(7)));
-    if (it == svc.state.access_tokens.end())
+    if (it == svc.state.access_tokens.end()) {
+        if (looks_stateless(auth.substr(7))) return stateless_graph(svc, request, auth.substr(7), is_me, ctx);
         return unauthorized(svc, "CompactToken parsing failed with error code: 80049217", ctx);
+    }
     const AccessTokenRecord& token = it->second;
     if (ctx.now >= token.expires) return unauthorized(svc, "Access token has expired or is not yet valid.", ctx);
     const User* u = svc.state.scenario.user(token.upn);
@@ -497,13 +532,8 @@ HttpResponse handle_graph(Service& svc, const Route& route, HttpRequest& request
     if (auto cae = svc.state.cae_events.find(lower(u->upn)); cae != svc.state.cae_events.end())
         if (token.serial <= cae->second.serial || token.cae_challenged) return cae_challenge(svc, cae->second, ctx);
 
-    if (is_me) {
-        if (!contains(token.scopes, "User.Read") && !contains(token.scopes, "User.ReadBasic.All"))
-            return graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.",
-                               ctx);
-        return get_me(svc, request, *u, ctx);
-    }
-    return send_mail(svc, request, token, *u, ctx);
+    if (is_me) return me_or_denied(svc, request, token, *u, ctx);
+    return send_mail(svc, request, token, *u, ctx, false);
 }
 
 }  // namespace ms_sandbox::detail

@@ -86,6 +86,10 @@ struct MintOptions {
 boost::json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
                                 const ScopeList& lineage_scopes, const MintOptions& options, const RequestContext& ctx);
 
+// The token response's "scope" as the settings shape it (README "Scopes in tokens"); absent
+// when switched off.
+void set_scope(const Settings& st, boost::json::object& o, const ScopeList& scopes, bool qualified);
+
 // ---- consent (outlook_plugin/docs/microsoft-behaviour.md §5, §9) ----
 
 // Whether the user may get tokens for all of `wanted` without a consent page: own grants,

@@ -232,6 +232,8 @@ std::vector<BulkGrant> Sandbox::bulk_grants(const BulkGrantsRequest& request) {
     json::array scopes;
     for (const auto& s : request.scopes) scopes.emplace_back(s);
     body["scopes"] = std::move(scopes);
+    if (request.stateless) body["stateless"] = true;
+    if (request.expires_in) body["expires_in"] = *request.expires_in;
     json::value v = control("POST", "/_sandbox/bulk-grants", std::move(body));
     std::vector<BulkGrant> out;
     for (const auto& g : v.at("grants").as_array()) {
@@ -247,6 +249,19 @@ std::vector<BulkGrant> Sandbox::bulk_grants(const BulkGrantsRequest& request) {
     }
     return out;
 }
+
+MessageTally Sandbox::message_tally() {
+    json::value v = control("GET", "/_sandbox/message-tally");
+    MessageTally t;
+    t.total = v.at("total").to_number<std::uint64_t>();
+    t.distinct = v.at("distinct").to_number<std::uint64_t>();
+    t.duplicate_keys = v.at("duplicate_keys").to_number<std::uint64_t>();
+    for (const auto& d : v.at("duplicates").as_array())
+        t.duplicates.emplace_back(str(d.at("key")), d.at("count").to_number<std::uint64_t>());
+    return t;
+}
+
+void Sandbox::clear_message_tally() { control("DELETE", "/_sandbox/message-tally"); }
 
 int Sandbox::token_requests(std::string_view grant_type, std::string_view user) {
     Counters c = counters();

@@ -5,6 +5,7 @@
 #include "html_pages.hpp"
 #include "identity.hpp"
 #include "mime_message.hpp"
+#include "stateless_tokens.hpp"
 
 #include <boost/json.hpp>
 
@@ -100,7 +101,7 @@ std::string graph_message_for_status(int status) {
 
 }  // namespace
 
-Service::Service(Scenario scenario, LogSink log) : log_(std::move(log)) {
+Service::Service(Scenario scenario, LogSink log) : stateless_key_(detail::stateless_key()), log_(std::move(log)) {
     state.scenario = std::move(scenario);
     (void)signing_key();  // generate the token key before the first request
     init_gmime();
@@ -182,6 +183,8 @@ std::string Service::fault_user(const Route& route, const HttpRequest& request, 
         if (auth.size() > 7 && iequals(auth.substr(0, 7), "bearer ")) {
             auto it = state.access_tokens.find(std::string(auth.substr(7)));
             if (it != state.access_tokens.end()) return it->second.upn;
+            if (auto t = verify_stateless(stateless_key_, auth.substr(7)); t && t->kind == StatelessToken::Kind::access)
+                return stateless_upn(*this, *t).value_or("");
         }
         return {};
     }
@@ -196,6 +199,8 @@ std::string Service::fault_user(const Route& route, const HttpRequest& request, 
         if (auto rt = param(*form, "refresh_token")) {
             auto it = state.refresh_tokens.find(*rt);
             if (it != state.refresh_tokens.end()) return it->second.upn;
+            if (auto t = verify_stateless(stateless_key_, *rt); t && t->kind == StatelessToken::Kind::refresh)
+                return stateless_upn(*this, *t).value_or("");
         }
         return {};
     }
@@ -490,7 +495,7 @@ int Service::rate_limit_wait(const std::string& upn, int per_minute) {
     std::lock_guard lock(load_mutex_);
     auto& window = loads_[lower(upn)].accepted_ms;
     const std::int64_t t = now_ms();
-    while (!window.empty() && (window.front() <= t - 60000 || window.front() > t)) window.pop_front();
+    std::erase_if(window, [&](std::int64_t at) { return at <= t - 60000 || at > t; });
     if (static_cast<int>(window.size()) < per_minute) return 0;
     const std::int64_t wait_ms = window.front() + 60000 - t;
     return static_cast<int>(std::max<std::int64_t>(1, (wait_ms + 999) / 1000));
@@ -502,7 +507,7 @@ bool Service::over_recipient_limit(const std::string& upn, int per_day, int reci
     auto& window = loads_[lower(upn)].recipients_ms;
     const std::int64_t t = now_ms();
     constexpr std::int64_t kDayMs = 24LL * 60 * 60 * 1000;
-    while (!window.empty() && (window.front().first <= t - kDayMs || window.front().first > t)) window.pop_front();
+    std::erase_if(window, [&](const auto& entry) { return entry.first <= t - kDayMs || entry.first > t; });
     int sent = 0;
     for (const auto& entry : window) sent += entry.second;
     return sent + recipients > per_day;

@@ -12,6 +12,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <functional>
@@ -20,6 +21,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace ms_sandbox::detail {
@@ -111,11 +113,20 @@ struct Revocation {
     std::uint64_t serial = 0;  // refresh tokens with serial <= this are dead
 };
 
+// Vectors, not deques: an empty deque allocates over 500 bytes, and a bulk-mode load test keeps
+// one MailboxLoad for each of some 300,000 mailboxes.
 struct MailboxLoad {
     int in_flight = 0;
     int max_in_flight = 0;
-    std::deque<std::int64_t> accepted_ms;                    // sandbox-clock times of accepted messages (rate window)
-    std::deque<std::pair<std::int64_t, int>> recipients_ms;  // (time, recipients) of accepted messages (24 h)
+    std::vector<std::int64_t> accepted_ms;                    // sandbox-clock times of accepted messages (rate window)
+    std::vector<std::pair<std::int64_t, int>> recipients_ms;  // (time, recipients) of accepted messages (24 h)
+};
+
+// The compact ledger of accepted sendMail calls (GET /_sandbox/message-tally): a count per key,
+// the client-request-id header when the client sent one, else the subject.
+struct MessageTally {
+    std::uint64_t total = 0;
+    std::unordered_map<std::string, std::uint32_t> by_key;
 };
 
 class Service final : public RequestHandler {
@@ -128,6 +139,8 @@ public:
     void record_issued(std::vector<std::string>& list, const std::string& secret);
 
     void set_base_url(std::string url) { base_url_ = std::move(url); }
+    // The HMAC key of stateless bulk tokens (stateless_tokens.hpp), drawn at start; never logged.
+    const std::string& stateless_key() const { return stateless_key_; }
     const std::string& base_url() const { return base_url_; }
 
     // RequestHandler
@@ -162,7 +175,11 @@ public:
         std::map<std::string, CaeEvent> cae_events;     // upn lc -> pending CAE event
         std::set<std::string> used_assertion_ids;       // client assertion jti values
         std::uint64_t last_serial = 0;                  // last refresh token serial handed out
-        std::vector<boost::json::object> messages;
+        std::vector<boost::json::object> messages;      // in full; not those sent with stateless tokens
+        MessageTally message_tally;                     // every accepted sendMail
+        // Stateless refresh tokens spent while old_refresh_token_stays_valid is false: the first
+        // 16 bytes of each one's MAC.
+        std::set<std::array<unsigned char, 16>> spent_stateless;
         FaultEngine faults;
         // secrets handed out, for GET /_sandbox/issued
         std::vector<std::string> issued_codes, issued_access_tokens, issued_refresh_tokens, issued_id_tokens;
@@ -199,6 +216,7 @@ private:
     void finish(const Route& route, const HttpRequest& request, const RequestContext& ctx, HttpResponse& response);
 
     std::string base_url_;
+    std::string stateless_key_;
     LogSink log_;
     std::mutex log_mutex_;
     std::atomic<std::int64_t> clock_offset_ms_{0};

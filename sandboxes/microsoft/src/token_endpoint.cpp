@@ -4,6 +4,7 @@
 #include "common.hpp"
 #include "errors.hpp"
 #include "identity.hpp"
+#include "stateless_tokens.hpp"
 
 #include <boost/json.hpp>
 
@@ -336,15 +337,14 @@ std::string work_access_token(Service& svc, const App& app, const User& u, const
     return signing_input + "." + base64url_encode(signing_key().sign_rs256(signing_input));
 }
 
-// "scope" as the settings shape it (README "Scopes in tokens"); absent when switched off.
+}  // namespace
+
 void set_scope(const Settings& st, json::object& o, const ScopeList& scopes, bool qualified) {
     if (st.token_scope_omitted) return;
     const bool q = st.token_scope_form == "qualified" || (st.token_scope_form == "as_requested" && qualified);
     const std::string text = scope_response(scopes, q);
     o["scope"] = st.token_scope_url_encoded ? url_encode(text) : text;
 }
-
-}  // namespace
 
 // Outside the anonymous namespace: the bulk-grants control endpoint mints through it too.
 json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& requested,
@@ -521,6 +521,92 @@ HttpResponse redeem_code(Service& svc, const App& app, const Params& form, const
     return issue_tokens(svc, app, *u, code.scopes, code.scopes, options, ctx);
 }
 
+// A stateless bulk refresh token (README "Bulk mode"): verified by its MAC, redeemed without a
+// user or token record, answered with a new stateless pair (generation + 1) in the stateful
+// path's shape. Errors are the stateful path's: unknown 9002313, other client 70000, spent
+// (old_refresh_token_stays_valid false) 70008, inactive 700082, not consented 65001.
+HttpResponse redeem_stateless_refresh(Service& svc, const App& app, const std::string& value,
+                                      const std::optional<ParsedScopes>& requested, bool client_info,
+                                      const RequestContext& ctx) {
+    auto fail = [&](const AadError& e) { return aad_json_error(e, ctx); };
+    const auto& settings = svc.state.scenario.settings;
+    auto rt = verify_stateless(svc.stateless_key(), value);
+    if (!rt || rt->kind != StatelessToken::Kind::refresh) return fail(malformed_grant());
+    const std::optional<User> user = stateless_user(svc, *rt);
+    if (!user) return fail(malformed_grant());
+    const User& u = *user;
+    if (!iequals(rt->client_id, app.client_id))
+        return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});
+    if (svc.state.spent_stateless.count(rt->id)) return fail(expired_grant());
+    if (ctx.now - rt->issued > settings.refresh_token_inactivity)
+        return fail(inactive_refresh_token(rt->issued, ctx.now - rt->issued));
+
+    ScopeList asked = rt->scopes;
+    bool qualified = rt->qualified;
+    if (requested) {
+        ScopeList still_asked;
+        for (const auto& sc : requested->scopes)
+            if (!removed_by_admin(svc, u, sc)) still_asked.push_back(sc);
+        // The grant's consent is what the token carries (no user_grants entry exists).
+        for (const auto& sc : still_asked)
+            if (!contains(rt->scopes, sc) && !consent_covers(svc, u, app, {sc}))
+                return fail({"invalid_grant", 65001,
+                             "The user or administrator has not consented to use the application with ID '" +
+                                 app.client_id + "' named '" + app.display_name +
+                                 "'. Send an interactive authorization request for this user and resource.",
+                             "consent_required", 0});
+        asked = requested->scopes;
+        qualified = requested->qualified;
+    }
+    if (contains(asked, "openid"))
+        return fail({"invalid_request", 90100,
+                     "The stand-in's stateless bulk grants issue no id_token: leave openid out of the scope.", "", 0});
+    if (!settings.old_refresh_token_stays_valid) svc.state.spent_stateless.insert(rt->id);
+
+    // As mint_tokens: additive consent, minus what an administrator removed.
+    ScopeList at_scopes;
+    for (const auto& s : asked)
+        if (!removed_by_admin(svc, u, s)) at_scopes.push_back(s);
+    at_scopes = merged(at_scopes, consented_graph_scopes(svc, u, app));
+    ScopeList graph_scopes;
+    for (const auto& s : at_scopes)
+        if (!is_oidc_scope(s)) graph_scopes.push_back(s);
+
+    json::object o;
+    o["token_type"] = "Bearer";
+    set_scope(settings, o, at_scopes, qualified);
+    o["expires_in"] = settings.access_token_lifetime;
+    o["ext_expires_in"] = settings.ext_expires_in;
+    StatelessToken at = *rt;
+    at.kind = StatelessToken::Kind::access;
+    at.qualified = qualified;
+    at.generation = rt->generation + 1;
+    at.issued = ctx.now;
+    at.expires = ctx.now + settings.access_token_lifetime;
+    at.scopes = graph_scopes;
+    std::string at_text = mint_stateless(svc.stateless_key(), at, settings.token_sizes.work_access_token);
+    sandbox::record_issued_secret(at_text);
+    o["access_token"] = std::move(at_text);
+    const ScopeList lineage = merged(rt->scopes, at_scopes);
+    if (contains(lineage, "offline_access")) {
+        StatelessToken next = at;
+        next.kind = StatelessToken::Kind::refresh;
+        next.expires = 0;
+        next.scopes = lineage;
+        std::string rt_text = mint_stateless(svc.stateless_key(), next, settings.token_sizes.refresh_token);
+        sandbox::record_issued_secret(rt_text);
+        o["refresh_token"] = std::move(rt_text);
+    }
+    if (client_info) {
+        json::object ci{{"uid", u.oid()}, {"utid", u.tenant_id}};
+        o["client_info"] = base64url_encode(json::serialize(ci));
+    }
+    auto res = json_response(200, json::serialize(o));
+    res.set_header("Cache-Control", "no-store, no-cache");
+    res.set_header("Pragma", "no-cache");
+    return res;
+}
+
 // grant_type=refresh_token: new tokens for the refresh token's user, narrowed to `requested`
 // when the client names scopes.
 HttpResponse redeem_refresh_token(Service& svc, const App& app, const Params& form,
@@ -531,7 +617,11 @@ HttpResponse redeem_refresh_token(Service& svc, const App& app, const Params& fo
     auto rt_value = param(form, "refresh_token");
     if (!rt_value || rt_value->empty()) return fail(missing("refresh_token"));
     auto it = svc.state.refresh_tokens.find(*rt_value);
-    if (it == svc.state.refresh_tokens.end()) return fail(malformed_grant());
+    if (it == svc.state.refresh_tokens.end()) {
+        if (looks_stateless(*rt_value))
+            return redeem_stateless_refresh(svc, app, *rt_value, requested, client_info, ctx);
+        return fail(malformed_grant());
+    }
     RefreshTokenRecord& rt = it->second;
     if (!iequals(rt.client_id, app.client_id))
         return fail({"invalid_grant", 70000, "Provided grant is invalid or malformed.", "", 0});

@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ms_sandbox {
@@ -145,6 +146,20 @@ struct BulkGrantsRequest {
     std::string prefix = "bulk";
     std::string tenant = "contoso.example";  // work tenant (id or domain) for users that do not exist yet
     std::vector<std::string> scopes = {"offline_access", "User.Read", "Mail.Send"};
+    // Bulk mode (README "Bulk mode"; count form only): no user and no token stored, tokens the
+    // stand-in verifies by their HMAC; `expires_in` (seconds, > 0) overrides the access tokens'
+    // lifetime (stateless only).
+    bool stateless = false;
+    std::optional<std::int64_t> expires_in;
+};
+
+// GET /_sandbox/message-tally: every accepted sendMail counted by its client-request-id header
+// (else its subject); the keys seen more than once, most frequent first (at most 100 listed).
+struct MessageTally {
+    std::uint64_t total = 0;                                        // messages accepted
+    std::uint64_t distinct = 0;                                     // distinct keys
+    std::uint64_t duplicate_keys = 0;                               // keys seen more than once
+    std::vector<std::pair<std::string, std::uint64_t>> duplicates;  // (key, count)
 };
 
 struct BulkGrant {
@@ -194,7 +209,9 @@ public:
     int token_requests(std::string_view grant_type, std::string_view user = {});
     void reset_counters();
     std::vector<RecordedMessage> messages(std::optional<std::string> user = {});
-    void clear_messages();
+    void clear_messages();  // also forgets the message tally
+    MessageTally message_tally();
+    void clear_message_tally();
     IssuedSecrets issued();
 
     // TEST-ONLY: users with tokens as if each had signed in (see BulkGrantsRequest).
