@@ -67,19 +67,16 @@ void append_padding(std::string& out, std::string_view mac, std::size_t n) {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     std::uint64_t state = 0;
     for (int i = 0; i < 8; ++i) state = (state << 8) | static_cast<unsigned char>(mac[static_cast<std::size_t>(i)]);
-    std::uint64_t word = 0;
-    int left = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        if (left == 0) {
-            std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-            word = z ^ (z >> 31);
-            left = 10;  // 10 six-bit symbols per 64-bit word
-        }
-        out += alphabet[word & 63];
-        word >>= 6;
-        --left;
+    const std::size_t at = out.size();
+    out.resize(at + n);
+    char* p = out.data() + at;
+    std::size_t i = 0;
+    while (i < n) {
+        std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        for (int k = 0; k < 10 && i < n; ++k, ++i, z >>= 6) p[i] = alphabet[z & 63];  // 10 six-bit symbols a word
     }
 }
 
@@ -99,6 +96,10 @@ std::string stateless_key() {
 }
 
 bool looks_stateless(std::string_view token) { return token.substr(0, kMark.size()) == kMark; }
+
+std::string stateless_batch_mark(std::string_view token) {
+    return std::string(token.substr(0, kMark.size() + 32));  // 24 bytes = 32 base64url characters
+}
 
 std::string mint_stateless(const std::string& key, const StatelessToken& t, std::size_t length) {
     std::string payload;

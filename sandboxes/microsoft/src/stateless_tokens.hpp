@@ -52,6 +52,11 @@ bool looks_stateless(std::string_view token);
 // The token for `t`, `length` characters long (longer when its payload needs more).
 // Throws std::invalid_argument when a string field exceeds 255 bytes.
 std::string mint_stateless(const std::string& key, const StatelessToken& t, std::size_t length);
+// The first 36 characters: the mark and the base64url of the payload's first 24 bytes (kind,
+// flags, length, generation, issue time, expiry), which every token of one kind minted by one
+// bulk call shares, and which only such tokens contain. Recorded for the secret scan in place
+// of each token of a large call (README "Bulk mode").
+std::string stateless_batch_mark(std::string_view token);
 // The fields of a token minted under `key`; nullopt when it does not verify.
 std::optional<StatelessToken> verify_stateless(const std::string& key, std::string_view token);
 
