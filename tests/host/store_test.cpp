@@ -15,8 +15,10 @@
 #include <boost/json.hpp>
 
 #include <gmock/gmock.h>
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <latch>
@@ -46,8 +48,12 @@ protected:
     // Another connection to the same database: what another host process has.
     std::unique_ptr<host::Storage> another() { return host::open_storage(settings_); }
 
-    // Writes the schema version behind the host's back, as a newer host would have.
-    void set_schema_version(int version) { exec("UPDATE schema_version SET version = " + std::to_string(version)); }
+    // Writes the schema version behind the host's back, as a newer host would have; below 7,
+    // without the open nudges' due index, as an older host left the database.
+    void set_schema_version(int version) {
+        if (version < 7) exec("DROP INDEX IF EXISTS outbox_open_due");
+        exec("UPDATE schema_version SET version = " + std::to_string(version));
+    }
 
     // The columns schema version 5 added (a nudge's thread), as a version 4 database lacks them.
     void drop_thread_columns() {
@@ -254,16 +260,21 @@ TEST_P(StoreTest, ANewerSchemaIsRefusedWithAClearMessage) {
         another();
         FAIL() << "a schema newer than the host knows must be refused";
     } catch (const host::StoreError& e) {
-        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (6)"));
+        EXPECT_THAT(e.what(), HasSubstr("schema is version 99, newer than this host knows (7)"));
     }
-    set_schema_version(6);
+    set_schema_version(7);
     storage_ = another();
     EXPECT_TRUE(store().get("kept")) << "nothing was touched by the refusal";
 }
 
 TEST_P(StoreTest, UsersSettingsAndOutboxRoundTripAndDeleteCascades) {
     add_users(host_store(), 2);
-    EXPECT_EQ(host_store().users().size(), 2u);
+    EXPECT_TRUE(host_store().user("user1"));
+    host_store().upsert_user(host::User{"undecided", "Has chosen no provider"});
+    using Choice = std::pair<std::string, std::string>;
+    auto chosen = host_store().email_providers();
+    std::sort(chosen.begin(), chosen.end());
+    EXPECT_EQ(chosen, (std::vector<Choice>{{"user0", "mock"}, {"user1", "mock"}})) << "the keep-alive sweep's listing";
     EXPECT_EQ(host_store().settings("user0").email_provider, "mock");
     EXPECT_EQ(host_store().settings("nobody").email_provider, "");
     int64_t id = enqueue(host_store(), "user0", 1);
@@ -803,7 +814,7 @@ TEST(SqliteStore, AFileFromBeforeVersioningIsMigratedInPlace) {
     host::SqliteDb check(dir / "host.db");
     host::Statement version(check, "SELECT version FROM schema_version");
     ASSERT_TRUE(version.step());
-    EXPECT_EQ(version.column_int(0), 6);
+    EXPECT_EQ(version.column_int(0), 7);
     EXPECT_EQ(storage->host().nudge(1)->mailbox, "") << "no mailbox was recorded for it";
 }
 

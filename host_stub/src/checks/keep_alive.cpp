@@ -59,10 +59,7 @@ int64_t KeepAlive::offset_of(const std::string& user_id, const std::string& prov
 
 std::vector<KeepAlive::Key> KeepAlive::list_accounts() {
     std::vector<Key> out;
-    for (const auto& u : store_.users()) {
-        std::string provider = store_.settings(u.id).email_provider;
-        if (!provider.empty()) out.emplace_back(std::move(provider), u.id);
-    }
+    for (auto& [user, provider] : store_.email_providers()) out.emplace_back(std::move(provider), std::move(user));
     return out;
 }
 

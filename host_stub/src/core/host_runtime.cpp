@@ -103,6 +103,11 @@ bool HostRuntime::is_configured_user(const std::string& id) const {
     return std::any_of(users_.begin(), users_.end(), [&](const HostUserSetting& u) { return u.id == id; });
 }
 
+std::vector<HostUserSetting> HostRuntime::configured_users() const {
+    std::lock_guard lock(users_mutex_);
+    return users_;
+}
+
 std::vector<std::string> HostRuntime::not_ready() {
     std::vector<std::string> out;
     try {

@@ -65,6 +65,7 @@ public:
     void delete_user(const std::string& user_id);
     // Whether `id` is a user of the config as last (re)loaded: who may sign in.
     bool is_configured_user(const std::string& id) const;
+    std::vector<HostUserSetting> configured_users() const;
     // /readyz: what keeps this host from serving (the database does not answer, an enabled
     // provider is not loaded or not available), one short line each; empty when ready.
     std::vector<std::string> not_ready();

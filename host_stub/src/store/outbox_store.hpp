@@ -87,13 +87,18 @@ public:
                             const NudgeThread& thread = {}) = 0;
     // Atomically moves up to `limit` due nudges (queued/throttled/paced with not_before <= now)
     // to sending under `lease`, at most `per_user` sending per user across every host, and
-    // returns them. With `limits`, in the same transaction, each is counted against its
-    // mailbox's sending limits; one over a limit goes to paced until its slot comes, with the
-    // waiting nudges of that mailbox behind it (see sql_pacing.hpp).
+    // returns them. With `limits`, only the users it names are claimed for, and in the same
+    // transaction each nudge is counted against its mailbox's sending limits; one over a limit
+    // goes to paced until its slot comes, with the waiting nudges of that mailbox behind it (see
+    // sql_pacing.hpp).
     virtual std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4,
                                          const SendingLimitsByUser* limits = nullptr) = 0;
-    // The (provider, user) pairs with nudges due now: whose limits a claim needs.
-    virtual std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms) = 0;
+    // The (provider, user) pairs the next claim may take nudges of, whose limits it needs, the
+    // longest waiting first: the users of the first `window` due nudges in due order, leaving
+    // out users who already have
+    // `per_user` sending. A round's cost follows the window, not the backlog (30,000 queued
+    // cost as little as 30), and users at the cap cannot crowd the others out of it.
+    virtual std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms, int window, int per_user) = 0;
     // The mailbox of nudge `id` reached its daily limit: every waiting nudge of it (queued,
     // throttled, paced; this one too) goes to paced until `until_ms` with `message`. Returns how many.
     virtual int hold_mailbox(int64_t id, int64_t until_ms, const std::string& message, int64_t now_ms) = 0;

@@ -69,6 +69,9 @@ const std::vector<Migration> kPgMigrations = {
       "DROP CONSTRAINT outbox_state_check, ADD CONSTRAINT outbox_state_check CHECK (state IN "
       "('queued','sending','sent','held','throttled','failed','needs_review','paced'))",
       "CREATE INDEX outbox_mailbox_sends ON outbox (user_id, provider, mailbox, handed_ms)"}},
+    // The open nudges in due order, for a claim round that reads only the first few
+    // (OutboxStore::due_senders) whatever the backlog.
+    {7, {"CREATE INDEX outbox_open_due ON outbox (not_before_ms, id) WHERE state IN ('queued','throttled','paced')"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.

@@ -3,6 +3,8 @@
 #include "store/secret_store.hpp"
 #include "store/sql_pacing.hpp"
 
+#include <algorithm>
+
 namespace host {
 namespace {
 
@@ -108,15 +110,6 @@ void SqlHostStore::upsert_user(const User& u) {
     dialect_.upsert_user(*db_, u);
 }
 
-std::vector<User> SqlHostStore::users() {
-    std::lock_guard lock(*mutex_);
-    std::vector<User> out;
-    db_->read("SELECT id, display_name FROM users ORDER BY display_name, id", {}, [&](const SqlRow& r) {
-        out.push_back(User{r.text(0), r.text(1)});
-    });
-    return out;
-}
-
 std::optional<User> SqlHostStore::user(const std::string& id) {
     std::lock_guard lock(*mutex_);
     std::optional<User> out;
@@ -140,6 +133,14 @@ CommunicationSettings SqlHostStore::settings(const std::string& user_id) {
                         c.email_provider = r.text(1);
                     });
     return c;
+}
+
+std::vector<std::pair<std::string, std::string>> SqlHostStore::email_providers() {
+    std::lock_guard lock(*mutex_);
+    std::vector<std::pair<std::string, std::string>> out;
+    db_->read("SELECT user_id, email_provider FROM communication_settings WHERE email_provider <> ''", {},
+              [&](const SqlRow& r) { out.emplace_back(r.text(0), r.text(1)); });
+    return out;
 }
 
 void SqlHostStore::save_settings(const std::string& user_id, const CommunicationSettings& c) {
@@ -172,20 +173,37 @@ int64_t SqlHostStore::enqueue(const std::string& user_id, const std::string& pro
 std::vector<Nudge> SqlHostStore::claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user,
                                            const SendingLimitsByUser* limits) {
     std::lock_guard lock(*mutex_);
+    // This round's due senders, longest waiting first; with `limits`, those the caller looked up
+    // (read before the claim's transaction: it is a transaction of its own on PostgreSQL).
+    std::vector<std::string> users;
+    for (auto& [provider, user] : due_senders_locked(now_ms, std::max(2 * limit, 8 * per_user), per_user))
+        if ((limits == nullptr || limits->contains({provider, user})) &&
+            std::find(users.begin(), users.end(), user) == users.end())
+            users.push_back(std::move(user));
     SqlTransaction tx(*db_);  // SQLite: BEGIN IMMEDIATE, one claimer at a time, across processes too
-    std::vector<Nudge> out = dialect_.claim_due(*db_, now_ms, limit, lease, per_user);
+    std::vector<Nudge> out = dialect_.claim_due(*db_, now_ms, limit, lease, per_user, users);
     if (limits != nullptr && !out.empty()) out = pace_claimed(*db_, std::move(out), *limits, now_ms);
     tx.commit();
     return out;
 }
 
-std::vector<std::pair<std::string, std::string>> SqlHostStore::due_senders(int64_t now_ms) {
+std::vector<std::pair<std::string, std::string>> SqlHostStore::due_senders(int64_t now_ms, int window, int per_user) {
     std::lock_guard lock(*mutex_);
+    return due_senders_locked(now_ms, window, per_user);
+}
+
+std::vector<std::pair<std::string, std::string>> SqlHostStore::due_senders_locked(int64_t now_ms, int window,
+                                                                                  int per_user) {
     std::vector<std::pair<std::string, std::string>> out;
-    db_->read(
-        "SELECT DISTINCT provider, user_id FROM outbox WHERE state IN ('queued','throttled','paced') "
-        "AND not_before_ms <= ?1",
-        {now_ms}, [&](const SqlRow& r) { out.emplace_back(r.text(0), r.text(1)); });
+    // Walks the open nudges' index (outbox_open_due) in due order and stops after `window`;
+    // the users at the cap are found once (a few hundred sending rows), not once per row.
+    const std::string sql =
+        "SELECT provider, user_id FROM (SELECT o.provider, o.user_id, o.not_before_ms, o.id FROM outbox o "
+        "WHERE o.state IN ('queued','throttled','paced') AND o.not_before_ms <= ?1 AND o.user_id NOT IN (" +
+        std::string(kUsersAtCapSql) +
+        ") ORDER BY o.not_before_ms, o.id LIMIT ?2) w GROUP BY provider, user_id ORDER BY min(not_before_ms), min(id)";
+    dialect_.read_in_index_order(*db_, sql, {now_ms, int64_t{window}, int64_t{per_user}},
+                                 [&](const SqlRow& r) { out.emplace_back(r.text(0), r.text(1)); });
     return out;
 }
 

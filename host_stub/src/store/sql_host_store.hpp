@@ -24,9 +24,15 @@ public:
 
     virtual void upsert_user(SqlAdapter& db, const User& u) const = 0;
     virtual void delete_user(SqlAdapter& db, const std::string& id) const = 0;
-    // Inside the caller's transaction (which paces what it claims before committing).
+    // Runs `sql`, a read whose ORDER BY ... LIMIT an index answers in order, on that index.
+    virtual void read_in_index_order(SqlAdapter& db, std::string_view sql, SqlParams params,
+                                     const SqlRowHandler& each) const {
+        db.read(sql, params, each);
+    }
+    // Inside the caller's transaction (which paces what it claims before committing): due
+    // nudges of `users` (the round's due senders, OutboxStore::due_senders).
     virtual std::vector<Nudge> claim_due(SqlAdapter& db, int64_t now_ms, int limit, const OutboxLease& lease,
-                                         int per_user) const = 0;
+                                         int per_user, const std::vector<std::string>& users) const = 0;
     virtual void renew_leases(SqlAdapter& db, const std::vector<int64_t>& ids, const OutboxLease& lease) const = 0;
     virtual int record_outcomes(SqlAdapter& db, const std::vector<OutboxStore::Outcome>& outcomes,
                                 const OutboxLease& lease, int64_t now_ms) const = 0;
@@ -34,13 +40,18 @@ public:
     virtual int mark_interrupted(SqlAdapter& db, int64_t now_ms) const = 0;
 };
 
+// The users with `?3` (the per-user cap) nudges sending, across every host: one pass over the
+// few sending rows, which a claim round then looks up instead of counting per user.
+inline constexpr std::string_view kUsersAtCapSql =
+    "SELECT user_id FROM outbox WHERE state = 'sending' GROUP BY user_id HAVING count(*) >= ?3";
+
 class SqlHostStore : public HostStore {
 public:
     // `dialect` outlives the store (the engines' dialects are constants).
     SqlHostStore(std::unique_ptr<SqlAdapter> db, std::shared_ptr<std::mutex> mutex, const HostStoreDialect& dialect);
 
     void upsert_user(const User& user) override;
-    std::vector<User> users() override;
+    std::vector<std::pair<std::string, std::string>> email_providers() override;
     std::optional<User> user(const std::string& id) override;
     void delete_user(const std::string& id) override;
     CommunicationSettings settings(const std::string& user_id) override;
@@ -51,7 +62,7 @@ public:
                     const NudgeThread& thread = {}) override;
     std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4,
                                  const SendingLimitsByUser* limits = nullptr) override;
-    std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms) override;
+    std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms, int window, int per_user) override;
     int hold_mailbox(int64_t id, int64_t until_ms, const std::string& message, int64_t now_ms) override;
     SentToday sent_today(const std::string& user_id, const std::string& provider, const std::string& mailbox,
                          int64_t now_ms) override;
@@ -84,6 +95,9 @@ public:
     int64_t last_checked(const std::string& user_id, const std::string& provider) override;
 
 private:
+    // due_senders without the lock (the caller holds it).
+    std::vector<std::pair<std::string, std::string>> due_senders_locked(int64_t now_ms, int window, int per_user);
+
     std::unique_ptr<SqlAdapter> db_;
     std::shared_ptr<std::mutex> mutex_;
     const HostStoreDialect& dialect_;

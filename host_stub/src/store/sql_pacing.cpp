@@ -93,6 +93,7 @@ std::vector<Nudge> pace_claimed(SqlAdapter& db, std::vector<Nudge> claimed, cons
     };
     std::map<std::tuple<std::string, std::string, std::string>, Mailbox> mailboxes;
     std::vector<Nudge> out;
+    std::map<int64_t, std::vector<int64_t>> handed;  // recipients -> nudges handed to their provider now
     for (auto& n : claimed) {
         auto entry = limits.find({n.provider, n.user_id});
         if (entry == limits.end()) {
@@ -120,8 +121,14 @@ std::vector<Nudge> pace_claimed(SqlAdapter& db, std::vector<Nudge> claimed, cons
         m.window.day_messages += 1;
         m.window.day_recipients += recipients;
         if (m.window.oldest_today_ms == 0) m.window.oldest_today_ms = now_ms;
-        db.exec("UPDATE outbox SET handed_ms = ?2, recipients = ?3 WHERE id = ?1", {n.id, now_ms, recipients});
+        handed[recipients].push_back(n.id);
         out.push_back(std::move(n));
+    }
+    // One statement per recipient count (almost always one in all), not one per nudge.
+    for (const auto& [recipients, ids] : handed) {
+        std::string list;
+        for (int64_t id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
+        db.exec("UPDATE outbox SET handed_ms = ?1, recipients = ?2 WHERE id IN (" + list + ")", {now_ms, recipients});
     }
     return out;
 }

@@ -30,8 +30,10 @@ public:
         tx.commit();
     }
 
-    std::vector<Nudge> claim_due(SqlAdapter& db, int64_t now_ms, int limit, const OutboxLease& lease,
-                                 int per_user) const override {
+    // One host claims at a time (BEGIN IMMEDIATE), with one statement over the whole outbox:
+    // SQLite serves one machine's backlog, so `users` is not needed to bound it.
+    std::vector<Nudge> claim_due(SqlAdapter& db, int64_t now_ms, int limit, const OutboxLease& lease, int per_user,
+                                 const std::vector<std::string>&) const override {
         std::vector<Nudge> out;
         // At most `per_user` nudges of one user are with the provider at a time: a nudge marked
         // sending becomes needs_review after a crash, so nothing is marked sending that is

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <tuple>
 
 namespace host {
 
@@ -200,8 +201,14 @@ WebResponse WebApp::sign_in_page(const std::string& existing, const std::string&
         body += "<div class=\"flash info\" role=\"status\" id=\"signin-notice\">" + esc(notice) + "</div>";
     body += "<div class=\"card\"><form method=\"post\" action=\"/signin\">" + hidden(csrf) +
             "<fieldset><legend>User</legend>";
-    auto users = rt_.store->users();
-    std::erase_if(users, [&](const User& u) { return !user_may_sign_in(u.id); });
+    // The configured users still in the store, never every user in the store: a shared
+    // database may hold a million.
+    std::vector<User> users;
+    for (const auto& configured : rt_.configured_users())
+        if (auto u = rt_.store->user(configured.id)) users.push_back(std::move(*u));
+    std::sort(users.begin(), users.end(), [](const User& a, const User& b) {
+        return std::tie(a.display_name, a.id) < std::tie(b.display_name, b.id);
+    });
     if (users.empty()) body += "<p>No users are configured (host config \"users\").</p>";
     for (const auto& u : users)
         body += "<label><input type=\"radio\" name=\"user_id\" id=\"user-" + esc(u.id) + "\" value=\"" + esc(u.id) +
