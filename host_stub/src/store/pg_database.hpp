@@ -60,6 +60,8 @@ public:
     // is re-established by the next call (a read-only statement, `retry_if_reconnected`, is
     // tried once more on the new connection; a write is not, since it may have committed).
     PgResult exec(std::string_view sql, const std::vector<PgParam>& params = {}, bool retry_if_reconnected = false);
+    // Another connection to the same server as the same user.
+    std::shared_ptr<PgConnection> another() const { return std::make_shared<PgConnection>(conninfo_, password_); }
 
 private:
     void connect();
@@ -92,6 +94,9 @@ struct PgDatabase {
     // Connects, brings the schema up to date (one host at a time, under an advisory lock),
     // and refuses (StoreError) a schema newer than this host knows.
     static PgDatabase open(const std::string& conninfo, const std::string& password);
+    // A database of its own connection (and lock) on the same server: for work that must not
+    // wait behind this one's.
+    PgDatabase another() const { return PgDatabase{connection->another(), std::make_shared<std::mutex>()}; }
 };
 
 }  // namespace host
