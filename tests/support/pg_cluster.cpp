@@ -45,7 +45,8 @@ PgCluster::PgCluster(std::filesystem::path running) : dir_(std::move(running)), 
         throw std::runtime_error("EP_TEST_PG_DIR names " + dir_.string() + ", where no PostgreSQL test server runs");
 }
 
-PgCluster::PgCluster(bool durable) : durable_(durable) {
+PgCluster::PgCluster(bool durable, std::string server_options)
+    : durable_(durable), server_options_(std::move(server_options)) {
     auto bin = bindir();
     char pattern[] = "/tmp/ep-pg-XXXXXX";
     if (mkdtemp(pattern) == nullptr)
@@ -84,8 +85,10 @@ void PgCluster::start() {
     // Durability is the tests' subject only through crashes of the server process, which
     // fsync does not change; without it a database is created in milliseconds.
     std::string durability = durable_ ? "" : " -c fsync=off -c full_page_writes=off";
-    pg_ctl({"-o", "-k " + dir_.string() + " -c listen_addresses=''" + durability + " -c max_connections=200", "-l",
-            (dir_ / "server.log").string(), "-w", "-t", "60", "start"});
+    pg_ctl(
+        {"-o",
+         "-k " + dir_.string() + " -c listen_addresses=''" + durability + " -c max_connections=200 " + server_options_,
+         "-l", (dir_ / "server.log").string(), "-w", "-t", "60", "start"});
 }
 
 void PgCluster::stop(bool immediate) { pg_ctl({"-m", immediate ? "immediate" : "fast", "-w", "stop"}); }

@@ -18,8 +18,9 @@ class PgCluster {
 public:
     // A server of its own (for a test that stops and restarts it). Throws std::runtime_error
     // saying what is missing (scripts/install-deps.sh installs the postgresql package).
-    // durable: fsync as in production (benchmarks); tests run without it.
-    explicit PgCluster(bool durable = false);
+    // durable: fsync as in production (benchmarks); tests run without it. `server_options`:
+    // more `-c name=value` settings for the server (a benchmark's shared_buffers, say).
+    explicit PgCluster(bool durable = false, std::string server_options = {});
     ~PgCluster();
     PgCluster(const PgCluster&) = delete;
     PgCluster& operator=(const PgCluster&) = delete;
@@ -42,6 +43,7 @@ private:
     std::filesystem::path dir_;
     bool owned_ = true;
     bool durable_ = false;
+    std::string server_options_;
     int databases_ = 0;
 };
 
