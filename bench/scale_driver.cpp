@@ -27,9 +27,6 @@
 #include "sandbox_process.hpp"
 #include "scale_seed.hpp"
 
-#include "store/pg_database.hpp"
-#include "store/pg_host_store.hpp"
-
 #include <curl/curl.h>
 #include <libpq-fe.h>
 #include <openssl/rand.h>
@@ -46,6 +43,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -76,6 +74,7 @@ struct Options {
     double busy_mailboxes = 0.02;  // share of mailboxes that are busy
     double busy_nudges = 0.45;     // share of nudges they send
     int lease_s = 30;              // outbox_lease_seconds
+    double max_drain_s = 900;      // waiting for the outbox to empty, each time
     int producers = 4;             // enqueueing connections
     int sandbox_threads = 2;
     std::string json_out;
@@ -91,7 +90,7 @@ struct Options {
                  "scale_driver: %s\n"
                  "usage: scale_driver [--smoke] [--mailboxes N] [--rate R] [--peak-seconds S] [--hosts H]\n"
                  "                    [--sessions S] [--no-kill] [--no-ramp] [--ramp-step-seconds S] [--json FILE]\n"
-                 "                    [--host-bin PATH]\n"
+                 "                    [--host-bin PATH] [--max-drain-seconds S]\n"
                  "  --smoke: 10,000 mailboxes, 30 s at 60/s, no ramp (what CI runs: checks only)\n",
                  error);
     std::exit(2);
@@ -139,6 +138,8 @@ Options parse(int argc, char** argv) {
             o.kill_at = o.restart_at = 2;
         } else if (a == "--no-ramp") {
             o.ramp = false;
+        } else if (a == "--max-drain-seconds") {
+            o.max_drain_s = number(i);
         } else if (a == "--host-bin") {
             o.host_bin = value(i);  // another build's host_stub (before/after a fix, side by side)
         } else if (a == "--json") {
@@ -348,9 +349,22 @@ private:
         return std::uniform_int_distribution<int64_t>(busy, o_.mailboxes - 1)(rng);
     }
 
+    // The platform's side: a plain INSERT of a queued nudge, the row the host store's enqueue
+    // writes (not the host's code, so that another build's host can be measured against it).
     void produce(int p) {
-        host::PgDatabase db = host::PgDatabase::open(conninfo_, "");
-        host::PgHostStore store(db);
+        PGconn* db = PQconnectdb(conninfo_.c_str());
+        PGresult* prepared = PQprepare(db, "enqueue",
+                                       "INSERT INTO outbox (user_id, provider, message, client_request_id, state, "
+                                       "created_ms, updated_ms, mailbox) VALUES ($1, 'outlook', $2, $3, 'queued', $4, "
+                                       "$4, $5)",
+                                       5, nullptr);
+        const bool ready = PQresultStatus(prepared) == PGRES_COMMAND_OK;
+        PQclear(prepared);
+        if (!ready) {
+            if (failed_++ == 0) std::fprintf(stderr, "enqueue: %s\n", PQerrorMessage(db));
+            PQfinish(db);
+            return;
+        }
         std::mt19937_64 rng(0x5ca1e + static_cast<uint64_t>(p));
         uint64_t uuid_state = rng();
         while (!stopping_) {
@@ -375,14 +389,17 @@ private:
                                   "Hi Casey,\n\nJust following up on my last note about the role. Would "
                                   "Thursday work for a call?\n\nRita"},
                                  {"client_request_id", crid}};
-            try {
-                store.enqueue(mailbox_user(m), "outlook", "bulk" + std::to_string(m) + "@contoso.example",
-                              json::serialize(message), crid, unix_ms());
+            const std::string user = mailbox_user(m), body = json::serialize(message), now = std::to_string(unix_ms()),
+                              mailbox = "bulk" + std::to_string(m) + "@contoso.example";
+            const char* values[] = {user.c_str(), body.c_str(), crid.c_str(), now.c_str(), mailbox.c_str()};
+            PGresult* r = PQexecPrepared(db, "enqueue", 5, values, nullptr, nullptr, 0);
+            if (PQresultStatus(r) == PGRES_COMMAND_OK)
                 ++enqueued_;
-            } catch (const std::exception& e) {
-                if (failed_++ == 0) std::fprintf(stderr, "enqueue failed: %s\n", e.what());
-            }
+            else if (failed_++ == 0)
+                std::fprintf(stderr, "enqueue failed: %s\n", PQresultErrorMessage(r));
+            PQclear(r);
         }
+        PQfinish(db);
     }
 
     const Options& o_;
@@ -538,15 +555,17 @@ std::string hex_key() {
 }
 
 struct TokenCounts {
-    int64_t refresh_requests = 0, mailboxes = 0, most_per_mailbox = 0, mailboxes_over_one = 0;
+    int64_t refresh_requests = 0, mailboxes = 0, most_per_mailbox = 0;
+    std::vector<std::string> over_one;  // host user ids of the mailboxes that made more than one
 };
 TokenCounts token_counts(const SandboxProcess& sb) {
     TokenCounts t;
-    for (const auto& [user, n] : sb.refreshes_by_user()) {
+    for (const auto& [upn, n] : sb.refreshes_by_user()) {
         t.refresh_requests += n;
         ++t.mailboxes;
         t.most_per_mailbox = std::max<int64_t>(t.most_per_mailbox, n);
-        t.mailboxes_over_one += n > 1;
+        // "bulk<i>@contoso.example" is mailbox i
+        if (n > 1) t.over_one.push_back("mbx" + upn.substr(4, upn.find('@') - 4));
     }
     return t;
 }
@@ -576,7 +595,6 @@ int run(const Options& o) {
                                     "-c shared_buffers=2GB -c max_wal_size=8GB -c checkpoint_timeout=15min "
                                     "-c shared_preload_libraries=pg_stat_statements");
     const std::string conninfo = cluster.create_database();
-    host::PgDatabase::open(conninfo, "");  // the host's schema, migrated as a host does
     Pg pg(conninfo);
     pg.query("CREATE EXTENSION pg_stat_statements; SELECT 1");
     std::printf("PostgreSQL %s in %s (fsync on)\n", pg.query("SHOW server_version")[0][0].c_str(),
@@ -593,6 +611,31 @@ int run(const Options& o) {
     so.threads = o.sandbox_threads;
     SandboxProcess sb(so);
     const std::string plugin_config = outlook_config(sb.base_url(), sb.ca_file(), key_file);
+
+    // One config for every host: the session users are the first mailboxes (the sign-in page
+    // lists the configured users; the other mailboxes need no entry to send).
+    json::array users;
+    for (int u = 0; u < o.sessions; ++u)
+        users.push_back(json::object{{"id", mailbox_user(u)}, {"display_name", "Recruiter " + std::to_string(u)}});
+    json::object config{{"store", json::object{{"engine", "postgresql"},
+                                               {"outbox_lease_seconds", o.lease_s},
+                                               {"postgresql", json::object{{"conninfo", conninfo}}}}},
+                        {"log_level", "warn"},
+                        {"users", users},
+                        {"web", json::object{{"listen_address", "127.0.0.1"}, {"port", 0}}},
+                        {"keep_alive", json::object{{"enabled", true}}},
+                        {"providers", json::array{json::object{{"manifest", (o.manifest_dir / "outlook.json").string()},
+                                                               {"config", json::parse(plugin_config)}}}}};
+    const fs::path config_file = work / "host.json";
+    write_file(config_file, json::serialize(config));
+
+    // The host's schema, created by the host binary under test (as at its first start).
+    {
+        auto migrated = run_child({o.host_bin.string(), "--config", config_file.string(), "outbox", "--user", "mbx0"});
+        if (pg.number("SELECT count(*) FROM information_schema.tables WHERE table_name = 'outbox'") != 1)
+            throw std::runtime_error("the host did not create its tables: " + migrated.out);
+        pg.query("DELETE FROM users RETURNING 1");  // the config's users it added: seeding writes every user
+    }
 
     heading(fmt("seeding %s mailboxes", thousands(static_cast<double>(o.mailboxes)).c_str()));
     SeedPlan plan;
@@ -625,23 +668,6 @@ int run(const Options& o) {
         {"database_bytes_per_mailbox", db_bytes / static_cast<double>(o.mailboxes)},
         {"secrets_bytes_per_mailbox", secrets_bytes / static_cast<double>(o.mailboxes)},
         {"sealed_grant_bytes", static_cast<double>(seeded.grant_bytes) / static_cast<double>(o.mailboxes)}};
-
-    // One config for every host: the session users are the first mailboxes (the sign-in page
-    // lists the configured users; the other mailboxes need no entry to send).
-    json::array users;
-    for (int u = 0; u < o.sessions; ++u)
-        users.push_back(json::object{{"id", mailbox_user(u)}, {"display_name", "Recruiter " + std::to_string(u)}});
-    json::object config{{"store", json::object{{"engine", "postgresql"},
-                                               {"outbox_lease_seconds", o.lease_s},
-                                               {"postgresql", json::object{{"conninfo", conninfo}}}}},
-                        {"log_level", "warn"},
-                        {"users", users},
-                        {"web", json::object{{"listen_address", "127.0.0.1"}, {"port", 0}}},
-                        {"keep_alive", json::object{{"enabled", true}}},
-                        {"providers", json::array{json::object{{"manifest", (o.manifest_dir / "outlook.json").string()},
-                                                               {"config", json::parse(plugin_config)}}}}};
-    const fs::path config_file = work / "host.json";
-    write_file(config_file, json::serialize(config));
 
     heading(fmt("%d hosts", o.hosts));
     std::vector<Host> hosts(static_cast<std::size_t>(o.hosts));
@@ -734,13 +760,18 @@ int run(const Options& o) {
     // Every open nudge ends: sent, or needs review once the killed host's lease has run out.
     auto drain = [&] {
         const auto start = Clock::now();
-        while (seconds_since(start) < 900 &&
+        while (seconds_since(start) < o.max_drain_s &&
                pg.number("SELECT count(*) FROM outbox WHERE state IN ('queued','sending','paced','throttled')") > 0)
             sleep_checked(std::chrono::seconds(1));
         return seconds_since(start);
     };
     const double peak_drain_s = drain();
-    std::printf("  the backlog drained %.0f s after the peak\n", peak_drain_s);
+    const auto open_after_peak = static_cast<int64_t>(
+        pg.number("SELECT count(*) FROM outbox WHERE state IN ('queued','sending','paced','throttled')"));
+    const std::string backlog = open_after_peak == 0 ? fmt("drained %.0f s after the peak", peak_drain_s)
+                                                     : fmt("%lld nudges still open %.0f s after the peak",
+                                                           static_cast<long long>(open_after_peak), peak_drain_s);
+    std::printf("  the backlog: %s\n", backlog.c_str());
 
     // The ramp, from an empty outbox: the same load from 30 % of the peak rate up, x1.3 a step,
     // until p99 passes 5 s (where the peak rate itself is beyond this machine, the ramp finds
@@ -826,10 +857,21 @@ int run(const Options& o) {
           fmt("each nudge marked sent reached the stand-in (received %lld; sent %lld; needs review %lld)",
               static_cast<long long>(distinct), static_cast<long long>(states["sent"]),
               static_cast<long long>(states["needs_review"])));
-    check(tokens.most_per_mailbox <= 1,
-          fmt("one token request per refresh: %lld refresh-token requests for %lld mailboxes, most for one: %lld",
+    // A mailbox may make a second token request for two reasons, both by design: the keep-alive
+    // sweep checked it (a check refreshes, to prove the grant alive), or the killed host died
+    // with its refresh in flight (the new tokens were never stored; its nudge waits for review).
+    // Any other second request is a refresh spent twice.
+    std::set<std::string> explained;
+    for (const auto& row : pg.query("SELECT user_id FROM connection_checks UNION SELECT user_id FROM outbox WHERE "
+                                    "state = 'needs_review'"))
+        explained.insert(row[0]);
+    int64_t unexplained = 0;
+    for (const auto& user : tokens.over_one) unexplained += explained.count(user) == 0;
+    check(unexplained == 0 && tokens.most_per_mailbox <= 2,
+          fmt("one token request per refresh: %lld refresh-token requests for %lld mailboxes; %zu made two, "
+              "%lld of them not checked by the sweep nor interrupted by the kill",
               static_cast<long long>(tokens.refresh_requests), static_cast<long long>(tokens.mailboxes),
-              static_cast<long long>(tokens.most_per_mailbox)));
+              tokens.over_one.size(), static_cast<long long>(unexplained)));
     check(sessions.polls() > 0,
           fmt("sessions polled /api/state %lld times (%lld failed: sessions on the killed host)",
               static_cast<long long>(sessions.polls()), static_cast<long long>(sessions.errors())));
@@ -851,10 +893,10 @@ int run(const Options& o) {
                     .c_str());
     std::printf(
         "%-44s %s\n", "token requests per refreshed mailbox",
-        fmt("%.3f (most for one mailbox: %lld)",
+        fmt("%.3f (%zu mailboxes made two: keep-alive checks and the kill)",
             tokens.mailboxes ? static_cast<double>(tokens.refresh_requests) / static_cast<double>(tokens.mailboxes)
                              : 0.0,
-            static_cast<long long>(tokens.most_per_mailbox))
+            tokens.over_one.size())
             .c_str());
     std::printf("%-44s %s\n", "PostgreSQL commits per second",
                 fmt("%.0f (WAL flushes %.0f/s)", (after.pg.commits - before.pg.commits) / s,
@@ -887,7 +929,7 @@ int run(const Options& o) {
     std::printf("%-44s %s\n", "sign-in (GET + POST /signin) p50 / max",
                 fmt("%.1f ms / %.1f ms (%zu sign-ins)", sign_in.p50, sign_in.max, sign_in.n).c_str());
     std::printf("%-44s %s\n", "producers' worst lag behind schedule", fmt("%.2f s", arrivals.worst_lag_s()).c_str());
-    std::printf("%-44s %s\n", "backlog left at the end of the peak, drained in", fmt("%.0f s", peak_drain_s).c_str());
+    std::printf("%-44s %s\n", "the backlog at the end of the peak", backlog.c_str());
     std::printf("%-44s %s\n", "breaking rate (ramp)", breaking.c_str());
 
     // Statements as the server normalises them ($1 for every value): no data, no secret.
@@ -917,6 +959,8 @@ int run(const Options& o) {
                      {"token_requests", tokens.refresh_requests},
                      {"refreshed_mailboxes", tokens.mailboxes},
                      {"most_token_requests_one_mailbox", tokens.most_per_mailbox},
+                     {"mailboxes_with_two_token_requests", tokens.over_one.size()},
+                     {"unexplained_second_token_requests", unexplained},
                      {"commits_per_s", (after.pg.commits - before.pg.commits) / s},
                      {"wal_flushes_per_s", (after.pg.wal_syncs - before.pg.wal_syncs) / s},
                      {"wal_bytes_per_nudge", nudges > 0 ? (after.pg.wal_bytes - before.pg.wal_bytes) / nudges : 0},
@@ -928,7 +972,8 @@ int run(const Options& o) {
                      {"sign_in_p50_ms", sign_in.p50},
                      {"sign_in_max_ms", sign_in.max},
                      {"producer_lag_s", arrivals.worst_lag_s()},
-                     {"backlog_drained_s", peak_drain_s}};
+                     {"backlog_drained_s", peak_drain_s},
+                     {"open_after_drain", open_after_peak}};
     report["outcome"] = json::object{
         {"enqueued", arrivals.enqueued()},        {"in_outbox", in_outbox}, {"sent", states["sent"]},
         {"needs_review", states["needs_review"]}, {"received", received},   {"received_distinct", distinct}};

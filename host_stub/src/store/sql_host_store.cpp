@@ -180,6 +180,10 @@ std::vector<Nudge> SqlHostStore::claim_due(int64_t now_ms, int limit, const Outb
         if ((limits == nullptr || limits->contains({provider, user})) &&
             std::find(users.begin(), users.end(), user) == users.end())
             users.push_back(std::move(user));
+    // Twice the users the claim can fill (it locks no more), for those other hosts hold: locking
+    // from a longer list costs the round more and claims nothing more.
+    const std::size_t enough = 2 * static_cast<std::size_t>((limit + per_user - 1) / per_user) + 8;
+    if (users.size() > enough) users.resize(enough);
     SqlTransaction tx(*db_);  // SQLite: BEGIN IMMEDIATE, one claimer at a time, across processes too
     std::vector<Nudge> out = dialect_.claim_due(*db_, now_ms, limit, lease, per_user, users);
     if (limits != nullptr && !out.empty()) out = pace_claimed(*db_, std::move(out), *limits, now_ms);
