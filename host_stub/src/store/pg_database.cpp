@@ -70,8 +70,12 @@ const std::vector<Migration> kPgMigrations = {
       "('queued','sending','sent','held','throttled','failed','needs_review','paced'))",
       "CREATE INDEX outbox_mailbox_sends ON outbox (user_id, provider, mailbox, handed_ms)"}},
     // The open nudges in due order, for a claim round that reads only the first few
-    // (OutboxStore::due_senders) whatever the backlog.
-    {7, {"CREATE INDEX outbox_open_due ON outbox (not_before_ms, id) WHERE state IN ('queued','throttled','paced')"}},
+    // (OutboxStore::due_senders) whatever the backlog. `not_before_ms >= 0` (always true) keeps
+    // it to the queries that name it: one that looks up a few users' nudges must not walk every
+    // open nudge on it when stale statistics say there are none.
+    {7,
+     {"CREATE INDEX outbox_open_due ON outbox (not_before_ms, id) "
+      "WHERE state IN ('queued','throttled','paced') AND not_before_ms >= 0"}},
 };
 
 // Any constant: hosts starting together take this transaction-scoped lock to migrate in turn.

@@ -203,7 +203,8 @@ std::vector<std::pair<std::string, std::string>> SqlHostStore::due_senders_locke
     // the users at the cap are found once (a few hundred sending rows), not once per row.
     const std::string sql =
         "SELECT provider, user_id FROM (SELECT o.provider, o.user_id, o.not_before_ms, o.id FROM outbox o "
-        "WHERE o.state IN ('queued','throttled','paced') AND o.not_before_ms <= ?1 AND o.user_id NOT IN (" +
+        "WHERE o.state IN ('queued','throttled','paced') AND o.not_before_ms >= 0 AND o.not_before_ms <= ?1 "
+        "AND o.user_id NOT IN (" +
         std::string(kUsersAtCapSql) +
         ") ORDER BY o.not_before_ms, o.id LIMIT ?2) w GROUP BY provider, user_id ORDER BY min(not_before_ms), min(id)";
     dialect_.read_in_index_order(*db_, sql, {now_ms, int64_t{window}, int64_t{per_user}},
@@ -331,10 +332,11 @@ std::vector<std::string> SqlHostStore::users_with_held() {
 std::optional<int64_t> SqlHostStore::earliest_not_before() {
     std::lock_guard lock(*mutex_);
     std::optional<int64_t> out;
-    db_->read_first("SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled','paced')", {},
-                    [&](const SqlRow& r) {
-                        if (!r.is_null(0)) out = r.integer(0);
-                    });
+    db_->read_first(
+        "SELECT min(not_before_ms) FROM outbox WHERE state IN ('queued','throttled','paced') AND not_before_ms >= 0",
+        {}, [&](const SqlRow& r) {
+            if (!r.is_null(0)) out = r.integer(0);
+        });
     return out;
 }
 

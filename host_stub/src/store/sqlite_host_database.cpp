@@ -79,7 +79,9 @@ const std::vector<Migration> kSqliteMigrations = {
       "ALTER TABLE outbox ADD COLUMN recipients INTEGER NOT NULL DEFAULT 0",
       "CREATE INDEX outbox_mailbox_sends ON outbox (user_id, provider, mailbox, handed_ms)"}},
     // The open nudges in due order (OutboxStore::due_senders).
-    {7, {"CREATE INDEX outbox_open_due ON outbox (not_before_ms, id) WHERE state IN ('queued','throttled','paced')"}},
+    {7,
+     {"CREATE INDEX outbox_open_due ON outbox (not_before_ms, id) "
+      "WHERE state IN ('queued','throttled','paced') AND not_before_ms >= 0"}},
 };
 constexpr int kPacedStateVersion = 6;
 
