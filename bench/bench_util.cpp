@@ -1,5 +1,7 @@
 #include "bench_util.hpp"
 
+#include <openssl/rand.h>
+
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -174,6 +176,14 @@ std::string thousands(double v) {
         ++count;
     }
     return n < 0 ? "-" + out : out;
+}
+
+std::string random_hex_key() {
+    unsigned char k[32];
+    RAND_bytes(k, sizeof k);
+    std::string out;
+    for (unsigned char c : k) out += fmt("%02x", c);
+    return out;
 }
 
 std::string fast_uuid(uint64_t& s) {

@@ -78,6 +78,9 @@ std::string fmt(const char* format, ...) __attribute__((format(printf, 1, 2)));
 // "12,345"
 std::string thousands(double v);
 
+// 32 random bytes in hex: a token key file's content (the plugins' key ring).
+std::string random_hex_key();
+
 // Random-looking UUID v4 text from a fast PRNG (raw client's client-request-id).
 std::string fast_uuid(uint64_t& state);
 

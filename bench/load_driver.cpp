@@ -23,7 +23,6 @@
 
 #include <curl/curl.h>
 #include <malloc.h>
-#include <openssl/rand.h>
 
 #include <unistd.h>
 #include <algorithm>
@@ -71,14 +70,6 @@ struct Run {
     json::object report;
     std::vector<std::string> target_lines;
 };
-
-std::string hex_key() {
-    unsigned char k[32];
-    RAND_bytes(k, sizeof k);
-    std::string out;
-    for (unsigned char c : k) out += fmt("%02x", c);
-    return out;
-}
 
 void heading(const std::string& title) {
     std::printf("\n== %s ==\n", title.c_str());
@@ -1066,7 +1057,7 @@ int main(int argc, char** argv) {
     auto started = Clock::now();
     try {
         run.key_file = run.work / "k1.key";
-        write_file(run.key_file, hex_key());
+        write_file(run.key_file, random_hex_key());
         run.scenario_file = run.work / "scenario.json";
         write_file(run.scenario_file, relaxed_scenario(o.scenario_file));
 

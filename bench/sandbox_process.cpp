@@ -97,18 +97,22 @@ json::value SandboxProcess::control(const std::string& method, const std::string
     return answer.empty() ? json::value(json::object{}) : json::parse(answer);
 }
 
-std::vector<Grant> SandboxProcess::bulk_grants(const std::string& client_id, int first, int count) const {
+std::vector<Grant> SandboxProcess::bulk_grants(const std::string& client_id, int64_t first, int64_t count,
+                                               int64_t stateless_expires_in) const {
     std::vector<Grant> out;
     out.reserve(static_cast<std::size_t>(count));
-    constexpr int kChunk = 5000;
-    for (int done = 0; done < count; done += kChunk) {
-        int n = std::min(kChunk, count - done);
-        json::value v = control("POST", "/_sandbox/bulk-grants",
-                                json::object{{"client_id", client_id},
-                                             {"users", n},
-                                             {"first", first + done},
-                                             {"prefix", "bulk"},
-                                             {"tenant", "contoso.example"}});
+    const int64_t chunk = stateless_expires_in ? 20000 : 5000;
+    for (int64_t done = 0; done < count; done += chunk) {
+        json::object body{{"client_id", client_id},
+                          {"users", std::min(chunk, count - done)},
+                          {"first", first + done},
+                          {"prefix", "bulk"},
+                          {"tenant", "contoso.example"}};
+        if (stateless_expires_in) {
+            body["stateless"] = true;
+            body["expires_in"] = stateless_expires_in;
+        }
+        json::value v = control("POST", "/_sandbox/bulk-grants", body);
         for (const auto& g : v.at("grants").as_array()) {
             Grant x;
             x.upn = json::value_to<std::string>(g.at("upn"));

@@ -41,8 +41,10 @@ public:
     json::value control(const std::string& method, const std::string& path, const json::value& body = nullptr) const;
 
     // Microsoft's stand-in only: `count` users bulk<first..first+count-1>@contoso.example with
-    // tokens, in chunks.
-    std::vector<Grant> bulk_grants(const std::string& client_id, int first, int count) const;
+    // tokens, in chunks. `stateless_expires_in` (seconds, when not 0): the stand-in's bulk mode,
+    // tokens it verifies without storing, whose access tokens live that long.
+    std::vector<Grant> bulk_grants(const std::string& client_id, int64_t first, int64_t count,
+                                   int64_t stateless_expires_in = 0) const;
     void advance_clock(int64_t seconds) const;
     void reset_counters() const;
     // Microsoft's stand-in only. token_requests.by_user: lower-case UPN -> refresh_token requests.

@@ -29,7 +29,6 @@
 
 #include <curl/curl.h>
 #include <libpq-fe.h>
-#include <openssl/rand.h>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -248,42 +247,10 @@ void start_host(Host& h, const fs::path& host_bin, const fs::path& config, const
 
 // ---- PostgreSQL ----------------------------------------------------------------------------
 
-class Pg {
-public:
-    explicit Pg(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
-        if (PQstatus(c_) != CONNECTION_OK) throw std::runtime_error(std::string("monitor: ") + PQerrorMessage(c_));
-    }
-    ~Pg() { PQfinish(c_); }
-    Pg(const Pg&) = delete;
-    Pg& operator=(const Pg&) = delete;
-
-    // Rows of text cells.
-    std::vector<std::vector<std::string>> query(const std::string& sql) {
-        PGresult* r = PQexec(c_, sql.c_str());
-        if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-            std::string e = PQresultErrorMessage(r);
-            PQclear(r);
-            throw std::runtime_error("monitor: " + sql.substr(0, 60) + ": " + e);
-        }
-        std::vector<std::vector<std::string>> rows(static_cast<std::size_t>(PQntuples(r)));
-        for (int i = 0; i < PQntuples(r); ++i)
-            for (int j = 0; j < PQnfields(r); ++j) rows[static_cast<std::size_t>(i)].emplace_back(PQgetvalue(r, i, j));
-        PQclear(r);
-        return rows;
-    }
-    double number(const std::string& sql) {
-        auto rows = query(sql);
-        return rows.empty() || rows[0].empty() || rows[0][0].empty() ? 0 : std::stod(rows[0][0]);
-    }
-
-private:
-    PGconn* c_;
-};
-
 // The server-wide counters that say what the database did.
 struct PgCounters {
     double commits = 0, rollbacks = 0, wal_bytes = 0, wal_syncs = 0;
-    static PgCounters read(Pg& pg) {
+    static PgCounters read(PgSession& pg) {
         auto r = pg.query(
             "SELECT xact_commit, xact_rollback, (SELECT wal_bytes FROM pg_stat_wal), (SELECT wal_sync FROM "
             "pg_stat_wal) "
@@ -299,7 +266,7 @@ struct Latency {
 
 // Queue-to-sent of the nudges queued in [from_ms, to_ms): sent ones by their sent time; those
 // still open count as open until `now_ms` (so a backlog shows in p99 without waiting for it).
-Latency queue_to_sent(Pg& pg, int64_t from_ms, int64_t to_ms, int64_t now_ms) {
+Latency queue_to_sent(PgSession& pg, int64_t from_ms, int64_t to_ms, int64_t now_ms) {
     auto r = pg.query(
         fmt("SELECT count(*), coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY l), 0), "
             "coalesce(percentile_cont(0.99) WITHIN GROUP (ORDER BY l), 0) FROM ("
@@ -550,14 +517,6 @@ private:
 
 // ---- the run -------------------------------------------------------------------------------
 
-std::string hex_key() {
-    unsigned char k[32];
-    RAND_bytes(k, sizeof k);
-    std::string out;
-    for (unsigned char c : k) out += fmt("%02x", c);
-    return out;
-}
-
 struct TokenCounts {
     int64_t refresh_requests = 0, mailboxes = 0, most_per_mailbox = 0;
     std::vector<std::string> over_one;  // host user ids of the mailboxes that made more than one
@@ -599,13 +558,13 @@ int run(const Options& o) {
                                     "-c shared_buffers=2GB -c max_wal_size=8GB -c checkpoint_timeout=15min "
                                     "-c shared_preload_libraries=pg_stat_statements");
     const std::string conninfo = cluster.create_database();
-    Pg pg(conninfo);
+    PgSession pg(conninfo);
     pg.query("CREATE EXTENSION pg_stat_statements; SELECT 1");
     std::printf("PostgreSQL %s in %s (fsync on)\n", pg.query("SHOW server_version")[0][0].c_str(),
                 cluster.directory().c_str());
 
     const fs::path key_file = work / "k1.key";
-    write_file(key_file, hex_key());
+    write_file(key_file, random_hex_key());
     const fs::path scenario = work / "scenario.json";
     write_file(scenario, relaxed_scenario(o.scenario_file));
     SandboxOptions so;

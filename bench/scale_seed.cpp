@@ -10,8 +10,6 @@
 
 #include <email_provider/ep_sdk.hpp>
 
-#include <libpq-fe.h>
-
 #include <arpa/inet.h>
 
 #include <cstring>
@@ -80,75 +78,6 @@ private:
     std::string out_;
 };
 
-class Connection {
-public:
-    explicit Connection(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
-        if (PQstatus(c_) != CONNECTION_OK) throw std::runtime_error(std::string("seed: ") + PQerrorMessage(c_));
-    }
-    ~Connection() { PQfinish(c_); }
-    Connection(const Connection&) = delete;
-    Connection& operator=(const Connection&) = delete;
-
-    void exec(const std::string& sql) {
-        PGresult* r = PQexec(c_, sql.c_str());
-        auto status = PQresultStatus(r);
-        std::string error = PQresultErrorMessage(r);
-        PQclear(r);
-        if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-            throw std::runtime_error("seed: " + sql.substr(0, 40) + ": " + error);
-    }
-    void copy(const std::string& statement, const std::string& data) {
-        PGresult* r = PQexec(c_, statement.c_str());
-        bool ready = PQresultStatus(r) == PGRES_COPY_IN;
-        PQclear(r);
-        if (!ready) throw std::runtime_error("seed: " + statement + ": " + PQerrorMessage(c_));
-        constexpr std::size_t kPiece = 1 << 20;
-        for (std::size_t at = 0; at < data.size(); at += kPiece)
-            if (PQputCopyData(c_, data.data() + at, static_cast<int>(std::min(kPiece, data.size() - at))) != 1)
-                throw std::runtime_error(std::string("seed: COPY: ") + PQerrorMessage(c_));
-        if (PQputCopyEnd(c_, nullptr) != 1) throw std::runtime_error(std::string("seed: COPY: ") + PQerrorMessage(c_));
-        while (PGresult* done = PQgetResult(c_)) {
-            auto status = PQresultStatus(done);
-            std::string error = PQresultErrorMessage(done);
-            PQclear(done);
-            if (status != PGRES_COMMAND_OK) throw std::runtime_error("seed: " + statement + ": " + error);
-        }
-    }
-
-private:
-    PGconn* c_;
-};
-
-std::vector<Grant> stateless_grants(const SandboxProcess& sandbox, const std::string& client_id, int64_t first,
-                                    int64_t count) {
-    // Valid at the stand-in longer than any stored expiry below, so that a mailbox whose stored
-    // token has not expired can send with it, as after a real sign-in.
-    json::value v = sandbox.control("POST", "/_sandbox/bulk-grants",
-                                    json::object{{"client_id", client_id},
-                                                 {"users", count},
-                                                 {"first", first},
-                                                 {"prefix", "bulk"},
-                                                 {"tenant", "contoso.example"},
-                                                 {"stateless", true},
-                                                 {"expires_in", 2 * 3600}});
-    std::vector<Grant> out;
-    out.reserve(static_cast<std::size_t>(count));
-    for (const auto& g : v.at("grants").as_array()) {
-        Grant x;
-        x.upn = json::value_to<std::string>(g.at("upn"));
-        x.user_id = json::value_to<std::string>(g.at("user_id"));
-        x.tenant_id = json::value_to<std::string>(g.at("tenant_id"));
-        x.access_token = json::value_to<std::string>(g.at("access_token"));
-        x.refresh_token = json::value_to<std::string>(g.at("refresh_token"));
-        x.scope = json::value_to<std::string>(g.at("scope"));
-        out.push_back(std::move(x));
-    }
-    if (static_cast<int64_t>(out.size()) != count)
-        throw std::runtime_error("seed: the stand-in minted " + std::to_string(out.size()) + " grants, not " +
-                                 std::to_string(count));
-    return out;
-}
-
 // When mailbox i's stored access token expires: spread evenly (a fixed stride through the
 // hour, so the spread does not depend on a random draw).
 int64_t access_expiry(const SeedPlan& plan, int64_t i) {
@@ -192,20 +121,80 @@ void seal_range(const SeedPlan& plan, const std::vector<Grant>& grants, int64_t 
 
 }  // namespace
 
+PgSession::PgSession(const std::string& conninfo) : c_(PQconnectdb(conninfo.c_str())) {
+    if (PQstatus(c_) != CONNECTION_OK) {
+        std::string error = PQerrorMessage(c_);
+        PQfinish(c_);
+        throw std::runtime_error("PostgreSQL: " + error);
+    }
+}
+
+void PgSession::exec(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    auto status = PQresultStatus(r);
+    std::string error = PQresultErrorMessage(r);
+    PQclear(r);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        throw std::runtime_error("PostgreSQL: " + sql.substr(0, 60) + ": " + error);
+}
+
+std::vector<std::vector<std::string>> PgSession::query(const std::string& sql) {
+    PGresult* r = PQexec(c_, sql.c_str());
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        std::string error = PQresultErrorMessage(r);
+        PQclear(r);
+        throw std::runtime_error("PostgreSQL: " + sql.substr(0, 60) + ": " + error);
+    }
+    std::vector<std::vector<std::string>> rows(static_cast<std::size_t>(PQntuples(r)));
+    for (int i = 0; i < PQntuples(r); ++i)
+        for (int j = 0; j < PQnfields(r); ++j) rows[static_cast<std::size_t>(i)].emplace_back(PQgetvalue(r, i, j));
+    PQclear(r);
+    return rows;
+}
+
+double PgSession::number(const std::string& sql) {
+    auto rows = query(sql);
+    return rows.empty() || rows[0].empty() || rows[0][0].empty() ? 0 : std::stod(rows[0][0]);
+}
+
+void PgSession::copy(const std::string& statement, const std::string& data) {
+    PGresult* r = PQexec(c_, statement.c_str());
+    bool ready = PQresultStatus(r) == PGRES_COPY_IN;
+    PQclear(r);
+    if (!ready) throw std::runtime_error("PostgreSQL: " + statement + ": " + PQerrorMessage(c_));
+    constexpr std::size_t kPiece = 1 << 20;
+    for (std::size_t at = 0; at < data.size(); at += kPiece)
+        if (PQputCopyData(c_, data.data() + at, static_cast<int>(std::min(kPiece, data.size() - at))) != 1)
+            throw std::runtime_error(std::string("PostgreSQL: COPY: ") + PQerrorMessage(c_));
+    if (PQputCopyEnd(c_, nullptr) != 1)
+        throw std::runtime_error(std::string("PostgreSQL: COPY: ") + PQerrorMessage(c_));
+    while (PGresult* done = PQgetResult(c_)) {
+        auto status = PQresultStatus(done);
+        std::string error = PQresultErrorMessage(done);
+        PQclear(done);
+        if (status != PGRES_COMMAND_OK) throw std::runtime_error("PostgreSQL: " + statement + ": " + error);
+    }
+}
+
 std::string mailbox_user(int64_t i) { return "mbx" + std::to_string(i); }
 
 SeedResult seed_mailboxes(const SandboxProcess& sandbox, const std::string& conninfo, const SeedPlan& plan,
                           const std::function<void(int64_t)>& progress) {
     SeedResult result;
     const auto start = Clock::now();
-    Connection db(conninfo);
+    PgSession db(conninfo);
     // Seeding is not what is measured: no fsync wait per COPY. Every row is on disk before the
     // run starts (CHECKPOINT below).
     db.exec("SET synchronous_commit = off");
     for (int64_t first = 0; first < plan.mailboxes; first += kChunk) {
         const int64_t count = std::min(kChunk, plan.mailboxes - first);
         auto t = Clock::now();
-        std::vector<Grant> grants = stateless_grants(sandbox, plan.client_id, first, count);
+        // Valid at the stand-in longer than any stored expiry, so that a mailbox whose stored
+        // token has not expired can send with it, as after a real sign-in.
+        std::vector<Grant> grants = sandbox.bulk_grants(plan.client_id, first, count, 2 * 3600);
+        if (static_cast<int64_t>(grants.size()) != count)
+            throw std::runtime_error("seed: the stand-in minted " + std::to_string(grants.size()) + " grants, not " +
+                                     std::to_string(count));
         result.mint_s += seconds_since(t);
 
         t = Clock::now();

@@ -8,11 +8,35 @@
 #include "bench_util.hpp"
 #include "sandbox_process.hpp"
 
+#include <libpq-fe.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace bench {
+
+// The benchmark's own libpq session (seeding, arrivals' monitor, the report's queries): plain
+// text results, errors as std::runtime_error naming the statement.
+class PgSession {
+public:
+    explicit PgSession(const std::string& conninfo);
+    ~PgSession() { PQfinish(c_); }
+    PgSession(const PgSession&) = delete;
+    PgSession& operator=(const PgSession&) = delete;
+
+    void exec(const std::string& sql);
+    // Rows of text cells.
+    std::vector<std::vector<std::string>> query(const std::string& sql);
+    // The first cell as a number (0 when there is none).
+    double number(const std::string& sql);
+    // COPY ... FROM STDIN with `data` in the statement's format.
+    void copy(const std::string& statement, const std::string& data);
+
+private:
+    PGconn* c_;
+};
 
 // Mailbox i: host user "mbx<i>", the stand-in's "bulk<i>@contoso.example".
 std::string mailbox_user(int64_t i);

@@ -150,7 +150,7 @@ struct BulkGrantsRequest {
     // stand-in verifies by their HMAC; `expires_in` (seconds, > 0) overrides the access tokens'
     // lifetime (stateless only).
     bool stateless = false;
-    std::optional<std::int64_t> expires_in;
+    std::optional<std::int64_t> expires_in{};
 };
 
 // GET /_sandbox/message-tally: every accepted sendMail counted by its client-request-id header
