@@ -95,9 +95,9 @@ public:
                                          const SendingLimitsByUser* limits = nullptr) = 0;
     // The (provider, user) pairs the next claim may take nudges of, whose limits it needs, the
     // longest waiting first: the users of the first `window` due nudges in due order, leaving
-    // out users who already have
-    // `per_user` sending. A round's cost follows the window, not the backlog (30,000 queued
-    // cost as little as 30), and users at the cap cannot crowd the others out of it.
+    // out users who already have `per_user` sending. A round's cost follows the window, not the
+    // backlog (30,000 queued cost as little as 30), and users at the cap cannot crowd the others
+    // out of it.
     virtual std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms, int window, int per_user) = 0;
     // The mailbox of nudge `id` reached its daily limit: every waiting nudge of it (queued,
     // throttled, paced; this one too) goes to paced until `until_ms` with `message`. Returns how many.

@@ -293,13 +293,7 @@ Result stateless_grants(Service& svc, const App& app, const ParsedScopes& scopes
     // Additive consent as mint_tokens applies it; the same for every generated user (none of
     // them has grants of its own), so worked out once.
     const User sample = bulk_work_user(settings, tenant, prefix + std::to_string(first) + "@" + tenant.domain);
-    ScopeList at_scopes;
-    for (const auto& s : scopes.scopes)
-        if (!removed_by_admin(svc, sample, s)) at_scopes.push_back(s);
-    at_scopes = merged(at_scopes, consented_graph_scopes(svc, sample, app));
-    ScopeList graph_scopes;
-    for (const auto& s : at_scopes)
-        if (!is_oidc_scope(s)) graph_scopes.push_back(s);
+    const auto [at_scopes, graph_scopes] = token_scopes(svc, sample, app, scopes.scopes);
     json::object shape;
     shape["token_type"] = "Bearer";
     set_scope(settings, shape, at_scopes, scopes.qualified);

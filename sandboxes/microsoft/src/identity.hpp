@@ -2,6 +2,7 @@
 // (identity_endpoints.cpp) and the autopilot (control_api.cpp), plus token helpers.
 #pragma once
 
+#include "errors.hpp"
 #include "service.hpp"
 
 #include <string>
@@ -85,6 +86,18 @@ struct MintOptions {
 // tenant's earlier consents and lacks what an administrator removed.
 boost::json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& at_scopes,
                                 const ScopeList& lineage_scopes, const MintOptions& options, const RequestContext& ctx);
+
+// What an access token for `requested` carries (additive consent: whatever is consented for
+// Graph is in every token, outlook_plugin/docs/microsoft-behaviour.md §9, minus what an
+// administrator removed), and the Graph part of it that Graph itself checks.
+struct TokenScopes {
+    ScopeList at_scopes;
+    ScopeList graph_scopes;
+};
+TokenScopes token_scopes(Service& svc, const User& u, const App& app, const ScopeList& requested);
+
+// AADSTS65001: `app` lacks the consent asked for.
+AadError not_consented(const App& app);
 
 // The token response's "scope" as the settings shape it (README "Scopes in tokens"); absent
 // when switched off.

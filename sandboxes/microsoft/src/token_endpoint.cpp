@@ -346,17 +346,30 @@ void set_scope(const Settings& st, json::object& o, const ScopeList& scopes, boo
     o["scope"] = st.token_scope_url_encoded ? url_encode(text) : text;
 }
 
-// Outside the anonymous namespace: the bulk-grants control endpoint mints through it too.
+// Outside the anonymous namespace: the bulk-grants control endpoint uses these too.
+TokenScopes token_scopes(Service& svc, const User& u, const App& app, const ScopeList& requested) {
+    TokenScopes out;
+    for (const auto& s : requested)
+        if (!removed_by_admin(svc, u, s)) out.at_scopes.push_back(s);
+    out.at_scopes = merged(out.at_scopes, consented_graph_scopes(svc, u, app));
+    for (const auto& s : out.at_scopes)
+        if (!is_oidc_scope(s)) out.graph_scopes.push_back(s);
+    return out;
+}
+
+AadError not_consented(const App& app) {
+    return {"invalid_grant", 65001,
+            "The user or administrator has not consented to use the application with ID '" + app.client_id +
+                "' named '" + app.display_name +
+                "'. Send an interactive authorization request for this user and resource.",
+            "consent_required", 0};
+}
+
 json::object mint_tokens(Service& svc, const App& app, const User& u, const ScopeList& requested,
                          const ScopeList& lineage_scopes, const MintOptions& options, const RequestContext& ctx) {
     auto& st = svc.state;
     const auto& settings = st.scenario.settings;
-    // Additive consent: whatever is consented for Graph is in every token
-    // (outlook_plugin/docs/microsoft-behaviour.md §9).
-    ScopeList at_scopes;
-    for (const auto& s : requested)
-        if (!removed_by_admin(svc, u, s)) at_scopes.push_back(s);
-    at_scopes = merged(at_scopes, consented_graph_scopes(svc, u, app));
+    const auto [at_scopes, graph_scopes] = token_scopes(svc, u, app, requested);
 
     json::object o;
     o["token_type"] = "Bearer";
@@ -368,9 +381,6 @@ json::object mint_tokens(Service& svc, const App& app, const User& u, const Scop
     // Personal accounts' Graph tokens are opaque ("EwB..." in recorded traffic), not JWTs.
     const std::string at = u.personal ? "EwB" + random_urlsafe(settings.token_sizes.personal_access_token - 3)
                                       : work_access_token(svc, app, u, at_scopes, ctx.now, expires);
-    ScopeList graph_scopes;
-    for (const auto& s : at_scopes)
-        if (!is_oidc_scope(s)) graph_scopes.push_back(s);
     AccessTokenRecord rec{app.client_id, u.upn, graph_scopes, expires, ++st.last_serial, false, options.cae_challenged};
     st.access_tokens[at] = std::move(rec);
     svc.record_issued(st.issued_access_tokens, at);
@@ -446,12 +456,7 @@ std::optional<AadError> revocation_error(Service& svc, const User& u, const App&
                 "' and the TokensValidFrom date (before which tokens are not valid) for this user is '" +
                 format_iso8601(r.at) + "'.",
             "bad_token", 0};
-    if (r.reason == "consent_revoked")
-        return AadError{"invalid_grant", 65001,
-                        "The user or administrator has not consented to use the application with ID '" + app.client_id +
-                            "' named '" + app.display_name +
-                            "'. Send an interactive authorization request for this user and resource.",
-                        "consent_required", 0};
+    if (r.reason == "consent_revoked") return not_consented(app);
     if (r.reason == "mfa_required")
         return AadError{
             "interaction_required", 50076,
@@ -549,12 +554,7 @@ HttpResponse redeem_stateless_refresh(Service& svc, const App& app, const std::s
             if (!removed_by_admin(svc, u, sc)) still_asked.push_back(sc);
         // The grant's consent is what the token carries (no user_grants entry exists).
         for (const auto& sc : still_asked)
-            if (!contains(rt->scopes, sc) && !consent_covers(svc, u, app, {sc}))
-                return fail({"invalid_grant", 65001,
-                             "The user or administrator has not consented to use the application with ID '" +
-                                 app.client_id + "' named '" + app.display_name +
-                                 "'. Send an interactive authorization request for this user and resource.",
-                             "consent_required", 0});
+            if (!contains(rt->scopes, sc) && !consent_covers(svc, u, app, {sc})) return fail(not_consented(app));
         asked = requested->scopes;
         qualified = requested->qualified;
     }
@@ -563,14 +563,7 @@ HttpResponse redeem_stateless_refresh(Service& svc, const App& app, const std::s
                      "The stand-in's stateless bulk grants issue no id_token: leave openid out of the scope.", "", 0});
     if (!settings.old_refresh_token_stays_valid) svc.state.spent_stateless.insert(rt->id);
 
-    // As mint_tokens: additive consent, minus what an administrator removed.
-    ScopeList at_scopes;
-    for (const auto& s : asked)
-        if (!removed_by_admin(svc, u, s)) at_scopes.push_back(s);
-    at_scopes = merged(at_scopes, consented_graph_scopes(svc, u, app));
-    ScopeList graph_scopes;
-    for (const auto& s : at_scopes)
-        if (!is_oidc_scope(s)) graph_scopes.push_back(s);
+    const auto [at_scopes, graph_scopes] = token_scopes(svc, u, app, asked);
 
     json::object o;
     o["token_type"] = "Bearer";
@@ -640,12 +633,7 @@ HttpResponse redeem_refresh_token(Service& svc, const App& app, const Params& fo
         ScopeList still_asked;
         for (const auto& sc : requested->scopes)
             if (!removed_by_admin(svc, *u, sc)) still_asked.push_back(sc);
-        if (!consent_covers(svc, *u, app, still_asked))
-            return fail({"invalid_grant", 65001,
-                         "The user or administrator has not consented to use the application with ID '" +
-                             app.client_id + "' named '" + app.display_name +
-                             "'. Send an interactive authorization request for this user and resource.",
-                         "consent_required", 0});
+        if (!consent_covers(svc, *u, app, still_asked)) return fail(not_consented(app));
         at_scopes = requested->scopes;
         qualified = requested->qualified;
     }
