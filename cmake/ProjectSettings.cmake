@@ -23,6 +23,11 @@ function(ep_warnings target)
   if(EP_WERROR)
     target_compile_options(${target} PRIVATE -Werror)
   endif()
+  # In a unity build a .cpp file's anonymous namespace is no longer the main file's, so GCC warns
+  # of every class holding a member of a type from it: true of the batch, not of the code.
+  if(CMAKE_UNITY_BUILD AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-Wno-subobject-linkage>)
+  endif()
 endfunction()
 
 # ep_plugin(<target>): a provider plugin, built with the helper the SDK installs for third

@@ -1,5 +1,6 @@
 #include "gmail_mail.hpp"
 
+#include "ep_kit/ascii.hpp"
 #include "ep_kit/encoding.hpp"
 #include "ep_kit/mime_message.hpp"
 #include "ep_kit/oauth2.hpp"
@@ -204,10 +205,6 @@ std::optional<GmailError> parse_gmail_error(std::string_view body) noexcept {
 
 namespace {
 
-bool is_any_of(std::string_view value, std::initializer_list<std::string_view> values) {
-    return std::find(values.begin(), values.end(), value) != values.end();
-}
-
 bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
 // How long to wait when Gmail gives no time but the project, not the message, is at fault.
@@ -281,7 +278,7 @@ SendClassification classify_forbidden(const Answer& a) {
     }
     // dailyLimitExceeded: the project's own cap; accessNotConfigured: the Gmail API is not
     // enabled in the OAuth client's project (amd/gaia#2116). The operator's to fix.
-    if (is_any_of(reason, {"dailyLimitExceeded", "accessNotConfigured"})) {
+    if (equals_any(reason, {"dailyLimitExceeded", "accessNotConfigured"})) {
         SendClassification c =
             a.with(SendOutcome::throttled, "This app's Google Cloud project cannot send email right now (" + reason +
                                                "); the operator has been told. The message was not sent and is kept.");
@@ -347,7 +344,7 @@ SendClassification classify_send_response(int http_status, std::string_view body
         c.retry_with_fresh_token = true;
         return c;
     }
-    if (http_status == 429 || is_any_of(reason, {"rateLimitExceeded", "userRateLimitExceeded"}) ||
+    if (http_status == 429 || equals_any(reason, {"rateLimitExceeded", "userRateLimitExceeded"}) ||
         (a.error && a.error->status == "RESOURCE_EXHAUSTED"))
         return classify_rate_limit(a);
     if (http_status == 403) return classify_forbidden(a);

@@ -50,12 +50,8 @@ bool printable(std::string_view s) {
            std::none_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7F; });
 }
 
-bool contains(std::string_view text, std::string_view part) {
+bool contains_ignoring_case(std::string_view text, std::string_view part) {
     return ascii_lower(text).find(ascii_lower(part)) != std::string::npos;
-}
-
-bool is_any_of(std::string_view value, std::initializer_list<std::string_view> values) {
-    return std::find(values.begin(), values.end(), value) != values.end();
 }
 
 TokenSuccess read_success(json::object& o, std::string& problem) {
@@ -132,7 +128,7 @@ TokenResponse parse_token_response(int http_status, std::string_view body) {
     boost::system::error_code ec;
     json::value v = json::parse(body, ec);
     if (ec || !v.is_object()) {
-        r.automated_queries = http_status == 403 && contains(body, "automated queries");
+        r.automated_queries = http_status == 403 && contains_ignoring_case(body, "automated queries");
         r.problem = r.automated_queries ? "Google's sign-in service refused the request as automated queries"
                     : http_status
                         ? "the token endpoint answered HTTP " + std::to_string(http_status) + " without a JSON body"
@@ -279,12 +275,12 @@ GrantFailure expired_or_revoked(const GrantHistory& history, const std::string& 
 GrantFailure classify_code_refusal(const OAuthError& e, const std::string& code) {
     // "Missing code verifier." / "Invalid code verifier." (onaio/onadata#3068,
     // googleapis/google-api-java-client#1479): the plugin sent the wrong verifier, a bug.
-    if (contains(e.description, "code verifier"))
+    if (contains_ignoring_case(e.description, "code verifier"))
         return operator_error("Google refused the PKCE code verifier (" + e.description +
                                   "): the sign-in and the token request do not match, a bug in this integration.",
                               code);
     // googleworkspace/go-samples#85, bitly/oauth2_proxy#368.
-    if (contains(e.description, "already redeemed"))
+    if (contains_ignoring_case(e.description, "already redeemed"))
         return failure(GrantFailureKind::dead_grant, "", "This sign-in was already completed once. Connect again.",
                        code, "code_redeemed");
     return failure(GrantFailureKind::dead_grant, "",
@@ -298,7 +294,8 @@ GrantFailure classify_invalid_grant(const OAuthError& e, TokenStep step, const G
     if (step == TokenStep::code_exchange) return classify_code_refusal(e, code);
     // A Workspace reauthentication policy: "reauth related error (invalid_rapt)"
     // (google-auth-library-python google/oauth2/reauth.py and _client.py).
-    if (is_any_of(e.error_subtype, {"invalid_rapt", "rapt_required"}) || contains(e.description, "invalid_rapt"))
+    if (equals_any(e.error_subtype, {"invalid_rapt", "rapt_required"}) ||
+        contains_ignoring_case(e.description, "invalid_rapt"))
         return failure(GrantFailureKind::dead_grant, "signin_frequency",
                        "Your organisation's Google Workspace requires you to sign in again periodically. Connect "
                        "again.",
@@ -354,7 +351,7 @@ GrantFailure classify_token_failure(const TokenResponse& r, TokenStep step, cons
     const OAuthError& e = *r.error;
     // google-auth-library-python _client.py _can_retry: these statuses and errors are worth a retry.
     if (status >= 500 || status == 408 || status == 429 ||
-        is_any_of(e.error, {"internal_failure", "server_error", "temporarily_unavailable"}))
+        equals_any(e.error, {"internal_failure", "server_error", "temporarily_unavailable"}))
         return transient("Google's sign-in service is temporarily unavailable; will retry", e.error);
     if (e.error == "invalid_grant") return classify_invalid_grant(e, step, history, e.error);
     if (auto policy = classify_policy(e, e.error)) return *policy;

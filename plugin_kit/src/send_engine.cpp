@@ -20,7 +20,7 @@ int64_t since_ms(Clock::time_point t) {
 }
 
 // Backoff when the API throttles without Retry-After, or a connection fails: 1 s, 2 s, 4 s...
-int64_t backoff_ms(int attempt) { return std::min<int64_t>(int64_t{1000} << std::min(attempt - 1, 8), 60'000); }
+int64_t send_backoff_ms(int attempt) { return std::min<int64_t>(int64_t{1000} << std::min(attempt - 1, 8), 60'000); }
 
 }  // namespace
 
@@ -220,7 +220,7 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
                       result(*job, "transient", "cancelled", "The provider shut down before the message was sent."));
     if (r.failure == TransferFailure::not_sent) {
         if (job->attempts < settings_.max_send_attempts && !stopping_requested())
-            return requeue_after(job, backoff_ms(job->attempts));
+            return requeue_after(job, send_backoff_ms(job->attempts));
         return finish(
             job, result(*job, "transient", "network",
                         protocol_.api_name() + " could not be reached (" + r.error + "); the message was not sent."));
@@ -242,7 +242,7 @@ void SendEngine::on_response(const JobPtr& job, HttpResponse&& r) {
             // Retry-After, else a time the answer names (a daily sending limit), else backoff.
             int64_t wait = retry_after          ? *retry_after
                            : c.retry_at_unix_ms ? std::max<int64_t>(*c.retry_at_unix_ms - host_.now_unix_ms(), 0)
-                                                : backoff_ms(job->attempts);
+                                                : send_backoff_ms(job->attempts);
             pause_mailbox(job->account, wait);  // throttling is per mailbox: its other messages wait too
             if (job->attempts < settings_.max_send_attempts && wait <= settings_.max_throttle_wait_ms &&
                 !stopping_requested())

@@ -18,7 +18,7 @@ constexpr int kMaxRefreshAttempts = 4;
 // How often an instance waiting on another instance's refresh lease looks at the store.
 constexpr int64_t kLeasePollMs = 100;
 
-int64_t backoff_ms(int failures) {
+int64_t refresh_backoff_ms(int failures) {
     // 1 s, 2 s, 4 s ... capped at 5 minutes.
     return std::min<int64_t>(int64_t{1000} << std::min(failures, 9), 300'000);
 }
@@ -409,7 +409,7 @@ void TokenManager::complete(const std::string& account, const TokenOutcome& outc
             touch(account, e);
         } else if (outcome.kind == TokenOutcome::Kind::transient) {
             ++e.failures;
-            int64_t wait = outcome.retry_after_ms > 0 ? outcome.retry_after_ms : backoff_ms(e.failures - 1);
+            int64_t wait = outcome.retry_after_ms > 0 ? outcome.retry_after_ms : refresh_backoff_ms(e.failures - 1);
             e.retry_not_before_ms = now + wait;
             e.last_failure = outcome;
             result.retry_after_ms = wait;

@@ -1,5 +1,6 @@
 #include "checks/keep_alive.hpp"
 
+#include "core/host_util.hpp"
 #include "providers/documents.hpp"
 
 #include <algorithm>
@@ -15,12 +16,6 @@ uint64_t fnv1a(std::string_view a, std::string_view b) {
     for (std::string_view part : {a, std::string_view("\x1f", 1), b})
         for (unsigned char c : part) h = (h ^ c) * 1099511628211ull;
     return h;
-}
-
-// The sweep's tick is timed by a steady clock: it paces token requests, whatever the host clock says.
-int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <openssl/rand.h>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -30,6 +31,13 @@ inline std::string random_hex(std::size_t bytes) {
         out.push_back(digits[c & 15]);
     }
     return out;
+}
+
+// Milliseconds on the steady clock, for timers the host clock must not move (web.debug_clock
+// may set the host clock; a sweep's pace and a worker's back-off follow this one).
+inline int64_t steady_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
 }
 
 // A host-clock time as the documents write times: "" for 0 (never).

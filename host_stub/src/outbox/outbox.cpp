@@ -35,13 +35,6 @@ constexpr int64_t kShortestTimerSleepMs = 10;  // a timer due now is not a busy 
 
 int64_t backoff_ms(int attempts) { return std::min<int64_t>(int64_t{2000} << std::min(attempts, 12), kMaxBackoffMs); }
 
-// For the worker's own timers but the held sweep: the host clock may be moved
-// (web.debug_clock), these may not.
-int64_t steady_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
 // The owner names the machine and process, for whoever reads the outbox table.
 std::string lease_owner() {
     char name[256] = {};

@@ -1,4 +1,5 @@
 #include "scenario.hpp"
+#include "text.hpp"
 
 #include <boost/json.hpp>
 
@@ -13,12 +14,6 @@ namespace ms_sandbox::detail {
 namespace json = boost::json;
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
 
 [[noreturn]] void fail(const std::string& where, const std::string& what) {
     throw std::runtime_error("scenario: " + where + ": " + what);

@@ -1,4 +1,5 @@
 #include "scopes.hpp"
+#include "text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -30,13 +31,6 @@ constexpr std::array kGraphScopes{
     KnownScope{"Calendars.Read", "Read your calendars"},
     KnownScope{"Contacts.Read", "Read your contacts"},
 };
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
 
 template <class Table>
 const KnownScope* find(const Table& table, std::string_view name) {

@@ -8,6 +8,7 @@
 #include "faults.hpp"
 #include "scenario.hpp"
 #include "scopes.hpp"
+#include "text.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -229,8 +230,5 @@ HttpResponse handle_identity(Service& svc, const Route& route, HttpRequest& requ
 HttpResponse handle_graph(Service& svc, const Route& route, HttpRequest& request, RequestContext& ctx);
 Service::ControlResult handle_control(Service& svc, std::string_view method, const std::vector<std::string>& segments,
                                       const Params& query, const boost::json::value& body);
-
-std::string lower(std::string_view s);
-bool iequals(std::string_view a, std::string_view b);
 
 }  // namespace ms_sandbox::detail
