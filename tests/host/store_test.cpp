@@ -596,9 +596,9 @@ TEST_P(StoreTest, OnlyTheLeaseOwnersCompletionLands) {
 // ---- Pacing (issue 25): each mailbox's sending limits, counted inside the claim ----------
 
 namespace {
-host::SendingLimitsByUser limits_for(const std::string& user, std::optional<int64_t> per_minute,
-                                     std::optional<int64_t> recipients_per_day = std::nullopt) {
-    return {{{"mock", user}, host::SendingLimits{per_minute, std::nullopt, recipients_per_day}}};
+host::DueSenders limits_for(const std::string& user, std::optional<int64_t> per_minute,
+                            std::optional<int64_t> recipients_per_day = std::nullopt) {
+    return {{{"mock", user}}, {{{"mock", user}, host::SendingLimits{per_minute, std::nullopt, recipients_per_day}}}};
 }
 constexpr int64_t kT0 = 1'800'000'000'000;
 }  // namespace
@@ -638,8 +638,9 @@ TEST_P(StoreTest, OtherMailboxesAndProvidersWithoutLimitsAreNotPaced) {
         enqueue_from(host_store(), "user0", "rita@example.org", i);
         enqueue_from(host_store(), "user1", "sam@example.org", i);
     }
-    host::SendingLimitsByUser limits = limits_for("user0", 1);
-    limits[{"mock", "user1"}] = std::nullopt;  // declares none
+    host::DueSenders limits = limits_for("user0", 1);
+    limits.in_due_order.emplace_back("mock", "user1");
+    limits.limits[{"mock", "user1"}] = std::nullopt;  // declares none
     auto claimed = host_store().claim_due(kT0, 10, host::OutboxLease{"a", 60000}, 4, &limits);
     EXPECT_EQ(claimed.size(), 4u) << "one of user0's, all three of user1's";
     EXPECT_EQ(states_of("user1")[host::NudgeState::paced], 0);
@@ -649,7 +650,7 @@ TEST_P(StoreTest, OtherMailboxesAndProvidersWithoutLimitsAreNotPaced) {
 TEST_P(StoreTest, ANudgeWhoseLimitsAreNotKnownYetWaitsForTheNextClaim) {
     add_users(host_store(), 1);
     int64_t id = enqueue_from(host_store(), "user0", "rita@example.org", 1);
-    host::SendingLimitsByUser none;
+    host::DueSenders none;
     EXPECT_TRUE(host_store().claim_due(kT0, 10, host::OutboxLease{"a", 60000}, 4, &none).empty());
     auto n = host_store().nudge(id);
     EXPECT_EQ(n->state, host::NudgeState::queued);
@@ -728,7 +729,8 @@ TEST_P(StoreTest, ADailyHoldPacesEveryWaitingNudgeOfThatMailboxOnly) {
     EXPECT_EQ(host_store().nudge(other_user)->state, host::NudgeState::queued);
     // A nudge queued later waits for the hold too, without being handed over.
     enqueue_from(host_store(), "user0", "rita@example.org", 5);
-    host::SendingLimitsByUser no_limits{{{"mock", "user0"}, std::nullopt}, {{"mock", "user1"}, std::nullopt}};
+    host::DueSenders no_limits{{{"mock", "user0"}, {"mock", "user1"}},
+                               {{{"mock", "user0"}, std::nullopt}, {{"mock", "user1"}, std::nullopt}}};
     auto next = host_store().claim_due(kT0 + 10, 10, lease, 4, &no_limits);
     EXPECT_EQ(next.size(), 2u) << "the other mailbox's and the other user's";
     EXPECT_EQ(states_of("user0")[host::NudgeState::paced], 3);

@@ -238,12 +238,13 @@ void Outbox::dispatch(const Nudge& n) {
 // Asked before the claim, outside the store's lock (a provider may take a moment to answer):
 // a pair that became due meanwhile has no entry, and the claim leaves its nudges for the
 // next round. A provider that is not available gets no pacing: dispatch holds its nudges.
-SendingLimitsByUser Outbox::limits_of_due_senders(int64_t now_ms, int room) {
-    SendingLimitsByUser out;
+DueSenders Outbox::due_senders_and_limits(int64_t now_ms, int room) {
+    DueSenders out;
     const int window = std::max(kSmallestDueWindow, kDueWindowPerSlot * room);
-    for (auto& [provider, user_id] : store_.due_senders(now_ms, window, kPerUserInFlight)) {
+    out.in_due_order = store_.due_senders(now_ms, window, kPerUserInFlight);
+    for (const auto& [provider, user_id] : out.in_due_order) {
         auto p = providers_.available(provider);
-        out[{provider, user_id}] = p ? sending_limits_.limits(*p, user_id) : std::nullopt;
+        out.limits[{provider, user_id}] = p ? sending_limits_.limits(*p, user_id) : std::nullopt;
     }
     return out;
 }
@@ -475,8 +476,8 @@ bool Outbox::dispatch_due(std::unique_lock<std::mutex>& lock) {
     }
     std::vector<Nudge> due;
     try {
-        SendingLimitsByUser limits = limits_of_due_senders(now, room);
-        due = store_.claim_due(now, room, lease_, kPerUserInFlight, &limits);
+        DueSenders senders = due_senders_and_limits(now, room);
+        due = store_.claim_due(now, room, lease_, kPerUserInFlight, &senders);
     } catch (const std::exception& e) {
         logger_.log(EP_LOG_ERROR, "outbox", std::string("could not read the outbox: ") + e.what());
     }

@@ -118,7 +118,7 @@ private:
     void wait_for_work(std::unique_lock<std::mutex>& lock);
 
     void dispatch(const Nudge& n);
-    SendingLimitsByUser limits_of_due_senders(int64_t now_ms, int room);
+    DueSenders due_senders_and_limits(int64_t now_ms, int room);
     void record(const std::vector<Completion>& completions);
     void count_recorded(const std::vector<Completion>& completions, const std::vector<HostStore::Outcome>& outcomes,
                         int64_t now_ms);

@@ -67,6 +67,13 @@ struct SendingLimits {
 // a pair with no entry is not claimed this round (its limits are not known yet); an entry
 // without limits is not paced.
 using SendingLimitsByUser = std::map<std::pair<std::string, std::string>, std::optional<SendingLimits>>;
+// A round's due senders as the outbox read them before its claim (OutboxStore::due_senders),
+// with their limits. The claim takes nudges of these users only, longest waiting first, and does
+// not read the due window a second time.
+struct DueSenders {
+    std::vector<std::pair<std::string, std::string>> in_due_order;  // (provider, user)
+    SendingLimitsByUser limits;                                     // an entry for each pair of in_due_order
+};
 
 // Every method commits before it returns and throws StoreError on an engine failure.
 class OutboxStore {
@@ -87,12 +94,12 @@ public:
                             const NudgeThread& thread = {}) = 0;
     // Atomically moves up to `limit` due nudges (queued/throttled/paced with not_before <= now)
     // to sending under `lease`, at most `per_user` sending per user across every host, and
-    // returns them. With `limits`, only the users it names are claimed for, and in the same
+    // returns them. With `due`, only its users are claimed for, in its order, and in the same
     // transaction each nudge is counted against its mailbox's sending limits; one over a limit
     // goes to paced until its slot comes, with the waiting nudges of that mailbox behind it (see
-    // sql_pacing.hpp).
+    // sql_pacing.hpp). Without, the claim reads the round's due senders itself and paces nothing.
     virtual std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4,
-                                         const SendingLimitsByUser* limits = nullptr) = 0;
+                                         const DueSenders* due = nullptr) = 0;
     // The (provider, user) pairs the next claim may take nudges of, whose limits it needs, the
     // longest waiting first: the users of the first `window` due nudges in due order, leaving
     // out users who already have `per_user` sending. A round's cost follows the window, not the

@@ -171,22 +171,28 @@ int64_t SqlHostStore::enqueue(const std::string& user_id, const std::string& pro
 }
 
 std::vector<Nudge> SqlHostStore::claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user,
-                                           const SendingLimitsByUser* limits) {
+                                           const DueSenders* due) {
     std::lock_guard lock(*mutex_);
-    // This round's due senders, longest waiting first; with `limits`, those the caller looked up
-    // (read before the claim's transaction: it is a transaction of its own on PostgreSQL).
+    // This round's due senders, longest waiting first: as the caller read them for their limits
+    // (before the claim's transaction: a read is a transaction of its own on PostgreSQL), or read
+    // here. Users at the cap since are re-checked when the claim locks them.
     std::vector<std::string> users;
-    for (auto& [provider, user] : due_senders_locked(now_ms, std::max(2 * limit, 8 * per_user), per_user))
-        if ((limits == nullptr || limits->contains({provider, user})) &&
-            std::find(users.begin(), users.end(), user) == users.end())
-            users.push_back(std::move(user));
+    auto add = [&users](const std::string& user) {
+        if (std::find(users.begin(), users.end(), user) == users.end()) users.push_back(user);
+    };
+    if (due != nullptr) {
+        for (const auto& [provider, user] : due->in_due_order) add(user);
+    } else {
+        for (const auto& [provider, user] : due_senders_locked(now_ms, std::max(2 * limit, 8 * per_user), per_user))
+            add(user);
+    }
     // Twice the users the claim can fill (it locks no more), for those other hosts hold: locking
     // from a longer list costs the round more and claims nothing more.
     const std::size_t enough = 2 * static_cast<std::size_t>((limit + per_user - 1) / per_user) + 8;
     if (users.size() > enough) users.resize(enough);
     SqlTransaction tx(*db_);  // SQLite: BEGIN IMMEDIATE, one claimer at a time, across processes too
     std::vector<Nudge> out = dialect_.claim_due(*db_, now_ms, limit, lease, per_user, users);
-    if (limits != nullptr && !out.empty()) out = pace_claimed(*db_, std::move(out), *limits, now_ms);
+    if (due != nullptr && !out.empty()) out = pace_claimed(*db_, std::move(out), due->limits, now_ms);
     tx.commit();
     return out;
 }

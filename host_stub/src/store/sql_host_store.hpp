@@ -61,7 +61,7 @@ public:
                     const std::string& message_json, const std::string& client_request_id, int64_t now_ms,
                     const NudgeThread& thread = {}) override;
     std::vector<Nudge> claim_due(int64_t now_ms, int limit, const OutboxLease& lease, int per_user = 4,
-                                 const SendingLimitsByUser* limits = nullptr) override;
+                                 const DueSenders* due = nullptr) override;
     std::vector<std::pair<std::string, std::string>> due_senders(int64_t now_ms, int window, int per_user) override;
     int hold_mailbox(int64_t id, int64_t until_ms, const std::string& message, int64_t now_ms) override;
     SentToday sent_today(const std::string& user_id, const std::string& provider, const std::string& mailbox,
