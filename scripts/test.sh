@@ -13,7 +13,8 @@
 #      installed host, finding the installed providers by search path, sends a nudge through the
 #      installed Outlook provider to the Microsoft stand-in (tests/package/run.sh);
 #   3. the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (asan preset), but the
-#      stand-ins' own unit tests (the product's tests drive the stand-ins under it all the same);
+#      stand-ins' own unit tests, and with the stand-ins themselves built without the sanitizers
+#      (EP_SANITIZE_STAND_INS: the product's side of every exchange stays instrumented);
 #   4. the concurrent suites under ThreadSanitizer (tsan preset);
 #   5. a short smoke run of every libFuzzer target (fuzz preset, clang).
 #
